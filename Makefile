@@ -1,0 +1,30 @@
+# `make run` and `make test` are the README's quick start; each builds .venv first if needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/loadsim contract
+
+test: $(STAMP)
+	$(BIN)/ruff check simulator tests locustfiles bench
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check simulator tests locustfiles bench
+	$(BIN)/ruff format --check simulator tests locustfiles bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""``make bench``: every ``bench/bench_*.py`` module's ``main()``."""
