@@ -16,15 +16,15 @@ run: $(STAMP)
 	$(BIN)/loadsim contract
 
 test: $(STAMP)
-	$(BIN)/ruff check simulator tests locustfiles bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check simulator tests locustfiles bench
-	$(BIN)/ruff format --check simulator tests locustfiles bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
