@@ -1,0 +1,585 @@
+"""The journey engine: what each device sends over its whole life, as plain data.
+
+A device installs the app, opens it for a first session, then comes back for more sessions
+(``[journey] sessions``, ``session_gap``; 30 minutes of inactivity ends a session). Within a
+session it walks the scenario's state machine: each state it enters may send an event or an
+identify, each transition waits a think time, whatever probability is left over ends the session.
+
+The engine knows nothing of HTTP or Locust: a ``Request`` is an endpoint name, a step name, a body
+dict and the intended time offset. The load runner maps endpoints to URLs and may re-stamp
+``added_at`` at send time (``Request.stamp``); the dataset writer keeps simulated time.
+
+Determinism: all randomness of device ``k`` comes from one ``random.Random`` seeded by (scenario
+seed, global device index ``k``), so device ``k``'s life is the same whichever shard plays it,
+in whatever order. Bodies share read-only parts (device info, traits, identify_by, products):
+change only ``added_at``, or copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import csv
+import functools
+import math
+import random
+import statistics
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simulator import identity, payloads
+from simulator.scenario import FAULT_KINDS, Distribution, Scenario
+
+if TYPE_CHECKING:
+    from simulator.population import Population
+
+__all__ = [
+    "DEFAULT_START",
+    "JourneyEngine",
+    "Product",
+    "Request",
+    "iso_utc_fast",
+    "load_products",
+]
+
+#: ``added_at`` of a device's first request unless the caller gives a start (2026-01-01T00:00:00Z):
+#: fixed, so a seed reproduces bodies byte for byte.
+DEFAULT_START = 1_767_225_600.0
+CATALOG = Path(__file__).resolve().parent / "catalog" / "products.csv"
+
+#: ISO 4217 currencies with no minor unit (as apps display them).
+_ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "IDR", "HUF", "TWD", "UGX", "PYG"})
+#: Click id per utm_source; google on iOS is a web-to-app ``wbraid`` (no gclid after ATT).
+_CLICK_ID = {"google": "gclid", "facebook": "fbclid", "instagram": "fbclid", "bing": "msclkid"}
+_MEDIUM = {"google": "cpc", "bing": "cpc", "facebook": "paid_social", "instagram": "paid_social"}
+_EMPTY: dict[str, str] = {}
+
+
+# --- timestamps ------------------------------------------------------------------------------
+
+_MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
+_HOUR_PREFIX: dict[int, str] = {}
+
+
+def iso_utc_fast(ts: float) -> str:
+    """``payloads.iso_utc(ts)``, about 10x faster: the hour's prefix is cached (a request per us counts)."""
+    s = int(ts)
+    h, rem = divmod(s, 3600)
+    prefix = _HOUR_PREFIX.get(h)
+    if prefix is None:
+        if len(_HOUR_PREFIX) > 200_000:
+            _HOUR_PREFIX.clear()
+        prefix = _HOUR_PREFIX[h] = payloads.iso_utc(h * 3600)[:14]
+    return prefix + _MMSS[rem]
+
+
+def _local_time(ts: float) -> str:
+    """A faulty SDK's ``added_at``: local wall-clock text with no zone (the contract wants ...Z)."""
+    return iso_utc_fast(ts)[:-1].replace("T", " ")
+
+
+# --- requests --------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Request:
+    """One request a device sends: plain data, no HTTP."""
+
+    #: ``externalIds``, ``identify`` or ``events`` (the runner maps it to a URL).
+    endpoint: str
+    #: The request name: ``externalIds``, ``identify`` or ``event:<event name>``.
+    step: str
+    body: dict[str, Any]
+    #: Intended seconds since the device's first request; never decreases within a device.
+    offset: float
+    #: Shared per install: do not mutate.
+    headers: dict[str, str]
+    #: A faulty-SDK body the contract rejects: a 400 is the expected answer.
+    faulty: bool = False
+    #: Which mistake (one of ``scenario.FAULT_KINDS``) when faulty.
+    fault: str | None = None
+    #: Session number in the device's life (0 = first); changes with every externalIds.
+    session: int = 0
+
+    def stamp(self, epoch: float) -> None:
+        """Move ``added_at`` to ``epoch`` (send time), keeping a faulty local-time stamp faulty."""
+        body = self.body
+        if "added_at" in body:
+            body["added_at"] = _local_time(epoch) if self.fault == "local_added_at" else iso_utc_fast(epoch)
+
+
+# --- the product catalogue -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    product_id: str
+    name: str
+    category: str
+    price_usd: float
+
+    @property
+    def search_term(self) -> str:
+        """What a user types to find it: the name without its colour, in lower case."""
+        return self.name.split(" - ")[0].lower()
+
+
+@functools.cache
+def load_products(path: Path = CATALOG) -> tuple[Product, ...]:
+    """The seeded product catalogue (``catalog/products.csv``; prices in USD)."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return tuple(Product(r["product_id"], r["product_name"], r["category"], float(r["price_usd"]))
+                     for r in csv.DictReader(f))
+
+
+@dataclass(slots=True)
+class _Prices:
+    """The catalogue in one currency: product dicts (quantity 1, shared) and prices."""
+
+    currency: str
+    decimals: int
+    rate: float
+    items: list[dict[str, Any]]
+    prices: list[float]
+
+    def money(self, usd: float) -> float:
+        return round(usd * self.rate, self.decimals) if self.decimals else float(round(usd * self.rate))
+
+
+# --- the compiled state machine --------------------------------------------------------------
+
+@functools.cache
+def _normal_table() -> tuple[float, ...]:
+    """Standard normal quantiles at 65,536 evenly spaced probabilities: a normal draw is one table
+    lookup by 16 random bits (``random.gauss`` is Python code and costs ten times more). Tails
+    are cut at 4.3 sigma, which no think time misses."""
+    inv = statistics.NormalDist().inv_cdf
+    return tuple(inv((k + 0.5) / 65536) for k in range(65536))
+
+
+def _sampler(d: Distribution) -> Callable[[Any], float]:
+    """A fast closure for one distribution (a method call with an if-chain costs twice as much)."""
+    lo, hi, v, sigma = d.low, d.high, d.value, d.sigma
+    if d.kind == "constant":
+        c = min(max(v, lo), hi)
+        return lambda rnd: c
+    if d.kind == "lognormal":
+        exp = math.exp
+        z = _normal_table()
+        if lo == 0.0 and hi == math.inf:
+            return lambda rnd: v * exp(sigma * z[rnd.getrandbits(16)])
+        return lambda rnd: min(max(v * exp(sigma * z[rnd.getrandbits(16)]), lo), hi)
+    if d.kind == "exponential" and v > 0 and lo == 0.0 and hi == math.inf:
+        lam = 1.0 / v
+        return lambda rnd: rnd.expovariate(lam)
+    return d.sample
+
+
+@dataclass(slots=True)
+class _Node:
+    name: str
+    action: str
+    step: str
+    event: str
+    properties: dict[str, Any]
+    products: tuple[int, ...]
+    #: Outgoing transitions as cumulative probabilities, targets and think-time samplers.
+    cum: list[float] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    thinks: list[Callable[[Any], float]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Life:
+    """One device's mutable state across its sessions."""
+
+    rnd: Any
+    gi: int
+    device: payloads.Device
+    person: payloads.Person
+    headers: dict[str, str]
+    prices: _Prices
+    uid: str
+    faulty: bool
+    base: float
+    t: float = 0.0
+    session: int = -1
+    sid: str = ""
+    ga: str = ""
+    by: dict[str, str] = field(default_factory=dict)
+    identified: bool = False
+    ever_identified: bool = False
+    utm: dict[str, str] | None = None
+    orders: int = 0
+    cart: list[tuple[int, int]] = field(default_factory=list)
+    viewed: int = -1
+    searched: int = -1
+    search_string: str = ""
+
+
+class JourneyEngine:
+    """Requests of each device of a population, following a scenario's journey."""
+
+    def __init__(self, *, scenario: Scenario, population: Population, start_time: float | None = None,
+                 products: tuple[Product, ...] | None = None) -> None:
+        self.scenario = scenario
+        self.population = population
+        #: Epoch of each device's first request (``added_at`` = start_time + offset).
+        self.start_time = DEFAULT_START if start_time is None else float(start_time)
+        j = scenario.journey
+        self._j = j
+        self._seed = scenario.seed
+        self._app_id = scenario.app.app_id
+        self._sep = scenario.app.user_id_separator
+        self._products = products if products is not None else load_products()
+        self._by_category: dict[str, list[int]] = {}
+        for k, p in enumerate(self._products):
+            self._by_category.setdefault(p.category, []).append(k)
+        self._all = tuple(range(len(self._products)))
+        self._prices: dict[str, _Prices] = {}
+        names = j.event_names
+        index = {name: k for k, name in enumerate(j.states)}
+        self._nodes: list[_Node] = []
+        for name, st in j.states.items():
+            event = st.event or names.get(st.action, "")
+            cats = [k for c in st.categories for k in self._by_category.get(c, ())]
+            step = "identify" if st.action == "identify" else ("" if st.action == "none" else f"event:{event}")
+            self._nodes.append(_Node(name, st.action, step, event, dict(st.properties),
+                                     tuple(cats) or self._all))
+        for tr in j.transitions:
+            node = self._nodes[index[tr.source]]
+            node.cum.append((node.cum[-1] if node.cum else 0.0) + tr.p)
+            node.targets.append(index[tr.target])
+            node.thinks.append(_sampler(tr.think))
+        self._start = index[j.start]
+        self._sessions = j.sessions
+        self._gap = _sampler(j.session_gap)
+        a = j.attribution
+        self._sources = [s for s, w in a.sources.items() if w > 0]
+        weights = [a.sources[s] for s in self._sources]
+        total = sum(weights) or 1.0
+        acc = 0.0
+        self._source_cum = []
+        for w in weights:
+            acc += w / total
+            self._source_cum.append(acc)
+        f = j.faulty
+        self._fault_kinds = f.kinds or FAULT_KINDS
+        c = j.commerce
+        self._coupons = list(c.coupons.items())
+
+    # --- public API ------------------------------------------------------------------------
+
+    def device_life(self, i: int, *, start_time: float | None = None) -> Iterator[Request]:
+        """Every request of device ``i`` (population-local index), all sessions and reinstalls, in order."""
+        return self._life(i, self.start_time if start_time is None else start_time)
+
+    def sessions(self, i: int, *, start_time: float | None = None) -> Iterator[list[Request]]:
+        """The same requests grouped per session (each list starts with externalIds)."""
+        batch: list[Request] = []
+        current = 0
+        for req in self._life(i, self.start_time if start_time is None else start_time):
+            if req.session != current and batch:
+                yield batch
+                batch = []
+            current = req.session
+            batch.append(req)
+        if batch:
+            yield batch
+
+    def rng_seed(self, global_index: int) -> int:
+        """The seed of device ``global_index``'s random stream (hash-free: the same in every process)."""
+        return (self._seed << 32) ^ global_index
+
+    # --- the life of a device ----------------------------------------------------------------
+
+    def _prices_for(self, currency: str) -> _Prices:
+        p = self._prices.get(currency)
+        if p is None:
+            c = self._j.commerce
+            rate = c.usd_rates.get(currency, 1.0)
+            decimals = 0 if currency in _ZERO_DECIMAL else 2
+            p = _Prices(currency, decimals, rate, [], [])
+            for prod in self._products:
+                price = p.money(prod.price_usd)
+                p.prices.append(price)
+                p.items.append({"product_id": prod.product_id, "product_name": prod.name,
+                                "product_price": price, "product_quantity": 1})
+            self._prices[currency] = p
+        return p
+
+    def _life(self, i: int, base: float) -> Iterator[Request]:
+        # One flat generator with the hot state in locals: a request costs a few microseconds,
+        # and attribute loads or a second generator frame per request would cost a third more.
+        pop = self.population
+        gi = pop.device_index(i)
+        rnd = random.Random(self.rng_seed(gi))
+        device = pop.device(i)
+        j = self._j
+        life = _Life(
+            rnd=rnd, gi=gi, device=device, person=pop.person(i), headers=payloads.headers(device),
+            prices=self._prices_for(device["currency"]),
+            uid=identity.user_id(self._app_id, pop.user_uuid(i), self._sep),
+            faulty=rnd.random() < j.faulty.share, base=base,
+        )
+        n_sessions = max(1, int(self._sessions.sample(rnd)))
+        timeout = j.session_timeout
+        max_steps = j.max_steps
+        reinstall_p, relogin_p = j.reinstall.probability, j.reinstall.relogin
+        nodes = self._nodes
+        start = nodes[self._start]
+        app_id = self._app_id
+        event = payloads.event
+        headers = life.headers
+        faulty = life.faulty
+        random_ = rnd.random
+        for s in range(n_sessions):
+            relogin = False
+            if s:
+                life.t += max(self._gap(rnd), timeout)
+                if random_() < reinstall_p:
+                    # A new install: new user id, anonymous until the person logs in again.
+                    life.uid = identity.user_id(app_id, self._uuid(rnd), self._sep)
+                    life.by = {}
+                    life.identified = False
+                    relogin = life.ever_identified and random_() < relogin_p
+            yield self._open(life)
+            if relogin:
+                yield self._identify(life)
+            t = life.t
+            uid, sid, by, utm, session = life.uid, life.sid, life.by, life.utm, life.session
+            at = base + t
+            node = start
+            steps = 0
+            while True:
+                action = node.action
+                if action == "event":
+                    body = event(app_id, uid, sid, node.event, iso_utc_fast(at), by, node.properties, utm=utm)
+                    if faulty:
+                        life.t = t
+                        yield self._request(life, "events", node.step, body)
+                    else:
+                        yield Request("events", node.step, body, t, headers, False, None, session)
+                elif action == "identify":
+                    if not life.identified:
+                        life.t = t
+                        yield self._identify(life)
+                        by = life.by
+                elif action != "none":
+                    life.t = t
+                    yield self._commerce(life, node)
+                steps += 1
+                if steps >= max_steps:
+                    break
+                u = random_()
+                cum = node.cum
+                k = 0
+                n = len(cum)
+                while k < n and u >= cum[k]:
+                    k += 1
+                if k == n:
+                    break  # the leftover probability ends the session
+                dt = node.thinks[k](rnd)
+                t += dt
+                at = base + t
+                if dt > timeout:
+                    # The phone lay idle longer than the session timeout: the app opens a new session.
+                    life.t = t
+                    yield self._open(life)
+                    sid, utm, session = life.sid, life.utm, life.session
+                node = nodes[node.targets[k]]
+            life.t = t
+
+    def _uuid(self, rnd: Any) -> str:
+        n = rnd.getrandbits(128)
+        n = (n & ~(0xF << 76)) | (0x4 << 76)  # version 4
+        n = (n & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+        return identity.format_uuid(n.to_bytes(16, "big"))
+
+    def _open(self, life: _Life) -> Request:
+        """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request."""
+        rnd = life.rnd
+        life.session += 1
+        life.sid = identity.SESSION_PREFIX + self._uuid(rnd)
+        life.ga = str(int(life.base + life.t))
+        life.cart = []
+        life.viewed = life.searched = -1
+        life.search_string = ""
+        click = None
+        life.utm = None
+        a = self._j.attribution
+        if a.share and rnd.random() < a.share and self._sources:
+            source = self._sources[bisect.bisect_left(self._source_cum, rnd.random() * self._source_cum[-1])]
+            life.utm = {
+                "utm_source": source,
+                "utm_medium": _MEDIUM.get(source, "deeplink"),
+                "utm_campaign": a.campaigns[int(rnd.random() * len(a.campaigns))],
+                "utm_content": f"ad_{rnd.randrange(1, 40):02d}",
+            }
+            key = _CLICK_ID.get(source)
+            if key:
+                if key == "gclid" and life.device["platform"] == "ios":
+                    key = "wbraid"
+                click = {key: _click_id(rnd, key)}
+        body = payloads.session_start(self._app_id, life.device, life.uid, life.sid, life.ga,
+                                      utm=life.utm, click_ids=click)
+        return self._request(life, "externalIds", "externalIds", body)
+
+    def _request(self, life: _Life, endpoint: str, step: str, body: dict[str, Any]) -> Request:
+        if life.faulty and life.rnd.random() < self._j.faulty.rate:
+            fault = _break(body, endpoint, self._fault_kinds, life.rnd)
+            if fault is not None:
+                return Request(endpoint, step, body, life.t, life.headers, True, fault, life.session)
+        return Request(endpoint, step, body, life.t, life.headers, False, None, life.session)
+
+    def _identify(self, life: _Life) -> Request:
+        rnd = life.rnd
+        idc = self._j.identify
+        email = rnd.random() < idc.email
+        phone = rnd.random() < idc.phone
+        life.by = payloads.identify_by(life.person, email=email or not phone, phone=phone)
+        life.identified = life.ever_identified = True
+        body = payloads.identify(self._app_id, life.device, life.uid, life.sid, life.ga, life.person,
+                                 iso_utc_fast(life.base + life.t), life.by)
+        return self._request(life, "identify", "identify", body)
+
+    # --- e-commerce --------------------------------------------------------------------------
+
+    def _commerce(self, life: _Life, node: _Node) -> Request:
+        rnd = life.rnd
+        prices = life.prices
+        cur = prices.currency
+        action = node.action
+        products: list[dict[str, Any]] | None
+        if action == "search":
+            k = node.products[int(rnd.random() * len(node.products))]
+            life.searched = k
+            life.search_string = self._products[k].search_term
+            props: dict[str, Any] = {"search_string": life.search_string}
+            products = None
+        elif action == "view_item":
+            if life.searched >= 0:
+                k, life.searched = life.searched, -1
+            else:
+                k = node.products[int(rnd.random() * len(node.products))]
+            life.viewed = k
+            props = {"value": prices.prices[k], "currency": cur}
+            products = [prices.items[k]]
+        elif action == "add_to_cart":
+            k = life.viewed if life.viewed >= 0 else node.products[int(rnd.random() * len(node.products))]
+            qty = self._quantity(rnd)
+            life.cart.append((k, qty))
+            props = {"value": _round(prices.prices[k] * qty, prices.decimals), "currency": cur}
+            products = [_line(prices, k, qty)]
+        elif action == "begin_checkout":
+            self._fill_cart(life, node)
+            products = [_line(prices, k, q) for k, q in life.cart]
+            props = {"value": _subtotal(prices, life.cart), "currency": cur}
+        else:  # purchase
+            props, products = self._purchase(life, node)
+        props.update(node.properties)
+        body = payloads.event(self._app_id, life.uid, life.sid, node.event, iso_utc_fast(life.base + life.t),
+                              life.by, props, products=products, utm=life.utm)
+        return self._request(life, "events", node.step, body)
+
+    def _quantity(self, rnd: Any) -> int:
+        m = self._j.commerce.max_quantity
+        return 1 if m == 1 or rnd.random() < 0.75 else rnd.randint(2, m)
+
+    def _fill_cart(self, life: _Life, node: _Node) -> None:
+        if not life.cart:
+            k = life.viewed if life.viewed >= 0 else node.products[int(life.rnd.random() * len(node.products))]
+            life.cart.append((k, self._quantity(life.rnd)))
+
+    def _purchase(self, life: _Life, node: _Node) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        rnd = life.rnd
+        c = self._j.commerce
+        prices = life.prices
+        d = prices.decimals
+        self._fill_cart(life, node)
+        cart = life.cart
+        subtotal = _subtotal(prices, cart)
+        shipping = 0.0 if subtotal >= prices.money(c.free_shipping_over_usd) else prices.money(c.shipping_usd)
+        tax = _round(subtotal * c.tax_rate, d)
+        life.orders += 1
+        props: dict[str, Any] = {
+            "value": 0.0,
+            "currency": prices.currency,
+            # Unique across devices, sessions and runs of the same seed: device and order number.
+            "transaction_id": f"TXN-{self._seed:x}-{life.gi:x}-{life.orders}",
+            "shipping": shipping,
+            "tax": tax,
+            "discount": 0.0,
+            "affiliation": c.affiliation,
+            "description": f"{sum(q for _, q in cart)} item(s)",
+        }
+        discount = 0.0
+        if self._coupons and rnd.random() < c.coupon_share:
+            code, share = self._coupons[int(rnd.random() * len(self._coupons))]
+            discount = _round(subtotal * share, d)
+            props["coupon"] = code
+            props["discount"] = discount
+        if life.search_string:
+            props["search_string"] = life.search_string
+        props["value"] = _round(subtotal + shipping + tax - discount, d)
+        products = [_line(prices, k, q) for k, q in cart]
+        life.cart = []
+        return props, products
+
+
+def _round(x: float, decimals: int) -> float:
+    return round(x, decimals) if decimals else float(round(x))
+
+
+def _line(prices: _Prices, k: int, qty: int) -> dict[str, Any]:
+    item = prices.items[k]
+    return item if qty == 1 else {**item, "product_quantity": qty}
+
+
+def _subtotal(prices: _Prices, cart: list[tuple[int, int]]) -> float:
+    return _round(sum(prices.prices[k] * q for k, q in cart), prices.decimals)
+
+
+def _click_id(rnd: Any, key: str) -> str:
+    """Click ids shaped like the real ones (prefix and length), random and seeded."""
+    if key == "msclkid":
+        return f"{rnd.getrandbits(128):032x}"
+    prefix, size = {"gclid": ("Cj0KCQjw", 66), "wbraid": ("CjkKCQjw", 42), "fbclid": ("IwAR", 45)}[key]
+    raw = rnd.getrandbits(size * 8).to_bytes(size, "big")
+    return prefix + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# --- faulty SDKs ---------------------------------------------------------------------------------
+
+#: Which mistakes can happen on which endpoint.
+_FAULTS_BY_ENDPOINT: dict[str, tuple[str, ...]] = {
+    "externalIds": ("missing_sid", "missing_uid", "string_limit_ad_tracking"),
+    "identify": ("missing_sid", "missing_uid", "local_added_at", "missing_identify_by", "string_age"),
+    "events": ("missing_sid", "missing_uid", "local_added_at", "missing_identify_by", "string_price"),
+}
+
+
+def _break(body: dict[str, Any], endpoint: str, allowed: tuple[str, ...], rnd: Any) -> str | None:
+    """Make ``body`` malformed in one of the ways a faulty SDK does; the mistake, or None if none fits."""
+    kinds = [k for k in _FAULTS_BY_ENDPOINT[endpoint] if k in allowed]
+    if endpoint == "events" and "products" not in body and "string_price" in kinds:
+        kinds.remove("string_price")
+    if not kinds:
+        return None
+    kind = kinds[int(rnd.random() * len(kinds))]
+    if kind == "missing_sid":
+        del body["sid"]
+    elif kind == "missing_uid":
+        del body["uid"]
+    elif kind == "local_added_at":
+        # A local wall-clock time with no zone (the contract wants UTC with Z).
+        body["added_at"] = body["added_at"][:-1].replace("T", " ")
+    elif kind == "missing_identify_by":
+        del body["identify_by"]
+    elif kind == "string_age":
+        body["traits"] = {**body["traits"], "age": str(body["traits"].get("age", 30))}
+    elif kind == "string_price":
+        body["products"] = [{**p, "product_price": f"{p['product_price']}"} for p in body["products"]]
+    else:  # string_limit_ad_tracking: "yes" is neither a boolean nor "true"/"false"
+        body["additional_info"] = {**body["additional_info"], "limitAdTracking": "yes"}
+    return kind
