@@ -676,7 +676,7 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
 
 _TOP_KEYS = ("name", "description", "seed", "app", "population", "journey", "load", "slo", "target",
              "time", "client")
-_STATE_KEYS = ("action", "event", "properties", "categories")
+_STATE_KEYS = ("action", "event", "properties", "categories", "next")
 _TRANSITION_KEYS = ("from", "to", "p", "think")
 _JOURNEY_EXTRA = ("states", "transitions")
 
@@ -728,13 +728,25 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 states[name] = State(name, action, event, props, tuple(cats))
 
     transitions: list[Transition] = []
-    default_think = base.think if base not in (_SKIP, None) else JourneyConfig.think
+    default_think = base.think if base not in (_SKIP, None) else _JourneyBase.think
     raw_tr = table.get("transitions", [])
     if not isinstance(raw_tr, list):
         r.err("journey.transitions", f"expected an array of tables, got {_show(raw_tr)}")
         raw_tr = []
-    for i, spec in enumerate(raw_tr):
-        p = f"journey.transitions[{i}]"
+    # (path, spec, compact): compact entries name their target by key, maybe their probability by value
+    specs: list[tuple[str, Any, int]] = [(f"journey.transitions[{i}]", t, 0) for i, t in enumerate(raw_tr)]
+    # The compact form: [journey.states.home] next = {product = 0.45, login = {p = 0.08, think = "5s"}}
+    for name, spec in (raw_states or {}).items() if isinstance(raw_states, dict) else ():
+        nxt = spec.get("next") if isinstance(spec, dict) else None
+        if nxt is None:
+            continue
+        if not isinstance(nxt, dict):
+            r.err(f"journey.states.{name}.next", f"expected a table of state = probability, got {_show(nxt)}")
+            continue
+        for target, v in nxt.items():
+            t_spec = {"from": name, "to": target, **(v if isinstance(v, dict) else {"p": v})}
+            specs.append((f"journey.states.{name}.next.{target}", t_spec, 1 if isinstance(v, dict) else 2))
+    for p, spec, compact in specs:
         t = r.table(spec, p)
         if t is None:
             continue
@@ -754,7 +766,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 ok = False
             elif raw_states is not None and isinstance(raw_states, dict) and v not in raw_states:
                 close = difflib.get_close_matches(v, list(raw_states), n=1)
-                r.err(f"{p}.{k}", f"unknown state {_show(v)}; "
+                r.err(p if compact else f"{p}.{k}", f"unknown state {_show(v)}; "
                       + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"))
                 ok = False
             ends.append(v)
@@ -763,7 +775,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
             ok = False
             prob: Any = _SKIP
         else:
-            prob = _convert(r, t["p"], float, f"{p}.p", {"check": "probability"})
+            prob = _convert(r, t["p"], float, p if compact == 2 else f"{p}.p", {"check": "probability"})
         think = _distribution(r, t["think"], f"{p}.think") if "think" in t else default_think
         if ok and prob is not _SKIP and think is not _SKIP:
             transitions.append(Transition(ends[0], ends[1], prob, think))
@@ -901,6 +913,39 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
                     client=reserved["client"], path=path)  # type: ignore[arg-type]
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: tables merge key by key, anything else (arrays too) replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _extend(data: dict[str, Any], file: str, here: Path | None, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """Resolve ``extends = "ecommerce"``: the named scenario's tables under this file's."""
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError([ScenarioProblem(file, "extends",
+                                             f"expected a scenario name or path, got {_show(parent)}")])
+    candidate = (here / parent) if here is not None and (here / parent).is_file() else parent
+    try:
+        path = _resolve(candidate).resolve()
+    except ScenarioError as e:
+        raise ScenarioError([ScenarioProblem(file, "extends", p.message) for p in e.problems]) from None
+    if path in seen or len(seen) > 8:
+        raise ScenarioError([ScenarioProblem(file, "extends", f"scenarios extend each other in a loop ({parent})")])
+    try:
+        base = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ScenarioError([ScenarioProblem(file, "extends", f"cannot read {path.name}: {e}")]) from None
+    base = _extend(base, path.name, path.parent, (*seen, path))
+    for k in ("name", "description"):
+        base.pop(k, None)  # a scenario names and describes itself
+    return _merge(base, data)
+
+
 def parse_scenario(text: str, *, file: str = "<string>", path: Path | None = None) -> Scenario:
     """A Scenario from TOML text; ScenarioError lists every problem, each prefixed with ``file``."""
     r = _Reader(file)
@@ -908,6 +953,8 @@ def parse_scenario(text: str, *, file: str = "<string>", path: Path | None = Non
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError([ScenarioProblem(file, "", f"not valid TOML: {e}")]) from None
+    here = path.resolve().parent if path is not None else None
+    data = _extend(data, file, here, (path.resolve(),) if path is not None else ())
     default_name = Path(file).stem if file != "<string>" else "scenario"
     scenario = _read(r, data, default_name, path)
     if scenario is None:
