@@ -1,0 +1,266 @@
+"""The realism catalogue: device models, OS builds, countries, carriers, locales, regions, phone ranges.
+
+Every figure lives in a CSV table beside this file whose ``#`` header lines say where it comes from;
+this module only reads them into frozen dataclasses (``load()``, cached). Add a phone model or a
+country by adding rows, not code. ``check()`` reports rows that disagree across tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+__all__ = [
+    "AndroidModel",
+    "AndroidRelease",
+    "Carrier",
+    "Catalog",
+    "Country",
+    "EmailDomain",
+    "IOSModel",
+    "IOSRelease",
+    "Locale",
+    "PhoneRange",
+    "Region",
+    "WebView",
+    "check",
+    "load",
+    "read_table",
+]
+
+DIRECTORY = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    code: str
+    name: str
+    currency: str
+    weight: float
+    ios_share: float
+    faker_locale: str
+    #: Faker method that yields street-like names for the locale (``street_name``; ``town`` for ja_JP).
+    street_source: str
+    address1: str
+    address2: str
+
+
+@dataclass(frozen=True, slots=True)
+class Locale:
+    country: str
+    locale: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Carrier:
+    country: str
+    carrier: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    country: str
+    state: str
+    city: str
+    timezone: str
+    #: Postcode template: ``#`` a digit, ``?`` a letter, anything else kept.
+    postcode: str
+    #: Telephone area joining a region to its fictional number ranges ("" = none).
+    area: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneRange:
+    country: str
+    area: str
+    prefix: str
+    digits: int
+    first: int
+    count: int
+    kind: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmailDomain:
+    domain: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class AndroidModel:
+    manufacturer: str
+    brand: str
+    model: str
+    device: str
+    product: str
+    width_px: int
+    height_px: int
+    dpi: int
+    min_release: int
+    max_release: int
+    storage: str
+    weight: float
+    incremental: str
+
+    @property
+    def storage_gb(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.storage.split("|"))
+
+
+@dataclass(frozen=True, slots=True)
+class AndroidRelease:
+    release: int
+    sdk: int
+    brand: str
+    build_id: str
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class WebView:
+    version: str
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class IOSModel:
+    identifier: str
+    name: str
+    width_pt: int
+    height_pt: int
+    scale: int
+    min_ios: int
+    max_ios: int
+    storage: str
+    weight: float
+
+    @property
+    def storage_gb(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.storage.split("|"))
+
+
+@dataclass(frozen=True, slots=True)
+class IOSRelease:
+    version: str
+    major: int
+    build: str
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    countries: tuple[Country, ...]
+    locales: tuple[Locale, ...]
+    carriers: tuple[Carrier, ...]
+    regions: tuple[Region, ...]
+    phone_ranges: tuple[PhoneRange, ...]
+    email_domains: tuple[EmailDomain, ...]
+    android_models: tuple[AndroidModel, ...]
+    #: manufacturer -> country code -> share of the country's Android phones.
+    android_brand_shares: dict[str, dict[str, float]]
+    android_releases: tuple[AndroidRelease, ...]
+    webviews: tuple[WebView, ...]
+    ios_models: tuple[IOSModel, ...]
+    ios_releases: tuple[IOSRelease, ...]
+
+    def country(self, code: str) -> Country:
+        for c in self.countries:
+            if c.code == code:
+                return c
+        known = ", ".join(c.code for c in self.countries)
+        raise KeyError(f"unknown country {code!r}: the catalogue has {known} (add rows to countries.csv)")
+
+
+def read_table(name: str) -> list[dict[str, str]]:
+    """Rows of ``<name>.csv`` as dicts; lines starting with ``#`` (the provenance header) are skipped."""
+    path = DIRECTORY / f"{name}.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+T = TypeVar("T")
+
+
+def _rows(name: str, cls: type[T]) -> tuple[T, ...]:
+    hints = get_type_hints(cls)
+    out = []
+    for lineno, row in enumerate(read_table(name), start=1):
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            raw = row.get(f.name)
+            if raw is None:
+                raise ValueError(f"{name}.csv: column {f.name!r} is missing (data row {lineno})")
+            kind = hints[f.name]
+            try:
+                kwargs[f.name] = kind(raw) if kind in (int, float) else raw
+            except ValueError:
+                raise ValueError(
+                    f"{name}.csv data row {lineno}: {f.name}={raw!r} is not {kind.__name__}"
+                ) from None
+        out.append(cls(**kwargs))
+    return tuple(out)
+
+
+@functools.cache
+def load() -> Catalog:
+    """The whole catalogue, read once per process."""
+    shares: dict[str, dict[str, float]] = {}
+    for row in read_table("android_brand_shares"):
+        maker = row.pop("manufacturer")
+        shares[maker] = {k: float(v) for k, v in row.items()}
+    return Catalog(
+        countries=_rows("countries", Country),
+        locales=_rows("locales", Locale),
+        carriers=_rows("carriers", Carrier),
+        regions=_rows("regions", Region),
+        phone_ranges=_rows("phone_ranges", PhoneRange),
+        email_domains=_rows("email_domains", EmailDomain),
+        android_models=_rows("android_models", AndroidModel),
+        android_brand_shares=shares,
+        android_releases=_rows("android_releases", AndroidRelease),
+        webviews=_rows("webview", WebView),
+        ios_models=_rows("ios_models", IOSModel),
+        ios_releases=_rows("ios_releases", IOSRelease),
+    )
+
+
+def check(cat: Catalog | None = None) -> list[str]:
+    """Problems across tables (empty when consistent): what a person adding rows gets wrong first."""
+    cat = cat or load()
+    problems: list[str] = []
+    codes = {c.code for c in cat.countries}
+    for table, rows in (("locales", cat.locales), ("carriers", cat.carriers), ("regions", cat.regions)):
+        have = {r.country for r in rows}
+        problems += [f"{table}.csv has no row for country {c}" for c in sorted(codes - have)]
+        problems += [f"{table}.csv names unknown country {c}" for c in sorted(have - codes)]
+    for loc in cat.locales:
+        if loc.locale.rsplit("-", 1)[-1] != loc.country:
+            problems.append(f"locales.csv: {loc.locale} does not name its country {loc.country}")
+    for r in cat.regions:
+        ranges = [p for p in cat.phone_ranges if p.country == r.country and p.area in ("", r.area)]
+        if not ranges:
+            problems.append(f"phone_ranges.csv: no range serves {r.city}, {r.country} (area {r.area!r})")
+    for p in cat.phone_ranges:
+        if len(str(p.first + p.count - 1)) > p.digits:
+            problems.append(f"phone_ranges.csv: {p.prefix} range does not fit in {p.digits} digits")
+    makers = {m.manufacturer for m in cat.android_models}
+    problems += [f"android_brand_shares.csv has no row for {m}" for m in sorted(makers - cat.android_brand_shares.keys())]
+    for maker, by_country in cat.android_brand_shares.items():
+        problems += [f"android_brand_shares.csv: {maker} lacks a column for {c}" for c in sorted(codes - by_country.keys())]
+    releases = {r.release for r in cat.android_releases if not r.brand}
+    for m in cat.android_models:
+        missing = set(range(m.min_release, m.max_release + 1)) - releases
+        if missing:
+            problems.append(f"android_releases.csv lacks release(s) {sorted(missing)} needed by {m.model}")
+    for im in cat.ios_models:
+        if not any(im.min_ios <= r.major <= im.max_ios for r in cat.ios_releases):
+            problems.append(f"ios_releases.csv has no release {im.min_ios}..{im.max_ios} for {im.name}")
+    return problems
