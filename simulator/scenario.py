@@ -136,7 +136,8 @@ def parse_duration(value: str | float) -> float:
     total, pos = 0.0, 0
     while pos < len(value):
         m = _DURATION_RE.match(value, pos)
-        if not m or m.end() == pos or (m.group(2) is None and m.end() < len(value)):
+        # A bare number is seconds, but only on its own: "1m 30" is more likely a mistake.
+        if not m or m.end() == pos or (m.group(2) is None and (pos > 0 or m.end() < len(value))):
             raise ValueError("expected a duration such as 30s, 2m or 1h")
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()

@@ -1,0 +1,276 @@
+"""Scenario files: every bundled one loads, and every kind of mistake is reported at once, named."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from simulator.population import AppConfig, PopulationConfig
+from simulator.scenario import (
+    Distribution,
+    Scenario,
+    ScenarioError,
+    bundled_scenarios,
+    load_scenario,
+    parse_duration,
+    parse_scenario,
+    scenario_dir,
+)
+
+MINIMAL = """
+[journey.states]
+home = { action = "event", next = { home = 0.5 } }
+"""
+
+
+def problems(text: str, file: str = "bad.toml") -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, file=file)
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize("name", [n for n, _ in bundled_scenarios()])
+def test_every_bundled_scenario_loads_by_name(name: str) -> None:
+    s = load_scenario(name)
+    assert s.name == name and s.description and s.path == scenario_dir() / f"{name}.toml"
+    j = s.journey
+    assert j.start in j.states
+    for state in j.states:
+        assert sum(t.p for t in j.outgoing(state)) <= 1 + 1e-9
+
+
+def test_the_issue_lists_six_bundled_scenarios_each_with_a_one_line_description() -> None:
+    listed = dict(bundled_scenarios())
+    assert {"smoke", "ecommerce", "flash-sale", "soak", "identity", "bad-clients"} <= listed.keys()
+    assert all(d and "\n" not in d for d in listed.values())
+
+
+def test_a_scenario_loads_by_path_too(tmp_path: Path) -> None:
+    p = tmp_path / "mine.toml"
+    p.write_text("seed = 5\n" + MINIMAL)
+    s = load_scenario(p)
+    assert s.name == "mine" and s.path == p and s.seed == 5
+
+
+def test_bundled_scenarios_say_what_they_are_for() -> None:
+    flash = load_scenario("flash-sale")
+    rates = [st.rate for st in flash.load.stages]
+    assert flash.load.model == "open" and max(rates) == 10 * min(rates)  # type: ignore[type-var,operator]
+    assert load_scenario("bad-clients").journey.faulty.share == pytest.approx(0.2)
+    ident = load_scenario("identity").journey
+    assert ident.reinstall.probability > 0 and ident.reinstall.relogin > 0
+    soak = load_scenario("soak").load
+    assert soak.run_time >= 3600 and len(soak.curve) == 24
+    smoke = load_scenario("smoke").load
+    assert smoke.run_time <= 60
+
+
+def test_smoke_inherits_the_ecommerce_journey_and_overrides_only_what_it_says() -> None:
+    smoke, base = load_scenario("smoke"), load_scenario("ecommerce")
+    assert smoke.journey == base.journey
+    assert smoke.population.devices == 50 and base.population.devices == 5000
+    assert [e.max for e in smoke.slo.error_rate] == [0.0]  # arrays replace, tables merge
+    assert smoke.slo.latency == base.slo.latency
+
+
+def test_app_and_population_become_the_population_dataclasses() -> None:
+    s = parse_scenario(MINIMAL + """
+[app]
+app_id = "my-app"
+user_id_separator = "_"
+releases = [{version = "1.0.0", build = 100}, {version = "1.1.0", build = 110}]
+[population]
+devices = 12
+countries = {US = 2, IN = 1}
+att_opt_in = 0.4
+""")
+    assert isinstance(s.app, AppConfig) and isinstance(s.population, PopulationConfig)
+    assert s.app.app_id == "my-app" and s.app.user_id_separator == "_"
+    assert [r.build for r in s.app.releases] == [100, 110]
+    assert s.population.devices == 12 and s.population.countries == {"US": 2, "IN": 1}
+    assert s.population.att_opt_in == 0.4
+
+
+def test_a_new_population_field_is_a_scenario_option_without_changes() -> None:
+    fields = {f.name for f in dataclasses.fields(PopulationConfig)}
+    assert fields  # whatever population.py defines is accepted: set each to its default
+    defaults = PopulationConfig()
+    lines = []
+    for name in fields:
+        value = getattr(defaults, name)
+        if isinstance(value, bool | int | float | str):
+            lines.append(f"{name} = {str(value).lower() if isinstance(value, bool) else repr(value)}")
+    s = parse_scenario(MINIMAL + "[population]\n" + "\n".join(lines))
+    assert s.population == defaults
+
+
+def test_defaults_make_a_minimal_scenario_runnable() -> None:
+    s = parse_scenario(MINIMAL, file="mini.toml")
+    assert isinstance(s, Scenario)
+    assert s.name == "mini" and s.seed == 0 and s.load.model == "closed" and s.target.kind == "mock"
+    assert s.journey.start == "home" and s.journey.states["home"].action == "event"
+
+
+def test_load_slo_and_target_tables() -> None:
+    s = parse_scenario(MINIMAL + """
+[load]
+model = "open"
+rate = 40
+rate_unit = "requests"
+users = 100
+run_time = "2m30s"
+spawn_rate = 20
+stages = [{duration = "1m", rate = 10}, {duration = "90s", rate = 40}]
+[slo]
+min_rate = 35
+max_dropped = 0
+reconciliation = true
+latency = [{endpoint = "events", percentile = 99, max_ms = 200},
+           {step = "event:Purchase", percentile = 99.9, max_ms = 500, metric = "service_time"}]
+error_rate = [{endpoint = "total", max = 0.01}]
+[target]
+kind = "customerlabs"
+webhook_url_env = "CL_WEBHOOK"
+rate_cap = 10
+confirm = true
+""")
+    assert s.load.run_time == 150 and [st.duration for st in s.load.stages] == [60, 90]
+    assert s.load.rate == 40 and s.load.rate_unit == "requests"
+    assert s.slo.latency[0].endpoint == "events" and s.slo.latency[1].step == "event:Purchase"
+    assert s.slo.latency[1].metric == "service_time" and s.slo.error_rate[0].max == 0.01
+    assert s.slo.max_dropped == 0 and s.slo.reconciliation
+    assert s.target.kind == "customerlabs" and s.target.rate_cap == 10 and s.target.confirm
+
+
+def test_every_kind_of_mistake_is_reported_at_once_with_file_and_path() -> None:
+    found = problems("""
+seed = -1
+colour = "blue"
+[app]
+releases = [{version = "1.0", build = "x"}]
+[population]
+devics = 10
+att_opt_in = 1.5
+[journey]
+start = "hom"
+sessions = "geometrc(3)"
+session_timeout = "half an hour"
+[journey.states]
+home = { action = "evnt" }
+cart = { action = "add_to_cart", colour = 1, next = { crt = 0.5 } }
+shop = { action = "view_item", next = { home = 0.7, cart = 0.6 } }
+[journey.identify]
+email = 2
+[[journey.transitions]]
+from = "home"
+to = "cart"
+p = "often"
+[load]
+model = "opne"
+run_time = "3 minutes"
+[slo]
+latency = [{endpoint = "event", percentile = 101, max_ms = 10}]
+[target]
+kind = "customerlabs"
+""")
+    expected = [
+        "bad.toml: seed: expected an integer from 0 to 2147483647, got -1",
+        "bad.toml: colour: unknown key; expected one of",
+        "bad.toml: app.releases[0].build: expected an integer, got \"x\"",
+        "bad.toml: population.devics: unknown key; did you mean 'devices'?",
+        "bad.toml: population.att_opt_in: expected a probability between 0 and 1, got 1.5",
+        "bad.toml: journey.start: unknown state \"hom\"; did you mean 'home'?",
+        "bad.toml: journey.sessions: unknown distribution \"geometrc\"; did you mean 'geometric'?",
+        "bad.toml: journey.session_timeout: expected a duration such as 30s, 2m or 1h, got \"half an hour\"",
+        "bad.toml: journey.states.home.action: unknown action \"evnt\"; did you mean 'event'?",
+        "bad.toml: journey.states.cart.colour: unknown key",
+        "bad.toml: journey.states.cart.next.crt: unknown state \"crt\"; did you mean 'cart'?",
+        "bad.toml: journey.transitions: transitions from \"shop\" sum to 1.3; at most 1",
+        "bad.toml: journey.identify.email: expected a probability between 0 and 1, got 2",
+        "bad.toml: journey.transitions[0].p: expected a number, got \"often\"",
+        "bad.toml: load.model: expected \"closed\" or \"open\", got \"opne\"",
+        "bad.toml: load.run_time: expected a duration",
+        "bad.toml: slo.latency[0].percentile: expected a percentile in (0, 100]",
+        "bad.toml: target.webhook_url: required when kind = \"customerlabs\"",
+        "bad.toml: target.rate_cap: required when kind = \"customerlabs\"",
+    ]
+    for want in expected:
+        assert any(line.startswith(want) for line in found), f"missing {want!r} in:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("[journey]\nstart = 'a'", "journey.states: required"),
+    ("x = 1\n" + MINIMAL, "x: unknown key"),
+    (MINIMAL + "[load]\nmodel = 'open'", "load.rate: required when model = \"open\""),
+    (MINIMAL + "[load]\nstages = [{duration = '1m'}]", "load.stages[0]: expected users"),
+    (MINIMAL + "[slo]\nlatency = [{endpoint = 'evnts', percentile = 99, max_ms = 1}]",
+     "slo.latency[0].endpoint: unknown endpoint \"evnts\"; did you mean 'events'?"),
+    (MINIMAL + "[slo]\nlatency = [{endpoint = 'events', max_ms = 1}]", "slo.latency[0].percentile: required"),
+    (MINIMAL + "[journey.faulty]\nkinds = ['missing_sdi']", "did you mean 'missing_sid'?"),
+    (MINIMAL + "[journey.event_names]\npurchse = 'Buy'", "journey.event_names.purchse: unknown key; did you mean"),
+    (MINIMAL + "[journey.commerce]\ncoupons = {BIG = 1.5}", "journey.commerce.coupons.BIG: expected a discount"),
+    (MINIMAL + "[journey]\nthink = 'lognormal(2s)'", "journey.think: lognormal() takes 2 argument(s)"),
+    (MINIMAL + "[journey]\nthink = {dist = 'uniform', min = '5s', max = '1s'}", "journey.think: min 5 is greater"),
+    (MINIMAL + "[journey]\nsessions = 'geometric(0.5)'", "journey.sessions.mean: a geometric count"),
+    (MINIMAL + "[target]\nhost = 'localhost:80'", "target.host: expected a base URL"),
+    ("journey = 3", "journey: expected a table, got 3"),
+    ("[journey\n", "not valid TOML"),
+    ("extends = 'ecommerc'\n", "extends: no such scenario file or bundled name; did you mean 'ecommerce'?"),
+])
+def test_each_mistake_names_its_field(text: str, want: str) -> None:
+    found = problems(text)
+    assert any(want in line for line in found), "\n".join(found)
+    assert all(line.startswith("bad.toml: ") for line in found)
+
+
+def test_the_file_is_named_by_load_scenario(tmp_path: Path) -> None:
+    p = tmp_path / "typo.toml"
+    p.write_text(MINIMAL + "[population]\ndevics = 1\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(p)
+    assert str(info.value) == f"{p}: population.devics: unknown key; did you mean 'devices'?"
+
+
+def test_an_unknown_name_suggests_a_bundled_one() -> None:
+    with pytest.raises(ScenarioError, match="did you mean 'smoke'"):
+        load_scenario("smoek")
+
+
+def test_extends_loops_are_caught(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(ScenarioError, match="loop"):
+        load_scenario(tmp_path / "a.toml")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    (90, 90.0), (1.5, 1.5), ("90s", 90.0), ("2m", 120.0), ("1m30s", 90.0), ("2h", 7200.0), ("1d", 86400.0),
+    ("250ms", 0.25), ("45", 45.0),
+])
+def test_durations(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad", ["", "1x", "m", "-5s", "1m 30", True, -1])
+def test_bad_durations(bad: str | float) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize(("spec", "mean"), [
+    ("constant(2s)", 2.0), ("exp(5s)", 5.0), ("uniform(1s, 3s)", 2.0), ("geometric(3)", 3.0),
+    ("lognormal(4s, 0.5)", 4 * math.exp(0.125)), ({"dist": "exponential", "mean": "1m"}, 60.0),
+])
+def test_distributions_sample_their_configured_mean(spec: str | dict[str, str], mean: float) -> None:
+    value = f'"{spec}"' if isinstance(spec, str) else "{" + ", ".join(f'{k} = "{v}"' for k, v in spec.items()) + "}"
+    s = parse_scenario(MINIMAL + f"[journey]\nthink = {value}\n")
+    d = s.journey.think
+    assert isinstance(d, Distribution) and d.mean == pytest.approx(mean)
+    rnd = random.Random(3)
+    draws = [d.sample(rnd) for _ in range(20_000)]
+    assert sum(draws) / len(draws) == pytest.approx(mean, rel=0.05)
+    assert min(draws) >= 0
