@@ -1,0 +1,133 @@
+"""One load-generating process's run: the scenario, its shard of devices, the target, the stats.
+
+Locust creates users; they all draw their work from the one ``RunContext`` of their process.
+A device is played by one user at a time: the dispenser hands out a device's sessions in order
+and takes the device back between sessions, so its state (user id, identity, cart) lasts for
+its whole life while other devices run in between. The gap between two sessions of a device is
+not waited in real time: the load test compresses it (a dataset keeps it).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import gevent
+from gevent.event import Event
+
+from simulator.journey import JourneyEngine, Request
+from simulator.loadtest.stats import RunStats
+from simulator.population import Population
+from simulator.scenario import Scenario
+
+__all__ = ["CUSTOMERLABS_URL", "MOCK_WEBHOOK_PATH", "RunContext", "Target", "redact_url"]
+
+log = logging.getLogger("loadsim")
+
+#: The real collector; used only when a user asks for ``--target customerlabs``.
+CUSTOMERLABS_URL = "https://io.v2.customerlabs.co"
+#: Where the events of a run against the mock go (the mock counts events per webhook source).
+MOCK_WEBHOOK_PATH = "/webhook/loadsim"
+
+
+def redact_url(url: str) -> str:
+    """A webhook URL with its secret part (path tokens and query) masked, for logs and reports."""
+    parts = urlsplit(url)
+    path = re.sub(r"[^/]{6,}", lambda m: m.group(0)[:2] + "…", parts.path)
+    return f"{parts.scheme}://{parts.netloc}{path}" + ("?…" if parts.query else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where each endpoint's requests go: a path on the host, or an absolute webhook URL."""
+
+    kind: str
+    host: str
+    urls: dict[str, str]
+
+    @classmethod
+    def of(cls, *, kind: str, host: str, webhook_url: str = "") -> Target:
+        if kind == "customerlabs":
+            if not webhook_url:
+                raise ValueError("--target customerlabs needs the events webhook URL of your CustomerLabs "
+                                 "source: pass --webhook-url or set target.webhook_url in the scenario")
+            return cls(kind, host or CUSTOMERLABS_URL, {
+                "externalIds": "/app/externalIds", "identify": "/app/identify", "events": webhook_url})
+        events = webhook_url or MOCK_WEBHOOK_PATH
+        return cls(kind, host, {"externalIds": "/app/externalIds", "identify": "/app/identify", "events": events})
+
+    def describe(self) -> dict[str, str]:
+        """For reports: the webhook URL with its secret masked."""
+        return {"kind": self.kind, "host": self.host,
+                **{ep: redact_url(u) if "://" in u else u for ep, u in self.urls.items()}}
+
+
+class RunContext:
+    """Shared by every user of one process. Built at test start; sharded once the master says how."""
+
+    def __init__(self, *, scenario: Scenario, target: Target, think_scale: float = 1.0,
+                 start_time: float = 0.0) -> None:
+        self.scenario = scenario
+        self.target = target
+        self.think_scale = think_scale
+        self.stats = RunStats()
+        self.population: Population | None = None
+        self.engine: JourneyEngine | None = None
+        self.shard_index = 0
+        self.shard_count = 1
+        self._full = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
+        self._start_time = start_time
+        self._ready = Event()
+        self._next_device = 0
+        self._returning: deque[Iterator[list[Request]]] = deque()
+        self.exhausted = False
+
+    def assign_shard(self, index: int, count: int) -> None:
+        """Play devices ``index::count`` of the population: disjoint across workers, the whole in union."""
+        if not 0 <= index < count:
+            raise ValueError(f"shard {index} of {count} does not exist")
+        self.shard_index, self.shard_count = index, count
+        self.population = self._full.shard(index, count) if count > 1 else self._full
+        self.engine = JourneyEngine(scenario=self.scenario, population=self.population)
+        self._ready.set()
+
+    def next_session(self, *, returning_window: int) -> list[Request] | None:
+        """The next session to play, or ``None`` once every device's life is over.
+
+        A device returns to the back of a queue after each session; it is picked again once at
+        least ``returning_window`` devices wait (so its sessions are not played back to back),
+        or when no new device is left.
+        """
+        self._ready.wait()
+        assert self.engine is not None and self.population is not None
+        while True:
+            if self._returning and (len(self._returning) >= returning_window
+                                    or self._next_device >= len(self.population)):
+                life = self._returning.popleft()
+            elif self._next_device < len(self.population):
+                i = self._next_device
+                self._next_device += 1
+                life = self.engine.sessions(i, start_time=self._start_time)
+                self.stats.count("devices")
+            else:
+                if not self.exhausted:
+                    self.exhausted = True
+                    log.warning("every device of this process's %d has lived its whole life: no work left; "
+                                "raise population.devices for a longer run", len(self.population))
+                return None
+            session = next(life, None)
+            if session is not None:
+                self._returning.append(life)
+                return session
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    @staticmethod
+    def sleep_until(deadline: float, now: float) -> None:
+        if deadline > now:
+            gevent.sleep(deadline - now)

@@ -1,0 +1,245 @@
+"""Locust event listeners: the harness's arguments, sharding, stats shipping, the report at the end.
+
+Importing this module registers them (a locustfile imports ``simulator.loadtest``). The flow:
+
+- ``init``: read the scenario named by ``--scenario`` (a bad one ends the process with exit 2
+  and every problem listed);
+- ``test_start``: a standalone process plays the whole population; a master tells each worker
+  its shard (index, count); a worker builds its context and plays its shard;
+- every few seconds a worker ships what it measured (``report_to_master``), the master adds it;
+- ``quitting``: the master (or standalone process) reconciles with the mock and writes
+  ``summary.json``, ``summary.md`` and ``stats.json``, and sets the exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from simulator.loadtest import options
+from simulator.loadtest.context import RunContext, Target
+from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
+from simulator.loadtest.shape import Profile
+from simulator.loadtest.stats import RunStats
+from simulator.loadtest.user import OpenArrivals
+from simulator.report.summary import build_summary, write_summary
+from simulator.scenario import Scenario, ScenarioError, load_scenario
+
+log = logging.getLogger("loadsim")
+
+SHARD_MESSAGE = "loadsim_shard"
+_process_env: Environment | None = None
+REPORT_KEY = "loadsim"
+
+
+class HarnessState:
+    """What the harness keeps on a Locust ``Environment`` (one per process)."""
+
+    def __init__(self, scenario: Scenario, opts: Any) -> None:
+        self.scenario = scenario
+        self.opts = opts
+        self.stats = RunStats()  # the master's sum of its workers' stats
+        self.started = 0.0
+        self.shard: tuple[int, int] | None = None
+        self.workers = 1
+        self.reported = False
+        self.exhausted = False
+        #: The mock's stats at test start, so reconciliation counts only this run's bodies.
+        self.mock_baseline: dict[str, Any] | None = None
+
+
+def _state(env: Environment) -> HarnessState | None:
+    return getattr(env, "loadsim", None)
+
+
+def _scenario_with_overrides(opts: Any) -> Scenario:
+    import dataclasses
+
+    scenario = load_scenario(opts.scenario)
+    changes: dict[str, Any] = {}
+    if opts.seed is not None:
+        changes["seed"] = opts.seed
+    if opts.app_id is not None:
+        changes["app"] = dataclasses.replace(scenario.app, app_id=opts.app_id)
+    load_changes: dict[str, Any] = {}
+    if opts.load_model is not None:
+        load_changes["model"] = opts.load_model
+    if opts.think_scale is not None:
+        load_changes["think_time_scale"] = opts.think_scale
+    if load_changes:
+        changes["load"] = dataclasses.replace(scenario.load, **load_changes)
+    return dataclasses.replace(scenario, **changes) if changes else scenario
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    options.add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    opts = environment.parsed_options
+    if opts is None or not hasattr(opts, "scenario"):
+        return  # run as a library without our arguments: nothing to do
+    try:
+        scenario = _scenario_with_overrides(opts)
+    except ScenarioError as e:
+        sys.stderr.write(f"loadsim: the scenario has problems:\n{e}\n")
+        raise SystemExit(2) from None
+    global _process_env
+    _process_env = environment  # report_to_master and worker_report listeners get no environment
+    state = HarnessState(scenario, opts)
+    environment.loadsim = state  # type: ignore[attr-defined]
+    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
+        scenario.load, users=_explicit(opts, "num_users"), rate=opts.rate, run_time=_explicit(opts, "run_time"))
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(SHARD_MESSAGE, _on_shard_message)
+    if isinstance(runner, MasterRunner):
+        events.worker_report.add_listener(_on_worker_report)
+    else:
+        events.report_to_master.add_listener(_on_report_to_master)
+
+
+def _explicit(opts: Any, name: str) -> Any:
+    """A Locust option only when given (Locust's defaults would otherwise override the scenario)."""
+    value = getattr(opts, name, None)
+    return value if value not in (None, 0) else None
+
+
+def _target(state: HarnessState, environment: Environment) -> Target:
+    opts, t = state.opts, state.scenario.target
+    kind = opts.target or t.kind
+    if kind == "customerlabs":
+        if not opts.confirm_real_target and not t.confirm:
+            raise SystemExit("loadsim: --target customerlabs sends real traffic to CustomerLabs; add "
+                             "--confirm-real-target (or target.confirm = true in the scenario) if you mean it")
+        if (opts.rate_cap or t.rate_cap) is None:
+            raise SystemExit("loadsim: --target customerlabs needs --rate-cap (or target.rate_cap): the most "
+                             "requests/s you allow against the real API")
+    webhook = opts.webhook_url or (t.resolved_webhook_url() if kind == "customerlabs" else "")
+    return Target.of(kind=kind, host=environment.host or t.host, webhook_url=webhook)
+
+
+def _mock_admin(state: HarnessState, environment: Environment) -> str | None:
+    """The mock's base URL for reconciliation, or None when the target is not the mock."""
+    if (state.opts.target or state.scenario.target.kind) != "mock":
+        return None
+    return state.opts.mock_admin or environment.host or state.scenario.target.host or None
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    state = _state(environment)
+    if state is None:
+        return
+    state.started = time.time()
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        admin = _mock_admin(state, environment)
+        if admin:
+            try:
+                state.mock_baseline = fetch_mock_stats(admin)
+            except (OSError, ValueError) as e:
+                log.warning("cannot read the mock's stats at %s (%s): reconciliation will fail", admin, e)
+    if isinstance(runner, MasterRunner):
+        clients = sorted(runner.clients.all, key=lambda c: c.id)
+        state.workers = len(clients)
+        for index, client in enumerate(clients):
+            runner.send_message(SHARD_MESSAGE, {"index": index, "count": len(clients)}, client_id=client.id)
+        return
+    ctx = RunContext(scenario=state.scenario, target=_target(state, environment),
+                     think_scale=state.scenario.load.think_time_scale, start_time=state.started)
+    environment.loadsim_context = ctx  # type: ignore[attr-defined]
+    if state.scenario.load.model == "open":
+        profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
+        arrivals = OpenArrivals(ctx, rate_at=lambda t: _rate_share(profile, ctx, t),
+                                requests_per_second=state.scenario.load.rate_unit == "requests")
+        environment.loadsim_arrivals = arrivals  # type: ignore[attr-defined]
+        arrivals.start()
+    if isinstance(runner, WorkerRunner):
+        if state.shard is not None:
+            ctx.assign_shard(*state.shard)
+    else:
+        ctx.assign_shard(0, 1)
+
+
+def _rate_share(profile: Profile, ctx: RunContext, elapsed: float) -> float:
+    now = profile.at(elapsed)
+    if now is None:
+        now = profile.at(profile.duration - 1e-9)
+    rate = now[2] if now is not None else None
+    if rate is None:
+        raise SystemExit("loadsim: the open model needs a rate: set load.rate (or stage rates) or pass --rate")
+    return rate / ctx.shard_count
+
+
+def _on_shard_message(environment: Environment, msg: Any, **_: Any) -> None:
+    state = _state(environment)
+    if state is None:
+        return
+    state.shard = (int(msg.data["index"]), int(msg.data["count"]))
+    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+    if ctx is not None and ctx.population is None:
+        ctx.assign_shard(*state.shard)
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Environment, **_: Any) -> None:
+    arrivals: OpenArrivals | None = getattr(environment, "loadsim_arrivals", None)
+    if arrivals is not None:
+        arrivals.stop()
+
+
+def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    ctx: RunContext | None = getattr(_process_env, "loadsim_context", None)
+    if ctx is not None:
+        taken = ctx.stats.take()
+        data[REPORT_KEY] = taken.to_dict()
+        data[REPORT_KEY + "_exhausted"] = ctx.exhausted
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+    state = _state(_process_env) if _process_env is not None else None
+    if state is not None and REPORT_KEY in data:
+        state.stats.merge(RunStats.from_dict(data[REPORT_KEY]))
+        state.exhausted = state.exhausted or bool(data.get(REPORT_KEY + "_exhausted"))
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    state = _state(environment)
+    if state is None or state.reported or isinstance(environment.runner, WorkerRunner) or not state.started:
+        return
+    write_report(environment, state)
+
+
+def write_report(environment: Environment, state: HarnessState) -> Path:
+    """Reconcile (against the mock), write the report files, set the process's exit code."""
+    state.reported = True
+    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+    stats = state.stats if ctx is None else ctx.stats
+    exhausted = state.exhausted or (ctx is not None and ctx.exhausted)
+    target = _target(state, environment)
+    admin = _mock_admin(state, environment)
+    reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
+    profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
+    first = profile.at(0)
+    summary = build_summary(
+        stats=stats, scenario=state.scenario.name, seed=state.scenario.seed, target=target.describe(),
+        model=state.scenario.load.model, started=state.started, ended=time.time(), workers=state.workers,
+        reconciliation=reconciliation, target_rate=first[2] if first else None, exhausted=exhausted)
+    report_dir = Path(state.opts.report_dir or Path("reports") / time.strftime(
+        f"%Y%m%d-%H%M%S-{state.scenario.name}", time.localtime(state.started)))
+    write_summary(report_dir, summary, stats)
+    failed = stats.total.failures > 0 or (reconciliation is not None and not reconciliation["ok"])
+    environment.process_exit_code = 1 if failed else 0
+    log.info("loadsim report written to %s (%s)", report_dir, "FAILED" if failed else "OK")
+    return report_dir

@@ -1,0 +1,165 @@
+"""What one load-generating process measured, in a form workers ship and the master adds up.
+
+Locust's own statistics stay as they are (its tables, CSV and HTML); these are the harness's:
+latency from the intended start and service time in log histograms per endpoint, per journey
+step and in total; expected rejections apart from failures; errors by kind with a first
+example; open-model arrivals and drops; and what reconciliation needs (200s and the digest of
+the bodies that got them, per endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.report.histogram import Histogram
+
+__all__ = ["Outcome", "RunStats", "Series"]
+
+DIGEST_MOD = 2**64
+TOTAL = "total"
+
+
+@dataclass(slots=True)
+class Series:
+    """One row of a report: an endpoint, a journey step, or the total."""
+
+    latency: Histogram = field(default_factory=Histogram)
+    service: Histogram = field(default_factory=Histogram)
+    count: int = 0
+    failures: int = 0
+    expected_rejections: int = 0
+
+    def merge(self, other: Series) -> None:
+        self.latency.merge(other.latency)
+        self.service.merge(other.service)
+        self.count += other.count
+        self.failures += other.failures
+        self.expected_rejections += other.expected_rejections
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"latency": self.latency.to_dict(), "service": self.service.to_dict(), "count": self.count,
+                "failures": self.failures, "expected_rejections": self.expected_rejections}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Series:
+        return cls(Histogram.from_dict(d["latency"]), Histogram.from_dict(d["service"]), d["count"],
+                   d["failures"], d["expected_rejections"])
+
+
+#: How a request ended, as the harness judges it.
+Outcome = str  # "ok" | "expected_rejection" | "failure"
+
+
+class RunStats:
+    """The harness's measurements in one process; ``take()`` hands them over and starts afresh."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, Series] = {}
+        self.steps: dict[str, Series] = {}
+        self.total = Series()
+        #: error kind -> {"count", "example"}; a kind is e.g. ``status 503`` or ``ConnectionResetError``.
+        self.errors: dict[str, dict[str, Any]] = {}
+        #: endpoint -> number of 200s, and the sum mod 2**64 of the digests of their bodies.
+        self.accepted: dict[str, int] = {}
+        self.digests: dict[str, int] = {}
+        #: Funnel counters: sessions started, identified, added to cart, purchased...
+        self.funnel: dict[str, int] = {}
+        self.arrivals = 0
+        self.dropped = 0
+        self.sent_bytes = 0
+
+    def record(self, *, endpoint: str, step: str, latency: float, service: float, outcome: Outcome,
+               error: str | None = None, example: str | None = None) -> None:
+        """One request: its latency from the intended start and its service time, both seconds."""
+        for table, key in ((self.endpoints, endpoint), (self.steps, step)):
+            series = table.get(key)
+            if series is None:
+                series = table[key] = Series()
+            self._add(series, latency, service, outcome)
+        self._add(self.total, latency, service, outcome)
+        if error is not None:
+            kind = self.errors.get(error)
+            if kind is None:
+                self.errors[error] = {"count": 1, "example": example or error}
+            else:
+                kind["count"] += 1
+
+    @staticmethod
+    def _add(series: Series, latency: float, service: float, outcome: Outcome) -> None:
+        series.latency.record(latency)
+        series.service.record(service)
+        series.count += 1
+        if outcome == "failure":
+            series.failures += 1
+        elif outcome == "expected_rejection":
+            series.expected_rejections += 1
+
+    def accept(self, endpoint: str, digest: int) -> None:
+        """A body the target answered 200: it must be in the mock's store (reconciliation)."""
+        self.accepted[endpoint] = self.accepted.get(endpoint, 0) + 1
+        self.digests[endpoint] = (self.digests.get(endpoint, 0) + digest) % DIGEST_MOD
+
+    def count(self, funnel_stage: str, n: int = 1) -> None:
+        self.funnel[funnel_stage] = self.funnel.get(funnel_stage, 0) + n
+
+    def merge(self, other: RunStats) -> None:
+        for mine, theirs in ((self.endpoints, other.endpoints), (self.steps, other.steps)):
+            for key, series in theirs.items():
+                if key in mine:
+                    mine[key].merge(series)
+                else:
+                    mine[key] = series
+        self.total.merge(other.total)
+        for kind, e in other.errors.items():
+            if kind in self.errors:
+                self.errors[kind]["count"] += e["count"]
+            else:
+                self.errors[kind] = dict(e)
+        for ep, n in other.accepted.items():
+            self.accepted[ep] = self.accepted.get(ep, 0) + n
+        for ep, d in other.digests.items():
+            self.digests[ep] = (self.digests.get(ep, 0) + d) % DIGEST_MOD
+        for stage, n in other.funnel.items():
+            self.funnel[stage] = self.funnel.get(stage, 0) + n
+        self.arrivals += other.arrivals
+        self.dropped += other.dropped
+        self.sent_bytes += other.sent_bytes
+
+    def take(self) -> RunStats:
+        """Everything recorded since the last ``take``, leaving this empty (a worker's report)."""
+        taken = RunStats()
+        for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "funnel", "arrivals",
+                     "dropped", "sent_bytes"):
+            setattr(taken, name, getattr(self, name))
+        self.__init__()  # type: ignore[misc]
+        return taken
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoints": {k: s.to_dict() for k, s in self.endpoints.items()},
+            "steps": {k: s.to_dict() for k, s in self.steps.items()},
+            "total": self.total.to_dict(),
+            "errors": self.errors,
+            # digests as strings: msgpack and JSON both keep them exact that way
+            "accepted": self.accepted,
+            "digests": {k: str(v) for k, v in self.digests.items()},
+            "funnel": self.funnel,
+            "arrivals": self.arrivals,
+            "dropped": self.dropped,
+            "sent_bytes": self.sent_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunStats:
+        s = cls()
+        s.endpoints = {k: Series.from_dict(v) for k, v in d["endpoints"].items()}
+        s.steps = {k: Series.from_dict(v) for k, v in d["steps"].items()}
+        s.total = Series.from_dict(d["total"])
+        s.errors = {k: dict(v) for k, v in d["errors"].items()}
+        s.accepted = dict(d["accepted"])
+        s.digests = {k: int(v) for k, v in d["digests"].items()}
+        s.funnel = dict(d["funnel"])
+        s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
+        return s

@@ -1,0 +1,96 @@
+"""``summary.json`` and ``summary.md``: the harness's verdict on a run, versioned for CI tools."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from simulator.loadtest.stats import RunStats, Series
+
+__all__ = ["SCHEMA_VERSION", "build_summary", "write_summary"]
+
+SCHEMA_VERSION = 1
+
+
+def _row(series: Series, seconds: float) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "count": series.count,
+        "failures": series.failures,
+        "expected_rejections": series.expected_rejections,
+        "rps": round(series.count / seconds, 3) if seconds > 0 else 0.0,
+    }
+    row.update(series.latency.percentiles())
+    row["service_time"] = series.service.percentiles()
+    return row
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("loadsim", "locust", "numpy", "faker", "orjson"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[str, str], model: str,
+                  started: float, ended: float, workers: int, reconciliation: Mapping[str, Any] | None,
+                  target_rate: float | None = None, exhausted: bool = False) -> dict[str, Any]:
+    seconds = max(ended - started, 1e-9)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "scenario": scenario,
+        "seed": seed,
+        "target": dict(target),
+        "load_model": model,
+        "timing": {"started": started, "ended": ended, "duration_s": round(seconds, 3)},
+        "workers": workers,
+        "total": _row(stats.total, seconds),
+        "endpoints": {k: _row(s, seconds) for k, s in sorted(stats.endpoints.items())},
+        "steps": {k: _row(s, seconds) for k, s in sorted(stats.steps.items())},
+        "errors": [{"kind": k, "count": e["count"], "example": e["example"]}
+                   for k, e in sorted(stats.errors.items(), key=lambda kv: -kv[1]["count"])],
+        "arrivals": {"scheduled": stats.arrivals, "dropped": stats.dropped,
+                     "target_rate": target_rate,
+                     "achieved_rate": round((stats.arrivals - stats.dropped) / seconds, 3) if stats.arrivals else None},
+        "devices_started": stats.funnel.get("devices", 0),
+        "population_exhausted": exhausted,
+        "reconciliation": dict(reconciliation) if reconciliation is not None else None,
+        "versions": _versions(),
+    }
+
+
+def _md(summary: Mapping[str, Any]) -> str:
+    lines = [
+        f"### loadsim: {summary['scenario']} ({summary['load_model']} model, "
+        f"{summary['timing']['duration_s']:.0f} s, {summary['workers']} worker(s))",
+        "",
+        "| name | requests | failures | expected 400s | req/s | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = [*summary["endpoints"].items(), *summary["steps"].items(), ("total", summary["total"])]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['count']} | {r['failures']} | {r['expected_rejections']} | {r['rps']:.1f} "
+                     f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
+    rec = summary.get("reconciliation")
+    if rec is not None:
+        lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
+    if summary["errors"]:
+        lines += ["", "| error | count | first example |", "|---|---:|---|"]
+        lines += [f"| {e['kind']} | {e['count']} | {e['example'][:120]} |" for e in summary["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(report_dir: Path, summary: Mapping[str, Any], stats: RunStats) -> None:
+    """``summary.json``, ``summary.md`` and ``stats.json`` (the histograms, for ``loadsim report``)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    (report_dir / "summary.md").write_text(_md(summary), encoding="utf-8")
+    (report_dir / "stats.json").write_bytes(orjson.dumps(stats.to_dict()))
