@@ -1,0 +1,196 @@
+"""The mock CustomerLabs collector: the default target of every run and the test double of tests.
+
+In a test or a script::
+
+    with MockServer(faults=FaultConfig.from_flags(error_rate="0.01:503")) as mock:
+        ...  # send to mock.url
+        assert mock.stats()["accepted"]["events"] == n
+
+From the shell: ``loadsim mock --port 8080`` or ``python -m simulator.mock --port 0``; the first
+line printed is ``loadsim mock listening on http://HOST:PORT``.
+
+``digest(body)`` is the reconciliation hash shared with the load runner: the stats report, per
+endpoint, the sum modulo 2**64 of ``digest`` over the raw bodies accepted (see ``state.digest``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Latency
+from simulator.mock.server import App, HttpProtocol
+from simulator.mock.state import DIGEST_MASK, combine, digest, digest_all
+
+__all__ = [
+    "DIGEST_MASK",
+    "LISTENING_PREFIX",
+    "EndpointFaults",
+    "FaultConfig",
+    "FaultError",
+    "Latency",
+    "MockServer",
+    "combine",
+    "digest",
+    "digest_all",
+    "serve",
+]
+
+#: The first line ``serve`` prints; a parent process reads the URL after it.
+LISTENING_PREFIX = "loadsim mock listening on "
+#: Seconds a stopping server waits for answers already written to reach their clients.
+DRAIN_TIMEOUT_S = 2.0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()  # type: ignore[no-any-return]
+
+
+class MockServer:
+    """The mock collector on ``host:port`` (port 0: a free port; read ``url``)."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, store: str = ":memory:",
+                 faults: FaultConfig | None = None, seed: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.store_path = store
+        self.faults = faults
+        self.seed = seed
+        self.app: App | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        if self.app is None or self.app.url is None:
+            raise RuntimeError("the mock is not listening yet: call start() first (or use `with MockServer()`)")
+        return self.app.url
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        self._loop = loop = _new_loop()
+        asyncio.set_event_loop(loop)
+        self.app = app = App(store=self.store_path, faults=self.faults, seed=self.seed)
+        app.start_flushing(loop)
+        try:
+            self._server = loop.run_until_complete(loop.create_server(
+                lambda: HttpProtocol(app), self.host, self.port, backlog=2048, reuse_address=True))
+        except BaseException:
+            app.store.close()
+            loop.close()
+            raise
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self.port = port
+        shown = f"[{host}]" if ":" in host else host
+        app.url = f"http://{shown}:{port}"
+
+    def _shutdown(self) -> None:
+        """On the loop's thread, after the loop stopped: close, drain, flush."""
+        loop, app = self._loop, self.app
+        assert loop is not None and app is not None
+        if self._server is not None:
+            self._server.close()
+        for conn in list(app.connections):
+            conn._close()
+
+        async def drain() -> None:
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            while app.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+
+        loop.run_until_complete(drain())
+        app.store.close()
+        loop.close()
+
+    def start(self) -> None:
+        """Listen, and serve from a background thread with its own event loop."""
+        if self._thread is not None:
+            raise RuntimeError("this MockServer was already started; create a new one")
+        ready = threading.Event()
+        error: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._listen()
+            except BaseException as exc:
+                error.append(exc)
+                ready.set()
+                return
+            ready.set()
+            assert self._loop is not None
+            self._loop.run_forever()
+            self._shutdown()
+
+        self._thread = threading.Thread(target=run, name="loadsim-mock", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if error:
+            self._thread.join()
+            raise error[0]
+
+    def stop(self) -> None:
+        """Stop serving, let written answers reach their clients, flush the store. Idempotent."""
+        if self._stopped or self._thread is None or self._loop is None:
+            return
+        self._stopped = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+
+    def run(self) -> None:
+        """Serve in the foreground until SIGINT or SIGTERM (what ``loadsim mock`` does)."""
+        self._listen()
+        loop = self._loop
+        assert loop is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, loop.stop)
+        print(LISTENING_PREFIX + self.url, flush=True)
+        try:
+            loop.run_forever()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            stats = self.app.stats() if self.app else {}
+            self._shutdown()
+            self._stopped = True
+            print(f"loadsim mock stopped: accepted {stats.get('accepted')}, rejected {stats.get('rejected')}, "
+                  f"store {self.store_path}", file=sys.stderr, flush=True)
+
+    def stats(self) -> dict[str, Any]:
+        """The same JSON as ``GET /_admin/stats``, read on the server's loop so counters agree."""
+        if self.app is None:
+            raise RuntimeError("the mock was never started")
+        loop = self._loop
+        if loop is None or not loop.is_running() or threading.current_thread() is self._thread:
+            return self.app.stats()
+
+        async def read() -> dict[str, Any]:
+            return self.app.stats()  # type: ignore[union-attr]
+
+        return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=10)
+
+    def __enter__(self) -> MockServer:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8080, store: str = "loadsim-mock.sqlite3",
+          faults: FaultConfig | None = None, seed: int = 0) -> None:
+    """Run the mock in the foreground; prints ``loadsim mock listening on URL`` first, stops on
+    SIGINT/SIGTERM after flushing the store."""
+    MockServer(host=host, port=port, store=store, faults=faults, seed=seed).run()

@@ -1,0 +1,162 @@
+"""The admin API under ``/_admin/``: counters, profiles, stored events, faults, reset, the contract.
+
+Never on the tracking paths, never faulted. Every answer is JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
+
+import orjson
+
+from simulator import contract
+from simulator.mock.faults import FaultConfig, FaultError
+
+if TYPE_CHECKING:
+    from simulator.mock.server import App
+
+__all__ = ["handle", "openapi"]
+
+Answer = tuple[int, bytes, bytes]
+MAX_EVENTS_LIMIT = 10_000
+
+
+def _json(status: int, value: Any) -> Answer:
+    return status, orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), b""
+
+
+def _problem(status: int, message: str) -> Answer:
+    return _json(status, contract.error_body(message))
+
+
+def _admin_paths() -> dict[str, Any]:
+    ok = {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    not_found = {"404": {"description": "No such user id",
+                         "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/ValidationError"}}}}}
+    bad = {"400": {"description": "Bad settings",
+                   "content": {"application/json": {
+                       "schema": {"$ref": "#/components/schemas/ValidationError"}}}}}
+    return {
+        "/_admin/health": {"get": {"operationId": "adminHealth", "summary": "Liveness", "responses": ok}},
+        "/_admin/stats": {"get": {"operationId": "adminStats",
+                                  "summary": "Counters, warnings and the reconciliation digest",
+                                  "responses": ok}},
+        "/_admin/profiles/{user_id}": {"get": {
+            "operationId": "adminProfile", "summary": "The stitched profile of a user id",
+            "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {**ok, **not_found}}},
+        "/_admin/events": {"get": {
+            "operationId": "adminEvents", "summary": "Stored events, newest first",
+            "parameters": [
+                {"name": "user_id", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS_LIMIT}},
+            ],
+            "responses": {**ok, **bad, **not_found}}},
+        "/_admin/reset": {"post": {"operationId": "adminReset", "summary": "Forget everything",
+                                   "responses": ok}},
+        "/_admin/faults": {
+            "get": {"operationId": "adminGetFaults", "summary": "The fault configuration", "responses": ok},
+            "put": {"operationId": "adminPutFaults", "summary": "Replace the fault configuration",
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "object"}}}},
+                    "responses": {**ok, **bad}}},
+        "/_admin/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document",
+                                         "responses": ok}},
+    }
+
+
+@functools.cache
+def _openapi_bytes(server: str) -> bytes:
+    return orjson.dumps(openapi(server=server))
+
+
+def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
+    """The contract's OpenAPI document, served from the mock, with the admin paths added."""
+    doc = contract.openapi(server=server)
+    doc["paths"].update(_admin_paths())
+    return doc
+
+
+def _events(app: App, query: bytes) -> Answer:
+    try:
+        params = parse_qs(query.decode("utf-8"), strict_parsing=False)
+    except UnicodeDecodeError:
+        return _problem(400, "query string is not valid UTF-8")
+    limit_s = params.get("limit", ["100"])[-1]
+    try:
+        limit = int(limit_s)
+    except ValueError:
+        return _problem(400, f"limit must be an integer between 1 and {MAX_EVENTS_LIMIT}, got {limit_s[:40]!r}")
+    if not 1 <= limit <= MAX_EVENTS_LIMIT:
+        return _problem(400, f"limit must be between 1 and {MAX_EVENTS_LIMIT}, got {limit}")
+    user_id = params.get("user_id", [None])[-1]
+    sql = "SELECT uid, sid, source, received_at, profile_id, body FROM accepted WHERE endpoint = 'events'"
+    args: list[Any] = []
+    if user_id:
+        p = app.state.profile(user_id)
+        if p is None:
+            return _problem(404, f"no profile has user id {user_id[:200]!r}; send /app/externalIds first")
+        uids, pids = sorted(p.user_ids), sorted(p.merged_ids | {p.id})
+        sql += (f" AND (uid IN ({','.join('?' * len(uids))}) OR profile_id IN ({','.join('?' * len(pids))}))")
+        args += uids + pids
+    sql += " ORDER BY id DESC LIMIT ?"
+    args.append(limit)
+    rows = app.store.query(sql, tuple(args))
+    return _json(200, {"events": [
+        {"uid": uid, "sid": sid, "source": source, "received_at": at, "profile_id": pid,
+         "body": orjson.loads(body)}
+        for uid, sid, source, at, pid, body in rows
+    ]})
+
+
+def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answer:
+    """Answer one admin request: ``(status, JSON bytes, extra header lines)``."""
+    route = path[len("/_admin"):].rstrip("/") or "/"
+    if route.startswith("/profiles/"):
+        if method != "GET":
+            return _method(method, path, "GET")
+        uid = unquote(route[len("/profiles/"):])
+        p = app.state.profile(uid)
+        if p is None:
+            return _problem(404, f"no profile has user id {uid[:200]!r}; send /app/externalIds first")
+        return _json(200, p.to_dict())
+    allowed = {
+        "/health": "GET", "/stats": "GET", "/events": "GET", "/reset": "POST",
+        "/faults": "GET, PUT", "/openapi.json": "GET",
+    }.get(route)
+    if allowed is None:
+        return _problem(404, f"no admin endpoint at {path[:200]}; see GET /_admin/openapi.json")
+    if method not in allowed.split(", "):
+        return _method(method, path, allowed)
+    if route == "/health":
+        return _json(200, {"status": "ok"})
+    if route == "/stats":
+        return _json(200, app.stats())
+    if route == "/events":
+        return _events(app, query)
+    if route == "/reset":
+        app.reset()
+        return _json(200, {"reset": True})
+    if route == "/openapi.json":
+        host = app.url or "http://127.0.0.1:8080"
+        return 200, _openapi_bytes(host), b""
+    # /faults
+    if method == "GET":
+        return _json(200, app.injector.config.to_dict())
+    try:
+        config = FaultConfig.from_dict(orjson.loads(body))
+    except orjson.JSONDecodeError as exc:
+        return _problem(400, f"body is not valid JSON: {exc}")
+    except (FaultError, TypeError) as exc:
+        return _problem(400, str(exc))
+    app.set_faults(config)
+    return _json(200, config.to_dict())
+
+
+def _method(method: str, path: str, allowed: str) -> Answer:
+    status, payload, _ = _problem(405, f"{method} is not allowed on {path[:200]}; use {allowed}")
+    return status, payload, f"Allow: {allowed}\r\n".encode()
