@@ -252,9 +252,11 @@ def check(cat: Catalog | None = None) -> list[str]:
         if len(str(p.first + p.count - 1)) > p.digits:
             problems.append(f"phone_ranges.csv: {p.prefix} range does not fit in {p.digits} digits")
     makers = {m.manufacturer for m in cat.android_models}
-    problems += [f"android_brand_shares.csv has no row for {m}" for m in sorted(makers - cat.android_brand_shares.keys())]
+    for m in sorted(makers - cat.android_brand_shares.keys()):
+        problems.append(f"android_brand_shares.csv has no row for {m}")
     for maker, by_country in cat.android_brand_shares.items():
-        problems += [f"android_brand_shares.csv: {maker} lacks a column for {c}" for c in sorted(codes - by_country.keys())]
+        for c in sorted(codes - by_country.keys()):
+            problems.append(f"android_brand_shares.csv: {maker} lacks a column for {c}")
     releases = {r.release for r in cat.android_releases if not r.brand}
     for m in cat.android_models:
         missing = set(range(m.min_release, m.max_release + 1)) - releases

@@ -1,0 +1,791 @@
+"""Synthetic device populations (issue #3): columnar, seeded, consistent, millions strong.
+
+``Population.build(config=..., app=..., seed=...)`` draws every column of N devices in bulk from ONE
+``numpy.random.default_rng(seed)``, in a fixed order, so a device's fields depend only on the seed,
+the configuration and its global index; ``shard(index, count)`` only slices, so a distributed run
+plays exactly the devices one process would. Faker, seeded per locale, builds small vocabularies
+(names, streets) once; numpy samples indices into them. The population holds categorical codes and
+raw UUID bytes (about 120 bytes a device), never dicts: ``device(i)`` and ``person(i)`` build the
+dicts the payload builders need on demand (a device in about 3 us).
+
+Consistency is by construction: a device's variant is a (model, OS build) row of the catalogue, so
+the model fixes its screen, density, fingerprint and OS range, and its WebView user agent is
+derived from the same row; locale, carrier and currency are drawn given the country, time zone,
+postcode and phone range given the person's city. Synthetic people are never real: emails only on
+reserved domains (RFC 2606/6761), phones only from fiction or unassignable ranges
+(``catalog/phone_ranges.csv``), so a load test against a real account can never reach anyone.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+import unicodedata
+from binascii import b2a_base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulator import catalog as _catalog
+from simulator.identity import ZERO_AD_ID
+from simulator.payloads import Device, Person
+
+__all__ = [
+    "PLATFORMS",
+    "AppConfig",
+    "Population",
+    "PopulationConfig",
+    "Release",
+]
+
+#: Platform codes of ``Population.platform``.
+PLATFORMS: tuple[str, str] = ("android", "ios")
+ANDROID, IOS = 0, 1
+GENDERS: tuple[str, str, str] = ("male", "female", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One app release: ``version`` is the name users see (``3.4.1``), ``build`` the build number."""
+
+    version: str
+    build: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """The app under test, as its SDK reports it."""
+
+    #: CustomerLabs application identifier: the ``id`` of every body and the prefix of every ``uid``.
+    app_id: str = "loadsim-demo"
+    #: Android application id (``appPackageName`` on Android).
+    package_name: str = "com.example.shop"
+    #: iOS bundle id (``appPackageName`` on iOS); the package name when empty.
+    bundle_id: str = ""
+    #: Release history, oldest first; newer releases are installed more often.
+    releases: tuple[Release, ...] = (
+        Release("3.1.0", 310), Release("3.2.0", 320), Release("3.2.1", 321),
+        Release("3.3.0", 330), Release("3.4.0", 340),
+    )
+    #: Between app id and UUID in a user id: "" as the reference says, "_" as its sample code does.
+    user_id_separator: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationConfig:
+    """Who the devices are. Every field has a realistic default; scenarios override them."""
+
+    #: Number of devices.
+    devices: int = 1000
+    #: Country (ISO 3166-1 alpha-2) -> weight; empty means the catalogue's default mix.
+    countries: Mapping[str, float] = field(default_factory=dict)
+    #: Country -> share of iOS devices, overriding the catalogue's figure for that country.
+    ios_share: Mapping[str, float] = field(default_factory=dict)
+    #: Share of iOS users who allow tracking in the App Tracking Transparency prompt.
+    att_opt_in: float = 0.35
+    #: Share of Android users who limit ad tracking (their AAID is zeroed).
+    android_limit_ad_tracking: float = 0.03
+    #: Share of people who own two devices (both carry the same person: one email, two user ids).
+    two_device_people: float = 0.05
+    #: Each release is installed this many times as often as the next newer one (0 < decay <= 1).
+    release_decay: float = 0.5
+
+
+# --- catalogue, prepared once per process ----------------------------------------------------
+
+#: Usable share of a phone's marketed storage (GB vs GiB, system partition), as the OS reports it.
+_USABLE_STORAGE = 0.885
+_ANDROID_UA = ("Mozilla/5.0 (Linux; Android {release}; {model} Build/{build}; wv) AppleWebKit/537.36 "
+               "(KHTML, like Gecko) Version/4.0 Chrome/{chrome} Mobile Safari/537.36")
+_IOS_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS {version} like Mac OS X) AppleWebKit/605.1.15 "
+           "(KHTML, like Gecko) Mobile/15E148")
+#: Letters valid in every postcode template (UK inward code, Canadian FSA/LDU, Irish Eircode).
+_POSTCODE_LETTERS = "AEHNPRTWXY"
+#: Stride scattering the serials of one phone range; prime, so coprime with every range size.
+_PHONE_STRIDE = 7919
+_FIRST_POOL, _STREET_POOL = 1200, 300
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """One (model, OS build) combination: everything a device's model fixes."""
+
+    platform: int
+    model_index: int
+    model: str
+    os_version: str
+    build: str
+    fingerprint: str
+    ext: str
+    width: str
+    height: str
+    density: str
+    #: User agent per WebView version (iOS: the same string, WKWebView names no browser version).
+    user_agents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    cat: _catalog.Catalog
+    countries: tuple[str, ...]
+    variants: tuple[_Variant, ...]
+    #: (2 * country + platform, variant) weights, with a uniform-share platform split applied later.
+    variant_w: np.ndarray
+    capacities: tuple[int, ...]
+    storage_w: np.ndarray          # (variant, capacity)
+    total_cg: np.ndarray           # capacity -> usable storage in hundredths of a GB
+    total_str: tuple[str, ...]
+    webview_w: np.ndarray
+    locales: tuple[str, ...]
+    locale_w: np.ndarray           # (country, locale)
+    carriers: tuple[str, ...]
+    carrier_w: np.ndarray          # (country, carrier)
+    region_w: np.ndarray           # (country, region)
+    region_country: np.ndarray     # region -> country code
+    range_w: np.ndarray            # (region, phone range)
+    domains: tuple[str, ...]
+    domain_w: np.ndarray
+
+
+def _norm(w: np.ndarray) -> np.ndarray:
+    return np.asarray(w, dtype=np.float64)
+
+
+@functools.cache
+def _tables() -> _Tables:
+    cat = _catalog.load()
+    countries = tuple(c.code for c in cat.countries)
+    cidx = {c: i for i, c in enumerate(countries)}
+    variants: list[_Variant] = []
+    rows: list[np.ndarray] = []
+    chrome = tuple(w.version for w in cat.webviews)
+    capacities = tuple(sorted({g for m in cat.android_models for g in m.storage_gb}
+                              | {g for m in cat.ios_models for g in m.storage_gb}))
+    storage_rows: list[np.ndarray] = []
+
+    def storage_row(options: tuple[int, ...]) -> np.ndarray:
+        row = np.zeros(len(capacities))
+        for k, g in enumerate(options):  # most common first
+            row[capacities.index(g)] = 1.0 / (k + 1)
+        return row
+
+    releases = {r.release: r for r in cat.android_releases if not r.brand}
+    by_brand = {(r.brand, r.release): r for r in cat.android_releases if r.brand}
+    for mi, m in enumerate(cat.android_models):
+        allowed = [r for r in range(m.min_release, m.max_release + 1)]
+        shares = np.array([releases[r].share for r in allowed])
+        shares /= shares.sum()
+        brand_w = np.array([cat.android_brand_shares[m.manufacturer][c] for c in countries])
+        for r, share in zip(allowed, shares, strict=True):
+            rel = by_brand.get((m.brand, r), releases[r])
+            n = int(share * 1000) % 9 + 1  # a stable update number per (model, release)
+            incremental = m.incremental.format(n=n)
+            fingerprint = f"{m.brand}/{m.product}/{m.device}:{r}/{rel.build_id}/{incremental}:user/release-keys"
+            uas = tuple(_ANDROID_UA.format(release=r, model=m.model, build=rel.build_id, chrome=v) for v in chrome)
+            variants.append(_Variant(
+                ANDROID, mi, m.model, str(r), rel.build_id, fingerprint, "a2",
+                str(m.width_px * 160 // m.dpi), str(m.height_px * 160 // m.dpi), str(m.dpi), uas))
+            row = np.zeros(2 * len(countries))
+            row[0::2] = brand_w * m.weight * share
+            rows.append(row)
+            storage_rows.append(storage_row(m.storage_gb))
+    # Within a manufacturer, model weights are relative: normalise so brand shares hold per country.
+    maker_total: dict[str, float] = {}
+    for m in cat.android_models:
+        maker_total[m.manufacturer] = maker_total.get(m.manufacturer, 0.0) + m.weight
+    for k, v in enumerate(variants):
+        rows[k] /= maker_total[cat.android_models[v.model_index].manufacturer]
+    offset = len(cat.android_models)
+    for mi, im in enumerate(cat.ios_models):
+        allowed_ios = [r for r in cat.ios_releases if im.min_ios <= r.major <= im.max_ios]
+        total = sum(r.share for r in allowed_ios)
+        for rel_ios in allowed_ios:
+            share = rel_ios.share / total
+            ua = _IOS_UA.format(version=rel_ios.version.replace(".", "_"))
+            variants.append(_Variant(
+                IOS, offset + mi, im.identifier, rel_ios.version, rel_ios.build,
+                f"Apple/{im.identifier}/{rel_ios.version}/{rel_ios.build}", "i2",
+                str(im.width_pt), str(im.height_pt), f"{im.scale}.0", (ua,) * len(chrome)))
+            row = np.zeros(2 * len(countries))
+            row[1::2] = im.weight * share
+            rows.append(row)
+            storage_rows.append(storage_row(im.storage_gb))
+    total_cg = np.array([int(g * _USABLE_STORAGE * 100) for g in capacities], dtype=np.int64)
+
+    def by_country(items: Sequence[Any], key: str) -> tuple[tuple[str, ...], np.ndarray]:
+        names = tuple(dict.fromkeys(getattr(x, key) for x in items))
+        w = np.zeros((len(countries), len(names)))
+        for x in items:
+            w[cidx[x.country], names.index(getattr(x, key))] += x.weight
+        return names, w
+
+    locales, locale_w = by_country(cat.locales, "locale")
+    carriers, carrier_w = by_country(cat.carriers, "carrier")
+    region_w = np.zeros((len(countries), len(cat.regions)))
+    for k, reg in enumerate(cat.regions):
+        region_w[cidx[reg.country], k] = reg.weight
+    range_w = np.zeros((len(cat.regions), len(cat.phone_ranges)))
+    for k, reg in enumerate(cat.regions):
+        for j, pr in enumerate(cat.phone_ranges):
+            if pr.country == reg.country and pr.area in ("", reg.area):
+                range_w[k, j] = pr.count  # by size: people spread so numbers stay unique longest
+    return _Tables(
+        cat=cat, countries=countries, variants=tuple(variants),
+        variant_w=np.array(rows).T.copy(), capacities=capacities, storage_w=np.array(storage_rows),
+        total_cg=total_cg, total_str=tuple(f"{c / 100:.2f}" for c in total_cg),
+        webview_w=np.array([[w.share for w in cat.webviews]]),
+        locales=locales, locale_w=locale_w, carriers=carriers, carrier_w=carrier_w,
+        region_w=region_w, region_country=np.array([cidx[r.country] for r in cat.regions], dtype=np.uint8),
+        range_w=range_w, domains=tuple(d.domain for d in cat.email_domains),
+        domain_w=np.array([[d.weight for d in cat.email_domains]]),
+    )
+
+
+# --- Faker vocabularies ----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Vocabulary:
+    #: Per gender (male, female): display names, their ASCII form for emails, weights.
+    first: tuple[tuple[str, ...], tuple[str, ...]]
+    first_ascii: tuple[tuple[str, ...], tuple[str, ...]]
+    first_w: tuple[np.ndarray, np.ndarray]
+    last: tuple[str, ...]
+    last_ascii: tuple[str, ...]
+    last_w: np.ndarray
+    streets: tuple[str, ...]
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return "".join(ch for ch in folded if ch.isalnum())
+
+
+def _weighted(words: Any) -> tuple[list[Any], np.ndarray]:
+    if isinstance(words, Mapping):
+        return list(words.keys()), np.array(list(words.values()), dtype=np.float64)
+    words = list(words)
+    return words, np.ones(len(words))
+
+
+@functools.lru_cache(maxsize=64)
+def _vocabulary(locale: str, street_source: str, seed: int) -> _Vocabulary:
+    """Names (Faker's own weighted word lists) and a seeded pool of street names for one locale."""
+    from faker import Faker  # import cost paid only when a population is built
+
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    provider = next(p for p in fake.get_providers() if hasattr(p, "first_names_male"))
+    firsts, firsts_ascii, firsts_w = [], [], []
+    for gender in ("male", "female"):
+        pairs = getattr(provider, f"first_name_{gender}_pairs", None)
+        if pairs is not None:  # ja_JP: (kanji, kana, romaji) triples
+            words, w = _weighted(pairs)
+            display, ascii_ = [p[0] for p in words], [_ascii(p[2]) for p in words]
+        else:
+            words, w = _weighted(getattr(provider, f"first_names_{gender}"))
+            display, ascii_ = words, [_ascii(x) for x in words]
+        firsts.append(tuple(display[:_FIRST_POOL]))
+        firsts_ascii.append(tuple(ascii_[:_FIRST_POOL]))
+        firsts_w.append(w[:_FIRST_POOL])
+    pairs = getattr(provider, "last_name_pairs", None)
+    if pairs is not None:
+        words, last_w = _weighted(pairs)
+        last, last_ascii = [p[0] for p in words], [_ascii(p[2]) for p in words]
+    else:
+        words, last_w = _weighted(provider.last_names)
+        last, last_ascii = words, [_ascii(x) for x in words]
+    make_street = getattr(fake, street_source)
+    streets = tuple(dict.fromkeys(make_street() for _ in range(_STREET_POOL)))
+    return _Vocabulary(
+        first=(firsts[0], firsts[1]), first_ascii=(firsts_ascii[0], firsts_ascii[1]),
+        first_w=(firsts_w[0], firsts_w[1]), last=tuple(last), last_ascii=tuple(last_ascii),
+        last_w=last_w, streets=streets,
+    )
+
+
+# --- bulk sampling -----------------------------------------------------------------------------
+
+def _alias_tables(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias tables for each row of ``weights``: O(1) draws, whatever the row length.
+
+    (Binary search in cumulative sums costs ~80 ns a draw in rows of thousands, out of cache;
+    two gathers from these small tables cost a few.)
+    """
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    rows, k = w.shape
+    prob = np.zeros((rows, k))
+    alias = np.zeros((rows, k), dtype=np.int64)
+    for r in range(rows):
+        total = w[r].sum()
+        if total <= 0:
+            continue  # a class nobody belongs to
+        p = (w[r] * (k / total)).tolist()
+        small = [i for i in range(k) if p[i] < 1.0]
+        large = [i for i in range(k) if p[i] >= 1.0]
+        pr, al = prob[r], alias[r]
+        while small and large:
+            s_, l_ = small.pop(), large.pop()
+            pr[s_], al[s_] = p[s_], l_
+            p[l_] += p[s_] - 1.0
+            (small if p[l_] < 1.0 else large).append(l_)
+        best = int(np.argmax(w[r]))
+        for i in small + large:  # rounding leftovers: keep zero weights impossible
+            pr[i], al[i] = (1.0, i) if w[r, i] > 0 else (0.0, best)
+    return prob.ravel(), alias.ravel()
+
+
+def _choose(rng: np.random.Generator, cls: np.ndarray | None, weights: np.ndarray, n: int) -> np.ndarray:
+    """For each of ``n`` items, a column of ``weights`` drawn with the weights of row ``cls[i]``.
+
+    One uniform per item: its integer part (times the row length) picks a column, its fraction
+    decides between the column and its alias.
+    """
+    w = np.atleast_2d(weights)
+    k = w.shape[1]
+    prob, alias = _alias_tables(w)
+    u = rng.random(n) * k
+    col = np.minimum(u.astype(np.int64), k - 1)
+    flat = col if cls is None else cls.astype(np.int64) * k + col
+    return np.where(u - col < prob[flat], col, alias[flat])
+
+
+def _fill_template(template: str, r: int) -> str:
+    """A postcode from its template: ``#`` a digit, ``?`` a letter, both taken from ``r``."""
+    out = []
+    for ch in template:
+        if ch == "#":
+            r, d = divmod(r, 10)
+            out.append(chr(48 + d))
+        elif ch == "?":
+            r, d = divmod(r, len(_POSTCODE_LETTERS))
+            out.append(_POSTCODE_LETTERS[d])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _uuid(raw: bytes, upper: bool) -> str:
+    h = raw.hex()
+    s = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return s.upper() if upper else s
+
+
+# One device is one row of ROW_BYTES bytes: 64 random bytes (advertising id, GA app instance id,
+# Firebase installation id, first user UUID), then CODES little-endian uint16 codes. One row read
+# and one struct unpack fetch a whole device (two numpy element reads would cost as much as the rest).
+_R_AD, _R_GA, _R_FID, _R_USER = 0, 16, 32, 48
+_RAW_BYTES = 64
+_C_COUNTRY, _C_PLATFORM, _C_VARIANT, _C_CHROME, _C_STORAGE, _C_LOCALE, _C_CARRIER, _C_RELEASE, _C_LAT, \
+    _C_REGION, _C_FREE_LO, _C_FREE_HI = range(12)
+_CODES = 12
+ROW_BYTES = _RAW_BYTES + 2 * _CODES
+_UNPACK_CODES = struct.Struct(f"<{_CODES}H").unpack_from
+# The FCM token's tail: six 22-character chunks picked by the installation id's last six bytes
+# from fixed tables (a hash per device would cost more than the rest of the device). Tokens stay
+# distinct because they begin with the installation id.
+_FCM_CHUNKS = tuple(
+    tuple(b2a_base64(row.tobytes(), newline=False)[:22].translate(bytes.maketrans(b"+/", b"-_")).decode()
+          for row in table)
+    for table in np.random.default_rng(0xFC).integers(0, 256, size=(6, 256, 16), dtype=np.uint8)
+)
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+@dataclass(frozen=True, slots=True)
+class _People:
+    """Columns per person (indexed by person index), shared by every shard."""
+
+    region: np.ndarray       # uint16
+    gender: np.ndarray       # uint8
+    age: np.ndarray          # uint8
+    first: np.ndarray        # uint16, into the gender's pool of the person's country
+    last: np.ndarray         # uint16
+    street: np.ndarray       # uint16
+    house: np.ndarray        # uint32: house number and Japanese chome/ban/go
+    unit: np.ndarray         # uint16: flat number, 0 = no address line 2
+    postcode: np.ndarray     # uint32: digits/letters of the postcode template
+    domain: np.ndarray       # uint8
+    style: np.ndarray        # uint8: email local-part style
+    phone_range: np.ndarray  # uint8
+    phone: np.ndarray        # uint32: serial within the range
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, f).nbytes for f in self.__slots__)  # type: ignore[attr-defined]
+
+
+_EMAIL_STYLES = ("{f}.{l}.{k}", "{f}{l}{k}", "{f}_{l}{k}", "{i}{l}.{k}")
+
+
+class Population:
+    """N devices as numpy columns; ``device(i)`` / ``person(i)`` materialise one on demand.
+
+    Indices ``i`` are local to this (possibly sharded) population, ``0 <= i < len(self)``;
+    ``device_index(i)`` is the device's index in the unsharded population, and the identity to seed
+    any per-device random stream with.
+    """
+
+    __slots__ = ("_app", "_carriers", "_config", "_countries", "_currency", "_locales", "_mv", "_n", "_nchrome",
+                 "_offset", "_people", "_person", "_releases", "_rows", "_seed", "_storage", "_t", "_templates",
+                 "_tz", "_vocab")
+
+    def __init__(self, *, _rows: np.ndarray, _person: np.ndarray, _people: _People, _offset: int,
+                 _config: PopulationConfig, _app: AppConfig, _seed: int,
+                 _vocab: tuple[_Vocabulary, ...]) -> None:
+        self._rows = _rows
+        self._mv = memoryview(_rows).cast("B") if _rows.size else memoryview(b"")
+        self._n = int(_rows.shape[0])
+        self._person = _person
+        self._people = _people
+        self._offset = _offset
+        self._config = _config
+        self._app = _app
+        self._seed = _seed
+        self._vocab = _vocab
+        t = self._t = _tables()
+        self._countries = t.countries
+        self._currency = tuple(c.currency for c in t.cat.countries)
+        self._tz = tuple(r.timezone for r in t.cat.regions)
+        self._carriers, self._locales, self._storage = t.carriers, t.locales, t.total_str
+        self._releases = tuple((r.version, str(r.build)) for r in _app.releases)
+        # additional_info per (variant, WebView version) with every field the model fixes, in the
+        # reference's key order; device() copies one (a C-level copy) and fills in the rest.
+        pkg = (_app.package_name, _app.bundle_id or _app.package_name)
+        self._nchrome = len(t.cat.webviews)
+        self._templates = tuple(
+            {
+                "limitAdTracking": False, "fcmToken": "", "user_agent": ua, "appPackageName": pkg[v.platform],
+                "app_version_name": "", "carrier": "", "deviceModelName": v.model, "deviceTimeZone": "",
+                "extInfoVersion": v.ext, "externalStorageSize": "", "fingerprint": v.fingerprint,
+                "freeSpaceExternalStorage": "", "locale": "", "longVersion": "", "osVersion": v.os_version,
+                "screenDensity": v.density, "screenHeight": v.height, "screenWidth": v.width, "shortVersion": "",
+            }
+            for v in t.variants for ua in v.user_agents
+        )
+
+    # --- building ----------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, *, config: PopulationConfig, app: AppConfig, seed: int) -> Population:
+        """Draw ``config.devices`` devices and the people behind them from ``seed``."""
+        t = _tables()
+        country_w, ios_share = _check(config, app, t)
+        n = config.devices
+        rng = np.random.default_rng(seed)
+        vocab = tuple(_vocabulary(c.faker_locale, c.street_source, seed) for c in t.cat.countries)
+
+        # People first: devices of a two-device person share everything a person has.
+        n_people = max(1, math.ceil(n / (1.0 + config.two_device_people))) if n else 0
+        people = _draw_people(rng, n_people, country_w, t, vocab)
+
+        # Device -> person: every person owns one device, some own a second; shuffled.
+        owners = np.arange(n_people, dtype=np.int32)
+        if n > n_people:
+            extra = rng.choice(n_people, n - n_people, replace=False).astype(np.int32)
+            owners = np.concatenate([owners, extra])
+        person = owners[rng.permutation(n)] if n else owners[:0]
+
+        rows = np.empty((n, ROW_BYTES), dtype=np.uint8)
+        rows[:, :_RAW_BYTES] = rng.integers(0, 256, size=(n, _RAW_BYTES), dtype=np.uint8)
+        for s in (_R_AD, _R_USER):  # UUIDv4 version and variant bits
+            rows[:, s + 6] = (rows[:, s + 6] & 0x0F) | 0x40
+            rows[:, s + 8] = (rows[:, s + 8] & 0x3F) | 0x80
+        # A Firebase installation id starts with the 4 bits 0111 (so its first character is c-f).
+        rows[:, _R_FID] = (rows[:, _R_FID] & 0x0F) | 0x70
+        codes = rows[:, _RAW_BYTES:].view("<u2")
+
+        region = people.region[person]
+        codes[:, _C_REGION] = region
+        country = t.region_country[region].astype(np.int64)
+        codes[:, _C_COUNTRY] = country
+        platform = (rng.random(n) < ios_share[country]).astype(np.int64)
+        codes[:, _C_PLATFORM] = platform
+        variant = _choose(rng, 2 * country + platform, t.variant_w, n)
+        codes[:, _C_VARIANT] = variant
+        codes[:, _C_CHROME] = _choose(rng, None, t.webview_w, n)
+        storage = _choose(rng, variant, t.storage_w, n)
+        del variant
+        codes[:, _C_STORAGE] = storage
+        # Free space: a Beta(2, 3) share of the usable space (mean 40%), never above it.
+        free = np.floor(t.total_cg[storage] * rng.beta(2.0, 3.0, n)).astype(np.uint32)
+        codes[:, _C_FREE_LO] = free & 0xFFFF
+        codes[:, _C_FREE_HI] = free >> 16
+        del free, storage
+        codes[:, _C_LOCALE] = _choose(rng, country, t.locale_w, n)
+        codes[:, _C_CARRIER] = _choose(rng, country, t.carrier_w, n)
+        k = len(app.releases)
+        release_w = np.array([[config.release_decay ** (k - 1 - j) for j in range(k)]])
+        codes[:, _C_RELEASE] = _choose(rng, None, release_w, n)
+        # iOS: tracking is limited unless the user allowed it in the ATT prompt.
+        limited_p = np.where(platform == IOS, 1.0 - config.att_opt_in, config.android_limit_ad_tracking)
+        codes[:, _C_LAT] = rng.random(n) < limited_p
+        return cls(_rows=rows, _person=person, _people=people, _offset=0,
+                   _config=config, _app=app, _seed=seed, _vocab=vocab)
+
+    # --- one device --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _row(self, i: int) -> bytes:
+        if not 0 <= i < self._n:
+            raise IndexError(f"device {i} is outside this population of {self._n} (0 <= i < {self._n})")
+        o = i * ROW_BYTES
+        return self._mv[o : o + ROW_BYTES].tobytes()
+
+    def device(self, i: int) -> Device:
+        """The device's fields as the payload builders take them (a fresh dict each call)."""
+        if not 0 <= i < self._n:
+            raise IndexError(f"device {i} is outside this population of {self._n} (0 <= i < {self._n})")
+        o = i * ROW_BYTES
+        b = self._mv[o : o + ROW_BYTES].tobytes()
+        country, platform, vi, chrome, storage, locale, carrier, release, lat, region, flo, fhi = \
+            _UNPACK_CODES(b, _RAW_BYTES)
+        version, build = self._releases[release]
+        c = _FCM_CHUNKS
+        info = self._templates[vi * self._nchrome + chrome].copy()
+        if lat:
+            info["limitAdTracking"] = True
+            ad_id = ZERO_AD_ID
+        else:
+            h = b[:16].hex()
+            ad_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            if platform == IOS:
+                ad_id = ad_id.upper()
+        info["fcmToken"] = "".join((
+            b2a_base64(b[32:48], newline=False)[:22].translate(_URLSAFE).decode(), ":APA91b",
+            c[0][b[42]], c[1][b[43]], c[2][b[44]], c[3][b[45]], c[4][b[46]], c[5][b[47]]))
+        info["app_version_name"] = info["shortVersion"] = version
+        info["carrier"] = self._carriers[carrier]
+        info["deviceTimeZone"] = self._tz[region]
+        info["externalStorageSize"] = self._storage[storage]
+        free = flo | fhi << 16
+        info["freeSpaceExternalStorage"] = f"{free // 100}.{free % 100:02d}"
+        info["locale"] = self._locales[locale]
+        info["longVersion"] = build
+        return {
+            "platform": PLATFORMS[platform],
+            "ad_id": ad_id,
+            "ga_app_instance_id": b[16:32].hex(),
+            "info": info,
+            "country": self._countries[country],
+            "currency": self._currency[country],
+        }
+
+    def person(self, i: int) -> Person:
+        """The identify ``traits`` of the person behind device ``i`` (the same for both their devices)."""
+        self._row(i)  # bounds check
+        p = int(self._person[i])
+        pe = self._people
+        t = self._t
+        ri = int(pe.region[p])
+        reg = t.cat.regions[ri]
+        ci = int(t.region_country[ri])
+        c = t.cat.countries[ci]
+        voc = self._vocab[ci]
+        g = int(pe.gender[p])
+        fi = int(pe.first[p])
+        pool = g if g < 2 else fi & 1  # "other": either pool, the index's low bit says which
+        if g == 2:
+            fi >>= 1
+        first, first_a = voc.first[pool][fi], voc.first_ascii[pool][fi]
+        li = int(pe.last[p])
+        last, last_a = voc.last[li], voc.last_ascii[li]
+        house = int(pe.house[p])
+        address1 = c.address1.format(street=voc.streets[int(pe.street[p])], n=1 + house % 1999,
+                                     a=1 + house % 9, b=1 + house // 9 % 30, c=1 + house // 270 % 20)
+        first_a, last_a = first_a or "user", last_a or "user"
+        local = _EMAIL_STYLES[int(pe.style[p])].format(f=first_a, l=last_a, i=first_a[0], k=p)
+        pr = t.cat.phone_ranges[int(pe.phone_range[p])]
+        out: Person = {
+            "first_name": first,
+            "last_name": last,
+            "email": f"{local}@{t.domains[int(pe.domain[p])]}",
+            "phone": f"+{pr.prefix}{int(pe.phone[p]):0{pr.digits}d}",
+            "gender": GENDERS[g],
+            "age": int(pe.age[p]),
+            "country": c.name,
+            "state": reg.state,
+            "city": reg.city,
+            "zip": _fill_template(reg.postcode, int(pe.postcode[p])),
+            "address1": address1,
+        }
+        unit = int(pe.unit[p])
+        if unit:
+            out["address2"] = c.address2.format(u=unit)
+        return out
+
+    def person_index(self, i: int) -> int:
+        """The person's global index: a two-device person's devices share it."""
+        self._row(i)
+        return int(self._person[i])
+
+    def user_uuid(self, i: int) -> str:
+        """The install's first UUIDv4 (user id = app id + separator + this); upper case on iOS."""
+        b = self._row(i)
+        return _uuid(b[_R_USER : _R_USER + 16], _UNPACK_CODES(b, _RAW_BYTES)[_C_PLATFORM] == IOS)
+
+    def user_id(self, i: int) -> str:
+        """The install's first CustomerLabs user id."""
+        return f"{self._app.app_id}{self._app.user_id_separator}{self.user_uuid(i)}"
+
+    def device_index(self, i: int) -> int:
+        """Index of device ``i`` in the unsharded population: the identity for per-device seeding."""
+        if not 0 <= i < self._n:
+            raise IndexError(f"device {i} is outside this population of {self._n} (0 <= i < {self._n})")
+        return self._offset + i
+
+    # --- sharding and statistics -------------------------------------------------------------
+
+    def shard(self, index: int, count: int) -> Population:
+        """Devices ``[n*index//count, n*(index+1)//count)``: disjoint, their union the whole.
+
+        Device rows are copied (so the unsharded population can be freed); person columns are
+        shared. Global indices, persons and every field stay exactly as in the whole population.
+        """
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"shard needs count >= 1 and 0 <= index < count, got index={index} count={count}")
+        n = self._n
+        lo, hi = n * index // count, n * (index + 1) // count
+        return Population(_rows=self._rows[lo:hi].copy(), _person=self._person[lo:hi].copy(),
+                          _people=self._people, _offset=self._offset + lo, _config=self._config,
+                          _app=self._app, _seed=self._seed, _vocab=self._vocab)
+
+    @property
+    def config(self) -> PopulationConfig:
+        return self._config
+
+    @property
+    def app(self) -> AppConfig:
+        return self._app
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def offset(self) -> int:
+        """Global index of this population's first device (0 unless sharded)."""
+        return self._offset
+
+    def _codes(self, col: int) -> np.ndarray:
+        return self._rows[:, _RAW_BYTES:].view("<u2")[:, col]
+
+    @property
+    def platform(self) -> np.ndarray:
+        """Per device: 0 = Android, 1 = iOS (names in ``PLATFORMS``)."""
+        return self._codes(_C_PLATFORM)
+
+    @property
+    def country(self) -> np.ndarray:
+        """Per device: index into ``countries``."""
+        return self._codes(_C_COUNTRY)
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """ISO 3166-1 alpha-2 codes, in ``country`` code order."""
+        return self._countries
+
+    @property
+    def limit_ad_tracking(self) -> np.ndarray:
+        """Per device: True when ad tracking is limited (advertising id zeroed)."""
+        return self._codes(_C_LAT).astype(bool)
+
+    @property
+    def person_indices(self) -> np.ndarray:
+        """Per device: the global person index (int32)."""
+        return self._person
+
+    @property
+    def people(self) -> int:
+        """Number of distinct people in the unsharded population."""
+        return int(self._people.region.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns (device rows of this shard plus the shared person columns)."""
+        return self._rows.nbytes + self._person.nbytes + self._people.nbytes
+
+
+def _check(config: PopulationConfig, app: AppConfig, t: _Tables) -> tuple[np.ndarray, np.ndarray]:
+    """Country weights and iOS shares as arrays; a ValueError naming the field for anything wrong."""
+    if not isinstance(config.devices, int) or config.devices < 0:
+        raise ValueError(f"population.devices must be a whole number >= 0, got {config.devices!r}")
+    for name in ("att_opt_in", "android_limit_ad_tracking", "two_device_people"):
+        x = getattr(config, name)
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"population.{name} must be a share between 0 and 1, got {x!r}")
+    if not 0.0 < config.release_decay <= 1.0:
+        raise ValueError(f"population.release_decay must be in (0, 1], got {config.release_decay!r}")
+    if not app.releases:
+        raise ValueError("app.releases is empty: list at least one release, oldest first")
+    known = ", ".join(t.countries)
+    for key in (*config.countries, *config.ios_share):
+        if key not in t.countries:
+            raise ValueError(f"population: unknown country {key!r}; the catalogue has {known} "
+                             "(add it to simulator/catalog/*.csv)")
+    if config.countries:
+        country_w = np.array([float(config.countries.get(c, 0.0)) for c in t.countries])
+    else:
+        country_w = np.array([c.weight for c in t.cat.countries])
+    if (country_w < 0).any() or country_w.sum() <= 0:
+        raise ValueError(f"population.countries needs non-negative weights with a positive sum, "
+                         f"got {dict(config.countries)!r}")
+    ios = np.array([float(config.ios_share.get(c.code, c.ios_share)) for c in t.cat.countries])
+    if ((ios < 0) | (ios > 1)).any():
+        raise ValueError(f"population.ios_share values must be shares between 0 and 1, "
+                         f"got {dict(config.ios_share)!r}")
+    return country_w, ios
+
+
+def _draw_people(rng: np.random.Generator, n: int, country_w: np.ndarray, t: _Tables,
+                 vocab: tuple[_Vocabulary, ...]) -> _People:
+    """Every person column, in a fixed order from ``rng``."""
+    country = _choose(rng, None, country_w[None, :], n)
+    region = _choose(rng, country, t.region_w, n)
+    gender = _choose(rng, None, np.array([[0.49, 0.49, 0.02]]), n)
+    age = np.clip(np.rint(rng.normal(34.0, 11.0, n)), 18, 80).astype(np.uint8)
+    # First names: class = (country, pool); "other" draws from both pools (parity encodes which).
+    m = len(vocab)
+    width = max(max(len(v.first[0]), len(v.first[1])) for v in vocab)
+    fw = np.zeros((2 * m, width))
+    for ci, v in enumerate(vocab):
+        for g in (0, 1):
+            fw[2 * ci + g, : len(v.first_w[g])] = v.first_w[g]
+    pool = np.where(gender == 2, rng.integers(0, 2, n), gender)
+    first = _choose(rng, 2 * country + pool, fw, n)
+    first = np.where(gender == 2, (first << 1) | pool, first)
+    lw = np.zeros((m, max(len(v.last) for v in vocab)))
+    sw = np.zeros((m, max(len(v.streets) for v in vocab)))
+    for ci, v in enumerate(vocab):
+        lw[ci, : len(v.last_w)] = v.last_w
+        sw[ci, : len(v.streets)] = 1.0
+    last = _choose(rng, country, lw, n)
+    street = _choose(rng, country, sw, n)
+    house = rng.integers(0, 2**32, n, dtype=np.uint32)
+    # A third of addresses have a flat/unit line.
+    unit = np.where(rng.random(n) < 1 / 3, rng.integers(1, 450, n), 0).astype(np.uint16)
+    postcode = rng.integers(0, 2**32, n, dtype=np.uint32)
+    domain = _choose(rng, None, t.domain_w, n)
+    style = rng.integers(0, len(_EMAIL_STYLES), n).astype(np.uint8)
+    phone_range = _choose(rng, region, t.range_w, n)
+    # Serials: the k-th person of a range gets first + (offset + k * stride) % count, so numbers
+    # stay unique until a range has more people than numbers (then they repeat, as they must).
+    ranges = t.cat.phone_ranges
+    counts = np.array([r.count for r in ranges], dtype=np.int64)
+    firsts = np.array([r.first for r in ranges], dtype=np.int64)
+    offsets = rng.integers(0, 2**31, len(ranges)) % counts
+    order = np.argsort(phone_range, kind="stable")
+    starts = np.searchsorted(phone_range[order], np.arange(len(ranges)))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[phone_range[order]]
+    serial = firsts[phone_range] + (offsets[phone_range] + rank * _PHONE_STRIDE) % counts[phone_range]
+    return _People(
+        region=region.astype(np.uint16), gender=gender.astype(np.uint8), age=age,
+        first=first.astype(np.uint16), last=last.astype(np.uint16), street=street.astype(np.uint16),
+        house=house, unit=unit, postcode=postcode, domain=domain.astype(np.uint8), style=style,
+        phone_range=phone_range.astype(np.uint8), phone=serial.astype(np.uint32),
+    )
