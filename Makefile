@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/loadsim contract
+	$(BIN)/loadsim run smoke
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import orjson
+
+from simulator.errors import HarnessError
+from simulator.scenario import ScenarioError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -38,6 +42,114 @@ def _cmd_contract(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- loadsim sample -----------------------------------------------------------------------------
+
+def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sample", help="print example requests of each endpoint",
+                       description="Print example requests (method, path, headers, body) from a small "
+                                   "seeded population: what the harness sends.")
+    p.add_argument("--count", type=int, default=1, metavar="N", help="requests per endpoint (default 1)")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: the scenario's)")
+    p.add_argument("--scenario", default="smoke", metavar="SCENARIO",
+                   help="bundled scenario name or path (default smoke)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(handler=_cmd_sample)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from simulator import sample
+
+    if args.count < 1:
+        raise UsageError("--count must be at least 1")
+    requests = sample.sample_requests(scenario=args.scenario, count=args.count, seed=args.seed)
+    write = sys.stdout.write
+    for r in requests:
+        write(sample.as_json_line(r) if args.json else sample.as_text(r))
+    return EXIT_OK
+
+
+# --- loadsim run --------------------------------------------------------------------------------
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run", help="run a load test (headless Locust) and write its report",
+        description="Run the scenario's load test with Locust, headless. With no --host, the mock collector "
+                    "is started on a free loopback port first and stopped afterwards. Extra Locust flags "
+                    "go after --, e.g. loadsim run smoke -- --loglevel DEBUG.")
+    p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
+    p.add_argument("--host", help="target base URL (default: start the mock collector)")
+    p.add_argument("--users", type=int, metavar="N", help="concurrent users (default: the scenario's)")
+    p.add_argument("--rate", type=float, metavar="R", help="open model: target arrivals/s (default: the scenario's)")
+    p.add_argument("--run-time", metavar="T", help="e.g. 30s, 5m, 1h (default: the scenario's)")
+    p.add_argument("--processes", type=int, metavar="N", help="Locust worker processes on this host")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the scenario's)")
+    p.add_argument("--report-dir", type=Path, metavar="DIR", help="where the report goes (default reports/<run id>)")
+    p.add_argument("--load-model", choices=["closed", "open"], help="default: the scenario's")
+    p.add_argument("--target", choices=["mock", "customerlabs"], help="default: the scenario's (mock)")
+    p.add_argument("--webhook-url", help="events webhook URL of your CustomerLabs source (never printed)")
+    p.add_argument("--confirm-real-target", action="store_true",
+                   help="required with --target customerlabs: you mean to send real traffic")
+    p.add_argument("--rate-cap", type=float, metavar="R", help="most requests/s allowed against a real target")
+    p.add_argument("locust_args", nargs="*", metavar="-- LOCUST_ARGS", help="passed to Locust as they are")
+    p.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from simulator.loadtest.runner import RunOptions, run
+
+    for flag in ("users", "processes"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} must be at least 1")
+    return run(RunOptions(
+        scenario=args.scenario, host=args.host, users=args.users, rate=args.rate, run_time=args.run_time,
+        processes=args.processes, seed=args.seed, report_dir=args.report_dir, load_model=args.load_model,
+        target=args.target, webhook_url=args.webhook_url, confirm_real_target=args.confirm_real_target,
+        rate_cap=args.rate_cap, locust_args=tuple(args.locust_args)))
+
+
+# --- loadsim validate / scenarios ----------------------------------------------------------------
+
+def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("validate", help="check scenario files",
+                       description="Check scenario files: every problem of each, with its file, field and "
+                                   "value; then play a few devices and check their bodies against the "
+                                   "contract. Exit code 1 if any problem is found.")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="bundled scenario name or path")
+    p.set_defaults(handler=_cmd_validate)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from simulator.scenario import ScenarioError, validate_scenario
+
+    failed = False
+    for name in args.scenarios:
+        try:
+            s = validate_scenario(name)
+        except ScenarioError as exc:
+            failed = True
+            sys.stdout.write(f"{exc}\n")
+            continue
+        sys.stdout.write(f"ok: {s.path or name} ({s.name}: {s.description or 'no description'})\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _add_scenarios(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("scenarios", help="list the bundled scenarios",
+                       description="List the bundled scenarios, one a line: the name to pass to run, "
+                                   "validate, sample or generate, and what it is for.")
+    p.set_defaults(handler=_cmd_scenarios)
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from simulator.scenario import bundled_scenarios
+
+    found = bundled_scenarios()
+    width = max((len(n) for n, _ in found), default=0)
+    for name, description in found:
+        sys.stdout.write(f"{name:<{width}}  {description}\n")
+    return EXIT_OK
+
+
 # --- the command --------------------------------------------------------------------------------
 
 class UsageError(Exception):
@@ -51,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_contract,):
+    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios):
         add(sub)
     return parser
 
@@ -64,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except UsageError as exc:
         parser.error(str(exc))  # exits 2
+    except (ScenarioError, HarnessError) as exc:
+        sys.stderr.write(f"loadsim: {exc}\n")
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import settings
 
 settings.register_profile("loadsim", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile("loadsim")
+
+# Importing locust monkey-patches the interpreter with gevent, which would turn the threads of
+# in-process servers (the mock) into greenlets. The test process never patches; subprocesses
+# that run Locust get an environment without this variable (see ``subprocess_env``).
+os.environ["LOCUST_SKIP_MONKEY_PATCH"] = "1"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process that runs Locust for real."""
+    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
+    env.update(extra)
+    return env

@@ -22,6 +22,7 @@ from gevent.event import Event
 from simulator.journey import JourneyEngine, Request
 from simulator.loadtest.stats import RunStats
 from simulator.population import Population
+from simulator.sample import MOCK_WEBHOOK_PATH, PATHS
 from simulator.scenario import Scenario
 
 __all__ = ["CUSTOMERLABS_URL", "MOCK_WEBHOOK_PATH", "RunContext", "Target", "redact_url"]
@@ -30,8 +31,6 @@ log = logging.getLogger("loadsim")
 
 #: The real collector; used only when a user asks for ``--target customerlabs``.
 CUSTOMERLABS_URL = "https://io.v2.customerlabs.co"
-#: Where the events of a run against the mock go (the mock counts events per webhook source).
-MOCK_WEBHOOK_PATH = "/webhook/loadsim"
 
 
 def redact_url(url: str) -> str:
@@ -55,10 +54,8 @@ class Target:
             if not webhook_url:
                 raise ValueError("--target customerlabs needs the events webhook URL of your CustomerLabs "
                                  "source: pass --webhook-url or set target.webhook_url in the scenario")
-            return cls(kind, host or CUSTOMERLABS_URL, {
-                "externalIds": "/app/externalIds", "identify": "/app/identify", "events": webhook_url})
-        events = webhook_url or MOCK_WEBHOOK_PATH
-        return cls(kind, host, {"externalIds": "/app/externalIds", "identify": "/app/identify", "events": events})
+            return cls(kind, host or CUSTOMERLABS_URL, {**PATHS, "events": webhook_url})
+        return cls(kind, host, {**PATHS, "events": webhook_url or MOCK_WEBHOOK_PATH})
 
     def describe(self) -> dict[str, str]:
         """For reports: the webhook URL with its secret masked."""

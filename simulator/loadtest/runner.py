@@ -1,0 +1,158 @@
+"""``loadsim run``: the mock (unless a host is given), then Locust headless with the scenario, then the report.
+
+Locust runs in its own process (gevent patches the whole interpreter) and so does the mock (so
+the two never compete for one interpreter). Ctrl-C or SIGTERM reach Locust, which stops its
+users and writes the report of what was sent; the mock is stopped last, after the report has
+read its counters.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import simulator
+from simulator.errors import HarnessError
+from simulator.mock import LISTENING_PREFIX
+from simulator.scenario import load_scenario
+
+__all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
+
+
+def locustfile(name: str = "tracking") -> Path:
+    """A bundled locustfile (``locustfiles/<name>.py`` beside the package)."""
+    path = Path(simulator.__file__).resolve().parent.parent / "locustfiles" / f"{name}.py"
+    if not path.is_file():
+        raise HarnessError(f"locustfile {path} not found: run loadsim from a source checkout (pip install -e .)")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What ``loadsim run`` was asked for; ``None`` means the scenario decides."""
+
+    scenario: str
+    host: str | None = None
+    users: int | None = None
+    rate: float | None = None
+    run_time: str | None = None
+    processes: int | None = None
+    seed: int | None = None
+    report_dir: Path | None = None
+    load_model: str | None = None
+    target: str | None = None
+    webhook_url: str | None = None
+    confirm_real_target: bool = False
+    rate_cap: float | None = None
+    locust_args: tuple[str, ...] = ()
+
+
+def _start_mock(report_dir: Path, *, timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
+    """The mock on a free loopback port, in its own session so a terminal's Ctrl-C reaches only Locust."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0",
+         "--store", str(report_dir / "mock.sqlite3")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(LISTENING_PREFIX):
+            _drain(proc.stdout, report_dir / "mock.log")
+            return proc, line[len(LISTENING_PREFIX):].strip()
+    proc.kill()
+    raise HarnessError("the mock collector did not start:\n" + "".join(seen[-20:]))
+
+
+def _drain(stream: IO[str], log_path: Path) -> None:
+    """Keep reading the mock's output into a log file so its pipe never fills and blocks it."""
+    import threading
+
+    def pump() -> None:
+        with log_path.open("a", encoding="utf-8") as f:
+            for line in stream:
+                f.write(line)
+
+    threading.Thread(target=pump, name="mock-log", daemon=True).start()
+
+
+def _stop(proc: subprocess.Popen[str], *, timeout: float = 15.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--headless", "--host", host,
+           "--scenario", opts.scenario, "--report-dir", str(report_dir),
+           "--csv", str(report_dir / "locust"), "--html", str(report_dir / "locust.html"), "--only-summary"]
+    flags: list[tuple[str, object]] = [
+        ("--users", opts.users), ("--rate", opts.rate), ("--run-time", opts.run_time),
+        ("--processes", opts.processes), ("--seed", opts.seed), ("--load-model", opts.load_model),
+        ("--target", opts.target), ("--webhook-url", opts.webhook_url), ("--rate-cap", opts.rate_cap),
+    ]
+    for flag, value in flags:
+        if value is not None:
+            cmd += [flag, str(value)]
+    if opts.confirm_real_target:
+        cmd.append("--confirm-real-target")
+    return cmd + list(opts.locust_args)
+
+
+def run(opts: RunOptions) -> int:
+    """Run the test; the exit code is Locust's: 0 passed, 1 failed, 2 harness or configuration error."""
+    scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
+    target = opts.target or scenario.target.kind
+    if target == "customerlabs" and opts.host and "customerlabs" not in opts.host:
+        raise HarnessError("--target customerlabs sends to CustomerLabs; drop --host or use --target mock")
+    report_dir = opts.report_dir or Path("reports") / time.strftime(f"%Y%m%d-%H%M%S-{scenario.name}")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    mock: subprocess.Popen[str] | None = None
+    host = opts.host or scenario.target.host
+    if target == "customerlabs":
+        from simulator.loadtest.context import CUSTOMERLABS_URL
+
+        host = host or CUSTOMERLABS_URL
+    elif not host:
+        mock, host = _start_mock(report_dir)
+        print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
+    try:
+        locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir))
+        while True:
+            try:
+                code = locust.wait()
+                break
+            except KeyboardInterrupt:
+                # The terminal sent SIGINT to Locust too: wait while it writes the report.
+                print("\nloadsim: stopping; writing the report of what was sent...", file=sys.stderr, flush=True)
+    finally:
+        if mock is not None:
+            _stop(mock)
+    summary = report_dir / "summary.json"
+    if summary.is_file():
+        print(f"loadsim: report in {report_dir}/ (summary.json, summary.md, locust.html)", flush=True)
+        md = (report_dir / "summary.md").read_text(encoding="utf-8")
+        sys.stdout.write(md)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as f:
+                f.write(md)
+    elif code == 0:
+        code = 2  # Locust ended without the harness's report: something is wrong with the harness
+        print(f"loadsim: Locust ended but wrote no report in {report_dir}", file=sys.stderr)
+    return 2 if code not in (0, 1) else code

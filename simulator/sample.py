@@ -1,0 +1,54 @@
+"""``loadsim sample``: the first requests of a small seeded population, as they go on the wire."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import orjson
+
+from simulator.journey import JourneyEngine
+from simulator.population import Population
+from simulator.scenario import load_scenario
+
+__all__ = ["MOCK_WEBHOOK_PATH", "PATHS", "as_json_line", "as_text", "sample_requests"]
+
+#: Where events go on the mock (the real webhook URL is per CustomerLabs source).
+MOCK_WEBHOOK_PATH = "/webhook/loadsim"
+PATHS = {"externalIds": "/app/externalIds", "identify": "/app/identify", "events": MOCK_WEBHOOK_PATH}
+#: Devices drawn to find the requests asked for; a sample never needs the scenario's millions.
+SAMPLE_DEVICES = 200
+
+
+def sample_requests(*, scenario: str, count: int, seed: int | None = None,
+                    now: float | None = None) -> list[dict[str, Any]]:
+    """Up to ``count`` requests of each endpoint, in the order the devices send them."""
+    sc = load_scenario(scenario)
+    if seed is not None:
+        sc = dataclasses.replace(sc, seed=seed)
+    config = dataclasses.replace(sc.population, devices=min(sc.population.devices, SAMPLE_DEVICES))
+    population = Population.build(config=config, app=sc.app, seed=sc.seed)
+    engine = JourneyEngine(scenario=sc, population=population, start_time=time.time() if now is None else now)
+    left = dict.fromkeys(PATHS, count)
+    out: list[dict[str, Any]] = []
+    for i in range(len(population)):
+        for req in engine.device_life(i):
+            if left[req.endpoint] > 0:
+                left[req.endpoint] -= 1
+                out.append({"endpoint": req.endpoint, "method": "POST", "path": PATHS[req.endpoint],
+                            "headers": req.headers, "body": req.body, "faulty": req.faulty})
+            if not any(left.values()):
+                return out
+    return out
+
+
+def as_json_line(r: dict[str, Any]) -> str:
+    return orjson.dumps(r).decode() + "\n"
+
+
+def as_text(r: dict[str, Any]) -> str:
+    headers = "".join(f"{k}: {v}\n" for k, v in r["headers"].items())
+    note = "  # faulty SDK: the collector should answer 400" if r["faulty"] else ""
+    body = orjson.dumps(r["body"], option=orjson.OPT_INDENT_2).decode()
+    return f"{r['method']} {r['path']}{note}\n{headers}\n{body}\n\n"

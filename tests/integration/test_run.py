@@ -1,0 +1,97 @@
+"""``loadsim run`` end to end: real processes on loopback, each run bounded in time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.integration
+
+LOADSIM = [sys.executable, "-m", "simulator"]
+
+
+def loadsim_run(tmp_path: Path, *args: str, timeout: float = 120) -> tuple[int, str, dict[str, Any]]:
+    report = tmp_path / "report"
+    proc = subprocess.run([*LOADSIM, "run", *args, "--report-dir", str(report)], capture_output=True, text=True,
+                          timeout=timeout, env=subprocess_env(), cwd=tmp_path)
+    summary_file = report / "summary.json"
+    summary = orjson.loads(summary_file.read_bytes()) if summary_file.is_file() else {}
+    return proc.returncode, proc.stdout + proc.stderr, summary
+
+
+def test_smoke_run_passes_and_writes_its_report(tmp_path: Path) -> None:
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "8s")
+    assert code == 0, out
+    assert summary["schema_version"] == 1 and summary["scenario"] == "smoke" and summary["workers"] == 1
+    assert set(summary["endpoints"]) == {"externalIds", "identify", "events"}
+    assert summary["total"]["count"] > 50 and summary["total"]["failures"] == 0
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+    # every session starts with externalIds, so it is the most common step but for events
+    assert summary["steps"]["externalIds"]["count"] == summary["endpoints"]["externalIds"]["count"]
+    report = tmp_path / "report"
+    for name in ("summary.md", "stats.json", "locust.html", "locust_stats.csv"):
+        assert (report / name).is_file(), name
+    assert "Reconciliation: OK" in (report / "summary.md").read_text()
+
+
+def test_two_processes_play_disjoint_shards_and_reconcile(tmp_path: Path) -> None:
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "10s", "--processes", "2")
+    assert code == 0, out
+    assert summary["workers"] == 2
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+    endpoints = summary["reconciliation"]["endpoints"]
+    assert endpoints["externalIds"]["acknowledged"] == summary["endpoints"]["externalIds"]["count"] > 0
+
+
+def test_bad_scenario_is_a_configuration_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "smoke"\n[population]\ndevics = 3\n')
+    code, out, _ = loadsim_run(tmp_path, str(bad), "--run-time", "5s")
+    assert code == 2
+    assert "population.devics" in out and "devices" in out
+
+
+def test_planted_loss_fails_reconciliation(tmp_path: Path) -> None:
+    """A mock that answers 200 without storing: the run must say bodies were lost and exit 1."""
+    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:", "--drop-rate", "0.2",
+                             "--seed", "3"], stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    try:
+        assert mock.stdout is not None
+        url = mock.stdout.readline().rsplit(" ", 1)[-1].strip()
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "6s", "--host", url)
+    finally:
+        mock.send_signal(signal.SIGTERM)
+        mock.wait(10)
+    assert code == 1, out
+    rec = summary["reconciliation"]
+    assert not rec["ok"] and any("lost" in d for d in rec["differences"]), rec
+
+
+def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    proc = subprocess.Popen([*LOADSIM, "run", "smoke", "--run-time", "60s", "--report-dir", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
+                            cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (report / "mock.sqlite3").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(6)  # let it send something
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["total"]["count"] > 0, out
+    assert summary["timing"]["duration_s"] < 50
