@@ -89,7 +89,7 @@ class Latency:
                 return cls("lognormal", median, p99)
             return cls("fixed", parse_duration(s))
         except FaultError as exc:
-            if str(exc):
+            if str(exc).startswith("latency"):
                 raise
         except (ValueError, KeyError):
             pass

@@ -1,0 +1,324 @@
+"""The mock over real HTTP: a table of bad requests, keep-alive and pipelining, fuzzing, the admin API."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator import contract
+from simulator.mock import MockServer, digest_all
+from simulator.mock.server import MAX_BODY
+from tests.integration import mock_support as ms
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockServer]:
+    with MockServer(seed=1) as server:
+        yield server
+
+
+def _with(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``body`` with the dotted ``path`` set to ``value`` (``...`` deletes it)."""
+    out = copy.deepcopy(body)
+    *parents, last = path.split(".")
+    node: Any = out
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is ...:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return out
+
+
+BODIES = {"externalIds": ms.session_start(), "identify": ms.identify(), "events": ms.event(who=1)}
+NO_UA = {"Content-Type": "application/json"}
+
+# (case id, endpoint or None, method, path, headers, body bytes, status, reason, message fragment)
+Case = tuple[str, "str | None", str, str, "dict[str, str] | None", bytes, int, str, str]
+
+
+def _cases() -> list[Case]:
+    cases: list[Case] = []
+    for ep, path in ms.PATHS.items():
+        ok = orjson.dumps(BODIES[ep])
+        cases += [
+            (f"{ep}-no-user-agent", ep, "POST", path, NO_UA, ok, 400, "missing_user_agent", "missing CL-User-Agent"),
+            (f"{ep}-empty-user-agent", ep, "POST", path, {**NO_UA, "CL-User-Agent": " "}, ok, 400,
+             "missing_user_agent", "missing CL-User-Agent"),
+            (f"{ep}-text-plain", ep, "POST", path, {**ms.HEADERS, "Content-Type": "text/plain"}, ok, 415,
+             "unsupported_media_type", "Content-Type must be application/json, got 'text/plain'"),
+            (f"{ep}-no-content-type", ep, "POST", path, {"CL-User-Agent": ms.UA}, ok, 415,
+             "unsupported_media_type", "got none"),
+            (f"{ep}-form", ep, "POST", path, {**ms.HEADERS, "Content-Type": "application/x-www-form-urlencoded"},
+             b"a=1", 415, "unsupported_media_type", "must be application/json"),
+            (f"{ep}-truncated-json", ep, "POST", path, None, ok[:-1], 400, "invalid_json", "not valid JSON"),
+            (f"{ep}-empty-body", ep, "POST", path, None, b"", 400, "invalid_json", "not valid JSON"),
+            (f"{ep}-latin1-body", ep, "POST", path, None, b'{"id": "caf\xe9"}', 400, "invalid_json",
+             "not valid UTF-8"),
+            (f"{ep}-array-body", ep, "POST", path, None, b"[]", 400, "invalid_body",
+             "body: expected a JSON object, got an array"),
+            (f"{ep}-string-body", ep, "POST", path, None, b'"hi"', 400, "invalid_body",
+             "expected a JSON object"),
+            (f"{ep}-empty-object", ep, "POST", path, None, b"{}", 400, "invalid_body",
+             "uid: required field is missing"),
+            (f"{ep}-get", ep, "GET", path, None, b"", 405, "method_not_allowed", "GET is not allowed"),
+            (f"{ep}-put", ep, "PUT", path, None, ok, 405, "method_not_allowed", "use POST"),
+            (f"{ep}-too-large", ep, "POST", path, None, b" " * (MAX_BODY + 1), 413, "body_too_large",
+             f"larger than {MAX_BODY} bytes"),
+            (f"{ep}-infinite-number", ep, "POST", path, None, b'{"id": 1e400}', 400, "invalid_json",
+             "infinity"),
+        ]
+
+    def field(ep: str, name: str, path: str, value: Any, message: str) -> Case:
+        body = orjson.dumps(_with(BODIES[ep], path, value))
+        return (f"{ep}-{name}", ep, "POST", ms.PATHS[ep], None, body, 400, "invalid_body", message)
+
+    long = "x" * (contract.MAX_STRING + 1)
+    cases += [
+        field("externalIds", "no-uid", "uid", ..., "uid: required field is missing"),
+        field("externalIds", "uid-other-app", "uid", "other-app" + ms.uid(1)[len(ms.APP):],
+              "uid: expected the app id"),
+        field("externalIds", "sid-no-prefix", "sid", ms.sid(1)[3:], "sid: expected 'CL-' followed by a UUIDv4"),
+        field("externalIds", "external-ids-array", "external_ids", [], "external_ids: expected an object"),
+        field("externalIds", "no-additional-info", "additional_info", ..., "additional_info: required"),
+        field("externalIds", "lat-yes", "additional_info.limitAdTracking", "yes",
+              "additional_info.limitAdTracking: expected a boolean"),
+        field("externalIds", "ext-info-x3", "additional_info.extInfoVersion", "x3",
+              'additional_info.extInfoVersion: expected "i2" or "a2"'),
+        field("externalIds", "android-no-aaid", "external_ids.aaid", ..., "external_ids.aaid: required on Android"),
+        field("externalIds", "aaid-not-uuid", "external_ids.aaid", "not-a-uuid", "external_ids.aaid: expected a UUID"),
+        field("externalIds", "cl-user-id-differs", "external_ids.customerlabs_user_id", ms.uid(2),
+              "external_ids.customerlabs_user_id: expected the same user id"),
+        field("externalIds", "utm-string", "utm_params", "google", "utm_params: expected an object"),
+        field("externalIds", "long-model", "additional_info.deviceModelName", long, "string too long"),
+        field("identify", "identify-by-empty", "identify_by", {}, "expected identify_by_email and/or"),
+        field("identify", "bad-email", "identify_by.identify_by_email", "nobody", "expected an email address"),
+        field("identify", "bad-phone", "identify_by.identify_by_phone", "0800 123", "expected a phone number"),
+        field("identify", "added-at-no-z", "added_at", "2026-03-12T05:45:15", "added_at: expected an ISO 8601"),
+        field("identify", "added-at-feb-30", "added_at", "2026-02-30T05:45:15Z", "added_at: expected an ISO"),
+        field("identify", "web-source", "event_source", "web", 'event_source: expected "mobile_app"'),
+        field("identify", "negative-age", "traits.age", -1, "traits.age: expected at least 0"),
+        field("identify", "age-text", "traits.age", "x", "traits.age: expected an integer"),
+        field("identify", "no-traits", "traits", ..., "traits: required field is missing"),
+        field("identify", "trait-email-bad", "traits.email", "@", "traits.email: expected an email address"),
+        field("events", "no-event-name", "event_name", ..., "event_name: required field is missing"),
+        field("events", "value-text", "properties.value", "100", "properties.value: expected a number"),
+        field("events", "currency-lower", "properties.currency", "usd", "properties.currency: expected an ISO 4217"),
+        field("events", "products-object", "products", {}, "products: expected an array"),
+        field("events", "quantity-zero", "products.0.product_quantity", 0,
+              "products[0].product_quantity: expected at least 1"),
+        field("events", "product-null", "products.0", None, "products[0]: expected an object, got null"),
+        field("events", "too-many-products", "products", [{"product_id": "p"}] * (contract.MAX_PRODUCTS + 1),
+              "products: too many items"),
+        field("events", "negative-tax", "properties.tax", -1, "properties.tax: expected at least 0"),
+        field("events", "sid-null", "sid", None, "sid: expected a string, got null"),
+        field("events", "identify-by-array", "identify_by", [], "identify_by: expected an object"),
+    ]
+    two = _with(_with(BODIES["events"], "uid", 5), "properties.value", "a")
+    cases.append(("events-two-problems", "events", "POST", ms.PATHS["events"], None, orjson.dumps(two), 400,
+                  "invalid_body", "uid: expected a string, got 5; properties.value: expected a number"))
+    cases += [
+        ("unknown-path", None, "POST", "/app/unknown", None, b"{}", 404, "not_found", "no endpoint at /app/unknown"),
+        ("webhook-without-source", None, "POST", "/webhook/", None, b"{}", 404, "not_found", "no endpoint"),
+        ("root", None, "GET", "/", None, b"", 404, "not_found", "POST /app/externalIds"),
+        ("case-matters", None, "POST", "/APP/IDENTIFY", None, b"{}", 404, "not_found", "no endpoint"),
+    ]
+    return cases
+
+
+CASES = _cases()
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(CASES) >= 60
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_request_gets_its_status_and_message_and_is_counted(mock: MockServer, case: Case) -> None:
+    _, endpoint, method, path, headers, body, status, reason, fragment = case
+    before = mock.stats()
+    [(got, hdrs, payload)] = ms.exchange(mock.url, ms.raw_request(method, path, headers, body))
+    assert got == status, payload
+    message = orjson.loads(payload)["validation_error"]["error_message"]
+    assert fragment in message
+    if status == 405:
+        assert hdrs["allow"] == "POST"
+    after = mock.stats()
+    assert after["rejections_by_reason"].get(reason, 0) == before["rejections_by_reason"].get(reason, 0) + 1
+    for ep in ms.PATHS:
+        assert after["rejected"][ep] == before["rejected"][ep] + (ep == endpoint)
+        assert after["accepted"][ep] == before["accepted"][ep]
+    # Still up, still accepting.
+    conn = ms.connect(mock.url)
+    assert ms.post(conn, ms.PATHS["events"], BODIES["events"])[0] == 200
+    assert mock.stats()["accepted"]["events"] == before["accepted"]["events"] + 1
+
+
+def test_malformed_http_gets_400_and_the_connection_closes(mock: MockServer) -> None:
+    [(status, headers, payload)] = ms.exchange(mock.url, b"HELLO /x\x00 HTTP/9\r\n\r\n")
+    assert status == 400
+    assert headers["connection"] == "close"
+    assert "malformed HTTP request" in orjson.loads(payload)["validation_error"]["error_message"]
+    assert ms.get_json(ms.connect(mock.url), "/_admin/health") == {"status": "ok"}
+
+
+def test_answers_name_every_endpoint_shape(mock: MockServer) -> None:
+    conn = ms.connect(mock.url)
+    status, body = ms.post(conn, ms.PATHS["externalIds"], BODIES["externalIds"])
+    assert status == 200 and not contract.validate_response("externalIds", 200, orjson.loads(body))
+    status, body = ms.post(conn, ms.PATHS["identify"], BODIES["identify"])
+    assert status == 200 and not contract.validate_response("identify", 200, orjson.loads(body))
+    assert orjson.loads(body)["user_traits"]["email"] == "ada1@example.com"
+    status, body = ms.post(conn, ms.PATHS["events"], BODIES["events"])
+    assert (status, body) == (200, b"")
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(mock: MockServer) -> None:
+    conn = ms.connect(mock.url)
+    before = mock.stats()["accepted"]["events"]
+    for i in range(200):
+        assert ms.post(conn, "/webhook/keepalive", ms.event(1, value=i))[0] == 200
+    assert mock.stats()["accepted"]["events"] == before + 200
+    assert mock.stats()["webhook_sources"]["keepalive"] == 200
+
+
+def test_pipelined_requests_are_answered_in_order(mock: MockServer) -> None:
+    reqs = [
+        ms.raw_request("POST", ms.PATHS["events"], None, orjson.dumps(BODIES["events"])),
+        ms.raw_request("POST", ms.PATHS["events"], None, b"{}"),
+        ms.raw_request("GET", "/nowhere"),
+        ms.raw_request("POST", ms.PATHS["externalIds"], None, orjson.dumps(BODIES["externalIds"])),
+        ms.raw_request("POST", ms.PATHS["events"], NO_UA, orjson.dumps(BODIES["events"])),
+    ]
+    answers = ms.exchange(mock.url, b"".join(reqs), count=len(reqs))
+    assert [a[0] for a in answers] == [200, 400, 404, 200, 400]
+    assert orjson.loads(answers[3][2])["user_id"] == ms.uid(1)
+
+
+def test_connection_close_is_honoured(mock: MockServer) -> None:
+    req = ms.raw_request("POST", ms.PATHS["events"], {**ms.HEADERS, "Connection": "close"},
+                         orjson.dumps(BODIES["events"]))
+    [(status, headers, _)] = ms.exchange(mock.url, req)
+    assert status == 200 and headers["connection"] == "close"
+
+
+def test_expect_100_continue_is_answered(mock: MockServer) -> None:
+    body = orjson.dumps(BODIES["events"])
+    head = ms.raw_request("POST", ms.PATHS["events"], {**ms.HEADERS, "Expect": "100-continue"}, body)
+    head = head[: len(head) - len(body)]
+    import socket
+
+    with socket.create_connection(ms.address(mock.url), timeout=5) as sock:
+        sock.sendall(head)
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_admin_api(mock: MockServer) -> None:
+    conn = ms.connect(mock.url)
+    assert ms.get_json(conn, "/_admin/health") == {"status": "ok"}
+    doc = ms.get_json(conn, "/_admin/openapi.json")
+    assert {"/app/externalIds", "/app/identify", "/webhook/{source}", "/_admin/stats"} <= doc["paths"].keys()
+    from openapi_spec_validator import validate
+
+    validate(doc)
+    stats = ms.get_json(conn, "/_admin/stats")
+    for key in ("accepted", "rejected", "rejections_by_reason", "webhook_sources", "profiles", "merges",
+                "warnings", "digest"):
+        assert key in stats
+    assert stats == {**mock.stats(), "uptime_s": stats["uptime_s"], "connections": stats["connections"]}
+    assert set(stats["accepted"]) == set(stats["rejected"]) == set(stats["digest"]) == set(ms.PATHS)
+    conn.request("DELETE", "/_admin/stats")
+    resp = conn.getresponse()
+    assert resp.status == 405 and resp.getheader("Allow") == "GET"
+    resp.read()
+    conn.request("GET", "/_admin/nothing")
+    resp = conn.getresponse()
+    assert resp.status == 404
+    resp.read()
+    conn.request("GET", "/_admin/events?limit=zero")
+    resp = conn.getresponse()
+    assert resp.status == 400 and b"limit must be" in resp.read()
+
+
+def test_reset_forgets_everything_and_digest_matches_client_side() -> None:
+    with MockServer() as mock:
+        conn = ms.connect(mock.url)
+        sent = [orjson.dumps(ms.event(1, value=i)) for i in range(25)]
+        for body in sent:
+            assert ms.post(conn, "/webhook/a", body)[0] == 200
+        assert ms.post(conn, "/webhook/a", b"{}")[0] == 400
+        stats = mock.stats()
+        assert stats["digest"]["events"] == digest_all(reversed(sent))
+        assert stats["digest"]["externalIds"] == 0
+        conn.request("POST", "/_admin/reset")
+        assert conn.getresponse().read() == b'{"reset":true}'
+        stats = mock.stats()
+        assert stats["accepted"]["events"] == 0 and stats["digest"]["events"] == 0 and stats["profiles"] == 0
+        assert ms.get_json(conn, "/_admin/events")["events"] == []
+
+
+# --- fuzzing: no input gets a 500 -----------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=6),
+    max_leaves=20,
+)
+keys = st.sampled_from([
+    "id", "uid", "sid", "external_ids", "additional_info", "utm_params", "event_name", "event_source",
+    "added_at", "identify_by", "properties", "products", "traits", "external_ids.aaid",
+    "additional_info.limitAdTracking", "identify_by.identify_by_email", "properties.value",
+    "products.0.product_quantity", "traits.age",
+])
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
+    ep = draw(st.sampled_from(list(ms.PATHS)))
+    body: Any = BODIES[ep]
+    for _ in range(draw(st.integers(0, 3))):
+        try:
+            body = _with(body, draw(keys), draw(st.just(...) | json_values))
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass
+    return ep, orjson.dumps(body)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=mutated() | st.tuples(st.sampled_from(list(ms.PATHS)), st.binary(max_size=200)),
+       content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/json"])
+       | header_text,
+       user_agent=header_text)
+def test_fuzzed_bodies_and_headers_never_get_a_500(mock: MockServer, case: tuple[str, bytes],
+                                                    content_type: str, user_agent: str) -> None:
+    ep, body = case
+    before = mock.stats()
+    headers = {"Content-Type": content_type, "CL-User-Agent": user_agent}
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request("POST", ms.PATHS[ep], headers, body))
+    assert status in (200, 400, 415), payload
+    if status == 200:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        assert contract.validate(ep, parsed) == []
+    after = mock.stats()
+    accepted = after["accepted"][ep] - before["accepted"][ep]
+    rejected = after["rejected"][ep] - before["rejected"][ep]
+    assert (accepted, rejected) == ((1, 0) if status == 200 else (0, 1))
