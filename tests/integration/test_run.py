@@ -63,8 +63,9 @@ def test_bad_scenario_is_a_configuration_error(tmp_path: Path) -> None:
 
 def test_planted_loss_fails_reconciliation(tmp_path: Path) -> None:
     """A mock that answers 200 without storing: the run must say bodies were lost and exit 1."""
-    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:", "--drop-rate", "0.2",
-                             "--seed", "3"], stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:",
+                             "--drop-rate", "0.2", "--seed", "3"], stdout=subprocess.PIPE, text=True,
+                            env=subprocess_env())
     try:
         assert mock.stdout is not None
         url = mock.stdout.readline().rsplit(" ", 1)[-1].strip()
