@@ -183,10 +183,15 @@ class _Node:
     event: str
     properties: dict[str, Any]
     products: tuple[int, ...]
-    #: Outgoing transitions as cumulative probabilities, targets and think-time samplers.
+    #: Outgoing transitions as cumulative probabilities, targets and think times: a lognormal
+    #: (or constant: sigma 0) as median and sigma, drawn inline; anything else by its sampler.
     cum: list[float] = field(default_factory=list)
     targets: list[int] = field(default_factory=list)
-    thinks: list[Callable[[Any], float]] = field(default_factory=list)
+    medians: list[float] = field(default_factory=list)
+    sigmas: list[float] = field(default_factory=list)
+    samplers: list[Callable[[Any], float] | None] = field(default_factory=list)
+    #: e-commerce actions: the method that builds the request.
+    handler: Callable[[_Life, _Node, str], Request] | None = None
 
 
 @dataclass(slots=True)
@@ -250,7 +255,15 @@ class JourneyEngine:
             node = self._nodes[index[tr.source]]
             node.cum.append((node.cum[-1] if node.cum else 0.0) + tr.p)
             node.targets.append(index[tr.target])
-            node.thinks.append(_sampler(tr.think))
+            d = tr.think
+            inline = d.kind in ("lognormal", "constant") and d.low <= 0.0 and d.high == math.inf
+            node.medians.append(d.value)
+            node.sigmas.append(d.sigma if d.kind == "lognormal" else 0.0)
+            node.samplers.append(None if inline else _sampler(d))
+        handlers = {"search": self._search, "view_item": self._view_item, "add_to_cart": self._add_to_cart,
+                    "begin_checkout": self._begin_checkout, "purchase": self._purchase}
+        for node in self._nodes:
+            node.handler = handlers.get(node.action)
         self._start = index[j.start]
         self._sessions = j.sessions
         self._gap = _sampler(j.session_gap)
@@ -333,6 +346,12 @@ class JourneyEngine:
         headers = life.headers
         faulty = life.faulty
         random_ = rnd.random
+        getrandbits = rnd.getrandbits
+        bisect_right = bisect.bisect_right
+        exp = math.exp
+        z = _normal_table()
+        mmss = _MMSS
+        hour, prefix = -1, ""
         for s in range(n_sessions):
             relogin = False
             if s:
@@ -348,40 +367,47 @@ class JourneyEngine:
                 yield self._identify(life)
             t = life.t
             uid, sid, by, utm, session = life.uid, life.sid, life.by, life.utm, life.session
-            at = base + t
             node = start
             steps = 0
             while True:
                 action = node.action
-                if action == "event":
-                    body = event(app_id, uid, sid, node.event, iso_utc_fast(at), by, node.properties, utm=utm)
-                    if faulty:
-                        life.t = t
-                        yield self._request(life, "events", node.step, body)
+                if action != "none":
+                    # added_at, inline: the hour's prefix changes rarely (iso_utc_fast without a call)
+                    sec = int(base + t)
+                    h = sec // 3600
+                    if h != hour:
+                        hour = h
+                        prefix = iso_utc_fast(h * 3600)[:14]
+                    stamp = prefix + mmss[sec - h * 3600]
+                    if action == "event":
+                        body = event(app_id, uid, sid, node.event, stamp, by, node.properties, utm=utm)
+                        if faulty:
+                            life.t = t
+                            yield self._request(life, "events", node.step, body)
+                        else:
+                            yield Request("events", node.step, body, t, headers, False, None, session)
+                    elif action == "identify":
+                        if not life.identified:
+                            life.t = t
+                            yield self._identify(life)
+                            by = life.by
                     else:
-                        yield Request("events", node.step, body, t, headers, False, None, session)
-                elif action == "identify":
-                    if not life.identified:
                         life.t = t
-                        yield self._identify(life)
-                        by = life.by
-                elif action != "none":
-                    life.t = t
-                    yield self._commerce(life, node)
+                        yield node.handler(life, node, stamp)  # type: ignore[misc]
                 steps += 1
                 if steps >= max_steps:
                     break
-                u = random_()
                 cum = node.cum
-                k = 0
-                n = len(cum)
-                while k < n and u >= cum[k]:
-                    k += 1
-                if k == n:
+                k = bisect_right(cum, random_())
+                if k == len(cum):
                     break  # the leftover probability ends the session
-                dt = node.thinks[k](rnd)
+                sampler = node.samplers[k]
+                if sampler is None:
+                    sigma = node.sigmas[k]
+                    dt = node.medians[k] * exp(sigma * z[getrandbits(16)]) if sigma else node.medians[k]
+                else:
+                    dt = sampler(rnd)
                 t += dt
-                at = base + t
                 if dt > timeout:
                     # The phone lay idle longer than the session timeout: the app opens a new session.
                     life.t = t
@@ -445,42 +471,48 @@ class JourneyEngine:
 
     # --- e-commerce --------------------------------------------------------------------------
 
-    def _commerce(self, life: _Life, node: _Node) -> Request:
-        rnd = life.rnd
+    def _emit(self, life: _Life, node: _Node, stamp: str, props: dict[str, Any],
+              products: list[dict[str, Any]] | None) -> Request:
+        if node.properties:
+            props.update(node.properties)
+        body = payloads.event(self._app_id, life.uid, life.sid, node.event, stamp, life.by, props,
+                              products=products, utm=life.utm)
+        if life.faulty:
+            return self._request(life, "events", node.step, body)
+        return Request("events", node.step, body, life.t, life.headers, False, None, life.session)
+
+    def _pick(self, life: _Life, node: _Node) -> int:
+        products = node.products
+        return products[int(life.rnd.random() * len(products))]
+
+    def _search(self, life: _Life, node: _Node, stamp: str) -> Request:
+        k = life.searched = self._pick(life, node)
+        life.search_string = self._products[k].search_term
+        return self._emit(life, node, stamp, {"search_string": life.search_string}, None)
+
+    def _view_item(self, life: _Life, node: _Node, stamp: str) -> Request:
+        if life.searched >= 0:  # the product the search found
+            k, life.searched = life.searched, -1
+        else:
+            k = self._pick(life, node)
+        life.viewed = k
         prices = life.prices
-        cur = prices.currency
-        action = node.action
-        products: list[dict[str, Any]] | None
-        if action == "search":
-            k = node.products[int(rnd.random() * len(node.products))]
-            life.searched = k
-            life.search_string = self._products[k].search_term
-            props: dict[str, Any] = {"search_string": life.search_string}
-            products = None
-        elif action == "view_item":
-            if life.searched >= 0:
-                k, life.searched = life.searched, -1
-            else:
-                k = node.products[int(rnd.random() * len(node.products))]
-            life.viewed = k
-            props = {"value": prices.prices[k], "currency": cur}
-            products = [prices.items[k]]
-        elif action == "add_to_cart":
-            k = life.viewed if life.viewed >= 0 else node.products[int(rnd.random() * len(node.products))]
-            qty = self._quantity(rnd)
-            life.cart.append((k, qty))
-            props = {"value": _round(prices.prices[k] * qty, prices.decimals), "currency": cur}
-            products = [_line(prices, k, qty)]
-        elif action == "begin_checkout":
-            self._fill_cart(life, node)
-            products = [_line(prices, k, q) for k, q in life.cart]
-            props = {"value": _subtotal(prices, life.cart), "currency": cur}
-        else:  # purchase
-            props, products = self._purchase(life, node)
-        props.update(node.properties)
-        body = payloads.event(self._app_id, life.uid, life.sid, node.event, iso_utc_fast(life.base + life.t),
-                              life.by, props, products=products, utm=life.utm)
-        return self._request(life, "events", node.step, body)
+        return self._emit(life, node, stamp, {"value": prices.prices[k], "currency": prices.currency},
+                          [prices.items[k]])
+
+    def _add_to_cart(self, life: _Life, node: _Node, stamp: str) -> Request:
+        k = life.viewed if life.viewed >= 0 else self._pick(life, node)
+        qty = self._quantity(life.rnd)
+        life.cart.append((k, qty))
+        prices = life.prices
+        props = {"value": _round(prices.prices[k] * qty, prices.decimals), "currency": prices.currency}
+        return self._emit(life, node, stamp, props, [_line(prices, k, qty)])
+
+    def _begin_checkout(self, life: _Life, node: _Node, stamp: str) -> Request:
+        self._fill_cart(life, node)
+        prices = life.prices
+        props = {"value": _subtotal(prices, life.cart), "currency": prices.currency}
+        return self._emit(life, node, stamp, props, [_line(prices, k, q) for k, q in life.cart])
 
     def _quantity(self, rnd: Any) -> int:
         m = self._j.commerce.max_quantity
@@ -488,10 +520,10 @@ class JourneyEngine:
 
     def _fill_cart(self, life: _Life, node: _Node) -> None:
         if not life.cart:
-            k = life.viewed if life.viewed >= 0 else node.products[int(life.rnd.random() * len(node.products))]
+            k = life.viewed if life.viewed >= 0 else self._pick(life, node)
             life.cart.append((k, self._quantity(life.rnd)))
 
-    def _purchase(self, life: _Life, node: _Node) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def _purchase(self, life: _Life, node: _Node, stamp: str) -> Request:
         rnd = life.rnd
         c = self._j.commerce
         prices = life.prices
@@ -524,7 +556,7 @@ class JourneyEngine:
         props["value"] = _round(subtotal + shipping + tax - discount, d)
         products = [_line(prices, k, q) for k, q in cart]
         life.cart = []
-        return props, products
+        return self._emit(life, node, stamp, props, products)
 
 
 def _round(x: float, decimals: int) -> float:
