@@ -150,6 +150,26 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- loadsim mock -------------------------------------------------------------------------------
+
+def _add_mock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulator.mock.options import add_arguments
+
+    p = sub.add_parser("mock", help="run the mock CustomerLabs collector",
+                       description="Run the mock collector in the foreground: validates, stitches identities, "
+                                   "stores every body in SQLite, injects faults on request; admin API under "
+                                   "/_admin/. Prints 'loadsim mock listening on URL' first; SIGINT/SIGTERM "
+                                   "flush the store and stop.")
+    add_arguments(p)
+    p.set_defaults(handler=_cmd_mock)
+
+
+def _cmd_mock(args: argparse.Namespace) -> int:
+    from simulator.mock.options import serve_from_args
+
+    return serve_from_args(args)
+
+
 # --- the command --------------------------------------------------------------------------------
 
 class UsageError(Exception):
@@ -163,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios):
+    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios, _add_mock):
         add(sub)
     return parser
 
