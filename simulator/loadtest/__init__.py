@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from simulator.loadtest import hooks as hooks
 from simulator.loadtest.shape import ScenarioShape
-from simulator.loadtest.user import DeviceUser
+from simulator.loadtest.user import DeviceUser, EndpointUser
 
-__all__ = ["DeviceUser", "ScenarioShape"]
+__all__ = ["DeviceUser", "EndpointUser", "ScenarioShape"]

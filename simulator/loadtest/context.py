@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import gevent
+import orjson
 from gevent.event import Event
 
 from simulator.journey import JourneyEngine, Request
@@ -67,9 +69,13 @@ class RunContext:
     """Shared by every user of one process. Built at test start; sharded once the master says how."""
 
     def __init__(self, *, scenario: Scenario, target: Target, think_scale: float = 1.0,
-                 start_time: float = 0.0) -> None:
+                 start_time: float = 0.0, rate_cap: float | None = None, endpoint: str = "events") -> None:
         self.scenario = scenario
         self.target = target
+        self.endpoint = endpoint
+        self.rate_cap = rate_cap
+        self._next_send = 0.0
+        self._bodies: list[tuple[Request, bytes]] = []
         self.think_scale = think_scale
         self.stats = RunStats()
         self.population: Population | None = None
@@ -120,6 +126,34 @@ class RunContext:
             if session is not None:
                 self._returning.append(life)
                 return session
+
+    def endpoint_bodies(self, count: int = 2000) -> list[tuple[Request, bytes]]:
+        """Up to ``count`` healthy requests of ``self.endpoint`` from this shard's devices, serialised once."""
+        if not self._bodies:
+            self._ready.wait()
+            assert self.engine is not None and self.population is not None
+            now = time.time()
+            for i in range(len(self.population)):
+                for req in self.engine.device_life(i):
+                    if req.endpoint == self.endpoint and not req.faulty:
+                        req.stamp(now)
+                        self._bodies.append((req, orjson.dumps(req.body)))
+                if len(self._bodies) >= count:
+                    break
+            if not self._bodies:
+                raise RuntimeError(f"the scenario's devices send no {self.endpoint} request")
+        return self._bodies
+
+    def pace(self) -> None:
+        """Hold the process's sends under the rate cap (a real target), shared fairly across shards."""
+        if self.rate_cap is None:
+            return
+        interval = self.shard_count / self.rate_cap
+        now = time.time()
+        slot = max(now, self._next_send)
+        self._next_send = slot + interval
+        if slot > now:
+            gevent.sleep(slot - now)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)

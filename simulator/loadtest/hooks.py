@@ -29,6 +29,7 @@ from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import Profile
 from simulator.loadtest.stats import RunStats
 from simulator.loadtest.user import OpenArrivals
+from simulator.report.slo import evaluate, junit_xml
 from simulator.report.summary import build_summary, write_summary
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
@@ -156,7 +157,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             runner.send_message(SHARD_MESSAGE, {"index": index, "count": len(clients)}, client_id=client.id)
         return
     ctx = RunContext(scenario=state.scenario, target=_target(state, environment),
-                     think_scale=state.scenario.load.think_time_scale, start_time=state.started)
+                     think_scale=state.scenario.load.think_time_scale, start_time=state.started,
+                     rate_cap=state.opts.rate_cap or state.scenario.target.rate_cap, endpoint=state.opts.endpoint)
     environment.loadsim_context = ctx  # type: ignore[attr-defined]
     if state.scenario.load.model == "open":
         profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
@@ -232,14 +234,21 @@ def write_report(environment: Environment, state: HarnessState) -> Path:
     reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
     profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
     first = profile.at(0)
+    ended = time.time()
+    verdicts = evaluate(state.scenario.slo, stats=stats, duration_s=ended - state.started,
+                        reconciliation=reconciliation)
     summary = build_summary(
         stats=stats, scenario=state.scenario.name, seed=state.scenario.seed, target=target.describe(),
-        model=state.scenario.load.model, started=state.started, ended=time.time(), workers=state.workers,
-        reconciliation=reconciliation, target_rate=first[2] if first else None, exhausted=exhausted)
+        model=state.scenario.load.model, started=state.started, ended=ended, workers=state.workers,
+        reconciliation=reconciliation, target_rate=first[2] if first else None, exhausted=exhausted,
+        verdicts=verdicts)
     report_dir = Path(state.opts.report_dir or Path("reports") / time.strftime(
         f"%Y%m%d-%H%M%S-{state.scenario.name}", time.localtime(state.started)))
-    write_summary(report_dir, summary, stats)
-    failed = stats.total.failures > 0 or (reconciliation is not None and not reconciliation["ok"])
+    write_summary(report_dir, summary, stats,
+                  junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started))
+    failed = not summary["passed"]
     environment.process_exit_code = 1 if failed else 0
-    log.info("loadsim report written to %s (%s)", report_dir, "FAILED" if failed else "OK")
+    for v in verdicts:
+        (log.info if v.passed else log.error)("SLO %s", v)
+    log.info("loadsim report written to %s (%s)", report_dir, "FAILED" if failed else "PASSED")
     return report_dir

@@ -16,7 +16,7 @@ from simulator.journey import Request
 from simulator.loadtest.context import RunContext
 from simulator.mock.state import digest
 
-__all__ = ["DeviceUser", "OpenArrivals"]
+__all__ = ["DeviceUser", "EndpointUser", "OpenArrivals", "TrackingUser"]
 
 
 class OpenArrivals:
@@ -89,15 +89,11 @@ class OpenArrivals:
                 stats.dropped += 1
 
 
-class DeviceUser(FastHttpUser):
-    """Plays devices' sessions from the scenario's journeys, one session at a time.
+class TrackingUser(FastHttpUser):
+    """Sends tracking requests and judges the answers; subclasses choose what to send."""
 
-    Requests are named by step (``externalIds``, ``identify``, ``event:Purchase``); a 400 to a
-    faulty-SDK device's malformed body is an expected rejection, not a failure.
-    """
-
-    wait_time = constant(0)
-    # Closed-model think times come from the journeys; Locust's own waits would double them.
+    abstract = True
+    wait_time = constant(0)  # think times come from the journeys; Locust's own waits would add to them
     network_timeout = 30.0
     connection_timeout = 10.0
     ctx: RunContext
@@ -107,6 +103,34 @@ class DeviceUser(FastHttpUser):
         if ctx is None:
             raise StopUser()
         self.ctx = ctx
+
+    def post(self, req: Request, data: bytes, intended: float | None, began: float) -> None:
+        """POST one body; record its latency from ``intended`` (open model) or from ``began``."""
+        ctx = self.ctx
+        endpoint = req.endpoint
+        ctx.pace()
+        with self.client.post(ctx.target.urls[endpoint], data=data, headers=req.headers, name=req.step,
+                              catch_response=True) as resp:
+            ended = time.time()
+            outcome, error, example = _judge(req, resp.status_code, resp.content, getattr(resp, "error", None))
+            if outcome == "failure":
+                resp.failure(example)
+            else:
+                resp.success()
+                if outcome == "ok":
+                    ctx.stats.accept(endpoint, digest(data))
+        ctx.stats.record(endpoint=endpoint, step=req.step,
+                         latency=ended - (began if intended is None else min(intended, began)),
+                         service=ended - began, outcome=outcome, error=error, example=example)
+        ctx.stats.sent_bytes += len(data)
+
+
+class DeviceUser(TrackingUser):
+    """Plays devices' sessions from the scenario's journeys, one session at a time.
+
+    Requests are named by step (``externalIds``, ``identify``, ``event:Purchase``); a 400 to a
+    faulty-SDK device's malformed body is an expected rejection, not a failure.
+    """
 
     @task
     def play(self) -> None:
@@ -122,7 +146,6 @@ class DeviceUser(FastHttpUser):
             if session is None:
                 raise StopUser()
             start = time.time()
-        open_model = arrivals is not None
         base = session[0].offset
         scale = ctx.think_scale
         for req in session:
@@ -130,29 +153,27 @@ class DeviceUser(FastHttpUser):
             delay = intended - time.time()
             if delay > 0:
                 gevent.sleep(delay)
+            began = time.time()
+            req.stamp(began)
             # The closed model times a request from its start; the open model from when it was due.
-            self.send(req, intended if open_model else None)
+            self.post(req, orjson.dumps(req.body), intended if arrivals is not None else None, began)
 
-    def send(self, req: Request, intended: float | None) -> None:
-        ctx = self.ctx
-        began = time.time()
-        req.stamp(began)
-        data = orjson.dumps(req.body)
-        endpoint = req.endpoint
-        with self.client.post(ctx.target.urls[endpoint], data=data, headers=req.headers, name=req.step,
-                              catch_response=True) as resp:
-            ended = time.time()
-            outcome, error, example = _judge(req, resp.status_code, resp.content, getattr(resp, "error", None))
-            if outcome == "failure":
-                resp.failure(example)
-            else:
-                resp.success()
-                if outcome == "ok":
-                    ctx.stats.accept(endpoint, digest(data))
-        ctx.stats.record(endpoint=endpoint, step=req.step,
-                         latency=ended - (began if intended is None else min(intended, began)),
-                         service=ended - began, outcome=outcome, error=error, example=example)
-        ctx.stats.sent_bytes += len(data)
+
+class EndpointUser(TrackingUser):
+    """Posts one endpoint's bodies back to back, as fast as the target answers: for sizing a collector.
+
+    The bodies are real (the scenario's devices and journeys) and serialised once, so the load
+    generator spends its time on HTTP, not on building requests.
+    """
+
+    _next = 0
+
+    @task
+    def hammer(self) -> None:
+        bodies = self.ctx.endpoint_bodies()
+        req, data = bodies[self._next % len(bodies)]
+        self._next += 1
+        self.post(req, data, None, time.time())
 
 
 def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tuple[str, str | None, str | None]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from simulator.loadtest.stats import RunStats, Series
+from simulator.report.slo import Verdict
 
 __all__ = ["SCHEMA_VERSION", "build_summary", "write_summary"]
 
@@ -42,8 +43,11 @@ def _versions() -> dict[str, str]:
 
 def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[str, str], model: str,
                   started: float, ended: float, workers: int, reconciliation: Mapping[str, Any] | None,
-                  target_rate: float | None = None, exhausted: bool = False) -> dict[str, Any]:
+                  target_rate: float | None = None, exhausted: bool = False,
+                  verdicts: Sequence[Verdict] = ()) -> dict[str, Any]:
+    """The run's verdict: ``passed`` is false when an SLO failed or reconciliation found a difference."""
     seconds = max(ended - started, 1e-9)
+    reconciled = reconciliation is None or bool(reconciliation.get("ok"))
     return {
         "schema_version": SCHEMA_VERSION,
         "scenario": scenario,
@@ -63,6 +67,8 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
         "devices_started": stats.funnel.get("devices", 0),
         "population_exhausted": exhausted,
         "reconciliation": dict(reconciliation) if reconciliation is not None else None,
+        "slo": [v.to_dict() for v in verdicts],
+        "passed": reconciled and all(v.passed for v in verdicts),
         "versions": _versions(),
     }
 
@@ -70,15 +76,21 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
 def _md(summary: Mapping[str, Any]) -> str:
     lines = [
         f"### loadsim: {summary['scenario']} ({summary['load_model']} model, "
-        f"{summary['timing']['duration_s']:.0f} s, {summary['workers']} worker(s))",
+        f"{summary['timing']['duration_s']:.0f} s, {summary['workers']} worker(s)): "
+        f"{'PASSED' if summary['passed'] else 'FAILED'}",
         "",
         "| name | requests | failures | expected 400s | req/s | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    rows = [*summary["endpoints"].items(), *summary["steps"].items(), ("total", summary["total"])]
+    steps = [(k, v) for k, v in summary["steps"].items() if k not in summary["endpoints"]]
+    rows = [*summary["endpoints"].items(), *steps, ("total", summary["total"])]
     for name, r in rows:
         lines.append(f"| {name} | {r['count']} | {r['failures']} | {r['expected_rejections']} | {r['rps']:.1f} "
                      f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
+    if summary["slo"]:
+        lines += ["", "| SLO | threshold | actual | verdict |", "|---|---:|---:|---|"]
+        lines += [f"| {v['name']} | {v['threshold']} | {v['actual']} | {'pass' if v['passed'] else '**FAIL**'} |"
+                  for v in summary["slo"]]
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
@@ -88,9 +100,10 @@ def _md(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(report_dir: Path, summary: Mapping[str, Any], stats: RunStats) -> None:
-    """``summary.json``, ``summary.md`` and ``stats.json`` (the histograms, for ``loadsim report``)."""
+def write_summary(report_dir: Path, summary: Mapping[str, Any], stats: RunStats, *, junit: str) -> None:
+    """``summary.json``, ``summary.md``, ``junit.xml`` and ``stats.json`` (the histograms, to render again)."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "junit.xml").write_text(junit, encoding="utf-8")
     (report_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     (report_dir / "summary.md").write_text(_md(summary), encoding="utf-8")
     (report_dir / "stats.json").write_bytes(orjson.dumps(stats.to_dict()))
