@@ -54,7 +54,8 @@ _ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "IDR", "HUF", "TWD
 #: Click id per utm_source; google on iOS is a web-to-app ``wbraid`` (no gclid after ATT).
 _CLICK_ID = {"google": "gclid", "facebook": "fbclid", "instagram": "fbclid", "bing": "msclkid"}
 _MEDIUM = {"google": "cpc", "bing": "cpc", "facebook": "paid_social", "instagram": "paid_social"}
-_EMPTY: dict[str, str] = {}
+#: A UUID's variant digit (RFC 4122: binary 10xx) from any random hex digit.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 # --- timestamps ------------------------------------------------------------------------------
@@ -417,10 +418,10 @@ class JourneyEngine:
             life.t = t
 
     def _uuid(self, rnd: Any) -> str:
-        n = rnd.getrandbits(128)
-        n = (n & ~(0xF << 76)) | (0x4 << 76)  # version 4
-        n = (n & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-        return identity.format_uuid(n.to_bytes(16, "big"))
+        """A UUIDv4 from the device's stream: 128 random bits, version nibble 4, variant 10xx
+        (as ``identity.random_uuid4_bytes``, one at a time at a third of format_uuid's cost)."""
+        h = f"{rnd.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
     def _open(self, life: _Life) -> Request:
         """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request."""
@@ -440,7 +441,7 @@ class JourneyEngine:
                 "utm_source": source,
                 "utm_medium": _MEDIUM.get(source, "deeplink"),
                 "utm_campaign": a.campaigns[int(rnd.random() * len(a.campaigns))],
-                "utm_content": f"ad_{rnd.randrange(1, 40):02d}",
+                "utm_content": f"ad_{1 + int(rnd.random() * 39):02d}",
             }
             key = _CLICK_ID.get(source)
             if key:

@@ -274,3 +274,47 @@ def test_distributions_sample_their_configured_mean(spec: str | dict[str, str], 
     draws = [d.sample(rnd) for _ in range(20_000)]
     assert sum(draws) / len(draws) == pytest.approx(mean, rel=0.05)
     assert min(draws) >= 0
+
+
+def test_loadsim_validate_passes_every_bundled_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    names = [n for n, _ in bundled_scenarios()]
+    assert main(["validate", *names]) == 0
+    assert capsys.readouterr().out.count("ok: ") == len(names)
+
+
+def test_loadsim_validate_reports_every_problem_and_exits_1(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MINIMAL.replace('"event"', '"evnt"') + "[population]\ndevics = 3\n")
+    code = main(["validate", "smoke", str(bad), "no-such-scenario"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "ok: " in out and f"{bad}: population.devics: unknown key; did you mean 'devices'?" in out
+    assert f"{bad}: journey.states.home.action: unknown action \"evnt\"; did you mean 'event'?" in out
+    assert "no-such-scenario: no such scenario file or bundled name" in out
+
+
+def test_loadsim_validate_plays_the_scenario_against_the_population_and_contract(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    p = tmp_path / "deep.toml"
+    p.write_text(MINIMAL.replace('action = "event"', 'action = "view_item", categories = ["shoe"]')
+                 + "[population]\ncountries = {ZZ = 1}\n")
+    assert main(["validate", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert "journey.states.home.categories[0]: unknown category \"shoe\"; did you mean 'shoes'?" in out
+    assert "population" in out and "ZZ" in out
+
+
+def test_loadsim_scenarios_lists_one_line_each(capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    assert main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [n for n, _ in bundled_scenarios()]
+    assert all(len(line.split(None, 1)) == 2 for line in lines)
