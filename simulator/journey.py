@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simulator import identity, payloads
-from simulator.scenario import FAULT_KINDS, Distribution, Scenario
+from simulator.scenario import FAULT_KINDS, USD_RATES, Distribution, Scenario
 
 if TYPE_CHECKING:
     from simulator.population import Population
@@ -311,7 +311,7 @@ class JourneyEngine:
         p = self._prices.get(currency)
         if p is None:
             c = self._j.commerce
-            rate = c.usd_rates.get(currency, 1.0)
+            rate = c.usd_rates.get(currency) or USD_RATES.get(currency, 1.0)
             decimals = 0 if currency in _ZERO_DECIMAL else 2
             p = _Prices(currency, decimals, rate, [], [])
             for prod in self._products:

@@ -318,3 +318,13 @@ def test_loadsim_scenarios_lists_one_line_each(capsys: pytest.CaptureFixture[str
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == [n for n, _ in bundled_scenarios()]
     assert all(len(line.split(None, 1)) == 2 for line in lines)
+
+
+def test_the_annotated_example_in_the_readme_is_a_valid_scenario() -> None:
+    text = (scenario_dir() / "README.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    s = parse_scenario(example, file="README.md")
+    assert s.name == "my-shop" and s.seed == 42 and s.population.devices == 5000
+    assert s.journey.event_names["purchase"] == "Order Completed"
+    assert s.load.stages[1].spawn_rate == 5 and s.slo.latency[1].step == "event:Purchase"
+    assert s.journey.commerce.usd_rates == {"INR": 83.3, "EUR": 0.92}
