@@ -20,8 +20,12 @@ class Profile:
     @classmethod
     def of(cls, load: LoadConfig, *, users: int | None = None, rate: float | None = None,
            run_time: float | None = None) -> Profile:
-        """A flag given on the command line (users, rate, run time) overrides the scenario's stages."""
+        """A flag given on the command line (users, rate, run time) overrides the scenario's stages.
+
+        In the open model users are a pool waiting for arrivals, so the pool starts whole at once.
+        """
         out: list[tuple[float, int, float, float | None]] = []
+        instant = load.model == "open"
         if load.stages and users is None and rate is None and run_time is None:
             end = 0.0
             last_users, last_rate = load.users, load.rate
@@ -29,9 +33,11 @@ class Profile:
                 end += s.duration
                 last_users = s.users if s.users is not None else last_users
                 last_rate = s.rate if s.rate is not None else last_rate
-                out.append((end, last_users, s.spawn_rate or load.spawn_rate, last_rate))
+                spawn = float(last_users) if instant else s.spawn_rate or load.spawn_rate
+                out.append((end, last_users, spawn, last_rate))
         else:
-            out.append((run_time or load.run_time, users or load.users, load.spawn_rate,
+            n = users or load.users
+            out.append((run_time or load.run_time, n, float(n) if instant else load.spawn_rate,
                         rate if rate is not None else load.rate))
         return cls(tuple(out))
 

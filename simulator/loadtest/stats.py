@@ -68,7 +68,27 @@ class RunStats:
         self.funnel: dict[str, int] = {}
         self.arrivals = 0
         self.dropped = 0
+        #: Intended times of the first and last arrival (open model): the window the rate is over.
+        self.arrival_first = 0.0
+        self.arrival_last = 0.0
         self.sent_bytes = 0
+
+    def arrive(self, intended: float, *, dropped: bool) -> None:
+        """One open-model arrival at its intended time; ``dropped`` when no user was free for it."""
+        self.arrivals += 1
+        self.dropped += dropped
+        if not self.arrival_first:
+            self.arrival_first = intended
+        self.arrival_last = intended
+
+    @property
+    def achieved_rate(self) -> float | None:
+        """Arrivals handed to users per second over the arrival window (None without arrivals)."""
+        if self.arrivals < 2 or self.arrival_last <= self.arrival_first:
+            return None
+        # n arrivals span n-1 intervals
+        return (self.arrivals - self.dropped) * (self.arrivals - 1) / self.arrivals / (
+            self.arrival_last - self.arrival_first)
 
     def record(self, *, endpoint: str, step: str, latency: float, service: float, outcome: Outcome,
                error: str | None = None, example: str | None = None) -> None:
@@ -125,13 +145,16 @@ class RunStats:
             self.funnel[stage] = self.funnel.get(stage, 0) + n
         self.arrivals += other.arrivals
         self.dropped += other.dropped
+        if other.arrival_first:
+            self.arrival_first = min(self.arrival_first or other.arrival_first, other.arrival_first)
+            self.arrival_last = max(self.arrival_last, other.arrival_last)
         self.sent_bytes += other.sent_bytes
 
     def take(self) -> RunStats:
         """Everything recorded since the last ``take``, leaving this empty (a worker's report)."""
         taken = RunStats()
         for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "funnel", "arrivals",
-                     "dropped", "sent_bytes"):
+                     "dropped", "arrival_first", "arrival_last", "sent_bytes"):
             setattr(taken, name, getattr(self, name))
         self.__init__()  # type: ignore[misc]
         return taken
@@ -148,6 +171,8 @@ class RunStats:
             "funnel": self.funnel,
             "arrivals": self.arrivals,
             "dropped": self.dropped,
+            "arrival_first": self.arrival_first,
+            "arrival_last": self.arrival_last,
             "sent_bytes": self.sent_bytes,
         }
 
@@ -162,4 +187,5 @@ class RunStats:
         s.digests = {k: int(v) for k, v in d["digests"].items()}
         s.funnel = dict(d["funnel"])
         s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
+        s.arrival_first, s.arrival_last = d["arrival_first"], d["arrival_last"]
         return s

@@ -77,16 +77,16 @@ class OpenArrivals:
             delay = intended - time.time()
             if delay > 0:
                 gevent.sleep(delay)
-            stats.arrivals += 1
             if self.idle > self.queue.qsize():
                 session = ctx.next_session(returning_window=self.idle + 1)
                 if session is None:
                     return
+                stats.arrive(intended, dropped=False)
                 self.played_sessions += 1
                 self.played_requests += len(session)
                 self.queue.put((intended, session))
             else:
-                stats.dropped += 1
+                stats.arrive(intended, dropped=True)
 
 
 class TrackingUser(FastHttpUser):

@@ -77,6 +77,21 @@ def _openapi_bytes(server: str) -> bytes:
 def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
     """The contract's OpenAPI document, served from the mock, with the admin paths added."""
     doc = contract.openapi(server=server)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}}
+    for item in doc["paths"].values():
+        for op in item.values():
+            # What the mock answers beyond the reference's 200/400/500, and the header rule it applies.
+            op["responses"].update({
+                "413": {"description": "Body larger than 1 MiB", "content": error},
+                "415": {"description": "Content-Type is not JSON", "content": error},
+                "429": {"description": "Injected fault (Retry-After set)", "content": error},
+                "502": {"description": "Injected fault", "content": error},
+                "503": {"description": "Injected fault (Retry-After set)", "content": error},
+                "504": {"description": "Injected fault", "content": error},
+            })
+            for param in op.get("parameters", []):
+                if param["name"] == "CL-User-Agent":
+                    param["schema"] = {**param["schema"], "minLength": 1, "pattern": r"\S"}
     doc["paths"].update(_admin_paths())
     return doc
 

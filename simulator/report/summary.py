@@ -44,7 +44,8 @@ def _versions() -> dict[str, str]:
 def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[str, str], model: str,
                   started: float, ended: float, workers: int, reconciliation: Mapping[str, Any] | None,
                   target_rate: float | None = None, exhausted: bool = False,
-                  verdicts: Sequence[Verdict] = ()) -> dict[str, Any]:
+                  verdicts: Sequence[Verdict] = (), cpu_samples: Sequence[float] = (),
+                  saturated_at: float = 90.0) -> dict[str, Any]:
     """The run's verdict: ``passed`` is false when an SLO failed or reconciliation found a difference."""
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
@@ -63,8 +64,15 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
                    for k, e in sorted(stats.errors.items(), key=lambda kv: -kv[1]["count"])],
         "arrivals": {"scheduled": stats.arrivals, "dropped": stats.dropped,
                      "target_rate": target_rate,
-                     "achieved_rate": round((stats.arrivals - stats.dropped) / seconds, 3) if stats.arrivals else None},
+                     "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3)},
         "devices_started": stats.funnel.get("devices", 0),
+        "generator": {
+            "max_cpu_percent": round(max(cpu_samples, default=0.0), 1),
+            # Saturated when at least a tenth of the samples reached the threshold: then latency
+            # figures include the generator's own queueing.
+            "saturated": sum(c >= saturated_at for c in cpu_samples) * 10 >= max(len(cpu_samples), 1)
+            and bool(cpu_samples),
+        },
         "population_exhausted": exhausted,
         "reconciliation": dict(reconciliation) if reconciliation is not None else None,
         "slo": [v.to_dict() for v in verdicts],
@@ -82,6 +90,9 @@ def _md(summary: Mapping[str, Any]) -> str:
         "| name | requests | failures | expected 400s | req/s | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    if summary["generator"]["saturated"]:
+        lines[1:1] = ["", f"**The load generator was saturated (CPU up to {summary['generator']['max_cpu_percent']}%): "
+                      "latency figures include its own queueing. Add --processes or workers.**"]
     steps = [(k, v) for k, v in summary["steps"].items() if k not in summary["endpoints"]]
     rows = [*summary["endpoints"].items(), *steps, ("total", summary["total"])]
     for name, r in rows:

@@ -63,16 +63,11 @@ def test_bad_scenario_is_a_configuration_error(tmp_path: Path) -> None:
 
 def test_planted_loss_fails_reconciliation(tmp_path: Path) -> None:
     """A mock that answers 200 without storing: the run must say bodies were lost and exit 1."""
-    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:",
-                             "--drop-rate", "0.2", "--seed", "3"], stdout=subprocess.PIPE, text=True,
-                            env=subprocess_env())
+    mock, url = start_mock("--drop-rate", "0.2", "--seed", "3")
     try:
-        assert mock.stdout is not None
-        url = mock.stdout.readline().rsplit(" ", 1)[-1].strip()
         code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "6s", "--host", url)
     finally:
-        mock.send_signal(signal.SIGTERM)
-        mock.wait(10)
+        stop(mock)
     assert code == 1, out
     rec = summary["reconciliation"]
     assert not rec["ok"] and any("lost" in d for d in rec["differences"]), rec
@@ -96,3 +91,39 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["total"]["count"] > 0, out
     assert summary["timing"]["duration_s"] < 50
+
+
+def start_mock(*flags: str) -> tuple[subprocess.Popen[str], str]:
+    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:", *flags],
+                            stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    assert mock.stdout is not None
+    return mock, mock.stdout.readline().rsplit(" ", 1)[-1].strip()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+def test_open_model_holds_its_target_rate(tmp_path: Path) -> None:
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--load-model", "open", "--rate", "25", "--users", "40",
+                                     "--run-time", "10s")
+    assert code == 0, out
+    arrivals = summary["arrivals"]
+    assert arrivals["target_rate"] == 25 and arrivals["dropped"] == 0
+    assert arrivals["achieved_rate"] == pytest.approx(25, rel=0.05), arrivals
+    assert summary["load_model"] == "open"
+
+
+def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
+    """A 2 s freeze: arrivals find every user stuck (dropped), and latency from the intended start shows it."""
+    mock, url = start_mock("--freeze-at", "4s", "--freeze-for", "2s")
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--host", url, "--load-model", "open", "--rate", "20",
+                                         "--users", "10", "--run-time", "9s")
+    finally:
+        stop(mock)
+    assert summary["arrivals"]["dropped"] > 0, out
+    total = summary["total"]
+    assert total["max_ms"] >= 1000  # a request caught in the freeze waited for it
+    assert total["p99_ms"] > total["service_time"]["p50_ms"] * 10

@@ -1,0 +1,101 @@
+"""The harness's bookkeeping: stats shipping, load profiles, reconciliation, SLO verdicts, redaction."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from simulator.loadtest.context import Target, redact_url
+from simulator.loadtest.reconcile import reconcile
+from simulator.loadtest.shape import Profile
+from simulator.loadtest.stats import DIGEST_MOD, RunStats
+from simulator.mock import digest
+from simulator.report.slo import evaluate, junit_xml
+from simulator.scenario import ErrorRateSLO, LatencySLO, LoadConfig, SLOConfig, Stage
+
+
+def stats_with(n: int, *, latency: float = 0.01, failures: int = 0, endpoint: str = "events") -> RunStats:
+    s = RunStats()
+    for i in range(n):
+        outcome = "failure" if i < failures else "ok"
+        s.record(endpoint=endpoint, step=f"event:{i % 3}", latency=latency, service=latency / 2, outcome=outcome,
+                 error="status 503" if outcome == "failure" else None, example="status 503: b''")
+        if outcome == "ok":
+            s.accept(endpoint, digest(f"body {i}".encode()))
+    return s
+
+
+def test_worker_shipments_add_up_to_one_process_stats() -> None:
+    """What workers ship every few seconds (take, to_dict) merges into exactly what one process would hold."""
+    whole = stats_with(300, failures=7)
+    master = RunStats()
+    worker = stats_with(300, failures=7)
+    for _ in range(3):  # three reports; only the first carries data, the others are empty
+        master.merge(RunStats.from_dict(worker.take().to_dict()))
+    assert master.to_dict() == whole.to_dict()
+    assert worker.total.count == 0  # take() leaves the worker empty
+
+
+def test_reconcile_finds_loss_duplicates_and_altered_bodies() -> None:
+    s = stats_with(10)
+    good = {"accepted": {"events": 10}, "digest": {"events": s.digests["events"]}}
+    assert reconcile(s, good)["ok"]
+    lost = {"accepted": {"events": 9}, "digest": {"events": 0}}
+    assert "lost: 1" in reconcile(s, lost)["differences"][0]
+    altered = {"accepted": {"events": 10}, "digest": {"events": (s.digests["events"] + 1) % DIGEST_MOD}}
+    assert "differ" in reconcile(s, altered)["differences"][0]
+
+
+def test_reconcile_counts_only_what_this_run_added_to_a_shared_mock() -> None:
+    s = stats_with(4)
+    earlier = 12345
+    before = {"accepted": {"events": 50}, "digest": {"events": earlier}}
+    after = {"accepted": {"events": 54}, "digest": {"events": (earlier + s.digests["events"]) % DIGEST_MOD}}
+    assert reconcile(s, after, before)["ok"]
+
+
+def test_profile_follows_stages_and_flags_override_them() -> None:
+    load = LoadConfig(users=10, spawn_rate=2, stages=(Stage(duration=60, users=5), Stage(duration=30, users=50)))
+    p = Profile.of(load)
+    assert p.at(0) == (5, 2, None) and p.at(61) == (50, 2, None) and p.at(90) is None and p.duration == 90
+    flat = Profile.of(load, users=7, run_time=20)
+    assert flat.at(19) == (7, 2, None) and flat.at(20) is None
+
+
+def test_open_model_pool_starts_whole() -> None:
+    p = Profile.of(LoadConfig(model="open", users=40, rate=25, spawn_rate=1, run_time=10))
+    assert p.at(0) == (40, 40.0, 25)
+
+
+def test_slo_verdicts_and_junit() -> None:
+    s = stats_with(1000, latency=0.123, failures=2)
+    slo = SLOConfig(latency=(LatencySLO(percentile=99, max_ms=125), LatencySLO(percentile=50, max_ms=100)),
+                    error_rate=(ErrorRateSLO(max=0.001),), min_rate=10, reconciliation=True)
+    verdicts = evaluate(slo, stats=s, duration_s=10, reconciliation={"ok": True})
+    assert [v.passed for v in verdicts] == [True, False, False, True, True]
+    assert verdicts[0].actual == pytest.approx(123, rel=0.01)  # not Locust's 120
+    assert verdicts[2].actual == 0.002
+    suite = ET.fromstring(junit_xml(verdicts, suite="smoke", duration_s=10)).find("testsuite")
+    assert suite is not None and suite.get("tests") == "5" and suite.get("failures") == "2"
+    failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert "actual 0.002 against threshold 0.001" == failed[1].find("failure").get("message")  # type: ignore[union-attr]
+
+
+def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
+    verdicts = evaluate(SLOConfig(latency=(LatencySLO(percentile=95, max_ms=100, endpoint="identify"),)),
+                        stats=stats_with(5), duration_s=1, reconciliation=None)
+    assert not verdicts[0].passed and verdicts[0].actual is None
+
+
+def test_webhook_secret_is_never_shown() -> None:
+    url = "https://io.v2.customerlabs.co/webhook/5f2a9c0e7b1d4a3f8e6c2b9a?token=s3cr3t"
+    shown = redact_url(url)
+    assert "5f2a9c0e7b1d4a3f8e6c2b9a" not in shown and "s3cr3t" not in shown and shown.startswith("https://io.v2")
+    target = Target.of(kind="customerlabs", host="", webhook_url=url)
+    assert "s3cr3t" not in str(target.describe()) and target.urls["events"] == url
+
+
+def test_real_target_needs_a_webhook_url() -> None:
+    with pytest.raises(ValueError, match="--webhook-url"):
+        Target.of(kind="customerlabs", host="", webhook_url="")
