@@ -123,6 +123,7 @@ def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
                                          "--users", "10", "--run-time", "9s")
     finally:
         stop(mock)
+    assert code in (0, 1), out  # SLOs may fail; the harness must not
     assert summary["arrivals"]["dropped"] > 0, out
     total = summary["total"]
     assert total["max_ms"] >= 1000  # a request caught in the freeze waited for it

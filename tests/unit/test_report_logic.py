@@ -79,7 +79,7 @@ def test_slo_verdicts_and_junit() -> None:
     suite = ET.fromstring(junit_xml(verdicts, suite="smoke", duration_s=10)).find("testsuite")
     assert suite is not None and suite.get("tests") == "5" and suite.get("failures") == "2"
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
-    assert "actual 0.002 against threshold 0.001" == failed[1].find("failure").get("message")  # type: ignore[union-attr]
+    assert failed[1].find("failure").get("message") == "actual 0.002 against threshold 0.001"  # type: ignore[union-attr]
 
 
 def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
