@@ -57,8 +57,30 @@ def _rate(engine: JourneyEngine, n: int) -> tuple[float, int]:
     return best, count
 
 
+def _floor(n: int = 200_000) -> float:
+    """The least any engine could do per request on this machine: one event body, one Request, one yield.
+    The engine's figures read against it (this shared 2-core box runs Python 2-4x slower than a laptop)."""
+    from simulator import payloads
+    from simulator.journey import Request
+
+    def gen() -> Any:
+        event, headers = payloads.event, {"Content-Type": "application/json"}
+        for _ in range(n):
+            body = event("app", "uid", "sid", "View Item", "2026-01-01T00:00:00Z", {}, {}, utm=None)
+            yield Request("events", "event:View Item", body, 1.0, headers, False, None, 0)
+
+    best = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        for _req in gen():
+            pass
+        best = max(best, n / (time.perf_counter() - started))
+    return best
+
+
 def main() -> dict[str, float]:
-    figures: dict[str, float] = {}
+    figures: dict[str, float] = {"floor_rps": round(_floor())}
+    print(f"floor (one body + Request + yield, nothing else): {figures['floor_rps']:,} requests/s")
     print(f"{'scenario':<14} {'requests':>9} {'engine req/s':>13} {'with population':>16}")
     for name in ("ecommerce", "identity", "bad-clients"):
         s = load_scenario(name)
