@@ -601,8 +601,8 @@ class Population:
             "state": state,
             "city": city,
             "zip": _fill_template(template, postcode),
-            "address1": c.address1.format(street=voc.streets[street], n=1 + house % 1999, a=1 + house % 9,
-                                          b=1 + house // 9 % 30, c=1 + house // 270 % 20),
+            "address1": c.address1.format(street=voc.streets[street], n=1 + house % 199, N=1 + house % 9999,
+                                          a=1 + house % 9, b=1 + house // 9 % 30, c=1 + house // 270 % 20),
         }
         if unit:
             out["address2"] = c.address2.format(u=unit)
