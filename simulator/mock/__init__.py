@@ -143,7 +143,7 @@ class MockServer:
 
     def stop(self) -> None:
         """Stop serving, let written answers reach their clients, flush the store. Idempotent."""
-        if self._stopped or self._thread is None or self._loop is None:
+        if self._stopped or self._thread is None or self._loop is None or not self._thread.is_alive():
             return
         self._stopped = True
         self._loop.call_soon_threadsafe(self._loop.stop)

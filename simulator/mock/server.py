@@ -251,7 +251,7 @@ class App:
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parses with httptools and answers in order."""
 
-    __slots__ = ("_body", "_ct", "_expect", "_queue", "_size", "_too_large", "_ua", "_url", "app",
+    __slots__ = ("_body", "_ct", "_expect", "_head", "_queue", "_size", "_too_large", "_ua", "_url", "app",
                  "closed", "keep_alive", "parser", "paused", "transport")
 
     def __init__(self, app: App) -> None:
@@ -262,6 +262,7 @@ class HttpProtocol(asyncio.Protocol):
         self.keep_alive = True
         self.closed = False
         self.paused = False
+        self._head = False
         self._url = b""
         self._ct: bytes | None = None
         self._ua: bytes | None = None
@@ -337,7 +338,9 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.keep_alive = self.parser.should_keep_alive()
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        self.app.handle(self, self.parser.get_method(), self._url, self._ct, self._ua, body, self._too_large)
+        method = self.parser.get_method()
+        self._head = method == b"HEAD"
+        self.app.handle(self, method, self._url, self._ct, self._ua, body, self._too_large)
 
     # --- answering, in order ----------------------------------------------------------------
 
@@ -345,6 +348,8 @@ class HttpProtocol(asyncio.Protocol):
         """Answer the current request now, or after ``delay`` seconds, keeping the order."""
         if self.closed:
             return
+        if self._head:  # a HEAD answer has the headers of the GET answer and no body
+            data = data[: data.index(b"\r\n\r\n") + 4]
         if delay <= 0 and not self._queue:
             self.transport.write(data)  # type: ignore[union-attr]
             if not self.keep_alive:

@@ -276,7 +276,8 @@ def test_reset_forgets_everything_and_digest_matches_client_side() -> None:
 # --- fuzzing: no input gets a 500 -----------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=6),
     max_leaves=20,
 )
@@ -321,3 +322,12 @@ def test_fuzzed_bodies_and_headers_never_get_a_500(mock: MockServer, case: tuple
     accepted = after["accepted"][ep] - before["accepted"][ep]
     rejected = after["rejected"][ep] - before["rejected"][ep]
     assert (accepted, rejected) == ((1, 0) if status == 200 else (0, 1))
+
+
+def test_head_gets_headers_only_and_the_connection_stays_usable(mock: MockServer) -> None:
+    conn = ms.connect(mock.url)
+    for path, status in (("/app/identify", 405), ("/_admin/health", 405), ("/nowhere", 404)):
+        conn.request("HEAD", path)
+        resp = conn.getresponse()
+        assert resp.status == status and resp.read() == b""
+    assert ms.get_json(conn, "/_admin/health") == {"status": "ok"}
