@@ -90,7 +90,8 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--confirm-real-target", action="store_true",
                    help="required with --target customerlabs: you mean to send real traffic")
     p.add_argument("--rate-cap", type=float, metavar="R", help="most requests/s allowed against a real target")
-    p.add_argument("locust_args", nargs="*", metavar="-- LOCUST_ARGS", help="passed to Locust as they are")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and the Locust command, send nothing")
     p.set_defaults(handler=_cmd_run)
 
 
@@ -104,7 +105,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scenario=args.scenario, host=args.host, users=args.users, rate=args.rate, run_time=args.run_time,
         processes=args.processes, seed=args.seed, report_dir=args.report_dir, load_model=args.load_model,
         target=args.target, webhook_url=args.webhook_url, confirm_real_target=args.confirm_real_target,
-        rate_cap=args.rate_cap, locust_args=tuple(args.locust_args)))
+        rate_cap=args.rate_cap, locust_args=tuple(args.passthrough), dry_run=args.dry_run))
 
 
 # --- loadsim validate / scenarios ----------------------------------------------------------------
@@ -190,7 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).
+    passthrough = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])
+    args.passthrough = passthrough
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -21,13 +21,14 @@ import gevent
 import orjson
 from gevent.event import Event
 
+from simulator.errors import HarnessError
 from simulator.journey import JourneyEngine, Request
 from simulator.loadtest.stats import RunStats
 from simulator.population import Population
 from simulator.sample import MOCK_WEBHOOK_PATH, PATHS
 from simulator.scenario import Scenario
 
-__all__ = ["CUSTOMERLABS_URL", "MOCK_WEBHOOK_PATH", "RunContext", "Target", "redact_url"]
+__all__ = ["CUSTOMERLABS_URL", "RunContext", "Target", "check_real_target", "redact_url"]
 
 log = logging.getLogger("loadsim")
 
@@ -36,10 +37,29 @@ CUSTOMERLABS_URL = "https://io.v2.customerlabs.co"
 
 
 def redact_url(url: str) -> str:
-    """A webhook URL with its secret part (path tokens and query) masked, for logs and reports."""
+    """A webhook URL with its secret part (path tokens and query) masked, for logs and reports.
+
+    A path segment of 8 or more characters with a digit in it is a token: only its first two
+    characters are kept.
+    """
     parts = urlsplit(url)
-    path = re.sub(r"[^/]{6,}", lambda m: m.group(0)[:2] + "…", parts.path)
+    path = re.sub(r"(?=[^/]*\d)[^/]{8,}", lambda m: m.group(0)[:2] + "…", parts.path)
     return f"{parts.scheme}://{parts.netloc}{path}" + ("?…" if parts.query else "")
+
+
+def check_real_target(*, confirmed: bool, rate_cap: float | None, webhook_url: str) -> None:
+    """Real traffic only when asked for in so many words: a confirmation, a rate cap and a webhook URL."""
+    problems = []
+    if not confirmed:
+        problems.append("add --confirm-real-target (or target.confirm = true in the scenario): this sends real "
+                        "traffic to CustomerLabs")
+    if rate_cap is None:
+        problems.append("add --rate-cap R (or target.rate_cap): the most requests/s you allow against the real API")
+    if not webhook_url:
+        problems.append("add --webhook-url URL (or target.webhook_url / target.webhook_url_env): the events "
+                        "webhook of your CustomerLabs source")
+    if problems:
+        raise HarnessError("--target customerlabs: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,9 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from simulator.errors import HarnessError
 from simulator.loadtest import options
-from simulator.loadtest.context import RunContext, Target
+from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import Profile
 from simulator.loadtest.stats import RunStats
@@ -121,14 +122,14 @@ def _explicit(opts: Any, name: str) -> Any:
 def _target(state: HarnessState, environment: Environment) -> Target:
     opts, t = state.opts, state.scenario.target
     kind = opts.target or t.kind
-    if kind == "customerlabs":
-        if not opts.confirm_real_target and not t.confirm:
-            raise SystemExit("loadsim: --target customerlabs sends real traffic to CustomerLabs; add "
-                             "--confirm-real-target (or target.confirm = true in the scenario) if you mean it")
-        if (opts.rate_cap or t.rate_cap) is None:
-            raise SystemExit("loadsim: --target customerlabs needs --rate-cap (or target.rate_cap): the most "
-                             "requests/s you allow against the real API")
     webhook = opts.webhook_url or (t.resolved_webhook_url() if kind == "customerlabs" else "")
+    if kind == "customerlabs":
+        try:
+            check_real_target(confirmed=opts.confirm_real_target or t.confirm, rate_cap=opts.rate_cap or t.rate_cap,
+                              webhook_url=webhook)
+        except HarnessError as e:
+            sys.stderr.write(f"loadsim: {e}\n")
+            raise SystemExit(2) from None
     return Target.of(kind=kind, host=environment.host or t.host, webhook_url=webhook)
 
 

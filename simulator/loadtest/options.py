@@ -34,8 +34,9 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--target", default=None, choices=["mock", "customerlabs"],
                        help="mock (the bundled collector at --host) or customerlabs (the real API; needs "
                             "--webhook-url, --confirm-real-target and --rate-cap). Default: the scenario's")
-    group.add_argument("--webhook-url", default=None, is_secret=True,
-                       help="events webhook URL of your CustomerLabs source (its secret is never printed)")
+    group.add_argument("--webhook-url", default=None, is_secret=True, env_var="LOADSIM_WEBHOOK_URL",
+                       help="events webhook URL of your CustomerLabs source (its secret is never printed; "
+                            "or set LOADSIM_WEBHOOK_URL, which keeps it out of the process list)")
     group.add_argument("--app-id", default=None, help="CustomerLabs app id (default: the scenario's)")
     group.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     group.add_argument("--load-model", default=None, choices=["closed", "open"],

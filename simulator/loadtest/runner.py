@@ -19,6 +19,7 @@ from typing import IO
 
 import simulator
 from simulator.errors import HarnessError
+from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX
 from simulator.scenario import load_scenario
 
@@ -51,6 +52,8 @@ class RunOptions:
     confirm_real_target: bool = False
     rate_cap: float | None = None
     locust_args: tuple[str, ...] = ()
+    #: Print the plan and the Locust command; start nothing, send nothing.
+    dry_run: bool = False
 
 
 def _start_mock(report_dir: Path, *, timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
@@ -104,7 +107,7 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
     flags: list[tuple[str, object]] = [
         ("--users", opts.users), ("--rate", opts.rate), ("--run-time", opts.run_time),
         ("--processes", opts.processes), ("--seed", opts.seed), ("--load-model", opts.load_model),
-        ("--target", opts.target), ("--webhook-url", opts.webhook_url), ("--rate-cap", opts.rate_cap),
+        ("--target", opts.target), ("--rate-cap", opts.rate_cap),
     ]
     for flag, value in flags:
         if value is not None:
@@ -121,18 +124,34 @@ def run(opts: RunOptions) -> int:
     if target == "customerlabs" and opts.host and "customerlabs" not in opts.host:
         raise HarnessError("--target customerlabs sends to CustomerLabs; drop --host or use --target mock")
     report_dir = opts.report_dir or Path("reports") / time.strftime(f"%Y%m%d-%H%M%S-{scenario.name}")
-    report_dir.mkdir(parents=True, exist_ok=True)
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
     if target == "customerlabs":
-        from simulator.loadtest.context import CUSTOMERLABS_URL
-
+        webhook = opts.webhook_url or scenario.target.resolved_webhook_url()
+        check_real_target(confirmed=opts.confirm_real_target or scenario.target.confirm,
+                          rate_cap=opts.rate_cap or scenario.target.rate_cap, webhook_url=webhook)
         host = host or CUSTOMERLABS_URL
-    elif not host:
+        urls = Target.of(kind="customerlabs", host=host, webhook_url=webhook).describe()
+        print("loadsim: REAL TARGET, CustomerLabs. Plan:\n"
+              f"  externalIds -> {host}{urls['externalIds']}\n  identify    -> {host}{urls['identify']}\n"
+              f"  events      -> {urls['events']}\n"
+              f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, users "
+              f"{opts.users or scenario.load.users}, run time {opts.run_time or f'{scenario.load.run_time:g}s'}",
+              flush=True)
+    if opts.dry_run:
+        print("loadsim: dry run; would run:\n  " + " ".join(locust_command(opts, host=host or "<mock>",
+                                                                        report_dir=report_dir)))
+        return 0
+    report_dir.mkdir(parents=True, exist_ok=True)
+    if not host:
         mock, host = _start_mock(report_dir)
         print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
     try:
-        locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir))
+        env = dict(os.environ)
+        env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
+        if opts.webhook_url:
+            env["LOADSIM_WEBHOOK_URL"] = opts.webhook_url  # not on the command line, where ps shows it
+        locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir), env=env)
         while True:
             try:
                 code = locust.wait()

@@ -1,0 +1,78 @@
+"""The ``loadsim`` command: thin, clear errors, exit codes as documented, secrets never printed."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from simulator import contract
+from simulator.cli import main
+
+SECRET_URL = "https://io.v2.customerlabs.co/webhook/5f2a9c0e7b1d4a3f?token=s3cr3t"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse's own errors
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_sample_json_lines_are_valid_requests(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "sample", "--json", "--count", "3", "--seed", "5")
+    assert code == 0
+    lines = [orjson.loads(line) for line in out.splitlines()]
+    assert {r["endpoint"] for r in lines} == {"externalIds", "identify", "events"}
+    for r in lines:
+        assert r["method"] == "POST" and r["headers"]["Content-Type"] == "application/json"
+        assert r["headers"]["CL-User-Agent"].startswith("Mozilla/5.0")
+        assert (contract.validate(r["endpoint"], r["body"]) == []) != r["faulty"]
+
+
+def test_sample_is_reproducible_from_its_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    def ids(seed: str) -> list[str]:
+        _, out = run(capsys, "sample", "--json", "--count", "2", "--seed", seed)
+        return [orjson.loads(line)["body"]["uid"] for line in out.splitlines()]
+
+    assert ids("9") == ids("9") != ids("10")
+
+
+def test_faulty_sdk_requests_are_marked(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out = run(capsys, "sample", "--json", "--count", "40", "--scenario", "bad-clients")
+    faulty = [orjson.loads(line) for line in out.splitlines() if orjson.loads(line)["faulty"]]
+    assert faulty and all(contract.validate(r["endpoint"], r["body"]) for r in faulty)
+
+
+def test_contract_openapi_is_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "contract", "--openapi")
+    assert code == 0 and orjson.loads(out)["openapi"] == "3.1.0"
+
+
+def test_unknown_scenario_is_exit_2_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "run", "smok", "--dry-run")
+    assert code == 2 and "did you mean 'smoke'" in out
+
+
+def test_real_target_needs_every_safeguard(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "run", "smoke", "--target", "customerlabs", "--dry-run")
+    assert code == 2
+    assert "--confirm-real-target" in out and "--rate-cap" in out and "--webhook-url" in out
+
+
+def test_real_target_plan_never_shows_the_webhook_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "run", "smoke", "--target", "customerlabs", "--confirm-real-target", "--rate-cap", "5",
+                    "--webhook-url", SECRET_URL, "--dry-run")
+    assert code == 0 and "REAL TARGET" in out and "at most 5 requests/s" in out
+    assert "s3cr3t" not in out and "5f2a9c0e7b1d4a3f" not in out
+
+
+def test_locust_flags_pass_through_after_double_dash(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--", "--loglevel", "DEBUG")
+    assert code == 0 and out.rstrip().endswith("--loglevel DEBUG")
+
+
+@pytest.mark.parametrize("argv", [["run", "smoke", "--users", "0"], ["sample", "--count", "0"], ["nosuch"]])
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    assert run(capsys, *argv)[0] == 2
