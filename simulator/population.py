@@ -394,6 +394,7 @@ _FCM_CHUNKS = tuple(
     for table in np.random.default_rng(0xFC).integers(0, 256, size=(6, 256, 16), dtype=np.uint8)
 )
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_CENTS = tuple(f"{k:02d}" for k in range(100))  # a format spec costs more than the rest of the field
 
 
 #: One person is one packed record (28 bytes): region, gender, age, name/street indices, flat number
@@ -565,7 +566,7 @@ class Population:
         info["deviceTimeZone"] = self._tz[region]
         info["externalStorageSize"] = self._storage[storage]
         free = flo | fhi << 16
-        info["freeSpaceExternalStorage"] = f"{free // 100}.{free % 100:02d}"
+        info["freeSpaceExternalStorage"] = f"{free // 100}.{_CENTS[free % 100]}"
         info["locale"] = self._locales[locale]
         info["longVersion"] = build
         return {

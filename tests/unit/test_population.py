@@ -379,3 +379,28 @@ def test_single_release_and_empty_population():
     assert {pop.device(i)["info"]["app_version_name"] for i in range(50)} == {"1.0"}
     empty = Population.build(config=PopulationConfig(devices=0), app=APP, seed=2)
     assert len(empty) == 0 and len(empty.shard(0, 2)) == 0
+
+
+_DIGEST = """
+import hashlib, orjson
+from simulator.population import AppConfig, Population, PopulationConfig
+pop = Population.build(config=PopulationConfig(devices=800), app=AppConfig(), seed=42)
+m = hashlib.sha256()
+for i in range(len(pop)):
+    m.update(orjson.dumps([pop.device(i), pop.person(i), pop.user_uuid(i), pop.person_index(i)]))
+digest = m.hexdigest()
+"""
+
+
+def test_another_process_builds_the_same_bytes_from_the_same_seed():
+    """Distributed workers build their own copy: hash randomisation or import order must not matter."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", _DIGEST + "print(digest)"], capture_output=True, text=True,
+                         check=True, env=env, timeout=60).stdout.strip()
+    here: dict[str, str] = {}
+    exec(_DIGEST, here)
+    assert out == here["digest"]
