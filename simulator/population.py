@@ -6,7 +6,7 @@ the configuration and its global index; ``shard(index, count)`` only slices, so 
 plays exactly the devices one process would. Faker, seeded per locale, builds small vocabularies
 (names, streets) once; numpy samples indices into them. The population holds categorical codes and
 raw UUID bytes (about 120 bytes a device), never dicts: ``device(i)`` and ``person(i)`` build the
-dicts the payload builders need on demand (a device in about 3 us).
+dicts the payload builders need on demand, in a few microseconds (``make bench``: bench_population).
 
 Consistency is by construction: a device's variant is a (model, OS build) row of the catalogue, so
 the model fixes its screen, density, fingerprint and OS range, and its WebView user agent is
