@@ -1,0 +1,62 @@
+"""``loadsim mock``: flags reach the server; bad flags and busy ports exit 2 with what to do."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from simulator.mock import LISTENING_PREFIX
+from tests.integration import mock_support as ms
+
+pytestmark = pytest.mark.integration
+
+
+def test_loadsim_mock_serves_with_its_faults_and_stops_on_sigterm() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:",
+                             "--error-rate", "events=1:503", "--retry-after", "4", "--latency", "identify=1ms"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith(LISTENING_PREFIX), line
+        url = line[len(LISTENING_PREFIX):].strip()
+        conn = ms.connect(url)
+        conn.request("POST", "/webhook/s", body=b"{}", headers=ms.HEADERS)
+        resp = conn.getresponse()
+        assert (resp.status, resp.getheader("Retry-After")) == (503, "4")
+        resp.read()
+        faults = ms.get_json(conn, "/_admin/faults")
+        assert faults["endpoints"]["identify"]["latency"] == "1ms"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert "loadsim mock stopped" in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--latency", "soon"], "cannot read latency 'soon'"),
+    (["--error-rate", "0.1:418"], "error status must be one of"),
+    (["--freeze-at", "5s"], "needs both --freeze-at"),
+])
+def test_bad_flags_exit_2_with_what_to_write(args: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:", *args],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_a_busy_port_exits_2_and_says_to_choose_another() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "simulator.mock", "--port", str(port), "--store", ":memory:"],
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "choose another --port" in done.stderr
