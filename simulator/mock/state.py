@@ -12,6 +12,7 @@ Everything here runs on the server's event loop thread; nothing blocks.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,8 @@ __all__ = ["DIGEST_MASK", "ENDPOINT_NAMES", "Profile", "State", "combine", "dige
 
 ENDPOINT_NAMES = ("externalIds", "identify", "events")
 DIGEST_MASK = (1 << 64) - 1
+#: Session ids remembered (for the unknown/shared session warnings) before the oldest are forgotten.
+MAX_SESSIONS = 2_000_000
 #: ``added_at`` further ahead of the server clock than this is a warning (clock skew is common).
 FUTURE_TOLERANCE_S = 300.0
 #: ``added_at`` older than this is a warning (an SDK replaying a stale offline queue).
@@ -118,6 +121,7 @@ class State:
         self.by_uid: dict[str, Profile] = {}
         self.by_identity: dict[str, Profile] = {}
         self.sessions: dict[str, str] = {}
+        self.sessions_forgotten = 0
         self._next_id = 1
         self._bounds_at = -1.0
         self._future = ""
@@ -183,6 +187,12 @@ class State:
         owner = self.sessions.get(sid)
         if owner is None:
             if start:
+                if len(self.sessions) >= MAX_SESSIONS:
+                    # A soak test opens millions of sessions: forget the oldest tenth in one O(n)
+                    # rebuild (dicts keep insertion order) rather than growing without bound.
+                    drop = MAX_SESSIONS // 10
+                    self.sessions = dict(itertools.islice(self.sessions.items(), drop, None))
+                    self.sessions_forgotten += drop
                 self.sessions[sid] = uid
             else:
                 self.warnings["unknown_session"] += 1
@@ -258,7 +268,7 @@ class State:
             "profiles": len(self.profiles),
             "identified_profiles": sum(1 for p in self.profiles.values() if p.emails or p.phones),
             "merges": self.merges,
-            "sessions": len(self.sessions),
+            "sessions": len(self.sessions) + self.sessions_forgotten,
             "warnings": dict(self.warnings),
             "faults": dict(self.faults),
             "digest": dict(self.digests),

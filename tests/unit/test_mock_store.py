@@ -56,3 +56,16 @@ def test_digest_of_a_set_ignores_order(bodies: list[bytes], rnd: object) -> None
     assert total == digest_all(bodies) <= DIGEST_MASK
     if bodies:
         assert digest_all(bodies[1:]) != digest_all(bodies) or digest(bodies[0]) == 0
+
+
+def test_session_memory_is_bounded(monkeypatch: object) -> None:
+    from simulator.mock import state
+    from tests.integration import mock_support as ms
+
+    monkeypatch.setattr(state, "MAX_SESSIONS", 100)  # type: ignore[attr-defined]
+    st = state.State()
+    for n in range(250):
+        st.external_ids({**ms.session_start(1), "sid": ms.sid(1, n)})
+    assert len(st.sessions) <= 100
+    assert st.stats()["sessions"] == 250
+    assert ms.sid(1, 249) in st.sessions and ms.sid(1, 0) not in st.sessions
