@@ -246,7 +246,8 @@ def _ad_id_matches_platform(body: Mapping[str, Any]) -> list[Problem]:
     info, ext = body.get("additional_info"), body.get("external_ids")
     if not (isinstance(info, dict) and isinstance(ext, dict)):
         return []
-    key = {"i2": "idfa", "a2": "aaid"}.get(info.get("extInfoVersion"))  # type: ignore[arg-type]
+    version = info.get("extInfoVersion")
+    key = {"i2": "idfa", "a2": "aaid"}.get(version) if isinstance(version, str) else None
     if key and key not in ext:
         platform = "iOS" if key == "idfa" else "Android"
         return [Problem(f"external_ids.{key}",

@@ -64,6 +64,9 @@ class RunStats:
         #: endpoint -> number of 200s, and the sum mod 2**64 of the digests of their bodies.
         self.accepted: dict[str, int] = {}
         self.digests: dict[str, int] = {}
+        #: endpoint -> digests of bodies whose request was cut off when the test stopped: the
+        #: target may or may not have stored them (at most one per user).
+        self.interrupted: dict[str, list[int]] = {}
         #: Funnel counters: sessions started, identified, added to cart, purchased...
         self.funnel: dict[str, int] = {}
         self.arrivals = 0
@@ -121,6 +124,10 @@ class RunStats:
         self.accepted[endpoint] = self.accepted.get(endpoint, 0) + 1
         self.digests[endpoint] = (self.digests.get(endpoint, 0) + digest) % DIGEST_MOD
 
+    def interrupt(self, endpoint: str, digest: int) -> None:
+        """A request in flight when the test stopped: its outcome is unknown."""
+        self.interrupted.setdefault(endpoint, []).append(digest)
+
     def count(self, funnel_stage: str, n: int = 1) -> None:
         self.funnel[funnel_stage] = self.funnel.get(funnel_stage, 0) + n
 
@@ -141,6 +148,8 @@ class RunStats:
             self.accepted[ep] = self.accepted.get(ep, 0) + n
         for ep, d in other.digests.items():
             self.digests[ep] = (self.digests.get(ep, 0) + d) % DIGEST_MOD
+        for ep, ds in other.interrupted.items():
+            self.interrupted.setdefault(ep, []).extend(ds)
         for stage, n in other.funnel.items():
             self.funnel[stage] = self.funnel.get(stage, 0) + n
         self.arrivals += other.arrivals
@@ -153,8 +162,8 @@ class RunStats:
     def take(self) -> RunStats:
         """Everything recorded since the last ``take``, leaving this empty (a worker's report)."""
         taken = RunStats()
-        for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "funnel", "arrivals",
-                     "dropped", "arrival_first", "arrival_last", "sent_bytes"):
+        for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "interrupted", "funnel",
+                     "arrivals", "dropped", "arrival_first", "arrival_last", "sent_bytes"):
             setattr(taken, name, getattr(self, name))
         self.__init__()  # type: ignore[misc]
         return taken
@@ -168,6 +177,7 @@ class RunStats:
             # digests as strings: msgpack and JSON both keep them exact that way
             "accepted": self.accepted,
             "digests": {k: str(v) for k, v in self.digests.items()},
+            "interrupted": {k: [str(d) for d in v] for k, v in self.interrupted.items()},
             "funnel": self.funnel,
             "arrivals": self.arrivals,
             "dropped": self.dropped,
@@ -185,6 +195,7 @@ class RunStats:
         s.errors = {k: dict(v) for k, v in d["errors"].items()}
         s.accepted = dict(d["accepted"])
         s.digests = {k: int(v) for k, v in d["digests"].items()}
+        s.interrupted = {k: [int(x) for x in v] for k, v in d["interrupted"].items()}
         s.funnel = dict(d["funnel"])
         s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
         s.arrival_first, s.arrival_last = d["arrival_first"], d["arrival_last"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import gevent
 import orjson
+from gevent import GreenletExit
 from gevent.queue import Queue
 from locust import FastHttpUser, constant, task
 from locust.exception import StopUser
@@ -109,16 +110,21 @@ class TrackingUser(FastHttpUser):
         ctx = self.ctx
         endpoint = req.endpoint
         ctx.pace()
-        with self.client.post(ctx.target.urls[endpoint], data=data, headers=req.headers, name=req.step,
-                              catch_response=True) as resp:
-            ended = time.time()
-            outcome, error, example = _judge(req, resp.status_code, resp.content, getattr(resp, "error", None))
-            if outcome == "failure":
-                resp.failure(example)
-            else:
-                resp.success()
-                if outcome == "ok":
-                    ctx.stats.accept(endpoint, digest(data))
+        try:
+            with self.client.post(ctx.target.urls[endpoint], data=data, headers=req.headers, name=req.step,
+                                  catch_response=True) as resp:
+                ended = time.time()
+                outcome, error, example = _judge(req, resp.status_code, resp.content, getattr(resp, "error", None))
+                if outcome == "failure":
+                    resp.failure(example)
+                else:
+                    resp.success()
+                    if outcome == "ok":
+                        ctx.stats.accept(endpoint, digest(data))
+        except GreenletExit:
+            # Stopped mid-request: the target may have stored it; reconciliation allows for that.
+            ctx.stats.interrupt(endpoint, digest(data))
+            raise
         ctx.stats.record(endpoint=endpoint, step=req.step,
                          latency=ended - (began if intended is None else min(intended, began)),
                          service=ended - began, outcome=outcome, error=error, example=example)

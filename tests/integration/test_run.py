@@ -117,12 +117,31 @@ def test_open_model_holds_its_target_rate(tmp_path: Path) -> None:
 
 def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
     """A 2 s freeze: arrivals find every user stuck (dropped), and latency from the intended start shows it."""
-    mock, url = start_mock("--freeze-at", "4s", "--freeze-for", "2s")
+    import threading
+    import urllib.request
+
+    mock, url = start_mock()
+
+    def freeze_once_under_load() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{url}/_admin/stats", timeout=5) as r:
+                if orjson.loads(r.read())["accepted"]["events"] > 30:
+                    break
+            time.sleep(0.2)
+        put = urllib.request.Request(f"{url}/_admin/faults", method="PUT",
+                                     data=orjson.dumps({"freeze_at": 0, "freeze_for": 2}),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(put, timeout=5).close()
+
+    freezer = threading.Thread(target=freeze_once_under_load, daemon=True)
+    freezer.start()
     try:
         code, out, summary = loadsim_run(tmp_path, "smoke", "--host", url, "--load-model", "open", "--rate", "20",
-                                         "--users", "10", "--run-time", "9s")
+                                         "--users", "10", "--run-time", "10s")
     finally:
         stop(mock)
+        freezer.join(5)
     assert code in (0, 1), out  # SLOs may fail; the harness must not
     assert summary["arrivals"]["dropped"] > 0, out
     total = summary["total"]

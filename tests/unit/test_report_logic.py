@@ -99,3 +99,19 @@ def test_webhook_secret_is_never_shown() -> None:
 def test_real_target_needs_a_webhook_url() -> None:
     with pytest.raises(ValueError, match="--webhook-url"):
         Target.of(kind="customerlabs", host="", webhook_url="")
+
+
+def test_requests_cut_off_at_stop_may_have_been_stored() -> None:
+    s = stats_with(5)
+    cut = [digest(b"cut 1"), digest(b"cut 2"), digest(b"cut 3")]
+    for d in cut:
+        s.interrupt("events", d)
+    one_stored = {"accepted": {"events": 6}, "digest": {"events": (s.digests["events"] + cut[1]) % DIGEST_MOD}}
+    assert reconcile(s, one_stored)["ok"]
+    none_stored = {"accepted": {"events": 5}, "digest": {"events": s.digests["events"]}}
+    assert reconcile(s, none_stored)["ok"]
+    # one extra body that is none of the cut-off ones: a duplicate or a stranger
+    stranger = {"accepted": {"events": 6}, "digest": {"events": (s.digests["events"] + 7) % DIGEST_MOD}}
+    assert not reconcile(s, stranger)["ok"]
+    too_many = {"accepted": {"events": 9}, "digest": {"events": 0}}
+    assert "beyond 3 cut off" in reconcile(s, too_many)["differences"][0]
