@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 import time
@@ -31,6 +32,8 @@ from simulator.mock.store import FLUSH_INTERVAL_S, Store
 from simulator.mock.validation import fast_checks
 
 __all__ = ["MAX_BODY", "App", "HttpProtocol", "response"]
+
+log = logging.getLogger(__name__)
 
 #: Larger bodies get a 413 (the reference names no limit; 1 MiB is far above any real body).
 MAX_BODY = 1024 * 1024
@@ -286,6 +289,12 @@ class HttpProtocol(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            # A bug in the mock, not in the request: say so with a 500 (the tests assert none
+            # ever happens) rather than blaming the client with a 400.
+            log.exception("loadsim mock: internal error while answering a request")
+            self.app.state.reject(None, "internal_error")
+            self._bad_request("internal error in the loadsim mock (a bug: please report it)", status=500)
         except httptools.HttpParserUpgrade:
             self._bad_request("protocol upgrades are not supported; send plain HTTP/1.1")
         except httptools.HttpParserError as exc:
@@ -401,10 +410,11 @@ class HttpProtocol(asyncio.Protocol):
             self.closed = True
             self.transport.close()
 
-    def _bad_request(self, message: str) -> None:
-        self.app.state.reject(None, "malformed_http")
+    def _bad_request(self, message: str, *, status: int = 400) -> None:
+        if status == 400:
+            self.app.state.reject(None, "malformed_http")
         self.keep_alive = False
-        data = response(400, _error(message), close=True)
+        data = response(status, _error(message), close=True)
         if self._queue:
             self._queue.append([data, True])
             self._flush()

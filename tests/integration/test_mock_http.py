@@ -331,3 +331,19 @@ def test_head_gets_headers_only_and_the_connection_stays_usable(mock: MockServer
         resp = conn.getresponse()
         assert resp.status == status and resp.read() == b""
     assert ms.get_json(conn, "/_admin/health") == {"status": "ok"}
+
+
+def test_a_bug_in_the_mock_is_a_500_that_says_so_not_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulator.mock.state import State
+
+    def broken(self: State, body: dict[str, Any], now: float) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(State, "event", broken)
+    with MockServer() as mock:
+        [(status, headers, payload)] = ms.exchange(mock.url, ms.raw_request(
+            "POST", ms.PATHS["events"], None, orjson.dumps(BODIES["events"])))
+        assert status == 500 and headers["connection"] == "close"
+        assert b"a bug" in payload
+        assert mock.stats()["rejections_by_reason"] == {"internal_error": 1}
+        assert ms.get_json(ms.connect(mock.url), "/_admin/health") == {"status": "ok"}
