@@ -130,7 +130,7 @@ def load_products(path: Path = CATALOG) -> tuple[Product, ...]:
     """The seeded product catalogue (``catalog/products.csv``; prices in USD)."""
     with path.open(newline="", encoding="utf-8") as f:
         return tuple(Product(r["product_id"], r["product_name"], r["category"], float(r["price_usd"]))
-                     for r in csv.DictReader(f))
+                     for r in csv.DictReader(line for line in f if not line.startswith("#")))
 
 
 @dataclass(slots=True)

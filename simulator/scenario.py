@@ -549,7 +549,7 @@ def _check_number(r: _Reader, x: float, path: str, meta: Mapping[str, Any]) -> A
     return x
 
 
-_PROBABILITY_NAME = re.compile(r"(share|opt_in|probability|limit_ad_tracking)\Z")
+_PROBABILITY_NAME = re.compile(r"(share|opt_in|probability|limit_ad_tracking|_people)\Z")
 
 
 def _guess_meta(name: str, tp: Any) -> Mapping[str, Any]:

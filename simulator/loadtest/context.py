@@ -110,7 +110,7 @@ class RunContext:
         self.exhausted = False
 
     def assign_shard(self, index: int, count: int) -> None:
-        """Play devices ``index::count`` of the population: disjoint across workers, the whole in union."""
+        """Play shard ``index`` of ``count`` (a contiguous block): disjoint across workers, the whole in union."""
         if not 0 <= index < count:
             raise ValueError(f"shard {index} of {count} does not exist")
         self.shard_index, self.shard_count = index, count
