@@ -146,6 +146,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if state is None:
         return
     state.started = time.time()
+    state.stats, state.reported, state.exhausted, state.cpu_samples = RunStats(), False, False, []  # the UI runs again
     runner = environment.runner
     if not isinstance(runner, WorkerRunner):
         admin = _mock_admin(state, environment)
@@ -255,6 +256,18 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     if state is not None and REPORT_KEY in data:
         state.stats.merge(RunStats.from_dict(data[REPORT_KEY]))
         state.exhausted = state.exhausted or bool(data.get(REPORT_KEY + "_exhausted"))
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    """In the web UI a test stops without the process quitting: write its report now."""
+    state = _state(environment)
+    if state is None or getattr(state.opts, "headless", True) or isinstance(environment.runner, WorkerRunner):
+        return
+    if state.started and not state.reported:
+        # A master's workers send their last figures right after they stop: give them a moment.
+        gevent.spawn_later(1.0 if isinstance(environment.runner, MasterRunner) else 0.0,
+                           write_report, environment, state)
 
 
 @events.quitting.add_listener

@@ -19,6 +19,13 @@ __all__ = ["Outcome", "RunStats", "Series"]
 
 DIGEST_MOD = 2**64
 TOTAL = "total"
+#: Seconds per timeline slice (charts over time); the master coarsens past MAX_SLICES.
+TIMELINE_STEP = 2
+MAX_SLICES = 900
+
+#: One timeline slice: name (an endpoint or ``total``) -> [requests, failures, {latency bucket: n}],
+#: plus ``dropped`` -> open-model arrivals dropped in the slice.
+Slice = dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -67,6 +74,9 @@ class RunStats:
         #: endpoint -> digests of bodies whose request was cut off when the test stopped: the
         #: target may or may not have stored them (at most one per user).
         self.interrupted: dict[str, list[int]] = {}
+        #: Slice start (epoch seconds, a multiple of the step) -> what happened in it.
+        self.timeline: dict[int, Slice] = {}
+        self.timeline_step = TIMELINE_STEP
         #: Funnel counters: sessions started, identified, added to cart, purchased...
         self.funnel: dict[str, int] = {}
         self.arrivals = 0
@@ -80,6 +90,12 @@ class RunStats:
         """One open-model arrival at its intended time; ``dropped`` when no user was free for it."""
         self.arrivals += 1
         self.dropped += dropped
+        if dropped:
+            key = int(intended) // self.timeline_step * self.timeline_step
+            piece = self.timeline.get(key)
+            if piece is None:
+                piece = self.timeline[key] = {}
+            piece["dropped"] = piece.get("dropped", 0) + 1
         if not self.arrival_first:
             self.arrival_first = intended
         self.arrival_last = intended
@@ -94,14 +110,26 @@ class RunStats:
             self.arrival_last - self.arrival_first)
 
     def record(self, *, endpoint: str, step: str, latency: float, service: float, outcome: Outcome,
-               error: str | None = None, example: str | None = None) -> None:
-        """One request: its latency from the intended start and its service time, both seconds."""
+               error: str | None = None, example: str | None = None, at: float = 0.0) -> None:
+        """One request ending at ``at`` (epoch): its latency from the intended start and its service time."""
         for table, key in ((self.endpoints, endpoint), (self.steps, step)):
             series = table.get(key)
             if series is None:
                 series = table[key] = Series()
             self._add(series, latency, service, outcome)
-        self._add(self.total, latency, service, outcome)
+        b = self._add(self.total, latency, service, outcome)
+        slice_key = int(at) // self.timeline_step * self.timeline_step
+        piece = self.timeline.get(slice_key)
+        if piece is None:
+            piece = self.timeline[slice_key] = {}
+        failed = outcome == "failure"
+        for name in (endpoint, TOTAL):
+            row = piece.get(name)
+            if row is None:
+                row = piece[name] = [0, 0, {}]
+            row[0] += 1
+            row[1] += failed
+            row[2][b] = row[2].get(b, 0) + 1
         if error is not None:
             kind = self.errors.get(error)
             if kind is None:
@@ -110,14 +138,15 @@ class RunStats:
                 kind["count"] += 1
 
     @staticmethod
-    def _add(series: Series, latency: float, service: float, outcome: Outcome) -> None:
-        series.latency.record(latency)
+    def _add(series: Series, latency: float, service: float, outcome: Outcome) -> int:
+        b = series.latency.record(latency)
         series.service.record(service)
         series.count += 1
         if outcome == "failure":
             series.failures += 1
         elif outcome == "expected_rejection":
             series.expected_rejections += 1
+        return b
 
     def accept(self, endpoint: str, digest: int) -> None:
         """A body the target answered 200: it must be in the mock's store (reconciliation)."""
@@ -150,6 +179,7 @@ class RunStats:
             self.digests[ep] = (self.digests.get(ep, 0) + d) % DIGEST_MOD
         for ep, ds in other.interrupted.items():
             self.interrupted.setdefault(ep, []).extend(ds)
+        self._merge_timeline(other)
         for stage, n in other.funnel.items():
             self.funnel[stage] = self.funnel.get(stage, 0) + n
         self.arrivals += other.arrivals
@@ -159,10 +189,29 @@ class RunStats:
             self.arrival_last = max(self.arrival_last, other.arrival_last)
         self.sent_bytes += other.sent_bytes
 
+    def _merge_timeline(self, other: RunStats) -> None:
+        step = max(self.timeline_step, other.timeline_step)
+        self._coarsen(step)
+        for key, piece in other.timeline.items():
+            key = key // step * step
+            mine = self.timeline.setdefault(key, {})
+            _merge_slice(mine, piece)
+        while len(self.timeline) > MAX_SLICES:
+            self._coarsen(self.timeline_step * 2)
+
+    def _coarsen(self, step: int) -> None:
+        """Slices of ``step`` seconds (a multiple of the current step): long runs keep a bounded timeline."""
+        if step == self.timeline_step:
+            return
+        old, self.timeline, self.timeline_step = self.timeline, {}, step
+        for key, piece in old.items():
+            _merge_slice(self.timeline.setdefault(key // step * step, {}), piece)
+
     def take(self) -> RunStats:
         """Everything recorded since the last ``take``, leaving this empty (a worker's report)."""
         taken = RunStats()
-        for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "interrupted", "funnel",
+        for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "interrupted", "timeline",
+                     "timeline_step", "funnel",
                      "arrivals", "dropped", "arrival_first", "arrival_last", "sent_bytes"):
             setattr(taken, name, getattr(self, name))
         self.__init__()  # type: ignore[misc]
@@ -178,6 +227,12 @@ class RunStats:
             "accepted": self.accepted,
             "digests": {k: str(v) for k, v in self.digests.items()},
             "interrupted": {k: [str(d) for d in v] for k, v in self.interrupted.items()},
+            "timeline_step": self.timeline_step,
+            # keys as strings: msgpack and JSON maps both take them
+            "timeline": {str(k): {name: row if name == "dropped" else [row[0], row[1], {str(b): n for b, n in
+                                                                                    row[2].items()}]
+                                  for name, row in piece.items()}
+                         for k, piece in self.timeline.items()},
             "funnel": self.funnel,
             "arrivals": self.arrivals,
             "dropped": self.dropped,
@@ -196,7 +251,26 @@ class RunStats:
         s.accepted = dict(d["accepted"])
         s.digests = {k: int(v) for k, v in d["digests"].items()}
         s.interrupted = {k: [int(x) for x in v] for k, v in d["interrupted"].items()}
+        s.timeline_step = int(d["timeline_step"])
+        s.timeline = {int(k): {name: row if name == "dropped" else [row[0], row[1], {int(b): n for b, n in
+                                                                                 row[2].items()}]
+                               for name, row in piece.items()}
+                      for k, piece in d["timeline"].items()}
         s.funnel = dict(d["funnel"])
         s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
         s.arrival_first, s.arrival_last = d["arrival_first"], d["arrival_last"]
         return s
+
+
+def _merge_slice(mine: Slice, theirs: Slice) -> None:
+    for name, row in theirs.items():
+        if name == "dropped":
+            mine["dropped"] = mine.get("dropped", 0) + row
+            continue
+        acc = mine.get(name)
+        if acc is None:
+            acc = mine[name] = [0, 0, {}]
+        acc[0] += row[0]
+        acc[1] += row[1]
+        for b, n in row[2].items():
+            acc[2][b] = acc[2].get(b, 0) + n

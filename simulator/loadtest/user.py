@@ -127,7 +127,7 @@ class TrackingUser(FastHttpUser):
             raise
         ctx.stats.record(endpoint=endpoint, step=req.step,
                          latency=ended - (began if intended is None else min(intended, began)),
-                         service=ended - began, outcome=outcome, error=error, example=example)
+                         service=ended - began, outcome=outcome, error=error, example=example, at=ended)
         ctx.stats.sent_bytes += len(data)
 
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ERROR", "HIGH", "LOW", "PERCENTILES", "Histogram"]
+__all__ = ["ERROR", "HIGH", "LOW", "PERCENTILES", "Histogram", "bucket", "bucket_value", "sparse_percentile"]
 
 #: Smallest and largest value (seconds) resolved to ``ERROR``; outside them values are clamped
 #: into the first or last bucket (their exact min and max are kept).
@@ -31,6 +31,33 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
 )
 
 
+def bucket(seconds: float) -> int:
+    """The bucket a value (seconds) falls in; values outside [LOW, HIGH] go to the first or last."""
+    if seconds <= LOW:
+        return 0
+    i = int(math.log(seconds / LOW) * _INV_LOG_GROWTH)
+    return i if i < BUCKETS else BUCKETS - 1
+
+
+def bucket_value(i: int) -> float:
+    """The value a bucket reads back as: its geometric middle, within ERROR of anything in it."""
+    return LOW * _GROWTH ** (i + 0.5)
+
+
+def sparse_percentile(buckets: Mapping[int, int], p: float) -> float:
+    """A percentile (seconds) of a sparse ``{bucket: count}`` histogram, such as a timeline slice's."""
+    count = sum(buckets.values())
+    if count == 0:
+        return 0.0
+    rank = max(1, math.ceil(p / 100 * count))
+    seen = 0
+    for i in sorted(buckets):
+        seen += buckets[i]
+        if seen >= rank:
+            return bucket_value(i)
+    return bucket_value(max(buckets))
+
+
 class Histogram:
     """Counts of values (seconds) in log buckets, plus the exact count, sum, min and max."""
 
@@ -43,19 +70,17 @@ class Histogram:
         self.min = math.inf
         self.max = 0.0
 
-    def record(self, seconds: float) -> None:
-        """Add one value: about 0.3 us, so it is cheap on every request."""
-        if seconds > LOW:
-            i = int(math.log(seconds / LOW) * _INV_LOG_GROWTH)
-            self.counts[i if i < BUCKETS else BUCKETS - 1] += 1
-        else:
-            self.counts[0] += 1
+    def record(self, seconds: float) -> int:
+        """Add one value (about 0.3 us, so it is cheap on every request); returns its bucket."""
+        i = bucket(seconds)
+        self.counts[i] += 1
         self.count += 1
         self.total += seconds
         if seconds < self.min:
             self.min = seconds
         if seconds > self.max:
             self.max = seconds
+        return i
 
     def merge(self, other: Histogram) -> None:
         """Add another histogram's values to this one (a worker's into the master's)."""
@@ -81,8 +106,7 @@ class Histogram:
         for i, c in enumerate(self.counts):
             seen += c
             if seen >= rank:
-                middle = LOW * _GROWTH ** (i + 0.5)
-                return min(max(middle, self.min), self.max)
+                return min(max(bucket_value(i), self.min), self.max)
         return self.max
 
     def percentiles(self) -> dict[str, float]:

@@ -115,3 +115,27 @@ def test_requests_cut_off_at_stop_may_have_been_stored() -> None:
     assert not reconcile(s, stranger)["ok"]
     too_many = {"accepted": {"events": 9}, "digest": {"events": 0}}
     assert "beyond 3 cut off" in reconcile(s, too_many)["differences"][0]
+
+
+def test_timeline_slices_merge_and_coarsen_without_losing_requests() -> None:
+    from simulator.loadtest import stats as st
+
+    worker_a, worker_b = RunStats(), RunStats()
+    for i in range(600):
+        w = worker_a if i % 2 else worker_b
+        w.record(endpoint="events", step="event:x", latency=0.01 * (1 + i % 7), service=0.005,
+                 outcome="failure" if i % 50 == 0 else "ok", at=1_000_000 + i)  # one request a second
+    master = RunStats()
+    master.merge(RunStats.from_dict(worker_a.take().to_dict()))
+    master.merge(RunStats.from_dict(worker_b.take().to_dict()))
+    assert sum(p["total"][0] for p in master.timeline.values()) == 600
+    assert sum(p["events"][1] for p in master.timeline.values()) == 12
+    assert len(master.timeline) == 300 and master.timeline_step == st.TIMELINE_STEP
+    old_max = st.MAX_SLICES
+    st.MAX_SLICES = 100  # a long run: the master halves resolution until it fits
+    try:
+        master.merge(RunStats())
+    finally:
+        st.MAX_SLICES = old_max
+    assert len(master.timeline) <= 100 and master.timeline_step == 8
+    assert sum(p["total"][0] for p in master.timeline.values()) == 600
