@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import contract, payloads
-from simulator.mock.validation import compile_fast_check, fast_checks
+from simulator.mock.validation import RULE_INPUTS, compile_fast_check, fast_checks
 from tests import strategies as ss
 
 CHECKS = fast_checks()
@@ -93,3 +93,54 @@ def test_any_json_value_is_refused_or_truly_valid(value: Any) -> None:
 def test_every_endpoint_compiles() -> None:
     for name in contract.ENDPOINTS:
         compile_fast_check(name)  # raises if the contract outgrew the generator
+
+
+def _project(body: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path in paths:
+        src: Any = body
+        dst = out
+        for key in path[:-1]:
+            src = src.get(key) if isinstance(src, dict) else None
+            if not isinstance(src, dict):
+                break
+            dst = dst.setdefault(key, {})
+        else:
+            if isinstance(src, dict) and path[-1] in src:
+                dst[path[-1]] = src[path[-1]]
+    return out
+
+
+RULES = {rule.__name__: rule for ep in contract.ENDPOINTS.values() for rule in ep.checks}
+
+
+def test_remembered_rules_exist_in_the_contract() -> None:
+    assert set(RULE_INPUTS) <= set(RULES), "a rule was renamed: update RULE_INPUTS"
+
+
+@settings(max_examples=300)
+@given(valid_bodies(), st.data())
+def test_a_remembered_rule_reads_only_its_declared_inputs(
+    case: tuple[str, dict[str, Any]], data: st.DataObject,
+) -> None:
+    _, body = case
+    body = copy.deepcopy(body)
+    # Perturb the inputs the rules care about, with values that pass the field checks.
+    if data.draw(st.booleans()):
+        body["id"] = data.draw(st.sampled_from([body["id"], "other-app", body["id"] + "x"]))
+    if data.draw(st.booleans()) and isinstance(body.get("external_ids"), dict):
+        body["external_ids"]["customerlabs_user_id"] = data.draw(st.sampled_from(
+            [body["uid"], "x" + body["uid"], body["uid"].upper()]))
+    for name, paths in RULE_INPUTS.items():
+        rule = RULES[name]
+        assert rule(body) == rule(_project(body, paths)), name
+
+
+@given(valid_bodies(), json_values)
+def test_remembering_survives_odd_inputs(case: tuple[str, dict[str, Any]], odd: Any) -> None:
+    # external_ids is not a field of events, so nothing checked it before the uid rule reads it.
+    endpoint, body = case
+    for ext in (odd, {"customerlabs_user_id": odd}):
+        candidate = {**body, "external_ids": ext}
+        if CHECKS[endpoint](candidate):
+            assert contract.validate(endpoint, candidate) == []
