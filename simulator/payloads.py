@@ -63,26 +63,25 @@ class Person(TypedDict):
     address3: NotRequired[str]
 
 
-_TWO_DIGITS = [f"{i:02d}" for i in range(60)]
-_day_prefix: tuple[int, str] = (-1, "")
+#: "MM:SSZ" for every second of an hour: the tail of an ``added_at``.
+MMSS_Z = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
+_HOUR_PREFIX: dict[int, str] = {}
 
 
 def iso_utc(ts: float) -> str:
     """``added_at``: ISO 8601 UTC with ``Z``, whole seconds.
 
-    Every request carries one, so the date part is cached per day: ~0.4 us against ~5 us for
-    ``time.gmtime`` and a format string.
+    Every request carries one, so the hour's prefix is cached and minutes and seconds come from
+    a table: ~0.8 us against ~5 us for ``time.gmtime`` and a format string.
     """
-    global _day_prefix
-    day, rem = divmod(int(ts), 86400)
-    cached_day, prefix = _day_prefix
-    if day != cached_day:
-        t = time.gmtime(day * 86400)
-        prefix = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        _day_prefix = (day, prefix)  # one assignment: safe across threads
-    hour, rem = divmod(rem, 3600)
-    minute, second = divmod(rem, 60)
-    return f"{prefix}{_TWO_DIGITS[hour]}:{_TWO_DIGITS[minute]}:{_TWO_DIGITS[second]}Z"
+    hour, rem = divmod(int(ts), 3600)
+    prefix = _HOUR_PREFIX.get(hour)
+    if prefix is None:
+        if len(_HOUR_PREFIX) > 200_000:  # a dataset spanning decades: stay bounded
+            _HOUR_PREFIX.clear()
+        t = time.gmtime(hour * 3600)
+        prefix = _HOUR_PREFIX[hour] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:"
+    return prefix + MMSS_Z[rem]
 
 
 def external_ids(device: Device, uid: str, ga_session_id: str) -> dict[str, str]:

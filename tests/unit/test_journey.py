@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +12,7 @@ import orjson
 import pytest
 
 from simulator import contract, payloads
-from simulator.journey import DEFAULT_START, JourneyEngine, Request, iso_utc_fast, load_products
+from simulator.journey import DEFAULT_START, JourneyEngine, Request, load_products
 from simulator.population import Population
 from simulator.scenario import Scenario, load_scenario, parse_scenario
 
@@ -346,13 +345,6 @@ def test_default_start_is_fixed_so_a_seed_reproduces_bodies() -> None:
     assert engine.start_time == DEFAULT_START
     first = next(r for r in engine.device_life(0) if "added_at" in r.body)
     assert first.body["added_at"] == payloads.iso_utc(DEFAULT_START + first.offset)
-
-
-def test_fast_timestamps_equal_payloads_iso_utc() -> None:
-    rnd = random.Random(5)
-    for _ in range(20_000):
-        ts = rnd.uniform(0, 4_102_444_800)  # 1970 to 2100
-        assert iso_utc_fast(ts) == payloads.iso_utc(ts)
 
 
 def test_event_names_come_from_the_scenario() -> None:
