@@ -8,7 +8,7 @@ printed. Rounds alternate nginx and the mock. On a shared machine neighbours onl
 round down, so the headline is best-of-rounds for each server (medians are printed too).
 
 Needs ``wrk``, ``nginx`` and ``taskset`` (Debian: ``apt-get install wrk nginx``); skips with a
-message otherwise. Bounded: 3 rounds x 3 servers x 3 s.
+message otherwise. Bounded: 5 rounds x 3 servers x 2 s.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from simulator.mock import LISTENING_PREFIX
 TARGET_RPS = 27_000
 #: 27,000 / 125,000: the target as a share of nginx on the issue's reference machine.
 TARGET_RATIO = 0.216
-ROUNDS = 3
-SECONDS = 3
+#: 27,000 / 90,000: the target as a share of the empty asyncio + httptools + uvloop server there.
+TARGET_RATIO_BARE = 0.30
+ROUNDS = 5
+SECONDS = 2
 CONNECTIONS = 32
 DEVICES = 200
 APP = "loadsim-demo"
@@ -247,14 +249,18 @@ def main() -> dict[str, Any]:
     print(f"best:   nginx {best['nginx']:,.0f}, bare {best['bare']:,.0f}, mock {best['mock']:,.0f} req/s; "
           f"mock/nginx {ratio:.3f}, mock/bare {best['mock'] / best['bare']:.3f}")
     # The issue's reference machine: nginx ~125k, bare ~90k. Scale its 27k target to this machine.
-    scaled = TARGET_RPS * best["nginx"] / 125_000
+    ratio_bare = best["mock"] / best["bare"]
     meets_abs, meets_ratio = best["mock"] >= TARGET_RPS, ratio >= TARGET_RATIO
-    print(f"target {TARGET_RPS:,} req/s: {'met' if meets_abs else 'not met on this machine'}; "
-          f"as a share of nginx ({TARGET_RATIO}, i.e. {scaled:,.0f} req/s here): "
+    meets_bare = ratio_bare >= TARGET_RATIO_BARE
+    print(f"target {TARGET_RPS:,} req/s: {'met' if meets_abs else 'not met on this machine'}")
+    print(f"  scaled by nginx ({TARGET_RATIO} of it, {TARGET_RPS * best['nginx'] / 125_000:,.0f} req/s here): "
           f"{'met' if meets_ratio else 'NOT met'}")
+    print(f"  scaled by the empty stack ({TARGET_RATIO_BARE} of it, {TARGET_RPS * best['bare'] / 90_000:,.0f} "
+          f"req/s here): {'met' if meets_bare else 'NOT met'}")
     return {"nginx_rps": best["nginx"], "bare_rps": best["bare"], "mock_rps": best["mock"], "ratio": ratio,
             "median_rps": median, "rounds": runs, "target_rps": TARGET_RPS, "target_ratio": TARGET_RATIO,
-            "meets_target_rps": meets_abs, "meets_target_ratio": meets_ratio,
+            "ratio_bare": ratio_bare, "meets_target_rps": meets_abs, "meets_target_ratio": meets_ratio,
+            "meets_target_ratio_bare": meets_bare,
             "all_stored": all(m["stored"] == m["accepted"] for m in runs["mock"])}
 
 
