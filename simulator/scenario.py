@@ -16,6 +16,7 @@ The format is documented with an annotated example in ``scenarios/README.md``.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
 import os
@@ -34,6 +35,7 @@ __all__ = [
     "ACTIONS",
     "DEFAULT_EVENT_NAMES",
     "AttributionConfig",
+    "Campaign",
     "CommerceConfig",
     "Distribution",
     "ErrorRateSLO",
@@ -50,6 +52,7 @@ __all__ = [
     "Stage",
     "State",
     "TargetConfig",
+    "TimeConfig",
     "Transition",
     "bundled_scenarios",
     "load_scenario",
@@ -408,6 +411,56 @@ class TargetConfig:
         return self.webhook_url or (os.environ.get(self.webhook_url_env, "") if self.webhook_url_env else "")
 
 
+#: Session starts per local hour (0-23) of a device: quiet nights, a lunch bump, an evening peak.
+DEFAULT_DAILY: tuple[float, ...] = (
+    0.25, 0.14, 0.09, 0.07, 0.07, 0.11, 0.28, 0.55, 0.8, 0.88, 0.92, 0.98,
+    1.12, 1.02, 0.94, 0.94, 1.0, 1.12, 1.32, 1.62, 1.86, 1.9, 1.5, 0.82,
+)
+#: Per local weekday, Monday first: a little busier towards and over the weekend.
+DEFAULT_WEEKLY: tuple[float, ...] = (0.94, 0.92, 0.95, 0.98, 1.05, 1.12, 1.04)
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign day (a flash sale): more sessions, more installs, more of them converting."""
+
+    #: The simulated day, 1 = the first, in each device's local calendar.
+    day: int = field(metadata=_meta("positive"))
+    name: str = "campaign"
+    #: Multiplies the rate of returning sessions that day.
+    sessions: float = field(default=3.0, metadata=_meta("positive"))
+    #: Multiplies that day's share of installs.
+    installs: float = field(default=1.0, metadata=_meta("positive"))
+    #: Multiplies the probability of every transition into an add_to_cart, begin_checkout or
+    #: purchase state in sessions started that day (a state's outgoing total is capped at 1).
+    conversion: float = field(default=1.5, metadata=_meta("positive"))
+
+
+@dataclass(frozen=True, slots=True)
+class TimeConfig:
+    """The calendar of a generated dataset (``loadsim generate``): simulated days, not real seconds.
+
+    Session starts follow ``daily`` x ``weekly`` in each device's local time zone; a device's
+    returning sessions come at the journey's mean ``session_gap`` on average, shaped by the curves.
+    """
+
+    #: The first simulated day (ISO date), from local midnight in each device's time zone.
+    start: str = "2026-01-01"
+    days: int = field(default=7, metadata=_meta("positive"))
+    #: 24 weights, one per local hour (only their shape matters).
+    daily: tuple[float, ...] = DEFAULT_DAILY
+    #: 7 weights, Monday first.
+    weekly: tuple[float, ...] = DEFAULT_WEEKLY
+    #: Installs spread over the days, each day this much more than the one before (0.03 = +3 %).
+    install_growth: float = 0.03
+    #: The chance, per day since install, that a device never comes back.
+    churn: float = field(default=0.1, metadata=_meta("probability"))
+    campaigns: tuple[Campaign, ...] = ()
+
+    def start_date(self) -> datetime.date:
+        return datetime.date.fromisoformat(self.start)
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """One parsed scenario file."""
@@ -421,8 +474,9 @@ class Scenario:
     load: LoadConfig
     slo: SLOConfig
     target: TargetConfig
-    #: Reserved tables, parsed by their owners: dataset calendar (#9), client behaviour (#10).
-    time: Mapping[str, Any] = field(default_factory=dict)
+    #: The calendar of generated datasets (``[time]``).
+    time: TimeConfig = TimeConfig()
+    #: Reserved table, parsed by its owner: client behaviour (#10).
     client: Mapping[str, Any] = field(default_factory=dict)
     #: The file it came from (None when parsed from a string).
     path: Path | None = None
@@ -877,6 +931,33 @@ def _check_target(r: _Reader, target: TargetConfig) -> None:
             r.err("target.rate_cap", "required when kind = \"customerlabs\": the most requests per second to send")
 
 
+def _check_time(r: _Reader, t: TimeConfig) -> None:
+    try:
+        t.start_date()
+    except ValueError:
+        r.err("time.start", f"expected an ISO date such as \"2026-01-05\", got {_show(t.start)}")
+    for key, curve, size in (("daily", t.daily, 24), ("weekly", t.weekly, 7)):
+        if len(curve) != size:
+            what = "one per local hour, 0 to 23" if size == 24 else "one per weekday, Monday first"
+            r.err(f"time.{key}", f"expected {size} weights ({what}), got {len(curve)}")
+        for i, x in enumerate(curve):
+            if x < 0:
+                r.err(f"time.{key}[{i}]", f"expected a weight of at least 0, got {_show(x)}")
+        if curve and not any(x > 0 for x in curve):
+            r.err(f"time.{key}", "expected at least one weight above 0")
+    if not t.install_growth > -1:
+        r.err("time.install_growth",
+              f"expected a daily growth above -1 (0.03 = +3 % a day), got {_show(t.install_growth)}")
+    seen: dict[int, int] = {}
+    for i, c in enumerate(t.campaigns):
+        if c.day > t.days:
+            r.err(f"time.campaigns[{i}].day", f"day {c.day} is after the last simulated day ({t.days}); "
+                  "raise time.days or move the campaign")
+        if c.day in seen:
+            r.err(f"time.campaigns[{i}].day", f"day {c.day} already has campaigns[{seen[c.day]}]; one campaign a day")
+        seen.setdefault(c.day, i)
+
+
 def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None) -> Scenario | None:
     for key in data:
         if key not in _TOP_KEYS:
@@ -904,14 +985,17 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     target = _dataclass(r, TargetConfig, data.get("target", {}), "target")
     if target is not _SKIP:
         _check_target(r, target)
+    time_config = _dataclass(r, TimeConfig, data.get("time", {}), "time")
+    if time_config is not _SKIP:
+        _check_time(r, time_config)
     reserved = {}
-    for key in ("time", "client"):
+    for key in ("client",):
         t = r.table(data.get(key, {}), key)
         reserved[key] = t or {}
     if r.problems:
         return None
     return Scenario(name=name, description=description, seed=seed, app=app, population=population,
-                    journey=journey, load=load, slo=slo, target=target, time=reserved["time"],
+                    journey=journey, load=load, slo=slo, target=target, time=time_config,
                     client=reserved["client"], path=path)  # type: ignore[arg-type]
 
 
