@@ -1,4 +1,8 @@
-"""``summary.json`` and ``summary.md``: the harness's verdict on a run, versioned for CI tools."""
+"""``summary.json``, ``summary.md``, ``junit.xml`` and ``report.html``: the harness's verdict on a run.
+
+``summary.json`` is versioned for CI tools; ``stats.json`` keeps the histograms and the timeline so
+``loadsim report`` renders everything again (``render_again``) without re-running anything.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,28 @@ from typing import Any
 
 import orjson
 
+from simulator.errors import HarnessError
 from simulator.loadtest.stats import RunStats, Series
-from simulator.report.slo import Verdict
+from simulator.report.slo import Verdict, junit_xml
+from simulator.scenario import DEFAULT_EVENT_NAMES, JourneyConfig
 
-__all__ = ["SCHEMA_VERSION", "build_summary", "write_summary"]
+__all__ = ["FUNNEL", "SCHEMA_VERSION", "NotARunReport", "build_summary", "funnel", "funnel_steps", "load_run",
+           "load_summary", "render_again", "write_summary"]
 
 SCHEMA_VERSION = 1
+
+#: The journey funnel: stage -> the journey action whose successful requests count it
+#: (``externalIds`` and ``identify`` are steps of their own; the others are ``event:<name>``).
+FUNNEL: tuple[tuple[str, str], ...] = (
+    ("sessions", "externalIds"),
+    ("identified", "identify"),
+    ("added to cart", "add_to_cart"),
+    ("purchased", "purchase"),
+)
+
+
+class NotARunReport(HarnessError):
+    """A directory that holds no run report (``summary.json`` and ``stats.json``)."""
 
 
 def _row(series: Series, seconds: float) -> dict[str, Any]:
@@ -41,12 +61,58 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def funnel_steps(journey: JourneyConfig | None = None) -> dict[str, tuple[str, ...]]:
+    """Funnel stage -> the step names (request names) that count it.
+
+    An event's name comes from its state's ``event``, else from ``[journey.event_names]``, so a
+    scenario that renames "Purchase" still has a funnel.
+    """
+    names = dict(DEFAULT_EVENT_NAMES) if journey is None else {**DEFAULT_EVENT_NAMES, **journey.event_names}
+    out: dict[str, tuple[str, ...]] = {}
+    for stage, action in FUNNEL:
+        if action in ("externalIds", "identify"):
+            out[stage] = (action,)
+            continue
+        steps = [f"event:{names[action]}"]
+        for state in () if journey is None else journey.states.values():
+            step = f"event:{state.event or names[action]}"
+            if state.action == action and step not in steps:
+                steps.append(step)
+        out[stage] = tuple(steps)
+    return out
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def funnel(steps: Mapping[str, Series], stage_steps: Mapping[str, Sequence[str]], *,
+           devices: int = 0) -> dict[str, Any]:
+    """Counts of successful requests per funnel stage, with conversion from sessions and from the stage before.
+
+    Successful means neither a failure nor an expected rejection (a faulty SDK's 400). The counts
+    are requests, not distinct sessions: a session that adds to cart twice counts twice.
+    """
+    stages: list[dict[str, Any]] = []
+    for stage, names in stage_steps.items():
+        n = sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
+        stages.append({"stage": stage, "steps": list(names), "count": n})
+    first = stages[0]["count"] if stages else 0
+    for i, st in enumerate(stages):
+        st["conversion"] = _ratio(st["count"], first)
+        st["from_previous"] = _ratio(st["count"], stages[i - 1]["count"]) if i else None
+    return {"devices": devices, "stages": stages}
+
+
 def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[str, str], model: str,
                   started: float, ended: float, workers: int, reconciliation: Mapping[str, Any] | None,
                   target_rate: float | None = None, exhausted: bool = False,
                   verdicts: Sequence[Verdict] = (), cpu_samples: Sequence[float] = (),
-                  saturated_at: float = 90.0) -> dict[str, Any]:
-    """The run's verdict: ``passed`` is false when an SLO failed or reconciliation found a difference."""
+                  saturated_at: float = 90.0, journey: JourneyConfig | None = None) -> dict[str, Any]:
+    """The run's verdict: ``passed`` is false when an SLO failed or reconciliation found a difference.
+
+    ``journey`` (the scenario's) names the funnel's events; without it the default names count.
+    """
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
     return {
@@ -66,6 +132,17 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
                      "target_rate": target_rate,
                      "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3)},
         "devices_started": stats.funnel.get("devices", 0),
+        # What the apps' SDKs did about failures: extra attempts, recoveries, their offline queues.
+        "client": {
+            "retries": dict(sorted(stats.retries.items())),
+            "recovered_after_retry": stats.recovered,
+            "requeued": stats.requeued,
+            "offline_sessions": stats.offline_sessions,
+            "dropped_from_full_queue": stats.client_dropped,
+            "unsent_at_end": stats.unsent,
+            "max_queued": max((p.get("queued", 0) for p in stats.timeline.values()), default=0),
+        },
+        "funnel": funnel(stats.steps, funnel_steps(journey), devices=stats.funnel.get("devices", 0)),
         "generator": {
             "max_cpu_percent": round(max(cpu_samples, default=0.0), 1),
             # Saturated when at least a tenth of the samples reached the threshold: then latency
@@ -79,6 +156,10 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
         "passed": reconciled and all(v.passed for v in verdicts),
         "versions": _versions(),
     }
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.1f}%"
 
 
 def _md(summary: Mapping[str, Any]) -> str:
@@ -98,6 +179,15 @@ def _md(summary: Mapping[str, Any]) -> str:
     for name, r in rows:
         lines.append(f"| {name} | {r['count']} | {r['failures']} | {r['expected_rejections']} | {r['rps']:.1f} "
                      f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
+    arrivals = summary.get("arrivals") or {}
+    if arrivals.get("scheduled"):
+        lines += ["", f"Arrivals: {arrivals['scheduled']} scheduled, {arrivals['dropped']} dropped "
+                      f"(target {arrivals['target_rate']}/s, achieved {arrivals['achieved_rate']}/s)"]
+    stages = (summary.get("funnel") or {}).get("stages") or []
+    if stages and stages[0]["count"]:
+        lines += ["", "Funnel: " + " → ".join(
+            f"{st['stage']} {st['count']}" + ("" if i == 0 else f" ({_pct(st['conversion'])})")
+            for i, st in enumerate(stages))]
     if summary["slo"]:
         lines += ["", "| SLO | threshold | actual | verdict |", "|---|---:|---:|---|"]
         lines += [f"| {v['name']} | {v['threshold']} | {v['actual']} | {'pass' if v['passed'] else '**FAIL**'} |"
@@ -112,9 +202,75 @@ def _md(summary: Mapping[str, Any]) -> str:
 
 
 def write_summary(report_dir: Path, summary: Mapping[str, Any], stats: RunStats, *, junit: str) -> None:
-    """``summary.json``, ``summary.md``, ``junit.xml`` and ``stats.json`` (the histograms, to render again)."""
+    """``summary.json``, ``summary.md``, ``junit.xml``, ``stats.json`` (the histograms, to render again)
+    and ``report.html``."""
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "junit.xml").write_text(junit, encoding="utf-8")
     (report_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     (report_dir / "summary.md").write_text(_md(summary), encoding="utf-8")
     (report_dir / "stats.json").write_bytes(orjson.dumps(stats.to_dict()))
+    # Last: the data files are written even if drawing the charts goes wrong.
+    _write_html(report_dir, summary, stats)
+
+
+def _write_html(report_dir: Path, summary: Mapping[str, Any], stats: RunStats) -> None:
+    from simulator.report.html import render_html
+
+    (report_dir / "report.html").write_text(render_html(summary, stats), encoding="utf-8")
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], RunStats]:
+    """A saved run's ``summary.json`` and ``stats.json``; ``NotARunReport`` says what is missing."""
+    if not run_dir.is_dir():
+        raise NotARunReport(f"{run_dir} is not a directory: give the report directory of a run "
+                            "(reports/<run id>/ or the --report-dir of loadsim run)")
+    summary = load_summary(run_dir)
+    path = run_dir / "stats.json"
+    try:
+        stats = RunStats.from_dict(orjson.loads(path.read_bytes()))
+    except FileNotFoundError:
+        raise NotARunReport(f"{run_dir} has a summary.json but no stats.json: it cannot be rendered again") from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise NotARunReport(f"{path} is not the stats of a loadsim run ({type(exc).__name__}: {exc})") from None
+    return summary, stats
+
+
+def load_summary(run: Path) -> dict[str, Any]:
+    """``summary.json`` of a run directory (or the file itself), checked for its schema version."""
+    path = run / "summary.json" if run.is_dir() else run
+    try:
+        summary = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise NotARunReport(f"{run} is not a run report: no {path.name} there (give a directory that "
+                            "loadsim run wrote, e.g. reports/<run id>/)") from None
+    except IsADirectoryError:
+        raise NotARunReport(f"{path} is a directory, not a summary.json") from None
+    except orjson.JSONDecodeError as exc:
+        raise NotARunReport(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(summary, dict) or "schema_version" not in summary:
+        raise NotARunReport(f"{path} is not a loadsim summary (no schema_version)")
+    if summary["schema_version"] != SCHEMA_VERSION:
+        raise NotARunReport(f"{path} has schema_version {summary['schema_version']!r}; this loadsim reads "
+                            f"version {SCHEMA_VERSION}: use the loadsim version that wrote it")
+    missing = [k for k in ("scenario", "timing", "total", "endpoints", "steps", "slo") if k not in summary]
+    if missing:
+        raise NotARunReport(f"{path} lacks {', '.join(missing)}: not a complete loadsim summary")
+    return summary
+
+
+def render_again(run_dir: Path) -> list[Path]:
+    """Write ``summary.md``, ``junit.xml`` and ``report.html`` again from the saved data; returns their paths.
+
+    Nothing is re-run or re-measured: the files come out as the run wrote them.
+    """
+    summary, stats = load_run(run_dir)
+    if "funnel" not in summary:  # written before the funnel was part of the summary
+        summary["funnel"] = funnel(stats.steps, funnel_steps(), devices=stats.funnel.get("devices", 0))
+    verdicts = [Verdict(v["name"], v["threshold"], v["actual"], v["passed"]) for v in summary["slo"]]
+    timing = summary["timing"]
+    junit = junit_xml(verdicts, suite=summary["scenario"], duration_s=timing["ended"] - timing["started"])
+    paths = [run_dir / "summary.md", run_dir / "junit.xml", run_dir / "report.html"]
+    paths[0].write_text(_md(summary), encoding="utf-8")
+    paths[1].write_text(junit, encoding="utf-8")
+    _write_html(run_dir, summary, stats)
+    return paths

@@ -1,0 +1,699 @@
+"""``report.html``: one self-contained page per run, readable on a laptop and offline.
+
+Everything is inline: the CSS, the charts (SVG drawn here, in Python) and a few lines of
+JavaScript that only toggle chart series. The page loads nothing, so it opens the same from a
+CI artifact, an e-mail or a laptop on a train. Charts over time come from the run's timeline
+(``RunStats.timeline``: per slice and endpoint, requests, failures and sparse latency buckets);
+percentiles per slice are read from those buckets, so they carry the histograms' 1% error.
+Hovering a chart shows a slice's figures (SVG ``<title>``, no script needed).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from simulator.loadtest.stats import RunStats
+from simulator.report.histogram import bucket_value, sparse_percentile
+
+__all__ = ["render_html"]
+
+TOTAL = "total"
+#: An endpoint keeps its colour in every chart; endpoints not listed take the extra colours in turn.
+ENDPOINT_COLOURS: dict[str, str] = {
+    "externalIds": "#2563eb", "identify": "#9333ea", "events": "#ea580c", TOTAL: "#1f2937",
+}
+EXTRA_COLOURS: tuple[str, ...] = ("#0d9488", "#db2777", "#65a30d", "#0891b2", "#b45309")
+#: The percentiles drawn over time: label, percentile, colour.
+PERCENTILE_LINES: tuple[tuple[str, float, str], ...] = (
+    ("p50", 50.0, "#16a34a"), ("p95", 95.0, "#d97706"), ("p99", 99.0, "#dc2626"),
+)
+#: Most bars in the latency distribution; neighbouring histogram buckets are added up to fit.
+DISTRIBUTION_BARS = 60
+_GROWTH = bucket_value(1) / bucket_value(0)
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+def _ms(v: float | None) -> str:
+    """Milliseconds with three significant figures (the histograms hold about that much)."""
+    if v is None:
+        return "–"
+    if v == 0:
+        return "0"
+    if v < 1:
+        return f"{v:.3f}"
+    if v < 10:
+        return f"{v:.2f}"
+    if v < 100:
+        return f"{v:.1f}"
+    return f"{v:,.0f}"
+
+
+def _num(n: float | int | None) -> str:
+    if n is None:
+        return "–"
+    if isinstance(n, float) and not n.is_integer():
+        return f"{n:,.1f}" if abs(n) >= 10 else f"{n:.2f}"
+    return f"{int(n):,}"
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{x * 100:.{digits}f}%"
+
+
+def _clock(seconds: float) -> str:
+    """Seconds since the start as ``m:ss`` (or ``h:mm:ss``)."""
+    s = round(seconds)
+    sign = "-" if s < 0 else ""
+    s = abs(s)
+    if s >= 3600:
+        return f"{sign}{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{sign}{s // 60}:{s % 60:02d}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min {s:02d} s"
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def _colour(name: str, order: Sequence[str]) -> str:
+    if name in ENDPOINT_COLOURS:
+        return ENDPOINT_COLOURS[name]
+    extra = [n for n in order if n not in ENDPOINT_COLOURS]
+    return EXTRA_COLOURS[extra.index(name) % len(EXTRA_COLOURS)] if name in extra else EXTRA_COLOURS[0]
+
+
+def _order(names: Sequence[str]) -> list[str]:
+    """Endpoints in the order a session meets them, then any others, then the total."""
+    known = [n for n in ("externalIds", "identify", "events") if n in names]
+    return known + sorted(n for n in names if n not in known and n != TOTAL) + ([TOTAL] if TOTAL in names else [])
+
+
+# --- axes ---------------------------------------------------------------------------------------
+
+def _nice_ticks(top: float, count: int = 5) -> list[float]:
+    """0 and round steps (1, 2, 2.5 or 5 times a power of ten) up to at least ``top``."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    n = math.ceil(top / step - 1e-9)
+    return [i * step for i in range(n + 1)]
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks from at or below ``lo`` to at or above ``hi`` (both positive)."""
+    lo, hi = min(lo, hi), max(lo, hi)
+    if hi <= lo * 1.0001:
+        lo, hi = lo / 2, hi * 2
+    ticks: list[float] = []
+    for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in (1, 2, 5):
+            ticks.append(m * 10.0**k)
+    first = max(i for i, t in enumerate(ticks) if t <= lo * 1.0001)
+    last = min(i for i, t in enumerate(ticks) if t >= hi / 1.0001)
+    return ticks[first:last + 1]
+
+
+def _time_ticks(end: float) -> list[float]:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400):
+        if end / step <= 10:
+            return [i * step for i in range(int(end // step) + 1)]
+    return [0.0, end]
+
+
+def _tick_label(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v / 1000:g}k"
+    return f"{v:g}"
+
+
+# --- charts -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One series of a chart over time: a value per slice, ``None`` where there is nothing to show."""
+
+    label: str
+    colour: str
+    values: Sequence[float | None]
+
+
+class _Ids:
+    """Chart ids unique within a page, so the legend buttons find their chart."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def next(self) -> str:
+        self.n += 1
+        return f"chart{self.n}"
+
+
+W, H = 1100, 250
+ML, MR, MT, MB = 64, 18, 12, 34
+
+
+def _legend(chart_id: str, lines: Sequence[Line]) -> str:
+    keys = "".join(
+        f'<button type="button" class="key" data-chart="{chart_id}" data-series="{i}" title="show or hide">'
+        f'<i style="background:{ln.colour}"></i>{escape(ln.label)}</button>'
+        for i, ln in enumerate(lines))
+    return f'<div class="legend">{keys}</div>'
+
+
+def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line], *, unit: str,
+                log: bool = False, stacked: bool = False, width: int = W, height: int = H) -> str:
+    """A chart over the run's time: a line per series (or bars stacked), one hover target per slice."""
+    chart_id = ids.next()
+    pw, ph = width - ML - MR, height - MT - MB
+    values = [v for ln in lines for v in ln.values if v is not None]
+    if log:
+        positive = [v for v in values if v > 0] or [1.0]
+        yt = _log_ticks(min(positive), max(positive))
+        lo, hi = math.log10(yt[0]), math.log10(yt[-1])
+
+        def y(v: float) -> float:
+            return MT + ph - (math.log10(max(v, yt[0])) - lo) / (hi - lo) * ph
+    else:
+        tops = ([sum(ln.values[j] or 0.0 for ln in lines) for j in range(len(xs))] if stacked else values)
+        yt = _nice_ticks(max(tops, default=0.0))
+
+        def y(v: float) -> float:
+            return MT + ph - v / yt[-1] * ph
+    end = max(end, 1e-9)
+
+    def x(t: float) -> float:
+        return ML + min(max(t, 0.0), end) / end * pw
+
+    out = [f'<svg id="{chart_id}" viewBox="0 0 {width} {height}" role="img" class="chart">']
+    for t in yt:
+        out.append(f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
+                   f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}</text>')
+    for t in _time_ticks(end):
+        out.append(f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
+                   f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_clock(t)}</text>')
+    out.append(f'<text class="unit" x="2" y="{MT + ph + 30}">{escape(unit)}</text>')
+    out.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>')
+    slot = pw / max(len(xs), 1)
+    for i, ln in enumerate(lines):
+        out.append(f'<g class="s s{i}">')
+        if stacked:
+            bw = max(slot * 0.8, 1.0)
+            for j, v in enumerate(ln.values):
+                if v:
+                    below = sum(other.values[j] or 0.0 for other in lines[:i])
+                    top, bottom = y(below + v), y(below)
+                    out.append(f'<rect x="{x(xs[j]) - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
+                               f'height="{bottom - top:.1f}" fill="{ln.colour}"/>')
+        else:
+            path: list[str] = []
+            pen_up = True
+            dots = len(xs) <= 60
+            for j, v in enumerate(ln.values):
+                if v is None:
+                    pen_up = True
+                    continue
+                path.append(f"{'M' if pen_up else 'L'}{x(xs[j]):.1f},{y(v):.1f}")
+                pen_up = False
+                alone = (j == 0 or ln.values[j - 1] is None) and (j + 1 >= len(ln.values) or ln.values[j + 1] is None)
+                if dots or alone:
+                    out.append(f'<circle cx="{x(xs[j]):.1f}" cy="{y(v):.1f}" r="2.5" fill="{ln.colour}"/>')
+            if path:
+                out.append(f'<path d="{"".join(path)}" stroke="{ln.colour}" fill="none" stroke-width="1.8" '
+                           'stroke-linejoin="round"/>')
+        out.append("</g>")
+    # hover targets: one transparent column per slice, its <title> the slice's figures
+    for j, t in enumerate(xs):
+        left = (x(xs[j - 1]) + x(t)) / 2 if j else ML
+        right = (x(t) + x(xs[j + 1])) / 2 if j + 1 < len(xs) else ML + pw
+        tip = "\n".join([_clock(t)] + [f"{ln.label}: {_fmt(ln.values[j], unit)}" for ln in lines]
+                        + ([f"total: {_fmt(sum(ln.values[j] or 0.0 for ln in lines), unit)}"]
+                           if stacked and len(lines) > 1 else []))
+        out.append(f'<rect class="hover" x="{left:.1f}" y="{MT}" width="{max(right - left, 0.5):.1f}" '
+                   f'height="{ph}"><title>{escape(tip)}</title></rect>')
+    out.append("</svg>")
+    return _legend(chart_id, lines) + "".join(out)
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "no requests"
+    return f"{_ms(v)} ms" if unit == "ms" else f"{v:,.2f} {unit}"
+
+
+def _distribution_chart(ids: _Ids, counts: Sequence[int], marks: Sequence[tuple[str, float, str]]) -> str:
+    """The latency histogram on a log axis, neighbouring buckets added up to at most DISTRIBUTION_BARS bars."""
+    chart_id = ids.next()
+    used = [i for i, c in enumerate(counts) if c]
+    if not used:
+        return '<p class="empty">No requests: no latency distribution.</p>'
+    first, last = used[0], used[-1]
+    group = max(1, math.ceil((last - first + 1) / DISTRIBUTION_BARS))
+    total = sum(counts)
+    bins: list[tuple[float, float, int]] = []
+    for i in range(first, last + 1, group):
+        lo = bucket_value(i) / math.sqrt(_GROWTH) * 1000
+        hi = bucket_value(min(i + group, last + 1) - 1) * math.sqrt(_GROWTH) * 1000
+        bins.append((lo, hi, sum(counts[i:i + group])))
+    xt = _log_ticks(bins[0][0], bins[-1][1])
+    pw, ph = W - ML - MR, H - MT - MB
+    lx0, lx1 = math.log10(xt[0]), math.log10(xt[-1])
+
+    def x(v: float) -> float:
+        return ML + (math.log10(v) - lx0) / (lx1 - lx0) * pw
+
+    yt = _nice_ticks(max(c for _, _, c in bins) / total * 100)
+
+    def y(share: float) -> float:
+        return MT + ph - share / yt[-1] * ph
+
+    out = [f'<svg id="{chart_id}" viewBox="0 0 {W} {H}" role="img" class="chart">']
+    for t in yt:
+        out.append(f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
+                   f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}%</text>')
+    for t in xt:
+        out.append(f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
+                   f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_tick_label(t)}</text>')
+    out.append(f'<text class="unit" x="2" y="{MT + ph + 30}">ms</text>')
+    out.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>')
+    out.append('<g class="s s0">')
+    for lo, hi, c in bins:
+        share = c / total * 100
+        tip = f"{_ms(lo)}–{_ms(hi)} ms: {c:,} requests ({share:.2f}%)"
+        out.append(f'<rect class="bar" x="{x(lo):.1f}" y="{y(share):.1f}" width="{max(x(hi) - x(lo) - 1, 1):.1f}" '
+                   f'height="{MT + ph - y(share):.1f}" fill="{ENDPOINT_COLOURS[TOTAL]}">'
+                   f"<title>{escape(tip)}</title></rect>")
+    out.append("</g>")
+    for i, (label, v, colour) in enumerate(marks, start=1):
+        if v <= 0:
+            continue
+        mx = x(min(max(v, xt[0]), xt[-1]))
+        out.append(f'<g class="s s{i}"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{MT}" y2="{MT + ph}" stroke="{colour}" '
+                   f'stroke-width="2" stroke-dasharray="5 3"/>'
+                   f'<text class="mark" x="{mx + 4:.1f}" y="{MT + 12 + 14 * (i - 1)}" fill="{colour}">'
+                   f"{escape(label)} {_ms(v)} ms</text></g>")
+    out.append("</svg>")
+    legend = [Line("requests", ENDPOINT_COLOURS[TOTAL], ()), *(Line(m[0], m[2], ()) for m in marks)]
+    return _legend(chart_id, legend) + "".join(out)
+
+
+# --- the run's timeline -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    xs: list[float]
+    """Seconds since the run started: the middle of each slice's part of the run."""
+    widths: list[float]
+    """Seconds of the run each slice covers: rates divide by it, so a partial last slice reads true."""
+    slices: list[Mapping[str, Any]]
+    end: float
+    step: int
+    names: list[str]
+
+    def rate(self, name: str, column: int = 0) -> list[float | None]:
+        return [(s[name][column] if name in s else 0) / w for s, w in zip(self.slices, self.widths, strict=True)]
+
+    def dropped(self) -> list[float | None]:
+        return [s.get("dropped", 0) / w for s, w in zip(self.slices, self.widths, strict=True)]
+
+    def percentile(self, name: str, p: float) -> list[float | None]:
+        return [sparse_percentile(s[name][2], p) * 1000 if name in s and s[name][0] else None for s in self.slices]
+
+
+def _timeline(summary: Mapping[str, Any], stats: RunStats) -> _Timeline:
+    step = stats.timeline_step
+    keys = sorted(stats.timeline)
+    timing = summary.get("timing") or {}
+    if not keys:
+        return _Timeline([], [], [], float(timing.get("duration_s") or 1.0), step, [])
+    started, ended = float(timing.get("started") or 0.0), float(timing.get("ended") or 0.0)
+    # Slices lie within the run; if the timing does not frame them (hand-made stats), they frame themselves.
+    origin = started if started and keys[0] >= started - step else float(keys[0])
+    finish = ended if ended and ended >= keys[-1] else float(keys[-1] + step)
+    filled = range(keys[0], keys[-1] + step, step) if (keys[-1] - keys[0]) // step < 20_000 else keys
+    xs, widths, slices = [], [], []
+    for key in filled:
+        lo, hi = max(key, origin), min(key + step, finish)
+        xs.append(((lo + hi) / 2 if hi > lo else key + step / 2) - origin)
+        widths.append(max(hi - lo, step / 4))
+        slices.append(stats.timeline.get(key, {}))
+    names = _order(sorted({n for s in slices for n in s if n != "dropped"}))
+    return _Timeline(xs, widths, slices, max(finish - origin, xs[-1]), step, names)
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] | None = None,
+           cls: str = "") -> str:
+    """An HTML table; cells are already escaped. ``numeric`` columns (default: all but the first) align right."""
+    right = set(range(1, len(head))) if numeric is None else set(numeric)
+
+    def cell(tag: str, i: int, v: str) -> str:
+        return f'<{tag} class="num">{v}</{tag}>' if i in right else f"<{tag}>{v}</{tag}>"
+
+    out = [f'<table class="{cls}"><thead><tr>', *(cell("th", i, h) for i, h in enumerate(head)), "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _section(anchor: str, title: str, body: str, note: str = "") -> str:
+    note_html = f'<p class="note">{note}</p>' if note else ""
+    return f'<section id="{anchor}"><h2>{escape(title)}</h2>{note_html}{body}</section>'
+
+
+def _banners(summary: Mapping[str, Any]) -> str:
+    out = []
+    gen = summary.get("generator") or {}
+    if gen.get("saturated"):
+        out.append(
+            '<div class="banner bad" role="alert"><strong>The load generator was saturated</strong> '
+            f"(CPU up to {gen.get('max_cpu_percent', 0):g}%): its latency figures include its own queueing, not "
+            "only the target's. Run again with more generator processes (<code>--processes N</code>) or "
+            "workers on other hosts before trusting these percentiles.</div>")
+    if summary.get("population_exhausted"):
+        out.append('<div class="banner warn">Every device of the population played before the run ended: the '
+                   "load tailed off. Use a larger population or a shorter run.</div>")
+    rec = summary.get("reconciliation")
+    if rec is not None and not rec.get("ok"):
+        out.append('<div class="banner bad">Reconciliation failed: what the target acknowledged differs from what '
+                   'it stored. See <a href="#reconciliation">reconciliation</a>.</div>')
+    return "".join(out)
+
+
+def _tiles(summary: Mapping[str, Any]) -> str:
+    total = summary["total"]
+    arrivals = summary.get("arrivals") or {}
+    rate = total["failures"] / total["count"] if total["count"] else None
+    rec = summary.get("reconciliation")
+    tiles = [
+        ("requests", _num(total["count"]), f"{total['rps']:,.1f} per second"),
+        ("latency p50", f"{_ms(total['p50_ms'])} ms", f"p90 {_ms(total['p90_ms'])} ms"),
+        ("latency p95", f"{_ms(total['p95_ms'])} ms", f"p99 {_ms(total['p99_ms'])} ms"),
+        ("latency max", f"{_ms(total['max_ms'])} ms", f"p99.9 {_ms(total['p999_ms'])} ms"),
+        ("failures", _num(total["failures"]), f"{_pct(rate, 2)} of requests; "
+                                              f"{_num(total['expected_rejections'])} expected 400s"),
+        ("dropped arrivals", _num(arrivals.get("dropped", 0)),
+         f"of {_num(arrivals.get('scheduled', 0))} scheduled" if arrivals.get("scheduled") else "closed model"),
+        ("reconciliation", "not checked" if rec is None else ("OK" if rec.get("ok") else "FAILED"),
+         "against the mock's store" if rec is not None else "real target"),
+        ("generator CPU", f"{(summary.get('generator') or {}).get('max_cpu_percent', 0):g}%", "peak, one process"),
+    ]
+    bad = {"failures": bool(total["failures"]), "dropped arrivals": bool(arrivals.get("dropped")),
+           "reconciliation": rec is not None and not rec.get("ok"),
+           "generator CPU": bool((summary.get("generator") or {}).get("saturated"))}
+    return '<div class="tiles">' + "".join(
+        f'<div class="tile{" bad" if bad.get(k) else ""}"><div class="k">{escape(k)}</div>'
+        f'<div class="v">{escape(v)}</div><div class="sub">{escape(sub)}</div></div>'
+        for k, v, sub in tiles) + "</div>"
+
+
+def _slo(summary: Mapping[str, Any]) -> str:
+    if not summary["slo"]:
+        return _section("slo", "SLOs", '<p class="empty">The scenario has no [slo] table: nothing was gated.</p>')
+    rows = [[escape(v["name"]), escape(str(v["threshold"])), escape("–" if v["actual"] is None else str(v["actual"])),
+             '<span class="pass">pass</span>' if v["passed"] else '<span class="fail">FAIL</span>']
+            for v in summary["slo"]]
+    failed = sum(not v["passed"] for v in summary["slo"])
+    note = f"{failed} of {len(rows)} failed." if failed else f"All {len(rows)} held."
+    return _section("slo", "SLOs", _table(["SLO", "threshold", "actual", "verdict"], rows), escape(note))
+
+
+def _over_time(ids: _Ids, tl: _Timeline) -> str:
+    if not tl.slices:
+        empty = '<p class="empty">No requests were recorded: nothing to draw over time.</p>'
+        return _section("rate", "Over time", empty)
+    step_note = f"Slices of {tl.step} s; hover a chart for a slice's figures, click a key to hide a series."
+    rate = [Line(n, _colour(n, tl.names), tl.rate(n)) for n in tl.names]
+    out = [_section("rate", "Request rate", _time_chart(ids, tl.xs, tl.end, rate, unit="requests/s"), step_note)]
+    charts = []
+    for n in tl.names:
+        lines = [Line(label, colour, tl.percentile(n, p)) for label, p, colour in PERCENTILE_LINES]
+        charts.append(f'<div class="small"><h3><i style="background:{_colour(n, tl.names)}"></i>{escape(n)}</h3>'
+                      f"{_time_chart(ids, tl.xs, tl.end, lines, unit='ms', log=True, width=540, height=230)}</div>")
+    out.append(_section("latency", "Latency percentiles over time", f'<div class="grid2">{"".join(charts)}</div>',
+                        "Latency from the intended start of each request (log scale), per endpoint and in total."))
+    errors = [Line(n, _colour(n, tl.names), tl.rate(n, 1)) for n in tl.names if n != TOTAL]
+    failed = any(v for ln in errors for v in ln.values)
+    out.append(_section("errors-over-time", "Errors over time",
+                        _time_chart(ids, tl.xs, tl.end, errors, unit="failures/s", stacked=True) if failed
+                        else '<p class="empty">No failures in the whole run.</p>',
+                        "Failed requests per second, stacked by endpoint (expected 400s to faulty SDKs are "
+                        "not failures)."))
+    dropped = tl.dropped()
+    body = (_time_chart(ids, tl.xs, tl.end, [Line("dropped", "#dc2626", dropped)], unit="arrivals/s", stacked=True)
+            if any(dropped) else '<p class="empty">No arrival was dropped.</p>')
+    out.append(_section("dropped", "Dropped arrivals over time", body,
+                        "Open model: arrivals that found no free user, per second. The closed model drops none."))
+    return "".join(out)
+
+
+def _distribution(ids: _Ids, summary: Mapping[str, Any], stats: RunStats) -> str:
+    total = summary["total"]
+    marks = [(label, float(total[f"{label}_ms"]), colour) for label, _, colour in PERCENTILE_LINES]
+    return _section("distribution", "Latency distribution",
+                    _distribution_chart(ids, stats.total.latency.counts, marks),
+                    "Share of all requests by latency (log scale), with the run's percentiles.")
+
+
+def _funnel(summary: Mapping[str, Any]) -> str:
+    f = summary.get("funnel") or {}
+    stages = f.get("stages") or []
+    if not stages or not stages[0]["count"]:
+        return _section("funnel", "Journey funnel", '<p class="empty">No session started successfully.</p>')
+    top = max(st["count"] for st in stages) or 1
+    rows = []
+    for i, st in enumerate(stages):
+        bar = f'<div class="fbar"><span style="width:{st["count"] / top * 100:.1f}%"></span></div>'
+        steps = ", ".join(f"<code>{escape(s)}</code>" for s in st["steps"])
+        rows.append([escape(st["stage"]), steps, _num(st["count"]), bar, _pct(st["conversion"]),
+                     "–" if i == 0 else _pct(st["from_previous"])])
+    devices = f.get("devices", 0)
+    note = ("Successful requests of each step (failures and expected 400s left out); conversion is against "
+            "sessions. Requests, not distinct sessions: a session that adds to cart twice counts twice."
+            + (f" {devices:,} devices started." if devices else ""))
+    return _section("funnel", "Journey funnel",
+                    _table(["stage", "counted steps", "count", "", "of sessions", "of previous"], rows,
+                           numeric=(2, 4, 5), cls="funnel"), escape(note))
+
+
+def _rows(summary: Mapping[str, Any]) -> str:
+    head = ["name", "requests", "failures", "expected 400s", "error rate", "req/s", "p50", "p90", "p95", "p99",
+            "p99.9", "max", "service p50", "service p99"]
+
+    def row(name: str, r: Mapping[str, Any], cls: str = "") -> list[str]:
+        svc = r.get("service_time") or {}
+        label = f'<span class="{cls}">{escape(name)}</span>' if cls else escape(name)
+        return [label, _num(r["count"]), _num(r["failures"]), _num(r["expected_rejections"]),
+                _pct(r["failures"] / r["count"] if r["count"] else None, 2), f"{r['rps']:,.1f}",
+                *(_ms(r[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "p999", "max")),
+                _ms(svc.get("p50_ms")), _ms(svc.get("p99_ms"))]
+
+    endpoints = summary["endpoints"]
+    rows = [row(n, endpoints[n]) for n in _order(list(endpoints))]
+    steps = [k for k in summary["steps"] if k not in endpoints]
+    rows += [row(k, summary["steps"][k], "step") for k in sorted(steps)]
+    rows.append(row(TOTAL, summary["total"], "strong"))
+    note = ("Latency in ms from the intended start (open model) or the send (closed model); service time from "
+            "the send. Journey steps are indented.")
+    return _section("requests", "Requests by endpoint and step", _table(head, rows, cls="wide"), escape(note))
+
+
+def _errors(summary: Mapping[str, Any]) -> str:
+    errors = summary.get("errors") or []
+    if not errors:
+        return _section("errors", "Errors by kind", '<p class="empty">No errors.</p>')
+    total = summary["total"]["count"] or 1
+    rows = [[escape(e["kind"]), _num(e["count"]), _pct(e["count"] / total, 2),
+             f'<code class="example">{escape(str(e["example"])[:600])}</code>'] for e in errors]
+    return _section("errors", "Errors by kind", _table(["kind", "count", "of requests", "first example"], rows,
+                                                        numeric=(1, 2), cls="errors"))
+
+
+def _reconciliation(summary: Mapping[str, Any]) -> str:
+    rec = summary.get("reconciliation")
+    if rec is None:
+        return _section("reconciliation", "Reconciliation",
+                        '<p class="empty">Not checked: reconciliation needs the mock collector as the target.</p>')
+    out = ['<p class="pass big">OK: every acknowledged request was stored, nothing more.</p>' if rec.get("ok")
+           else '<p class="fail big">FAILED</p><ul>' + "".join(f"<li>{escape(str(d))}</li>"
+                                                             for d in rec.get("differences", [])) + "</ul>"]
+    per = rec.get("endpoints") or {}
+    if per:
+        cols = sorted({k for v in per.values() if isinstance(v, Mapping) for k in v})
+        rows = [[escape(ep), *(_cell(v.get(c, "–")) for c in cols)]
+                for ep, v in per.items() if isinstance(v, Mapping)]
+        out.append(_table(["endpoint", *(c.replace("_", " ") for c in cols)], rows))
+    others = {k: v for k, v in rec.items() if k not in ("ok", "differences", "endpoints")}
+    if others:
+        out.append(_kv(others))
+    return _section("reconciliation", "Reconciliation", "".join(out))
+
+
+def _cell(v: Any) -> str:
+    return ("yes" if v else "no") if isinstance(v, bool) else escape(str(v))
+
+
+def _kv(d: Mapping[str, Any]) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, Mapping):
+            return ", ".join(f"{escape(str(k))}: {_cell(x)}" for k, x in v.items())
+        return _cell(v)
+
+    return '<dl class="kv">' + "".join(f"<dt>{escape(str(k))}</dt><dd>{value(v)}</dd>" for k, v in d.items()) + "</dl>"
+
+
+def _details(summary: Mapping[str, Any]) -> str:
+    timing = summary["timing"]
+    arrivals = summary.get("arrivals") or {}
+    d: dict[str, Any] = {
+        "scenario": summary["scenario"], "seed": summary.get("seed"), "load model": summary.get("load_model"),
+        "started": _when(timing["started"]) if timing.get("started") else "–",
+        "duration": _duration(float(timing.get("duration_s", 0.0))), "workers": summary.get("workers"),
+        "target": summary.get("target") or {},
+    }
+    if arrivals.get("scheduled"):
+        d["arrivals"] = {"scheduled": arrivals["scheduled"], "dropped": arrivals["dropped"],
+                         "target rate": arrivals.get("target_rate"), "achieved rate": arrivals.get("achieved_rate")}
+    d["devices started"] = summary.get("devices_started", 0)
+    d["generator"] = summary.get("generator") or {}
+    d["versions"] = summary.get("versions") or {}
+    return _section("details", "Run details", _kv(d))
+
+
+CSS = """
+:root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f8fafc;--ok:#15803d;--bad:#b91c1c}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
+ "Helvetica Neue",Arial,sans-serif}
+main{max-width:1180px;margin:0 auto;padding:20px 24px 48px}
+header h1{margin:0;font-size:24px}
+header .meta{color:var(--muted);margin-top:4px}
+.badge{display:inline-block;padding:2px 10px;border-radius:12px;font-size:14px;font-weight:600;
+ vertical-align:middle;margin-left:8px;color:#fff}
+.badge.pass{background:var(--ok);color:#fff}.badge.fail{background:var(--bad);color:#fff}
+nav{margin:12px 0 4px;display:flex;flex-wrap:wrap;gap:4px 14px}
+nav a{color:#2563eb;text-decoration:none}nav a:hover{text-decoration:underline}
+.banner{margin:14px 0;padding:12px 16px;border-radius:8px;font-size:15px}
+.banner.bad{background:#fee2e2;border:2px solid #dc2626;color:#7f1d1d}
+.banner.warn{background:#fef3c7;border:1px solid #d97706;color:#78350f}
+.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:10px;margin:16px 0}
+.tile{background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 14px}
+.tile.bad{border-color:#dc2626;background:#fff5f5}
+.tile .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.tile .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
+.tile .sub{color:var(--muted);font-size:12px}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:14px 18px;margin:14px 0}
+h2{font-size:17px;margin:0 0 6px}
+h3{font-size:14px;margin:4px 0}
+h3 i,.key i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+.note{color:var(--muted);margin:0 0 8px;font-size:13px}
+.empty{color:var(--muted);font-style:italic}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{font-weight:600;color:#374151;background:#f9fafb}
+.num{text-align:right;white-space:nowrap}
+table.wide{font-size:13px}
+tbody tr:hover{background:#f3f4f6}
+.step{padding-left:14px;color:#374151}
+.strong{font-weight:700}
+.pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:700}
+.big{font-size:15px}
+code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:1px 4px;
+ border-radius:3px}
+code.example{white-space:pre-wrap;word-break:break-all;display:block}
+table.errors td:last-child{width:60%}
+.fbar{background:#eef2ff;height:16px;border-radius:3px;min-width:220px}
+.fbar span{display:block;height:100%;background:#6366f1;border-radius:3px}
+table.funnel td:nth-child(4){width:40%}
+.legend{display:flex;flex-wrap:wrap;gap:6px;margin:2px 0 4px}
+.key{font:inherit;font-size:12px;border:1px solid var(--line);background:#fff;border-radius:12px;padding:1px 10px;
+ cursor:pointer;color:var(--fg)}
+.key.off{opacity:.4;text-decoration:line-through}
+svg.chart{width:100%;height:auto;display:block}
+svg .grid{stroke:#eef0f3}svg .axis,svg .tick{stroke:#9ca3af}
+svg text{font-size:12px;fill:#4b5563}
+svg .ylab{text-anchor:end}svg .xlab{text-anchor:middle}
+svg .mark{font-weight:600;font-size:12px}
+svg .hover{fill:transparent}svg .hover:hover{fill:rgba(31,41,55,.07)}
+.grid2{display:grid;grid-template-columns:1fr 1fr;gap:8px 18px}
+dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
+dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
+footer{color:var(--muted);font-size:12px;text-align:center}
+@media (max-width:900px){.tiles{grid-template-columns:repeat(2,1fr)}.grid2{grid-template-columns:1fr}}
+"""
+
+#: The page's only script: the chart keys show and hide their series. It loads nothing.
+SCRIPT = """
+document.querySelectorAll("button.key").forEach(function (b) {
+  b.addEventListener("click", function () {
+    var off = b.classList.toggle("off");
+    document.querySelectorAll("#" + b.dataset.chart + " .s" + b.dataset.series).forEach(function (g) {
+      g.style.display = off ? "none" : "";
+    });
+  });
+});
+document.documentElement.setAttribute("data-ready", "1");
+"""
+
+NAV: tuple[tuple[str, str], ...] = (
+    ("slo", "SLOs"), ("rate", "rate"), ("latency", "latency"), ("errors-over-time", "errors over time"),
+    ("dropped", "dropped"), ("distribution", "distribution"), ("funnel", "funnel"), ("requests", "endpoints"),
+    ("errors", "errors"), ("reconciliation", "reconciliation"), ("details", "details"),
+)
+
+
+def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
+    """The whole page for a run: ``summary`` as ``build_summary`` made it, ``stats`` for histograms and timeline.
+
+    Deterministic: the same inputs give the same bytes (``loadsim report`` relies on it).
+    """
+    ids = _Ids()
+    tl = _timeline(summary, stats)
+    passed = bool(summary.get("passed"))
+    timing = summary["timing"]
+    title = f"loadsim: {summary['scenario']}"
+    meta = (f"{escape(str(summary.get('load_model')))} model · {_duration(float(timing.get('duration_s', 0)))} · "
+            f"{summary.get('workers', 1)} worker(s) · seed {escape(str(summary.get('seed')))} · "
+            f"target {escape(str((summary.get('target') or {}).get('kind', '?')))}"
+            + (f" · started {_when(timing['started'])}" if timing.get("started") else ""))
+    nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in NAV)
+    body = [
+        f'<header><h1>{escape(title)}<span class="badge {"pass" if passed else "fail"}">'
+        f'{"PASSED" if passed else "FAILED"}</span></h1><div class="meta">{meta}</div></header>',
+        f"<nav>{nav}</nav>",
+        _banners(summary),
+        _tiles(summary),
+        _slo(summary),
+        _over_time(ids, tl),
+        _distribution(ids, summary, stats),
+        _funnel(summary),
+        _rows(summary),
+        _errors(summary),
+        _reconciliation(summary),
+        _details(summary),
+        f"<footer>loadsim summary schema {summary.get('schema_version')} · self-contained page: it loads "
+        "nothing from the network</footer>",
+    ]
+    return ("<!DOCTYPE html>\n"
+            '<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)} ({'passed' if passed else 'FAILED'})</title>"
+            f"<style>{CSS}</style></head><body><main>{''.join(body)}</main>"
+            f"<script>{SCRIPT}</script></body></html>\n")
