@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_EVENT_NAMES",
     "AttributionConfig",
     "Campaign",
+    "ClientConfig",
     "CommerceConfig",
     "Distribution",
     "ErrorRateSLO",
@@ -44,7 +45,9 @@ __all__ = [
     "JourneyConfig",
     "LatencySLO",
     "LoadConfig",
+    "OfflineConfig",
     "ReinstallConfig",
+    "RetryConfig",
     "SLOConfig",
     "Scenario",
     "ScenarioError",
@@ -411,6 +414,52 @@ class TargetConfig:
         return self.webhook_url or (os.environ.get(self.webhook_url_env, "") if self.webhook_url_env else "")
 
 
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """How the app's SDK retries a failed send (``[client.retry]``)."""
+
+    #: Attempts in all, the first included: 1 never retries.
+    max_attempts: int = field(default=1, metadata=_meta("positive"))
+    #: Wait before retry n: ``min(max_backoff, base * multiplier ** (n - 1))``, then jittered.
+    base: float = field(default=0.5, metadata=_meta("positive", duration=True))
+    multiplier: float = field(default=2.0, metadata=_meta("positive"))
+    max_backoff: float = field(default=30.0, metadata=_meta("positive", duration=True))
+    #: full: uniform in [0, wait]; equal: uniform in [wait/2, wait]; none: the wait itself.
+    jitter: Literal["full", "equal", "none"] = "full"
+    #: Wait as long as a 429's or 503's Retry-After says, when it says longer.
+    honour_retry_after: bool = True
+    #: What is retried: HTTP statuses, ``"connection"`` (refused, reset, garbage) and ``"timeout"``.
+    on: tuple[Any, ...] = (429, 500, 502, 503, 504, "connection", "timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineConfig:
+    """Devices that lose their connection queue what they send and flush it later (``[client.offline]``)."""
+
+    #: Share of sessions played offline: every request queued, then sent in one burst.
+    share: float = field(default=0.0, metadata=_meta("probability"))
+    #: How long such a session's device stays offline (real seconds in a load test).
+    duration: Distribution = Distribution("lognormal", 60.0, 0.5)
+    #: Requests one user's queue holds; beyond it the oldest are dropped and counted.
+    queue_limit: int = field(default=1000, metadata=_meta("positive"))
+    #: A request whose every attempt failed goes back to the queue and is sent again this much later.
+    requeue_after: float = field(default=5.0, metadata=_meta("positive", duration=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """The app's network behaviour (``[client]``): timeouts, retries, offline queues."""
+
+    #: Seconds to wait for an answer before the request counts as timed out.
+    timeout: float = field(default=30.0, metadata=_meta("positive", duration=True))
+    connect_timeout: float = field(default=10.0, metadata=_meta("positive", duration=True))
+    retry: RetryConfig = RetryConfig()
+    offline: OfflineConfig = OfflineConfig()
+
+
+RETRYABLE_ERRORS = ("connection", "timeout")
+
+
 #: Session starts per local hour (0-23) of a device: quiet nights, a lunch bump, an evening peak.
 DEFAULT_DAILY: tuple[float, ...] = (
     0.25, 0.14, 0.09, 0.07, 0.07, 0.11, 0.28, 0.55, 0.8, 0.88, 0.92, 0.98,
@@ -476,8 +525,7 @@ class Scenario:
     target: TargetConfig
     #: The calendar of generated datasets (``[time]``).
     time: TimeConfig = TimeConfig()
-    #: Reserved table, parsed by its owner: client behaviour (#10).
-    client: Mapping[str, Any] = field(default_factory=dict)
+    client: ClientConfig = ClientConfig()
     #: The file it came from (None when parsed from a string).
     path: Path | None = None
 
@@ -929,6 +977,41 @@ def _check_target(r: _Reader, target: TargetConfig) -> None:
                   "your source (Sources -> your mobile source -> Source Configuration), or webhook_url_env")
         if target.rate_cap is None:
             r.err("target.rate_cap", "required when kind = \"customerlabs\": the most requests per second to send")
+    _check_mock(r, target.mock)
+
+
+#: Keys of ``[target.mock]``: the embedded mock's flags (``error_rate`` is ``--error-rate``), and
+#: an outage the runner plays through the mock's admin API (seconds after the load starts).
+MOCK_FLAGS = ("latency", "error_rate", "retry_after", "hold_rate", "reset_rate", "drop_rate", "freeze_at",
+              "freeze_for")
+MOCK_OUTAGE = ("outage_at", "outage_for", "outage_status")
+
+
+def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
+    allowed = (*MOCK_FLAGS, *MOCK_OUTAGE)
+    for key, value in options.items():
+        path = f"target.mock.{key}"
+        if key not in allowed:
+            r.unknown("target.mock", key, allowed)
+        elif key in ("outage_at", "outage_for"):
+            try:
+                parse_duration(value)
+            except (ValueError, TypeError):
+                r.err(path, f"expected a duration such as 30s or 1m, got {_show(value)}")
+        elif key == "outage_status" and value not in (429, 500, 502, 503):
+            r.err(path, f"expected 429, 500, 502 or 503, got {_show(value)}")
+        elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):
+            r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
+    if ("outage_at" in options) != ("outage_for" in options):
+        r.err("target.mock", "an outage needs both outage_at and outage_for")
+
+
+def _check_client(r: _Reader, client: ClientConfig) -> None:
+    for i, what in enumerate(client.retry.on):
+        ok = (isinstance(what, int) and not isinstance(what, bool) and 100 <= what <= 599) or what in RETRYABLE_ERRORS
+        if not ok:
+            r.err(f"client.retry.on[{i}]", f"expected an HTTP status (such as 503) or one of "
+                  f"{', '.join(map(repr, RETRYABLE_ERRORS))}, got {_show(what)}")
 
 
 def _check_time(r: _Reader, t: TimeConfig) -> None:
@@ -985,18 +1068,17 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     target = _dataclass(r, TargetConfig, data.get("target", {}), "target")
     if target is not _SKIP:
         _check_target(r, target)
+    client = _dataclass(r, ClientConfig, data.get("client", {}), "client")
+    if client is not _SKIP:
+        _check_client(r, client)
     time_config = _dataclass(r, TimeConfig, data.get("time", {}), "time")
     if time_config is not _SKIP:
         _check_time(r, time_config)
-    reserved = {}
-    for key in ("client",):
-        t = r.table(data.get(key, {}), key)
-        reserved[key] = t or {}
     if r.problems:
         return None
     return Scenario(name=name, description=description, seed=seed, app=app, population=population,
                     journey=journey, load=load, slo=slo, target=target, time=time_config,
-                    client=reserved["client"], path=path)  # type: ignore[arg-type]
+                    client=client, path=path)  # type: ignore[arg-type]
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ stats shipping, the report at the end); locustfiles import what they run from he
 from __future__ import annotations
 
 from simulator.loadtest import hooks as hooks
+from simulator.loadtest import webui as webui  # the web UI's harness tab (registers on init)
 from simulator.loadtest.shape import ScenarioShape
 from simulator.loadtest.user import DeviceUser, EndpointUser
 

@@ -96,6 +96,13 @@ class RunContext:
         self.rate_cap = rate_cap
         self._next_send = 0.0
         self._bodies: list[tuple[Request, bytes]] = []
+        self._users = 0
+        offline = scenario.client.offline
+        #: Requests the app keeps when it cannot send (0 = none: a failed request is just a failure).
+        self.queue_limit = offline.queue_limit if scenario.client.retry.max_attempts > 1 or offline.share else 0
+        self.offline_share = offline.share
+        #: Requests waiting in this process's users' offline queues now.
+        self.queued = 0
         self.think_scale = think_scale
         self.stats = RunStats()
         self.population: Population | None = None
@@ -146,6 +153,11 @@ class RunContext:
             if session is not None:
                 self._returning.append(life)
                 return session
+
+    def next_user_seed(self) -> int:
+        """A seed for the next user's own draws (jitter, offline sessions): runs repeat from the seed."""
+        self._users += 1
+        return (self.scenario.seed << 24) ^ (self.shard_index << 16) ^ self._users
 
     def endpoint_bodies(self, count: int = 2000) -> list[tuple[Request, bytes]]:
         """Up to ``count`` healthy requests of ``self.endpoint`` from this shard's devices, serialised once."""

@@ -167,6 +167,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
                      think_scale=state.scenario.load.think_time_scale, start_time=state.started,
                      rate_cap=state.opts.rate_cap or state.scenario.target.rate_cap, endpoint=state.opts.endpoint)
     environment.loadsim_context = ctx  # type: ignore[attr-defined]
+    if ctx.queue_limit:
+        gevent.spawn(_sample_queue, environment, ctx)
     if state.scenario.load.model == "open":
         profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
         arrivals = OpenArrivals(ctx, rate_at=lambda t: _rate_share(profile, ctx, t),
@@ -213,7 +215,15 @@ def _status_loop(environment: Environment, state: HarnessState) -> None:
         sys.stderr.write(
             f"loadsim {now - state.started:6.0f}s  {rate:8.1f} req/s  p95 {total.latency.percentile(95) * 1000:7.1f} ms"
             f"  requests {total.count}  failures {total.failures}  expected 400s {total.expected_rejections}"
-            f"  dropped {stats.dropped}  cpu {cpu:3.0f}%{warn}\n")
+            f"  dropped {stats.dropped}  retries {sum(stats.retries.values())}"
+            f"  queued {ctx.queued if ctx is not None else '-'}  cpu {cpu:3.0f}%{warn}\n")
+
+
+def _sample_queue(environment: Environment, ctx: RunContext) -> None:
+    """The offline queues' depth once a second, for the timeline (the storm and its drain)."""
+    while environment.runner is not None and environment.runner.state not in ("stopped", "quitting"):
+        ctx.stats.queue_depth(time.time(), ctx.queued)
+        gevent.sleep(1.0)
 
 
 def _rate_share(profile: Profile, ctx: RunContext, elapsed: float) -> float:
@@ -299,10 +309,14 @@ def write_report(environment: Environment, state: HarnessState) -> Path:
         verdicts=verdicts, cpu_samples=state.cpu_samples, saturated_at=SATURATED_CPU)
     report_dir = Path(state.opts.report_dir or Path("reports") / time.strftime(
         f"%Y%m%d-%H%M%S-{state.scenario.name}", time.localtime(state.started)))
-    write_summary(report_dir, summary, stats,
-                  junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started))
     failed = not summary["passed"]
     environment.process_exit_code = 1 if failed else 0
+    try:
+        write_summary(report_dir, summary, stats,
+                      junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started))
+    except Exception:  # a report that cannot be written is a harness error, never a silent pass
+        log.exception("loadsim: could not write the report files in %s", report_dir)
+        environment.process_exit_code = 2
     for v in verdicts:
         (log.info if v.passed else log.error)("SLO %s", v)
     log.info("loadsim report written to %s (%s)", report_dir, "FAILED" if failed else "PASSED")

@@ -12,16 +12,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import orjson
 
 import simulator
 from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX
-from simulator.scenario import load_scenario
+from simulator.scenario import MOCK_FLAGS, load_scenario, parse_duration
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
 
@@ -56,11 +61,23 @@ class RunOptions:
     dry_run: bool = False
 
 
-def _start_mock(report_dir: Path, *, timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
+def mock_flags(options: Mapping[str, Any]) -> list[str]:
+    """The scenario's ``[target.mock]`` flags as the mock's command line (a list repeats the flag)."""
+    out: list[str] = []
+    for key in MOCK_FLAGS:
+        if key in options:
+            values = options[key] if isinstance(options[key], list) else [options[key]]
+            for v in values:
+                out += [f"--{key.replace('_', '-')}", str(v)]
+    return out
+
+
+def _start_mock(report_dir: Path, flags: Sequence[str] = (), *,
+                timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
     """The mock on a free loopback port, in its own session so a terminal's Ctrl-C reaches only Locust."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0",
-         "--store", str(report_dir / "mock.sqlite3")],
+         "--store", str(report_dir / "mock.sqlite3"), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     assert proc.stdout is not None
@@ -80,8 +97,6 @@ def _start_mock(report_dir: Path, *, timeout: float = 30.0) -> tuple[subprocess.
 
 def _drain(stream: IO[str], log_path: Path) -> None:
     """Keep reading the mock's output into a log file so its pipe never fills and blocks it."""
-    import threading
-
     def pump() -> None:
         with log_path.open("a", encoding="utf-8") as f:
             for line in stream:
@@ -98,6 +113,54 @@ def _stop(proc: subprocess.Popen[str], *, timeout: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass(slots=True)
+class _Outage:
+    """The mock answers every request with ``status`` from ``at`` to ``at + length`` seconds after the
+    load starts, through its admin API; then its own faults come back."""
+
+    admin: str
+    at: float
+    length: float
+    status: int
+    timers: list[threading.Timer] = field(default_factory=list)
+    saved: bytes = b"{}"
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any], admin: str) -> _Outage | None:
+        if "outage_at" not in options:
+            return None
+        return cls(admin, parse_duration(options["outage_at"]), parse_duration(options["outage_for"]),
+                   int(options.get("outage_status", 503)))
+
+    def _put(self, body: bytes) -> None:
+        req = urllib.request.Request(f"{self.admin}/_admin/faults", data=body, method="PUT",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=5).close()
+        except OSError as e:
+            print(f"loadsim: could not change the mock's faults for the outage: {e}", file=sys.stderr)
+
+    def _begin(self) -> None:
+        with urllib.request.urlopen(f"{self.admin}/_admin/faults", timeout=5) as r:
+            self.saved = r.read()
+        self._put(orjson.dumps({"default": {"error_rate": 1.0, "error_status": self.status}}))
+        print(f"loadsim: outage: the mock answers {self.status} for {self.length:g} s", file=sys.stderr, flush=True)
+
+    def _end(self) -> None:
+        self._put(self.saved)
+        print("loadsim: outage over: the mock is back", file=sys.stderr, flush=True)
+
+    def schedule(self) -> None:
+        self.timers = [threading.Timer(self.at, self._begin), threading.Timer(self.at + self.length, self._end)]
+        for t in self.timers:
+            t.daemon = True
+            t.start()
+
+    def cancel(self) -> None:
+        for t in self.timers:
+            t.cancel()
 
 
 def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str]:
@@ -143,8 +206,10 @@ def run(opts: RunOptions) -> int:
                                                                         report_dir=report_dir)))
         return 0
     report_dir.mkdir(parents=True, exist_ok=True)
+    outage = None
     if not host:
-        mock, host = _start_mock(report_dir)
+        mock, host = _start_mock(report_dir, mock_flags(scenario.target.mock))
+        outage = _Outage.of(scenario.target.mock, host)
         print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
     try:
         env = dict(os.environ)
@@ -152,6 +217,8 @@ def run(opts: RunOptions) -> int:
         if opts.webhook_url:
             env["LOADSIM_WEBHOOK_URL"] = opts.webhook_url  # not on the command line, where ps shows it
         locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir), env=env)
+        if outage is not None:
+            outage.schedule()
         while True:
             try:
                 code = locust.wait()
@@ -160,6 +227,8 @@ def run(opts: RunOptions) -> int:
                 # The terminal sent SIGINT to Locust too: wait while it writes the report.
                 print("\nloadsim: stopping; writing the report of what was sent...", file=sys.stderr, flush=True)
     finally:
+        if outage is not None:
+            outage.cancel()
         if mock is not None:
             _stop(mock)
     summary = report_dir / "summary.json"

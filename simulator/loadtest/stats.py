@@ -23,8 +23,11 @@ TOTAL = "total"
 TIMELINE_STEP = 2
 MAX_SLICES = 900
 
+_CLIENT_COUNTERS = ("recovered", "requeued", "client_dropped", "unsent", "offline_sessions")
+#: Plain numbers in a slice (the rest are request rows).
+_GAUGES = ("dropped", "queued")
 #: One timeline slice: name (an endpoint or ``total``) -> [requests, failures, {latency bucket: n}],
-#: plus ``dropped`` -> open-model arrivals dropped in the slice.
+#: plus ``dropped`` -> open-model arrivals dropped in the slice and ``queued`` -> the offline queues' depth.
 Slice = dict[str, Any]
 
 
@@ -77,6 +80,14 @@ class RunStats:
         #: Slice start (epoch seconds, a multiple of the step) -> what happened in it.
         self.timeline: dict[int, Slice] = {}
         self.timeline_step = TIMELINE_STEP
+        #: Client behaviour: extra attempts per endpoint, requests that succeeded after retrying,
+        #: requests put back in the offline queue, dropped from a full queue, unsent at the end.
+        self.retries: dict[str, int] = {}
+        self.recovered = 0
+        self.requeued = 0
+        self.client_dropped = 0
+        self.unsent = 0
+        self.offline_sessions = 0
         #: Funnel counters: sessions started, identified, added to cart, purchased...
         self.funnel: dict[str, int] = {}
         self.arrivals = 0
@@ -153,6 +164,15 @@ class RunStats:
         self.accepted[endpoint] = self.accepted.get(endpoint, 0) + 1
         self.digests[endpoint] = (self.digests.get(endpoint, 0) + digest) % DIGEST_MOD
 
+    def retry(self, endpoint: str) -> None:
+        self.retries[endpoint] = self.retries.get(endpoint, 0) + 1
+
+    def queue_depth(self, at: float, depth: int) -> None:
+        """The offline queues' depth at ``at``: the timeline keeps each slice's highest."""
+        key = int(at) // self.timeline_step * self.timeline_step
+        piece = self.timeline.setdefault(key, {})
+        piece["queued"] = max(piece.get("queued", 0), depth)
+
     def interrupt(self, endpoint: str, digest: int) -> None:
         """A request in flight when the test stopped: its outcome is unknown."""
         self.interrupted.setdefault(endpoint, []).append(digest)
@@ -179,6 +199,10 @@ class RunStats:
             self.digests[ep] = (self.digests.get(ep, 0) + d) % DIGEST_MOD
         for ep, ds in other.interrupted.items():
             self.interrupted.setdefault(ep, []).extend(ds)
+        for ep, n in other.retries.items():
+            self.retries[ep] = self.retries.get(ep, 0) + n
+        for name in _CLIENT_COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         self._merge_timeline(other)
         for stage, n in other.funnel.items():
             self.funnel[stage] = self.funnel.get(stage, 0) + n
@@ -211,7 +235,7 @@ class RunStats:
         """Everything recorded since the last ``take``, leaving this empty (a worker's report)."""
         taken = RunStats()
         for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "interrupted", "timeline",
-                     "timeline_step", "funnel",
+                     "timeline_step", "retries", *_CLIENT_COUNTERS, "funnel",
                      "arrivals", "dropped", "arrival_first", "arrival_last", "sent_bytes"):
             setattr(taken, name, getattr(self, name))
         self.__init__()  # type: ignore[misc]
@@ -227,9 +251,11 @@ class RunStats:
             "accepted": self.accepted,
             "digests": {k: str(v) for k, v in self.digests.items()},
             "interrupted": {k: [str(d) for d in v] for k, v in self.interrupted.items()},
+            "retries": self.retries,
+            **{name: getattr(self, name) for name in _CLIENT_COUNTERS},
             "timeline_step": self.timeline_step,
             # keys as strings: msgpack and JSON maps both take them
-            "timeline": {str(k): {name: row if name == "dropped" else [row[0], row[1], {str(b): n for b, n in
+            "timeline": {str(k): {name: row if name in _GAUGES else [row[0], row[1], {str(b): n for b, n in
                                                                                     row[2].items()}]
                                   for name, row in piece.items()}
                          for k, piece in self.timeline.items()},
@@ -251,8 +277,11 @@ class RunStats:
         s.accepted = dict(d["accepted"])
         s.digests = {k: int(v) for k, v in d["digests"].items()}
         s.interrupted = {k: [int(x) for x in v] for k, v in d["interrupted"].items()}
+        s.retries = dict(d["retries"])
+        for name in _CLIENT_COUNTERS:
+            setattr(s, name, int(d[name]))
         s.timeline_step = int(d["timeline_step"])
-        s.timeline = {int(k): {name: row if name == "dropped" else [row[0], row[1], {int(b): n for b, n in
+        s.timeline = {int(k): {name: row if name in _GAUGES else [row[0], row[1], {int(b): n for b, n in
                                                                                  row[2].items()}]
                                for name, row in piece.items()}
                       for k, piece in d["timeline"].items()}
@@ -264,8 +293,8 @@ class RunStats:
 
 def _merge_slice(mine: Slice, theirs: Slice) -> None:
     for name, row in theirs.items():
-        if name == "dropped":
-            mine["dropped"] = mine.get("dropped", 0) + row
+        if name in _GAUGES:  # counts add; a queue depth adds across workers too (each its highest)
+            mine[name] = mine.get(name, 0) + row
             continue
         acc = mine.get(name)
         if acc is None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
+import random
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -17,7 +20,7 @@ from simulator.journey import Request
 from simulator.loadtest.context import RunContext
 from simulator.mock.state import digest
 
-__all__ = ["DeviceUser", "EndpointUser", "OpenArrivals", "TrackingUser"]
+__all__ = ["Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser"]
 
 
 class OpenArrivals:
@@ -90,57 +93,165 @@ class OpenArrivals:
                 stats.arrive(intended, dropped=True)
 
 
+@dataclass(slots=True)
+class Attempt:
+    """How one HTTP attempt ended."""
+
+    outcome: str
+    error: str | None
+    example: str | None
+    #: The scenario's retry policy says to try again (a retryable status or network error).
+    retryable: bool
+    #: Seconds a 429 or 503 asked to wait (Retry-After), if it said.
+    retry_after: float | None
+    ended: float
+
+
+@dataclass(slots=True, order=True)
+class Queued:
+    """A request the app holds in its offline queue until ``due``."""
+
+    due: float
+    seq: int
+    req: Request = field(compare=False)
+    data: bytes = field(compare=False)
+    #: When the app first meant to send it: its latency, once sent, counts from here.
+    intended: float = field(compare=False)
+
+
 class TrackingUser(FastHttpUser):
-    """Sends tracking requests and judges the answers; subclasses choose what to send."""
+    """Sends tracking requests as the app's SDK does (timeouts, retries with backoff) and judges the answers."""
 
     abstract = True
     wait_time = constant(0)  # think times come from the journeys; Locust's own waits would add to them
-    network_timeout = 30.0
-    connection_timeout = 10.0
     ctx: RunContext
+
+    def __init__(self, environment: Any) -> None:
+        state = getattr(environment, "loadsim", None)
+        if state is not None:  # the scenario's client timeouts, before FastHttpUser builds its client
+            self.network_timeout = state.scenario.client.timeout
+            self.connection_timeout = state.scenario.client.connect_timeout
+        super().__init__(environment)
 
     def on_start(self) -> None:
         ctx: RunContext | None = getattr(self.environment, "loadsim_context", None)
         if ctx is None:
             raise StopUser()
         self.ctx = ctx
+        self.rng = random.Random(ctx.next_user_seed())
+        self.retry = ctx.scenario.client.retry
 
-    def post(self, req: Request, data: bytes, intended: float | None, began: float) -> None:
-        """POST one body; record its latency from ``intended`` (open model) or from ``began``."""
+    def attempt(self, req: Request, data: bytes, name: str) -> Attempt:
+        """One POST, judged; a user stopped mid-request leaves the body's digest for reconciliation."""
         ctx = self.ctx
-        endpoint = req.endpoint
         ctx.pace()
         try:
-            with self.client.post(ctx.target.urls[endpoint], data=data, headers=req.headers, name=req.step,
+            with self.client.post(ctx.target.urls[req.endpoint], data=data, headers=req.headers, name=name,
                                   catch_response=True) as resp:
                 ended = time.time()
-                outcome, error, example = _judge(req, resp.status_code, resp.content, getattr(resp, "error", None))
+                status = resp.status_code
+                error_obj = getattr(resp, "error", None)
+                outcome, error, example = _judge(req, status, resp.content, error_obj)
+                retryable = outcome == "failure" and _retryable(status, error_obj, self.retry.on)
+                retry_after = _retry_after(resp.headers) if status in (429, 503) and resp.headers else None
                 if outcome == "failure":
                     resp.failure(example)
                 else:
                     resp.success()
-                    if outcome == "ok":
-                        ctx.stats.accept(endpoint, digest(data))
         except GreenletExit:
             # Stopped mid-request: the target may have stored it; reconciliation allows for that.
-            ctx.stats.interrupt(endpoint, digest(data))
+            ctx.stats.interrupt(req.endpoint, digest(data))
             raise
-        ctx.stats.record(endpoint=endpoint, step=req.step,
-                         latency=ended - (began if intended is None else min(intended, began)),
-                         service=ended - began, outcome=outcome, error=error, example=example, at=ended)
         ctx.stats.sent_bytes += len(data)
+        return Attempt(outcome, error, example, retryable, retry_after, ended)
+
+    def backoff(self, retry_number: int, retry_after: float | None) -> float:
+        """The wait before retry ``retry_number`` (1 = the first retry), jittered with the user's seeded draws."""
+        policy = self.retry
+        wait = min(policy.max_backoff, policy.base * policy.multiplier ** (retry_number - 1))
+        if policy.jitter == "full":
+            wait = self.rng.uniform(0, wait)
+        elif policy.jitter == "equal":
+            wait = self.rng.uniform(wait / 2, wait)
+        if policy.honour_retry_after and retry_after is not None:
+            wait = max(wait, retry_after)
+        return wait
+
+    def deliver(self, req: Request, data: bytes, intended: float | None, began: float) -> Attempt:
+        """Send one request with the scenario's retries; record it once, with its whole time.
+
+        Retries show in Locust's tables as ``<step> (retry)``; in the harness's report a request
+        that succeeded after retries is a success whose latency includes them.
+        """
+        ctx, stats = self.ctx, self.ctx.stats
+        result = self.attempt(req, data, req.step)
+        retries = 0
+        while result.retryable and retries + 1 < self.retry.max_attempts:
+            retries += 1
+            gevent.sleep(self.backoff(retries, result.retry_after))
+            stats.retry(req.endpoint)
+            result = self.attempt(req, data, f"{req.step} (retry)")
+        if retries and result.outcome != "failure":
+            stats.recovered += 1
+        if result.retryable and ctx.queue_limit:
+            return result  # the caller queues it: the SDK keeps what it could not send
+        if result.outcome == "ok":
+            stats.accept(req.endpoint, digest(data))
+        stats.record(endpoint=req.endpoint, step=req.step,
+                     latency=result.ended - (began if intended is None else min(intended, began)),
+                     service=result.ended - began, outcome=result.outcome, error=result.error,
+                     example=result.example, at=result.ended)
+        return result
 
 
 class DeviceUser(TrackingUser):
     """Plays devices' sessions from the scenario's journeys, one session at a time.
 
     Requests are named by step (``externalIds``, ``identify``, ``event:Purchase``); a 400 to a
-    faulty-SDK device's malformed body is an expected rejection, not a failure.
+    faulty-SDK device's malformed body is an expected rejection, not a failure. Like a mobile
+    SDK, it keeps what it could not send (every retry failed, or the device was offline) in a
+    bounded queue with the original ``added_at``, and flushes the queue in a burst later.
     """
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.queue: list[Queued] = []  # a heap by due time
+        self._seq = 0
+
+    def on_stop(self) -> None:
+        if getattr(self, "queue", None):
+            self.ctx.stats.unsent += len(self.queue)
+            self.ctx.queued -= len(self.queue)
+            self.queue.clear()
+
+    def hold(self, req: Request, data: bytes, intended: float, due: float) -> None:
+        ctx = self.ctx
+        if len(self.queue) >= ctx.queue_limit:  # full: the oldest goes, as SDK queues do
+            oldest = min(self.queue, key=lambda q: q.intended)
+            self.queue.remove(oldest)
+            heapq.heapify(self.queue)
+            ctx.stats.client_dropped += 1
+            ctx.queued -= 1
+        self._seq += 1
+        heapq.heappush(self.queue, Queued(due, self._seq, req, data, intended))
+        ctx.queued += 1
+
+    def flush(self) -> None:
+        """Send every queued request that is due, back to back (the burst after an outage)."""
+        ctx = self.ctx
+        while self.queue and self.queue[0].due <= time.time():
+            q = heapq.heappop(self.queue)
+            ctx.queued -= 1
+            result = self.deliver(q.req, q.data, q.intended, time.time())
+            if result.retryable:
+                self.ctx.stats.requeued += 1
+                self.hold(q.req, q.data, q.intended, time.time() + ctx.scenario.client.offline.requeue_after)
+                return  # still down: try the rest later
 
     @task
     def play(self) -> None:
         ctx = self.ctx
+        self.flush()
         arrivals: OpenArrivals | None = getattr(self.environment, "loadsim_arrivals", None)
         if arrivals is not None:
             item = arrivals.take()
@@ -150,10 +261,25 @@ class DeviceUser(TrackingUser):
         else:
             session = ctx.next_session(returning_window=max(1, self.environment.runner.user_count))
             if session is None:
+                if self.queue:  # nothing new to play, but the queue must still drain
+                    gevent.sleep(max(0.0, self.queue[0].due - time.time()))
+                    return
                 raise StopUser()
             start = time.time()
         base = session[0].offset
         scale = ctx.think_scale
+        offline = ctx.offline_share and self.rng.random() < ctx.offline_share
+        if offline:
+            # The device was offline for this whole session: the app queued every request with the
+            # time it happened, and sends them all when it is back.
+            back = start + ctx.scenario.client.offline.duration.sample(self.rng)
+            past = start - (session[-1].offset - base) * scale
+            for req in session:
+                at = past + (req.offset - base) * scale
+                req.stamp(at)
+                self.hold(req, orjson.dumps(req.body), at, back)
+            ctx.stats.offline_sessions += 1
+            return
         for req in session:
             intended = start + (req.offset - base) * scale
             delay = intended - time.time()
@@ -161,8 +287,12 @@ class DeviceUser(TrackingUser):
                 gevent.sleep(delay)
             began = time.time()
             req.stamp(began)
+            data = orjson.dumps(req.body)
             # The closed model times a request from its start; the open model from when it was due.
-            self.post(req, orjson.dumps(req.body), intended if arrivals is not None else None, began)
+            result = self.deliver(req, data, intended if arrivals is not None else None, began)
+            if result.retryable:
+                ctx.stats.requeued += 1
+                self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
 
 
 class EndpointUser(TrackingUser):
@@ -179,7 +309,7 @@ class EndpointUser(TrackingUser):
         bodies = self.ctx.endpoint_bodies()
         req, data = bodies[self._next % len(bodies)]
         self._next += 1
-        self.post(req, data, None, time.time())
+        self.deliver(req, data, None, time.time())
 
 
 def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tuple[str, str | None, str | None]:
@@ -208,6 +338,22 @@ def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tupl
         field = message.split(":", 1)[0] if message else "?"
         return "failure", f"400 {field}", f"400 {message}"[:300]
     return "failure", f"status {status}", f"status {status}: {(content or b'')[:200]!r}"
+
+
+def _retryable(status: int, error: Any, on: tuple[Any, ...]) -> bool:
+    if status == 0:
+        kind = "timeout" if "timeout" in type(error).__name__.lower() else "connection"
+        return kind in on
+    return status in on
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not sent by collectors we know; it reads as None)."""
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _error_message(content: bytes | None) -> str:

@@ -1,0 +1,326 @@
+"""The harness's tab in Locust's web UI: what Locust's own tabs cannot show, live.
+
+Added the way Locust documents for extensions (``examples/extend_web_ui.py``): the tab and its
+table structure go into ``web_ui.template_args`` (``extended_tabs``, ``extended_tables``), and
+each poll of ``/stats/requests`` carries the rows under ``extended_stats``. The rows are the
+harness's own percentiles per endpoint, per journey step and in total (from the log
+histograms, not Locust's rounded buckets), the journey funnel, open-model arrivals and drops,
+expected rejections, and reconciliation against the mock. ``GET /loadsim/stats`` answers the
+same rows as JSON for scripts.
+
+The start form also gets a check: the harness's options arrive from the form as text, so a
+scenario that does not load or a seed that is not a number is refused with a message before
+anything starts, and the chosen scenario (and seed, app id, load model, rate...) replaces the
+one the process started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from simulator.loadtest import hooks
+from simulator.loadtest.reconcile import ENDPOINTS, fetch_mock_stats, reconcile
+from simulator.loadtest.shape import Profile
+from simulator.loadtest.stats import RunStats, Series
+from simulator.scenario import Scenario, ScenarioError
+
+__all__ = ["COLUMNS", "TAB_KEY", "apply_form_options", "coerce_form_options", "register", "rows"]
+
+log = logging.getLogger("loadsim")
+
+TAB_KEY = "loadsim"
+TAB_TITLE = "Harness"
+#: The table's columns, in order: (key, title). Latency columns are milliseconds. Locust's table
+#: sorts rows by a ``name`` field unless a header is clicked: each row's hidden ``name`` is its
+#: position, so the rows keep the order they are built in (total, endpoints, steps, funnel...).
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kind", "Kind"), ("label", "Name"), ("count", "Count"), ("failures", "Failures"),
+    ("expected", "Expected 400s"), ("p50", "p50 ms"), ("p90", "p90 ms"), ("p95", "p95 ms"), ("p99", "p99 ms"),
+    ("p999", "p99.9 ms"), ("max", "Max ms"), ("detail", "Detail"),
+)
+_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+#: The journey funnel: (label, the action whose requests count it); sessions and identify are fixed steps.
+FUNNEL: tuple[tuple[str, str], ...] = (
+    ("viewed an item", "view_item"), ("added to cart", "add_to_cart"), ("began checkout", "begin_checkout"),
+    ("purchased", "purchase"),
+)
+#: The mock's counters are read at most this often, however many browsers poll.
+MOCK_POLL_S = 2.0
+
+#: Our options the start form sends as text (a form knows no types); '' means "as the scenario says".
+FORM_NUMBERS: Mapping[str, Callable[[str], Any]] = {"seed": int, "rate": float, "think_scale": float,
+                                                    "rate_cap": float}
+FORM_TEXTS = ("target", "webhook_url", "app_id", "load_model", "report_dir", "mock_admin")
+
+
+# --- the start form ----------------------------------------------------------------------------
+
+def coerce_form_options(opts: Any) -> None:
+    """Give our options their types back after the start form set them as text ('' = not set).
+
+    Raises ``ValueError`` naming the field for a value that is not a number.
+    """
+    for name, kind in FORM_NUMBERS.items():
+        value = getattr(opts, name, None)
+        if isinstance(value, str):
+            try:
+                setattr(opts, name, kind(value) if value.strip() else None)
+            except ValueError:
+                raise ValueError(f"{name.replace('_', ' ')} must be a number, got {value[:40]!r}") from None
+    for name in FORM_TEXTS:
+        if getattr(opts, name, None) == "":
+            setattr(opts, name, None)
+
+
+def _resolution(opts: Any) -> tuple[Any, ...]:
+    return tuple(getattr(opts, n, None) for n in ("scenario", "seed", "app_id", "load_model", "think_scale",
+                                                  "num_users", "rate", "run_time"))
+
+
+def apply_form_options(environment: Environment) -> bool:
+    """Resolve the scenario and load profile again from the options the start form changed.
+
+    Called right after Locust's ``/swarm`` copied the form into ``parsed_options`` and before
+    the test's first tick, so ``test_start`` and the load shape see the chosen scenario.
+    Returns whether anything changed.
+    """
+    state = getattr(environment, "loadsim", None)
+    opts = environment.parsed_options
+    if state is None or opts is None:
+        return False
+    coerce_form_options(opts)
+    key = _resolution(opts)
+    if key == getattr(state, "ui_resolution", None):
+        return False
+    scenario: Scenario = hooks._scenario_with_overrides(opts)
+    state.scenario = scenario
+    state.ui_resolution = key
+    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
+        scenario.load, users=hooks._explicit(opts, "num_users"), rate=opts.rate,
+        run_time=hooks._explicit(opts, "run_time"))
+    log.info("web UI: scenario %s (seed %s, %s model)", scenario.name, scenario.seed, scenario.load.model)
+    return True
+
+
+def check_form(form: Mapping[str, str]) -> str | None:
+    """What is wrong with the start form's harness fields, or None."""
+    for name, kind in FORM_NUMBERS.items():
+        value = form.get(name, "")
+        if value.strip():
+            try:
+                kind(value)
+            except ValueError:
+                return f"{name.replace('_', ' ')} must be a number, got {value[:40]!r}"
+    scenario = form.get("scenario")
+    if scenario:
+        from simulator.scenario import load_scenario
+
+        try:
+            load_scenario(scenario)
+        except ScenarioError as e:
+            return f"the scenario has problems: {e}"
+    return None
+
+
+# --- the rows ----------------------------------------------------------------------------------
+
+def _live_stats(environment: Environment) -> RunStats | None:
+    """This process's stats (standalone) or the sum of the workers' (master)."""
+    ctx = getattr(environment, "loadsim_context", None)
+    if ctx is not None and not isinstance(environment.runner, MasterRunner):
+        return ctx.stats  # type: ignore[no-any-return]
+    state = getattr(environment, "loadsim", None)
+    return None if state is None else state.stats  # type: ignore[no-any-return]
+
+
+def _series_row(kind: str, name: str, s: Series, detail: str = "") -> dict[str, Any]:
+    row: dict[str, Any] = {"kind": kind, "label": name, "count": s.count, "failures": s.failures,
+                           "expected": s.expected_rejections}
+    for key, p in _PERCENTILES:
+        row[key] = round(s.latency.percentile(p) * 1000, 2)
+    row["max"] = round(s.latency.max * 1000, 2)
+    row["detail"] = detail
+    return row
+
+
+def _plain(kind: str, name: str, count: int | str, detail: str = "") -> dict[str, Any]:
+    return {"kind": kind, "label": name, "count": count, "failures": "", "expected": "",
+            **{key: "" for key, _ in _PERCENTILES}, "max": "", "detail": detail}
+
+
+def funnel_steps(scenario: Scenario) -> list[tuple[str, tuple[str, ...]]]:
+    """(label, step names) of the funnel stages this scenario's journey has."""
+    j = scenario.journey
+    stages: list[tuple[str, tuple[str, ...]]] = [("sessions", ("externalIds",))]
+    if any(st.action == "identify" for st in j.states.values()) or j.reinstall.relogin:
+        stages.append(("identified", ("identify",)))
+    for label, action in FUNNEL:
+        steps = tuple(sorted({f"event:{st.event or j.event_names.get(action, '')}"
+                              for st in j.states.values() if st.action == action}))
+        if steps:
+            stages.append((label, steps))
+    return stages
+
+
+class MockView:
+    """The mock's counters, read at most every ``MOCK_POLL_S`` seconds."""
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.moment: Any = None
+        self.at = 0.0
+        self.stats: dict[str, Any] | None = None
+        self.error = ""
+
+    def get(self, url: str, moment: Any = None) -> dict[str, Any] | None:
+        """The counters; read afresh when ``moment`` (e.g. the run's start and whether it stopped) changed."""
+        now = time.monotonic()
+        if (url, moment) != (self.url, self.moment) or now - self.at >= MOCK_POLL_S:
+            self.url, self.moment, self.at = url, moment, now
+            try:
+                self.stats, self.error = fetch_mock_stats(url, timeout=2.0), ""
+            except (OSError, ValueError) as e:
+                self.stats, self.error = None, f"cannot read the mock's stats at {url}: {e}"
+        return self.stats
+
+
+def rows(environment: Environment, mock: MockView | None = None) -> list[dict[str, Any]]:
+    """The tab's rows: harness percentiles, funnel, arrivals, reconciliation."""
+    state = getattr(environment, "loadsim", None)
+    stats = _live_stats(environment)
+    if state is None or stats is None:
+        return []
+    out = [_series_row("total", "total", stats.total,
+                       f"{stats.total.expected_rejections} expected rejections (400s to faulty SDKs)")]
+    out += [_series_row("endpoint", ep, stats.endpoints[ep]) for ep in ENDPOINTS if ep in stats.endpoints]
+    out += [_series_row("endpoint", ep, s) for ep, s in sorted(stats.endpoints.items()) if ep not in ENDPOINTS]
+    out += [_series_row("step", name, s) for name, s in sorted(stats.steps.items())]
+    out += _funnel_rows(state.scenario, stats)
+    out += _arrival_rows(environment, state, stats)
+    out += _reconciliation_rows(environment, state, stats, mock or MockView())
+    for i, row in enumerate(out):
+        row["name"] = f"{i:04d}"
+    return out
+
+
+def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
+    out = [_plain("funnel", "devices started", stats.funnel.get("devices", 0))]
+    sessions = 0
+    for label, steps in funnel_steps(scenario):
+        n = sum(stats.steps[s].count for s in steps if s in stats.steps)
+        if label == "sessions":
+            sessions = n
+            out.append(_plain("funnel", label, n))
+        else:
+            share = f"{100 * n / sessions:.1f} per 100 sessions" if sessions else ""
+            out.append(_plain("funnel", label, n, share))
+    return out
+
+
+def _arrival_rows(environment: Environment, state: Any, stats: RunStats) -> list[dict[str, Any]]:
+    if state.scenario.load.model != "open":
+        return [_plain("arrivals", "dropped arrivals", 0, "closed model: users wait for each other, nothing drops")]
+    profile: Profile | None = getattr(environment, "loadsim_profile", None)
+    elapsed = time.time() - state.started if state.started else 0.0
+    now = profile.at(elapsed) if profile is not None else None
+    target = f"{now[2]:g}/s" if now is not None and now[2] is not None else "-"
+    achieved = stats.achieved_rate
+    return [
+        _plain("arrivals", "dropped arrivals", stats.dropped,
+               f"of {stats.arrivals} arrivals ({100 * stats.dropped / stats.arrivals:.2f}%)" if stats.arrivals
+               else "no arrivals yet"),
+        _plain("arrivals", "achieved rate", f"{achieved:.2f}/s" if achieved is not None else "-",
+               f"target now {target} ({state.scenario.load.rate_unit}/s)"),
+    ]
+
+
+def _reconciliation_rows(environment: Environment, state: Any, stats: RunStats,
+                         mock: MockView) -> list[dict[str, Any]]:
+    admin = hooks._mock_admin(state, environment)
+    if not admin:
+        return [_plain("reconciliation", "verdict", "-", "only against the mock collector")]
+    runner = environment.runner
+    stopped = bool(runner is not None and runner.state in ("stopped", "stopping", "cleanup") and state.started)
+    # Counters read before the stop would miss the last requests: read again once it stopped.
+    current = mock.get(admin, (state.started, runner.state if runner is not None else None))
+    if current is None:
+        return [_plain("reconciliation", "verdict", "-", mock.error)]
+    result = reconcile(stats, current, state.mock_baseline)
+    out = []
+    for ep in ENDPOINTS:
+        r = result["endpoints"][ep]
+        out.append(_plain("reconciliation", ep, r["stored"],
+                          f"acknowledged {r['acknowledged']}, stored {r['stored']}, cut off {r['interrupted']}"
+                          + ("" if r["digest_match"] else ", bodies differ")))
+    if not state.started:
+        verdict = "not started"
+    elif not stopped:
+        verdict = "running: requests in flight may differ; judged at stop"
+    else:
+        verdict = "OK" if result["ok"] else "FAILED: " + "; ".join(result["differences"])
+    out.append(_plain("reconciliation", "verdict", "", verdict))
+    return out
+
+
+# --- registration -------------------------------------------------------------------------------
+
+def register(environment: Environment) -> None:
+    """Add the tab, the rows on each stats poll, the start-form check and ``/loadsim/stats``."""
+    from flask import Response, jsonify, request
+
+    web_ui = environment.web_ui
+    assert web_ui is not None and web_ui.app is not None
+    app = web_ui.app
+    mock = MockView()
+    # template_args survive Locust's own updates (it merges into them), so the normal page shows the tab.
+    web_ui.template_args["extended_tabs"] = [{"title": TAB_TITLE, "key": TAB_KEY}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in COLUMNS]}]
+
+    @app.before_request
+    def _check_start_form() -> Response | None:
+        if request.method != "POST" or not request.path.endswith("/swarm"):
+            return None
+        problem = check_form(request.form)
+        if problem is None:
+            return None
+        log.error("web UI: not starting: %s", problem)
+        return jsonify({"success": False, "message": problem, "host": environment.host})
+
+    @app.after_request
+    def _extend(response: Response) -> Response:
+        if request.method == "POST" and request.path.endswith("/swarm") and response.status_code == 200:
+            try:
+                apply_form_options(environment)
+            except (ScenarioError, ValueError) as e:  # check_form let it through: say so, keep the old one
+                log.error("web UI: the form's options were not applied: %s", e)
+        elif request.path.endswith("/stats/requests") and response.is_json:
+            body = response.get_json()
+            body["extended_stats"] = [{"key": TAB_KEY, "data": rows(environment, mock)}]
+            response.set_data(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY))
+        return response
+
+    @app.route("/loadsim/stats")
+    def _loadsim_stats() -> Response:
+        state = getattr(environment, "loadsim", None)
+        return jsonify({"scenario": state.scenario.name if state else None,
+                        "state": environment.runner.state if environment.runner else None,
+                        "columns": [k for k, _ in COLUMNS], "rows": rows(environment, mock)})
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    if (environment.web_ui is None or isinstance(environment.runner, WorkerRunner)
+            or getattr(environment, "loadsim", None) is None):
+        return
+    state = environment.loadsim  # type: ignore[attr-defined]
+    state.ui_resolution = _resolution(environment.parsed_options)
+    register(environment)
