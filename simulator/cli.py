@@ -171,6 +171,54 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     return serve_from_args(args)
 
 
+# --- loadsim report / compare -------------------------------------------------------------------
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("report", help="render a run's report again from its saved data",
+                       description="Write summary.md, junit.xml and report.html of a run again from its saved "
+                                   "summary.json and stats.json; nothing is re-run. Exit code 2 if RUN_DIR is "
+                                   "not a run report.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run's report directory (reports/<run id>/)")
+    p.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from simulator.report.summary import render_again
+
+    paths = render_again(args.run_dir)
+    sys.stdout.write(f"loadsim: rendered {', '.join(p.name for p in paths)} in {args.run_dir}/\n")
+    return EXIT_OK
+
+
+def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "compare", help="compare two runs; exit 1 on a regression (a CI gate)",
+        description="Print the differences between two runs per endpoint and journey step (p50/p95/p99/max "
+                    "latency, requests/s, error rate). Exit code 1 if a latency percentile or the error rate "
+                    "of NEW_RUN regressed beyond --max-regression, 0 if not, 2 on bad input. Percentiles "
+                    "with under 5 requests above them in either run, and max, are shown but not gated; the "
+                    "error rate may also exceed the threshold by one request or 0.1%% of requests.")
+    p.add_argument("base", type=Path, metavar="BASE_RUN", help="the reference run's report directory")
+    p.add_argument("new", type=Path, metavar="NEW_RUN", help="the run to judge")
+    p.add_argument("--max-regression", default="10%", metavar="PCT",
+                   help="largest allowed growth, e.g. 10%% or 0.1 (default 10%%)")
+    p.set_defaults(handler=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from simulator.report.compare import compare, format_comparison, parse_regression
+    from simulator.report.summary import load_summary
+
+    try:
+        threshold = parse_regression(args.max_regression)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = compare(load_summary(args.base), load_summary(args.new), max_regression=threshold,
+                     base_name=str(args.base), new_name=str(args.new))
+    sys.stdout.write(format_comparison(result))
+    return EXIT_FAILED if result.regressions else EXIT_OK
+
+
 # --- the command --------------------------------------------------------------------------------
 
 class UsageError(Exception):
@@ -184,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios, _add_mock):
+    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios, _add_mock,
+                _add_report, _add_compare):
         add(sub)
     return parser
 

@@ -15,10 +15,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simulator.loadtest.stats import RunStats
 from simulator.report.histogram import bucket_value, sparse_percentile
+
+if TYPE_CHECKING:
+    from simulator.loadtest.stats import RunStats
 
 __all__ = ["render_html"]
 

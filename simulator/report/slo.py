@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
-from simulator.loadtest.stats import RunStats, Series
-from simulator.scenario import SLOConfig
+if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): types only, no cycle
+    from simulator.loadtest.stats import RunStats, Series
+    from simulator.scenario import SLOConfig
 
 __all__ = ["Verdict", "evaluate", "junit_xml"]
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from simulator.errors import HarnessError
-from simulator.loadtest.stats import RunStats, Series
 from simulator.report.slo import Verdict, junit_xml
-from simulator.scenario import DEFAULT_EVENT_NAMES, JourneyConfig
+from simulator.scenario import DEFAULT_EVENT_NAMES
+
+if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): types only, no cycle
+    from simulator.loadtest.stats import RunStats, Series
+    from simulator.scenario import JourneyConfig
 
 __all__ = ["FUNNEL", "SCHEMA_VERSION", "NotARunReport", "build_summary", "funnel", "funnel_steps", "load_run",
            "load_summary", "render_again", "write_summary"]
@@ -224,6 +227,8 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], RunStats]:
     if not run_dir.is_dir():
         raise NotARunReport(f"{run_dir} is not a directory: give the report directory of a run "
                             "(reports/<run id>/ or the --report-dir of loadsim run)")
+    from simulator.loadtest.stats import RunStats
+
     summary = load_summary(run_dir)
     path = run_dir / "stats.json"
     try:
