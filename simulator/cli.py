@@ -171,6 +171,67 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     return serve_from_args(args)
 
 
+# --- loadsim ui ---------------------------------------------------------------------------------
+
+def _add_ui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "ui", help="open Locust's web UI with the harness (and the mock, unless --host is given)",
+        description="Start Locust's web UI on 127.0.0.1 with the scenario preselected in its start form, "
+                    "and the Harness tab (percentiles per endpoint and step, funnel, drops, reconciliation). "
+                    "With no --host, the mock collector is started on a free loopback port and stopped when "
+                    "you quit (Ctrl-C). Stopping a test in the UI writes its report (default reports/<run id>/). "
+                    "Extra Locust flags go after --, e.g. loadsim ui smoke -- --processes 2.")
+    p.add_argument("scenario", nargs="?", default="smoke", metavar="SCENARIO",
+                   help="bundled scenario name or path, preselected in the form (default smoke)")
+    p.add_argument("--host", help="target base URL (default: start the mock collector)")
+    p.add_argument("--web-port", type=int, default=8089, metavar="P", help="web UI port (default 8089)")
+    p.add_argument("--report-dir", type=Path, metavar="DIR",
+                   help="where each stopped test's report goes (default reports/<run id>/, one per test)")
+    p.set_defaults(handler=_cmd_ui)
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from simulator.loadtest.runner import _start_mock, _stop, locustfile
+    from simulator.scenario import load_scenario
+
+    if not 0 < args.web_port < 65536:
+        raise UsageError("--web-port must be between 1 and 65535")
+    scenario = load_scenario(args.scenario)  # every problem listed before anything starts
+    mock: subprocess.Popen[str] | None = None
+    host = args.host or scenario.target.host
+    if not host:
+        # The mock's store and log live for the whole UI session, beside the runs' reports.
+        session_dir = args.report_dir or Path("reports") / time.strftime(f"%Y%m%d-%H%M%S-ui-{scenario.name}")
+        session_dir.mkdir(parents=True, exist_ok=True)
+        mock, host = _start_mock(session_dir)
+        print(f"loadsim: mock collector at {host} (store {session_dir / 'mock.sqlite3'})", flush=True)
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
+           "--web-port", str(args.web_port), "--host", host, "--scenario", args.scenario]
+    if args.report_dir is not None:
+        cmd += ["--report-dir", str(args.report_dir)]
+    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
+    print(f"loadsim: web UI at http://127.0.0.1:{args.web_port}/ (Ctrl-C to quit)", flush=True)
+    try:
+        locust = subprocess.Popen([*cmd, *args.passthrough], env=env)
+        # SIGTERM (a service manager, a container stop) reaches only us: pass it on, then stop the mock.
+        signal.signal(signal.SIGTERM, lambda *_: locust.send_signal(signal.SIGTERM))
+        while True:
+            try:
+                code = locust.wait()
+                break
+            except KeyboardInterrupt:
+                pass  # the terminal sent SIGINT to Locust too: let it finish its report
+    finally:
+        if mock is not None:
+            _stop(mock)
+    return code if code in (EXIT_OK, EXIT_FAILED) else EXIT_ERROR
+
+
 # --- loadsim report / compare -------------------------------------------------------------------
 
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -232,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios, _add_mock,
+    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios, _add_mock, _add_ui,
                 _add_report, _add_compare):
         add(sub)
     return parser

@@ -1,0 +1,181 @@
+"""``loadsim ui`` in headless Chromium: fill the start form, run a chosen scenario, watch, stop, find the report.
+
+Drives Debian's chromium through Playwright (``executable_path``; no browser download). Real
+processes on loopback: ``loadsim ui`` starts the mock and Locust's web UI on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import subprocess_env
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def read_table(page: Any) -> list[dict[str, str]]:
+    """The visible table's rows as {column title: cell text}."""
+    return page.evaluate("""() => {
+        const table = document.querySelector('table');
+        if (!table) return [];
+        const heads = [...table.querySelectorAll('thead th')].map(th => th.innerText.trim());
+        return [...table.querySelectorAll('tbody tr')].map(tr =>
+            Object.fromEntries([...tr.cells].map((td, i) => [heads[i], td.innerText.trim()])));
+    }""")
+
+
+def harness_rows(page: Any) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["Kind"], r["Name"]): r for r in read_table(page) if "Kind" in r}
+
+
+@pytest.fixture
+def ui(tmp_path: Path) -> Any:
+    port = free_port()
+    report = tmp_path / "report"
+    log = (tmp_path / "ui.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(port),
+                             "--report-dir", str(report)],
+                            stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
+        assert proc.poll() is None, (tmp_path / "ui.log").read_text()
+        yield url, report, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def test_web_ui_runs_the_chosen_scenario_shows_the_harness_tab_and_writes_the_report(ui: Any) -> None:
+    url, report, proc = ui
+    page_errors: list[str] = []
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+            page.on("console", lambda m: page_errors.append(m.text) if m.type == "error" else None)
+            page.goto(url + "/")
+
+            # The harness's options are in the start form: choose a scenario other than the preselected one.
+            page.get_by_text("Custom parameters").click()
+            options = page.eval_on_selector_all("select[name=scenario] option", "os => os.map(o => o.value)")
+            assert {"smoke", "bad-clients", "ecommerce"} <= set(options)
+            page.select_option("select[name=scenario]", "bad-clients")
+            page.fill("input[name=seed]", "5")
+            page.fill("input[name=thinkScale]", "0.05")
+            page.get_by_role("button", name="Start").click()
+
+            # Locust's statistics: a row per request name, covering the three endpoints.
+            def locust_names() -> set[str]:
+                return {r.get("Name", "") for r in read_table(page)}
+            names = wait_for(lambda: (n := locust_names()) >= {"externalIds", "identify"}
+                             and any(x.startswith("event:") for x in n) and n, 40, "rows for the three endpoints")
+            assert "Aggregated" in names
+
+            # The harness tab: its own percentiles per endpoint and step, funnel, drops, reconciliation.
+            page.get_by_role("tab", name="Harness").click()
+            first = wait_for(lambda: (r := harness_rows(page)) and ("endpoint", "events") in r and r,
+                             20, "the Harness tab's rows")
+            for endpoint in ("externalIds", "identify", "events"):
+                assert ("endpoint", endpoint) in first and ("reconciliation", endpoint) in first
+            assert ("funnel", "sessions") in first and ("arrivals", "dropped arrivals") in first
+            assert any(kind == "step" and name.startswith("event:") for kind, name in first)
+            start_count = int(first[("total", "total")]["Count"])
+            second = wait_for(lambda: (r := harness_rows(page)) and int(r[("total", "total")]["Count"]) > start_count
+                              and r, 20, "the Harness tab's numbers to move")
+            total = second[("total", "total")]
+            assert float(total["p99 ms"]) >= float(total["p50 ms"]) > 0
+            assert int(second[("funnel", "sessions")]["Count"]) > 0
+            # bad-clients sends malformed bodies on purpose: they show as expected 400s, never failures.
+            wait_for(lambda: int(harness_rows(page)[("total", "total")]["Expected 400s"]) > 0, 30,
+                     "expected rejections from the faulty SDKs")
+            assert harness_rows(page)[("total", "total")]["Failures"] == "0"
+
+            page.get_by_role("button", name="Stop").click()
+            summary_file = report / "summary.json"
+            wait_for(summary_file.is_file, 30, "the report after Stop")
+            verdict = wait_for(lambda: (r := harness_rows(page).get(("reconciliation", "verdict")))
+                               and not r["Detail"].startswith("running") and r["Detail"], 20,
+                               "the reconciliation verdict after Stop")
+            assert verdict == "OK", verdict
+        finally:
+            browser.close()
+
+    assert not page_errors, page_errors
+    for name in ("summary.json", "summary.md", "junit.xml", "stats.json"):
+        assert (report / name).is_file(), name
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["scenario"] == "bad-clients" and summary["seed"] == 5  # the form's choices, not smoke's
+    assert set(summary["endpoints"]) == {"externalIds", "identify", "events"}
+    assert summary["total"]["expected_rejections"] > 0 and summary["total"]["failures"] == 0
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+    assert summary["workers"] == 1
+    assert proc.poll() is None  # the UI stays up for the next test
+
+
+def test_the_start_form_refuses_bad_harness_values(ui: Any) -> None:
+    url, _, _ = ui
+
+    def swarm(**fields: str) -> dict[str, Any]:
+        data = urllib.parse.urlencode({"user_count": "0", "spawn_rate": "0", "host": "", **fields}).encode()
+        with urllib.request.urlopen(urllib.request.Request(url + "/swarm", data=data), timeout=10) as r:
+            return dict(orjson.loads(r.read()))
+
+    answer = swarm(scenario="smoke", seed="five")
+    assert answer["success"] is False and "seed" in answer["message"] and "five" in answer["message"]
+    answer = swarm(scenario="no-such-scenario.toml")
+    assert answer["success"] is False and "no-such-scenario" in answer["message"]
+    with urllib.request.urlopen(url + "/loadsim/stats", timeout=10) as r:
+        assert orjson.loads(r.read())["state"] == "ready"  # nothing started
