@@ -13,6 +13,7 @@ Importing this module registers them (a locustfile imports ``simulator.loadtest`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -56,6 +57,8 @@ class HarnessState:
         self.exhausted = False
         #: The mock's stats at test start, so reconciliation counts only this run's bodies.
         self.mock_baseline: dict[str, Any] | None = None
+        #: The SLO that stopped the run early (slo.abort_on_fail), if one did.
+        self.aborted: str | None = None
         #: CPU percent of the busiest load-generating process, sampled every status interval.
         self.cpu_samples: list[float] = []
 
@@ -65,8 +68,6 @@ def _state(env: Environment) -> HarnessState | None:
 
 
 def _scenario_with_overrides(opts: Any) -> Scenario:
-    import dataclasses
-
     scenario = load_scenario(opts.scenario)
     changes: dict[str, Any] = {}
     if opts.seed is not None:
@@ -205,6 +206,8 @@ def _status_loop(environment: Environment, state: HarnessState) -> None:
         stats = state.stats if ctx is None else ctx.stats
         cpu = _generator_cpu(environment)
         state.cpu_samples.append(cpu)
+        if _abort_on_failed_slo(environment, state, stats):
+            return
         if not headless:
             continue
         now = time.time()
@@ -217,6 +220,27 @@ def _status_loop(environment: Environment, state: HarnessState) -> None:
             f"  requests {total.count}  failures {total.failures}  expected 400s {total.expected_rejections}"
             f"  dropped {stats.dropped}  retries {sum(stats.retries.values())}"
             f"  queued {ctx.queued if ctx is not None else '-'}  cpu {cpu:3.0f}%{warn}\n")
+
+
+def _abort_on_failed_slo(environment: Environment, state: HarnessState, stats: RunStats) -> bool:
+    """``slo.abort_on_fail``: past the grace period, stop at the first latency or error-rate SLO that fails.
+
+    Achieved rate and reconciliation are judged at the end only: they need the whole run.
+    """
+    slo = state.scenario.slo
+    if not slo.abort_on_fail or time.time() - state.started < slo.grace:
+        return False
+    live = dataclasses.replace(slo, min_rate=None, max_dropped=None, reconciliation=False)
+    failed = [v for v in evaluate(live, stats=stats, duration_s=time.time() - state.started, reconciliation=None)
+              if not v.passed]
+    if not failed:
+        return False
+    log.error("SLO failed during the run, stopping (slo.abort_on_fail): %s", failed[0])
+    state.aborted = str(failed[0])
+    runner = environment.runner
+    if runner is not None:
+        gevent.spawn(runner.quit if getattr(state.opts, "headless", False) else runner.stop)
+    return True
 
 
 def _sample_queue(environment: Environment, ctx: RunContext) -> None:

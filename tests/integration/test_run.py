@@ -147,3 +147,13 @@ def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
     total = summary["total"]
     assert total["max_ms"] >= 1000  # a request caught in the freeze waited for it
     assert total["p99_ms"] > total["service_time"]["p50_ms"] * 10
+
+
+def test_abort_on_fail_stops_the_run_after_the_grace_period(tmp_path: Path) -> None:
+    scenario = tmp_path / "strict.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nabort_on_fail = true\ngrace = "3s"\n'
+                        '[[slo.latency]]\npercentile = 50\nmax_ms = 0.001\n')
+    code, out, summary = loadsim_run(tmp_path, str(scenario), "--run-time", "60s")
+    assert code == 1, out
+    assert summary["timing"]["duration_s"] < 20  # stopped at the first status check after 3 s
+    assert "SLO failed during the run" in out
