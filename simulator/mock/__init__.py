@@ -19,11 +19,11 @@ import asyncio
 import gc
 import signal
 import sys
-import threading
 import time
 from types import TracebackType
 from typing import Any
 
+from simulator.mock import threads
 from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Latency
 from simulator.mock.server import App, HttpProtocol
 from simulator.mock.state import DIGEST_MASK, combine, digest, digest_all
@@ -69,7 +69,7 @@ class MockServer:
         self.app: App | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: threads.OSThread | None = None
         self._stopped = False
 
     @property
@@ -116,10 +116,14 @@ class MockServer:
         loop.close()
 
     def start(self) -> None:
-        """Listen, and serve from a background thread with its own event loop."""
+        """Listen, and serve from a background OS thread with its own event loop.
+
+        An OS thread even where gevent patched ``threading`` (Locust does): see ``threads``.
+        """
         if self._thread is not None:
             raise RuntimeError("this MockServer was already started; create a new one")
-        ready = threading.Event()
+        ready = threads.lock()
+        ready.acquire()
         error: list[BaseException] = []
 
         def run() -> None:
@@ -127,16 +131,16 @@ class MockServer:
                 self._listen()
             except BaseException as exc:
                 error.append(exc)
-                ready.set()
+                ready.release()
                 return
-            ready.set()
+            ready.release()
             assert self._loop is not None
             self._loop.run_forever()
             self._shutdown()
 
-        self._thread = threading.Thread(target=run, name="loadsim-mock", daemon=True)
+        self._thread = threads.OSThread(run)
         self._thread.start()
-        ready.wait()
+        ready.acquire()
         if error:
             self._thread.join()
             raise error[0]
@@ -175,16 +179,25 @@ class MockServer:
 
     def stats(self) -> dict[str, Any]:
         """The same JSON as ``GET /_admin/stats``, read on the server's loop so counters agree."""
-        if self.app is None:
+        app, loop, thread = self.app, self._loop, self._thread
+        if app is None:
             raise RuntimeError("the mock was never started")
-        loop = self._loop
-        if loop is None or not loop.is_running() or threading.current_thread() is self._thread:
-            return self.app.stats()
+        if loop is None or not loop.is_running() or thread is None or threads.get_ident() == thread.ident:
+            return app.stats()
+        done = threads.lock()
+        done.acquire()
+        box: list[dict[str, Any]] = []
 
-        async def read() -> dict[str, Any]:
-            return self.app.stats()  # type: ignore[union-attr]
+        def read() -> None:
+            try:
+                box.append(app.stats())
+            finally:
+                done.release()
 
-        return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(read)
+        if not done.acquire(timeout=10):
+            raise TimeoutError("the mock did not answer within 10 s; is its loop blocked?")
+        return box[0]
 
     def __enter__(self) -> MockServer:
         self.start()

@@ -13,8 +13,9 @@ has no index beyond its rowid; the admin queries scan, which is fine at admin ra
 from __future__ import annotations
 
 import sqlite3
-import threading
 from typing import Any
+
+from simulator.mock import threads
 
 __all__ = ["FLUSH_INTERVAL_S", "Store"]
 
@@ -58,9 +59,11 @@ class Store:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._checkpointer: threading.Thread | None = None
+        # OS-level primitives even under gevent's monkey patching (see ``threads``).
+        self._lock = threads.lock()
+        self._stop = threads.lock()
+        self._stop.acquire()
+        self._checkpointer: threads.OSThread | None = None
         if path != ":memory:":
             # WAL + synchronous=NORMAL: a committed batch survives a process crash; an OS crash
             # may lose the last batch, acceptable for a test double.
@@ -70,8 +73,7 @@ class Store:
             # they ran inside the loop's commits. A thread with its own connection runs them
             # instead (sqlite releases the GIL meanwhile); commits never wait for them in WAL mode.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = threading.Thread(target=self._checkpoint, name="loadsim-mock-checkpoint",
-                                                  daemon=True)
+            self._checkpointer = threads.OSThread(self._checkpoint)
         self._db.executescript(_SCHEMA)
         if self._checkpointer is not None:
             self._checkpointer.start()
@@ -92,7 +94,7 @@ class Store:
     def _checkpoint(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
-            while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+            while not self._stop.acquire(timeout=CHECKPOINT_INTERVAL_S):  # acquired = close() asked to stop
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             db.close()
@@ -138,7 +140,7 @@ class Store:
         """Flush and close; idempotent."""
         if self._closed:
             return
-        self._stop.set()
+        self._stop.release()
         if self._checkpointer is not None:
             self._checkpointer.join()
         self.flush()

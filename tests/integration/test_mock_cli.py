@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from simulator.mock import LISTENING_PREFIX
+from tests.conftest import subprocess_env
 from tests.integration import mock_support as ms
 
 pytestmark = pytest.mark.integration
@@ -60,3 +61,20 @@ def test_a_busy_port_exits_2_and_says_to_choose_another() -> None:
                               capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "choose another --port" in done.stderr
+
+
+def test_mock_server_runs_in_a_process_where_locust_patched_threading(tmp_path: object) -> None:
+    # Importing Locust makes threading.Thread a greenlet; the mock's loop must still get an OS thread.
+    script = """
+import locust, gevent.monkey, urllib.request
+assert gevent.monkey.is_module_patched("threading")
+from simulator.mock import MockServer
+with MockServer(store=%r) as mock:
+    assert urllib.request.urlopen(mock.url + "/_admin/health", timeout=5).read() == b'{"status":"ok"}'
+    assert mock.stats()["requests"] == 0
+print("ok")
+""" % str(tmp_path / "m.sqlite3")  # noqa: UP031
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env=subprocess_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
