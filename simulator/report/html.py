@@ -30,9 +30,10 @@ ENDPOINT_COLOURS: dict[str, str] = {
     "externalIds": "#2563eb", "identify": "#9333ea", "events": "#ea580c", TOTAL: "#1f2937",
 }
 EXTRA_COLOURS: tuple[str, ...] = ("#0d9488", "#db2777", "#65a30d", "#0891b2", "#b45309")
-#: The percentiles drawn over time: label, percentile, colour.
-PERCENTILE_LINES: tuple[tuple[str, float, str], ...] = (
-    ("p50", 50.0, "#16a34a"), ("p95", 95.0, "#d97706"), ("p99", 99.0, "#dc2626"),
+#: The percentiles drawn over time: label, percentile, colour, line width. Wider lines are drawn
+#: first, so where few requests make p95 equal p99 both stay visible.
+PERCENTILE_LINES: tuple[tuple[str, float, str, float], ...] = (
+    ("p50", 50.0, "#16a34a", 1.6), ("p95", 95.0, "#d97706", 2.4), ("p99", 99.0, "#dc2626", 3.6),
 )
 #: Most bars in the latency distribution; neighbouring histogram buckets are added up to fit.
 DISTRIBUTION_BARS = 60
@@ -153,6 +154,7 @@ class Line:
     label: str
     colour: str
     values: Sequence[float | None]
+    width: float = 1.8
 
 
 class _Ids:
@@ -212,7 +214,8 @@ def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line
     out.append(f'<text class="unit" x="2" y="{MT + ph + 30}">{escape(unit)}</text>')
     out.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>')
     slot = pw / max(len(xs), 1)
-    for i, ln in enumerate(lines):
+    # the last series first: the widest lines go underneath (see PERCENTILE_LINES)
+    for i, ln in sorted(enumerate(lines), key=lambda il: (-il[1].width, il[0])):
         out.append(f'<g class="s s{i}">')
         if stacked:
             bw = max(slot * 0.8, 1.0)
@@ -236,7 +239,7 @@ def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line
                 if dots or alone:
                     out.append(f'<circle cx="{x(xs[j]):.1f}" cy="{y(v):.1f}" r="2.5" fill="{ln.colour}"/>')
             if path:
-                out.append(f'<path d="{"".join(path)}" stroke="{ln.colour}" fill="none" stroke-width="1.8" '
+                out.append(f'<path d="{"".join(path)}" stroke="{ln.colour}" fill="none" stroke-width="{ln.width:g}" '
                            'stroke-linejoin="round"/>')
         out.append("</g>")
     # hover targets: one transparent column per slice, its <title> the slice's figures
@@ -446,7 +449,7 @@ def _over_time(ids: _Ids, tl: _Timeline) -> str:
     out = [_section("rate", "Request rate", _time_chart(ids, tl.xs, tl.end, rate, unit="requests/s"), step_note)]
     charts = []
     for n in tl.names:
-        lines = [Line(label, colour, tl.percentile(n, p)) for label, p, colour in PERCENTILE_LINES]
+        lines = [Line(label, colour, tl.percentile(n, p), width) for label, p, colour, width in PERCENTILE_LINES]
         charts.append(f'<div class="small"><h3><i style="background:{_colour(n, tl.names)}"></i>{escape(n)}</h3>'
                       f"{_time_chart(ids, tl.xs, tl.end, lines, unit='ms', log=True, width=540, height=230)}</div>")
     out.append(_section("latency", "Latency percentiles over time", f'<div class="grid2">{"".join(charts)}</div>',
@@ -468,7 +471,7 @@ def _over_time(ids: _Ids, tl: _Timeline) -> str:
 
 def _distribution(ids: _Ids, summary: Mapping[str, Any], stats: RunStats) -> str:
     total = summary["total"]
-    marks = [(label, float(total[f"{label}_ms"]), colour) for label, _, colour in PERCENTILE_LINES]
+    marks = [(label, float(total[f"{label}_ms"]), colour) for label, _, colour, _ in PERCENTILE_LINES]
     return _section("distribution", "Latency distribution",
                     _distribution_chart(ids, stats.total.latency.counts, marks),
                     "Share of all requests by latency (log scale), with the run's percentiles.")

@@ -1,0 +1,120 @@
+"""``loadsim compare``: thresholds, which figures gate, exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from simulator.report.compare import compare, format_comparison, parse_regression
+from tests.unit.test_report_summary import cli, write_run
+
+
+def row(count: int = 10_000, failures: int = 0, p50: float = 1.0, p95: float = 5.0, p99: float = 10.0,
+        max_ms: float = 50.0, rps: float = 100.0) -> dict[str, Any]:
+    return {"count": count, "failures": failures, "expected_rejections": 0, "rps": rps, "p50_ms": p50,
+            "p90_ms": p95, "p95_ms": p95, "p99_ms": p99, "p999_ms": p99, "max_ms": max_ms}
+
+
+def summary(**total: Any) -> dict[str, Any]:
+    return {"schema_version": 1, "scenario": "s", "load_model": "closed", "workers": 1,
+            "timing": {"started": 0.0, "ended": 1.0, "duration_s": 1.0}, "slo": [],
+            "total": row(**total), "endpoints": {"events": row(**total)}, "steps": {}}
+
+
+@pytest.mark.parametrize(("text", "value"), [("10%", 0.10), ("0.1", 0.1), (" 2.5% ", 0.025), ("0", 0.0),
+                                             ("150%", 1.5)])
+def test_regression_threshold_reads_percent_or_share(text: str, value: float) -> None:
+    assert parse_regression(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(("text", "message"), [("10", "ambiguous"), ("ten", "not a share"), ("-5%", "0 or more"),
+                                               ("nan", "0 or more")])
+def test_regression_threshold_refuses_what_it_cannot_read(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_regression(text)
+
+
+@pytest.mark.parametrize(("p95", "regressed"), [(5.45, False), (5.55, True), (4.0, False)])
+def test_latency_regresses_only_beyond_the_threshold(p95: float, regressed: bool) -> None:
+    result = compare(summary(), summary(p95=p95), max_regression=0.10)
+    assert bool(result.regressions) == regressed
+    if regressed:
+        assert {(c.row, c.figure) for c in result.regressions} == {("total", "p95 ms"), ("events", "p95 ms")}
+
+
+def test_max_and_rate_are_shown_not_gated() -> None:
+    result = compare(summary(), summary(max_ms=500.0, rps=10.0), max_regression=0.10)
+    assert result.regressions == []
+    table = format_comparison(result)
+    assert "+900.0%" in table and "-90.0%" in table and "no regression beyond 10%" in table
+
+
+def test_a_percentile_with_few_requests_above_it_is_not_gated() -> None:
+    """p99 of 300 requests is the third-largest sample: noise, so it is shown but does not fail the gate."""
+    result = compare(summary(count=300), summary(count=300, p99=30.0), max_regression=0.10)
+    assert result.regressions == []
+    assert "not gated: under 5 requests above p99" in format_comparison(result)
+    assert compare(summary(count=500), summary(count=500, p99=30.0), max_regression=0.10).regressions
+
+
+def test_one_transient_error_is_no_regression_but_many_are() -> None:
+    assert compare(summary(), summary(failures=1), max_regression=0.10).regressions == []
+    worse = compare(summary(failures=10), summary(failures=30), max_regression=0.10).regressions
+    assert {(c.row, c.figure) for c in worse} == {("total", "error rate"), ("events", "error rate")}
+    # the same growth inside the threshold and the slack passes
+    assert compare(summary(failures=100), summary(failures=115), max_regression=0.10).regressions == []
+
+
+def test_rows_only_in_one_run_are_listed_not_gated() -> None:
+    new = summary()
+    new["steps"]["event:Purchase"] = row(p50=99.0)
+    result = compare(summary(), new, max_regression=0.0)
+    assert result.regressions == []
+    assert "only in new" in format_comparison(result)
+
+
+def test_different_scenarios_are_compared_with_a_warning() -> None:
+    other = summary()
+    other["scenario"] = "t"
+    assert "scenarios differ" in format_comparison(compare(summary(), other, max_regression=0.1))
+
+
+# --- the command --------------------------------------------------------------------------------
+
+def test_compare_exits_1_on_a_regression_and_0_within_the_threshold(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path / "base", seed=1)
+    write_run(tmp_path / "slow", seed=1, slow=1.3)  # the same requests, 30% slower
+    base, slow = str(tmp_path / "base"), str(tmp_path / "slow")
+    code, out = cli(capsys, "compare", base, slow)
+    assert code == 1, out
+    assert "REGRESSION" in out and "regression(s) beyond 10%" in out
+    code, out = cli(capsys, "compare", base, slow, "--max-regression", "0.35")
+    assert code == 0, out
+    assert "no regression beyond 35%" in out
+    code, out = cli(capsys, "compare", base, base, "--max-regression", "0%")
+    assert code == 0, out
+
+
+def test_compare_takes_summary_files_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path)
+    code, _ = cli(capsys, "compare", str(tmp_path / "summary.json"), str(tmp_path))
+    assert code == 0
+
+
+def test_compare_exits_2_on_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_run(tmp_path / "run")
+    run = str(tmp_path / "run")
+    code, out = cli(capsys, "compare", run, str(tmp_path / "missing"))
+    assert code == 2 and "not a run report" in out
+    code, out = cli(capsys, "compare", run, run, "--max-regression", "10")
+    assert code == 2 and "ambiguous" in out
+    broken = copy.deepcopy(orjson.loads((tmp_path / "run" / "summary.json").read_bytes()))
+    del broken["total"]
+    (tmp_path / "broken.json").write_bytes(orjson.dumps(broken))
+    code, out = cli(capsys, "compare", run, str(tmp_path / "broken.json"))
+    assert code == 2 and "lacks total" in out
