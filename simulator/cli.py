@@ -280,6 +280,84 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.regressions else EXIT_OK
 
 
+# --- loadsim generate / replay -------------------------------------------------------------------
+
+def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "generate", help="write a synthetic dataset: days of simulated traffic, for demos",
+        description="Simulate the scenario's population over days of simulated time (daily and weekly curves "
+                    "in each device's time zone, install growth, churn, campaign days: the scenario's [time]) "
+                    "and write what the apps would have sent: requests/<endpoint>.jsonl (exact bodies in "
+                    "added_at order), a flat events table, devices.csv, summary.json and README.md. The same "
+                    "scenario and seed give byte-identical files.")
+    p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
+    p.add_argument("--users", type=int, metavar="N", help="devices (default: the scenario's population.devices)")
+    p.add_argument("--days", type=int, metavar="D", help="simulated days (default: the scenario's time.days)")
+    p.add_argument("--start", metavar="DATE", help="first simulated day, e.g. 2026-01-05 (default: time.start)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the scenario's)")
+    p.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv",
+                   help="the events table's format (default csv; parquet needs pyarrow)")
+    p.add_argument("--gzip", action="store_true", help="gzip the JSONL and CSV files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
+    p.set_defaults(handler=_cmd_generate)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from simulator.dataset import DatasetError, generate
+
+    try:
+        summary = generate(args.scenario, out=args.out, users=args.users, days=args.days, start=args.start,
+                           seed=args.seed, table_format=args.format, gzip_output=args.gzip, quiet=args.quiet)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    req = summary["requests"]
+    sys.stdout.write(f"loadsim: wrote {args.out}/: {summary['devices']['total']:,} devices, "
+                     f"{summary['sessions']:,} sessions, {req['total']:,} requests ({req['faulty']:,} faulty) "
+                     f"over {summary['dataset']['days']} days; see {args.out}/README.md\n")
+    return EXIT_OK
+
+
+def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "replay", help="send a generated dataset to a target and write a report",
+        description="Send a dataset from loadsim generate to the mock collector (started on a free loopback "
+                    "port when no --host is given) or --host, in order per device, and report like loadsim run. "
+                    "Extra Locust flags go after --.")
+    p.add_argument("dataset", metavar="DIR", type=Path, help="a directory written by loadsim generate")
+    p.add_argument("--host", help="target base URL (default: start the mock collector)")
+    p.add_argument("--speed", type=float, default=0.0, metavar="X",
+                   help="simulated seconds per real second: 60 plays an hour a minute; 0 (default) as fast as "
+                        "the target answers")
+    p.add_argument("--restamp", action="store_true", help="move added_at to the send time")
+    p.add_argument("--users", type=int, default=10, metavar="N",
+                   help="concurrent senders; each owns a share of the devices (default 10)")
+    p.add_argument("--run-time", metavar="T", help="stop after this long even if the dataset is not played out")
+    p.add_argument("--report-dir", type=Path, metavar="DIR", help="where the report goes (default reports/<run id>)")
+    p.set_defaults(handler=_cmd_replay)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from simulator.dataset import DatasetError, read_summary
+    from simulator.loadtest.runner import RunOptions, run
+
+    if args.users < 1:
+        raise UsageError("--users must be at least 1")
+    if args.speed < 0:
+        raise UsageError("--speed must be 0 (as fast as possible) or more")
+    try:
+        summary = read_summary(args.dataset)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    extra = ["--dataset", str(args.dataset.resolve()), "--speed", str(args.speed), "--spawn-rate", str(args.users)]
+    if args.restamp:
+        extra.append("--restamp")
+    return run(RunOptions(
+        scenario=summary["dataset"]["scenario_ref"], host=args.host, users=args.users, run_time=args.run_time,
+        report_dir=args.report_dir, load_model="closed", locustfile="replay",
+        locust_args=(*extra, *args.passthrough)))
+
+
 # --- the command --------------------------------------------------------------------------------
 
 class UsageError(Exception):
@@ -294,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios, _add_mock, _add_ui,
-                _add_report, _add_compare):
+                _add_report, _add_compare, _add_generate, _add_replay):
         add(sub)
     return parser
 

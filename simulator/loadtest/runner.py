@@ -59,6 +59,8 @@ class RunOptions:
     locust_args: tuple[str, ...] = ()
     #: Print the plan and the Locust command; start nothing, send nothing.
     dry_run: bool = False
+    #: The bundled locustfile to run (``locustfiles/<name>.py``): ``replay`` for ``loadsim replay``.
+    locustfile: str = "tracking"
 
 
 def mock_flags(options: Mapping[str, Any]) -> list[str]:
@@ -164,7 +166,7 @@ class _Outage:
 
 
 def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--headless", "--host", host,
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile(opts.locustfile)), "--headless", "--host", host,
            "--scenario", opts.scenario, "--report-dir", str(report_dir),
            "--csv", str(report_dir / "locust"), "--html", str(report_dir / "locust.html"), "--only-summary"]
     flags: list[tuple[str, object]] = [

@@ -1,0 +1,907 @@
+"""``loadsim generate``: a scenario's population over days of simulated time, written to disk for demos.
+
+The journey engine plays each device's life (sessions, identify, purchases); this module puts it
+on a calendar (``[time]`` of the scenario, ``simulator.scenario.TimeConfig``):
+
+- a device installs on a day drawn with the install growth (and campaign installs), at a local
+  hour drawn from the daily curve, in its own time zone (``info.deviceTimeZone``, zoneinfo);
+- its returning sessions arrive as a non-homogeneous Poisson process whose rate is the journey's
+  mean ``session_gap`` shaped by the daily and weekly curves in local time and multiplied on
+  campaign days (drawn by thinning); it stops returning when it churns or the period ends;
+- sessions started on a campaign day convert more (see ``_Conversion``).
+
+The engine's sessions keep their inner timing; each is moved to its calendar start, so
+``added_at`` and the GA session id are re-stamped (the only body fields that change).
+
+Output (``DIR``): ``requests/<endpoint>.jsonl`` with the exact bodies in ``added_at`` order,
+``events.csv`` (or ``.parquet``, ``.jsonl``) with one flat row per request, ``devices.csv``,
+``summary.json`` and ``README.md``. Memory stays flat: requests are gathered in bounded chunks,
+each sorted and spilled as a run, and the runs are k-way merged (``heapq.merge``) into the files.
+Everything comes from the scenario seed: the same scenario and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime
+import gzip
+import heapq
+import io
+import math
+import pickle
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from simulator.journey import JourneyEngine, Request
+from simulator.payloads import CONTENT_TYPE
+from simulator.payloads import iso_utc as iso_utc_fast
+from simulator.population import Population
+from simulator.scenario import Scenario, TimeConfig, load_scenario
+
+__all__ = [
+    "DEVICE_COLUMNS",
+    "ENDPOINTS",
+    "FORMATS",
+    "TABLE_COLUMNS",
+    "DatasetError",
+    "DatasetRecord",
+    "generate",
+    "read_dataset",
+    "read_summary",
+]
+
+FORMAT_VERSION = 1
+ENDPOINTS: tuple[str, ...] = ("externalIds", "identify", "events")
+#: ``--format``: how the flat events table is written (the request files are always JSONL).
+FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
+#: The events table: one row per request, in ``added_at`` order.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "time", "local_time", "day", "endpoint", "step", "event_name", "device", "user_id", "session_id",
+    "session_number", "platform", "country", "timezone", "value", "currency", "transaction_id", "items",
+    "coupon", "utm_source", "utm_medium", "utm_campaign", "identified", "campaign", "faulty", "fault",
+)
+_INT_COLUMNS = frozenset({"day", "device", "session_number", "items"})
+_BOOL_COLUMNS = frozenset({"identified", "faulty"})
+DEVICE_COLUMNS: tuple[str, ...] = (
+    "device", "platform", "country", "currency", "timezone", "locale", "model", "os_version", "app_version",
+    "carrier", "install_time", "install_day", "last_seen", "sessions", "requests", "faulty_requests",
+    "purchases", "user_agent",
+)
+_GA_SESSION = "google_analytics__app_session_id"
+#: Records gathered before a chunk is sorted and spilled (bounds memory: about 1 KB each).
+CHUNK_RECORDS = 40_000
+#: Runs merged at once; more are first merged in groups (memory flat however many devices).
+MAX_FAN_IN = 32
+_BLOCK = 256
+_COMMERCE = ("view_item", "add_to_cart", "begin_checkout", "purchase")
+
+
+class DatasetError(Exception):
+    """A dataset cannot be generated or read; the message says what to do."""
+
+
+# --- the calendar ---------------------------------------------------------------------------------
+
+def _normalised(xs: Iterable[float]) -> list[float]:
+    xs = list(xs)
+    mean = sum(xs) / len(xs)
+    return [x / mean for x in xs]
+
+
+class _Calendar:
+    """Simulated days in local time: curves, campaign days, and UTC offsets per time zone by the hour."""
+
+    def __init__(self, config: TimeConfig, *, start: datetime.date, days: int, mean_gap: float) -> None:
+        self.days = days
+        self.hours = days * 24
+        self.start = start
+        #: Local midnight of day 1 as if it were UTC: "local naive" seconds.
+        self.start_naive = int(datetime.datetime(start.year, start.month, start.day,
+                                                 tzinfo=datetime.UTC).timestamp())
+        self.end_naive = self.start_naive + self.hours * 3600
+        daily = _normalised(config.daily)
+        weekly = _normalised(config.weekly)
+        campaigns = {c.day - 1: c for c in config.campaigns if c.day <= days}
+        self.campaign_names = [campaigns[d].name if d in campaigns else "" for d in range(days)]
+        self.conversion = [campaigns[d].conversion if d in campaigns else 1.0 for d in range(days)]
+        self.dates = [(start + datetime.timedelta(days=d)).isoformat() for d in range(days)]
+        weekday = [(start + datetime.timedelta(days=d)).weekday() for d in range(days)]
+        # Session-start intensity per local hour of the period (shape only; mean 1 over a week).
+        self.shape = [daily[h % 24] * weekly[weekday[h // 24]]
+                      * (campaigns[h // 24].sessions if h // 24 in campaigns else 1.0) for h in range(self.hours)]
+        self.shape_max = max(self.shape) or 1.0
+        self.rate_max = self.shape_max / mean_gap  # returning sessions per second at the busiest hour
+        growth = 1.0 + config.install_growth
+        acc = 0.0
+        self.install_cum: list[float] = []
+        for d in range(days):
+            acc += growth**d * weekly[weekday[d]] * (campaigns[d].installs if d in campaigns else 1.0)
+            self.install_cum.append(acc)
+        acc = 0.0
+        self.hour_cum: list[float] = []
+        for x in daily:
+            acc += x
+            self.hour_cum.append(acc)
+        # UTC offsets of each zone for every UTC hour the period can touch (UTC+14 .. UTC-12).
+        self.base_utc = self.start_naive - 15 * 3600
+        self.n_hours = self.hours + 30
+        self._offsets: dict[str, list[int]] = {}
+        self.churn_rate = -math.log(1.0 - config.churn) / 86400.0 if config.churn < 1.0 else math.inf
+
+    def offsets(self, tz: str) -> list[int]:
+        """Seconds to add to UTC for local time in ``tz``, per UTC hour from ``base_utc`` (DST exact)."""
+        off = self._offsets.get(tz)
+        if off is None:
+            try:
+                zone: datetime.tzinfo = ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                zone = datetime.UTC  # an unknown zone (a catalogue typo) lives on UTC rather than fail
+            off = []
+            for k in range(self.n_hours):
+                moment = datetime.datetime.fromtimestamp(self.base_utc + k * 3600, tz=zone)
+                off.append(int(moment.utcoffset().total_seconds()))  # type: ignore[union-attr]
+            self._offsets[tz] = off
+        return off
+
+    def offset_at(self, off: list[int], t: float) -> int:
+        k = int(t - self.base_utc) // 3600
+        return off[0 if k < 0 else (k if k < self.n_hours else self.n_hours - 1)]
+
+    def to_utc(self, off: list[int], local: float) -> float:
+        guess = local - self.offset_at(off, local)
+        return local - self.offset_at(off, guess)
+
+    def install(self, rnd: random.Random, off: list[int]) -> float:
+        """An install time: the day by growth, the local hour by the daily curve."""
+        day = bisect.bisect_right(self.install_cum, rnd.random() * self.install_cum[-1])
+        hour = bisect.bisect_right(self.hour_cum, rnd.random() * self.hour_cum[-1])
+        local = self.start_naive + min(day, self.days - 1) * 86400 + (min(hour, 23) + rnd.random()) * 3600
+        return self.to_utc(off, local)
+
+    def next_session(self, rnd: random.Random, off: list[int], after: float, until: float) -> float | None:
+        """The first returning-session start after ``after`` (thinning), or None if none before ``until``."""
+        t = after
+        shape, start, rate_max, smax = self.shape, self.start_naive, self.rate_max, self.shape_max
+        hours = self.hours
+        expovariate, random_ = rnd.expovariate, rnd.random
+        while True:
+            t += expovariate(rate_max)
+            if t >= until:
+                return None
+            h = int(t + self.offset_at(off, t) - start) // 3600
+            if h >= hours:
+                return None
+            if h >= 0 and random_() * smax < shape[h]:
+                return t
+
+
+class _Conversion:
+    """Campaign days convert more: the engine's transition tables with commerce transitions scaled.
+
+    The engine reads a state's cumulative transition probabilities (``_Node.cum``) afresh at every
+    step, so swapping them between sessions changes only the sessions that follow. This reaches
+    into ``simulator.journey``'s private nodes; a public per-session hook there would be cleaner.
+    """
+
+    def __init__(self, engine: JourneyEngine) -> None:
+        self._nodes: list[Any] = list(getattr(engine, "_nodes", []))
+        self._base = [list(n.cum) for n in self._nodes]
+        self._commerce = {k for k, n in enumerate(self._nodes) if n.action in _COMMERCE[1:]}
+        self._tables: dict[float, list[list[float]]] = {1.0: self._base}
+        self.current = 1.0
+
+    def set(self, multiplier: float) -> None:
+        if multiplier == self.current:
+            return
+        tables = self._tables.get(multiplier)
+        if tables is None:
+            tables = self._tables[multiplier] = [self._scaled(k, multiplier) for k in range(len(self._nodes))]
+        for node, cum in zip(self._nodes, tables, strict=True):
+            node.cum = cum
+        self.current = multiplier
+
+    def _scaled(self, k: int, m: float) -> list[float]:
+        node, cum = self._nodes[k], self._base[k]
+        ps = [c - (cum[i - 1] if i else 0.0) for i, c in enumerate(cum)]
+        ps = [p * m if node.targets[i] in self._commerce else p for i, p in enumerate(ps)]
+        total = sum(ps)
+        if total > 1.0:
+            ps = [p / total for p in ps]
+        out, acc = [], 0.0
+        for p in ps:
+            acc += p
+            out.append(acc)
+        return out
+
+
+# --- sorted runs and their merge ------------------------------------------------------------------
+
+Record = tuple[int, int, bytes, bytes]  # (sort key, endpoint index, body line, table row line)
+
+
+class _Runs:
+    """Chunks of records, each sorted and spilled to a temporary file; merged back in order."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.files: list[Path] = []
+        self.buffer: list[Record] = []
+
+    def spill(self) -> None:
+        if not self.buffer:
+            return
+        self.buffer.sort()
+        self.files.append(self._write(iter(self.buffer)))
+        self.buffer = []
+
+    def _write(self, records: Iterator[Record]) -> Path:
+        path = self.tmp / f"run-{len(list(self.tmp.iterdir())):06d}.pickle"
+        with path.open("wb") as f:
+            block: list[Record] = []
+            for r in records:
+                block.append(r)
+                if len(block) >= _BLOCK:
+                    pickle.dump(block, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    block = []
+            if block:
+                pickle.dump(block, f, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @staticmethod
+    def _read(path: Path) -> Iterator[Record]:
+        with path.open("rb", buffering=1 << 16) as f:
+            load = pickle.load
+            while True:
+                try:
+                    block = load(f)
+                except EOFError:
+                    return
+                yield from block
+
+    def merged(self) -> Iterator[Record]:
+        if not self.files:
+            self.buffer.sort()
+            return iter(self.buffer)
+        self.spill()
+        files = self.files
+        while len(files) > MAX_FAN_IN:  # merge in groups first: fan-in (and memory) stays bounded
+            group, files = files[:MAX_FAN_IN], files[MAX_FAN_IN:]
+            files.append(self._write(heapq.merge(*(self._read(p) for p in group))))
+            for p in group:
+                p.unlink()
+        return heapq.merge(*(self._read(p) for p in files))
+
+
+# --- output helpers -------------------------------------------------------------------------------
+
+def _open_out(path: Path, gz: bool) -> IO[bytes]:
+    raw = path.open("wb")
+    if not gz:
+        return raw
+    # No file name and mtime 0 in the header: the same dataset gives the same bytes.
+    return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)  # type: ignore[return-value]
+
+
+def _open_in(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # type: ignore[return-value]
+
+
+def _csv(value: Any) -> str:
+    if value is None:
+        return ""
+    if type(value) is str:
+        return _quote(value)
+    if value is True or value is False:
+        return "1" if value else "0"
+    return str(value)
+
+
+def _quote(value: str) -> str:
+    if "," in value or '"' in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+class _Escaped(dict[Any, str]):
+    """CSV text of small vocabularies (event names, utm values, coupons), computed once each."""
+
+    def __missing__(self, key: Any) -> str:
+        text = _csv(key)
+        if len(self) < 100_000:
+            self[key] = text
+        return text
+
+
+_ESCAPED = _Escaped()
+_EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINTS)}
+
+
+def _csv_line(values: Iterable[Any]) -> bytes:
+    return (",".join([_csv(v) for v in values]) + "\n").encode()
+
+
+class _Progress:
+    """A progress line on stderr when it is a terminal, a few updates a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last = 0.0
+        self._label = ""
+        self._total = 0
+
+    def phase(self, label: str, total: int) -> None:
+        self._label, self._total, self._last = label, total, 0.0
+        self.update(0)
+
+    def update(self, done: int, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.2:
+            return
+        self._last = now
+        total = max(self._total, 1)
+        width = 30
+        filled = int(width * min(done, total) / total)
+        sys.stderr.write(f"\r{self._label:<9} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{self._total:,}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.update(self._total, force=True)
+            sys.stderr.write("\n")
+
+
+# --- generation -----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Stats:
+    """What summary.json reports, gathered device by device (memory: days and event names only)."""
+
+    days: int
+    devices: int = 0
+    active_devices: int = 0
+    faulty_devices: int = 0
+    churned: int = 0
+    sessions: int = 0
+    requests: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
+    faulty_requests: int = 0
+    events_by_name: dict[str, int] = dataclasses.field(default_factory=dict)
+    funnel: list[int] = dataclasses.field(default_factory=list)
+    revenue: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    daily_active: list[int] = dataclasses.field(default_factory=list)
+    daily_installs: list[int] = dataclasses.field(default_factory=list)
+    daily_sessions: list[int] = dataclasses.field(default_factory=list)
+    daily_requests: list[int] = dataclasses.field(default_factory=list)
+    daily_purchases: list[int] = dataclasses.field(default_factory=list)
+    local_hour_starts: list[int] = dataclasses.field(default_factory=lambda: [0] * 24)
+
+    def __post_init__(self) -> None:
+        for name in ("daily_active", "daily_installs", "daily_sessions", "daily_requests", "daily_purchases"):
+            setattr(self, name, [0] * self.days)
+
+
+class _Generator:
+    def __init__(self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int,
+                 table_format: str) -> None:
+        self.scenario = scenario
+        self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
+        self.engine = JourneyEngine(scenario=scenario, population=self.population)
+        j = scenario.journey
+        self.calendar = _Calendar(config, start=start, days=days, mean_gap=max(j.session_gap.mean, 1.0))
+        self.conversion = _Conversion(self.engine)
+        self.timeout = j.session_timeout
+        self.rnd = random.Random((scenario.seed << 32) ^ 0x7105_DA7A)  # apart from every device's stream
+        self.jsonl_table = table_format == "jsonl"
+        names = j.event_names
+        step_of: dict[str, int] = {}
+        purchase: set[str] = set()
+        for st in j.states.values():
+            if st.action in _COMMERCE:
+                name = st.event or names.get(st.action, "")
+                step_of[name] = _COMMERCE.index(st.action)
+                if st.action == "purchase":
+                    purchase.add(name)
+        self.funnel_names = [names.get(a, a) for a in _COMMERCE]
+        self.funnel_present = sorted(set(step_of.values()))
+        self.step_of = step_of
+        self.purchase_names = purchase
+        self.stats = _Stats(days)
+        self.stats.funnel = [0] * len(_COMMERCE)
+
+    def device(self, i: int, out: list[Record], device_rows: IO[bytes]) -> None:
+        """Play device ``i`` on the calendar; its records go to ``out``, its row to ``device_rows``."""
+        cal, rnd, stats = self.calendar, self.rnd, self.stats
+        pop = self.population
+        gi = pop.device_index(i)
+        dev = pop.device(i)
+        info = dev["info"]
+        tz = str(info.get("deviceTimeZone", "UTC"))
+        off = cal.offsets(tz)
+        install = cal.install(rnd, off)
+        life_end = install + (rnd.expovariate(cal.churn_rate) if 0 < cal.churn_rate < math.inf
+                              else (math.inf if cal.churn_rate == 0 else 0.0))
+        end_utc = cal.to_utc(off, cal.end_naive)
+        platform, country = dev["platform"], dev["country"]
+        start_naive, hours = cal.start_naive, cal.hours
+        timeout = self.timeout
+        conversion = self.conversion
+        jsonl = self.jsonl_table
+        dumps = orjson.dumps
+        newline = orjson.OPT_APPEND_NEWLINE
+        step_of, purchase_names = self.step_of, self.purchase_names
+        key_base = gi << 20
+        seq = 0
+        session = -1
+        shift = 0.0
+        last_t = install
+        ga = ""
+        campaign = ""
+        uid = sid = ""
+        funnel = 0
+        active_days: set[int] = set()
+        n_requests = n_faulty = n_purchases = n_sessions = 0
+        day = 0
+        churned = False
+        ep_index = _EP_INDEX
+        esc, quote, iso = _ESCAPED, _quote, iso_utc_fast
+        stats.devices += 1
+        stats.daily_installs[max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600))
+                             // 24] += 1
+        for req in self.engine.device_life(i, start_time=install):
+            body = req.body
+            if req.session != session:
+                # A new session: the first is at install; each returning one comes on the calendar.
+                if n_sessions:
+                    self._close_session(funnel)
+                funnel = 0
+                session = req.session
+                t0 = install + req.offset
+                if session == 0:
+                    begin: float | None = t0
+                else:
+                    begin = cal.next_session(rnd, off, max(t0 - shift, last_t) + timeout, min(life_end, end_utc))
+                    if begin is None:
+                        churned = life_end < end_utc
+                        break
+                shift = begin - t0
+                h = int(begin + cal.offset_at(off, begin) - start_naive) // 3600
+                day = min(max(h, 0), hours - 1) // 24
+                campaign = cal.campaign_names[day]
+                conversion.set(cal.conversion[day])
+                ga = str(int(begin))
+                n_sessions += 1
+                stats.sessions += 1
+                stats.daily_sessions[day] += 1
+                stats.local_hour_starts[h % 24] += 1
+            t = install + req.offset + shift
+            if t >= end_utc:
+                break
+            if shift:
+                req.stamp(t)
+                ext = body.get("external_ids")
+                if ext is not None:
+                    body["external_ids"] = {**ext, _GA_SESSION: ga}
+            last_t = t
+            ep = req.endpoint
+            local = t + cal.offset_at(off, t)
+            lh = int(local - start_naive) // 3600
+            day = min(max(lh, 0), hours - 1) // 24
+            uid = body.get("uid", uid)
+            sid = body.get("sid", sid)
+            event_name = body.get("event_name", "")
+            faulty = req.faulty
+            props = body.get("properties")
+            if props:
+                value, currency = props.get("value"), props.get("currency")
+                transaction_id, coupon = props.get("transaction_id"), props.get("coupon")
+            else:
+                value = currency = transaction_id = coupon = None
+            products = body.get("products")
+            items = (len(products) if faulty else sum(p.get("product_quantity", 1) for p in products)) \
+                if products else 0
+            utm = body.get("utm_params")
+            if utm:
+                source, medium, utm_campaign = utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign")
+            else:
+                source = medium = utm_campaign = None
+            when, wall = iso(t), iso(local)[:-1]
+            if jsonl:
+                line = dumps(dict(zip(TABLE_COLUMNS, (
+                    when, wall, day + 1, ep, req.step, event_name, gi, uid, sid, session + 1, platform, country,
+                    tz, value, currency, transaction_id, items, coupon, source, medium, utm_campaign,
+                    bool(body.get("identify_by")), campaign, faulty, req.fault), strict=True)), option=newline)
+            else:
+                # Only scenario-named values can need quoting: each is escaped once, from a cache.
+                line = (f"{when},{wall},{day + 1},{ep},{esc[req.step]},{esc[event_name]},{gi},{quote(uid)},"
+                        f"{quote(sid)},{session + 1},{platform},{country},{tz},{'' if value is None else value},"
+                        f"{esc[currency]},{esc[transaction_id]},{items},{esc[coupon]},{esc[source]},{esc[medium]},"
+                        f"{esc[utm_campaign]},{1 if body.get('identify_by') else 0},{esc[campaign]},"
+                        f"{1 if faulty else 0},{req.fault or ''}\n").encode()
+            out.append(((int(t * 1000) << 48) | key_base | seq, ep_index[ep], dumps(body, option=newline), line))
+            seq += 1
+            n_requests += 1
+            stats.requests[ep] += 1
+            stats.daily_requests[day] += 1
+            active_days.add(day)
+            if faulty:
+                n_faulty += 1
+                stats.faulty_requests += 1
+                continue
+            if event_name:
+                stats.events_by_name[event_name] = stats.events_by_name.get(event_name, 0) + 1
+                k = step_of.get(event_name)
+                if k is not None:
+                    funnel |= 1 << k
+                if event_name in purchase_names and currency is not None and value is not None:
+                    n_purchases += 1
+                    stats.daily_purchases[day] += 1
+                    acc = stats.revenue.setdefault(str(currency), [0, 0.0])
+                    acc[0] += 1
+                    acc[1] += float(value)
+        else:
+            churned = False
+        if n_sessions:
+            self._close_session(funnel)
+        conversion.set(1.0)
+        stats.churned += churned
+        if n_requests:
+            stats.active_devices += 1
+        if n_faulty:
+            stats.faulty_devices += 1
+        for d in active_days:
+            stats.daily_active[d] += 1
+        install_local = install + cal.offset_at(off, install)
+        device_rows.write(_csv_line((
+            gi, platform, country, dev["currency"], tz, info.get("locale"), info.get("deviceModelName"),
+            info.get("osVersion"), info.get("app_version_name"), info.get("carrier"), iso_utc_fast(install),
+            int(install_local - start_naive) // 86400 + 1, iso_utc_fast(last_t), n_sessions, n_requests, n_faulty,
+            n_purchases, info.get("user_agent"))))
+
+    def _close_session(self, funnel: int) -> None:
+        f = self.stats.funnel
+        for k in range(len(_COMMERCE)):
+            if funnel >> k & 1:
+                f[k] += 1
+
+
+def _conversion_table(names: list[str], present: list[int], counts: list[int], sessions: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    prev: int | None = None
+    for k in present:
+        n = counts[k]
+        out.append({"step": names[k], "sessions": n, "of_sessions": round(n / sessions, 4) if sessions else 0.0,
+                    "of_previous": round(n / prev, 4) if prev else (1.0 if prev is None else 0.0)})
+        prev = n
+    return out
+
+
+def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | None = None, days: int | None = None,
+             start: str | datetime.date | None = None, seed: int | None = None, table_format: str = "csv",
+             gzip_output: bool = False, progress: bool | None = None, quiet: bool = False,
+             chunk_records: int = CHUNK_RECORDS) -> dict[str, Any]:
+    """Write a dataset to ``out`` and return its summary (also ``out/summary.json``).
+
+    ``users``, ``days``, ``start`` and ``seed`` override the scenario's population size, ``[time]``
+    days and start date, and seed. ``progress`` defaults to "stderr is a terminal and not quiet".
+    """
+    if table_format not in FORMATS:
+        raise DatasetError(f"--format must be one of {', '.join(FORMATS)}, got {table_format!r}")
+    if table_format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise DatasetError("--format parquet needs pyarrow: pip install 'loadsim[parquet]' "
+                               "(or pip install pyarrow), or use --format csv") from None
+    if isinstance(scenario, Scenario):
+        sc = scenario
+        ref = str(sc.path) if sc.path else sc.name
+    else:
+        sc = load_scenario(scenario)
+        ref = str(scenario) if not str(scenario).endswith(".toml") else str(Path(scenario).resolve())
+    changes: dict[str, Any] = {}
+    if seed is not None:
+        if not 0 <= seed < 2**31:
+            raise DatasetError(f"--seed must be from 0 to 2147483647, got {seed}")
+        changes["seed"] = seed
+    if users is not None:
+        if users < 1:
+            raise DatasetError(f"--users must be at least 1, got {users}")
+        changes["population"] = dataclasses.replace(sc.population, devices=users)
+    if changes:
+        sc = dataclasses.replace(sc, **changes)
+    config = sc.time
+    n_days = config.days if days is None else days
+    if n_days < 1:
+        raise DatasetError(f"--days must be at least 1, got {n_days}")
+    try:
+        first = (start if isinstance(start, datetime.date) else datetime.date.fromisoformat(start)) if start \
+            else config.start_date()
+    except ValueError:
+        raise DatasetError(f"--start must be an ISO date such as 2026-01-05, got {start!r}") from None
+    late = [c for c in config.campaigns if c.day > n_days]
+    if late:
+        sys.stderr.write(f"loadsim: note: campaign day(s) {', '.join(str(c.day) for c in late)} fall after the "
+                         f"{n_days} simulated day(s) and are left out\n")
+    show = (sys.stderr.isatty() if progress is None else progress) and not quiet
+    bar = _Progress(show)
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "requests").mkdir(exist_ok=True)
+    suffix = ".gz" if gzip_output else ""
+    gen = _Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
+    n = len(gen.population)
+    tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+    try:
+        runs = _Runs(tmp)
+        bar.phase("devices", n)
+        with _open_out(out_dir / f"devices.csv{suffix}", gzip_output) as dev_out:
+            dev_out.write(_csv_line(DEVICE_COLUMNS))
+            buf = runs.buffer
+            for i in range(n):
+                gen.device(i, buf, dev_out)
+                if len(buf) >= chunk_records:
+                    runs.spill()
+                    buf = runs.buffer
+                bar.update(i + 1)
+        bar.close()
+        total = sum(gen.stats.requests.values())
+        bar.phase("writing", total)
+        _write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output,
+                     progress=bar)
+        bar.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = _summary(gen, sc, ref=ref, start=first, days=n_days, table_format=table_format, suffix=suffix)
+    (out_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                                           + b"\n")
+    (out_dir / "README.md").write_text(_readme(summary), encoding="utf-8")
+    return summary
+
+
+def _write_files(out_dir: Path, records: Iterator[Record], *, table_format: str, suffix: str, gz: bool,
+                 progress: _Progress) -> None:
+    files = [_open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINTS]
+    table_path = out_dir / (f"events.{table_format}{suffix}" if table_format != "parquet" else ".events.csv")
+    table = _open_out(table_path, gz and table_format != "parquet")
+    try:
+        if table_format != "jsonl":
+            table.write(_csv_line(TABLE_COLUMNS))
+        writes = [f.write for f in files]
+        twrite = table.write
+        for done, (_key, ep, body, row) in enumerate(records, 1):
+            writes[ep](body)
+            twrite(row)
+            if not done & 0x3FFF:
+                progress.update(done)
+    finally:
+        for f in (*files, table):
+            f.close()
+    if table_format == "parquet":
+        _csv_to_parquet(table_path, out_dir / "events.parquet")
+        table_path.unlink()
+
+
+def _csv_to_parquet(src: Path, dst: Path) -> None:
+    """The CSV table as Parquet, streamed in batches (pyarrow), typed columns."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    types: dict[str, Any] = {c: pa.string() for c in TABLE_COLUMNS}
+    types.update({c: pa.int64() for c in _INT_COLUMNS})
+    types.update({c: pa.bool_() for c in _BOOL_COLUMNS})
+    types["value"] = pa.float64()
+    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False,
+                                   true_values=["1"], false_values=["0"], include_columns=list(TABLE_COLUMNS))
+    reader = pacsv.open_csv(src, convert_options=convert, read_options=pacsv.ReadOptions(block_size=1 << 22))
+    schema = pa.schema([(c, types[c]) for c in TABLE_COLUMNS])
+    with pq.ParquetWriter(dst, schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+
+
+def _summary(gen: _Generator, sc: Scenario, *, ref: str, start: datetime.date, days: int, table_format: str,
+             suffix: str) -> dict[str, Any]:
+    s, cal = gen.stats, gen.calendar
+    table = f"events.{table_format}" + (suffix if table_format != "parquet" else "")
+    return {
+        "dataset": {
+            "format_version": FORMAT_VERSION,
+            "scenario": sc.name,
+            "scenario_ref": ref,
+            "seed": sc.seed,
+            "app_id": sc.app.app_id,
+            "start": start.isoformat(),
+            "days": days,
+            "table_format": table_format,
+            "gzip": bool(suffix),
+            "files": {
+                "requests": {ep: f"requests/{ep}.jsonl{suffix}" for ep in ENDPOINTS},
+                "events_table": table,
+                "devices_table": f"devices.csv{suffix}",
+            },
+            "campaigns": {str(d + 1): name for d, name in enumerate(cal.campaign_names) if name},
+        },
+        "devices": {"total": s.devices, "active": s.active_devices, "with_faulty_requests": s.faulty_devices,
+                    "churned": s.churned},
+        "sessions": s.sessions,
+        "requests": {**s.requests, "total": sum(s.requests.values()), "faulty": s.faulty_requests},
+        "events_by_name": dict(sorted(s.events_by_name.items())),
+        "funnel": _conversion_table(gen.funnel_names, gen.funnel_present, s.funnel, s.sessions),
+        "revenue_by_currency": {c: {"orders": int(v[0]), "revenue": round(v[1], 2)}
+                                for c, v in sorted(s.revenue.items())},
+        "daily_active_devices": list(s.daily_active),
+        "daily": [{"day": d + 1, "date": cal.dates[d], "campaign": cal.campaign_names[d] or None,
+                   "active_devices": s.daily_active[d], "installs": s.daily_installs[d],
+                   "sessions": s.daily_sessions[d], "requests": s.daily_requests[d],
+                   "purchases": s.daily_purchases[d]} for d in range(days)],
+        "session_starts_by_local_hour": list(s.local_hour_starts),
+    }
+
+
+def _readme(summary: dict[str, Any]) -> str:
+    d = summary["dataset"]
+    files = d["files"]
+    req = summary["requests"]
+    lines = [
+        f"# Synthetic dataset: {d['scenario']}",
+        "",
+        f"Generated by `loadsim generate {d['scenario_ref']} --seed {d['seed']} --days {d['days']} "
+        f"--start {d['start']}` (loadsim dataset format {d['format_version']}). Every person, device, email "
+        "and phone number is synthetic: emails on reserved domains, phones from ranges reserved for fiction.",
+        "",
+        f"- {summary['devices']['total']:,} devices ({summary['devices']['active']:,} active), "
+        f"{summary['sessions']:,} sessions, {req['total']:,} requests "
+        f"({req['faulty']:,} deliberately malformed by faulty SDKs), over {d['days']} days from {d['start']} "
+        "(local midnight in each device's time zone).",
+        f"- App id `{d['app_id']}`." + (" Campaign days: " + ", ".join(
+            f"day {k} ({v})" for k, v in d["campaigns"].items()) + "." if d["campaigns"] else ""),
+        "",
+        "## Files",
+        "",
+        "| file | what |",
+        "|---|---|",
+    ]
+    for ep, path in files["requests"].items():
+        lines.append(f"| `{path}` | `{ep}` request bodies exactly as the app sends them, one JSON per line, "
+                     f"in `added_at` order ({req[ep]:,}) |")
+    lines += [
+        f"| `{files['events_table']}` | one flat row per request, the same order (columns below) |",
+        f"| `{files['devices_table']}` | one row per device: platform, country, time zone, model, install "
+        "time, sessions, requests, purchases, WebView user agent |",
+        "| `summary.json` | counts: devices, sessions, events by name, funnel conversion, revenue by currency, "
+        "daily active devices, session starts by local hour |",
+        "",
+        "## The events table",
+        "",
+        "`time` is `added_at` in UTC; `local_time` the device's wall clock; `day` the simulated day (1 = first) "
+        "in the device's calendar; `device` the device number (as in the devices table); `user_id` and "
+        "`session_id` the body's `uid` and `sid`; `value`, `currency`, `transaction_id`, `items`, `coupon` "
+        "from e-commerce events; `utm_*` from ad-click sessions; `identified` whether the body carries "
+        "`identify_by`; `campaign` the campaign of that day; `faulty` and `fault` mark a faulty SDK's "
+        "malformed body (the API answers it 400).",
+        "",
+        "Columns: " + ", ".join(f"`{c}`" for c in TABLE_COLUMNS) + ".",
+        "",
+        "## Replay",
+        "",
+        "`loadsim replay DIR` sends these requests to the mock collector (or `--host URL`) in order per device, "
+        "`--speed 60` playing one simulated hour per minute (`--speed 0`: as fast as possible), `--restamp` "
+        "moving `added_at` to the send time; it writes a report like `loadsim run`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- reading a dataset ----------------------------------------------------------------------------
+
+def read_summary(directory: str | Path) -> dict[str, Any]:
+    """A dataset's ``summary.json``; DatasetError says what is wrong with the directory."""
+    path = Path(directory) / "summary.json"
+    try:
+        summary: dict[str, Any] = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise DatasetError(f"{directory} is not a loadsim dataset (no summary.json): "
+                           "make one with loadsim generate SCENARIO --out DIR") from None
+    except orjson.JSONDecodeError as e:
+        raise DatasetError(f"{path} is not valid JSON ({e}): generate the dataset again") from None
+    version = summary.get("dataset", {}).get("format_version")
+    if version != FORMAT_VERSION:
+        raise DatasetError(f"{directory}: dataset format {version!r}, this loadsim reads {FORMAT_VERSION}: "
+                           "generate it again")
+    return summary
+
+
+@dataclass(slots=True)
+class DatasetRecord:
+    """One request of a dataset, as read back: its send time, device, and the Request to post."""
+
+    time: float
+    device: int
+    request: Request
+    #: The body exactly as written (one JSONL line without its newline).
+    data: bytes
+
+
+def _table_rows(directory: Path, table: str) -> Iterator[dict[str, Any]]:
+    path = directory / table
+    if table.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(columns=["time", "endpoint", "step", "device", "session_number", "faulty",
+                                              "fault"]):
+            yield from batch.to_pylist()
+        return
+    with _open_in(path) as raw:
+        if ".jsonl" in table:
+            for line in raw:
+                yield orjson.loads(line)
+            return
+        import csv
+
+        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+        for row in reader:
+            yield {"time": row["time"], "endpoint": row["endpoint"], "step": row["step"],
+                   "device": int(row["device"]), "session_number": int(row["session_number"]),
+                   "faulty": row["faulty"] == "1", "fault": row["fault"] or None}
+
+
+def _epoch(iso: str) -> float:
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None = None) -> Iterator[DatasetRecord]:
+    """Every request of a dataset in ``added_at`` order (optionally only devices where ``devices(d)``).
+
+    Streams: the table and the three request files are read in step; only the devices' user
+    agents (for the headers) are held in memory.
+    """
+    directory = Path(directory)
+    summary = read_summary(directory)
+    files = summary["dataset"]["files"]
+    agents: dict[int, dict[str, str]] = {}
+    import csv
+
+    with _open_in(directory / files["devices_table"]) as raw:
+        for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
+            d = int(row["device"])
+            if devices is None or devices(d):
+                agents[d] = {"Content-Type": CONTENT_TYPE, "CL-User-Agent": row["user_agent"]}
+    streams = [_open_in(directory / files["requests"][ep]) for ep in ENDPOINTS]
+    index = {ep: k for k, ep in enumerate(ENDPOINTS)}
+    last_time = ""
+    last_epoch = 0.0
+    try:
+        for row in _table_rows(directory, files["events_table"]):
+            ep = row["endpoint"]
+            line = streams[index[ep]].readline()
+            if not line:
+                raise DatasetError(f"{directory}: requests/{ep} ends before the events table does: "
+                                   "the dataset is truncated; generate it again")
+            device = int(row["device"])
+            if devices is not None and not devices(device):
+                continue
+            if row["time"] != last_time:
+                last_time, last_epoch = row["time"], _epoch(row["time"])
+            data = line.rstrip(b"\n")
+            body = orjson.loads(data)
+            req = Request(ep, row["step"], body, last_epoch, agents.get(device, {"Content-Type": CONTENT_TYPE}),
+                          bool(row["faulty"]), row["fault"] or None, int(row["session_number"]) - 1)
+            yield DatasetRecord(last_epoch, device, req, data)
+    finally:
+        for s in streams:
+            s.close()

@@ -1,0 +1,219 @@
+"""Replay a generated dataset (``loadsim generate``) against a target, through the harness's users and report.
+
+A reader greenlet streams the dataset in ``added_at`` order and deals each request to a lane by
+device (``device % lanes``); each ``ReplayUser`` owns one lane, so a device's requests are sent
+one after another, in order, while devices run side by side. ``--speed X`` plays X simulated
+seconds per real second (a request is due at its scaled time and timed from then, so a slow target
+shows in the latency); ``--speed 0`` sends as fast as the target answers. ``--restamp`` moves
+``added_at`` to the send time; otherwise the bodies go exactly as written.
+
+Sending, judging (a 400 to a faulty-SDK body is an expected rejection), stats, reconciliation
+against the mock and the report at the end are the harness's own (``simulator.loadtest.hooks``
+and ``TrackingUser``), as in ``loadsim run``. When the dataset is played out, the run quits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import orjson
+from gevent.queue import Queue
+from locust import events, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary
+from simulator.loadtest import hooks as _hooks  # the harness's listeners first: ours run after theirs
+from simulator.loadtest.context import RunContext
+from simulator.loadtest.shape import Profile
+from simulator.loadtest.user import TrackingUser
+from simulator.scenario import ScenarioError, load_scenario
+
+__all__ = ["ReplaySource", "ReplayUser"]
+
+log = logging.getLogger("loadsim")
+del _hooks
+
+#: Requests waiting per lane: the reader blocks beyond it, so memory stays flat for any dataset.
+LANE_DEPTH = 256
+#: With --speed, the reader runs at most this far (real seconds) ahead of the clock.
+READ_AHEAD = 1.0
+
+Item = tuple[float | None, DatasetRecord] | None
+
+
+class ReplaySource:
+    """Deals a dataset's requests to lanes, by device, in order; paced by ``speed`` (0: no pacing)."""
+
+    def __init__(self, *, ctx: RunContext, directory: Path, lanes: int, speed: float = 0.0,
+                 restamp: bool = False) -> None:
+        self.ctx = ctx
+        self.directory = directory
+        self.lanes = max(1, lanes)
+        self.speed = speed
+        self.restamp = restamp
+        self.queues: list[Queue[Item]] = [Queue(maxsize=LANE_DEPTH) for _ in range(self.lanes)]
+        self.read = 0
+        self.done = False
+        self.finished_lanes = 0
+        self._claimed = 0
+        self.greenlet: gevent.Greenlet[Any, Any] | None = None
+
+    def claim(self) -> int:
+        """The lane of a starting user (one user per lane; extra users share lanes in turn)."""
+        lane = self._claimed % self.lanes
+        self._claimed += 1
+        return lane
+
+    def start(self) -> None:
+        self.greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self.greenlet is not None:
+            self.greenlet.kill(block=False)
+
+    def _run(self) -> None:
+        ctx = self.ctx
+        ctx.wait_ready()
+        index, count = ctx.shard_index, ctx.shard_count
+        keep = (lambda d: d % count == index) if count > 1 else None
+        first_sim: float | None = None
+        first_real = 0.0
+        try:
+            for rec in read_dataset(self.directory, devices=keep):
+                due: float | None = None
+                if self.speed > 0:
+                    if first_sim is None:
+                        first_sim, first_real = rec.time, time.time() + 0.2
+                    due = first_real + (rec.time - first_sim) / self.speed
+                    ahead = due - READ_AHEAD - time.time()
+                    if ahead > 0:
+                        gevent.sleep(ahead)
+                self.queues[rec.device % self.lanes].put((due, rec))
+                self.read += 1
+        except DatasetError as e:
+            log.error("loadsim replay: %s", e)
+        finally:
+            self.done = True
+            for q in self.queues:
+                q.put(None)
+
+
+class ReplayUser(TrackingUser):
+    """Sends one lane of a dataset: its devices' requests in order, each at its due time."""
+
+    lane = 0
+
+    def on_start(self) -> None:
+        super().on_start()
+        source: ReplaySource | None = getattr(self.environment, "loadsim_replay", None)
+        if source is None:
+            log.error("loadsim replay: no dataset; pass --dataset DIR (a directory from loadsim generate)")
+            raise StopUser()
+        self.source = source
+        self.lane = source.claim()
+
+    @task
+    def play(self) -> None:
+        source = self.source
+        item = source.queues[self.lane].get()
+        if item is None:
+            source.queues[self.lane].put(None)  # for another user sharing the lane
+            source.finished_lanes += 1
+            raise StopUser()
+        due, rec = item
+        if due is not None:
+            delay = due - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+        began = time.time()
+        req = rec.request
+        if source.restamp:
+            req.stamp(began)
+            data = orjson.dumps(req.body)
+        else:
+            data = rec.data
+        self.deliver(req, data, due, began)
+
+
+# --- Locust listeners: our arguments, the dataset's scenario, the source ----------------------------
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument("--dataset", default=None, metavar="DIR",
+                        help="replay: a dataset directory written by loadsim generate")
+    parser.add_argument("--speed", type=float, default=0.0,
+                        help="replay: simulated seconds per real second (60 plays an hour a minute); "
+                             "0 (default) sends as fast as the target answers")
+    parser.add_argument("--restamp", action="store_true", default=False,
+                        help="replay: move added_at to the send time (default: send the bodies as written)")
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    opts = environment.parsed_options
+    state = getattr(environment, "loadsim", None)
+    if opts is None or state is None or not getattr(opts, "dataset", None):
+        return
+    if opts.speed < 0:
+        sys.stderr.write("loadsim: --speed must be 0 (as fast as possible) or more\n")
+        raise SystemExit(2)
+    try:
+        summary = read_summary(opts.dataset)
+        ref = summary["dataset"]["scenario_ref"]
+        scenario = load_scenario(ref)
+    except DatasetError as e:
+        sys.stderr.write(f"loadsim: {e}\n")
+        raise SystemExit(2) from None
+    except ScenarioError as e:
+        sys.stderr.write(f"loadsim: the dataset's scenario ({ref}) cannot be read:\n{e}\n")
+        raise SystemExit(2) from None
+    # The bodies are the dataset's: the scenario names the report, its SLOs and client settings.
+    # A replay is always the closed model (users are lanes, the dataset sets the pace).
+    load = dataclasses.replace(scenario.load, model="closed")
+    state.scenario = dataclasses.replace(scenario, seed=summary["dataset"]["seed"], load=load)
+    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
+        load, users=getattr(opts, "num_users", None) or None, run_time=getattr(opts, "run_time", None) or None)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    opts = environment.parsed_options
+    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+    if opts is None or not getattr(opts, "dataset", None) or ctx is None or isinstance(environment.runner,
+                                                                                         MasterRunner):
+        return
+    ctx.queue_limit = 0  # a replay sends what the dataset holds: no offline queues, every send recorded
+    lanes = max(1, int(getattr(opts, "num_users", 1) or 1))
+    source = ReplaySource(ctx=ctx, directory=Path(opts.dataset), lanes=lanes, speed=opts.speed,
+                          restamp=opts.restamp)
+    environment.loadsim_replay = source  # type: ignore[attr-defined]
+    source.start()
+    if not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_quit_when_played, environment, source)
+
+
+def _quit_when_played(environment: Environment, source: ReplaySource) -> None:
+    """Once every lane has played out, end the run: the harness writes its report on quitting."""
+    while not (source.done and source.finished_lanes >= source.lanes):
+        gevent.sleep(0.2)
+        if environment.runner is None or environment.runner.state in ("stopped", "quitting"):
+            return
+    log.info("loadsim replay: the dataset is played out (%d requests); stopping", source.read)
+    gevent.sleep(0.1)
+    if environment.runner is not None:
+        environment.runner.quit()
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Environment, **_: Any) -> None:
+    source: ReplaySource | None = getattr(environment, "loadsim_replay", None)
+    if source is not None:
+        source.stop()
