@@ -67,8 +67,57 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
             differences.append(f"{ep}: same count ({sent}) but the stored bodies differ from those acknowledged"
                                if extra == 0 else
                                f"{ep}: the stored bodies differ from those acknowledged and cut off at stop")
-    return {"ok": not differences, "differences": differences, "endpoints": rows,
+    merges = _check_merges(stats, mock, base, differences)
+    return {"ok": not differences, "differences": differences, "endpoints": rows, "merges": merges,
             "mock": {k: mock.get(k) for k in ("profiles", "merges", "warnings")}}
+
+
+def expected_merges(identities: list[tuple[str, str | None, str | None]]) -> int:
+    """Profile merges a collector makes for these identifies: every user id starts as its own
+    profile, and an identify joins it to whichever profile already holds its email or phone.
+
+    Whatever the order, that is the user ids identified less the groups they form (union-find).
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    unions = 0
+    for uid, email, phone in identities:
+        node = "uid:" + uid
+        parent.setdefault(node, node)
+        for key in (email and "email:" + email, phone and "phone:" + phone):
+            if not key:
+                continue
+            if key not in parent:
+                parent[key] = find(node)
+                continue
+            a, b = find(node), find(key)
+            if a != b:
+                parent[a] = b
+                unions += 1
+    return unions
+
+
+def _check_merges(stats: RunStats, mock: dict[str, Any], base: dict[str, Any],
+                  differences: list[str]) -> dict[str, Any]:
+    """The merges the journeys imply against those the mock made (only a mock fresh at the start
+    can be held to it: earlier runs' profiles would join this run's)."""
+    if "merges" not in mock:
+        return {"checked": False, "why": "the mock does not report merges"}
+    if base.get("profiles"):
+        return {"checked": False, "why": "the mock held profiles before this run"}
+    made = int(mock["merges"]) - int(base.get("merges", 0))
+    low = expected_merges(stats.identities)
+    high = expected_merges(stats.identities + stats.interrupted_identities) if stats.interrupted_identities else low
+    if not low <= made <= high:
+        want = str(low) if low == high else f"{low} to {high}"
+        differences.append(f"identity stitching: the journeys imply {want} profile merges, the mock made {made}")
+    return {"checked": True, "expected": low if low == high else [low, high], "made": made}
 
 
 def try_reconcile(stats: RunStats, admin_url: str, baseline: dict[str, Any] | None) -> dict[str, Any]:

@@ -80,6 +80,10 @@ class RunStats:
         #: Slice start (epoch seconds, a multiple of the step) -> what happened in it.
         self.timeline: dict[int, Slice] = {}
         self.timeline_step = TIMELINE_STEP
+        #: (uid, email lower-cased, phone) of each identify the target accepted, and of those cut
+        #: off at stop: reconciliation derives the profile merges the collector must have made.
+        self.identities: list[tuple[str, str | None, str | None]] = []
+        self.interrupted_identities: list[tuple[str, str | None, str | None]] = []
         #: Client behaviour: extra attempts per endpoint, requests that succeeded after retrying,
         #: requests put back in the offline queue, dropped from a full queue, unsent at the end.
         self.retries: dict[str, int] = {}
@@ -164,6 +168,12 @@ class RunStats:
         self.accepted[endpoint] = self.accepted.get(endpoint, 0) + 1
         self.digests[endpoint] = (self.digests.get(endpoint, 0) + digest) % DIGEST_MOD
 
+    @staticmethod
+    def identity_of(body: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+        by = body["identify_by"]
+        email = by.get("identify_by_email")
+        return body["uid"], email.lower() if email else None, by.get("identify_by_phone")
+
     def retry(self, endpoint: str) -> None:
         self.retries[endpoint] = self.retries.get(endpoint, 0) + 1
 
@@ -199,6 +209,8 @@ class RunStats:
             self.digests[ep] = (self.digests.get(ep, 0) + d) % DIGEST_MOD
         for ep, ds in other.interrupted.items():
             self.interrupted.setdefault(ep, []).extend(ds)
+        self.identities.extend(other.identities)
+        self.interrupted_identities.extend(other.interrupted_identities)
         for ep, n in other.retries.items():
             self.retries[ep] = self.retries.get(ep, 0) + n
         for name in _CLIENT_COUNTERS:
@@ -235,7 +247,7 @@ class RunStats:
         """Everything recorded since the last ``take``, leaving this empty (a worker's report)."""
         taken = RunStats()
         for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "interrupted", "timeline",
-                     "timeline_step", "retries", *_CLIENT_COUNTERS, "funnel",
+                     "timeline_step", "retries", *_CLIENT_COUNTERS, "identities", "interrupted_identities", "funnel",
                      "arrivals", "dropped", "arrival_first", "arrival_last", "sent_bytes"):
             setattr(taken, name, getattr(self, name))
         self.__init__()  # type: ignore[misc]
@@ -252,6 +264,8 @@ class RunStats:
             "digests": {k: str(v) for k, v in self.digests.items()},
             "interrupted": {k: [str(d) for d in v] for k, v in self.interrupted.items()},
             "retries": self.retries,
+            "identities": self.identities,
+            "interrupted_identities": self.interrupted_identities,
             **{name: getattr(self, name) for name in _CLIENT_COUNTERS},
             "timeline_step": self.timeline_step,
             # keys as strings: msgpack and JSON maps both take them
@@ -278,6 +292,8 @@ class RunStats:
         s.digests = {k: int(v) for k, v in d["digests"].items()}
         s.interrupted = {k: [int(x) for x in v] for k, v in d["interrupted"].items()}
         s.retries = dict(d["retries"])
+        s.identities = [tuple(x) for x in d["identities"]]  # type: ignore[misc]
+        s.interrupted_identities = [tuple(x) for x in d["interrupted_identities"]]  # type: ignore[misc]
         for name in _CLIENT_COUNTERS:
             setattr(s, name, int(d[name]))
         s.timeline_step = int(d["timeline_step"])

@@ -18,6 +18,7 @@ from locust.exception import StopUser
 from simulator import contract
 from simulator.journey import Request
 from simulator.loadtest.context import RunContext
+from simulator.loadtest.stats import RunStats
 from simulator.mock.state import digest
 
 __all__ = ["Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser"]
@@ -161,6 +162,8 @@ class TrackingUser(FastHttpUser):
         except GreenletExit:
             # Stopped mid-request: the target may have stored it; reconciliation allows for that.
             ctx.stats.interrupt(req.endpoint, digest(data))
+            if req.endpoint == "identify" and not req.faulty:
+                ctx.stats.interrupted_identities.append(RunStats.identity_of(req.body))
             raise
         ctx.stats.sent_bytes += len(data)
         return Attempt(outcome, error, example, retryable, retry_after, ended)
@@ -197,6 +200,8 @@ class TrackingUser(FastHttpUser):
             return result  # the caller queues it: the SDK keeps what it could not send
         if result.outcome == "ok":
             stats.accept(req.endpoint, digest(data))
+            if req.endpoint == "identify":
+                stats.identities.append(RunStats.identity_of(req.body))
         stats.record(endpoint=req.endpoint, step=req.step,
                      latency=result.ended - (began if intended is None else min(intended, began)),
                      service=result.ended - began, outcome=result.outcome, error=result.error,

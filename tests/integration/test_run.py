@@ -157,3 +157,11 @@ def test_abort_on_fail_stops_the_run_after_the_grace_period(tmp_path: Path) -> N
     assert code == 1, out
     assert summary["timing"]["duration_s"] < 20  # stopped at the first status check after 3 s
     assert "SLO failed during the run" in out
+
+
+def test_identity_stitching_reconciles_with_the_mock(tmp_path: Path) -> None:
+    """Reinstalls and two-device people: the merges the journeys imply are the merges the mock made."""
+    code, out, summary = loadsim_run(tmp_path, "identity", "--run-time", "12s")
+    assert code == 0, out
+    merges = summary["reconciliation"]["merges"]
+    assert merges["checked"] and merges["made"] > 0, merges

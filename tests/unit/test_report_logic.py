@@ -139,3 +139,26 @@ def test_timeline_slices_merge_and_coarsen_without_losing_requests() -> None:
         st.MAX_SLICES = old_max
     assert len(master.timeline) <= 100 and master.timeline_step == 8
     assert sum(p["total"][0] for p in master.timeline.values()) == 600
+
+
+def test_expected_merges_follow_shared_emails_and_phones() -> None:
+    from simulator.loadtest.reconcile import expected_merges
+
+    assert expected_merges([("u1", "a@example.com", None), ("u2", "b@example.com", None)]) == 0
+    reinstall = [("u1", "a@example.com", "+15555550101"), ("u2", "a@example.com", "+15555550101")]
+    assert expected_merges(reinstall) == 1
+    chain = [("u1", "a@example.com", None), ("u2", "a@example.com", "+15555550102"), ("u3", None, "+15555550102")]
+    assert expected_merges(chain) == 2
+    assert expected_merges(chain + chain) == 2  # identifying again merges nothing new
+    assert expected_merges(list(reversed(chain))) == 2  # order does not matter
+
+
+def test_merges_are_reconciled_only_against_a_fresh_mock() -> None:
+    s = stats_with(0)
+    s.identities = [("u1", "a@example.com", None), ("u2", "a@example.com", None)]
+    fresh = {"accepted": {}, "digest": {}, "merges": 1}
+    assert reconcile(s, fresh)["ok"]
+    wrong = reconcile(s, {**fresh, "merges": 0})
+    assert not wrong["ok"] and "imply 1 profile merges, the mock made 0" in wrong["differences"][0]
+    shared = reconcile(s, {**fresh, "merges": 7}, {"profiles": 3, "merges": 0})
+    assert shared["ok"] and not shared["merges"]["checked"]
