@@ -165,3 +165,20 @@ def test_identity_stitching_reconciles_with_the_mock(tmp_path: Path) -> None:
     assert code == 0, out
     merges = summary["reconciliation"]["merges"]
     assert merges["checked"] and merges["made"] > 0, merges
+
+
+def test_harness_arguments_come_from_a_locust_conf(tmp_path: Path) -> None:
+    """The custom arguments are Locust arguments: a locust.conf (or [tool.locust]) can set them."""
+    mock, url = start_mock()
+    report = tmp_path / "report"
+    (tmp_path / "locust.conf").write_text(
+        f"locustfile = {Path('locustfiles/tracking.py').resolve()}\nheadless = true\nhost = {url}\n"
+        f"scenario = identity\nseed = 99\nrun-time = 5s\nreport-dir = {report}\nonly-summary = true\n")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "locust", "--config", "locust.conf"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=90, env=subprocess_env())
+    finally:
+        stop(mock)
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert summary["scenario"] == "identity" and summary["seed"] == 99
