@@ -33,8 +33,10 @@ EXTRA_COLOURS: tuple[str, ...] = ("#0d9488", "#db2777", "#65a30d", "#0891b2", "#
 #: The percentiles drawn over time: label, percentile, colour, line width. Wider lines are drawn
 #: first, so where few requests make p95 equal p99 both stay visible.
 PERCENTILE_LINES: tuple[tuple[str, float, str, float], ...] = (
-    ("p50", 50.0, "#16a34a", 1.6), ("p95", 95.0, "#d97706", 2.4), ("p99", 99.0, "#dc2626", 3.6),
+    ("p50", 50.0, "#16a34a", 1.5), ("p95", 95.0, "#d97706", 2.2), ("p99", 99.0, "#dc2626", 3.2),
 )
+#: Most points of a chart over time; a longer run's slices are merged to fit.
+MAX_POINTS = 150
 #: Most bars in the latency distribution; neighbouring histogram buckets are added up to fit.
 DISTRIBUTION_BARS = 60
 _GROWTH = bucket_value(1) / bucket_value(0)
@@ -357,8 +359,34 @@ def _timeline(summary: Mapping[str, Any], stats: RunStats) -> _Timeline:
         xs.append(((lo + hi) / 2 if hi > lo else key + step / 2) - origin)
         widths.append(max(hi - lo, step / 4))
         slices.append(stats.timeline.get(key, {}))
+    end = max(finish - origin, xs[-1])
+    if len(slices) > MAX_POINTS:
+        # Merge neighbouring slices (buckets added, so percentiles stay those of the merged window):
+        # 900 points in a 500-pixel chart draw noise, not a trend.
+        k = math.ceil(len(slices) / MAX_POINTS)
+        groups = [range(i, min(i + k, len(slices))) for i in range(0, len(slices), k)]
+        xs = [sum(xs[j] * widths[j] for j in g) / sum(widths[j] for j in g) for g in groups]
+        slices = [_merged([slices[j] for j in g]) for g in groups]
+        widths = [sum(widths[j] for j in g) for g in groups]
+        step *= k
     names = _order(sorted({n for s in slices for n in s if n != "dropped"}))
-    return _Timeline(xs, widths, slices, max(finish - origin, xs[-1]), step, names)
+    return _Timeline(xs, widths, slices, end, step, names)
+
+
+def _merged(pieces: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Timeline slices added up into one (new lists and dicts: the run's stats stay as they are)."""
+    out: dict[str, Any] = {}
+    for piece in pieces:
+        for name, row in piece.items():
+            if name == "dropped":
+                out["dropped"] = out.get("dropped", 0) + row
+                continue
+            acc = out.setdefault(name, [0, 0, {}])
+            acc[0] += row[0]
+            acc[1] += row[1]
+            for b, n in row[2].items():
+                acc[2][b] = acc[2].get(b, 0) + n
+    return out
 
 
 # --- sections -----------------------------------------------------------------------------------
@@ -444,7 +472,8 @@ def _over_time(ids: _Ids, tl: _Timeline) -> str:
     if not tl.slices:
         empty = '<p class="empty">No requests were recorded: nothing to draw over time.</p>'
         return _section("rate", "Over time", empty)
-    step_note = f"Slices of {tl.step} s; hover a chart for a slice's figures, click a key to hide a series."
+    width = _duration(tl.step) if tl.step >= 60 else f"{tl.step} s"
+    step_note = f"Slices of {width}; hover a chart for a slice's figures, click a key to hide a series."
     rate = [Line(n, _colour(n, tl.names), tl.rate(n)) for n in tl.names]
     out = [_section("rate", "Request rate", _time_chart(ids, tl.xs, tl.end, rate, unit="requests/s"), step_note)]
     charts = []

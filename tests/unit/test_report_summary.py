@@ -225,3 +225,16 @@ def test_report_without_stats_json_says_it_cannot_render(tmp_path: Path, capsys:
 def test_report_of_a_missing_directory_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = cli(capsys, "report", str(tmp_path / "nope"))
     assert code == 2 and "is not a directory" in out
+
+
+def test_long_runs_are_drawn_from_merged_slices_and_the_stats_stay_intact() -> None:
+    """600 two-second slices become at most MAX_POINTS points per chart; merging does not touch the run's stats."""
+    from simulator.report.html import MAX_POINTS
+
+    stats = synthetic_stats(seconds=1200, rate=5)
+    before = stats.to_dict()
+    page = render_html(synthetic_summary(stats, seconds=1200), stats)
+    assert stats.to_dict() == before
+    rate_chart = page[page.index('<section id="rate">'):page.index('<section id="latency">')]
+    assert 100 <= rate_chart.count('class="hover"') <= MAX_POINTS
+    assert "Slices of 8 s" in rate_chart
