@@ -1,0 +1,135 @@
+"""Locust's distributed mode on loopback: a master and two worker processes against a mock subprocess.
+
+What scale-out must keep: each device played on exactly one worker (its shard), the master's merged
+counts equal to what the mock stored, reconciliation passing, and the report of a one-process run.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from simulator.journey import JourneyEngine
+from simulator.loadtest.runner import locustfile
+from simulator.population import Population
+from simulator.scenario import load_scenario
+from tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.integration
+
+LOCUST = [sys.executable, "-m", "locust", "-f", str(locustfile())]
+#: More devices than two workers can finish in the run, so each plays only the start of its shard;
+#: no latency SLOs (a busy CI machine must not fail a test of correctness), errors and loss still fail.
+SCENARIO = 'extends = "smoke"\nname = "distributed"\n[population]\ndevices = 2000\n[slo]\nlatency = []\n'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_mock(store: Path) -> tuple[subprocess.Popen[str], str]:
+    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0",
+                             "--store", str(store)], stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    assert mock.stdout is not None
+    return mock, mock.stdout.readline().rsplit(" ", 1)[-1].strip()
+
+
+def sessions_by_device(scenario_path: Path) -> tuple[dict[str, int], int]:
+    """Every session id the scenario's devices would ever open -> the device's global index."""
+    scenario = load_scenario(str(scenario_path))
+    population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
+    engine = JourneyEngine(scenario=scenario, population=population)
+    owner: dict[str, int] = {}
+    for i in range(len(population)):
+        for req in engine.device_life(i, start_time=0.0):
+            owner.setdefault(req.body["sid"], i)
+    return owner, len(population)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One distributed run (about 20 s), shared by the checks below."""
+    tmp_path = tmp_path_factory.mktemp("distributed")
+    scenario = tmp_path / "distributed.toml"
+    scenario.write_text(SCENARIO)
+    store, report = tmp_path / "mock.sqlite3", tmp_path / "report"
+    mock, url = start_mock(store)
+    port = free_port()
+    common = ["--scenario", str(scenario)]
+    logs = [(tmp_path / f"{name}.log").open("w") for name in ("master", "worker0", "worker1")]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(
+            [*LOCUST, "--headless", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+             "--expect-workers", "2", "--expect-workers-max-wait", "60", "--host", url, "--run-time", "10s",
+             "--report-dir", str(report), "--csv", str(report / "locust"), *common],
+            stdout=logs[0], stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path))
+        for log in logs[1:]:
+            procs.append(subprocess.Popen(
+                [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *common],
+                stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path))
+        code = procs[0].wait(120)
+        worker_codes = [p.wait(30) for p in procs[1:]]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for log in logs:
+            log.close()
+        mock.send_signal(signal.SIGTERM)  # flushes the store
+        mock.wait(15)
+    out = (tmp_path / "master.log").read_text()
+    summary_file = report / "summary.json"
+    assert code == 0 and worker_codes == [0, 0], "\n".join(
+        [out, (tmp_path / "worker0.log").read_text(), summary_file.read_text() if summary_file.is_file() else ""])
+    with sqlite3.connect(store) as db:
+        stored = db.execute("SELECT endpoint, sid FROM accepted").fetchall()
+    return {"summary": orjson.loads(summary_file.read_bytes()), "stored": stored,
+            "scenario": scenario, "report": report, "log": out}
+
+
+def test_each_device_plays_on_exactly_one_worker(run: dict[str, Any]) -> None:
+    owner, devices = sessions_by_device(run["scenario"])
+    externals = [sid for endpoint, sid in run["stored"] if endpoint == "externalIds"]
+    # A device played by two workers would open its first session (same seeded sid) twice.
+    assert len(externals) == len(set(externals)) > 0
+    played = {owner[sid] for _, sid in run["stored"]}  # KeyError: a session no device of the scenario opens
+    shards = [range(0, devices // 2), range(devices // 2, devices)]
+    for shard in shards:
+        mine = sorted(played & set(shard))
+        # A worker takes its shard's devices in order: what it played is the start of its shard.
+        assert mine and mine == list(range(shard.start, shard.start + len(mine))), (shard, mine[:5], mine[-5:])
+    assert len(played) < devices  # the run was short enough that the shards' boundaries mean something
+
+
+def test_the_master_merges_what_the_mock_stored(run: dict[str, Any]) -> None:
+    summary = run["summary"]
+    assert summary["workers"] == 2 and summary["scenario"] == "distributed"
+    rec = summary["reconciliation"]
+    assert rec["ok"], rec
+    stored: dict[str, int] = {}
+    for endpoint, _ in run["stored"]:
+        stored[endpoint] = stored.get(endpoint, 0) + 1
+    for endpoint in ("externalIds", "identify", "events"):
+        row, r = summary["endpoints"][endpoint], rec["endpoints"][endpoint]
+        acknowledged = row["count"] - row["failures"] - row["expected_rejections"]
+        assert acknowledged == r["acknowledged"] > 0
+        # Requests cut off when the run stopped may or may not have been stored; nothing else differs.
+        assert acknowledged <= stored[endpoint] <= acknowledged + r["interrupted"], (endpoint, stored, r)
+    # Locust's own statistics, merged by the master from the same workers, count the same requests.
+    with (run["report"] / "locust_stats.csv").open() as f:
+        locust_rows = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(f)}
+    assert locust_rows.pop("Aggregated") == summary["total"]["count"]
+    assert locust_rows == {step: s["count"] for step, s in summary["steps"].items()}
