@@ -237,6 +237,7 @@ class _Runs:
         self.tmp = tmp
         self.files: list[Path] = []
         self.buffer: list[Record] = []
+        self._made = 0
 
     def spill(self) -> None:
         if not self.buffer:
@@ -246,7 +247,8 @@ class _Runs:
         self.buffer = []
 
     def _write(self, records: Iterator[Record]) -> Path:
-        path = self.tmp / f"run-{len(list(self.tmp.iterdir())):06d}.pickle"
+        self._made += 1
+        path = self.tmp / f"run-{self._made:06d}.pickle"
         with path.open("wb") as f:
             block: list[Record] = []
             for r in records:

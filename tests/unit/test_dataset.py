@@ -1,0 +1,193 @@
+"""loadsim generate: deterministic files, every body valid (faulty ones flagged), a calendar that shows."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from simulator import contract, dataset
+from simulator.cli import main
+from simulator.dataset import ENDPOINTS, TABLE_COLUMNS, generate, read_dataset
+from simulator.scenario import ScenarioError, load_scenario, parse_scenario
+
+
+def scenario_file(tmp_path: Path, text: str, name: str = "demo") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'extends = "smoke"\nname = "{name}"\n{text}', encoding="utf-8")
+    return path
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def table(directory: Path) -> list[dict[str, str]]:
+    with (directory / "events.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_same_scenario_and_seed_give_byte_identical_files(tmp_path: Path) -> None:
+    a = generate("bad-clients", out=tmp_path / "a", users=40, days=3, seed=7, gzip_output=True)
+    # Small chunks: many sorted runs merged in groups; the files must not depend on it.
+    b = generate("bad-clients", out=tmp_path / "b", users=40, days=3, seed=7, gzip_output=True, chunk_records=50)
+    generate("bad-clients", out=tmp_path / "c", users=40, days=3, seed=8, gzip_output=True)
+    assert a == b
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+    assert files(tmp_path / "a")["requests/events.jsonl.gz"] != files(tmp_path / "c")["requests/events.jsonl.gz"]
+    assert not list((tmp_path / "a").glob(".runs-*")), "temporary runs are removed"
+
+
+def test_many_runs_merge_in_groups_to_the_same_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    generate("smoke", out=tmp_path / "one", users=30, days=2)
+    monkeypatch.setattr(dataset, "MAX_FAN_IN", 2)
+    generate("smoke", out=tmp_path / "many", users=30, days=2, chunk_records=7)
+    assert files(tmp_path / "one") == files(tmp_path / "many")
+
+
+def test_every_healthy_line_passes_the_contract_and_every_faulty_one_is_flagged(tmp_path: Path) -> None:
+    summary = generate("bad-clients", out=tmp_path, users=60, days=3)
+    rows = table(tmp_path)
+    faulty_rows = [r for r in rows if r["faulty"] == "1"]
+    assert faulty_rows and len(faulty_rows) == summary["requests"]["faulty"]
+    seen = Counter()
+    for rec in read_dataset(tmp_path):
+        problems = contract.validate(rec.request.endpoint, rec.request.body)
+        assert bool(problems) == rec.request.faulty, (rec.request.fault, problems, rec.data[:300])
+        assert orjson.loads(rec.data) == rec.request.body
+        seen[rec.request.endpoint] += 1
+    assert dict(seen) == {ep: summary["requests"][ep] for ep in ENDPOINTS}
+    assert len(rows) == summary["requests"]["total"]
+
+
+def test_request_files_are_in_added_at_order_and_each_device_in_its_own_order(tmp_path: Path) -> None:
+    generate("identity", out=tmp_path, users=80, days=4)
+    for ep in ("identify", "events"):  # externalIds bodies carry no added_at: the table's time orders them
+        lines = (tmp_path / f"requests/{ep}.jsonl").read_bytes().splitlines()
+        stamps = [orjson.loads(line)["added_at"] for line in lines]
+        assert stamps == sorted(stamps), ep
+    rows = table(tmp_path)
+    assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+    sessions: dict[str, list[int]] = {}
+    for r in rows:
+        sessions.setdefault(r["device"], []).append(int(r["session_number"]))
+    assert all(s == sorted(s) for s in sessions.values())
+    first = [r for r in rows if r["endpoint"] == "externalIds"]
+    # A session's GA session id is its (calendar) start second.
+    for line, row in zip((tmp_path / "requests/externalIds.jsonl").read_bytes().splitlines(), first, strict=True):
+        body = orjson.loads(line)
+        start = datetime.datetime.fromisoformat(row["time"].replace("Z", "+00:00")).timestamp()
+        assert body["external_ids"]["google_analytics__app_session_id"] == str(int(start))
+
+
+def test_no_session_starts_in_the_local_hours_the_daily_curve_leaves_empty(tmp_path: Path) -> None:
+    night = [0.0] * 8 + [1.0] * 16  # nobody opens the app from midnight to 8 am, local time
+    path = scenario_file(tmp_path, f"[time]\ndays = 4\ndaily = {night}\nchurn = 0.0\n")
+    summary = generate(path, out=tmp_path / "out", users=150)
+    starts = [r for r in table(tmp_path / "out") if r["endpoint"] == "externalIds"]
+    local_hours = Counter(int(r["local_time"][11:13]) for r in starts)
+    utc_hours = Counter(int(r["time"][11:13]) for r in starts)
+    # Sessions may run past 8 am, but none starts before it in the device's own zone ...
+    assert not any(local_hours[h] for h in range(8)), local_hours
+    assert summary["session_starts_by_local_hour"][:8] == [0] * 8
+    # ... while in UTC they do (devices live in many zones), so the curve is local.
+    assert any(utc_hours[h] for h in range(8))
+    assert len({r["timezone"] for r in starts}) > 3
+
+
+def test_a_campaign_day_raises_sessions_and_conversion(tmp_path: Path) -> None:
+    base = "[population]\ndevices = 600\n[time]\ndays = 4\nchurn = 0.0\ninstall_growth = 0.0\n"
+    plain = generate(scenario_file(tmp_path, base, "plain"), out=tmp_path / "plain")
+    sale = generate(scenario_file(tmp_path, base + '[[time.campaigns]]\nday = 3\nname = "flash sale"\n'
+                                  "sessions = 4\nconversion = 3\n", "sale"), out=tmp_path / "sale")
+    p, s = plain["daily"][2], sale["daily"][2]
+    assert s["campaign"] == "flash sale" and p["campaign"] is None
+    assert s["sessions"] > 1.3 * p["sessions"]
+    assert s["purchases"] / s["sessions"] > 1.3 * p["purchases"] / p["sessions"]
+    assert sale["dataset"]["campaigns"] == {"3": "flash sale"}
+
+
+def test_installs_grow_and_churned_devices_do_not_come_back(tmp_path: Path) -> None:
+    grow = generate(scenario_file(tmp_path, "[population]\ndevices = 400\n[time]\ndays = 5\ninstall_growth = 0.6\n"
+                                  "weekly = [1, 1, 1, 1, 1, 1, 1]\n"), out=tmp_path / "grow")
+    installs = [d["installs"] for d in grow["daily"]]
+    assert sum(installs) == 400
+    assert installs[-1] > 2 * installs[0]
+    gone = generate(scenario_file(tmp_path, "[time]\nchurn = 1.0\n", "gone"), out=tmp_path / "gone")
+    assert gone["sessions"] == gone["devices"]["total"]  # each device opened the app once, never again
+
+
+def test_summary_adds_up(tmp_path: Path) -> None:
+    s = generate("ecommerce", out=tmp_path, users=120, days=3)
+    rows = table(tmp_path)
+    assert s["sessions"] == s["requests"]["externalIds"] == sum(d["sessions"] for d in s["daily"])
+    assert sum(s["events_by_name"].values()) == sum(1 for r in rows if r["endpoint"] == "events")
+    purchases = [r for r in rows if r["event_name"] == "Purchase"]
+    assert sum(v["orders"] for v in s["revenue_by_currency"].values()) == len(purchases)
+    usd = sum(float(r["value"]) for r in purchases if r["currency"] == "USD")
+    assert s["revenue_by_currency"].get("USD", {"revenue": 0.0})["revenue"] == pytest.approx(usd, abs=0.01)
+    steps = [f["sessions"] for f in s["funnel"]]
+    assert steps == sorted(steps, reverse=True) or steps[-1] <= steps[0]
+    assert s["daily_active_devices"] == [d["active_devices"] for d in s["daily"]]
+    assert all(0 < n <= 120 for n in s["daily_active_devices"])
+    assert "# Synthetic dataset: ecommerce" in (tmp_path / "README.md").read_text()
+    assert list(rows[0]) == list(TABLE_COLUMNS)
+
+
+def test_parquet_and_jsonl_tables_hold_the_same_rows(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    generate("bad-clients", out=tmp_path / "csv", users=25, days=2)
+    generate("bad-clients", out=tmp_path / "pq", users=25, days=2, table_format="parquet")
+    generate("bad-clients", out=tmp_path / "jl", users=25, days=2, table_format="jsonl", gzip_output=True)
+    rows = table(tmp_path / "csv")
+    t = pq.read_table(tmp_path / "pq" / "events.parquet").to_pylist()
+    with gzip.open(tmp_path / "jl" / "events.jsonl.gz") as f:
+        jl = [orjson.loads(line) for line in f]
+    assert len(t) == len(jl) == len(rows)
+    for a, b, c in zip(rows, t, jl, strict=True):
+        assert a["time"] == b["time"] == c["time"] and int(a["device"]) == b["device"] == c["device"]
+        assert (a["faulty"] == "1") == b["faulty"] == c["faulty"]
+        assert (float(a["value"]) if a["value"] else None) == b["value"] == c["value"]
+    assert [r.data for r in read_dataset(tmp_path / "pq")] == [r.data for r in read_dataset(tmp_path / "jl")]
+
+
+def test_time_table_errors_name_file_field_and_value() -> None:
+    text = ('extends = "smoke"\n[time]\nstart = "2026-02-30"\ndaily = [1, 2]\nchurn = 1.5\ndayz = 3\n')
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(text, file="demo.toml")
+    msg = str(e.value)
+    assert 'demo.toml: time.churn: expected a probability between 0 and 1, got 1.5' in msg
+    assert "demo.toml: time.dayz: unknown key; did you mean 'days'?" in msg
+    text = ('extends = "smoke"\n[time]\nstart = "2026-02-30"\ndaily = [1, 2]\ndays = 3\n'
+            '[[time.campaigns]]\nday = 5\n')
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(text, file="demo.toml")
+    msg = str(e.value)
+    assert 'demo.toml: time.start: expected an ISO date such as "2026-01-05", got "2026-02-30"' in msg
+    assert "demo.toml: time.daily: expected 24 weights (one per local hour, 0 to 23), got 2" in msg
+    assert "demo.toml: time.campaigns[0].day: day 5 is after the last simulated day (3)" in msg
+    assert load_scenario("smoke").time.days == 7
+
+
+def test_cli_generate_is_quiet_off_a_terminal_and_checks_its_flags(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "smoke", "--out", str(tmp_path), "--users", "10", "--days", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "10 devices" in out and err == ""
+    for bad in (["--days", "0"], ["--start", "yesterday"], ["--users", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(["generate", "smoke", "--out", str(tmp_path / "x"), *bad])
+        assert e.value.code == 2
+        assert bad[0] in capsys.readouterr().err
+
+
+def test_reading_something_that_is_not_a_dataset_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(dataset.DatasetError, match="loadsim generate"):
+        next(read_dataset(tmp_path))
+
+
