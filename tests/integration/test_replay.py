@@ -1,0 +1,100 @@
+"""loadsim replay: a generated dataset sent to the mock on loopback through the harness, reported like a run."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from simulator.dataset import ENDPOINTS, generate, read_dataset
+from tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.integration
+
+
+def start_mock(store: Path) -> tuple[subprocess.Popen[str], str]:
+    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0",
+                             "--store", str(store)], stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    assert mock.stdout is not None
+    return mock, mock.stdout.readline().rsplit(" ", 1)[-1].strip()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def replay(directory: Path, url: str, report: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "replay", str(directory), "--host", url, "--users", "4",
+         "--run-time", "90s", "--report-dir", str(report), *extra],
+        capture_output=True, text=True, timeout=150, env=subprocess_env(), cwd=report.parent)
+    return done, time.monotonic() - started
+
+
+def stored(store: Path) -> tuple[Counter[tuple[str, bytes]], int]:
+    with sqlite3.connect(store) as db:
+        accepted = Counter((ep, bytes(body)) for ep, body in db.execute("SELECT endpoint, body FROM accepted"))
+        rejected = db.execute("SELECT count(*) FROM rejected").fetchone()[0]
+    return accepted, rejected
+
+
+def test_the_mock_accepts_exactly_the_healthy_lines_and_rejects_the_faulty_ones(tmp_path: Path) -> None:
+    data = tmp_path / "dataset"
+    summary = generate("bad-clients", out=data, users=30, days=2, seed=3)
+    healthy = Counter((r.request.endpoint, r.data) for r in read_dataset(data) if not r.request.faulty)
+    assert summary["requests"]["faulty"] > 0 and sum(healthy.values()) > 100
+    store = tmp_path / "mock.sqlite3"
+    mock, url = start_mock(store)
+    try:
+        done, _ = replay(data, url, tmp_path / "report")
+    finally:
+        stop(mock)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    accepted, rejected = stored(store)
+    assert accepted == healthy  # byte for byte, each line once
+    assert rejected == summary["requests"]["faulty"]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["passed"] is True
+    assert report["reconciliation"]["ok"] is True
+    per_endpoint = Counter(ep for ep, _ in healthy.elements())
+    assert {ep: e["acknowledged"] for ep, e in report["reconciliation"]["endpoints"].items()} == per_endpoint
+
+
+def test_speed_plays_simulated_time_scaled_and_restamp_moves_added_at_to_now(tmp_path: Path) -> None:
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    span = records[-1].time - records[0].time
+    assert span > 3600  # the day's sessions are hours apart
+    speed = span / 4.0  # the whole simulated span in about 4 seconds
+    store = tmp_path / "mock.sqlite3"
+    mock, url = start_mock(store)
+    try:
+        before = time.time()
+        done, took = replay(data, url, tmp_path / "report", "--speed", f"{speed:.3f}", "--restamp")
+    finally:
+        stop(mock)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with sqlite3.connect(store) as db:
+        rows = list(db.execute("SELECT endpoint, received_at, body FROM accepted ORDER BY id"))
+    assert len(rows) == len(records)
+    received = [r[1] for r in rows]
+    assert max(received) - min(received) >= 3.0  # paced: not all at once
+    for ep, _, body in rows:
+        if ep in ENDPOINTS[1:]:
+            added = orjson.loads(body)["added_at"]
+            assert added >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1))
+    assert took < 60
