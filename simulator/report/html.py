@@ -118,17 +118,18 @@ def _nice_ticks(top: float, count: int = 5) -> list[float]:
     return [i * step for i in range(n + 1)]
 
 
-def _log_ticks(lo: float, hi: float) -> list[float]:
-    """1-2-5 ticks from at or below ``lo`` to at or above ``hi`` (both positive)."""
+def _log_ticks(lo: float, hi: float, most: int = 8) -> list[float]:
+    """1-2-5 ticks (powers of ten alone when more would crowd) from at or below ``lo`` to at or above ``hi``."""
     lo, hi = min(lo, hi), max(lo, hi)
     if hi <= lo * 1.0001:
         lo, hi = lo / 2, hi * 2
-    ticks: list[float] = []
-    for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
-        for m in (1, 2, 5):
-            ticks.append(m * 10.0**k)
-    first = max(i for i, t in enumerate(ticks) if t <= lo * 1.0001)
-    last = min(i for i, t in enumerate(ticks) if t >= hi / 1.0001)
+    for steps in ((1, 2, 5), (1,)):
+        ticks = [m * 10.0**k for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                 for m in steps]
+        first = max(i for i, t in enumerate(ticks) if t <= lo * 1.0001)
+        last = min(i for i, t in enumerate(ticks) if t >= hi / 1.0001)
+        if last - first < most:
+            break
     return ticks[first:last + 1]
 
 
@@ -310,10 +311,12 @@ def _distribution_chart(ids: _Ids, counts: Sequence[int], marks: Sequence[tuple[
         if v <= 0:
             continue
         mx = x(min(max(v, xt[0]), xt[-1]))
+        # labels on the right of their line, or on its left near the chart's right edge
+        tx, anchor = (mx + 4, "start") if mx < ML + pw * 0.75 else (mx - 4, "end")
         out.append(f'<g class="s s{i}"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{MT}" y2="{MT + ph}" stroke="{colour}" '
                    f'stroke-width="2" stroke-dasharray="5 3"/>'
-                   f'<text class="mark" x="{mx + 4:.1f}" y="{MT + 12 + 14 * (i - 1)}" fill="{colour}">'
-                   f"{escape(label)} {_ms(v)} ms</text></g>")
+                   f'<text class="mark" x="{tx:.1f}" y="{MT + 12 + 14 * (i - 1)}" fill="{colour}" '
+                   f'text-anchor="{anchor}">{escape(label)} {_ms(v)} ms</text></g>')
     out.append("</svg>")
     legend = [Line("requests", ENDPOINT_COLOURS[TOTAL], ()), *(Line(m[0], m[2], ()) for m in marks)]
     return _legend(chart_id, legend) + "".join(out)
@@ -337,6 +340,10 @@ class _Timeline:
 
     def dropped(self) -> list[float | None]:
         return [s.get("dropped", 0) / w for s, w in zip(self.slices, self.widths, strict=True)]
+
+    def queued(self) -> list[float | None]:
+        """The offline queues' highest depth in each slice (a gauge, not a rate)."""
+        return [float(s.get("queued", 0)) for s in self.slices]
 
     def percentile(self, name: str, p: float) -> list[float | None]:
         return [sparse_percentile(s[name][2], p) * 1000 if name in s and s[name][0] else None for s in self.slices]
@@ -369,7 +376,7 @@ def _timeline(summary: Mapping[str, Any], stats: RunStats) -> _Timeline:
         slices = [_merged([slices[j] for j in g]) for g in groups]
         widths = [sum(widths[j] for j in g) for g in groups]
         step *= k
-    names = _order(sorted({n for s in slices for n in s if n != "dropped"}))
+    names = _order(sorted({n for s in slices for n, row in s.items() if isinstance(row, list)}))
     return _Timeline(xs, widths, slices, end, step, names)
 
 
@@ -378,8 +385,8 @@ def _merged(pieces: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for piece in pieces:
         for name, row in piece.items():
-            if name == "dropped":
-                out["dropped"] = out.get("dropped", 0) + row
+            if not isinstance(row, list):  # a gauge: arrivals dropped add up, a queue's depth peaks
+                out[name] = out.get(name, 0) + row if name == "dropped" else max(out.get(name, 0), row)
                 continue
             acc = out.setdefault(name, [0, 0, {}])
             acc[0] += row[0]
@@ -495,6 +502,12 @@ def _over_time(ids: _Ids, tl: _Timeline) -> str:
             if any(dropped) else '<p class="empty">No arrival was dropped.</p>')
     out.append(_section("dropped", "Dropped arrivals over time", body,
                         "Open model: arrivals that found no free user, per second. The closed model drops none."))
+    queued = tl.queued()
+    if any(queued):
+        out.append(_section("queued", "Offline queue depth",
+                            _time_chart(ids, tl.xs, tl.end, [Line("queued", "#0d9488", queued)], unit="requests"),
+                            "Requests the simulated devices held back while offline or backing off "
+                            "(the highest depth in each slice)."))
     return "".join(out)
 
 
@@ -605,6 +618,13 @@ def _details(summary: Mapping[str, Any]) -> str:
     if arrivals.get("scheduled"):
         d["arrivals"] = {"scheduled": arrivals["scheduled"], "dropped": arrivals["dropped"],
                          "target rate": arrivals.get("target_rate"), "achieved rate": arrivals.get("achieved_rate")}
+    retries = summary.get("retries") or {}
+    if retries.get("total"):
+        d["retries"] = {"total": retries["total"], **retries.get("endpoints", {}),
+                        "requests recovered": retries.get("recovered", 0)}
+    queue = summary.get("offline_queue") or {}
+    if any(queue.values()):
+        d["offline queue"] = {k.replace("_", " "): v for k, v in queue.items()}
     d["devices started"] = summary.get("devices_started", 0)
     d["generator"] = summary.get("generator") or {}
     d["versions"] = summary.get("versions") or {}
@@ -644,6 +664,7 @@ th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertic
 th{font-weight:600;color:#374151;background:#f9fafb}
 .num{text-align:right;white-space:nowrap}
 table.wide{font-size:13px}
+table.wide td:first-child{white-space:nowrap}
 tbody tr:hover{background:#f3f4f6}
 .step{padding-left:14px;color:#374151}
 .strong{font-weight:700}

@@ -85,6 +85,19 @@ def funnel_steps(journey: JourneyConfig | None = None) -> dict[str, tuple[str, .
     return out
 
 
+#: The simulated clients' offline queues in the summary: key, RunStats attribute.
+OFFLINE_QUEUE: tuple[tuple[str, str], ...] = (
+    ("requeued", "requeued"), ("dropped", "client_dropped"), ("unsent", "unsent"),
+    ("offline_sessions", "offline_sessions"),
+)
+
+
+def _retries(stats: RunStats) -> dict[str, Any]:
+    """Extra attempts the simulated clients made, per endpoint, and how many requests they saved."""
+    per = dict(sorted(getattr(stats, "retries", {}).items()))
+    return {"total": sum(per.values()), "endpoints": per, "recovered": int(getattr(stats, "recovered", 0))}
+
+
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
@@ -134,6 +147,8 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
         "arrivals": {"scheduled": stats.arrivals, "dropped": stats.dropped,
                      "target_rate": target_rate,
                      "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3)},
+        "retries": _retries(stats),
+        "offline_queue": {name: int(getattr(stats, attr, 0)) for name, attr in OFFLINE_QUEUE},
         "devices_started": stats.funnel.get("devices", 0),
         # What the apps' SDKs did about failures: extra attempts, recoveries, their offline queues.
         "client": {
@@ -186,6 +201,12 @@ def _md(summary: Mapping[str, Any]) -> str:
     if arrivals.get("scheduled"):
         lines += ["", f"Arrivals: {arrivals['scheduled']} scheduled, {arrivals['dropped']} dropped "
                       f"(target {arrivals['target_rate']}/s, achieved {arrivals['achieved_rate']}/s)"]
+    retries = summary.get("retries") or {}
+    queue = summary.get("offline_queue") or {}
+    if retries.get("total") or any(queue.values()):
+        lines += ["", f"Client: {retries.get('total', 0)} retries ({retries.get('recovered', 0)} requests recovered); "
+                      f"offline queue: {queue.get('requeued', 0)} requeued, {queue.get('dropped', 0)} dropped, "
+                      f"{queue.get('unsent', 0)} unsent at the end"]
     stages = (summary.get("funnel") or {}).get("stages") or []
     if stages and stages[0]["count"]:
         lines += ["", "Funnel: " + " → ".join(

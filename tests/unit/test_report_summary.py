@@ -238,3 +238,21 @@ def test_long_runs_are_drawn_from_merged_slices_and_the_stats_stay_intact() -> N
     rate_chart = page[page.index('<section id="rate">'):page.index('<section id="latency">')]
     assert 100 <= rate_chart.count('class="hover"') <= MAX_POINTS
     assert "Slices of 8 s" in rate_chart
+
+
+def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_path: Path) -> None:
+    stats = synthetic_stats(seconds=20)
+    for _ in range(3):
+        stats.retry("events")
+    stats.retry("identify")
+    stats.recovered = 2
+    stats.requeued, stats.unsent = 5, 1
+    for i, depth in enumerate((0, 4, 9, 2)):
+        stats.queue_depth(START + 2 * i, depth)
+    summary = synthetic_summary(stats, seconds=20)
+    assert summary["retries"] == {"total": 4, "endpoints": {"events": 3, "identify": 1}, "recovered": 2}
+    assert summary["offline_queue"]["requeued"] == 5 and summary["offline_queue"]["unsent"] == 1
+    page = render_html(summary, stats)
+    assert "<h2>Offline queue depth</h2>" in page and "requests recovered: 2" in page
+    write_summary(tmp_path, summary, stats, junit="")
+    assert "Client: 4 retries (2 requests recovered)" in (tmp_path / "summary.md").read_text(encoding="utf-8")
