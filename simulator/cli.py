@@ -258,7 +258,7 @@ def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     "latency, requests/s, error rate). Exit code 1 if a latency percentile or the error rate "
                     "of NEW_RUN regressed beyond --max-regression, 0 if not, 2 on bad input. Percentiles "
                     "with under 5 requests above them in either run, and max, are shown but not gated; the "
-                    "error rate may also exceed the threshold by one request or 0.1%% of requests.")
+                    "error rate may also exceed the threshold by one request or 0.1% of requests.")
     p.add_argument("base", type=Path, metavar="BASE_RUN", help="the reference run's report directory")
     p.add_argument("new", type=Path, metavar="NEW_RUN", help="the run to judge")
     p.add_argument("--max-regression", default="10%", metavar="PCT",
