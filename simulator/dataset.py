@@ -326,6 +326,9 @@ class _Escaped(dict[Any, str]):
 
 
 _ESCAPED = _Escaped()
+_MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
+_MMSS_LOCAL = [x[:-1] for x in _MMSS]
+_NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINTS)}
 
 
@@ -420,6 +423,7 @@ class _Generator:
         self.step_of = step_of
         self.purchase_names = purchase
         self.stats = _Stats(days)
+        self._step_parts: dict[str, tuple[str, str]] = {}
         self.stats.funnel = [0] * len(_COMMERCE)
 
     def device(self, i: int, out: list[Record], device_rows: IO[bytes]) -> None:
@@ -461,6 +465,20 @@ class _Generator:
         stats.devices += 1
         stats.daily_installs[max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600))
                              // 24] += 1
+        base_utc = cal.base_utc
+        step_parts = self._step_parts
+        mmss, mmss_local = _MMSS, _MMSS_LOCAL
+        utc_hour = local_hour = -1
+        utc_prefix = local_prefix = ""
+        loff = 0
+        last_uid: Any = None
+        last_sid: Any = None
+        last_utm: Any = _NOTHING
+        who = utm_part = tail = ""
+        dev_part = f"{platform},{country},{quote(tz)}"
+        by_ep = dict.fromkeys(ENDPOINTS, 0)
+        events_by_name = stats.events_by_name
+        daily_requests = stats.daily_requests
         for req in self.engine.device_life(i, start_time=install):
             body = req.body
             if req.session != session:
@@ -481,8 +499,10 @@ class _Generator:
                 h = int(begin + cal.offset_at(off, begin) - start_naive) // 3600
                 day = min(max(h, 0), hours - 1) // 24
                 campaign = cal.campaign_names[day]
+                tail = f"{esc[campaign]},"
                 conversion.set(cal.conversion[day])
                 ga = str(int(begin))
+                last_uid = None
                 n_sessions += 1
                 stats.sessions += 1
                 stats.daily_sessions[day] += 1
@@ -490,73 +510,98 @@ class _Generator:
             t = install + req.offset + shift
             if t >= end_utc:
                 break
+            # Timestamps inline (a call per request costs more than the rest of the row): the hour's
+            # prefixes change rarely. Within the period, so inside the offsets table: no clamping.
+            sec = int(t)
+            hr = sec // 3600
+            if hr != utc_hour:
+                utc_hour = hr
+                utc_prefix = iso(hr * 3600)[:14]
+                loff = off[(sec - base_utc) // 3600]
+            when = utc_prefix + mmss[sec - hr * 3600]
+            lsec = sec + loff
+            lh = lsec // 3600
+            if lh != local_hour:
+                local_hour = lh
+                local_prefix = iso(lh * 3600)[:14]
+            wall = local_prefix + mmss_local[lsec - lh * 3600]
+            day = (lsec - start_naive) // 86400
             if shift:
-                req.stamp(t)
+                if "added_at" in body:
+                    if req.fault == "local_added_at":
+                        req.stamp(t)
+                    else:
+                        body["added_at"] = when
                 ext = body.get("external_ids")
                 if ext is not None:
                     body["external_ids"] = {**ext, _GA_SESSION: ga}
             last_t = t
             ep = req.endpoint
-            local = t + cal.offset_at(off, t)
-            lh = int(local - start_naive) // 3600
-            day = min(max(lh, 0), hours - 1) // 24
-            uid = body.get("uid", uid)
-            sid = body.get("sid", sid)
-            event_name = body.get("event_name", "")
             faulty = req.faulty
+            b_uid, b_sid = body.get("uid"), body.get("sid")
+            if b_uid is not last_uid or b_sid is not last_sid:
+                last_uid, last_sid = b_uid, b_sid
+                uid = b_uid or uid  # a faulty body without one still belongs to the device's current ids
+                sid = b_sid or sid
+                who = f"{gi},{quote(uid)},{quote(sid)},{session + 1},{dev_part}"
+            step = req.step
+            part = step_parts.get(step)
+            if part is None:
+                part = step_parts[step] = (f"{ep},{esc[step]},{esc[body.get('event_name', '')]}",
+                                           body.get("event_name", ""))
+            event_name = part[1]
             props = body.get("properties")
-            if props:
-                value, currency = props.get("value"), props.get("currency")
-                transaction_id, coupon = props.get("transaction_id"), props.get("coupon")
+            value = props.get("value") if props else None
+            if value is None:
+                currency = None
+                commerce = ",,,0,"
             else:
-                value = currency = transaction_id = coupon = None
-            products = body.get("products")
-            items = (len(products) if faulty else sum(p.get("product_quantity", 1) for p in products)) \
-                if products else 0
+                currency = props.get("currency")  # type: ignore[union-attr]
+                products = body.get("products")
+                items = (len(products) if faulty else sum(p.get("product_quantity", 1) for p in products)) \
+                    if products else 0
+                commerce = (f"{value},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
+                            f"{esc[props.get('coupon')]}")  # type: ignore[union-attr]
             utm = body.get("utm_params")
-            if utm:
-                source, medium, utm_campaign = utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign")
-            else:
-                source = medium = utm_campaign = None
-            when, wall = iso(t), iso(local)[:-1]
+            if utm is not last_utm:
+                last_utm = utm
+                utm_part = (f"{esc[utm.get('utm_source')]},{esc[utm.get('utm_medium')]},"
+                            f"{esc[utm.get('utm_campaign')]}") if utm else ",,"
             if jsonl:
-                line = dumps(dict(zip(TABLE_COLUMNS, (
-                    when, wall, day + 1, ep, req.step, event_name, gi, uid, sid, session + 1, platform, country,
-                    tz, value, currency, transaction_id, items, coupon, source, medium, utm_campaign,
-                    bool(body.get("identify_by")), campaign, faulty, req.fault), strict=True)), option=newline)
+                line = self._json_row(when, wall, day, ep, req, event_name, gi, uid, sid, session,
+                                      platform, country, tz, props, body, campaign)
             else:
-                # Only scenario-named values can need quoting: each is escaped once, from a cache.
-                line = (f"{when},{wall},{day + 1},{ep},{esc[req.step]},{esc[event_name]},{gi},{quote(uid)},"
-                        f"{quote(sid)},{session + 1},{platform},{country},{tz},{'' if value is None else value},"
-                        f"{esc[currency]},{esc[transaction_id]},{items},{esc[coupon]},{esc[source]},{esc[medium]},"
-                        f"{esc[utm_campaign]},{1 if body.get('identify_by') else 0},{esc[campaign]},"
-                        f"{1 if faulty else 0},{req.fault or ''}\n").encode()
+                line = (f"{when},{wall},{day + 1},{part[0]},{who},{commerce},{utm_part},"
+                        f"{1 if body.get('identify_by') else 0},{tail}"
+                        + (f"1,{req.fault}\n" if faulty else "0,\n")).encode()
             out.append(((int(t * 1000) << 48) | key_base | seq, ep_index[ep], dumps(body, option=newline), line))
             seq += 1
-            n_requests += 1
-            stats.requests[ep] += 1
-            stats.daily_requests[day] += 1
+            by_ep[ep] += 1
+            daily_requests[day] += 1
             active_days.add(day)
             if faulty:
                 n_faulty += 1
-                stats.faulty_requests += 1
                 continue
             if event_name:
-                stats.events_by_name[event_name] = stats.events_by_name.get(event_name, 0) + 1
+                events_by_name[event_name] = events_by_name.get(event_name, 0) + 1
                 k = step_of.get(event_name)
                 if k is not None:
                     funnel |= 1 << k
-                if event_name in purchase_names and currency is not None and value is not None:
+                if currency is not None and event_name in purchase_names:
                     n_purchases += 1
                     stats.daily_purchases[day] += 1
                     acc = stats.revenue.setdefault(str(currency), [0, 0.0])
                     acc[0] += 1
-                    acc[1] += float(value)
+                    acc[1] += float(value)  # type: ignore[arg-type]
         else:
             churned = False
         if n_sessions:
             self._close_session(funnel)
         conversion.set(1.0)
+        n_requests = sum(by_ep.values())
+        for ep, count in by_ep.items():
+            stats.requests[ep] += count
+        stats.faulty_requests += n_faulty
         stats.churned += churned
         if n_requests:
             stats.active_devices += 1
@@ -570,6 +615,21 @@ class _Generator:
             info.get("osVersion"), info.get("app_version_name"), info.get("carrier"), iso_utc_fast(install),
             int(install_local - start_naive) // 86400 + 1, iso_utc_fast(last_t), n_sessions, n_requests, n_faulty,
             n_purchases, info.get("user_agent"))))
+
+    @staticmethod
+    def _json_row(when: str, wall: str, day: int, ep: str, req: Request, event_name: str, gi: int, uid: str,
+                  sid: str, session: int, platform: str, country: str, tz: str, props: Any, body: dict[str, Any],
+                  campaign: str) -> bytes:
+        props = props or {}
+        products = body.get("products")
+        items = (len(products) if req.faulty else sum(p.get("product_quantity", 1) for p in products)) \
+            if products else 0
+        utm = body.get("utm_params") or {}
+        return orjson.dumps(dict(zip(TABLE_COLUMNS, (
+            when, wall, day + 1, ep, req.step, event_name, gi, uid, sid, session + 1, platform, country, tz,
+            props.get("value"), props.get("currency"), props.get("transaction_id"), items, props.get("coupon"),
+            utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign"), bool(body.get("identify_by")),
+            campaign or None, req.faulty, req.fault), strict=True)), option=orjson.OPT_APPEND_NEWLINE)
 
     def _close_session(self, funnel: int) -> None:
         f = self.stats.funnel

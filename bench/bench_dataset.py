@@ -1,0 +1,139 @@
+"""``loadsim generate``: events written per second on one core, and memory as days and devices grow.
+
+Issue #9's target: at least 250,000 events per second per core written as JSONL. Three figures,
+all in CPU seconds of this process (the machine is shared; wall time would measure the neighbours):
+
+- "writer": the dataset's own work per request (calendar, re-stamping, the JSONL body, the table
+  row, sorted runs, the merge, the files) over device lives the journey engine produced beforehand;
+- "end to end": ``generate()`` whole, the journey engine included (its own bench: bench_journey);
+- "engine alone": the same devices' whole lives from the journey engine, for reference.
+
+Memory: peak RSS of a fresh process generating a small and a large dataset (4x the devices, 4x
+the days): flat means the large one needs about what the small one does.
+
+Run pinned to one core: ``taskset -c 1 .venv/bin/python -m bench dataset``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from simulator import dataset
+from simulator.scenario import load_scenario
+
+TARGET = 250_000
+DEVICES = 2500
+SIZES = ((1500, 7), (6000, 28))
+
+
+def _lives(gen: dataset._Generator, n: int) -> list[list[Any]]:
+    return [list(gen.engine.device_life(i)) for i in range(n)]
+
+
+def _writer_rate(n: int) -> tuple[float, int, float]:
+    """Requests/s of the dataset's own work, the engine's output materialised beforehand; and the
+    floor on this machine: the same bodies only serialised and written (orjson + one write each)."""
+    sc = load_scenario("ecommerce")
+    sc = dataclasses.replace(sc, population=dataclasses.replace(sc.population, devices=n))
+    gen = dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
+    lives = _lives(gen, n)
+    bodies = [r.body for life in lives for r in life]
+    with tempfile.TemporaryFile() as f:
+        dumps, option, write = orjson.dumps, orjson.OPT_APPEND_NEWLINE, f.write
+        started = time.process_time()
+        for body in bodies:
+            write(dumps(body, option=option))
+        floor = len(bodies) / (time.process_time() - started)
+    gen.engine.device_life = lambda i, start_time=None: iter(lives[i])  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "requests").mkdir()
+        runs = dataset._Runs(out)
+        started = time.process_time()
+        buf = runs.buffer
+        for i in range(n):
+            gen.device(i, buf, io.BytesIO())
+            if len(buf) >= dataset.CHUNK_RECORDS:
+                runs.spill()
+                buf = runs.buffer
+        count = sum(gen.stats.requests.values())
+        dataset._write_files(out, runs.merged(), table_format="csv", suffix="", gz=False,
+                             progress=dataset._Progress(False))
+        took = time.process_time() - started
+    return count / took, count, floor
+
+
+def _end_to_end(n: int) -> tuple[float, float, int]:
+    """(requests/s of generate() whole, the same without its fixed start-up, requests)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.process_time()
+        summary = dataset.generate("ecommerce", out=tmp, users=n, days=7, quiet=True)
+        took = time.process_time() - started
+    sc = load_scenario("ecommerce")
+    started = time.process_time()
+    dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
+    fixed = time.process_time() - started  # the population's vocabularies (Faker), the engine's tables
+    count = summary["requests"]["total"]
+    return count / took, count / max(took - fixed, 1e-9), count
+
+
+def _engine_rate(n: int) -> float:
+    sc = load_scenario("ecommerce")
+    sc = dataclasses.replace(sc, population=dataclasses.replace(sc.population, devices=n))
+    gen = dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
+    started = time.process_time()
+    count = sum(1 for i in range(n) for _ in gen.engine.device_life(i))
+    return count / (time.process_time() - started)
+
+
+_CHILD = """
+import resource, sys, tempfile
+from simulator.dataset import generate
+with tempfile.TemporaryDirectory() as tmp:
+    s = generate("ecommerce", out=tmp, users=int(sys.argv[1]), days=int(sys.argv[2]), quiet=True)
+print(s["requests"]["total"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _peak_rss(users: int, days: int) -> tuple[int, float]:
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(users), str(days)], capture_output=True, text=True,
+                          check=True, timeout=120)
+    requests, kib = done.stdout.split()
+    return int(requests), int(kib) / 1024
+
+
+def main() -> dict[str, Any]:
+    writer, written, floor = _writer_rate(DEVICES)
+    whole, whole_net, count = _end_to_end(DEVICES)
+    engine = _engine_rate(DEVICES)
+    print(f"ecommerce, {DEVICES} devices, 7 days, CPU time of one process")
+    print(f"{'stage':<34} {'requests':>9} {'requests/s':>11}")
+    print(f"{'writer (engine output given)':<34} {written:>9} {writer:>11,.0f}")
+    print(f"{'end to end (generate)':<34} {count:>9} {whole:>11,.0f}")
+    print(f"{'end to end, without start-up':<34} {count:>9} {whole_net:>11,.0f}")
+    print(f"{'engine alone (whole lives)':<34} {'':>9} {engine:>11,.0f}")
+    print(f"{'floor: orjson + write, nothing else':<34} {'':>9} {floor:>11,.0f}")
+    verdict = "MEETS" if writer >= TARGET else "BELOW"
+    print(f"target {TARGET:,} events/s written as JSONL per core (writer): {verdict} TARGET")
+    memory = []
+    for users, days in SIZES:
+        requests, mib = _peak_rss(users, days)
+        memory.append({"devices": users, "days": days, "requests": requests, "peak_rss_mib": round(mib, 1)})
+        print(f"peak RSS {users:>6} devices x {days:>2} days ({requests:>8} requests): {mib:6.1f} MiB")
+    return {"writer_rps": round(writer), "end_to_end_rps": round(whole), "end_to_end_net_rps": round(whole_net),
+            "engine_rps": round(engine), "floor_rps": round(floor), "target_rps": TARGET, "memory": memory,
+            "own_max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+if __name__ == "__main__":
+    main()
