@@ -25,12 +25,10 @@ import pytest
 from tests.conftest import subprocess_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
+pytestmark = pytest.mark.integration
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason="needs Debian's chromium (apt-get install chromium)")
 
 
 def free_port() -> int:
@@ -97,7 +95,9 @@ def ui(tmp_path: Path) -> Any:
         log.close()
 
 
+@needs_chromium
 def test_web_ui_runs_the_chosen_scenario_shows_the_harness_tab_and_writes_the_report(ui: Any) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
     url, report, proc = ui
     page_errors: list[str] = []
     with playwright_api.sync_playwright() as pw:
@@ -179,3 +179,13 @@ def test_the_start_form_refuses_bad_harness_values(ui: Any) -> None:
     assert answer["success"] is False and "no-such-scenario" in answer["message"]
     with urllib.request.urlopen(url + "/loadsim/stats", timeout=10) as r:
         assert orjson.loads(r.read())["state"] == "ready"  # nothing started
+
+
+def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "smoke"\n[load]\nusres = 3\n')
+    proc = subprocess.run([sys.executable, "-m", "simulator", "ui", str(bad), "--web-port", str(free_port())],
+                          capture_output=True, text=True, timeout=60, env=subprocess_env(), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "load.usres" in proc.stderr and "users" in proc.stderr
+    assert not (tmp_path / "reports").exists()  # no mock was started
