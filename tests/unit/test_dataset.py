@@ -191,3 +191,11 @@ def test_reading_something_that_is_not_a_dataset_says_what_to_do(tmp_path: Path)
         next(read_dataset(tmp_path))
 
 
+
+
+def test_progress_goes_to_stderr_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    generate("smoke", out=tmp_path / "a", users=10, days=1, progress=True)
+    err = capsys.readouterr().err
+    assert "devices" in err and "writing" in err and "10/10" in err
+    generate("smoke", out=tmp_path / "b", users=10, days=1, progress=True, quiet=True)
+    assert capsys.readouterr().err == ""
