@@ -397,12 +397,36 @@ class _Stats:
             setattr(self, name, [0] * self.days)
 
 
+class _SharedDevices:
+    """The population as the engine sees it, handing it the device dict the generator built already
+    (materialising a device costs more than a few of its requests)."""
+
+    def __init__(self, population: Population) -> None:
+        self._population = population
+        self._index = -1
+        self._device: Any = None
+
+    def fetch(self, i: int) -> Any:
+        self._index, self._device = i, self._population.device(i)
+        return self._device
+
+    def device(self, i: int) -> Any:
+        return self._device if i == self._index else self._population.device(i)
+
+    def __len__(self) -> int:
+        return len(self._population)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._population, name)
+
+
 class _Generator:
     def __init__(self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int,
                  table_format: str) -> None:
         self.scenario = scenario
         self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
-        self.engine = JourneyEngine(scenario=scenario, population=self.population)
+        self._devices = _SharedDevices(self.population)
+        self.engine = JourneyEngine(scenario=scenario, population=self._devices)  # type: ignore[arg-type]
         j = scenario.journey
         self.calendar = _Calendar(config, start=start, days=days, mean_gap=max(j.session_gap.mean, 1.0))
         self.conversion = _Conversion(self.engine)
@@ -431,7 +455,7 @@ class _Generator:
         cal, rnd, stats = self.calendar, self.rnd, self.stats
         pop = self.population
         gi = pop.device_index(i)
-        dev = pop.device(i)
+        dev = self._devices.fetch(i)
         info = dev["info"]
         tz = str(info.get("deviceTimeZone", "UTC"))
         off = cal.offsets(tz)
@@ -610,11 +634,12 @@ class _Generator:
         for d in active_days:
             stats.daily_active[d] += 1
         install_local = install + cal.offset_at(off, install)
-        device_rows.write(_csv_line((
-            gi, platform, country, dev["currency"], tz, info.get("locale"), info.get("deviceModelName"),
-            info.get("osVersion"), info.get("app_version_name"), info.get("carrier"), iso_utc_fast(install),
-            int(install_local - start_naive) // 86400 + 1, iso_utc_fast(last_t), n_sessions, n_requests, n_faulty,
-            n_purchases, info.get("user_agent"))))
+        # Every text column comes from the catalogue's small vocabularies: escaped once each, cached.
+        device_rows.write((
+            f"{gi},{platform},{country},{esc[dev['currency']]},{esc[tz]},{esc[info.get('locale')]},{esc[info.get('deviceModelName')]},"
+            f"{esc[info.get('osVersion')]},{esc[info.get('app_version_name')]},{esc[info.get('carrier')]},"
+            f"{iso_utc_fast(install)},{int(install_local - start_naive) // 86400 + 1},{iso_utc_fast(last_t)},"
+            f"{n_sessions},{n_requests},{n_faulty},{n_purchases},{esc[info.get('user_agent')]}\n").encode())
 
     @staticmethod
     def _json_row(when: str, wall: str, day: int, ep: str, req: Request, event_name: str, gi: int, uid: str,
