@@ -2,8 +2,9 @@
 
 A scenario names the app (``[app]``), the devices (``[population]``), what they do
 (``[journey]``), how hard to push (``[load]``), what counts as a pass (``[slo]``) and where the
-traffic goes (``[target]``). ``[time]`` (dataset calendars, #9) and ``[client]`` (retry policy,
-offline queues, #10) are reserved: kept as plain tables for their owners to parse.
+traffic goes (``[target]``); how the app's SDK behaves on the network (``[client]``: timeouts,
+retries, offline queues) and the calendar of generated datasets (``[time]``: daily and weekly
+curves in local time, install growth, churn, campaign days).
 
 Every problem of a file is reported at once, each naming the file, the field path and the
 offending value, with a did-you-mean hint for typos; unknown keys are errors. ``[app]`` and
