@@ -6,7 +6,8 @@ each poll of ``/stats/requests`` carries the rows under ``extended_stats``. The 
 harness's own percentiles per endpoint, per journey step and in total (from the log
 histograms, not Locust's rounded buckets), the journey funnel, open-model arrivals and drops,
 expected rejections, and reconciliation against the mock. ``GET /loadsim/stats`` answers the
-same rows as JSON for scripts.
+same rows as JSON for scripts. When a test stops, Locust's own HTML and CSV files join the
+harness's report, as in a headless run.
 
 The start form also gets a check: the harness's options arrive from the form as text, so a
 scenario that does not load or a seed that is not a number is refused with a message before
@@ -19,8 +20,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import gevent
 import orjson
 from locust import events
 from locust.env import Environment
@@ -315,6 +318,50 @@ def register(environment: Environment) -> None:
         return jsonify({"scenario": state.scenario.name if state else None,
                         "state": environment.runner.state if environment.runner else None,
                         "columns": [k for k, _ in COLUMNS], "rows": rows(environment, mock)})
+
+
+#: Seconds to wait for the harness's report after a stop before writing Locust's files beside it.
+REPORT_WAIT_S = 30.0
+
+
+def write_locust_files(environment: Environment, report_dir: Path) -> None:
+    """Locust's own report files of the test just stopped, as a headless ``loadsim run`` writes them."""
+    import csv
+
+    from locust.html import get_html_report
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "locust.html").write_text(get_html_report(environment, show_download_link=False),
+                                            encoding="utf-8")
+    tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for name, write in (("stats", tables.requests_csv), ("failures", tables.failures_csv),
+                        ("exceptions", tables.exceptions_csv)):
+        with (report_dir / f"locust_{name}.csv").open("w", newline="", encoding="utf-8") as f:
+            write(csv.writer(f))
+
+
+def _after_report(environment: Environment, state: Any) -> None:
+    deadline = time.monotonic() + REPORT_WAIT_S
+    while not state.reported and time.monotonic() < deadline:
+        gevent.sleep(0.2)
+    # The harness's report directory: where write_report put it, or the one the options name.
+    where = getattr(state, "report_dir", None) or getattr(state.opts, "report_dir", None)
+    if not state.reported or not where:
+        return
+    try:
+        write_locust_files(environment, Path(where))
+    except OSError as e:
+        log.error("web UI: cannot write Locust's report files to %s: %s", where, e)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    state = getattr(environment, "loadsim", None)
+    if environment.web_ui is None or state is None or isinstance(environment.runner, WorkerRunner):
+        return
+    if state.started and not getattr(state.opts, "headless", False):
+        gevent.spawn(_after_report, environment, state)
 
 
 @events.init.add_listener
