@@ -35,7 +35,8 @@ from simulator.loadtest.shape import Profile
 from simulator.loadtest.stats import RunStats, Series
 from simulator.scenario import Scenario, ScenarioError
 
-__all__ = ["COLUMNS", "TAB_KEY", "apply_form_options", "coerce_form_options", "register", "rows"]
+__all__ = ["COLUMNS", "TAB_KEY", "apply_form_options", "coerce_form_options", "register", "rows",
+           "write_locust_files"]
 
 log = logging.getLogger("loadsim")
 
