@@ -23,8 +23,9 @@ from gevent.event import Event
 
 from simulator.errors import HarnessError
 from simulator.journey import JourneyEngine, Request
-from simulator.loadtest.stats import RunStats
 from simulator.population import Population
+from simulator.report.stats import RunStats
+from simulator.report.summary import funnel_steps
 from simulator.sample import MOCK_WEBHOOK_PATH, PATHS
 from simulator.scenario import Scenario
 
@@ -103,6 +104,8 @@ class RunContext:
         self.offline_share = offline.share
         #: Requests waiting in this process's users' offline queues now.
         self.queued = 0
+        #: Request name -> the funnel stage its success marks a session with.
+        self.stage_of = {step: stage for stage, steps in funnel_steps(scenario.journey).items() for step in steps}
         self.think_scale = think_scale
         self.stats = RunStats()
         self.population: Population | None = None

@@ -30,9 +30,9 @@ from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import Profile
-from simulator.loadtest.stats import RunStats
 from simulator.loadtest.user import OpenArrivals
 from simulator.report.slo import evaluate, junit_xml
+from simulator.report.stats import RunStats
 from simulator.report.summary import build_summary, write_summary
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
@@ -330,7 +330,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path:
         stats=stats, scenario=state.scenario.name, seed=state.scenario.seed, target=target.describe(),
         model=state.scenario.load.model, started=state.started, ended=ended, workers=state.workers,
         reconciliation=reconciliation, target_rate=first[2] if first else None, exhausted=exhausted,
-        verdicts=verdicts, cpu_samples=state.cpu_samples, saturated_at=SATURATED_CPU)
+        verdicts=verdicts, cpu_samples=state.cpu_samples, saturated_at=SATURATED_CPU,
+        journey=state.scenario.journey)
     report_dir = Path(state.opts.report_dir or Path("reports") / time.strftime(
         f"%Y%m%d-%H%M%S-{state.scenario.name}", time.localtime(state.started)))
     failed = not summary["passed"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from simulator.loadtest.stats import DIGEST_MOD, RunStats
+from simulator.report.stats import DIGEST_MOD, RunStats
 
 __all__ = ["fetch_mock_stats", "reconcile"]
 

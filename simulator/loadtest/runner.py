@@ -235,7 +235,7 @@ def run(opts: RunOptions) -> int:
             _stop(mock)
     summary = report_dir / "summary.json"
     if summary.is_file():
-        print(f"loadsim: report in {report_dir}/ (summary.json, summary.md, locust.html)", flush=True)
+        print(f"loadsim: report in {report_dir}/ (report.html, summary.json, summary.md, junit.xml)", flush=True)
         md = (report_dir / "summary.md").read_text(encoding="utf-8")
         sys.stdout.write(md)
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -6,20 +6,20 @@ import heapq
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import gevent
 import orjson
 from gevent import GreenletExit
-from gevent.queue import Queue
+from gevent.queue import Empty, Queue
 from locust import FastHttpUser, constant, task
 from locust.exception import StopUser
 
 from simulator import contract
 from simulator.journey import Request
 from simulator.loadtest.context import RunContext
-from simulator.loadtest.stats import RunStats
 from simulator.mock.state import digest
+from simulator.report.stats import RunStats
 
 __all__ = ["Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser"]
 
@@ -51,11 +51,14 @@ class OpenArrivals:
         for _ in range(self.idle):
             self.queue.put(None)
 
-    def take(self) -> tuple[float, list[Request]] | None:
-        """Block until an arrival is handed to this user."""
+    def take(self, timeout: float | None = None) -> tuple[float, list[Request]] | Literal[False] | None:
+        """Block until an arrival is handed to this user; ``False`` if ``timeout`` passed first,
+        ``None`` when the arrivals have stopped."""
         self.idle += 1
         try:
-            return self.queue.get()
+            return self.queue.get(timeout=timeout)
+        except Empty:
+            return False
         finally:
             self.idle -= 1
 
@@ -259,7 +262,10 @@ class DeviceUser(TrackingUser):
         self.flush()
         arrivals: OpenArrivals | None = getattr(self.environment, "loadsim_arrivals", None)
         if arrivals is not None:
-            item = arrivals.take()
+            # Wait for an arrival, but not past the moment queued requests fall due.
+            item = arrivals.take(timeout=max(0.0, self.queue[0].due - time.time()) if self.queue else None)
+            if item is False:
+                return  # the next play() flushes what is due
             if item is None:
                 raise StopUser()
             start, session = item
@@ -285,6 +291,7 @@ class DeviceUser(TrackingUser):
                 self.hold(req, orjson.dumps(req.body), at, back)
             ctx.stats.offline_sessions += 1
             return
+        reached: set[str] = set()  # funnel stages this session got to
         for req in session:
             intended = start + (req.offset - base) * scale
             delay = intended - time.time()
@@ -298,6 +305,10 @@ class DeviceUser(TrackingUser):
             if result.retryable:
                 ctx.stats.requeued += 1
                 self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
+            elif result.outcome == "ok" and req.step in ctx.stage_of:
+                reached.add(ctx.stage_of[req.step])
+        for stage in reached:
+            ctx.stats.count(stage)
 
 
 class EndpointUser(TrackingUser):

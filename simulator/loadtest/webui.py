@@ -32,7 +32,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from simulator.loadtest import hooks
 from simulator.loadtest.reconcile import ENDPOINTS, fetch_mock_stats, reconcile
 from simulator.loadtest.shape import Profile
-from simulator.loadtest.stats import RunStats, Series
+from simulator.report.stats import RunStats, Series
 from simulator.scenario import Scenario, ScenarioError
 
 __all__ = ["COLUMNS", "TAB_KEY", "apply_form_options", "coerce_form_options", "register", "rows",

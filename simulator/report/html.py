@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from simulator.report.histogram import bucket_value, sparse_percentile
 
 if TYPE_CHECKING:
-    from simulator.loadtest.stats import RunStats
+    from simulator.report.stats import RunStats
 
 __all__ = ["render_html"]
 

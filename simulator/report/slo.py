@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): types only, no cycle
-    from simulator.loadtest.stats import RunStats, Series
+    from simulator.report.stats import RunStats, Series
     from simulator.scenario import SLOConfig
 
 __all__ = ["Verdict", "evaluate", "junit_xml"]

@@ -290,12 +290,13 @@ class RunStats:
         s.errors = {k: dict(v) for k, v in d["errors"].items()}
         s.accepted = dict(d["accepted"])
         s.digests = {k: int(v) for k, v in d["digests"].items()}
-        s.interrupted = {k: [int(x) for x in v] for k, v in d["interrupted"].items()}
-        s.retries = dict(d["retries"])
-        s.identities = [tuple(x) for x in d["identities"]]  # type: ignore[misc]
-        s.interrupted_identities = [tuple(x) for x in d["interrupted_identities"]]  # type: ignore[misc]
+        s.interrupted = {k: [int(x) for x in v] for k, v in d.get("interrupted", {}).items()}
+        # Keys added after the first runs were saved: an older stats.json still renders.
+        s.retries = dict(d.get("retries", {}))
+        s.identities = [tuple(x) for x in d.get("identities", [])]  # type: ignore[misc]
+        s.interrupted_identities = [tuple(x) for x in d.get("interrupted_identities", [])]  # type: ignore[misc]
         for name in _CLIENT_COUNTERS:
-            setattr(s, name, int(d[name]))
+            setattr(s, name, int(d.get(name, 0)))
         s.timeline_step = int(d["timeline_step"])
         s.timeline = {int(k): {name: row if name in _GAUGES else [row[0], row[1], {int(b): n for b, n in
                                                                                  row[2].items()}]

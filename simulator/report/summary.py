@@ -18,7 +18,7 @@ from simulator.report.slo import Verdict, junit_xml
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
 if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): types only, no cycle
-    from simulator.loadtest.stats import RunStats, Series
+    from simulator.report.stats import RunStats, Series
     from simulator.scenario import JourneyConfig
 
 __all__ = ["FUNNEL", "SCHEMA_VERSION", "NotARunReport", "build_summary", "funnel", "funnel_steps", "load_run",
@@ -94,8 +94,8 @@ OFFLINE_QUEUE: tuple[tuple[str, str], ...] = (
 
 def _retries(stats: RunStats) -> dict[str, Any]:
     """Extra attempts the simulated clients made, per endpoint, and how many requests they saved."""
-    per = dict(sorted(getattr(stats, "retries", {}).items()))
-    return {"total": sum(per.values()), "endpoints": per, "recovered": int(getattr(stats, "recovered", 0))}
+    per = dict(sorted(stats.retries.items()))
+    return {"total": sum(per.values()), "endpoints": per, "recovered": stats.recovered}
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -103,21 +103,28 @@ def _ratio(a: int, b: int) -> float | None:
 
 
 def funnel(steps: Mapping[str, Series], stage_steps: Mapping[str, Sequence[str]], *,
-           devices: int = 0) -> dict[str, Any]:
-    """Counts of successful requests per funnel stage, with conversion from sessions and from the stage before.
+           devices: int = 0, reached: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Sessions per funnel stage, with conversion from sessions and from the stage before.
 
-    Successful means neither a failure nor an expected rejection (a faulty SDK's 400). The counts
-    are requests, not distinct sessions: a session that adds to cart twice counts twice.
+    ``reached`` counts the sessions in which a stage's request succeeded (the load runner keeps
+    it); without it (a report of an older run) the counts are successful requests, so a session
+    that adds to cart twice counts twice. Successful means neither a failure nor an expected
+    rejection (a faulty SDK's 400).
     """
+    per_session = reached is not None and "sessions" in reached
     stages: list[dict[str, Any]] = []
     for stage, names in stage_steps.items():
-        n = sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
+        if per_session:
+            n = int(reached.get(stage, 0))  # type: ignore[union-attr]
+        else:
+            n = sum(s.count - s.failures - s.expected_rejections
+                    for k in names if (s := steps.get(k)) is not None)
         stages.append({"stage": stage, "steps": list(names), "count": n})
     first = stages[0]["count"] if stages else 0
     for i, st in enumerate(stages):
         st["conversion"] = _ratio(st["count"], first)
         st["from_previous"] = _ratio(st["count"], stages[i - 1]["count"]) if i else None
-    return {"devices": devices, "stages": stages}
+    return {"devices": devices, "counts": "sessions" if per_session else "requests", "stages": stages}
 
 
 def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[str, str], model: str,
@@ -148,19 +155,11 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
                      "target_rate": target_rate,
                      "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3)},
         "retries": _retries(stats),
-        "offline_queue": {name: int(getattr(stats, attr, 0)) for name, attr in OFFLINE_QUEUE},
+        "offline_queue": {**{name: int(getattr(stats, attr)) for name, attr in OFFLINE_QUEUE},
+                          "max_depth": max((p.get("queued", 0) for p in stats.timeline.values()), default=0)},
         "devices_started": stats.funnel.get("devices", 0),
-        # What the apps' SDKs did about failures: extra attempts, recoveries, their offline queues.
-        "client": {
-            "retries": dict(sorted(stats.retries.items())),
-            "recovered_after_retry": stats.recovered,
-            "requeued": stats.requeued,
-            "offline_sessions": stats.offline_sessions,
-            "dropped_from_full_queue": stats.client_dropped,
-            "unsent_at_end": stats.unsent,
-            "max_queued": max((p.get("queued", 0) for p in stats.timeline.values()), default=0),
-        },
-        "funnel": funnel(stats.steps, funnel_steps(journey), devices=stats.funnel.get("devices", 0)),
+        "funnel": funnel(stats.steps, funnel_steps(journey), devices=stats.funnel.get("devices", 0),
+                         reached=stats.funnel),
         "generator": {
             "max_cpu_percent": round(max(cpu_samples, default=0.0), 1),
             # Saturated when at least a tenth of the samples reached the threshold: then latency
@@ -248,7 +247,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], RunStats]:
     if not run_dir.is_dir():
         raise NotARunReport(f"{run_dir} is not a directory: give the report directory of a run "
                             "(reports/<run id>/ or the --report-dir of loadsim run)")
-    from simulator.loadtest.stats import RunStats
+    from simulator.report.stats import RunStats
 
     summary = load_summary(run_dir)
     path = run_dir / "stats.json"
@@ -291,7 +290,8 @@ def render_again(run_dir: Path) -> list[Path]:
     """
     summary, stats = load_run(run_dir)
     if "funnel" not in summary:  # written before the funnel was part of the summary
-        summary["funnel"] = funnel(stats.steps, funnel_steps(), devices=stats.funnel.get("devices", 0))
+        summary["funnel"] = funnel(stats.steps, funnel_steps(), devices=stats.funnel.get("devices", 0),
+                                   reached=stats.funnel)
     verdicts = [Verdict(v["name"], v["threshold"], v["actual"], v["passed"]) for v in summary["slo"]]
     timing = summary["timing"]
     junit = junit_xml(verdicts, suite=summary["scenario"], duration_s=timing["ended"] - timing["started"])

@@ -9,9 +9,9 @@ import pytest
 from simulator.loadtest.context import Target, redact_url
 from simulator.loadtest.reconcile import reconcile
 from simulator.loadtest.shape import Profile
-from simulator.loadtest.stats import DIGEST_MOD, RunStats
 from simulator.mock import digest
 from simulator.report.slo import evaluate, junit_xml
+from simulator.report.stats import DIGEST_MOD, RunStats
 from simulator.scenario import ErrorRateSLO, LatencySLO, LoadConfig, SLOConfig, Stage
 
 
@@ -118,7 +118,7 @@ def test_requests_cut_off_at_stop_may_have_been_stored() -> None:
 
 
 def test_timeline_slices_merge_and_coarsen_without_losing_requests() -> None:
-    from simulator.loadtest import stats as st
+    from simulator.report import stats as st
 
     worker_a, worker_b = RunStats(), RunStats()
     for i in range(600):

@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from simulator.cli import main
-from simulator.loadtest.stats import RunStats
 from simulator.report.html import render_html
 from simulator.report.slo import Verdict, junit_xml
+from simulator.report.stats import RunStats
 from simulator.report.summary import build_summary, funnel, funnel_steps, render_again, write_summary
 from simulator.scenario import DEFAULT_EVENT_NAMES, JourneyConfig, State
 
