@@ -39,6 +39,8 @@ from simulator.scenario import Scenario, ScenarioError, load_scenario
 log = logging.getLogger("loadsim")
 
 SHARD_MESSAGE = "loadsim_shard"
+#: A worker's last figures, sent when it stops: its periodic report could come after the master's.
+FINAL_MESSAGE = "loadsim_final"
 _process_env: Environment | None = None
 REPORT_KEY = "loadsim"
 
@@ -57,6 +59,12 @@ class HarnessState:
         self.exhausted = False
         #: The mock's stats at test start, so reconciliation counts only this run's bodies.
         self.mock_baseline: dict[str, Any] | None = None
+        #: The options the scenario was last resolved from (see resolve_options).
+        self.resolution: tuple[Any, ...] = ()
+        #: Users and run time given on the command line (None: the scenario's).
+        self.cli_load: tuple[Any, Any] = (None, None)
+        #: Where the last report was written.
+        self.report_dir: Path | None = None
         #: The SLO that stopped the run early (slo.abort_on_fail), if one did.
         self.aborted: str | None = None
         #: CPU percent of the busiest load-generating process, sampled every status interval.
@@ -75,7 +83,7 @@ def _scenario_with_overrides(opts: Any) -> Scenario:
     if opts.app_id is not None:
         changes["app"] = dataclasses.replace(scenario.app, app_id=opts.app_id)
     load_changes: dict[str, Any] = {}
-    if opts.load_model is not None:
+    if opts.load_model:
         load_changes["model"] = opts.load_model
     if opts.think_scale is not None:
         load_changes["think_time_scale"] = opts.think_scale
@@ -103,15 +111,70 @@ def _on_init(environment: Environment, **_: Any) -> None:
     _process_env = environment  # report_to_master and worker_report listeners get no environment
     state = HarnessState(scenario, opts)
     environment.loadsim = state  # type: ignore[attr-defined]
+    state.resolution = _resolution(opts)
+    # Users and run time as the command line gave them: Locust fills in its own defaults later.
+    state.cli_load = (_explicit(opts, "num_users"), _explicit(opts, "run_time"))
     environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
-        scenario.load, users=_explicit(opts, "num_users"), rate=opts.rate, run_time=_explicit(opts, "run_time"))
+        scenario.load, users=state.cli_load[0], rate=opts.rate, run_time=state.cli_load[1])
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message(SHARD_MESSAGE, _on_shard_message)
+        events.test_stop.add_listener(_send_final_report)
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
+        runner.register_message(FINAL_MESSAGE, _on_final_report)
     else:
         events.report_to_master.add_listener(_on_report_to_master)
+
+
+#: Our options the web UI's start form sends as text (a form knows no types); '' means "as the
+#: scenario says".
+FORM_NUMBERS: dict[str, Any] = {"seed": int, "rate": float, "think_scale": float, "rate_cap": float}
+FORM_TEXTS = ("target", "webhook_url", "app_id", "load_model", "report_dir", "mock_admin")
+
+
+def coerce_form_options(opts: Any) -> None:
+    """Give our options their types back after the start form set them as text ('' = not set).
+
+    Raises ``ValueError`` naming the field for a value that is not a number.
+    """
+    for name, kind in FORM_NUMBERS.items():
+        value = getattr(opts, name, None)
+        if isinstance(value, str):
+            try:
+                setattr(opts, name, kind(value) if value.strip() else None)
+            except ValueError:
+                raise ValueError(f"{name.replace('_', ' ')} must be a number, got {value[:40]!r}") from None
+    for name in FORM_TEXTS:
+        if getattr(opts, name, None) == "":
+            setattr(opts, name, None)
+
+
+def _resolution(opts: Any) -> tuple[Any, ...]:
+    return tuple(getattr(opts, n, None) for n in ("scenario", "seed", "app_id", "load_model", "think_scale",
+                                                  "rate"))
+
+
+def resolve_options(environment: Environment) -> bool:
+    """Read the scenario and load profile again when the options changed since ``init``.
+
+    Options change after ``init`` in two ways: the web UI's start form (``/swarm``), and a
+    worker receiving its master's options with the spawn message. Returns whether anything changed.
+    """
+    state = _state(environment)
+    opts = environment.parsed_options
+    if state is None or opts is None:
+        return False
+    coerce_form_options(opts)
+    key = _resolution(opts)
+    if key == state.resolution:
+        return False
+    scenario = _scenario_with_overrides(opts)
+    state.scenario, state.opts, state.resolution = scenario, opts, key
+    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
+        scenario.load, users=state.cli_load[0], rate=opts.rate, run_time=state.cli_load[1])
+    log.info("scenario %s (seed %s, %s model)", scenario.name, scenario.seed, scenario.load.model)
+    return True
 
 
 def _explicit(opts: Any, name: str) -> Any:
@@ -146,6 +209,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     state = _state(environment)
     if state is None:
         return
+    try:
+        resolve_options(environment)  # a worker plays its master's scenario, not its own command line's
+    except (ScenarioError, ValueError) as e:
+        log.error("the options sent to this process have problems; keeping %s: %s", state.scenario.name, e)
     state.started = time.time()
     state.stats, state.reported, state.exhausted, state.cpu_samples = RunStats(), False, False, []  # the UI runs again
     runner = environment.runner
@@ -285,6 +352,21 @@ def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
         data[REPORT_KEY + "_exhausted"] = ctx.exhausted
 
 
+def _send_final_report(environment: Environment, **_: Any) -> None:
+    """On a worker that stops: ship what is left now. Locust sends this before "client_stopped",
+    on the same socket, and a master stops only when every worker said so."""
+    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+    runner = environment.runner
+    if ctx is not None and isinstance(runner, WorkerRunner):
+        data: dict[str, Any] = {}
+        _on_report_to_master(runner.client_id, data)
+        runner.send_message(FINAL_MESSAGE, data)
+
+
+def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
+    _on_worker_report(msg.node_id, msg.data)
+
+
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     state = _state(_process_env) if _process_env is not None else None
     if state is not None and REPORT_KEY in data:
@@ -299,9 +381,8 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if state is None or getattr(state.opts, "headless", True) or isinstance(environment.runner, WorkerRunner):
         return
     if state.started and not state.reported:
-        # A master's workers send their last figures right after they stop: give them a moment.
-        gevent.spawn_later(1.0 if isinstance(environment.runner, MasterRunner) else 0.0,
-                           write_report, environment, state)
+        # Workers' last figures came with their FINAL_MESSAGE, before the master's test_stop.
+        gevent.spawn(write_report, environment, state)
 
 
 @events.quitting.add_listener
@@ -336,6 +417,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path:
         f"%Y%m%d-%H%M%S-{state.scenario.name}", time.localtime(state.started)))
     failed = not summary["passed"]
     environment.process_exit_code = 1 if failed else 0
+    state.report_dir = report_dir
     try:
         write_summary(report_dir, summary, stats,
                       junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started))

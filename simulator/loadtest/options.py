@@ -31,7 +31,8 @@ def add_arguments(parser: Any) -> None:
     names = ScenarioChoices(name for name, _ in bundled_scenarios())
     group.add_argument("--scenario", default="smoke", choices=names, metavar="SCENARIO",
                        help="bundled scenario name or path to a scenario TOML file (default smoke)")
-    group.add_argument("--target", default=None, choices=["mock", "customerlabs"],
+    # "" first: the web UI's dropdown submits its first choice, which must mean "as the scenario says".
+    group.add_argument("--target", default=None, choices=["", "mock", "customerlabs"],
                        help="mock (the bundled collector at --host) or customerlabs (the real API; needs "
                             "--webhook-url, --confirm-real-target and --rate-cap). Default: the scenario's")
     group.add_argument("--webhook-url", default=None, is_secret=True, env_var="LOADSIM_WEBHOOK_URL",
@@ -39,7 +40,7 @@ def add_arguments(parser: Any) -> None:
                             "or set LOADSIM_WEBHOOK_URL, which keeps it out of the process list)")
     group.add_argument("--app-id", default=None, help="CustomerLabs app id (default: the scenario's)")
     group.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
-    group.add_argument("--load-model", default=None, choices=["closed", "open"],
+    group.add_argument("--load-model", default=None, choices=["", "closed", "open"],
                        help="closed: users with think times; open: a target arrival rate (default: the scenario's)")
     group.add_argument("--rate", type=float, default=None,
                        help="open model: target sessions/s (or requests/s, as the scenario's rate_unit says)")

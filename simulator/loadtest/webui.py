@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,10 @@ from simulator.loadtest import hooks
 from simulator.loadtest.reconcile import ENDPOINTS, fetch_mock_stats, reconcile
 from simulator.loadtest.shape import Profile
 from simulator.report.stats import RunStats, Series
+from simulator.report.summary import funnel, funnel_steps
 from simulator.scenario import Scenario, ScenarioError
 
-__all__ = ["COLUMNS", "TAB_KEY", "apply_form_options", "coerce_form_options", "register", "rows",
-           "write_locust_files"]
+__all__ = ["COLUMNS", "TAB_KEY", "register", "rows", "write_locust_files"]
 
 log = logging.getLogger("loadsim")
 
@@ -51,72 +51,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("p999", "p99.9 ms"), ("max", "Max ms"), ("detail", "Detail"),
 )
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
-#: The journey funnel: (label, the action whose requests count it); sessions and identify are fixed steps.
-FUNNEL: tuple[tuple[str, str], ...] = (
-    ("viewed an item", "view_item"), ("added to cart", "add_to_cart"), ("began checkout", "begin_checkout"),
-    ("purchased", "purchase"),
-)
 #: The mock's counters are read at most this often, however many browsers poll.
 MOCK_POLL_S = 2.0
 
-#: Our options the start form sends as text (a form knows no types); '' means "as the scenario says".
-FORM_NUMBERS: Mapping[str, Callable[[str], Any]] = {"seed": int, "rate": float, "think_scale": float,
-                                                    "rate_cap": float}
-FORM_TEXTS = ("target", "webhook_url", "app_id", "load_model", "report_dir", "mock_admin")
 
 
 # --- the start form ----------------------------------------------------------------------------
 
-def coerce_form_options(opts: Any) -> None:
-    """Give our options their types back after the start form set them as text ('' = not set).
-
-    Raises ``ValueError`` naming the field for a value that is not a number.
-    """
-    for name, kind in FORM_NUMBERS.items():
-        value = getattr(opts, name, None)
-        if isinstance(value, str):
-            try:
-                setattr(opts, name, kind(value) if value.strip() else None)
-            except ValueError:
-                raise ValueError(f"{name.replace('_', ' ')} must be a number, got {value[:40]!r}") from None
-    for name in FORM_TEXTS:
-        if getattr(opts, name, None) == "":
-            setattr(opts, name, None)
-
-
-def _resolution(opts: Any) -> tuple[Any, ...]:
-    return tuple(getattr(opts, n, None) for n in ("scenario", "seed", "app_id", "load_model", "think_scale",
-                                                  "num_users", "rate", "run_time"))
-
-
-def apply_form_options(environment: Environment) -> bool:
-    """Resolve the scenario and load profile again from the options the start form changed.
-
-    Called right after Locust's ``/swarm`` copied the form into ``parsed_options`` and before
-    the test's first tick, so ``test_start`` and the load shape see the chosen scenario.
-    Returns whether anything changed.
-    """
-    state = getattr(environment, "loadsim", None)
-    opts = environment.parsed_options
-    if state is None or opts is None:
-        return False
-    coerce_form_options(opts)
-    key = _resolution(opts)
-    if key == getattr(state, "ui_resolution", None):
-        return False
-    scenario: Scenario = hooks._scenario_with_overrides(opts)
-    state.scenario = scenario
-    state.ui_resolution = key
-    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
-        scenario.load, users=hooks._explicit(opts, "num_users"), rate=opts.rate,
-        run_time=hooks._explicit(opts, "run_time"))
-    log.info("web UI: scenario %s (seed %s, %s model)", scenario.name, scenario.seed, scenario.load.model)
-    return True
-
-
 def check_form(form: Mapping[str, str]) -> str | None:
     """What is wrong with the start form's harness fields, or None."""
-    for name, kind in FORM_NUMBERS.items():
+    for name, kind in hooks.FORM_NUMBERS.items():
         value = form.get(name, "")
         if value.strip():
             try:
@@ -158,20 +102,6 @@ def _series_row(kind: str, name: str, s: Series, detail: str = "") -> dict[str, 
 def _plain(kind: str, name: str, count: int | str, detail: str = "") -> dict[str, Any]:
     return {"kind": kind, "label": name, "count": count, "failures": "", "expected": "",
             **{key: "" for key, _ in _PERCENTILES}, "max": "", "detail": detail}
-
-
-def funnel_steps(scenario: Scenario) -> list[tuple[str, tuple[str, ...]]]:
-    """(label, step names) of the funnel stages this scenario's journey has."""
-    j = scenario.journey
-    stages: list[tuple[str, tuple[str, ...]]] = [("sessions", ("externalIds",))]
-    if any(st.action == "identify" for st in j.states.values()) or j.reinstall.relogin:
-        stages.append(("identified", ("identify",)))
-    for label, action in FUNNEL:
-        steps = tuple(sorted({f"event:{st.event or j.event_names.get(action, '')}"
-                              for st in j.states.values() if st.action == action}))
-        if steps:
-            stages.append((label, steps))
-    return stages
 
 
 class MockView:
@@ -216,16 +146,13 @@ def rows(environment: Environment, mock: MockView | None = None) -> list[dict[st
 
 
 def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
+    """The journey funnel as the report has it: sessions reaching each stage, and conversion."""
     out = [_plain("funnel", "devices started", stats.funnel.get("devices", 0))]
-    sessions = 0
-    for label, steps in funnel_steps(scenario):
-        n = sum(stats.steps[s].count for s in steps if s in stats.steps)
-        if label == "sessions":
-            sessions = n
-            out.append(_plain("funnel", label, n))
-        else:
-            share = f"{100 * n / sessions:.1f} per 100 sessions" if sessions else ""
-            out.append(_plain("funnel", label, n, share))
+    table = funnel(stats.steps, funnel_steps(scenario.journey), reached=stats.funnel)
+    for stage in table["stages"]:
+        share = "" if stage["conversion"] is None or stage["stage"] == "sessions" else (
+            f"{100 * stage['conversion']:.1f} per 100 sessions")
+        out.append(_plain("funnel", stage["stage"], stage["count"], share))
     return out
 
 
@@ -304,7 +231,7 @@ def register(environment: Environment) -> None:
     def _extend(response: Response) -> Response:
         if request.method == "POST" and request.path.endswith("/swarm") and response.status_code == 200:
             try:
-                apply_form_options(environment)
+                hooks.resolve_options(environment)
             except (ScenarioError, ValueError) as e:  # check_form let it through: say so, keep the old one
                 log.error("web UI: the form's options were not applied: %s", e)
         elif request.path.endswith("/stats/requests") and response.is_json:
@@ -370,6 +297,4 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if (environment.web_ui is None or isinstance(environment.runner, WorkerRunner)
             or getattr(environment, "loadsim", None) is None):
         return
-    state = environment.loadsim  # type: ignore[attr-defined]
-    state.ui_resolution = _resolution(environment.parsed_options)
     register(environment)

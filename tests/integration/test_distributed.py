@@ -77,7 +77,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             stdout=logs[0], stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path))
         for log in logs[1:]:
             procs.append(subprocess.Popen(
-                [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *common],
+                # No --scenario: a worker plays what its master says (the checks below see "distributed").
+                [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
                 stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path))
         code = procs[0].wait(120)
         worker_codes = [p.wait(30) for p in procs[1:]]
