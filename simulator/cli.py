@@ -191,45 +191,12 @@ def _add_ui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import os
-    import signal
-    import subprocess
-    import time
-
-    from simulator.loadtest.runner import _start_mock, _stop, locustfile
-    from simulator.scenario import load_scenario
+    from simulator.loadtest.runner import RunOptions, run
 
     if not 0 < args.web_port < 65536:
         raise UsageError("--web-port must be between 1 and 65535")
-    scenario = load_scenario(args.scenario)  # every problem listed before anything starts
-    mock: subprocess.Popen[str] | None = None
-    host = args.host or scenario.target.host
-    if not host:
-        # The mock's store and log live for the whole UI session, beside the runs' reports.
-        session_dir = args.report_dir or Path("reports") / time.strftime(f"%Y%m%d-%H%M%S-ui-{scenario.name}")
-        session_dir.mkdir(parents=True, exist_ok=True)
-        mock, host = _start_mock(session_dir)
-        print(f"loadsim: mock collector at {host} (store {session_dir / 'mock.sqlite3'})", flush=True)
-    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
-           "--web-port", str(args.web_port), "--host", host, "--scenario", args.scenario]
-    if args.report_dir is not None:
-        cmd += ["--report-dir", str(args.report_dir)]
-    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
-    print(f"loadsim: web UI at http://127.0.0.1:{args.web_port}/ (Ctrl-C to quit)", flush=True)
-    try:
-        locust = subprocess.Popen([*cmd, *args.passthrough], env=env)
-        # SIGTERM (a service manager, a container stop) reaches only us: pass it on, then stop the mock.
-        signal.signal(signal.SIGTERM, lambda *_: locust.send_signal(signal.SIGTERM))
-        while True:
-            try:
-                code = locust.wait()
-                break
-            except KeyboardInterrupt:
-                pass  # the terminal sent SIGINT to Locust too: let it finish its report
-    finally:
-        if mock is not None:
-            _stop(mock)
-    return code if code in (EXIT_OK, EXIT_FAILED) else EXIT_ERROR
+    return run(RunOptions(scenario=args.scenario, host=args.host, report_dir=args.report_dir,
+                          web_port=args.web_port, locust_args=tuple(args.passthrough)))
 
 
 # --- loadsim report / compare -------------------------------------------------------------------

@@ -287,12 +287,24 @@ class _Runs:
 
 # --- output helpers -------------------------------------------------------------------------------
 
+class _GzipOut(gzip.GzipFile):
+    """A gzip file that also closes the file under it (``GzipFile(fileobj=...)`` leaves it open)."""
+
+    def close(self) -> None:
+        raw = self.fileobj
+        try:
+            super().close()
+        finally:
+            if raw is not None:
+                raw.close()
+
+
 def _open_out(path: Path, gz: bool) -> IO[bytes]:
     raw = path.open("wb")
     if not gz:
         return raw
     # No file name and mtime 0 in the header: the same dataset gives the same bytes.
-    return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)  # type: ignore[return-value]
+    return _GzipOut(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)  # type: ignore[return-value]
 
 
 def _open_in(path: Path) -> IO[bytes]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from simulator.duration import parse_duration
 from simulator.population import AppConfig, PopulationConfig
 
 __all__ = [
@@ -127,29 +128,6 @@ class ScenarioError(Exception):
 
 # --- values --------------------------------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?\s*")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"1m30s"``, ``"2h"``, ``"1d"`` or ``"250ms"``; ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 2m or 1h")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError("expected a duration of at least 0 seconds")
-        return float(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a duration such as 30s, 2m or 1h")
-    total, pos = 0.0, 0
-    while pos < len(value):
-        m = _DURATION_RE.match(value, pos)
-        # A bare number is seconds, but only on its own: "1m 30" is more likely a mistake.
-        if not m or m.end() == pos or (m.group(2) is None and (pos > 0 or m.end() < len(value))):
-            raise ValueError("expected a duration such as 30s, 2m or 1h")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return total
 
 
 def _show(value: Any) -> str:
@@ -997,14 +975,22 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
         elif key in ("outage_at", "outage_for"):
             try:
                 parse_duration(value)
-            except (ValueError, TypeError):
-                r.err(path, f"expected a duration such as 30s or 1m, got {_show(value)}")
+            except ValueError as e:
+                r.err(path, f"{e}, got {_show(value)}")
         elif key == "outage_status" and value not in (429, 500, 502, 503):
             r.err(path, f"expected 429, 500, 502 or 503, got {_show(value)}")
         elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):
             r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
     if ("outage_at" in options) != ("outage_for" in options):
         r.err("target.mock", "an outage needs both outage_at and outage_for")
+    flags = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS}
+    if flags and not r.problems:
+        from simulator.mock.faults import FaultConfig, FaultError  # the mock's own reading of its flags
+
+        try:
+            FaultConfig.from_flags(**flags)
+        except FaultError as e:
+            r.err("target.mock", str(e))
 
 
 def _check_client(r: _Reader, client: ClientConfig) -> None:

@@ -33,7 +33,7 @@ from simulator.loadtest.shape import Profile
 from simulator.loadtest.user import OpenArrivals
 from simulator.report.slo import evaluate, junit_xml
 from simulator.report.stats import RunStats
-from simulator.report.summary import build_summary, write_summary
+from simulator.report.summary import build_summary, default_report_dir, write_summary
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger("loadsim")
@@ -55,6 +55,8 @@ class HarnessState:
         self.started = 0.0
         self.shard: tuple[int, int] | None = None
         self.workers = 1
+        #: A report is being written (once per test) / has been written.
+        self.reporting = False
         self.reported = False
         self.exhausted = False
         #: The mock's stats at test start, so reconciliation counts only this run's bodies.
@@ -114,8 +116,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
     state.resolution = _resolution(opts)
     # Users and run time as the command line gave them: Locust fills in its own defaults later.
     state.cli_load = (_explicit(opts, "num_users"), _explicit(opts, "run_time"))
-    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
-        scenario.load, users=state.cli_load[0], rate=opts.rate, run_time=state.cli_load[1])
+    try:
+        environment.loadsim_profile = _profile(state)  # type: ignore[attr-defined]
+    except ValueError as e:
+        sys.stderr.write(f"loadsim: {e}\n")
+        raise SystemExit(2) from None
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner.register_message(SHARD_MESSAGE, _on_shard_message)
@@ -171,10 +176,19 @@ def resolve_options(environment: Environment) -> bool:
         return False
     scenario = _scenario_with_overrides(opts)
     state.scenario, state.opts, state.resolution = scenario, opts, key
-    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
-        scenario.load, users=state.cli_load[0], rate=opts.rate, run_time=state.cli_load[1])
+    environment.loadsim_profile = _profile(state)  # type: ignore[attr-defined]
     log.info("scenario %s (seed %s, %s model)", scenario.name, scenario.seed, scenario.load.model)
     return True
+
+
+def _profile(state: HarnessState) -> Profile:
+    """The load profile: the scenario's stages, or the command line's users, rate and run time."""
+    profile = Profile.of(state.scenario.load, users=state.cli_load[0], rate=state.opts.rate,
+                         run_time=state.cli_load[1])
+    if state.scenario.load.model == "open" and all(rate is None for *_, rate in profile.stages):
+        raise ValueError("the open model needs a target rate: set load.rate (or the stages' rates) in the "
+                         "scenario, or pass --rate")
+    return profile
 
 
 def _explicit(opts: Any, name: str) -> Any:
@@ -214,7 +228,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     except (ScenarioError, ValueError) as e:
         log.error("the options sent to this process have problems; keeping %s: %s", state.scenario.name, e)
     state.started = time.time()
-    state.stats, state.reported, state.exhausted, state.cpu_samples = RunStats(), False, False, []  # the UI runs again
+    # The web UI runs test after test in one process: each starts afresh.
+    state.stats, state.exhausted, state.cpu_samples = RunStats(), False, []
+    state.reporting = state.reported = False
+    state.report_dir = None
     runner = environment.runner
     if not isinstance(runner, WorkerRunner):
         admin = _mock_admin(state, environment)
@@ -322,9 +339,7 @@ def _rate_share(profile: Profile, ctx: RunContext, elapsed: float) -> float:
     if now is None:
         now = profile.at(profile.duration - 1e-9)
     rate = now[2] if now is not None else None
-    if rate is None:
-        raise SystemExit("loadsim: the open model needs a rate: set load.rate (or stage rates) or pass --rate")
-    return rate / ctx.shard_count
+    return (rate or 0.0) / ctx.shard_count  # a stage without a rate pauses arrivals
 
 
 def _on_shard_message(environment: Environment, msg: Any, **_: Any) -> None:
@@ -380,7 +395,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     state = _state(environment)
     if state is None or getattr(state.opts, "headless", True) or isinstance(environment.runner, WorkerRunner):
         return
-    if state.started and not state.reported:
+    if state.started and not state.reporting:
         # Workers' last figures came with their FINAL_MESSAGE, before the master's test_stop.
         gevent.spawn(write_report, environment, state)
 
@@ -388,42 +403,50 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     state = _state(environment)
-    if state is None or state.reported or isinstance(environment.runner, WorkerRunner) or not state.started:
+    if state is None or state.reporting or isinstance(environment.runner, WorkerRunner) or not state.started:
         return
     write_report(environment, state)
 
 
-def write_report(environment: Environment, state: HarnessState) -> Path:
-    """Reconcile (against the mock), write the report files, set the process's exit code."""
-    state.reported = True
-    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
-    stats = state.stats if ctx is None else ctx.stats
-    exhausted = state.exhausted or (ctx is not None and ctx.exhausted)
-    target = _target(state, environment)
-    admin = _mock_admin(state, environment)
-    reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
-    profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
-    first = profile.at(0)
-    ended = time.time()
-    verdicts = evaluate(state.scenario.slo, stats=stats, duration_s=ended - state.started,
-                        reconciliation=reconciliation)
-    summary = build_summary(
-        stats=stats, scenario=state.scenario.name, seed=state.scenario.seed, target=target.describe(),
-        model=state.scenario.load.model, started=state.started, ended=ended, workers=state.workers,
-        reconciliation=reconciliation, target_rate=first[2] if first else None, exhausted=exhausted,
-        verdicts=verdicts, cpu_samples=state.cpu_samples, saturated_at=SATURATED_CPU,
-        journey=state.scenario.journey)
-    report_dir = Path(state.opts.report_dir or Path("reports") / time.strftime(
-        f"%Y%m%d-%H%M%S-{state.scenario.name}", time.localtime(state.started)))
-    failed = not summary["passed"]
-    environment.process_exit_code = 1 if failed else 0
-    state.report_dir = report_dir
+def write_report(environment: Environment, state: HarnessState) -> Path | None:
+    """Reconcile (against the mock), write the report files, set the process's exit code.
+
+    Until the files are written the exit code says "harness error": a crash anywhere on the way
+    must never leave a run that looks passed.
+    """
+    if state.reporting:
+        return None
+    state.reporting = True
+    environment.process_exit_code = 2
     try:
+        ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+        stats = state.stats if ctx is None else ctx.stats
+        exhausted = state.exhausted or (ctx is not None and ctx.exhausted)
+        target = _target(state, environment)
+        admin = _mock_admin(state, environment)
+        reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
+        profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
+        first = profile.at(0)
+        ended = time.time()
+        verdicts = evaluate(state.scenario.slo, stats=stats, duration_s=ended - state.started,
+                            reconciliation=reconciliation)
+        summary = build_summary(
+            stats=stats, scenario=state.scenario.name, seed=state.scenario.seed, target=target.describe(),
+            model=state.scenario.load.model, started=state.started, ended=ended, workers=state.workers,
+            reconciliation=reconciliation, target_rate=first[2] if first else None, exhausted=exhausted,
+            verdicts=verdicts, cpu_samples=state.cpu_samples, saturated_at=SATURATED_CPU,
+            journey=state.scenario.journey)
+        report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
         write_summary(report_dir, summary, stats,
                       junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started))
-    except Exception:  # a report that cannot be written is a harness error, never a silent pass
-        log.exception("loadsim: could not write the report files in %s", report_dir)
-        environment.process_exit_code = 2
+        state.report_dir = report_dir
+    except Exception:  # a report that cannot be made is a harness error, never a silent pass
+        log.exception("loadsim: could not write the report")
+        return None
+    finally:
+        state.reported = True  # done, one way or the other (the web UI waits on it)
+    failed = not summary["passed"]
+    environment.process_exit_code = 1 if failed else 0
     for v in verdicts:
         (log.info if v.passed else log.error)("SLO %s", v)
     log.info("loadsim report written to %s (%s)", report_dir, "FAILED" if failed else "PASSED")

@@ -26,6 +26,7 @@ import simulator
 from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX
+from simulator.report.summary import default_report_dir
 from simulator.scenario import MOCK_FLAGS, load_scenario, parse_duration
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
@@ -59,6 +60,8 @@ class RunOptions:
     locust_args: tuple[str, ...] = ()
     #: Print the plan and the Locust command; start nothing, send nothing.
     dry_run: bool = False
+    #: Open Locust's web UI on this loopback port instead of running headless.
+    web_port: int | None = None
     #: The bundled locustfile to run (``locustfiles/<name>.py``): ``replay`` for ``loadsim replay``.
     locustfile: str = "tracking"
 
@@ -166,9 +169,15 @@ class _Outage:
 
 
 def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile(opts.locustfile)), "--headless", "--host", host,
-           "--scenario", opts.scenario, "--report-dir", str(report_dir),
-           "--csv", str(report_dir / "locust"), "--html", str(report_dir / "locust.html"), "--only-summary"]
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile(opts.locustfile)), "--host", host,
+           "--scenario", opts.scenario]
+    if opts.web_port is None:
+        cmd += ["--headless", "--report-dir", str(report_dir), "--csv", str(report_dir / "locust"),
+                "--html", str(report_dir / "locust.html"), "--only-summary"]
+    else:  # the web UI, on loopback; each stopped test writes its own report
+        cmd += ["--web-host", "127.0.0.1", "--web-port", str(opts.web_port)]
+        if opts.report_dir is not None:
+            cmd += ["--report-dir", str(opts.report_dir)]
     flags: list[tuple[str, object]] = [
         ("--users", opts.users), ("--rate", opts.rate), ("--run-time", opts.run_time),
         ("--processes", opts.processes), ("--seed", opts.seed), ("--load-model", opts.load_model),
@@ -177,18 +186,24 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
     for flag, value in flags:
         if value is not None:
             cmd += [flag, str(value)]
+    if opts.processes:
+        # Locust's master listens on every interface by default; its workers here are local.
+        cmd += ["--master-bind-host", "127.0.0.1"]
     if opts.confirm_real_target:
         cmd.append("--confirm-real-target")
     return cmd + list(opts.locust_args)
 
 
 def run(opts: RunOptions) -> int:
-    """Run the test; the exit code is Locust's: 0 passed, 1 failed, 2 harness or configuration error."""
+    """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
+    2 harness or configuration error."""
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
     target = opts.target or scenario.target.kind
     if target == "customerlabs" and opts.host and "customerlabs" not in opts.host:
         raise HarnessError("--target customerlabs sends to CustomerLabs; drop --host or use --target mock")
-    report_dir = opts.report_dir or Path("reports") / time.strftime(f"%Y%m%d-%H%M%S-{scenario.name}")
+    ui = opts.web_port is not None
+    # With the web UI this folder keeps the mock's store and log for the session; reports go per test.
+    report_dir = opts.report_dir or default_report_dir(f"ui-{scenario.name}" if ui else scenario.name)
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
     if target == "customerlabs":
@@ -211,14 +226,19 @@ def run(opts: RunOptions) -> int:
     outage = None
     if not host:
         mock, host = _start_mock(report_dir, mock_flags(scenario.target.mock))
-        outage = _Outage.of(scenario.target.mock, host)
+        outage = None if ui else _Outage.of(scenario.target.mock, host)
         print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
+    if ui:
+        print(f"loadsim: web UI at http://127.0.0.1:{opts.web_port}/ (Ctrl-C to quit)", flush=True)
     try:
         env = dict(os.environ)
         env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
         if opts.webhook_url:
             env["LOADSIM_WEBHOOK_URL"] = opts.webhook_url  # not on the command line, where ps shows it
         locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir), env=env)
+        # SIGTERM (a CI job's timeout, a container stop) reaches only us: pass it on, so Locust
+        # writes the report of what was sent; the mock is stopped after it.
+        signal.signal(signal.SIGTERM, lambda *_: locust.send_signal(signal.SIGTERM))
         if outage is not None:
             outage.schedule()
         while True:
@@ -233,6 +253,8 @@ def run(opts: RunOptions) -> int:
             outage.cancel()
         if mock is not None:
             _stop(mock)
+    if ui:
+        return code if code in (0, 1) else 2
     summary = report_dir / "summary.json"
     if summary.is_file():
         print(f"loadsim: report in {report_dir}/ (report.html, summary.json, summary.md, junit.xml)", flush=True)
@@ -242,7 +264,7 @@ def run(opts: RunOptions) -> int:
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as f:
                 f.write(md)
-    elif code == 0:
-        code = 2  # Locust ended without the harness's report: something is wrong with the harness
+    else:
+        code = 2  # Locust ended without the harness's report: no verdict, whatever Locust says
         print(f"loadsim: Locust ended but wrote no report in {report_dir}", file=sys.stderr)
     return 2 if code not in (0, 1) else code

@@ -183,11 +183,14 @@ class TrackingUser(FastHttpUser):
             wait = max(wait, retry_after)
         return wait
 
-    def deliver(self, req: Request, data: bytes, intended: float | None, began: float) -> Attempt:
+    def deliver(self, req: Request, data: bytes, intended: float | None, began: float, *,
+                may_hold: bool = False) -> Attempt | None:
         """Send one request with the scenario's retries; record it once, with its whole time.
 
         Retries show in Locust's tables as ``<step> (retry)``; in the harness's report a request
-        that succeeded after retries is a success whose latency includes them.
+        that succeeded after retries is a success whose latency includes them. Returns ``None``,
+        recording nothing, when every attempt failed retryably, ``may_hold`` is set and the
+        scenario gives the app an offline queue: the caller keeps the request for later.
         """
         ctx, stats = self.ctx, self.ctx.stats
         result = self.attempt(req, data, req.step)
@@ -199,8 +202,8 @@ class TrackingUser(FastHttpUser):
             result = self.attempt(req, data, f"{req.step} (retry)")
         if retries and result.outcome != "failure":
             stats.recovered += 1
-        if result.retryable and ctx.queue_limit:
-            return result  # the caller queues it: the SDK keeps what it could not send
+        if result.retryable and may_hold and ctx.queue_limit:
+            return None  # the SDK keeps what it could not send
         if result.outcome == "ok":
             stats.accept(req.endpoint, digest(data))
             if req.endpoint == "identify":
@@ -250,8 +253,7 @@ class DeviceUser(TrackingUser):
         while self.queue and self.queue[0].due <= time.time():
             q = heapq.heappop(self.queue)
             ctx.queued -= 1
-            result = self.deliver(q.req, q.data, q.intended, time.time())
-            if result.retryable:
+            if self.deliver(q.req, q.data, q.intended, time.time(), may_hold=True) is None:
                 self.ctx.stats.requeued += 1
                 self.hold(q.req, q.data, q.intended, time.time() + ctx.scenario.client.offline.requeue_after)
                 return  # still down: try the rest later
@@ -301,8 +303,8 @@ class DeviceUser(TrackingUser):
             req.stamp(began)
             data = orjson.dumps(req.body)
             # The closed model times a request from its start; the open model from when it was due.
-            result = self.deliver(req, data, intended if arrivals is not None else None, began)
-            if result.retryable:
+            result = self.deliver(req, data, intended if arrivals is not None else None, began, may_hold=True)
+            if result is None:
                 ctx.stats.requeued += 1
                 self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
             elif result.outcome == "ok" and req.step in ctx.stage_of:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
+
+from simulator import duration
 
 __all__ = [
     "ERROR_STATUSES",
@@ -32,8 +33,6 @@ ENDPOINT_NAMES = ("externalIds", "identify", "events")
 ERROR_STATUSES = (429, 500, 502, 503, 504)
 # z of the 99th percentile of a standard normal: sigma = ln(p99 / median) / Z99.
 _Z99 = 2.3263478740408408
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-_DURATION_RE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|ms|s|m)?\s*\Z")
 
 
 class FaultError(ValueError):
@@ -42,17 +41,10 @@ class FaultError(ValueError):
 
 def parse_duration(text: str | float, *, default_unit: str | None = None) -> float:
     """Seconds from ``"123ms"``, ``"1.5s"``, ``"250us"``, ``"2m"`` (a bare number needs ``default_unit``)."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        if default_unit is None:
-            raise FaultError(f"duration {text!r} needs a unit: write e.g. '{text}ms' or '{text}s'")
-        return float(text) * _UNITS[default_unit]
-    m = _DURATION_RE.match(str(text))
-    if not m or (m.group(2) is None and default_unit is None):
-        raise FaultError(f"cannot read duration {text!r}: write e.g. '123ms', '1.5s', '250us' or '2m'")
-    value = float(m.group(1)) * _UNITS[m.group(2) or default_unit]  # type: ignore[index]
-    if not math.isfinite(value):
-        raise FaultError(f"duration {text!r} is not finite")
-    return value
+    try:
+        return duration.parse_duration(text, bare=default_unit)
+    except ValueError as e:
+        raise FaultError(f"cannot read duration {text!r}: {e}") from None
 
 
 def _fmt(seconds: float) -> str:

@@ -15,12 +15,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simulator.report.histogram import bucket_value, sparse_percentile
-
-if TYPE_CHECKING:
-    from simulator.report.stats import RunStats
+from simulator.report.stats import RunStats, merge_slice
 
 __all__ = ["render_html"]
 
@@ -381,18 +379,10 @@ def _timeline(summary: Mapping[str, Any], stats: RunStats) -> _Timeline:
 
 
 def _merged(pieces: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Timeline slices added up into one (new lists and dicts: the run's stats stay as they are)."""
+    """Neighbouring timeline slices as one (a new dict: the run's stats stay as they are)."""
     out: dict[str, Any] = {}
     for piece in pieces:
-        for name, row in piece.items():
-            if not isinstance(row, list):  # a gauge: arrivals dropped add up, a queue's depth peaks
-                out[name] = out.get(name, 0) + row if name == "dropped" else max(out.get(name, 0), row)
-                continue
-            acc = out.setdefault(name, [0, 0, {}])
-            acc[0] += row[0]
-            acc[1] += row[1]
-            for b, n in row[2].items():
-                acc[2][b] = acc[2].get(b, 0) + n
+        merge_slice(out, piece, across_workers=False)  # type: ignore[arg-type]
     return out
 
 

@@ -58,8 +58,12 @@ def evaluate(slo: SLOConfig, *, stats: RunStats, duration_s: float,
     for err in slo.error_rate:
         where = err.step or err.endpoint
         series = _series(stats, err.endpoint, err.step)
-        rate = series.failures / series.count if series is not None and series.count else 0.0
-        out.append(Verdict(f"error rate of {where} <= {err.max:g}", err.max, round(rate, 6), rate <= err.max))
+        name = f"error rate of {where} <= {err.max:g}"
+        if series is None or series.count == 0:
+            out.append(Verdict(name, err.max, None, False))  # nothing sent: nothing was shown to hold
+            continue
+        rate = series.failures / series.count
+        out.append(Verdict(name, err.max, round(rate, 6), rate <= err.max))
     if slo.min_rate is not None:
         rate = round(stats.total.count / duration_s, 3) if duration_s > 0 else 0.0
         out.append(Verdict(f"achieved rate >= {slo.min_rate:g} requests/s", slo.min_rate, rate, rate >= slo.min_rate))

@@ -9,6 +9,7 @@ the bodies that got them, per endpoint).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -228,10 +229,12 @@ class RunStats:
     def _merge_timeline(self, other: RunStats) -> None:
         step = max(self.timeline_step, other.timeline_step)
         self._coarsen(step)
+        # Same slices: another worker's moment, which adds; coarser ones: a longer moment, which peaks.
+        across = step == other.timeline_step
         for key, piece in other.timeline.items():
             key = key // step * step
             mine = self.timeline.setdefault(key, {})
-            _merge_slice(mine, piece)
+            merge_slice(mine, piece, across_workers=across)
         while len(self.timeline) > MAX_SLICES:
             self._coarsen(self.timeline_step * 2)
 
@@ -241,16 +244,20 @@ class RunStats:
             return
         old, self.timeline, self.timeline_step = self.timeline, {}, step
         for key, piece in old.items():
-            _merge_slice(self.timeline.setdefault(key // step * step, {}), piece)
+            merge_slice(self.timeline.setdefault(key // step * step, {}), piece, across_workers=False)
 
     def take(self) -> RunStats:
-        """Everything recorded since the last ``take``, leaving this empty (a worker's report)."""
+        """Everything recorded since the last ``take``, leaving this empty (a worker's report).
+
+        The queue depth of the slice still under way stays here, so that each worker ships each
+        slice's depth once and the master can add workers' depths up.
+        """
         taken = RunStats()
-        for name in ("endpoints", "steps", "total", "errors", "accepted", "digests", "interrupted", "timeline",
-                     "timeline_step", "retries", *_CLIENT_COUNTERS, "identities", "interrupted_identities", "funnel",
-                     "arrivals", "dropped", "arrival_first", "arrival_last", "sent_bytes"):
-            setattr(taken, name, getattr(self, name))
-        self.__init__()  # type: ignore[misc]
+        taken.__dict__, self.__dict__ = self.__dict__, taken.__dict__
+        current = int(time.time()) // taken.timeline_step * taken.timeline_step
+        piece = taken.timeline.get(current)
+        if piece is not None and "queued" in piece:
+            self.timeline[current] = {"queued": piece.pop("queued")}
         return taken
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,9 +315,14 @@ class RunStats:
         return s
 
 
-def _merge_slice(mine: Slice, theirs: Slice) -> None:
+def merge_slice(mine: Slice, theirs: Slice, *, across_workers: bool) -> None:
+    """Add a slice's requests and drops into ``mine``. The queue depth is a gauge: the depths of
+    several workers at one moment add up; one queue's depths over a longer slice peak."""
     for name, row in theirs.items():
-        if name in _GAUGES:  # counts add; a queue depth adds across workers too (each its highest)
+        if name == "queued":
+            mine[name] = mine.get(name, 0) + row if across_workers else max(mine.get(name, 0), row)
+            continue
+        if name == "dropped":
             mine[name] = mine.get(name, 0) + row
             continue
         acc = mine.get(name)

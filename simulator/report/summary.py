@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,8 @@ if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): typ
     from simulator.report.stats import RunStats, Series
     from simulator.scenario import JourneyConfig
 
-__all__ = ["FUNNEL", "SCHEMA_VERSION", "NotARunReport", "build_summary", "funnel", "funnel_steps", "load_run",
+__all__ = ["FUNNEL", "SCHEMA_VERSION", "NotARunReport", "build_summary", "default_report_dir", "funnel",
+           "funnel_steps", "load_run",
            "load_summary", "render_again", "write_summary"]
 
 SCHEMA_VERSION = 1
@@ -222,6 +224,11 @@ def _md(summary: Mapping[str, Any]) -> str:
         lines += ["", "| error | count | first example |", "|---|---:|---|"]
         lines += [f"| {e['kind']} | {e['count']} | {e['example'][:120]} |" for e in summary["errors"]]
     return "\n".join(lines) + "\n"
+
+
+def default_report_dir(scenario: str, started: float | None = None) -> Path:
+    """``reports/<run id>``: the start time (local) and the scenario's name."""
+    return Path("reports") / time.strftime(f"%Y%m%d-%H%M%S-{scenario}", time.localtime(started))
 
 
 def write_summary(report_dir: Path, summary: Mapping[str, Any], stats: RunStats, *, junit: str) -> None:

@@ -70,6 +70,9 @@ def test_without_retries_the_same_errors_are_failures(tmp_path: Path) -> None:
     assert code == 1, out
     assert summary["total"]["failures"] > 0 and summary["retries"]["total"] == 0
     assert any(e["kind"] == "status 503" for e in summary["errors"])
+    # a failed request is just a failure: the session goes on, no user code crashes
+    exceptions = (tmp_path / "report" / "locust_exceptions.csv").read_text().strip().splitlines()
+    assert len(exceptions) == 1, exceptions[:3]  # the header only
 
 
 def test_outage_storm_drains_with_nothing_lost_or_duplicated(tmp_path: Path) -> None:
@@ -93,3 +96,32 @@ outage_status = 503
     assert queue["max_depth"] > 0 and queue["unsent"] == 0, queue
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
     assert summary["total"]["failures"] == 0  # every request got through once the mock was back
+
+
+def test_endpoint_user_counts_every_failure_even_with_retries(tmp_path: Path) -> None:
+    """locustfiles/endpoint.py retries like the app, and what still fails is counted, never queued away."""
+    import subprocess
+    import sys
+
+    import orjson
+
+    from simulator.loadtest.runner import locustfile
+    from tests.conftest import subprocess_env
+    from tests.integration.test_run import start_mock, stop
+
+    s = scenario(tmp_path, 'extends = "smoke"\n[client.retry]\nmax_attempts = 2\nbase = "10ms"\n'
+                           '[client.offline]\nshare = 0.1\n')
+    mock, url = start_mock("--error-rate", "0.5:503", "--retry-after", "0", "--seed", "4")
+    report = tmp_path / "report"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile("endpoint")), "--headless",
+                               "--host", url, "--scenario", s, "-u", "4", "-t", "4s", "--report-dir", str(report),
+                               "--only-summary"], capture_output=True, text=True, timeout=90, env=subprocess_env())
+    finally:
+        stop(mock)
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert proc.returncode == 1, proc.stderr[-2000:]  # smoke allows no failure
+    events = summary["endpoints"]["events"]
+    # half the attempts fail; with one retry about a quarter of the requests still fail
+    assert 0.1 < events["failures"] / events["count"] < 0.45, events
+    assert summary["retries"]["total"] > 0 and summary["offline_queue"]["requeued"] == 0

@@ -10,15 +10,16 @@ from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Fault
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
-    ("123ms", 0.123), ("1.5s", 1.5), ("250us", 0.00025), ("2m", 120.0), (" 40 ms ", 0.04), ("1e3ms", 1.0),
+    ("123ms", 0.123), ("1.5s", 1.5), ("250us", 0.00025), ("2m", 120.0), (" 40 ms ", 0.04), ("1m30s", 90.0),
+    ("2h", 7200.0),
 ])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "ms", "12", "12h", "-5ms", "fast"])
+@pytest.mark.parametrize("text", ["", "ms", "12", "-5ms", "fast", "1e3ms"])
 def test_bad_durations_say_what_to_write(text: str) -> None:
-    with pytest.raises(FaultError, match="123ms"):
+    with pytest.raises(FaultError, match="ms"):
         parse_duration(text)
 
 

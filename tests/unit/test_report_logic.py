@@ -83,9 +83,10 @@ def test_slo_verdicts_and_junit() -> None:
 
 
 def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
-    verdicts = evaluate(SLOConfig(latency=(LatencySLO(percentile=95, max_ms=100, endpoint="identify"),)),
+    verdicts = evaluate(SLOConfig(latency=(LatencySLO(percentile=95, max_ms=100, endpoint="identify"),),
+                                  error_rate=(ErrorRateSLO(max=0.01, endpoint="identify"),)),
                         stats=stats_with(5), duration_s=1, reconciliation=None)
-    assert not verdicts[0].passed and verdicts[0].actual is None
+    assert [(v.passed, v.actual) for v in verdicts] == [(False, None), (False, None)]
 
 
 def test_webhook_secret_is_never_shown() -> None:
@@ -162,3 +163,22 @@ def test_merges_are_reconciled_only_against_a_fresh_mock() -> None:
     assert not wrong["ok"] and "imply 1 profile merges, the mock made 0" in wrong["differences"][0]
     shared = reconcile(s, {**fresh, "merges": 7}, {"profiles": 3, "merges": 0})
     assert shared["ok"] and not shared["merges"]["checked"]
+
+
+def test_queue_depth_is_shipped_once_per_slice_and_adds_across_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulator.report import stats as st
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(st.time, "time", lambda: clock[0])
+    master = RunStats()
+    for worker_depth in (5, 7):  # two workers, each with a queue that peaks within one slice
+        w = RunStats()
+        w.queue_depth(clock[0], worker_depth - 2)
+        master.merge(RunStats.from_dict(w.take().to_dict()))  # mid-slice report: the depth stays behind
+        w.queue_depth(clock[0] + 1, worker_depth)
+        clock[0] += st.TIMELINE_STEP  # the slice is over
+        master.merge(RunStats.from_dict(w.take().to_dict()))
+        clock[0] -= st.TIMELINE_STEP
+    assert master.timeline[1_000_000]["queued"] == 12  # 5 + 7, not 3 + 5 + 5 + 7
+    master._coarsen(st.TIMELINE_STEP * 4)  # a long run's coarser slices keep the peak, not a sum over time
+    assert master.timeline[1_000_000 // 8 * 8]["queued"] == 12

@@ -185,7 +185,7 @@ kind = "customerlabs"
         "bad.toml: population.att_opt_in: expected a probability between 0 and 1, got 1.5",
         "bad.toml: journey.start: unknown state \"hom\"; did you mean 'home'?",
         "bad.toml: journey.sessions: unknown distribution \"geometrc\"; did you mean 'geometric'?",
-        "bad.toml: journey.session_timeout: expected a duration such as 30s, 2m or 1h, got \"half an hour\"",
+        "bad.toml: journey.session_timeout: expected a duration such as 250ms, 30s, 1m30s or 2h, got \"half an hour\"",
         "bad.toml: journey.states.home.action: unknown action \"evnt\"; did you mean 'event'?",
         "bad.toml: journey.states.cart.colour: unknown key",
         "bad.toml: journey.states.cart.next.crt: unknown state \"crt\"; did you mean 'cart'?",
