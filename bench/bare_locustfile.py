@@ -5,7 +5,8 @@ Usage: locust -f bench/bare_locustfile.py --headless --host http://127.0.0.1:808
 
 from locust import FastHttpUser, constant, task
 
-from simulator.sample import MOCK_WEBHOOK_PATH, sample_requests
+from simulator.contract import MOCK_WEBHOOK_PATH
+from simulator.sample import sample_requests
 
 _EVENT = next(r for r in sample_requests(scenario="smoke", count=5) if r["endpoint"] == "events" and not r["faulty"])
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import random
 import timeit
-
-import numpy as np
 
 from simulator import identity, payloads
 from simulator.payloads import Device, Person
@@ -13,9 +12,9 @@ N = 200_000
 
 
 def _fixtures() -> tuple[Device, Person, str, str]:
-    src = identity.IdSource(np.random.default_rng(1))
+    rnd = random.Random(1)
     device = Device(
-        platform="android", ad_id=src.uuid(), ga_app_instance_id="a3f9c1e27b4d4e8f9a0b1c2d3e4f5a6b",
+        platform="android", ad_id=identity.uuid4_from(rnd), ga_app_instance_id="a3f9c1e27b4d4e8f9a0b1c2d3e4f5a6b",
         country="IN", currency="INR",
         info={
             "limitAdTracking": False, "fcmToken": "dGhpc2lzYW5pbnN0YWxs:APA91b" + "x" * 120,
@@ -32,7 +31,8 @@ def _fixtures() -> tuple[Device, Person, str, str]:
     person = Person(first_name="Nelson", last_name="Jaffery", email="nelson.jaffery@example.com",
                     phone="+15555550123", gender="male", age=25, country="India", state="Maharashtra",
                     city="Thane", zip="400601", address1="12 Hill Road", address2="Flat 4")
-    return device, person, src.user_id("app-1"), src.session_id()
+    uid = identity.user_id("app-1", identity.uuid4_from(rnd))
+    return device, person, uid, identity.session_id(identity.uuid4_from(rnd))
 
 
 def main() -> dict[str, float]:

@@ -25,7 +25,10 @@ import orjson
 
 __all__ = [
     "ENDPOINTS",
+    "ENDPOINT_NAMES",
     "ERROR_BODY",
+    "MOCK_PATHS",
+    "MOCK_WEBHOOK_PATH",
     "Endpoint",
     "Field",
     "Problem",
@@ -323,6 +326,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
 }
 
+#: The endpoints' names, in the order reports list them.
+ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)
+#: Where the events of a run against the mock go (the mock counts events per webhook source).
+MOCK_WEBHOOK_PATH = ENDPOINTS["events"].path.format(source="loadsim")
+#: Endpoint -> URL path on the mock (CustomerLabs' events webhook is the user's own URL).
+MOCK_PATHS: dict[str, str] = {name: ep.path.format(source="loadsim") for name, ep in ENDPOINTS.items()}
+
 #: The 400 body, for every endpoint.
 ERROR_BODY: tuple[Field, ...] = (
     Field("validation_error", "object", True,
@@ -332,11 +342,11 @@ ERROR_BODY: tuple[Field, ...] = (
 
 def endpoint_for_path(path: str) -> str | None:
     """The endpoint name serving a URL path, or ``None``: ``/webhook/<anything>`` is the events webhook."""
-    if path == "/app/externalIds":
-        return "externalIds"
-    if path == "/app/identify":
-        return "identify"
-    if path.startswith("/webhook/") and len(path) > len("/webhook/"):
+    for name in ("externalIds", "identify"):
+        if path == ENDPOINTS[name].path:
+            return name
+    prefix = ENDPOINTS["events"].path.removesuffix("{source}")
+    if path.startswith(prefix) and len(path) > len(prefix):
         return "events"
     return None
 

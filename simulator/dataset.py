@@ -43,9 +43,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from simulator import contract
 from simulator.journey import JourneyEngine, Request
-from simulator.payloads import CONTENT_TYPE
-from simulator.payloads import iso_utc as iso_utc_fast
+from simulator.payloads import CONTENT_TYPE, iso_utc
 from simulator.population import Population
 from simulator.scenario import Scenario, TimeConfig, load_scenario
 
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-ENDPOINTS: tuple[str, ...] = ("externalIds", "identify", "events")
+ENDPOINTS = contract.ENDPOINT_NAMES
 #: ``--format``: how the flat events table is written (the request files are always JSONL).
 FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
 #: The events table: one row per request, in ``added_at`` order.
@@ -497,7 +497,7 @@ class _Generator:
         day = 0
         churned = False
         ep_index = _EP_INDEX
-        esc, quote, iso = _ESCAPED, _quote, iso_utc_fast
+        esc, quote, iso = _ESCAPED, _quote, iso_utc
         stats.devices += 1
         stats.daily_installs[max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600))
                              // 24] += 1
@@ -650,7 +650,7 @@ class _Generator:
         device_rows.write((
             f"{gi},{platform},{country},{esc[dev['currency']]},{esc[tz]},{esc[info.get('locale')]},{esc[info.get('deviceModelName')]},"
             f"{esc[info.get('osVersion')]},{esc[info.get('app_version_name')]},{esc[info.get('carrier')]},"
-            f"{iso_utc_fast(install)},{int(install_local - start_naive) // 86400 + 1},{iso_utc_fast(last_t)},"
+            f"{iso_utc(install)},{int(install_local - start_naive) // 86400 + 1},{iso_utc(last_t)},"
             f"{n_sessions},{n_requests},{n_faulty},{n_purchases},{esc[info.get('user_agent')]}\n").encode())
 
     @staticmethod

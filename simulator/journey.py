@@ -53,15 +53,13 @@ _ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "IDR", "HUF", "TWD
 #: Click id per utm_source; google on iOS is a web-to-app ``wbraid`` (no gclid after ATT).
 _CLICK_ID = {"google": "gclid", "facebook": "fbclid", "instagram": "fbclid", "bing": "msclkid"}
 _MEDIUM = {"google": "cpc", "bing": "cpc", "facebook": "paid_social", "instagram": "paid_social"}
-#: A UUID's variant digit (RFC 4122: binary 10xx) from any random hex digit.
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 # --- timestamps ------------------------------------------------------------------------------
 
-def _local_time(ts: float) -> str:
-    """A faulty SDK's ``added_at``: local wall-clock text with no zone (the contract wants ...Z)."""
-    return payloads.iso_utc(ts)[:-1].replace("T", " ")
+def _local_time(stamp: str) -> str:
+    """A faulty SDK's ``added_at``: wall-clock text with no zone (the contract wants ...Z)."""
+    return stamp[:-1].replace("T", " ")
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -90,7 +88,8 @@ class Request:
         """Move ``added_at`` to ``epoch`` (send time), keeping a faulty local-time stamp faulty."""
         body = self.body
         if "added_at" in body:
-            body["added_at"] = _local_time(epoch) if self.fault == "local_added_at" else payloads.iso_utc(epoch)
+            stamp = payloads.iso_utc(epoch)
+            body["added_at"] = _local_time(stamp) if self.fault == "local_added_at" else stamp
 
 
 # --- the product catalogue -------------------------------------------------------------------
@@ -342,7 +341,7 @@ class JourneyEngine:
                 life.t += max(self._gap(rnd), timeout)
                 if random_() < reinstall_p:
                     # A new install: new user id, anonymous until the person logs in again.
-                    life.uid = identity.user_id(app_id, self._uuid(rnd), self._sep)
+                    life.uid = identity.user_id(app_id, identity.uuid4_from(rnd), self._sep)
                     life.by = {}
                     life.identified = False
                     relogin = life.ever_identified and random_() < relogin_p
@@ -400,17 +399,11 @@ class JourneyEngine:
                 node = nodes[node.targets[k]]
             life.t = t
 
-    def _uuid(self, rnd: Any) -> str:
-        """A UUIDv4 from the device's stream: 128 random bits, version nibble 4, variant 10xx
-        (as ``identity.random_uuid4_bytes``, one at a time at a third of format_uuid's cost)."""
-        h = f"{rnd.getrandbits(128):032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
     def _open(self, life: _Life) -> Request:
         """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request."""
         rnd = life.rnd
         life.session += 1
-        life.sid = identity.SESSION_PREFIX + self._uuid(rnd)
+        life.sid = identity.session_id(identity.uuid4_from(rnd))
         life.ga = str(int(life.base + life.t))
         life.cart = []
         life.viewed = life.searched = -1
@@ -588,8 +581,7 @@ def _break(body: dict[str, Any], endpoint: str, allowed: tuple[str, ...], rnd: A
     elif kind == "missing_uid":
         del body["uid"]
     elif kind == "local_added_at":
-        # A local wall-clock time with no zone (the contract wants UTC with Z).
-        body["added_at"] = body["added_at"][:-1].replace("T", " ")
+        body["added_at"] = _local_time(body["added_at"])
     elif kind == "missing_identify_by":
         del body["identify_by"]
     elif kind == "string_age":

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from simulator import catalog as _catalog
+from simulator import identity
 from simulator.identity import ZERO_AD_ID
 from simulator.payloads import Device, Person
 
@@ -369,12 +370,6 @@ def _fill_template(template: str, r: int) -> str:
     return "".join(out)
 
 
-def _uuid(raw: bytes, upper: bool) -> str:
-    h = raw.hex()
-    s = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    return s.upper() if upper else s
-
-
 # One device is one row of ROW_BYTES bytes: 64 random bytes (advertising id, GA app instance id,
 # Firebase installation id, first user UUID), then CODES little-endian uint16 codes. One row read
 # and one struct unpack fetch a whole device (two numpy element reads would cost as much as the rest).
@@ -493,9 +488,8 @@ class Population:
 
         rows = np.empty((n, ROW_BYTES), dtype=np.uint8)
         rows[:, :_RAW_BYTES] = rng.integers(0, 256, size=(n, _RAW_BYTES), dtype=np.uint8)
-        for s in (_R_AD, _R_USER):  # UUIDv4 version and variant bits
-            rows[:, s + 6] = (rows[:, s + 6] & 0x0F) | 0x40
-            rows[:, s + 8] = (rows[:, s + 8] & 0x3F) | 0x80
+        for s in (_R_AD, _R_USER):
+            identity.mark_uuid4(rows[:, s : s + 16])
         # A Firebase installation id starts with the 4 bits 0111 (so its first character is c-f).
         rows[:, _R_FID] = (rows[:, _R_FID] & 0x0F) | 0x70
         codes = rows[:, _RAW_BYTES:].view("<u2")
@@ -622,11 +616,8 @@ class Population:
     def user_uuid(self, i: int) -> str:
         """The install's first UUIDv4 (user id = app id + separator + this); upper case on iOS."""
         b = self._row(i)
-        return _uuid(b[_R_USER : _R_USER + 16], _UNPACK_CODES(b, _RAW_BYTES)[_C_PLATFORM] == IOS)
-
-    def user_id(self, i: int) -> str:
-        """The install's first CustomerLabs user id."""
-        return f"{self._app.app_id}{self._app.user_id_separator}{self.user_uuid(i)}"
+        ios = _UNPACK_CODES(b, _RAW_BYTES)[_C_PLATFORM] == IOS
+        return identity.format_uuid(b[_R_USER : _R_USER + 16], upper=ios)
 
     def device_index(self, i: int) -> int:
         """Index of device ``i`` in the unsharded population: the identity for per-device seeding."""

@@ -8,15 +8,12 @@ from typing import Any
 
 import orjson
 
+from simulator.contract import MOCK_PATHS
 from simulator.journey import JourneyEngine
 from simulator.population import Population
 from simulator.scenario import load_scenario
 
-__all__ = ["MOCK_WEBHOOK_PATH", "PATHS", "as_json_line", "as_text", "sample_requests"]
-
-#: Where events go on the mock (the real webhook URL is per CustomerLabs source).
-MOCK_WEBHOOK_PATH = "/webhook/loadsim"
-PATHS = {"externalIds": "/app/externalIds", "identify": "/app/identify", "events": MOCK_WEBHOOK_PATH}
+__all__ = ["as_json_line", "as_text", "sample_requests"]
 #: Devices drawn to find the requests asked for; a sample never needs the scenario's millions.
 SAMPLE_DEVICES = 200
 
@@ -30,13 +27,13 @@ def sample_requests(*, scenario: str, count: int, seed: int | None = None,
     config = dataclasses.replace(sc.population, devices=min(sc.population.devices, SAMPLE_DEVICES))
     population = Population.build(config=config, app=sc.app, seed=sc.seed)
     engine = JourneyEngine(scenario=sc, population=population, start_time=time.time() if now is None else now)
-    left = dict.fromkeys(PATHS, count)
+    left = dict.fromkeys(MOCK_PATHS, count)
     out: list[dict[str, Any]] = []
     for i in range(len(population)):
         for req in engine.device_life(i):
             if left[req.endpoint] > 0:
                 left[req.endpoint] -= 1
-                out.append({"endpoint": req.endpoint, "method": "POST", "path": PATHS[req.endpoint],
+                out.append({"endpoint": req.endpoint, "method": "POST", "path": MOCK_PATHS[req.endpoint],
                             "headers": req.headers, "body": req.body, "faulty": req.faulty})
             if not any(left.values()):
                 return out

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from simulator import contract
 from simulator.duration import parse_duration
 from simulator.population import AppConfig, PopulationConfig
 
@@ -95,7 +96,7 @@ USD_RATES: dict[str, float] = {
     "ZAR": 18.5, "NGN": 1500.0, "KES": 130.0, "PKR": 278.0, "BDT": 110.0, "CHF": 0.9, "SEK": 10.5,
     "NOK": 10.7, "DKK": 6.9, "PLN": 4.0, "CZK": 23.0, "HUF": 360.0, "RON": 4.6, "UAH": 39.0,
 }
-ENDPOINT_NAMES: tuple[str, ...] = ("externalIds", "identify", "events", "total")
+ENDPOINT_NAMES: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
 _FIELD_CHECKS = ("probability", "positive", "nonnegative", "percentile")
 
 

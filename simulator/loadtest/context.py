@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import gevent
-import orjson
 from gevent.event import Event
 
+from simulator import payloads
+from simulator.contract import MOCK_PATHS
 from simulator.errors import HarnessError
 from simulator.journey import JourneyEngine, Request
 from simulator.population import Population
 from simulator.report.stats import RunStats
 from simulator.report.summary import funnel_steps
-from simulator.sample import MOCK_WEBHOOK_PATH, PATHS
 from simulator.scenario import Scenario
 
 __all__ = ["CUSTOMERLABS_URL", "RunContext", "Target", "check_real_target", "redact_url"]
@@ -77,8 +77,8 @@ class Target:
             if not webhook_url:
                 raise ValueError("--target customerlabs needs the events webhook URL of your CustomerLabs "
                                  "source: pass --webhook-url or set target.webhook_url in the scenario")
-            return cls(kind, host or CUSTOMERLABS_URL, {**PATHS, "events": webhook_url})
-        return cls(kind, host, {**PATHS, "events": webhook_url or MOCK_WEBHOOK_PATH})
+            return cls(kind, host or CUSTOMERLABS_URL, {**MOCK_PATHS, "events": webhook_url})
+        return cls(kind, host, {**MOCK_PATHS, "events": webhook_url or MOCK_PATHS["events"]})
 
     def describe(self) -> dict[str, str]:
         """For reports: the webhook URL with its secret masked."""
@@ -172,7 +172,7 @@ class RunContext:
                 for req in self.engine.device_life(i):
                     if req.endpoint == self.endpoint and not req.faulty:
                         req.stamp(now)
-                        self._bodies.append((req, orjson.dumps(req.body)))
+                        self._bodies.append((req, payloads.dumps(req.body)))
                 if len(self._bodies) >= count:
                     break
             if not self._bodies:
@@ -192,8 +192,3 @@ class RunContext:
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
-
-    @staticmethod
-    def sleep_until(deadline: float, now: float) -> None:
-        if deadline > now:
-            gevent.sleep(deadline - now)

@@ -240,7 +240,6 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
                 state.mock_baseline = fetch_mock_stats(admin)
             except (OSError, ValueError) as e:
                 log.warning("cannot read the mock's stats at %s (%s): reconciliation will fail", admin, e)
-    if not isinstance(runner, WorkerRunner):
         gevent.spawn(_status_loop, environment, state)
     if isinstance(runner, MasterRunner):
         clients = sorted(runner.clients.all, key=lambda c: c.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from simulator.contract import ENDPOINT_NAMES
 from simulator.scenario import bundled_scenarios
 
 __all__ = ["ScenarioChoices", "add_arguments"]
@@ -50,7 +51,7 @@ def add_arguments(parser: Any) -> None:
                        help="refuse to exceed this many requests/s against a real target")
     group.add_argument("--confirm-real-target", action="store_true", default=False, include_in_web_ui=False,
                        help="required with --target customerlabs: you mean to send to the real API")
-    group.add_argument("--endpoint", default="events", choices=["externalIds", "identify", "events"],
+    group.add_argument("--endpoint", default="events", choices=list(ENDPOINT_NAMES),
                        help="locustfiles/endpoint.py: the endpoint to load (default events)")
     group.add_argument("--report-dir", default=None,
                        help="write the harness's report here (default reports/<run id>)")

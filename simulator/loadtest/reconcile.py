@@ -14,11 +14,12 @@ from typing import Any
 
 import orjson
 
-from simulator.report.stats import DIGEST_MOD, RunStats
+from simulator.contract import ENDPOINT_NAMES
+from simulator.digest import DIGEST_MASK
+from simulator.report.stats import RunStats
 
 __all__ = ["fetch_mock_stats", "reconcile"]
 
-ENDPOINTS = ("externalIds", "identify", "events")
 #: Beyond this many cut-off requests an endpoint's subsets are not searched (2**20 sums at most).
 MAX_SUBSET_SEARCH = 20
 
@@ -35,7 +36,7 @@ def _stored_interrupted(missing: int, extra: int, interrupted: list[int]) -> boo
         return missing == 0
     if len(interrupted) > MAX_SUBSET_SEARCH:
         return True  # too many to search: the count alone was checked
-    return any(sum(c) % DIGEST_MOD == missing for c in itertools.combinations(interrupted, extra))
+    return any(sum(c) & DIGEST_MASK == missing for c in itertools.combinations(interrupted, extra))
 
 
 def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -49,11 +50,11 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
     differences: list[str] = []
     rows: dict[str, Any] = {}
     base = baseline or {}
-    for ep in ENDPOINTS:
+    for ep in ENDPOINT_NAMES:
         sent = stats.accepted.get(ep, 0)
         stored = int(mock.get("accepted", {}).get(ep, 0)) - int(base.get("accepted", {}).get(ep, 0))
         ours = stats.digests.get(ep, 0)
-        theirs = (int(mock.get("digest", {}).get(ep, 0)) - int(base.get("digest", {}).get(ep, 0))) % DIGEST_MOD
+        theirs = (int(mock.get("digest", {}).get(ep, 0)) - int(base.get("digest", {}).get(ep, 0))) & DIGEST_MASK
         cut_off = stats.interrupted.get(ep, [])
         extra = stored - sent
         rows[ep] = {"acknowledged": sent, "stored": stored, "interrupted": len(cut_off),
@@ -63,7 +64,7 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
         elif extra > len(cut_off):
             differences.append(f"{ep}: the harness got {sent} 200s, the mock stored {stored} "
                                f"(extra: {extra - len(cut_off)} beyond {len(cut_off)} cut off at stop)")
-        elif not _stored_interrupted((theirs - ours) % DIGEST_MOD, extra, cut_off):
+        elif not _stored_interrupted((theirs - ours) & DIGEST_MASK, extra, cut_off):
             differences.append(f"{ep}: same count ({sent}) but the stored bodies differ from those acknowledged"
                                if extra == 0 else
                                f"{ep}: the stored bodies differ from those acknowledged and cut off at stop")

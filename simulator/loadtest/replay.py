@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import orjson
 from gevent.queue import Queue
 from locust import events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from simulator import payloads
 from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary
 from simulator.loadtest import hooks as _hooks  # the harness's listeners first: ours run after theirs
 from simulator.loadtest.context import RunContext
@@ -137,7 +137,7 @@ class ReplayUser(TrackingUser):
         req = rec.request
         if source.restamp:
             req.stamp(began)
-            data = orjson.dumps(req.body)
+            data = payloads.dumps(req.body)
         else:
             data = rec.data
         self.deliver(req, data, due, began)

@@ -15,10 +15,10 @@ from gevent.queue import Empty, Queue
 from locust import FastHttpUser, constant, task
 from locust.exception import StopUser
 
-from simulator import contract
+from simulator import contract, payloads
+from simulator.digest import digest
 from simulator.journey import Request
 from simulator.loadtest.context import RunContext
-from simulator.mock.state import digest
 from simulator.report.stats import RunStats
 
 __all__ = ["Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser"]
@@ -75,9 +75,7 @@ class OpenArrivals:
         intended = start
         while True:
             rate = self._sessions_rate(self.rate_at(intended - start))
-            if rate is None or rate < 0:
-                return
-            if rate == 0:
+            if rate <= 0:
                 intended += 0.1
                 gevent.sleep(max(0.0, intended - time.time()))
                 continue
@@ -290,7 +288,7 @@ class DeviceUser(TrackingUser):
             for req in session:
                 at = past + (req.offset - base) * scale
                 req.stamp(at)
-                self.hold(req, orjson.dumps(req.body), at, back)
+                self.hold(req, payloads.dumps(req.body), at, back)
             ctx.stats.offline_sessions += 1
             return
         reached: set[str] = set()  # funnel stages this session got to
@@ -301,7 +299,7 @@ class DeviceUser(TrackingUser):
                 gevent.sleep(delay)
             began = time.time()
             req.stamp(began)
-            data = orjson.dumps(req.body)
+            data = payloads.dumps(req.body)
             # The closed model times a request from its start; the open model from when it was due.
             result = self.deliver(req, data, intended if arrivals is not None else None, began, may_hold=True)
             if result is None:

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gevent
@@ -29,8 +30,9 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from simulator.contract import ENDPOINT_NAMES
 from simulator.loadtest import hooks
-from simulator.loadtest.reconcile import ENDPOINTS, fetch_mock_stats, reconcile
+from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import Profile
 from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
@@ -60,13 +62,10 @@ MOCK_POLL_S = 2.0
 
 def check_form(form: Mapping[str, str]) -> str | None:
     """What is wrong with the start form's harness fields, or None."""
-    for name, kind in hooks.FORM_NUMBERS.items():
-        value = form.get(name, "")
-        if value.strip():
-            try:
-                kind(value)
-            except ValueError:
-                return f"{name.replace('_', ' ')} must be a number, got {value[:40]!r}"
+    try:
+        hooks.coerce_form_options(SimpleNamespace(**{name: form.get(name, "") for name in hooks.FORM_NUMBERS}))
+    except ValueError as e:
+        return str(e)
     scenario = form.get("scenario")
     if scenario:
         from simulator.scenario import load_scenario
@@ -134,8 +133,8 @@ def rows(environment: Environment, mock: MockView | None = None) -> list[dict[st
         return []
     out = [_series_row("total", "total", stats.total,
                        f"{stats.total.expected_rejections} expected rejections (400s to faulty SDKs)")]
-    out += [_series_row("endpoint", ep, stats.endpoints[ep]) for ep in ENDPOINTS if ep in stats.endpoints]
-    out += [_series_row("endpoint", ep, s) for ep, s in sorted(stats.endpoints.items()) if ep not in ENDPOINTS]
+    out += [_series_row("endpoint", ep, stats.endpoints[ep]) for ep in ENDPOINT_NAMES if ep in stats.endpoints]
+    out += [_series_row("endpoint", ep, s) for ep, s in sorted(stats.endpoints.items()) if ep not in ENDPOINT_NAMES]
     out += [_series_row("step", name, s) for name, s in sorted(stats.steps.items())]
     out += _funnel_rows(state.scenario, stats)
     out += _arrival_rows(environment, state, stats)
@@ -186,7 +185,7 @@ def _reconciliation_rows(environment: Environment, state: Any, stats: RunStats,
         return [_plain("reconciliation", "verdict", "-", mock.error)]
     result = reconcile(stats, current, state.mock_baseline)
     out = []
-    for ep in ENDPOINTS:
+    for ep in ENDPOINT_NAMES:
         r = result["endpoints"][ep]
         out.append(_plain("reconciliation", ep, r["stored"],
                           f"acknowledged {r['acknowledged']}, stored {r['stored']}, cut off {r['interrupted']}"

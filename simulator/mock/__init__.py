@@ -23,10 +23,10 @@ import time
 from types import TracebackType
 from typing import Any
 
+from simulator.digest import DIGEST_MASK, combine, digest, digest_all
 from simulator.mock import threads
 from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Latency
 from simulator.mock.server import App, HttpProtocol
-from simulator.mock.state import DIGEST_MASK, combine, digest, digest_all
 
 __all__ = [
     "DIGEST_MASK",

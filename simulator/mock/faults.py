@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from simulator import duration
+from simulator.contract import ENDPOINT_NAMES
 
 __all__ = [
     "ERROR_STATUSES",
@@ -28,7 +29,6 @@ __all__ = [
     "parse_duration",
 ]
 
-ENDPOINT_NAMES = ("externalIds", "identify", "events")
 #: Statuses an injected error may carry; 429 and 503 come with a Retry-After header.
 ERROR_STATUSES = (429, 500, 502, 503, 504)
 # z of the 99th percentile of a standard normal: sigma = ln(p99 / median) / Z99.

@@ -25,9 +25,10 @@ import httptools
 import orjson
 
 from simulator import contract
+from simulator.digest import combine
 from simulator.mock import admin
 from simulator.mock.faults import FaultConfig, FaultInjector
-from simulator.mock.state import DIGEST_MASK, State, digest
+from simulator.mock.state import State
 from simulator.mock.store import FLUSH_INTERVAL_S, Store
 from simulator.mock.validation import fast_checks
 
@@ -116,10 +117,10 @@ class App:
 
     def _reject(self, conn: HttpProtocol, endpoint: str | None, status: int, reason: str, message: str,
                 path: str, body: bytes, *, fields: tuple[str, ...] = (), headers: bytes = b"",
-                now: float) -> None:
+                now: float, delay: float = 0.0) -> None:
         self.state.reject(endpoint, reason, fields)
         self.store.add_rejected(endpoint, now, status, reason, message, path, body)
-        conn.send(response(status, _error(message), headers=headers, close=not conn.keep_alive), 0.0)
+        conn.send(response(status, _error(message), headers=headers, close=not conn.keep_alive), delay)
 
     def handle(self, conn: HttpProtocol, method: bytes, url: bytes, content_type: bytes | None,
                user_agent: bytes | None, body: bytes, too_large: bool) -> None:
@@ -192,10 +193,8 @@ class App:
         if not self.fast[endpoint](obj):
             problems = contract.validate(endpoint, obj)
             if problems:
-                self.state.reject(endpoint, "invalid_body", tuple(p.path for p in problems))
-                message = "; ".join(map(str, problems))
-                self.store.add_rejected(endpoint, now, 400, "invalid_body", message, path, body)
-                conn.send(response(400, _error(message), close=not conn.keep_alive), delay)
+                self._reject(conn, endpoint, 400, "invalid_body", "; ".join(map(str, problems)), path, body,
+                             fields=tuple(p.path for p in problems), now=now, delay=delay)
                 return
 
         if endpoint == "events":
@@ -205,14 +204,13 @@ class App:
             else:
                 p = st.event(obj, now)
                 st.accepted["events"] += 1
-                st.digests["events"] = (st.digests["events"] + digest(body)) & DIGEST_MASK
+                st.digests["events"] = combine(st.digests["events"], body)
                 st.webhook_sources[source] = st.webhook_sources.get(source, 0) + 1
                 self.store.add_accepted("events", now, obj["uid"], obj["sid"], p.id, source, body)
             conn.send(_OK_EMPTY if conn.keep_alive else _OK_EMPTY_CLOSE, delay)
             return
         if action == "drop":
             st.faults["dropped"] += 1
-            p = st.profile(obj["uid"])
             answer: dict[str, Any] = {"user_id": obj["uid"], "external_ids": obj.get("external_ids") or {},
                                       "additional_info": obj.get("additional_info") or {}}
             if endpoint == "identify":
@@ -220,7 +218,7 @@ class App:
         else:
             p = st.external_ids(obj) if endpoint == "externalIds" else st.identify(obj, now)
             st.accepted[endpoint] += 1
-            st.digests[endpoint] = (st.digests[endpoint] + digest(body)) & DIGEST_MASK
+            st.digests[endpoint] = combine(st.digests[endpoint], body)
             self.store.add_accepted(endpoint, now, obj["uid"], obj["sid"], p.id, None, body)
             answer = {"user_id": obj["uid"], "external_ids": p.external_ids,
                       "additional_info": p.additional_info}

@@ -11,18 +11,16 @@ Everything here runs on the server's event loop thread; nothing blocks.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from simulator.contract import ENDPOINT_NAMES
 from simulator.payloads import iso_utc
 
-__all__ = ["DIGEST_MASK", "ENDPOINT_NAMES", "Profile", "State", "combine", "digest", "digest_all"]
+__all__ = ["Profile", "State"]
 
-ENDPOINT_NAMES = ("externalIds", "identify", "events")
-DIGEST_MASK = (1 << 64) - 1
 #: Session ids remembered (for the unknown/shared session warnings) before the oldest are forgotten.
 MAX_SESSIONS = 2_000_000
 #: ``added_at`` further ahead of the server clock than this is a warning (clock skew is common).
@@ -36,30 +34,6 @@ WARNING_NAMES = (
     "added_at_stale",
     "unknown_identity",     # an event's identify_by names nobody identified yet
 )
-
-
-def digest(body: bytes) -> int:
-    """The reconciliation hash of one accepted body: the first 8 bytes of BLAKE2b (digest_size=8)
-    of the raw request body bytes, read as a little-endian unsigned integer.
-
-    Bodies combine by addition modulo 2**64 (``combine``), so the digest of a set of bodies
-    does not depend on their order, and the load runner can compute, over the bodies it got a
-    200 for, the same figure ``GET /_admin/stats`` reports in ``digest[endpoint]``.
-    """
-    return int.from_bytes(hashlib.blake2b(body, digest_size=8).digest(), "little")
-
-
-def combine(total: int, body: bytes) -> int:
-    """``total`` with one more body: ``(total + digest(body)) % 2**64``."""
-    return (total + digest(body)) & DIGEST_MASK
-
-
-def digest_all(bodies: Iterable[bytes]) -> int:
-    """The digest of many bodies (0 for none)."""
-    total = 0
-    for body in bodies:
-        total = (total + digest(body)) & DIGEST_MASK
-    return total
 
 
 class Profile:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from simulator.contract import ENDPOINT_NAMES
 from simulator.report.histogram import bucket_value, sparse_percentile
 from simulator.report.stats import RunStats, merge_slice
 
@@ -99,7 +100,7 @@ def _colour(name: str, order: Sequence[str]) -> str:
 
 def _order(names: Sequence[str]) -> list[str]:
     """Endpoints in the order a session meets them, then any others, then the total."""
-    known = [n for n in ("externalIds", "identify", "events") if n in names]
+    known = [n for n in ENDPOINT_NAMES if n in names]
     return known + sorted(n for n in names if n not in known and n != TOTAL) + ([TOTAL] if TOTAL in names else [])
 
 

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.digest import DIGEST_MASK
 from simulator.report.histogram import Histogram
 
 __all__ = ["Outcome", "RunStats", "Series"]
 
-DIGEST_MOD = 2**64
 TOTAL = "total"
 #: Seconds per timeline slice (charts over time); the master coarsens past MAX_SLICES.
 TIMELINE_STEP = 2
@@ -167,7 +167,7 @@ class RunStats:
     def accept(self, endpoint: str, digest: int) -> None:
         """A body the target answered 200: it must be in the mock's store (reconciliation)."""
         self.accepted[endpoint] = self.accepted.get(endpoint, 0) + 1
-        self.digests[endpoint] = (self.digests.get(endpoint, 0) + digest) % DIGEST_MOD
+        self.digests[endpoint] = (self.digests.get(endpoint, 0) + digest) & DIGEST_MASK
 
     @staticmethod
     def identity_of(body: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
@@ -207,7 +207,7 @@ class RunStats:
         for ep, n in other.accepted.items():
             self.accepted[ep] = self.accepted.get(ep, 0) + n
         for ep, d in other.digests.items():
-            self.digests[ep] = (self.digests.get(ep, 0) + d) % DIGEST_MOD
+            self.digests[ep] = (self.digests.get(ep, 0) + d) & DIGEST_MASK
         for ep, ds in other.interrupted.items():
             self.interrupted.setdefault(ep, []).extend(ds)
         self.identities.extend(other.identities)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from datetime import UTC, datetime
@@ -132,14 +133,11 @@ def test_iso_utc_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch)
 
 def test_uuid_bulk_generation_is_valid_version_4_and_seeded() -> None:
     raw = identity.random_uuid4_bytes(np.random.default_rng(7), 20_000)
-    ids = identity.format_uuids(raw)
+    ids = [identity.format_uuid(r) for r in raw]
     assert all(re.fullmatch(contract.UUID4_RE, u) for u in ids)
     assert len(set(ids)) == len(ids)
-    assert ids == identity.format_uuids(identity.random_uuid4_bytes(np.random.default_rng(7), 20_000))
-    assert ids != identity.format_uuids(identity.random_uuid4_bytes(np.random.default_rng(8), 20_000))
-    # the one-at-a-time formatter agrees with the bulk one, in both cases
-    assert identity.format_uuid(raw[3]) == ids[3]
-    assert identity.format_uuids(raw[:5], upper=True) == [u.upper() for u in ids[:5]]
+    assert raw.tobytes() == identity.random_uuid4_bytes(np.random.default_rng(7), 20_000).tobytes()
+    assert raw.tobytes() != identity.random_uuid4_bytes(np.random.default_rng(8), 20_000).tobytes()
     assert identity.format_uuid(raw[4], upper=True) == ids[4].upper()
 
 
@@ -153,25 +151,33 @@ def test_version_and_variant_bits_are_uniform_elsewhere() -> None:
     assert [bits[i] for i in sorted(fixed)] == [0, 1, 0, 0, 1, 0]
 
 
-def test_id_source_ids_are_reference_shaped_and_reproducible() -> None:
-    a, b = identity.IdSource(np.random.default_rng(3)), identity.IdSource(np.random.default_rng(3))
-    sids = [a.session_id() for _ in range(3000)]  # crosses block boundaries
-    assert sids == [b.session_id() for _ in range(3000)]
+def test_one_at_a_time_uuids_from_a_device_stream_are_version_4_and_reproducible() -> None:
+    def ids(seed: int) -> list[str]:
+        rnd = random.Random(seed)
+        return [identity.session_id(identity.uuid4_from(rnd)) for _ in range(3000)]
+
+    sids = ids(3)
+    assert sids == ids(3) != ids(4)
     assert len(set(sids)) == 3000
     assert all(re.fullmatch(f"CL-{contract.UUID4_RE}", s) for s in sids)
-    uid = a.user_id("app", "_")
-    assert uid.startswith("app_") and re.fullmatch(f"app_{contract.UUID4_RE}", uid)
+    uid = identity.user_id("app", identity.uuid4_from(random.Random(1)), "_")
+    assert re.fullmatch(f"app_{contract.UUID4_RE}", uid)
+    # all 16 values of the variant's free bits and of every other hex digit occur
+    digits = [set(u[i] for u in sids) for i in range(3, 39) if i not in (11, 16, 21, 26)]
+    assert all(len(d) == 16 for j, d in enumerate(digits) if j not in (12, 16))
 
 
 def test_same_seed_same_bytes() -> None:
     def build(seed: int) -> bytes:
-        src = identity.IdSource(np.random.default_rng(seed))
-        device = Device(platform="ios", ad_id=src.uuid().upper(), ga_app_instance_id="ab" * 16, country="US",
-                        currency="USD", info={"limitAdTracking": False, "extInfoVersion": "i2", "user_agent": "UA"})
-        uid = src.user_id("app")
+        rnd = random.Random(seed)
+        device = Device(platform="ios", ad_id=identity.uuid4_from(rnd).upper(), ga_app_instance_id="ab" * 16,
+                        country="US", currency="USD",
+                        info={"limitAdTracking": False, "extInfoVersion": "i2", "user_agent": "UA"})
+        uid = identity.user_id("app", identity.uuid4_from(rnd))
+        sid = identity.session_id(identity.uuid4_from(rnd))
         return b"".join(payloads.dumps(b) for b in (
-            payloads.session_start("app", device, uid, src.session_id(), "1773294315"),
-            payloads.event("app", uid, src.session_id(), "Purchase", payloads.iso_utc(1773294315), {}, {"value": 1}),
+            payloads.session_start("app", device, uid, sid, "1773294315"),
+            payloads.event("app", uid, sid, "Purchase", payloads.iso_utc(1773294315), {}, {"value": 1}),
         ))
 
     assert build(11) == build(11)

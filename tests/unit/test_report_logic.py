@@ -6,12 +6,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from simulator.digest import DIGEST_MASK
 from simulator.loadtest.context import Target, redact_url
 from simulator.loadtest.reconcile import reconcile
 from simulator.loadtest.shape import Profile
 from simulator.mock import digest
 from simulator.report.slo import evaluate, junit_xml
-from simulator.report.stats import DIGEST_MOD, RunStats
+from simulator.report.stats import RunStats
 from simulator.scenario import ErrorRateSLO, LatencySLO, LoadConfig, SLOConfig, Stage
 
 
@@ -43,7 +44,7 @@ def test_reconcile_finds_loss_duplicates_and_altered_bodies() -> None:
     assert reconcile(s, good)["ok"]
     lost = {"accepted": {"events": 9}, "digest": {"events": 0}}
     assert "lost: 1" in reconcile(s, lost)["differences"][0]
-    altered = {"accepted": {"events": 10}, "digest": {"events": (s.digests["events"] + 1) % DIGEST_MOD}}
+    altered = {"accepted": {"events": 10}, "digest": {"events": (s.digests["events"] + 1) & DIGEST_MASK}}
     assert "differ" in reconcile(s, altered)["differences"][0]
 
 
@@ -51,7 +52,7 @@ def test_reconcile_counts_only_what_this_run_added_to_a_shared_mock() -> None:
     s = stats_with(4)
     earlier = 12345
     before = {"accepted": {"events": 50}, "digest": {"events": earlier}}
-    after = {"accepted": {"events": 54}, "digest": {"events": (earlier + s.digests["events"]) % DIGEST_MOD}}
+    after = {"accepted": {"events": 54}, "digest": {"events": (earlier + s.digests["events"]) & DIGEST_MASK}}
     assert reconcile(s, after, before)["ok"]
 
 
@@ -107,12 +108,12 @@ def test_requests_cut_off_at_stop_may_have_been_stored() -> None:
     cut = [digest(b"cut 1"), digest(b"cut 2"), digest(b"cut 3")]
     for d in cut:
         s.interrupt("events", d)
-    one_stored = {"accepted": {"events": 6}, "digest": {"events": (s.digests["events"] + cut[1]) % DIGEST_MOD}}
+    one_stored = {"accepted": {"events": 6}, "digest": {"events": (s.digests["events"] + cut[1]) & DIGEST_MASK}}
     assert reconcile(s, one_stored)["ok"]
     none_stored = {"accepted": {"events": 5}, "digest": {"events": s.digests["events"]}}
     assert reconcile(s, none_stored)["ok"]
     # one extra body that is none of the cut-off ones: a duplicate or a stranger
-    stranger = {"accepted": {"events": 6}, "digest": {"events": (s.digests["events"] + 7) % DIGEST_MOD}}
+    stranger = {"accepted": {"events": 6}, "digest": {"events": (s.digests["events"] + 7) & DIGEST_MASK}}
     assert not reconcile(s, stranger)["ok"]
     too_many = {"accepted": {"events": 9}, "digest": {"events": 0}}
     assert "beyond 3 cut off" in reconcile(s, too_many)["differences"][0]
