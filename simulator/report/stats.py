@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.digest import DIGEST_MASK
-from simulator.report.histogram import Histogram
+from simulator.report.histogram import Histogram, bucket
 
 __all__ = ["Outcome", "RunStats", "Series"]
 
@@ -127,13 +127,17 @@ class RunStats:
 
     def record(self, *, endpoint: str, step: str, latency: float, service: float, outcome: Outcome,
                error: str | None = None, example: str | None = None, at: float = 0.0) -> None:
-        """One request ending at ``at`` (epoch): its latency from the intended start and its service time."""
+        """One request ending at ``at`` (epoch): its latency from the intended start and its service time.
+
+        On every request: each value's bucket is computed once for the three series it goes to.
+        """
+        b, sb = bucket(latency), bucket(service)
         for table, key in ((self.endpoints, endpoint), (self.steps, step)):
             series = table.get(key)
             if series is None:
                 series = table[key] = Series()
-            self._add(series, latency, service, outcome)
-        b = self._add(self.total, latency, service, outcome)
+            self._add(series, latency, service, outcome, b, sb)
+        self._add(self.total, latency, service, outcome, b, sb)
         slice_key = int(at) // self.timeline_step * self.timeline_step
         piece = self.timeline.get(slice_key)
         if piece is None:
@@ -154,15 +158,14 @@ class RunStats:
                 kind["count"] += 1
 
     @staticmethod
-    def _add(series: Series, latency: float, service: float, outcome: Outcome) -> int:
-        b = series.latency.record(latency)
-        series.service.record(service)
+    def _add(series: Series, latency: float, service: float, outcome: Outcome, b: int, sb: int) -> None:
+        series.latency.record(latency, b)
+        series.service.record(service, sb)
         series.count += 1
         if outcome == "failure":
             series.failures += 1
         elif outcome == "expected_rejection":
             series.expected_rejections += 1
-        return b
 
     def accept(self, endpoint: str, digest: int) -> None:
         """A body the target answered 200: it must be in the mock's store (reconciliation)."""
