@@ -331,8 +331,9 @@ class EndpointUser(TrackingUser):
 def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tuple[str, str | None, str | None]:
     """(outcome, error kind, first example) of one response, as a person reading the report needs it."""
     if status == 0:  # no HTTP answer: connection refused or reset, timeout, garbage
-        kind = type(error).__name__ if error is not None else "no response"
-        return "failure", kind, f"{kind}: {error}"[:300]
+        name = type(error).__name__ if error is not None else "no response"
+        kind = f"{_network_error(error)} ({name})"
+        return "failure", kind, f"{name}: {error}"[:300]
     if req.faulty:
         if status == 400:
             return "expected_rejection", None, None
@@ -356,11 +357,18 @@ def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tupl
     return "failure", f"status {status}", f"status {status}: {(content or b'')[:200]!r}"
 
 
+def _network_error(error: Any) -> str:
+    """``timeout`` or ``connection`` (refused, reset, closed, garbage): the two a retry policy names.
+
+    geventhttpclient wraps a timeout in its own errors ("RetriesExceeded ... original=timed out"),
+    so the text counts as much as the class.
+    """
+    text = f"{type(error).__name__} {error}".lower()
+    return "timeout" if "timeout" in text or "timed out" in text else "connection"
+
+
 def _retryable(status: int, error: Any, on: tuple[Any, ...]) -> bool:
-    if status == 0:
-        kind = "timeout" if "timeout" in type(error).__name__.lower() else "connection"
-        return kind in on
-    return status in on
+    return _network_error(error) in on if status == 0 else status in on
 
 
 def _retry_after(headers: Any) -> float | None:
