@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ LOADSIM = [sys.executable, "-m", "simulator"]
 
 def loadsim_run(tmp_path: Path, *args: str, timeout: float = 120) -> tuple[int, str, dict[str, Any]]:
     report = tmp_path / "report"
-    proc = subprocess.run([*LOADSIM, "run", *args, "--report-dir", str(report)], capture_output=True, text=True,
+    proc = subprocess.run([*LOADSIM, "run", "--report-dir", str(report), *args], capture_output=True, text=True,
                           timeout=timeout, env=subprocess_env(), cwd=tmp_path)
     summary_file = report / "summary.json"
     summary = orjson.loads(summary_file.read_bytes()) if summary_file.is_file() else {}
@@ -115,27 +117,30 @@ def test_open_model_holds_its_target_rate(tmp_path: Path) -> None:
     assert summary["load_model"] == "open"
 
 
-def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
-    """A 2 s freeze: arrivals find every user stuck (dropped), and latency from the intended start shows it."""
-    import threading
-    import urllib.request
+def freeze_under_load(url: str, *, after_events: int = 30, seconds: float = 2.0) -> threading.Thread:
+    """Freeze the mock for ``seconds`` through its admin API once it has taken some load."""
 
-    mock, url = start_mock()
-
-    def freeze_once_under_load() -> None:
+    def freeze() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with urllib.request.urlopen(f"{url}/_admin/stats", timeout=5) as r:
-                if orjson.loads(r.read())["accepted"]["events"] > 30:
+                if orjson.loads(r.read())["accepted"]["events"] > after_events:
                     break
             time.sleep(0.2)
         put = urllib.request.Request(f"{url}/_admin/faults", method="PUT",
-                                     data=orjson.dumps({"freeze_at": 0, "freeze_for": 2}),
+                                     data=orjson.dumps({"freeze_at": 0, "freeze_for": seconds}),
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(put, timeout=5).close()
 
-    freezer = threading.Thread(target=freeze_once_under_load, daemon=True)
-    freezer.start()
+    thread = threading.Thread(target=freeze, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
+    """A 2 s freeze: arrivals find every user stuck (dropped), and latency from the intended start shows it."""
+    mock, url = start_mock()
+    freezer = freeze_under_load(url)
     try:
         code, out, summary = loadsim_run(tmp_path, "smoke", "--host", url, "--load-model", "open", "--rate", "20",
                                          "--users", "10", "--run-time", "10s")
@@ -147,6 +152,33 @@ def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
     total = summary["total"]
     assert total["max_ms"] >= 1000  # a request caught in the freeze waited for it
     assert total["p99_ms"] > total["service_time"]["p50_ms"] * 10
+
+
+def test_closed_model_figures_hide_the_stall_that_the_open_model_shows(tmp_path: Path) -> None:
+    """Coordinated omission: in the closed model the stalled users simply send less, so Locust's own
+    p99 stays low through a 2 s freeze; the open model's p99, from the intended start, includes it."""
+    import csv
+
+    p99: dict[str, float] = {}
+    # closed: users send back to back (as a load test tuned for throughput does); ecommerce's
+    # 5000 devices last the whole run
+    for model, extra in (("closed", ["--users", "10", "--", "--think-scale", "0"]),
+                         ("open", ["--rate", "25", "--users", "40", "--", "--think-scale", "0.02"])):
+        mock, url = start_mock()
+        freezer = freeze_under_load(url, after_events=200)
+        run_dir = tmp_path / model
+        run_dir.mkdir()
+        try:
+            _, _, summary = loadsim_run(run_dir, "ecommerce", "--host", url, "--load-model", model,
+                                        "--run-time", "10s", *extra)
+        finally:
+            stop(mock)
+            freezer.join(5)
+        with (run_dir / "report" / "locust_stats.csv").open() as f:
+            row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+        p99[f"locust {model}"] = float(row["99%"])
+        p99[f"loadsim {model}"] = summary["total"]["p99_ms"]
+    assert p99["locust closed"] < 1000 <= p99["loadsim open"], p99
 
 
 def test_abort_on_fail_stops_the_run_after_the_grace_period(tmp_path: Path) -> None:
