@@ -87,10 +87,12 @@ def test_lognormal_latency_has_its_median_and_tail() -> None:
     with MockServer(faults=faults, seed=2) as mock:
         delays = _timed_posts(mock.url, 300)
     median, p95 = delays[len(delays) // 2], delays[int(len(delays) * 0.95)]
-    # 300 draws: the sample median of a lognormal is within ~10% of its median; loopback adds ~1 ms.
-    assert 0.0085 < median < 0.0135
+    # 300 draws: the sample median of a lognormal is within ~10% of its median. Loopback and a busy
+    # CI machine only ever add time, so the upper bounds leave room; the draws' exact distribution
+    # is checked without a clock in tests/unit/test_mock_faults.py.
+    assert 0.0085 < median < 0.02
     # p95 of lognormal(median 10ms, p99 60ms) is 10ms * 6 ** (1.645 / 2.326) = 35.5 ms.
-    assert 0.025 < p95 < 0.05
+    assert 0.025 < p95 < 0.07
 
 
 def test_pipelined_answers_keep_their_order_behind_a_slow_one(mock: MockServer) -> None:
