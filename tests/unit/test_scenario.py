@@ -72,7 +72,7 @@ def test_bundled_scenarios_say_what_they_are_for() -> None:
 def test_smoke_inherits_the_ecommerce_journey_and_overrides_only_what_it_says() -> None:
     smoke, base = load_scenario("smoke"), load_scenario("ecommerce")
     assert smoke.journey == base.journey
-    assert smoke.population.devices == 50 and base.population.devices == 5000
+    assert smoke.population.devices == 500 and base.population.devices == 5000
     assert [e.max for e in smoke.slo.error_rate] == [0.0]  # arrays replace, tables merge
     assert smoke.slo.latency == base.slo.latency
 
