@@ -1047,26 +1047,18 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     journey = _journey(r, data["journey"]) if "journey" in data else None
     if "journey" not in data:
         r.err("journey", "required: the states and transitions of a session (see scenarios/README.md)")
-    load = _dataclass(r, LoadConfig, data.get("load", {}), "load")
-    if load is not _SKIP:
-        _check_load(r, load)
-    slo = _dataclass(r, SLOConfig, data.get("slo", {}), "slo")
-    if slo is not _SKIP:
-        _check_slo(r, slo)
-    target = _dataclass(r, TargetConfig, data.get("target", {}), "target")
-    if target is not _SKIP:
-        _check_target(r, target)
-    client = _dataclass(r, ClientConfig, data.get("client", {}), "client")
-    if client is not _SKIP:
-        _check_client(r, client)
-    time_config = _dataclass(r, TimeConfig, data.get("time", {}), "time")
-    if time_config is not _SKIP:
-        _check_time(r, time_config)
+    # The tables read the same way: the dataclass by its fields, then the rules across fields.
+    tables: dict[str, Any] = {}
+    for key, cls, check in (("load", LoadConfig, _check_load), ("slo", SLOConfig, _check_slo),
+                            ("target", TargetConfig, _check_target), ("client", ClientConfig, _check_client),
+                            ("time", TimeConfig, _check_time)):
+        tables[key] = _dataclass(r, cls, data.get(key, {}), key)
+        if tables[key] is not _SKIP:
+            check(r, tables[key])
     if r.problems:
         return None
     return Scenario(name=name, description=description, seed=seed, app=app, population=population,
-                    journey=journey, load=load, slo=slo, target=target, time=time_config,
-                    client=client, path=path)  # type: ignore[arg-type]
+                    journey=journey, path=path, **tables)  # type: ignore[arg-type]
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
