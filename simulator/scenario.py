@@ -433,6 +433,10 @@ class ClientConfig:
     #: Seconds to wait for an answer before the request counts as timed out.
     timeout: float = field(default=30.0, metadata=_meta("positive", duration=True))
     connect_timeout: float = field(default=10.0, metadata=_meta("positive", duration=True))
+    #: Events the app holds and sends together: a session's events go out in groups of this many,
+    #: back to back, each with the time it happened (1: each as it happens). Session starts and
+    #: identifies are never held; what is held goes first, so a device's order is kept.
+    batch: int = field(default=1, metadata=_meta("positive"))
     retry: RetryConfig = RetryConfig()
     offline: OfflineConfig = OfflineConfig()
 

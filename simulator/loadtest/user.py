@@ -292,23 +292,39 @@ class DeviceUser(TrackingUser):
             ctx.stats.offline_sessions += 1
             return
         reached: set[str] = set()  # funnel stages this session got to
+        batch = ctx.scenario.client.batch
+        held: list[tuple[Request, float]] = []  # events waiting for a full batch
         for req in session:
             intended = start + (req.offset - base) * scale
             delay = intended - time.time()
             if delay > 0:
                 gevent.sleep(delay)
-            began = time.time()
-            req.stamp(began)
-            data = payloads.dumps(req.body)
-            # The closed model times a request from its start; the open model from when it was due.
-            result = self.deliver(req, data, intended if arrivals is not None else None, began, may_hold=True)
-            if result is None:
-                ctx.stats.requeued += 1
-                self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
-            elif result.outcome == "ok" and req.step in ctx.stage_of:
-                reached.add(ctx.stage_of[req.step])
+            req.stamp(time.time())  # when the app recorded it; a batched event keeps that time
+            if batch > 1 and req.endpoint == "events":
+                held.append((req, intended))
+                if len(held) < batch:
+                    continue
+                due, held = held, []
+            else:
+                due, held = [*held, (req, intended)], []
+            for r, at in due:
+                self.send(r, at, open_model=arrivals is not None, reached=reached)
+        for r, at in held:  # the session ends: the app sends what it held
+            self.send(r, at, open_model=arrivals is not None, reached=reached)
         for stage in reached:
             ctx.stats.count(stage)
+
+    def send(self, req: Request, intended: float, *, open_model: bool, reached: set[str]) -> None:
+        """Send one request of a live session; keep it for later if every attempt failed."""
+        ctx = self.ctx
+        data = payloads.dumps(req.body)
+        # The closed model times a request from its start; the open model from when it was due.
+        result = self.deliver(req, data, intended if open_model else None, time.time(), may_hold=True)
+        if result is None:
+            ctx.stats.requeued += 1
+            self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
+        elif result.outcome == "ok" and req.step in ctx.stage_of:
+            reached.add(ctx.stage_of[req.step])
 
 
 class EndpointUser(TrackingUser):

@@ -125,3 +125,23 @@ def test_endpoint_user_counts_every_failure_even_with_retries(tmp_path: Path) ->
     # half the attempts fail; with one retry about a quarter of the requests still fail
     assert 0.1 < events["failures"] / events["count"] < 0.45, events
     assert summary["retries"]["total"] > 0 and summary["offline_queue"]["requeued"] == 0
+
+
+def test_batched_events_go_out_together_with_their_own_times(tmp_path: Path) -> None:
+    """[client] batch = 4: a session's events reach the collector in groups, back to back."""
+    import itertools
+    import sqlite3
+    import statistics
+
+    s = scenario(tmp_path, 'extends = "smoke"\n[client]\nbatch = 4\n[load]\nthink_time_scale = 0.1\n')
+    code, out, _ = loadsim_run(tmp_path, s, "--run-time", "10s")
+    assert code == 0, out  # nothing lost, nothing failed, reconciliation OK
+    with sqlite3.connect(tmp_path / "report" / "mock.sqlite3") as db:
+        rows = db.execute("SELECT sid, received_at FROM accepted WHERE endpoint = 'events' ORDER BY id").fetchall()
+    by_session: dict[str, list[float]] = {}
+    for sid, at in rows:
+        by_session.setdefault(sid, []).append(at)
+    gaps = sorted(b - a for times in by_session.values() if len(times) >= 8 for a, b in itertools.pairwise(times))
+    assert gaps, by_session
+    # most gaps are inside a batch (back to back); the rest are the think time between batches
+    assert statistics.median(gaps) < 0.05 < gaps[-1], gaps[:5] + gaps[-5:]
