@@ -36,25 +36,59 @@ DEVICES = 2500
 SIZES = ((1500, 7), (6000, 28))
 
 
-def _lives(gen: dataset._Generator, n: int) -> list[list[Any]]:
-    return [list(gen.engine.device_life(i)) for i in range(n)]
+def _new_generator(n: int) -> dataset._Generator:
+    sc = load_scenario("ecommerce")
+    sc = dataclasses.replace(sc, population=dataclasses.replace(sc.population, devices=n))
+    return dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
+
+
+def _record(n: int) -> list[list[Any]]:
+    """Each device's life as the dataset plays it: its requests, and the epochs at which the engine
+    asked the calendar for a session start (``device_life``'s ``schedule``), in order."""
+    gen = _new_generator(n)
+    engine, lives = gen.engine, []
+    play = engine.device_life
+
+    def recording(i: int, *, start_time: float | None = None, schedule: Any = None) -> Any:
+        events: list[Any] = []
+        lives.append(events)
+
+        def asked(proposed: float) -> float | None:
+            events.append(proposed)
+            return schedule(proposed)
+
+        for req in play(i, start_time=start_time, schedule=asked):
+            events.append(req)
+            yield req
+
+    engine.device_life = recording  # type: ignore[method-assign]
+    for i in range(n):
+        gen.device(i, [], io.BytesIO())
+    return lives
 
 
 def _writer_rate(n: int) -> tuple[float, int, float]:
-    """Requests/s of the dataset's own work, the engine's output materialised beforehand; and the
-    floor on this machine: the same bodies only serialised and written (orjson + one write each)."""
-    sc = load_scenario("ecommerce")
-    sc = dataclasses.replace(sc, population=dataclasses.replace(sc.population, devices=n))
-    gen = dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
-    lives = _lives(gen, n)
-    bodies = [r.body for life in lives for r in life]
+    """Requests/s of the dataset's own work, the engine's output recorded beforehand (replayed with
+    the same calendar questions, so the same files come out); and the floor on this machine: the
+    same bodies only serialised and written (orjson + one write each)."""
+    lives = _record(n)
+    bodies = [r.body for life in lives for r in life if not isinstance(r, float)]
     with tempfile.TemporaryFile() as f:
         dumps, option, write = orjson.dumps, orjson.OPT_APPEND_NEWLINE, f.write
         started = time.process_time()
         for body in bodies:
             write(dumps(body, option=option))
         floor = len(bodies) / (time.process_time() - started)
-    gen.engine.device_life = lambda i, start_time=None: iter(lives[i])  # type: ignore[method-assign]
+
+    def replay(i: int, *, start_time: float | None = None, schedule: Any = None) -> Any:
+        for x in lives[i]:
+            if x.__class__ is float:
+                schedule(x)  # the calendar's work is the dataset's: it is timed
+            else:
+                yield x
+
+    gen = _new_generator(n)
+    gen.engine.device_life = replay  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / "requests").mkdir()
@@ -88,9 +122,7 @@ def _end_to_end(n: int) -> tuple[float, float, int]:
 
 
 def _engine_rate(n: int) -> float:
-    sc = load_scenario("ecommerce")
-    sc = dataclasses.replace(sc, population=dataclasses.replace(sc.population, devices=n))
-    gen = dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
+    gen = _new_generator(n)
     started = time.process_time()
     count = sum(1 for i in range(n) for _ in gen.engine.device_life(i))
     return count / (time.process_time() - started)

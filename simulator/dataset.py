@@ -8,10 +8,11 @@ on a calendar (``[time]`` of the scenario, ``simulator.scenario.TimeConfig``):
 - its returning sessions arrive as a non-homogeneous Poisson process whose rate is the journey's
   mean ``session_gap`` shaped by the daily and weekly curves in local time and multiplied on
   campaign days (drawn by thinning); it stops returning when it churns or the period ends;
-- sessions started on a campaign day convert more (see ``_Conversion``).
+- sessions started on a campaign day convert more (``JourneyEngine.scale_conversion``).
 
-The engine's sessions keep their inner timing; each is moved to its calendar start, so
-``added_at`` and the GA session id are re-stamped (the only body fields that change).
+The engine asks the calendar where each returning session starts (``JourneyEngine.device_life``'s
+``schedule``) and keeps the session's inner timing from there, so bodies come out with their final
+``added_at`` and GA session id, and a life stops being played where the calendar ends it.
 
 Output (``DIR``): ``requests/<endpoint>.jsonl`` with the exact bodies in ``added_at`` order,
 ``events.csv`` (or ``.parquet``, ``.jsonl``) with one flat row per request, ``devices.csv``,
@@ -78,7 +79,6 @@ DEVICE_COLUMNS: tuple[str, ...] = (
     "carrier", "install_time", "install_day", "last_seen", "sessions", "requests", "faulty_requests",
     "purchases", "user_agent",
 )
-_GA_SESSION = "google_analytics__app_session_id"
 #: Records gathered before a chunk is sorted and spilled (bounds memory: about 1 KB each).
 CHUNK_RECORDS = 40_000
 #: Runs merged at once; more are first merged in groups (memory flat however many devices).
@@ -186,48 +186,15 @@ class _Calendar:
                 return t
 
 
-class _Conversion:
-    """Campaign days convert more: the engine's transition tables with commerce transitions scaled.
-
-    The engine reads a state's cumulative transition probabilities (``_Node.cum``) afresh at every
-    step, so swapping them between sessions changes only the sessions that follow. This reaches
-    into ``simulator.journey``'s private nodes; a public per-session hook there would be cleaner.
-    """
-
-    def __init__(self, engine: JourneyEngine) -> None:
-        self._nodes: list[Any] = list(getattr(engine, "_nodes", []))
-        self._base = [list(n.cum) for n in self._nodes]
-        self._commerce = {k for k, n in enumerate(self._nodes) if n.action in _COMMERCE[1:]}
-        self._tables: dict[float, list[list[float]]] = {1.0: self._base}
-        self.current = 1.0
-
-    def set(self, multiplier: float) -> None:
-        if multiplier == self.current:
-            return
-        tables = self._tables.get(multiplier)
-        if tables is None:
-            tables = self._tables[multiplier] = [self._scaled(k, multiplier) for k in range(len(self._nodes))]
-        for node, cum in zip(self._nodes, tables, strict=True):
-            node.cum = cum
-        self.current = multiplier
-
-    def _scaled(self, k: int, m: float) -> list[float]:
-        node, cum = self._nodes[k], self._base[k]
-        ps = [c - (cum[i - 1] if i else 0.0) for i, c in enumerate(cum)]
-        ps = [p * m if node.targets[i] in self._commerce else p for i, p in enumerate(ps)]
-        total = sum(ps)
-        if total > 1.0:
-            ps = [p / total for p in ps]
-        out, acc = [], 0.0
-        for p in ps:
-            acc += p
-            out.append(acc)
-        return out
-
-
 # --- sorted runs and their merge ------------------------------------------------------------------
 
-Record = tuple[int, int, bytes, bytes]  # (sort key, endpoint index, body line, table row line)
+#: (key, body line + table row line). The key sorts by time in ms, device, the device's sequence
+#: number; its low bits say where the body ends and which endpoint it is for (``_key``/``_split``).
+#: One exact-size bytes per record: keeping orjson's output itself costs 2-3x the dumps, because
+#: each is over-allocated then shrunk and the heap fragments (measured: 3.7 -> 1.5 us a record).
+Record = tuple[int, bytes]
+_LEN_BITS = 20  # a body is under 1 MiB
+_LEN_MASK = (1 << _LEN_BITS) - 1
 
 
 class _Runs:
@@ -441,7 +408,6 @@ class _Generator:
         self.engine = JourneyEngine(scenario=scenario, population=self._devices)  # type: ignore[arg-type]
         j = scenario.journey
         self.calendar = _Calendar(config, start=start, days=days, mean_gap=max(j.session_gap.mean, 1.0))
-        self.conversion = _Conversion(self.engine)
         self.timeout = j.session_timeout
         self.rnd = random.Random((scenario.seed << 32) ^ 0x7105_DA7A)  # apart from every device's stream
         self.jsonl_table = table_format == "jsonl"
@@ -466,6 +432,7 @@ class _Generator:
         """Play device ``i`` on the calendar; its records go to ``out``, its row to ``device_rows``."""
         cal, rnd, stats = self.calendar, self.rnd, self.stats
         pop = self.population
+        engine = self.engine
         gi = pop.device_index(i)
         dev = self._devices.fetch(i)
         info = dev["info"]
@@ -475,10 +442,28 @@ class _Generator:
         life_end = install + (rnd.expovariate(cal.churn_rate) if 0 < cal.churn_rate < math.inf
                               else (math.inf if cal.churn_rate == 0 else 0.0))
         end_utc = cal.to_utc(off, cal.end_naive)
+        until = min(life_end, end_utc)
         platform, country = dev["platform"], dev["country"]
         start_naive, hours = cal.start_naive, cal.hours
         timeout = self.timeout
-        conversion = self.conversion
+        next_session = cal.next_session
+        # The calendar places each returning session (the engine asks, see JourneyEngine.device_life):
+        # ``shift`` is how far the current session moved from where the engine would have put it.
+        shift = 0.0
+        begin = install
+        churned = False
+        last_t = install  # the last request's time
+
+        def schedule(proposed: float) -> float | None:
+            nonlocal shift, begin, churned
+            t0 = proposed - shift  # where the engine would open it had the previous session not moved
+            at = next_session(rnd, off, max(t0 - shift, last_t) + timeout, until)
+            if at is None:
+                churned = life_end < end_utc
+                return None
+            shift, begin = at - t0, at
+            return at
+
         jsonl = self.jsonl_table
         dumps = orjson.dumps
         newline = orjson.OPT_APPEND_NEWLINE
@@ -486,16 +471,12 @@ class _Generator:
         key_base = gi << 20
         seq = 0
         session = -1
-        shift = 0.0
-        last_t = install
-        ga = ""
         campaign = ""
         uid = sid = ""
         funnel = 0
         active_days: set[int] = set()
         n_requests = n_faulty = n_purchases = n_sessions = 0
         day = 0
-        churned = False
         ep_index = _EP_INDEX
         esc, quote, iso = _ESCAPED, _quote, iso_utc
         stats.devices += 1
@@ -515,35 +496,27 @@ class _Generator:
         by_ep = dict.fromkeys(ENDPOINTS, 0)
         events_by_name = stats.events_by_name
         daily_requests = stats.daily_requests
-        for req in self.engine.device_life(i, start_time=install):
+        for req in engine.device_life(i, start_time=install, schedule=schedule):
             body = req.body
             if req.session != session:
-                # A new session: the first is at install; each returning one comes on the calendar.
+                # A new session (the first at install, each returning one where the calendar put it).
                 if n_sessions:
                     self._close_session(funnel)
                 funnel = 0
                 session = req.session
-                t0 = install + req.offset
                 if session == 0:
-                    begin: float | None = t0
-                else:
-                    begin = cal.next_session(rnd, off, max(t0 - shift, last_t) + timeout, min(life_end, end_utc))
-                    if begin is None:
-                        churned = life_end < end_utc
-                        break
-                shift = begin - t0
+                    begin = install + req.offset
                 h = int(begin + cal.offset_at(off, begin) - start_naive) // 3600
                 day = min(max(h, 0), hours - 1) // 24
                 campaign = cal.campaign_names[day]
                 tail = f"{esc[campaign]},"
-                conversion.set(cal.conversion[day])
-                ga = str(int(begin))
+                engine.scale_conversion(cal.conversion[day])
                 last_uid = None
                 n_sessions += 1
                 stats.sessions += 1
                 stats.daily_sessions[day] += 1
                 stats.local_hour_starts[h % 24] += 1
-            t = install + req.offset + shift
+            t = install + req.offset
             if t >= end_utc:
                 break
             # Timestamps inline (a call per request costs more than the rest of the row): the hour's
@@ -562,15 +535,6 @@ class _Generator:
                 local_prefix = iso(lh * 3600)[:14]
             wall = local_prefix + mmss_local[lsec - lh * 3600]
             day = (lsec - start_naive) // 86400
-            if shift:
-                if "added_at" in body:
-                    if req.fault == "local_added_at":
-                        req.stamp(t)
-                    else:
-                        body["added_at"] = when
-                ext = body.get("external_ids")
-                if ext is not None:
-                    body["external_ids"] = {**ext, _GA_SESSION: ga}
             last_t = t
             ep = req.endpoint
             faulty = req.faulty
@@ -610,7 +574,9 @@ class _Generator:
                 line = (f"{when},{wall},{day + 1},{part[0]},{who},{commerce},{utm_part},"
                         f"{1 if body.get('identify_by') else 0},{tail}"
                         + (f"1,{req.fault}\n" if faulty else "0,\n")).encode()
-            out.append(((int(t * 1000) << 48) | key_base | seq, ep_index[ep], dumps(body, option=newline), line))
+            data = dumps(body, option=newline)
+            out.append(((((int(t * 1000) << 48) | key_base | seq) << (_LEN_BITS + 2)) | len(data) << 2 | ep_index[ep],
+                        data + line))
             seq += 1
             by_ep[ep] += 1
             daily_requests[day] += 1
@@ -629,11 +595,9 @@ class _Generator:
                     acc = stats.revenue.setdefault(str(currency), [0, 0.0])
                     acc[0] += 1
                     acc[1] += float(value)  # type: ignore[arg-type]
-        else:
-            churned = False
         if n_sessions:
             self._close_session(funnel)
-        conversion.set(1.0)
+        engine.scale_conversion(1.0)
         n_requests = sum(by_ep.values())
         for ep, count in by_ep.items():
             stats.requests[ep] += count
@@ -780,9 +744,11 @@ def _write_files(out_dir: Path, records: Iterator[Record], *, table_format: str,
             table.write(_csv_line(TABLE_COLUMNS))
         writes = [f.write for f in files]
         twrite = table.write
-        for done, (_key, ep, body, row) in enumerate(records, 1):
-            writes[ep](body)
-            twrite(row)
+        mask = _LEN_MASK
+        for done, (key, data) in enumerate(records, 1):
+            n = key >> 2 & mask
+            writes[key & 3](data[:n])
+            twrite(data[n:])
             if not done & 0x3FFF:
                 progress.update(done)
     finally:

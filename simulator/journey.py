@@ -13,6 +13,11 @@ Determinism: all randomness of device ``k`` comes from one ``random.Random`` see
 seed, global device index ``k``), so device ``k``'s life is the same whichever shard plays it,
 in whatever order. Bodies share read-only parts (device info, traits, identify_by, products):
 change only ``added_at``, or copy.
+
+Two hooks let a caller put lives on a calendar (``simulator.dataset`` does): ``device_life(...,
+schedule=f)`` asks ``f`` when each returning session really starts (so ``added_at`` and the GA
+session id are right the first time, and a life ends when ``f`` says so), and
+``scale_conversion(m)`` makes the sessions that follow reach the commerce steps ``m`` times as often.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ __all__ = [
 DEFAULT_START = 1_767_225_600.0
 CATALOG = Path(__file__).resolve().parent / "catalog" / "products.csv"
 
+#: Actions whose incoming transitions ``scale_conversion`` scales (the funnel after viewing an item).
+_CONVERTING = frozenset({"add_to_cart", "begin_checkout", "purchase"})
 #: ISO 4217 currencies with no minor unit (as apps display them).
 _ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "IDR", "HUF", "TWD", "UGX", "PYG"})
 #: Click id per utm_source; google on iOS is a web-to-app ``wbraid`` (no gclid after ATT).
@@ -190,6 +197,8 @@ class _Life:
     uid: str
     faulty: bool
     base: float
+    #: ``device_life``'s ``schedule``: the epoch a returning session really starts, or None (life over).
+    schedule: Callable[[float], float | None] | None = None
     t: float = 0.0
     session: int = -1
     sid: str = ""
@@ -261,20 +270,45 @@ class JourneyEngine:
             self._source_cum.append(acc)
         f = j.faulty
         self._fault_kinds = f.kinds or FAULT_KINDS
+        # scale_conversion: the configured tables, and scaled ones built once per multiplier.
+        self._base_cum = [list(n.cum) for n in self._nodes]
+        self._cum_tables: dict[float, list[list[float]]] = {1.0: self._base_cum}
+        self._conversion = 1.0
         c = j.commerce
         self._coupons = list(c.coupons.items())
 
     # --- public API ------------------------------------------------------------------------
 
-    def device_life(self, i: int, *, start_time: float | None = None) -> Iterator[Request]:
-        """Every request of device ``i`` (population-local index), all sessions and reinstalls, in order."""
-        return self._life(i, self.start_time if start_time is None else start_time)
+    def device_life(self, i: int, *, start_time: float | None = None,
+                    schedule: Callable[[float], float | None] | None = None) -> Iterator[Request]:
+        """Every request of device ``i`` (population-local index), all sessions and reinstalls, in order.
+
+        ``schedule``, if given, is called as each session after the first opens, with the epoch the
+        engine would open it at; it returns the epoch to open it at instead (not earlier), or None
+        to end the device's life there. The session keeps its inner timing from that start.
+        """
+        return self._life(i, self.start_time if start_time is None else start_time, schedule)
+
+    def scale_conversion(self, multiplier: float) -> None:
+        """Sessions from now on take the transitions into add-to-cart, checkout and purchase
+        ``multiplier`` times as often (a campaign day's conversion); 1.0 restores the scenario's.
+        Where the scaled probabilities would exceed 1, a state's transitions are renormalised."""
+        if multiplier == self._conversion:
+            return
+        tables = self._cum_tables.get(multiplier)
+        if tables is None:
+            tables = self._cum_tables[multiplier] = [self._scaled_cum(node, cum, multiplier)
+                                                     for node, cum in zip(self._nodes, self._base_cum, strict=True)]
+        # The engine reads a node's table afresh at every step, so a swap acts from the next step on.
+        for node, cum in zip(self._nodes, tables, strict=True):
+            node.cum = cum
+        self._conversion = multiplier
 
     def sessions(self, i: int, *, start_time: float | None = None) -> Iterator[list[Request]]:
         """The same requests grouped per session (each list starts with externalIds)."""
         batch: list[Request] = []
         current = 0
-        for req in self._life(i, self.start_time if start_time is None else start_time):
+        for req in self._life(i, self.start_time if start_time is None else start_time, None):
             if req.session != current and batch:
                 yield batch
                 batch = []
@@ -288,6 +322,19 @@ class JourneyEngine:
         return (self._seed << 32) ^ global_index
 
     # --- the life of a device ----------------------------------------------------------------
+
+    def _scaled_cum(self, node: _Node, cum: list[float], m: float) -> list[float]:
+        nodes = self._nodes
+        ps = [c - (cum[i - 1] if i else 0.0) for i, c in enumerate(cum)]
+        ps = [p * m if nodes[node.targets[i]].action in _CONVERTING else p for i, p in enumerate(ps)]
+        total = sum(ps)
+        if total > 1.0:
+            ps = [p / total for p in ps]
+        out, acc = [], 0.0
+        for p in ps:
+            acc += p
+            out.append(acc)
+        return out
 
     def _prices_for(self, currency: str) -> _Prices:
         p = self._prices.get(currency)
@@ -304,7 +351,7 @@ class JourneyEngine:
             self._prices[currency] = p
         return p
 
-    def _life(self, i: int, base: float) -> Iterator[Request]:
+    def _life(self, i: int, base: float, schedule: Callable[[float], float | None] | None) -> Iterator[Request]:
         # One flat generator with the hot state in locals: a request costs a few microseconds,
         # and attribute loads or a second generator frame per request would cost a third more.
         pop = self.population
@@ -316,7 +363,7 @@ class JourneyEngine:
             rnd=rnd, gi=gi, device=device, person=pop.person(i), headers=payloads.headers(device),
             prices=self._prices_for(device["currency"]),
             uid=identity.user_id(self._app_id, pop.user_uuid(i), self._sep),
-            faulty=rnd.random() < j.faulty.share, base=base,
+            faulty=rnd.random() < j.faulty.share, base=base, schedule=schedule,
         )
         n_sessions = max(1, int(self._sessions.sample(rnd)))
         timeout = j.session_timeout
@@ -345,7 +392,10 @@ class JourneyEngine:
                     life.by = {}
                     life.identified = False
                     relogin = life.ever_identified and random_() < relogin_p
-            yield self._open(life)
+            opened = self._open(life)
+            if opened is None:
+                return
+            yield opened
             if relogin:
                 yield self._identify(life)
             t = life.t
@@ -394,17 +444,28 @@ class JourneyEngine:
                 if dt > timeout:
                     # The phone lay idle longer than the session timeout: the app opens a new session.
                     life.t = t
-                    yield self._open(life)
+                    opened = self._open(life)
+                    if opened is None:
+                        return
+                    yield opened
+                    t = life.t
                     sid, utm, session = life.sid, life.utm, life.session
                 node = nodes[node.targets[k]]
             life.t = t
 
-    def _open(self, life: _Life) -> Request:
-        """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request."""
+    def _open(self, life: _Life) -> Request | None:
+        """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request
+        (None: the schedule ended the life)."""
+        now = life.base + life.t
+        if life.schedule is not None and life.session >= 0:
+            begin = life.schedule(now)
+            if begin is None:
+                return None
+            life.t, now = begin - life.base, begin
         rnd = life.rnd
         life.session += 1
         life.sid = identity.session_id(identity.uuid4_from(rnd))
-        life.ga = str(int(life.base + life.t))
+        life.ga = str(int(now))
         life.cart = []
         life.viewed = life.searched = -1
         life.search_string = ""

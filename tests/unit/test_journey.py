@@ -381,3 +381,43 @@ def test_people_with_two_devices_identify_as_the_same_person_from_both() -> None
             both += 1
             assert emails[0] == emails[1]  # one person: the mock must stitch them together
     assert both > 20
+
+
+def test_a_schedule_places_returning_sessions_and_can_end_a_life() -> None:
+    s = load_scenario("ecommerce")
+    pop = Population.build(config=dataclasses.replace(s.population, devices=40), app=s.app, seed=s.seed)
+    engine = JourneyEngine(scenario=s, population=pop)
+    i = next(k for k in range(40) if len(list(engine.sessions(k))) >= 3)
+    asked: list[float] = []
+
+    def later(proposed: float) -> float:
+        asked.append(proposed)
+        return proposed + 86_400.0  # every returning session a day later than the engine would open it
+
+    plain = list(engine.sessions(i))
+    shifted = list(engine.device_life(i, schedule=later))
+    assert len(asked) == len(plain) - 1
+    opens = [r for r in shifted if r.endpoint == "externalIds"]
+    for k, (a, b) in enumerate(zip(plain, opens, strict=True)):
+        gap = b.offset - a[0].offset
+        assert gap == pytest.approx(86_400.0 * k)
+        ga = int(engine.start_time + b.offset)
+        assert b.body["external_ids"]["google_analytics__app_session_id"] == str(ga)
+    ended = list(engine.device_life(i, schedule=lambda proposed: None))
+    assert [r.session for r in ended] == [0] * len(plain[0])  # the first session only
+
+
+def test_scale_conversion_acts_on_the_sessions_that_follow_and_one_restores() -> None:
+    s = load_scenario("ecommerce")
+    pop = Population.build(config=dataclasses.replace(s.population, devices=600), app=s.app, seed=s.seed)
+    engine = JourneyEngine(scenario=s, population=pop)
+
+    def purchases() -> int:
+        return sum(r.step == "event:Purchase" for i in range(600) for r in engine.device_life(i))
+
+    plain = purchases()
+    engine.scale_conversion(3.0)
+    more = purchases()
+    engine.scale_conversion(1.0)
+    assert more > 1.5 * plain
+    assert purchases() == plain
