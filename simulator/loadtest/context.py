@@ -80,6 +80,11 @@ class Target:
             return cls(kind, host or CUSTOMERLABS_URL, {**MOCK_PATHS, "events": webhook_url})
         return cls(kind, host, {**MOCK_PATHS, "events": webhook_url or MOCK_PATHS["events"]})
 
+    def absolute(self, endpoint: str) -> str:
+        """The absolute URL an endpoint's requests go to."""
+        url = self.urls[endpoint]
+        return url if "://" in url else self.host.rstrip("/") + url
+
     def describe(self) -> dict[str, str]:
         """For reports: the webhook URL with its secret masked."""
         return {"kind": self.kind, "host": self.host,

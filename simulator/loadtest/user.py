@@ -12,8 +12,10 @@ import gevent
 import orjson
 from gevent import GreenletExit
 from gevent.queue import Empty, Queue
+from geventhttpclient.client import HTTPClient
+from geventhttpclient.url import URL
 from locust import FastHttpUser, constant, task
-from locust.exception import StopUser
+from locust.exception import CatchResponseError, StopUser
 
 from simulator import contract, payloads
 from simulator.digest import digest
@@ -142,32 +144,58 @@ class TrackingUser(FastHttpUser):
         self.ctx = ctx
         self.rng = random.Random(ctx.next_user_seed())
         self.retry = ctx.scenario.client.retry
+        self._routes: dict[str, tuple[HTTPClient, str, str]] = {}
 
     def attempt(self, req: Request, data: bytes, name: str) -> Attempt:
-        """One POST, judged; a user stopped mid-request leaves the body's digest for reconciliation."""
+        """One POST, judged and reported to Locust's statistics; a user stopped mid-request leaves
+        the body's digest for reconciliation.
+
+        The request goes straight to the geventhttpclient client that FastHttpSession would use
+        (same pool, timeouts and TLS settings) without the browser-like layers in between (cookie
+        jar, redirects, response wrappers): a tracking SDK needs none of them, and skipping them
+        is most of the difference to a bare FastHttpUser (``python -m bench harness``).
+        """
         ctx = self.ctx
         ctx.pace()
+        client, uri, url = self._route(req.endpoint)
+        started = time.time()
+        t0 = time.perf_counter()
+        status, content, error, headers = 0, b"", None, None
         try:
-            with self.client.post(ctx.target.urls[req.endpoint], data=data, headers=req.headers, name=name,
-                                  catch_response=True) as resp:
-                ended = time.time()
-                status = resp.status_code
-                error_obj = getattr(resp, "error", None)
-                outcome, error, example = _judge(req, status, resp.content, error_obj)
-                retryable = outcome == "failure" and _retryable(status, error_obj, self.retry.on)
-                retry_after = _retry_after(resp.headers) if status in (429, 503) and resp.headers else None
-                if outcome == "failure":
-                    resp.failure(example)
-                else:
-                    resp.success()
+            resp = client.request("POST", uri, body=data, headers=req.headers)
+            try:
+                content = resp.read()
+            finally:
+                resp.release()
+            status, headers = resp.status_code, resp
         except GreenletExit:
             # Stopped mid-request: the target may have stored it; reconciliation allows for that.
             ctx.stats.interrupt(req.endpoint, digest(data))
             if req.endpoint == "identify" and not req.faulty:
                 ctx.stats.interrupted_identities.append(RunStats.identity_of(req.body))
             raise
+        except Exception as exc:  # refused, reset, timed out, garbage: an outcome to report, not a crash
+            error = exc
+        ended = time.time()
+        outcome, kind, example = _judge(req, status, content, error)
+        self.environment.events.request.fire(
+            request_type="POST", name=name, response_time=(time.perf_counter() - t0) * 1000,
+            response_length=len(content), exception=CatchResponseError(example) if outcome == "failure" else None,
+            context=self.context(), url=url, start_time=started, response=None)
+        retryable = outcome == "failure" and _retryable(status, error, self.retry.on)
+        retry_after = _retry_after(headers) if status in (429, 503) and headers is not None else None
         ctx.stats.sent_bytes += len(data)
-        return Attempt(outcome, error, example, retryable, retry_after, ended)
+        return Attempt(outcome, kind, example, retryable, retry_after, ended)
+
+    def _route(self, endpoint: str) -> tuple[HTTPClient, str, str]:
+        """(client, request URI, absolute URL) of an endpoint, from this user's client pool; built once."""
+        route = self._routes.get(endpoint)
+        if route is None:
+            url = self.ctx.target.absolute(endpoint)
+            split = URL(url)
+            route = self._routes[endpoint] = (self.client.client.clientpool.get_client(split),
+                                              getattr(split, "quoted_uri", split.request_uri), url)
+        return route
 
     def backoff(self, retry_number: int, retry_after: float | None) -> float:
         """The wait before retry ``retry_number`` (1 = the first retry), jittered with the user's seeded draws."""
@@ -376,8 +404,8 @@ def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tupl
 def _network_error(error: Any) -> str:
     """``timeout`` or ``connection`` (refused, reset, closed, garbage): the two a retry policy names.
 
-    geventhttpclient wraps a timeout in its own errors ("RetriesExceeded ... original=timed out"),
-    so the text counts as much as the class.
+    A timeout is not always a ``TimeoutError`` (TLS reads say "The read operation timed out" in
+    an ``SSLError``), so the text counts as much as the class.
     """
     text = f"{type(error).__name__} {error}".lower()
     return "timeout" if "timeout" in text or "timed out" in text else "connection"
