@@ -100,6 +100,7 @@ def _writer_rate(n: int) -> tuple[float, int, float]:
             if len(buf) >= dataset.CHUNK_RECORDS:
                 runs.spill()
                 buf = runs.buffer
+        gen.finish()
         count = sum(gen.stats.requests.values())
         dataset._write_files(out, runs.merged(), table_format="csv", suffix="", gz=False,
                              progress=dataset._Progress(False))

@@ -30,6 +30,7 @@ import gzip
 import heapq
 import io
 import math
+import operator
 import pickle
 import random
 import shutil
@@ -309,6 +310,7 @@ _MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
 _MMSS_LOCAL = [x[:-1] for x in _MMSS]
 _NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINTS)}
+_QUANTITY = operator.itemgetter("product_quantity")
 
 
 def _csv_line(values: Iterable[Any]) -> bytes:
@@ -425,7 +427,9 @@ class _Generator:
         self.step_of = step_of
         self.purchase_names = purchase
         self.stats = _Stats(days)
-        self._step_parts: dict[str, tuple[str, str]] = {}
+        self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
+        self.step_counts: dict[str, int] = {}
+        self.faulty_counts: dict[str, int] = {}
         self.stats.funnel = [0] * len(_COMMERCE)
 
     def device(self, i: int, out: list[Record], device_rows: IO[bytes]) -> None:
@@ -467,7 +471,6 @@ class _Generator:
         jsonl = self.jsonl_table
         dumps = orjson.dumps
         newline = orjson.OPT_APPEND_NEWLINE
-        step_of, purchase_names = self.step_of, self.purchase_names
         key_base = gi << 20
         seq = 0
         session = -1
@@ -477,7 +480,6 @@ class _Generator:
         active_days: set[int] = set()
         n_requests = n_faulty = n_purchases = n_sessions = 0
         day = 0
-        ep_index = _EP_INDEX
         esc, quote, iso = _ESCAPED, _quote, iso_utc
         stats.devices += 1
         stats.daily_installs[max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600))
@@ -493,8 +495,7 @@ class _Generator:
         last_utm: Any = _NOTHING
         who = utm_part = tail = ""
         dev_part = f"{platform},{country},{quote(tz)}"
-        by_ep = dict.fromkeys(ENDPOINTS, 0)
-        events_by_name = stats.events_by_name
+        step_counts, faulty_counts = self.step_counts, self.faulty_counts
         daily_requests = stats.daily_requests
         for req in engine.device_life(i, start_time=install, schedule=schedule):
             body = req.body
@@ -536,7 +537,6 @@ class _Generator:
             wall = local_prefix + mmss_local[lsec - lh * 3600]
             day = (lsec - start_naive) // 86400
             last_t = t
-            ep = req.endpoint
             faulty = req.faulty
             b_uid, b_sid = body.get("uid"), body.get("sid")
             if b_uid is not last_uid or b_sid is not last_sid:
@@ -547,9 +547,8 @@ class _Generator:
             step = req.step
             part = step_parts.get(step)
             if part is None:
-                part = step_parts[step] = (f"{ep},{esc[step]},{esc[body.get('event_name', '')]}",
-                                           body.get("event_name", ""))
-            event_name = part[1]
+                part = self._step_part(req)
+            row_part, event_name, ep_i, funnel_bit, purchase = part
             props = body.get("properties")
             value = props.get("value") if props else None
             if value is None:
@@ -558,8 +557,7 @@ class _Generator:
             else:
                 currency = props.get("currency")  # type: ignore[union-attr]
                 products = body.get("products")
-                items = (len(products) if faulty else sum(p.get("product_quantity", 1) for p in products)) \
-                    if products else 0
+                items = (len(products) if faulty else sum(map(_QUANTITY, products))) if products else 0
                 commerce = (f"{value},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
                             f"{esc[props.get('coupon')]}")  # type: ignore[union-attr]
             utm = body.get("utm_params")
@@ -568,39 +566,35 @@ class _Generator:
                 utm_part = (f"{esc[utm.get('utm_source')]},{esc[utm.get('utm_medium')]},"
                             f"{esc[utm.get('utm_campaign')]}") if utm else ",,"
             if jsonl:
-                line = self._json_row(when, wall, day, ep, req, event_name, gi, uid, sid, session,
+                line = self._json_row(when, wall, day, req, event_name, gi, uid, sid, session,
                                       platform, country, tz, props, body, campaign)
             else:
-                line = (f"{when},{wall},{day + 1},{part[0]},{who},{commerce},{utm_part},"
+                line = (f"{when},{wall},{day + 1},{row_part},{who},{commerce},{utm_part},"
                         f"{1 if body.get('identify_by') else 0},{tail}"
                         + (f"1,{req.fault}\n" if faulty else "0,\n")).encode()
             data = dumps(body, option=newline)
-            out.append(((((int(t * 1000) << 48) | key_base | seq) << (_LEN_BITS + 2)) | len(data) << 2 | ep_index[ep],
+            out.append(((((int(t * 1000) << 48) | key_base | seq) << (_LEN_BITS + 2)) | len(data) << 2 | ep_i,
                         data + line))
             seq += 1
-            by_ep[ep] += 1
+            # Requests and events are counted per step (one dict update), named at the end (finish).
+            step_counts[step] = step_counts.get(step, 0) + 1
             daily_requests[day] += 1
             active_days.add(day)
             if faulty:
                 n_faulty += 1
+                faulty_counts[step] = faulty_counts.get(step, 0) + 1
                 continue
-            if event_name:
-                events_by_name[event_name] = events_by_name.get(event_name, 0) + 1
-                k = step_of.get(event_name)
-                if k is not None:
-                    funnel |= 1 << k
-                if currency is not None and event_name in purchase_names:
-                    n_purchases += 1
-                    stats.daily_purchases[day] += 1
-                    acc = stats.revenue.setdefault(str(currency), [0, 0.0])
-                    acc[0] += 1
-                    acc[1] += float(value)  # type: ignore[arg-type]
+            funnel |= funnel_bit
+            if purchase and currency is not None:
+                n_purchases += 1
+                stats.daily_purchases[day] += 1
+                acc = stats.revenue.setdefault(str(currency), [0, 0.0])
+                acc[0] += 1
+                acc[1] += float(value)  # type: ignore[arg-type]
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
-        n_requests = sum(by_ep.values())
-        for ep, count in by_ep.items():
-            stats.requests[ep] += count
+        n_requests = seq
         stats.faulty_requests += n_faulty
         stats.churned += churned
         if n_requests:
@@ -617,8 +611,30 @@ class _Generator:
             f"{iso_utc(install)},{int(install_local - start_naive) // 86400 + 1},{iso_utc(last_t)},"
             f"{n_sessions},{n_requests},{n_faulty},{n_purchases},{esc[info.get('user_agent')]}\n").encode())
 
+    def _step_part(self, req: Request) -> tuple[str, str, int, int, bool]:
+        """What a step puts in every row and count: the row's endpoint, step and event name columns,
+        the event name, the endpoint's file, the funnel bit and whether it is a purchase."""
+        name = req.body.get("event_name", "")
+        k = self.step_of.get(name)
+        part = self._step_parts[req.step] = (f"{req.endpoint},{_ESCAPED[req.step]},{_ESCAPED[name]}", name,
+                                             _EP_INDEX[req.endpoint], 0 if k is None else 1 << k,
+                                             name in self.purchase_names)
+        return part
+
+    def finish(self) -> None:
+        """Requests per endpoint and events per name, from the counts per step."""
+        s = self.stats
+        s.requests = dict.fromkeys(ENDPOINTS, 0)
+        s.events_by_name = {}
+        for step, n in self.step_counts.items():
+            _, name, ep, _, _ = self._step_parts[step]
+            s.requests[ENDPOINTS[ep]] += n
+            healthy = n - self.faulty_counts.get(step, 0)
+            if name and healthy:
+                s.events_by_name[name] = s.events_by_name.get(name, 0) + healthy
+
     @staticmethod
-    def _json_row(when: str, wall: str, day: int, ep: str, req: Request, event_name: str, gi: int, uid: str,
+    def _json_row(when: str, wall: str, day: int, req: Request, event_name: str, gi: int, uid: str,
                   sid: str, session: int, platform: str, country: str, tz: str, props: Any, body: dict[str, Any],
                   campaign: str) -> bytes:
         props = props or {}
@@ -627,7 +643,7 @@ class _Generator:
             if products else 0
         utm = body.get("utm_params") or {}
         return orjson.dumps(dict(zip(TABLE_COLUMNS, (
-            when, wall, day + 1, ep, req.step, event_name, gi, uid, sid, session + 1, platform, country, tz,
+            when, wall, day + 1, req.endpoint, req.step, event_name, gi, uid, sid, session + 1, platform, country, tz,
             props.get("value"), props.get("currency"), props.get("transaction_id"), items, props.get("coupon"),
             utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign"), bool(body.get("identify_by")),
             campaign or None, req.faulty, req.fault), strict=True)), option=orjson.OPT_APPEND_NEWLINE)
@@ -720,6 +736,7 @@ def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | N
                     buf = runs.buffer
                 bar.update(i + 1)
         bar.close()
+        gen.finish()
         total = sum(gen.stats.requests.values())
         bar.phase("writing", total)
         _write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output,
@@ -742,21 +759,36 @@ def _write_files(out_dir: Path, records: Iterator[Record], *, table_format: str,
     try:
         if table_format != "jsonl":
             table.write(_csv_line(TABLE_COLUMNS))
-        writes = [f.write for f in files]
-        twrite = table.write
+        # Gathered and written a few thousand at a time: a list append is a fifth of a file write.
+        bodies: list[list[bytes]] = [[] for _ in files]
+        rows: list[bytes] = []
         mask = _LEN_MASK
-        for done, (key, data) in enumerate(records, 1):
+        done = 0
+        for key, data in records:
             n = key >> 2 & mask
-            writes[key & 3](data[:n])
-            twrite(data[n:])
-            if not done & 0x3FFF:
+            bodies[key & 3].append(data[:n])
+            rows.append(data[n:])
+            if len(rows) >= 4096:
+                done += _flush(files, bodies, table, rows)
                 progress.update(done)
+        _flush(files, bodies, table, rows)
     finally:
         for f in (*files, table):
             f.close()
     if table_format == "parquet":
         _csv_to_parquet(table_path, out_dir / "events.parquet")
         table_path.unlink()
+
+
+def _flush(files: list[IO[bytes]], bodies: list[list[bytes]], table: IO[bytes], rows: list[bytes]) -> int:
+    for f, lines in zip(files, bodies, strict=True):
+        if lines:
+            f.write(b"".join(lines))
+            lines.clear()
+    table.write(b"".join(rows))
+    n = len(rows)
+    rows.clear()
+    return n
 
 
 def _csv_to_parquet(src: Path, dst: Path) -> None:
