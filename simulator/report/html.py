@@ -337,8 +337,9 @@ class _Timeline:
     def rate(self, name: str, column: int = 0) -> list[float | None]:
         return [(s[name][column] if name in s else 0) / w for s, w in zip(self.slices, self.widths, strict=True)]
 
-    def dropped(self) -> list[float | None]:
-        return [s.get("dropped", 0) / w for s, w in zip(self.slices, self.widths, strict=True)]
+    def counted(self, name: str) -> list[float | None]:
+        """Per second, a plain count the slices keep (``dropped``, ``retries``)."""
+        return [s.get(name, 0) / w for s, w in zip(self.slices, self.widths, strict=True)]
 
     def queued(self) -> list[float | None]:
         """The offline queues' highest depth in each slice (a gauge, not a rate)."""
@@ -488,11 +489,18 @@ def _over_time(ids: _Ids, tl: _Timeline) -> str:
                         else '<p class="empty">No failures in the whole run.</p>',
                         "Failed requests per second, stacked by endpoint (expected 400s to faulty SDKs are "
                         "not failures)."))
-    dropped = tl.dropped()
+    dropped = tl.counted("dropped")
     body = (_time_chart(ids, tl.xs, tl.end, [Line("dropped", "#dc2626", dropped)], unit="arrivals/s", stacked=True)
             if any(dropped) else '<p class="empty">No arrival was dropped.</p>')
     out.append(_section("dropped", "Dropped arrivals over time", body,
                         "Open model: arrivals that found no free user, per second. The closed model drops none."))
+    retries = tl.counted("retries")
+    if any(retries):
+        out.append(_section("retries", "Retries over time",
+                            _time_chart(ids, tl.xs, tl.end, [Line("retries", "#d97706", retries)],
+                                        unit="retries/s", stacked=True),
+                            "Attempts the simulated SDKs made again after a retryable failure (the "
+                            "scenario's [client.retry] policy), per second."))
     queued = tl.queued()
     if any(queued):
         out.append(_section("queued", "Offline queue depth",

@@ -26,9 +26,10 @@ MAX_SLICES = 900
 
 _CLIENT_COUNTERS = ("recovered", "requeued", "client_dropped", "unsent", "offline_sessions")
 #: Plain numbers in a slice (the rest are request rows).
-_GAUGES = ("dropped", "queued")
+_GAUGES = ("dropped", "queued", "retries")
 #: One timeline slice: name (an endpoint or ``total``) -> [requests, failures, {latency bucket: n}],
-#: plus ``dropped`` -> open-model arrivals dropped in the slice and ``queued`` -> the offline queues' depth.
+#: plus ``dropped`` -> open-model arrivals dropped in the slice, ``retries`` -> attempts the
+#: simulated SDKs retried in it and ``queued`` -> the offline queues' depth.
 Slice = dict[str, Any]
 
 
@@ -178,8 +179,11 @@ class RunStats:
         email = by.get("identify_by_email")
         return body["uid"], email.lower() if email else None, by.get("identify_by_phone")
 
-    def retry(self, endpoint: str) -> None:
+    def retry(self, endpoint: str, at: float) -> None:
+        """An SDK tries a request again at ``at`` (epoch): counted per endpoint and on the timeline."""
         self.retries[endpoint] = self.retries.get(endpoint, 0) + 1
+        piece = self.timeline.setdefault(int(at) // self.timeline_step * self.timeline_step, {})
+        piece["retries"] = piece.get("retries", 0) + 1
 
     def queue_depth(self, at: float, depth: int) -> None:
         """The offline queues' depth at ``at``: the timeline keeps each slice's highest."""
@@ -319,13 +323,13 @@ class RunStats:
 
 
 def merge_slice(mine: Slice, theirs: Slice, *, across_workers: bool) -> None:
-    """Add a slice's requests and drops into ``mine``. The queue depth is a gauge: the depths of
-    several workers at one moment add up; one queue's depths over a longer slice peak."""
+    """Add a slice's requests, drops and retries into ``mine``. The queue depth is a gauge: the
+    depths of several workers at one moment add up; one queue's depths over a longer slice peak."""
     for name, row in theirs.items():
         if name == "queued":
             mine[name] = mine.get(name, 0) + row if across_workers else max(mine.get(name, 0), row)
             continue
-        if name == "dropped":
+        if name in ("dropped", "retries"):
             mine[name] = mine.get(name, 0) + row
             continue
         acc = mine.get(name)

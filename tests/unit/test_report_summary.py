@@ -242,9 +242,9 @@ def test_long_runs_are_drawn_from_merged_slices_and_the_stats_stay_intact() -> N
 
 def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_path: Path) -> None:
     stats = synthetic_stats(seconds=20)
-    for _ in range(3):
-        stats.retry("events")
-    stats.retry("identify")
+    for i in range(3):
+        stats.retry("events", START + 1 + 5 * i)
+    stats.retry("identify", START + 1)
     stats.recovered = 2
     stats.requeued, stats.unsent = 5, 1
     for i, depth in enumerate((0, 4, 9, 2)):
@@ -254,5 +254,16 @@ def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_pat
     assert summary["offline_queue"]["requeued"] == 5 and summary["offline_queue"]["unsent"] == 1
     page = render_html(summary, stats)
     assert "<h2>Offline queue depth</h2>" in page and "requests recovered: 2" in page
+    assert "<h2>Retries over time</h2>" in page
+    # On the timeline where they happened, and kept through a worker's report to the master.
+    step = stats.timeline_step
+    expected: dict[int, int] = {}
+    for t in (START + 1, START + 6, START + 11, START + 1):
+        expected[int(t) // step * step] = expected.get(int(t) // step * step, 0) + 1
+    assert {k: piece["retries"] for k, piece in stats.timeline.items() if "retries" in piece} == expected
+    master = RunStats()
+    master.merge(RunStats.from_dict(stats.to_dict()))
+    master.merge(RunStats.from_dict(stats.to_dict()))
+    assert sum(piece.get("retries", 0) for piece in master.timeline.values()) == 8
     write_summary(tmp_path, summary, stats, junit="")
     assert "Client: 4 retries (2 requests recovered)" in (tmp_path / "summary.md").read_text(encoding="utf-8")
