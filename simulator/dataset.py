@@ -306,6 +306,20 @@ class _Escaped(dict[Any, str]):
 
 
 _ESCAPED = _Escaped()
+
+
+class _FloatText(dict[float, str]):
+    """Money values as text, cached (prices and totals repeat; a float's repr is slow). Floats
+    only: 5 and 5.0 are one dict key but two texts."""
+
+    def __missing__(self, key: float) -> str:
+        text = repr(key)
+        if len(self) < 100_000:
+            self[key] = text
+        return text
+
+
+_FLOAT_TEXT = _FloatText()
 _MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
 _MMSS_LOCAL = [x[:-1] for x in _MMSS]
 _NOTHING = object()
@@ -480,14 +494,15 @@ class _Generator:
         active_days: set[int] = set()
         n_requests = n_faulty = n_purchases = n_sessions = 0
         day = 0
-        esc, quote, iso = _ESCAPED, _quote, iso_utc
+        esc, quote, iso, floats = _ESCAPED, _quote, iso_utc, _FLOAT_TEXT
         stats.devices += 1
         stats.daily_installs[max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600))
                              // 24] += 1
         base_utc = cal.base_utc
         step_parts = self._step_parts
         mmss, mmss_local = _MMSS, _MMSS_LOCAL
-        utc_hour = local_hour = -1
+        utc_hour = local_hour = rday = -1
+        rday_text = ""
         utc_prefix = local_prefix = ""
         loff = 0
         last_uid: Any = None
@@ -534,8 +549,9 @@ class _Generator:
             if lh != local_hour:
                 local_hour = lh
                 local_prefix = iso(lh * 3600)[:14]
+                rday = (lh * 3600 - start_naive) // 86400  # local midnights are on the hour
+                rday_text = str(rday + 1)
             wall = local_prefix + mmss_local[lsec - lh * 3600]
-            day = (lsec - start_naive) // 86400
             last_t = t
             faulty = req.faulty
             b_uid, b_sid = body.get("uid"), body.get("sid")
@@ -558,7 +574,8 @@ class _Generator:
                 currency = props.get("currency")  # type: ignore[union-attr]
                 products = body.get("products")
                 items = (len(products) if faulty else sum(map(_QUANTITY, products))) if products else 0
-                commerce = (f"{value},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
+                text = floats[value] if value.__class__ is float else value
+                commerce = (f"{text},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
                             f"{esc[props.get('coupon')]}")  # type: ignore[union-attr]
             utm = body.get("utm_params")
             if utm is not last_utm:
@@ -566,10 +583,10 @@ class _Generator:
                 utm_part = (f"{esc[utm.get('utm_source')]},{esc[utm.get('utm_medium')]},"
                             f"{esc[utm.get('utm_campaign')]}") if utm else ",,"
             if jsonl:
-                line = self._json_row(when, wall, day, req, event_name, gi, uid, sid, session,
+                line = self._json_row(when, wall, rday, req, event_name, gi, uid, sid, session,
                                       platform, country, tz, props, body, campaign)
             else:
-                line = (f"{when},{wall},{day + 1},{row_part},{who},{commerce},{utm_part},"
+                line = (f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
                         f"{1 if body.get('identify_by') else 0},{tail}"
                         + (f"1,{req.fault}\n" if faulty else "0,\n")).encode()
             data = dumps(body, option=newline)
@@ -578,8 +595,8 @@ class _Generator:
             seq += 1
             # Requests and events are counted per step (one dict update), named at the end (finish).
             step_counts[step] = step_counts.get(step, 0) + 1
-            daily_requests[day] += 1
-            active_days.add(day)
+            daily_requests[rday] += 1
+            active_days.add(rday)
             if faulty:
                 n_faulty += 1
                 faulty_counts[step] = faulty_counts.get(step, 0) + 1
@@ -587,7 +604,7 @@ class _Generator:
             funnel |= funnel_bit
             if purchase and currency is not None:
                 n_purchases += 1
-                stats.daily_purchases[day] += 1
+                stats.daily_purchases[rday] += 1
                 acc = stats.revenue.setdefault(str(currency), [0, 0.0])
                 acc[0] += 1
                 acc[1] += float(value)  # type: ignore[arg-type]

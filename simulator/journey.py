@@ -173,13 +173,12 @@ class _Node:
     event: str
     properties: dict[str, Any]
     products: tuple[int, ...]
-    #: Outgoing transitions as cumulative probabilities, targets and think times: a lognormal
-    #: (or constant: sigma 0) as median and sigma, drawn inline; anything else by its sampler.
+    #: Outgoing transitions as cumulative probabilities, target indices, and edges (target node and
+    #: think time, unpacked in one step: a lognormal (or constant: sigma 0) as median and sigma, drawn
+    #: inline, anything else by its sampler).
     cum: list[float] = field(default_factory=list)
     targets: list[int] = field(default_factory=list)
-    medians: list[float] = field(default_factory=list)
-    sigmas: list[float] = field(default_factory=list)
-    samplers: list[Callable[[Any], float] | None] = field(default_factory=list)
+    edges: list[tuple[_Node, float, float, Callable[[Any], float] | None]] = field(default_factory=list)
     #: e-commerce actions: the method that builds the request.
     handler: Callable[[_Life, _Node, str], Request] | None = None
 
@@ -191,7 +190,9 @@ class _Life:
     rnd: Any
     gi: int
     device: payloads.Device
-    person: payloads.Person
+    #: The population's index of the device: its person is built when first needed (at identify;
+    #: most devices never log in, and a person costs as much as a few requests).
+    index: int
     headers: dict[str, str]
     prices: _Prices
     uid: str
@@ -199,6 +200,7 @@ class _Life:
     base: float
     #: ``device_life``'s ``schedule``: the epoch a returning session really starts, or None (life over).
     schedule: Callable[[float], float | None] | None = None
+    person: payloads.Person | None = None
     t: float = 0.0
     session: int = -1
     sid: str = ""
@@ -249,9 +251,8 @@ class JourneyEngine:
             node.targets.append(index[tr.target])
             d = tr.think
             inline = d.kind in ("lognormal", "constant") and d.low <= 0.0 and d.high == math.inf
-            node.medians.append(d.value)
-            node.sigmas.append(d.sigma if d.kind == "lognormal" else 0.0)
-            node.samplers.append(None if inline else _sampler(d))
+            node.edges.append((self._nodes[index[tr.target]], d.value, d.sigma if d.kind == "lognormal" else 0.0,
+                               None if inline else _sampler(d)))
         handlers = {"search": self._search, "view_item": self._view_item, "add_to_cart": self._add_to_cart,
                     "begin_checkout": self._begin_checkout, "purchase": self._purchase}
         for node in self._nodes:
@@ -360,7 +361,7 @@ class JourneyEngine:
         device = pop.device(i)
         j = self._j
         life = _Life(
-            rnd=rnd, gi=gi, device=device, person=pop.person(i), headers=payloads.headers(device),
+            rnd=rnd, gi=gi, device=device, index=i, headers=payloads.headers(device),
             prices=self._prices_for(device["currency"]),
             uid=identity.user_id(self._app_id, pop.user_uuid(i), self._sep),
             faulty=rnd.random() < j.faulty.share, base=base, schedule=schedule,
@@ -369,8 +370,7 @@ class JourneyEngine:
         timeout = j.session_timeout
         max_steps = j.max_steps
         reinstall_p, relogin_p = j.reinstall.probability, j.reinstall.relogin
-        nodes = self._nodes
-        start = nodes[self._start]
+        start = self._nodes[self._start]
         app_id = self._app_id
         event = payloads.event
         headers = life.headers
@@ -434,10 +434,9 @@ class JourneyEngine:
                 k = bisect_right(cum, random_())
                 if k == len(cum):
                     break  # the leftover probability ends the session
-                sampler = node.samplers[k]
+                target, median, sigma, sampler = node.edges[k]
                 if sampler is None:
-                    sigma = node.sigmas[k]
-                    dt = node.medians[k] * exp(sigma * z[getrandbits(16)]) if sigma else node.medians[k]
+                    dt = median * exp(sigma * z[getrandbits(16)]) if sigma else median
                 else:
                     dt = sampler(rnd)
                 t += dt
@@ -450,7 +449,7 @@ class JourneyEngine:
                     yield opened
                     t = life.t
                     sid, utm, session = life.sid, life.utm, life.session
-                node = nodes[node.targets[k]]
+                node = target
             life.t = t
 
     def _open(self, life: _Life) -> Request | None:
@@ -501,9 +500,12 @@ class JourneyEngine:
         idc = self._j.identify
         email = rnd.random() < idc.email
         phone = rnd.random() < idc.phone
-        life.by = payloads.identify_by(life.person, email=email or not phone, phone=phone)
+        person = life.person
+        if person is None:
+            person = life.person = self.population.person(life.index)
+        life.by = payloads.identify_by(person, email=email or not phone, phone=phone)
         life.identified = life.ever_identified = True
-        body = payloads.identify(self._app_id, life.device, life.uid, life.sid, life.ga, life.person,
+        body = payloads.identify(self._app_id, life.device, life.uid, life.sid, life.ga, person,
                                  payloads.iso_utc(life.base + life.t), life.by)
         return self._request(life, "identify", "identify", body)
 
