@@ -17,7 +17,7 @@ The engine asks the calendar where each returning session starts (``JourneyEngin
 Output (``DIR``): ``requests/<endpoint>.jsonl`` with the exact bodies in ``added_at`` order,
 ``events.csv`` (or ``.parquet``, ``.jsonl``) with one flat row per request, ``devices.csv``,
 ``summary.json`` and ``README.md``. Memory stays flat: requests are gathered in bounded chunks,
-each sorted and spilled as a run, and the runs are k-way merged (``heapq.merge``) into the files.
+each sorted and spilled as a run, and the runs are k-way merged block by block into the files.
 Everything comes from the scenario seed: the same scenario and seed give byte-identical files.
 """
 
@@ -27,7 +27,6 @@ import bisect
 import dataclasses
 import datetime
 import gzip
-import heapq
 import io
 import math
 import operator
@@ -199,7 +198,11 @@ _LEN_MASK = (1 << _LEN_BITS) - 1
 
 
 class _Runs:
-    """Chunks of records, each sorted and spilled to a temporary file; merged back in order."""
+    """Chunks of records, each sorted and spilled to a temporary file; merged back in order.
+
+    Everything moves in blocks (lists of records, in order): the merge sorts what several runs'
+    current blocks can give out at once, which list.sort does in C as a merge of sorted runs, rather
+    than a Python heap step per record (``heapq.merge``: 4x the cost)."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -211,46 +214,67 @@ class _Runs:
         if not self.buffer:
             return
         self.buffer.sort()
-        self.files.append(self._write(iter(self.buffer)))
+        self.files.append(self._write([self.buffer]))
         self.buffer = []
 
-    def _write(self, records: Iterator[Record]) -> Path:
+    def _write(self, blocks: Iterable[list[Record]]) -> Path:
         self._made += 1
         path = self.tmp / f"run-{self._made:06d}.pickle"
         with path.open("wb") as f:
-            block: list[Record] = []
-            for r in records:
-                block.append(r)
-                if len(block) >= _BLOCK:
-                    pickle.dump(block, f, protocol=pickle.HIGHEST_PROTOCOL)
-                    block = []
-            if block:
-                pickle.dump(block, f, protocol=pickle.HIGHEST_PROTOCOL)
+            for block in blocks:
+                for k in range(0, len(block), _BLOCK):
+                    pickle.dump(block[k:k + _BLOCK], f, protocol=pickle.HIGHEST_PROTOCOL)
         return path
 
     @staticmethod
-    def _read(path: Path) -> Iterator[Record]:
+    def _read(path: Path) -> Iterator[list[Record]]:
         with path.open("rb", buffering=1 << 16) as f:
             load = pickle.load
             while True:
                 try:
-                    block = load(f)
+                    yield load(f)
                 except EOFError:
                     return
-                yield from block
 
-    def merged(self) -> Iterator[Record]:
+    def merged(self) -> Iterator[list[Record]]:
+        """All records in key order, as consecutive blocks."""
         if not self.files:
             self.buffer.sort()
-            return iter(self.buffer)
+            return iter([self.buffer])
         self.spill()
         files = self.files
         while len(files) > MAX_FAN_IN:  # merge in groups first: fan-in (and memory) stays bounded
             group, files = files[:MAX_FAN_IN], files[MAX_FAN_IN:]
-            files.append(self._write(heapq.merge(*(self._read(p) for p in group))))
+            files.append(self._write(_merge_blocks([self._read(p) for p in group])))
             for p in group:
                 p.unlink()
-        return heapq.merge(*(self._read(p) for p in files))
+        return _merge_blocks([self._read(p) for p in files])
+
+
+def _merge_blocks(runs: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:
+    """k-way merge of sorted runs given block by block (keys unique): each round gives out every
+    record up to the smallest last key among the runs' current blocks, sorted together."""
+    heads: list[list[Any]] = []  # [block, position, run]
+    for run in runs:
+        block = next(run, None)
+        if block:
+            heads.append([block, 0, run])
+    first = operator.itemgetter(0)
+    while heads:
+        mark = min(h[0][-1][0] for h in heads)
+        out: list[Record] = []
+        for h in heads:
+            block, pos = h[0], h[1]
+            end = bisect.bisect_right(block, mark, pos, key=first)
+            out += block[pos:end] if pos or end < len(block) else block
+            if end < len(block):
+                h[1] = end
+            else:  # the block is spent (the one holding the mark always is): the run's next
+                nxt = next(h[2], None)
+                h[0], h[1] = (nxt, 0) if nxt else (None, 0)
+        heads = [h for h in heads if h[0] is not None]
+        out.sort()
+        yield out
 
 
 # --- output helpers -------------------------------------------------------------------------------
@@ -768,7 +792,7 @@ def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | N
     return summary
 
 
-def _write_files(out_dir: Path, records: Iterator[Record], *, table_format: str, suffix: str, gz: bool,
+def _write_files(out_dir: Path, blocks: Iterator[list[Record]], *, table_format: str, suffix: str, gz: bool,
                  progress: _Progress) -> None:
     files = [_open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINTS]
     table_path = out_dir / (f"events.{table_format}{suffix}" if table_format != "parquet" else ".events.csv")
@@ -781,13 +805,14 @@ def _write_files(out_dir: Path, records: Iterator[Record], *, table_format: str,
         rows: list[bytes] = []
         mask = _LEN_MASK
         done = 0
-        for key, data in records:
-            n = key >> 2 & mask
-            bodies[key & 3].append(data[:n])
-            rows.append(data[n:])
-            if len(rows) >= 4096:
-                done += _flush(files, bodies, table, rows)
-                progress.update(done)
+        for block in blocks:
+            for key, data in block:
+                n = key >> 2 & mask
+                bodies[key & 3].append(data[:n])
+                rows.append(data[n:])
+                if len(rows) >= 4096:
+                    done += _flush(files, bodies, table, rows)
+                    progress.update(done)
         _flush(files, bodies, table, rows)
     finally:
         for f in (*files, table):
