@@ -23,7 +23,7 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from simulator.errors import HarnessError
 from simulator.loadtest import options
@@ -71,6 +71,9 @@ class HarnessState:
         self.aborted: str | None = None
         #: CPU percent of the busiest load-generating process, sampled every status interval.
         self.cpu_samples: list[float] = []
+        #: On a master: the workers of this test, and those whose last figures have arrived.
+        self.worker_ids: set[str] = set()
+        self.finals: set[str] = set()
 
 
 def _state(env: Environment) -> HarnessState | None:
@@ -125,6 +128,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         runner.register_message(SHARD_MESSAGE, _on_shard_message)
         events.test_stop.add_listener(_send_final_report)
+        # Quitting listeners fire last-registered first, so this runs before Locust's own, which
+        # tells the master "quit": a worker stopped by its own Ctrl-C ships its figures first.
+        events.quitting.add_listener(_stop_before_quitting)
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
         runner.register_message(FINAL_MESSAGE, _on_final_report)
@@ -244,6 +250,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         clients = sorted(runner.clients.all, key=lambda c: c.id)
         state.workers = len(clients)
+        state.worker_ids, state.finals = {c.id for c in clients}, set()
         for index, client in enumerate(clients):
             runner.send_message(SHARD_MESSAGE, {"index": index, "count": len(clients)}, client_id=client.id)
         return
@@ -322,8 +329,16 @@ def _abort_on_failed_slo(environment: Environment, state: HarnessState, stats: R
     state.aborted = str(failed[0])
     runner = environment.runner
     if runner is not None:
-        gevent.spawn(runner.quit if getattr(state.opts, "headless", False) else runner.stop)
+        if getattr(state.opts, "headless", False):  # the process ends too, once a master has its workers' figures
+            gevent.spawn(_stop_then_quit, runner)
+        else:
+            gevent.spawn(runner.stop)
     return True
+
+
+def _stop_then_quit(runner: Runner) -> None:
+    runner.stop()  # a master tells its workers and waits for them; quit() alone ends it before they answer
+    runner.quit()
 
 
 def _sample_queue(environment: Environment, ctx: RunContext) -> None:
@@ -377,8 +392,41 @@ def _send_final_report(environment: Environment, **_: Any) -> None:
         runner.send_message(FINAL_MESSAGE, data)
 
 
+def _stop_before_quitting(environment: Environment, **_: Any) -> None:
+    if environment.runner is not None:
+        environment.runner.stop()  # stops the users and fires test_stop, which sends the last figures
+
+
 def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
     _on_worker_report(msg.node_id, msg.data)
+    state = _state(environment)
+    if state is not None:
+        state.finals.add(msg.node_id)
+
+
+#: Seconds a master's report waits for workers' last figures when the process is asked to quit.
+FINAL_WAIT = 15.0
+
+
+def _collect_workers(environment: Environment, state: HarnessState) -> None:
+    """On a master asked to quit mid-test (Ctrl-C, SIGTERM): stop the workers and wait for their
+    last figures, so the report and reconciliation hold everything that was sent.
+
+    Locust's own shutdown fires ``quitting`` before it stops the workers; without this the report
+    missed whatever the workers sent since their last periodic report. A worker that never
+    answers (killed) is waited for up to ``FINAL_WAIT`` seconds and named in the log.
+    """
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    runner.stop()  # tells the workers and waits for them; nothing to do if the test already stopped
+    deadline = time.time() + FINAL_WAIT
+    while state.worker_ids - state.finals and time.time() < deadline:
+        gevent.sleep(0.1)
+    missing = state.worker_ids - state.finals
+    if missing:
+        log.warning("no last figures from %d worker(s) (%s): the report misses what they sent since their last "
+                    "periodic report", len(missing), ", ".join(sorted(missing)))
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
@@ -404,6 +452,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     state = _state(environment)
     if state is None or state.reporting or isinstance(environment.runner, WorkerRunner) or not state.started:
         return
+    _collect_workers(environment, state)
     write_report(environment, state)
 
 

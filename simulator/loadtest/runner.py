@@ -235,19 +235,34 @@ def run(opts: RunOptions) -> int:
         env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
         if opts.webhook_url:
             env["LOADSIM_WEBHOOK_URL"] = opts.webhook_url  # not on the command line, where ps shows it
-        locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir), env=env)
-        # SIGTERM (a CI job's timeout, a container stop) reaches only us: pass it on, so Locust
-        # writes the report of what was sent; the mock is stopped after it.
-        signal.signal(signal.SIGTERM, lambda *_: locust.send_signal(signal.SIGTERM))
-        if outage is not None:
-            outage.schedule()
-        while True:
-            try:
-                code = locust.wait()
-                break
-            except KeyboardInterrupt:
-                # The terminal sent SIGINT to Locust too: wait while it writes the report.
-                print("\nloadsim: stopping; writing the report of what was sent...", file=sys.stderr, flush=True)
+        # Locust gets a session of its own (and no terminal input): a terminal's Ctrl-C reaches
+        # only us, and we ask the master alone to stop, so that it stops its workers and waits for
+        # their last figures. Ctrl-C reaching every worker at once had them quit before the
+        # master's report, which then missed their last seconds and failed reconciliation.
+        locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir), env=env,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        stopping = False
+
+        def stop_locust(*_: Any) -> None:
+            nonlocal stopping
+            if stopping:  # asked twice: stop hard
+                os.killpg(locust.pid, signal.SIGKILL)
+                return
+            stopping = True
+            print("\nloadsim: stopping; writing the report of what was sent (again to kill)...", file=sys.stderr,
+                  flush=True)
+            # SIGINT, not SIGTERM: with --processes Locust's master dies of a SIGTERM without a
+            # word (its handler is lost across the fork), leaving its workers running.
+            locust.send_signal(signal.SIGINT)
+
+        previous = {sig: signal.signal(sig, stop_locust) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if outage is not None:
+                outage.schedule()
+            code = locust.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         if outage is not None:
             outage.cancel()

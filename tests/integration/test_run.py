@@ -75,9 +75,14 @@ def test_planted_loss_fails_reconciliation(tmp_path: Path) -> None:
     assert not rec["ok"] and any("lost" in d for d in rec["differences"]), rec
 
 
-def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("how", "processes"), [("ctrl-c", 1), ("ctrl-c", 2), ("sigterm", 2)],
+                         ids=["ctrl-c", "ctrl-c-2-processes", "sigterm-2-processes"])
+def test_stopping_early_still_writes_the_whole_report(tmp_path: Path, how: str, processes: int) -> None:
+    """Ctrl-C (the terminal signals the whole foreground group) or SIGTERM (a CI timeout) mid-run:
+    the report holds everything that was sent, workers' last seconds included, and reconciles."""
     report = tmp_path / "report"
-    proc = subprocess.Popen([*LOADSIM, "run", "smoke", "--run-time", "60s", "--report-dir", str(report)],
+    extra = ["--processes", str(processes)] if processes > 1 else []
+    proc = subprocess.Popen([*LOADSIM, "run", "smoke", "--run-time", "60s", "--report-dir", str(report), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
                             cwd=tmp_path, start_new_session=True)
     try:
@@ -85,7 +90,10 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
         while not (report / "mock.sqlite3").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(6)  # let it send something
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -93,6 +101,34 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["total"]["count"] > 0, out
     assert summary["timing"]["duration_s"] < 50
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+    assert proc.returncode == 0, out
+
+
+def test_ctrl_c_on_locust_with_processes_still_reconciles(tmp_path: Path) -> None:
+    """Locust run directly with --processes: Ctrl-C reaches the master and every worker at once,
+    and each worker must still ship its last figures before it tells the master it quits."""
+    mock, url = start_mock()
+    report = tmp_path / "report"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(Path("locustfiles/tracking.py").resolve()), "--headless",
+             "--host", url, "--scenario", "smoke", "--processes", "2", "--master-bind-host", "127.0.0.1",
+             "--report-dir", str(report), "--only-summary"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(), cwd=tmp_path,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            time.sleep(8)  # start-up and a few seconds of traffic
+            os.killpg(proc.pid, signal.SIGINT)
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        stop(mock)
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["total"]["count"] > 0 and summary["workers"] == 2, out
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
 
 
 def start_mock(*flags: str) -> tuple[subprocess.Popen[str], str]:
