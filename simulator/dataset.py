@@ -499,7 +499,10 @@ class _Generator:
         def schedule(proposed: float) -> float | None:
             nonlocal shift, begin, churned
             t0 = proposed - shift  # where the engine would open it had the previous session not moved
-            at = next_session(rnd, off, max(t0 - shift, last_t) + timeout, until)
+            # The calendar draws the gap itself (its daily curve thins a Poisson process whose mean
+            # is the journey's session gap), from the end of the last session plus the collector's
+            # session timeout, so that a returning session never runs into the previous one.
+            at = next_session(rnd, off, last_t + timeout, until)
             if at is None:
                 churned = life_end < end_utc
                 return None
