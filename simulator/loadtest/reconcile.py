@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -73,7 +74,7 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
             "mock": {k: mock.get(k) for k in ("profiles", "merges", "warnings")}}
 
 
-def expected_merges(identities: list[tuple[str, str | None, str | None]]) -> int:
+def expected_merges(identities: Iterable[tuple[str, str | None, str | None]]) -> int:
     """Profile merges a collector makes for these identifies: every user id starts as its own
     profile, and an identify joins it to whichever profile already holds its email or phone.
 
@@ -114,7 +115,7 @@ def _check_merges(stats: RunStats, mock: dict[str, Any], base: dict[str, Any],
         return {"checked": False, "why": "the mock held profiles before this run"}
     made = int(mock["merges"]) - int(base.get("merges", 0))
     low = expected_merges(stats.identities)
-    high = expected_merges(stats.identities + stats.interrupted_identities) if stats.interrupted_identities else low
+    high = expected_merges([*stats.identities, *stats.interrupted_identities]) if stats.interrupted_identities else low
     if not low <= made <= high:
         want = str(low) if low == high else f"{low} to {high}"
         differences.append(f"identity stitching: the journeys imply {want} profile merges, the mock made {made}")

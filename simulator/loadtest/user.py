@@ -233,7 +233,7 @@ class TrackingUser(FastHttpUser):
         if result.outcome == "ok":
             stats.accept(req.endpoint, digest(data))
             if req.endpoint == "identify":
-                stats.identities.append(RunStats.identity_of(req.body))
+                stats.identities.add(RunStats.identity_of(req.body))
         stats.record(endpoint=req.endpoint, step=req.step,
                      latency=result.ended - (began if intended is None else min(intended, began)),
                      service=result.ended - began, outcome=result.outcome, error=result.error,

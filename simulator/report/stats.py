@@ -84,7 +84,8 @@ class RunStats:
         self.timeline_step = TIMELINE_STEP
         #: (uid, email lower-cased, phone) of each identify the target accepted, and of those cut
         #: off at stop: reconciliation derives the profile merges the collector must have made.
-        self.identities: list[tuple[str, str | None, str | None]] = []
+        #: A set: identifying again merges nothing new, so a long soak keeps one entry per identity.
+        self.identities: set[tuple[str, str | None, str | None]] = set()
         self.interrupted_identities: list[tuple[str, str | None, str | None]] = []
         #: Client behaviour: extra attempts per endpoint, requests that succeeded after retrying,
         #: requests put back in the offline queue, dropped from a full queue, unsent at the end.
@@ -217,7 +218,7 @@ class RunStats:
             self.digests[ep] = (self.digests.get(ep, 0) + d) & DIGEST_MASK
         for ep, ds in other.interrupted.items():
             self.interrupted.setdefault(ep, []).extend(ds)
-        self.identities.extend(other.identities)
+        self.identities |= other.identities
         self.interrupted_identities.extend(other.interrupted_identities)
         for ep, n in other.retries.items():
             self.retries[ep] = self.retries.get(ep, 0) + n
@@ -278,7 +279,7 @@ class RunStats:
             "digests": {k: str(v) for k, v in self.digests.items()},
             "interrupted": {k: [str(d) for d in v] for k, v in self.interrupted.items()},
             "retries": self.retries,
-            "identities": self.identities,
+            "identities": sorted(self.identities, key=lambda i: (i[0], i[1] or "", i[2] or "")),
             "interrupted_identities": self.interrupted_identities,
             **{name: getattr(self, name) for name in _CLIENT_COUNTERS},
             "timeline_step": self.timeline_step,
@@ -307,7 +308,7 @@ class RunStats:
         s.interrupted = {k: [int(x) for x in v] for k, v in d.get("interrupted", {}).items()}
         # Keys added after the first runs were saved: an older stats.json still renders.
         s.retries = dict(d.get("retries", {}))
-        s.identities = [tuple(x) for x in d.get("identities", [])]  # type: ignore[misc]
+        s.identities = {tuple(x) for x in d.get("identities", [])}  # type: ignore[misc]
         s.interrupted_identities = [tuple(x) for x in d.get("interrupted_identities", [])]  # type: ignore[misc]
         for name in _CLIENT_COUNTERS:
             setattr(s, name, int(d.get(name, 0)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import orjson
 import pytest
 
 from simulator.digest import DIGEST_MASK
@@ -157,13 +158,26 @@ def test_expected_merges_follow_shared_emails_and_phones() -> None:
 
 def test_merges_are_reconciled_only_against_a_fresh_mock() -> None:
     s = stats_with(0)
-    s.identities = [("u1", "a@example.com", None), ("u2", "a@example.com", None)]
+    s.identities = {("u1", "a@example.com", None), ("u2", "a@example.com", None)}
     fresh = {"accepted": {}, "digest": {}, "merges": 1}
     assert reconcile(s, fresh)["ok"]
     wrong = reconcile(s, {**fresh, "merges": 0})
     assert not wrong["ok"] and "imply 1 profile merges, the mock made 0" in wrong["differences"][0]
     shared = reconcile(s, {**fresh, "merges": 7}, {"profiles": 3, "merges": 0})
     assert shared["ok"] and not shared["merges"]["checked"]
+
+
+def test_identities_are_kept_once_however_often_a_device_identifies() -> None:
+    """A soak re-identifies the same people for hours: the stats (and stats.json) must not grow with it."""
+    worker = RunStats()
+    for _ in range(1000):
+        worker.identities.add(("u1", "a@example.com", None))
+    worker.identities.add(("u2", "a@example.com", "+15555550101"))
+    master = RunStats()
+    for _ in range(3):  # three periodic reports carrying the same identities
+        master.merge(RunStats.from_dict(orjson.loads(orjson.dumps(worker.to_dict()))))
+    assert master.identities == {("u1", "a@example.com", None), ("u2", "a@example.com", "+15555550101")}
+    assert reconcile(master, {"accepted": {}, "digest": {}, "merges": 1})["ok"]
 
 
 def test_queue_depth_is_shipped_once_per_slice_and_adds_across_workers(monkeypatch: pytest.MonkeyPatch) -> None:
