@@ -26,7 +26,7 @@ from typing import Any
 from simulator.digest import DIGEST_MASK, combine, digest, digest_all
 from simulator.mock import threads
 from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Latency
-from simulator.mock.server import App, HttpProtocol
+from simulator.mock.server import App
 
 __all__ = [
     "DIGEST_MASK",
@@ -68,7 +68,6 @@ class MockServer:
         self.seed = seed
         self.app: App | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.AbstractServer | None = None
         self._thread: threads.OSThread | None = None
         self._stopped = False
 
@@ -86,13 +85,11 @@ class MockServer:
         self.app = app = App(store=self.store_path, faults=self.faults, seed=self.seed)
         app.start_flushing(loop)
         try:
-            self._server = loop.run_until_complete(loop.create_server(
-                lambda: HttpProtocol(app), self.host, self.port, backlog=2048, reuse_address=True))
+            host, port = loop.run_until_complete(app.listen(self.host, self.port))
         except BaseException:
             app.store.close()
             loop.close()
             raise
-        host, port = self._server.sockets[0].getsockname()[:2]
         self.port = port
         shown = f"[{host}]" if ":" in host else host
         app.url = f"http://{shown}:{port}"
@@ -101,8 +98,7 @@ class MockServer:
         """On the loop's thread, after the loop stopped: close, drain, flush."""
         loop, app = self._loop, self.app
         assert loop is not None and app is not None
-        if self._server is not None:
-            self._server.close()
+        app.close_listener()
         for conn in list(app.connections):
             conn._close()
 

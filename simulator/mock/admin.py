@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from simulator import contract
-from simulator.mock.faults import FaultConfig, FaultError
+from simulator.mock.faults import FaultConfig, FaultError, parse_duration
 
 if TYPE_CHECKING:
     from simulator.mock.server import App
@@ -21,6 +21,8 @@ __all__ = ["handle", "openapi"]
 
 Answer = tuple[int, bytes, bytes]
 MAX_EVENTS_LIMIT = 10_000
+#: The longest refusal one call may ask for: a typo should not take the mock down for a day.
+MAX_REFUSE_S = 3600.0
 
 
 def _json(status: int, value: Any) -> Answer:
@@ -64,6 +66,23 @@ def _admin_paths() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": {"type": "object"}}}},
                     "responses": {**ok, **bad}}},
+        "/_admin/refuse": {"post": {
+            "operationId": "adminRefuse",
+            "summary": "Refuse connections for a while (the collector is down), then listen again",
+            "description": "The listening socket closes (connects get ECONNREFUSED) and idle keep-alive "
+                           "connections close; a request already read is answered, then its connection "
+                           "closes. After `for` seconds the mock listens again on the same port.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["for"], "additionalProperties": False,
+                "properties": {"for": {
+                    "description": f"Seconds (a number, or a duration such as '20s'), at most {MAX_REFUSE_S:g}",
+                    "oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": MAX_REFUSE_S},
+                              {"type": "string"}]}}}}}},
+            "responses": {"200": {"description": "Refusing from the next moment", "content": {
+                "application/json": {"schema": {
+                    "type": "object", "required": ["refusing_for"],
+                    "properties": {"refusing_for": {"type": "number", "minimum": 0}}}}}},
+                **bad}}},
         "/_admin/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document",
                                          "responses": ok}},
     }
@@ -141,7 +160,7 @@ def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answe
         return _json(200, p.to_dict())
     allowed = {
         "/health": "GET", "/stats": "GET", "/events": "GET", "/reset": "POST",
-        "/faults": "GET, PUT", "/openapi.json": "GET",
+        "/faults": "GET, PUT", "/openapi.json": "GET", "/refuse": "POST",
     }.get(route)
     if allowed is None:
         return _problem(404, f"no admin endpoint at {path[:200]}; see GET /_admin/openapi.json")
@@ -156,6 +175,8 @@ def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answe
     if route == "/reset":
         app.reset()
         return _json(200, {"reset": True})
+    if route == "/refuse":
+        return _refuse(app, body)
     if route == "/openapi.json":
         host = app.url or "http://127.0.0.1:8080"
         return 200, _openapi_bytes(host), b""
@@ -170,6 +191,26 @@ def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answe
         return _problem(400, str(exc))
     app.set_faults(config)
     return _json(200, config.to_dict())
+
+
+def _refuse(app: App, body: bytes) -> Answer:
+    usage = f'send {{"for": SECONDS}} with 0 < SECONDS <= {MAX_REFUSE_S:g}, e.g. {{"for": 20}} or {{"for": "20s"}}'
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return _problem(400, f"body is not valid JSON: {exc}; {usage}")
+    if not isinstance(data, dict) or set(data) != {"for"}:
+        return _problem(400, f"expected an object with the one key 'for'; {usage}")
+    value = data["for"]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return _problem(400, f"'for' must be seconds or a duration, got {str(value)[:40]!r}; {usage}")
+    try:
+        seconds = parse_duration(value, default_unit="s")
+    except FaultError as exc:
+        return _problem(400, f"{exc}; {usage}")
+    if not 0 < seconds <= MAX_REFUSE_S:  # also rejects NaN
+        return _problem(400, f"'for' must be above 0 and at most {MAX_REFUSE_S:g} s, got {seconds:g}; {usage}")
+    return _json(200, {"refusing_for": round(app.refuse(seconds), 3)})
 
 
 def _method(method: str, path: str, allowed: str) -> Answer:

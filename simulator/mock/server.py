@@ -17,6 +17,7 @@ import contextlib
 import logging
 import socket
 import struct
+import sys
 import time
 from collections import deque
 from typing import Any
@@ -89,6 +90,88 @@ class App:
         self.url: str | None = None
         self._ct_cache: dict[bytes, bool] = {}
         self._routes: dict[bytes, tuple[str, str | None]] = {}
+        #: The listening server; ``None`` while refusing connections (see ``refuse``).
+        self.server: asyncio.AbstractServer | None = None
+        #: ``time.monotonic()`` when a refusal ends; ``None`` when not refusing.
+        self.refusing_until: float | None = None
+        self._bind: tuple[str, int] | None = None
+        self._reopen: asyncio.TimerHandle | None = None
+        self._relisten: asyncio.Task[None] | None = None
+
+    async def listen(self, host: str, port: int) -> tuple[str, int]:
+        """Listen on ``host:port`` (port 0: a free one); returns the address bound."""
+        loop = asyncio.get_running_loop()
+        # SO_REUSEADDR so that the port can be bound again at once after a refusal.
+        self.server = await loop.create_server(lambda: HttpProtocol(self), host, port, backlog=2048,
+                                               reuse_address=True)
+        bound = self.server.sockets[0].getsockname()[:2]
+        self._bind = (host, bound[1])
+        return bound[0], bound[1]
+
+    def refuse(self, seconds: float) -> float:
+        """Refuse connections for ``seconds``, as a collector that is down: the listening socket
+        is closed (connects get ECONNREFUSED) and idle keep-alive connections are closed; a
+        request already read is still answered, then its connection closes, so nothing
+        acknowledged is lost and nothing half-processed is stored twice. Afterwards the mock
+        listens again on the same port. Asked again while refusing, the later end wins.
+
+        Takes effect on the next turn of the loop, so the answer to the admin call that asked
+        for it goes out first. Returns the seconds until the mock listens again.
+        """
+        loop = self.loop
+        assert loop is not None and self._bind is not None, "refuse() needs a listening App"
+        end = time.monotonic() + seconds
+        if self.refusing_until is not None:
+            if end > self.refusing_until:
+                self.refusing_until = end
+                if self._reopen is not None:  # else it is already trying to listen again
+                    self._reopen.cancel()
+                    self._reopen = loop.call_later(seconds, self._listen_again)
+            return self.refusing_until - time.monotonic()
+        self.refusing_until = end
+        self.state.faults["refusals"] += 1
+        loop.call_soon(self._stop_accepting)
+        self._reopen = loop.call_later(seconds, self._listen_again)
+        print(f"loadsim mock: refusing connections for {seconds:g} s (POST /_admin/refuse)", file=sys.stderr,
+              flush=True)
+        return seconds
+
+    def _stop_accepting(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for conn in list(self.connections):
+            conn.close_when_idle()
+
+    def _listen_again(self) -> None:
+        self._reopen = None
+        assert self.loop is not None
+        self._relisten = self.loop.create_task(self._listen_again_async())
+
+    async def _listen_again_async(self) -> None:
+        assert self._bind is not None and self.loop is not None
+        host, port = self._bind
+        try:
+            await self.listen(host, port)
+        except OSError as exc:
+            # Rare: a client's ephemeral port (or a self-connect to the closed port) holds it.
+            print(f"loadsim mock: cannot listen again on {host}:{port} yet ({exc.strerror or exc}); "
+                  "retrying in 0.25 s", file=sys.stderr, flush=True)
+            self._reopen = self.loop.call_later(0.25, self._listen_again)
+            return
+        self.refusing_until = None
+        print(f"loadsim mock: listening again on {host}:{port}", file=sys.stderr, flush=True)
+
+    def close_listener(self) -> None:
+        """Stop listening for good (shutdown), including a refusal's pending return."""
+        if self._reopen is not None:
+            self._reopen.cancel()
+            self._reopen = None
+        if self._relisten is not None:
+            self._relisten.cancel()
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
     def start_flushing(self, loop: asyncio.AbstractEventLoop) -> None:
         """Write the store's pending rows every ``FLUSH_INTERVAL_S`` on ``loop`` (see ``store``)."""
@@ -112,6 +195,8 @@ class App:
         out = self.state.stats()
         out["stored"] = {"written": self.store.written, "pending": self.store.pending}
         out["connections"] = len(self.connections)
+        until = self.refusing_until
+        out["refusing_for_s"] = 0.0 if until is None else round(max(0.0, until - time.monotonic()), 3)
         out["faults_config"] = self.injector.config.to_dict()
         return out
 
@@ -253,7 +338,7 @@ class HttpProtocol(asyncio.Protocol):
     """One client connection: parses with httptools and answers in order."""
 
     __slots__ = ("_body", "_ct", "_head", "_queue", "_size", "_too_large", "_ua", "_url", "app",
-                 "closed", "keep_alive", "parser", "paused", "transport")
+                 "closed", "draining", "keep_alive", "parser", "paused", "transport")
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -262,6 +347,8 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: deque[list[Any]] = deque()
         self.keep_alive = True
         self.closed = False
+        #: Answer what was read, then close (a refusal began): no keep-alive from here on.
+        self.draining = False
         self.paused = False
         self._head = False
         self._url = b""
@@ -276,6 +363,8 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.app.connections.add(self)
+        if self.app.refusing_until is not None:  # accepted just before the listener closed
+            self.draining = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -331,7 +420,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.closed:
             return
-        self.keep_alive = self.parser.should_keep_alive()
+        self.keep_alive = self.parser.should_keep_alive() and not self.draining
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         method = self.parser.get_method()
         self._head = method == b"HEAD"
@@ -363,6 +452,15 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.app.loop.call_later(delay, self._fill, slot, data)  # type: ignore[union-attr]
 
+    def close_when_idle(self) -> None:
+        """Close now if no request is under way, else once the answers to what was read are out."""
+        if self.closed:
+            return
+        self.draining = True
+        # A request partly received is not processed yet: closing drops nothing acknowledged.
+        if not self._queue and not self._url and not self._body:
+            self._close()
+
     def hold(self) -> None:
         """Never answer this request (a timeout for the client); later answers wait behind it."""
         self._queue.append([None, False])
@@ -390,6 +488,9 @@ class HttpProtocol(asyncio.Protocol):
             if close:
                 self._close()
                 return
+        if self.draining and not q:
+            self._close()
+            return
         if len(q) < MAX_QUEUED // 2:
             self._resume()
 
