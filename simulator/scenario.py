@@ -969,6 +969,9 @@ def _check_target(r: _Reader, target: TargetConfig) -> None:
 MOCK_FLAGS = ("latency", "error_rate", "retry_after", "hold_rate", "reset_rate", "drop_rate", "freeze_at",
               "freeze_for")
 MOCK_OUTAGE = ("outage_at", "outage_for", "outage_status")
+#: What an outage does: answer every request with one of these statuses, or ``"refuse"``
+#: connections (the collector is down: connects get ECONNREFUSED).
+OUTAGE_STATUSES = (429, 500, 502, 503, "refuse")
 
 
 def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
@@ -982,8 +985,8 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
                 parse_duration(value)
             except ValueError as e:
                 r.err(path, f"{e}, got {_show(value)}")
-        elif key == "outage_status" and value not in (429, 500, 502, 503):
-            r.err(path, f"expected 429, 500, 502 or 503, got {_show(value)}")
+        elif key == "outage_status" and (isinstance(value, bool) or value not in OUTAGE_STATUSES):
+            r.err(path, f"expected 429, 500, 502, 503 or \"refuse\" (connections refused), got {_show(value)}")
         elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):
             r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
     if ("outage_at" in options) != ("outage_for" in options):

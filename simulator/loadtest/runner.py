@@ -122,13 +122,15 @@ def _stop(proc: subprocess.Popen[str], *, timeout: float = 15.0) -> None:
 
 @dataclass(slots=True)
 class _Outage:
-    """The mock answers every request with ``status`` from ``at`` to ``at + length`` seconds after the
-    load starts, through its admin API; then its own faults come back."""
+    """From ``at`` to ``at + length`` seconds after the load starts, through the mock's admin API:
+    the mock answers every request with ``status``, then its own faults come back; or, with
+    ``status = "refuse"``, it refuses connections (a collector that is down) and then listens again
+    by itself."""
 
     admin: str
     at: float
     length: float
-    status: int
+    status: int | str
     timers: list[threading.Timer] = field(default_factory=list)
     saved: bytes = b"{}"
 
@@ -136,25 +138,33 @@ class _Outage:
     def of(cls, options: Mapping[str, Any], admin: str) -> _Outage | None:
         if "outage_at" not in options:
             return None
+        status = options.get("outage_status", 503)
         return cls(admin, parse_duration(options["outage_at"]), parse_duration(options["outage_for"]),
-                   int(options.get("outage_status", 503)))
+                   status if status == "refuse" else int(status))
 
-    def _put(self, body: bytes) -> None:
-        req = urllib.request.Request(f"{self.admin}/_admin/faults", data=body, method="PUT",
+    def _send(self, method: str, path: str, body: bytes) -> None:
+        req = urllib.request.Request(f"{self.admin}{path}", data=body, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
             urllib.request.urlopen(req, timeout=5).close()
         except OSError as e:
-            print(f"loadsim: could not change the mock's faults for the outage: {e}", file=sys.stderr)
+            print(f"loadsim: could not start or end the outage through the mock's {path}: {e}", file=sys.stderr)
 
     def _begin(self) -> None:
+        if self.status == "refuse":
+            # One call: the admin API shares the port, so the mock ends the refusal itself.
+            self._send("POST", "/_admin/refuse", orjson.dumps({"for": self.length}))
+            print(f"loadsim: outage: the mock refuses connections for {self.length:g} s", file=sys.stderr,
+                  flush=True)
+            return
         with urllib.request.urlopen(f"{self.admin}/_admin/faults", timeout=5) as r:
             self.saved = r.read()
-        self._put(orjson.dumps({"default": {"error_rate": 1.0, "error_status": self.status}}))
+        self._send("PUT", "/_admin/faults", orjson.dumps({"default": {"error_rate": 1.0, "error_status": self.status}}))
         print(f"loadsim: outage: the mock answers {self.status} for {self.length:g} s", file=sys.stderr, flush=True)
 
     def _end(self) -> None:
-        self._put(self.saved)
+        if self.status != "refuse":
+            self._send("PUT", "/_admin/faults", self.saved)
         print("loadsim: outage over: the mock is back", file=sys.stderr, flush=True)
 
     def schedule(self) -> None:

@@ -1,6 +1,9 @@
-"""The admin API under ``/_admin/``: counters, profiles, stored events, faults, reset, the contract.
+"""The admin API under ``/_admin/``: counters, profiles, stored events, faults, a refusal, reset,
+the contract.
 
-Never on the tracking paths, never faulted. Every answer is JSON.
+Never on the tracking paths, never faulted. Every answer is JSON. ``POST /_admin/refuse`` takes
+the admin API down with the rest (it shares the port): one call carries the duration, and the
+mock listens again by itself.
 """
 
 from __future__ import annotations
