@@ -98,6 +98,37 @@ outage_status = 503
     assert summary["total"]["failures"] == 0  # every request got through once the mock was back
 
 
+def test_a_refusing_collector_is_retried_as_connection_errors_and_reconciles(tmp_path: Path) -> None:
+    """outage_status = "refuse": the mock is down (connects refused) for 4 s; the SDKs' retries
+    and queues carry every request over it, each stored once."""
+    s = scenario(tmp_path, """extends = "outage"
+[load]
+users = 40
+rate = 5
+run_time = "16s"
+[client.offline]
+share = 0.0
+requeue_after = "1s"
+[target.mock]
+outage_at = "5s"
+outage_for = "4s"
+outage_status = "refuse"
+[slo]
+latency = []                   # retries over the outage take seconds; exit 0 judges delivery alone
+""")
+    code, out, summary = loadsim_run(tmp_path, s, timeout=180)
+    assert code == 0, out
+    assert "the mock refuses connections for 4 s" in out, out[-2000:]
+    assert summary["retries"]["total"] > 0, summary["retries"]
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+    assert summary["total"]["failures"] == 0 and summary["offline_queue"]["unsent"] == 0
+    # Locust's table counts every attempt: the retried ones failed as refused connections.
+    failures = (tmp_path / "report" / "locust_failures.csv").read_text()
+    assert "(retry)" in failures and "ConnectionRefusedError" in failures, failures[:2000]
+    mock_log = (tmp_path / "report" / "mock.log").read_text()
+    assert "refusing connections for 4 s" in mock_log and "listening again" in mock_log, mock_log
+
+
 def test_endpoint_user_counts_every_failure_even_with_retries(tmp_path: Path) -> None:
     """locustfiles/endpoint.py retries like the app, and what still fails is counted, never queued away."""
     import subprocess
