@@ -170,3 +170,16 @@ def test_another_outage_status_is_a_clear_error(value: str) -> None:
         parse_scenario(f'extends = "outage"\n[target.mock]\noutage_status = {value}\n', file="down.toml")
     text = str(info.value)
     assert "down.toml" in text and "target.mock.outage_status" in text and '"refuse"' in text, text
+
+
+def test_stopping_during_a_refusal_does_not_listen_again() -> None:
+    from simulator.mock import MockServer
+
+    with MockServer() as server:
+        url = server.url
+        assert admin(url, "POST", "/_admin/refuse", {"for": 1})[0] == 200
+        wait_until(lambda: refuses(url), within=1.0)
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 3.0  # the stop did not wait for the refusal's end
+    time.sleep(1.3)  # past the refusal's end: nothing came back to listen
+    assert refuses(url)
