@@ -51,7 +51,8 @@ class Person(TypedDict):
     first_name: str
     last_name: str
     email: str
-    phone: str
+    #: Absent when the population's fiction ranges had no number left for this person.
+    phone: NotRequired[str]
     gender: str
     age: int
     country: str
@@ -119,12 +120,14 @@ def session_start(
 
 
 def identify_by(person: Person, *, email: bool = True, phone: bool = True) -> dict[str, str]:
-    """The ``identify_by`` block; ``{}`` (anonymous) when neither is chosen."""
+    """The ``identify_by`` block; ``{}`` (anonymous) when neither is chosen. A person with no phone
+    chosen to be identified by phone is identified by email instead."""
+    number = person.get("phone") if phone else None
     out: dict[str, str] = {}
-    if email:
+    if email or (phone and number is None):
         out["identify_by_email"] = person["email"]
-    if phone:
-        out["identify_by_phone"] = person["phone"]
+    if number is not None:
+        out["identify_by_phone"] = number
     return out
 
 

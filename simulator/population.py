@@ -107,6 +107,8 @@ _IOS_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS {version} like Mac OS X) AppleWeb
            "(KHTML, like Gecko) Mobile/15E148")
 #: Letters valid in every postcode template (UK inward code, Canadian FSA/LDU, Irish Eircode).
 _POSTCODE_LETTERS = "AEHNPRTWXY"
+#: A person's phone serial when their range had no number left for them: they have no phone.
+NO_PHONE = 0xFFFF_FFFF
 #: Stride scattering the serials of one phone range; prime, so coprime with every range size.
 _PHONE_STRIDE = 7919
 _FIRST_POOL, _STREET_POOL = 1200, 300
@@ -589,12 +591,15 @@ class Population:
         if g == 2:
             fi >>= 1
         first_a, last_a = voc.first_ascii[pool][fi] or "user", voc.last_ascii[li] or "user"
-        prefix, digits = self._ranges[prange]
         out: Person = {
             "first_name": voc.first[pool][fi],
             "last_name": voc.last[li],
             "email": f"{_EMAIL_STYLES[style].format(f=first_a, l=last_a, i=first_a[0], k=p)}@{self._t.domains[domain]}",
-            "phone": f"{prefix}{phone:0{digits}d}",
+        }
+        if phone != NO_PHONE:
+            prefix, digits = self._ranges[prange]
+            out["phone"] = f"{prefix}{phone:0{digits}d}"
+        out |= {
             "gender": GENDERS[g],
             "age": age,
             "country": c.name,
@@ -774,8 +779,10 @@ def _draw_people(rng: np.random.Generator, n: int, country_w: np.ndarray, t: _Ta
     domain = _choose(rng, None, t.domain_w, n)
     style = rng.integers(0, len(_EMAIL_STYLES), n).astype(np.uint8)
     phone_range = _choose(rng, region, t.range_w, n)
-    # Serials: the k-th person of a range gets first + (offset + k * stride) % count, so numbers
-    # stay unique until a range has more people than numbers (then they repeat, as they must).
+    # Serials: the k-th person of a range gets first + (offset + k * stride) % count, unique within
+    # the range. Fiction ranges are small (a US area code has 100 numbers), so people past a range's
+    # size get no phone at all: a number shared by strangers would make a collector merge their
+    # profiles, a misattribution that is the data's fault, not the collector's.
     ranges = t.cat.phone_ranges
     counts = np.array([r.count for r in ranges], dtype=np.int64)
     firsts = np.array([r.first for r in ranges], dtype=np.int64)
@@ -785,6 +792,7 @@ def _draw_people(rng: np.random.Generator, n: int, country_w: np.ndarray, t: _Ta
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - starts[phone_range[order]]
     serial = firsts[phone_range] + (offsets[phone_range] + rank * _PHONE_STRIDE) % counts[phone_range]
+    serial = np.where(rank < counts[phone_range], serial, NO_PHONE)
     people = np.zeros(n, dtype=_PERSON_DTYPE)
     for name, values in (("region", region), ("gender", gender), ("age", age), ("first", first),
                          ("last", last), ("street", street), ("unit", unit), ("domain", domain),
