@@ -224,7 +224,7 @@ class TrackingUser(FastHttpUser):
         while result.retryable and retries + 1 < self.retry.max_attempts:
             retries += 1
             gevent.sleep(self.backoff(retries, result.retry_after))
-            stats.retry(req.endpoint, time.time())
+            stats.retry(req.endpoint, time.time(), result.error)
             result = self.attempt(req, data, f"{req.step} (retry)")
         if retries and result.outcome != "failure":
             stats.recovered += 1

@@ -621,6 +621,8 @@ def _details(summary: Mapping[str, Any]) -> str:
     if retries.get("total"):
         d["retries"] = {"total": retries["total"], **retries.get("endpoints", {}),
                         "requests recovered": retries.get("recovered", 0)}
+        if retries.get("after"):
+            d["retried after"] = retries["after"]
     queue = summary.get("offline_queue") or {}
     if any(queue.values()):
         d["offline queue"] = {k.replace("_", " "): v for k, v in queue.items()}

@@ -90,6 +90,8 @@ class RunStats:
         #: Client behaviour: extra attempts per endpoint, requests that succeeded after retrying,
         #: requests put back in the offline queue, dropped from a full queue, unsent at the end.
         self.retries: dict[str, int] = {}
+        #: Why the SDKs retried: error kind of each failed attempt that was tried again.
+        self.retried_kinds: dict[str, int] = {}
         self.recovered = 0
         self.requeued = 0
         self.client_dropped = 0
@@ -180,9 +182,12 @@ class RunStats:
         email = by.get("identify_by_email")
         return body["uid"], email.lower() if email else None, by.get("identify_by_phone")
 
-    def retry(self, endpoint: str, at: float) -> None:
-        """An SDK tries a request again at ``at`` (epoch): counted per endpoint and on the timeline."""
+    def retry(self, endpoint: str, at: float, kind: str | None) -> None:
+        """An SDK tries a request again at ``at`` (epoch) after an attempt that failed with ``kind``:
+        counted per endpoint, per kind and on the timeline."""
         self.retries[endpoint] = self.retries.get(endpoint, 0) + 1
+        if kind is not None:
+            self.retried_kinds[kind] = self.retried_kinds.get(kind, 0) + 1
         piece = self.timeline.setdefault(int(at) // self.timeline_step * self.timeline_step, {})
         piece["retries"] = piece.get("retries", 0) + 1
 
@@ -222,6 +227,8 @@ class RunStats:
         self.interrupted_identities.extend(other.interrupted_identities)
         for ep, n in other.retries.items():
             self.retries[ep] = self.retries.get(ep, 0) + n
+        for kind, n in other.retried_kinds.items():
+            self.retried_kinds[kind] = self.retried_kinds.get(kind, 0) + n
         for name in _CLIENT_COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self._merge_timeline(other)
@@ -279,6 +286,7 @@ class RunStats:
             "digests": {k: str(v) for k, v in self.digests.items()},
             "interrupted": {k: [str(d) for d in v] for k, v in self.interrupted.items()},
             "retries": self.retries,
+            "retried_kinds": self.retried_kinds,
             "identities": sorted(self.identities, key=lambda i: (i[0], i[1] or "", i[2] or "")),
             "interrupted_identities": self.interrupted_identities,
             **{name: getattr(self, name) for name in _CLIENT_COUNTERS},
@@ -308,6 +316,7 @@ class RunStats:
         s.interrupted = {k: [int(x) for x in v] for k, v in d.get("interrupted", {}).items()}
         # Keys added after the first runs were saved: an older stats.json still renders.
         s.retries = dict(d.get("retries", {}))
+        s.retried_kinds = dict(d.get("retried_kinds", {}))
         s.identities = {tuple(x) for x in d.get("identities", [])}  # type: ignore[misc]
         s.interrupted_identities = [tuple(x) for x in d.get("interrupted_identities", [])]  # type: ignore[misc]
         for name in _CLIENT_COUNTERS:

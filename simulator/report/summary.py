@@ -95,9 +95,11 @@ OFFLINE_QUEUE: tuple[tuple[str, str], ...] = (
 
 
 def _retries(stats: RunStats) -> dict[str, Any]:
-    """Extra attempts the simulated clients made, per endpoint, and how many requests they saved."""
+    """Extra attempts the simulated clients made, per endpoint and per error that caused them
+    (most frequent first), and how many requests they saved."""
     per = dict(sorted(stats.retries.items()))
-    return {"total": sum(per.values()), "endpoints": per, "recovered": stats.recovered}
+    kinds = dict(sorted(stats.retried_kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    return {"total": sum(per.values()), "endpoints": per, "after": kinds, "recovered": stats.recovered}
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -205,7 +207,9 @@ def _md(summary: Mapping[str, Any]) -> str:
     retries = summary.get("retries") or {}
     queue = summary.get("offline_queue") or {}
     if retries.get("total") or any(queue.values()):
-        lines += ["", f"Client: {retries.get('total', 0)} retries ({retries.get('recovered', 0)} requests recovered); "
+        after = ", ".join(f"{kind} {n}" for kind, n in (retries.get("after") or {}).items())
+        lines += ["", f"Client: {retries.get('total', 0)} retries ({retries.get('recovered', 0)} requests recovered"
+                      f"{'; after ' + after if after else ''}); "
                       f"offline queue: {queue.get('requeued', 0)} requeued, {queue.get('dropped', 0)} dropped, "
                       f"{queue.get('unsent', 0)} unsent at the end"]
     stages = (summary.get("funnel") or {}).get("stages") or []

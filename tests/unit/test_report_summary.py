@@ -243,14 +243,15 @@ def test_long_runs_are_drawn_from_merged_slices_and_the_stats_stay_intact() -> N
 def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_path: Path) -> None:
     stats = synthetic_stats(seconds=20)
     for i in range(3):
-        stats.retry("events", START + 1 + 5 * i)
-    stats.retry("identify", START + 1)
+        stats.retry("events", START + 1 + 5 * i, "status 503")
+    stats.retry("identify", START + 1, "connection (ConnectionRefusedError)")
     stats.recovered = 2
     stats.requeued, stats.unsent = 5, 1
     for i, depth in enumerate((0, 4, 9, 2)):
         stats.queue_depth(START + 2 * i, depth)
     summary = synthetic_summary(stats, seconds=20)
-    assert summary["retries"] == {"total": 4, "endpoints": {"events": 3, "identify": 1}, "recovered": 2}
+    assert summary["retries"] == {"total": 4, "endpoints": {"events": 3, "identify": 1}, "recovered": 2,
+                                  "after": {"status 503": 3, "connection (ConnectionRefusedError)": 1}}
     assert summary["offline_queue"]["requeued"] == 5 and summary["offline_queue"]["unsent"] == 1
     page = render_html(summary, stats)
     assert "<h2>Offline queue depth</h2>" in page and "requests recovered: 2" in page
@@ -266,4 +267,5 @@ def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_pat
     master.merge(RunStats.from_dict(stats.to_dict()))
     assert sum(piece.get("retries", 0) for piece in master.timeline.values()) == 8
     write_summary(tmp_path, summary, stats, junit="")
-    assert "Client: 4 retries (2 requests recovered)" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert ("Client: 4 retries (2 requests recovered; after status 503 3, connection (ConnectionRefusedError) 1)"
+            in (tmp_path / "summary.md").read_text(encoding="utf-8"))
