@@ -267,6 +267,9 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help="the events table's format (default csv; parquet needs pyarrow)")
     p.add_argument("--gzip", action="store_true", help="gzip the JSONL and CSV files")
     p.add_argument("--quiet", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="processes playing the devices (default 1; 0 = one per core); the files are the same "
+                        "for any N")
     p.set_defaults(handler=_cmd_generate)
 
 
@@ -275,7 +278,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     try:
         summary = generate(args.scenario, out=args.out, users=args.users, days=args.days, start=args.start,
-                           seed=args.seed, table_format=args.format, gzip_output=args.gzip, quiet=args.quiet)
+                           seed=args.seed, table_format=args.format, gzip_output=args.gzip, quiet=args.quiet,
+                           jobs=args.jobs)
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
     req = summary["requests"]

@@ -19,6 +19,11 @@ Output (``DIR``): ``requests/<endpoint>.jsonl`` with the exact bodies in ``added
 ``summary.json`` and ``README.md``. Memory stays flat: requests are gathered in bounded chunks,
 each sorted and spilled as a run, and the runs are k-way merged block by block into the files.
 Everything comes from the scenario seed: the same scenario and seed give byte-identical files.
+
+``jobs`` (``--jobs N``) plays contiguous blocks of devices in N worker processes: each device's
+calendar and journey draw from streams of their own (seed, global device index), every record's
+sort key is global, and the statistics add up exactly (``_Stats.merge``), so the files are the
+same bytes for any N. The parent merges the workers' sorted runs and writes every output file.
 """
 
 from __future__ import annotations
@@ -29,15 +34,21 @@ import datetime
 import gzip
 import io
 import math
+import multiprocessing
+import multiprocessing.connection
 import operator
+import os
 import pickle
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -85,6 +96,7 @@ CHUNK_RECORDS = 40_000
 MAX_FAN_IN = 32
 _BLOCK = 256
 _COMMERCE = ("view_item", "add_to_cart", "begin_checkout", "purchase")
+_CALENDAR_STREAM = 0x7105_DA7A
 
 
 class DatasetError(Exception):
@@ -391,7 +403,12 @@ class _Progress:
 
 @dataclass(slots=True)
 class _Stats:
-    """What summary.json reports, gathered device by device (memory: days and event names only)."""
+    """What summary.json reports, gathered device by device (memory: days and event names only).
+
+    Every figure merges exactly (``merge``): with ``--jobs`` each process gathers its block of
+    devices and the parent adds the blocks up, to the same numbers one process gets. Revenue is
+    summed as exact fractions (each float value is one exactly), so the total does not depend on
+    the order of the additions, hence not on how devices were split."""
 
     days: int
     devices: int = 0
@@ -402,8 +419,9 @@ class _Stats:
     requests: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
     faulty_requests: int = 0
     events_by_name: dict[str, int] = dataclasses.field(default_factory=dict)
-    funnel: list[int] = dataclasses.field(default_factory=list)
-    revenue: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    funnel: list[int] = dataclasses.field(default_factory=lambda: [0] * len(_COMMERCE))
+    #: currency -> [orders, revenue as an exact Fraction]
+    revenue: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     daily_active: list[int] = dataclasses.field(default_factory=list)
     daily_installs: list[int] = dataclasses.field(default_factory=list)
     daily_sessions: list[int] = dataclasses.field(default_factory=list)
@@ -411,9 +429,32 @@ class _Stats:
     daily_purchases: list[int] = dataclasses.field(default_factory=list)
     local_hour_starts: list[int] = dataclasses.field(default_factory=lambda: [0] * 24)
 
+    #: How ``merge`` adds each field up (a test checks that every field is named here).
+    SUMS = ("devices", "active_devices", "faulty_devices", "churned", "sessions", "faulty_requests")
+    LISTS = ("funnel", "daily_active", "daily_installs", "daily_sessions", "daily_requests", "daily_purchases",
+             "local_hour_starts")
+    COUNTS = ("requests", "events_by_name")
+
     def __post_init__(self) -> None:
         for name in ("daily_active", "daily_installs", "daily_sessions", "daily_requests", "daily_purchases"):
             setattr(self, name, [0] * self.days)
+
+    def merge(self, other: _Stats) -> None:
+        """Add ``other``'s devices in: counters summed, lists element-wise, counts by key, revenue exactly."""
+        for name in self.SUMS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in self.LISTS:
+            mine = getattr(self, name)
+            for k, x in enumerate(getattr(other, name)):
+                mine[k] += x
+        for name in self.COUNTS:
+            counts = getattr(self, name)
+            for key, n in getattr(other, name).items():
+                counts[key] = counts.get(key, 0) + n
+        for currency, (orders, revenue) in other.revenue.items():
+            acc = self.revenue.setdefault(currency, [0, Fraction(0)])
+            acc[0] += orders
+            acc[1] += revenue
 
 
 class _SharedDevices:
@@ -449,7 +490,11 @@ class _Generator:
         j = scenario.journey
         self.calendar = _Calendar(config, start=start, days=days, mean_gap=max(j.session_gap.mean, 1.0))
         self.timeout = j.session_timeout
-        self.rnd = random.Random((scenario.seed << 32) ^ 0x7105_DA7A)  # apart from every device's stream
+        # Each device's calendar draws come from its own stream (a function of the seed and the global
+        # index, like the engine's), so a device's days do not depend on the devices played before it
+        # and any block of devices can be played in any process (--jobs). Tagged above bit 64: apart
+        # from every engine stream ((seed << 32) ^ index).
+        self._calendar_tag = (_CALENDAR_STREAM << 64) | (scenario.seed << 32)
         self.jsonl_table = table_format == "jsonl"
         names = j.event_names
         step_of: dict[str, int] = {}
@@ -468,14 +513,14 @@ class _Generator:
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
-        self.stats.funnel = [0] * len(_COMMERCE)
 
     def device(self, i: int, out: list[Record], device_rows: IO[bytes]) -> None:
         """Play device ``i`` on the calendar; its records go to ``out``, its row to ``device_rows``."""
-        cal, rnd, stats = self.calendar, self.rnd, self.stats
+        cal, stats = self.calendar, self.stats
         pop = self.population
         engine = self.engine
         gi = pop.device_index(i)
+        rnd = random.Random(self._calendar_tag | gi)
         dev = self._devices.fetch(i)
         info = dev["info"]
         tz = str(info.get("deviceTimeZone", "UTC"))
@@ -632,9 +677,9 @@ class _Generator:
             if purchase and currency is not None:
                 n_purchases += 1
                 stats.daily_purchases[rday] += 1
-                acc = stats.revenue.setdefault(str(currency), [0, 0.0])
+                acc = stats.revenue.setdefault(str(currency), [0, Fraction(0)])
                 acc[0] += 1
-                acc[1] += float(value)  # type: ignore[arg-type]
+                acc[1] += Fraction(float(value))  # type: ignore[arg-type]
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
@@ -710,15 +755,170 @@ def _conversion_table(names: list[str], present: list[int], counts: list[int], s
     return out
 
 
+# --- several processes (--jobs) ------------------------------------------------------------------
+
+def _play(gen: _Generator, low: int, high: int, runs: _Runs, device_rows: IO[bytes], chunk_records: int,
+          done: Callable[[int], None]) -> None:
+    """Devices ``low`` to ``high - 1``: their records into ``runs`` (spilled every ``chunk_records``),
+    their rows to ``device_rows``; ``done(k)`` after the k-th."""
+    buf = runs.buffer
+    for i in range(low, high):
+        gen.device(i, buf, device_rows)
+        if len(buf) >= chunk_records:
+            runs.spill()
+            buf = runs.buffer
+        done(i + 1 - low)
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """What a worker process needs to play its contiguous block of devices."""
+
+    scenario: Scenario
+    config: TimeConfig
+    start: datetime.date
+    days: int
+    table_format: str
+    index: int
+    count: int
+    low: int
+    high: int
+    #: The run's temporary directory (the worker writes under ``block-<index>/``).
+    directory: Path
+    chunk_records: int
+
+
+#: The parent's generator, inherited by forked workers (built before any file is open), which
+#: saves each of them building the population again; spawned workers build their own.
+_FORKED: _Generator | None = None
+
+
+def _play_block(block: _Block, progress: Any = None) -> tuple[_Stats, list[Path], Path]:
+    """Play one block of devices in this process: (its statistics, its sorted runs, its devices.csv
+    rows). Every record's key is global (time, device, sequence), so the parent's merge of all
+    blocks' runs gives the order one process gives; the statistics merge exactly (``_Stats.merge``)."""
+    gen = _FORKED or _Generator(block.scenario, config=block.config, start=block.start, days=block.days,
+                                table_format=block.table_format)
+    directory = block.directory / f"block-{block.index:03d}"
+    directory.mkdir()
+    runs = _Runs(directory)
+    parent = os.getppid()
+    reported = 0
+
+    def done(k: int) -> None:
+        nonlocal reported
+        if k - reported >= 16 or block.low + k == block.high:
+            if progress is not None:
+                with progress.get_lock():
+                    progress.value += k - reported
+            reported = k
+            if os.getppid() != parent:  # the parent is gone (killed): nobody will read this block
+                os._exit(1)
+
+    part = block.directory / f"devices-{block.index:03d}.csv"
+    with part.open("wb") as rows:
+        _play(gen, block.low, block.high, runs, rows, block.chunk_records, done)
+    runs.spill()  # everything on disk: the parent reads the runs, not this process's memory
+    gen.finish()
+    return gen.stats, runs.files, part
+
+
+def _worker(block: _Block, conn: multiprocessing.connection.Connection, progress: Any) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        conn.send(("ok", _play_block(block, progress)))
+    except BaseException as exc:  # whatever it is, the parent must hear of it
+        where = ""
+        for frame in traceback.extract_tb(exc.__traceback__)[-1:]:
+            where = f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
+        conn.send(("error", f"{type(exc).__name__}: {exc}{where}"))
+    finally:
+        conn.close()
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # fork shares the population already built; spawn where there is no fork (macOS defaults, Windows).
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _play_parallel(gen: _Generator, whole: _Block, bar: _Progress) -> tuple[_Runs, list[Path]]:
+    """Every device, in ``whole.count`` worker processes on contiguous blocks; sets ``gen.stats`` to
+    the merged statistics and returns the runs to merge and the devices.csv parts in device order.
+
+    A worker that fails (or dies) stops the run with a DatasetError naming it; Ctrl-C stops the
+    workers too: none outlives this call."""
+    global _FORKED
+    ctx = _mp_context()
+    n, count = whole.high, whole.count
+    progress = ctx.Value("q", 0)
+    blocks = [dataclasses.replace(whole, index=k, low=n * k // count, high=n * (k + 1) // count)
+              for k in range(count)]
+    procs: list[tuple[Any, multiprocessing.connection.Connection]] = []
+    results: list[tuple[_Stats, list[Path], Path] | None] = [None] * count
+    # A forked child flushes its copy of what is buffered here when it exits: flush first.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _FORKED = gen if ctx.get_start_method() == "fork" else None
+    try:
+        for block in blocks:
+            recv, send = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_worker, args=(block, send, progress), name=f"loadsim-generate-{block.index}",
+                            daemon=True)
+            p.start()
+            send.close()  # the worker holds the only write end: its death reads as end of file here
+            procs.append((p, recv))
+        waiting = {recv: k for k, (_, recv) in enumerate(procs)}
+        while waiting:
+            for conn in multiprocessing.connection.wait(list(waiting), timeout=0.2):
+                k = waiting.pop(conn)  # type: ignore[call-overload]
+                b = blocks[k]
+                name = f"worker {k + 1} of {count} (devices {b.low} to {b.high - 1})"
+                try:
+                    status, value = conn.recv()
+                except EOFError:
+                    p = procs[k][0]
+                    p.join(5)
+                    raise DatasetError(f"{name} stopped without an answer (exit code {p.exitcode}; killed, or out of "
+                                       "memory?); no dataset was written: run again, with fewer --jobs") from None
+                if status != "ok":
+                    raise DatasetError(f"{name} failed: {value}; no dataset was written: "
+                                       "run with --jobs 1 for the full traceback")
+                results[k] = value
+            bar.update(progress.value)
+    finally:
+        _FORKED = None
+        for p, recv in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+            recv.close()
+    stats = _Stats(whole.days)
+    runs = _Runs(whole.directory)
+    parts: list[Path] = []
+    for result in results:  # block order: the devices.csv parts must come in device order
+        assert result is not None
+        block_stats, files, part = result
+        stats.merge(block_stats)
+        runs.files += files
+        parts.append(part)
+    gen.stats = stats
+    return runs, parts
+
+
 def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | None = None, days: int | None = None,
              start: str | datetime.date | None = None, seed: int | None = None, table_format: str = "csv",
              gzip_output: bool = False, progress: bool | None = None, quiet: bool = False,
-             chunk_records: int = CHUNK_RECORDS) -> dict[str, Any]:
+             chunk_records: int = CHUNK_RECORDS, jobs: int = 1) -> dict[str, Any]:
     """Write a dataset to ``out`` and return its summary (also ``out/summary.json``).
 
     ``users``, ``days``, ``start`` and ``seed`` override the scenario's population size, ``[time]``
     days and start date, and seed. ``progress`` defaults to "stderr is a terminal and not quiet".
+    ``jobs`` processes play the devices (0: one per core); the files are the same for any ``jobs``.
     """
+    if jobs < 0:
+        raise DatasetError(f"--jobs must be 0 (one process per core) or a number of processes, got {jobs}")
     if table_format not in FORMATS:
         raise DatasetError(f"--format must be one of {', '.join(FORMATS)}, got {table_format!r}")
     if table_format == "parquet":
@@ -762,25 +962,36 @@ def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | N
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # summary.json marks a finished dataset (read_summary): one from an earlier run must not vouch
+    # for files this run may leave half-written if it fails.
+    (out_dir / "summary.json").unlink(missing_ok=True)
     (out_dir / "requests").mkdir(exist_ok=True)
     suffix = ".gz" if gzip_output else ""
     gen = _Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
     n = len(gen.population)
+    workers = min(jobs or os.cpu_count() or 1, n)
     tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
     try:
-        runs = _Runs(tmp)
         bar.phase("devices", n)
-        with _open_out(out_dir / f"devices.csv{suffix}", gzip_output) as dev_out:
-            dev_out.write(_csv_line(DEVICE_COLUMNS))
-            buf = runs.buffer
-            for i in range(n):
-                gen.device(i, buf, dev_out)
-                if len(buf) >= chunk_records:
-                    runs.spill()
-                    buf = runs.buffer
-                bar.update(i + 1)
+        devices_path = out_dir / f"devices.csv{suffix}"
+        if workers == 1:
+            runs = _Runs(tmp)
+            with _open_out(devices_path, gzip_output) as dev_out:
+                dev_out.write(_csv_line(DEVICE_COLUMNS))
+                _play(gen, 0, n, runs, dev_out, chunk_records, bar.update)
+            gen.finish()
+        else:
+            block = _Block(scenario=sc, config=config, start=first, days=n_days, table_format=table_format,
+                           index=0, count=workers, low=0, high=n, directory=tmp, chunk_records=chunk_records)
+            runs, parts = _play_parallel(gen, block, bar)
+            # The devices' rows, block after block: device order, as one process writes them.
+            with _open_out(devices_path, gzip_output) as dev_out:
+                dev_out.write(_csv_line(DEVICE_COLUMNS))
+                for part in parts:
+                    with part.open("rb") as f:
+                        shutil.copyfileobj(f, dev_out, 1 << 20)
+                    part.unlink()
         bar.close()
-        gen.finish()
         total = sum(gen.stats.requests.values())
         bar.phase("writing", total)
         _write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output,
@@ -883,7 +1094,7 @@ def _summary(gen: _Generator, sc: Scenario, *, ref: str, start: datetime.date, d
         "requests": {**s.requests, "total": sum(s.requests.values()), "faulty": s.faulty_requests},
         "events_by_name": dict(sorted(s.events_by_name.items())),
         "funnel": _conversion_table(gen.funnel_names, gen.funnel_present, s.funnel, s.sessions),
-        "revenue_by_currency": {c: {"orders": int(v[0]), "revenue": round(v[1], 2)}
+        "revenue_by_currency": {c: {"orders": int(v[0]), "revenue": round(float(v[1]), 2)}
                                 for c, v in sorted(s.revenue.items())},
         "daily_active_devices": list(s.daily_active),
         "daily": [{"day": d + 1, "date": cal.dates[d], "campaign": cal.campaign_names[d] or None,

@@ -1,0 +1,206 @@
+"""loadsim generate --jobs N: the same files for any N, a failing worker stops the run cleanly."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator import dataset
+from simulator.cli import main
+from simulator.dataset import DatasetError, generate
+
+fork_only = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                               reason="the failing device is patched in the parent: workers must be forked")
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def campaign_scenario(tmp_path: Path) -> Path:
+    # A campaign day: its conversion is engine state set per session, which must not leak across blocks.
+    path = tmp_path / "sale.toml"
+    path.write_text('extends = "ecommerce"\nname = "sale"\n[time]\nchurn = 0.1\n[[time.campaigns]]\nday = 2\n'
+                    'name = "flash sale"\nsessions = 3\nconversion = 3\n', encoding="utf-8")
+    return path
+
+
+def test_any_number_of_jobs_writes_the_same_bytes_csv(tmp_path: Path) -> None:
+    sc = campaign_scenario(tmp_path)
+    one = generate(sc, out=tmp_path / "one", users=300, days=3, seed=11)
+    # Small chunks: each worker spills several runs, and the parent merges them all in groups.
+    three = generate(sc, out=tmp_path / "three", users=300, days=3, seed=11, jobs=3, chunk_records=400)
+    every_core = generate(sc, out=tmp_path / "all", users=300, days=3, seed=11, jobs=0)
+    assert one["revenue_by_currency"] and one["daily"][1]["campaign"] == "flash sale"
+    assert one == three == every_core
+    want = files(tmp_path / "one")
+    assert set(want) == {"README.md", "devices.csv", "events.csv", "summary.json", "requests/events.jsonl",
+                         "requests/externalIds.jsonl", "requests/identify.jsonl"}
+    assert files(tmp_path / "three") == want
+    assert files(tmp_path / "all") == want
+    assert not list((tmp_path / "three").glob(".runs-*")), "temporary runs are removed"
+
+
+def test_any_number_of_jobs_writes_the_same_bytes_jsonl_gzip(tmp_path: Path) -> None:
+    one = generate("bad-clients", out=tmp_path / "one", users=240, days=3, seed=5, table_format="jsonl",
+                   gzip_output=True)
+    three = generate("bad-clients", out=tmp_path / "three", users=240, days=3, seed=5, table_format="jsonl",
+                     gzip_output=True, jobs=3)
+    assert one["requests"]["faulty"] and one == three
+    want = files(tmp_path / "one")
+    assert "events.jsonl.gz" in want and "devices.csv.gz" in want
+    assert files(tmp_path / "three") == want
+
+
+def test_more_jobs_than_devices_is_fine(tmp_path: Path) -> None:
+    one = generate("smoke", out=tmp_path / "one", users=3, days=2)
+    many = generate("smoke", out=tmp_path / "many", users=3, days=2, jobs=8)
+    assert one == many and files(tmp_path / "one") == files(tmp_path / "many")
+
+
+def test_progress_shows_with_jobs_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    generate("smoke", out=tmp_path, users=40, days=1, progress=True, jobs=2)
+    err = capsys.readouterr().err
+    assert "devices" in err and "40/40" in err and "writing" in err
+
+
+def test_spawned_workers_build_the_same_population(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    generate("smoke", out=tmp_path / "one", users=60, days=2)
+    monkeypatch.setattr(dataset, "_mp_context", lambda: multiprocessing.get_context("spawn"))
+    generate("smoke", out=tmp_path / "spawn", users=60, days=2, jobs=2)
+    assert files(tmp_path / "spawn") == files(tmp_path / "one")
+
+
+def test_stats_merge_names_every_field() -> None:
+    s = dataset._Stats
+    merged = {"days", "revenue", *s.SUMS, *s.LISTS, *s.COUNTS}
+    assert merged == {f.name for f in dataclasses.fields(s)}, "a new _Stats field needs its place in merge()"
+
+
+def test_stats_merge_adds_revenue_exactly_in_any_order() -> None:
+    def block(values: list[float]) -> dataset._Stats:
+        s = dataset._Stats(1)
+        s.revenue["USD"] = [len(values), sum((Fraction(v) for v in values), Fraction(0))]
+        s.devices, s.daily_active, s.requests["events"] = len(values), [1], 2
+        return s
+
+    one, other = dataset._Stats(1), dataset._Stats(1)
+    for b in (block([0.1, 0.2]), block([0.3])):
+        one.merge(b)
+    for b in (block([0.1]), block([0.2, 0.3])):
+        other.merge(b)
+    # As floats, (0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3): split differently, the sums would differ.
+    assert one.revenue == other.revenue == {"USD": [3, Fraction(0.1) + Fraction(0.2) + Fraction(0.3)]}
+    assert (one.devices, one.daily_active, one.requests["events"]) == (3, [2], 4)
+    assert other.daily_active == [2]
+
+
+def failing_device(monkeypatch: pytest.MonkeyPatch, at: int, fail: Any) -> None:
+    play = dataset._Generator.device
+
+    def device(self: Any, i: int, out: Any, rows: Any) -> None:
+        if i == at:
+            fail()
+        play(self, i, out, rows)
+
+    monkeypatch.setattr(dataset._Generator, "device", device)
+
+
+@fork_only
+def test_a_failing_worker_stops_the_run_naming_it_and_leaves_no_dataset(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    generate("smoke", out=out, users=30, days=1)
+    assert (out / "summary.json").exists()
+
+    def boom() -> None:
+        raise RuntimeError("disk on fire")
+
+    failing_device(monkeypatch, 250, boom)
+    with pytest.raises(DatasetError) as e:
+        generate("smoke", out=out, users=300, days=2, jobs=3)
+    msg = str(e.value)
+    assert "worker 3 of 3 (devices 200 to 299) failed: RuntimeError: disk on fire" in msg
+    assert "--jobs 1" in msg  # what to do
+    assert not (out / "summary.json").exists(), "the earlier dataset's summary must not vouch for these files"
+    assert not list(out.glob(".runs-*"))
+    assert not multiprocessing.active_children()
+
+
+@fork_only
+def test_a_worker_that_dies_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing_device(monkeypatch, 10, lambda: os._exit(3))
+    with pytest.raises(DatasetError, match=r"worker 1 of 2 \(devices 0 to 99\) stopped without an answer "
+                                           r"\(exit code 3"):
+        generate("smoke", out=tmp_path, users=200, days=2, jobs=2)
+    assert not list(tmp_path.glob(".runs-*"))
+    assert not multiprocessing.active_children()
+
+
+@fork_only
+def test_cli_jobs_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "smoke", "--out", str(tmp_path / "x"), "--jobs", "-1"])
+    assert e.value.code == 2
+    assert "--jobs must be 0 (one process per core) or a number of processes, got -1" in capsys.readouterr().err
+    assert main(["generate", "smoke", "--out", str(tmp_path / "ok"), "--users", "40", "--days", "1",
+                 "--jobs", "2"]) == 0
+    assert "40 devices" in capsys.readouterr().out
+
+    def boom() -> None:
+        raise ValueError("bad row")
+
+    failing_device(monkeypatch, 5, boom)
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "smoke", "--out", str(tmp_path / "bad"), "--users", "40", "--days", "1", "--jobs", "2"])
+    assert e.value.code == 2
+    assert "worker 1 of 2 (devices 0 to 19) failed: ValueError: bad row" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers in /proc")
+def test_ctrl_c_stops_the_workers_and_the_parent(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = (f"from simulator.cli import main; raise SystemExit(main(['generate', 'ecommerce', '--out', {str(out)!r}, "
+            "'--users', '20000', '--days', '14', '--jobs', '2']))")
+    # Its own process group, as a shell gives a command: Ctrl-C signals the whole group, workers too.
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob(".runs-*/devices-*.csv"))) < 2:  # both workers are playing
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not list(out.glob(".runs-*")) and not (out / "summary.json").exists()
