@@ -24,12 +24,14 @@ pytestmark = [
 
 
 def chromium(tmp_path: Path, page: Path, *mode: str) -> subprocess.CompletedProcess[str]:
-    """Chromium headless on a local page; every host name fails to resolve, so any fetch would log an error."""
+    """Chromium headless on a local page; every host name fails to resolve, so any fetch would log an
+    error. The virtual time budget lets the page settle first (pending fetches fail, timers fire):
+    without it a fetch's failure could land after the DOM was dumped, on a busy machine."""
     assert CHROMIUM is not None
     args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'chromium-profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--enable-logging=stderr", "--v=0", *mode, page.as_uri()]
+            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000", *mode, page.as_uri()]
     return subprocess.run(args, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
 
 
