@@ -420,6 +420,15 @@ def _collect_workers(environment: Environment, state: HarnessState) -> None:
     if not isinstance(runner, MasterRunner):
         return
     runner.stop()  # tells the workers and waits for them; nothing to do if the test already stopped
+    _await_finals(state)
+
+
+def _await_finals(state: HarnessState) -> None:
+    """Wait (up to ``FINAL_WAIT``) until every worker of the test has sent its last figures.
+
+    A master's test_stop can come before them: it fires once the workers report no users, and a
+    worker's periodic report can say so while it is still stopping, before its last figures.
+    """
     deadline = time.time() + FINAL_WAIT
     while state.worker_ids - state.finals and time.time() < deadline:
         gevent.sleep(0.1)
@@ -443,8 +452,13 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if state is None or getattr(state.opts, "headless", True) or isinstance(environment.runner, WorkerRunner):
         return
     if state.started and not state.reporting:
-        # Workers' last figures came with their FINAL_MESSAGE, before the master's test_stop.
-        gevent.spawn(write_report, environment, state)
+        gevent.spawn(_report_after_finals, environment, state)
+
+
+def _report_after_finals(environment: Environment, state: HarnessState) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        _await_finals(state)
+    write_report(environment, state)
 
 
 @events.quitting.add_listener

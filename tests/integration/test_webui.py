@@ -191,3 +191,34 @@ def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "load.usres" in proc.stderr and "users" in proc.stderr
     assert not (tmp_path / "reports").exists()  # no mock was started
+
+
+def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp_path: Path) -> None:
+    """A test running in the UI on two worker processes, then Ctrl-C: the report holds the workers'
+    last figures (their test_stop can reach the master before them) and reconciles."""
+    port = free_port()
+    report = tmp_path / "report"
+    log_path = tmp_path / "ui.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(port),
+                                 "--report-dir", str(report), "--", "--processes", "2"],
+                                stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path,
+                                start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
+            mock = next(line.split(" at ", 1)[1].split()[0] for line in log_path.read_text().splitlines()
+                        if "mock collector at" in line)
+            form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4, "host": mock}).encode()
+            with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
+                assert orjson.loads(r.read())["success"]
+            time.sleep(6)  # both workers send for a while
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["workers"] == 2 and summary["total"]["count"] > 0, log_path.read_text()[-3000:]
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
