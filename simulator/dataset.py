@@ -331,31 +331,25 @@ def _quote(value: str) -> str:
     return value
 
 
-class _Escaped(dict[Any, str]):
-    """CSV text of small vocabularies (event names, utm values, coupons), computed once each."""
+class _Memo(dict[Any, str]):
+    """Text of a small vocabulary computed once per value; bounded, so a stray large one cannot grow it forever."""
+
+    def __init__(self, text: Callable[[Any], str]) -> None:
+        super().__init__()
+        self._text = text
 
     def __missing__(self, key: Any) -> str:
-        text = _csv(key)
+        text = self._text(key)
         if len(self) < 100_000:
             self[key] = text
         return text
 
 
-_ESCAPED = _Escaped()
-
-
-class _FloatText(dict[float, str]):
-    """Money values as text, cached (prices and totals repeat; a float's repr is slow). Floats
-    only: 5 and 5.0 are one dict key but two texts."""
-
-    def __missing__(self, key: float) -> str:
-        text = repr(key)
-        if len(self) < 100_000:
-            self[key] = text
-        return text
-
-
-_FLOAT_TEXT = _FloatText()
+#: CSV text of event names, utm values, coupons.
+_ESCAPED = _Memo(_csv)
+#: Money values as text (prices and totals repeat; a float's repr is slow). Floats only: 5 and
+#: 5.0 are one dict key but two texts.
+_FLOAT_TEXT = _Memo(repr)
 _MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
 _MMSS_LOCAL = [x[:-1] for x in _MMSS]
 _NOTHING = object()

@@ -456,8 +456,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 
 
 def _report_after_finals(environment: Environment, state: HarnessState) -> None:
-    if isinstance(environment.runner, MasterRunner):
-        _await_finals(state)
+    _await_finals(state)  # at once where there are no workers (only a master has any)
     write_report(environment, state)
 
 

@@ -262,7 +262,7 @@ def run(opts: RunOptions) -> int:
             print("\nloadsim: stopping; writing the report of what was sent (again to kill)...", file=sys.stderr,
                   flush=True)
             # SIGINT, not SIGTERM: with --processes Locust's master dies of a SIGTERM without a
-            # word (its handler is lost across the fork), leaving its workers running.
+            # word (return code -15; its handler seems not to survive the fork), leaving its workers running.
             locust.send_signal(signal.SIGINT)
 
         previous = {sig: signal.signal(sig, stop_locust) for sig in (signal.SIGTERM, signal.SIGINT)}

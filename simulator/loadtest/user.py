@@ -160,14 +160,14 @@ class TrackingUser(FastHttpUser):
         client, uri, url = self._route(req.endpoint)
         started = time.time()
         t0 = time.perf_counter()
-        status, content, error, headers = 0, b"", None, None
+        status, content, error = 0, b"", None
         try:
             resp = client.request("POST", uri, body=data, headers=req.headers)
             try:
                 content = resp.read()
             finally:
                 resp.release()
-            status, headers = resp.status_code, resp
+            status = resp.status_code
         except GreenletExit:
             # Stopped mid-request: the target may have stored it; reconciliation allows for that.
             ctx.stats.interrupt(req.endpoint, digest(data))
@@ -183,7 +183,7 @@ class TrackingUser(FastHttpUser):
             response_length=len(content), exception=CatchResponseError(example) if outcome == "failure" else None,
             context=self.context(), url=url, start_time=started, response=None)
         retryable = outcome == "failure" and _retryable(status, error, self.retry.on)
-        retry_after = _retry_after(headers) if status in (429, 503) and headers is not None else None
+        retry_after = _retry_after(resp) if status in (429, 503) else None  # a status: resp was read
         ctx.stats.sent_bytes += len(data)
         return Attempt(outcome, kind, example, retryable, retry_after, ended)
 
