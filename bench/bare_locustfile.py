@@ -47,6 +47,13 @@ class LeanUser(_Reference):
         finally:
             resp.release()
         self.environment.events.request.fire(
-            request_type="POST", name=MOCK_WEBHOOK_PATH, response_time=(time.perf_counter() - t0) * 1000,
-            response_length=len(content), exception=None, context={}, url=self._url, start_time=started,
-            response=None)
+            request_type="POST",
+            name=MOCK_WEBHOOK_PATH,
+            response_time=(time.perf_counter() - t0) * 1000,
+            response_length=len(content),
+            exception=None,
+            context={},
+            url=self._url,
+            start_time=started,
+            response=None,
+        )

@@ -89,8 +89,9 @@ def _record(n: int) -> list[Life]:
     return lives
 
 
-def _writer_rate(n: int, chunk: int = dataset.CHUNK_RECORDS,
-                 lives: list[Life] | None = None) -> tuple[float, int, float]:
+def _writer_rate(
+    n: int, chunk: int = dataset.CHUNK_RECORDS, lives: list[Life] | None = None
+) -> tuple[float, int, float]:
     """Requests/s of the dataset's own work, the engine's output recorded beforehand (replayed with
     the same calendar questions, so the same files come out); and the floor on this machine: the
     same bodies only serialised and written (orjson + one write each)."""
@@ -124,8 +125,9 @@ def _writer_rate(n: int, chunk: int = dataset.CHUNK_RECORDS,
                 buf = runs.buffer
         gen.finish()
         count = sum(gen.stats.requests.values())
-        dataset._write_files(out, runs.merged(), table_format="csv", suffix="", gz=False,
-                             progress=dataset._Progress(False))
+        dataset._write_files(
+            out, runs.merged(), table_format="csv", suffix="", gz=False, progress=dataset._Progress(False)
+        )
         took = time.process_time() - started
     return count / took, count, floor
 
@@ -174,8 +176,9 @@ print(s["requests"]["total"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _peak_rss(users: int, days: int) -> tuple[int, float]:
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(users), str(days)], capture_output=True, text=True,
-                          check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(users), str(days)], capture_output=True, text=True, check=True, timeout=120
+    )
     requests, kib = done.stdout.split()
     return int(requests), int(kib) / 1024
 
@@ -191,16 +194,20 @@ def main() -> dict[str, Any]:
     engine = _engine_rate(DEVICES)
     print(f"ecommerce, {DEVICES} devices, 7 days, CPU time of one process")
     print(f"{'stage':<36} {'requests':>9} {'requests/s':>11} {'of target':>10} {'of floor':>9}")
-    for label, n, rate in (("writer (engine output given)", written, writer),
-                           (f"writer, spilled runs of {SPILL_CHUNK:,}", written, spilled),
-                           ("end to end (generate)", count, whole),
-                           ("end to end, without start-up", count, whole_net),
-                           ("engine alone (whole lives)", None, engine),
-                           ("floor: orjson + write, nothing else", None, floor)):
+    for label, n, rate in (
+        ("writer (engine output given)", written, writer),
+        (f"writer, spilled runs of {SPILL_CHUNK:,}", written, spilled),
+        ("end to end (generate)", count, whole),
+        ("end to end, without start-up", count, whole_net),
+        ("engine alone (whole lives)", None, engine),
+        ("floor: orjson + write, nothing else", None, floor),
+    ):
         print(f"{label:<36} {n or '':>9} {rate:>11,.0f} {rate / TARGET:>10.0%} {rate / floor:>9.0%}")
     print(f"{'end to end, --jobs 1 (WALL time)':<36} {count:>9} {whole_wall:>11,.0f}")
-    print(f"{f'end to end, --jobs {cores} (WALL time)':<36} {count:>9} {parallel_wall:>11,.0f}"
-          f"   {cores} processes: wall-clock requests/s, not per core ({parallel_wall / whole_wall:.2f}x)")
+    print(
+        f"{f'end to end, --jobs {cores} (WALL time)':<36} {count:>9} {parallel_wall:>11,.0f}"
+        f"   {cores} processes: wall-clock requests/s, not per core ({parallel_wall / whole_wall:.2f}x)"
+    )
     verdict = "MEETS" if whole_net >= TARGET else "BELOW"
     print(f"target {TARGET:,} events/s written as JSONL per core (end to end, without start-up): {verdict} TARGET")
     memory = []
@@ -208,11 +215,20 @@ def main() -> dict[str, Any]:
         requests, mib = _peak_rss(users, days)
         memory.append({"devices": users, "days": days, "requests": requests, "peak_rss_mib": round(mib, 1)})
         print(f"peak RSS {users:>6} devices x {days:>2} days ({requests:>8} requests): {mib:6.1f} MiB")
-    return {"writer_rps": round(writer), "writer_spilled_rps": round(spilled), "end_to_end_rps": round(whole),
-            "end_to_end_net_rps": round(whole_net), "end_to_end_wall_rps": round(whole_wall),
-            "end_to_end_jobs": cores, "end_to_end_jobs_wall_rps": round(parallel_wall),
-            "engine_rps": round(engine), "floor_rps": round(floor), "target_rps": TARGET, "memory": memory,
-            "own_max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "writer_rps": round(writer),
+        "writer_spilled_rps": round(spilled),
+        "end_to_end_rps": round(whole),
+        "end_to_end_net_rps": round(whole_net),
+        "end_to_end_wall_rps": round(whole_wall),
+        "end_to_end_jobs": cores,
+        "end_to_end_jobs_wall_rps": round(parallel_wall),
+        "engine_rps": round(engine),
+        "floor_rps": round(floor),
+        "target_rps": TARGET,
+        "memory": memory,
+        "own_max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 if __name__ == "__main__":

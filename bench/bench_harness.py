@@ -36,8 +36,25 @@ def _pin(core: int) -> list[str]:
 def _locust_rps(locustfile: str, host: str, out: Path, *extra: str) -> float:
     env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
     env["LOADSIM_RATE_PROBE"] = str(out / "per_second.json")
-    cmd = [*_pin(0), sys.executable, "-m", "locust", "-f", f"{locustfile},bench/rate_probe.py", "--headless",
-           "--host", host, "-u", USERS, "-r", USERS, "-t", RUN_TIME, "--only-summary", *extra]
+    cmd = [
+        *_pin(0),
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        f"{locustfile},bench/rate_probe.py",
+        "--headless",
+        "--host",
+        host,
+        "-u",
+        USERS,
+        "-r",
+        USERS,
+        "-t",
+        RUN_TIME,
+        "--only-summary",
+        *extra,
+    ]
     subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=False, timeout=120)
     per_second = {int(t): n for t, n in orjson.loads((out / "per_second.json").read_bytes()).items()}
     # From the warm-up's end to before the last second, which the stop cuts short; a stalled
@@ -51,8 +68,11 @@ ENDPOINT, TRACKING = "loadsim endpoint.py (events)", "loadsim tracking.py (journ
 
 
 def main() -> dict[str, float]:
-    mock = subprocess.Popen([*_pin(1), sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:"],
-                            stdout=subprocess.PIPE, text=True)
+    mock = subprocess.Popen(
+        [*_pin(1), sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert mock.stdout is not None
     host = mock.stdout.readline().rsplit(" ", 1)[-1].strip()
     rps: dict[str, list[float]] = {}
@@ -63,8 +83,15 @@ def main() -> dict[str, float]:
                 BARE: ("bench/bare_locustfile.py", "BareUser"),
                 LEAN: ("bench/bare_locustfile.py", "LeanUser"),
                 ENDPOINT: ("locustfiles/endpoint.py", "--scenario", "ecommerce", "--report-dir", f"{tmp}/e"),
-                TRACKING: ("locustfiles/tracking.py", "--scenario", "ecommerce", "--think-scale", "0",
-                           "--report-dir", f"{tmp}/t"),
+                TRACKING: (
+                    "locustfiles/tracking.py",
+                    "--scenario",
+                    "ecommerce",
+                    "--think-scale",
+                    "0",
+                    "--report-dir",
+                    f"{tmp}/t",
+                ),
             }
             for r in range(ROUNDS):
                 this_round: dict[str, float] = {}
@@ -79,8 +106,10 @@ def main() -> dict[str, float]:
         mock.send_signal(signal.SIGTERM)
         mock.wait(30)
     bare = statistics.median(rps[BARE])
-    print(f"{'load generator (one core, ' + USERS + ' users, ' + RUN_TIME + ' x ' + str(ROUNDS) + ')':<52}"
-          f" {'median req/s':>13} {'vs bare':>8}  rounds")
+    print(
+        f"{'load generator (one core, ' + USERS + ' users, ' + RUN_TIME + ' x ' + str(ROUNDS) + ')':<52}"
+        f" {'median req/s':>13} {'vs bare':>8}  rounds"
+    )
     figures: dict[str, float] = {}
     for name, values in rps.items():
         med = statistics.median(values)
@@ -88,8 +117,12 @@ def main() -> dict[str, float]:
         print(f"{name:<52} {med:>13.0f} {med / bare:>8.0%}  {', '.join(f'{v:.0f}' for v in values)}")
     figures["tracking_vs_bare"] = round(statistics.median(ratios["vs_bare"]), 3)
     figures["tracking_vs_lean"] = round(statistics.median(ratios["vs_lean"]), 3)
-    print(f"journeys vs bare FastHttpUser, median of per-round ratios: {figures['tracking_vs_bare']:.0%} "
-          f"(target >= 90%: {'OK' if figures['tracking_vs_bare'] >= 0.9 else 'BELOW'})")
-    print(f"journeys vs the same HTTP path with a constant body (the harness's own cost): "
-          f"{figures['tracking_vs_lean']:.0%}")
+    print(
+        f"journeys vs bare FastHttpUser, median of per-round ratios: {figures['tracking_vs_bare']:.0%} "
+        f"(target >= 90%: {'OK' if figures['tracking_vs_bare'] >= 0.9 else 'BELOW'})"
+    )
+    print(
+        f"journeys vs the same HTTP path with a constant body (the harness's own cost): "
+        f"{figures['tracking_vs_lean']:.0%}"
+    )
     return figures

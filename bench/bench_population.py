@@ -48,16 +48,24 @@ print(json.dumps({"import_s": imported, "build_cold_s": cold, "build_warm_s": wa
 
 def _build_figures() -> dict[str, float]:
     code = f"N = {DEVICES}\nSEED = {SEED}\n" + _CHILD
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         timeout=120, env={**os.environ, "PYTHONHASHSEED": "0"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _per_call_us(fn: Callable[[int], object], n: int) -> float:
     """Best of 5 passes over ``n`` different devices, each result dropped as a caller would."""
+
     def run() -> None:
         for i in range(n):
             fn(i)
+
     return min(timeit.repeat(run, number=1, repeat=5)) / n * 1e6
 
 
@@ -71,8 +79,9 @@ def main() -> dict[str, float]:
     figures["person_us"] = _per_call_us(pop.person, n // 4)
     figures["user_uuid_us"] = _per_call_us(pop.user_uuid, n)
     keys = ", ".join(f"'k{j}': v" for j in range(19))
-    figures["dict19_literal_us"] = min(timeit.repeat(f"{{{keys}}}", globals={"v": "x"}, number=200_000,
-                                                     repeat=5)) / 200_000 * 1e6
+    figures["dict19_literal_us"] = (
+        min(timeit.repeat(f"{{{keys}}}", globals={"v": "x"}, number=200_000, repeat=5)) / 200_000 * 1e6
+    )
     shard = pop.shard(1, 4)
     figures["shard_copy_ms"] = min(timeit.repeat(lambda: pop.shard(1, 4), number=1, repeat=3)) * 1e3
     assert shard.device(0) == pop.device(shard.device_index(0))
@@ -93,7 +102,10 @@ def main() -> dict[str, float]:
     ]
     for name, value, budget in rows:
         print(f"{name:<36} {value:>10.2f}  {budget}")
-    ok = (figures["build_cold_s"] <= BUDGET["build_s"] and figures["rss_delta_mb"] <= BUDGET["held_mb"]
-          and figures["device_us"] <= BUDGET["device_us"])
+    ok = (
+        figures["build_cold_s"] <= BUDGET["build_s"]
+        and figures["rss_delta_mb"] <= BUDGET["held_mb"]
+        and figures["device_us"] <= BUDGET["device_us"]
+    )
     print("population budget:", "OK" if ok else "OVER BUDGET (see the yardstick: this machine's speed)")
     return {k: round(float(v), 3) for k, v in figures.items()}

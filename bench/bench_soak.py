@@ -36,9 +36,22 @@ def main() -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
     curve: list[tuple[float, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        run = subprocess.Popen([sys.executable, "-m", "simulator", "run", "soak", "--run-time", f"{SECONDS}s",
-                                "--report-dir", str(Path(tmp) / "r")], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "run",
+                "soak",
+                "--run-time",
+                f"{SECONDS}s",
+                "--report-dir",
+                str(Path(tmp) / "r"),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         parent = psutil.Process(run.pid)
         started = time.monotonic()
         while run.poll() is None:
@@ -46,16 +59,21 @@ def main() -> dict[str, object]:
             sample = _rss_mb(parent)
             if sample:
                 curve.append((round(time.monotonic() - started), sample))
-        summary = (Path(tmp) / "r" / "summary.json").read_bytes() if (Path(tmp) / "r" / "summary.json").is_file() \
-            else b"{}"
+        summary = (
+            (Path(tmp) / "r" / "summary.json").read_bytes() if (Path(tmp) / "r" / "summary.json").is_file() else b"{}"
+        )
     print(f"{'seconds':>8} {'locust MB':>10} {'mock MB':>8}")
     for t, s in curve:
         print(f"{t:>8} {s.get('locust', 0):>10.1f} {s.get('mock', 0):>8.1f}")
     locust = [s.get("locust", 0.0) for _, s in curve]
     # growth over the second half: a leak shows there, after warm-up
-    half = locust[len(locust) // 2:] or [0.0]
+    half = locust[len(locust) // 2 :] or [0.0]
     growth = half[-1] - half[0]
     print(f"load generator memory over the second half: {growth:+.1f} MB (flat: within a few MB)")
     total = orjson.loads(summary).get("total", {})
-    return {"seconds": SECONDS, "requests": total.get("count"), "locust_mb": locust,
-            "second_half_growth_mb": round(growth, 1)}
+    return {
+        "seconds": SECONDS,
+        "requests": total.get("count"),
+        "locust_mb": locust,
+        "second_half_growth_mb": round(growth, 1),
+    }

@@ -25,9 +25,13 @@ Handler = Callable[[argparse.Namespace], int]
 
 # --- loadsim contract ---------------------------------------------------------------------------
 
+
 def _add_contract(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("contract", help="print the API contract (fields, types, formats)",
-                       description="Print the CustomerLabs Mobile Tracking API contract loadsim checks against.")
+    p = sub.add_parser(
+        "contract",
+        help="print the API contract (fields, types, formats)",
+        description="Print the CustomerLabs Mobile Tracking API contract loadsim checks against.",
+    )
     p.add_argument("--openapi", action="store_true", help="print it as an OpenAPI 3.1 JSON document")
     p.set_defaults(handler=_cmd_contract)
 
@@ -44,14 +48,19 @@ def _cmd_contract(args: argparse.Namespace) -> int:
 
 # --- loadsim sample -----------------------------------------------------------------------------
 
+
 def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sample", help="print example requests of each endpoint",
-                       description="Print example requests (method, path, headers, body) from a small "
-                                   "seeded population: what the harness sends.")
+    p = sub.add_parser(
+        "sample",
+        help="print example requests of each endpoint",
+        description="Print example requests (method, path, headers, body) from a small "
+        "seeded population: what the harness sends.",
+    )
     p.add_argument("--count", type=int, default=1, metavar="N", help="requests per endpoint (default 1)")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: the scenario's)")
-    p.add_argument("--scenario", default="smoke", metavar="SCENARIO",
-                   help="bundled scenario name or path (default smoke)")
+    p.add_argument(
+        "--scenario", default="smoke", metavar="SCENARIO", help="bundled scenario name or path (default smoke)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=_cmd_sample)
 
@@ -70,12 +79,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 # --- loadsim run --------------------------------------------------------------------------------
 
+
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "run", help="run a load test (headless Locust) and write its report",
+        "run",
+        help="run a load test (headless Locust) and write its report",
         description="Run the scenario's load test with Locust, headless. With no --host, the mock collector "
-                    "is started on a free loopback port first and stopped afterwards. Extra Locust flags "
-                    "go after --, e.g. loadsim run smoke -- --loglevel DEBUG.")
+        "is started on a free loopback port first and stopped afterwards. Extra Locust flags "
+        "go after --, e.g. loadsim run smoke -- --loglevel DEBUG.",
+    )
     p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
     p.add_argument("--host", help="target base URL (default: start the mock collector)")
     p.add_argument("--users", type=int, metavar="N", help="concurrent users (default: the scenario's)")
@@ -87,11 +99,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--load-model", choices=["closed", "open"], help="default: the scenario's")
     p.add_argument("--target", choices=["mock", "customerlabs"], help="default: the scenario's (mock)")
     p.add_argument("--webhook-url", help="events webhook URL of your CustomerLabs source (never printed)")
-    p.add_argument("--confirm-real-target", action="store_true",
-                   help="required with --target customerlabs: you mean to send real traffic")
+    p.add_argument(
+        "--confirm-real-target",
+        action="store_true",
+        help="required with --target customerlabs: you mean to send real traffic",
+    )
     p.add_argument("--rate-cap", type=float, metavar="R", help="most requests/s allowed against a real target")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan and the Locust command, send nothing")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the Locust command, send nothing")
     p.set_defaults(handler=_cmd_run)
 
 
@@ -101,20 +115,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for flag in ("users", "processes"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UsageError(f"--{flag} must be at least 1")
-    return run(RunOptions(
-        scenario=args.scenario, host=args.host, users=args.users, rate=args.rate, run_time=args.run_time,
-        processes=args.processes, seed=args.seed, report_dir=args.report_dir, load_model=args.load_model,
-        target=args.target, webhook_url=args.webhook_url, confirm_real_target=args.confirm_real_target,
-        rate_cap=args.rate_cap, locust_args=tuple(args.passthrough), dry_run=args.dry_run))
+    return run(
+        RunOptions(
+            scenario=args.scenario,
+            host=args.host,
+            users=args.users,
+            rate=args.rate,
+            run_time=args.run_time,
+            processes=args.processes,
+            seed=args.seed,
+            report_dir=args.report_dir,
+            load_model=args.load_model,
+            target=args.target,
+            webhook_url=args.webhook_url,
+            confirm_real_target=args.confirm_real_target,
+            rate_cap=args.rate_cap,
+            locust_args=tuple(args.passthrough),
+            dry_run=args.dry_run,
+        )
+    )
 
 
 # --- loadsim validate / scenarios ----------------------------------------------------------------
 
+
 def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("validate", help="check scenario files",
-                       description="Check scenario files: every problem of each, with its file, field and "
-                                   "value; then play a few devices and check their bodies against the "
-                                   "contract. Exit code 1 if any problem is found.")
+    p = sub.add_parser(
+        "validate",
+        help="check scenario files",
+        description="Check scenario files: every problem of each, with its file, field and "
+        "value; then play a few devices and check their bodies against the "
+        "contract. Exit code 1 if any problem is found.",
+    )
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="bundled scenario name or path")
     p.set_defaults(handler=_cmd_validate)
 
@@ -135,9 +167,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _add_scenarios(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("scenarios", help="list the bundled scenarios",
-                       description="List the bundled scenarios, one a line: the name to pass to run, "
-                                   "validate, sample or generate, and what it is for.")
+    p = sub.add_parser(
+        "scenarios",
+        help="list the bundled scenarios",
+        description="List the bundled scenarios, one a line: the name to pass to run, "
+        "validate, sample or generate, and what it is for.",
+    )
     p.set_defaults(handler=_cmd_scenarios)
 
 
@@ -153,14 +188,18 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 # --- loadsim mock -------------------------------------------------------------------------------
 
+
 def _add_mock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from simulator.mock.options import add_arguments
 
-    p = sub.add_parser("mock", help="run the mock CustomerLabs collector",
-                       description="Run the mock collector in the foreground: validates, stitches identities, "
-                                   "stores every body in SQLite, injects faults on request; admin API under "
-                                   "/_admin/. Prints 'loadsim mock listening on URL' first; SIGINT/SIGTERM "
-                                   "flush the store and stop.")
+    p = sub.add_parser(
+        "mock",
+        help="run the mock CustomerLabs collector",
+        description="Run the mock collector in the foreground: validates, stitches identities, "
+        "stores every body in SQLite, injects faults on request; admin API under "
+        "/_admin/. Prints 'loadsim mock listening on URL' first; SIGINT/SIGTERM "
+        "flush the store and stop.",
+    )
     add_arguments(p)
     p.set_defaults(handler=_cmd_mock)
 
@@ -173,20 +212,32 @@ def _cmd_mock(args: argparse.Namespace) -> int:
 
 # --- loadsim ui ---------------------------------------------------------------------------------
 
+
 def _add_ui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "ui", help="open Locust's web UI with the harness (and the mock, unless --host is given)",
+        "ui",
+        help="open Locust's web UI with the harness (and the mock, unless --host is given)",
         description="Start Locust's web UI on 127.0.0.1 with the scenario preselected in its start form, "
-                    "and the Harness tab (percentiles per endpoint and step, funnel, drops, reconciliation). "
-                    "With no --host, the mock collector is started on a free loopback port and stopped when "
-                    "you quit (Ctrl-C). Stopping a test in the UI writes its report (default reports/<run id>/). "
-                    "Extra Locust flags go after --, e.g. loadsim ui smoke -- --processes 2.")
-    p.add_argument("scenario", nargs="?", default="smoke", metavar="SCENARIO",
-                   help="bundled scenario name or path, preselected in the form (default smoke)")
+        "and the Harness tab (percentiles per endpoint and step, funnel, drops, reconciliation). "
+        "With no --host, the mock collector is started on a free loopback port and stopped when "
+        "you quit (Ctrl-C). Stopping a test in the UI writes its report (default reports/<run id>/). "
+        "Extra Locust flags go after --, e.g. loadsim ui smoke -- --processes 2.",
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default="smoke",
+        metavar="SCENARIO",
+        help="bundled scenario name or path, preselected in the form (default smoke)",
+    )
     p.add_argument("--host", help="target base URL (default: start the mock collector)")
     p.add_argument("--web-port", type=int, default=8089, metavar="P", help="web UI port (default 8089)")
-    p.add_argument("--report-dir", type=Path, metavar="DIR",
-                   help="where each stopped test's report goes (default reports/<run id>/, one per test)")
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        metavar="DIR",
+        help="where each stopped test's report goes (default reports/<run id>/, one per test)",
+    )
     p.set_defaults(handler=_cmd_ui)
 
 
@@ -195,17 +246,28 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
     if not 0 < args.web_port < 65536:
         raise UsageError("--web-port must be between 1 and 65535")
-    return run(RunOptions(scenario=args.scenario, host=args.host, report_dir=args.report_dir,
-                          web_port=args.web_port, locust_args=tuple(args.passthrough)))
+    return run(
+        RunOptions(
+            scenario=args.scenario,
+            host=args.host,
+            report_dir=args.report_dir,
+            web_port=args.web_port,
+            locust_args=tuple(args.passthrough),
+        )
+    )
 
 
 # --- loadsim report / compare -------------------------------------------------------------------
 
+
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("report", help="render a run's report again from its saved data",
-                       description="Write summary.md, junit.xml and report.html of a run again from its saved "
-                                   "summary.json and stats.json; nothing is re-run. Exit code 2 if RUN_DIR is "
-                                   "not a run report.")
+    p = sub.add_parser(
+        "report",
+        help="render a run's report again from its saved data",
+        description="Write summary.md, junit.xml and report.html of a run again from its saved "
+        "summary.json and stats.json; nothing is re-run. Exit code 2 if RUN_DIR is "
+        "not a run report.",
+    )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run's report directory (reports/<run id>/)")
     p.set_defaults(handler=_cmd_report)
 
@@ -220,16 +282,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "compare", help="compare two runs; exit 1 on a regression (a CI gate)",
+        "compare",
+        help="compare two runs; exit 1 on a regression (a CI gate)",
         description="Print the differences between two runs per endpoint and journey step (p50/p95/p99/max "
-                    "latency, requests/s, error rate). Exit code 1 if a latency percentile or the error rate "
-                    "of NEW_RUN regressed beyond --max-regression, 0 if not, 2 on bad input. Percentiles "
-                    "with under 5 requests above them in either run, and max, are shown but not gated; the "
-                    "error rate may also exceed the threshold by one request or 0.1% of requests.")
+        "latency, requests/s, error rate). Exit code 1 if a latency percentile or the error rate "
+        "of NEW_RUN regressed beyond --max-regression, 0 if not, 2 on bad input. Percentiles "
+        "with under 5 requests above them in either run, and max, are shown but not gated; the "
+        "error rate may also exceed the threshold by one request or 0.1% of requests.",
+    )
     p.add_argument("base", type=Path, metavar="BASE_RUN", help="the reference run's report directory")
     p.add_argument("new", type=Path, metavar="NEW_RUN", help="the run to judge")
-    p.add_argument("--max-regression", default="10%", metavar="PCT",
-                   help="largest allowed growth, e.g. 10%% or 0.1 (default 10%%)")
+    p.add_argument(
+        "--max-regression", default="10%", metavar="PCT", help="largest allowed growth, e.g. 10%% or 0.1 (default 10%%)"
+    )
     p.set_defaults(handler=_cmd_compare)
 
 
@@ -241,35 +306,51 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         threshold = parse_regression(args.max_regression)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    result = compare(load_summary(args.base), load_summary(args.new), max_regression=threshold,
-                     base_name=str(args.base), new_name=str(args.new))
+    result = compare(
+        load_summary(args.base),
+        load_summary(args.new),
+        max_regression=threshold,
+        base_name=str(args.base),
+        new_name=str(args.new),
+    )
     sys.stdout.write(format_comparison(result))
     return EXIT_FAILED if result.regressions else EXIT_OK
 
 
 # --- loadsim generate / replay -------------------------------------------------------------------
 
+
 def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "generate", help="write a synthetic dataset: days of simulated traffic, for demos",
+        "generate",
+        help="write a synthetic dataset: days of simulated traffic, for demos",
         description="Simulate the scenario's population over days of simulated time (daily and weekly curves "
-                    "in each device's time zone, install growth, churn, campaign days: the scenario's [time]) "
-                    "and write what the apps would have sent: requests/<endpoint>.jsonl (exact bodies in "
-                    "added_at order), a flat events table, devices.csv, summary.json and README.md. The same "
-                    "scenario and seed give byte-identical files.")
+        "in each device's time zone, install growth, churn, campaign days: the scenario's [time]) "
+        "and write what the apps would have sent: requests/<endpoint>.jsonl (exact bodies in "
+        "added_at order), a flat events table, devices.csv, summary.json and README.md. The same "
+        "scenario and seed give byte-identical files.",
+    )
     p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
     p.add_argument("--users", type=int, metavar="N", help="devices (default: the scenario's population.devices)")
     p.add_argument("--days", type=int, metavar="D", help="simulated days (default: the scenario's time.days)")
     p.add_argument("--start", metavar="DATE", help="first simulated day, e.g. 2026-01-05 (default: time.start)")
     p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the scenario's)")
-    p.add_argument("--format", choices=["csv", "parquet", "jsonl"], default="csv",
-                   help="the events table's format (default csv; parquet needs pyarrow)")
+    p.add_argument(
+        "--format",
+        choices=["csv", "parquet", "jsonl"],
+        default="csv",
+        help="the events table's format (default csv; parquet needs pyarrow)",
+    )
     p.add_argument("--gzip", action="store_true", help="gzip the JSONL and CSV files")
     p.add_argument("--quiet", action="store_true", help="no progress bar (it shows only on a terminal anyway)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="processes playing the devices (default 1; 0 = one per core); the files are the same "
-                        "for any N")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes playing the devices (default 1; 0 = one per core); the files are the same for any N",
+    )
     p.set_defaults(handler=_cmd_generate)
 
 
@@ -277,32 +358,54 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from simulator.dataset import DatasetError, generate
 
     try:
-        summary = generate(args.scenario, out=args.out, users=args.users, days=args.days, start=args.start,
-                           seed=args.seed, table_format=args.format, gzip_output=args.gzip, quiet=args.quiet,
-                           jobs=args.jobs)
+        summary = generate(
+            args.scenario,
+            out=args.out,
+            users=args.users,
+            days=args.days,
+            start=args.start,
+            seed=args.seed,
+            table_format=args.format,
+            gzip_output=args.gzip,
+            quiet=args.quiet,
+            jobs=args.jobs,
+        )
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
     req = summary["requests"]
-    sys.stdout.write(f"loadsim: wrote {args.out}/: {summary['devices']['total']:,} devices, "
-                     f"{summary['sessions']:,} sessions, {req['total']:,} requests ({req['faulty']:,} faulty) "
-                     f"over {summary['dataset']['days']} days; see {args.out}/README.md\n")
+    sys.stdout.write(
+        f"loadsim: wrote {args.out}/: {summary['devices']['total']:,} devices, "
+        f"{summary['sessions']:,} sessions, {req['total']:,} requests ({req['faulty']:,} faulty) "
+        f"over {summary['dataset']['days']} days; see {args.out}/README.md\n"
+    )
     return EXIT_OK
 
 
 def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "replay", help="send a generated dataset to a target and write a report",
+        "replay",
+        help="send a generated dataset to a target and write a report",
         description="Send a dataset from loadsim generate to the mock collector (started on a free loopback "
-                    "port when no --host is given) or --host, in order per device, and report like loadsim run. "
-                    "Extra Locust flags go after --.")
+        "port when no --host is given) or --host, in order per device, and report like loadsim run. "
+        "Extra Locust flags go after --.",
+    )
     p.add_argument("dataset", metavar="DIR", type=Path, help="a directory written by loadsim generate")
     p.add_argument("--host", help="target base URL (default: start the mock collector)")
-    p.add_argument("--speed", type=float, default=0.0, metavar="X",
-                   help="simulated seconds per real second: 60 plays an hour a minute; 0 (default) as fast as "
-                        "the target answers")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="simulated seconds per real second: 60 plays an hour a minute; 0 (default) as fast as the target answers",
+    )
     p.add_argument("--restamp", action="store_true", help="move added_at to the send time")
-    p.add_argument("--users", type=int, default=10, metavar="N",
-                   help="concurrent senders; each owns a share of the devices (default 10)")
+    p.add_argument(
+        "--users",
+        type=int,
+        default=10,
+        metavar="N",
+        help="concurrent senders; each owns a share of the devices (default 10)",
+    )
     p.add_argument("--run-time", metavar="T", help="stop after this long even if the dataset is not played out")
     p.add_argument("--report-dir", type=Path, metavar="DIR", help="where the report goes (default reports/<run id>)")
     p.set_defaults(handler=_cmd_replay)
@@ -323,13 +426,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     extra = ["--dataset", str(args.dataset.resolve()), "--speed", str(args.speed), "--spawn-rate", str(args.users)]
     if args.restamp:
         extra.append("--restamp")
-    return run(RunOptions(
-        scenario=summary["dataset"]["scenario_ref"], host=args.host, users=args.users, run_time=args.run_time,
-        report_dir=args.report_dir, load_model="closed", locustfile="replay",
-        locust_args=(*extra, *args.passthrough)))
+    return run(
+        RunOptions(
+            scenario=summary["dataset"]["scenario_ref"],
+            host=args.host,
+            users=args.users,
+            run_time=args.run_time,
+            report_dir=args.report_dir,
+            load_model="closed",
+            locustfile="replay",
+            locust_args=(*extra, *args.passthrough),
+        )
+    )
 
 
 # --- the command --------------------------------------------------------------------------------
+
 
 class UsageError(Exception):
     """A bad argument: printed as ``loadsim: error: ...`` with exit code 2."""
@@ -342,8 +454,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_sample, _add_contract, _add_run, _add_validate, _add_scenarios, _add_mock, _add_ui,
-                _add_report, _add_compare, _add_generate, _add_replay):
+    for add in (
+        _add_sample,
+        _add_contract,
+        _add_run,
+        _add_validate,
+        _add_scenarios,
+        _add_mock,
+        _add_ui,
+        _add_report,
+        _add_compare,
+        _add_generate,
+        _add_replay,
+    ):
         add(sub)
     return parser
 
@@ -352,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).
-    passthrough = argv[argv.index("--") + 1:] if "--" in argv else []
+    passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])
     args.passthrough = passthrough
     handler: Handler = args.handler

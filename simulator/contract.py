@@ -134,6 +134,7 @@ class Endpoint:
 
 # --- the field tables, from the reference ---------------------------------------------------
 
+
 def _s(name: str, description: str = "", *, required: bool = False, fmt: str | None = None) -> Field:
     return Field(name, "string", required, description, format=fmt)
 
@@ -143,15 +144,15 @@ def _n(name: str, description: str = "", *, minimum: float | None = None) -> Fie
 
 
 _ID = _s("id", "CustomerLabs application identifier (app_id)", required=True, fmt="app_id")
-_UID = _s("uid", "User identifier: app_id + UUIDv4, persisted for the life of an install",
-          required=True, fmt="user_id")
-_SID = _s("sid", "Session identifier: CL- + UUIDv4, new for every app session", required=True,
-          fmt="session_id")
+_UID = _s("uid", "User identifier: app_id + UUIDv4, persisted for the life of an install", required=True, fmt="user_id")
+_SID = _s("sid", "Session identifier: CL- + UUIDv4, new for every app session", required=True, fmt="session_id")
 _EVENT_SOURCE = Field("event_source", "string", True, "Always mobile_app", enum=("mobile_app",))
 _ADDED_AT = _s("added_at", "Event time, ISO 8601 UTC", required=True, fmt="timestamp")
 
 _EXTERNAL_IDS = Field(
-    "external_ids", "object", True,
+    "external_ids",
+    "object",
+    True,
     "Third-party identifiers used to stitch identity across platforms",
     fields=(
         _s("idfa", "Advertising id on iOS (IDFA); zeroed when ad tracking is limited", fmt="uuid"),
@@ -163,8 +164,7 @@ _EXTERNAL_IDS = Field(
 )
 
 DEVICE_FIELDS: tuple[Field, ...] = (
-    Field("limitAdTracking", "boolean", True, "true = ad tracking limited, false = allowed",
-          bool_strings=True),
+    Field("limitAdTracking", "boolean", True, "true = ad tracking limited, false = allowed", bool_strings=True),
     _s("fcmToken", "Firebase Cloud Messaging token"),
     _s("user_agent", "WebView user agent"),
     _s("appPackageName", "Application package name / bundle id"),
@@ -191,33 +191,56 @@ CLICK_ID_FIELDS: tuple[Field, ...] = (
     _s("wbraid", "Google Ads web-to-app click id"),
 )
 _UTM = Field(
-    "utm_params", "object", False, "UTM parameters of the deep link or referral that opened the app",
+    "utm_params",
+    "object",
+    False,
+    "UTM parameters of the deep link or referral that opened the app",
     fields=tuple(_s(f"utm_{k}") for k in ("source", "medium", "campaign", "content", "term")),
 )
 _IDENTIFY_BY = Field(
-    "identify_by", "object", True, "Matches the user: identify_by_email and/or identify_by_phone",
+    "identify_by",
+    "object",
+    True,
+    "Matches the user: identify_by_email and/or identify_by_phone",
     fields=(
         _s("identify_by_email", "Email of the user", fmt="email"),
         _s("identify_by_phone", "Phone of the user, E.164", fmt="phone"),
     ),
 )
 TRAIT_FIELDS: tuple[Field, ...] = (
-    _s("first_name"), _s("last_name"), _s("email", fmt="email"), _s("phone", fmt="phone"),
-    _s("gender"), Field("age", "integer", False, "Age in years", minimum=0, maximum=150),
-    _s("country"), _s("state"), _s("city"), _s("zip"),
-    _s("address1"), _s("address2"), _s("address3"),
+    _s("first_name"),
+    _s("last_name"),
+    _s("email", fmt="email"),
+    _s("phone", fmt="phone"),
+    _s("gender"),
+    Field("age", "integer", False, "Age in years", minimum=0, maximum=150),
+    _s("country"),
+    _s("state"),
+    _s("city"),
+    _s("zip"),
+    _s("address1"),
+    _s("address2"),
+    _s("address3"),
 )
 PROPERTY_FIELDS: tuple[Field, ...] = (
     _n("value", "Order value: products subtotal + shipping + tax - discount"),
     _s("currency", fmt="currency"),
     _s("transaction_id"),
-    _n("shipping", minimum=0), _n("tax", minimum=0), _n("discount", minimum=0),
-    _s("coupon"), _s("affiliation"), _s("search_string"), _s("description"),
+    _n("shipping", minimum=0),
+    _n("tax", minimum=0),
+    _n("discount", minimum=0),
+    _s("coupon"),
+    _s("affiliation"),
+    _s("search_string"),
+    _s("description"),
 )
 PRODUCT = Field(
-    "product", "object", False,
+    "product",
+    "object",
+    False,
     fields=(
-        _s("product_id", required=False), _s("product_name"),
+        _s("product_id", required=False),
+        _s("product_name"),
         _n("product_price", minimum=0),
         Field("product_quantity", "integer", False, minimum=1, maximum=100_000),
     ),
@@ -239,8 +262,12 @@ def _uid_matches_app(body: Mapping[str, Any]) -> list[Problem]:
     if isinstance(ext, dict):
         cl = ext.get("customerlabs_user_id")
         if isinstance(cl, str) and cl != uid:
-            problems.append(Problem("external_ids.customerlabs_user_id",
-                                    f"expected the same user id as uid {_show(uid)}, got {_show(cl)}"))
+            problems.append(
+                Problem(
+                    "external_ids.customerlabs_user_id",
+                    f"expected the same user id as uid {_show(uid)}, got {_show(cl)}",
+                )
+            )
     return problems
 
 
@@ -253,9 +280,12 @@ def _ad_id_matches_platform(body: Mapping[str, Any]) -> list[Problem]:
     key = {"i2": "idfa", "a2": "aaid"}.get(version) if isinstance(version, str) else None
     if key and key not in ext:
         platform = "iOS" if key == "idfa" else "Android"
-        return [Problem(f"external_ids.{key}",
-                        f"required on {platform} (additional_info.extInfoVersion is "
-                        f"{_show(info['extInfoVersion'])})")]
+        return [
+            Problem(
+                f"external_ids.{key}",
+                f"required on {platform} (additional_info.extInfoVersion is {_show(info['extInfoVersion'])})",
+            )
+        ]
     return []
 
 
@@ -273,10 +303,17 @@ ENDPOINTS: dict[str, Endpoint] = {
         path="/app/externalIds",
         summary="Session start: registers the device's advertising ids, metadata and UTM parameters",
         body=(
-            _ID, _UID, _SID, _EXTERNAL_IDS,
-            Field("additional_info", "object", True,
-                  "Device metadata, ad click ids and app details",
-                  fields=DEVICE_FIELDS + CLICK_ID_FIELDS),
+            _ID,
+            _UID,
+            _SID,
+            _EXTERNAL_IDS,
+            Field(
+                "additional_info",
+                "object",
+                True,
+                "Device metadata, ad click ids and app details",
+                fields=DEVICE_FIELDS + CLICK_ID_FIELDS,
+            ),
             _UTM,
         ),
         response=(
@@ -292,7 +329,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         path="/app/identify",
         summary="Links the device's user id to a known person (email/phone) and sets traits",
         body=(
-            _ID, _UID, _SID, _EVENT_SOURCE, _ADDED_AT, _IDENTIFY_BY,
+            _ID,
+            _UID,
+            _SID,
+            _EVENT_SOURCE,
+            _ADDED_AT,
+            _IDENTIFY_BY,
             Field("traits", "object", True, "User profile attributes", fields=TRAIT_FIELDS),
             _EXTERNAL_IDS,
         ),
@@ -310,15 +352,21 @@ ENDPOINTS: dict[str, Endpoint] = {
         path="/webhook/{source}",
         summary="Events webhook (the URL is per CustomerLabs source)",
         body=(
-            _ID, _UID, _SID,
+            _ID,
+            _UID,
+            _SID,
             Field("event_name", "string", True, "View Item, Add to Cart, Purchase, Search, ..."),
-            _EVENT_SOURCE, _ADDED_AT,
-            Field("identify_by", "object", True,
-                  "Attributes the event to an identified profile; {} for an anonymous user",
-                  fields=_IDENTIFY_BY.fields),
+            _EVENT_SOURCE,
+            _ADDED_AT,
+            Field(
+                "identify_by",
+                "object",
+                True,
+                "Attributes the event to an identified profile; {} for an anonymous user",
+                fields=_IDENTIFY_BY.fields,
+            ),
             Field("properties", "object", True, "Event properties", fields=PROPERTY_FIELDS),
-            Field("products", "array", False, "Products of an e-commerce event", items=PRODUCT,
-                  max_items=MAX_PRODUCTS),
+            Field("products", "array", False, "Products of an e-commerce event", items=PRODUCT, max_items=MAX_PRODUCTS),
             _UTM,
         ),
         response=None,
@@ -335,8 +383,12 @@ MOCK_PATHS: dict[str, str] = {name: ep.path.format(source="loadsim") for name, e
 
 #: The 400 body, for every endpoint.
 ERROR_BODY: tuple[Field, ...] = (
-    Field("validation_error", "object", True,
-          fields=(_s("error_message", "Names the field and what is wrong", required=True),)),
+    Field(
+        "validation_error",
+        "object",
+        True,
+        fields=(_s("error_message", "Names the field and what is wrong", required=True),),
+    ),
 )
 
 
@@ -360,12 +412,21 @@ def error_body(problems: list[Problem] | str) -> dict[str, Any]:
 # --- validation ------------------------------------------------------------------------------
 
 _TYPE_NAMES = {
-    dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-    int: "a number", float: "a number", type(None): "null",
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
 }
 _EXPECTED = {
-    "string": "a string", "boolean": "a boolean", "integer": "an integer",
-    "number": "a number", "object": "an object", "array": "an array",
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "object": "an object",
+    "array": "an array",
 }
 
 
@@ -516,8 +577,7 @@ def _describe_fields(fields: tuple[Field, ...], indent: str, lines: list[str]) -
             kind += ", one of " + "/".join(map(str, f.enum))
         if f.bool_strings:
             kind += ' (or "true"/"false")'
-        lines.append(f"{indent}{f.name:<{max(34 - len(indent), 8)}} {'required' if f.required else 'optional'}"
-                     f"  {kind}")
+        lines.append(f"{indent}{f.name:<{max(34 - len(indent), 8)}} {'required' if f.required else 'optional'}  {kind}")
         sub = f.fields or (f.items.fields if f.items is not None else ())
         if sub:
             _describe_fields(sub, indent + "  ", lines)
@@ -542,6 +602,7 @@ def describe() -> str:
 
 
 # --- OpenAPI 3.1 export ------------------------------------------------------------------------
+
 
 def _schema(spec: Field) -> dict[str, Any]:
     s: dict[str, Any]
@@ -606,12 +667,24 @@ def openapi(*, server: str = "https://io.v2.customerlabs.co") -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{resp_name}"}}}
         rules = "; ".join((rule.__doc__ or rule.__name__).strip().replace("``", "") for rule in ep.checks)
         parameters: list[dict[str, Any]] = [
-            {"name": "CL-User-Agent", "in": "header", "required": True,
-             "description": "The device's WebView user agent", "schema": {"type": "string"}},
+            {
+                "name": "CL-User-Agent",
+                "in": "header",
+                "required": True,
+                "description": "The device's WebView user agent",
+                "schema": {"type": "string"},
+            },
         ]
         if "{source}" in ep.path:
-            parameters.append({"name": "source", "in": "path", "required": True,
-                               "description": "The source's webhook id", "schema": {"type": "string"}})
+            parameters.append(
+                {
+                    "name": "source",
+                    "in": "path",
+                    "required": True,
+                    "description": "The source's webhook id",
+                    "schema": {"type": "string"},
+                }
+            )
         paths[ep.path] = {
             ep.method.lower(): {
                 "operationId": ep.name,
@@ -624,8 +697,7 @@ def openapi(*, server: str = "https://io.v2.customerlabs.co") -> dict[str, Any]:
                 },
                 "responses": {
                     "200": ok,
-                    "400": {"description": "Validation error",
-                            "content": {"application/json": {"schema": error_ref}}},
+                    "400": {"description": "Validation error", "content": {"application/json": {"schema": error_ref}}},
                     "500": {"description": "Server error"},
                 },
             }

@@ -79,16 +79,53 @@ ENDPOINTS = contract.ENDPOINT_NAMES
 FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
 #: The events table: one row per request, in ``added_at`` order.
 TABLE_COLUMNS: tuple[str, ...] = (
-    "time", "local_time", "day", "endpoint", "step", "event_name", "device", "user_id", "session_id",
-    "session_number", "platform", "country", "timezone", "value", "currency", "transaction_id", "items",
-    "coupon", "utm_source", "utm_medium", "utm_campaign", "identified", "campaign", "faulty", "fault",
+    "time",
+    "local_time",
+    "day",
+    "endpoint",
+    "step",
+    "event_name",
+    "device",
+    "user_id",
+    "session_id",
+    "session_number",
+    "platform",
+    "country",
+    "timezone",
+    "value",
+    "currency",
+    "transaction_id",
+    "items",
+    "coupon",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "identified",
+    "campaign",
+    "faulty",
+    "fault",
 )
 _INT_COLUMNS = frozenset({"day", "device", "session_number", "items"})
 _BOOL_COLUMNS = frozenset({"identified", "faulty"})
 DEVICE_COLUMNS: tuple[str, ...] = (
-    "device", "platform", "country", "currency", "timezone", "locale", "model", "os_version", "app_version",
-    "carrier", "install_time", "install_day", "last_seen", "sessions", "requests", "faulty_requests",
-    "purchases", "user_agent",
+    "device",
+    "platform",
+    "country",
+    "currency",
+    "timezone",
+    "locale",
+    "model",
+    "os_version",
+    "app_version",
+    "carrier",
+    "install_time",
+    "install_day",
+    "last_seen",
+    "sessions",
+    "requests",
+    "faulty_requests",
+    "purchases",
+    "user_agent",
 )
 #: Records gathered before a chunk is sorted and spilled (bounds memory: about 1 KB each).
 CHUNK_RECORDS = 40_000
@@ -105,6 +142,7 @@ class DatasetError(Exception):
 
 # --- the calendar ---------------------------------------------------------------------------------
 
+
 def _normalised(xs: Iterable[float]) -> list[float]:
     xs = list(xs)
     mean = sum(xs) / len(xs)
@@ -119,8 +157,7 @@ class _Calendar:
         self.hours = days * 24
         self.start = start
         #: Local midnight of day 1 as if it were UTC: "local naive" seconds.
-        self.start_naive = int(datetime.datetime(start.year, start.month, start.day,
-                                                 tzinfo=datetime.UTC).timestamp())
+        self.start_naive = int(datetime.datetime(start.year, start.month, start.day, tzinfo=datetime.UTC).timestamp())
         self.end_naive = self.start_naive + self.hours * 3600
         daily = _normalised(config.daily)
         weekly = _normalised(config.weekly)
@@ -130,8 +167,10 @@ class _Calendar:
         self.dates = [(start + datetime.timedelta(days=d)).isoformat() for d in range(days)]
         weekday = [(start + datetime.timedelta(days=d)).weekday() for d in range(days)]
         # Session-start intensity per local hour of the period (shape only; mean 1 over a week).
-        self.shape = [daily[h % 24] * weekly[weekday[h // 24]]
-                      * (campaigns[h // 24].sessions if h // 24 in campaigns else 1.0) for h in range(self.hours)]
+        self.shape = [
+            daily[h % 24] * weekly[weekday[h // 24]] * (campaigns[h // 24].sessions if h // 24 in campaigns else 1.0)
+            for h in range(self.hours)
+        ]
         self.shape_max = max(self.shape) or 1.0
         self.rate_max = self.shape_max / mean_gap  # returning sessions per second at the busiest hour
         growth = 1.0 + config.install_growth
@@ -235,7 +274,7 @@ class _Runs:
         with path.open("wb") as f:
             for block in blocks:
                 for k in range(0, len(block), _BLOCK):
-                    pickle.dump(block[k:k + _BLOCK], f, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump(block[k : k + _BLOCK], f, protocol=pickle.HIGHEST_PROTOCOL)
         return path
 
     @staticmethod
@@ -290,6 +329,7 @@ def _merge_blocks(runs: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:
 
 
 # --- output helpers -------------------------------------------------------------------------------
+
 
 class _GzipOut(gzip.GzipFile):
     """A gzip file that also closes the file under it (``GzipFile(fileobj=...)`` leaves it open)."""
@@ -395,6 +435,7 @@ class _Progress:
 
 # --- generation -----------------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class _Stats:
     """What summary.json reports, gathered device by device (memory: days and event names only).
@@ -425,8 +466,15 @@ class _Stats:
 
     #: How ``merge`` adds each field up (a test checks that every field is named here).
     SUMS = ("devices", "active_devices", "faulty_devices", "churned", "sessions", "faulty_requests")
-    LISTS = ("funnel", "daily_active", "daily_installs", "daily_sessions", "daily_requests", "daily_purchases",
-             "local_hour_starts")
+    LISTS = (
+        "funnel",
+        "daily_active",
+        "daily_installs",
+        "daily_sessions",
+        "daily_requests",
+        "daily_purchases",
+        "local_hour_starts",
+    )
     COUNTS = ("requests", "events_by_name")
 
     def __post_init__(self) -> None:
@@ -475,8 +523,9 @@ class _SharedDevices:
 
 
 class _Generator:
-    def __init__(self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int,
-                 table_format: str) -> None:
+    def __init__(
+        self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int, table_format: str
+    ) -> None:
         self.scenario = scenario
         self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
         self._devices = _SharedDevices(self.population)
@@ -520,8 +569,11 @@ class _Generator:
         tz = str(info.get("deviceTimeZone", "UTC"))
         off = cal.offsets(tz)
         install = cal.install(rnd, off)
-        life_end = install + (rnd.expovariate(cal.churn_rate) if 0 < cal.churn_rate < math.inf
-                              else (math.inf if cal.churn_rate == 0 else 0.0))
+        life_end = install + (
+            rnd.expovariate(cal.churn_rate)
+            if 0 < cal.churn_rate < math.inf
+            else (math.inf if cal.churn_rate == 0 else 0.0)
+        )
         end_utc = cal.to_utc(off, cal.end_naive)
         until = min(life_end, end_utc)
         platform, country = dev["platform"], dev["country"]
@@ -562,8 +614,9 @@ class _Generator:
         day = 0
         esc, quote, iso, floats = _ESCAPED, _quote, iso_utc, _FLOAT_TEXT
         stats.devices += 1
-        stats.daily_installs[max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600))
-                             // 24] += 1
+        stats.daily_installs[
+            max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600)) // 24
+        ] += 1
         base_utc = cal.base_utc
         step_parts = self._step_parts
         mmss, mmss_local = _MMSS, _MMSS_LOCAL
@@ -641,23 +694,45 @@ class _Generator:
                 products = body.get("products")
                 items = (len(products) if faulty else sum(map(_QUANTITY, products))) if products else 0
                 text = floats[value] if value.__class__ is float else value
-                commerce = (f"{text},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
-                            f"{esc[props.get('coupon')]}")  # type: ignore[union-attr]
+                commerce = (
+                    f"{text},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
+                    f"{esc[props.get('coupon')]}"
+                )  # type: ignore[union-attr]
             utm = body.get("utm_params")
             if utm is not last_utm:
                 last_utm = utm
-                utm_part = (f"{esc[utm.get('utm_source')]},{esc[utm.get('utm_medium')]},"
-                            f"{esc[utm.get('utm_campaign')]}") if utm else ",,"
+                utm_part = (
+                    (f"{esc[utm.get('utm_source')]},{esc[utm.get('utm_medium')]},{esc[utm.get('utm_campaign')]}")
+                    if utm
+                    else ",,"
+                )
             if jsonl:
-                line = self._json_row(when, wall, rday, req, event_name, gi, uid, sid, session,
-                                      platform, country, tz, props, body, campaign)
+                line = self._json_row(
+                    when,
+                    wall,
+                    rday,
+                    req,
+                    event_name,
+                    gi,
+                    uid,
+                    sid,
+                    session,
+                    platform,
+                    country,
+                    tz,
+                    props,
+                    body,
+                    campaign,
+                )
             else:
-                line = (f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
-                        f"{1 if body.get('identify_by') else 0},{tail}"
-                        + (f"1,{req.fault}\n" if faulty else "0,\n")).encode()
+                line = (
+                    f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
+                    f"{1 if body.get('identify_by') else 0},{tail}" + (f"1,{req.fault}\n" if faulty else "0,\n")
+                ).encode()
             data = dumps(body, option=newline)
-            out.append(((((int(t * 1000) << 48) | key_base | seq) << (_LEN_BITS + 2)) | len(data) << 2 | ep_i,
-                        data + line))
+            out.append(
+                ((((int(t * 1000) << 48) | key_base | seq) << (_LEN_BITS + 2)) | len(data) << 2 | ep_i, data + line)
+            )
             seq += 1
             # Requests and events are counted per step (one dict update), named at the end (finish).
             step_counts[step] = step_counts.get(step, 0) + 1
@@ -688,20 +763,27 @@ class _Generator:
             stats.daily_active[d] += 1
         install_local = install + cal.offset_at(off, install)
         # Every text column comes from the catalogue's small vocabularies: escaped once each, cached.
-        device_rows.write((
-            f"{gi},{platform},{country},{esc[dev['currency']]},{esc[tz]},{esc[info.get('locale')]},{esc[info.get('deviceModelName')]},"
-            f"{esc[info.get('osVersion')]},{esc[info.get('app_version_name')]},{esc[info.get('carrier')]},"
-            f"{iso_utc(install)},{int(install_local - start_naive) // 86400 + 1},{iso_utc(last_t)},"
-            f"{n_sessions},{n_requests},{n_faulty},{n_purchases},{esc[info.get('user_agent')]}\n").encode())
+        device_rows.write(
+            (
+                f"{gi},{platform},{country},{esc[dev['currency']]},{esc[tz]},{esc[info.get('locale')]},{esc[info.get('deviceModelName')]},"
+                f"{esc[info.get('osVersion')]},{esc[info.get('app_version_name')]},{esc[info.get('carrier')]},"
+                f"{iso_utc(install)},{int(install_local - start_naive) // 86400 + 1},{iso_utc(last_t)},"
+                f"{n_sessions},{n_requests},{n_faulty},{n_purchases},{esc[info.get('user_agent')]}\n"
+            ).encode()
+        )
 
     def _step_part(self, req: Request) -> tuple[str, str, int, int, bool]:
         """What a step puts in every row and count: the row's endpoint, step and event name columns,
         the event name, the endpoint's file, the funnel bit and whether it is a purchase."""
         name = req.body.get("event_name", "")
         k = self.step_of.get(name)
-        part = self._step_parts[req.step] = (f"{req.endpoint},{_ESCAPED[req.step]},{_ESCAPED[name]}", name,
-                                             _EP_INDEX[req.endpoint], 0 if k is None else 1 << k,
-                                             name in self.purchase_names)
+        part = self._step_parts[req.step] = (
+            f"{req.endpoint},{_ESCAPED[req.step]},{_ESCAPED[name]}",
+            name,
+            _EP_INDEX[req.endpoint],
+            0 if k is None else 1 << k,
+            name in self.purchase_names,
+        )
         return part
 
     def finish(self) -> None:
@@ -717,19 +799,65 @@ class _Generator:
                 s.events_by_name[name] = s.events_by_name.get(name, 0) + healthy
 
     @staticmethod
-    def _json_row(when: str, wall: str, day: int, req: Request, event_name: str, gi: int, uid: str,
-                  sid: str, session: int, platform: str, country: str, tz: str, props: Any, body: dict[str, Any],
-                  campaign: str) -> bytes:
+    def _json_row(
+        when: str,
+        wall: str,
+        day: int,
+        req: Request,
+        event_name: str,
+        gi: int,
+        uid: str,
+        sid: str,
+        session: int,
+        platform: str,
+        country: str,
+        tz: str,
+        props: Any,
+        body: dict[str, Any],
+        campaign: str,
+    ) -> bytes:
         props = props or {}
         products = body.get("products")
-        items = (len(products) if req.faulty else sum(p.get("product_quantity", 1) for p in products)) \
-            if products else 0
+        items = (
+            (len(products) if req.faulty else sum(p.get("product_quantity", 1) for p in products)) if products else 0
+        )
         utm = body.get("utm_params") or {}
-        return orjson.dumps(dict(zip(TABLE_COLUMNS, (
-            when, wall, day + 1, req.endpoint, req.step, event_name, gi, uid, sid, session + 1, platform, country, tz,
-            props.get("value"), props.get("currency"), props.get("transaction_id"), items, props.get("coupon"),
-            utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign"), bool(body.get("identify_by")),
-            campaign or None, req.faulty, req.fault), strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(
+            dict(
+                zip(
+                    TABLE_COLUMNS,
+                    (
+                        when,
+                        wall,
+                        day + 1,
+                        req.endpoint,
+                        req.step,
+                        event_name,
+                        gi,
+                        uid,
+                        sid,
+                        session + 1,
+                        platform,
+                        country,
+                        tz,
+                        props.get("value"),
+                        props.get("currency"),
+                        props.get("transaction_id"),
+                        items,
+                        props.get("coupon"),
+                        utm.get("utm_source"),
+                        utm.get("utm_medium"),
+                        utm.get("utm_campaign"),
+                        bool(body.get("identify_by")),
+                        campaign or None,
+                        req.faulty,
+                        req.fault,
+                    ),
+                    strict=True,
+                )
+            ),
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
 
     def _close_session(self, funnel: int) -> None:
         f = self.stats.funnel
@@ -743,16 +871,30 @@ def _conversion_table(names: list[str], present: list[int], counts: list[int], s
     prev: int | None = None
     for k in present:
         n = counts[k]
-        out.append({"step": names[k], "sessions": n, "of_sessions": round(n / sessions, 4) if sessions else 0.0,
-                    "of_previous": round(n / prev, 4) if prev else (1.0 if prev is None else 0.0)})
+        out.append(
+            {
+                "step": names[k],
+                "sessions": n,
+                "of_sessions": round(n / sessions, 4) if sessions else 0.0,
+                "of_previous": round(n / prev, 4) if prev else (1.0 if prev is None else 0.0),
+            }
+        )
         prev = n
     return out
 
 
 # --- several processes (--jobs) ------------------------------------------------------------------
 
-def _play(gen: _Generator, low: int, high: int, runs: _Runs, device_rows: IO[bytes], chunk_records: int,
-          done: Callable[[int], None]) -> None:
+
+def _play(
+    gen: _Generator,
+    low: int,
+    high: int,
+    runs: _Runs,
+    device_rows: IO[bytes],
+    chunk_records: int,
+    done: Callable[[int], None],
+) -> None:
     """Devices ``low`` to ``high - 1``: their records into ``runs`` (spilled every ``chunk_records``),
     their rows to ``device_rows``; ``done(k)`` after the k-th."""
     buf = runs.buffer
@@ -791,8 +933,9 @@ def _play_block(block: _Block, progress: Any = None) -> tuple[_Stats, list[Path]
     """Play one block of devices in this process: (its statistics, its sorted runs, its devices.csv
     rows). Every record's key is global (time, device, sequence), so the parent's merge of all
     blocks' runs gives the order one process gives; the statistics merge exactly (``_Stats.merge``)."""
-    gen = _FORKED or _Generator(block.scenario, config=block.config, start=block.start, days=block.days,
-                                table_format=block.table_format)
+    gen = _FORKED or _Generator(
+        block.scenario, config=block.config, start=block.start, days=block.days, table_format=block.table_format
+    )
     directory = block.directory / f"block-{block.index:03d}"
     directory.mkdir()
     runs = _Runs(directory)
@@ -847,8 +990,7 @@ def _play_parallel(gen: _Generator, whole: _Block, bar: _Progress) -> tuple[_Run
     ctx = _mp_context()
     n, count = whole.high, whole.count
     progress = ctx.Value("q", 0)
-    blocks = [dataclasses.replace(whole, index=k, low=n * k // count, high=n * (k + 1) // count)
-              for k in range(count)]
+    blocks = [dataclasses.replace(whole, index=k, low=n * k // count, high=n * (k + 1) // count) for k in range(count)]
     procs: list[tuple[Any, multiprocessing.connection.Connection]] = []
     results: list[tuple[_Stats, list[Path], Path] | None] = [None] * count
     # A forked child flushes its copy of what is buffered here when it exits: flush first.
@@ -858,8 +1000,9 @@ def _play_parallel(gen: _Generator, whole: _Block, bar: _Progress) -> tuple[_Run
     try:
         for block in blocks:
             recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker, args=(block, send, progress), name=f"loadsim-generate-{block.index}",
-                            daemon=True)
+            p = ctx.Process(
+                target=_worker, args=(block, send, progress), name=f"loadsim-generate-{block.index}", daemon=True
+            )
             p.start()
             send.close()  # the worker holds the only write end: its death reads as end of file here
             procs.append((p, recv))
@@ -874,11 +1017,14 @@ def _play_parallel(gen: _Generator, whole: _Block, bar: _Progress) -> tuple[_Run
                 except EOFError:
                     p = procs[k][0]
                     p.join(5)
-                    raise DatasetError(f"{name} stopped without an answer (exit code {p.exitcode}; killed, or out of "
-                                       "memory?); no dataset was written: run again, with fewer --jobs") from None
+                    raise DatasetError(
+                        f"{name} stopped without an answer (exit code {p.exitcode}; killed, or out of "
+                        "memory?); no dataset was written: run again, with fewer --jobs"
+                    ) from None
                 if status != "ok":
-                    raise DatasetError(f"{name} failed: {value}; no dataset was written: "
-                                       "run with --jobs 1 for the full traceback")
+                    raise DatasetError(
+                        f"{name} failed: {value}; no dataset was written: run with --jobs 1 for the full traceback"
+                    )
                 results[k] = value
             bar.update(progress.value)
     finally:
@@ -901,10 +1047,21 @@ def _play_parallel(gen: _Generator, whole: _Block, bar: _Progress) -> tuple[_Run
     return runs, parts
 
 
-def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | None = None, days: int | None = None,
-             start: str | datetime.date | None = None, seed: int | None = None, table_format: str = "csv",
-             gzip_output: bool = False, progress: bool | None = None, quiet: bool = False,
-             chunk_records: int = CHUNK_RECORDS, jobs: int = 1) -> dict[str, Any]:
+def generate(
+    scenario: str | Path | Scenario,
+    *,
+    out: str | Path,
+    users: int | None = None,
+    days: int | None = None,
+    start: str | datetime.date | None = None,
+    seed: int | None = None,
+    table_format: str = "csv",
+    gzip_output: bool = False,
+    progress: bool | None = None,
+    quiet: bool = False,
+    chunk_records: int = CHUNK_RECORDS,
+    jobs: int = 1,
+) -> dict[str, Any]:
     """Write a dataset to ``out`` and return its summary (also ``out/summary.json``).
 
     ``users``, ``days``, ``start`` and ``seed`` override the scenario's population size, ``[time]``
@@ -919,8 +1076,10 @@ def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | N
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise DatasetError("--format parquet needs pyarrow: pip install 'loadsim[parquet]' "
-                               "(or pip install pyarrow), or use --format csv") from None
+            raise DatasetError(
+                "--format parquet needs pyarrow: pip install 'loadsim[parquet]' "
+                "(or pip install pyarrow), or use --format csv"
+            ) from None
     if isinstance(scenario, Scenario):
         sc = scenario
         ref = str(sc.path) if sc.path else sc.name
@@ -943,14 +1102,19 @@ def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | N
     if n_days < 1:
         raise DatasetError(f"--days must be at least 1, got {n_days}")
     try:
-        first = (start if isinstance(start, datetime.date) else datetime.date.fromisoformat(start)) if start \
+        first = (
+            (start if isinstance(start, datetime.date) else datetime.date.fromisoformat(start))
+            if start
             else config.start_date()
+        )
     except ValueError:
         raise DatasetError(f"--start must be an ISO date such as 2026-01-05, got {start!r}") from None
     late = [c for c in config.campaigns if c.day > n_days]
     if late:
-        sys.stderr.write(f"loadsim: note: campaign day(s) {', '.join(str(c.day) for c in late)} fall after the "
-                         f"{n_days} simulated day(s) and are left out\n")
+        sys.stderr.write(
+            f"loadsim: note: campaign day(s) {', '.join(str(c.day) for c in late)} fall after the "
+            f"{n_days} simulated day(s) and are left out\n"
+        )
     show = (sys.stderr.isatty() if progress is None else progress) and not quiet
     bar = _Progress(show)
 
@@ -975,8 +1139,19 @@ def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | N
                 _play(gen, 0, n, runs, dev_out, chunk_records, bar.update)
             gen.finish()
         else:
-            block = _Block(scenario=sc, config=config, start=first, days=n_days, table_format=table_format,
-                           index=0, count=workers, low=0, high=n, directory=tmp, chunk_records=chunk_records)
+            block = _Block(
+                scenario=sc,
+                config=config,
+                start=first,
+                days=n_days,
+                table_format=table_format,
+                index=0,
+                count=workers,
+                low=0,
+                high=n,
+                directory=tmp,
+                chunk_records=chunk_records,
+            )
             runs, parts = _play_parallel(gen, block, bar)
             # The devices' rows, block after block: device order, as one process writes them.
             with _open_out(devices_path, gzip_output) as dev_out:
@@ -988,20 +1163,21 @@ def generate(scenario: str | Path | Scenario, *, out: str | Path, users: int | N
         bar.close()
         total = sum(gen.stats.requests.values())
         bar.phase("writing", total)
-        _write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output,
-                     progress=bar)
+        _write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output, progress=bar)
         bar.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     summary = _summary(gen, sc, ref=ref, start=first, days=n_days, table_format=table_format, suffix=suffix)
-    (out_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-                                           + b"\n")
+    (out_dir / "summary.json").write_bytes(
+        orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
     (out_dir / "README.md").write_text(_readme(summary), encoding="utf-8")
     return summary
 
 
-def _write_files(out_dir: Path, blocks: Iterator[list[Record]], *, table_format: str, suffix: str, gz: bool,
-                 progress: _Progress) -> None:
+def _write_files(
+    out_dir: Path, blocks: Iterator[list[Record]], *, table_format: str, suffix: str, gz: bool, progress: _Progress
+) -> None:
     files = [_open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINTS]
     table_path = out_dir / (f"events.{table_format}{suffix}" if table_format != "parquet" else ".events.csv")
     table = _open_out(table_path, gz and table_format != "parquet")
@@ -1051,8 +1227,14 @@ def _csv_to_parquet(src: Path, dst: Path) -> None:
     types.update({c: pa.int64() for c in _INT_COLUMNS})
     types.update({c: pa.bool_() for c in _BOOL_COLUMNS})
     types["value"] = pa.float64()
-    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False,
-                                   true_values=["1"], false_values=["0"], include_columns=list(TABLE_COLUMNS))
+    convert = pacsv.ConvertOptions(
+        column_types=types,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["1"],
+        false_values=["0"],
+        include_columns=list(TABLE_COLUMNS),
+    )
     reader = pacsv.open_csv(src, convert_options=convert, read_options=pacsv.ReadOptions(block_size=1 << 22))
     schema = pa.schema([(c, types[c]) for c in TABLE_COLUMNS])
     with pq.ParquetWriter(dst, schema, compression="zstd") as writer:
@@ -1060,8 +1242,9 @@ def _csv_to_parquet(src: Path, dst: Path) -> None:
             writer.write_batch(batch)
 
 
-def _summary(gen: _Generator, sc: Scenario, *, ref: str, start: datetime.date, days: int, table_format: str,
-             suffix: str) -> dict[str, Any]:
+def _summary(
+    gen: _Generator, sc: Scenario, *, ref: str, start: datetime.date, days: int, table_format: str, suffix: str
+) -> dict[str, Any]:
     s, cal = gen.stats, gen.calendar
     table = f"events.{table_format}" + (suffix if table_format != "parquet" else "")
     return {
@@ -1082,19 +1265,33 @@ def _summary(gen: _Generator, sc: Scenario, *, ref: str, start: datetime.date, d
             },
             "campaigns": {str(d + 1): name for d, name in enumerate(cal.campaign_names) if name},
         },
-        "devices": {"total": s.devices, "active": s.active_devices, "with_faulty_requests": s.faulty_devices,
-                    "churned": s.churned},
+        "devices": {
+            "total": s.devices,
+            "active": s.active_devices,
+            "with_faulty_requests": s.faulty_devices,
+            "churned": s.churned,
+        },
         "sessions": s.sessions,
         "requests": {**s.requests, "total": sum(s.requests.values()), "faulty": s.faulty_requests},
         "events_by_name": dict(sorted(s.events_by_name.items())),
         "funnel": _conversion_table(gen.funnel_names, gen.funnel_present, s.funnel, s.sessions),
-        "revenue_by_currency": {c: {"orders": int(v[0]), "revenue": round(float(v[1]), 2)}
-                                for c, v in sorted(s.revenue.items())},
+        "revenue_by_currency": {
+            c: {"orders": int(v[0]), "revenue": round(float(v[1]), 2)} for c, v in sorted(s.revenue.items())
+        },
         "daily_active_devices": list(s.daily_active),
-        "daily": [{"day": d + 1, "date": cal.dates[d], "campaign": cal.campaign_names[d] or None,
-                   "active_devices": s.daily_active[d], "installs": s.daily_installs[d],
-                   "sessions": s.daily_sessions[d], "requests": s.daily_requests[d],
-                   "purchases": s.daily_purchases[d]} for d in range(days)],
+        "daily": [
+            {
+                "day": d + 1,
+                "date": cal.dates[d],
+                "campaign": cal.campaign_names[d] or None,
+                "active_devices": s.daily_active[d],
+                "installs": s.daily_installs[d],
+                "sessions": s.daily_sessions[d],
+                "requests": s.daily_requests[d],
+                "purchases": s.daily_purchases[d],
+            }
+            for d in range(days)
+        ],
         "session_starts_by_local_hour": list(s.local_hour_starts),
     }
 
@@ -1114,8 +1311,12 @@ def _readme(summary: dict[str, Any]) -> str:
         f"{summary['sessions']:,} sessions, {req['total']:,} requests "
         f"({req['faulty']:,} deliberately malformed by faulty SDKs), over {d['days']} days from {d['start']} "
         "(local midnight in each device's time zone).",
-        f"- App id `{d['app_id']}`." + (" Campaign days: " + ", ".join(
-            f"day {k} ({v})" for k, v in d["campaigns"].items()) + "." if d["campaigns"] else ""),
+        f"- App id `{d['app_id']}`."
+        + (
+            " Campaign days: " + ", ".join(f"day {k} ({v})" for k, v in d["campaigns"].items()) + "."
+            if d["campaigns"]
+            else ""
+        ),
         "",
         "## Files",
         "",
@@ -1123,8 +1324,10 @@ def _readme(summary: dict[str, Any]) -> str:
         "|---|---|",
     ]
     for ep, path in files["requests"].items():
-        lines.append(f"| `{path}` | `{ep}` request bodies exactly as the app sends them, one JSON per line, "
-                     f"in `added_at` order ({req[ep]:,}) |")
+        lines.append(
+            f"| `{path}` | `{ep}` request bodies exactly as the app sends them, one JSON per line, "
+            f"in `added_at` order ({req[ep]:,}) |"
+        )
     lines += [
         f"| `{files['events_table']}` | one flat row per request, the same order (columns below) |",
         f"| `{files['devices_table']}` | one row per device: platform, country, time zone, model, install "
@@ -1155,20 +1358,23 @@ def _readme(summary: dict[str, Any]) -> str:
 
 # --- reading a dataset ----------------------------------------------------------------------------
 
+
 def read_summary(directory: str | Path) -> dict[str, Any]:
     """A dataset's ``summary.json``; DatasetError says what is wrong with the directory."""
     path = Path(directory) / "summary.json"
     try:
         summary: dict[str, Any] = orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise DatasetError(f"{directory} is not a loadsim dataset (no summary.json): "
-                           "make one with loadsim generate SCENARIO --out DIR") from None
+        raise DatasetError(
+            f"{directory} is not a loadsim dataset (no summary.json): make one with loadsim generate SCENARIO --out DIR"
+        ) from None
     except orjson.JSONDecodeError as e:
         raise DatasetError(f"{path} is not valid JSON ({e}): generate the dataset again") from None
     version = summary.get("dataset", {}).get("format_version")
     if version != FORMAT_VERSION:
-        raise DatasetError(f"{directory}: dataset format {version!r}, this loadsim reads {FORMAT_VERSION}: "
-                           "generate it again")
+        raise DatasetError(
+            f"{directory}: dataset format {version!r}, this loadsim reads {FORMAT_VERSION}: generate it again"
+        )
     return summary
 
 
@@ -1189,8 +1395,9 @@ def _table_rows(directory: Path, table: str) -> Iterator[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(columns=["time", "endpoint", "step", "device", "session_number", "faulty",
-                                              "fault"]):
+        for batch in pf.iter_batches(
+            columns=["time", "endpoint", "step", "device", "session_number", "faulty", "fault"]
+        ):
             yield from batch.to_pylist()
         return
     with _open_in(path) as raw:
@@ -1202,9 +1409,15 @@ def _table_rows(directory: Path, table: str) -> Iterator[dict[str, Any]]:
 
         reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
         for row in reader:
-            yield {"time": row["time"], "endpoint": row["endpoint"], "step": row["step"],
-                   "device": int(row["device"]), "session_number": int(row["session_number"]),
-                   "faulty": row["faulty"] == "1", "fault": row["fault"] or None}
+            yield {
+                "time": row["time"],
+                "endpoint": row["endpoint"],
+                "step": row["step"],
+                "device": int(row["device"]),
+                "session_number": int(row["session_number"]),
+                "faulty": row["faulty"] == "1",
+                "fault": row["fault"] or None,
+            }
 
 
 def _epoch(iso: str) -> float:
@@ -1237,8 +1450,10 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
             ep = row["endpoint"]
             line = streams[index[ep]].readline()
             if not line:
-                raise DatasetError(f"{directory}: requests/{ep} ends before the events table does: "
-                                   "the dataset is truncated; generate it again")
+                raise DatasetError(
+                    f"{directory}: requests/{ep} ends before the events table does: "
+                    "the dataset is truncated; generate it again"
+                )
             device = int(row["device"])
             if devices is not None and not devices(device):
                 continue
@@ -1246,8 +1461,16 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
                 last_time, last_epoch = row["time"], _epoch(row["time"])
             data = line.rstrip(b"\n")
             body = orjson.loads(data)
-            req = Request(ep, row["step"], body, last_epoch, agents.get(device, {"Content-Type": CONTENT_TYPE}),
-                          bool(row["faulty"]), row["fault"] or None, int(row["session_number"]) - 1)
+            req = Request(
+                ep,
+                row["step"],
+                body,
+                last_epoch,
+                agents.get(device, {"Content-Type": CONTENT_TYPE}),
+                bool(row["faulty"]),
+                row["fault"] or None,
+                int(row["session_number"]) - 1,
+            )
             yield DatasetRecord(last_epoch, device, req, data)
     finally:
         for s in streams:

@@ -28,7 +28,6 @@ SESSION_PREFIX = "CL-"
 ZERO_AD_ID = "00000000-0000-0000-0000-000000000000"
 
 
-
 def mark_uuid4(raw: np.ndarray) -> None:
     """Set the version (4) and variant (RFC 4122) bits, in place, of an ``(n, 16)`` uint8 array or view."""
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40

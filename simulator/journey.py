@@ -64,12 +64,14 @@ _MEDIUM = {"google": "cpc", "bing": "cpc", "facebook": "paid_social", "instagram
 
 # --- timestamps ------------------------------------------------------------------------------
 
+
 def _local_time(stamp: str) -> str:
     """A faulty SDK's ``added_at``: wall-clock text with no zone (the contract wants ...Z)."""
     return stamp[:-1].replace("T", " ")
 
 
 # --- requests --------------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class Request:
@@ -101,6 +103,7 @@ class Request:
 
 # --- the product catalogue -------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Product:
     product_id: str
@@ -118,8 +121,10 @@ class Product:
 def load_products(path: Path = CATALOG) -> tuple[Product, ...]:
     """The seeded product catalogue (``catalog/products.csv``; prices in USD)."""
     with path.open(newline="", encoding="utf-8") as f:
-        return tuple(Product(r["product_id"], r["product_name"], r["category"], float(r["price_usd"]))
-                     for r in csv.DictReader(line for line in f if not line.startswith("#")))
+        return tuple(
+            Product(r["product_id"], r["product_name"], r["category"], float(r["price_usd"]))
+            for r in csv.DictReader(line for line in f if not line.startswith("#"))
+        )
 
 
 @dataclass(slots=True)
@@ -137,6 +142,7 @@ class _Prices:
 
 
 # --- the compiled state machine --------------------------------------------------------------
+
 
 @functools.cache
 def _normal_table() -> tuple[float, ...]:
@@ -219,8 +225,14 @@ class _Life:
 class JourneyEngine:
     """Requests of each device of a population, following a scenario's journey."""
 
-    def __init__(self, *, scenario: Scenario, population: Population, start_time: float | None = None,
-                 products: tuple[Product, ...] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        scenario: Scenario,
+        population: Population,
+        start_time: float | None = None,
+        products: tuple[Product, ...] | None = None,
+    ) -> None:
         self.scenario = scenario
         self.population = population
         #: Epoch of each device's first request (``added_at`` = start_time + offset).
@@ -243,18 +255,28 @@ class JourneyEngine:
             event = st.event or names.get(st.action, "")
             cats = [k for c in st.categories for k in self._by_category.get(c, ())]
             step = "identify" if st.action == "identify" else ("" if st.action == "none" else f"event:{event}")
-            self._nodes.append(_Node(name, st.action, step, event, dict(st.properties),
-                                     tuple(cats) or self._all))
+            self._nodes.append(_Node(name, st.action, step, event, dict(st.properties), tuple(cats) or self._all))
         for tr in j.transitions:
             node = self._nodes[index[tr.source]]
             node.cum.append((node.cum[-1] if node.cum else 0.0) + tr.p)
             node.targets.append(index[tr.target])
             d = tr.think
             inline = d.kind in ("lognormal", "constant") and d.low <= 0.0 and d.high == math.inf
-            node.edges.append((self._nodes[index[tr.target]], d.value, d.sigma if d.kind == "lognormal" else 0.0,
-                               None if inline else _sampler(d)))
-        handlers = {"search": self._search, "view_item": self._view_item, "add_to_cart": self._add_to_cart,
-                    "begin_checkout": self._begin_checkout, "purchase": self._purchase}
+            node.edges.append(
+                (
+                    self._nodes[index[tr.target]],
+                    d.value,
+                    d.sigma if d.kind == "lognormal" else 0.0,
+                    None if inline else _sampler(d),
+                )
+            )
+        handlers = {
+            "search": self._search,
+            "view_item": self._view_item,
+            "add_to_cart": self._add_to_cart,
+            "begin_checkout": self._begin_checkout,
+            "purchase": self._purchase,
+        }
         for node in self._nodes:
             node.handler = handlers.get(node.action)
         self._start = index[j.start]
@@ -280,8 +302,9 @@ class JourneyEngine:
 
     # --- public API ------------------------------------------------------------------------
 
-    def device_life(self, i: int, *, start_time: float | None = None,
-                    schedule: Callable[[float], float | None] | None = None) -> Iterator[Request]:
+    def device_life(
+        self, i: int, *, start_time: float | None = None, schedule: Callable[[float], float | None] | None = None
+    ) -> Iterator[Request]:
         """Every request of device ``i`` (population-local index), all sessions and reinstalls, in order.
 
         ``schedule``, if given, is called as each session after the first opens, with the epoch the
@@ -298,8 +321,9 @@ class JourneyEngine:
             return
         tables = self._cum_tables.get(multiplier)
         if tables is None:
-            tables = self._cum_tables[multiplier] = [self._scaled_cum(node, cum, multiplier)
-                                                     for node, cum in zip(self._nodes, self._base_cum, strict=True)]
+            tables = self._cum_tables[multiplier] = [
+                self._scaled_cum(node, cum, multiplier) for node, cum in zip(self._nodes, self._base_cum, strict=True)
+            ]
         # The engine reads a node's table afresh at every step, so a swap acts from the next step on.
         for node, cum in zip(self._nodes, tables, strict=True):
             node.cum = cum
@@ -347,8 +371,14 @@ class JourneyEngine:
             for prod in self._products:
                 price = p.money(prod.price_usd)
                 p.prices.append(price)
-                p.items.append({"product_id": prod.product_id, "product_name": prod.name,
-                                "product_price": price, "product_quantity": 1})
+                p.items.append(
+                    {
+                        "product_id": prod.product_id,
+                        "product_name": prod.name,
+                        "product_price": price,
+                        "product_quantity": 1,
+                    }
+                )
             self._prices[currency] = p
         return p
 
@@ -361,10 +391,16 @@ class JourneyEngine:
         device = pop.device(i)
         j = self._j
         life = _Life(
-            rnd=rnd, gi=gi, device=device, index=i, headers=payloads.headers(device),
+            rnd=rnd,
+            gi=gi,
+            device=device,
+            index=i,
+            headers=payloads.headers(device),
             prices=self._prices_for(device["currency"]),
             uid=identity.user_id(self._app_id, pop.user_uuid(i), self._sep),
-            faulty=rnd.random() < j.faulty.share, base=base, schedule=schedule,
+            faulty=rnd.random() < j.faulty.share,
+            base=base,
+            schedule=schedule,
         )
         n_sessions = max(1, int(self._sessions.sample(rnd)))
         timeout = j.session_timeout
@@ -484,8 +520,9 @@ class JourneyEngine:
                 if key == "gclid" and life.device["platform"] == "ios":
                     key = "wbraid"
                 click = {key: _click_id(rnd, key)}
-        body = payloads.session_start(self._app_id, life.device, life.uid, life.sid, life.ga,
-                                      utm=life.utm, click_ids=click)
+        body = payloads.session_start(
+            self._app_id, life.device, life.uid, life.sid, life.ga, utm=life.utm, click_ids=click
+        )
         return self._request(life, "externalIds", "externalIds", body)
 
     def _request(self, life: _Life, endpoint: str, step: str, body: dict[str, Any]) -> Request:
@@ -505,18 +542,28 @@ class JourneyEngine:
             person = life.person = self.population.person(life.index)
         life.by = payloads.identify_by(person, email=email or not phone, phone=phone)
         life.identified = life.ever_identified = True
-        body = payloads.identify(self._app_id, life.device, life.uid, life.sid, life.ga, person,
-                                 payloads.iso_utc(life.base + life.t), life.by)
+        body = payloads.identify(
+            self._app_id,
+            life.device,
+            life.uid,
+            life.sid,
+            life.ga,
+            person,
+            payloads.iso_utc(life.base + life.t),
+            life.by,
+        )
         return self._request(life, "identify", "identify", body)
 
     # --- e-commerce --------------------------------------------------------------------------
 
-    def _emit(self, life: _Life, node: _Node, stamp: str, props: dict[str, Any],
-              products: list[dict[str, Any]] | None) -> Request:
+    def _emit(
+        self, life: _Life, node: _Node, stamp: str, props: dict[str, Any], products: list[dict[str, Any]] | None
+    ) -> Request:
         if node.properties:
             props.update(node.properties)
-        body = payloads.event(self._app_id, life.uid, life.sid, node.event, stamp, life.by, props,
-                              products=products, utm=life.utm)
+        body = payloads.event(
+            self._app_id, life.uid, life.sid, node.event, stamp, life.by, props, products=products, utm=life.utm
+        )
         if life.faulty:
             return self._request(life, "events", node.step, body)
         return Request("events", node.step, body, life.t, life.headers, False, None, life.session)
@@ -537,8 +584,9 @@ class JourneyEngine:
             k = self._pick(life, node)
         life.viewed = k
         prices = life.prices
-        return self._emit(life, node, stamp, {"value": prices.prices[k], "currency": prices.currency},
-                          [prices.items[k]])
+        return self._emit(
+            life, node, stamp, {"value": prices.prices[k], "currency": prices.currency}, [prices.items[k]]
+        )
 
     def _add_to_cart(self, life: _Life, node: _Node, stamp: str) -> Request:
         k = life.viewed if life.viewed >= 0 else self._pick(life, node)

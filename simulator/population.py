@@ -70,8 +70,11 @@ class AppConfig:
     bundle_id: str = ""
     #: Release history, oldest first; newer releases are installed more often.
     releases: tuple[Release, ...] = (
-        Release("3.1.0", 310), Release("3.2.0", 320), Release("3.2.1", 321),
-        Release("3.3.0", 330), Release("3.4.0", 340),
+        Release("3.1.0", 310),
+        Release("3.2.0", 320),
+        Release("3.2.1", 321),
+        Release("3.3.0", 330),
+        Release("3.4.0", 340),
     )
     #: Between app id and UUID in a user id: "" as the reference says, "_" as its sample code does.
     user_id_separator: str = ""
@@ -101,10 +104,13 @@ class PopulationConfig:
 
 #: Usable share of a phone's marketed storage (GB vs GiB, system partition), as the OS reports it.
 _USABLE_STORAGE = 0.885
-_ANDROID_UA = ("Mozilla/5.0 (Linux; Android {release}; {model} Build/{build}; wv) AppleWebKit/537.36 "
-               "(KHTML, like Gecko) Version/4.0 Chrome/{chrome} Mobile Safari/537.36")
-_IOS_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS {version} like Mac OS X) AppleWebKit/605.1.15 "
-           "(KHTML, like Gecko) Mobile/15E148")
+_ANDROID_UA = (
+    "Mozilla/5.0 (Linux; Android {release}; {model} Build/{build}; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/{chrome} Mobile Safari/537.36"
+)
+_IOS_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS {version} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+)
 #: Letters valid in every postcode template (UK inward code, Canadian FSA/LDU, Irish Eircode).
 _POSTCODE_LETTERS = "AEHNPRTWXY"
 #: A person's phone serial when their range had no number left for them: they have no phone.
@@ -140,17 +146,17 @@ class _Tables:
     #: (2 * country + platform, variant) weights, with a uniform-share platform split applied later.
     variant_w: np.ndarray
     capacities: tuple[int, ...]
-    storage_w: np.ndarray          # (variant, capacity)
-    total_cg: np.ndarray           # capacity -> usable storage in hundredths of a GB
+    storage_w: np.ndarray  # (variant, capacity)
+    total_cg: np.ndarray  # capacity -> usable storage in hundredths of a GB
     total_str: tuple[str, ...]
     webview_w: np.ndarray
     locales: tuple[str, ...]
-    locale_w: np.ndarray           # (country, locale)
+    locale_w: np.ndarray  # (country, locale)
     carriers: tuple[str, ...]
-    carrier_w: np.ndarray          # (country, carrier)
-    region_w: np.ndarray           # (country, region)
-    region_country: np.ndarray     # region -> country code
-    range_w: np.ndarray            # (region, phone range)
+    carrier_w: np.ndarray  # (country, carrier)
+    region_w: np.ndarray  # (country, region)
+    region_country: np.ndarray  # region -> country code
+    range_w: np.ndarray  # (region, phone range)
     domains: tuple[str, ...]
     domain_w: np.ndarray
 
@@ -167,8 +173,11 @@ def _tables() -> _Tables:
     variants: list[_Variant] = []
     rows: list[np.ndarray] = []
     chrome = tuple(w.version for w in cat.webviews)
-    capacities = tuple(sorted({g for m in cat.android_models for g in m.storage_gb}
-                              | {g for m in cat.ios_models for g in m.storage_gb}))
+    capacities = tuple(
+        sorted(
+            {g for m in cat.android_models for g in m.storage_gb} | {g for m in cat.ios_models for g in m.storage_gb}
+        )
+    )
     storage_rows: list[np.ndarray] = []
 
     def storage_row(options: tuple[int, ...]) -> np.ndarray:
@@ -190,9 +199,21 @@ def _tables() -> _Tables:
             incremental = m.incremental.format(n=n)
             fingerprint = f"{m.brand}/{m.product}/{m.device}:{r}/{rel.build_id}/{incremental}:user/release-keys"
             uas = tuple(_ANDROID_UA.format(release=r, model=m.model, build=rel.build_id, chrome=v) for v in chrome)
-            variants.append(_Variant(
-                ANDROID, mi, m.model, str(r), rel.build_id, fingerprint, "a2",
-                str(m.width_px * 160 // m.dpi), str(m.height_px * 160 // m.dpi), str(m.dpi), uas))
+            variants.append(
+                _Variant(
+                    ANDROID,
+                    mi,
+                    m.model,
+                    str(r),
+                    rel.build_id,
+                    fingerprint,
+                    "a2",
+                    str(m.width_px * 160 // m.dpi),
+                    str(m.height_px * 160 // m.dpi),
+                    str(m.dpi),
+                    uas,
+                )
+            )
             row = np.zeros(2 * len(countries))
             row[0::2] = brand_w * m.weight * share
             rows.append(row)
@@ -210,10 +231,21 @@ def _tables() -> _Tables:
         for rel_ios in allowed_ios:
             share = rel_ios.share / total
             ua = _IOS_UA.format(version=rel_ios.version.replace(".", "_"))
-            variants.append(_Variant(
-                IOS, offset + mi, im.identifier, rel_ios.version, rel_ios.build,
-                f"Apple/{im.identifier}/{rel_ios.version}/{rel_ios.build}", "i2",
-                str(im.width_pt), str(im.height_pt), f"{im.scale}.0", (ua,) * len(chrome)))
+            variants.append(
+                _Variant(
+                    IOS,
+                    offset + mi,
+                    im.identifier,
+                    rel_ios.version,
+                    rel_ios.build,
+                    f"Apple/{im.identifier}/{rel_ios.version}/{rel_ios.build}",
+                    "i2",
+                    str(im.width_pt),
+                    str(im.height_pt),
+                    f"{im.scale}.0",
+                    (ua,) * len(chrome),
+                )
+            )
             row = np.zeros(2 * len(countries))
             row[1::2] = im.weight * share
             rows.append(row)
@@ -238,18 +270,29 @@ def _tables() -> _Tables:
             if pr.country == reg.country and pr.area in ("", reg.area):
                 range_w[k, j] = pr.count  # by size: people spread so numbers stay unique longest
     return _Tables(
-        cat=cat, countries=countries, variants=tuple(variants),
-        variant_w=np.array(rows).T.copy(), capacities=capacities, storage_w=np.array(storage_rows),
-        total_cg=total_cg, total_str=tuple(f"{c / 100:.2f}" for c in total_cg),
+        cat=cat,
+        countries=countries,
+        variants=tuple(variants),
+        variant_w=np.array(rows).T.copy(),
+        capacities=capacities,
+        storage_w=np.array(storage_rows),
+        total_cg=total_cg,
+        total_str=tuple(f"{c / 100:.2f}" for c in total_cg),
         webview_w=np.array([[w.share for w in cat.webviews]]),
-        locales=locales, locale_w=locale_w, carriers=carriers, carrier_w=carrier_w,
-        region_w=region_w, region_country=np.array([cidx[r.country] for r in cat.regions], dtype=np.uint8),
-        range_w=range_w, domains=tuple(d.domain for d in cat.email_domains),
+        locales=locales,
+        locale_w=locale_w,
+        carriers=carriers,
+        carrier_w=carrier_w,
+        region_w=region_w,
+        region_country=np.array([cidx[r.country] for r in cat.regions], dtype=np.uint8),
+        range_w=range_w,
+        domains=tuple(d.domain for d in cat.email_domains),
         domain_w=np.array([[d.weight for d in cat.email_domains]]),
     )
 
 
 # --- Faker vocabularies ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class _Vocabulary:
@@ -305,13 +348,18 @@ def _vocabulary(locale: str, street_source: str, seed: int) -> _Vocabulary:
     make_street = getattr(fake, street_source)
     streets = tuple(dict.fromkeys(make_street() for _ in range(_STREET_POOL)))
     return _Vocabulary(
-        first=(firsts[0], firsts[1]), first_ascii=(firsts_ascii[0], firsts_ascii[1]),
-        first_w=(firsts_w[0], firsts_w[1]), last=tuple(last), last_ascii=tuple(last_ascii),
-        last_w=last_w, streets=streets,
+        first=(firsts[0], firsts[1]),
+        first_ascii=(firsts_ascii[0], firsts_ascii[1]),
+        first_w=(firsts_w[0], firsts_w[1]),
+        last=tuple(last),
+        last_ascii=tuple(last_ascii),
+        last_w=last_w,
+        streets=streets,
     )
 
 
 # --- bulk sampling -----------------------------------------------------------------------------
+
 
 def _alias_tables(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Walker/Vose alias tables for each row of ``weights``: O(1) draws, whatever the row length.
@@ -377,8 +425,20 @@ def _fill_template(template: str, r: int) -> str:
 # and one struct unpack fetch a whole device (two numpy element reads would cost as much as the rest).
 _R_AD, _R_GA, _R_FID, _R_USER = 0, 16, 32, 48
 _RAW_BYTES = 64
-_C_COUNTRY, _C_PLATFORM, _C_VARIANT, _C_CHROME, _C_STORAGE, _C_LOCALE, _C_CARRIER, _C_RELEASE, _C_LAT, \
-    _C_REGION, _C_FREE_LO, _C_FREE_HI = range(12)
+(
+    _C_COUNTRY,
+    _C_PLATFORM,
+    _C_VARIANT,
+    _C_CHROME,
+    _C_STORAGE,
+    _C_LOCALE,
+    _C_CARRIER,
+    _C_RELEASE,
+    _C_LAT,
+    _C_REGION,
+    _C_FREE_LO,
+    _C_FREE_HI,
+) = range(12)
 _CODES = 12
 ROW_BYTES = _RAW_BYTES + 2 * _CODES
 _UNPACK_CODES = struct.Struct(f"<{_CODES}H").unpack_from
@@ -386,8 +446,9 @@ _UNPACK_CODES = struct.Struct(f"<{_CODES}H").unpack_from
 # from fixed tables (a hash per device would cost more than the rest of the device). Tokens stay
 # distinct because they begin with the installation id.
 _FCM_CHUNKS = tuple(
-    tuple(b2a_base64(row.tobytes(), newline=False)[:22].translate(bytes.maketrans(b"+/", b"-_")).decode()
-          for row in table)
+    tuple(
+        b2a_base64(row.tobytes(), newline=False)[:22].translate(bytes.maketrans(b"+/", b"-_")).decode() for row in table
+    )
     for table in np.random.default_rng(0xFC).integers(0, 256, size=(6, 256, 16), dtype=np.uint8)
 )
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -397,11 +458,24 @@ _CENTS = tuple(f"{k:02d}" for k in range(100))  # a format spec costs more than 
 #: One person is one packed record (28 bytes): region, gender, age, name/street indices, flat number
 #: (0 = no address line 2), email domain and style, phone range, then the 32-bit draws that make
 #: the house number (and Japanese chome/ban/go), the postcode and the phone serial.
-_PERSON_DTYPE = np.dtype([
-    ("region", "<u2"), ("gender", "u1"), ("age", "u1"), ("first", "<u2"), ("last", "<u2"),
-    ("street", "<u2"), ("unit", "<u2"), ("domain", "u1"), ("style", "u1"), ("phone_range", "u1"),
-    ("pad", "u1"), ("house", "<u4"), ("postcode", "<u4"), ("phone", "<u4"),
-])
+_PERSON_DTYPE = np.dtype(
+    [
+        ("region", "<u2"),
+        ("gender", "u1"),
+        ("age", "u1"),
+        ("first", "<u2"),
+        ("last", "<u2"),
+        ("street", "<u2"),
+        ("unit", "<u2"),
+        ("domain", "u1"),
+        ("style", "u1"),
+        ("phone_range", "u1"),
+        ("pad", "u1"),
+        ("house", "<u4"),
+        ("postcode", "<u4"),
+        ("phone", "<u4"),
+    ]
+)
 _UNPACK_PERSON = struct.Struct("<HBBHHHHBBBxIII").unpack_from
 assert _PERSON_DTYPE.itemsize == struct.calcsize("<HBBHHHHBBBxIII")
 
@@ -417,14 +491,44 @@ class Population:
     """
 
     __slots__ = (
-        "_app", "_carriers", "_config", "_countries", "_currency", "_hot", "_locales", "_mv", "_n", "_nchrome",
-        "_offset", "_people", "_person", "_pmv", "_ranges", "_regions", "_releases", "_rows", "_seed",
-        "_storage", "_t", "_templates", "_tz", "_vocab",
+        "_app",
+        "_carriers",
+        "_config",
+        "_countries",
+        "_currency",
+        "_hot",
+        "_locales",
+        "_mv",
+        "_n",
+        "_nchrome",
+        "_offset",
+        "_people",
+        "_person",
+        "_pmv",
+        "_ranges",
+        "_regions",
+        "_releases",
+        "_rows",
+        "_seed",
+        "_storage",
+        "_t",
+        "_templates",
+        "_tz",
+        "_vocab",
     )
 
-    def __init__(self, *, _rows: np.ndarray, _person: np.ndarray, _people: np.ndarray, _offset: int,
-                 _config: PopulationConfig, _app: AppConfig, _seed: int,
-                 _vocab: tuple[_Vocabulary, ...]) -> None:
+    def __init__(
+        self,
+        *,
+        _rows: np.ndarray,
+        _person: np.ndarray,
+        _people: np.ndarray,
+        _offset: int,
+        _config: PopulationConfig,
+        _app: AppConfig,
+        _seed: int,
+        _vocab: tuple[_Vocabulary, ...],
+    ) -> None:
         self._rows = _rows
         self._mv = memoryview(_rows).cast("B") if _rows.size else memoryview(b"")
         self._n = int(_rows.shape[0])
@@ -454,17 +558,42 @@ class Population:
         self._nchrome = len(t.cat.webviews)
         self._templates = tuple(
             {
-                "limitAdTracking": False, "fcmToken": "", "user_agent": ua, "appPackageName": pkg[v.platform],
-                "app_version_name": "", "carrier": "", "deviceModelName": v.model, "deviceTimeZone": "",
-                "extInfoVersion": v.ext, "externalStorageSize": "", "fingerprint": v.fingerprint,
-                "freeSpaceExternalStorage": "", "locale": "", "longVersion": "", "osVersion": v.os_version,
-                "screenDensity": v.density, "screenHeight": v.height, "screenWidth": v.width, "shortVersion": "",
+                "limitAdTracking": False,
+                "fcmToken": "",
+                "user_agent": ua,
+                "appPackageName": pkg[v.platform],
+                "app_version_name": "",
+                "carrier": "",
+                "deviceModelName": v.model,
+                "deviceTimeZone": "",
+                "extInfoVersion": v.ext,
+                "externalStorageSize": "",
+                "fingerprint": v.fingerprint,
+                "freeSpaceExternalStorage": "",
+                "locale": "",
+                "longVersion": "",
+                "osVersion": v.os_version,
+                "screenDensity": v.density,
+                "screenHeight": v.height,
+                "screenWidth": v.width,
+                "shortVersion": "",
             }
-            for v in t.variants for ua in v.user_agents
+            for v in t.variants
+            for ua in v.user_agents
         )
         # Everything device() reads, in one tuple: one attribute load instead of eleven.
-        self._hot = (self._mv, self._n, self._templates, self._nchrome, self._releases, self._carriers,
-                     self._tz, self._storage, self._locales, tuple(zip(self._countries, self._currency, strict=True)))
+        self._hot = (
+            self._mv,
+            self._n,
+            self._templates,
+            self._nchrome,
+            self._releases,
+            self._carriers,
+            self._tz,
+            self._storage,
+            self._locales,
+            tuple(zip(self._countries, self._currency, strict=True)),
+        )
 
     # --- building ----------------------------------------------------------------------------
 
@@ -524,8 +653,9 @@ class Population:
         del codes, limited_p, platform, country, region
         if n >= 100_000:
             _trim_heap()
-        return cls(_rows=rows, _person=person, _people=people, _offset=0,
-                   _config=config, _app=app, _seed=seed, _vocab=vocab)
+        return cls(
+            _rows=rows, _person=person, _people=people, _offset=0, _config=config, _app=app, _seed=seed, _vocab=vocab
+        )
 
     # --- one device --------------------------------------------------------------------------
 
@@ -545,8 +675,9 @@ class Population:
             raise IndexError(f"device {i} is outside this population of {n} (0 <= i < {n})")
         o = i * ROW_BYTES
         b = mv[o : o + ROW_BYTES].tobytes()
-        country, platform, vi, chrome, storage, locale, carrier, release, lat, region, flo, fhi = \
-            _UNPACK_CODES(b, _RAW_BYTES)
+        country, platform, vi, chrome, storage, locale, carrier, release, lat, region, flo, fhi = _UNPACK_CODES(
+            b, _RAW_BYTES
+        )
         version, build = releases[release]
         c = _FCM_CHUNKS
         info = templates[vi * nchrome + chrome].copy()
@@ -558,9 +689,18 @@ class Population:
             ad_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
             if platform == IOS:
                 ad_id = ad_id.upper()
-        info["fcmToken"] = "".join((
-            b2a_base64(b[32:48], newline=False)[:22].translate(_URLSAFE).decode(), ":APA91b",
-            c[0][b[42]], c[1][b[43]], c[2][b[44]], c[3][b[45]], c[4][b[46]], c[5][b[47]]))
+        info["fcmToken"] = "".join(
+            (
+                b2a_base64(b[32:48], newline=False)[:22].translate(_URLSAFE).decode(),
+                ":APA91b",
+                c[0][b[42]],
+                c[1][b[43]],
+                c[2][b[44]],
+                c[3][b[45]],
+                c[4][b[46]],
+                c[5][b[47]],
+            )
+        )
         info["app_version_name"] = info["shortVersion"] = version
         info["carrier"] = carriers[carrier]
         info["deviceTimeZone"] = tz[region]
@@ -584,8 +724,9 @@ class Population:
         if not 0 <= i < self._n:
             raise IndexError(f"device {i} is outside this population of {self._n} (0 <= i < {self._n})")
         p = int(self._person[i])
-        region, g, age, fi, li, street, unit, domain, style, prange, house, postcode, phone = \
-            _UNPACK_PERSON(self._pmv, p * _PERSON_DTYPE.itemsize)
+        region, g, age, fi, li, street, unit, domain, style, prange, house, postcode, phone = _UNPACK_PERSON(
+            self._pmv, p * _PERSON_DTYPE.itemsize
+        )
         state, city, template, c, voc = self._regions[region]
         pool = g if g < 2 else fi & 1  # "other": either pool, the index's low bit says which
         if g == 2:
@@ -606,8 +747,14 @@ class Population:
             "state": state,
             "city": city,
             "zip": _fill_template(template, postcode),
-            "address1": c.address1.format(street=voc.streets[street], n=1 + house % 199, N=1 + house % 9999,
-                                          a=1 + house % 9, b=1 + house // 9 % 30, c=1 + house // 270 % 20),
+            "address1": c.address1.format(
+                street=voc.streets[street],
+                n=1 + house % 199,
+                N=1 + house % 9999,
+                a=1 + house % 9,
+                b=1 + house // 9 % 30,
+                c=1 + house // 270 % 20,
+            ),
         }
         if unit:
             out["address2"] = c.address2.format(u=unit)
@@ -642,9 +789,16 @@ class Population:
             raise ValueError(f"shard needs count >= 1 and 0 <= index < count, got index={index} count={count}")
         n = self._n
         lo, hi = n * index // count, n * (index + 1) // count
-        return Population(_rows=self._rows[lo:hi].copy(), _person=self._person[lo:hi].copy(),
-                          _people=self._people, _offset=self._offset + lo, _config=self._config,
-                          _app=self._app, _seed=self._seed, _vocab=self._vocab)
+        return Population(
+            _rows=self._rows[lo:hi].copy(),
+            _person=self._person[lo:hi].copy(),
+            _people=self._people,
+            _offset=self._offset + lo,
+            _config=self._config,
+            _app=self._app,
+            _seed=self._seed,
+            _vocab=self._vocab,
+        )
 
     @property
     def config(self) -> PopulationConfig:
@@ -732,24 +886,26 @@ def _check(config: PopulationConfig, app: AppConfig, t: _Tables) -> tuple[np.nda
     known = ", ".join(t.countries)
     for key in (*config.countries, *config.ios_share):
         if key not in t.countries:
-            raise ValueError(f"population: unknown country {key!r}; the catalogue has {known} "
-                             "(add it to simulator/catalog/*.csv)")
+            raise ValueError(
+                f"population: unknown country {key!r}; the catalogue has {known} (add it to simulator/catalog/*.csv)"
+            )
     if config.countries:
         country_w = np.array([float(config.countries.get(c, 0.0)) for c in t.countries])
     else:
         country_w = np.array([c.weight for c in t.cat.countries])
     if (country_w < 0).any() or country_w.sum() <= 0:
-        raise ValueError(f"population.countries needs non-negative weights with a positive sum, "
-                         f"got {dict(config.countries)!r}")
+        raise ValueError(
+            f"population.countries needs non-negative weights with a positive sum, got {dict(config.countries)!r}"
+        )
     ios = np.array([float(config.ios_share.get(c.code, c.ios_share)) for c in t.cat.countries])
     if ((ios < 0) | (ios > 1)).any():
-        raise ValueError(f"population.ios_share values must be shares between 0 and 1, "
-                         f"got {dict(config.ios_share)!r}")
+        raise ValueError(f"population.ios_share values must be shares between 0 and 1, got {dict(config.ios_share)!r}")
     return country_w, ios
 
 
-def _draw_people(rng: np.random.Generator, n: int, country_w: np.ndarray, t: _Tables,
-                 vocab: tuple[_Vocabulary, ...]) -> np.ndarray:
+def _draw_people(
+    rng: np.random.Generator, n: int, country_w: np.ndarray, t: _Tables, vocab: tuple[_Vocabulary, ...]
+) -> np.ndarray:
     """Every person column, in a fixed order from ``rng``."""
     country = _choose(rng, None, country_w[None, :], n)
     region = _choose(rng, country, t.region_w, n)
@@ -794,9 +950,20 @@ def _draw_people(rng: np.random.Generator, n: int, country_w: np.ndarray, t: _Ta
     serial = firsts[phone_range] + (offsets[phone_range] + rank * _PHONE_STRIDE) % counts[phone_range]
     serial = np.where(rank < counts[phone_range], serial, NO_PHONE)
     people = np.zeros(n, dtype=_PERSON_DTYPE)
-    for name, values in (("region", region), ("gender", gender), ("age", age), ("first", first),
-                         ("last", last), ("street", street), ("unit", unit), ("domain", domain),
-                         ("style", style), ("phone_range", phone_range), ("house", house),
-                         ("postcode", postcode), ("phone", serial)):
+    for name, values in (
+        ("region", region),
+        ("gender", gender),
+        ("age", age),
+        ("first", first),
+        ("last", last),
+        ("street", street),
+        ("unit", unit),
+        ("domain", domain),
+        ("style", style),
+        ("phone_range", phone_range),
+        ("house", house),
+        ("postcode", postcode),
+        ("phone", serial),
+    ):
         people[name] = values
     return people

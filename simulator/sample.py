@@ -18,8 +18,9 @@ __all__ = ["as_json_line", "as_text", "sample_requests"]
 SAMPLE_DEVICES = 200
 
 
-def sample_requests(*, scenario: str, count: int, seed: int | None = None,
-                    now: float | None = None) -> list[dict[str, Any]]:
+def sample_requests(
+    *, scenario: str, count: int, seed: int | None = None, now: float | None = None
+) -> list[dict[str, Any]]:
     """Up to ``count`` requests of each endpoint, in the order the devices send them."""
     sc = load_scenario(scenario)
     if seed is not None:
@@ -33,8 +34,16 @@ def sample_requests(*, scenario: str, count: int, seed: int | None = None,
         for req in engine.device_life(i):
             if left[req.endpoint] > 0:
                 left[req.endpoint] -= 1
-                out.append({"endpoint": req.endpoint, "method": "POST", "path": MOCK_PATHS[req.endpoint],
-                            "headers": req.headers, "body": req.body, "faulty": req.faulty})
+                out.append(
+                    {
+                        "endpoint": req.endpoint,
+                        "method": "POST",
+                        "path": MOCK_PATHS[req.endpoint],
+                        "headers": req.headers,
+                        "body": req.body,
+                        "faulty": req.faulty,
+                    }
+                )
             if not any(left.values()):
                 return out
     return out

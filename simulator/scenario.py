@@ -70,7 +70,14 @@ __all__ = [
 
 #: What entering a journey state sends. ``none`` is a screen that sends nothing.
 ACTIONS: tuple[str, ...] = (
-    "none", "event", "identify", "search", "view_item", "add_to_cart", "begin_checkout", "purchase",
+    "none",
+    "event",
+    "identify",
+    "search",
+    "view_item",
+    "add_to_cart",
+    "begin_checkout",
+    "purchase",
 )
 #: The event name each action sends unless the state or ``[journey.event_names]`` says otherwise:
 #: the reference's examples plus the lifecycle events a journey needs.
@@ -84,17 +91,58 @@ DEFAULT_EVENT_NAMES: dict[str, str] = {
 }
 #: Faulty-SDK mistakes, each of which the contract rejects (see ``simulator.journey``).
 FAULT_KINDS: tuple[str, ...] = (
-    "missing_sid", "local_added_at", "string_age", "missing_identify_by", "string_price",
-    "string_limit_ad_tracking", "missing_uid",
+    "missing_sid",
+    "local_added_at",
+    "string_age",
+    "missing_identify_by",
+    "string_price",
+    "string_limit_ad_tracking",
+    "missing_uid",
 )
 #: Local currency units per US dollar (approximate, 2024), for catalogue prices in USD.
 USD_RATES: dict[str, float] = {
-    "USD": 1.0, "EUR": 0.92, "GBP": 0.79, "INR": 83.3, "JPY": 151.0, "CAD": 1.36, "AUD": 1.52,
-    "NZD": 1.65, "BRL": 5.0, "MXN": 17.0, "ARS": 870.0, "CLP": 930.0, "COP": 3900.0, "KRW": 1350.0,
-    "CNY": 7.2, "HKD": 7.8, "TWD": 32.0, "SGD": 1.35, "IDR": 15800.0, "PHP": 56.0, "VND": 25000.0,
-    "THB": 36.0, "MYR": 4.7, "AED": 3.67, "SAR": 3.75, "ILS": 3.7, "TRY": 32.0, "EGP": 47.0,
-    "ZAR": 18.5, "NGN": 1500.0, "KES": 130.0, "PKR": 278.0, "BDT": 110.0, "CHF": 0.9, "SEK": 10.5,
-    "NOK": 10.7, "DKK": 6.9, "PLN": 4.0, "CZK": 23.0, "HUF": 360.0, "RON": 4.6, "UAH": 39.0,
+    "USD": 1.0,
+    "EUR": 0.92,
+    "GBP": 0.79,
+    "INR": 83.3,
+    "JPY": 151.0,
+    "CAD": 1.36,
+    "AUD": 1.52,
+    "NZD": 1.65,
+    "BRL": 5.0,
+    "MXN": 17.0,
+    "ARS": 870.0,
+    "CLP": 930.0,
+    "COP": 3900.0,
+    "KRW": 1350.0,
+    "CNY": 7.2,
+    "HKD": 7.8,
+    "TWD": 32.0,
+    "SGD": 1.35,
+    "IDR": 15800.0,
+    "PHP": 56.0,
+    "VND": 25000.0,
+    "THB": 36.0,
+    "MYR": 4.7,
+    "AED": 3.67,
+    "SAR": 3.75,
+    "ILS": 3.7,
+    "TRY": 32.0,
+    "EGP": 47.0,
+    "ZAR": 18.5,
+    "NGN": 1500.0,
+    "KES": 130.0,
+    "PKR": 278.0,
+    "BDT": 110.0,
+    "CHF": 0.9,
+    "SEK": 10.5,
+    "NOK": 10.7,
+    "DKK": 6.9,
+    "PLN": 4.0,
+    "CZK": 23.0,
+    "HUF": 360.0,
+    "RON": 4.6,
+    "UAH": 39.0,
 }
 ENDPOINT_NAMES: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
 _FIELD_CHECKS = ("probability", "positive", "nonnegative", "percentile")
@@ -106,6 +154,7 @@ def scenario_dir() -> Path:
 
 
 # --- problems ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class ScenarioProblem:
@@ -130,7 +179,6 @@ class ScenarioError(Exception):
 # --- values --------------------------------------------------------------------------------------
 
 
-
 def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
@@ -141,6 +189,7 @@ def _show(value: Any) -> str:
 
 
 # --- dataclasses ---------------------------------------------------------------------------------
+
 
 def _meta(check: str | None = None, *, duration: bool = False, doc: str = "") -> dict[str, Any]:
     return {"check": check, "duration": duration, "doc": doc}
@@ -239,7 +288,8 @@ class AttributionConfig:
     #: utm_source -> weight. Known sources get an agreeing click id (google: gclid, or wbraid on
     #: iOS; facebook/instagram: fbclid; bing: msclkid); others get a gclid-less deep link.
     sources: Mapping[str, float] = field(
-        default_factory=lambda: {"google": 0.5, "facebook": 0.3, "instagram": 0.1, "bing": 0.1})
+        default_factory=lambda: {"google": 0.5, "facebook": 0.3, "instagram": 0.1, "bing": 0.1}
+    )
     campaigns: tuple[str, ...] = ("spring_sale", "retargeting", "brand", "new_arrivals")
 
 
@@ -262,8 +312,7 @@ class CommerceConfig:
     free_shipping_over_usd: float = field(default=50.0, metadata=_meta("nonnegative"))
     #: Share of orders with a coupon; coupon code -> discount as a share of the subtotal.
     coupon_share: float = field(default=0.2, metadata=_meta("probability"))
-    coupons: Mapping[str, float] = field(
-        default_factory=lambda: {"SAVE10": 0.10, "WELCOME15": 0.15, "VIP20": 0.20})
+    coupons: Mapping[str, float] = field(default_factory=lambda: {"SAVE10": 0.10, "WELCOME15": 0.15, "VIP20": 0.20})
     affiliation: str = "In-App Store"
     max_quantity: int = field(default=3, metadata=_meta("positive"))
     #: Local currency units per USD; a currency not listed is priced 1:1.
@@ -446,8 +495,30 @@ RETRYABLE_ERRORS = ("connection", "timeout")
 
 #: Session starts per local hour (0-23) of a device: quiet nights, a lunch bump, an evening peak.
 DEFAULT_DAILY: tuple[float, ...] = (
-    0.25, 0.14, 0.09, 0.07, 0.07, 0.11, 0.28, 0.55, 0.8, 0.88, 0.92, 0.98,
-    1.12, 1.02, 0.94, 0.94, 1.0, 1.12, 1.32, 1.62, 1.86, 1.9, 1.5, 0.82,
+    0.25,
+    0.14,
+    0.09,
+    0.07,
+    0.07,
+    0.11,
+    0.28,
+    0.55,
+    0.8,
+    0.88,
+    0.92,
+    0.98,
+    1.12,
+    1.02,
+    0.94,
+    0.94,
+    1.0,
+    1.12,
+    1.32,
+    1.62,
+    1.86,
+    1.9,
+    1.5,
+    0.82,
 )
 #: Per local weekday, Monday first: a little busier towards and over the weekend.
 DEFAULT_WEEKLY: tuple[float, ...] = (0.94, 0.92, 0.95, 0.98, 1.05, 1.12, 1.04)
@@ -515,6 +586,7 @@ class Scenario:
 
 
 # --- the reader ----------------------------------------------------------------------------------
+
 
 class _Reader:
     """Collects every problem of one file while converting its tables."""
@@ -671,8 +743,14 @@ def _dataclass(r: _Reader, cls: type, value: Any, path: str, *, skip: tuple[str,
         converted = _convert(r, raw, hints[f.name], _join(path, key), meta)
         if converted is not _SKIP:
             kwargs[key] = converted
-    missing = [n for n, f in fields.items() if n not in kwargs and n not in table
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs
+        and n not in table
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     for n in missing:
         r.err(_join(path, n), "required key is missing")
     if missing or len(kwargs) < len(table):
@@ -686,8 +764,12 @@ def _dataclass(r: _Reader, cls: type, value: Any, path: str, *, skip: tuple[str,
 
 _DIST_CALL = re.compile(r"\s*(\w+)\s*\((.*)\)\s*\Z")
 _DIST_ARGS: dict[str, tuple[str, ...]] = {
-    "constant": ("value",), "exponential": ("mean",), "exp": ("mean",), "lognormal": ("median", "sigma"),
-    "uniform": ("min", "max"), "geometric": ("mean",),
+    "constant": ("value",),
+    "exponential": ("mean",),
+    "exp": ("mean",),
+    "lognormal": ("median", "sigma"),
+    "uniform": ("min", "max"),
+    "geometric": ("mean",),
 }
 _DIST_KEYS = ("dist", "value", "mean", "median", "sigma", "min", "max")
 
@@ -712,14 +794,17 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
     elif isinstance(value, dict):
         table = value
     else:
-        r.err(path, f"expected a distribution such as \"lognormal(2s, 0.8)\" or a table, got {_show(value)}")
+        r.err(path, f'expected a distribution such as "lognormal(2s, 0.8)" or a table, got {_show(value)}')
         return _SKIP
     kind = table.get("dist", "constant")
     kind = "exponential" if kind == "exp" else kind
     if kind not in _DIST_ARGS:
         close = difflib.get_close_matches(str(kind), _DIST_ARGS, n=1)
-        r.err(_join(path, "dist"), f"unknown distribution {_show(kind)}"
-              + (f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(_DIST_ARGS)}"))
+        r.err(
+            _join(path, "dist"),
+            f"unknown distribution {_show(kind)}"
+            + (f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(_DIST_ARGS)}"),
+        )
         return _SKIP
     allowed = ("dist", *_DIST_ARGS[kind], "min", "max")
     nums: dict[str, float] = {}
@@ -762,8 +847,7 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
 
 # --- sections ------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("name", "description", "seed", "app", "population", "journey", "load", "slo", "target",
-             "time", "client")
+_TOP_KEYS = ("name", "description", "seed", "app", "population", "journey", "load", "slo", "target", "time", "client")
 _STATE_KEYS = ("action", "event", "properties", "categories", "next")
 _TRANSITION_KEYS = ("from", "to", "p", "think")
 _JOURNEY_EXTRA = ("states", "transitions")
@@ -780,7 +864,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
     states: dict[str, State] = {}
     raw_states = table.get("states")
     if raw_states is None:
-        r.err("journey.states", "required: at least one state, e.g. [journey.states] home = {action = \"event\"}")
+        r.err("journey.states", 'required: at least one state, e.g. [journey.states] home = {action = "event"}')
     elif (st := r.table(raw_states, "journey.states")) is not None:
         if not st:
             r.err("journey.states", "expected at least one state")
@@ -795,8 +879,11 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
             action = spec_t.get("action", "event")
             if action not in ACTIONS:
                 close = difflib.get_close_matches(str(action), ACTIONS, n=1)
-                r.err(f"{p}.action", f"unknown action {_show(action)}; "
-                      + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ACTIONS)}"))
+                r.err(
+                    f"{p}.action",
+                    f"unknown action {_show(action)}; "
+                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ACTIONS)}"),
+                )
                 continue
             event = spec_t.get("event", "")
             if not isinstance(event, str):
@@ -854,8 +941,11 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 ok = False
             elif raw_states is not None and isinstance(raw_states, dict) and v not in raw_states:
                 close = difflib.get_close_matches(v, list(raw_states), n=1)
-                r.err(p if compact else f"{p}.{k}", f"unknown state {_show(v)}; "
-                      + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"))
+                r.err(
+                    p if compact else f"{p}.{k}",
+                    f"unknown state {_show(v)}; "
+                    + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
+                )
                 ok = False
             ends.append(v)
         if "p" not in t:
@@ -873,14 +963,19 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
         sums[tr.source] = sums.get(tr.source, 0.0) + tr.p
     for source, total in sums.items():
         if total > 1.0 + 1e-9:
-            r.err("journey.transitions",
-                  f"transitions from {_show(source)} sum to {total:g}; at most 1 (what is left over ends the session)")
+            r.err(
+                "journey.transitions",
+                f"transitions from {_show(source)} sum to {total:g}; at most 1 (what is left over ends the session)",
+            )
 
     start = table.get("start") or (next(iter(raw_states)) if isinstance(raw_states, dict) and raw_states else "")
     if isinstance(raw_states, dict) and isinstance(start, str) and start and start not in raw_states:
         close = difflib.get_close_matches(start, list(raw_states), n=1)
-        r.err("journey.start", f"unknown state {_show(start)}; "
-              + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"))
+        r.err(
+            "journey.start",
+            f"unknown state {_show(start)}; "
+            + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
+        )
     if base in (_SKIP, None):
         return None
     for k, v in base.event_names.items():
@@ -891,8 +986,11 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
     for i, kind in enumerate(base.faulty.kinds):
         if kind not in FAULT_KINDS:
             close = difflib.get_close_matches(kind, FAULT_KINDS, n=1)
-            r.err(f"journey.faulty.kinds[{i}]", f"unknown fault {_show(kind)}; "
-                  + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(FAULT_KINDS)}"))
+            r.err(
+                f"journey.faulty.kinds[{i}]",
+                f"unknown fault {_show(kind)}; "
+                + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(FAULT_KINDS)}"),
+            )
     if base.attribution.share > 0 and not any(w > 0 for w in base.attribution.sources.values()):
         r.err("journey.attribution.sources", "expected at least one source with a weight above 0")
     if not base.attribution.campaigns:
@@ -929,7 +1027,7 @@ class _JourneyBase:
 
 def _check_load(r: _Reader, load: LoadConfig) -> None:
     if load.model == "open" and load.rate is None and not any(s.rate is not None for s in load.stages):
-        r.err("load.rate", "required when model = \"open\" (arrivals per second), or give each stage a rate")
+        r.err("load.rate", 'required when model = "open" (arrivals per second), or give each stage a rate')
     for i, s in enumerate(load.stages):
         if s.users is None and s.rate is None:
             r.err(f"load.stages[{i}]", "expected users (closed model) or rate (open model)")
@@ -943,8 +1041,11 @@ def _check_slo(r: _Reader, slo: SLOConfig) -> None:
         for i, e in enumerate(entries):
             if e.endpoint not in ENDPOINT_NAMES:
                 close = difflib.get_close_matches(e.endpoint, ENDPOINT_NAMES, n=1)
-                r.err(f"slo.{kind}[{i}].endpoint", f"unknown endpoint {_show(e.endpoint)}; "
-                      + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ENDPOINT_NAMES)}"))
+                r.err(
+                    f"slo.{kind}[{i}].endpoint",
+                    f"unknown endpoint {_show(e.endpoint)}; "
+                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ENDPOINT_NAMES)}"),
+                )
 
 
 _WEBHOOK_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
@@ -957,17 +1058,19 @@ def _check_target(r: _Reader, target: TargetConfig) -> None:
         r.err("target.host", f"expected a base URL such as http://127.0.0.1:8089, got {_show(target.host)}")
     if target.kind == "customerlabs":
         if not (target.webhook_url or target.webhook_url_env):
-            r.err("target.webhook_url", "required when kind = \"customerlabs\": the events webhook URL of "
-                  "your source (Sources -> your mobile source -> Source Configuration), or webhook_url_env")
+            r.err(
+                "target.webhook_url",
+                'required when kind = "customerlabs": the events webhook URL of '
+                "your source (Sources -> your mobile source -> Source Configuration), or webhook_url_env",
+            )
         if target.rate_cap is None:
-            r.err("target.rate_cap", "required when kind = \"customerlabs\": the most requests per second to send")
+            r.err("target.rate_cap", 'required when kind = "customerlabs": the most requests per second to send')
     _check_mock(r, target.mock)
 
 
 #: Keys of ``[target.mock]``: the embedded mock's flags (``error_rate`` is ``--error-rate``), and
 #: an outage the runner plays through the mock's admin API (seconds after the load starts).
-MOCK_FLAGS = ("latency", "error_rate", "retry_after", "hold_rate", "reset_rate", "drop_rate", "freeze_at",
-              "freeze_for")
+MOCK_FLAGS = ("latency", "error_rate", "retry_after", "hold_rate", "reset_rate", "drop_rate", "freeze_at", "freeze_for")
 MOCK_OUTAGE = ("outage_at", "outage_for", "outage_status")
 #: What an outage does: answer every request with one of these statuses, or ``"refuse"``
 #: connections (the collector is down: connects get ECONNREFUSED).
@@ -986,7 +1089,7 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
             except ValueError as e:
                 r.err(path, f"{e}, got {_show(value)}")
         elif key == "outage_status" and (isinstance(value, bool) or value not in OUTAGE_STATUSES):
-            r.err(path, f"expected 429, 500, 502, 503 or \"refuse\" (connections refused), got {_show(value)}")
+            r.err(path, f'expected 429, 500, 502, 503 or "refuse" (connections refused), got {_show(value)}')
         elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):
             r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
     if ("outage_at" in options) != ("outage_for" in options):
@@ -1005,15 +1108,18 @@ def _check_client(r: _Reader, client: ClientConfig) -> None:
     for i, what in enumerate(client.retry.on):
         ok = (isinstance(what, int) and not isinstance(what, bool) and 100 <= what <= 599) or what in RETRYABLE_ERRORS
         if not ok:
-            r.err(f"client.retry.on[{i}]", f"expected an HTTP status (such as 503) or one of "
-                  f"{', '.join(map(repr, RETRYABLE_ERRORS))}, got {_show(what)}")
+            r.err(
+                f"client.retry.on[{i}]",
+                f"expected an HTTP status (such as 503) or one of "
+                f"{', '.join(map(repr, RETRYABLE_ERRORS))}, got {_show(what)}",
+            )
 
 
 def _check_time(r: _Reader, t: TimeConfig) -> None:
     try:
         t.start_date()
     except ValueError:
-        r.err("time.start", f"expected an ISO date such as \"2026-01-05\", got {_show(t.start)}")
+        r.err("time.start", f'expected an ISO date such as "2026-01-05", got {_show(t.start)}')
     for key, curve, size in (("daily", t.daily, 24), ("weekly", t.weekly, 7)):
         if len(curve) != size:
             what = "one per local hour, 0 to 23" if size == 24 else "one per weekday, Monday first"
@@ -1024,13 +1130,17 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
         if curve and not any(x > 0 for x in curve):
             r.err(f"time.{key}", "expected at least one weight above 0")
     if not t.install_growth > -1:
-        r.err("time.install_growth",
-              f"expected a daily growth above -1 (0.03 = +3 % a day), got {_show(t.install_growth)}")
+        r.err(
+            "time.install_growth",
+            f"expected a daily growth above -1 (0.03 = +3 % a day), got {_show(t.install_growth)}",
+        )
     seen: dict[int, int] = {}
     for i, c in enumerate(t.campaigns):
         if c.day > t.days:
-            r.err(f"time.campaigns[{i}].day", f"day {c.day} is after the last simulated day ({t.days}); "
-                  "raise time.days or move the campaign")
+            r.err(
+                f"time.campaigns[{i}].day",
+                f"day {c.day} is after the last simulated day ({t.days}); raise time.days or move the campaign",
+            )
         if c.day in seen:
             r.err(f"time.campaigns[{i}].day", f"day {c.day} already has campaigns[{seen[c.day]}]; one campaign a day")
         seen.setdefault(c.day, i)
@@ -1056,16 +1166,28 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
         r.err("journey", "required: the states and transitions of a session (see scenarios/README.md)")
     # The tables read the same way: the dataclass by its fields, then the rules across fields.
     tables: dict[str, Any] = {}
-    for key, cls, check in (("load", LoadConfig, _check_load), ("slo", SLOConfig, _check_slo),
-                            ("target", TargetConfig, _check_target), ("client", ClientConfig, _check_client),
-                            ("time", TimeConfig, _check_time)):
+    for key, cls, check in (
+        ("load", LoadConfig, _check_load),
+        ("slo", SLOConfig, _check_slo),
+        ("target", TargetConfig, _check_target),
+        ("client", ClientConfig, _check_client),
+        ("time", TimeConfig, _check_time),
+    ):
         tables[key] = _dataclass(r, cls, data.get(key, {}), key)
         if tables[key] is not _SKIP:
             check(r, tables[key])
     if r.problems:
         return None
-    return Scenario(name=name, description=description, seed=seed, app=app, population=population,
-                    journey=journey, path=path, **tables)  # type: ignore[arg-type]
+    return Scenario(
+        name=name,
+        description=description,
+        seed=seed,
+        app=app,
+        population=population,
+        journey=journey,
+        path=path,
+        **tables,
+    )  # type: ignore[arg-type]
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -1082,8 +1204,9 @@ def _extend(data: dict[str, Any], file: str, here: Path | None, seen: tuple[Path
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise ScenarioError([ScenarioProblem(file, "extends",
-                                             f"expected a scenario name or path, got {_show(parent)}")])
+        raise ScenarioError(
+            [ScenarioProblem(file, "extends", f"expected a scenario name or path, got {_show(parent)}")]
+        )
     candidate = (here / parent) if here is not None and (here / parent).is_file() else parent
     try:
         path = _resolve(candidate).resolve()
@@ -1167,7 +1290,7 @@ def validate_scenario(name_or_path: str | Path, *, devices: int = 20) -> Scenari
         text = str(e)
         head = text.split(" ", 1)[0].rstrip(":")
         path = head if head.split(".")[0] in ("population", "app") else "population"
-        r.err(path, text[len(head):].lstrip(": ") if path == head else text)
+        r.err(path, text[len(head) :].lstrip(": ") if path == head else text)
         raise ScenarioError(r.problems) from None
     engine = JourneyEngine(scenario=scenario, population=population)
     for i in range(len(population)):

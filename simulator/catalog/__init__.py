@@ -202,9 +202,7 @@ def _rows(name: str, cls: type[T]) -> tuple[T, ...]:
             try:
                 kwargs[f.name] = kind(raw) if kind in (int, float) else raw
             except ValueError:
-                raise ValueError(
-                    f"{name}.csv data row {lineno}: {f.name}={raw!r} is not {kind.__name__}"
-                ) from None
+                raise ValueError(f"{name}.csv data row {lineno}: {f.name}={raw!r} is not {kind.__name__}") from None
         out.append(cls(**kwargs))
     return tuple(out)
 

@@ -52,13 +52,17 @@ def check_real_target(*, confirmed: bool, rate_cap: float | None, webhook_url: s
     """Real traffic only when asked for in so many words: a confirmation, a rate cap and a webhook URL."""
     problems = []
     if not confirmed:
-        problems.append("add --confirm-real-target (or target.confirm = true in the scenario): this sends real "
-                        "traffic to CustomerLabs")
+        problems.append(
+            "add --confirm-real-target (or target.confirm = true in the scenario): this sends real "
+            "traffic to CustomerLabs"
+        )
     if rate_cap is None:
         problems.append("add --rate-cap R (or target.rate_cap): the most requests/s you allow against the real API")
     if not webhook_url:
-        problems.append("add --webhook-url URL (or target.webhook_url / target.webhook_url_env): the events "
-                        "webhook of your CustomerLabs source")
+        problems.append(
+            "add --webhook-url URL (or target.webhook_url / target.webhook_url_env): the events "
+            "webhook of your CustomerLabs source"
+        )
     if problems:
         raise HarnessError("--target customerlabs: " + "; ".join(problems))
 
@@ -75,8 +79,10 @@ class Target:
     def of(cls, *, kind: str, host: str, webhook_url: str = "") -> Target:
         if kind == "customerlabs":
             if not webhook_url:
-                raise ValueError("--target customerlabs needs the events webhook URL of your CustomerLabs "
-                                 "source: pass --webhook-url or set target.webhook_url in the scenario")
+                raise ValueError(
+                    "--target customerlabs needs the events webhook URL of your CustomerLabs "
+                    "source: pass --webhook-url or set target.webhook_url in the scenario"
+                )
             return cls(kind, host or CUSTOMERLABS_URL, {**MOCK_PATHS, "events": webhook_url})
         return cls(kind, host, {**MOCK_PATHS, "events": webhook_url or MOCK_PATHS["events"]})
 
@@ -87,15 +93,26 @@ class Target:
 
     def describe(self) -> dict[str, str]:
         """For reports: the webhook URL with its secret masked."""
-        return {"kind": self.kind, "host": self.host,
-                **{ep: redact_url(u) if "://" in u else u for ep, u in self.urls.items()}}
+        return {
+            "kind": self.kind,
+            "host": self.host,
+            **{ep: redact_url(u) if "://" in u else u for ep, u in self.urls.items()},
+        }
 
 
 class RunContext:
     """Shared by every user of one process. Built at test start; sharded once the master says how."""
 
-    def __init__(self, *, scenario: Scenario, target: Target, think_scale: float = 1.0,
-                 start_time: float = 0.0, rate_cap: float | None = None, endpoint: str = "events") -> None:
+    def __init__(
+        self,
+        *,
+        scenario: Scenario,
+        target: Target,
+        think_scale: float = 1.0,
+        start_time: float = 0.0,
+        rate_cap: float | None = None,
+        endpoint: str = "events",
+    ) -> None:
         self.scenario = scenario
         self.target = target
         self.endpoint = endpoint
@@ -143,8 +160,9 @@ class RunContext:
         self._ready.wait()
         assert self.engine is not None and self.population is not None
         while True:
-            if self._returning and (len(self._returning) >= returning_window
-                                    or self._next_device >= len(self.population)):
+            if self._returning and (
+                len(self._returning) >= returning_window or self._next_device >= len(self.population)
+            ):
                 life = self._returning.popleft()
             elif self._next_device < len(self.population):
                 i = self._next_device
@@ -154,8 +172,11 @@ class RunContext:
             else:
                 if not self.exhausted:
                     self.exhausted = True
-                    log.warning("every device of this process's %d has lived its whole life: no work left; "
-                                "raise population.devices for a longer run", len(self.population))
+                    log.warning(
+                        "every device of this process's %d has lived its whole life: no work left; "
+                        "raise population.devices for a longer run",
+                        len(self.population),
+                    )
                 return None
             session = next(life, None)
             if session is not None:

@@ -162,8 +162,7 @@ def coerce_form_options(opts: Any) -> None:
 
 
 def _resolution(opts: Any) -> tuple[Any, ...]:
-    return tuple(getattr(opts, n, None) for n in ("scenario", "seed", "app_id", "load_model", "think_scale",
-                                                  "rate"))
+    return tuple(getattr(opts, n, None) for n in ("scenario", "seed", "app_id", "load_model", "think_scale", "rate"))
 
 
 def resolve_options(environment: Environment) -> bool:
@@ -189,11 +188,11 @@ def resolve_options(environment: Environment) -> bool:
 
 def _profile(state: HarnessState) -> Profile:
     """The load profile: the scenario's stages, or the command line's users, rate and run time."""
-    profile = Profile.of(state.scenario.load, users=state.cli_load[0], rate=state.opts.rate,
-                         run_time=state.cli_load[1])
+    profile = Profile.of(state.scenario.load, users=state.cli_load[0], rate=state.opts.rate, run_time=state.cli_load[1])
     if state.scenario.load.model == "open" and all(rate is None for *_, rate in profile.stages):
-        raise ValueError("the open model needs a target rate: set load.rate (or the stages' rates) in the "
-                         "scenario, or pass --rate")
+        raise ValueError(
+            "the open model needs a target rate: set load.rate (or the stages' rates) in the scenario, or pass --rate"
+        )
     return profile
 
 
@@ -209,8 +208,11 @@ def _target(state: HarnessState, environment: Environment) -> Target:
     webhook = opts.webhook_url or (t.resolved_webhook_url() if kind == "customerlabs" else "")
     if kind == "customerlabs":
         try:
-            check_real_target(confirmed=opts.confirm_real_target or t.confirm, rate_cap=opts.rate_cap or t.rate_cap,
-                              webhook_url=webhook)
+            check_real_target(
+                confirmed=opts.confirm_real_target or t.confirm,
+                rate_cap=opts.rate_cap or t.rate_cap,
+                webhook_url=webhook,
+            )
         except HarnessError as e:
             sys.stderr.write(f"loadsim: {e}\n")
             raise SystemExit(2) from None
@@ -254,16 +256,24 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         for index, client in enumerate(clients):
             runner.send_message(SHARD_MESSAGE, {"index": index, "count": len(clients)}, client_id=client.id)
         return
-    ctx = RunContext(scenario=state.scenario, target=_target(state, environment),
-                     think_scale=state.scenario.load.think_time_scale, start_time=state.started,
-                     rate_cap=state.opts.rate_cap or state.scenario.target.rate_cap, endpoint=state.opts.endpoint)
+    ctx = RunContext(
+        scenario=state.scenario,
+        target=_target(state, environment),
+        think_scale=state.scenario.load.think_time_scale,
+        start_time=state.started,
+        rate_cap=state.opts.rate_cap or state.scenario.target.rate_cap,
+        endpoint=state.opts.endpoint,
+    )
     environment.loadsim_context = ctx  # type: ignore[attr-defined]
     if ctx.queue_limit:
         gevent.spawn(_sample_queue, environment, ctx)
     if state.scenario.load.model == "open":
         profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
-        arrivals = OpenArrivals(ctx, rate_at=lambda t: _rate_share(profile, ctx, t),
-                                requests_per_second=state.scenario.load.rate_unit == "requests")
+        arrivals = OpenArrivals(
+            ctx,
+            rate_at=lambda t: _rate_share(profile, ctx, t),
+            requests_per_second=state.scenario.load.rate_unit == "requests",
+        )
         environment.loadsim_arrivals = arrivals  # type: ignore[attr-defined]
         arrivals.start()
     if isinstance(runner, WorkerRunner):
@@ -309,7 +319,8 @@ def _status_loop(environment: Environment, state: HarnessState) -> None:
             f"loadsim {now - state.started:6.0f}s  {rate:8.1f} req/s  p95 {total.latency.percentile(95) * 1000:7.1f} ms"
             f"  requests {total.count}  failures {total.failures}  expected 400s {total.expected_rejections}"
             f"  dropped {stats.dropped}  retries {sum(stats.retries.values())}"
-            f"  queued {ctx.queued if ctx is not None else '-'}  cpu {cpu:3.0f}%{warn}\n")
+            f"  queued {ctx.queued if ctx is not None else '-'}  cpu {cpu:3.0f}%{warn}\n"
+        )
 
 
 def _abort_on_failed_slo(environment: Environment, state: HarnessState, stats: RunStats) -> bool:
@@ -321,8 +332,11 @@ def _abort_on_failed_slo(environment: Environment, state: HarnessState, stats: R
     if not slo.abort_on_fail or time.time() - state.started < slo.grace:
         return False
     live = dataclasses.replace(slo, min_rate=None, max_dropped=None, reconciliation=False)
-    failed = [v for v in evaluate(live, stats=stats, duration_s=time.time() - state.started, reconciliation=None)
-              if not v.passed]
+    failed = [
+        v
+        for v in evaluate(live, stats=stats, duration_s=time.time() - state.started, reconciliation=None)
+        if not v.passed
+    ]
     if not failed:
         return False
     log.error("SLO failed during the run, stopping (slo.abort_on_fail): %s", failed[0])
@@ -434,8 +448,11 @@ def _await_finals(state: HarnessState) -> None:
         gevent.sleep(0.1)
     missing = state.worker_ids - state.finals
     if missing:
-        log.warning("no last figures from %d worker(s) (%s): the report misses what they sent since their last "
-                    "periodic report", len(missing), ", ".join(sorted(missing)))
+        log.warning(
+            "no last figures from %d worker(s) (%s): the report misses what they sent since their last periodic report",
+            len(missing),
+            ", ".join(sorted(missing)),
+        )
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
@@ -489,17 +506,33 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
         first = profile.at(0)
         ended = time.time()
-        verdicts = evaluate(state.scenario.slo, stats=stats, duration_s=ended - state.started,
-                            reconciliation=reconciliation)
+        verdicts = evaluate(
+            state.scenario.slo, stats=stats, duration_s=ended - state.started, reconciliation=reconciliation
+        )
         summary = build_summary(
-            stats=stats, scenario=state.scenario.name, seed=state.scenario.seed, target=target.describe(),
-            model=state.scenario.load.model, started=state.started, ended=ended, workers=state.workers,
-            reconciliation=reconciliation, target_rate=first[2] if first else None, exhausted=exhausted,
-            verdicts=verdicts, cpu_samples=state.cpu_samples, saturated_at=SATURATED_CPU,
-            journey=state.scenario.journey)
+            stats=stats,
+            scenario=state.scenario.name,
+            seed=state.scenario.seed,
+            target=target.describe(),
+            model=state.scenario.load.model,
+            started=state.started,
+            ended=ended,
+            workers=state.workers,
+            reconciliation=reconciliation,
+            target_rate=first[2] if first else None,
+            exhausted=exhausted,
+            verdicts=verdicts,
+            cpu_samples=state.cpu_samples,
+            saturated_at=SATURATED_CPU,
+            journey=state.scenario.journey,
+        )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
-        write_summary(report_dir, summary, stats,
-                      junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started))
+        write_summary(
+            report_dir,
+            summary,
+            stats,
+            junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started),
+        )
         state.report_dir = report_dir
     except Exception:  # a report that cannot be made is a harness error, never a silent pass
         log.exception("loadsim: could not write the report")

@@ -30,31 +30,69 @@ def add_arguments(parser: Any) -> None:
     # On the parser itself, not a group: only Locust's parser takes include_in_web_ui and is_secret.
     group = parser
     names = ScenarioChoices(name for name, _ in bundled_scenarios())
-    group.add_argument("--scenario", default="smoke", choices=names, metavar="SCENARIO",
-                       help="bundled scenario name or path to a scenario TOML file (default smoke)")
+    group.add_argument(
+        "--scenario",
+        default="smoke",
+        choices=names,
+        metavar="SCENARIO",
+        help="bundled scenario name or path to a scenario TOML file (default smoke)",
+    )
     # "" first: the web UI's dropdown submits its first choice, which must mean "as the scenario says".
-    group.add_argument("--target", default=None, choices=["", "mock", "customerlabs"],
-                       help="mock (the bundled collector at --host) or customerlabs (the real API; needs "
-                            "--webhook-url, --confirm-real-target and --rate-cap). Default: the scenario's")
-    group.add_argument("--webhook-url", default=None, is_secret=True, env_var="LOADSIM_WEBHOOK_URL",
-                       help="events webhook URL of your CustomerLabs source (its secret is never printed; "
-                            "or set LOADSIM_WEBHOOK_URL, which keeps it out of the process list)")
+    group.add_argument(
+        "--target",
+        default=None,
+        choices=["", "mock", "customerlabs"],
+        help="mock (the bundled collector at --host) or customerlabs (the real API; needs "
+        "--webhook-url, --confirm-real-target and --rate-cap). Default: the scenario's",
+    )
+    group.add_argument(
+        "--webhook-url",
+        default=None,
+        is_secret=True,
+        env_var="LOADSIM_WEBHOOK_URL",
+        help="events webhook URL of your CustomerLabs source (its secret is never printed; "
+        "or set LOADSIM_WEBHOOK_URL, which keeps it out of the process list)",
+    )
     group.add_argument("--app-id", default=None, help="CustomerLabs app id (default: the scenario's)")
     group.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
-    group.add_argument("--load-model", default=None, choices=["", "closed", "open"],
-                       help="closed: users with think times; open: a target arrival rate (default: the scenario's)")
-    group.add_argument("--rate", type=float, default=None,
-                       help="open model: target sessions/s (or requests/s, as the scenario's rate_unit says)")
-    group.add_argument("--think-scale", type=float, default=None,
-                       help="multiply think times by this (0 = no think time; default: the scenario's)")
-    group.add_argument("--rate-cap", type=float, default=None,
-                       help="refuse to exceed this many requests/s against a real target")
-    group.add_argument("--confirm-real-target", action="store_true", default=False, include_in_web_ui=False,
-                       help="required with --target customerlabs: you mean to send to the real API")
-    group.add_argument("--endpoint", default="events", choices=list(ENDPOINT_NAMES),
-                       help="locustfiles/endpoint.py: the endpoint to load (default events)")
-    group.add_argument("--report-dir", default=None,
-                       help="write the harness's report here (default reports/<run id>)")
-    group.add_argument("--mock-admin", default=None, include_in_web_ui=False,
-                       help="URL of the mock's admin API for reconciliation (default: --host when the "
-                            "target is the mock)")
+    group.add_argument(
+        "--load-model",
+        default=None,
+        choices=["", "closed", "open"],
+        help="closed: users with think times; open: a target arrival rate (default: the scenario's)",
+    )
+    group.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open model: target sessions/s (or requests/s, as the scenario's rate_unit says)",
+    )
+    group.add_argument(
+        "--think-scale",
+        type=float,
+        default=None,
+        help="multiply think times by this (0 = no think time; default: the scenario's)",
+    )
+    group.add_argument(
+        "--rate-cap", type=float, default=None, help="refuse to exceed this many requests/s against a real target"
+    )
+    group.add_argument(
+        "--confirm-real-target",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="required with --target customerlabs: you mean to send to the real API",
+    )
+    group.add_argument(
+        "--endpoint",
+        default="events",
+        choices=list(ENDPOINT_NAMES),
+        help="locustfiles/endpoint.py: the endpoint to load (default events)",
+    )
+    group.add_argument("--report-dir", default=None, help="write the harness's report here (default reports/<run id>)")
+    group.add_argument(
+        "--mock-admin",
+        default=None,
+        include_in_web_ui=False,
+        help="URL of the mock's admin API for reconciliation (default: --host when the target is the mock)",
+    )

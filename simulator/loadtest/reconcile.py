@@ -58,20 +58,28 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
         theirs = (int(mock.get("digest", {}).get(ep, 0)) - int(base.get("digest", {}).get(ep, 0))) & DIGEST_MASK
         cut_off = stats.interrupted.get(ep, [])
         extra = stored - sent
-        rows[ep] = {"acknowledged": sent, "stored": stored, "interrupted": len(cut_off),
-                    "digest_match": ours == theirs}
+        rows[ep] = {"acknowledged": sent, "stored": stored, "interrupted": len(cut_off), "digest_match": ours == theirs}
         if extra < 0:
             differences.append(f"{ep}: the harness got {sent} 200s, the mock stored {stored} (lost: {-extra})")
         elif extra > len(cut_off):
-            differences.append(f"{ep}: the harness got {sent} 200s, the mock stored {stored} "
-                               f"(extra: {extra - len(cut_off)} beyond {len(cut_off)} cut off at stop)")
+            differences.append(
+                f"{ep}: the harness got {sent} 200s, the mock stored {stored} "
+                f"(extra: {extra - len(cut_off)} beyond {len(cut_off)} cut off at stop)"
+            )
         elif not _stored_interrupted((theirs - ours) & DIGEST_MASK, extra, cut_off):
-            differences.append(f"{ep}: same count ({sent}) but the stored bodies differ from those acknowledged"
-                               if extra == 0 else
-                               f"{ep}: the stored bodies differ from those acknowledged and cut off at stop")
+            differences.append(
+                f"{ep}: same count ({sent}) but the stored bodies differ from those acknowledged"
+                if extra == 0
+                else f"{ep}: the stored bodies differ from those acknowledged and cut off at stop"
+            )
     merges = _check_merges(stats, mock, base, differences)
-    return {"ok": not differences, "differences": differences, "endpoints": rows, "merges": merges,
-            "mock": {k: mock.get(k) for k in ("profiles", "merges", "warnings")}}
+    return {
+        "ok": not differences,
+        "differences": differences,
+        "endpoints": rows,
+        "merges": merges,
+        "mock": {k: mock.get(k) for k in ("profiles", "merges", "warnings")},
+    }
 
 
 def expected_merges(identities: Iterable[tuple[str, str | None, str | None]]) -> int:
@@ -105,8 +113,9 @@ def expected_merges(identities: Iterable[tuple[str, str | None, str | None]]) ->
     return unions
 
 
-def _check_merges(stats: RunStats, mock: dict[str, Any], base: dict[str, Any],
-                  differences: list[str]) -> dict[str, Any]:
+def _check_merges(
+    stats: RunStats, mock: dict[str, Any], base: dict[str, Any], differences: list[str]
+) -> dict[str, Any]:
     """The merges the journeys imply against those the mock made (only a mock fresh at the start
     can be held to it: earlier runs' profiles would join this run's)."""
     if "merges" not in mock:
@@ -127,6 +136,5 @@ def try_reconcile(stats: RunStats, admin_url: str, baseline: dict[str, Any] | No
     try:
         mock = fetch_mock_stats(admin_url)
     except (OSError, urllib.error.URLError, ValueError) as e:
-        return {"ok": False, "differences": [f"could not read the mock's stats at {admin_url}: {e}"],
-                "endpoints": {}}
+        return {"ok": False, "differences": [f"could not read the mock's stats at {admin_url}: {e}"], "endpoints": {}}
     return reconcile(stats, mock, baseline)

@@ -52,8 +52,9 @@ Item = tuple[float | None, DatasetRecord] | None
 class ReplaySource:
     """Deals a dataset's requests to lanes, by device, in order; paced by ``speed`` (0: no pacing)."""
 
-    def __init__(self, *, ctx: RunContext, directory: Path, lanes: int, speed: float = 0.0,
-                 restamp: bool = False) -> None:
+    def __init__(
+        self, *, ctx: RunContext, directory: Path, lanes: int, speed: float = 0.0, restamp: bool = False
+    ) -> None:
         self.ctx = ctx
         self.directory = directory
         self.lanes = max(1, lanes)
@@ -145,15 +146,25 @@ class ReplayUser(TrackingUser):
 
 # --- Locust listeners: our arguments, the dataset's scenario, the source ----------------------------
 
+
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
-    parser.add_argument("--dataset", default=None, metavar="DIR",
-                        help="replay: a dataset directory written by loadsim generate")
-    parser.add_argument("--speed", type=float, default=0.0,
-                        help="replay: simulated seconds per real second (60 plays an hour a minute); "
-                             "0 (default) sends as fast as the target answers")
-    parser.add_argument("--restamp", action="store_true", default=False,
-                        help="replay: move added_at to the send time (default: send the bodies as written)")
+    parser.add_argument(
+        "--dataset", default=None, metavar="DIR", help="replay: a dataset directory written by loadsim generate"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="replay: simulated seconds per real second (60 plays an hour a minute); "
+        "0 (default) sends as fast as the target answers",
+    )
+    parser.add_argument(
+        "--restamp",
+        action="store_true",
+        default=False,
+        help="replay: move added_at to the send time (default: send the bodies as written)",
+    )
 
 
 @events.init.add_listener
@@ -180,20 +191,24 @@ def _on_init(environment: Environment, **_: Any) -> None:
     load = dataclasses.replace(scenario.load, model="closed")
     state.scenario = dataclasses.replace(scenario, seed=summary["dataset"]["seed"], load=load)
     environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
-        load, users=getattr(opts, "num_users", None) or None, run_time=getattr(opts, "run_time", None) or None)
+        load, users=getattr(opts, "num_users", None) or None, run_time=getattr(opts, "run_time", None) or None
+    )
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     opts = environment.parsed_options
     ctx: RunContext | None = getattr(environment, "loadsim_context", None)
-    if opts is None or not getattr(opts, "dataset", None) or ctx is None or isinstance(environment.runner,
-                                                                                         MasterRunner):
+    if (
+        opts is None
+        or not getattr(opts, "dataset", None)
+        or ctx is None
+        or isinstance(environment.runner, MasterRunner)
+    ):
         return
     ctx.queue_limit = 0  # a replay sends what the dataset holds: no offline queues, every send recorded
     lanes = max(1, int(getattr(opts, "num_users", 1) or 1))
-    source = ReplaySource(ctx=ctx, directory=Path(opts.dataset), lanes=lanes, speed=opts.speed,
-                          restamp=opts.restamp)
+    source = ReplaySource(ctx=ctx, directory=Path(opts.dataset), lanes=lanes, speed=opts.speed, restamp=opts.restamp)
     environment.loadsim_replay = source  # type: ignore[attr-defined]
     source.start()
     if not isinstance(environment.runner, WorkerRunner):

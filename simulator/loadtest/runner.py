@@ -77,13 +77,27 @@ def mock_flags(options: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _start_mock(report_dir: Path, flags: Sequence[str] = (), *,
-                timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
+def _start_mock(
+    report_dir: Path, flags: Sequence[str] = (), *, timeout: float = 30.0
+) -> tuple[subprocess.Popen[str], str]:
     """The mock on a free loopback port, in its own session so a terminal's Ctrl-C reaches only Locust."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0",
-         "--store", str(report_dir / "mock.sqlite3"), *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "simulator.mock",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--store",
+            str(report_dir / "mock.sqlite3"),
+            *flags,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
@@ -95,13 +109,14 @@ def _start_mock(report_dir: Path, flags: Sequence[str] = (), *,
         seen.append(line)
         if line.startswith(LISTENING_PREFIX):
             _drain(proc.stdout, report_dir / "mock.log")
-            return proc, line[len(LISTENING_PREFIX):].strip()
+            return proc, line[len(LISTENING_PREFIX) :].strip()
     proc.kill()
     raise HarnessError("the mock collector did not start:\n" + "".join(seen[-20:]))
 
 
 def _drain(stream: IO[str], log_path: Path) -> None:
     """Keep reading the mock's output into a log file so its pipe never fills and blocks it."""
+
     def pump() -> None:
         with log_path.open("a", encoding="utf-8") as f:
             for line in stream:
@@ -139,12 +154,17 @@ class _Outage:
         if "outage_at" not in options:
             return None
         status = options.get("outage_status", 503)
-        return cls(admin, parse_duration(options["outage_at"]), parse_duration(options["outage_for"]),
-                   status if status == "refuse" else int(status))
+        return cls(
+            admin,
+            parse_duration(options["outage_at"]),
+            parse_duration(options["outage_for"]),
+            status if status == "refuse" else int(status),
+        )
 
     def _send(self, method: str, path: str, body: bytes) -> None:
-        req = urllib.request.Request(f"{self.admin}{path}", data=body, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.admin}{path}", data=body, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             urllib.request.urlopen(req, timeout=5).close()
         except OSError as e:
@@ -154,8 +174,7 @@ class _Outage:
         if self.status == "refuse":
             # One call: the admin API shares the port, so the mock ends the refusal itself.
             self._send("POST", "/_admin/refuse", orjson.dumps({"for": self.length}))
-            print(f"loadsim: outage: the mock refuses connections for {self.length:g} s", file=sys.stderr,
-                  flush=True)
+            print(f"loadsim: outage: the mock refuses connections for {self.length:g} s", file=sys.stderr, flush=True)
             return
         with urllib.request.urlopen(f"{self.admin}/_admin/faults", timeout=5) as r:
             self.saved = r.read()
@@ -179,19 +198,41 @@ class _Outage:
 
 
 def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile(opts.locustfile)), "--host", host,
-           "--scenario", opts.scenario]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile(opts.locustfile)),
+        "--host",
+        host,
+        "--scenario",
+        opts.scenario,
+    ]
     if opts.web_port is None:
-        cmd += ["--headless", "--report-dir", str(report_dir), "--csv", str(report_dir / "locust"),
-                "--html", str(report_dir / "locust.html"), "--only-summary"]
+        cmd += [
+            "--headless",
+            "--report-dir",
+            str(report_dir),
+            "--csv",
+            str(report_dir / "locust"),
+            "--html",
+            str(report_dir / "locust.html"),
+            "--only-summary",
+        ]
     else:  # the web UI, on loopback; each stopped test writes its own report
         cmd += ["--web-host", "127.0.0.1", "--web-port", str(opts.web_port)]
         if opts.report_dir is not None:
             cmd += ["--report-dir", str(opts.report_dir)]
     flags: list[tuple[str, object]] = [
-        ("--users", opts.users), ("--rate", opts.rate), ("--run-time", opts.run_time),
-        ("--processes", opts.processes), ("--seed", opts.seed), ("--load-model", opts.load_model),
-        ("--target", opts.target), ("--rate-cap", opts.rate_cap),
+        ("--users", opts.users),
+        ("--rate", opts.rate),
+        ("--run-time", opts.run_time),
+        ("--processes", opts.processes),
+        ("--seed", opts.seed),
+        ("--load-model", opts.load_model),
+        ("--target", opts.target),
+        ("--rate-cap", opts.rate_cap),
     ]
     for flag, value in flags:
         if value is not None:
@@ -218,19 +259,26 @@ def run(opts: RunOptions) -> int:
     host = opts.host or scenario.target.host
     if target == "customerlabs":
         webhook = opts.webhook_url or scenario.target.resolved_webhook_url()
-        check_real_target(confirmed=opts.confirm_real_target or scenario.target.confirm,
-                          rate_cap=opts.rate_cap or scenario.target.rate_cap, webhook_url=webhook)
+        check_real_target(
+            confirmed=opts.confirm_real_target or scenario.target.confirm,
+            rate_cap=opts.rate_cap or scenario.target.rate_cap,
+            webhook_url=webhook,
+        )
         host = host or CUSTOMERLABS_URL
         urls = Target.of(kind="customerlabs", host=host, webhook_url=webhook).describe()
-        print("loadsim: REAL TARGET, CustomerLabs. Plan:\n"
-              f"  externalIds -> {host}{urls['externalIds']}\n  identify    -> {host}{urls['identify']}\n"
-              f"  events      -> {urls['events']}\n"
-              f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, users "
-              f"{opts.users or scenario.load.users}, run time {opts.run_time or f'{scenario.load.run_time:g}s'}",
-              flush=True)
+        print(
+            "loadsim: REAL TARGET, CustomerLabs. Plan:\n"
+            f"  externalIds -> {host}{urls['externalIds']}\n  identify    -> {host}{urls['identify']}\n"
+            f"  events      -> {urls['events']}\n"
+            f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, users "
+            f"{opts.users or scenario.load.users}, run time {opts.run_time or f'{scenario.load.run_time:g}s'}",
+            flush=True,
+        )
     if opts.dry_run:
-        print("loadsim: dry run; would run:\n  " + " ".join(locust_command(opts, host=host or "<mock>",
-                                                                        report_dir=report_dir)))
+        print(
+            "loadsim: dry run; would run:\n  "
+            + " ".join(locust_command(opts, host=host or "<mock>", report_dir=report_dir))
+        )
         return 0
     report_dir.mkdir(parents=True, exist_ok=True)
     outage = None
@@ -249,8 +297,12 @@ def run(opts: RunOptions) -> int:
         # only us, and we ask the master alone to stop, so that it stops its workers and waits for
         # their last figures. Ctrl-C reaching every worker at once had them quit before the
         # master's report, which then missed their last seconds and failed reconciliation.
-        locust = subprocess.Popen(locust_command(opts, host=host, report_dir=report_dir), env=env,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        locust = subprocess.Popen(
+            locust_command(opts, host=host, report_dir=report_dir),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         stopping = False
 
         def stop_locust(*_: Any) -> None:
@@ -259,8 +311,11 @@ def run(opts: RunOptions) -> int:
                 os.killpg(locust.pid, signal.SIGKILL)
                 return
             stopping = True
-            print("\nloadsim: stopping; writing the report of what was sent (again to kill)...", file=sys.stderr,
-                  flush=True)
+            print(
+                "\nloadsim: stopping; writing the report of what was sent (again to kill)...",
+                file=sys.stderr,
+                flush=True,
+            )
             # SIGINT, not SIGTERM: with --processes Locust's master dies of a SIGTERM without a
             # word (return code -15; its handler seems not to survive the fork), leaving its workers running.
             locust.send_signal(signal.SIGINT)

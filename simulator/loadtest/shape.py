@@ -18,8 +18,9 @@ class Profile:
     stages: tuple[tuple[float, int, float, float | None], ...]
 
     @classmethod
-    def of(cls, load: LoadConfig, *, users: int | None = None, rate: float | None = None,
-           run_time: float | None = None) -> Profile:
+    def of(
+        cls, load: LoadConfig, *, users: int | None = None, rate: float | None = None, run_time: float | None = None
+    ) -> Profile:
         """A flag given on the command line (users, rate, run time) overrides the scenario's stages.
 
         In the open model users are a pool waiting for arrivals, so the pool starts whole at once.
@@ -37,8 +38,14 @@ class Profile:
                 out.append((end, last_users, spawn, last_rate))
         else:
             n = users or load.users
-            out.append((run_time or load.run_time, n, float(n) if instant else load.spawn_rate,
-                        rate if rate is not None else load.rate))
+            out.append(
+                (
+                    run_time or load.run_time,
+                    n,
+                    float(n) if instant else load.spawn_rate,
+                    rate if rate is not None else load.rate,
+                )
+            )
         return cls(tuple(out))
 
     @property

@@ -179,9 +179,16 @@ class TrackingUser(FastHttpUser):
         ended = time.time()
         outcome, kind, example = _judge(req, status, content, error)
         self.environment.events.request.fire(
-            request_type="POST", name=name, response_time=(time.perf_counter() - t0) * 1000,
-            response_length=len(content), exception=CatchResponseError(example) if outcome == "failure" else None,
-            context=self.context(), url=url, start_time=started, response=None)
+            request_type="POST",
+            name=name,
+            response_time=(time.perf_counter() - t0) * 1000,
+            response_length=len(content),
+            exception=CatchResponseError(example) if outcome == "failure" else None,
+            context=self.context(),
+            url=url,
+            start_time=started,
+            response=None,
+        )
         retryable = outcome == "failure" and _retryable(status, error, self.retry.on)
         retry_after = _retry_after(resp) if status in (429, 503) else None  # a status: resp was read
         ctx.stats.sent_bytes += len(data)
@@ -193,8 +200,11 @@ class TrackingUser(FastHttpUser):
         if route is None:
             url = self.ctx.target.absolute(endpoint)
             split = URL(url)
-            route = self._routes[endpoint] = (self.client.client.clientpool.get_client(split),
-                                              getattr(split, "quoted_uri", split.request_uri), url)
+            route = self._routes[endpoint] = (
+                self.client.client.clientpool.get_client(split),
+                getattr(split, "quoted_uri", split.request_uri),
+                url,
+            )
         return route
 
     def backoff(self, retry_number: int, retry_after: float | None) -> float:
@@ -209,8 +219,9 @@ class TrackingUser(FastHttpUser):
             wait = max(wait, retry_after)
         return wait
 
-    def deliver(self, req: Request, data: bytes, intended: float | None, began: float, *,
-                may_hold: bool = False) -> Attempt | None:
+    def deliver(
+        self, req: Request, data: bytes, intended: float | None, began: float, *, may_hold: bool = False
+    ) -> Attempt | None:
         """Send one request with the scenario's retries; record it once, with its whole time.
 
         Retries show in Locust's tables as ``<step> (retry)``; in the harness's report a request
@@ -234,10 +245,16 @@ class TrackingUser(FastHttpUser):
             stats.accept(req.endpoint, digest(data))
             if req.endpoint == "identify":
                 stats.identities.add(RunStats.identity_of(req.body))
-        stats.record(endpoint=req.endpoint, step=req.step,
-                     latency=result.ended - (began if intended is None else min(intended, began)),
-                     service=result.ended - began, outcome=result.outcome, error=result.error,
-                     example=result.example, at=result.ended)
+        stats.record(
+            endpoint=req.endpoint,
+            step=req.step,
+            latency=result.ended - (began if intended is None else min(intended, began)),
+            service=result.ended - began,
+            outcome=result.outcome,
+            error=result.error,
+            example=result.example,
+            at=result.ended,
+        )
         return result
 
 
@@ -381,8 +398,11 @@ def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tupl
     if req.faulty:
         if status == 400:
             return "expected_rejection", None, None
-        return "failure", f"faulty body got {status}", (
-            f"a malformed body ({req.fault}) was answered {status}; the collector should reject it with a 400")
+        return (
+            "failure",
+            f"faulty body got {status}",
+            (f"a malformed body ({req.fault}) was answered {status}; the collector should reject it with a 400"),
+        )
     if status == 200:
         if req.endpoint == "events":
             return "ok", None, None

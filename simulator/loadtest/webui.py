@@ -48,17 +48,26 @@ TAB_TITLE = "Harness"
 #: sorts rows by a ``name`` field unless a header is clicked: each row's hidden ``name`` is its
 #: position, so the rows keep the order they are built in (total, endpoints, steps, funnel...).
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("kind", "Kind"), ("label", "Name"), ("count", "Count"), ("failures", "Failures"),
-    ("expected", "Expected 400s"), ("p50", "p50 ms"), ("p90", "p90 ms"), ("p95", "p95 ms"), ("p99", "p99 ms"),
-    ("p999", "p99.9 ms"), ("max", "Max ms"), ("detail", "Detail"),
+    ("kind", "Kind"),
+    ("label", "Name"),
+    ("count", "Count"),
+    ("failures", "Failures"),
+    ("expected", "Expected 400s"),
+    ("p50", "p50 ms"),
+    ("p90", "p90 ms"),
+    ("p95", "p95 ms"),
+    ("p99", "p99 ms"),
+    ("p999", "p99.9 ms"),
+    ("max", "Max ms"),
+    ("detail", "Detail"),
 )
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
 #: The mock's counters are read at most this often, however many browsers poll.
 MOCK_POLL_S = 2.0
 
 
-
 # --- the start form ----------------------------------------------------------------------------
+
 
 def check_form(form: Mapping[str, str]) -> str | None:
     """What is wrong with the start form's harness fields, or None."""
@@ -79,6 +88,7 @@ def check_form(form: Mapping[str, str]) -> str | None:
 
 # --- the rows ----------------------------------------------------------------------------------
 
+
 def _live_stats(environment: Environment) -> RunStats | None:
     """This process's stats (standalone) or the sum of the workers' (master)."""
     ctx = getattr(environment, "loadsim_context", None)
@@ -89,8 +99,13 @@ def _live_stats(environment: Environment) -> RunStats | None:
 
 
 def _series_row(kind: str, name: str, s: Series, detail: str = "") -> dict[str, Any]:
-    row: dict[str, Any] = {"kind": kind, "label": name, "count": s.count, "failures": s.failures,
-                           "expected": s.expected_rejections}
+    row: dict[str, Any] = {
+        "kind": kind,
+        "label": name,
+        "count": s.count,
+        "failures": s.failures,
+        "expected": s.expected_rejections,
+    }
     for key, p in _PERCENTILES:
         row[key] = round(s.latency.percentile(p) * 1000, 2)
     row["max"] = round(s.latency.max * 1000, 2)
@@ -99,8 +114,16 @@ def _series_row(kind: str, name: str, s: Series, detail: str = "") -> dict[str, 
 
 
 def _plain(kind: str, name: str, count: int | str, detail: str = "") -> dict[str, Any]:
-    return {"kind": kind, "label": name, "count": count, "failures": "", "expected": "",
-            **{key: "" for key, _ in _PERCENTILES}, "max": "", "detail": detail}
+    return {
+        "kind": kind,
+        "label": name,
+        "count": count,
+        "failures": "",
+        "expected": "",
+        **{key: "" for key, _ in _PERCENTILES},
+        "max": "",
+        "detail": detail,
+    }
 
 
 class MockView:
@@ -131,8 +154,14 @@ def rows(environment: Environment, mock: MockView | None = None) -> list[dict[st
     stats = _live_stats(environment)
     if state is None or stats is None:
         return []
-    out = [_series_row("total", "total", stats.total,
-                       f"{stats.total.expected_rejections} expected rejections (400s to faulty SDKs)")]
+    out = [
+        _series_row(
+            "total",
+            "total",
+            stats.total,
+            f"{stats.total.expected_rejections} expected rejections (400s to faulty SDKs)",
+        )
+    ]
     out += [_series_row("endpoint", ep, stats.endpoints[ep]) for ep in ENDPOINT_NAMES if ep in stats.endpoints]
     out += [_series_row("endpoint", ep, s) for ep, s in sorted(stats.endpoints.items()) if ep not in ENDPOINT_NAMES]
     out += [_series_row("step", name, s) for name, s in sorted(stats.steps.items())]
@@ -149,8 +178,11 @@ def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
     out = [_plain("funnel", "devices started", stats.funnel.get("devices", 0))]
     table = funnel(stats.steps, funnel_steps(scenario.journey), reached=stats.funnel)
     for stage in table["stages"]:
-        share = "" if stage["conversion"] is None or stage["stage"] == "sessions" else (
-            f"{100 * stage['conversion']:.1f} per 100 sessions")
+        share = (
+            ""
+            if stage["conversion"] is None or stage["stage"] == "sessions"
+            else (f"{100 * stage['conversion']:.1f} per 100 sessions")
+        )
         out.append(_plain("funnel", stage["stage"], stage["count"], share))
     return out
 
@@ -164,16 +196,24 @@ def _arrival_rows(environment: Environment, state: Any, stats: RunStats) -> list
     target = f"{now[2]:g}/s" if now is not None and now[2] is not None else "-"
     achieved = stats.achieved_rate
     return [
-        _plain("arrivals", "dropped arrivals", stats.dropped,
-               f"of {stats.arrivals} arrivals ({100 * stats.dropped / stats.arrivals:.2f}%)" if stats.arrivals
-               else "no arrivals yet"),
-        _plain("arrivals", "achieved rate", f"{achieved:.2f}/s" if achieved is not None else "-",
-               f"target now {target} ({state.scenario.load.rate_unit}/s)"),
+        _plain(
+            "arrivals",
+            "dropped arrivals",
+            stats.dropped,
+            f"of {stats.arrivals} arrivals ({100 * stats.dropped / stats.arrivals:.2f}%)"
+            if stats.arrivals
+            else "no arrivals yet",
+        ),
+        _plain(
+            "arrivals",
+            "achieved rate",
+            f"{achieved:.2f}/s" if achieved is not None else "-",
+            f"target now {target} ({state.scenario.load.rate_unit}/s)",
+        ),
     ]
 
 
-def _reconciliation_rows(environment: Environment, state: Any, stats: RunStats,
-                         mock: MockView) -> list[dict[str, Any]]:
+def _reconciliation_rows(environment: Environment, state: Any, stats: RunStats, mock: MockView) -> list[dict[str, Any]]:
     admin = hooks._mock_admin(state, environment)
     if not admin:
         return [_plain("reconciliation", "verdict", "-", "only against the mock collector")]
@@ -187,10 +227,16 @@ def _reconciliation_rows(environment: Environment, state: Any, stats: RunStats,
     out = []
     for ep in ENDPOINT_NAMES:
         r = result["endpoints"][ep]
-        out.append(_plain("reconciliation", ep, r["stored"],
-                          f"acknowledged {r['acknowledged']}, stored {r['stored']}, cut off {r['interrupted']}"
-                          # requests cut off at stop may explain a digest difference: only a real one counts
-                          + (", differs" if any(d.startswith(f"{ep}:") for d in result["differences"]) else "")))
+        out.append(
+            _plain(
+                "reconciliation",
+                ep,
+                r["stored"],
+                f"acknowledged {r['acknowledged']}, stored {r['stored']}, cut off {r['interrupted']}"
+                # requests cut off at stop may explain a digest difference: only a real one counts
+                + (", differs" if any(d.startswith(f"{ep}:") for d in result["differences"]) else ""),
+            )
+        )
     if not state.started:
         verdict = "not started"
     elif not stopped:
@@ -203,6 +249,7 @@ def _reconciliation_rows(environment: Environment, state: Any, stats: RunStats,
 
 # --- registration -------------------------------------------------------------------------------
 
+
 def register(environment: Environment) -> None:
     """Add the tab, the rows on each stats poll, the start-form check and ``/loadsim/stats``."""
     from flask import Response, jsonify, request
@@ -214,7 +261,8 @@ def register(environment: Environment) -> None:
     # template_args survive Locust's own updates (it merges into them), so the normal page shows the tab.
     web_ui.template_args["extended_tabs"] = [{"title": TAB_TITLE, "key": TAB_KEY}]
     web_ui.template_args["extended_tables"] = [
-        {"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in COLUMNS]}]
+        {"key": TAB_KEY, "structure": [{"key": k, "title": t} for k, t in COLUMNS]}
+    ]
 
     @app.before_request
     def _check_start_form() -> Response | None:
@@ -242,9 +290,14 @@ def register(environment: Environment) -> None:
     @app.route("/loadsim/stats")
     def _loadsim_stats() -> Response:
         state = getattr(environment, "loadsim", None)
-        return jsonify({"scenario": state.scenario.name if state else None,
-                        "state": environment.runner.state if environment.runner else None,
-                        "columns": [k for k, _ in COLUMNS], "rows": rows(environment, mock)})
+        return jsonify(
+            {
+                "scenario": state.scenario.name if state else None,
+                "state": environment.runner.state if environment.runner else None,
+                "columns": [k for k, _ in COLUMNS],
+                "rows": rows(environment, mock),
+            }
+        )
 
 
 #: Seconds to wait for the harness's report after a stop before writing Locust's files beside it.
@@ -259,11 +312,13 @@ def write_locust_files(environment: Environment, report_dir: Path) -> None:
     from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "locust.html").write_text(get_html_report(environment, show_download_link=False),
-                                            encoding="utf-8")
+    (report_dir / "locust.html").write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
     tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for name, write in (("stats", tables.requests_csv), ("failures", tables.failures_csv),
-                        ("exceptions", tables.exceptions_csv)):
+    for name, write in (
+        ("stats", tables.requests_csv),
+        ("failures", tables.failures_csv),
+        ("exceptions", tables.exceptions_csv),
+    ):
         with (report_dir / f"locust_{name}.csv").open("w", newline="", encoding="utf-8") as f:
             write(csv.writer(f))
 
@@ -293,7 +348,10 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
-    if (environment.web_ui is None or isinstance(environment.runner, WorkerRunner)
-            or getattr(environment, "loadsim", None) is None):
+    if (
+        environment.web_ui is None
+        or isinstance(environment.runner, WorkerRunner)
+        or getattr(environment, "loadsim", None) is None
+    ):
         return
     register(environment)

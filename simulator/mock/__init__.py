@@ -59,8 +59,15 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 class MockServer:
     """The mock collector on ``host:port`` (port 0: a free port; read ``url``)."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, store: str = ":memory:",
-                 faults: FaultConfig | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        store: str = ":memory:",
+        faults: FaultConfig | None = None,
+        seed: int = 0,
+    ) -> None:
         self.host = host
         self.port = port
         self.store_path = store
@@ -170,8 +177,12 @@ class MockServer:
             stats = self.app.stats() if self.app else {}
             self._shutdown()
             self._stopped = True
-            print(f"loadsim mock stopped: accepted {stats.get('accepted')}, rejected {stats.get('rejected')}, "
-                  f"store {self.store_path}", file=sys.stderr, flush=True)
+            print(
+                f"loadsim mock stopped: accepted {stats.get('accepted')}, rejected {stats.get('rejected')}, "
+                f"store {self.store_path}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def stats(self) -> dict[str, Any]:
         """The same JSON as ``GET /_admin/stats``, read on the server's loop so counters agree."""
@@ -199,13 +210,20 @@ class MockServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8080, store: str = "loadsim-mock.sqlite3",
-          faults: FaultConfig | None = None, seed: int = 0) -> None:
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    store: str = "loadsim-mock.sqlite3",
+    faults: FaultConfig | None = None,
+    seed: int = 0,
+) -> None:
     """Run the mock in the foreground; prints ``loadsim mock listening on URL`` first, stops on
     SIGINT/SIGTERM after flushing the store."""
     MockServer(host=host, port=port, store=store, faults=faults, seed=seed).run()

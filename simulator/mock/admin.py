@@ -38,56 +38,109 @@ def _problem(status: int, message: str) -> Answer:
 
 def _admin_paths() -> dict[str, Any]:
     ok = {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
-    not_found = {"404": {"description": "No such user id",
-                         "content": {"application/json": {
-                             "schema": {"$ref": "#/components/schemas/ValidationError"}}}}}
-    bad = {"400": {"description": "Bad settings",
-                   "content": {"application/json": {
-                       "schema": {"$ref": "#/components/schemas/ValidationError"}}}}}
+    not_found = {
+        "404": {
+            "description": "No such user id",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}},
+        }
+    }
+    bad = {
+        "400": {
+            "description": "Bad settings",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}},
+        }
+    }
     return {
         "/_admin/health": {"get": {"operationId": "adminHealth", "summary": "Liveness", "responses": ok}},
-        "/_admin/stats": {"get": {"operationId": "adminStats",
-                                  "summary": "Counters, warnings and the reconciliation digest",
-                                  "responses": ok}},
-        "/_admin/profiles/{user_id}": {"get": {
-            "operationId": "adminProfile", "summary": "The stitched profile of a user id",
-            "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {**ok, **not_found}}},
-        "/_admin/events": {"get": {
-            "operationId": "adminEvents", "summary": "Stored events, newest first",
-            "parameters": [
-                {"name": "user_id", "in": "query", "required": False, "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS_LIMIT}},
-            ],
-            "responses": {**ok, **bad, **not_found}}},
-        "/_admin/reset": {"post": {"operationId": "adminReset", "summary": "Forget everything",
-                                   "responses": ok}},
+        "/_admin/stats": {
+            "get": {
+                "operationId": "adminStats",
+                "summary": "Counters, warnings and the reconciliation digest",
+                "responses": ok,
+            }
+        },
+        "/_admin/profiles/{user_id}": {
+            "get": {
+                "operationId": "adminProfile",
+                "summary": "The stitched profile of a user id",
+                "parameters": [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {**ok, **not_found},
+            }
+        },
+        "/_admin/events": {
+            "get": {
+                "operationId": "adminEvents",
+                "summary": "Stored events, newest first",
+                "parameters": [
+                    {"name": "user_id", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS_LIMIT},
+                    },
+                ],
+                "responses": {**ok, **bad, **not_found},
+            }
+        },
+        "/_admin/reset": {"post": {"operationId": "adminReset", "summary": "Forget everything", "responses": ok}},
         "/_admin/faults": {
             "get": {"operationId": "adminGetFaults", "summary": "The fault configuration", "responses": ok},
-            "put": {"operationId": "adminPutFaults", "summary": "Replace the fault configuration",
-                    "requestBody": {"required": True, "content": {"application/json": {
-                        "schema": {"type": "object"}}}},
-                    "responses": {**ok, **bad}}},
-        "/_admin/refuse": {"post": {
-            "operationId": "adminRefuse",
-            "summary": "Refuse connections for a while (the collector is down), then listen again",
-            "description": "The listening socket closes (connects get ECONNREFUSED) and idle keep-alive "
-                           "connections close; a request already read is answered, then its connection "
-                           "closes. After `for` seconds the mock listens again on the same port.",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["for"], "additionalProperties": False,
-                "properties": {"for": {
-                    "description": f"Seconds (a number, or a duration such as '20s'), at most {MAX_REFUSE_S:g}",
-                    "oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": MAX_REFUSE_S},
-                              {"type": "string"}]}}}}}},
-            "responses": {"200": {"description": "Refusing from the next moment", "content": {
-                "application/json": {"schema": {
-                    "type": "object", "required": ["refusing_for"],
-                    "properties": {"refusing_for": {"type": "number", "minimum": 0}}}}}},
-                **bad}}},
-        "/_admin/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document",
-                                         "responses": ok}},
+            "put": {
+                "operationId": "adminPutFaults",
+                "summary": "Replace the fault configuration",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {**ok, **bad},
+            },
+        },
+        "/_admin/refuse": {
+            "post": {
+                "operationId": "adminRefuse",
+                "summary": "Refuse connections for a while (the collector is down), then listen again",
+                "description": "The listening socket closes (connects get ECONNREFUSED) and idle keep-alive "
+                "connections close; a request already read is answered, then its connection "
+                "closes. After `for` seconds the mock listens again on the same port.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["for"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "for": {
+                                        "description": (
+                                            f"Seconds (a number, or a duration such as '20s'), at most {MAX_REFUSE_S:g}"
+                                        ),
+                                        "oneOf": [
+                                            {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_REFUSE_S},
+                                            {"type": "string"},
+                                        ],
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Refusing from the next moment",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["refusing_for"],
+                                    "properties": {"refusing_for": {"type": "number", "minimum": 0}},
+                                }
+                            }
+                        },
+                    },
+                    **bad,
+                },
+            }
+        },
+        "/_admin/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document", "responses": ok}},
     }
 
 
@@ -103,14 +156,16 @@ def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
     for item in doc["paths"].values():
         for op in item.values():
             # What the mock answers beyond the reference's 200/400/500, and the header rule it applies.
-            op["responses"].update({
-                "413": {"description": "Body larger than 1 MiB", "content": error},
-                "415": {"description": "Content-Type is not JSON", "content": error},
-                "429": {"description": "Injected fault (Retry-After set)", "content": error},
-                "502": {"description": "Injected fault", "content": error},
-                "503": {"description": "Injected fault (Retry-After set)", "content": error},
-                "504": {"description": "Injected fault", "content": error},
-            })
+            op["responses"].update(
+                {
+                    "413": {"description": "Body larger than 1 MiB", "content": error},
+                    "415": {"description": "Content-Type is not JSON", "content": error},
+                    "429": {"description": "Injected fault (Retry-After set)", "content": error},
+                    "502": {"description": "Injected fault", "content": error},
+                    "503": {"description": "Injected fault (Retry-After set)", "content": error},
+                    "504": {"description": "Injected fault", "content": error},
+                }
+            )
             for param in op.get("parameters", []):
                 if param["name"] == "CL-User-Agent":
                     param["schema"] = {**param["schema"], "minLength": 1, "pattern": r"\S"}
@@ -138,32 +193,48 @@ def _events(app: App, query: bytes) -> Answer:
         if p is None:
             return _problem(404, f"no profile has user id {user_id[:200]!r}; send /app/externalIds first")
         uids, pids = sorted(p.user_ids), sorted(p.merged_ids | {p.id})
-        sql += (f" AND (uid IN ({','.join('?' * len(uids))}) OR profile_id IN ({','.join('?' * len(pids))}))")
+        sql += f" AND (uid IN ({','.join('?' * len(uids))}) OR profile_id IN ({','.join('?' * len(pids))}))"
         args += uids + pids
     sql += " ORDER BY id DESC LIMIT ?"
     args.append(limit)
     rows = app.store.query(sql, tuple(args))
-    return _json(200, {"events": [
-        {"uid": uid, "sid": sid, "source": source, "received_at": at, "profile_id": pid,
-         "body": orjson.loads(body)}
-        for uid, sid, source, at, pid, body in rows
-    ]})
+    return _json(
+        200,
+        {
+            "events": [
+                {
+                    "uid": uid,
+                    "sid": sid,
+                    "source": source,
+                    "received_at": at,
+                    "profile_id": pid,
+                    "body": orjson.loads(body),
+                }
+                for uid, sid, source, at, pid, body in rows
+            ]
+        },
+    )
 
 
 def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answer:
     """Answer one admin request: ``(status, JSON bytes, extra header lines)``."""
-    route = path[len("/_admin"):].rstrip("/") or "/"
+    route = path[len("/_admin") :].rstrip("/") or "/"
     if route.startswith("/profiles/"):
         if method != "GET":
             return _method(method, path, "GET")
-        uid = unquote(route[len("/profiles/"):])
+        uid = unquote(route[len("/profiles/") :])
         p = app.state.profile(uid)
         if p is None:
             return _problem(404, f"no profile has user id {uid[:200]!r}; send /app/externalIds first")
         return _json(200, p.to_dict())
     allowed = {
-        "/health": "GET", "/stats": "GET", "/events": "GET", "/reset": "POST",
-        "/faults": "GET, PUT", "/openapi.json": "GET", "/refuse": "POST",
+        "/health": "GET",
+        "/stats": "GET",
+        "/events": "GET",
+        "/reset": "POST",
+        "/faults": "GET, PUT",
+        "/openapi.json": "GET",
+        "/refuse": "POST",
     }.get(route)
     if allowed is None:
         return _problem(404, f"no admin endpoint at {path[:200]}; see GET /_admin/openapi.json")

@@ -66,7 +66,7 @@ class Latency:
         s = spec.strip()
         try:
             if s.startswith("uniform:"):
-                lo, sep, hi = s[len("uniform:"):].partition("-")
+                lo, sep, hi = s[len("uniform:") :].partition("-")
                 if not sep:
                     raise FaultError("")
                 low, high = parse_duration(lo), parse_duration(hi)
@@ -74,7 +74,7 @@ class Latency:
                     raise FaultError(f"latency {spec!r}: the high end is below the low end")
                 return cls("uniform", low, high)
             if s.startswith("lognormal:"):
-                parts = dict(p.split("=", 1) for p in s[len("lognormal:"):].split(","))
+                parts = dict(p.split("=", 1) for p in s[len("lognormal:") :].split(","))
                 median, p99 = parse_duration(parts["median"]), parse_duration(parts["p99"])
                 if not 0 < median <= p99:
                     raise FaultError(f"latency {spec!r}: need 0 < median <= p99")
@@ -132,8 +132,9 @@ class EndpointFaults:
             if not (isinstance(rate, int | float) and 0.0 <= rate <= 1.0):
                 raise FaultError(f"{name} must be a number between 0 and 1, got {rate!r}")
         if self.error_status not in ERROR_STATUSES:
-            raise FaultError(f"error status must be one of {', '.join(map(str, ERROR_STATUSES))}, "
-                             f"got {self.error_status!r}")
+            raise FaultError(
+                f"error status must be one of {', '.join(map(str, ERROR_STATUSES))}, got {self.error_status!r}"
+            )
         if not (isinstance(self.retry_after, int | float) and self.retry_after >= 0):
             raise FaultError(f"retry_after must be a number of seconds >= 0, got {self.retry_after!r}")
 
@@ -169,8 +170,7 @@ def _split_endpoint(spec: str) -> tuple[str | None, str]:
     if sep and head.strip() in ENDPOINT_NAMES:
         return head.strip(), tail
     if sep and ":" not in head and "," not in head:
-        raise FaultError(f"unknown endpoint {head.strip()!r} in {spec!r}; expected one of "
-                         f"{', '.join(ENDPOINT_NAMES)}")
+        raise FaultError(f"unknown endpoint {head.strip()!r} in {spec!r}; expected one of {', '.join(ENDPOINT_NAMES)}")
     return None, spec
 
 
@@ -181,8 +181,7 @@ def _error_rate(spec: str) -> dict[str, Any]:
         if status:
             out["error_status"] = int(status)
     except ValueError:
-        raise FaultError(f"cannot read error rate {spec!r}: write RATE[:STATUS], e.g. '0.05' or "
-                         "'0.05:429'") from None
+        raise FaultError(f"cannot read error rate {spec!r}: write RATE[:STATUS], e.g. '0.05' or '0.05:429'") from None
     return out
 
 
@@ -268,11 +267,10 @@ class FaultConfig:
     def from_dict(cls, data: Any) -> FaultConfig:
         """The admin API's form (what ``to_dict`` returns); missing keys mean no fault."""
         if not isinstance(data, Mapping):
-            raise FaultError("expected a JSON object such as {\"default\": {\"error_rate\": 0.1}}")
+            raise FaultError('expected a JSON object such as {"default": {"error_rate": 0.1}}')
         unknown = set(data) - {"default", "endpoints", "freeze_at", "freeze_for"}
         if unknown:
-            raise FaultError(f"unknown key(s) {sorted(unknown)}; expected default, endpoints, "
-                             "freeze_at, freeze_for")
+            raise FaultError(f"unknown key(s) {sorted(unknown)}; expected default, endpoints, freeze_at, freeze_for")
         default = EndpointFaults.from_dict(data.get("default") or {})
         eps = data.get("endpoints") or {}
         if not isinstance(eps, Mapping) or set(eps) - set(ENDPOINT_NAMES):

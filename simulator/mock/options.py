@@ -12,22 +12,41 @@ __all__ = ["add_arguments", "faults_from_args", "serve_from_args"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind; 0 picks a free one (default: 8080)")
-    parser.add_argument("--store", default="loadsim-mock.sqlite3", metavar="PATH|:memory:",
-                        help="SQLite file for every accepted and rejected body (default: loadsim-mock.sqlite3)")
+    parser.add_argument(
+        "--store",
+        default="loadsim-mock.sqlite3",
+        metavar="PATH|:memory:",
+        help="SQLite file for every accepted and rejected body (default: loadsim-mock.sqlite3)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws (default: 0)")
     faults = parser.add_argument_group(
-        "faults", "each may be repeated and prefixed by an endpoint: identify=..., events=..., externalIds=...")
-    faults.add_argument("--latency", action="append", metavar="SPEC",
-                        help="'123ms', 'uniform:10ms-50ms' or 'lognormal:median=40ms,p99=400ms'")
-    faults.add_argument("--error-rate", action="append", metavar="RATE[:STATUS]",
-                        help="share of requests answered with STATUS (500, 502, 503, 504 or 429; default 500)")
+        "faults", "each may be repeated and prefixed by an endpoint: identify=..., events=..., externalIds=..."
+    )
+    faults.add_argument(
+        "--latency",
+        action="append",
+        metavar="SPEC",
+        help="'123ms', 'uniform:10ms-50ms' or 'lognormal:median=40ms,p99=400ms'",
+    )
+    faults.add_argument(
+        "--error-rate",
+        action="append",
+        metavar="RATE[:STATUS]",
+        help="share of requests answered with STATUS (500, 502, 503, 504 or 429; default 500)",
+    )
     faults.add_argument("--retry-after", metavar="T", help="Retry-After of 429/503 answers (default: 1s)")
-    faults.add_argument("--hold-rate", action="append", metavar="RATE",
-                        help="share of requests never answered (client timeouts)")
-    faults.add_argument("--reset-rate", action="append", metavar="RATE",
-                        help="share of requests whose connection is reset")
-    faults.add_argument("--drop-rate", action="append", metavar="RATE",
-                        help="share of valid requests answered 200 but not stored (planted loss)")
+    faults.add_argument(
+        "--hold-rate", action="append", metavar="RATE", help="share of requests never answered (client timeouts)"
+    )
+    faults.add_argument(
+        "--reset-rate", action="append", metavar="RATE", help="share of requests whose connection is reset"
+    )
+    faults.add_argument(
+        "--drop-rate",
+        action="append",
+        metavar="RATE",
+        help="share of valid requests answered 200 but not stored (planted loss)",
+    )
     faults.add_argument("--freeze-at", metavar="T", help="start of a window in which every request stalls")
     faults.add_argument("--freeze-for", metavar="T", help="length of that window (e.g. 5s)")
 
@@ -35,9 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def faults_from_args(args: argparse.Namespace) -> FaultConfig:
     """The fault configuration of parsed arguments; raises ``FaultError`` with what to write instead."""
     return FaultConfig.from_flags(
-        latency=args.latency, error_rate=args.error_rate, retry_after=args.retry_after,
-        hold_rate=args.hold_rate, reset_rate=args.reset_rate, drop_rate=args.drop_rate,
-        freeze_at=args.freeze_at, freeze_for=args.freeze_for,
+        latency=args.latency,
+        error_rate=args.error_rate,
+        retry_after=args.retry_after,
+        hold_rate=args.hold_rate,
+        reset_rate=args.reset_rate,
+        drop_rate=args.drop_rate,
+        freeze_at=args.freeze_at,
+        freeze_for=args.freeze_for,
     )
 
 
@@ -55,7 +79,10 @@ def serve_from_args(args: argparse.Namespace) -> int:
     try:
         serve(host=args.host, port=args.port, store=args.store, faults=faults, seed=args.seed)
     except OSError as exc:
-        print(f"loadsim mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-              "choose another --port (0 picks a free one)", file=sys.stderr)
+        print(
+            f"loadsim mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one)",
+            file=sys.stderr,
+        )
         return 2
     return 0

@@ -43,15 +43,29 @@ MAX_BODY = 1024 * 1024
 MAX_QUEUED = 512
 
 _REASONS = {
-    100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found",
-    405: b"Method Not Allowed", 413: b"Content Too Large", 415: b"Unsupported Media Type",
-    429: b"Too Many Requests", 500: b"Internal Server Error", 502: b"Bad Gateway",
-    503: b"Service Unavailable", 504: b"Gateway Timeout",
+    100: b"Continue",
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    413: b"Content Too Large",
+    415: b"Unsupported Media Type",
+    429: b"Too Many Requests",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
 }
 
 
-def response(status: int, body: bytes = b"", *, content_type: bytes = b"application/json",
-             headers: bytes = b"", close: bool = False) -> bytes:
+def response(
+    status: int,
+    body: bytes = b"",
+    *,
+    content_type: bytes = b"application/json",
+    headers: bytes = b"",
+    close: bool = False,
+) -> bytes:
     """One HTTP/1.1 response, as bytes; ``headers`` are extra ``Name: value\\r\\n`` lines."""
     head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))
     if body:
@@ -102,8 +116,7 @@ class App:
         """Listen on ``host:port`` (port 0: a free one); returns the address bound."""
         loop = asyncio.get_running_loop()
         # SO_REUSEADDR so that the port can be bound again at once after a refusal.
-        self.server = await loop.create_server(lambda: HttpProtocol(self), host, port, backlog=2048,
-                                               reuse_address=True)
+        self.server = await loop.create_server(lambda: HttpProtocol(self), host, port, backlog=2048, reuse_address=True)
         bound = self.server.sockets[0].getsockname()[:2]
         self._bind = (host, bound[1])
         return bound[0], bound[1]
@@ -132,8 +145,9 @@ class App:
         self.state.faults["refusals"] += 1
         loop.call_soon(self._stop_accepting)
         self._reopen = loop.call_later(seconds, self._listen_again)
-        print(f"loadsim mock: refusing connections for {seconds:g} s (POST /_admin/refuse)", file=sys.stderr,
-              flush=True)
+        print(
+            f"loadsim mock: refusing connections for {seconds:g} s (POST /_admin/refuse)", file=sys.stderr, flush=True
+        )
         return seconds
 
     def _stop_accepting(self) -> None:
@@ -155,8 +169,11 @@ class App:
             await self.listen(host, port)
         except OSError as exc:
             # Rare: a client's ephemeral port (or a self-connect to the closed port) holds it.
-            print(f"loadsim mock: cannot listen again on {host}:{port} yet ({exc.strerror or exc}); "
-                  "retrying in 0.25 s", file=sys.stderr, flush=True)
+            print(
+                f"loadsim mock: cannot listen again on {host}:{port} yet ({exc.strerror or exc}); retrying in 0.25 s",
+                file=sys.stderr,
+                flush=True,
+            )
             self._reopen = self.loop.call_later(0.25, self._listen_again)
             return
         self.refusing_until = None
@@ -200,15 +217,35 @@ class App:
         out["faults_config"] = self.injector.config.to_dict()
         return out
 
-    def _reject(self, conn: HttpProtocol, endpoint: str | None, status: int, reason: str, message: str,
-                path: str, body: bytes, *, fields: tuple[str, ...] = (), headers: bytes = b"",
-                now: float, delay: float = 0.0) -> None:
+    def _reject(
+        self,
+        conn: HttpProtocol,
+        endpoint: str | None,
+        status: int,
+        reason: str,
+        message: str,
+        path: str,
+        body: bytes,
+        *,
+        fields: tuple[str, ...] = (),
+        headers: bytes = b"",
+        now: float,
+        delay: float = 0.0,
+    ) -> None:
         self.state.reject(endpoint, reason, fields)
         self.store.add_rejected(endpoint, now, status, reason, message, path, body)
         conn.send(response(status, _error(message), headers=headers, close=not conn.keep_alive), delay)
 
-    def handle(self, conn: HttpProtocol, method: bytes, url: bytes, content_type: bytes | None,
-               user_agent: bytes | None, body: bytes, too_large: bool) -> None:
+    def handle(
+        self,
+        conn: HttpProtocol,
+        method: bytes,
+        url: bytes,
+        content_type: bytes | None,
+        user_agent: bytes | None,
+        body: bytes,
+        too_large: bool,
+    ) -> None:
         """Answer one complete request on ``conn`` (the hot path: keep it flat)."""
         st = self.state
         now = time.time()
@@ -226,19 +263,43 @@ class App:
                 conn.send(response(status, payload, headers=extra, close=not conn.keep_alive), 0.0)
                 return
             st.requests += 1
-            self._reject(conn, None, 404, "not_found",
-                         f"no endpoint at {path[:200]}; the API serves POST /app/externalIds, "
-                         "POST /app/identify and POST /webhook/{source}", path, body, now=now)
+            self._reject(
+                conn,
+                None,
+                404,
+                "not_found",
+                f"no endpoint at {path[:200]}; the API serves POST /app/externalIds, "
+                "POST /app/identify and POST /webhook/{source}",
+                path,
+                body,
+                now=now,
+            )
             return
         st.requests += 1
         if method != b"POST":
-            self._reject(conn, endpoint, 405, "method_not_allowed",
-                         f"{method.decode('latin-1')} is not allowed on {path[:200]}; use POST",
-                         path, body, headers=b"Allow: POST\r\n", now=now)
+            self._reject(
+                conn,
+                endpoint,
+                405,
+                "method_not_allowed",
+                f"{method.decode('latin-1')} is not allowed on {path[:200]}; use POST",
+                path,
+                body,
+                headers=b"Allow: POST\r\n",
+                now=now,
+            )
             return
         if too_large:
-            self._reject(conn, endpoint, 413, "body_too_large",
-                         f"body larger than {MAX_BODY} bytes; send one event per request", path, b"", now=now)
+            self._reject(
+                conn,
+                endpoint,
+                413,
+                "body_too_large",
+                f"body larger than {MAX_BODY} bytes; send one event per request",
+                path,
+                b"",
+                now=now,
+            )
             return
         ok_type = self._ct_cache.get(content_type or b"")
         if ok_type is None:
@@ -247,13 +308,29 @@ class App:
                 self._ct_cache[content_type or b""] = ok_type
         if not ok_type:
             shown = "none" if content_type is None else repr(content_type.decode("latin-1")[:100])
-            self._reject(conn, endpoint, 415, "unsupported_media_type",
-                         f"Content-Type must be application/json, got {shown}", path, body, now=now)
+            self._reject(
+                conn,
+                endpoint,
+                415,
+                "unsupported_media_type",
+                f"Content-Type must be application/json, got {shown}",
+                path,
+                body,
+                now=now,
+            )
             return
         if not user_agent:
-            self._reject(conn, endpoint, 400, "missing_user_agent",
-                         "missing CL-User-Agent header: send the device's WebView user agent", path, body,
-                         fields=("header:CL-User-Agent",), now=now)
+            self._reject(
+                conn,
+                endpoint,
+                400,
+                "missing_user_agent",
+                "missing CL-User-Agent header: send the device's WebView user agent",
+                path,
+                body,
+                fields=("header:CL-User-Agent",),
+                now=now,
+            )
             return
 
         action, delay = "ok", 0.0
@@ -278,8 +355,18 @@ class App:
         if not self.fast[endpoint](obj):
             problems = contract.validate(endpoint, obj)
             if problems:
-                self._reject(conn, endpoint, 400, "invalid_body", "; ".join(map(str, problems)), path, body,
-                             fields=tuple(p.path for p in problems), now=now, delay=delay)
+                self._reject(
+                    conn,
+                    endpoint,
+                    400,
+                    "invalid_body",
+                    "; ".join(map(str, problems)),
+                    path,
+                    body,
+                    fields=tuple(p.path for p in problems),
+                    now=now,
+                    delay=delay,
+                )
                 return
 
         if endpoint == "events":
@@ -296,8 +383,11 @@ class App:
             return
         if action == "drop":
             st.faults["dropped"] += 1
-            answer: dict[str, Any] = {"user_id": obj["uid"], "external_ids": obj.get("external_ids") or {},
-                                      "additional_info": obj.get("additional_info") or {}}
+            answer: dict[str, Any] = {
+                "user_id": obj["uid"],
+                "external_ids": obj.get("external_ids") or {},
+                "additional_info": obj.get("additional_info") or {},
+            }
             if endpoint == "identify":
                 answer["user_traits"] = obj.get("traits") or {}
         else:
@@ -305,8 +395,7 @@ class App:
             st.accepted[endpoint] += 1
             st.digests[endpoint] = combine(st.digests[endpoint], body)
             self.store.add_accepted(endpoint, now, obj["uid"], obj["sid"], p.id, None, body)
-            answer = {"user_id": obj["uid"], "external_ids": p.external_ids,
-                      "additional_info": p.additional_info}
+            answer = {"user_id": obj["uid"], "external_ids": p.external_ids, "additional_info": p.additional_info}
             if endpoint == "identify":
                 answer["user_traits"] = p.traits
         conn.send(response(200, orjson.dumps(answer), close=not conn.keep_alive), delay)
@@ -337,8 +426,23 @@ class App:
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parses with httptools and answers in order."""
 
-    __slots__ = ("_body", "_ct", "_head", "_queue", "_size", "_too_large", "_ua", "_url", "app",
-                 "closed", "draining", "keep_alive", "parser", "paused", "transport")
+    __slots__ = (
+        "_body",
+        "_ct",
+        "_head",
+        "_queue",
+        "_size",
+        "_too_large",
+        "_ua",
+        "_url",
+        "app",
+        "closed",
+        "draining",
+        "keep_alive",
+        "parser",
+        "paused",
+        "transport",
+    )
 
     def __init__(self, app: App) -> None:
         self.app = app

@@ -28,19 +28,30 @@ FUTURE_TOLERANCE_S = 300.0
 #: ``added_at`` older than this is a warning (an SDK replaying a stale offline queue).
 STALE_AFTER_S = 2 * 86400.0
 WARNING_NAMES = (
-    "unknown_session",      # identify/events of a session whose externalIds was never seen
-    "shared_session",       # one session id sent by two user ids
+    "unknown_session",  # identify/events of a session whose externalIds was never seen
+    "shared_session",  # one session id sent by two user ids
     "added_at_future",
     "added_at_stale",
-    "unknown_identity",     # an event's identify_by names nobody identified yet
+    "unknown_identity",  # an event's identify_by names nobody identified yet
 )
 
 
 class Profile:
     """One person as the collector sees them: the user ids and identities stitched together."""
 
-    __slots__ = ("additional_info", "emails", "events", "external_ids", "id", "identifies",
-                 "merged_ids", "phones", "sessions", "traits", "user_ids")
+    __slots__ = (
+        "additional_info",
+        "emails",
+        "events",
+        "external_ids",
+        "id",
+        "identifies",
+        "merged_ids",
+        "phones",
+        "sessions",
+        "traits",
+        "user_ids",
+    )
 
     def __init__(self, pid: int) -> None:
         self.id = pid
@@ -191,8 +202,7 @@ class State:
         self._check_time(body["added_at"], now)
         by = body["identify_by"]
         email, phone = by.get("identify_by_email"), by.get("identify_by_phone")
-        for kind, value, bucket in (("email:", email and email.lower(), "emails"),
-                                    ("phone:", phone, "phones")):
+        for kind, value, bucket in (("email:", email and email.lower(), "emails"), ("phone:", phone, "phones")):
             if not value:
                 continue
             key = kind + value

@@ -82,14 +82,15 @@ class Store:
         self.written = 0
         self._closed = False
 
-    def add_accepted(self, endpoint: str, received_at: float, uid: str, sid: str, profile_id: int,
-                     source: str | None, body: bytes) -> None:
+    def add_accepted(
+        self, endpoint: str, received_at: float, uid: str, sid: str, profile_id: int, source: str | None, body: bytes
+    ) -> None:
         self._accepted.append((endpoint, received_at, uid, sid, profile_id, source, body))
 
-    def add_rejected(self, endpoint: str | None, received_at: float, status: int, reason: str,
-                     message: str, path: str, body: bytes) -> None:
-        self._rejected.append((endpoint, received_at, status, reason, message, path,
-                               body[:MAX_REJECTED_BODY]))
+    def add_rejected(
+        self, endpoint: str | None, received_at: float, status: int, reason: str, message: str, path: str, body: bytes
+    ) -> None:
+        self._rejected.append((endpoint, received_at, status, reason, message, path, body[:MAX_REJECTED_BODY]))
 
     def _checkpoint(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None)
@@ -115,11 +116,17 @@ class Store:
             db = self._db
             db.execute("BEGIN")
             if acc:
-                db.executemany("INSERT INTO accepted (endpoint, received_at, uid, sid, profile_id, source, body)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?)", acc)
+                db.executemany(
+                    "INSERT INTO accepted (endpoint, received_at, uid, sid, profile_id, source, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    acc,
+                )
             if rej:
-                db.executemany("INSERT INTO rejected (endpoint, received_at, status, reason, message, path, body)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?)", rej)
+                db.executemany(
+                    "INSERT INTO rejected (endpoint, received_at, status, reason, message, path, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rej,
+                )
             db.execute("COMMIT")
             self.written += len(acc)
 

@@ -22,10 +22,22 @@ from simulator.contract import Field
 __all__ = ["RULE_INPUTS", "compile_fast_check", "fast_checks"]
 
 # Field attributes the generator understands; anything else in the contract disables it.
-_KNOWN_FIELD_ATTRS = frozenset({
-    "name", "type", "required", "description", "format", "enum", "bool_strings",
-    "minimum", "maximum", "fields", "items", "max_items",
-})
+_KNOWN_FIELD_ATTRS = frozenset(
+    {
+        "name",
+        "type",
+        "required",
+        "description",
+        "format",
+        "enum",
+        "bool_strings",
+        "minimum",
+        "maximum",
+        "fields",
+        "items",
+        "max_items",
+    }
+)
 
 
 #: Distinct strings remembered per format before the memo starts over.
@@ -56,8 +68,12 @@ def _at(body: Any, path: tuple[str, ...]) -> Any:
 class _Gen:
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {"isfinite": math.isfinite, "MAX": contract.MAX_STRING, "at": _at,
-                                      "MISSING": _MISSING}
+        self.names: dict[str, Any] = {
+            "isfinite": math.isfinite,
+            "MAX": contract.MAX_STRING,
+            "at": _at,
+            "MISSING": _MISSING,
+        }
         self.n = 0
         self.memos: dict[str, set[str]] = {}
         self.verdicts: dict[str, dict[tuple[Any, ...], bool]] = {}
@@ -104,8 +120,7 @@ class _Gen:
             else:
                 self.emit(depth, f"if type({v}) is not bool: return False")
         elif t == "integer":
-            self.emit(depth, f"if type({v}) is not int and not (type({v}) is float and {v}.is_integer()): "
-                             "return False")
+            self.emit(depth, f"if type({v}) is not int and not (type({v}) is float and {v}.is_integer()): return False")
         elif t == "number":
             self.emit(depth, f"if type({v}) is not int and type({v}) is not float: return False")
             self.emit(depth, f"if not isfinite({v}): return False")

@@ -20,8 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ERROR_SLACK", "GATED", "MIN_TAIL", "Change", "Comparison", "compare", "format_comparison",
-           "parse_regression"]
+__all__ = [
+    "ERROR_SLACK",
+    "GATED",
+    "MIN_TAIL",
+    "Change",
+    "Comparison",
+    "compare",
+    "format_comparison",
+    "parse_regression",
+]
 
 #: Latency percentiles the gate checks: summary key, percentile.
 GATED: tuple[tuple[str, float], ...] = (("p50_ms", 50.0), ("p95_ms", 95.0), ("p99_ms", 99.0))
@@ -34,8 +42,12 @@ _ENDPOINT_ORDER = {"externalIds": 0, "identify": 1, "events": 2}
 VERDICT_NAMES = 6
 #: Figures in the table: summary key, label.
 FIGURES: tuple[tuple[str, str], ...] = (
-    ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"),
-    ("rps", "req/s"), ("error_rate", "error rate"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+    ("p99_ms", "p99 ms"),
+    ("max_ms", "max ms"),
+    ("rps", "req/s"),
+    ("error_rate", "error rate"),
 )
 
 
@@ -105,26 +117,44 @@ def _relative(base: float, new: float) -> float | None:
     return (new - base) / base if base else None
 
 
-def compare(base: Mapping[str, Any], new: Mapping[str, Any], *, max_regression: float,
-            base_name: str = "base", new_name: str = "new") -> Comparison:
+def compare(
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    max_regression: float,
+    base_name: str = "base",
+    new_name: str = "new",
+) -> Comparison:
     """Every figure of every row both runs share; rows only one run has are listed, never gated."""
     out = Comparison(base_name, new_name, max_regression)
     for key, label in (("scenario", "scenarios"), ("load_model", "load models"), ("workers", "worker counts")):
         if base.get(key) != new.get(key):
-            out.warnings.append(f"the runs' {label} differ ({base.get(key)} against {new.get(key)}): "
-                                "the comparison may not be like for like")
+            out.warnings.append(
+                f"the runs' {label} differ ({base.get(key)} against {new.get(key)}): "
+                "the comparison may not be like for like"
+            )
     for name, summary in ((base_name, base), (new_name, new)):
         if (summary.get("generator") or {}).get("saturated"):
-            out.warnings.append(f"the load generator of {name} was saturated: its latency figures include "
-                                "its own queueing")
+            out.warnings.append(
+                f"the load generator of {name} was saturated: its latency figures include its own queueing"
+            )
     b_rows, n_rows = _rows(base), _rows(new)
     order = list(b_rows) + [k for k in n_rows if k not in b_rows]
     for name in order:
         b, n = b_rows.get(name), n_rows.get(name)
         if b is None or n is None:
-            out.changes.append(Change(name, "requests", None if b is None else b["count"],
-                                      None if n is None else n["count"], None, False, False,
-                                      "only in " + (new_name if b is None else base_name)))
+            out.changes.append(
+                Change(
+                    name,
+                    "requests",
+                    None if b is None else b["count"],
+                    None if n is None else n["count"],
+                    None,
+                    False,
+                    False,
+                    "only in " + (new_name if b is None else base_name),
+                )
+            )
             continue
         for key, label in FIGURES:
             if key == "error_rate":
@@ -178,15 +208,24 @@ def format_comparison(cmp: Comparison) -> str:
     last = ""
     for c in cmp.changes:
         verdict = "REGRESSION" if c.regressed else c.note
-        lines.append((c.row if c.row != last else "", c.figure, _value(c.figure, c.base), _value(c.figure, c.new),
-                      _change(c), verdict))
+        lines.append(
+            (
+                c.row if c.row != last else "",
+                c.figure,
+                _value(c.figure, c.base),
+                _value(c.figure, c.new),
+                _change(c),
+                verdict,
+            )
+        )
         last = c.row
     widths = [max(len(r[i]) for r in (head, *lines)) for i in range(len(head))]
     right = {2, 3, 4}
 
     def fmt(r: tuple[str, ...]) -> str:
-        return "  ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths,
-                                                                                              strict=True))).rstrip()
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
 
     out = [fmt(head), "  ".join("-" * w for w in widths).rstrip()]
     for r in lines:

@@ -27,7 +27,11 @@ _INV_LOG_GROWTH = 1 / math.log(_GROWTH)
 BUCKETS = int(math.log(HIGH / LOW) * _INV_LOG_GROWTH) + 1
 #: Percentiles every report shows, with their summary key suffix.
 PERCENTILES: tuple[tuple[str, float], ...] = (
-    ("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9),
+    ("p50", 50.0),
+    ("p90", 90.0),
+    ("p95", 95.0),
+    ("p99", 99.0),
+    ("p999", 99.9),
 )
 
 

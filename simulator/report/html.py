@@ -26,13 +26,18 @@ __all__ = ["render_html"]
 TOTAL = "total"
 #: An endpoint keeps its colour in every chart; endpoints not listed take the extra colours in turn.
 ENDPOINT_COLOURS: dict[str, str] = {
-    "externalIds": "#2563eb", "identify": "#9333ea", "events": "#ea580c", TOTAL: "#1f2937",
+    "externalIds": "#2563eb",
+    "identify": "#9333ea",
+    "events": "#ea580c",
+    TOTAL: "#1f2937",
 }
 EXTRA_COLOURS: tuple[str, ...] = ("#0d9488", "#db2777", "#65a30d", "#0891b2", "#b45309")
 #: The percentiles drawn over time: label, percentile, colour, line width. Wider lines are drawn
 #: first, so where few requests make p95 equal p99 both stay visible.
 PERCENTILE_LINES: tuple[tuple[str, float, str, float], ...] = (
-    ("p50", 50.0, "#16a34a", 1.5), ("p95", 95.0, "#d97706", 2.2), ("p99", 99.0, "#dc2626", 3.2),
+    ("p50", 50.0, "#16a34a", 1.5),
+    ("p95", 95.0, "#d97706", 2.2),
+    ("p99", 99.0, "#dc2626", 3.2),
 )
 #: Most points of a chart over time; a longer run's slices are merged to fit.
 MAX_POINTS = 150
@@ -42,6 +47,7 @@ _GROWTH = bucket_value(1) / bucket_value(0)
 
 
 # --- formatting ---------------------------------------------------------------------------------
+
 
 def _ms(v: float | None) -> str:
     """Milliseconds with three significant figures (the histograms hold about that much)."""
@@ -106,6 +112,7 @@ def _order(names: Sequence[str]) -> list[str]:
 
 # --- axes ---------------------------------------------------------------------------------------
 
+
 def _nice_ticks(top: float, count: int = 5) -> list[float]:
     """0 and round steps (1, 2, 2.5 or 5 times a power of ten) up to at least ``top``."""
     if top <= 0:
@@ -123,13 +130,14 @@ def _log_ticks(lo: float, hi: float, most: int = 8) -> list[float]:
     if hi <= lo * 1.0001:
         lo, hi = lo / 2, hi * 2
     for steps in ((1, 2, 5), (1,)):
-        ticks = [m * 10.0**k for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
-                 for m in steps]
+        ticks = [
+            m * 10.0**k for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in steps
+        ]
         first = max(i for i, t in enumerate(ticks) if t <= lo * 1.0001)
         last = min(i for i, t in enumerate(ticks) if t >= hi / 1.0001)
         if last - first < most:
             break
-    return ticks[first:last + 1]
+    return ticks[first : last + 1]
 
 
 def _time_ticks(end: float) -> list[float]:
@@ -148,6 +156,7 @@ def _tick_label(v: float) -> str:
 
 
 # --- charts -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Line:
@@ -178,12 +187,23 @@ def _legend(chart_id: str, lines: Sequence[Line]) -> str:
     keys = "".join(
         f'<button type="button" class="key" data-chart="{chart_id}" data-series="{i}" title="show or hide">'
         f'<i style="background:{ln.colour}"></i>{escape(ln.label)}</button>'
-        for i, ln in enumerate(lines))
+        for i, ln in enumerate(lines)
+    )
     return f'<div class="legend">{keys}</div>'
 
 
-def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line], *, unit: str,
-                log: bool = False, stacked: bool = False, width: int = W, height: int = H) -> str:
+def _time_chart(
+    ids: _Ids,
+    xs: Sequence[float],
+    end: float,
+    lines: Sequence[Line],
+    *,
+    unit: str,
+    log: bool = False,
+    stacked: bool = False,
+    width: int = W,
+    height: int = H,
+) -> str:
     """A chart over the run's time: a line per series (or bars stacked), one hover target per slice."""
     chart_id = ids.next()
     pw, ph = width - ML - MR, height - MT - MB
@@ -196,11 +216,12 @@ def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line
         def y(v: float) -> float:
             return MT + ph - (math.log10(max(v, yt[0])) - lo) / (hi - lo) * ph
     else:
-        tops = ([sum(ln.values[j] or 0.0 for ln in lines) for j in range(len(xs))] if stacked else values)
+        tops = [sum(ln.values[j] or 0.0 for ln in lines) for j in range(len(xs))] if stacked else values
         yt = _nice_ticks(max(tops, default=0.0))
 
         def y(v: float) -> float:
             return MT + ph - v / yt[-1] * ph
+
     end = max(end, 1e-9)
 
     def x(t: float) -> float:
@@ -208,11 +229,15 @@ def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line
 
     out = [f'<svg id="{chart_id}" viewBox="0 0 {width} {height}" role="img" class="chart">']
     for t in yt:
-        out.append(f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
-                   f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}</text>')
+        out.append(
+            f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
+            f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}</text>'
+        )
     for t in _time_ticks(end):
-        out.append(f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
-                   f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_clock(t)}</text>')
+        out.append(
+            f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
+            f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_clock(t)}</text>'
+        )
     out.append(f'<text class="unit" x="2" y="{MT + ph + 30}">{escape(unit)}</text>')
     out.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>')
     slot = pw / max(len(xs), 1)
@@ -225,8 +250,10 @@ def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line
                 if v:
                     below = sum(other.values[j] or 0.0 for other in lines[:i])
                     top, bottom = y(below + v), y(below)
-                    out.append(f'<rect x="{x(xs[j]) - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
-                               f'height="{bottom - top:.1f}" fill="{ln.colour}"/>')
+                    out.append(
+                        f'<rect x="{x(xs[j]) - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
+                        f'height="{bottom - top:.1f}" fill="{ln.colour}"/>'
+                    )
         else:
             path: list[str] = []
             pen_up = True
@@ -241,18 +268,24 @@ def _time_chart(ids: _Ids, xs: Sequence[float], end: float, lines: Sequence[Line
                 if dots or alone:
                     out.append(f'<circle cx="{x(xs[j]):.1f}" cy="{y(v):.1f}" r="2.5" fill="{ln.colour}"/>')
             if path:
-                out.append(f'<path d="{"".join(path)}" stroke="{ln.colour}" fill="none" stroke-width="{ln.width:g}" '
-                           'stroke-linejoin="round"/>')
+                out.append(
+                    f'<path d="{"".join(path)}" stroke="{ln.colour}" fill="none" stroke-width="{ln.width:g}" '
+                    'stroke-linejoin="round"/>'
+                )
         out.append("</g>")
     # hover targets: one transparent column per slice, its <title> the slice's figures
     for j, t in enumerate(xs):
         left = (x(xs[j - 1]) + x(t)) / 2 if j else ML
         right = (x(t) + x(xs[j + 1])) / 2 if j + 1 < len(xs) else ML + pw
-        tip = "\n".join([_clock(t)] + [f"{ln.label}: {_fmt(ln.values[j], unit)}" for ln in lines]
-                        + ([f"total: {_fmt(sum(ln.values[j] or 0.0 for ln in lines), unit)}"]
-                           if stacked and len(lines) > 1 else []))
-        out.append(f'<rect class="hover" x="{left:.1f}" y="{MT}" width="{max(right - left, 0.5):.1f}" '
-                   f'height="{ph}"><title>{escape(tip)}</title></rect>')
+        tip = "\n".join(
+            [_clock(t)]
+            + [f"{ln.label}: {_fmt(ln.values[j], unit)}" for ln in lines]
+            + ([f"total: {_fmt(sum(ln.values[j] or 0.0 for ln in lines), unit)}"] if stacked and len(lines) > 1 else [])
+        )
+        out.append(
+            f'<rect class="hover" x="{left:.1f}" y="{MT}" width="{max(right - left, 0.5):.1f}" '
+            f'height="{ph}"><title>{escape(tip)}</title></rect>'
+        )
     out.append("</svg>")
     return _legend(chart_id, lines) + "".join(out)
 
@@ -276,7 +309,7 @@ def _distribution_chart(ids: _Ids, counts: Sequence[int], marks: Sequence[tuple[
     for i in range(first, last + 1, group):
         lo = bucket_value(i) / math.sqrt(_GROWTH) * 1000
         hi = bucket_value(min(i + group, last + 1) - 1) * math.sqrt(_GROWTH) * 1000
-        bins.append((lo, hi, sum(counts[i:i + group])))
+        bins.append((lo, hi, sum(counts[i : i + group])))
     xt = _log_ticks(bins[0][0], bins[-1][1])
     pw, ph = W - ML - MR, H - MT - MB
     lx0, lx1 = math.log10(xt[0]), math.log10(xt[-1])
@@ -291,20 +324,26 @@ def _distribution_chart(ids: _Ids, counts: Sequence[int], marks: Sequence[tuple[
 
     out = [f'<svg id="{chart_id}" viewBox="0 0 {W} {H}" role="img" class="chart">']
     for t in yt:
-        out.append(f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
-                   f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}%</text>')
+        out.append(
+            f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
+            f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}%</text>'
+        )
     for t in xt:
-        out.append(f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
-                   f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_tick_label(t)}</text>')
+        out.append(
+            f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
+            f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_tick_label(t)}</text>'
+        )
     out.append(f'<text class="unit" x="2" y="{MT + ph + 30}">ms</text>')
     out.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>')
     out.append('<g class="s s0">')
     for lo, hi, c in bins:
         share = c / total * 100
         tip = f"{_ms(lo)}–{_ms(hi)} ms: {c:,} requests ({share:.2f}%)"
-        out.append(f'<rect class="bar" x="{x(lo):.1f}" y="{y(share):.1f}" width="{max(x(hi) - x(lo) - 1, 1):.1f}" '
-                   f'height="{MT + ph - y(share):.1f}" fill="{ENDPOINT_COLOURS[TOTAL]}">'
-                   f"<title>{escape(tip)}</title></rect>")
+        out.append(
+            f'<rect class="bar" x="{x(lo):.1f}" y="{y(share):.1f}" width="{max(x(hi) - x(lo) - 1, 1):.1f}" '
+            f'height="{MT + ph - y(share):.1f}" fill="{ENDPOINT_COLOURS[TOTAL]}">'
+            f"<title>{escape(tip)}</title></rect>"
+        )
     out.append("</g>")
     for i, (label, v, colour) in enumerate(marks, start=1):
         if v <= 0:
@@ -312,16 +351,19 @@ def _distribution_chart(ids: _Ids, counts: Sequence[int], marks: Sequence[tuple[
         mx = x(min(max(v, xt[0]), xt[-1]))
         # labels on the right of their line, or on its left near the chart's right edge
         tx, anchor = (mx + 4, "start") if mx < ML + pw * 0.75 else (mx - 4, "end")
-        out.append(f'<g class="s s{i}"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{MT}" y2="{MT + ph}" stroke="{colour}" '
-                   f'stroke-width="2" stroke-dasharray="5 3"/>'
-                   f'<text class="mark" x="{tx:.1f}" y="{MT + 12 + 14 * (i - 1)}" fill="{colour}" '
-                   f'text-anchor="{anchor}">{escape(label)} {_ms(v)} ms</text></g>')
+        out.append(
+            f'<g class="s s{i}"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{MT}" y2="{MT + ph}" stroke="{colour}" '
+            f'stroke-width="2" stroke-dasharray="5 3"/>'
+            f'<text class="mark" x="{tx:.1f}" y="{MT + 12 + 14 * (i - 1)}" fill="{colour}" '
+            f'text-anchor="{anchor}">{escape(label)} {_ms(v)} ms</text></g>'
+        )
     out.append("</svg>")
     legend = [Line("requests", ENDPOINT_COLOURS[TOTAL], ()), *(Line(m[0], m[2], ()) for m in marks)]
     return _legend(chart_id, legend) + "".join(out)
 
 
 # --- the run's timeline -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class _Timeline:
@@ -390,8 +432,10 @@ def _merged(pieces: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 # --- sections -----------------------------------------------------------------------------------
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] | None = None,
-           cls: str = "") -> str:
+
+def _table(
+    head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] | None = None, cls: str = ""
+) -> str:
     """An HTML table; cells are already escaped. ``numeric`` columns (default: all but the first) align right."""
     right = set(range(1, len(head))) if numeric is None else set(numeric)
 
@@ -418,14 +462,19 @@ def _banners(summary: Mapping[str, Any]) -> str:
             '<div class="banner bad" role="alert"><strong>The load generator was saturated</strong> '
             f"(CPU up to {gen.get('max_cpu_percent', 0):g}%): its latency figures include its own queueing, not "
             "only the target's. Run again with more generator processes (<code>--processes N</code>) or "
-            "workers on other hosts before trusting these percentiles.</div>")
+            "workers on other hosts before trusting these percentiles.</div>"
+        )
     if summary.get("population_exhausted"):
-        out.append('<div class="banner warn">Every device of the population played before the run ended: the '
-                   "load tailed off. Use a larger population or a shorter run.</div>")
+        out.append(
+            '<div class="banner warn">Every device of the population played before the run ended: the '
+            "load tailed off. Use a larger population or a shorter run.</div>"
+        )
     rec = summary.get("reconciliation")
     if rec is not None and not rec.get("ok"):
-        out.append('<div class="banner bad">Reconciliation failed: what the target acknowledged differs from what '
-                   'it stored. See <a href="#reconciliation">reconciliation</a>.</div>')
+        out.append(
+            '<div class="banner bad">Reconciliation failed: what the target acknowledged differs from what '
+            'it stored. See <a href="#reconciliation">reconciliation</a>.</div>'
+        )
     return "".join(out)
 
 
@@ -439,29 +488,52 @@ def _tiles(summary: Mapping[str, Any]) -> str:
         ("latency p50", f"{_ms(total['p50_ms'])} ms", f"p90 {_ms(total['p90_ms'])} ms"),
         ("latency p95", f"{_ms(total['p95_ms'])} ms", f"p99 {_ms(total['p99_ms'])} ms"),
         ("latency max", f"{_ms(total['max_ms'])} ms", f"p99.9 {_ms(total['p999_ms'])} ms"),
-        ("failures", _num(total["failures"]), f"{_pct(rate, 2)} of requests; "
-                                              f"{_num(total['expected_rejections'])} expected 400s"),
-        ("dropped arrivals", _num(arrivals.get("dropped", 0)),
-         f"of {_num(arrivals.get('scheduled', 0))} scheduled" if arrivals.get("scheduled") else "closed model"),
-        ("reconciliation", "not checked" if rec is None else ("OK" if rec.get("ok") else "FAILED"),
-         "against the mock's store" if rec is not None else "real target"),
+        (
+            "failures",
+            _num(total["failures"]),
+            f"{_pct(rate, 2)} of requests; {_num(total['expected_rejections'])} expected 400s",
+        ),
+        (
+            "dropped arrivals",
+            _num(arrivals.get("dropped", 0)),
+            f"of {_num(arrivals.get('scheduled', 0))} scheduled" if arrivals.get("scheduled") else "closed model",
+        ),
+        (
+            "reconciliation",
+            "not checked" if rec is None else ("OK" if rec.get("ok") else "FAILED"),
+            "against the mock's store" if rec is not None else "real target",
+        ),
         ("generator CPU", f"{(summary.get('generator') or {}).get('max_cpu_percent', 0):g}%", "peak, one process"),
     ]
-    bad = {"failures": bool(total["failures"]), "dropped arrivals": bool(arrivals.get("dropped")),
-           "reconciliation": rec is not None and not rec.get("ok"),
-           "generator CPU": bool((summary.get("generator") or {}).get("saturated"))}
-    return '<div class="tiles">' + "".join(
-        f'<div class="tile{" bad" if bad.get(k) else ""}"><div class="k">{escape(k)}</div>'
-        f'<div class="v">{escape(v)}</div><div class="sub">{escape(sub)}</div></div>'
-        for k, v, sub in tiles) + "</div>"
+    bad = {
+        "failures": bool(total["failures"]),
+        "dropped arrivals": bool(arrivals.get("dropped")),
+        "reconciliation": rec is not None and not rec.get("ok"),
+        "generator CPU": bool((summary.get("generator") or {}).get("saturated")),
+    }
+    return (
+        '<div class="tiles">'
+        + "".join(
+            f'<div class="tile{" bad" if bad.get(k) else ""}"><div class="k">{escape(k)}</div>'
+            f'<div class="v">{escape(v)}</div><div class="sub">{escape(sub)}</div></div>'
+            for k, v, sub in tiles
+        )
+        + "</div>"
+    )
 
 
 def _slo(summary: Mapping[str, Any]) -> str:
     if not summary["slo"]:
         return _section("slo", "SLOs", '<p class="empty">The scenario has no [slo] table: nothing was gated.</p>')
-    rows = [[escape(v["name"]), escape(str(v["threshold"])), escape("–" if v["actual"] is None else str(v["actual"])),
-             '<span class="pass">pass</span>' if v["passed"] else '<span class="fail">FAIL</span>']
-            for v in summary["slo"]]
+    rows = [
+        [
+            escape(v["name"]),
+            escape(str(v["threshold"])),
+            escape("–" if v["actual"] is None else str(v["actual"])),
+            '<span class="pass">pass</span>' if v["passed"] else '<span class="fail">FAIL</span>',
+        ]
+        for v in summary["slo"]
+    ]
     failed = sum(not v["passed"] for v in summary["slo"])
     note = f"{failed} of {len(rows)} failed." if failed else f"All {len(rows)} held."
     return _section("slo", "SLOs", _table(["SLO", "threshold", "actual", "verdict"], rows), escape(note))
@@ -478,44 +550,78 @@ def _over_time(ids: _Ids, tl: _Timeline) -> str:
     charts = []
     for n in tl.names:
         lines = [Line(label, colour, tl.percentile(n, p), width) for label, p, colour, width in PERCENTILE_LINES]
-        charts.append(f'<div class="small"><h3><i style="background:{_colour(n, tl.names)}"></i>{escape(n)}</h3>'
-                      f"{_time_chart(ids, tl.xs, tl.end, lines, unit='ms', log=True, width=540, height=230)}</div>")
-    out.append(_section("latency", "Latency percentiles over time", f'<div class="grid2">{"".join(charts)}</div>',
-                        "Latency from the intended start of each request (log scale), per endpoint and in total."))
+        charts.append(
+            f'<div class="small"><h3><i style="background:{_colour(n, tl.names)}"></i>{escape(n)}</h3>'
+            f"{_time_chart(ids, tl.xs, tl.end, lines, unit='ms', log=True, width=540, height=230)}</div>"
+        )
+    out.append(
+        _section(
+            "latency",
+            "Latency percentiles over time",
+            f'<div class="grid2">{"".join(charts)}</div>',
+            "Latency from the intended start of each request (log scale), per endpoint and in total.",
+        )
+    )
     errors = [Line(n, _colour(n, tl.names), tl.rate(n, 1)) for n in tl.names if n != TOTAL]
     failed = any(v for ln in errors for v in ln.values)
-    out.append(_section("errors-over-time", "Errors over time",
-                        _time_chart(ids, tl.xs, tl.end, errors, unit="failures/s", stacked=True) if failed
-                        else '<p class="empty">No failures in the whole run.</p>',
-                        "Failed requests per second, stacked by endpoint (expected 400s to faulty SDKs are "
-                        "not failures)."))
+    out.append(
+        _section(
+            "errors-over-time",
+            "Errors over time",
+            _time_chart(ids, tl.xs, tl.end, errors, unit="failures/s", stacked=True)
+            if failed
+            else '<p class="empty">No failures in the whole run.</p>',
+            "Failed requests per second, stacked by endpoint (expected 400s to faulty SDKs are not failures).",
+        )
+    )
     dropped = tl.counted("dropped")
-    body = (_time_chart(ids, tl.xs, tl.end, [Line("dropped", "#dc2626", dropped)], unit="arrivals/s", stacked=True)
-            if any(dropped) else '<p class="empty">No arrival was dropped.</p>')
-    out.append(_section("dropped", "Dropped arrivals over time", body,
-                        "Open model: arrivals that found no free user, per second. The closed model drops none."))
+    body = (
+        _time_chart(ids, tl.xs, tl.end, [Line("dropped", "#dc2626", dropped)], unit="arrivals/s", stacked=True)
+        if any(dropped)
+        else '<p class="empty">No arrival was dropped.</p>'
+    )
+    out.append(
+        _section(
+            "dropped",
+            "Dropped arrivals over time",
+            body,
+            "Open model: arrivals that found no free user, per second. The closed model drops none.",
+        )
+    )
     retries = tl.counted("retries")
     if any(retries):
-        out.append(_section("retries", "Retries over time",
-                            _time_chart(ids, tl.xs, tl.end, [Line("retries", "#d97706", retries)],
-                                        unit="retries/s", stacked=True),
-                            "Attempts the simulated SDKs made again after a retryable failure (the "
-                            "scenario's [client.retry] policy), per second."))
+        out.append(
+            _section(
+                "retries",
+                "Retries over time",
+                _time_chart(ids, tl.xs, tl.end, [Line("retries", "#d97706", retries)], unit="retries/s", stacked=True),
+                "Attempts the simulated SDKs made again after a retryable failure (the "
+                "scenario's [client.retry] policy), per second.",
+            )
+        )
     queued = tl.queued()
     if any(queued):
-        out.append(_section("queued", "Offline queue depth",
-                            _time_chart(ids, tl.xs, tl.end, [Line("queued", "#0d9488", queued)], unit="requests"),
-                            "Requests the simulated devices held back while offline or backing off "
-                            "(the highest depth in each slice)."))
+        out.append(
+            _section(
+                "queued",
+                "Offline queue depth",
+                _time_chart(ids, tl.xs, tl.end, [Line("queued", "#0d9488", queued)], unit="requests"),
+                "Requests the simulated devices held back while offline or backing off "
+                "(the highest depth in each slice).",
+            )
+        )
     return "".join(out)
 
 
 def _distribution(ids: _Ids, summary: Mapping[str, Any], stats: RunStats) -> str:
     total = summary["total"]
     marks = [(label, float(total[f"{label}_ms"]), colour) for label, _, colour, _ in PERCENTILE_LINES]
-    return _section("distribution", "Latency distribution",
-                    _distribution_chart(ids, stats.total.latency.counts, marks),
-                    "Share of all requests by latency (log scale), with the run's percentiles.")
+    return _section(
+        "distribution",
+        "Latency distribution",
+        _distribution_chart(ids, stats.total.latency.counts, marks),
+        "Share of all requests by latency (log scale), with the run's percentiles.",
+    )
 
 
 def _funnel(summary: Mapping[str, Any]) -> str:
@@ -528,36 +634,74 @@ def _funnel(summary: Mapping[str, Any]) -> str:
     for i, st in enumerate(stages):
         bar = f'<div class="fbar"><span style="width:{st["count"] / top * 100:.1f}%"></span></div>'
         steps = ", ".join(f"<code>{escape(s)}</code>" for s in st["steps"])
-        rows.append([escape(st["stage"]), steps, _num(st["count"]), bar, _pct(st["conversion"]),
-                     "–" if i == 0 else _pct(st["from_previous"])])
+        rows.append(
+            [
+                escape(st["stage"]),
+                steps,
+                _num(st["count"]),
+                bar,
+                _pct(st["conversion"]),
+                "–" if i == 0 else _pct(st["from_previous"]),
+            ]
+        )
     devices = f.get("devices", 0)
-    note = ("Successful requests of each step (failures and expected 400s left out); conversion is against "
-            "sessions. Requests, not distinct sessions: a session that adds to cart twice counts twice."
-            + (f" {devices:,} devices started." if devices else ""))
-    return _section("funnel", "Journey funnel",
-                    _table(["stage", "counted steps", "count", "", "of sessions", "of previous"], rows,
-                           numeric=(2, 4, 5), cls="funnel"), escape(note))
+    note = (
+        "Successful requests of each step (failures and expected 400s left out); conversion is against "
+        "sessions. Requests, not distinct sessions: a session that adds to cart twice counts twice."
+        + (f" {devices:,} devices started." if devices else "")
+    )
+    return _section(
+        "funnel",
+        "Journey funnel",
+        _table(
+            ["stage", "counted steps", "count", "", "of sessions", "of previous"], rows, numeric=(2, 4, 5), cls="funnel"
+        ),
+        escape(note),
+    )
 
 
 def _rows(summary: Mapping[str, Any]) -> str:
-    head = ["name", "requests", "failures", "expected 400s", "error rate", "req/s", "p50", "p90", "p95", "p99",
-            "p99.9", "max", "service p50", "service p99"]
+    head = [
+        "name",
+        "requests",
+        "failures",
+        "expected 400s",
+        "error rate",
+        "req/s",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+        "service p50",
+        "service p99",
+    ]
 
     def row(name: str, r: Mapping[str, Any], cls: str = "") -> list[str]:
         svc = r.get("service_time") or {}
         label = f'<span class="{cls}">{escape(name)}</span>' if cls else escape(name)
-        return [label, _num(r["count"]), _num(r["failures"]), _num(r["expected_rejections"]),
-                _pct(r["failures"] / r["count"] if r["count"] else None, 2), f"{r['rps']:,.1f}",
-                *(_ms(r[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "p999", "max")),
-                _ms(svc.get("p50_ms")), _ms(svc.get("p99_ms"))]
+        return [
+            label,
+            _num(r["count"]),
+            _num(r["failures"]),
+            _num(r["expected_rejections"]),
+            _pct(r["failures"] / r["count"] if r["count"] else None, 2),
+            f"{r['rps']:,.1f}",
+            *(_ms(r[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "p999", "max")),
+            _ms(svc.get("p50_ms")),
+            _ms(svc.get("p99_ms")),
+        ]
 
     endpoints = summary["endpoints"]
     rows = [row(n, endpoints[n]) for n in _order(list(endpoints))]
     steps = [k for k in summary["steps"] if k not in endpoints]
     rows += [row(k, summary["steps"][k], "step") for k in sorted(steps)]
     rows.append(row(TOTAL, summary["total"], "strong"))
-    note = ("Latency in ms from the intended start (open model) or the send (closed model); service time from "
-            "the send. Journey steps are indented.")
+    note = (
+        "Latency in ms from the intended start (open model) or the send (closed model); service time from "
+        "the send. Journey steps are indented."
+    )
     return _section("requests", "Requests by endpoint and step", _table(head, rows, cls="wide"), escape(note))
 
 
@@ -566,25 +710,41 @@ def _errors(summary: Mapping[str, Any]) -> str:
     if not errors:
         return _section("errors", "Errors by kind", '<p class="empty">No errors.</p>')
     total = summary["total"]["count"] or 1
-    rows = [[escape(e["kind"]), _num(e["count"]), _pct(e["count"] / total, 2),
-             f'<code class="example">{escape(str(e["example"])[:600])}</code>'] for e in errors]
-    return _section("errors", "Errors by kind", _table(["kind", "count", "of requests", "first example"], rows,
-                                                        numeric=(1, 2), cls="errors"))
+    rows = [
+        [
+            escape(e["kind"]),
+            _num(e["count"]),
+            _pct(e["count"] / total, 2),
+            f'<code class="example">{escape(str(e["example"])[:600])}</code>',
+        ]
+        for e in errors
+    ]
+    return _section(
+        "errors",
+        "Errors by kind",
+        _table(["kind", "count", "of requests", "first example"], rows, numeric=(1, 2), cls="errors"),
+    )
 
 
 def _reconciliation(summary: Mapping[str, Any]) -> str:
     rec = summary.get("reconciliation")
     if rec is None:
-        return _section("reconciliation", "Reconciliation",
-                        '<p class="empty">Not checked: reconciliation needs the mock collector as the target.</p>')
-    out = ['<p class="pass big">OK: every acknowledged request was stored, nothing more.</p>' if rec.get("ok")
-           else '<p class="fail big">FAILED</p><ul>' + "".join(f"<li>{escape(str(d))}</li>"
-                                                             for d in rec.get("differences", [])) + "</ul>"]
+        return _section(
+            "reconciliation",
+            "Reconciliation",
+            '<p class="empty">Not checked: reconciliation needs the mock collector as the target.</p>',
+        )
+    out = [
+        '<p class="pass big">OK: every acknowledged request was stored, nothing more.</p>'
+        if rec.get("ok")
+        else '<p class="fail big">FAILED</p><ul>'
+        + "".join(f"<li>{escape(str(d))}</li>" for d in rec.get("differences", []))
+        + "</ul>"
+    ]
     per = rec.get("endpoints") or {}
     if per:
         cols = sorted({k for v in per.values() if isinstance(v, Mapping) for k in v})
-        rows = [[escape(ep), *(_cell(v.get(c, "–")) for c in cols)]
-                for ep, v in per.items() if isinstance(v, Mapping)]
+        rows = [[escape(ep), *(_cell(v.get(c, "–")) for c in cols)] for ep, v in per.items() if isinstance(v, Mapping)]
         out.append(_table(["endpoint", *(c.replace("_", " ") for c in cols)], rows))
     others = {k: v for k, v in rec.items() if k not in ("ok", "differences", "endpoints")}
     if others:
@@ -609,18 +769,28 @@ def _details(summary: Mapping[str, Any]) -> str:
     timing = summary["timing"]
     arrivals = summary.get("arrivals") or {}
     d: dict[str, Any] = {
-        "scenario": summary["scenario"], "seed": summary.get("seed"), "load model": summary.get("load_model"),
+        "scenario": summary["scenario"],
+        "seed": summary.get("seed"),
+        "load model": summary.get("load_model"),
         "started": _when(timing["started"]) if timing.get("started") else "–",
-        "duration": _duration(float(timing.get("duration_s", 0.0))), "workers": summary.get("workers"),
+        "duration": _duration(float(timing.get("duration_s", 0.0))),
+        "workers": summary.get("workers"),
         "target": summary.get("target") or {},
     }
     if arrivals.get("scheduled"):
-        d["arrivals"] = {"scheduled": arrivals["scheduled"], "dropped": arrivals["dropped"],
-                         "target rate": arrivals.get("target_rate"), "achieved rate": arrivals.get("achieved_rate")}
+        d["arrivals"] = {
+            "scheduled": arrivals["scheduled"],
+            "dropped": arrivals["dropped"],
+            "target rate": arrivals.get("target_rate"),
+            "achieved rate": arrivals.get("achieved_rate"),
+        }
     retries = summary.get("retries") or {}
     if retries.get("total"):
-        d["retries"] = {"total": retries["total"], **retries.get("endpoints", {}),
-                        "requests recovered": retries.get("recovered", 0)}
+        d["retries"] = {
+            "total": retries["total"],
+            **retries.get("endpoints", {}),
+            "requests recovered": retries.get("recovered", 0),
+        }
         if retries.get("after"):
             d["retried after"] = retries["after"]
     queue = summary.get("offline_queue") or {}
@@ -709,9 +879,17 @@ document.documentElement.setAttribute("data-ready", "1");
 """
 
 NAV: tuple[tuple[str, str], ...] = (
-    ("slo", "SLOs"), ("rate", "rate"), ("latency", "latency"), ("errors-over-time", "errors over time"),
-    ("dropped", "dropped"), ("distribution", "distribution"), ("funnel", "funnel"), ("requests", "endpoints"),
-    ("errors", "errors"), ("reconciliation", "reconciliation"), ("details", "details"),
+    ("slo", "SLOs"),
+    ("rate", "rate"),
+    ("latency", "latency"),
+    ("errors-over-time", "errors over time"),
+    ("dropped", "dropped"),
+    ("distribution", "distribution"),
+    ("funnel", "funnel"),
+    ("requests", "endpoints"),
+    ("errors", "errors"),
+    ("reconciliation", "reconciliation"),
+    ("details", "details"),
 )
 
 
@@ -725,10 +903,12 @@ def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
     passed = bool(summary.get("passed"))
     timing = summary["timing"]
     title = f"loadsim: {summary['scenario']}"
-    meta = (f"{escape(str(summary.get('load_model')))} model · {_duration(float(timing.get('duration_s', 0)))} · "
-            f"{summary.get('workers', 1)} worker(s) · seed {escape(str(summary.get('seed')))} · "
-            f"target {escape(str((summary.get('target') or {}).get('kind', '?')))}"
-            + (f" · started {_when(timing['started'])}" if timing.get("started") else ""))
+    meta = (
+        f"{escape(str(summary.get('load_model')))} model · {_duration(float(timing.get('duration_s', 0)))} · "
+        f"{summary.get('workers', 1)} worker(s) · seed {escape(str(summary.get('seed')))} · "
+        f"target {escape(str((summary.get('target') or {}).get('kind', '?')))}"
+        + (f" · started {_when(timing['started'])}" if timing.get("started") else "")
+    )
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in NAV)
     body = [
         f'<header><h1>{escape(title)}<span class="badge {"pass" if passed else "fail"}">'
@@ -747,9 +927,11 @@ def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
         f"<footer>loadsim summary schema {summary.get('schema_version')} · self-contained page: it loads "
         "nothing from the network</footer>",
     ]
-    return ("<!DOCTYPE html>\n"
-            '<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)} ({'passed' if passed else 'FAILED'})</title>"
-            f"<style>{CSS}</style></head><body><main>{''.join(body)}</main>"
-            f"<script>{SCRIPT}</script></body></html>\n")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} ({'passed' if passed else 'FAILED'})</title>"
+        f"<style>{CSS}</style></head><body><main>{''.join(body)}</main>"
+        f"<script>{SCRIPT}</script></body></html>\n"
+    )

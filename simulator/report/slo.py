@@ -42,8 +42,9 @@ def _series(stats: RunStats, endpoint: str, step: str | None) -> Series | None:
     return stats.endpoints.get(endpoint)
 
 
-def evaluate(slo: SLOConfig, *, stats: RunStats, duration_s: float,
-             reconciliation: Mapping[str, Any] | None) -> list[Verdict]:
+def evaluate(
+    slo: SLOConfig, *, stats: RunStats, duration_s: float, reconciliation: Mapping[str, Any] | None
+) -> list[Verdict]:
     out: list[Verdict] = []
     for lat in slo.latency:
         where = lat.step or lat.endpoint
@@ -68,21 +69,30 @@ def evaluate(slo: SLOConfig, *, stats: RunStats, duration_s: float,
         rate = round(stats.total.count / duration_s, 3) if duration_s > 0 else 0.0
         out.append(Verdict(f"achieved rate >= {slo.min_rate:g} requests/s", slo.min_rate, rate, rate >= slo.min_rate))
     if slo.max_dropped is not None:
-        out.append(Verdict(f"dropped arrivals <= {slo.max_dropped}", slo.max_dropped, stats.dropped,
-                           stats.dropped <= slo.max_dropped))
+        out.append(
+            Verdict(
+                f"dropped arrivals <= {slo.max_dropped}",
+                slo.max_dropped,
+                stats.dropped,
+                stats.dropped <= slo.max_dropped,
+            )
+        )
     if slo.reconciliation:
         ok = bool(reconciliation and reconciliation.get("ok"))
-        out.append(Verdict("reconciliation: nothing lost or duplicated", True,
-                           None if reconciliation is None else ok, ok))
+        out.append(
+            Verdict("reconciliation: nothing lost or duplicated", True, None if reconciliation is None else ok, ok)
+        )
     return out
 
 
 def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float) -> str:
     """One ``testcase`` per SLO; a failed one carries actual against threshold."""
     failures = sum(not v.passed for v in verdicts)
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f"<testsuites><testsuite name={quoteattr('loadsim ' + suite)} tests=\"{len(verdicts)}\" "
-             f'failures="{failures}" errors="0" time="{duration_s:.3f}">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<testsuites><testsuite name={quoteattr("loadsim " + suite)} tests="{len(verdicts)}" '
+        f'failures="{failures}" errors="0" time="{duration_s:.3f}">',
+    ]
     for v in verdicts:
         case = f"  <testcase classname={quoteattr('loadsim.slo.' + suite)} name={quoteattr(v.name)}"
         if v.passed:

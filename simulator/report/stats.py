@@ -51,13 +51,23 @@ class Series:
         self.expected_rejections += other.expected_rejections
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latency": self.latency.to_dict(), "service": self.service.to_dict(), "count": self.count,
-                "failures": self.failures, "expected_rejections": self.expected_rejections}
+        return {
+            "latency": self.latency.to_dict(),
+            "service": self.service.to_dict(),
+            "count": self.count,
+            "failures": self.failures,
+            "expected_rejections": self.expected_rejections,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Series:
-        return cls(Histogram.from_dict(d["latency"]), Histogram.from_dict(d["service"]), d["count"],
-                   d["failures"], d["expected_rejections"])
+        return cls(
+            Histogram.from_dict(d["latency"]),
+            Histogram.from_dict(d["service"]),
+            d["count"],
+            d["failures"],
+            d["expected_rejections"],
+        )
 
 
 #: How a request ended, as the harness judges it.
@@ -126,11 +136,25 @@ class RunStats:
         if self.arrivals < 2 or self.arrival_last <= self.arrival_first:
             return None
         # n arrivals span n-1 intervals
-        return (self.arrivals - self.dropped) * (self.arrivals - 1) / self.arrivals / (
-            self.arrival_last - self.arrival_first)
+        return (
+            (self.arrivals - self.dropped)
+            * (self.arrivals - 1)
+            / self.arrivals
+            / (self.arrival_last - self.arrival_first)
+        )
 
-    def record(self, *, endpoint: str, step: str, latency: float, service: float, outcome: Outcome,
-               error: str | None = None, example: str | None = None, at: float = 0.0) -> None:
+    def record(
+        self,
+        *,
+        endpoint: str,
+        step: str,
+        latency: float,
+        service: float,
+        outcome: Outcome,
+        error: str | None = None,
+        example: str | None = None,
+        at: float = 0.0,
+    ) -> None:
         """One request ending at ``at`` (epoch): its latency from the intended start and its service time.
 
         On every request: each value's bucket is computed once for the three series it goes to.
@@ -292,10 +316,13 @@ class RunStats:
             **{name: getattr(self, name) for name in _CLIENT_COUNTERS},
             "timeline_step": self.timeline_step,
             # keys as strings: msgpack and JSON maps both take them
-            "timeline": {str(k): {name: row if name in _GAUGES else [row[0], row[1], {str(b): n for b, n in
-                                                                                    row[2].items()}]
-                                  for name, row in piece.items()}
-                         for k, piece in self.timeline.items()},
+            "timeline": {
+                str(k): {
+                    name: row if name in _GAUGES else [row[0], row[1], {str(b): n for b, n in row[2].items()}]
+                    for name, row in piece.items()
+                }
+                for k, piece in self.timeline.items()
+            },
             "funnel": self.funnel,
             "arrivals": self.arrivals,
             "dropped": self.dropped,
@@ -322,10 +349,13 @@ class RunStats:
         for name in _CLIENT_COUNTERS:
             setattr(s, name, int(d.get(name, 0)))
         s.timeline_step = int(d["timeline_step"])
-        s.timeline = {int(k): {name: row if name in _GAUGES else [row[0], row[1], {int(b): n for b, n in
-                                                                                 row[2].items()}]
-                               for name, row in piece.items()}
-                      for k, piece in d["timeline"].items()}
+        s.timeline = {
+            int(k): {
+                name: row if name in _GAUGES else [row[0], row[1], {int(b): n for b, n in row[2].items()}]
+                for name, row in piece.items()
+            }
+            for k, piece in d["timeline"].items()
+        }
         s.funnel = dict(d["funnel"])
         s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
         s.arrival_first, s.arrival_last = d["arrival_first"], d["arrival_last"]

@@ -22,9 +22,19 @@ if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): typ
     from simulator.report.stats import RunStats, Series
     from simulator.scenario import JourneyConfig
 
-__all__ = ["FUNNEL", "SCHEMA_VERSION", "NotARunReport", "build_summary", "default_report_dir", "funnel",
-           "funnel_steps", "load_run",
-           "load_summary", "render_again", "write_summary"]
+__all__ = [
+    "FUNNEL",
+    "SCHEMA_VERSION",
+    "NotARunReport",
+    "build_summary",
+    "default_report_dir",
+    "funnel",
+    "funnel_steps",
+    "load_run",
+    "load_summary",
+    "render_again",
+    "write_summary",
+]
 
 SCHEMA_VERSION = 1
 
@@ -89,7 +99,9 @@ def funnel_steps(journey: JourneyConfig | None = None) -> dict[str, tuple[str, .
 
 #: The simulated clients' offline queues in the summary: key, RunStats attribute.
 OFFLINE_QUEUE: tuple[tuple[str, str], ...] = (
-    ("requeued", "requeued"), ("dropped", "client_dropped"), ("unsent", "unsent"),
+    ("requeued", "requeued"),
+    ("dropped", "client_dropped"),
+    ("unsent", "unsent"),
     ("offline_sessions", "offline_sessions"),
 )
 
@@ -106,8 +118,13 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def funnel(steps: Mapping[str, Series], stage_steps: Mapping[str, Sequence[str]], *,
-           devices: int = 0, reached: Mapping[str, int] | None = None) -> dict[str, Any]:
+def funnel(
+    steps: Mapping[str, Series],
+    stage_steps: Mapping[str, Sequence[str]],
+    *,
+    devices: int = 0,
+    reached: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """Sessions per funnel stage, with conversion from sessions and from the stage before.
 
     ``reached`` counts the sessions in which a stage's request succeeded (the load runner keeps
@@ -121,8 +138,7 @@ def funnel(steps: Mapping[str, Series], stage_steps: Mapping[str, Sequence[str]]
         if per_session:
             n = int(reached.get(stage, 0))  # type: ignore[union-attr]
         else:
-            n = sum(s.count - s.failures - s.expected_rejections
-                    for k in names if (s := steps.get(k)) is not None)
+            n = sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
         stages.append({"stage": stage, "steps": list(names), "count": n})
     first = stages[0]["count"] if stages else 0
     for i, st in enumerate(stages):
@@ -131,11 +147,24 @@ def funnel(steps: Mapping[str, Series], stage_steps: Mapping[str, Sequence[str]]
     return {"devices": devices, "counts": "sessions" if per_session else "requests", "stages": stages}
 
 
-def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[str, str], model: str,
-                  started: float, ended: float, workers: int, reconciliation: Mapping[str, Any] | None,
-                  target_rate: float | None = None, exhausted: bool = False,
-                  verdicts: Sequence[Verdict] = (), cpu_samples: Sequence[float] = (),
-                  saturated_at: float = 90.0, journey: JourneyConfig | None = None) -> dict[str, Any]:
+def build_summary(
+    *,
+    stats: RunStats,
+    scenario: str,
+    seed: int,
+    target: Mapping[str, str],
+    model: str,
+    started: float,
+    ended: float,
+    workers: int,
+    reconciliation: Mapping[str, Any] | None,
+    target_rate: float | None = None,
+    exhausted: bool = False,
+    verdicts: Sequence[Verdict] = (),
+    cpu_samples: Sequence[float] = (),
+    saturated_at: float = 90.0,
+    journey: JourneyConfig | None = None,
+) -> dict[str, Any]:
     """The run's verdict: ``passed`` is false when an SLO failed or reconciliation found a difference.
 
     ``journey`` (the scenario's) names the funnel's events; without it the default names count.
@@ -153,17 +182,25 @@ def build_summary(*, stats: RunStats, scenario: str, seed: int, target: Mapping[
         "total": _row(stats.total, seconds),
         "endpoints": {k: _row(s, seconds) for k, s in sorted(stats.endpoints.items())},
         "steps": {k: _row(s, seconds) for k, s in sorted(stats.steps.items())},
-        "errors": [{"kind": k, "count": e["count"], "example": e["example"]}
-                   for k, e in sorted(stats.errors.items(), key=lambda kv: -kv[1]["count"])],
-        "arrivals": {"scheduled": stats.arrivals, "dropped": stats.dropped,
-                     "target_rate": target_rate,
-                     "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3)},
+        "errors": [
+            {"kind": k, "count": e["count"], "example": e["example"]}
+            for k, e in sorted(stats.errors.items(), key=lambda kv: -kv[1]["count"])
+        ],
+        "arrivals": {
+            "scheduled": stats.arrivals,
+            "dropped": stats.dropped,
+            "target_rate": target_rate,
+            "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3),
+        },
         "retries": _retries(stats),
-        "offline_queue": {**{name: int(getattr(stats, attr)) for name, attr in OFFLINE_QUEUE},
-                          "max_depth": max((p.get("queued", 0) for p in stats.timeline.values()), default=0)},
+        "offline_queue": {
+            **{name: int(getattr(stats, attr)) for name, attr in OFFLINE_QUEUE},
+            "max_depth": max((p.get("queued", 0) for p in stats.timeline.values()), default=0),
+        },
         "devices_started": stats.funnel.get("devices", 0),
-        "funnel": funnel(stats.steps, funnel_steps(journey), devices=stats.funnel.get("devices", 0),
-                         reached=stats.funnel),
+        "funnel": funnel(
+            stats.steps, funnel_steps(journey), devices=stats.funnel.get("devices", 0), reached=stats.funnel
+        ),
         "generator": {
             "max_cpu_percent": round(max(cpu_samples, default=0.0), 1),
             # Saturated when at least a tenth of the samples reached the threshold: then latency
@@ -193,34 +230,52 @@ def _md(summary: Mapping[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     if summary["generator"]["saturated"]:
-        lines[1:1] = ["", f"**The load generator was saturated (CPU up to {summary['generator']['max_cpu_percent']}%): "
-                      "latency figures include its own queueing. Add --processes or workers.**"]
+        lines[1:1] = [
+            "",
+            f"**The load generator was saturated (CPU up to {summary['generator']['max_cpu_percent']}%): "
+            "latency figures include its own queueing. Add --processes or workers.**",
+        ]
     steps = [(k, v) for k, v in summary["steps"].items() if k not in summary["endpoints"]]
     rows = [*summary["endpoints"].items(), *steps, ("total", summary["total"])]
     for name, r in rows:
-        lines.append(f"| {name} | {r['count']} | {r['failures']} | {r['expected_rejections']} | {r['rps']:.1f} "
-                     f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
+        lines.append(
+            f"| {name} | {r['count']} | {r['failures']} | {r['expected_rejections']} | {r['rps']:.1f} "
+            f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |"
+        )
     arrivals = summary.get("arrivals") or {}
     if arrivals.get("scheduled"):
-        lines += ["", f"Arrivals: {arrivals['scheduled']} scheduled, {arrivals['dropped']} dropped "
-                      f"(target {arrivals['target_rate']}/s, achieved {arrivals['achieved_rate']}/s)"]
+        lines += [
+            "",
+            f"Arrivals: {arrivals['scheduled']} scheduled, {arrivals['dropped']} dropped "
+            f"(target {arrivals['target_rate']}/s, achieved {arrivals['achieved_rate']}/s)",
+        ]
     retries = summary.get("retries") or {}
     queue = summary.get("offline_queue") or {}
     if retries.get("total") or any(queue.values()):
         after = ", ".join(f"{kind} {n}" for kind, n in (retries.get("after") or {}).items())
-        lines += ["", f"Client: {retries.get('total', 0)} retries ({retries.get('recovered', 0)} requests recovered"
-                      f"{'; after ' + after if after else ''}); "
-                      f"offline queue: {queue.get('requeued', 0)} requeued, {queue.get('dropped', 0)} dropped, "
-                      f"{queue.get('unsent', 0)} unsent at the end"]
+        lines += [
+            "",
+            f"Client: {retries.get('total', 0)} retries ({retries.get('recovered', 0)} requests recovered"
+            f"{'; after ' + after if after else ''}); "
+            f"offline queue: {queue.get('requeued', 0)} requeued, {queue.get('dropped', 0)} dropped, "
+            f"{queue.get('unsent', 0)} unsent at the end",
+        ]
     stages = (summary.get("funnel") or {}).get("stages") or []
     if stages and stages[0]["count"]:
-        lines += ["", "Funnel: " + " → ".join(
-            f"{st['stage']} {st['count']}" + ("" if i == 0 else f" ({_pct(st['conversion'])})")
-            for i, st in enumerate(stages))]
+        lines += [
+            "",
+            "Funnel: "
+            + " → ".join(
+                f"{st['stage']} {st['count']}" + ("" if i == 0 else f" ({_pct(st['conversion'])})")
+                for i, st in enumerate(stages)
+            ),
+        ]
     if summary["slo"]:
         lines += ["", "| SLO | threshold | actual | verdict |", "|---|---:|---:|---|"]
-        lines += [f"| {v['name']} | {v['threshold']} | {v['actual']} | {'pass' if v['passed'] else '**FAIL**'} |"
-                  for v in summary["slo"]]
+        lines += [
+            f"| {v['name']} | {v['threshold']} | {v['actual']} | {'pass' if v['passed'] else '**FAIL**'} |"
+            for v in summary["slo"]
+        ]
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
@@ -256,8 +311,10 @@ def _write_html(report_dir: Path, summary: Mapping[str, Any], stats: RunStats) -
 def load_run(run_dir: Path) -> tuple[dict[str, Any], RunStats]:
     """A saved run's ``summary.json`` and ``stats.json``; ``NotARunReport`` says what is missing."""
     if not run_dir.is_dir():
-        raise NotARunReport(f"{run_dir} is not a directory: give the report directory of a run "
-                            "(reports/<run id>/ or the --report-dir of loadsim run)")
+        raise NotARunReport(
+            f"{run_dir} is not a directory: give the report directory of a run "
+            "(reports/<run id>/ or the --report-dir of loadsim run)"
+        )
     from simulator.report.stats import RunStats
 
     summary = load_summary(run_dir)
@@ -277,8 +334,10 @@ def load_summary(run: Path) -> dict[str, Any]:
     try:
         summary = orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise NotARunReport(f"{run} is not a run report: no {path.name} there (give a directory that "
-                            "loadsim run wrote, e.g. reports/<run id>/)") from None
+        raise NotARunReport(
+            f"{run} is not a run report: no {path.name} there (give a directory that "
+            "loadsim run wrote, e.g. reports/<run id>/)"
+        ) from None
     except IsADirectoryError:
         raise NotARunReport(f"{path} is a directory, not a summary.json") from None
     except orjson.JSONDecodeError as exc:
@@ -286,8 +345,10 @@ def load_summary(run: Path) -> dict[str, Any]:
     if not isinstance(summary, dict) or "schema_version" not in summary:
         raise NotARunReport(f"{path} is not a loadsim summary (no schema_version)")
     if summary["schema_version"] != SCHEMA_VERSION:
-        raise NotARunReport(f"{path} has schema_version {summary['schema_version']!r}; this loadsim reads "
-                            f"version {SCHEMA_VERSION}: use the loadsim version that wrote it")
+        raise NotARunReport(
+            f"{path} has schema_version {summary['schema_version']!r}; this loadsim reads "
+            f"version {SCHEMA_VERSION}: use the loadsim version that wrote it"
+        )
     missing = [k for k in ("scenario", "timing", "total", "endpoints", "steps", "slo") if k not in summary]
     if missing:
         raise NotARunReport(f"{path} lacks {', '.join(missing)}: not a complete loadsim summary")
@@ -301,8 +362,9 @@ def render_again(run_dir: Path) -> list[Path]:
     """
     summary, stats = load_run(run_dir)
     if "funnel" not in summary:  # written before the funnel was part of the summary
-        summary["funnel"] = funnel(stats.steps, funnel_steps(), devices=stats.funnel.get("devices", 0),
-                                   reached=stats.funnel)
+        summary["funnel"] = funnel(
+            stats.steps, funnel_steps(), devices=stats.funnel.get("devices", 0), reached=stats.funnel
+        )
     verdicts = [Verdict(v["name"], v["threshold"], v["actual"], v["passed"]) for v in summary["slo"]]
     timing = summary["timing"]
     junit = junit_xml(verdicts, suite=summary["scenario"], duration_s=timing["ended"] - timing["started"])

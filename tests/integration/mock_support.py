@@ -22,17 +22,35 @@ def device(n: int = 1, platform: str = "android") -> Device:
         platform=platform,  # type: ignore[typeddict-item]
         ad_id=ad.upper() if platform == "ios" else ad,
         ga_app_instance_id=f"{n:032x}",
-        info={"limitAdTracking": False, "user_agent": UA, "appPackageName": "com.example.shop",
-              "extInfoVersion": "i2" if platform == "ios" else "a2", "osVersion": "14",
-              "deviceModelName": "Pixel 6", "locale": "en-US", "deviceTimeZone": "Asia/Kolkata"},
-        country="IN", currency="INR",
+        info={
+            "limitAdTracking": False,
+            "user_agent": UA,
+            "appPackageName": "com.example.shop",
+            "extInfoVersion": "i2" if platform == "ios" else "a2",
+            "osVersion": "14",
+            "deviceModelName": "Pixel 6",
+            "locale": "en-US",
+            "deviceTimeZone": "Asia/Kolkata",
+        },
+        country="IN",
+        currency="INR",
     )
 
 
 def person(n: int = 1) -> Person:
-    return Person(first_name="Ada", last_name=f"Test{n}", email=f"ada{n}@example.com",
-                  phone=f"+1555010{n:04d}", gender="female", age=36, country="India",
-                  state="Maharashtra", city="Thane", zip="400601", address1="Line 1")
+    return Person(
+        first_name="Ada",
+        last_name=f"Test{n}",
+        email=f"ada{n}@example.com",
+        phone=f"+1555010{n:04d}",
+        gender="female",
+        age=36,
+        country="India",
+        state="Maharashtra",
+        city="Thane",
+        zip="400601",
+        address1="Line 1",
+    )
 
 
 def uid(n: int, install: int = 0) -> str:
@@ -47,28 +65,51 @@ def session_start(n: int = 1, *, install: int = 0, session: int = 0, platform: s
     return payloads.session_start(APP, device(n, platform), uid(n, install), sid(n, session), "1700000000")
 
 
-def identify(n: int = 1, *, install: int = 0, session: int = 0, who: int | None = None,
-             added_at: str = "2026-11-28T10:00:00Z") -> dict[str, Any]:
+def identify(
+    n: int = 1, *, install: int = 0, session: int = 0, who: int | None = None, added_at: str = "2026-11-28T10:00:00Z"
+) -> dict[str, Any]:
     p = person(n if who is None else who)
-    return payloads.identify(APP, device(n), uid(n, install), sid(n, session), "1700000000", p, added_at,
-                             payloads.identify_by(p))
+    return payloads.identify(
+        APP, device(n), uid(n, install), sid(n, session), "1700000000", p, added_at, payloads.identify_by(p)
+    )
 
 
-def event(n: int = 1, *, install: int = 0, session: int = 0, who: int | None = None, name: str = "Purchase",
-          added_at: str = "2026-11-28T10:00:00Z", value: float = 100) -> dict[str, Any]:
+def event(
+    n: int = 1,
+    *,
+    install: int = 0,
+    session: int = 0,
+    who: int | None = None,
+    name: str = "Purchase",
+    added_at: str = "2026-11-28T10:00:00Z",
+    value: float = 100,
+) -> dict[str, Any]:
     by = payloads.identify_by(person(who)) if who is not None else {}
-    return payloads.event(APP, uid(n, install), sid(n, session), name, added_at, by,
-                          {"value": value, "currency": "USD", "transaction_id": f"TXN-{n}"},
-                          products=[{"product_id": "SKU-1", "product_name": "Shoes", "product_price": value,
-                                     "product_quantity": 1}])
+    return payloads.event(
+        APP,
+        uid(n, install),
+        sid(n, session),
+        name,
+        added_at,
+        by,
+        {"value": value, "currency": "USD", "transaction_id": f"TXN-{n}"},
+        products=[{"product_id": "SKU-1", "product_name": "Shoes", "product_price": value, "product_quantity": 1}],
+    )
 
 
 PATHS = {"externalIds": "/app/externalIds", "identify": "/app/identify", "events": "/webhook/test-source"}
 HEADERS = {"Content-Type": "application/json", "CL-User-Agent": UA}
 
 
-def raw_request(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"", *,
-                host: str = "127.0.0.1", content_length: bool = True) -> bytes:
+def raw_request(
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    *,
+    host: str = "127.0.0.1",
+    content_length: bool = True,
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
     for k, v in (HEADERS if headers is None else headers).items():
         lines.append(f"{k}: {v}")
@@ -110,8 +151,9 @@ def exchange(url: str, data: bytes, *, count: int = 1, timeout: float = 10) -> l
         return out
 
 
-def post(conn: http.client.HTTPConnection, path: str, body: bytes | dict[str, Any],
-         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def post(
+    conn: http.client.HTTPConnection, path: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     conn.request("POST", path, body=data, headers=HEADERS if headers is None else headers)
     resp = conn.getresponse()

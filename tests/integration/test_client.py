@@ -47,7 +47,9 @@ def scenario(tmp_path: Path, text: str) -> str:
 
 
 def test_retries_recover_every_request_from_transient_503s(tmp_path: Path) -> None:
-    s = scenario(tmp_path, """extends = "smoke"
+    s = scenario(
+        tmp_path,
+        """extends = "smoke"
 [client.retry]
 max_attempts = 6
 base = "20ms"
@@ -55,7 +57,8 @@ max_backoff = "100ms"
 [target.mock]
 error_rate = "0.2:503"
 retry_after = "0"
-""")
+""",
+    )
     code, out, summary = loadsim_run(tmp_path, s, "--run-time", "8s")
     assert code == 0, out  # smoke's SLOs: no failures, reconciliation
     assert summary["retries"]["total"] > 0 and summary["retries"]["recovered"] > 0
@@ -76,7 +79,9 @@ def test_without_retries_the_same_errors_are_failures(tmp_path: Path) -> None:
 
 
 def test_outage_storm_drains_with_nothing_lost_or_duplicated(tmp_path: Path) -> None:
-    s = scenario(tmp_path, """extends = "outage"
+    s = scenario(
+        tmp_path,
+        """extends = "outage"
 [load]
 users = 40
 rate = 5
@@ -88,7 +93,8 @@ requeue_after = "1s"
 outage_at = "4s"
 outage_for = "5s"
 outage_status = 503
-""")
+""",
+    )
     code, out, summary = loadsim_run(tmp_path, s, timeout=180)
     assert code in (0, 1), out
     queue = summary["offline_queue"]
@@ -101,7 +107,9 @@ outage_status = 503
 def test_a_refusing_collector_is_retried_as_connection_errors_and_reconciles(tmp_path: Path) -> None:
     """outage_status = "refuse": the mock is down (connects refused) for 4 s; the SDKs' retries
     and queues carry every request over it, each stored once."""
-    s = scenario(tmp_path, """extends = "outage"
+    s = scenario(
+        tmp_path,
+        """extends = "outage"
 [load]
 users = 40
 rate = 5
@@ -115,7 +123,8 @@ outage_for = "4s"
 outage_status = "refuse"
 [slo]
 latency = []                   # retries over the outage take seconds; exit 0 judges delivery alone
-""")
+""",
+    )
     code, out, summary = loadsim_run(tmp_path, s, timeout=180)
     assert code == 0, out
     assert "the mock refuses connections for 4 s" in out, out[-2000:]
@@ -141,14 +150,37 @@ def test_endpoint_user_counts_every_failure_even_with_retries(tmp_path: Path) ->
     from tests.conftest import subprocess_env
     from tests.integration.test_run import start_mock, stop
 
-    s = scenario(tmp_path, 'extends = "smoke"\n[client.retry]\nmax_attempts = 2\nbase = "10ms"\n'
-                           '[client.offline]\nshare = 0.1\n')
+    s = scenario(
+        tmp_path, 'extends = "smoke"\n[client.retry]\nmax_attempts = 2\nbase = "10ms"\n[client.offline]\nshare = 0.1\n'
+    )
     mock, url = start_mock("--error-rate", "0.5:503", "--retry-after", "0", "--seed", "4")
     report = tmp_path / "report"
     try:
-        proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile("endpoint")), "--headless",
-                               "--host", url, "--scenario", s, "-u", "4", "-t", "4s", "--report-dir", str(report),
-                               "--only-summary"], capture_output=True, text=True, timeout=90, env=subprocess_env())
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(locustfile("endpoint")),
+                "--headless",
+                "--host",
+                url,
+                "--scenario",
+                s,
+                "-u",
+                "4",
+                "-t",
+                "4s",
+                "--report-dir",
+                str(report),
+                "--only-summary",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=subprocess_env(),
+        )
     finally:
         stop(mock)
     summary = orjson.loads((report / "summary.json").read_bytes())

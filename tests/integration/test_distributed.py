@@ -39,8 +39,12 @@ def free_port() -> int:
 
 
 def start_mock(store: Path) -> tuple[subprocess.Popen[str], str]:
-    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0",
-                             "--store", str(store)], stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     assert mock.stdout is not None
     return mock, mock.stdout.readline().rsplit(" ", 1)[-1].strip()
 
@@ -70,16 +74,47 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     logs = [(tmp_path / f"{name}.log").open("w") for name in ("master", "worker0", "worker1")]
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(subprocess.Popen(
-            [*LOCUST, "--headless", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-             "--expect-workers", "2", "--expect-workers-max-wait", "60", "--host", url, "--run-time", "10s",
-             "--report-dir", str(report), "--csv", str(report / "locust"), *common],
-            stdout=logs[0], stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path))
+        procs.append(
+            subprocess.Popen(
+                [
+                    *LOCUST,
+                    "--headless",
+                    "--master",
+                    "--master-bind-host",
+                    "127.0.0.1",
+                    "--master-bind-port",
+                    str(port),
+                    "--expect-workers",
+                    "2",
+                    "--expect-workers-max-wait",
+                    "60",
+                    "--host",
+                    url,
+                    "--run-time",
+                    "10s",
+                    "--report-dir",
+                    str(report),
+                    "--csv",
+                    str(report / "locust"),
+                    *common,
+                ],
+                stdout=logs[0],
+                stderr=subprocess.STDOUT,
+                env=subprocess_env(),
+                cwd=tmp_path,
+            )
+        )
         for log in logs[1:]:
-            procs.append(subprocess.Popen(
-                # No --scenario: a worker plays what its master says (the checks below see "distributed").
-                [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path))
+            procs.append(
+                subprocess.Popen(
+                    # No --scenario: a worker plays what its master says (the checks below see "distributed").
+                    [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=subprocess_env(),
+                    cwd=tmp_path,
+                )
+            )
         code = procs[0].wait(120)
         worker_codes = [p.wait(30) for p in procs[1:]]
     finally:
@@ -94,11 +129,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = (tmp_path / "master.log").read_text()
     summary_file = report / "summary.json"
     assert code == 0 and worker_codes == [0, 0], "\n".join(
-        [out, (tmp_path / "worker0.log").read_text(), summary_file.read_text() if summary_file.is_file() else ""])
+        [out, (tmp_path / "worker0.log").read_text(), summary_file.read_text() if summary_file.is_file() else ""]
+    )
     with sqlite3.connect(store) as db:
         stored = db.execute("SELECT endpoint, sid FROM accepted").fetchall()
-    return {"summary": orjson.loads(summary_file.read_bytes()), "stored": stored,
-            "scenario": scenario, "report": report, "log": out}
+    return {
+        "summary": orjson.loads(summary_file.read_bytes()),
+        "stored": stored,
+        "scenario": scenario,
+        "report": report,
+        "log": out,
+    }
 
 
 def test_each_device_plays_on_exactly_one_worker(run: dict[str, Any]) -> None:

@@ -51,8 +51,9 @@ class HostileServer:
                 return False
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+        )
         while len(body) < length:
             chunk = conn.recv(65536)
             if not chunk:
@@ -83,7 +84,7 @@ class HostileServer:
             conn.sendall(b"SPAM SPAM SPAM\r\n\r\n")
             return False
         if mode == "truncated":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/json\r\n\r\n{\"us")
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/json\r\n\r\n{"us')
             return False
         if mode == "huge":  # 5 MB the client has to read
             body = b"x" * (5 * 1024 * 1024)
@@ -108,11 +109,12 @@ def hostile() -> Iterator[HostileServer]:
 
 def test_every_hostile_answer_is_counted_and_no_user_dies(tmp_path: Path, hostile: HostileServer) -> None:
     scenario = tmp_path / "s.toml"
-    scenario.write_text('extends = "smoke"\n[client]\ntimeout = "1s"\nconnect_timeout = "1s"\n'
-                        '[load]\nthink_time_scale = 0\n[slo]\nreconciliation = false\n')
+    scenario.write_text(
+        'extends = "smoke"\n[client]\ntimeout = "1s"\nconnect_timeout = "1s"\n'
+        "[load]\nthink_time_scale = 0\n[slo]\nreconciliation = false\n"
+    )
     started = time.monotonic()
-    code, out, summary = loadsim_run(tmp_path, str(scenario), "--host", hostile.url, "--run-time", "8s",
-                                     timeout=90)
+    code, out, summary = loadsim_run(tmp_path, str(scenario), "--host", hostile.url, "--run-time", "8s", timeout=90)
     took = time.monotonic() - started
     assert code == 1, out  # failures break smoke's error-rate SLO: a verdict, not a harness error
     assert took < 40, took  # the run ends on time, however the target behaves

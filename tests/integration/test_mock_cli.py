@@ -17,13 +17,31 @@ pytestmark = pytest.mark.integration
 
 
 def test_loadsim_mock_serves_with_its_faults_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:",
-                             "--error-rate", "events=1:503", "--retry-after", "4", "--latency", "identify=1ms"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "mock",
+            "--port",
+            "0",
+            "--store",
+            ":memory:",
+            "--error-rate",
+            "events=1:503",
+            "--retry-after",
+            "4",
+            "--latency",
+            "identify=1ms",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert line.startswith(LISTENING_PREFIX), line
-        url = line[len(LISTENING_PREFIX):].strip()
+        url = line[len(LISTENING_PREFIX) :].strip()
         conn = ms.connect(url)
         conn.request("POST", "/webhook/s", body=b"{}", headers=ms.HEADERS)
         resp = conn.getresponse()
@@ -40,14 +58,21 @@ def test_loadsim_mock_serves_with_its_faults_and_stops_on_sigterm() -> None:
             proc.wait()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--latency", "soon"], "cannot read latency 'soon'"),
-    (["--error-rate", "0.1:418"], "error status must be one of"),
-    (["--freeze-at", "5s"], "needs both --freeze-at"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--latency", "soon"], "cannot read latency 'soon'"),
+        (["--error-rate", "0.1:418"], "error status must be one of"),
+        (["--freeze-at", "5s"], "needs both --freeze-at"),
+    ],
+)
 def test_bad_flags_exit_2_with_what_to_write(args: list[str], message: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:", *args],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2
     assert message in done.stderr
 
@@ -57,8 +82,12 @@ def test_a_busy_port_exits_2_and_says_to_choose_another() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "simulator.mock", "--port", str(port), "--store", ":memory:"],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-m", "simulator.mock", "--port", str(port), "--store", ":memory:"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert done.returncode == 2
     assert "choose another --port" in done.stderr
 
@@ -74,7 +103,8 @@ with MockServer(store=%r) as mock:
     assert mock.stats()["requests"] == 0
 print("ok")
 """ % str(tmp_path / "m.sqlite3")  # noqa: UP031
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          env=subprocess_env())
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=subprocess_env()
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"

@@ -55,10 +55,13 @@ def test_error_rate_and_status_and_retry_after() -> None:
 
 
 def test_429_carries_retry_after(mock: MockServer) -> None:
-    assert _put_faults(mock, {"endpoints": {"identify": {"error_rate": 1, "error_status": 429, "retry_after": 7}}})[0] \
+    assert (
+        _put_faults(mock, {"endpoints": {"identify": {"error_rate": 1, "error_status": 429, "retry_after": 7}}})[0]
         == 200
-    [(status, headers, body)] = ms.exchange(mock.url, ms.raw_request("POST", "/app/identify", None,
-                                                                      orjson.dumps(ms.identify(1))))
+    )
+    [(status, headers, body)] = ms.exchange(
+        mock.url, ms.raw_request("POST", "/app/identify", None, orjson.dumps(ms.identify(1)))
+    )
     assert (status, headers["retry-after"]) == (429, "7")
     assert b"injected fault" in body
     assert mock.stats()["accepted"]["identify"] == 0
@@ -97,9 +100,11 @@ def test_lognormal_latency_has_its_median_and_tail() -> None:
 
 def test_pipelined_answers_keep_their_order_behind_a_slow_one(mock: MockServer) -> None:
     _put_faults(mock, {"endpoints": {"identify": {"latency": "150ms"}}})
-    reqs = [ms.raw_request("POST", "/app/identify", None, orjson.dumps(ms.identify(1))),
-            ms.raw_request("POST", "/webhook/s", None, EVENT),
-            ms.raw_request("GET", "/_admin/health")]
+    reqs = [
+        ms.raw_request("POST", "/app/identify", None, orjson.dumps(ms.identify(1))),
+        ms.raw_request("POST", "/webhook/s", None, EVENT),
+        ms.raw_request("GET", "/_admin/health"),
+    ]
     t = time.perf_counter()
     answers = ms.exchange(mock.url, b"".join(reqs), count=3)
     assert time.perf_counter() - t >= 0.14

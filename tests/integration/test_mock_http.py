@@ -56,30 +56,90 @@ def _cases() -> list[Case]:
         ok = orjson.dumps(BODIES[ep])
         cases += [
             (f"{ep}-no-user-agent", ep, "POST", path, NO_UA, ok, 400, "missing_user_agent", "missing CL-User-Agent"),
-            (f"{ep}-empty-user-agent", ep, "POST", path, {**NO_UA, "CL-User-Agent": " "}, ok, 400,
-             "missing_user_agent", "missing CL-User-Agent"),
-            (f"{ep}-text-plain", ep, "POST", path, {**ms.HEADERS, "Content-Type": "text/plain"}, ok, 415,
-             "unsupported_media_type", "Content-Type must be application/json, got 'text/plain'"),
-            (f"{ep}-no-content-type", ep, "POST", path, {"CL-User-Agent": ms.UA}, ok, 415,
-             "unsupported_media_type", "got none"),
-            (f"{ep}-form", ep, "POST", path, {**ms.HEADERS, "Content-Type": "application/x-www-form-urlencoded"},
-             b"a=1", 415, "unsupported_media_type", "must be application/json"),
+            (
+                f"{ep}-empty-user-agent",
+                ep,
+                "POST",
+                path,
+                {**NO_UA, "CL-User-Agent": " "},
+                ok,
+                400,
+                "missing_user_agent",
+                "missing CL-User-Agent",
+            ),
+            (
+                f"{ep}-text-plain",
+                ep,
+                "POST",
+                path,
+                {**ms.HEADERS, "Content-Type": "text/plain"},
+                ok,
+                415,
+                "unsupported_media_type",
+                "Content-Type must be application/json, got 'text/plain'",
+            ),
+            (
+                f"{ep}-no-content-type",
+                ep,
+                "POST",
+                path,
+                {"CL-User-Agent": ms.UA},
+                ok,
+                415,
+                "unsupported_media_type",
+                "got none",
+            ),
+            (
+                f"{ep}-form",
+                ep,
+                "POST",
+                path,
+                {**ms.HEADERS, "Content-Type": "application/x-www-form-urlencoded"},
+                b"a=1",
+                415,
+                "unsupported_media_type",
+                "must be application/json",
+            ),
             (f"{ep}-truncated-json", ep, "POST", path, None, ok[:-1], 400, "invalid_json", "not valid JSON"),
             (f"{ep}-empty-body", ep, "POST", path, None, b"", 400, "invalid_json", "not valid JSON"),
-            (f"{ep}-latin1-body", ep, "POST", path, None, b'{"id": "caf\xe9"}', 400, "invalid_json",
-             "not valid UTF-8"),
-            (f"{ep}-array-body", ep, "POST", path, None, b"[]", 400, "invalid_body",
-             "body: expected a JSON object, got an array"),
-            (f"{ep}-string-body", ep, "POST", path, None, b'"hi"', 400, "invalid_body",
-             "expected a JSON object"),
-            (f"{ep}-empty-object", ep, "POST", path, None, b"{}", 400, "invalid_body",
-             "uid: required field is missing"),
+            (f"{ep}-latin1-body", ep, "POST", path, None, b'{"id": "caf\xe9"}', 400, "invalid_json", "not valid UTF-8"),
+            (
+                f"{ep}-array-body",
+                ep,
+                "POST",
+                path,
+                None,
+                b"[]",
+                400,
+                "invalid_body",
+                "body: expected a JSON object, got an array",
+            ),
+            (f"{ep}-string-body", ep, "POST", path, None, b'"hi"', 400, "invalid_body", "expected a JSON object"),
+            (
+                f"{ep}-empty-object",
+                ep,
+                "POST",
+                path,
+                None,
+                b"{}",
+                400,
+                "invalid_body",
+                "uid: required field is missing",
+            ),
             (f"{ep}-get", ep, "GET", path, None, b"", 405, "method_not_allowed", "GET is not allowed"),
             (f"{ep}-put", ep, "PUT", path, None, ok, 405, "method_not_allowed", "use POST"),
-            (f"{ep}-too-large", ep, "POST", path, None, b" " * (MAX_BODY + 1), 413, "body_too_large",
-             f"larger than {MAX_BODY} bytes"),
-            (f"{ep}-infinite-number", ep, "POST", path, None, b'{"id": 1e400}', 400, "invalid_json",
-             "infinity"),
+            (
+                f"{ep}-too-large",
+                ep,
+                "POST",
+                path,
+                None,
+                b" " * (MAX_BODY + 1),
+                413,
+                "body_too_large",
+                f"larger than {MAX_BODY} bytes",
+            ),
+            (f"{ep}-infinite-number", ep, "POST", path, None, b'{"id": 1e400}', 400, "invalid_json", "infinity"),
         ]
 
     def field(ep: str, name: str, path: str, value: Any, message: str) -> Case:
@@ -89,19 +149,35 @@ def _cases() -> list[Case]:
     long = "x" * (contract.MAX_STRING + 1)
     cases += [
         field("externalIds", "no-uid", "uid", ..., "uid: required field is missing"),
-        field("externalIds", "uid-other-app", "uid", "other-app" + ms.uid(1)[len(ms.APP):],
-              "uid: expected the app id"),
+        field(
+            "externalIds", "uid-other-app", "uid", "other-app" + ms.uid(1)[len(ms.APP) :], "uid: expected the app id"
+        ),
         field("externalIds", "sid-no-prefix", "sid", ms.sid(1)[3:], "sid: expected 'CL-' followed by a UUIDv4"),
         field("externalIds", "external-ids-array", "external_ids", [], "external_ids: expected an object"),
         field("externalIds", "no-additional-info", "additional_info", ..., "additional_info: required"),
-        field("externalIds", "lat-yes", "additional_info.limitAdTracking", "yes",
-              "additional_info.limitAdTracking: expected a boolean"),
-        field("externalIds", "ext-info-x3", "additional_info.extInfoVersion", "x3",
-              'additional_info.extInfoVersion: expected "i2" or "a2"'),
+        field(
+            "externalIds",
+            "lat-yes",
+            "additional_info.limitAdTracking",
+            "yes",
+            "additional_info.limitAdTracking: expected a boolean",
+        ),
+        field(
+            "externalIds",
+            "ext-info-x3",
+            "additional_info.extInfoVersion",
+            "x3",
+            'additional_info.extInfoVersion: expected "i2" or "a2"',
+        ),
         field("externalIds", "android-no-aaid", "external_ids.aaid", ..., "external_ids.aaid: required on Android"),
         field("externalIds", "aaid-not-uuid", "external_ids.aaid", "not-a-uuid", "external_ids.aaid: expected a UUID"),
-        field("externalIds", "cl-user-id-differs", "external_ids.customerlabs_user_id", ms.uid(2),
-              "external_ids.customerlabs_user_id: expected the same user id"),
+        field(
+            "externalIds",
+            "cl-user-id-differs",
+            "external_ids.customerlabs_user_id",
+            ms.uid(2),
+            "external_ids.customerlabs_user_id: expected the same user id",
+        ),
         field("externalIds", "utm-string", "utm_params", "google", "utm_params: expected an object"),
         field("externalIds", "long-model", "additional_info.deviceModelName", long, "string too long"),
         field("identify", "identify-by-empty", "identify_by", {}, "expected identify_by_email and/or"),
@@ -118,18 +194,39 @@ def _cases() -> list[Case]:
         field("events", "value-text", "properties.value", "100", "properties.value: expected a number"),
         field("events", "currency-lower", "properties.currency", "usd", "properties.currency: expected an ISO 4217"),
         field("events", "products-object", "products", {}, "products: expected an array"),
-        field("events", "quantity-zero", "products.0.product_quantity", 0,
-              "products[0].product_quantity: expected at least 1"),
+        field(
+            "events",
+            "quantity-zero",
+            "products.0.product_quantity",
+            0,
+            "products[0].product_quantity: expected at least 1",
+        ),
         field("events", "product-null", "products.0", None, "products[0]: expected an object, got null"),
-        field("events", "too-many-products", "products", [{"product_id": "p"}] * (contract.MAX_PRODUCTS + 1),
-              "products: too many items"),
+        field(
+            "events",
+            "too-many-products",
+            "products",
+            [{"product_id": "p"}] * (contract.MAX_PRODUCTS + 1),
+            "products: too many items",
+        ),
         field("events", "negative-tax", "properties.tax", -1, "properties.tax: expected at least 0"),
         field("events", "sid-null", "sid", None, "sid: expected a string, got null"),
         field("events", "identify-by-array", "identify_by", [], "identify_by: expected an object"),
     ]
     two = _with(_with(BODIES["events"], "uid", 5), "properties.value", "a")
-    cases.append(("events-two-problems", "events", "POST", ms.PATHS["events"], None, orjson.dumps(two), 400,
-                  "invalid_body", "uid: expected a string, got 5; properties.value: expected a number"))
+    cases.append(
+        (
+            "events-two-problems",
+            "events",
+            "POST",
+            ms.PATHS["events"],
+            None,
+            orjson.dumps(two),
+            400,
+            "invalid_body",
+            "uid: expected a string, got 5; properties.value: expected a number",
+        )
+    )
     cases += [
         ("unknown-path", None, "POST", "/app/unknown", None, b"{}", 404, "not_found", "no endpoint at /app/unknown"),
         ("webhook-without-source", None, "POST", "/webhook/", None, b"{}", 404, "not_found", "no endpoint"),
@@ -210,8 +307,9 @@ def test_pipelined_requests_are_answered_in_order(mock: MockServer) -> None:
 
 
 def test_connection_close_is_honoured(mock: MockServer) -> None:
-    req = ms.raw_request("POST", ms.PATHS["events"], {**ms.HEADERS, "Connection": "close"},
-                         orjson.dumps(BODIES["events"]))
+    req = ms.raw_request(
+        "POST", ms.PATHS["events"], {**ms.HEADERS, "Connection": "close"}, orjson.dumps(BODIES["events"])
+    )
     [(status, headers, _)] = ms.exchange(mock.url, req)
     assert status == 200 and headers["connection"] == "close"
 
@@ -238,8 +336,16 @@ def test_admin_api(mock: MockServer) -> None:
 
     validate(doc)
     stats = ms.get_json(conn, "/_admin/stats")
-    for key in ("accepted", "rejected", "rejections_by_reason", "webhook_sources", "profiles", "merges",
-                "warnings", "digest"):
+    for key in (
+        "accepted",
+        "rejected",
+        "rejections_by_reason",
+        "webhook_sources",
+        "profiles",
+        "merges",
+        "warnings",
+        "digest",
+    ):
         assert key in stats
     assert stats == {**mock.stats(), "uptime_s": stats["uptime_s"], "connections": stats["connections"]}
     assert set(stats["accepted"]) == set(stats["rejected"]) == set(stats["digest"]) == set(ms.PATHS)
@@ -276,17 +382,37 @@ def test_reset_forgets_everything_and_digest_matches_client_side() -> None:
 # --- fuzzing: no input gets a 500 -----------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=6),
     max_leaves=20,
 )
-keys = st.sampled_from([
-    "id", "uid", "sid", "external_ids", "additional_info", "utm_params", "event_name", "event_source",
-    "added_at", "identify_by", "properties", "products", "traits", "external_ids.aaid",
-    "additional_info.limitAdTracking", "identify_by.identify_by_email", "properties.value",
-    "products.0.product_quantity", "traits.age",
-])
+keys = st.sampled_from(
+    [
+        "id",
+        "uid",
+        "sid",
+        "external_ids",
+        "additional_info",
+        "utm_params",
+        "event_name",
+        "event_source",
+        "added_at",
+        "identify_by",
+        "properties",
+        "products",
+        "traits",
+        "external_ids.aaid",
+        "additional_info.limitAdTracking",
+        "identify_by.identify_by_email",
+        "properties.value",
+        "products.0.product_quantity",
+        "traits.age",
+    ]
+)
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 
 
@@ -301,12 +427,14 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(case=mutated() | st.tuples(st.sampled_from(list(ms.PATHS)), st.binary(max_size=200)),
-       content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/json"])
-       | header_text,
-       user_agent=header_text)
-def test_fuzzed_bodies_and_headers_never_get_a_500(mock: MockServer, case: tuple[str, bytes],
-                                                    content_type: str, user_agent: str) -> None:
+@given(
+    case=mutated() | st.tuples(st.sampled_from(list(ms.PATHS)), st.binary(max_size=200)),
+    content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/json"]) | header_text,
+    user_agent=header_text,
+)
+def test_fuzzed_bodies_and_headers_never_get_a_500(
+    mock: MockServer, case: tuple[str, bytes], content_type: str, user_agent: str
+) -> None:
     ep, body = case
     before = mock.stats()
     headers = {"Content-Type": content_type, "CL-User-Agent": user_agent}
@@ -341,8 +469,9 @@ def test_a_bug_in_the_mock_is_a_500_that_says_so_not_a_400(monkeypatch: pytest.M
 
     monkeypatch.setattr(State, "event", broken)
     with MockServer() as mock:
-        [(status, headers, payload)] = ms.exchange(mock.url, ms.raw_request(
-            "POST", ms.PATHS["events"], None, orjson.dumps(BODIES["events"])))
+        [(status, headers, payload)] = ms.exchange(
+            mock.url, ms.raw_request("POST", ms.PATHS["events"], None, orjson.dumps(BODIES["events"]))
+        )
         assert status == 500 and headers["connection"] == "close"
         assert b"a bug" in payload
         assert mock.stats()["rejections_by_reason"] == {"internal_error": 1}

@@ -128,9 +128,20 @@ def test_a_request_in_flight_when_the_refusal_starts_is_answered_and_stored_once
     assert sorted(r["uid"] for r in rows) == [uid(1), uid(2)]  # each stored once
 
 
-@pytest.mark.parametrize("body", [b"{}", b"[]", b"nope", b'{"for": 0}', b'{"for": -1}', b'{"for": true}',
-                                  b'{"for": "soon"}', b'{"for": 20, "why": 1}',
-                                  orjson.dumps({"for": MAX_REFUSE_S + 1})])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{}",
+        b"[]",
+        b"nope",
+        b'{"for": 0}',
+        b'{"for": -1}',
+        b'{"for": true}',
+        b'{"for": "soon"}',
+        b'{"for": 20, "why": 1}',
+        orjson.dumps({"for": MAX_REFUSE_S + 1}),
+    ],
+)
 def test_a_bad_refusal_is_a_400_that_says_what_to_send(mock: tuple[Any, str], body: bytes) -> None:
     _, url = mock
     status, answer = admin(url, "POST", "/_admin/refuse", body)

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.integration
 
 # Resetting would race the counters other tests read; a refusal would refuse the next examples'
 # connections (tests/integration/test_mock_refuse.py checks its answers against this document).
-OPERATIONS = [(path, method) for path, item in openapi()["paths"].items() for method in item
-              if path not in ("/_admin/reset", "/_admin/refuse")]
+OPERATIONS = [
+    (path, method)
+    for path, item in openapi()["paths"].items()
+    for method in item
+    if path not in ("/_admin/reset", "/_admin/refuse")
+]
 
 
 @pytest.fixture(scope="module")

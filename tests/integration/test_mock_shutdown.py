@@ -44,12 +44,16 @@ def _client(url: str, worker: int, acked: list[bytes], stop: threading.Event) ->
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stopping_under_load_loses_nothing_acknowledged(tmp_path: Path, sig: signal.Signals) -> None:
     store = tmp_path / "mock.sqlite3"
-    proc = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--port", "0", "--store", str(store)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert line.startswith(LISTENING_PREFIX), line + proc.stderr.read()  # type: ignore[union-attr]
-        url = line[len(LISTENING_PREFIX):].strip()
+        url = line[len(LISTENING_PREFIX) :].strip()
         acked: list[list[bytes]] = [[] for _ in range(CLIENTS)]
         stop = threading.Event()
         threads = [threading.Thread(target=_client, args=(url, w, acked[w], stop)) for w in range(CLIENTS)]

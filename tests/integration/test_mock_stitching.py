@@ -32,11 +32,13 @@ def _profile(mock: MockServer, uid: str) -> dict[str, Any]:
 
 
 def test_anonymous_then_identified_then_events_are_attributed(mock: MockServer) -> None:
-    _send(mock,
-          ("externalIds", ms.session_start(1)),
-          ("events", ms.event(1, name="View Item")),                 # anonymous: identify_by {}
-          ("identify", ms.identify(1)),
-          ("events", ms.event(1, who=1, name="Purchase")))
+    _send(
+        mock,
+        ("externalIds", ms.session_start(1)),
+        ("events", ms.event(1, name="View Item")),  # anonymous: identify_by {}
+        ("identify", ms.identify(1)),
+        ("events", ms.event(1, who=1, name="Purchase")),
+    )
     p = _profile(mock, ms.uid(1))
     assert p["identified"] and p["emails"] == ["ada1@example.com"] and p["phones"] == ["+15550100001"]
     assert p["events"] == 2 and p["identifies"] == 1 and p["sessions"] == 1
@@ -50,13 +52,15 @@ def test_anonymous_then_identified_then_events_are_attributed(mock: MockServer) 
 
 
 def test_a_reinstall_joins_the_old_profile_once_identified(mock: MockServer) -> None:
-    _send(mock,
-          ("externalIds", ms.session_start(1, install=0)),
-          ("identify", ms.identify(1, install=0)),
-          ("events", ms.event(1, install=0, who=1)),
-          # Reinstalled: new user id, new session, anonymous at first.
-          ("externalIds", ms.session_start(1, install=1, session=1)),
-          ("events", ms.event(1, install=1, session=1)))
+    _send(
+        mock,
+        ("externalIds", ms.session_start(1, install=0)),
+        ("identify", ms.identify(1, install=0)),
+        ("events", ms.event(1, install=0, who=1)),
+        # Reinstalled: new user id, new session, anonymous at first.
+        ("externalIds", ms.session_start(1, install=1, session=1)),
+        ("events", ms.event(1, install=1, session=1)),
+    )
     assert _profile(mock, ms.uid(1, 1))["profile_id"] != _profile(mock, ms.uid(1, 0))["profile_id"]
     assert mock.stats()["profiles"] == 2
     _send(mock, ("identify", ms.identify(1, install=1, session=1)))
@@ -75,10 +79,14 @@ def test_two_devices_of_one_person_end_in_one_profile(mock: MockServer) -> None:
     phone_body = ms.identify(2, who=7)
     tablet_body = ms.identify(3, who=7)
     tablet_body["identify_by"] = {"identify_by_phone": ms.person(7)["phone"]}  # the tablet knows the phone only
-    _send(mock,
-          ("externalIds", ms.session_start(2)), ("identify", phone_body),
-          ("externalIds", ms.session_start(3, platform="ios")), ("identify", tablet_body),
-          ("events", ms.event(3, who=7)))
+    _send(
+        mock,
+        ("externalIds", ms.session_start(2)),
+        ("identify", phone_body),
+        ("externalIds", ms.session_start(3, platform="ios")),
+        ("identify", tablet_body),
+        ("events", ms.event(3, who=7)),
+    )
     a, b = _profile(mock, ms.uid(2)), _profile(mock, ms.uid(3))
     assert a == b and a["user_ids"] == sorted([ms.uid(2), ms.uid(3)])
     assert a["events"] == 1 and a["identifies"] == 2
@@ -86,21 +94,28 @@ def test_two_devices_of_one_person_end_in_one_profile(mock: MockServer) -> None:
 
 
 def test_an_event_naming_an_identified_person_is_theirs_whatever_the_user_id(mock: MockServer) -> None:
-    _send(mock, ("externalIds", ms.session_start(1)), ("identify", ms.identify(1)),
-          ("externalIds", ms.session_start(2)), ("events", ms.event(2, who=1)))
+    _send(
+        mock,
+        ("externalIds", ms.session_start(1)),
+        ("identify", ms.identify(1)),
+        ("externalIds", ms.session_start(2)),
+        ("events", ms.event(2, who=1)),
+    )
     assert _profile(mock, ms.uid(1))["events"] == 1
     assert _profile(mock, ms.uid(2))["events"] == 0
 
 
 def test_protocol_warnings_are_counted_not_rejected(mock: MockServer) -> None:
-    _send(mock,
-          ("events", ms.event(4)),                                            # no externalIds yet
-          ("externalIds", ms.session_start(5)),
-          ("externalIds", {**ms.session_start(6), "sid": ms.sid(5)}),        # session of user 5
-          ("externalIds", ms.session_start(4)),
-          ("events", ms.event(4, added_at="2099-01-01T00:00:00Z")),
-          ("events", ms.event(4, added_at="2020-01-01T00:00:00Z")),
-          ("events", ms.event(4, who=99)))                                    # nobody identified as 99
+    _send(
+        mock,
+        ("events", ms.event(4)),  # no externalIds yet
+        ("externalIds", ms.session_start(5)),
+        ("externalIds", {**ms.session_start(6), "sid": ms.sid(5)}),  # session of user 5
+        ("externalIds", ms.session_start(4)),
+        ("events", ms.event(4, added_at="2099-01-01T00:00:00Z")),
+        ("events", ms.event(4, added_at="2020-01-01T00:00:00Z")),
+        ("events", ms.event(4, who=99)),
+    )  # nobody identified as 99
     w = mock.stats()["warnings"]
     assert (w["unknown_session"], w["shared_session"], w["added_at_future"], w["unknown_identity"]) == (1, 1, 1, 1)
     assert w["added_at_stale"] >= 1

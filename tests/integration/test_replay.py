@@ -20,8 +20,12 @@ pytestmark = pytest.mark.integration
 
 
 def start_mock(store: Path) -> tuple[subprocess.Popen[str], str]:
-    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0",
-                             "--store", str(store)], stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     assert mock.stdout is not None
     return mock, mock.stdout.readline().rsplit(" ", 1)[-1].strip()
 
@@ -38,9 +42,28 @@ def stop(proc: subprocess.Popen[str]) -> None:
 def replay(directory: Path, url: str, report: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "simulator", "replay", str(directory), "--host", url, "--users", "4",
-         "--run-time", "90s", "--report-dir", str(report), *extra],
-        capture_output=True, text=True, timeout=150, env=subprocess_env(), cwd=report.parent)
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "replay",
+            str(directory),
+            "--host",
+            url,
+            "--users",
+            "4",
+            "--run-time",
+            "90s",
+            "--report-dir",
+            str(report),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=subprocess_env(),
+        cwd=report.parent,
+    )
     return done, time.monotonic() - started
 
 

@@ -18,8 +18,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed: apt-get install chromium "
-                                                "(.ci/run installs it)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="headless Chromium is not installed: apt-get install chromium (.ci/run installs it)"
+    ),
 ]
 
 
@@ -28,10 +29,24 @@ def chromium(tmp_path: Path, page: Path, *mode: str) -> subprocess.CompletedProc
     error. The virtual time budget lets the page settle first (pending fetches fail, timers fire):
     without it a fetch's failure could land after the DOM was dumped, on a busy machine."""
     assert CHROMIUM is not None
-    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000", *mode, page.as_uri()]
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=3000",
+        *mode,
+        page.as_uri(),
+    ]
     return subprocess.run(args, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
 
 
@@ -65,8 +80,11 @@ def check_renders(tmp_path: Path, report: Path) -> str:
 def test_console_check_catches_a_broken_page(tmp_path: Path) -> None:
     """The check the report passes can fail: a script error and a fetch are both caught."""
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><html><body><script>fetch("https://example.com/data.json");'
-                    "undefinedFunction();</script></body></html>", encoding="utf-8")
+    page.write_text(
+        '<!DOCTYPE html><html><body><script>fetch("https://example.com/data.json");'
+        "undefinedFunction();</script></body></html>",
+        encoding="utf-8",
+    )
     lines = console(chromium(tmp_path, page, "--dump-dom"))
     assert any("undefinedFunction" in line for line in lines), lines
     assert any("Failed to fetch" in line for line in lines), lines
@@ -80,16 +98,26 @@ def test_synthetic_report_renders_offline_without_console_errors(tmp_path: Path)
 
 def test_smoke_run_writes_a_report_that_renders_and_renders_again(tmp_path: Path) -> None:
     report = tmp_path / "report"
-    run = subprocess.run([sys.executable, "-m", "simulator", "run", "smoke", "--run-time", "8s", "--report-dir",
-                          str(report)], capture_output=True, text=True, timeout=120, env=subprocess_env(),
-                         cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "simulator", "run", "smoke", "--run-time", "8s", "--report-dir", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
     assert (report / "report.html").is_file(), run.stdout + run.stderr
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["total"]["count"] > 0, run.stdout + run.stderr
     assert summary["funnel"]["stages"][0]["count"] > 0
     before = (report / "report.html").read_bytes()
-    again = subprocess.run([sys.executable, "-m", "simulator", "report", str(report)], capture_output=True,
-                           text=True, timeout=60, env=subprocess_env())
+    again = subprocess.run(
+        [sys.executable, "-m", "simulator", "report", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+    )
     assert again.returncode == 0, again.stderr
     assert (report / "report.html").read_bytes() == before
     dom = check_renders(tmp_path, report / "report.html")

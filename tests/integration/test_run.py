@@ -24,8 +24,14 @@ LOADSIM = [sys.executable, "-m", "simulator"]
 
 def loadsim_run(tmp_path: Path, *args: str, timeout: float = 120) -> tuple[int, str, dict[str, Any]]:
     report = tmp_path / "report"
-    proc = subprocess.run([*LOADSIM, "run", "--report-dir", str(report), *args], capture_output=True, text=True,
-                          timeout=timeout, env=subprocess_env(), cwd=tmp_path)
+    proc = subprocess.run(
+        [*LOADSIM, "run", "--report-dir", str(report), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
     summary_file = report / "summary.json"
     summary = orjson.loads(summary_file.read_bytes()) if summary_file.is_file() else {}
     return proc.returncode, proc.stdout + proc.stderr, summary
@@ -75,16 +81,25 @@ def test_planted_loss_fails_reconciliation(tmp_path: Path) -> None:
     assert not rec["ok"] and any("lost" in d for d in rec["differences"]), rec
 
 
-@pytest.mark.parametrize(("how", "processes"), [("ctrl-c", 1), ("ctrl-c", 2), ("sigterm", 2)],
-                         ids=["ctrl-c", "ctrl-c-2-processes", "sigterm-2-processes"])
+@pytest.mark.parametrize(
+    ("how", "processes"),
+    [("ctrl-c", 1), ("ctrl-c", 2), ("sigterm", 2)],
+    ids=["ctrl-c", "ctrl-c-2-processes", "sigterm-2-processes"],
+)
 def test_stopping_early_still_writes_the_whole_report(tmp_path: Path, how: str, processes: int) -> None:
     """Ctrl-C (the terminal signals the whole foreground group) or SIGTERM (a CI timeout) mid-run:
     the report holds everything that was sent, workers' last seconds included, and reconciles."""
     report = tmp_path / "report"
     extra = ["--processes", str(processes)] if processes > 1 else []
-    proc = subprocess.Popen([*LOADSIM, "run", "smoke", "--run-time", "60s", "--report-dir", str(report), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
-                            cwd=tmp_path, start_new_session=True)
+    proc = subprocess.Popen(
+        [*LOADSIM, "run", "smoke", "--run-time", "60s", "--report-dir", str(report), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not (report / "mock.sqlite3").exists() and time.monotonic() < deadline:
@@ -112,11 +127,33 @@ def test_ctrl_c_on_locust_with_processes_still_reconciles(tmp_path: Path) -> Non
     report = tmp_path / "report"
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(Path("locustfiles/tracking.py").resolve()), "--headless",
-             "--host", url, "--scenario", "smoke", "--processes", "2", "--master-bind-host", "127.0.0.1",
-             "--report-dir", str(report), "--only-summary"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(), cwd=tmp_path,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(Path("locustfiles/tracking.py").resolve()),
+                "--headless",
+                "--host",
+                url,
+                "--scenario",
+                "smoke",
+                "--processes",
+                "2",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--report-dir",
+                str(report),
+                "--only-summary",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=subprocess_env(),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             time.sleep(8)  # start-up and a few seconds of traffic
             os.killpg(proc.pid, signal.SIGINT)
@@ -132,8 +169,12 @@ def test_ctrl_c_on_locust_with_processes_still_reconciles(tmp_path: Path) -> Non
 
 
 def start_mock(*flags: str) -> tuple[subprocess.Popen[str], str]:
-    mock = subprocess.Popen([sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:", *flags],
-                            stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--port", "0", "--store", ":memory:", *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     assert mock.stdout is not None
     return mock, mock.stdout.readline().rsplit(" ", 1)[-1].strip()
 
@@ -144,8 +185,9 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 def test_open_model_holds_its_target_rate(tmp_path: Path) -> None:
-    code, out, summary = loadsim_run(tmp_path, "smoke", "--load-model", "open", "--rate", "25", "--users", "40",
-                                     "--run-time", "10s")
+    code, out, summary = loadsim_run(
+        tmp_path, "smoke", "--load-model", "open", "--rate", "25", "--users", "40", "--run-time", "10s"
+    )
     assert code == 0, out
     arrivals = summary["arrivals"]
     assert arrivals["target_rate"] == 25 and arrivals["dropped"] == 0
@@ -163,9 +205,12 @@ def freeze_under_load(url: str, *, after_events: int = 30, seconds: float = 2.0)
                 if orjson.loads(r.read())["accepted"]["events"] > after_events:
                     break
             time.sleep(0.2)
-        put = urllib.request.Request(f"{url}/_admin/faults", method="PUT",
-                                     data=orjson.dumps({"freeze_at": 0, "freeze_for": seconds}),
-                                     headers={"Content-Type": "application/json"})
+        put = urllib.request.Request(
+            f"{url}/_admin/faults",
+            method="PUT",
+            data=orjson.dumps({"freeze_at": 0, "freeze_for": seconds}),
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(put, timeout=5).close()
 
     thread = threading.Thread(target=freeze, daemon=True)
@@ -178,8 +223,20 @@ def test_open_model_shows_a_frozen_target(tmp_path: Path) -> None:
     mock, url = start_mock()
     freezer = freeze_under_load(url)
     try:
-        code, out, summary = loadsim_run(tmp_path, "smoke", "--host", url, "--load-model", "open", "--rate", "20",
-                                         "--users", "10", "--run-time", "10s")
+        code, out, summary = loadsim_run(
+            tmp_path,
+            "smoke",
+            "--host",
+            url,
+            "--load-model",
+            "open",
+            "--rate",
+            "20",
+            "--users",
+            "10",
+            "--run-time",
+            "10s",
+        )
     finally:
         stop(mock)
         freezer.join(5)
@@ -198,15 +255,18 @@ def test_closed_model_figures_hide_the_stall_that_the_open_model_shows(tmp_path:
     p99: dict[str, float] = {}
     # closed: users send back to back (as a load test tuned for throughput does); ecommerce's
     # 5000 devices last the whole run
-    for model, extra in (("closed", ["--users", "10", "--", "--think-scale", "0"]),
-                         ("open", ["--rate", "25", "--users", "40", "--", "--think-scale", "0.02"])):
+    for model, extra in (
+        ("closed", ["--users", "10", "--", "--think-scale", "0"]),
+        ("open", ["--rate", "25", "--users", "40", "--", "--think-scale", "0.02"]),
+    ):
         mock, url = start_mock()
         freezer = freeze_under_load(url, after_events=200)
         run_dir = tmp_path / model
         run_dir.mkdir()
         try:
-            _, _, summary = loadsim_run(run_dir, "ecommerce", "--host", url, "--load-model", model,
-                                        "--run-time", "10s", *extra)
+            _, _, summary = loadsim_run(
+                run_dir, "ecommerce", "--host", url, "--load-model", model, "--run-time", "10s", *extra
+            )
         finally:
             stop(mock)
             freezer.join(5)
@@ -219,8 +279,10 @@ def test_closed_model_figures_hide_the_stall_that_the_open_model_shows(tmp_path:
 
 def test_abort_on_fail_stops_the_run_after_the_grace_period(tmp_path: Path) -> None:
     scenario = tmp_path / "strict.toml"
-    scenario.write_text('extends = "smoke"\n[slo]\nabort_on_fail = true\ngrace = "3s"\n'
-                        '[[slo.latency]]\npercentile = 50\nmax_ms = 0.001\n')
+    scenario.write_text(
+        'extends = "smoke"\n[slo]\nabort_on_fail = true\ngrace = "3s"\n'
+        "[[slo.latency]]\npercentile = 50\nmax_ms = 0.001\n"
+    )
     code, out, summary = loadsim_run(tmp_path, str(scenario), "--run-time", "60s")
     assert code == 1, out
     assert summary["timing"]["duration_s"] < 20  # stopped at the first status check after 3 s
@@ -241,10 +303,17 @@ def test_harness_arguments_come_from_a_locust_conf(tmp_path: Path) -> None:
     report = tmp_path / "report"
     (tmp_path / "locust.conf").write_text(
         f"locustfile = {Path('locustfiles/tracking.py').resolve()}\nheadless = true\nhost = {url}\n"
-        f"scenario = identity\nseed = 99\nrun-time = 5s\nreport-dir = {report}\nonly-summary = true\n")
+        f"scenario = identity\nseed = 99\nrun-time = 5s\nreport-dir = {report}\nonly-summary = true\n"
+    )
     try:
-        proc = subprocess.run([sys.executable, "-m", "locust", "--config", "locust.conf"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=90, env=subprocess_env())
+        proc = subprocess.run(
+            [sys.executable, "-m", "locust", "--config", "locust.conf"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=subprocess_env(),
+        )
     finally:
         stop(mock)
     summary = orjson.loads((report / "summary.json").read_bytes())

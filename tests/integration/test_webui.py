@@ -27,8 +27,9 @@ from tests.conftest import subprocess_env
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 pytestmark = pytest.mark.integration
-needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                    reason="needs Debian's chromium (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
+)
 
 
 def free_port() -> int:
@@ -75,10 +76,14 @@ def ui(tmp_path: Path) -> Any:
     port = free_port()
     report = tmp_path / "report"
     log = (tmp_path / "ui.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(port),
-                             "--report-dir", str(report)],
-                            stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(port), "--report-dir", str(report)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=subprocess_env(),
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
@@ -120,35 +125,56 @@ def test_web_ui_runs_the_chosen_scenario_shows_the_harness_tab_and_writes_the_re
             # Locust's statistics: a row per request name, covering the three endpoints.
             def locust_names() -> set[str]:
                 return {r.get("Name", "") for r in read_table(page)}
-            names = wait_for(lambda: (n := locust_names()) >= {"externalIds", "identify"}
-                             and any(x.startswith("event:") for x in n) and n, 40, "rows for the three endpoints")
+
+            names = wait_for(
+                lambda: (
+                    (n := locust_names()) >= {"externalIds", "identify"}
+                    and any(x.startswith("event:") for x in n)
+                    and n
+                ),
+                40,
+                "rows for the three endpoints",
+            )
             assert "Aggregated" in names
 
             # The harness tab: its own percentiles per endpoint and step, funnel, drops, reconciliation.
             page.get_by_role("tab", name="Harness").click()
-            first = wait_for(lambda: (r := harness_rows(page)) and ("endpoint", "events") in r and r,
-                             20, "the Harness tab's rows")
+            first = wait_for(
+                lambda: (r := harness_rows(page)) and ("endpoint", "events") in r and r, 20, "the Harness tab's rows"
+            )
             for endpoint in ("externalIds", "identify", "events"):
                 assert ("endpoint", endpoint) in first and ("reconciliation", endpoint) in first
             assert ("funnel", "sessions") in first and ("arrivals", "dropped arrivals") in first
             assert any(kind == "step" and name.startswith("event:") for kind, name in first)
             start_count = int(first[("total", "total")]["Count"])
-            second = wait_for(lambda: (r := harness_rows(page)) and int(r[("total", "total")]["Count"]) > start_count
-                              and r, 20, "the Harness tab's numbers to move")
+            second = wait_for(
+                lambda: (r := harness_rows(page)) and int(r[("total", "total")]["Count"]) > start_count and r,
+                20,
+                "the Harness tab's numbers to move",
+            )
             total = second[("total", "total")]
             assert float(total["p99 ms"]) >= float(total["p50 ms"]) > 0
             assert int(second[("funnel", "sessions")]["Count"]) > 0
             # bad-clients sends malformed bodies on purpose: they show as expected 400s, never failures.
-            wait_for(lambda: int(harness_rows(page)[("total", "total")]["Expected 400s"]) > 0, 30,
-                     "expected rejections from the faulty SDKs")
+            wait_for(
+                lambda: int(harness_rows(page)[("total", "total")]["Expected 400s"]) > 0,
+                30,
+                "expected rejections from the faulty SDKs",
+            )
             assert harness_rows(page)[("total", "total")]["Failures"] == "0"
 
             page.get_by_role("button", name="Stop").click()
             summary_file = report / "summary.json"
             wait_for(summary_file.is_file, 30, "the report after Stop")
-            verdict = wait_for(lambda: (r := harness_rows(page).get(("reconciliation", "verdict")))
-                               and not r["Detail"].startswith("running") and r["Detail"], 20,
-                               "the reconciliation verdict after Stop")
+            verdict = wait_for(
+                lambda: (
+                    (r := harness_rows(page).get(("reconciliation", "verdict")))
+                    and not r["Detail"].startswith("running")
+                    and r["Detail"]
+                ),
+                20,
+                "the reconciliation verdict after Stop",
+            )
             assert verdict == "OK", verdict
         finally:
             browser.close()
@@ -186,8 +212,14 @@ def test_the_start_form_refuses_bad_harness_values(ui: Any) -> None:
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "smoke"\n[load]\nusres = 3\n')
-    proc = subprocess.run([sys.executable, "-m", "simulator", "ui", str(bad), "--web-port", str(free_port())],
-                          capture_output=True, text=True, timeout=60, env=subprocess_env(), cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", "ui", str(bad), "--web-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert "load.usres" in proc.stderr and "users" in proc.stderr
     assert not (tmp_path / "reports").exists()  # no mock was started
@@ -200,15 +232,35 @@ def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp
     report = tmp_path / "report"
     log_path = tmp_path / "ui.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(port),
-                                 "--report-dir", str(report), "--", "--processes", "2"],
-                                stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=tmp_path,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "ui",
+                "smoke",
+                "--web-port",
+                str(port),
+                "--report-dir",
+                str(report),
+                "--",
+                "--processes",
+                "2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+            cwd=tmp_path,
+            start_new_session=True,
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
-            mock = next(line.split(" at ", 1)[1].split()[0] for line in log_path.read_text().splitlines()
-                        if "mock collector at" in line)
+            mock = next(
+                line.split(" at ", 1)[1].split()[0]
+                for line in log_path.read_text().splitlines()
+                if "mock collector at" in line
+            )
             form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4, "host": mock}).encode()
             with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
                 assert orjson.loads(r.read())["success"]

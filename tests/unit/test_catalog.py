@@ -19,8 +19,18 @@ def test_tables_agree_with_each_other():
 
 
 POPULATION_TABLES = (
-    "android_brand_shares", "android_models", "android_releases", "carriers", "countries", "email_domains",
-    "ios_models", "ios_releases", "locales", "phone_ranges", "regions", "webview",
+    "android_brand_shares",
+    "android_models",
+    "android_releases",
+    "carriers",
+    "countries",
+    "email_domains",
+    "ios_models",
+    "ios_releases",
+    "locales",
+    "phone_ranges",
+    "regions",
+    "webview",
 )
 
 

@@ -62,8 +62,19 @@ def test_real_target_needs_every_safeguard(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_real_target_plan_never_shows_the_webhook_secret(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run(capsys, "run", "smoke", "--target", "customerlabs", "--confirm-real-target", "--rate-cap", "5",
-                    "--webhook-url", SECRET_URL, "--dry-run")
+    code, out = run(
+        capsys,
+        "run",
+        "smoke",
+        "--target",
+        "customerlabs",
+        "--confirm-real-target",
+        "--rate-cap",
+        "5",
+        "--webhook-url",
+        SECRET_URL,
+        "--dry-run",
+    )
     assert code == 0 and "REAL TARGET" in out and "at most 5 requests/s" in out
     assert "s3cr3t" not in out and "5f2a9c0e7b1d4a3f" not in out
 

@@ -25,29 +25,48 @@ EXTERNAL_IDS = {
 }
 VALID: dict[str, dict[str, Any]] = {
     "externalIds": {
-        "id": APP, "uid": UID, "sid": SID,
+        "id": APP,
+        "uid": UID,
+        "sid": SID,
         "external_ids": EXTERNAL_IDS,
         "additional_info": {
-            "limitAdTracking": False, "extInfoVersion": "i2", "fcmToken": "x:APA91b",
+            "limitAdTracking": False,
+            "extInfoVersion": "i2",
+            "fcmToken": "x:APA91b",
             "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X)",
-            "deviceModelName": "iPhone15,2", "osVersion": "17.5", "screenWidth": "393",
+            "deviceModelName": "iPhone15,2",
+            "osVersion": "17.5",
+            "screenWidth": "393",
         },
         "utm_params": {"utm_source": "google", "utm_medium": "cpc"},
     },
     "identify": {
-        "id": APP, "uid": UID, "sid": SID, "event_source": "mobile_app",
+        "id": APP,
+        "uid": UID,
+        "sid": SID,
+        "event_source": "mobile_app",
         "added_at": "2026-03-12T05:45:15Z",
         "identify_by": {"identify_by_email": "nelson@example.com", "identify_by_phone": "+15555550123"},
         "traits": {"first_name": "Nelson", "email": "nelson@example.com", "age": 25, "zip": "400601"},
         "external_ids": EXTERNAL_IDS,
     },
     "events": {
-        "id": APP, "uid": UID, "sid": SID, "event_name": "Purchase", "event_source": "mobile_app",
-        "added_at": "2026-03-12T05:45:15Z", "identify_by": {},
-        "properties": {"value": 120, "currency": "USD", "transaction_id": "TXN-1", "shipping": 10,
-                       "tax": 10, "discount": 0},
-        "products": [{"product_id": "SKU-1", "product_name": "Shoes", "product_price": 100,
-                      "product_quantity": 1}],
+        "id": APP,
+        "uid": UID,
+        "sid": SID,
+        "event_name": "Purchase",
+        "event_source": "mobile_app",
+        "added_at": "2026-03-12T05:45:15Z",
+        "identify_by": {},
+        "properties": {
+            "value": 120,
+            "currency": "USD",
+            "transaction_id": "TXN-1",
+            "shipping": 10,
+            "tax": 10,
+            "discount": 0,
+        },
+        "products": [{"product_id": "SKU-1", "product_name": "Shoes", "product_price": 100, "product_quantity": 1}],
     },
 }
 DROP = object()
@@ -71,19 +90,42 @@ def mutate(endpoint: str, path: str, value: Any) -> dict[str, Any]:
 # (endpoint, field path to change, new value, path expected in the report, words expected in the message)
 CASES: list[tuple[str, str, Any, str, str]] = [
     # every required field missing, each endpoint
-    *[("externalIds", f, DROP, f, "required field is missing")
-      for f in ("id", "uid", "sid", "external_ids", "additional_info",
-                "additional_info.limitAdTracking", "additional_info.extInfoVersion")],
-    *[("identify", f, DROP, f, "required field is missing")
-      for f in ("id", "uid", "sid", "event_source", "added_at", "identify_by", "traits", "external_ids")],
-    *[("events", f, DROP, f, "required field is missing")
-      for f in ("id", "uid", "sid", "event_name", "event_source", "added_at", "identify_by", "properties")],
+    *[
+        ("externalIds", f, DROP, f, "required field is missing")
+        for f in (
+            "id",
+            "uid",
+            "sid",
+            "external_ids",
+            "additional_info",
+            "additional_info.limitAdTracking",
+            "additional_info.extInfoVersion",
+        )
+    ],
+    *[
+        ("identify", f, DROP, f, "required field is missing")
+        for f in ("id", "uid", "sid", "event_source", "added_at", "identify_by", "traits", "external_ids")
+    ],
+    *[
+        ("events", f, DROP, f, "required field is missing")
+        for f in ("id", "uid", "sid", "event_name", "event_source", "added_at", "identify_by", "properties")
+    ],
     # wrong types and nulls
-    ("externalIds", "additional_info.limitAdTracking", "maybe", "additional_info.limitAdTracking",
-     'expected a boolean, got "maybe"'),
+    (
+        "externalIds",
+        "additional_info.limitAdTracking",
+        "maybe",
+        "additional_info.limitAdTracking",
+        'expected a boolean, got "maybe"',
+    ),
     ("externalIds", "additional_info.limitAdTracking", 1, "additional_info.limitAdTracking", "expected a boolean"),
-    ("externalIds", "additional_info.limitAdTracking", None, "additional_info.limitAdTracking",
-     "expected a boolean, got null"),
+    (
+        "externalIds",
+        "additional_info.limitAdTracking",
+        None,
+        "additional_info.limitAdTracking",
+        "expected a boolean, got null",
+    ),
     ("externalIds", "additional_info.screenWidth", 393, "additional_info.screenWidth", "expected a string, got 393"),
     ("externalIds", "external_ids", [], "external_ids", "expected an object, got an array"),
     ("externalIds", "additional_info", "{}", "additional_info", "expected an object"),
@@ -113,10 +155,20 @@ CASES: list[tuple[str, str, Any, str, str]] = [
     ("externalIds", "id", "", "id", "an app id"),
     ("externalIds", "external_ids.idfa", "not-a-uuid", "external_ids.idfa", "a UUID"),
     ("externalIds", "external_ids.idfa", DROP, "external_ids.idfa", "required on iOS"),
-    ("externalIds", "additional_info.extInfoVersion", "ios", "additional_info.extInfoVersion",
-     'expected "i2" or "a2", got "ios"'),
-    ("externalIds", "external_ids.customerlabs_user_id", f"{APP}9b2e4c6a-8d0f-4a1b-9c3d-5e7f9a1b3c5d",
-     "external_ids.customerlabs_user_id", "expected the same user id as uid"),
+    (
+        "externalIds",
+        "additional_info.extInfoVersion",
+        "ios",
+        "additional_info.extInfoVersion",
+        'expected "i2" or "a2", got "ios"',
+    ),
+    (
+        "externalIds",
+        "external_ids.customerlabs_user_id",
+        f"{APP}9b2e4c6a-8d0f-4a1b-9c3d-5e7f9a1b3c5d",
+        "external_ids.customerlabs_user_id",
+        "expected the same user id as uid",
+    ),
     ("identify", "added_at", "2026-03-12 05:45:15", "added_at", "ISO 8601 UTC"),
     ("identify", "added_at", "2026-03-12T11:15:15+05:30", "added_at", "ending in Z"),
     ("identify", "added_at", "2026-13-12T05:45:15Z", "added_at", "ISO 8601"),
@@ -143,10 +195,10 @@ def test_reference_shaped_bodies_are_valid(endpoint: str) -> None:
     assert contract.validate(endpoint, VALID[endpoint]) == []
 
 
-@pytest.mark.parametrize(("endpoint", "path", "value", "where", "words"), CASES,
-                         ids=[f"{c[0]}:{c[1]}:{str(c[2])[:12]}" for c in CASES])
-def test_malformed_body_reports_the_exact_path(endpoint: str, path: str, value: Any, where: str,
-                                               words: str) -> None:
+@pytest.mark.parametrize(
+    ("endpoint", "path", "value", "where", "words"), CASES, ids=[f"{c[0]}:{c[1]}:{str(c[2])[:12]}" for c in CASES]
+)
+def test_malformed_body_reports_the_exact_path(endpoint: str, path: str, value: Any, where: str, words: str) -> None:
     problems = contract.validate(endpoint, mutate(endpoint, path, value))
     assert [p.path for p in problems] == [where], problems
     assert words in problems[0].message, problems[0]
@@ -179,10 +231,13 @@ def test_limit_ad_tracking_accepts_booleans_and_sdk_strings(value: Any) -> None:
     assert contract.validate("externalIds", mutate("externalIds", "additional_info.limitAdTracking", value)) == []
 
 
-@pytest.mark.parametrize("uid", [
-    f"{APP}_4f7c2a9e-1b3d-4c5e-8f9a-0b1c2d3e4f5a",  # the sample code's separator
-    f"{APP}4F7C2A9E-1B3D-4C5E-8F9A-0B1C2D3E4F5A",  # iOS prints upper case
-])
+@pytest.mark.parametrize(
+    "uid",
+    [
+        f"{APP}_4f7c2a9e-1b3d-4c5e-8f9a-0b1c2d3e4f5a",  # the sample code's separator
+        f"{APP}4F7C2A9E-1B3D-4C5E-8F9A-0B1C2D3E4F5A",  # iOS prints upper case
+    ],
+)
 def test_user_id_forms_the_design_accepts(uid: str) -> None:
     body = mutate("events", "uid", uid)
     assert contract.validate("events", body) == []
@@ -199,8 +254,7 @@ def test_unknown_endpoint_is_a_problem_not_an_exception() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
-    | st.text(max_size=50),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=50),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=20), children, max_size=6),
     max_leaves=30,
 )
@@ -248,9 +302,16 @@ def test_responses_of_the_reference_shape() -> None:
     assert contract.validate_response("events", 400, {"error": "x"})[0].path == "validation_error"
 
 
-@pytest.mark.parametrize(("path", "endpoint"), [
-    ("/app/externalIds", "externalIds"), ("/app/identify", "identify"), ("/webhook/src-1", "events"),
-    ("/webhook/", None), ("/app/externalids", None), ("/", None),
-])
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/app/externalIds", "externalIds"),
+        ("/app/identify", "identify"),
+        ("/webhook/src-1", "events"),
+        ("/webhook/", None),
+        ("/app/externalids", None),
+        ("/", None),
+    ],
+)
 def test_paths_route_to_endpoints(path: str, endpoint: str | None) -> None:
     assert contract.endpoint_for_path(path) == endpoint

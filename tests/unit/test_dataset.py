@@ -103,8 +103,12 @@ def test_no_session_starts_in_the_local_hours_the_daily_curve_leaves_empty(tmp_p
 def test_a_campaign_day_raises_sessions_and_conversion(tmp_path: Path) -> None:
     base = "[population]\ndevices = 600\n[time]\ndays = 4\nchurn = 0.0\ninstall_growth = 0.0\n"
     plain = generate(scenario_file(tmp_path, base, "plain"), out=tmp_path / "plain")
-    sale = generate(scenario_file(tmp_path, base + '[[time.campaigns]]\nday = 3\nname = "flash sale"\n'
-                                  "sessions = 4\nconversion = 3\n", "sale"), out=tmp_path / "sale")
+    sale = generate(
+        scenario_file(
+            tmp_path, base + '[[time.campaigns]]\nday = 3\nname = "flash sale"\nsessions = 4\nconversion = 3\n', "sale"
+        ),
+        out=tmp_path / "sale",
+    )
     p, s = plain["daily"][2], sale["daily"][2]
     assert s["campaign"] == "flash sale" and p["campaign"] is None
     assert s["sessions"] > 1.3 * p["sessions"]
@@ -113,8 +117,13 @@ def test_a_campaign_day_raises_sessions_and_conversion(tmp_path: Path) -> None:
 
 
 def test_installs_grow_and_churned_devices_do_not_come_back(tmp_path: Path) -> None:
-    grow = generate(scenario_file(tmp_path, "[population]\ndevices = 400\n[time]\ndays = 5\ninstall_growth = 0.6\n"
-                                  "weekly = [1, 1, 1, 1, 1, 1, 1]\n"), out=tmp_path / "grow")
+    grow = generate(
+        scenario_file(
+            tmp_path,
+            "[population]\ndevices = 400\n[time]\ndays = 5\ninstall_growth = 0.6\nweekly = [1, 1, 1, 1, 1, 1, 1]\n",
+        ),
+        out=tmp_path / "grow",
+    )
     installs = [d["installs"] for d in grow["daily"]]
     assert sum(installs) == 400
     assert installs[-1] > 2 * installs[0]
@@ -157,14 +166,13 @@ def test_parquet_and_jsonl_tables_hold_the_same_rows(tmp_path: Path) -> None:
 
 
 def test_time_table_errors_name_file_field_and_value() -> None:
-    text = ('extends = "smoke"\n[time]\nstart = "2026-02-30"\ndaily = [1, 2]\nchurn = 1.5\ndayz = 3\n')
+    text = 'extends = "smoke"\n[time]\nstart = "2026-02-30"\ndaily = [1, 2]\nchurn = 1.5\ndayz = 3\n'
     with pytest.raises(ScenarioError) as e:
         parse_scenario(text, file="demo.toml")
     msg = str(e.value)
-    assert 'demo.toml: time.churn: expected a probability between 0 and 1, got 1.5' in msg
+    assert "demo.toml: time.churn: expected a probability between 0 and 1, got 1.5" in msg
     assert "demo.toml: time.dayz: unknown key; did you mean 'days'?" in msg
-    text = ('extends = "smoke"\n[time]\nstart = "2026-02-30"\ndaily = [1, 2]\ndays = 3\n'
-            '[[time.campaigns]]\nday = 5\n')
+    text = 'extends = "smoke"\n[time]\nstart = "2026-02-30"\ndaily = [1, 2]\ndays = 3\n[[time.campaigns]]\nday = 5\n'
     with pytest.raises(ScenarioError) as e:
         parse_scenario(text, file="demo.toml")
     msg = str(e.value)
@@ -174,8 +182,9 @@ def test_time_table_errors_name_file_field_and_value() -> None:
     assert load_scenario("smoke").time.days == 7
 
 
-def test_cli_generate_is_quiet_off_a_terminal_and_checks_its_flags(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_generate_is_quiet_off_a_terminal_and_checks_its_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["generate", "smoke", "--out", str(tmp_path), "--users", "10", "--days", "2"]) == 0
     out, err = capsys.readouterr()
     assert "10 devices" in out and err == ""
@@ -189,8 +198,6 @@ def test_cli_generate_is_quiet_off_a_terminal_and_checks_its_flags(tmp_path: Pat
 def test_reading_something_that_is_not_a_dataset_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(dataset.DatasetError, match="loadsim generate"):
         next(read_dataset(tmp_path))
-
-
 
 
 def test_progress_goes_to_stderr_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

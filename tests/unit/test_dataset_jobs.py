@@ -19,8 +19,10 @@ from simulator import dataset
 from simulator.cli import main
 from simulator.dataset import DatasetError, generate
 
-fork_only = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
-                               reason="the failing device is patched in the parent: workers must be forked")
+fork_only = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(),
+    reason="the failing device is patched in the parent: workers must be forked",
+)
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -30,8 +32,11 @@ def files(directory: Path) -> dict[str, bytes]:
 def campaign_scenario(tmp_path: Path) -> Path:
     # A campaign day: its conversion is engine state set per session, which must not leak across blocks.
     path = tmp_path / "sale.toml"
-    path.write_text('extends = "ecommerce"\nname = "sale"\n[time]\nchurn = 0.1\n[[time.campaigns]]\nday = 2\n'
-                    'name = "flash sale"\nsessions = 3\nconversion = 3\n', encoding="utf-8")
+    path.write_text(
+        'extends = "ecommerce"\nname = "sale"\n[time]\nchurn = 0.1\n[[time.campaigns]]\nday = 2\n'
+        'name = "flash sale"\nsessions = 3\nconversion = 3\n',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -44,18 +49,27 @@ def test_any_number_of_jobs_writes_the_same_bytes_csv(tmp_path: Path) -> None:
     assert one["revenue_by_currency"] and one["daily"][1]["campaign"] == "flash sale"
     assert one == three == every_core
     want = files(tmp_path / "one")
-    assert set(want) == {"README.md", "devices.csv", "events.csv", "summary.json", "requests/events.jsonl",
-                         "requests/externalIds.jsonl", "requests/identify.jsonl"}
+    assert set(want) == {
+        "README.md",
+        "devices.csv",
+        "events.csv",
+        "summary.json",
+        "requests/events.jsonl",
+        "requests/externalIds.jsonl",
+        "requests/identify.jsonl",
+    }
     assert files(tmp_path / "three") == want
     assert files(tmp_path / "all") == want
     assert not list((tmp_path / "three").glob(".runs-*")), "temporary runs are removed"
 
 
 def test_any_number_of_jobs_writes_the_same_bytes_jsonl_gzip(tmp_path: Path) -> None:
-    one = generate("bad-clients", out=tmp_path / "one", users=240, days=3, seed=5, table_format="jsonl",
-                   gzip_output=True)
-    three = generate("bad-clients", out=tmp_path / "three", users=240, days=3, seed=5, table_format="jsonl",
-                     gzip_output=True, jobs=3)
+    one = generate(
+        "bad-clients", out=tmp_path / "one", users=240, days=3, seed=5, table_format="jsonl", gzip_output=True
+    )
+    three = generate(
+        "bad-clients", out=tmp_path / "three", users=240, days=3, seed=5, table_format="jsonl", gzip_output=True, jobs=3
+    )
     assert one["requests"]["faulty"] and one == three
     want = files(tmp_path / "one")
     assert "events.jsonl.gz" in want and "devices.csv.gz" in want
@@ -117,8 +131,9 @@ def failing_device(monkeypatch: pytest.MonkeyPatch, at: int, fail: Any) -> None:
 
 
 @fork_only
-def test_a_failing_worker_stops_the_run_naming_it_and_leaves_no_dataset(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_worker_stops_the_run_naming_it_and_leaves_no_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
     generate("smoke", out=out, users=30, days=1)
     assert (out / "summary.json").exists()
@@ -140,8 +155,11 @@ def test_a_failing_worker_stops_the_run_naming_it_and_leaves_no_dataset(tmp_path
 @fork_only
 def test_a_worker_that_dies_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     failing_device(monkeypatch, 10, lambda: os._exit(3))
-    with pytest.raises(DatasetError, match=r"worker 1 of 2 \(devices 0 to 99\) stopped without an answer "
-                                           r"\(exit code 3"):
+    with pytest.raises(
+        DatasetError,
+        match=r"worker 1 of 2 \(devices 0 to 99\) stopped without an answer "
+        r"\(exit code 3",
+    ):
         generate("smoke", out=tmp_path, users=200, days=2, jobs=2)
     assert not list(tmp_path.glob(".runs-*"))
     assert not multiprocessing.active_children()
@@ -153,8 +171,9 @@ def test_cli_jobs_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
         main(["generate", "smoke", "--out", str(tmp_path / "x"), "--jobs", "-1"])
     assert e.value.code == 2
     assert "--jobs must be 0 (one process per core) or a number of processes, got -1" in capsys.readouterr().err
-    assert main(["generate", "smoke", "--out", str(tmp_path / "ok"), "--users", "40", "--days", "1",
-                 "--jobs", "2"]) == 0
+    assert (
+        main(["generate", "smoke", "--out", str(tmp_path / "ok"), "--users", "40", "--days", "1", "--jobs", "2"]) == 0
+    )
     assert "40 devices" in capsys.readouterr().out
 
     def boom() -> None:
@@ -182,11 +201,14 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers in /proc")
 def test_ctrl_c_stops_the_workers_and_the_parent(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code = (f"from simulator.cli import main; raise SystemExit(main(['generate', 'ecommerce', '--out', {str(out)!r}, "
-            "'--users', '20000', '--days', '14', '--jobs', '2']))")
+    code = (
+        f"from simulator.cli import main; raise SystemExit(main(['generate', 'ecommerce', '--out', {str(out)!r}, "
+        "'--users', '20000', '--days', '14', '--jobs', '2']))"
+    )
     # Its own process group, as a shell gives a command: Ctrl-C signals the whole group, workers too.
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while len(list(out.glob(".runs-*/devices-*.csv"))) < 2:  # both workers are playing

@@ -25,6 +25,7 @@ IMAGE = "loadsim:latest"
 
 # --- reading the files ----------------------------------------------------------------------------
 
+
 def dockerfile() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) of deploy/Dockerfile, continuation lines joined, comments dropped."""
     text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text())
@@ -112,13 +113,14 @@ def parse_command(command: list[str], scenario_file: Path | None = None) -> Any:
 @pytest.fixture
 def scenario_file(tmp_path: Path) -> Path:
     cm = by_kind("ConfigMap")["loadsim-scenario"]
-    (key, text), = cm["data"].items()
+    ((key, text),) = cm["data"].items()
     path = tmp_path / key
     path.write_text(text)
     return path
 
 
 # --- the Dockerfile ---------------------------------------------------------------------------------
+
 
 def test_dockerfile_copies_a_source_checkout_and_exposes_the_ports_the_code_uses() -> None:
     steps = dockerfile()
@@ -138,8 +140,7 @@ def test_dockerfile_copies_a_source_checkout_and_exposes_the_ports_the_code_uses
 
 
 def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
-    rules = [r for r in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
-             if r and not r.startswith("#")]
+    rules = [r for r in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines() if r and not r.startswith("#")]
     assert rules[0] == "*"
     kept = {r[1:] for r in rules if r.startswith("!")}
     copied = {w for k, a in dockerfile() if k == "COPY" for w in a.split()[:-1]}
@@ -157,6 +158,7 @@ def _mock_default_port() -> int:
 
 
 # --- docker-compose.yml -------------------------------------------------------------------------------
+
 
 def test_compose_commands_parse_and_agree(scenario_file: Path) -> None:
     services = compose()["services"]
@@ -190,12 +192,18 @@ def test_compose_commands_parse_and_agree(scenario_file: Path) -> None:
 
 # --- Kubernetes -----------------------------------------------------------------------------------
 
+
 def test_manifests_are_well_formed() -> None:
     docs = manifests()
     kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
-    assert kinds == [("ConfigMap", "loadsim-scenario"), ("Deployment", "loadsim-master"),
-                     ("Deployment", "loadsim-mock"), ("Deployment", "loadsim-worker"),
-                     ("Service", "loadsim-master"), ("Service", "loadsim-mock")]
+    assert kinds == [
+        ("ConfigMap", "loadsim-scenario"),
+        ("Deployment", "loadsim-master"),
+        ("Deployment", "loadsim-mock"),
+        ("Deployment", "loadsim-worker"),
+        ("Service", "loadsim-master"),
+        ("Service", "loadsim-mock"),
+    ]
     deployments = by_kind("Deployment")
     for name, d in deployments.items():
         assert d["apiVersion"] == "apps/v1"

@@ -69,6 +69,13 @@ def test_out_of_range_values_keep_exact_extremes() -> None:
 
 
 def test_empty_histogram_reports_zeros() -> None:
-    assert Histogram().percentiles() == {"p50_ms": 0.0, "p90_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0,
-                                         "p999_ms": 0.0, "max_ms": 0.0, "mean_ms": 0.0}
+    assert Histogram().percentiles() == {
+        "p50_ms": 0.0,
+        "p90_ms": 0.0,
+        "p95_ms": 0.0,
+        "p99_ms": 0.0,
+        "p999_ms": 0.0,
+        "max_ms": 0.0,
+        "mean_ms": 0.0,
+    }
     assert Histogram.from_dict(Histogram().to_dict()).count == 0

@@ -104,13 +104,16 @@ def test_identify_sends_email_and_phone_with_their_probabilities() -> None:
 
 # --- invariants over whole lives ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def busy() -> tuple[Scenario, JourneyEngine, list[tuple[int, list[Request]]]]:
     """The e-commerce journey with every feature on: reinstalls, attribution, faulty SDKs."""
-    s = with_journey(load_scenario("ecommerce"),
-                     reinstall={"probability": 0.2, "relogin": 0.9},
-                     attribution={"share": 0.5},
-                     faulty={"share": 0.2, "rate": 0.5})
+    s = with_journey(
+        load_scenario("ecommerce"),
+        reinstall={"probability": 0.2, "relogin": 0.9},
+        attribution={"share": 0.5},
+        faulty={"share": 0.2, "rate": 0.5},
+    )
     engine = JourneyEngine(scenario=s, population=make_population(s, 1500))
     return s, engine, list(lives(engine, 1500))
 
@@ -168,8 +171,11 @@ def test_a_reinstalled_known_person_logs_in_again_as_the_same_person(busy: Any) 
     _, engine, all_lives = busy
     relogins = 0
     for i, life in all_lives:
-        emails = {r.body["identify_by"].get("identify_by_email") for r in life
-                  if r.endpoint == "identify" and not r.faulty and "identify_by" in r.body} - {None}
+        emails = {
+            r.body["identify_by"].get("identify_by_email")
+            for r in life
+            if r.endpoint == "identify" and not r.faulty and "identify_by" in r.body
+        } - {None}
         assert len(emails) <= 1  # whichever install, the same person
         people = {r.body["traits"]["email"] for r in life if r.endpoint == "identify" and "traits" in r.body}
         assert people <= {engine.population.person(i)["email"]}
@@ -214,8 +220,7 @@ def test_purchases_add_up_in_the_devices_currency_with_unique_transaction_ids(bu
     assert len(txns) > 100 and len(set(txns)) == len(txns)
 
 
-CLICK_FOR_SOURCE = {"google": {"gclid", "wbraid"}, "facebook": {"fbclid"}, "instagram": {"fbclid"},
-                    "bing": {"msclkid"}}
+CLICK_FOR_SOURCE = {"google": {"gclid", "wbraid"}, "facebook": {"fbclid"}, "instagram": {"fbclid"}, "bing": {"msclkid"}}
 
 
 def test_attributed_sessions_carry_utm_params_and_one_agreeing_click_id(busy: Any) -> None:
@@ -259,8 +264,15 @@ def test_healthy_requests_pass_the_contract_and_faulty_ones_fail_it(busy: Any) -
                 assert problems == [], (r.step, problems)
             assert r.headers == payloads.headers(engine.population.device(i))
     assert len(faulty_devices) / len(all_lives) == pytest.approx(s.journey.faulty.share, abs=0.05)
-    assert set(kinds) == {"missing_sid", "missing_uid", "local_added_at", "missing_identify_by", "string_age",
-                          "string_price", "string_limit_ad_tracking"}
+    assert set(kinds) == {
+        "missing_sid",
+        "missing_uid",
+        "local_added_at",
+        "missing_identify_by",
+        "string_age",
+        "string_price",
+        "string_limit_ad_tracking",
+    }
 
 
 def test_step_names_are_endpoint_or_event_name(busy: Any) -> None:
@@ -275,12 +287,14 @@ def test_step_names_are_endpoint_or_event_name(busy: Any) -> None:
 
 # --- determinism ------------------------------------------------------------------------------------
 
+
 def test_a_device_lives_the_same_life_whatever_shard_and_order_plays_it() -> None:
     s = with_journey(load_scenario("ecommerce"), faulty={"share": 0.3}, reinstall={"probability": 0.2})
     full = make_population(s, 40)
     whole = JourneyEngine(scenario=s, population=full)
-    expected = {full.device_index(i): [(r.step, r.offset, r.body) for r in whole.device_life(i)]
-                for i in range(len(full))}
+    expected = {
+        full.device_index(i): [(r.step, r.offset, r.body) for r in whole.device_life(i)] for i in range(len(full))
+    }
     seen = {}
     for index in (1, 0, 2):  # shards in any order, devices backwards
         part = full.shard(index, 3)
@@ -302,6 +316,7 @@ def test_the_same_seed_gives_the_same_bytes_and_another_seed_does_not() -> None:
 
 
 # --- sessions, time, requests ----------------------------------------------------------------------
+
 
 def test_a_pause_longer_than_the_session_timeout_starts_a_new_session() -> None:
     s = parse_scenario(FUNNEL.replace('think = "1s"', 'think = "40m"'))
@@ -332,8 +347,11 @@ def test_start_time_sets_added_at_and_stamp_moves_it_to_send_time() -> None:
     r = stamped[0]
     r.stamp(1_773_294_315.4)
     assert r.body["added_at"] == "2026-03-12 05:45:15"  # still faulty, now at send time
-    healthy = next(x for x in JourneyEngine(scenario=load_scenario("ecommerce"),
-                                            population=make_population(s, 5)).device_life(0) if "added_at" in x.body)
+    healthy = next(
+        x
+        for x in JourneyEngine(scenario=load_scenario("ecommerce"), population=make_population(s, 5)).device_life(0)
+        if "added_at" in x.body
+    )
     healthy.stamp(1_773_294_315.4)
     assert healthy.body["added_at"] == "2026-03-12T05:45:15Z"
     assert contract.validate(healthy.endpoint, wire(healthy.body)) == []
@@ -373,8 +391,9 @@ def test_people_with_two_devices_identify_as_the_same_person_from_both() -> None
     assert len(pairs) > 100
     both = 0
     for a, b in pairs:
-        emails = [{r.body["traits"]["email"] for r in engine.device_life(i) if r.endpoint == "identify"}
-                  for i in (a, b)]
+        emails = [
+            {r.body["traits"]["email"] for r in engine.device_life(i) if r.endpoint == "identify"} for i in (a, b)
+        ]
         uids = [{r.body["uid"] for r in engine.device_life(i)} for i in (a, b)]
         assert not uids[0] & uids[1]  # two installs, two user ids
         if emails[0] and emails[1]:

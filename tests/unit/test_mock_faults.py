@@ -9,10 +9,18 @@ import pytest
 from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, FaultInjector, Latency, parse_duration
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("123ms", 0.123), ("1.5s", 1.5), ("250us", 0.00025), ("2m", 120.0), (" 40 ms ", 0.04), ("1m30s", 90.0),
-    ("2h", 7200.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("123ms", 0.123),
+        ("1.5s", 1.5),
+        ("250us", 0.00025),
+        ("2m", 120.0),
+        (" 40 ms ", 0.04),
+        ("1m30s", 90.0),
+        ("2h", 7200.0),
+    ],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -28,19 +36,31 @@ def test_bare_numbers_take_the_default_unit() -> None:
     assert parse_duration(2, default_unit="s") == 2.0
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("123ms", Latency("fixed", 0.123)),
-    ("uniform:10ms-50ms", Latency("uniform", 0.010, 0.050)),
-    ("lognormal:median=40ms,p99=400ms", Latency("lognormal", 0.040, 0.400)),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("123ms", Latency("fixed", 0.123)),
+        ("uniform:10ms-50ms", Latency("uniform", 0.010, 0.050)),
+        ("lognormal:median=40ms,p99=400ms", Latency("lognormal", 0.040, 0.400)),
+    ],
+)
 def test_latency_specs_round_trip(spec: str, expected: Latency) -> None:
     got = Latency.parse(spec)
     assert got == expected
     assert Latency.parse(str(got)) == got
 
 
-@pytest.mark.parametrize("spec", ["uniform:50ms", "uniform:50ms-10ms", "lognormal:median=40ms",
-                                  "lognormal:median=400ms,p99=40ms", "normal:1ms", "soon"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "uniform:50ms",
+        "uniform:50ms-10ms",
+        "lognormal:median=40ms",
+        "lognormal:median=400ms,p99=40ms",
+        "normal:1ms",
+        "soon",
+    ],
+)
 def test_bad_latency_specs_are_refused_with_a_hint(spec: str) -> None:
     with pytest.raises(FaultError, match="latency"):
         Latency.parse(spec)
@@ -66,37 +86,48 @@ def test_uniform_stays_in_its_range_and_fills_it() -> None:
 
 
 def test_per_endpoint_settings_replace_the_default_for_that_endpoint_only() -> None:
-    cfg = FaultConfig.from_flags(latency=["5ms", "identify=lognormal:median=40ms,p99=400ms"],
-                                 error_rate=["events=0.1:429"], retry_after="3")
+    cfg = FaultConfig.from_flags(
+        latency=["5ms", "identify=lognormal:median=40ms,p99=400ms"], error_rate=["events=0.1:429"], retry_after="3"
+    )
     assert cfg.for_endpoint("externalIds").latency == Latency("fixed", 0.005)
     assert cfg.for_endpoint("identify").latency == Latency("lognormal", 0.04, 0.4)
     assert cfg.for_endpoint("identify").error_rate == 0
     events = cfg.for_endpoint("events")
-    assert (events.latency, events.error_rate, events.error_status, events.retry_after) == \
-        (Latency("fixed", 0.005), 0.1, 429, 3.0)
+    assert (events.latency, events.error_rate, events.error_status, events.retry_after) == (
+        Latency("fixed", 0.005),
+        0.1,
+        429,
+        3.0,
+    )
     assert FaultConfig.from_dict(cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    ({"error_rate": "1.5"}, "between 0 and 1"),
-    ({"error_rate": "0.1:418"}, "error status must be one of 429, 500, 502, 503, 504"),
-    ({"error_rate": "lots"}, "RATE\\[:STATUS\\]"),
-    ({"latency": "checkout=5ms"}, "unknown endpoint 'checkout'"),
-    ({"freeze_at": "10s"}, "needs both --freeze-at"),
-    ({"drop_rate": "some"}, "probability"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"error_rate": "1.5"}, "between 0 and 1"),
+        ({"error_rate": "0.1:418"}, "error status must be one of 429, 500, 502, 503, 504"),
+        ({"error_rate": "lots"}, "RATE\\[:STATUS\\]"),
+        ({"latency": "checkout=5ms"}, "unknown endpoint 'checkout'"),
+        ({"freeze_at": "10s"}, "needs both --freeze-at"),
+        ({"drop_rate": "some"}, "probability"),
+    ],
+)
 def test_bad_flags_say_what_to_write(flags: dict[str, str], message: str) -> None:
     with pytest.raises(FaultError, match=message):
         FaultConfig.from_flags(**flags)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ([], "expected a JSON object"),
-    ({"defaults": {}}, "unknown key"),
-    ({"default": {"error_rat": 0.1}}, "unknown fault setting"),
-    ({"endpoints": {"checkout": {}}}, "endpoints must be an object keyed by"),
-    ({"default": {"latency": 5}}, "latency must be a spec string"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "expected a JSON object"),
+        ({"defaults": {}}, "unknown key"),
+        ({"default": {"error_rat": 0.1}}, "unknown fault setting"),
+        ({"endpoints": {"checkout": {}}}, "endpoints must be an object keyed by"),
+        ({"default": {"latency": 5}}, "latency must be a spec string"),
+    ],
+)
 def test_bad_admin_documents_say_what_is_wrong(data: object, message: str) -> None:
     with pytest.raises(FaultError, match=message):
         FaultConfig.from_dict(data)

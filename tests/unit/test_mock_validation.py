@@ -15,9 +15,26 @@ from tests import strategies as ss
 CHECKS = fast_checks()
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
-    | st.sampled_from(["true", "false", "i2", "a2", "mobile_app", "USD", "2026-03-12T05:45:15Z",
-                       "2026-02-30T05:45:15Z", "a@b.co", "+918424032105", "x" * 5000]),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=10)
+    | st.sampled_from(
+        [
+            "true",
+            "false",
+            "i2",
+            "a2",
+            "mobile_app",
+            "USD",
+            "2026-03-12T05:45:15Z",
+            "2026-02-30T05:45:15Z",
+            "a@b.co",
+            "+918424032105",
+            "x" * 5000,
+        ]
+    ),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
@@ -36,10 +53,16 @@ def valid_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         return kind, payloads.session_start(app, device, uid, sid, "123")
     if kind == "identify":
         return kind, payloads.identify(app, device, uid, sid, "123", person, at, by)
-    return kind, payloads.event(app, uid, sid, draw(ss.text), at, by,
-                                {"value": draw(ss.amounts), "currency": device["currency"]},
-                                products=[{"product_id": "p", "product_price": draw(ss.amounts),
-                                           "product_quantity": draw(st.integers(1, 5))}])
+    return kind, payloads.event(
+        app,
+        uid,
+        sid,
+        draw(ss.text),
+        at,
+        by,
+        {"value": draw(ss.amounts), "currency": device["currency"]},
+        products=[{"product_id": "p", "product_price": draw(ss.amounts), "product_quantity": draw(st.integers(1, 5))}],
+    )
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -121,7 +144,8 @@ def test_remembered_rules_exist_in_the_contract() -> None:
 @settings(max_examples=300)
 @given(valid_bodies(), st.data())
 def test_a_remembered_rule_reads_only_its_declared_inputs(
-    case: tuple[str, dict[str, Any]], data: st.DataObject,
+    case: tuple[str, dict[str, Any]],
+    data: st.DataObject,
 ) -> None:
     _, body = case
     body = copy.deepcopy(body)
@@ -129,8 +153,9 @@ def test_a_remembered_rule_reads_only_its_declared_inputs(
     if data.draw(st.booleans()):
         body["id"] = data.draw(st.sampled_from([body["id"], "other-app", body["id"] + "x"]))
     if data.draw(st.booleans()) and isinstance(body.get("external_ids"), dict):
-        body["external_ids"]["customerlabs_user_id"] = data.draw(st.sampled_from(
-            [body["uid"], "x" + body["uid"], body["uid"].upper()]))
+        body["external_ids"]["customerlabs_user_id"] = data.draw(
+            st.sampled_from([body["uid"], "x" + body["uid"], body["uid"].upper()])
+        )
     for name, paths in RULE_INPUTS.items():
         rule = RULES[name]
         assert rule(body) == rule(_project(body, paths)), name

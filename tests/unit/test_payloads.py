@@ -44,15 +44,17 @@ def sessions(draw: st.DrawFn) -> tuple[str, str, str, str]:
     return app, uid, identity.session_id(draw(S.uuid4s)), str(draw(st.integers(1_500_000_000, 2_000_000_000)))
 
 
-utms = st.none() | st.fixed_dictionaries({"utm_source": st.sampled_from(["google", "facebook"]),
-                                         "utm_medium": st.just("cpc"), "utm_campaign": S.text})
+utms = st.none() | st.fixed_dictionaries(
+    {"utm_source": st.sampled_from(["google", "facebook"]), "utm_medium": st.just("cpc"), "utm_campaign": S.text}
+)
 click_ids = st.none() | st.sampled_from(["gclid", "fbclid", "msclkid", "wbraid"]).map(lambda k: {k: "Cj0KCQ-abc"})
 
 
 @settings(max_examples=150, derandomize=True)
 @given(S.devices(), sessions(), utms, click_ids)
-def test_session_start_passes_the_contract(device: Device, session: tuple[str, str, str, str],
-                                           utm: dict[str, str] | None, clicks: dict[str, str] | None) -> None:
+def test_session_start_passes_the_contract(
+    device: Device, session: tuple[str, str, str, str], utm: dict[str, str] | None, clicks: dict[str, str] | None
+) -> None:
     app, uid, sid, ga = session
     body = payloads.session_start(app, device, uid, sid, ga, utm=utm, click_ids=clicks)
     assert_valid("externalIds", body)
@@ -65,8 +67,9 @@ def test_session_start_passes_the_contract(device: Device, session: tuple[str, s
 
 @settings(max_examples=150, derandomize=True)
 @given(S.devices(), sessions(), S.people(), S.timestamps, st.sampled_from([(True, True), (True, False), (False, True)]))
-def test_identify_passes_the_contract(device: Device, session: tuple[str, str, str, str], person: Person,
-                                      ts: float, by: tuple[bool, bool]) -> None:
+def test_identify_passes_the_contract(
+    device: Device, session: tuple[str, str, str, str], person: Person, ts: float, by: tuple[bool, bool]
+) -> None:
     app, uid, sid, ga = session
     who = payloads.identify_by(person, email=by[0], phone=by[1])
     body = payloads.identify(app, device, uid, sid, ga, person, payloads.iso_utc(ts), who)
@@ -74,16 +77,31 @@ def test_identify_passes_the_contract(device: Device, session: tuple[str, str, s
     assert body["traits"] == person
 
 
-products = st.lists(st.fixed_dictionaries({
-    "product_id": st.from_regex(r"\ASKU-[0-9]{3,6}\Z"), "product_name": S.text,
-    "product_price": S.amounts, "product_quantity": st.integers(1, 20)}), max_size=4)
+products = st.lists(
+    st.fixed_dictionaries(
+        {
+            "product_id": st.from_regex(r"\ASKU-[0-9]{3,6}\Z"),
+            "product_name": S.text,
+            "product_price": S.amounts,
+            "product_quantity": st.integers(1, 20),
+        }
+    ),
+    max_size=4,
+)
 
 
 @settings(max_examples=150, derandomize=True)
 @given(sessions(), S.people(), S.timestamps, S.text, S.amounts, products, utms, st.booleans())
-def test_event_passes_the_contract(session: tuple[str, str, str, str], person: Person, ts: float, name: str,
-                                   value: float, items: list[dict[str, Any]], utm: dict[str, str] | None,
-                                   identified: bool) -> None:
+def test_event_passes_the_contract(
+    session: tuple[str, str, str, str],
+    person: Person,
+    ts: float,
+    name: str,
+    value: float,
+    items: list[dict[str, Any]],
+    utm: dict[str, str] | None,
+    identified: bool,
+) -> None:
     app, uid, sid, _ = session
     who = payloads.identify_by(person, email=identified, phone=identified)
     props = {"value": value, "currency": "USD", "transaction_id": "TXN-1"}
@@ -108,10 +126,18 @@ def test_openapi_rejects_what_validate_rejects_for_formats() -> None:
 
 
 def test_headers_carry_the_device_user_agent() -> None:
-    device = Device(platform="android", ad_id="0", ga_app_instance_id="0" * 32, country="IN", currency="INR",
-                    info={"user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 6 Build/AP1A.240505.004; wv)"})
-    assert payloads.headers(device) == {"Content-Type": "application/json",
-                                        "CL-User-Agent": device["info"]["user_agent"]}
+    device = Device(
+        platform="android",
+        ad_id="0",
+        ga_app_instance_id="0" * 32,
+        country="IN",
+        currency="INR",
+        info={"user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 6 Build/AP1A.240505.004; wv)"},
+    )
+    assert payloads.headers(device) == {
+        "Content-Type": "application/json",
+        "CL-User-Agent": device["info"]["user_agent"],
+    }
 
 
 @settings(max_examples=300, derandomize=True)
@@ -170,15 +196,23 @@ def test_one_at_a_time_uuids_from_a_device_stream_are_version_4_and_reproducible
 def test_same_seed_same_bytes() -> None:
     def build(seed: int) -> bytes:
         rnd = random.Random(seed)
-        device = Device(platform="ios", ad_id=identity.uuid4_from(rnd).upper(), ga_app_instance_id="ab" * 16,
-                        country="US", currency="USD",
-                        info={"limitAdTracking": False, "extInfoVersion": "i2", "user_agent": "UA"})
+        device = Device(
+            platform="ios",
+            ad_id=identity.uuid4_from(rnd).upper(),
+            ga_app_instance_id="ab" * 16,
+            country="US",
+            currency="USD",
+            info={"limitAdTracking": False, "extInfoVersion": "i2", "user_agent": "UA"},
+        )
         uid = identity.user_id("app", identity.uuid4_from(rnd))
         sid = identity.session_id(identity.uuid4_from(rnd))
-        return b"".join(payloads.dumps(b) for b in (
-            payloads.session_start("app", device, uid, sid, "1773294315"),
-            payloads.event("app", uid, sid, "Purchase", payloads.iso_utc(1773294315), {}, {"value": 1}),
-        ))
+        return b"".join(
+            payloads.dumps(b)
+            for b in (
+                payloads.session_start("app", device, uid, sid, "1773294315"),
+                payloads.event("app", uid, sid, "Purchase", payloads.iso_utc(1773294315), {}, {"value": 1}),
+            )
+        )
 
     assert build(11) == build(11)
     assert build(11) != build(12)

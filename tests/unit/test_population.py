@@ -18,10 +18,25 @@ N = 6000
 SEED = 20240611
 APP = AppConfig()
 INFO_KEYS = [
-    "limitAdTracking", "fcmToken", "user_agent", "appPackageName", "app_version_name", "carrier",
-    "deviceModelName", "deviceTimeZone", "extInfoVersion", "externalStorageSize", "fingerprint",
-    "freeSpaceExternalStorage", "locale", "longVersion", "osVersion", "screenDensity", "screenHeight",
-    "screenWidth", "shortVersion",
+    "limitAdTracking",
+    "fcmToken",
+    "user_agent",
+    "appPackageName",
+    "app_version_name",
+    "carrier",
+    "deviceModelName",
+    "deviceTimeZone",
+    "extInfoVersion",
+    "externalStorageSize",
+    "fingerprint",
+    "freeSpaceExternalStorage",
+    "locale",
+    "longVersion",
+    "osVersion",
+    "screenDensity",
+    "screenHeight",
+    "screenWidth",
+    "shortVersion",
 ]
 UUID4 = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}\Z")
 ANDROID_UA = re.compile(
@@ -63,6 +78,7 @@ COUNTRY = {c.code: c for c in CAT.countries}
 
 # --- shape ------------------------------------------------------------------------------------
 
+
 def test_device_carries_exactly_the_reference_fields(devices):
     for d in devices[:500]:
         assert list(d["info"]) == INFO_KEYS
@@ -81,6 +97,7 @@ def test_ids_are_unique_per_device(pop, devices):
 
 
 # --- consistency rules --------------------------------------------------------------------------
+
 
 def test_platform_ext_info_version_ad_id_key_and_case_agree(pop, devices):
     for i, d in enumerate(devices):
@@ -174,7 +191,7 @@ def _phone_range(phone: str, country: str, area: str | None = None) -> catalog.P
     for r in CAT.phone_ranges:
         if r.country != country or (area is not None and r.area not in ("", area)):
             continue
-        rest = phone[1 + len(r.prefix):]
+        rest = phone[1 + len(r.prefix) :]
         if phone.startswith("+" + r.prefix) and len(rest) == r.digits and r.first <= int(rest) < r.first + r.count:
             return r
     return None
@@ -206,6 +223,7 @@ def test_package_name_per_platform():
 
 # --- shares ---------------------------------------------------------------------------------------
 
+
 def test_country_mix_and_ios_share_match_the_catalogue(pop):
     weights = np.array([c.weight for c in CAT.countries])
     weights /= weights.sum()
@@ -219,8 +237,13 @@ def test_country_mix_and_ios_share_match_the_catalogue(pop):
 
 
 def test_configured_countries_ios_share_att_and_lat_rates_are_honoured():
-    config = PopulationConfig(devices=8000, countries={"US": 3, "IN": 1}, ios_share={"IN": 0.5},
-                              att_opt_in=0.25, android_limit_ad_tracking=0.10)
+    config = PopulationConfig(
+        devices=8000,
+        countries={"US": 3, "IN": 1},
+        ios_share={"IN": 0.5},
+        att_opt_in=0.25,
+        android_limit_ad_tracking=0.10,
+    )
     pop = Population.build(config=config, app=APP, seed=5)
     codes = {pop.countries[k] for k in np.unique(pop.country)}
     assert codes == {"US", "IN"}
@@ -253,6 +276,7 @@ def test_two_device_people_share_a_person_but_not_an_install():
 
 
 # --- synthetic people are never real -------------------------------------------------------------
+
 
 def test_emails_only_on_reserved_domains_and_unique_per_person(pop, people):
     by_person: dict[int, str] = {}
@@ -304,6 +328,7 @@ def test_unassignable_ranges_are_invalid_numbers_for_libphonenumber(people):
 
 # --- contract, seeds, shards ------------------------------------------------------------------
 
+
 def test_every_body_from_any_device_passes_the_contract(pop, devices, people):
     for sep in ("", "_"):
         for i in range(0, N, 3 if sep == "" else 11):
@@ -312,12 +337,22 @@ def test_every_body_from_any_device_passes_the_contract(pop, devices, people):
             sid = "CL-" + pop.user_uuid((i + 1) % N)
             start = payloads.session_start(APP.app_id, d, uid, sid, "1718000000")
             assert contract.validate("externalIds", start) == [], (i, d)
-            for by in (payloads.identify_by(p), payloads.identify_by(p, phone=False),
-                       payloads.identify_by(p, email=False)):
+            for by in (
+                payloads.identify_by(p),
+                payloads.identify_by(p, phone=False),
+                payloads.identify_by(p, email=False),
+            ):
                 body = payloads.identify(APP.app_id, d, uid, sid, "1718000000", p, "2026-03-12T05:45:15Z", by)
                 assert contract.validate("identify", body) == [], (i, p)
-            assert contract.validate("externalIds", payloads.session_start(
-                APP.app_id, d, uid, sid, "1", click_ids={"gclid": "x"}, utm={"utm_source": "y"})) == []
+            assert (
+                contract.validate(
+                    "externalIds",
+                    payloads.session_start(
+                        APP.app_id, d, uid, sid, "1", click_ids={"gclid": "x"}, utm={"utm_source": "y"}
+                    ),
+                )
+                == []
+            )
 
 
 def test_same_seed_same_devices_other_seed_other_devices():
@@ -360,14 +395,18 @@ def test_statistics_columns_match_the_devices(pop, devices):
 
 # --- errors ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("config", "message"), [
-    (PopulationConfig(countries={"XX": 1.0}), "unknown country 'XX'"),
-    (PopulationConfig(ios_share={"US": 1.5}), "ios_share"),
-    (PopulationConfig(att_opt_in=-0.1), "att_opt_in"),
-    (PopulationConfig(two_device_people=2.0), "two_device_people"),
-    (PopulationConfig(countries={"US": 0.0}), "positive sum"),
-    (PopulationConfig(devices=-1), "devices"),
-])
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (PopulationConfig(countries={"XX": 1.0}), "unknown country 'XX'"),
+        (PopulationConfig(ios_share={"US": 1.5}), "ios_share"),
+        (PopulationConfig(att_opt_in=-0.1), "att_opt_in"),
+        (PopulationConfig(two_device_people=2.0), "two_device_people"),
+        (PopulationConfig(countries={"US": 0.0}), "positive sum"),
+        (PopulationConfig(devices=-1), "devices"),
+    ],
+)
 def test_bad_configuration_names_the_field(config, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         Population.build(config=config, app=APP, seed=1)
@@ -409,8 +448,14 @@ def test_another_process_builds_the_same_bytes_from_the_same_seed():
     import sys
 
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    out = subprocess.run([sys.executable, "-c", _DIGEST + "print(digest)"], capture_output=True, text=True,
-                         check=True, env=env, timeout=60).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", _DIGEST + "print(digest)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=60,
+    ).stdout.strip()
     here: dict[str, str] = {}
     exec(_DIGEST, here)
     assert out == here["digest"]

@@ -13,26 +13,51 @@ from simulator.report.compare import compare, format_comparison, parse_regressio
 from tests.unit.test_report_summary import cli, write_run
 
 
-def row(count: int = 10_000, failures: int = 0, p50: float = 1.0, p95: float = 5.0, p99: float = 10.0,
-        max_ms: float = 50.0, rps: float = 100.0) -> dict[str, Any]:
-    return {"count": count, "failures": failures, "expected_rejections": 0, "rps": rps, "p50_ms": p50,
-            "p90_ms": p95, "p95_ms": p95, "p99_ms": p99, "p999_ms": p99, "max_ms": max_ms}
+def row(
+    count: int = 10_000,
+    failures: int = 0,
+    p50: float = 1.0,
+    p95: float = 5.0,
+    p99: float = 10.0,
+    max_ms: float = 50.0,
+    rps: float = 100.0,
+) -> dict[str, Any]:
+    return {
+        "count": count,
+        "failures": failures,
+        "expected_rejections": 0,
+        "rps": rps,
+        "p50_ms": p50,
+        "p90_ms": p95,
+        "p95_ms": p95,
+        "p99_ms": p99,
+        "p999_ms": p99,
+        "max_ms": max_ms,
+    }
 
 
 def summary(**total: Any) -> dict[str, Any]:
-    return {"schema_version": 1, "scenario": "s", "load_model": "closed", "workers": 1,
-            "timing": {"started": 0.0, "ended": 1.0, "duration_s": 1.0}, "slo": [],
-            "total": row(**total), "endpoints": {"events": row(**total)}, "steps": {}}
+    return {
+        "schema_version": 1,
+        "scenario": "s",
+        "load_model": "closed",
+        "workers": 1,
+        "timing": {"started": 0.0, "ended": 1.0, "duration_s": 1.0},
+        "slo": [],
+        "total": row(**total),
+        "endpoints": {"events": row(**total)},
+        "steps": {},
+    }
 
 
-@pytest.mark.parametrize(("text", "value"), [("10%", 0.10), ("0.1", 0.1), (" 2.5% ", 0.025), ("0", 0.0),
-                                             ("150%", 1.5)])
+@pytest.mark.parametrize(("text", "value"), [("10%", 0.10), ("0.1", 0.1), (" 2.5% ", 0.025), ("0", 0.0), ("150%", 1.5)])
 def test_regression_threshold_reads_percent_or_share(text: str, value: float) -> None:
     assert parse_regression(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize(("text", "message"), [("10", "ambiguous"), ("ten", "not a share"), ("-5%", "0 or more"),
-                                               ("nan", "0 or more")])
+@pytest.mark.parametrize(
+    ("text", "message"), [("10", "ambiguous"), ("ten", "not a share"), ("-5%", "0 or more"), ("nan", "0 or more")]
+)
 def test_regression_threshold_refuses_what_it_cannot_read(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_regression(text)
@@ -85,8 +110,10 @@ def test_different_scenarios_are_compared_with_a_warning() -> None:
 
 # --- the command --------------------------------------------------------------------------------
 
-def test_compare_exits_1_on_a_regression_and_0_within_the_threshold(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_compare_exits_1_on_a_regression_and_0_within_the_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_run(tmp_path / "base", seed=1)
     write_run(tmp_path / "slow", seed=1, slow=1.3)  # the same requests, 30% slower
     base, slow = str(tmp_path / "base"), str(tmp_path / "slow")

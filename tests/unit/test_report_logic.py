@@ -21,8 +21,15 @@ def stats_with(n: int, *, latency: float = 0.01, failures: int = 0, endpoint: st
     s = RunStats()
     for i in range(n):
         outcome = "failure" if i < failures else "ok"
-        s.record(endpoint=endpoint, step=f"event:{i % 3}", latency=latency, service=latency / 2, outcome=outcome,
-                 error="status 503" if outcome == "failure" else None, example="status 503: b''")
+        s.record(
+            endpoint=endpoint,
+            step=f"event:{i % 3}",
+            latency=latency,
+            service=latency / 2,
+            outcome=outcome,
+            error="status 503" if outcome == "failure" else None,
+            example="status 503: b''",
+        )
         if outcome == "ok":
             s.accept(endpoint, digest(f"body {i}".encode()))
     return s
@@ -72,8 +79,12 @@ def test_open_model_pool_starts_whole() -> None:
 
 def test_slo_verdicts_and_junit() -> None:
     s = stats_with(1000, latency=0.123, failures=2)
-    slo = SLOConfig(latency=(LatencySLO(percentile=99, max_ms=125), LatencySLO(percentile=50, max_ms=100)),
-                    error_rate=(ErrorRateSLO(max=0.001),), min_rate=10, reconciliation=True)
+    slo = SLOConfig(
+        latency=(LatencySLO(percentile=99, max_ms=125), LatencySLO(percentile=50, max_ms=100)),
+        error_rate=(ErrorRateSLO(max=0.001),),
+        min_rate=10,
+        reconciliation=True,
+    )
     verdicts = evaluate(slo, stats=s, duration_s=10, reconciliation={"ok": True})
     assert [v.passed for v in verdicts] == [True, False, False, True, True]
     assert verdicts[0].actual == pytest.approx(123, rel=0.01)  # not Locust's 120
@@ -85,9 +96,15 @@ def test_slo_verdicts_and_junit() -> None:
 
 
 def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
-    verdicts = evaluate(SLOConfig(latency=(LatencySLO(percentile=95, max_ms=100, endpoint="identify"),),
-                                  error_rate=(ErrorRateSLO(max=0.01, endpoint="identify"),)),
-                        stats=stats_with(5), duration_s=1, reconciliation=None)
+    verdicts = evaluate(
+        SLOConfig(
+            latency=(LatencySLO(percentile=95, max_ms=100, endpoint="identify"),),
+            error_rate=(ErrorRateSLO(max=0.01, endpoint="identify"),),
+        ),
+        stats=stats_with(5),
+        duration_s=1,
+        reconciliation=None,
+    )
     assert [(v.passed, v.actual) for v in verdicts] == [(False, None), (False, None)]
 
 
@@ -126,8 +143,14 @@ def test_timeline_slices_merge_and_coarsen_without_losing_requests() -> None:
     worker_a, worker_b = RunStats(), RunStats()
     for i in range(600):
         w = worker_a if i % 2 else worker_b
-        w.record(endpoint="events", step="event:x", latency=0.01 * (1 + i % 7), service=0.005,
-                 outcome="failure" if i % 50 == 0 else "ok", at=1_000_000 + i)  # one request a second
+        w.record(
+            endpoint="events",
+            step="event:x",
+            latency=0.01 * (1 + i % 7),
+            service=0.005,
+            outcome="failure" if i % 50 == 0 else "ok",
+            at=1_000_000 + i,
+        )  # one request a second
     master = RunStats()
     master.merge(RunStats.from_dict(worker_a.take().to_dict()))
     master.merge(RunStats.from_dict(worker_b.take().to_dict()))

@@ -20,13 +20,24 @@ from simulator.scenario import DEFAULT_EVENT_NAMES, JourneyConfig, State
 START = 1_800_000_000.0
 #: (endpoint, step, weight) of the synthetic traffic
 TRAFFIC = (
-    ("externalIds", "externalIds", 10), ("identify", "identify", 4), ("events", "event:Screen View", 30),
-    ("events", "event:Add to Cart", 5), ("events", "event:Purchase", 2),
+    ("externalIds", "externalIds", 10),
+    ("identify", "identify", 4),
+    ("events", "event:Screen View", 30),
+    ("events", "event:Add to Cart", 5),
+    ("events", "event:Purchase", 2),
 )
 
 
-def synthetic_stats(*, seed: int = 1, seconds: float = 60.0, rate: float = 40.0, slow: float = 1.0,
-                    failure: float = 0.01, rejection: float = 0.01, drop: float = 0.0) -> RunStats:
+def synthetic_stats(
+    *,
+    seed: int = 1,
+    seconds: float = 60.0,
+    rate: float = 40.0,
+    slow: float = 1.0,
+    failure: float = 0.01,
+    rejection: float = 0.01,
+    drop: float = 0.0,
+) -> RunStats:
     """A run's stats from a seeded random stream: Poisson arrivals, log-normal latencies, some failures."""
     rng = random.Random(seed)
     stats = RunStats()
@@ -40,24 +51,45 @@ def synthetic_stats(*, seed: int = 1, seconds: float = 60.0, rate: float = 40.0,
         r = rng.random()
         outcome = "failure" if r < failure else "expected_rejection" if r < failure + rejection else "ok"
         error = rng.choice(["status 503", "ConnectionResetError"]) if outcome == "failure" else None
-        stats.record(endpoint=endpoint, step=step, latency=latency, service=latency * 0.8, outcome=outcome,
-                     error=error, example=f"{error}: <b>first</b>" if error else None, at=t)
+        stats.record(
+            endpoint=endpoint,
+            step=step,
+            latency=latency,
+            service=latency * 0.8,
+            outcome=outcome,
+            error=error,
+            example=f"{error}: <b>first</b>" if error else None,
+            at=t,
+        )
         if drop:
             stats.arrive(t, dropped=rng.random() < drop)
     stats.count("devices", 100)
     return stats
 
 
-def synthetic_summary(stats: RunStats, *, saturated: bool = False, seconds: float = 60.0,
-                      journey: JourneyConfig | None = None) -> dict[str, Any]:
-    verdicts = [Verdict("latency p95 of total <= 250 ms", 250.0, round(stats.total.latency.percentile(95) * 1000, 3),
-                        True),
-                Verdict("error rate of total <= 0.001", 0.001, 0.01, False)]
+def synthetic_summary(
+    stats: RunStats, *, saturated: bool = False, seconds: float = 60.0, journey: JourneyConfig | None = None
+) -> dict[str, Any]:
+    verdicts = [
+        Verdict("latency p95 of total <= 250 ms", 250.0, round(stats.total.latency.percentile(95) * 1000, 3), True),
+        Verdict("error rate of total <= 0.001", 0.001, 0.01, False),
+    ]
     rec = {"ok": True, "differences": [], "endpoints": {"events": {"acknowledged": 5, "stored": 5}}}
-    return build_summary(stats=stats, scenario="synthetic", seed=3, target={"kind": "mock", "host": "http://127.0.0.1:9"},
-                         model="open", started=START, ended=START + seconds, workers=1, reconciliation=rec,
-                         target_rate=40.0, verdicts=verdicts, cpu_samples=[95.0] * 3 if saturated else [20.0],
-                         journey=journey)
+    return build_summary(
+        stats=stats,
+        scenario="synthetic",
+        seed=3,
+        target={"kind": "mock", "host": "http://127.0.0.1:9"},
+        model="open",
+        started=START,
+        ended=START + seconds,
+        workers=1,
+        reconciliation=rec,
+        target_rate=40.0,
+        verdicts=verdicts,
+        cpu_samples=[95.0] * 3 if saturated else [20.0],
+        journey=journey,
+    )
 
 
 def write_run(report_dir: Path, *, saturated: bool = False, **kw: Any) -> dict[str, Any]:
@@ -80,6 +112,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 # --- the funnel ---------------------------------------------------------------------------------
 
+
 def test_funnel_counts_successful_steps_and_converts_against_sessions() -> None:
     s = RunStats()
 
@@ -89,17 +122,30 @@ def test_funnel_counts_successful_steps_and_converts_against_sessions() -> None:
             s.record(endpoint=endpoint, step=step, latency=0.01, service=0.01, outcome=outcome, at=START)
 
     send("externalIds", 200)
-    send("externalIds", 7, "failure")             # a failed session start is not a session
+    send("externalIds", 7, "failure")  # a failed session start is not a session
     send("identify", 80)
-    send("identify", 5, "expected_rejection")     # nor is a faulty SDK's rejected identify
+    send("identify", 5, "expected_rejection")  # nor is a faulty SDK's rejected identify
     send("event:Add to Cart", 50)
     send("event:Purchase", 20)
     send("event:Purchase", 3, "failure")
-    send("event:Screen View", 999)                # not a funnel stage
-    stages = build_summary(stats=s, scenario="x", seed=1, target={}, model="closed", started=START,
-                           ended=START + 10, workers=1, reconciliation=None)["funnel"]["stages"]
+    send("event:Screen View", 999)  # not a funnel stage
+    stages = build_summary(
+        stats=s,
+        scenario="x",
+        seed=1,
+        target={},
+        model="closed",
+        started=START,
+        ended=START + 10,
+        workers=1,
+        reconciliation=None,
+    )["funnel"]["stages"]
     assert [(st["stage"], st["count"]) for st in stages] == [
-        ("sessions", 200), ("identified", 80), ("added to cart", 50), ("purchased", 20)]
+        ("sessions", 200),
+        ("identified", 80),
+        ("added to cart", 50),
+        ("purchased", 20),
+    ]
     assert [st["conversion"] for st in stages] == [1.0, 0.4, 0.25, 0.1]
     assert [st["from_previous"] for st in stages] == [None, 0.4, 0.625, 0.4]
 
@@ -107,10 +153,15 @@ def test_funnel_counts_successful_steps_and_converts_against_sessions() -> None:
 def test_funnel_follows_the_scenarios_event_names() -> None:
     """A scenario that renames its events ([journey.event_names] or a state's event) keeps its funnel."""
     journey = JourneyConfig(
-        start="home", transitions=(),
-        states={"home": State("home"), "cart": State("cart", action="add_to_cart"),
-                "buy": State("buy", action="purchase", event="Order Completed")},
-        event_names={**DEFAULT_EVENT_NAMES, "add_to_cart": "Basket Add"})
+        start="home",
+        transitions=(),
+        states={
+            "home": State("home"),
+            "cart": State("cart", action="add_to_cart"),
+            "buy": State("buy", action="purchase", event="Order Completed"),
+        },
+        event_names={**DEFAULT_EVENT_NAMES, "add_to_cart": "Basket Add"},
+    )
     steps = funnel_steps(journey)
     assert steps["added to cart"] == ("event:Basket Add",)
     assert steps["purchased"] == ("event:Purchase", "event:Order Completed")
@@ -129,6 +180,7 @@ def test_funnel_of_a_run_without_sessions_has_no_conversion() -> None:
 
 # --- report.html --------------------------------------------------------------------------------
 
+
 def test_report_html_is_self_contained() -> None:
     stats = synthetic_stats(drop=0.1)
     page = render_html(synthetic_summary(stats), stats)
@@ -144,14 +196,23 @@ def test_report_html_shows_the_runs_figures() -> None:
     stats = synthetic_stats(drop=0.1)
     summary = synthetic_summary(stats)
     page = render_html(summary, stats)
-    for title in ("Request rate", "Latency percentiles over time", "Errors over time", "Dropped arrivals over time",
-                  "Latency distribution", "Journey funnel", "SLOs", "Reconciliation", "Errors by kind"):
+    for title in (
+        "Request rate",
+        "Latency percentiles over time",
+        "Errors over time",
+        "Dropped arrivals over time",
+        "Latency distribution",
+        "Journey funnel",
+        "SLOs",
+        "Reconciliation",
+        "Errors by kind",
+    ):
         assert f"<h2>{title}</h2>" in page
     # rate, latency of 3 endpoints and the total, errors, dropped, distribution
     assert page.count("<svg") == 1 + 4 + 1 + 1 + 1
     assert "error rate of total &lt;= 0.001" in page and '<span class="fail">FAIL</span>' in page
     sessions = summary["funnel"]["stages"][0]["count"]
-    assert f"<td class=\"num\">{sessions:,}</td>" in page
+    assert f'<td class="num">{sessions:,}</td>' in page
     # an error's first example is shown, escaped
     assert "status 503: &lt;b&gt;first&lt;/b&gt;" in page
     assert "FAILED" in page  # an SLO failed
@@ -180,6 +241,7 @@ def test_summary_md_carries_the_funnel(tmp_path: Path) -> None:
 
 # --- loadsim report -----------------------------------------------------------------------------
 
+
 def test_report_renders_again_exactly_what_the_run_wrote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_run(tmp_path, drop=0.05, saturated=True)
     names = ("summary.md", "junit.xml", "report.html")
@@ -199,17 +261,21 @@ def test_report_of_a_summary_without_a_funnel_adds_it(tmp_path: Path) -> None:
     del summary["funnel"]
     (tmp_path / "summary.json").write_bytes(orjson.dumps(summary))
     render_again(tmp_path)
-    assert "<h2>Journey funnel</h2><p class=\"note\">" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<h2>Journey funnel</h2><p class="note">' in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("setup", "message"), [
-    (lambda d: None, "no summary.json"),
-    (lambda d: (d / "summary.json").write_text("{not json"), "not valid JSON"),
-    (lambda d: (d / "summary.json").write_text('{"hello": 1}'), "no schema_version"),
-    (lambda d: (d / "summary.json").write_text('{"schema_version": 99}'), "schema_version 99"),
-])
-def test_report_of_a_directory_that_is_no_run_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      setup: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: None, "no summary.json"),
+        (lambda d: (d / "summary.json").write_text("{not json"), "not valid JSON"),
+        (lambda d: (d / "summary.json").write_text('{"hello": 1}'), "no schema_version"),
+        (lambda d: (d / "summary.json").write_text('{"schema_version": 99}'), "schema_version 99"),
+    ],
+)
+def test_report_of_a_directory_that_is_no_run_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: Any, message: str
+) -> None:
     setup(tmp_path)
     code, out = cli(capsys, "report", str(tmp_path))
     assert code == 2 and message in out and "Traceback" not in out
@@ -235,7 +301,7 @@ def test_long_runs_are_drawn_from_merged_slices_and_the_stats_stay_intact() -> N
     before = stats.to_dict()
     page = render_html(synthetic_summary(stats, seconds=1200), stats)
     assert stats.to_dict() == before
-    rate_chart = page[page.index('<section id="rate">'):page.index('<section id="latency">')]
+    rate_chart = page[page.index('<section id="rate">') : page.index('<section id="latency">')]
     assert 100 <= rate_chart.count('class="hover"') <= MAX_POINTS
     assert "Slices of 8 s" in rate_chart
 
@@ -250,8 +316,12 @@ def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_pat
     for i, depth in enumerate((0, 4, 9, 2)):
         stats.queue_depth(START + 2 * i, depth)
     summary = synthetic_summary(stats, seconds=20)
-    assert summary["retries"] == {"total": 4, "endpoints": {"events": 3, "identify": 1}, "recovered": 2,
-                                  "after": {"status 503": 3, "connection (ConnectionRefusedError)": 1}}
+    assert summary["retries"] == {
+        "total": 4,
+        "endpoints": {"events": 3, "identify": 1},
+        "recovered": 2,
+        "after": {"status 503": 3, "connection (ConnectionRefusedError)": 1},
+    }
     assert summary["offline_queue"]["requeued"] == 5 and summary["offline_queue"]["unsent"] == 1
     page = render_html(summary, stats)
     assert "<h2>Offline queue depth</h2>" in page and "requests recovered: 2" in page
@@ -267,5 +337,6 @@ def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_pat
     master.merge(RunStats.from_dict(stats.to_dict()))
     assert sum(piece.get("retries", 0) for piece in master.timeline.values()) == 8
     write_summary(tmp_path, summary, stats, junit="")
-    assert ("Client: 4 retries (2 requests recovered; after status 503 3, connection (ConnectionRefusedError) 1)"
-            in (tmp_path / "summary.md").read_text(encoding="utf-8"))
+    assert "Client: 4 retries (2 requests recovered; after status 503 3, connection (ConnectionRefusedError) 1)" in (
+        tmp_path / "summary.md"
+    ).read_text(encoding="utf-8")

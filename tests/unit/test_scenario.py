@@ -78,7 +78,9 @@ def test_smoke_inherits_the_ecommerce_journey_and_overrides_only_what_it_says() 
 
 
 def test_app_and_population_become_the_population_dataclasses() -> None:
-    s = parse_scenario(MINIMAL + """
+    s = parse_scenario(
+        MINIMAL
+        + """
 [app]
 app_id = "my-app"
 user_id_separator = "_"
@@ -87,7 +89,8 @@ releases = [{version = "1.0.0", build = 100}, {version = "1.1.0", build = 110}]
 devices = 12
 countries = {US = 2, IN = 1}
 att_opt_in = 0.4
-""")
+"""
+    )
     assert isinstance(s.app, AppConfig) and isinstance(s.population, PopulationConfig)
     assert s.app.app_id == "my-app" and s.app.user_id_separator == "_"
     assert [r.build for r in s.app.releases] == [100, 110]
@@ -116,7 +119,9 @@ def test_defaults_make_a_minimal_scenario_runnable() -> None:
 
 
 def test_load_slo_and_target_tables() -> None:
-    s = parse_scenario(MINIMAL + """
+    s = parse_scenario(
+        MINIMAL
+        + """
 [load]
 model = "open"
 rate = 40
@@ -137,7 +142,8 @@ kind = "customerlabs"
 webhook_url_env = "CL_WEBHOOK"
 rate_cap = 10
 confirm = true
-""")
+"""
+    )
     assert s.load.run_time == 150 and [st.duration for st in s.load.stages] == [60, 90]
     assert s.load.rate == 40 and s.load.rate_unit == "requests"
     assert s.slo.latency[0].endpoint == "events" and s.slo.latency[1].step == "event:Purchase"
@@ -180,47 +186,52 @@ kind = "customerlabs"
     expected = [
         "bad.toml: seed: expected an integer from 0 to 2147483647, got -1",
         "bad.toml: colour: unknown key; expected one of",
-        "bad.toml: app.releases[0].build: expected an integer, got \"x\"",
+        'bad.toml: app.releases[0].build: expected an integer, got "x"',
         "bad.toml: population.devics: unknown key; did you mean 'devices'?",
         "bad.toml: population.att_opt_in: expected a probability between 0 and 1, got 1.5",
         "bad.toml: journey.start: unknown state \"hom\"; did you mean 'home'?",
         "bad.toml: journey.sessions: unknown distribution \"geometrc\"; did you mean 'geometric'?",
-        "bad.toml: journey.session_timeout: expected a duration such as 250ms, 30s, 1m30s or 2h, got \"half an hour\"",
+        'bad.toml: journey.session_timeout: expected a duration such as 250ms, 30s, 1m30s or 2h, got "half an hour"',
         "bad.toml: journey.states.home.action: unknown action \"evnt\"; did you mean 'event'?",
         "bad.toml: journey.states.cart.colour: unknown key",
         "bad.toml: journey.states.cart.next.crt: unknown state \"crt\"; did you mean 'cart'?",
-        "bad.toml: journey.transitions: transitions from \"shop\" sum to 1.3; at most 1",
+        'bad.toml: journey.transitions: transitions from "shop" sum to 1.3; at most 1',
         "bad.toml: journey.identify.email: expected a probability between 0 and 1, got 2",
-        "bad.toml: journey.transitions[0].p: expected a number, got \"often\"",
-        "bad.toml: load.model: expected \"closed\" or \"open\", got \"opne\"",
+        'bad.toml: journey.transitions[0].p: expected a number, got "often"',
+        'bad.toml: load.model: expected "closed" or "open", got "opne"',
         "bad.toml: load.run_time: expected a duration",
         "bad.toml: slo.latency[0].percentile: expected a percentile in (0, 100]",
-        "bad.toml: target.webhook_url: required when kind = \"customerlabs\"",
-        "bad.toml: target.rate_cap: required when kind = \"customerlabs\"",
+        'bad.toml: target.webhook_url: required when kind = "customerlabs"',
+        'bad.toml: target.rate_cap: required when kind = "customerlabs"',
     ]
     for want in expected:
         assert any(line.startswith(want) for line in found), f"missing {want!r} in:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize(("text", "want"), [
-    ("[journey]\nstart = 'a'", "journey.states: required"),
-    ("x = 1\n" + MINIMAL, "x: unknown key"),
-    (MINIMAL + "[load]\nmodel = 'open'", "load.rate: required when model = \"open\""),
-    (MINIMAL + "[load]\nstages = [{duration = '1m'}]", "load.stages[0]: expected users"),
-    (MINIMAL + "[slo]\nlatency = [{endpoint = 'evnts', percentile = 99, max_ms = 1}]",
-     "slo.latency[0].endpoint: unknown endpoint \"evnts\"; did you mean 'events'?"),
-    (MINIMAL + "[slo]\nlatency = [{endpoint = 'events', max_ms = 1}]", "slo.latency[0].percentile: required"),
-    (MINIMAL + "[journey.faulty]\nkinds = ['missing_sdi']", "did you mean 'missing_sid'?"),
-    (MINIMAL + "[journey.event_names]\npurchse = 'Buy'", "journey.event_names.purchse: unknown key; did you mean"),
-    (MINIMAL + "[journey.commerce]\ncoupons = {BIG = 1.5}", "journey.commerce.coupons.BIG: expected a discount"),
-    (MINIMAL + "[journey]\nthink = 'lognormal(2s)'", "journey.think: lognormal() takes 2 argument(s)"),
-    (MINIMAL + "[journey]\nthink = {dist = 'uniform', min = '5s', max = '1s'}", "journey.think: min 5 is greater"),
-    (MINIMAL + "[journey]\nsessions = 'geometric(0.5)'", "journey.sessions.mean: a geometric count"),
-    (MINIMAL + "[target]\nhost = 'localhost:80'", "target.host: expected a base URL"),
-    ("journey = 3", "journey: expected a table, got 3"),
-    ("[journey\n", "not valid TOML"),
-    ("extends = 'ecommerc'\n", "extends: no such scenario file or bundled name; did you mean 'ecommerce'?"),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("[journey]\nstart = 'a'", "journey.states: required"),
+        ("x = 1\n" + MINIMAL, "x: unknown key"),
+        (MINIMAL + "[load]\nmodel = 'open'", 'load.rate: required when model = "open"'),
+        (MINIMAL + "[load]\nstages = [{duration = '1m'}]", "load.stages[0]: expected users"),
+        (
+            MINIMAL + "[slo]\nlatency = [{endpoint = 'evnts', percentile = 99, max_ms = 1}]",
+            "slo.latency[0].endpoint: unknown endpoint \"evnts\"; did you mean 'events'?",
+        ),
+        (MINIMAL + "[slo]\nlatency = [{endpoint = 'events', max_ms = 1}]", "slo.latency[0].percentile: required"),
+        (MINIMAL + "[journey.faulty]\nkinds = ['missing_sdi']", "did you mean 'missing_sid'?"),
+        (MINIMAL + "[journey.event_names]\npurchse = 'Buy'", "journey.event_names.purchse: unknown key; did you mean"),
+        (MINIMAL + "[journey.commerce]\ncoupons = {BIG = 1.5}", "journey.commerce.coupons.BIG: expected a discount"),
+        (MINIMAL + "[journey]\nthink = 'lognormal(2s)'", "journey.think: lognormal() takes 2 argument(s)"),
+        (MINIMAL + "[journey]\nthink = {dist = 'uniform', min = '5s', max = '1s'}", "journey.think: min 5 is greater"),
+        (MINIMAL + "[journey]\nsessions = 'geometric(0.5)'", "journey.sessions.mean: a geometric count"),
+        (MINIMAL + "[target]\nhost = 'localhost:80'", "target.host: expected a base URL"),
+        ("journey = 3", "journey: expected a table, got 3"),
+        ("[journey\n", "not valid TOML"),
+        ("extends = 'ecommerc'\n", "extends: no such scenario file or bundled name; did you mean 'ecommerce'?"),
+    ],
+)
 def test_each_mistake_names_its_field(text: str, want: str) -> None:
     found = problems(text)
     assert any(want in line for line in found), "\n".join(found)
@@ -247,10 +258,20 @@ def test_extends_loops_are_caught(tmp_path: Path) -> None:
         load_scenario(tmp_path / "a.toml")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    (90, 90.0), (1.5, 1.5), ("90s", 90.0), ("2m", 120.0), ("1m30s", 90.0), ("2h", 7200.0), ("1d", 86400.0),
-    ("250ms", 0.25), ("45", 45.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        (90, 90.0),
+        (1.5, 1.5),
+        ("90s", 90.0),
+        ("2m", 120.0),
+        ("1m30s", 90.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("250ms", 0.25),
+        ("45", 45.0),
+    ],
+)
 def test_durations(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -261,10 +282,17 @@ def test_bad_durations(bad: str | float) -> None:
         parse_duration(bad)
 
 
-@pytest.mark.parametrize(("spec", "mean"), [
-    ("constant(2s)", 2.0), ("exp(5s)", 5.0), ("uniform(1s, 3s)", 2.0), ("geometric(3)", 3.0),
-    ("lognormal(4s, 0.5)", 4 * math.exp(0.125)), ({"dist": "exponential", "mean": "1m"}, 60.0),
-])
+@pytest.mark.parametrize(
+    ("spec", "mean"),
+    [
+        ("constant(2s)", 2.0),
+        ("exp(5s)", 5.0),
+        ("uniform(1s, 3s)", 2.0),
+        ("geometric(3)", 3.0),
+        ("lognormal(4s, 0.5)", 4 * math.exp(0.125)),
+        ({"dist": "exponential", "mean": "1m"}, 60.0),
+    ],
+)
 def test_distributions_sample_their_configured_mean(spec: str | dict[str, str], mean: float) -> None:
     value = f'"{spec}"' if isinstance(spec, str) else "{" + ", ".join(f'{k} = "{v}"' for k, v in spec.items()) + "}"
     s = parse_scenario(MINIMAL + f"[journey]\nthink = {value}\n")
@@ -284,8 +312,7 @@ def test_loadsim_validate_passes_every_bundled_scenario(capsys: pytest.CaptureFi
     assert capsys.readouterr().out.count("ok: ") == len(names)
 
 
-def test_loadsim_validate_reports_every_problem_and_exits_1(tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_loadsim_validate_reports_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from simulator.cli import main
 
     bad = tmp_path / "bad.toml"
@@ -299,12 +326,15 @@ def test_loadsim_validate_reports_every_problem_and_exits_1(tmp_path: Path,
 
 
 def test_loadsim_validate_plays_the_scenario_against_the_population_and_contract(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from simulator.cli import main
 
     p = tmp_path / "deep.toml"
-    p.write_text(MINIMAL.replace('action = "event"', 'action = "view_item", categories = ["shoe"]')
-                 + "[population]\ncountries = {ZZ = 1}\n")
+    p.write_text(
+        MINIMAL.replace('action = "event"', 'action = "view_item", categories = ["shoe"]')
+        + "[population]\ncountries = {ZZ = 1}\n"
+    )
     assert main(["validate", str(p)]) == 1
     out = capsys.readouterr().out
     assert "journey.states.home.categories[0]: unknown category \"shoe\"; did you mean 'shoes'?" in out
