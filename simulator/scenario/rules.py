@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.duration import parse_duration
+from simulator.faultspec import FaultConfig, FaultError
 from simulator.population import AppConfig, PopulationConfig
 from simulator.scenario.model import (
     ACTIONS,
@@ -255,10 +256,8 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
         r.err("target.mock", "an outage needs both outage_at and outage_for")
     flags = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS}
     if flags and not r.problems:
-        from simulator.mock.faults import FaultConfig, FaultError  # the mock's own reading of its flags
-
         try:
-            FaultConfig.from_flags(**flags)
+            FaultConfig.from_flags(**flags)  # the mock's own reading of its flags
         except FaultError as e:
             r.err("target.mock", str(e))
 
