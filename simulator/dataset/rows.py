@@ -12,12 +12,12 @@ from typing import IO, Any
 
 import orjson
 
+from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
 from simulator.dataset.layout import ENDPOINTS, TABLE_COLUMNS
 from simulator.dataset.runs import LEN_BITS, Record
 from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
-from simulator.payloads import iso_utc
 from simulator.population import Population
 from simulator.scenario import Scenario, TimeConfig
 
@@ -59,8 +59,8 @@ ESCAPED = _Memo(_csv)
 #: Money values as text (prices and totals repeat; a float's repr is slow). Floats only: 5 and
 #: 5.0 are one dict key but two texts.
 _FLOAT_TEXT = _Memo(repr)
-_MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
-_MMSS_LOCAL = [x[:-1] for x in _MMSS]
+#: "MM:SS" of the local wall clock: ``added_at``'s tail without its Z.
+_MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINTS)}
 _QUANTITY = operator.itemgetter("product_quantity")
@@ -183,14 +183,14 @@ class Generator:
         active_days: set[int] = set()
         n_requests = n_faulty = n_purchases = n_sessions = 0
         day = 0
-        esc, quote, iso, floats = ESCAPED, _quote, iso_utc, _FLOAT_TEXT
+        esc, quote, prefix_of, floats = ESCAPED, _quote, hour_prefix, _FLOAT_TEXT
         stats.devices += 1
         stats.daily_installs[
             max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600)) // 24
         ] += 1
         base_utc = cal.base_utc
         step_parts = self._step_parts
-        mmss, mmss_local = _MMSS, _MMSS_LOCAL
+        mmss, mmss_local = MMSS_Z, _MMSS_LOCAL
         utc_hour = local_hour = rday = -1
         rday_text = ""
         utc_prefix = local_prefix = ""
@@ -231,14 +231,14 @@ class Generator:
             hr = sec // 3600
             if hr != utc_hour:
                 utc_hour = hr
-                utc_prefix = iso(hr * 3600)[:14]
+                utc_prefix = prefix_of(hr)
                 loff = off[(sec - base_utc) // 3600]
             when = utc_prefix + mmss[sec - hr * 3600]
             lsec = sec + loff
             lh = lsec // 3600
             if lh != local_hour:
                 local_hour = lh
-                local_prefix = iso(lh * 3600)[:14]
+                local_prefix = prefix_of(lh)
                 rday = (lh * 3600 - start_naive) // 86400  # local midnights are on the hour
                 rday_text = str(rday + 1)
             wall = local_prefix + mmss_local[lsec - lh * 3600]
