@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ __all__ = [
     "ENDPOINTS",
     "ENDPOINT_NAMES",
     "ERROR_BODY",
+    "MMSS_Z",
     "MOCK_PATHS",
     "MOCK_WEBHOOK_PATH",
     "Endpoint",
@@ -35,6 +37,8 @@ __all__ = [
     "describe",
     "endpoint_for_path",
     "error_body",
+    "hour_prefix",
+    "iso_utc",
     "openapi",
     "validate",
     "validate_response",
@@ -407,6 +411,35 @@ def error_body(problems: list[Problem] | str) -> dict[str, Any]:
     """The reference's 400 body; the message names every problem, ``; ``-separated."""
     message = problems if isinstance(problems, str) else "; ".join(map(str, problems))
     return {"validation_error": {"error_message": message}}
+
+
+# --- added_at: ISO 8601 UTC with Z, whole seconds -----------------------------------------------
+
+#: "MM:SSZ" for every second of an hour: the tail of an ``added_at``.
+MMSS_Z = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
+_HOUR_PREFIX: dict[int, str] = {}
+
+
+def hour_prefix(hour: int) -> str:
+    """``"YYYY-MM-DDTHH:"`` of the UTC hour ``hour`` (hours since the epoch), cached: an ``added_at``
+    is this plus ``MMSS_Z[second of the hour]``. Hot loops keep the prefix while the hour lasts."""
+    prefix = _HOUR_PREFIX.get(hour)
+    if prefix is None:
+        if len(_HOUR_PREFIX) > 200_000:  # a dataset spanning decades: stay bounded
+            _HOUR_PREFIX.clear()
+        t = time.gmtime(hour * 3600)
+        prefix = _HOUR_PREFIX[hour] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:"
+    return prefix
+
+
+def iso_utc(ts: float) -> str:
+    """``added_at``: ISO 8601 UTC with ``Z``, whole seconds.
+
+    Every request carries one, so the hour's prefix is cached and minutes and seconds come from
+    a table: ~0.8 us against ~5 us for ``time.gmtime`` and a format string.
+    """
+    hour, rem = divmod(int(ts), 3600)
+    return hour_prefix(hour) + MMSS_Z[rem]
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -416,7 +416,7 @@ class JourneyEngine:
         bisect_right = bisect.bisect_right
         exp = math.exp
         z = _normal_table()
-        mmss = payloads.MMSS_Z  # added_at inline, as payloads.iso_utc builds it
+        mmss = payloads.MMSS_Z  # added_at inline: hour_prefix + MMSS_Z, as payloads.iso_utc builds it
         hour, prefix = -1, ""
         for s in range(n_sessions):
             relogin = False
@@ -446,7 +446,7 @@ class JourneyEngine:
                     h = sec // 3600
                     if h != hour:
                         hour = h
-                        prefix = payloads.iso_utc(h * 3600)[:14]
+                        prefix = payloads.hour_prefix(h)
                     stamp = prefix + mmss[sec - h * 3600]
                     if action == "event":
                         body = event(app_id, uid, sid, node.event, stamp, by, node.properties, utm=utm)

@@ -7,19 +7,22 @@ device's metadata unless a click id must be added, no validation (tests do that)
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
+from simulator.contract import MMSS_Z, hour_prefix, iso_utc  # re-exported: the body builders' clock
+
 __all__ = [
     "CONTENT_TYPE",
+    "MMSS_Z",
     "Device",
     "Person",
     "dumps",
     "event",
     "external_ids",
     "headers",
+    "hour_prefix",
     "identify",
     "identify_by",
     "iso_utc",
@@ -62,27 +65,6 @@ class Person(TypedDict):
     address1: str
     address2: NotRequired[str]
     address3: NotRequired[str]
-
-
-#: "MM:SSZ" for every second of an hour: the tail of an ``added_at``.
-MMSS_Z = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
-_HOUR_PREFIX: dict[int, str] = {}
-
-
-def iso_utc(ts: float) -> str:
-    """``added_at``: ISO 8601 UTC with ``Z``, whole seconds.
-
-    Every request carries one, so the hour's prefix is cached and minutes and seconds come from
-    a table: ~0.8 us against ~5 us for ``time.gmtime`` and a format string.
-    """
-    hour, rem = divmod(int(ts), 3600)
-    prefix = _HOUR_PREFIX.get(hour)
-    if prefix is None:
-        if len(_HOUR_PREFIX) > 200_000:  # a dataset spanning decades: stay bounded
-            _HOUR_PREFIX.clear()
-        t = time.gmtime(hour * 3600)
-        prefix = _HOUR_PREFIX[hour] = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:"
-    return prefix + MMSS_Z[rem]
 
 
 def external_ids(device: Device, uid: str, ga_session_id: str) -> dict[str, str]:

@@ -10,16 +10,31 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 import orjson
 
 from simulator import contract
-from simulator.mock.faults import FaultConfig, FaultError, parse_duration
+from simulator.mock.faults import FaultConfig, FaultError, FaultInjector, parse_duration
+from simulator.mock.state import State
+from simulator.mock.store import Store
 
-if TYPE_CHECKING:
-    from simulator.mock.server import App
+
+class App(Protocol):
+    """What the admin API uses of the server (``simulator.mock.server.App``), so that the server
+    imports this module and not the other way round."""
+
+    state: State
+    store: Store
+    injector: FaultInjector
+    url: str | None
+
+    def stats(self) -> dict[str, Any]: ...
+    def reset(self) -> None: ...
+    def set_faults(self, config: FaultConfig) -> None: ...
+    def refuse(self, seconds: float) -> float: ...
+
 
 __all__ = ["handle", "openapi"]
 

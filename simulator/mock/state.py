@@ -16,8 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from simulator.contract import ENDPOINT_NAMES
-from simulator.payloads import iso_utc
+from simulator.contract import ENDPOINT_NAMES, iso_utc
 
 __all__ = ["Profile", "State"]
 
