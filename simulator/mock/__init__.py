@@ -26,6 +26,7 @@ from typing import Any
 from simulator.digest import DIGEST_MASK, combine, digest, digest_all
 from simulator.mock import threads
 from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Latency
+from simulator.mock.limits import Limits
 from simulator.mock.server import App
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "FaultConfig",
     "FaultError",
     "Latency",
+    "Limits",
     "MockServer",
     "combine",
     "digest",
@@ -68,6 +70,7 @@ class MockServer:
         faults: FaultConfig | None = None,
         seed: int = 0,
         sync: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -76,6 +79,7 @@ class MockServer:
         self.seed = seed
         #: Commit every accepted body before answering it (nothing acknowledged lost even on SIGKILL).
         self.sync = sync
+        self.limits = limits or Limits()
         self.app: App | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threads.OSThread | None = None
@@ -92,7 +96,9 @@ class MockServer:
     def _listen(self) -> None:
         self._loop = loop = _new_loop()
         asyncio.set_event_loop(loop)
-        self.app = app = App(store=self.store_path, faults=self.faults, seed=self.seed, sync=self.sync)
+        self.app = app = App(
+            store=self.store_path, faults=self.faults, seed=self.seed, sync=self.sync, limits=self.limits
+        )
         app.start_flushing(loop)
         try:
             host, port = loop.run_until_complete(app.listen(self.host, self.port))
@@ -227,7 +233,8 @@ def serve(
     faults: FaultConfig | None = None,
     seed: int = 0,
     sync: bool = False,
+    limits: Limits | None = None,
 ) -> None:
     """Run the mock in the foreground; prints ``loadsim mock listening on URL`` first, stops on
     SIGINT/SIGTERM after flushing the store."""
-    MockServer(host=host, port=port, store=store, faults=faults, seed=seed, sync=sync).run()
+    MockServer(host=host, port=port, store=store, faults=faults, seed=seed, sync=sync, limits=limits).run()
