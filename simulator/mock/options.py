@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
+from simulator.mock.admin import ADMIN_TOKEN_ENV
 from simulator.mock.faults import FaultConfig, FaultError, parse_duration
 from simulator.mock.limits import Limits
 
@@ -25,6 +27,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="commit every accepted body before answering 200: nothing acknowledged is lost even on SIGKILL "
         "(default: batches every 50 ms, so a SIGKILL loses up to the last ~50-100 ms of answers)",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get(ADMIN_TOKEN_ENV) or None,
+        metavar="TOKEN",
+        help=f"every admin call but /_admin/health needs 'Authorization: Bearer TOKEN' (default: ${ADMIN_TOKEN_ENV}); "
+        "required when --host is not a loopback address",
+    )
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="P",
+        help="serve the admin API on this port only (0 picks a free one), so the tracking port carries none",
     )
     lim = parser.add_argument_group("limits and timeouts", "as a production server has them (nginx's in brackets)")
     d = Limits()
@@ -163,7 +178,12 @@ def serve_from_args(args: argparse.Namespace) -> int:
             seed=args.seed,
             sync=args.sync,
             limits=limits,
+            admin_token=args.admin_token,
+            admin_port=args.admin_port,
         )
+    except ValueError as exc:  # a non-loopback --host without a token
+        print(f"loadsim mock: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"loadsim mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "

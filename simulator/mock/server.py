@@ -118,8 +118,19 @@ class App:
         seed: int = 0,
         sync: bool = False,
         limits: Limits | None = None,
+        admin_token: str | None = None,
+        admin_port: int | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        #: Every admin call but /health needs ``Authorization: Bearer`` this (see ``admin.guard``).
+        self.admin_token = admin_token or None
+        #: The admin API's own port (0: a free one); ``None``: it shares the tracking port.
+        self.admin_port = admin_port
+        self.admin_server: asyncio.AbstractServer | None = None
+        #: ``http://host:port`` of the admin API once listening.
+        self.admin_url: str | None = None
+        #: The address bound (a Host header naming it is this mock's).
+        self.bind_host = "127.0.0.1"
         self.state = State()
         self.store = Store(store)
         #: Commit each accepted body before answering 200 (``--sync``): nothing acknowledged is lost
@@ -151,10 +162,24 @@ class App:
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (port 0: a free one); returns the address bound."""
         loop = asyncio.get_running_loop()
+        self.bind_host = host
+        admin_ok = self.admin_port is None
         # SO_REUSEADDR so that the port can be bound again at once after a refusal.
-        self.server = await loop.create_server(lambda: HttpProtocol(self), host, port, backlog=2048, reuse_address=True)
+        self.server = await loop.create_server(
+            lambda: HttpProtocol(self, admin_ok=admin_ok), host, port, backlog=2048, reuse_address=True
+        )
         bound = self.server.sockets[0].getsockname()[:2]
         self._bind = (host, bound[1])
+        return bound[0], bound[1]
+
+    async def listen_admin(self, host: str) -> tuple[str, int]:
+        """Listen for the admin API alone on ``host:admin_port`` (``--admin-port``)."""
+        assert self.admin_port is not None
+        loop = asyncio.get_running_loop()
+        self.admin_server = await loop.create_server(
+            lambda: HttpProtocol(self, admin_ok=True, admin_only=True), host, self.admin_port, reuse_address=True
+        )
+        bound = self.admin_server.sockets[0].getsockname()[:2]
         return bound[0], bound[1]
 
     def refuse(self, seconds: float) -> float:
@@ -225,6 +250,9 @@ class App:
         if self.server is not None:
             self.server.close()
             self.server = None
+        if self.admin_server is not None:
+            self.admin_server.close()
+            self.admin_server = None
 
     def start_flushing(self, loop: asyncio.AbstractEventLoop) -> None:
         """Write the store's pending rows every ``FLUSH_INTERVAL_S`` on ``loop`` (see ``store``)."""
@@ -363,10 +391,24 @@ class App:
             if len(self._routes) < 4096 and len(path_b) <= MAX_CACHED_PATH:
                 self._routes[path_b] = route
         path, endpoint = route
-        if endpoint is None:
-            if path.startswith("/_admin/") or path == "/_admin":
-                status, payload, extra = admin.handle(self, method.decode("latin-1"), path, query, body)
+        if endpoint is None or conn.admin_only:
+            if (path.startswith("/_admin/") or path == "/_admin") and conn.admin_ok:
+                status, payload, extra = admin.handle(
+                    self,
+                    method.decode("latin-1"),
+                    path,
+                    query,
+                    body,
+                    content_type=content_type,
+                    host=conn._host,
+                    origin=conn._origin,
+                    auth=conn._auth,
+                )
                 conn.send(response(status, payload, headers=extra, close=not conn.keep_alive), 0.0)
+                return
+            if conn.admin_only:
+                message = _error("this is the admin port: only /_admin/ is served here")
+                conn.send(response(404, message, close=not conn.keep_alive), 0.0)
                 return
             st.requests += 1
             self._reject(
@@ -575,6 +617,7 @@ class HttpProtocol(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_auth",
         "_body",
         "_clen",
         "_ct",
@@ -582,13 +625,17 @@ class HttpProtocol(asyncio.Protocol):
         "_head",
         "_head_began",
         "_headbuf",
+        "_host",
         "_in_body",
         "_last",
         "_linger",
+        "_origin",
         "_queue",
         "_size",
         "_ua",
         "_url",
+        "admin_ok",
+        "admin_only",
         "app",
         "closed",
         "draining",
@@ -598,8 +645,13 @@ class HttpProtocol(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, admin_ok: bool = True, admin_only: bool = False) -> None:
         self.app = app
+        #: Whether /_admin/ is served on this connection's port, and whether nothing else is.
+        self.admin_ok, self.admin_only = admin_ok, admin_only
+        self._host: bytes | None = None
+        self._origin: bytes | None = None
+        self._auth: bytes | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self._queue: deque[list[Any]] = deque()
@@ -719,8 +771,14 @@ class HttpProtocol(asyncio.Protocol):
         elif n == b"content-length":
             with contextlib.suppress(ValueError):  # httptools itself refuses a malformed one
                 self._clen = int(value)
+        elif n == b"host":
+            self._host = value
         elif n == b"expect" and value.lower() == b"100-continue":
             self._expect = True
+        elif n == b"origin":
+            self._origin = value
+        elif n == b"authorization":
+            self._auth = value
 
     def on_headers_complete(self) -> None:
         self._in_body = True
@@ -750,6 +808,8 @@ class HttpProtocol(asyncio.Protocol):
         self._url, self._ct, self._ua, self._body, self._size = b"", None, None, [], 0
         self._clen, self._expect, self._in_body = -1, False, False
         self.app.handle(self, method, url, ct, ua, body)
+        # After handling: only the admin API reads them, during ``handle``.
+        self._host = self._origin = self._auth = None
 
     # --- limits and timeouts ----------------------------------------------------------------
 
