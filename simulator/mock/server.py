@@ -407,8 +407,8 @@ class App:
                 conn.send(response(status, payload, headers=extra, close=not conn.keep_alive), 0.0)
                 return
             if conn.admin_only:
-                message = _error("this is the admin port: only /_admin/ is served here")
-                conn.send(response(404, message, close=not conn.keep_alive), 0.0)
+                only_admin = _error("this is the admin port: only /_admin/ is served here")
+                conn.send(response(404, only_admin, close=not conn.keep_alive), 0.0)
                 return
             st.requests += 1
             self._reject(
