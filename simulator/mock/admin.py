@@ -28,10 +28,21 @@ from simulator.mock.faults import FaultConfig, FaultError, parse_duration
 if TYPE_CHECKING:
     from simulator.mock.server import App
 
-__all__ = ["ADMIN_TOKEN_ENV", "admin_headers", "guard", "handle", "is_loopback", "openapi"]
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "ADMIN_TOKEN_FILE_ENV",
+    "admin_headers",
+    "admin_token_from_env",
+    "guard",
+    "handle",
+    "is_loopback",
+    "openapi",
+]
 
 #: The environment variable ``loadsim mock`` reads the admin token from (and the harness sends it from).
 ADMIN_TOKEN_ENV = "LOADSIM_ADMIN_TOKEN"
+#: Or a file holding it (a Docker or Kubernetes secret mounted as a file).
+ADMIN_TOKEN_FILE_ENV = "LOADSIM_ADMIN_TOKEN_FILE"
 
 Answer = tuple[int, bytes, bytes]
 MAX_EVENTS_LIMIT = 10_000
@@ -66,11 +77,22 @@ def _is_ip(name: str) -> bool:
     return True
 
 
-def admin_headers(token: str | None = None) -> dict[str, str]:
-    """Headers an admin client sends: the token (given, or from ``LOADSIM_ADMIN_TOKEN``) if there is one."""
+def admin_token_from_env(file: str | None = None) -> str | None:
+    """The token in ``file``, else in ``$LOADSIM_ADMIN_TOKEN``, else in the file ``$LOADSIM_ADMIN_TOKEN_FILE``."""
     import os
 
-    token = token if token is not None else os.environ.get(ADMIN_TOKEN_ENV)
+    path = file or (None if os.environ.get(ADMIN_TOKEN_ENV) else os.environ.get(ADMIN_TOKEN_FILE_ENV))
+    if path:
+        try:
+            return open(path, encoding="utf-8").read().strip() or None
+        except OSError as exc:
+            raise ValueError(f"cannot read the admin token file {path}: {exc.strerror or exc}") from None
+    return os.environ.get(ADMIN_TOKEN_ENV) or None
+
+
+def admin_headers(token: str | None = None) -> dict[str, str]:
+    """Headers an admin client sends: the token (given, or from the environment) if there is one."""
+    token = token if token is not None else admin_token_from_env()
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from simulator.mock.admin import ADMIN_TOKEN_ENV
+from simulator.mock.admin import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE_ENV, admin_token_from_env
 from simulator.mock.faults import FaultConfig, FaultError, parse_duration
 from simulator.mock.limits import Limits
 
@@ -30,10 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--admin-token",
-        default=os.environ.get(ADMIN_TOKEN_ENV) or None,
         metavar="TOKEN",
-        help=f"every admin call but /_admin/health needs 'Authorization: Bearer TOKEN' (default: ${ADMIN_TOKEN_ENV}); "
-        "required when --host is not a loopback address",
+        help=f"every admin call but /_admin/health needs 'Authorization: Bearer TOKEN' (default: ${ADMIN_TOKEN_ENV}, "
+        f"or the file ${ADMIN_TOKEN_FILE_ENV}); required when --host is not a loopback address",
+    )
+    parser.add_argument(
+        "--admin-token-file", metavar="PATH", help="read the admin token from this file (a mounted secret)"
     )
     parser.add_argument(
         "--admin-port",
@@ -166,7 +167,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
     try:
         faults = faults_from_args(args)
         limits = limits_from_args(args)
-    except FaultError as exc:
+        token = args.admin_token or admin_token_from_env(args.admin_token_file)
+    except (FaultError, ValueError) as exc:
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
     try:
@@ -178,7 +180,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
             seed=args.seed,
             sync=args.sync,
             limits=limits,
-            admin_token=args.admin_token,
+            admin_token=token,
             admin_port=args.admin_port,
         )
     except ValueError as exc:  # a non-loopback --host without a token

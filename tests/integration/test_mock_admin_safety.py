@@ -114,3 +114,22 @@ def test_admin_inputs_are_validated(mock: MockServer, document: dict[str, Any], 
     assert status == 400, answer  # error_rate true and an infinite latency were accepted
     assert fragment in answer["validation_error"]["error_message"]
     assert call(mock.url, "GET", "/_admin/faults")[1] == before
+
+
+def test_the_harness_sends_the_token_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import urllib.error
+
+    from simulator.loadtest.reconcile import fetch_mock_stats
+
+    with MockServer(admin_token="t0ken") as mock:
+        monkeypatch.delenv("LOADSIM_ADMIN_TOKEN", raising=False)
+        monkeypatch.delenv("LOADSIM_ADMIN_TOKEN_FILE", raising=False)
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            fetch_mock_stats(mock.url)
+        monkeypatch.setenv("LOADSIM_ADMIN_TOKEN", "t0ken")
+        assert "stored" in fetch_mock_stats(mock.url)
+        monkeypatch.delenv("LOADSIM_ADMIN_TOKEN")
+        secret = tmp_path / "token"
+        secret.write_text("t0ken\n")  # as a mounted secret file ends
+        monkeypatch.setenv("LOADSIM_ADMIN_TOKEN_FILE", str(secret))
+        assert "stored" in fetch_mock_stats(mock.url)
