@@ -33,6 +33,10 @@ __all__ = [
 
 #: Statuses an injected error may carry; 429 and 503 come with a Retry-After header.
 ERROR_STATUSES = (429, 500, 502, 503, 504)
+#: The longest injected delay, freeze or Retry-After: a typo must not stall the mock for a year.
+MAX_DELAY_S = 3600.0
+#: The latest start of a freeze, in seconds after the configuration is applied.
+MAX_FREEZE_AT_S = 7 * 86400.0
 # z of the 99th percentile of a standard normal: sigma = ln(p99 / median) / Z99.
 _Z99 = 2.3263478740408408
 
@@ -62,6 +66,11 @@ class Latency:
     a: float
     #: uniform: the high end; lognormal: the 99th percentile.
     b: float = 0.0
+
+    def __post_init__(self) -> None:
+        for value in (self.a, self.b):
+            if not 0.0 <= value <= MAX_DELAY_S:  # also NaN and infinity
+                raise FaultError(f"latency {self}: each time must be between 0 and {MAX_DELAY_S:g} s")
 
     @classmethod
     def parse(cls, spec: str) -> Latency:
@@ -98,7 +107,7 @@ class Latency:
         if self.kind == "uniform":
             return rng.uniform(self.a, self.b)
         sigma = math.log(self.b / self.a) / _Z99
-        return rng.lognormvariate(math.log(self.a), sigma)
+        return min(MAX_DELAY_S, rng.lognormvariate(math.log(self.a), sigma))  # its tail is unbounded
 
     def __str__(self) -> str:
         if self.kind == "fixed":
@@ -131,14 +140,15 @@ class EndpointFaults:
     def __post_init__(self) -> None:
         for name in ("error_rate", "hold_rate", "reset_rate", "drop_rate"):
             rate = getattr(self, name)
-            if not (isinstance(rate, int | float) and 0.0 <= rate <= 1.0):
+            if isinstance(rate, bool) or not (isinstance(rate, int | float) and 0.0 <= rate <= 1.0):
                 raise FaultError(f"{name} must be a number between 0 and 1, got {rate!r}")
-        if self.error_status not in ERROR_STATUSES:
+        if isinstance(self.error_status, bool) or self.error_status not in ERROR_STATUSES:
             raise FaultError(
                 f"error status must be one of {', '.join(map(str, ERROR_STATUSES))}, got {self.error_status!r}"
             )
-        if not (isinstance(self.retry_after, int | float) and self.retry_after >= 0):
-            raise FaultError(f"retry_after must be a number of seconds >= 0, got {self.retry_after!r}")
+        ra = self.retry_after
+        if isinstance(ra, bool) or not (isinstance(ra, int | float) and 0 <= ra <= MAX_DELAY_S):
+            raise FaultError(f"retry_after must be a number of seconds between 0 and {MAX_DELAY_S:g}, got {ra!r}")
 
     @property
     def active(self) -> bool:
@@ -198,6 +208,12 @@ class FaultConfig:
     #: starts to stall until ``freeze_at + freeze_for``; ``None`` means no freeze.
     freeze_at: float | None = None
     freeze_for: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.freeze_at is not None and not 0.0 <= self.freeze_at <= MAX_FREEZE_AT_S:
+            raise FaultError(f"freeze_at must be between 0 and {MAX_FREEZE_AT_S:g} s, got {self.freeze_at!r}")
+        if not 0.0 <= self.freeze_for <= MAX_DELAY_S:
+            raise FaultError(f"freeze_for must be between 0 and {MAX_DELAY_S:g} s, got {self.freeze_for!r}")
 
     def for_endpoint(self, name: str) -> EndpointFaults:
         return self.endpoints.get(name, self.default)

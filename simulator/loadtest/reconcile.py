@@ -17,6 +17,7 @@ import orjson
 
 from simulator.contract import ENDPOINT_NAMES
 from simulator.digest import DIGEST_MASK
+from simulator.mock.admin import admin_headers
 from simulator.report.stats import RunStats
 
 __all__ = ["fetch_mock_stats", "reconcile"]
@@ -27,7 +28,8 @@ MAX_SUBSET_SEARCH = 20
 
 def fetch_mock_stats(admin_url: str, *, timeout: float = 10.0) -> dict[str, Any]:
     """``GET /_admin/stats`` of the mock at ``admin_url`` (its base URL)."""
-    with urllib.request.urlopen(f"{admin_url.rstrip('/')}/_admin/stats", timeout=timeout) as resp:
+    req = urllib.request.Request(f"{admin_url.rstrip('/')}/_admin/stats", headers=admin_headers())
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return dict(orjson.loads(resp.read()))
 
 

@@ -25,7 +25,7 @@ import orjson
 import simulator
 from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
-from simulator.mock import LISTENING_PREFIX
+from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir
 from simulator.scenario import MOCK_FLAGS, load_scenario, parse_duration
 
@@ -163,7 +163,10 @@ class _Outage:
 
     def _send(self, method: str, path: str, body: bytes) -> None:
         req = urllib.request.Request(
-            f"{self.admin}{path}", data=body, method=method, headers={"Content-Type": "application/json"}
+            f"{self.admin}{path}",
+            data=body,
+            method=method,
+            headers={"Content-Type": "application/json", **admin_headers()},
         )
         try:
             urllib.request.urlopen(req, timeout=5).close()
@@ -176,7 +179,8 @@ class _Outage:
             self._send("POST", "/_admin/refuse", orjson.dumps({"for": self.length}))
             print(f"loadsim: outage: the mock refuses connections for {self.length:g} s", file=sys.stderr, flush=True)
             return
-        with urllib.request.urlopen(f"{self.admin}/_admin/faults", timeout=5) as r:
+        req = urllib.request.Request(f"{self.admin}/_admin/faults", headers=admin_headers())
+        with urllib.request.urlopen(req, timeout=5) as r:
             self.saved = r.read()
         self._send("PUT", "/_admin/faults", orjson.dumps({"default": {"error_rate": 1.0, "error_status": self.status}}))
         print(f"loadsim: outage: the mock answers {self.status} for {self.length:g} s", file=sys.stderr, flush=True)

@@ -25,17 +25,22 @@ from typing import Any
 
 from simulator.digest import DIGEST_MASK, combine, digest, digest_all
 from simulator.mock import threads
+from simulator.mock.admin import ADMIN_TOKEN_ENV, admin_headers, is_loopback
 from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Latency
+from simulator.mock.limits import Limits
 from simulator.mock.server import App
 
 __all__ = [
+    "ADMIN_TOKEN_ENV",
     "DIGEST_MASK",
     "LISTENING_PREFIX",
     "EndpointFaults",
     "FaultConfig",
     "FaultError",
     "Latency",
+    "Limits",
     "MockServer",
+    "admin_headers",
     "combine",
     "digest",
     "digest_all",
@@ -68,7 +73,15 @@ class MockServer:
         faults: FaultConfig | None = None,
         seed: int = 0,
         sync: bool = False,
+        limits: Limits | None = None,
+        admin_token: str | None = None,
+        admin_port: int | None = None,
     ) -> None:
+        if not is_loopback(host) and not admin_token:
+            raise ValueError(
+                f"binding {host} exposes the admin API (reset, faults, every stored body) beyond this machine: "
+                f"set --admin-token TOKEN (or {ADMIN_TOKEN_ENV}), or bind 127.0.0.1"
+            )
         self.host = host
         self.port = port
         self.store_path = store
@@ -76,10 +89,21 @@ class MockServer:
         self.seed = seed
         #: Commit every accepted body before answering it (nothing acknowledged lost even on SIGKILL).
         self.sync = sync
+        self.limits = limits or Limits()
+        self.admin_token = admin_token or None
+        #: The admin API's own port (0: a free one); ``None``: on the tracking port.
+        self.admin_port = admin_port
         self.app: App | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threads.OSThread | None = None
         self._stopped = False
+
+    @property
+    def admin_url(self) -> str:
+        """Where the admin API answers: ``url``, or the ``--admin-port`` one."""
+        if self.app is None or self.app.admin_url is None:
+            raise RuntimeError("the mock is not listening yet: call start() first (or use `with MockServer()`)")
+        return self.app.admin_url
 
     @property
     def url(self) -> str:
@@ -92,10 +116,22 @@ class MockServer:
     def _listen(self) -> None:
         self._loop = loop = _new_loop()
         asyncio.set_event_loop(loop)
-        self.app = app = App(store=self.store_path, faults=self.faults, seed=self.seed, sync=self.sync)
+        self.app = app = App(
+            store=self.store_path,
+            faults=self.faults,
+            seed=self.seed,
+            sync=self.sync,
+            limits=self.limits,
+            admin_token=self.admin_token,
+            admin_port=self.admin_port,
+        )
         app.start_flushing(loop)
         try:
             host, port = loop.run_until_complete(app.listen(self.host, self.port))
+            if self.admin_port is not None:
+                ahost, aport = loop.run_until_complete(app.listen_admin(self.host))
+                self.admin_port = aport
+                app.admin_url = f"http://{f'[{ahost}]' if ':' in ahost else ahost}:{aport}"
         except BaseException:
             app.store.close()
             loop.close()
@@ -103,6 +139,8 @@ class MockServer:
         self.port = port
         shown = f"[{host}]" if ":" in host else host
         app.url = f"http://{shown}:{port}"
+        if app.admin_url is None:
+            app.admin_url = app.url
 
     def _shutdown(self) -> None:
         """On the loop's thread, after the loop stopped: close, drain, flush."""
@@ -172,6 +210,8 @@ class MockServer:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, loop.stop)
         print(LISTENING_PREFIX + self.url, flush=True)
+        if self.admin_port is not None:
+            print(f"loadsim mock: admin API on {self.admin_url}/_admin/ (not on the tracking port)", file=sys.stderr)
         try:
             loop.run_forever()
         finally:
@@ -227,7 +267,20 @@ def serve(
     faults: FaultConfig | None = None,
     seed: int = 0,
     sync: bool = False,
+    limits: Limits | None = None,
+    admin_token: str | None = None,
+    admin_port: int | None = None,
 ) -> None:
     """Run the mock in the foreground; prints ``loadsim mock listening on URL`` first, stops on
     SIGINT/SIGTERM after flushing the store."""
-    MockServer(host=host, port=port, store=store, faults=faults, seed=seed, sync=sync).run()
+    MockServer(
+        host=host,
+        port=port,
+        store=store,
+        faults=faults,
+        seed=seed,
+        sync=sync,
+        limits=limits,
+        admin_token=admin_token,
+        admin_port=admin_port,
+    ).run()

@@ -2,13 +2,20 @@
 the contract.
 
 Never on the tracking paths, never faulted. Every answer is JSON. ``POST /_admin/refuse`` takes
-the admin API down with the rest (it shares the port): one call carries the duration, and the
-mock listens again by itself.
+the admin API down with the rest when it shares the port: one call carries the duration, and the
+mock listens again by itself. With ``--admin-port`` it has a port of its own, which stays up.
+
+Safe against web pages and peers (``guard``): a request with a foreign ``Origin`` is refused, and
+so is a ``Host`` that is not this machine's (DNS rebinding) unless a token is set; a state-changing
+call must be ``Content-Type: application/json`` (a browser's "simple" request cannot be); with
+``--admin-token`` every call but ``/health`` needs ``Authorization: Bearer TOKEN``.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
+import ipaddress
 import sqlite3
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
@@ -36,7 +43,21 @@ class App(Protocol):
     def refuse(self, seconds: float) -> float: ...
 
 
-__all__ = ["handle", "openapi"]
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "ADMIN_TOKEN_FILE_ENV",
+    "admin_headers",
+    "admin_token_from_env",
+    "guard",
+    "handle",
+    "is_loopback",
+    "openapi",
+]
+
+#: The environment variable ``loadsim mock`` reads the admin token from (and the harness sends it from).
+ADMIN_TOKEN_ENV = "LOADSIM_ADMIN_TOKEN"
+#: Or a file holding it (a Docker or Kubernetes secret mounted as a file).
+ADMIN_TOKEN_FILE_ENV = "LOADSIM_ADMIN_TOKEN_FILE"
 
 Answer = tuple[int, bytes, bytes]
 MAX_EVENTS_LIMIT = 10_000
@@ -50,6 +71,90 @@ def _json(status: int, value: Any) -> Answer:
 
 def _problem(status: int, message: str) -> Answer:
     return _json(status, contract.error_body(message))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address or a Host header's name) can only be reached from this machine."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def admin_token_from_env(file: str | None = None) -> str | None:
+    """The token in ``file``, else in ``$LOADSIM_ADMIN_TOKEN``, else in the file ``$LOADSIM_ADMIN_TOKEN_FILE``."""
+    import os
+
+    path = file or (None if os.environ.get(ADMIN_TOKEN_ENV) else os.environ.get(ADMIN_TOKEN_FILE_ENV))
+    if path:
+        try:
+            return open(path, encoding="utf-8").read().strip() or None
+        except OSError as exc:
+            raise ValueError(f"cannot read the admin token file {path}: {exc.strerror or exc}") from None
+    return os.environ.get(ADMIN_TOKEN_ENV) or None
+
+
+def admin_headers(token: str | None = None) -> dict[str, str]:
+    """Headers an admin client sends: the token (given, or from the environment) if there is one."""
+    token = token if token is not None else admin_token_from_env()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def guard(
+    app: App,
+    method: str,
+    route: str,
+    content_type: bytes | None,
+    host: bytes | None,
+    origin: bytes | None,
+    auth: bytes | None,
+) -> Answer | None:
+    """The refusal of an admin request that is not safe to serve, or ``None`` to serve it."""
+    host_s = (host or b"").decode("latin-1").strip()
+    own = (f"http://{host_s}".lower(), f"https://{host_s}".lower())
+    # The mock serves no pages: any Origin but its own is a web page driving it (CSRF).
+    if origin is not None and origin.decode("latin-1").strip().lower() not in own:
+        return _problem(403, "cross-origin admin requests are refused: the admin API is for scripts, not web pages")
+    token = app.admin_token
+    if token is None:
+        # No token: only names of this machine (and IP literals); a DNS name rebound to 127.0.0.1 is not.
+        name = host_s.rsplit(":", 1)[0] if host_s.count(":") == 1 or host_s.startswith("[") else host_s
+        name = name.strip("[]")
+        if name and not (is_loopback(name) or _is_ip(name) or name == app.bind_host):
+            return _problem(403, f"Host {host_s[:100]!r} is not this mock's; use its address, or set --admin-token")
+    elif route != "/health":
+        given = (auth or b"").decode("latin-1").strip()
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            status, payload, _ = _problem(
+                401,
+                f"the admin API needs 'Authorization: Bearer TOKEN' (the mock's --admin-token or {ADMIN_TOKEN_ENV})",
+            )
+            return status, payload, b"WWW-Authenticate: Bearer\r\n"
+    return None
+
+
+def _needs_json(method: str, route: str, content_type: bytes | None) -> Answer | None:
+    """A state-changing call must say it is JSON: a browser's cross-site "simple" request cannot."""
+    if method in ("GET", "HEAD") or (content_type is not None and _is_json(content_type)):
+        return None
+    shown = "none" if content_type is None else repr(content_type.decode("latin-1")[:100])
+    return _problem(415, f"{method} /_admin{route} needs Content-Type: application/json, got {shown}")
+
+
+def _is_json(content_type: bytes) -> bool:
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
 def _admin_paths() -> dict[str, Any]:
@@ -172,6 +277,18 @@ def _admin_paths() -> dict[str, Any]:
     }
 
 
+def _guarded(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every admin operation may be refused by ``guard``: document those answers."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}}
+    for item in paths.values():
+        for op in item.values():
+            op["responses"].setdefault("401", {"description": "--admin-token set and not sent", "content": error})
+            op["responses"].setdefault("403", {"description": "A foreign Origin or Host", "content": error})
+            op["responses"].setdefault("415", {"description": "Not Content-Type: application/json", "content": error})
+            op["responses"].setdefault("503", {"description": "The store cannot answer now", "content": error})
+    return paths
+
+
 @functools.cache
 def _openapi_bytes(server: str) -> bytes:
     return orjson.dumps(openapi(server=server))
@@ -186,8 +303,11 @@ def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
             # What the mock answers beyond the reference's 200/400/500, and the header rule it applies.
             op["responses"].update(
                 {
+                    "408": {"description": "Headers or body too slow to arrive", "content": error},
                     "413": {"description": "Body larger than 1 MiB", "content": error},
+                    "414": {"description": "Request line longer than 8 KiB", "content": error},
                     "415": {"description": "Content-Type is not JSON", "content": error},
+                    "431": {"description": "Header block larger than 64 KiB", "content": error},
                     "429": {"description": "Injected fault (Retry-After set)", "content": error},
                     "502": {"description": "Injected fault", "content": error},
                     "503": {
@@ -200,7 +320,7 @@ def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
             for param in op.get("parameters", []):
                 if param["name"] == "CL-User-Agent":
                     param["schema"] = {**param["schema"], "minLength": 1, "pattern": r"\S"}
-    doc["paths"].update(_admin_paths())
+    doc["paths"].update(_guarded(_admin_paths()))
     return doc
 
 
@@ -247,10 +367,24 @@ def _events(app: App, query: bytes) -> Answer:
     )
 
 
-def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answer:
+def handle(
+    app: App,
+    method: str,
+    path: str,
+    query: bytes,
+    body: bytes,
+    *,
+    content_type: bytes | None = None,
+    host: bytes | None = None,
+    origin: bytes | None = None,
+    auth: bytes | None = None,
+) -> Answer:
     """Answer one admin request: ``(status, JSON bytes, extra header lines)``."""
+    refusal = guard(app, method, path[len("/_admin") :].rstrip("/") or "/", content_type, host, origin, auth)
+    if refusal is not None:
+        return refusal
     try:
-        return _handle(app, method, path, query, body)
+        return _handle(app, method, path, query, body, content_type)
     except sqlite3.Error as exc:
         # The store is locked or full: say so (and when to come back) rather than a 500.
         status, payload, _ = _problem(503, f"the mock's store cannot answer now ({exc}); retry in a moment")
@@ -264,7 +398,7 @@ def _health(app: App) -> Answer:
     return _json(503, {"status": "unavailable", "reason": f"{why}; tracking requests get 503 with Retry-After"})
 
 
-def _handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answer:
+def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content_type: bytes | None) -> Answer:
     route = path[len("/_admin") :].rstrip("/") or "/"
     if route.startswith("/profiles/"):
         if method != "GET":
@@ -287,6 +421,9 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answ
         return _problem(404, f"no admin endpoint at {path[:200]}; see GET /_admin/openapi.json")
     if method not in allowed.split(", "):
         return _method(method, path, allowed)
+    not_json = _needs_json(method, route, content_type)
+    if not_json is not None:
+        return not_json
     if route == "/health":
         return _health(app)
     if route == "/stats":

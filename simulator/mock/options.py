@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from simulator.mock.faults import FaultConfig
+from simulator.mock.admin import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE_ENV, admin_token_from_env
+from simulator.mock.faults import FaultConfig, FaultError, parse_duration
+from simulator.mock.limits import Limits
 
-__all__ = ["add_arguments", "faults_from_args", "serve_from_args"]
+__all__ = ["add_arguments", "faults_from_args", "limits_from_args", "serve_from_args"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +26,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="commit every accepted body before answering 200: nothing acknowledged is lost even on SIGKILL "
         "(default: batches every 50 ms, so a SIGKILL loses up to the last ~50-100 ms of answers)",
+    )
+    parser.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help=f"every admin call but /_admin/health needs 'Authorization: Bearer TOKEN' (default: ${ADMIN_TOKEN_ENV}, "
+        f"or the file ${ADMIN_TOKEN_FILE_ENV}); required when --host is not a loopback address",
+    )
+    parser.add_argument(
+        "--admin-token-file", metavar="PATH", help="read the admin token from this file (a mounted secret)"
+    )
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="P",
+        help="serve the admin API on this port only (0 picks a free one), so the tracking port carries none",
+    )
+    lim = parser.add_argument_group("limits and timeouts", "as a production server has them (nginx's in brackets)")
+    d = Limits()
+    lim.add_argument(
+        "--max-request-line",
+        type=int,
+        default=d.max_request_line,
+        metavar="BYTES",
+        help=f"longer request lines get 414 (default: {d.max_request_line})",
+    )
+    lim.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=d.max_header_bytes,
+        metavar="BYTES",
+        help=f"larger header blocks get 431 (default: {d.max_header_bytes})",
+    )
+    lim.add_argument(
+        "--max-body",
+        type=int,
+        default=d.max_body,
+        metavar="BYTES",
+        help=f"larger bodies get 413, from Content-Length before any 100 Continue (default: {d.max_body})",
+    )
+    lim.add_argument(
+        "--header-timeout",
+        default=f"{d.header_timeout:g}s",
+        metavar="T",
+        help=f"a request's headers must arrive within T, else 408 (default: {d.header_timeout:g}s)",
+    )
+    lim.add_argument(
+        "--body-timeout",
+        default=f"{d.body_timeout:g}s",
+        metavar="T",
+        help=f"longest pause while a body arrives, else 408 (default: {d.body_timeout:g}s)",
+    )
+    lim.add_argument(
+        "--idle-timeout",
+        default=f"{d.idle_timeout:g}s",
+        metavar="T",
+        help=f"idle keep-alive connections close after T (default: {d.idle_timeout:g}s)",
+    )
+    lim.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="connections served at once before the oldest idle ones are closed (default: what the "
+        "file descriptor limit allows)",
     )
     faults = parser.add_argument_group(
         "faults", "each may be repeated and prefixed by an endpoint: identify=..., events=..., externalIds=..."
@@ -71,6 +136,28 @@ def faults_from_args(args: argparse.Namespace) -> FaultConfig:
     )
 
 
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    """The limits of parsed arguments; raises ``FaultError`` naming the flag and the value."""
+    times: dict[str, float] = {}
+    for name in ("header_timeout", "body_timeout", "idle_timeout"):
+        flag = "--" + name.replace("_", "-")
+        try:
+            times[name] = parse_duration(getattr(args, name), default_unit="s")
+        except FaultError as exc:
+            raise FaultError(f"{flag}: {exc}") from None
+    try:
+        return Limits(
+            max_request_line=args.max_request_line,
+            max_header_bytes=args.max_header_bytes,
+            max_body=args.max_body,
+            max_connections=args.max_connections,
+            **times,
+        )
+    except ValueError as exc:
+        name = str(exc).split(" ", 1)[0]
+        raise FaultError(f"--{name.replace('_', '-')}: {exc}") from None
+
+
 def serve_from_args(args: argparse.Namespace) -> int:
     """Run ``serve`` from parsed arguments; returns an exit code (2 for a bad flag or busy port)."""
     import sys
@@ -79,11 +166,26 @@ def serve_from_args(args: argparse.Namespace) -> int:
 
     try:
         faults = faults_from_args(args)
-    except FaultError as exc:
+        limits = limits_from_args(args)
+        token = args.admin_token or admin_token_from_env(args.admin_token_file)
+    except (FaultError, ValueError) as exc:
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
     try:
-        serve(host=args.host, port=args.port, store=args.store, faults=faults, seed=args.seed, sync=args.sync)
+        serve(
+            host=args.host,
+            port=args.port,
+            store=args.store,
+            faults=faults,
+            seed=args.seed,
+            sync=args.sync,
+            limits=limits,
+            admin_token=token,
+            admin_port=args.admin_port,
+        )
+    except ValueError as exc:  # a non-loopback --host without a token
+        print(f"loadsim mock: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"loadsim mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "

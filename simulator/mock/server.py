@@ -29,18 +29,28 @@ from simulator import contract
 from simulator.digest import DIGEST_MASK, digest
 from simulator.mock import admin
 from simulator.mock.faults import FaultConfig, FaultInjector
+from simulator.mock.limits import Limits
 from simulator.mock.state import State
-from simulator.mock.store import FLUSH_INTERVAL_S, Store
+from simulator.mock.store import FLUSH_INTERVAL_S, MAX_REJECTED_PATH, Store
 from simulator.mock.validation import fast_checks
 
 __all__ = ["MAX_BODY", "App", "HttpProtocol", "response"]
 
 log = logging.getLogger(__name__)
 
-#: Larger bodies get a 413 (the reference names no limit; 1 MiB is far above any real body).
-MAX_BODY = 1024 * 1024
+#: Larger bodies get a 413 by default (the reference names no limit; 1 MiB is far above any real body).
+MAX_BODY = Limits().max_body
+#: Seconds a connection closed after an error answer keeps reading (and discarding) before it closes.
+LINGER_S = 2.0
+#: Paths longer than this are not kept in the route cache (a scan of long paths must not grow it).
+MAX_CACHED_PATH = 256
 #: Pipelined answers waiting on one connection before it stops reading (backpressure).
 MAX_QUEUED = 512
+#: Distinct webhook sources counted by name in the stats; the rest are counted under OTHER_SOURCES.
+MAX_WEBHOOK_SOURCES = 1000
+OTHER_SOURCES = "(other sources)"
+#: Seconds between two sweeps of the connections' timeouts.
+SWEEP_INTERVAL_S = 0.5
 #: Retry-After of the 503 answered while the store cannot write or keep up.
 STORE_RETRY_AFTER_S = 1
 _STORE_RETRY_AFTER = b"Retry-After: %d\r\n" % STORE_RETRY_AFTER_S
@@ -49,11 +59,16 @@ _REASONS = {
     100: b"Continue",
     200: b"OK",
     400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
     404: b"Not Found",
     405: b"Method Not Allowed",
+    408: b"Request Timeout",
     413: b"Content Too Large",
+    414: b"URI Too Long",
     415: b"Unsupported Media Type",
     429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
@@ -96,8 +111,26 @@ class App:
     """Everything shared by the connections: state, store, faults and the request handler."""
 
     def __init__(
-        self, *, store: str = ":memory:", faults: FaultConfig | None = None, seed: int = 0, sync: bool = False
+        self,
+        *,
+        store: str = ":memory:",
+        faults: FaultConfig | None = None,
+        seed: int = 0,
+        sync: bool = False,
+        limits: Limits | None = None,
+        admin_token: str | None = None,
+        admin_port: int | None = None,
     ) -> None:
+        self.limits = limits or Limits()
+        #: Every admin call but /health needs ``Authorization: Bearer`` this (see ``admin.guard``).
+        self.admin_token = admin_token or None
+        #: The admin API's own port (0: a free one); ``None``: it shares the tracking port.
+        self.admin_port = admin_port
+        self.admin_server: asyncio.AbstractServer | None = None
+        #: ``http://host:port`` of the admin API once listening.
+        self.admin_url: str | None = None
+        #: The address bound (a Host header naming it is this mock's).
+        self.bind_host = "127.0.0.1"
         self.state = State()
         self.store = Store(store)
         #: Commit each accepted body before answering 200 (``--sync``): nothing acknowledged is lost
@@ -119,14 +152,34 @@ class App:
         self._bind: tuple[str, int] | None = None
         self._reopen: asyncio.TimerHandle | None = None
         self._relisten: asyncio.Task[None] | None = None
+        #: Connections served at once before the oldest idle or slow ones are shed (see ``shed``).
+        self.max_connections = self.limits.connection_budget()
+        #: Connections closed to make room, in all, and since the last log line.
+        self.shed_total = 0
+        self._shed_unlogged = 0
+        self._shed_logged_at = 0.0
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (port 0: a free one); returns the address bound."""
         loop = asyncio.get_running_loop()
+        self.bind_host = host
+        admin_ok = self.admin_port is None
         # SO_REUSEADDR so that the port can be bound again at once after a refusal.
-        self.server = await loop.create_server(lambda: HttpProtocol(self), host, port, backlog=2048, reuse_address=True)
+        self.server = await loop.create_server(
+            lambda: HttpProtocol(self, admin_ok=admin_ok), host, port, backlog=2048, reuse_address=True
+        )
         bound = self.server.sockets[0].getsockname()[:2]
         self._bind = (host, bound[1])
+        return bound[0], bound[1]
+
+    async def listen_admin(self, host: str) -> tuple[str, int]:
+        """Listen for the admin API alone on ``host:admin_port`` (``--admin-port``)."""
+        assert self.admin_port is not None
+        loop = asyncio.get_running_loop()
+        self.admin_server = await loop.create_server(
+            lambda: HttpProtocol(self, admin_ok=True, admin_only=True), host, self.admin_port, reuse_address=True
+        )
+        bound = self.admin_server.sockets[0].getsockname()[:2]
         return bound[0], bound[1]
 
     def refuse(self, seconds: float) -> float:
@@ -197,6 +250,9 @@ class App:
         if self.server is not None:
             self.server.close()
             self.server = None
+        if self.admin_server is not None:
+            self.admin_server.close()
+            self.admin_server = None
 
     def start_flushing(self, loop: asyncio.AbstractEventLoop) -> None:
         """Write the store's pending rows every ``FLUSH_INTERVAL_S`` on ``loop`` (see ``store``)."""
@@ -216,6 +272,53 @@ class App:
 
         first = loop.time() + FLUSH_INTERVAL_S
         loop.call_at(first, tick, first)
+
+        def sweep() -> None:
+            # One timer for every connection's timeouts, not one per request: cheap at any rate.
+            try:
+                now = time.monotonic()
+                for conn in list(self.connections):
+                    conn.check_timeouts(now)
+            finally:
+                loop.call_later(SWEEP_INTERVAL_S, sweep)
+
+        loop.call_later(SWEEP_INTERVAL_S, sweep)
+
+    def shed(self, newcomer: HttpProtocol) -> None:
+        """Over ``max_connections`` (the fd limit is near): close the oldest idle or slow connections,
+        so that clients keep being served; refuse the newcomer only if none is idle. Logs once a second."""
+        idle = sorted(
+            (since, id(c), c) for c in self.connections if c is not newcomer and (since := c.idle_since()) is not None
+        )
+        room = max(1, self.max_connections // 16)  # a batch, so that this sort is rare
+        closed = [c for _, _, c in idle[:room]]
+        for conn in closed:
+            conn._close()
+            self.connections.discard(conn)  # its fd is released now; connection_lost follows
+        if not closed:
+            newcomer._close()
+            self.connections.discard(newcomer)
+        count = max(1, len(closed))
+        self.shed_total += count
+        self._shed_unlogged += count
+        now = time.monotonic()
+        if now - self._shed_logged_at >= 1.0:
+            print(
+                f"loadsim mock: {self.max_connections} connections reached (file descriptor limit or "
+                f"--max-connections): closed {self._shed_unlogged} "
+                + ("of the oldest idle or slow connections" if closed else "new connections, none being idle"),
+                file=sys.stderr,
+                flush=True,
+            )
+            self._shed_logged_at, self._shed_unlogged = now, 0
+
+    def refuse_request(self, url: bytes, status: int, reason: str, message: str) -> None:
+        """Count and store a request refused before it was read whole (414, 431, 413, 408)."""
+        path = url.partition(b"?")[0][:MAX_REJECTED_PATH].decode("latin-1")
+        endpoint = None if status == 414 else contract.endpoint_for_path(path)
+        self.state.requests += 1
+        self.state.reject(endpoint, reason)
+        self.store.add_rejected(endpoint, time.time(), status, reason, message, path, b"")
 
     def set_faults(self, config: FaultConfig) -> None:
         self.injector.set(config, now=time.monotonic())
@@ -275,7 +378,6 @@ class App:
         content_type: bytes | None,
         user_agent: bytes | None,
         body: bytes,
-        too_large: bool,
     ) -> None:
         """Answer one complete request on ``conn`` (the hot path: keep it flat)."""
         st = self.state
@@ -285,13 +387,28 @@ class App:
         if route is None:
             path = path_b.decode("latin-1")
             route = (path, contract.endpoint_for_path(path))
-            if len(self._routes) < 4096:  # a few webhook sources; never grow on a path scan
+            # A few webhook sources; never grow on a path scan, never keep a long path.
+            if len(self._routes) < 4096 and len(path_b) <= MAX_CACHED_PATH:
                 self._routes[path_b] = route
         path, endpoint = route
-        if endpoint is None:
-            if path.startswith("/_admin/") or path == "/_admin":
-                status, payload, extra = admin.handle(self, method.decode("latin-1"), path, query, body)
+        if endpoint is None or conn.admin_only:
+            if (path.startswith("/_admin/") or path == "/_admin") and conn.admin_ok:
+                status, payload, extra = admin.handle(
+                    self,
+                    method.decode("latin-1"),
+                    path,
+                    query,
+                    body,
+                    content_type=content_type,
+                    host=conn._host,
+                    origin=conn._origin,
+                    auth=conn._auth,
+                )
                 conn.send(response(status, payload, headers=extra, close=not conn.keep_alive), 0.0)
+                return
+            if conn.admin_only:
+                only_admin = _error("this is the admin port: only /_admin/ is served here")
+                conn.send(response(404, only_admin, close=not conn.keep_alive), 0.0)
                 return
             st.requests += 1
             self._reject(
@@ -317,18 +434,6 @@ class App:
                 path,
                 body,
                 headers=b"Allow: POST\r\n",
-                now=now,
-            )
-            return
-        if too_large:
-            self._reject(
-                conn,
-                endpoint,
-                413,
-                "body_too_large",
-                f"body larger than {MAX_BODY} bytes; send one event per request",
-                path,
-                b"",
                 now=now,
             )
             return
@@ -414,7 +519,13 @@ class App:
                 d = digest(body)
                 st.accepted["events"] += 1
                 st.digests["events"] = (st.digests["events"] + d) & DIGEST_MASK
-                st.webhook_sources[source] = st.webhook_sources.get(source, 0) + 1
+                ws = st.webhook_sources
+                if source in ws:
+                    ws[source] += 1
+                elif len(ws) < MAX_WEBHOOK_SOURCES and len(source) <= MAX_CACHED_PATH:
+                    ws[source] = 1
+                else:  # bounded: a scan of made-up sources must not grow the stats
+                    ws[OTHER_SOURCES] = ws.get(OTHER_SOURCES, 0) + 1
                 self.store.add_accepted("events", now, obj["uid"], obj["sid"], p.id, source, body, d)
                 if self.sync and not self._committed(conn, "events", d, source):
                     return
@@ -458,7 +569,8 @@ class App:
         st.accepted[endpoint] -= 1
         st.digests[endpoint] = (st.digests[endpoint] - d) & DIGEST_MASK
         if source is not None:
-            st.webhook_sources[source] -= 1
+            ws = st.webhook_sources
+            ws[source if source in ws else OTHER_SOURCES] -= 1
         self._unavailable(conn, endpoint, store.unavailable() or "the store cannot write")
         return False
 
@@ -485,18 +597,45 @@ class App:
         return False
 
 
+class _Refuse(Exception):
+    """Raised inside a parser callback: answer ``status`` at once and stop reading the request."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
 class HttpProtocol(asyncio.Protocol):
-    """One client connection: parses with httptools and answers in order."""
+    """One client connection: parses with httptools and answers in order.
+
+    A request's head is buffered here (a ``bytearray``: linear in the bytes received, where
+    httptools would concatenate a long header quadratically) until its blank line arrives, then
+    parsed in one call; past ``max_header_bytes`` it gets a 431 (a 414 when its request line alone
+    is longer than ``max_request_line``), past ``max_body`` a 413, decided from Content-Length
+    before any 100 Continue. Those answers close the connection after a short lingering read, so
+    the client sees them rather than a reset.
+    """
 
     __slots__ = (
+        "_auth",
         "_body",
+        "_clen",
         "_ct",
+        "_expect",
         "_head",
+        "_head_began",
+        "_headbuf",
+        "_host",
+        "_in_body",
+        "_last",
+        "_linger",
+        "_origin",
         "_queue",
         "_size",
-        "_too_large",
         "_ua",
         "_url",
+        "admin_ok",
+        "admin_only",
         "app",
         "closed",
         "draining",
@@ -506,8 +645,13 @@ class HttpProtocol(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, admin_ok: bool = True, admin_only: bool = False) -> None:
         self.app = app
+        #: Whether /_admin/ is served on this connection's port, and whether nothing else is.
+        self.admin_ok, self.admin_only = admin_ok, admin_only
+        self._host: bytes | None = None
+        self._origin: bytes | None = None
+        self._auth: bytes | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self._queue: deque[list[Any]] = deque()
@@ -522,15 +666,29 @@ class HttpProtocol(asyncio.Protocol):
         self._ua: bytes | None = None
         self._body: list[bytes] = []
         self._size = 0
-        self._too_large = False
+        self._clen = -1
+        self._expect = False
+        #: Between the end of a request's head and the end of its body.
+        self._in_body = False
+        #: The part of a request's head received so far (empty between requests).
+        self._headbuf = bytearray()
+        #: ``time.monotonic()`` of the first byte of the request whose head is arriving (None: none is).
+        self._head_began: float | None = None
+        #: ``time.monotonic()`` of the last bytes received (or of the connection).
+        self._last = time.monotonic()
+        #: Discarding input until the close of an answered-and-refused request (see ``_refuse``).
+        self._linger = False
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.app.connections.add(self)
-        if self.app.refusing_until is not None:  # accepted just before the listener closed
+        app = self.app
+        app.connections.add(self)
+        if app.refusing_until is not None:  # accepted just before the listener closed
             self.draining = True
+        if len(app.connections) > app.max_connections:
+            app.shed(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -538,18 +696,53 @@ class HttpProtocol(asyncio.Protocol):
         self._queue.clear()
 
     def data_received(self, data: bytes) -> None:
-        if self.closed:
+        if self.closed or self._linger:
             return
+        self._last = now = time.monotonic()
+        if not self._in_body:
+            # A head under way: parse it only once its blank line is here (or refuse it if too long).
+            buf = self._headbuf
+            if buf:
+                start = max(0, len(buf) - 3)
+                buf += data
+                end = buf.find(b"\r\n\r\n", start)
+                if end < 0:
+                    if len(buf) > self.app.limits.max_header_bytes:
+                        self._head_too_large(buf)
+                    return
+                data = bytes(buf)
+                self._headbuf = bytearray()
+            else:
+                if not self._url:
+                    self._head_began = now
+                end = data.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(data) > self.app.limits.max_header_bytes:
+                        self._head_too_large(data)
+                    else:
+                        self._headbuf += data
+                    return
+            if end + 4 > self.app.limits.max_header_bytes:
+                self._head_too_large(data)
+                return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError:
+        except httptools.HttpParserCallbackError as exc:
+            refusal = exc.__context__
+            if isinstance(refusal, _Refuse):
+                self._refuse(refusal)
+                return
             # A bug in the mock, not in the request: say so with a 500 (the tests assert none
             # ever happens) rather than blaming the client with a 400.
             log.exception("loadsim mock: internal error while answering a request")
             self.app.state.reject(None, "internal_error")
             self._bad_request("internal error in the loadsim mock (a bug: please report it)", status=500)
         except httptools.HttpParserUpgrade:
-            self._bad_request("protocol upgrades are not supported; send plain HTTP/1.1")
+            # The request was answered already (its message completed): that one answer, then close.
+            self.keep_alive = False
+            self.draining = self._linger = True
+            if not self._queue:
+                self._close()
         except httptools.HttpParserError as exc:
             self._bad_request(f"malformed HTTP request: {exc}")
 
@@ -563,6 +756,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        limit = self.app.limits.max_request_line
+        if len(self._url) > limit:
+            raise _Refuse(
+                414, "uri_too_long", f"request line longer than {limit} bytes (loadsim mock --max-request-line)"
+            )
 
     def on_header(self, name: bytes, value: bytes) -> None:
         n = name.lower()
@@ -570,18 +768,33 @@ class HttpProtocol(asyncio.Protocol):
             self._ct = value
         elif n == b"cl-user-agent":
             self._ua = value.strip()
-        elif n == b"expect" and value.lower() == b"100-continue" and not self._queue and not self.closed:
-            # Sent as soon as the header is seen (not after the last one): one callback fewer per
-            # request, and the client only waits for it before sending the body.
+        elif n == b"content-length":
+            with contextlib.suppress(ValueError):  # httptools itself refuses a malformed one
+                self._clen = int(value)
+        elif n == b"host":
+            self._host = value
+        elif n == b"expect" and value.lower() == b"100-continue":
+            self._expect = True
+        elif n == b"origin":
+            self._origin = value
+        elif n == b"authorization":
+            self._auth = value
+
+    def on_headers_complete(self) -> None:
+        self._in_body = True
+        self._head_began = None
+        limit = self.app.limits.max_body
+        if self._clen > limit:
+            raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
+        if self._expect and not self._queue and not self.closed:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
-        if self._size > MAX_BODY:
-            self._too_large = True
-            self._body = []
-        elif not self._too_large:
-            self._body.append(body)
+        if self._size > self.app.limits.max_body:  # a chunked body: no Content-Length to decide from
+            limit = self.app.limits.max_body
+            raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
+        self._body.append(body)
 
     def on_message_complete(self) -> None:
         if self.closed:
@@ -590,10 +803,74 @@ class HttpProtocol(asyncio.Protocol):
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         method = self.parser.get_method()
         self._head = method == b"HEAD"
-        url, ct, ua, too_large = self._url, self._ct, self._ua, self._too_large
+        url, ct, ua = self._url, self._ct, self._ua
         # Reset here rather than in on_message_begin: one callback fewer per request.
-        self._url, self._ct, self._ua, self._body, self._size, self._too_large = b"", None, None, [], 0, False
-        self.app.handle(self, method, url, ct, ua, body, too_large)
+        self._url, self._ct, self._ua, self._body, self._size = b"", None, None, [], 0
+        self._clen, self._expect, self._in_body = -1, False, False
+        self.app.handle(self, method, url, ct, ua, body)
+        # After handling: only the admin API reads them, during ``handle``.
+        self._host = self._origin = self._auth = None
+
+    # --- limits and timeouts ----------------------------------------------------------------
+
+    def _head_too_large(self, head: bytes | bytearray) -> None:
+        limits = self.app.limits
+        line_end = head.find(b"\r\n", 0, limits.max_request_line + 2)
+        if line_end < 0 and not self._url:
+            self._url = bytes(head[: min(len(head), 1024)]).partition(b" ")[2]
+            self._refuse(
+                _Refuse(
+                    414,
+                    "uri_too_long",
+                    f"request line longer than {limits.max_request_line} bytes (loadsim mock --max-request-line)",
+                )
+            )
+            return
+        if not self._url:
+            self._url = bytes(head[:line_end]).split(b" ")[1] if head.count(b" ", 0, line_end) >= 2 else b""
+        self._refuse(
+            _Refuse(
+                431,
+                "headers_too_large",
+                f"request header block larger than {limits.max_header_bytes} bytes (loadsim mock --max-header-bytes)",
+            )
+        )
+
+    def _refuse(self, refusal: _Refuse) -> None:
+        """Answer a request refused before its end (too long, too slow), then close after a lingering read."""
+        self.app.refuse_request(self._url, refusal.status, refusal.reason, refusal.message)
+        self._headbuf = bytearray()
+        self._bad_request(refusal.message, status=refusal.status, count=False)
+
+    def check_timeouts(self, now: float) -> None:
+        """Called about once a second: a head or body that stalls gets a 408, an idle connection closes."""
+        if self.closed or self._linger:
+            return
+        limits = self.app.limits
+        if self._in_body:
+            if now - self._last > limits.body_timeout:
+                self._timeout("body", limits.body_timeout)
+        elif self._head_began is not None and (self._headbuf or self._url):
+            if now - self._head_began > limits.header_timeout:
+                self._timeout("header", limits.header_timeout)
+        elif not self._queue and now - self._last > limits.idle_timeout:
+            self._close()
+
+    def _timeout(self, part: str, seconds: float) -> None:
+        flag = "--header-timeout" if part == "header" else "--body-timeout"
+        self._refuse(
+            _Refuse(
+                408,
+                f"{part}_timeout",
+                f"the request's {part} did not arrive within {seconds:g} s (loadsim mock {flag})",
+            )
+        )
+
+    def idle_since(self) -> float | None:
+        """When this connection became idle or slow (sheddable), or None while it is being served."""
+        if self.closed or self._queue or self._in_body:
+            return None
+        return self._last
 
     # --- answering, in order ----------------------------------------------------------------
 
@@ -673,12 +950,29 @@ class HttpProtocol(asyncio.Protocol):
     def _close(self) -> None:
         if not self.closed and self.transport is not None:
             self.closed = True
+            if self._linger:
+                # Lingering close: send FIN, keep reading (and discarding) briefly so the client's
+                # unsent body does not turn our answer into a reset on its side.
+                transport = self.transport
+                with contextlib.suppress(OSError, RuntimeError):
+                    if transport.can_write_eof():
+                        transport.write_eof()
+                        self._resume_for_linger()
+                        assert self.app.loop is not None
+                        self.app.loop.call_later(LINGER_S, transport.close)
+                        return
             self.transport.close()
 
-    def _bad_request(self, message: str, *, status: int = 400) -> None:
-        if status == 400:
+    def _resume_for_linger(self) -> None:
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _bad_request(self, message: str, *, status: int = 400, count: bool = True) -> None:
+        if status == 400 and count:
             self.app.state.reject(None, "malformed_http")
         self.keep_alive = False
+        self._linger = True
         data = response(status, _error(message), close=True)
         if self._queue:
             self._queue.append([data, True])

@@ -372,7 +372,7 @@ def test_reset_forgets_everything_and_digest_matches_client_side() -> None:
         stats = mock.stats()
         assert stats["digest"]["events"] == digest_all(reversed(sent))
         assert stats["digest"]["externalIds"] == 0
-        conn.request("POST", "/_admin/reset")
+        conn.request("POST", "/_admin/reset", headers={"Content-Type": "application/json"})
         assert conn.getresponse().read() == b'{"reset":true}'
         stats = mock.stats()
         assert stats["accepted"]["events"] == 0 and stats["digest"]["events"] == 0 and stats["profiles"] == 0

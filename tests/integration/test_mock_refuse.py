@@ -154,7 +154,7 @@ def test_the_refusal_is_in_the_openapi_document_and_answers_as_it_says(mock: tup
     doc = admin(url, "GET", "/_admin/openapi.json")[1]
     assert doc == orjson.loads(orjson.dumps(openapi(server=url)))
     op = doc["paths"]["/_admin/refuse"]["post"]
-    assert set(op["responses"]) == {"200", "400"}
+    assert set(op["responses"]) == {"200", "400", "401", "403", "415", "503"}
     assert op["requestBody"]["content"]["application/json"]["schema"]["required"] == ["for"]
     status, answer = admin(url, "GET", "/_admin/refuse")
     assert status == 405 and "use POST" in answer["validation_error"]["error_message"]

@@ -1,0 +1,135 @@
+"""The admin API cannot be driven by a web page or a peer (issue #15, defect 4 and the small ones).
+
+Before: a browser-style "simple" request (POST, text/plain, a foreign Origin) got 200 from
+/_admin/reset (counters wiped) and /_admin/refuse {"for": 3600} (the mock down for an hour);
+there was no token; admin inputs took ``error_rate: true`` and an infinite latency.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from simulator.mock import MockServer
+from tests.integration import mock_support as ms
+
+pytestmark = pytest.mark.integration
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockServer]:
+    with MockServer() as server:
+        yield server
+
+
+def call(url: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    host, port = ms.address(url)
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, orjson.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def test_a_cross_site_simple_request_changes_nothing(mock: MockServer) -> None:
+    assert ms.post(ms.connect(mock.url), ms.PATHS["events"], ms.event(1))[0] == 200
+    before = mock.stats()["accepted"]["events"]
+    page = {"Content-Type": "text/plain", "Origin": "http://evil.example"}
+    status, answer = call(mock.url, "POST", "/_admin/reset", b"{}", page)
+    assert status == 403, answer  # was 200, counters wiped
+    status, answer = call(mock.url, "POST", "/_admin/refuse", b'{"for": 3600}', page)
+    assert status == 403, answer  # was 200, the mock down for an hour
+    assert mock.stats()["accepted"]["events"] == before and mock.stats()["refusing_for_s"] == 0
+    # Without an Origin (curl, a script), a state-changing call must still say it is JSON.
+    status, answer = call(mock.url, "POST", "/_admin/reset", b"{}", {"Content-Type": "text/plain"})
+    assert status == 415 and "Content-Type: application/json" in answer["validation_error"]["error_message"]
+    status, _ = call(mock.url, "PUT", "/_admin/faults", b"{}", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415
+    assert mock.stats()["accepted"]["events"] == before
+
+
+def test_a_foreign_host_is_refused_and_the_own_origin_is_served(mock: MockServer) -> None:
+    status, answer = call(mock.url, "GET", "/_admin/events", headers={"Host": "rebound.example:8080"})
+    assert status == 403 and "--admin-token" in answer["validation_error"]["error_message"]
+    host = mock.url.removeprefix("http://")
+    assert call(mock.url, "GET", "/_admin/stats", headers={"Origin": f"http://{host}"})[0] == 200
+    assert call(mock.url, "GET", "/_admin/stats", headers={"Host": "localhost:1"})[0] == 200
+
+
+def test_with_a_token_every_admin_call_but_health_needs_it() -> None:
+    with MockServer(admin_token="s3cret") as mock:
+        status, answer = call(mock.url, "GET", "/_admin/stats")
+        assert status == 401 and "--admin-token" in answer["validation_error"]["error_message"]
+        assert call(mock.url, "GET", "/_admin/stats", headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert call(mock.url, "GET", "/_admin/stats", headers={"Authorization": "Bearer s3cret"})[0] == 200
+        assert call(mock.url, "POST", "/_admin/reset", b"{}", {**JSON, "Authorization": "Bearer s3cret"})[0] == 200
+        assert call(mock.url, "GET", "/_admin/health")[0] == 200  # probes carry no secret
+        # With a token, a Host naming the service (a cluster DNS name) is fine.
+        auth = {"Authorization": "Bearer s3cret", "Host": "loadsim-mock:8080"}
+        assert call(mock.url, "GET", "/_admin/stats", headers=auth)[0] == 200
+
+
+def test_a_non_loopback_address_needs_a_token(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="--admin-token"):
+        MockServer(host="0.0.0.0")
+    from simulator.cli import main
+
+    assert main(["mock", "--host", "0.0.0.0", "--port", "0", "--store", ":memory:"]) == 2
+    assert "--admin-token" in capsys.readouterr().err
+
+
+def test_an_admin_port_leaves_the_tracking_port_without_admin() -> None:
+    with MockServer(admin_port=0) as mock:
+        assert mock.admin_url != mock.url
+        assert call(mock.url, "GET", "/_admin/stats")[0] == 404
+        assert call(mock.admin_url, "GET", "/_admin/stats")[0] == 200
+        assert call(mock.admin_url, "POST", ms.PATHS["events"], orjson.dumps(ms.event(1)), ms.HEADERS)[0] == 404
+        assert ms.post(ms.connect(mock.url), ms.PATHS["events"], ms.event(1))[0] == 200
+        assert mock.stats()["accepted"]["events"] == 1
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ({"default": {"error_rate": True}}, "error_rate must be a number between 0 and 1"),
+        ({"default": {"hold_rate": 1.5}}, "hold_rate must be a number between 0 and 1"),
+        ({"default": {"latency": "1" * 400 + "ms"}}, "between 0 and 3600 s"),
+        ({"default": {"latency": "lognormal:median=1s,p99=100000s"}}, "between 0 and 3600 s"),
+        ({"freeze_at": 0, "freeze_for": "9" * 400}, "freeze_for must be between 0 and 3600"),
+        ({"default": {"retry_after": 1e300}}, "retry_after must be a number of seconds between 0 and 3600"),
+    ],
+)
+def test_admin_inputs_are_validated(mock: MockServer, document: dict[str, Any], fragment: str) -> None:
+    before = call(mock.url, "GET", "/_admin/faults")[1]
+    status, answer = call(mock.url, "PUT", "/_admin/faults", orjson.dumps(document), JSON)
+    assert status == 400, answer  # error_rate true and an infinite latency were accepted
+    assert fragment in answer["validation_error"]["error_message"]
+    assert call(mock.url, "GET", "/_admin/faults")[1] == before
+
+
+def test_the_harness_sends_the_token_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import urllib.error
+
+    from simulator.loadtest.reconcile import fetch_mock_stats
+
+    with MockServer(admin_token="t0ken") as mock:
+        monkeypatch.delenv("LOADSIM_ADMIN_TOKEN", raising=False)
+        monkeypatch.delenv("LOADSIM_ADMIN_TOKEN_FILE", raising=False)
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            fetch_mock_stats(mock.url)
+        monkeypatch.setenv("LOADSIM_ADMIN_TOKEN", "t0ken")
+        assert "stored" in fetch_mock_stats(mock.url)
+        monkeypatch.delenv("LOADSIM_ADMIN_TOKEN")
+        secret = tmp_path / "token"
+        secret.write_text("t0ken\n")  # as a mounted secret file ends
+        monkeypatch.setenv("LOADSIM_ADMIN_TOKEN_FILE", str(secret))
+        assert "stored" in fetch_mock_stats(mock.url)
