@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,9 @@ from simulator.scenario.model import (
     OUTAGE_STATUSES,
     RETRYABLE_ERRORS,
     ClientConfig,
+    ErrorRateSLO,
     JourneyConfig,
+    LatencySLO,
     LoadConfig,
     Scenario,
     SLOConfig,
@@ -30,14 +31,14 @@ from simulator.scenario.model import (
     TargetConfig,
     TimeConfig,
     Transition,
-    _JourneyBase,
 )
-from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show
+from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show, hint
 
 _TOP_KEYS = ("name", "description", "seed", "app", "population", "journey", "load", "slo", "target", "time", "client")
 _STATE_KEYS = ("action", "event", "properties", "categories", "next")
 _TRANSITION_KEYS = ("from", "to", "p", "think")
 _JOURNEY_EXTRA = ("states", "transitions")
+_DEFAULT_JOURNEY = JourneyConfig()
 
 
 def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
@@ -46,7 +47,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
         return None
     simple = {k: v for k, v in table.items() if k not in _JOURNEY_EXTRA}
     # Everything but the graph goes through the generic reader; start is checked below.
-    base = _dataclass(r, _JourneyBase, simple, "journey")
+    base = _dataclass(r, JourneyConfig, simple, "journey")
 
     states: dict[str, State] = {}
     raw_states = table.get("states")
@@ -65,12 +66,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 r.unknown(p, k, _STATE_KEYS)
             action = spec_t.get("action", "event")
             if action not in ACTIONS:
-                close = difflib.get_close_matches(str(action), ACTIONS, n=1)
-                r.err(
-                    f"{p}.action",
-                    f"unknown action {_show(action)}; "
-                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ACTIONS)}"),
-                )
+                r.err(f"{p}.action", f"unknown action {_show(action)}; {hint(action, ACTIONS)}")
                 continue
             event = spec_t.get("event", "")
             if not isinstance(event, str):
@@ -90,7 +86,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 states[name] = State(name, action, event, props, tuple(cats))
 
     transitions: list[Transition] = []
-    default_think = base.think if base not in (_SKIP, None) else _JourneyBase.think
+    default_think = base.think if base not in (_SKIP, None) else _DEFAULT_JOURNEY.think
     raw_tr = table.get("transitions", [])
     if not isinstance(raw_tr, list):
         r.err("journey.transitions", f"expected an array of tables, got {_show(raw_tr)}")
@@ -117,7 +113,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
             if k not in _TRANSITION_KEYS:
                 r.unknown(p, k, _TRANSITION_KEYS)
                 ok = False
-        ends = []
+        ends: list[Any] = []  # two state names when ok
         for k in ("from", "to"):
             v = t.get(k)
             if v is None:
@@ -127,12 +123,8 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 r.err(f"{p}.{k}", f"expected a state name, got {_show(v)}")
                 ok = False
             elif raw_states is not None and isinstance(raw_states, dict) and v not in raw_states:
-                close = difflib.get_close_matches(v, list(raw_states), n=1)
-                r.err(
-                    p if compact else f"{p}.{k}",
-                    f"unknown state {_show(v)}; "
-                    + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
-                )
+                states_are = f"states are {', '.join(raw_states)}"
+                r.err(p if compact else f"{p}.{k}", f"unknown state {_show(v)}; {hint(v, raw_states, states_are)}")
                 ok = False
             ends.append(v)
         if "p" not in t:
@@ -157,12 +149,8 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
 
     start = table.get("start") or (next(iter(raw_states)) if isinstance(raw_states, dict) and raw_states else "")
     if isinstance(raw_states, dict) and isinstance(start, str) and start and start not in raw_states:
-        close = difflib.get_close_matches(start, list(raw_states), n=1)
-        r.err(
-            "journey.start",
-            f"unknown state {_show(start)}; "
-            + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
-        )
+        states_are = f"states are {', '.join(raw_states)}"
+        r.err("journey.start", f"unknown state {_show(start)}; {hint(start, raw_states, states_are)}")
     if base in (_SKIP, None):
         return None
     for k, v in base.event_names.items():
@@ -172,12 +160,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
             r.err(f"journey.event_names.{k}", "expected a non-empty event name")
     for i, kind in enumerate(base.faulty.kinds):
         if kind not in FAULT_KINDS:
-            close = difflib.get_close_matches(kind, FAULT_KINDS, n=1)
-            r.err(
-                f"journey.faulty.kinds[{i}]",
-                f"unknown fault {_show(kind)}; "
-                + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(FAULT_KINDS)}"),
-            )
+            r.err(f"journey.faulty.kinds[{i}]", f"unknown fault {_show(kind)}; {hint(kind, FAULT_KINDS)}")
     if base.attribution.share > 0 and not any(w > 0 for w in base.attribution.sources.values()):
         r.err("journey.attribution.sources", "expected at least one source with a weight above 0")
     if not base.attribution.campaigns:
@@ -189,9 +172,10 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
             r.err(f"journey.commerce.coupons.{code}", f"expected a discount share in [0, 1), got {share:g}")
     names = dict(DEFAULT_EVENT_NAMES)
     names.update(base.event_names)
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(_JourneyBase)}
-    fields.update(start=start, event_names=names)
-    return JourneyConfig(states=states, transitions=tuple(transitions), **fields)
+    journey: JourneyConfig = dataclasses.replace(
+        base, start=start, states=states, transitions=tuple(transitions), event_names=names
+    )
+    return journey
 
 
 def _check_load(r: _Reader, load: LoadConfig) -> None:
@@ -206,14 +190,16 @@ def _check_load(r: _Reader, load: LoadConfig) -> None:
 
 
 def _check_slo(r: _Reader, slo: SLOConfig) -> None:
-    for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
+    tables: list[tuple[str, tuple[LatencySLO | ErrorRateSLO, ...]]] = [
+        ("latency", slo.latency),
+        ("error_rate", slo.error_rate),
+    ]
+    for kind, entries in tables:
         for i, e in enumerate(entries):
             if e.endpoint not in ENDPOINT_NAMES:
-                close = difflib.get_close_matches(e.endpoint, ENDPOINT_NAMES, n=1)
                 r.err(
                     f"slo.{kind}[{i}].endpoint",
-                    f"unknown endpoint {_show(e.endpoint)}; "
-                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ENDPOINT_NAMES)}"),
+                    f"unknown endpoint {_show(e.endpoint)}; {hint(e.endpoint, ENDPOINT_NAMES)}",
                 )
 
 
@@ -254,7 +240,9 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
             r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
     if ("outage_at" in options) != ("outage_for" in options):
         r.err("target.mock", "an outage needs both outage_at and outage_for")
-    flags = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS}
+    flags: dict[str, Any] = {
+        k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS
+    }
     if flags and not r.problems:
         try:
             FaultConfig.from_flags(**flags)  # the mock's own reading of its flags
@@ -336,6 +324,7 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
             check(r, tables[key])
     if r.problems:
         return None
+    assert journey is not None  # a missing or unreadable journey is a problem reported above
     return Scenario(
         name=name,
         description=description,
@@ -345,4 +334,4 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
         journey=journey,
         path=path,
         **tables,
-    )  # type: ignore[arg-type]
+    )
