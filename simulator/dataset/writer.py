@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -39,7 +39,7 @@ class _GzipOut(gzip.GzipFile):
     """A gzip file that also closes the file under it (``GzipFile(fileobj=...)`` leaves it open)."""
 
     def close(self) -> None:
-        raw = self.fileobj
+        raw = cast("IO[bytes] | None", self.fileobj)  # the file open_out gave it
         try:
             super().close()
         finally:
