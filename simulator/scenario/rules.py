@@ -21,6 +21,7 @@ from simulator.scenario.model import (
     OUTAGE_STATUSES,
     RETRYABLE_ERRORS,
     ClientConfig,
+    Distribution,
     ErrorRateSLO,
     JourneyConfig,
     LatencySLO,
@@ -42,59 +43,95 @@ _DEFAULT_JOURNEY = JourneyConfig()
 
 
 def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
+    """``[journey]``: every key but the graph read generically, then the states, the transitions
+    (array or compact ``next`` tables), their sums and the start; then the rules across tables."""
     table = r.table(raw, "journey")
     if table is None:
         return None
     simple = {k: v for k, v in table.items() if k not in _JOURNEY_EXTRA}
     # Everything but the graph goes through the generic reader; start is checked below.
     base = _dataclass(r, JourneyConfig, simple, "journey")
-
-    states: dict[str, State] = {}
     raw_states = table.get("states")
+    known = raw_states if isinstance(raw_states, dict) else None  # the state names, when readable
+    states = _states(r, raw_states)
+    default_think = base.think if base not in (_SKIP, None) else _DEFAULT_JOURNEY.think
+    transitions: list[Transition] = []
+    for p, spec, compact in _transition_specs(r, table.get("transitions", []), known):
+        tr = _transition(r, p, spec, compact, known, default_think)
+        if tr is not None:
+            transitions.append(tr)
+    _check_sums(r, transitions)
+    start = table.get("start") or (next(iter(known)) if known else "")
+    if known is not None and isinstance(start, str) and start and start not in known:
+        states_are = f"states are {', '.join(known)}"
+        r.err("journey.start", f"unknown state {_show(start)}; {hint(start, known, states_are)}")
+    if base in (_SKIP, None):
+        return None
+    _check_journey_tables(r, base)
+    names = dict(DEFAULT_EVENT_NAMES)
+    names.update(base.event_names)
+    journey: JourneyConfig = dataclasses.replace(
+        base, start=start, states=states, transitions=tuple(transitions), event_names=names
+    )
+    return journey
+
+
+def _states(r: _Reader, raw_states: Any) -> dict[str, State]:
+    """``[journey.states]``: each state's action, event name, properties and categories."""
+    states: dict[str, State] = {}
     if raw_states is None:
         r.err("journey.states", 'required: at least one state, e.g. [journey.states] home = {action = "event"}')
-    elif (st := r.table(raw_states, "journey.states")) is not None:
-        if not st:
-            r.err("journey.states", "expected at least one state")
-        for name, spec in st.items():
-            p = f"journey.states.{name}"
-            spec_t = r.table(spec, p)
-            if spec_t is None:
-                continue
-            bad = [k for k in spec_t if k not in _STATE_KEYS]
-            for k in bad:
-                r.unknown(p, k, _STATE_KEYS)
-            action = spec_t.get("action", "event")
-            if action not in ACTIONS:
-                r.err(f"{p}.action", f"unknown action {_show(action)}; {hint(action, ACTIONS)}")
-                continue
-            event = spec_t.get("event", "")
-            if not isinstance(event, str):
-                r.err(f"{p}.event", f"expected an event name, got {_show(event)}")
-                continue
-            if "event" in spec_t and not event.strip():
-                r.err(f"{p}.event", "expected a non-empty event name")
-            props = spec_t.get("properties", {})
-            if not isinstance(props, dict):
-                r.err(f"{p}.properties", f"expected a table, got {_show(props)}")
-                continue
-            cats = spec_t.get("categories", [])
-            if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
-                r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
-                continue
-            if not bad:
-                states[name] = State(name, action, event, props, tuple(cats))
+        return states
+    st = r.table(raw_states, "journey.states")
+    if st is None:
+        return states
+    if not st:
+        r.err("journey.states", "expected at least one state")
+    for name, spec in st.items():
+        state = _state(r, name, spec)
+        if state is not None:
+            states[name] = state
+    return states
 
-    transitions: list[Transition] = []
-    default_think = base.think if base not in (_SKIP, None) else _DEFAULT_JOURNEY.think
-    raw_tr = table.get("transitions", [])
+
+def _state(r: _Reader, name: str, spec: Any) -> State | None:
+    p = f"journey.states.{name}"
+    spec_t = r.table(spec, p)
+    if spec_t is None:
+        return None
+    bad = [k for k in spec_t if k not in _STATE_KEYS]
+    for k in bad:
+        r.unknown(p, k, _STATE_KEYS)
+    action = spec_t.get("action", "event")
+    if action not in ACTIONS:
+        r.err(f"{p}.action", f"unknown action {_show(action)}; {hint(action, ACTIONS)}")
+        return None
+    event = spec_t.get("event", "")
+    if not isinstance(event, str):
+        r.err(f"{p}.event", f"expected an event name, got {_show(event)}")
+        return None
+    if "event" in spec_t and not event.strip():
+        r.err(f"{p}.event", "expected a non-empty event name")
+    props = spec_t.get("properties", {})
+    if not isinstance(props, dict):
+        r.err(f"{p}.properties", f"expected a table, got {_show(props)}")
+        return None
+    cats = spec_t.get("categories", [])
+    if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
+        r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
+        return None
+    return None if bad else State(name, action, event, props, tuple(cats))
+
+
+def _transition_specs(r: _Reader, raw_tr: Any, known: dict[str, Any] | None) -> list[tuple[str, Any, int]]:
+    """Every transition as (path, table, compact): ``[[journey.transitions]]`` entries (compact 0),
+    then the compact form ``[journey.states.home] next = {product = 0.45, login = {p = 0.08}}``,
+    whose entries name their target by key (1) and maybe their probability by value (2)."""
     if not isinstance(raw_tr, list):
         r.err("journey.transitions", f"expected an array of tables, got {_show(raw_tr)}")
         raw_tr = []
-    # (path, spec, compact): compact entries name their target by key, maybe their probability by value
     specs: list[tuple[str, Any, int]] = [(f"journey.transitions[{i}]", t, 0) for i, t in enumerate(raw_tr)]
-    # The compact form: [journey.states.home] next = {product = 0.45, login = {p = 0.08, think = "5s"}}
-    for name, spec in (raw_states or {}).items() if isinstance(raw_states, dict) else ():
+    for name, spec in (known or {}).items():
         nxt = spec.get("next") if isinstance(spec, dict) else None
         if nxt is None:
             continue
@@ -104,39 +141,47 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
         for target, v in nxt.items():
             t_spec = {"from": name, "to": target, **(v if isinstance(v, dict) else {"p": v})}
             specs.append((f"journey.states.{name}.next.{target}", t_spec, 1 if isinstance(v, dict) else 2))
-    for p, spec, compact in specs:
-        t = r.table(spec, p)
-        if t is None:
-            continue
-        ok = True
-        for k in t:
-            if k not in _TRANSITION_KEYS:
-                r.unknown(p, k, _TRANSITION_KEYS)
-                ok = False
-        ends: list[Any] = []  # two state names when ok
-        for k in ("from", "to"):
-            v = t.get(k)
-            if v is None:
-                r.err(f"{p}.{k}", "required key is missing")
-                ok = False
-            elif not isinstance(v, str):
-                r.err(f"{p}.{k}", f"expected a state name, got {_show(v)}")
-                ok = False
-            elif raw_states is not None and isinstance(raw_states, dict) and v not in raw_states:
-                states_are = f"states are {', '.join(raw_states)}"
-                r.err(p if compact else f"{p}.{k}", f"unknown state {_show(v)}; {hint(v, raw_states, states_are)}")
-                ok = False
-            ends.append(v)
-        if "p" not in t:
-            r.err(f"{p}.p", "required key is missing (the probability of taking this transition)")
-            ok = False
-            prob: Any = _SKIP
-        else:
-            prob = _convert(r, t["p"], float, p if compact == 2 else f"{p}.p", {"check": "probability"})
-        think = _distribution(r, t["think"], f"{p}.think") if "think" in t else default_think
-        if ok and prob is not _SKIP and think is not _SKIP:
-            transitions.append(Transition(ends[0], ends[1], prob, think))
+    return specs
 
+
+def _transition(
+    r: _Reader, p: str, spec: Any, compact: int, known: dict[str, Any] | None, default_think: Distribution
+) -> Transition | None:
+    t = r.table(spec, p)
+    if t is None:
+        return None
+    ok = True
+    for k in t:
+        if k not in _TRANSITION_KEYS:
+            r.unknown(p, k, _TRANSITION_KEYS)
+            ok = False
+    ends: list[Any] = []  # two state names when ok
+    for k in ("from", "to"):
+        v = t.get(k)
+        if v is None:
+            r.err(f"{p}.{k}", "required key is missing")
+            ok = False
+        elif not isinstance(v, str):
+            r.err(f"{p}.{k}", f"expected a state name, got {_show(v)}")
+            ok = False
+        elif known is not None and v not in known:
+            states_are = f"states are {', '.join(known)}"
+            r.err(p if compact else f"{p}.{k}", f"unknown state {_show(v)}; {hint(v, known, states_are)}")
+            ok = False
+        ends.append(v)
+    if "p" not in t:
+        r.err(f"{p}.p", "required key is missing (the probability of taking this transition)")
+        ok = False
+        prob: Any = _SKIP
+    else:
+        prob = _convert(r, t["p"], float, p if compact == 2 else f"{p}.p", {"check": "probability"})
+    think = _distribution(r, t["think"], f"{p}.think") if "think" in t else default_think
+    if ok and prob is not _SKIP and think is not _SKIP:
+        return Transition(ends[0], ends[1], prob, think)
+    return None
+
+
+def _check_sums(r: _Reader, transitions: list[Transition]) -> None:
     sums: dict[str, float] = {}
     for tr in transitions:
         sums[tr.source] = sums.get(tr.source, 0.0) + tr.p
@@ -147,12 +192,9 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 f"transitions from {_show(source)} sum to {total:g}; at most 1 (what is left over ends the session)",
             )
 
-    start = table.get("start") or (next(iter(raw_states)) if isinstance(raw_states, dict) and raw_states else "")
-    if isinstance(raw_states, dict) and isinstance(start, str) and start and start not in raw_states:
-        states_are = f"states are {', '.join(raw_states)}"
-        r.err("journey.start", f"unknown state {_show(start)}; {hint(start, raw_states, states_are)}")
-    if base in (_SKIP, None):
-        return None
+
+def _check_journey_tables(r: _Reader, base: JourneyConfig) -> None:
+    """The rules across ``[journey]``'s tables: event names, faults, attribution, coupons."""
     for k, v in base.event_names.items():
         if k not in DEFAULT_EVENT_NAMES:
             r.unknown("journey.event_names", k, DEFAULT_EVENT_NAMES)
@@ -170,12 +212,6 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
     for code, share in base.commerce.coupons.items():
         if not 0 <= share < 1:
             r.err(f"journey.commerce.coupons.{code}", f"expected a discount share in [0, 1), got {share:g}")
-    names = dict(DEFAULT_EVENT_NAMES)
-    names.update(base.event_names)
-    journey: JourneyConfig = dataclasses.replace(
-        base, start=start, states=states, transitions=tuple(transitions), event_names=names
-    )
-    return journey
 
 
 def _check_load(r: _Reader, load: LoadConfig) -> None:
