@@ -603,7 +603,7 @@ def validate_response(endpoint: str, status: int, body: Any) -> list[Problem]:
 
 def _describe_fields(fields: tuple[Field, ...], indent: str, lines: list[str]) -> None:
     for f in fields:
-        kind = f.type
+        kind: str = f.type
         if f.format:
             kind += f", {FORMATS[f.format].expected}"
         elif f.enum is not None:

@@ -28,14 +28,13 @@ import csv
 import functools
 import math
 import random
-import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simulator import identity, payloads
-from simulator.scenario import FAULT_KINDS, USD_RATES, Distribution, Scenario
+from simulator.scenario import FAULT_KINDS, USD_RATES, Scenario, normal_table
 
 if TYPE_CHECKING:
     from simulator.population import Population
@@ -144,33 +143,6 @@ class _Prices:
 # --- the compiled state machine --------------------------------------------------------------
 
 
-@functools.cache
-def _normal_table() -> tuple[float, ...]:
-    """Standard normal quantiles at 65,536 evenly spaced probabilities: a normal draw is one table
-    lookup by 16 random bits (``random.gauss`` is Python code and costs ten times more). Tails
-    are cut at 4.3 sigma, which no think time misses."""
-    inv = statistics.NormalDist().inv_cdf
-    return tuple(inv((k + 0.5) / 65536) for k in range(65536))
-
-
-def _sampler(d: Distribution) -> Callable[[Any], float]:
-    """A fast closure for one distribution (a method call with an if-chain costs twice as much)."""
-    lo, hi, v, sigma = d.low, d.high, d.value, d.sigma
-    if d.kind == "constant":
-        c = min(max(v, lo), hi)
-        return lambda rnd: c
-    if d.kind == "lognormal":
-        exp = math.exp
-        z = _normal_table()
-        if lo == 0.0 and hi == math.inf:
-            return lambda rnd: v * exp(sigma * z[rnd.getrandbits(16)])
-        return lambda rnd: min(max(v * exp(sigma * z[rnd.getrandbits(16)]), lo), hi)
-    if d.kind == "exponential" and v > 0 and lo == 0.0 and hi == math.inf:
-        lam = 1.0 / v
-        return lambda rnd: rnd.expovariate(lam)
-    return d.sample
-
-
 @dataclass(slots=True)
 class _Node:
     name: str
@@ -267,7 +239,7 @@ class JourneyEngine:
                     self._nodes[index[tr.target]],
                     d.value,
                     d.sigma if d.kind == "lognormal" else 0.0,
-                    None if inline else _sampler(d),
+                    None if inline else d.sampler(),
                 )
             )
         handlers = {
@@ -281,7 +253,7 @@ class JourneyEngine:
             node.handler = handlers.get(node.action)
         self._start = index[j.start]
         self._sessions = j.sessions
-        self._gap = _sampler(j.session_gap)
+        self._gap = j.session_gap.sampler()
         a = j.attribution
         self._sources = [s for s, w in a.sources.items() if w > 0]
         weights = [a.sources[s] for s in self._sources]
@@ -415,7 +387,7 @@ class JourneyEngine:
         getrandbits = rnd.getrandbits
         bisect_right = bisect.bisect_right
         exp = math.exp
-        z = _normal_table()
+        z = normal_table()
         mmss = payloads.MMSS_Z  # added_at inline: hour_prefix + MMSS_Z, as payloads.iso_utc builds it
         hour, prefix = -1, ""
         for s in range(n_sessions):

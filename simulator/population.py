@@ -27,7 +27,7 @@ import unicodedata
 from binascii import b2a_base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Platform codes of ``Population.platform``.
-PLATFORMS: tuple[str, str] = ("android", "ios")
+PLATFORMS: tuple[Literal["android"], Literal["ios"]] = ("android", "ios")
 ANDROID, IOS = 0, 1
 GENDERS: tuple[str, str, str] = ("male", "female", "other")
 
@@ -402,7 +402,8 @@ def _choose(rng: np.random.Generator, cls: np.ndarray | None, weights: np.ndarra
     u = rng.random(n) * k
     col = np.minimum(u.astype(np.int64), k - 1)
     flat = col if cls is None else cls.astype(np.int64) * k + col
-    return np.where(u - col < prob[flat], col, alias[flat])
+    picked: np.ndarray = np.where(u - col < prob[flat], col, alias[flat])
+    return picked
 
 
 def _fill_template(template: str, r: int) -> str:
@@ -530,11 +531,12 @@ class Population:
         _vocab: tuple[_Vocabulary, ...],
     ) -> None:
         self._rows = _rows
-        self._mv = memoryview(_rows).cast("B") if _rows.size else memoryview(b"")
+        # ndarray has the buffer protocol; numpy's stubs do not declare it (collections.abc.Buffer).
+        self._mv = memoryview(_rows).cast("B") if _rows.size else memoryview(b"")  # type: ignore[arg-type]
         self._n = int(_rows.shape[0])
         self._person = _person
         self._people = _people
-        self._pmv = memoryview(_people.view(np.uint8)) if _people.size else memoryview(b"")
+        self._pmv = memoryview(_people.view(np.uint8)) if _people.size else memoryview(b"")  # type: ignore[arg-type]
         self._offset = _offset
         self._config = _config
         self._app = _app
@@ -732,7 +734,9 @@ class Population:
         if g == 2:
             fi >>= 1
         first_a, last_a = voc.first_ascii[pool][fi] or "user", voc.last_ascii[li] or "user"
-        out: Person = {
+        # The body's key order is first name, last name, email, phone, then the rest: built in that
+        # order, so the TypedDict is complete only at the end.
+        out: Person = {  # type: ignore[typeddict-item]
             "first_name": voc.first[pool][fi],
             "last_name": voc.last[li],
             "email": f"{_EMAIL_STYLES[style].format(f=first_a, l=last_a, i=first_a[0], k=p)}@{self._t.domains[domain]}",

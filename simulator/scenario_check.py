@@ -6,14 +6,13 @@ It sits above the journey engine (it plays the scenario), so the scenario packag
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from pathlib import Path
 
 from simulator import contract
 from simulator.journey import JourneyEngine, load_products
 from simulator.population import Population
 from simulator.scenario import Scenario, ScenarioError, load_scenario, scenario_dir
-from simulator.scenario.reader import _Reader, _show
+from simulator.scenario.reader import _Reader, _show, hint
 
 __all__ = ["validate_scenario"]
 
@@ -28,9 +27,9 @@ def validate_scenario(name_or_path: str | Path, *, devices: int = 20) -> Scenari
     for name, state in scenario.journey.states.items():
         for i, c in enumerate(state.categories):
             if c not in categories:
-                close = difflib.get_close_matches(c, sorted(categories), n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"the catalogue has {', '.join(sorted(categories))}"
-                r.err(f"journey.states.{name}.categories[{i}]", f"unknown category {_show(c)}; {hint}")
+                known = sorted(categories)
+                close = hint(c, known, f"the catalogue has {', '.join(known)}")
+                r.err(f"journey.states.{name}.categories[{i}]", f"unknown category {_show(c)}; {close}")
     try:
         config = dataclasses.replace(scenario.population, devices=min(devices, scenario.population.devices))
         population = Population.build(config=config, app=scenario.app, seed=scenario.seed)

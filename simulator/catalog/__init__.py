@@ -256,10 +256,10 @@ def check(cat: Catalog | None = None) -> list[str]:
         for c in sorted(codes - by_country.keys()):
             problems.append(f"android_brand_shares.csv: {maker} lacks a column for {c}")
     releases = {r.release for r in cat.android_releases if not r.brand}
-    for m in cat.android_models:
-        missing = set(range(m.min_release, m.max_release + 1)) - releases
+    for am in cat.android_models:
+        missing = set(range(am.min_release, am.max_release + 1)) - releases
         if missing:
-            problems.append(f"android_releases.csv lacks release(s) {sorted(missing)} needed by {m.model}")
+            problems.append(f"android_releases.csv lacks release(s) {sorted(missing)} needed by {am.model}")
     for im in cat.ios_models:
         if not any(im.min_ios <= r.major <= im.max_ios for r in cat.ios_releases):
             problems.append(f"ios_releases.csv has no release {im.min_ios}..{im.max_ios} for {im.name}")

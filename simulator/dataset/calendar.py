@@ -74,6 +74,15 @@ class Calendar:
             self._offsets[tz] = off
         return off
 
+    def lifetime(self, rnd: random.Random) -> float:
+        """Seconds from an install to the day the device churns (never returns)."""
+        rate = self.churn_rate
+        return rnd.expovariate(rate) if 0 < rate < math.inf else (math.inf if rate == 0 else 0.0)
+
+    def day_of(self, off: list[int], t: float) -> int:
+        """The simulated day (0 = the first) of UTC time ``t`` in the zone of ``off``, within the period."""
+        return max(0, min(self.hours - 1, int(t + self.offset_at(off, t) - self.start_naive) // 3600)) // 24
+
     def offset_at(self, off: list[int], t: float) -> int:
         k = int(t - self.base_utc) // 3600
         return off[0 if k < 0 else (k if k < self.n_hours else self.n_hours - 1)]

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from simulator.dataset.layout import DatasetError
 from simulator.dataset.progress import Progress
@@ -111,10 +111,11 @@ def _worker(block: Block, conn: multiprocessing.connection.Connection, progress:
         conn.close()
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
+def _mp_context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
     # fork shares the population already built; spawn where there is no fork (macOS defaults, Windows).
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def play_parallel(gen: Generator, whole: Block, bar: Progress) -> tuple[Runs, list[Path]]:
@@ -145,8 +146,9 @@ def play_parallel(gen: Generator, whole: Block, bar: Progress) -> tuple[Runs, li
             procs.append((p, recv))
         waiting = {recv: k for k, (_, recv) in enumerate(procs)}
         while waiting:
-            for conn in multiprocessing.connection.wait(list(waiting), timeout=0.2):
-                k = waiting.pop(conn)  # type: ignore[call-overload]
+            for ready in multiprocessing.connection.wait(list(waiting), timeout=0.2):
+                conn = cast(multiprocessing.connection.Connection, ready)  # wait() gives back what it was given
+                k = waiting.pop(conn)
                 b = blocks[k]
                 name = f"worker {k + 1} of {count} (devices {b.low} to {b.high - 1})"
                 try:

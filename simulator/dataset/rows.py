@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import datetime
-import math
 import operator
 import random
 from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
-from simulator.dataset.layout import ENDPOINTS, TABLE_COLUMNS
-from simulator.dataset.runs import LEN_BITS, Record
+from simulator.dataset.layout import ENDPOINTS, TABLE_COLUMNS, DatasetError
+from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
 from simulator.population import Population
@@ -64,6 +63,94 @@ _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINTS)}
 _QUANTITY = operator.itemgetter("product_quantity")
+
+
+def _items(products: list[dict[str, Any]] | None, faulty: bool) -> int:
+    """The ``items`` column: units ordered; a faulty body's products (maybe malformed) are counted."""
+    if not products:
+        return 0
+    return len(products) if faulty else sum(map(_QUANTITY, products))
+
+
+def _commerce_columns(props: dict[str, Any], products: list[dict[str, Any]] | None, faulty: bool) -> str:
+    """``value,currency,transaction_id,items,coupon`` of an event with a value."""
+    esc, value = ESCAPED, props["value"]
+    text = _FLOAT_TEXT[value] if value.__class__ is float else value
+    return (
+        f"{text},{esc[props.get('currency')]},{esc[props.get('transaction_id')]},{_items(products, faulty)},"
+        f"{esc[props.get('coupon')]}"
+    )
+
+
+def _utm_columns(utm: dict[str, Any] | None) -> str:
+    """``utm_source,utm_medium,utm_campaign`` of an ad-click session (empty otherwise)."""
+    if not utm:
+        return ",,"
+    esc = ESCAPED
+    return f"{esc[utm.get('utm_source')]},{esc[utm.get('utm_medium')]},{esc[utm.get('utm_campaign')]}"
+
+
+class _Played(NamedTuple):
+    """What playing one device gave: its counts and the simulated days it was active."""
+
+    requests: int
+    faulty: int
+    purchases: int
+    sessions: int
+    active_days: set[int]
+
+
+class _Life:
+    """A device on the calendar while it is played: its zone's offsets, its install, the end of its
+    life (churn) and of the period, and where the calendar put its current session.
+
+    The engine asks ``schedule`` where each returning session starts (``JourneyEngine.device_life``)
+    and keeps the session's inner timing from there."""
+
+    __slots__ = (
+        "_cal",
+        "_rnd",
+        "_shift",
+        "_timeout",
+        "begin",
+        "churned",
+        "end_utc",
+        "install",
+        "last_t",
+        "life_end",
+        "off",
+        "tz",
+        "until",
+    )
+
+    def __init__(self, cal: Calendar, rnd: random.Random, tz: str, timeout: float) -> None:
+        self._cal, self._rnd, self._timeout, self.tz = cal, rnd, timeout, tz
+        self.off = off = cal.offsets(tz)
+        self.install = install = cal.install(rnd, off)
+        self.life_end = install + cal.lifetime(rnd)
+        self.end_utc = cal.to_utc(off, cal.end_naive)
+        self.until = min(self.life_end, self.end_utc)
+        #: How far the current session moved from where the engine would have put it.
+        self._shift = 0.0
+        #: Where the current session started.
+        self.begin = install
+        #: The calendar ended the life before the period did.
+        self.churned = False
+        #: The last request's time.
+        self.last_t = install
+
+    def schedule(self, proposed: float) -> float | None:
+        """Where the returning session the engine ``proposed`` starts, or None: the life is over."""
+        t0 = proposed - self._shift  # where the engine would open it had the previous session not moved
+        # The calendar draws the gap itself (its daily curve thins a Poisson process whose mean is
+        # the journey's session gap), from the end of the last session plus the collector's session
+        # timeout, so that a returning session never runs into the previous one.
+        at = self._cal.next_session(self._rnd, self.off, self.last_t + self._timeout, self.until)
+        if at is None:
+            self.churned = self.life_end < self.end_utc
+            return None
+        self._shift, self.begin = at - t0, at
+        return at
 
 
 def csv_line(values: Iterable[Any]) -> bytes:
@@ -129,66 +216,39 @@ class Generator:
         self.faulty_counts: dict[str, int] = {}
 
     def device(self, i: int, out: list[Record], device_rows: IO[bytes]) -> None:
-        """Play device ``i`` on the calendar; its records go to ``out``, its row to ``device_rows``."""
-        cal, stats = self.calendar, self.stats
-        pop = self.population
-        engine = self.engine
-        gi = pop.device_index(i)
-        rnd = random.Random(self._calendar_tag | gi)
+        """Play device ``i`` on the calendar; its records go to ``out``, its row to ``device_rows``.
+
+        Four steps: place the device on the calendar (``_Life``: its zone, install, churn), play its
+        requests into records (``_play``), count it, and write its row."""
+        gi = self.population.device_index(i)
+        if gi >= LIMITS["device"]:
+            raise DatasetError(f"device {gi} is past the dataset's limit of {LIMITS['device']:,} devices")
         dev = self._devices.fetch(i)
-        info = dev["info"]
-        tz = str(info.get("deviceTimeZone", "UTC"))
-        off = cal.offsets(tz)
-        install = cal.install(rnd, off)
-        life_end = install + (
-            rnd.expovariate(cal.churn_rate)
-            if 0 < cal.churn_rate < math.inf
-            else (math.inf if cal.churn_rate == 0 else 0.0)
-        )
-        end_utc = cal.to_utc(off, cal.end_naive)
-        until = min(life_end, end_utc)
+        tz = str(dev["info"].get("deviceTimeZone", "UTC"))
+        life = _Life(self.calendar, random.Random(self._calendar_tag | gi), tz, self.timeout)
+        self.stats.devices += 1
+        self.stats.daily_installs[self.calendar.day_of(life.off, life.install)] += 1
+        played = self._play(i, gi, dev, life, out)
+        self._count_device(life, played)
+        device_rows.write(self._device_row(gi, dev, life, played))
+
+    def _play(self, i: int, gi: int, dev: Any, life: _Life, out: list[Record]) -> _Played:
+        """The device's requests inside the period, each as a record: (sort key, body line + table row)."""
+        cal, stats, engine = self.calendar, self.stats, self.engine
+        install, end_utc, off, tz = life.install, life.end_utc, life.off, life.tz
         platform, country = dev["platform"], dev["country"]
-        start_naive, hours = cal.start_naive, cal.hours
-        timeout = self.timeout
-        next_session = cal.next_session
-        # The calendar places each returning session (the engine asks, see JourneyEngine.device_life):
-        # ``shift`` is how far the current session moved from where the engine would have put it.
-        shift = 0.0
-        begin = install
-        churned = False
-        last_t = install  # the last request's time
-
-        def schedule(proposed: float) -> float | None:
-            nonlocal shift, begin, churned
-            t0 = proposed - shift  # where the engine would open it had the previous session not moved
-            # The calendar draws the gap itself (its daily curve thins a Poisson process whose mean
-            # is the journey's session gap), from the end of the last session plus the collector's
-            # session timeout, so that a returning session never runs into the previous one.
-            at = next_session(rnd, off, last_t + timeout, until)
-            if at is None:
-                churned = life_end < end_utc
-                return None
-            shift, begin = at - t0, at
-            return at
-
+        start_naive, base_utc = cal.start_naive, cal.base_utc
         jsonl = self.jsonl_table
-        dumps = orjson.dumps
-        newline = orjson.OPT_APPEND_NEWLINE
-        key_base = gi << 20
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        key_base = gi << DEVICE_SHIFT
         seq = 0
         session = -1
-        campaign = ""
+        campaign = tail = ""
         uid = sid = ""
         funnel = 0
         active_days: set[int] = set()
-        n_requests = n_faulty = n_purchases = n_sessions = 0
-        day = 0
-        esc, quote, prefix_of, floats = ESCAPED, _quote, hour_prefix, _FLOAT_TEXT
-        stats.devices += 1
-        stats.daily_installs[
-            max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600)) // 24
-        ] += 1
-        base_utc = cal.base_utc
+        n_faulty = n_purchases = n_sessions = 0
+        esc, quote, prefix_of = ESCAPED, _quote, hour_prefix
         step_parts = self._step_parts
         mmss, mmss_local = MMSS_Z, _MMSS_LOCAL
         utc_hour = local_hour = rday = -1
@@ -198,35 +258,29 @@ class Generator:
         last_uid: Any = None
         last_sid: Any = None
         last_utm: Any = _NOTHING
-        who = utm_part = tail = ""
+        who = utm_part = ""
         dev_part = f"{platform},{country},{quote(tz)}"
         step_counts, faulty_counts = self.step_counts, self.faulty_counts
         daily_requests = stats.daily_requests
-        for req in engine.device_life(i, start_time=install, schedule=schedule):
+        for req in engine.device_life(i, start_time=install, schedule=life.schedule):
             body = req.body
+            # 1. A new session (the first at install, each returning one where the calendar put it).
             if req.session != session:
-                # A new session (the first at install, each returning one where the calendar put it).
                 if n_sessions:
                     self._close_session(funnel)
                 funnel = 0
                 session = req.session
                 if session == 0:
-                    begin = install + req.offset
-                h = int(begin + cal.offset_at(off, begin) - start_naive) // 3600
-                day = min(max(h, 0), hours - 1) // 24
-                campaign = cal.campaign_names[day]
+                    life.begin = install + req.offset
+                campaign = self._open_session(off, life.begin)
                 tail = f"{esc[campaign]},"
-                engine.scale_conversion(cal.conversion[day])
                 last_uid = None
                 n_sessions += 1
-                stats.sessions += 1
-                stats.daily_sessions[day] += 1
-                stats.local_hour_starts[h % 24] += 1
             t = install + req.offset
             if t >= end_utc:
                 break
-            # Timestamps inline (a call per request costs more than the rest of the row): the hour's
-            # prefixes change rarely. Within the period, so inside the offsets table: no clamping.
+            # 2. The two clocks, inline (a call per request costs more than the rest of the row): the
+            # hour's prefixes change rarely. Within the period, so inside the offsets table: no clamping.
             sec = int(t)
             hr = sec // 3600
             if hr != utc_hour:
@@ -242,7 +296,8 @@ class Generator:
                 rday = (lh * 3600 - start_naive) // 86400  # local midnights are on the hour
                 rday_text = str(rday + 1)
             wall = local_prefix + mmss_local[lsec - lh * 3600]
-            last_t = t
+            life.last_t = t
+            # 3. The row's columns: who (changes with the ids), the step, commerce, utm.
             faulty = req.faulty
             b_uid, b_sid = body.get("uid"), body.get("sid")
             if b_uid is not last_uid or b_sid is not last_sid:
@@ -255,28 +310,12 @@ class Generator:
             if part is None:
                 part = self._step_part(req)
             row_part, event_name, ep_i, funnel_bit, purchase = part
-            props = body.get("properties")
+            props: Any = body.get("properties")  # a dict, or None
             value = props.get("value") if props else None
-            if value is None:
-                currency = None
-                commerce = ",,,0,"
-            else:
-                currency = props.get("currency")  # type: ignore[union-attr]
-                products = body.get("products")
-                items = (len(products) if faulty else sum(map(_QUANTITY, products))) if products else 0
-                text = floats[value] if value.__class__ is float else value
-                commerce = (
-                    f"{text},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
-                    f"{esc[props.get('coupon')]}"
-                )  # type: ignore[union-attr]
             utm = body.get("utm_params")
             if utm is not last_utm:
                 last_utm = utm
-                utm_part = (
-                    (f"{esc[utm.get('utm_source')]},{esc[utm.get('utm_medium')]},{esc[utm.get('utm_campaign')]}")
-                    if utm
-                    else ",,"
-                )
+                utm_part = _utm_columns(utm)
             if jsonl:
                 line = self._json_row(
                     when,
@@ -296,16 +335,21 @@ class Generator:
                     campaign,
                 )
             else:
+                commerce = ",,,0," if value is None else _commerce_columns(props, body.get("products"), faulty)
                 line = (
                     f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
                     f"{1 if body.get('identify_by') else 0},{tail}" + (f"1,{req.fault}\n" if faulty else "0,\n")
                 ).encode()
+            # 4. The record: its key sorts by time, device, sequence (runs.sort_key, inline).
             data = dumps(body, option=newline)
+            n = len(data)
+            if n > LEN_MASK:
+                raise DatasetError(f"device {gi} step {step}: a body of {n:,} bytes is past the 1 MiB a record holds")
             out.append(
-                ((((int(t * 1000) << 48) | key_base | seq) << (LEN_BITS + 2)) | len(data) << 2 | ep_i, data + line)
+                ((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data + line)
             )
             seq += 1
-            # Requests and events are counted per step (one dict update), named at the end (finish).
+            # 5. Counts: requests and events per step (one dict update), named at the end (finish).
             step_counts[step] = step_counts.get(step, 0) + 1
             daily_requests[rday] += 1
             active_days.add(rday)
@@ -314,34 +358,64 @@ class Generator:
                 faulty_counts[step] = faulty_counts.get(step, 0) + 1
                 continue
             funnel |= funnel_bit
-            if purchase and currency is not None:
+            if purchase and value is not None and self._count_purchase(rday, props, value):
                 n_purchases += 1
-                stats.daily_purchases[rday] += 1
-                acc = stats.revenue.setdefault(str(currency), [0, Fraction(0)])
-                acc[0] += 1
-                acc[1] += Fraction(float(value))  # type: ignore[arg-type]
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
-        n_requests = seq
-        stats.faulty_requests += n_faulty
-        stats.churned += churned
-        if n_requests:
+        if seq > LIMITS["sequence"]:
+            raise DatasetError(
+                f"device {gi} sent {seq:,} requests: past the {LIMITS['sequence']:,} a device's keys hold"
+            )
+        return _Played(seq, n_faulty, n_purchases, n_sessions, active_days)
+
+    def _open_session(self, off: list[int], begin: float) -> str:
+        """A session opened at ``begin``: counted on its local day and hour, its day's conversion set;
+        the campaign of that day ("" for none)."""
+        cal, stats = self.calendar, self.stats
+        h = int(begin + cal.offset_at(off, begin) - cal.start_naive) // 3600
+        day = min(max(h, 0), cal.hours - 1) // 24
+        self.engine.scale_conversion(cal.conversion[day])
+        stats.sessions += 1
+        stats.daily_sessions[day] += 1
+        stats.local_hour_starts[h % 24] += 1
+        return cal.campaign_names[day]
+
+    def _count_purchase(self, day: int, props: dict[str, Any], value: Any) -> bool:
+        """A purchase's revenue, summed exactly; False (not counted) without a currency."""
+        currency = props.get("currency")
+        if currency is None:
+            return False
+        stats = self.stats
+        stats.daily_purchases[day] += 1
+        acc = stats.revenue.setdefault(str(currency), [0, Fraction(0)])
+        acc[0] += 1
+        acc[1] += Fraction(float(value))
+        return True
+
+    def _count_device(self, life: _Life, played: _Played) -> None:
+        stats = self.stats
+        stats.faulty_requests += played.faulty
+        stats.churned += life.churned
+        if played.requests:
             stats.active_devices += 1
-        if n_faulty:
+        if played.faulty:
             stats.faulty_devices += 1
-        for d in active_days:
+        for d in played.active_days:
             stats.daily_active[d] += 1
-        install_local = install + cal.offset_at(off, install)
-        # Every text column comes from the catalogue's small vocabularies: escaped once each, cached.
-        device_rows.write(
-            (
-                f"{gi},{platform},{country},{esc[dev['currency']]},{esc[tz]},{esc[info.get('locale')]},{esc[info.get('deviceModelName')]},"
-                f"{esc[info.get('osVersion')]},{esc[info.get('app_version_name')]},{esc[info.get('carrier')]},"
-                f"{iso_utc(install)},{int(install_local - start_naive) // 86400 + 1},{iso_utc(last_t)},"
-                f"{n_sessions},{n_requests},{n_faulty},{n_purchases},{esc[info.get('user_agent')]}\n"
-            ).encode()
-        )
+
+    def _device_row(self, gi: int, dev: Any, life: _Life, played: _Played) -> bytes:
+        """The device's line of devices.csv. Every text column comes from the catalogue's small
+        vocabularies: escaped once each, cached."""
+        esc, info, cal = ESCAPED, dev["info"], self.calendar
+        install_local = life.install + cal.offset_at(life.off, life.install)
+        return (
+            f"{gi},{dev['platform']},{dev['country']},{esc[dev['currency']]},{esc[life.tz]},"
+            f"{esc[info.get('locale')]},{esc[info.get('deviceModelName')]},"
+            f"{esc[info.get('osVersion')]},{esc[info.get('app_version_name')]},{esc[info.get('carrier')]},"
+            f"{iso_utc(life.install)},{int(install_local - cal.start_naive) // 86400 + 1},{iso_utc(life.last_t)},"
+            f"{played.sessions},{played.requests},{played.faulty},{played.purchases},{esc[info.get('user_agent')]}\n"
+        ).encode()
 
     def _step_part(self, req: Request) -> tuple[str, str, int, int, bool]:
         """What a step puts in every row and count: the row's endpoint, step and event name columns,
@@ -388,10 +462,7 @@ class Generator:
         campaign: str,
     ) -> bytes:
         props = props or {}
-        products = body.get("products")
-        items = (
-            (len(products) if req.faulty else sum(p.get("product_quantity", 1) for p in products)) if products else 0
-        )
+        items = _items(body.get("products"), req.faulty)
         utm = body.get("utm_params") or {}
         return orjson.dumps(
             dict(

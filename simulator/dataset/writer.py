@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -28,7 +28,7 @@ from simulator.dataset.layout import (
 from simulator.dataset.parallel import Block, play, play_parallel
 from simulator.dataset.progress import Progress
 from simulator.dataset.rows import Generator, csv_line
-from simulator.dataset.runs import CHUNK_RECORDS, LEN_MASK, Record, Runs
+from simulator.dataset.runs import CHUNK_RECORDS, ENDPOINT_BITS, LEN_MASK, LEN_SHIFT, Record, Runs
 from simulator.dataset.stats import conversion_table
 from simulator.scenario import Scenario, load_scenario
 
@@ -39,7 +39,7 @@ class _GzipOut(gzip.GzipFile):
     """A gzip file that also closes the file under it (``GzipFile(fileobj=...)`` leaves it open)."""
 
     def close(self) -> None:
-        raw = self.fileobj
+        raw = cast("IO[bytes] | None", self.fileobj)  # the file open_out gave it
         try:
             super().close()
         finally:
@@ -195,12 +195,12 @@ def write_files(
         # Gathered and written a few thousand at a time: a list append is a fifth of a file write.
         bodies: list[list[bytes]] = [[] for _ in files]
         rows: list[bytes] = []
-        mask = LEN_MASK
+        mask, shift, endpoint = LEN_MASK, LEN_SHIFT, (1 << ENDPOINT_BITS) - 1  # runs.split_key, inline
         done = 0
         for block in blocks:
             for key, data in block:
-                n = key >> 2 & mask
-                bodies[key & 3].append(data[:n])
+                n = key >> shift & mask
+                bodies[key & endpoint].append(data[:n])
                 rows.append(data[n:])
                 if len(rows) >= 4096:
                     done += _flush(files, bodies, table, rows)

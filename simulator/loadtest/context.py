@@ -217,4 +217,5 @@ class RunContext:
             gevent.sleep(slot - now)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
-        return self._ready.wait(timeout)
+        ready: bool = self._ready.wait(timeout)
+        return ready

@@ -64,7 +64,8 @@ class ScenarioShape(LoadTestShape):
     """Users (and, in the open model, the arrival rate) follow the scenario's ``[load]`` stages."""
 
     def tick(self) -> tuple[int, float] | None:
-        profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)
+        # Locust gives a shape its runner before the first tick.
+        profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)  # type: ignore[union-attr]
         if profile is None:
             return None
         now = profile.at(self.get_run_time())

@@ -58,7 +58,8 @@ class OpenArrivals:
         ``None`` when the arrivals have stopped."""
         self.idle += 1
         try:
-            return self.queue.get(timeout=timeout)
+            item: tuple[float, list[Request]] | None = self.queue.get(timeout=timeout)
+            return item
         except Empty:
             return False
         finally:
@@ -306,6 +307,7 @@ class DeviceUser(TrackingUser):
         ctx = self.ctx
         self.flush()
         arrivals: OpenArrivals | None = getattr(self.environment, "loadsim_arrivals", None)
+        session: list[Request] | None
         if arrivals is not None:
             # Wait for an arrival, but not past the moment queued requests fall due.
             item = arrivals.take(timeout=max(0.0, self.queue[0].due - time.time()) if self.queue else None)

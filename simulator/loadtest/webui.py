@@ -95,7 +95,7 @@ def _live_stats(environment: Environment) -> RunStats | None:
     if ctx is not None and not isinstance(environment.runner, MasterRunner):
         return ctx.stats  # type: ignore[no-any-return]
     state = getattr(environment, "loadsim", None)
-    return None if state is None else state.stats  # type: ignore[no-any-return]
+    return None if state is None else state.stats
 
 
 def _series_row(kind: str, name: str, s: Series, detail: str = "") -> dict[str, Any]:

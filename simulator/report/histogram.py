@@ -45,7 +45,8 @@ def bucket(seconds: float) -> int:
 
 def bucket_value(i: int) -> float:
     """The value a bucket reads back as: its geometric middle, within ERROR of anything in it."""
-    return LOW * _GROWTH ** (i + 0.5)
+    value: float = LOW * _GROWTH ** (i + 0.5)  # float ** float is typed Any (it may be complex)
+    return value
 
 
 def sparse_percentile(buckets: Mapping[int, int], p: float) -> float:

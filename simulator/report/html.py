@@ -371,7 +371,7 @@ class _Timeline:
     """Seconds since the run started: the middle of each slice's part of the run."""
     widths: list[float]
     """Seconds of the run each slice covers: rates divide by it, so a partial last slice reads true."""
-    slices: list[Mapping[str, Any]]
+    slices: Sequence[Mapping[str, Any]]
     end: float
     step: int
     names: list[str]

@@ -344,8 +344,8 @@ class RunStats:
         # Keys added after the first runs were saved: an older stats.json still renders.
         s.retries = dict(d.get("retries", {}))
         s.retried_kinds = dict(d.get("retried_kinds", {}))
-        s.identities = {tuple(x) for x in d.get("identities", [])}  # type: ignore[misc]
-        s.interrupted_identities = [tuple(x) for x in d.get("interrupted_identities", [])]  # type: ignore[misc]
+        s.identities = {tuple(x) for x in d.get("identities", [])}
+        s.interrupted_identities = [tuple(x) for x in d.get("interrupted_identities", [])]
         for name in _CLIENT_COUNTERS:
             setattr(s, name, int(d.get(name, 0)))
         s.timeline_step = int(d["timeline_step"])

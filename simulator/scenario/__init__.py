@@ -46,6 +46,7 @@ from simulator.scenario.model import (
     TargetConfig,
     TimeConfig,
     Transition,
+    normal_table,
 )
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "Transition",
     "bundled_scenarios",
     "load_scenario",
+    "normal_table",
     "parse_duration",
     "parse_scenario",
     "scenario_dir",

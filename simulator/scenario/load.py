@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from simulator.scenario.model import Scenario, ScenarioError, ScenarioProblem
-from simulator.scenario.reader import _Reader, _show
+from simulator.scenario.reader import _Reader, _show, hint
 from simulator.scenario.rules import _read
 
 
@@ -79,9 +78,8 @@ def _resolve(name_or_path: str | Path) -> Path:
     if p.is_file():
         return p
     names = [n for n, _ in bundled_scenarios()]
-    close = difflib.get_close_matches(str(name_or_path), names, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"bundled scenarios are {', '.join(names)}"
-    raise ScenarioError([ScenarioProblem(str(name_or_path), "", f"no such scenario file or bundled name; {hint}")])
+    close = hint(name_or_path, names, f"bundled scenarios are {', '.join(names)}")
+    raise ScenarioError([ScenarioProblem(str(name_or_path), "", f"no such scenario file or bundled name; {close}")])
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:

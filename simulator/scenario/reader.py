@@ -41,16 +41,23 @@ class _Reader:
         self.problems.append(ScenarioProblem(self.file, path, message))
 
     def unknown(self, path: str, key: str, allowed: typing.Iterable[str]) -> None:
-        allowed = list(allowed)
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(allowed)}"
-        self.err(_join(path, key), f"unknown key; {hint}")
+        self.err(_join(path, key), f"unknown key; {hint(key, allowed)}")
 
     def table(self, value: Any, path: str) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             self.err(path, f"expected a table, got {_show(value)}")
             return None
         return value
+
+
+def hint(word: Any, choices: typing.Iterable[str], otherwise: str | None = None) -> str:
+    """``did you mean 'x'?`` naming the closest of ``choices`` to a mistyped ``word``; when none is
+    close, ``otherwise`` (default: ``expected one of a, b, c``). Every unknown name gets this hint."""
+    choices = list(choices)
+    close = difflib.get_close_matches(str(word), choices, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"expected one of {', '.join(choices)}" if otherwise is None else otherwise
 
 
 def _join(prefix: str, key: str) -> str:
@@ -221,9 +228,8 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
     if isinstance(value, str) and (m := _DIST_CALL.match(value)):
         kind = m.group(1)
         if kind not in _DIST_ARGS:
-            close = difflib.get_close_matches(kind, _DIST_ARGS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            r.err(path, f"unknown distribution {_show(kind)}{hint}")
+            close = hint(kind, _DIST_ARGS, "")
+            r.err(path, f"unknown distribution {_show(kind)}" + (f"; {close}" if close else ""))
             return _SKIP
         parts = [p.strip() for p in m.group(2).split(",")] if m.group(2).strip() else []
         names = _DIST_ARGS[kind]
@@ -241,12 +247,7 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
     kind = table.get("dist", "constant")
     kind = "exponential" if kind == "exp" else kind
     if kind not in _DIST_ARGS:
-        close = difflib.get_close_matches(str(kind), _DIST_ARGS, n=1)
-        r.err(
-            _join(path, "dist"),
-            f"unknown distribution {_show(kind)}"
-            + (f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(_DIST_ARGS)}"),
-        )
+        r.err(_join(path, "dist"), f"unknown distribution {_show(kind)}; {hint(kind, _DIST_ARGS)}")
         return _SKIP
     allowed = ("dist", *_DIST_ARGS[kind], "min", "max")
     nums: dict[str, float] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,10 @@ from simulator.scenario.model import (
     OUTAGE_STATUSES,
     RETRYABLE_ERRORS,
     ClientConfig,
+    Distribution,
+    ErrorRateSLO,
     JourneyConfig,
+    LatencySLO,
     LoadConfig,
     Scenario,
     SLOConfig,
@@ -30,75 +32,106 @@ from simulator.scenario.model import (
     TargetConfig,
     TimeConfig,
     Transition,
-    _JourneyBase,
 )
-from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show
+from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show, hint
 
 _TOP_KEYS = ("name", "description", "seed", "app", "population", "journey", "load", "slo", "target", "time", "client")
 _STATE_KEYS = ("action", "event", "properties", "categories", "next")
 _TRANSITION_KEYS = ("from", "to", "p", "think")
 _JOURNEY_EXTRA = ("states", "transitions")
+_DEFAULT_JOURNEY = JourneyConfig()
 
 
 def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
+    """``[journey]``: every key but the graph read generically, then the states, the transitions
+    (array or compact ``next`` tables), their sums and the start; then the rules across tables."""
     table = r.table(raw, "journey")
     if table is None:
         return None
     simple = {k: v for k, v in table.items() if k not in _JOURNEY_EXTRA}
     # Everything but the graph goes through the generic reader; start is checked below.
-    base = _dataclass(r, _JourneyBase, simple, "journey")
-
-    states: dict[str, State] = {}
+    base = _dataclass(r, JourneyConfig, simple, "journey")
     raw_states = table.get("states")
+    known = raw_states if isinstance(raw_states, dict) else None  # the state names, when readable
+    states = _states(r, raw_states)
+    default_think = base.think if base not in (_SKIP, None) else _DEFAULT_JOURNEY.think
+    transitions: list[Transition] = []
+    for p, spec, compact in _transition_specs(r, table.get("transitions", []), known):
+        tr = _transition(r, p, spec, compact, known, default_think)
+        if tr is not None:
+            transitions.append(tr)
+    _check_sums(r, transitions)
+    start = table.get("start") or (next(iter(known)) if known else "")
+    if known is not None and isinstance(start, str) and start and start not in known:
+        states_are = f"states are {', '.join(known)}"
+        r.err("journey.start", f"unknown state {_show(start)}; {hint(start, known, states_are)}")
+    if base in (_SKIP, None):
+        return None
+    _check_journey_tables(r, base)
+    names = dict(DEFAULT_EVENT_NAMES)
+    names.update(base.event_names)
+    journey: JourneyConfig = dataclasses.replace(
+        base, start=start, states=states, transitions=tuple(transitions), event_names=names
+    )
+    return journey
+
+
+def _states(r: _Reader, raw_states: Any) -> dict[str, State]:
+    """``[journey.states]``: each state's action, event name, properties and categories."""
+    states: dict[str, State] = {}
     if raw_states is None:
         r.err("journey.states", 'required: at least one state, e.g. [journey.states] home = {action = "event"}')
-    elif (st := r.table(raw_states, "journey.states")) is not None:
-        if not st:
-            r.err("journey.states", "expected at least one state")
-        for name, spec in st.items():
-            p = f"journey.states.{name}"
-            spec_t = r.table(spec, p)
-            if spec_t is None:
-                continue
-            bad = [k for k in spec_t if k not in _STATE_KEYS]
-            for k in bad:
-                r.unknown(p, k, _STATE_KEYS)
-            action = spec_t.get("action", "event")
-            if action not in ACTIONS:
-                close = difflib.get_close_matches(str(action), ACTIONS, n=1)
-                r.err(
-                    f"{p}.action",
-                    f"unknown action {_show(action)}; "
-                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ACTIONS)}"),
-                )
-                continue
-            event = spec_t.get("event", "")
-            if not isinstance(event, str):
-                r.err(f"{p}.event", f"expected an event name, got {_show(event)}")
-                continue
-            if "event" in spec_t and not event.strip():
-                r.err(f"{p}.event", "expected a non-empty event name")
-            props = spec_t.get("properties", {})
-            if not isinstance(props, dict):
-                r.err(f"{p}.properties", f"expected a table, got {_show(props)}")
-                continue
-            cats = spec_t.get("categories", [])
-            if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
-                r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
-                continue
-            if not bad:
-                states[name] = State(name, action, event, props, tuple(cats))
+        return states
+    st = r.table(raw_states, "journey.states")
+    if st is None:
+        return states
+    if not st:
+        r.err("journey.states", "expected at least one state")
+    for name, spec in st.items():
+        state = _state(r, name, spec)
+        if state is not None:
+            states[name] = state
+    return states
 
-    transitions: list[Transition] = []
-    default_think = base.think if base not in (_SKIP, None) else _JourneyBase.think
-    raw_tr = table.get("transitions", [])
+
+def _state(r: _Reader, name: str, spec: Any) -> State | None:
+    p = f"journey.states.{name}"
+    spec_t = r.table(spec, p)
+    if spec_t is None:
+        return None
+    bad = [k for k in spec_t if k not in _STATE_KEYS]
+    for k in bad:
+        r.unknown(p, k, _STATE_KEYS)
+    action = spec_t.get("action", "event")
+    if action not in ACTIONS:
+        r.err(f"{p}.action", f"unknown action {_show(action)}; {hint(action, ACTIONS)}")
+        return None
+    event = spec_t.get("event", "")
+    if not isinstance(event, str):
+        r.err(f"{p}.event", f"expected an event name, got {_show(event)}")
+        return None
+    if "event" in spec_t and not event.strip():
+        r.err(f"{p}.event", "expected a non-empty event name")
+    props = spec_t.get("properties", {})
+    if not isinstance(props, dict):
+        r.err(f"{p}.properties", f"expected a table, got {_show(props)}")
+        return None
+    cats = spec_t.get("categories", [])
+    if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
+        r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
+        return None
+    return None if bad else State(name, action, event, props, tuple(cats))
+
+
+def _transition_specs(r: _Reader, raw_tr: Any, known: dict[str, Any] | None) -> list[tuple[str, Any, int]]:
+    """Every transition as (path, table, compact): ``[[journey.transitions]]`` entries (compact 0),
+    then the compact form ``[journey.states.home] next = {product = 0.45, login = {p = 0.08}}``,
+    whose entries name their target by key (1) and maybe their probability by value (2)."""
     if not isinstance(raw_tr, list):
         r.err("journey.transitions", f"expected an array of tables, got {_show(raw_tr)}")
         raw_tr = []
-    # (path, spec, compact): compact entries name their target by key, maybe their probability by value
     specs: list[tuple[str, Any, int]] = [(f"journey.transitions[{i}]", t, 0) for i, t in enumerate(raw_tr)]
-    # The compact form: [journey.states.home] next = {product = 0.45, login = {p = 0.08, think = "5s"}}
-    for name, spec in (raw_states or {}).items() if isinstance(raw_states, dict) else ():
+    for name, spec in (known or {}).items():
         nxt = spec.get("next") if isinstance(spec, dict) else None
         if nxt is None:
             continue
@@ -108,43 +141,47 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
         for target, v in nxt.items():
             t_spec = {"from": name, "to": target, **(v if isinstance(v, dict) else {"p": v})}
             specs.append((f"journey.states.{name}.next.{target}", t_spec, 1 if isinstance(v, dict) else 2))
-    for p, spec, compact in specs:
-        t = r.table(spec, p)
-        if t is None:
-            continue
-        ok = True
-        for k in t:
-            if k not in _TRANSITION_KEYS:
-                r.unknown(p, k, _TRANSITION_KEYS)
-                ok = False
-        ends = []
-        for k in ("from", "to"):
-            v = t.get(k)
-            if v is None:
-                r.err(f"{p}.{k}", "required key is missing")
-                ok = False
-            elif not isinstance(v, str):
-                r.err(f"{p}.{k}", f"expected a state name, got {_show(v)}")
-                ok = False
-            elif raw_states is not None and isinstance(raw_states, dict) and v not in raw_states:
-                close = difflib.get_close_matches(v, list(raw_states), n=1)
-                r.err(
-                    p if compact else f"{p}.{k}",
-                    f"unknown state {_show(v)}; "
-                    + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
-                )
-                ok = False
-            ends.append(v)
-        if "p" not in t:
-            r.err(f"{p}.p", "required key is missing (the probability of taking this transition)")
-            ok = False
-            prob: Any = _SKIP
-        else:
-            prob = _convert(r, t["p"], float, p if compact == 2 else f"{p}.p", {"check": "probability"})
-        think = _distribution(r, t["think"], f"{p}.think") if "think" in t else default_think
-        if ok and prob is not _SKIP and think is not _SKIP:
-            transitions.append(Transition(ends[0], ends[1], prob, think))
+    return specs
 
+
+def _transition(
+    r: _Reader, p: str, spec: Any, compact: int, known: dict[str, Any] | None, default_think: Distribution
+) -> Transition | None:
+    t = r.table(spec, p)
+    if t is None:
+        return None
+    ok = True
+    for k in t:
+        if k not in _TRANSITION_KEYS:
+            r.unknown(p, k, _TRANSITION_KEYS)
+            ok = False
+    ends: list[Any] = []  # two state names when ok
+    for k in ("from", "to"):
+        v = t.get(k)
+        if v is None:
+            r.err(f"{p}.{k}", "required key is missing")
+            ok = False
+        elif not isinstance(v, str):
+            r.err(f"{p}.{k}", f"expected a state name, got {_show(v)}")
+            ok = False
+        elif known is not None and v not in known:
+            states_are = f"states are {', '.join(known)}"
+            r.err(p if compact else f"{p}.{k}", f"unknown state {_show(v)}; {hint(v, known, states_are)}")
+            ok = False
+        ends.append(v)
+    if "p" not in t:
+        r.err(f"{p}.p", "required key is missing (the probability of taking this transition)")
+        ok = False
+        prob: Any = _SKIP
+    else:
+        prob = _convert(r, t["p"], float, p if compact == 2 else f"{p}.p", {"check": "probability"})
+    think = _distribution(r, t["think"], f"{p}.think") if "think" in t else default_think
+    if ok and prob is not _SKIP and think is not _SKIP:
+        return Transition(ends[0], ends[1], prob, think)
+    return None
+
+
+def _check_sums(r: _Reader, transitions: list[Transition]) -> None:
     sums: dict[str, float] = {}
     for tr in transitions:
         sums[tr.source] = sums.get(tr.source, 0.0) + tr.p
@@ -155,16 +192,9 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
                 f"transitions from {_show(source)} sum to {total:g}; at most 1 (what is left over ends the session)",
             )
 
-    start = table.get("start") or (next(iter(raw_states)) if isinstance(raw_states, dict) and raw_states else "")
-    if isinstance(raw_states, dict) and isinstance(start, str) and start and start not in raw_states:
-        close = difflib.get_close_matches(start, list(raw_states), n=1)
-        r.err(
-            "journey.start",
-            f"unknown state {_show(start)}; "
-            + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
-        )
-    if base in (_SKIP, None):
-        return None
+
+def _check_journey_tables(r: _Reader, base: JourneyConfig) -> None:
+    """The rules across ``[journey]``'s tables: event names, faults, attribution, coupons."""
     for k, v in base.event_names.items():
         if k not in DEFAULT_EVENT_NAMES:
             r.unknown("journey.event_names", k, DEFAULT_EVENT_NAMES)
@@ -172,12 +202,7 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
             r.err(f"journey.event_names.{k}", "expected a non-empty event name")
     for i, kind in enumerate(base.faulty.kinds):
         if kind not in FAULT_KINDS:
-            close = difflib.get_close_matches(kind, FAULT_KINDS, n=1)
-            r.err(
-                f"journey.faulty.kinds[{i}]",
-                f"unknown fault {_show(kind)}; "
-                + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(FAULT_KINDS)}"),
-            )
+            r.err(f"journey.faulty.kinds[{i}]", f"unknown fault {_show(kind)}; {hint(kind, FAULT_KINDS)}")
     if base.attribution.share > 0 and not any(w > 0 for w in base.attribution.sources.values()):
         r.err("journey.attribution.sources", "expected at least one source with a weight above 0")
     if not base.attribution.campaigns:
@@ -187,11 +212,6 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
     for code, share in base.commerce.coupons.items():
         if not 0 <= share < 1:
             r.err(f"journey.commerce.coupons.{code}", f"expected a discount share in [0, 1), got {share:g}")
-    names = dict(DEFAULT_EVENT_NAMES)
-    names.update(base.event_names)
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(_JourneyBase)}
-    fields.update(start=start, event_names=names)
-    return JourneyConfig(states=states, transitions=tuple(transitions), **fields)
 
 
 def _check_load(r: _Reader, load: LoadConfig) -> None:
@@ -206,14 +226,16 @@ def _check_load(r: _Reader, load: LoadConfig) -> None:
 
 
 def _check_slo(r: _Reader, slo: SLOConfig) -> None:
-    for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
+    tables: list[tuple[str, tuple[LatencySLO | ErrorRateSLO, ...]]] = [
+        ("latency", slo.latency),
+        ("error_rate", slo.error_rate),
+    ]
+    for kind, entries in tables:
         for i, e in enumerate(entries):
             if e.endpoint not in ENDPOINT_NAMES:
-                close = difflib.get_close_matches(e.endpoint, ENDPOINT_NAMES, n=1)
                 r.err(
                     f"slo.{kind}[{i}].endpoint",
-                    f"unknown endpoint {_show(e.endpoint)}; "
-                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ENDPOINT_NAMES)}"),
+                    f"unknown endpoint {_show(e.endpoint)}; {hint(e.endpoint, ENDPOINT_NAMES)}",
                 )
 
 
@@ -254,7 +276,9 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
             r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
     if ("outage_at" in options) != ("outage_for" in options):
         r.err("target.mock", "an outage needs both outage_at and outage_for")
-    flags = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS}
+    flags: dict[str, Any] = {
+        k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS
+    }
     if flags and not r.problems:
         try:
             FaultConfig.from_flags(**flags)  # the mock's own reading of its flags
@@ -336,6 +360,7 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
             check(r, tables[key])
     if r.problems:
         return None
+    assert journey is not None  # a missing or unreadable journey is a problem reported above
     return Scenario(
         name=name,
         description=description,
@@ -345,4 +370,4 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
         journey=journey,
         path=path,
         **tables,
-    )  # type: ignore[arg-type]
+    )

@@ -227,3 +227,24 @@ def test_ctrl_c_stops_the_workers_and_the_parent(tmp_path: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not list(out.glob(".runs-*")) and not (out / "summary.json").exists()
+
+
+def test_the_sort_key_orders_by_time_device_sequence_and_refuses_what_would_overlap() -> None:
+    from simulator.dataset.runs import LIMITS, sort_key, split_key
+
+    keys = [
+        sort_key(1000, 7, 0, 300, 2),
+        sort_key(1000, 7, 1, 90, 0),  # the same millisecond: the device's order
+        sort_key(1000, 8, 0, 10, 1),
+        sort_key(1001, 0, 0, LIMITS["length"] - 1, 3),
+    ]
+    assert keys == sorted(keys)
+    assert [split_key(k) for k in keys] == [(300, 2), (90, 0), (10, 1), (LIMITS["length"] - 1, 3)]
+    for field, args in (
+        ("device", (0, LIMITS["device"], 0, 0, 0)),
+        ("sequence", (0, 0, LIMITS["sequence"], 0, 0)),
+        ("length", (0, 0, 0, LIMITS["length"], 0)),
+        ("endpoint", (0, 0, 0, 0, LIMITS["endpoint"])),
+    ):
+        with pytest.raises(OverflowError, match=field):
+            sort_key(*args)
