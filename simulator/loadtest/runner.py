@@ -334,7 +334,7 @@ def run(opts: RunOptions) -> int:
         if mock is not None:
             _stop(mock)
     if ui:
-        return code if code in (0, 1) else 2
+        return code if code in VERDICT_CODES else 2
     summary = report_dir / "summary.json"
     if summary.is_file():
         print(f"loadsim: report in {report_dir}/ (report.html, summary.json, summary.md, junit.xml)", flush=True)
@@ -344,7 +344,25 @@ def run(opts: RunOptions) -> int:
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as f:
                 f.write(md)
+        verdict = _verdict(summary)
+        if verdict is not None:
+            result, reason = verdict
+            # The last line of the log: what a CI job shows when it fails.
+            print(f"loadsim: {result}: {reason}", flush=True)
     else:
         code = 2  # Locust ended without the harness's report: no verdict, whatever Locust says
         print(f"loadsim: Locust ended but wrote no report in {report_dir}", file=sys.stderr)
-    return 2 if code not in (0, 1) else code
+    return code if code in VERDICT_CODES else 2
+
+
+#: Exit codes that carry a verdict: 0 passed, 1 failed, 3 interrupted (stopped before its planned
+#: run time with nothing failed so far: not a pass). Anything else from Locust is a harness error.
+VERDICT_CODES = (0, 1, 3)
+
+
+def _verdict(path: Path) -> tuple[str, str] | None:
+    try:
+        summary = orjson.loads(path.read_bytes())
+        return str(summary["result"]), str(summary["reason"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None

@@ -52,6 +52,21 @@ class Profile:
     def duration(self) -> float:
         return self.stages[-1][0]
 
+    def planned_arrivals(self, start: float, end: float) -> float:
+        """Open model: the arrivals the stages plan from ``start`` to ``end`` seconds (past the last
+        stage the arrivals keep its rate, as the scheduler does; a stage without a rate plans none)."""
+        total, begin = 0.0, 0.0
+        last_rate = 0.0
+        for stage_end, _, _, rate in self.stages:
+            lo, hi = max(begin, start), min(stage_end, end)
+            last_rate = rate or 0.0
+            if hi > lo:
+                total += (hi - lo) * last_rate
+            begin = stage_end
+        if end > max(begin, start):
+            total += (end - max(begin, start)) * last_rate
+        return total
+
     def at(self, elapsed: float) -> tuple[int, float, float | None] | None:
         """(users, spawn rate, target rate) at ``elapsed`` seconds, or None when the test is over."""
         for end, users, spawn, rate in self.stages:

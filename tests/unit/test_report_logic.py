@@ -84,15 +84,18 @@ def test_slo_verdicts_and_junit() -> None:
         error_rate=(ErrorRateSLO(max=0.001),),
         min_rate=10,
         reconciliation=True,
+        completion=False,
     )
     verdicts = evaluate(slo, stats=s, duration_s=10, reconciliation={"ok": True})
     assert [v.passed for v in verdicts] == [True, False, False, True, True]
     assert verdicts[0].actual == pytest.approx(123, rel=0.01)  # not Locust's 120
-    assert verdicts[2].actual == 0.002
+    assert verdicts[2].actual == 0.2 and verdicts[2].unit == "%"  # percent of requests
     suite = ET.fromstring(junit_xml(verdicts, suite="smoke", duration_s=10)).find("testsuite")
     assert suite is not None and suite.get("tests") == "5" and suite.get("failures") == "2"
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
-    assert failed[1].find("failure").get("message") == "actual 0.002 against threshold 0.001"  # type: ignore[union-attr]
+    # thresholds and actuals carry their units
+    assert failed[1].find("failure").get("message") == "actual 0.2% against threshold 0.1%"  # type: ignore[union-attr]
+    assert failed[0].find("failure").get("message").endswith("against threshold 100 ms")  # type: ignore[union-attr]
 
 
 def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
@@ -100,6 +103,7 @@ def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
         SLOConfig(
             latency=(LatencySLO(percentile=95, max_ms=100, endpoint="identify"),),
             error_rate=(ErrorRateSLO(max=0.01, endpoint="identify"),),
+            completion=False,
         ),
         stats=stats_with(5),
         duration_s=1,

@@ -1,0 +1,100 @@
+"""A run passes only when the target really kept up: stalls, held requests and refused ports fail.
+
+Each test drives the real mock (``loadsim mock``) and real Locust on loopback, bounded in time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.test_run import loadsim_run, start_mock, stop
+
+pytestmark = pytest.mark.integration
+
+
+def _last_line(out: str) -> str:
+    lines = [line for line in out.splitlines() if line.startswith("loadsim: ")]
+    return lines[-1] if lines else ""
+
+
+def test_a_frozen_target_fails_the_closed_model(tmp_path: Path) -> None:
+    """The mock freezes after 3 s for longer than the run: users wait on it and send nothing more.
+    Before: PASSED, exit 0, 'No errors'."""
+    mock, url = start_mock("--freeze-at", "3s", "--freeze-for", "300s")
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "12s", "--host", url)
+    finally:
+        stop(mock)
+    assert code == 1, out
+    unfinished = summary["unfinished"]
+    assert unfinished["count"] >= 1, unfinished
+    assert max(e["max_elapsed_s"] for e in unfinished["endpoints"].values()) >= 5, unfinished
+    failed = [v["name"] for v in summary["slo"] if not v["passed"]]
+    assert any("unanswered" in name for name in failed), failed
+    assert _last_line(out).startswith("loadsim: FAILED: "), out
+    assert "unanswered" in _last_line(out)
+    # the stall is on the timeline: seconds with requests in flight and none finished
+    assert summary["stall"]["seconds"] >= 4, summary["stall"]
+
+
+def test_a_frozen_target_fails_the_open_model(tmp_path: Path) -> None:
+    """Before: PASSED with 52 of 58 arrivals dropped."""
+    mock, url = start_mock("--freeze-at", "3s", "--freeze-for", "300s")
+    try:
+        code, out, summary = loadsim_run(
+            tmp_path, "smoke", "--run-time", "12s", "--host", url, "--load-model", "open", "--rate", "3"
+        )
+    finally:
+        stop(mock)
+    assert code == 1, out
+    arrivals = summary["arrivals"]
+    assert arrivals["planned"] == pytest.approx(36, abs=4), arrivals
+    assert arrivals["dropped"] > arrivals["scheduled"] / 3, arrivals
+    failed = [v["name"] for v in summary["slo"] if not v["passed"]]
+    assert any("dropped arrivals" in name for name in failed), failed
+    assert any("achieved rate" in name for name in failed), failed
+
+
+def test_a_held_share_of_requests_fails_the_run(tmp_path: Path) -> None:
+    """30% of requests held (never answered) from 3 s on, set through the admin API mid-run."""
+    mock, url = start_mock()
+
+    def hold() -> None:
+        time.sleep(3)
+        put = urllib.request.Request(
+            f"{url}/_admin/faults",
+            method="PUT",
+            data=orjson.dumps({"default": {"hold_rate": 0.3}}),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(put, timeout=5).close()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "12s", "--host", url)
+    finally:
+        holder.join(10)
+        stop(mock)
+    assert code == 1, out
+    assert summary["unfinished"]["count"] >= 1, summary["unfinished"]
+    assert "unanswered" in _last_line(out), out
+
+
+def test_a_refused_port_fails_with_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "5s", "--host", f"http://127.0.0.1:{port}")
+    assert code == 1, out
+    line = _last_line(out)
+    assert line.startswith("loadsim: FAILED: ") and "error rate" in line, out
+    assert summary["result"] == "FAILED"
