@@ -67,12 +67,15 @@ class MockServer:
         store: str = ":memory:",
         faults: FaultConfig | None = None,
         seed: int = 0,
+        sync: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.store_path = store
         self.faults = faults
         self.seed = seed
+        #: Commit every accepted body before answering it (nothing acknowledged lost even on SIGKILL).
+        self.sync = sync
         self.app: App | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threads.OSThread | None = None
@@ -89,7 +92,7 @@ class MockServer:
     def _listen(self) -> None:
         self._loop = loop = _new_loop()
         asyncio.set_event_loop(loop)
-        self.app = app = App(store=self.store_path, faults=self.faults, seed=self.seed)
+        self.app = app = App(store=self.store_path, faults=self.faults, seed=self.seed, sync=self.sync)
         app.start_flushing(loop)
         try:
             host, port = loop.run_until_complete(app.listen(self.host, self.port))
@@ -223,7 +226,8 @@ def serve(
     store: str = "loadsim-mock.sqlite3",
     faults: FaultConfig | None = None,
     seed: int = 0,
+    sync: bool = False,
 ) -> None:
     """Run the mock in the foreground; prints ``loadsim mock listening on URL`` first, stops on
     SIGINT/SIGTERM after flushing the store."""
-    MockServer(host=host, port=port, store=store, faults=faults, seed=seed).run()
+    MockServer(host=host, port=port, store=store, faults=faults, seed=seed, sync=sync).run()

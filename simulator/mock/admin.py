@@ -9,6 +9,7 @@ mock listens again by itself.
 from __future__ import annotations
 
 import functools
+import sqlite3
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
@@ -51,7 +52,19 @@ def _admin_paths() -> dict[str, Any]:
         }
     }
     return {
-        "/_admin/health": {"get": {"operationId": "adminHealth", "summary": "Liveness", "responses": ok}},
+        "/_admin/health": {
+            "get": {
+                "operationId": "adminHealth",
+                "summary": "Readiness: 503 with the reason while the store cannot write or keep up",
+                "responses": {
+                    **ok,
+                    "503": {
+                        "description": "The store cannot write or keep up",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                },
+            }
+        },
         "/_admin/stats": {
             "get": {
                 "operationId": "adminStats",
@@ -162,7 +175,10 @@ def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
                     "415": {"description": "Content-Type is not JSON", "content": error},
                     "429": {"description": "Injected fault (Retry-After set)", "content": error},
                     "502": {"description": "Injected fault", "content": error},
-                    "503": {"description": "Injected fault (Retry-After set)", "content": error},
+                    "503": {
+                        "description": "Injected fault, or the store cannot write or keep up (Retry-After set)",
+                        "content": error,
+                    },
                     "504": {"description": "Injected fault", "content": error},
                 }
             )
@@ -218,6 +234,22 @@ def _events(app: App, query: bytes) -> Answer:
 
 def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answer:
     """Answer one admin request: ``(status, JSON bytes, extra header lines)``."""
+    try:
+        return _handle(app, method, path, query, body)
+    except sqlite3.Error as exc:
+        # The store is locked or full: say so (and when to come back) rather than a 500.
+        status, payload, _ = _problem(503, f"the mock's store cannot answer now ({exc}); retry in a moment")
+        return status, payload, b"Retry-After: 1\r\n"
+
+
+def _health(app: App) -> Answer:
+    why = app.store.unavailable()
+    if why is None:
+        return _json(200, {"status": "ok"})
+    return _json(503, {"status": "unavailable", "reason": f"{why}; tracking requests get 503 with Retry-After"})
+
+
+def _handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answer:
     route = path[len("/_admin") :].rstrip("/") or "/"
     if route.startswith("/profiles/"):
         if method != "GET":
@@ -241,7 +273,7 @@ def handle(app: App, method: str, path: str, query: bytes, body: bytes) -> Answe
     if method not in allowed.split(", "):
         return _method(method, path, allowed)
     if route == "/health":
-        return _json(200, {"status": "ok"})
+        return _health(app)
     if route == "/stats":
         return _json(200, app.stats())
     if route == "/events":

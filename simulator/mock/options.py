@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SQLite file for every accepted and rejected body (default: loadsim-mock.sqlite3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws (default: 0)")
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="commit every accepted body before answering 200: nothing acknowledged is lost even on SIGKILL "
+        "(default: batches every 50 ms, so a SIGKILL loses up to the last ~50-100 ms of answers)",
+    )
     faults = parser.add_argument_group(
         "faults", "each may be repeated and prefixed by an endpoint: identify=..., events=..., externalIds=..."
     )
@@ -77,7 +83,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
     try:
-        serve(host=args.host, port=args.port, store=args.store, faults=faults, seed=args.seed)
+        serve(host=args.host, port=args.port, store=args.store, faults=faults, seed=args.seed, sync=args.sync)
     except OSError as exc:
         print(
             f"loadsim mock: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "

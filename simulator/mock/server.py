@@ -26,7 +26,7 @@ import httptools
 import orjson
 
 from simulator import contract
-from simulator.digest import combine
+from simulator.digest import DIGEST_MASK, digest
 from simulator.mock import admin
 from simulator.mock.faults import FaultConfig, FaultInjector
 from simulator.mock.state import State
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 #: Pipelined answers waiting on one connection before it stops reading (backpressure).
 MAX_QUEUED = 512
+#: Retry-After of the 503 answered while the store cannot write or keep up.
+STORE_RETRY_AFTER_S = 1
+_STORE_RETRY_AFTER = b"Retry-After: %d\r\n" % STORE_RETRY_AFTER_S
 
 _REASONS = {
     100: b"Continue",
@@ -92,9 +95,14 @@ def _is_json_type(ct: bytes) -> bool:
 class App:
     """Everything shared by the connections: state, store, faults and the request handler."""
 
-    def __init__(self, *, store: str = ":memory:", faults: FaultConfig | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, *, store: str = ":memory:", faults: FaultConfig | None = None, seed: int = 0, sync: bool = False
+    ) -> None:
         self.state = State()
         self.store = Store(store)
+        #: Commit each accepted body before answering 200 (``--sync``): nothing acknowledged is lost
+        #: even on SIGKILL, at the cost of one COMMIT per request.
+        self.sync = sync
         self.seed = seed
         self.injector = FaultInjector(faults, seed=seed, now=time.monotonic())
         self.fast = fast_checks()
@@ -194,23 +202,46 @@ class App:
         """Write the store's pending rows every ``FLUSH_INTERVAL_S`` on ``loop`` (see ``store``)."""
         self.loop = loop
 
-        def tick() -> None:
-            self.store.flush()
-            loop.call_later(FLUSH_INTERVAL_S, tick)
+        def tick(due: float) -> None:
+            # A fixed cadence (not "interval after the last flush ended") bounds the crash window,
+            # and re-arming in ``finally`` keeps it even if a flush raised something unforeseen.
+            try:
+                self.store.flush()
+            except Exception:
+                log.exception("loadsim mock: the store's flush failed unexpectedly; retrying")
+            finally:
+                now = loop.time()
+                due = max(due + FLUSH_INTERVAL_S, now + FLUSH_INTERVAL_S / 5)
+                loop.call_at(due, tick, due)
 
-        loop.call_later(FLUSH_INTERVAL_S, tick)
+        first = loop.time() + FLUSH_INTERVAL_S
+        loop.call_at(first, tick, first)
 
     def set_faults(self, config: FaultConfig) -> None:
         self.injector.set(config, now=time.monotonic())
 
     def reset(self) -> None:
-        self.state.reset()
+        """Forget everything; raises ``sqlite3.Error`` (forgetting nothing) when the store cannot write."""
         self.store.reset()
+        self.state.reset()
         self.injector = FaultInjector(self.injector.config, seed=self.seed, now=time.monotonic())
 
     def stats(self) -> dict[str, Any]:
         out = self.state.stats()
-        out["stored"] = {"written": self.store.written, "pending": self.store.pending}
+        store = self.store
+        # What the store has durably committed (counted after each COMMIT): reconciliation's ground truth.
+        out["stored"] = {
+            ep: {"count": store.stored_count[ep], "digest": store.stored_digest[ep]} for ep in store.stored_count
+        }
+        out["store"] = {
+            "path": store.path,
+            "written": store.written,
+            "pending": store.pending,
+            "error": store.error,
+            "unavailable": store.unavailable(),
+            "rejected_not_stored": store.rejected_not_stored,
+            "sync": self.sync,
+        }
         out["connections"] = len(self.connections)
         until = self.refusing_until
         out["refusing_for_s"] = 0.0 if until is None else round(max(0.0, until - time.monotonic()), 3)
@@ -333,6 +364,11 @@ class App:
             )
             return
 
+        down = self.store.unavailable()
+        if down is not None:
+            self._unavailable(conn, endpoint, down)
+            return
+
         action, delay = "ok", 0.0
         inj = self.injector
         if inj.active:
@@ -375,10 +411,13 @@ class App:
                 st.faults["dropped"] += 1
             else:
                 p = st.event(obj, now)
+                d = digest(body)
                 st.accepted["events"] += 1
-                st.digests["events"] = combine(st.digests["events"], body)
+                st.digests["events"] = (st.digests["events"] + d) & DIGEST_MASK
                 st.webhook_sources[source] = st.webhook_sources.get(source, 0) + 1
-                self.store.add_accepted("events", now, obj["uid"], obj["sid"], p.id, source, body)
+                self.store.add_accepted("events", now, obj["uid"], obj["sid"], p.id, source, body, d)
+                if self.sync and not self._committed(conn, "events", d, source):
+                    return
             conn.send(_OK_EMPTY if conn.keep_alive else _OK_EMPTY_CLOSE, delay)
             return
         if action == "drop":
@@ -392,13 +431,36 @@ class App:
                 answer["user_traits"] = obj.get("traits") or {}
         else:
             p = st.external_ids(obj) if endpoint == "externalIds" else st.identify(obj, now)
+            d = digest(body)
             st.accepted[endpoint] += 1
-            st.digests[endpoint] = combine(st.digests[endpoint], body)
-            self.store.add_accepted(endpoint, now, obj["uid"], obj["sid"], p.id, None, body)
+            st.digests[endpoint] = (st.digests[endpoint] + d) & DIGEST_MASK
+            self.store.add_accepted(endpoint, now, obj["uid"], obj["sid"], p.id, None, body, d)
+            if self.sync and not self._committed(conn, endpoint, d, None):
+                return
             answer = {"user_id": obj["uid"], "external_ids": p.external_ids, "additional_info": p.additional_info}
             if endpoint == "identify":
                 answer["user_traits"] = p.traits
         conn.send(response(200, orjson.dumps(answer), close=not conn.keep_alive), delay)
+
+    def _unavailable(self, conn: HttpProtocol, endpoint: str, why: str) -> None:
+        """503 with Retry-After: the honest answer of a collector that cannot persist right now."""
+        self.state.reject(endpoint, "store_unavailable")
+        body = _error(f"the collector cannot store this request now: {why}; retry after {STORE_RETRY_AFTER_S} s")
+        conn.send(response(503, body, headers=_STORE_RETRY_AFTER, close=not conn.keep_alive), 0.0)
+
+    def _committed(self, conn: HttpProtocol, endpoint: str, d: int, source: str | None) -> bool:
+        """``--sync``: commit the body just added; if that fails, un-count it and answer 503."""
+        store = self.store
+        if store.flush():
+            return True
+        store.discard_last_accepted()
+        st = self.state
+        st.accepted[endpoint] -= 1
+        st.digests[endpoint] = (st.digests[endpoint] - d) & DIGEST_MASK
+        if source is not None:
+            st.webhook_sources[source] -= 1
+        self._unavailable(conn, endpoint, store.unavailable() or "the store cannot write")
+        return False
 
     def _fault(self, conn: HttpProtocol, endpoint: str, action: str, delay: float) -> bool:
         """Carry out an injected fault; True when the request is finished with."""

@@ -8,21 +8,37 @@ half the requests/s, and run-to-run swings of 2x); a 600-row batch every 50 ms c
 about 1.5 ms. ``flush()`` writes what is pending now, and ``close()`` flushes before it
 closes, so a body answered 200 is in the database once the server has stopped. The hot table
 has no index beyond its rowid; the admin queries scan, which is fine at admin rates.
+
+A write that fails (another process holds the write lock, the disk is full) rolls back and
+keeps its batch for the next flush; the loop's connection has no busy wait, so the loop never
+sits in SQLite waiting for a lock. While a write is failing, or while more than ``max_pending``
+rows wait, ``unavailable()`` says why and the server answers new tracking requests 503. The
+``stored`` counts and digests grow only once a COMMIT has succeeded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import sys
+import time
 from typing import Any
 
+from simulator.contract import ENDPOINT_NAMES
+from simulator.digest import DIGEST_MASK
 from simulator.mock import threads
 
-__all__ = ["FLUSH_INTERVAL_S", "Store"]
+__all__ = ["FLUSH_INTERVAL_S", "MAX_PENDING", "Store"]
 
-#: Seconds between batch writes; also the most a crash (not a SIGTERM) could lose.
+#: Seconds between batch writes. A crash (SIGKILL, not SIGTERM) loses what was answered since the
+#: last COMMIT: at most this plus one flush's duration (measured by ``test_mock_crash``); ``--sync`` loses nothing.
 FLUSH_INTERVAL_S = 0.05
 #: Seconds between WAL checkpoints (by a background thread, off the event loop).
 CHECKPOINT_INTERVAL_S = 0.5
+#: Rows waiting for a write beyond which the store "cannot keep up" and new requests get 503.
+MAX_PENDING = 50_000
+#: Seconds ``close()`` keeps retrying a failing write (off the loop: the server has stopped).
+CLOSE_RETRY_S = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted (
@@ -48,55 +64,113 @@ CREATE TABLE IF NOT EXISTS rejected (
 """
 #: Bytes of a rejected body kept; a 100 MB upload is not worth 100 MB of disk.
 MAX_REJECTED_BODY = 64 * 1024
+#: Characters of a rejected request's path kept (a 4 MiB URL is a scan, not a path worth keeping).
+MAX_REJECTED_PATH = 1024
 
-AcceptedRow = tuple[str, float, str, str, int, str | None, bytes]
+_INSERT_ACCEPTED = (
+    "INSERT INTO accepted (endpoint, received_at, uid, sid, profile_id, source, body) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_REJECTED = (
+    "INSERT INTO rejected (endpoint, received_at, status, reason, message, path, body) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+#: A pending accepted row: the table's columns, then the body's digest (summed into ``stored`` on COMMIT).
+AcceptedRow = tuple[str, float, str, str, int, str | None, bytes, int]
 RejectedRow = tuple[str | None, float, int, str, str, str, bytes]
+
+
+def _say(message: str) -> None:
+    print(f"loadsim mock: {message}", file=sys.stderr, flush=True)
 
 
 class Store:
     """SQLite at ``path`` (a file, or ``":memory:"``), written in batches by ``flush()``."""
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", *, max_pending: int = MAX_PENDING) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        #: Rows waiting beyond which ``unavailable()`` reports that the store cannot keep up.
+        self.max_pending = max_pending
+        # timeout=0: no busy wait on the loop's thread; a locked database fails the flush at
+        # once, the batch is kept, and the next flush tries again.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
         # OS-level primitives even under gevent's monkey patching (see ``threads``).
         self._lock = threads.lock()
         self._stop = threads.lock()
         self._stop.acquire()
         self._checkpointer: threads.OSThread | None = None
         if path != ":memory:":
+            self._retry_on_lock(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             # WAL + synchronous=NORMAL: a committed batch survives a process crash; an OS crash
             # may lose the last batch, acceptable for a test double.
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Checkpoints copy the WAL into the database and fsync: 25-50 ms stalls measured when
             # they ran inside the loop's commits. A thread with its own connection runs them
             # instead (sqlite releases the GIL meanwhile); commits never wait for them in WAL mode.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = threads.OSThread(self._checkpoint)
-        self._db.executescript(_SCHEMA)
+        self._retry_on_lock(lambda: self._db.executescript(_SCHEMA))
         if self._checkpointer is not None:
             self._checkpointer.start()
         self._accepted: list[AcceptedRow] = []
         self._rejected: list[RejectedRow] = []
         self.written = 0
+        #: Per endpoint, the rows durably committed and the sum modulo 2**64 of their digests.
+        self.stored_count = dict.fromkeys(ENDPOINT_NAMES, 0)
+        self.stored_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
+        #: Why the last write failed (SQLite's message); ``None`` while writes succeed.
+        self.error: str | None = None
+        #: ``time.monotonic()`` of the first failure of the current run of failures.
+        self.failing_since: float | None = None
+        #: Rejected rows not kept because the store was failing or behind (they were never acknowledged).
+        self.rejected_not_stored = 0
         self._closed = False
 
+    def _retry_on_lock(self, op: Any, seconds: float = CLOSE_RETRY_S) -> None:
+        """Run ``op`` at start-up, waiting out a lock held by another process (nothing is served yet)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                op()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def add_accepted(
-        self, endpoint: str, received_at: float, uid: str, sid: str, profile_id: int, source: str | None, body: bytes
+        self,
+        endpoint: str,
+        received_at: float,
+        uid: str,
+        sid: str,
+        profile_id: int,
+        source: str | None,
+        body: bytes,
+        digest: int,
     ) -> None:
-        self._accepted.append((endpoint, received_at, uid, sid, profile_id, source, body))
+        self._accepted.append((endpoint, received_at, uid, sid, profile_id, source, body, digest))
 
     def add_rejected(
         self, endpoint: str | None, received_at: float, status: int, reason: str, message: str, path: str, body: bytes
     ) -> None:
-        self._rejected.append((endpoint, received_at, status, reason, message, path, body[:MAX_REJECTED_BODY]))
+        if len(self._rejected) >= self.max_pending:
+            self.rejected_not_stored += 1  # bounded while the store is down; never acknowledged anyway
+            return
+        self._rejected.append(
+            (endpoint, received_at, status, reason, message, path[:MAX_REJECTED_PATH], body[:MAX_REJECTED_BODY])
+        )
+
+    def discard_last_accepted(self) -> None:
+        """Forget the row added last (``--sync``: its write failed and it is answered 503, not 200)."""
+        self._accepted.pop()
 
     def _checkpoint(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
             while not self._stop.acquire(timeout=CHECKPOINT_INTERVAL_S):  # acquired = close() asked to stop
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # A full disk or a lock: the loop's writes report it; try again later.
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             db.close()
 
@@ -104,53 +178,108 @@ class Store:
     def pending(self) -> int:
         return len(self._accepted) + len(self._rejected)
 
-    def flush(self) -> None:
-        """Write everything appended so far; safe from any thread (the lock guards the connection)."""
+    def unavailable(self) -> str | None:
+        """Why new rows cannot be promised a place now, or ``None`` when they can (the hot path)."""
+        if self.error is None and len(self._accepted) < self.max_pending:
+            return None
+        if self.error is not None:
+            return f"the store cannot write ({self.error})"
+        return f"the store cannot keep up ({len(self._accepted)} rows waiting to be written)"
+
+    def flush(self) -> bool:
+        """Write everything appended so far; True when it is committed (or there was nothing).
+
+        On failure everything is rolled back and kept for the next flush, and ``error`` says
+        why. Safe from any thread (the lock guards the connection).
+        """
         with self._lock:
-            acc, self._accepted = self._accepted, []
-            rej, self._rejected = self._rejected, []
-            if not (acc or rej) or self._closed:
-                if acc or rej:
-                    raise RuntimeError("the store is closed; these rows would be lost")
-                return
+            acc, rej = self._accepted, self._rejected
+            if not (acc or rej):
+                return True
+            if self._closed:
+                raise RuntimeError("the store is closed; these rows would be lost")
+            self._accepted, self._rejected = [], []
             db = self._db
-            db.execute("BEGIN")
-            if acc:
-                db.executemany(
-                    "INSERT INTO accepted (endpoint, received_at, uid, sid, profile_id, source, body)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    acc,
-                )
-            if rej:
-                db.executemany(
-                    "INSERT INTO rejected (endpoint, received_at, status, reason, message, path, body)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rej,
-                )
-            db.execute("COMMIT")
+            try:
+                db.execute("BEGIN")
+                if acc:
+                    db.executemany(_INSERT_ACCEPTED, [row[:7] for row in acc])
+                if rej:
+                    db.executemany(_INSERT_REJECTED, rej)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # else SQLite rolled back by itself
+                        db.execute("ROLLBACK")
+                # Keep the batch, oldest first, in front of what arrived meanwhile.
+                self._accepted[:0] = acc
+                self._rejected[:0] = rej
+                self._failed(str(exc))
+                return False
+            count, total = self.stored_count, self.stored_digest
+            for row in acc:
+                ep = row[0]
+                count[ep] += 1
+                total[ep] += row[7]
+            for ep in total:
+                total[ep] &= DIGEST_MASK
             self.written += len(acc)
+            if self.error is not None:
+                down = time.monotonic() - (self.failing_since or time.monotonic())
+                _say(f"the store writes again after {down:.1f} s; the {len(acc)} rows kept meanwhile are stored")
+                self.error = self.failing_since = None
+            return True
+
+    def _failed(self, error: str) -> None:
+        if self.error is None:
+            self.failing_since = time.monotonic()
+            _say(
+                f"the store at {self.path} cannot write ({error}); {self.pending} acknowledged rows are kept "
+                "and retried, and tracking requests get 503 with Retry-After until it can"
+            )
+        elif error != self.error:
+            _say(f"the store at {self.path} still cannot write, now: {error}")
+        self.error = error
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Flush, then run a read query (for the admin API and tests)."""
+        """Flush (a failing write is kept for later), then run a read query (for the admin API and tests)."""
         self.flush()
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
     def reset(self) -> None:
+        """Forget every row; raises ``sqlite3.Error`` (and keeps everything) when the store cannot write."""
         with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN")
+                db.execute("DELETE FROM accepted")
+                db.execute("DELETE FROM rejected")
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
             self._accepted, self._rejected = [], []
-            self._db.execute("DELETE FROM accepted")
-            self._db.execute("DELETE FROM rejected")
             self.written = 0
+            self.stored_count = dict.fromkeys(ENDPOINT_NAMES, 0)
+            self.stored_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
+            self.rejected_not_stored = 0
 
     def close(self) -> None:
-        """Flush and close; idempotent."""
+        """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent."""
         if self._closed:
             return
         self._stop.release()
         if self._checkpointer is not None:
             self._checkpointer.join()
-        self.flush()
+        deadline = time.monotonic() + CLOSE_RETRY_S
+        while not self.flush() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lost = len(self._accepted)
         with self._lock:
             self._closed = True
             self._db.close()  # the last connection to close checkpoints and removes the WAL
+        if lost:
+            _say(f"{lost} acknowledged rows could not be written before stopping ({self.error}); they are lost")

@@ -171,3 +171,81 @@ def get_json(conn: http.client.HTTPConnection, path: str) -> Any:
 def connect(url: str, timeout: float = 10) -> http.client.HTTPConnection:
     host, port = address(url)
     return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
+def start_mock(*args: str) -> tuple[Any, str]:
+    """``python -m simulator.mock --port 0 ARGS`` in a subprocess: ``(process, url)``; the caller stops it."""
+    import subprocess
+    import sys
+
+    from simulator.mock import LISTENING_PREFIX
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()  # type: ignore[union-attr]
+    if not line.startswith(LISTENING_PREFIX):
+        proc.kill()
+        raise RuntimeError(f"the mock did not start: {line}{proc.stderr.read()}")  # type: ignore[union-attr]
+    return proc, line[len(LISTENING_PREFIX) :].strip()
+
+
+class Sender:
+    """Posts distinct events on one keep-alive connection until told to stop (bounded in count and time).
+
+    ``acked`` holds the bodies answered 200; ``statuses`` counts every status; ``slowest`` is the
+    longest wait for one answer, in seconds.
+    """
+
+    def __init__(self, url: str, worker: int, *, max_requests: int = 20_000, max_seconds: float = 30.0) -> None:
+        import threading
+
+        self.url, self.worker = url, worker
+        self.max_requests, self.max_seconds = max_requests, max_seconds
+        self.acked: list[bytes] = []
+        self.statuses: dict[int, int] = {}
+        self.retry_after: set[str | None] = set()
+        self.slowest = 0.0
+        self.sent = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Sender:
+        self.thread.start()
+        return self
+
+    def join(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        import time
+
+        conn = connect(self.url, timeout=20)
+        deadline = time.monotonic() + self.max_seconds
+        for i in range(self.max_requests):
+            if self.stop.is_set() or time.monotonic() > deadline:
+                break
+            body = orjson.dumps(event(self.worker + 1, value=self.worker * 1_000_000 + i))
+            began = time.monotonic()
+            try:
+                conn.request("POST", f"/webhook/w{self.worker}", body=body, headers=HEADERS)
+                resp = conn.getresponse()
+                resp.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = connect(self.url, timeout=20)
+                continue
+            self.slowest = max(self.slowest, time.monotonic() - began)
+            self.sent += 1
+            self.statuses[resp.status] = self.statuses.get(resp.status, 0) + 1
+            if resp.status == 200:
+                self.acked.append(body)
+            else:
+                self.retry_after.add(resp.getheader("Retry-After"))
+            if resp.status == 503:
+                time.sleep(0.01)  # as an SDK backs off: do not spin while the store is down
+        conn.close()
