@@ -5,6 +5,9 @@ Each test drives the real mock (``loadsim mock``) and real Locust on loopback, b
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -13,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.conftest import subprocess_env
 from tests.integration.test_run import loadsim_run, start_mock, stop
 
 pytestmark = pytest.mark.integration
@@ -98,3 +102,63 @@ def test_a_refused_port_fails_with_one_line(tmp_path: Path) -> None:
     line = _last_line(out)
     assert line.startswith("loadsim: FAILED: ") and "error rate" in line, out
     assert summary["result"] == "FAILED"
+
+
+#: Holds the write lock of the SQLite file argv[1] for argv[2] seconds: longer than SQLite's busy wait.
+LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+"""
+
+
+def test_a_locked_store_never_reads_as_reconciled_while_acknowledged_rows_are_missing(tmp_path: Path) -> None:
+    """Another process write-locks the mock's SQLite file mid-run for 7 s. Before: the mock kept
+    answering 200, stored nothing, and the run said "Reconciliation: OK". Now the run never says
+    OK, or exits 0, while a body answered 200 is not in the store's committed rows."""
+    store = tmp_path / "mock.sqlite3"
+    mock, url = start_mock_with_store(store)
+    result: dict[str, object] = {}
+
+    def lock() -> None:
+        time.sleep(3)
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(store), "7"], stdout=subprocess.PIPE, text=True)
+        result["locked"] = locker.stdout.readline().strip() if locker.stdout else ""
+        result["code"] = locker.wait(timeout=30)
+
+    locker = threading.Thread(target=lock, daemon=True)
+    locker.start()
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "14s", "--host", url)
+    finally:
+        locker.join(30)
+        stop(mock)
+    assert result.get("locked") == "locked", result
+    rec = summary["reconciliation"]
+    with sqlite3.connect(store) as db:
+        rows = dict(db.execute("SELECT endpoint, count(*) FROM accepted GROUP BY endpoint").fetchall())
+    lost = {
+        ep: row["acknowledged"] - rows.get(ep, 0)
+        for ep, row in rec["endpoints"].items()
+        if row["acknowledged"] > rows.get(ep, 0)
+    }
+    if rec["ok"]:
+        assert not lost, f"reconciliation said OK with acknowledged rows missing from the store: {lost}"
+    else:
+        assert any("lost" in d for d in rec["differences"]), rec
+    assert code == 1, out  # 503s while locked (the hardened mock) or a loss (a mock that acknowledged anyway)
+    assert "Reconciliation: OK" not in out or not lost
+
+
+def start_mock_with_store(store: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().rsplit(" ", 1)[-1].strip()

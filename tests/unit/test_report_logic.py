@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import orjson
 import pytest
@@ -224,3 +225,46 @@ def test_queue_depth_is_shipped_once_per_slice_and_adds_across_workers(monkeypat
     assert master.timeline[1_000_000]["queued"] == 12  # 5 + 7, not 3 + 5 + 5 + 7
     master._coarsen(st.TIMELINE_STEP * 4)  # a long run's coarser slices keep the peak, not a sum over time
     assert master.timeline[1_000_000 // 8 * 8]["queued"] == 12
+
+
+def _stored(s: RunStats, **counts: int) -> dict[str, Any]:
+    return {
+        ep: {"count": n, "digest": s.digests.get(ep, 0) if n == s.accepted.get(ep, 0) else 0}
+        for ep, n in counts.items()
+    }
+
+
+def test_reconcile_counts_stored_rows_not_acknowledgement_counters() -> None:
+    """Issue #14 item 2: a locked store kept answering 200 while storing nothing. The counters
+    agreed with the harness, the committed rows did not: that is a loss."""
+    s = stats_with(10)
+    counters = {"accepted": {"events": 10}, "digest": {"events": s.digests["events"]}}
+    mock = {
+        **counters,
+        "stored": {
+            "externalIds": {"count": 0, "digest": 0},
+            "identify": {"count": 0, "digest": 0},
+            "events": {"count": 4, "digest": 0},
+        },
+    }
+    rec = reconcile(s, mock)
+    assert not rec["ok"] and rec["source"] == "stored rows"
+    assert "lost: 6" in rec["differences"][0]
+    kept = {
+        **counters,
+        "stored": {
+            "externalIds": {"count": 0, "digest": 0},
+            "identify": {"count": 0, "digest": 0},
+            "events": {"count": 10, "digest": s.digests["events"]},
+        },
+    }
+    assert reconcile(s, kept)["ok"]
+
+
+def test_reconcile_with_an_older_mock_checks_the_rows_it_wrote() -> None:
+    """An older mock's stats say only how many rows it wrote in all: 200s beyond them were lost."""
+    s = stats_with(10)
+    counters = {"accepted": {"events": 10}, "digest": {"events": s.digests["events"]}}
+    rec = reconcile(s, {**counters, "stored": {"written": 4, "pending": 0}})
+    assert not rec["ok"] and "lost: 6" in rec["differences"][0], rec
+    assert reconcile(s, {**counters, "stored": {"written": 10, "pending": 0}})["ok"]
