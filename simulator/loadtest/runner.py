@@ -245,6 +245,39 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
     return cmd + list(opts.locust_args)
 
 
+def check_locust_arguments(args: Sequence[str]) -> None:
+    """Parse Locust's whole command line here, with the harness's arguments, before anything starts:
+    a bad value (``-- --run-time abc``) or an unknown flag is a usage error now, not inside Locust
+    after the mock has started."""
+    import contextlib
+    import io
+
+    from locust.argument_parser import get_parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            get_parser().parse_args(args=list(args))
+    except SystemExit as exc:
+        if exc.code:
+            lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln] or [err.getvalue().strip()]
+            raise HarnessError(f"Locust refuses its arguments: {lines[-1].split('error:', 1)[-1].strip()}") from None
+
+
+def check_profile(scenario: Any, opts: RunOptions) -> None:
+    """The load profile the scenario and the flags make, checked before anything starts."""
+    if opts.locustfile == "replay" or opts.web_port is not None:
+        return
+    model = opts.load_model or scenario.load.model
+    if model != "open" or opts.rate is not None:
+        return
+    load = scenario.load
+    if load.rate is None and all(s.rate is None for s in load.stages):
+        raise HarnessError(
+            f"the open model needs a target rate: {scenario.name} sets no load.rate (nor stage rates); pass --rate R"
+        )
+
+
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error."""
@@ -274,6 +307,8 @@ def run(opts: RunOptions) -> int:
             f"{opts.users or scenario.load.users}, run time {opts.run_time or f'{scenario.load.run_time:g}s'}",
             flush=True,
         )
+    check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
+    check_profile(scenario, opts)
     if opts.dry_run:
         print(
             "loadsim: dry run; would run:\n  "
