@@ -265,14 +265,28 @@ def check_locust_arguments(args: Sequence[str]) -> None:
 
 
 def check_profile(scenario: Any, opts: RunOptions) -> None:
-    """The load profile the scenario and the flags make, checked before anything starts."""
+    """The load profile the scenario and the flags make, checked before anything starts (the same
+    ``Profile`` Locust's process will build): a run time too short for the stages, an open model
+    without a rate."""
     if opts.locustfile == "replay" or opts.web_port is not None:
         return
-    model = opts.load_model or scenario.load.model
-    if model != "open" or opts.rate is not None:
-        return
+    import dataclasses
+
+    from simulator.loadtest.shape import Profile
+
     load = scenario.load
-    if load.rate is None and all(s.rate is None for s in load.stages):
+    if opts.load_model:
+        load = dataclasses.replace(load, model=opts.load_model)
+    try:
+        profile = Profile.of(
+            load,
+            users=opts.users,
+            rate=opts.rate,
+            run_time=parse_duration(opts.run_time) if opts.run_time is not None else None,
+        )
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    if load.model == "open" and all(rate is None for *_, rate in profile.stages):
         raise HarnessError(
             f"the open model needs a target rate: {scenario.name} sets no load.rate (nor stage rates); pass --rate R"
         )
