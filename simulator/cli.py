@@ -109,19 +109,46 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_cmd_run)
 
 
+def _run_time(value: str | None) -> str | None:
+    """``--run-time`` checked and written as Locust reads it (whole seconds): ``1.5m`` -> ``90s``."""
+    if value is None:
+        return None
+    from simulator.duration import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"--run-time {value!r}: {exc}") from None
+    if seconds < 1:
+        raise UsageError(f"--run-time {value!r}: a run lasts at least 1s")
+    return f"{round(seconds)}s"
+
+
+def _check_load_flags(args: argparse.Namespace) -> None:
+    """Every load flag checked before anything starts (the mock, Locust, a report folder)."""
+    if args.users is not None and args.users < 1:
+        raise UsageError("--users must be at least 1")
+    if args.processes is not None and args.processes < 1 and args.processes != -1:
+        raise UsageError("--processes must be at least 1 (or -1: one per core)")
+    for flag in ("rate", "rate_cap"):
+        value = getattr(args, flag)
+        if value is not None and not value > 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be more than 0, got {value:g}")
+    if args.report_dir is not None and args.report_dir.exists() and not args.report_dir.is_dir():
+        raise UsageError(f"--report-dir {args.report_dir} is a file: give a directory")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.loadtest.runner import RunOptions, run
 
-    for flag in ("users", "processes"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise UsageError(f"--{flag} must be at least 1")
+    _check_load_flags(args)
     return run(
         RunOptions(
             scenario=args.scenario,
             host=args.host,
             users=args.users,
             rate=args.rate,
-            run_time=args.run_time,
+            run_time=_run_time(args.run_time),
             processes=args.processes,
             seed=args.seed,
             report_dir=args.report_dir,
@@ -419,6 +446,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--users must be at least 1")
     if args.speed < 0:
         raise UsageError("--speed must be 0 (as fast as possible) or more")
+    run_time = _run_time(args.run_time)
     try:
         summary = read_summary(args.dataset)
     except DatasetError as exc:
@@ -431,7 +459,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             scenario=summary["dataset"]["scenario_ref"],
             host=args.host,
             users=args.users,
-            run_time=args.run_time,
+            run_time=run_time,
             report_dir=args.report_dir,
             load_model="closed",
             locustfile="replay",

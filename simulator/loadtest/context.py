@@ -126,6 +126,8 @@ class RunContext:
         self.offline_share = offline.share
         #: Requests waiting in this process's users' offline queues now.
         self.queued = 0
+        #: Attempts sent and not yet answered now (sampled once a second: a stall shows on the timeline).
+        self.in_flight = 0
         #: Request name -> the funnel stage its success marks a session with.
         self.stage_of = {step: stage for stage, steps in funnel_steps(scenario.journey).items() for step in steps}
         self.think_scale = think_scale

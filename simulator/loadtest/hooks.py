@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import gevent
+import psutil
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, Runner, WorkerRunner
@@ -31,9 +33,9 @@ from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import Profile
 from simulator.loadtest.user import OpenArrivals
-from simulator.report.slo import evaluate, junit_xml
+from simulator.report.slo import Plan, evaluate, junit_xml
 from simulator.report.stats import RunStats
-from simulator.report.summary import build_summary, default_report_dir, write_summary
+from simulator.report.summary import build_summary, default_report_dir, interruption, write_summary
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger("loadsim")
@@ -43,6 +45,21 @@ SHARD_MESSAGE = "loadsim_shard"
 FINAL_MESSAGE = "loadsim_final"
 _process_env: Environment | None = None
 REPORT_KEY = "loadsim"
+
+#: The signal that told this process to stop, if one did: the report says INTERRUPTED.
+_signalled: list[str] = []
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _signalled.append("SIGINT")
+    raise KeyboardInterrupt  # what Python's own handler does: Locust stops on it
+
+
+# bash starts a script's background jobs with SIGINT ignored, and an ignored signal stays ignored
+# through exec: Locust then never sees the SIGINT that `loadsim run` (or a worker's master) sends
+# to stop it, and runs to its full run time. A stop asked for must stop, so take SIGINT back,
+# and note it: by the time Locust fires "quitting" it has already stopped the users.
+signal.signal(signal.SIGINT, _on_sigint)
 
 
 class HarnessState:
@@ -69,8 +86,10 @@ class HarnessState:
         self.report_dir: Path | None = None
         #: The SLO that stopped the run early (slo.abort_on_fail), if one did.
         self.aborted: str | None = None
-        #: CPU percent of the busiest load-generating process, sampled every status interval.
-        self.cpu_samples: list[float] = []
+        #: When the test began to stop (0 until it does): the end of the arrival window.
+        self.stopped_at = 0.0
+        #: The process was told to quit (a signal) while the test was still running.
+        self.interrupted = False
         #: On a master: the workers of this test, and those whose last figures have arrived.
         self.worker_ids: set[str] = set()
         self.finals: set[str] = set()
@@ -237,8 +256,9 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         log.error("the options sent to this process have problems; keeping %s: %s", state.scenario.name, e)
     state.started = time.time()
     # The web UI runs test after test in one process: each starts afresh.
-    state.stats, state.exhausted, state.cpu_samples = RunStats(), False, []
-    state.reporting = state.reported = False
+    state.stats, state.exhausted = RunStats(), False
+    state.reporting = state.reported = state.interrupted = False
+    state.stopped_at = 0.0
     state.report_dir = None
     runner = environment.runner
     if not isinstance(runner, WorkerRunner):
@@ -265,8 +285,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         endpoint=state.opts.endpoint,
     )
     environment.loadsim_context = ctx  # type: ignore[attr-defined]
-    if ctx.queue_limit:
-        gevent.spawn(_sample_queue, environment, ctx)
+    gevent.spawn(_sample_gauges, environment, ctx)
     if state.scenario.load.model == "open":
         profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
         arrivals = OpenArrivals(
@@ -289,11 +308,16 @@ STATUS_INTERVAL = 5.0
 SATURATED_CPU = 90.0
 
 
-def _generator_cpu(environment: Environment) -> float:
-    runner = environment.runner
-    if isinstance(runner, MasterRunner):
-        return max((c.cpu_usage for c in runner.clients.values()), default=0.0)
-    return float(runner.current_cpu_usage) if runner is not None else 0.0
+def _generator_cpu(stats: RunStats) -> float:
+    """The busiest load-generating process's CPU in the latest slices (sampled once a second, workers'
+    samples shipped with their figures)."""
+    recent = sorted(stats.timeline)[-2:]
+    return max((float(stats.timeline[k].get("cpu", 0.0)) for k in recent), default=0.0)
+
+
+def cpu_samples(stats: RunStats) -> list[float]:
+    """The generator's CPU over the run: the busiest process in each timeline slice."""
+    return [float(p["cpu"]) for _, p in sorted(stats.timeline.items()) if "cpu" in p]
 
 
 def _status_loop(environment: Environment, state: HarnessState) -> None:
@@ -304,8 +328,7 @@ def _status_loop(environment: Environment, state: HarnessState) -> None:
         gevent.sleep(STATUS_INTERVAL)
         ctx: RunContext | None = getattr(environment, "loadsim_context", None)
         stats = state.stats if ctx is None else ctx.stats
-        cpu = _generator_cpu(environment)
-        state.cpu_samples.append(cpu)
+        cpu = _generator_cpu(stats)
         if _abort_on_failed_slo(environment, state, stats):
             return
         if not headless:
@@ -355,11 +378,22 @@ def _stop_then_quit(runner: Runner) -> None:
     runner.quit()
 
 
-def _sample_queue(environment: Environment, ctx: RunContext) -> None:
-    """The offline queues' depth once a second, for the timeline (the storm and its drain)."""
+def _sample_gauges(environment: Environment, ctx: RunContext) -> None:
+    """Once a second, for the timeline: the requests in flight (a stall shows as requests waiting
+    while none finish), the offline queues' depth (the storm and its drain) and this process's CPU.
+
+    The CPU is read from the first second: the psutil reading is primed here (its first call
+    returns 0.0), where Locust's own figure comes every 10 s and read 0% for a short run's first 20 s.
+    """
+    process = psutil.Process()
+    process.cpu_percent(None)
     while environment.runner is not None and environment.runner.state not in ("stopped", "quitting"):
-        ctx.stats.queue_depth(time.time(), ctx.queued)
         gevent.sleep(1.0)
+        now = time.time()
+        if ctx.queue_limit:
+            ctx.stats.queue_depth(now, ctx.queued)
+        ctx.stats.gauge("inflight", now, ctx.in_flight)
+        ctx.stats.gauge("cpu", now, round(process.cpu_percent(None), 1))
 
 
 def _rate_share(profile: Profile, ctx: RunContext, elapsed: float) -> float:
@@ -382,6 +416,9 @@ def _on_shard_message(environment: Environment, msg: Any, **_: Any) -> None:
 
 @events.test_stopping.add_listener
 def _on_test_stopping(environment: Environment, **_: Any) -> None:
+    state = _state(environment)
+    if state is not None and not state.stopped_at:
+        state.stopped_at = time.time()
     arrivals: OpenArrivals | None = getattr(environment, "loadsim_arrivals", None)
     if arrivals is not None:
         arrivals.stop()
@@ -482,6 +519,10 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     state = _state(environment)
     if state is None or state.reporting or isinstance(environment.runner, WorkerRunner) or not state.started:
         return
+    # Locust's run-time limit, a shape that ends and an SLO abort all stop the test before the
+    # process quits; a quit that finds the test still running came from a signal (Ctrl-C, SIGTERM).
+    runner = environment.runner
+    state.interrupted = bool(_signalled) or (runner is not None and runner.state in ("running", "spawning"))
     _collect_workers(environment, state)
     write_report(environment, state)
 
@@ -506,8 +547,9 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
         first = profile.at(0)
         ended = time.time()
+        plan = _plan(state, profile, stats, ended)
         verdicts = evaluate(
-            state.scenario.slo, stats=stats, duration_s=ended - state.started, reconciliation=reconciliation
+            state.scenario.slo, stats=stats, duration_s=ended - state.started, reconciliation=reconciliation, plan=plan
         )
         summary = build_summary(
             stats=stats,
@@ -520,9 +562,13 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             workers=state.workers,
             reconciliation=reconciliation,
             target_rate=first[2] if first else None,
+            planned_arrivals=plan.arrivals,
+            planned_s=profile.duration,
+            interrupted=state.interrupted,
+            aborted=state.aborted,
             exhausted=exhausted,
             verdicts=verdicts,
-            cpu_samples=state.cpu_samples,
+            cpu_samples=cpu_samples(stats),
             saturated_at=SATURATED_CPU,
             journey=state.scenario.journey,
         )
@@ -531,7 +577,9 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             report_dir,
             summary,
             stats,
-            junit=junit_xml(verdicts, suite=state.scenario.name, duration_s=ended - state.started),
+            junit=junit_xml(
+                verdicts, suite=state.scenario.name, duration_s=ended - state.started, interrupted=interruption(summary)
+            ),
         )
         state.report_dir = report_dir
     except Exception:  # a report that cannot be made is a harness error, never a silent pass
@@ -539,9 +587,25 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         return None
     finally:
         state.reported = True  # done, one way or the other (the web UI waits on it)
-    failed = not summary["passed"]
-    environment.process_exit_code = 1 if failed else 0
+    environment.process_exit_code = EXIT_CODES[summary["result"]]
     for v in verdicts:
         (log.info if v.passed else log.error)("SLO %s", v)
-    log.info("loadsim report written to %s (%s)", report_dir, "FAILED" if failed else "PASSED")
+    log.info("loadsim report written to %s (%s)", report_dir, summary["result"])
     return report_dir
+
+
+#: The process's exit code for each result: an interrupted run that failed nothing is not a pass.
+EXIT_CODES = {"PASSED": 0, "FAILED": 1, "INTERRUPTED": 3}
+
+
+def _plan(state: HarnessState, profile: Profile, stats: RunStats, ended: float) -> Plan:
+    """Open model: the arrivals the stages planned from the first arrival to the stop."""
+    load = state.scenario.load
+    if load.model != "open" or not stats.arrival_first:
+        return Plan(rate_unit=load.rate_unit)
+    stop = (state.stopped_at or ended) - state.started
+    first = stats.arrival_first - state.started
+    # The first arrival is due one interval after the scheduler starts.
+    rate0 = profile.planned_arrivals(first, first + 1.0) or 1.0
+    begin = max(0.0, first - 1.0 / rate0)
+    return Plan(arrivals=round(profile.planned_arrivals(begin, stop), 1), rate_unit=load.rate_unit)

@@ -3,11 +3,18 @@
 Counts per endpoint and the order-independent digest of the bodies (``simulator.mock.digest``
 summed modulo 2**64): a body acknowledged but not stored, stored twice, or stored altered shows
 as a difference.
+
+"Stored" means the rows the mock's SQLite store has durably committed (``stats()["stored"]``:
+per endpoint a count and a digest, grown only after a COMMIT), never its acknowledgement
+counters: a mock whose store cannot write and still answers 200 has lost those bodies, and
+reconciliation must say so. Rows still waiting for their COMMIT when the test stops are waited
+for, a few seconds at most.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -24,6 +31,35 @@ __all__ = ["fetch_mock_stats", "reconcile"]
 
 #: Beyond this many cut-off requests an endpoint's subsets are not searched (2**20 sums at most).
 MAX_SUBSET_SEARCH = 20
+#: Seconds reconciliation waits for the mock's pending rows to be committed before it counts.
+DRAIN_WAIT = 5.0
+
+
+def _pending(mock: dict[str, Any]) -> int:
+    """Rows the mock accepted and has not committed yet (0 when it does not say)."""
+    for key in ("store", "stored"):
+        part = mock.get(key)
+        if isinstance(part, dict) and isinstance(part.get("pending"), int):
+            return int(part["pending"])
+    return 0
+
+
+def _stored_rows(mock: dict[str, Any], base: dict[str, Any], ep: str) -> tuple[int, int] | None:
+    """(count, digest) of the rows of ``ep`` the mock committed since ``base``; None if it does not say."""
+    now = (mock.get("stored") or {}).get(ep)
+    if not isinstance(now, dict) or "count" not in now:
+        return None
+    then = (base.get("stored") or {}).get(ep) or {}
+    count = int(now["count"]) - int(then.get("count", 0))
+    return count, (int(now.get("digest", 0)) - int(then.get("digest", 0))) & DIGEST_MASK
+
+
+def _written(stats: dict[str, Any]) -> int | None:
+    """An older mock's total of rows written (all endpoints), if that is all it says."""
+    stored = stats.get("stored")
+    if isinstance(stored, dict) and isinstance(stored.get("written"), int):
+        return int(stored["written"])
+    return None
 
 
 def fetch_mock_stats(admin_url: str, *, timeout: float = 10.0) -> dict[str, Any]:
@@ -31,6 +67,16 @@ def fetch_mock_stats(admin_url: str, *, timeout: float = 10.0) -> dict[str, Any]
     req = urllib.request.Request(f"{admin_url.rstrip('/')}/_admin/stats", headers=admin_headers())
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return dict(orjson.loads(resp.read()))
+
+
+def fetch_settled_stats(admin_url: str, *, wait: float = DRAIN_WAIT) -> dict[str, Any]:
+    """The mock's stats once its pending rows are committed (or ``wait`` seconds have passed)."""
+    deadline = time.monotonic() + wait
+    mock = fetch_mock_stats(admin_url)
+    while _pending(mock) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        mock = fetch_mock_stats(admin_url)
+    return mock
 
 
 def _stored_interrupted(missing: int, extra: int, interrupted: list[int]) -> bool:
@@ -53,16 +99,23 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
     differences: list[str] = []
     rows: dict[str, Any] = {}
     base = baseline or {}
+    source = "stored rows" if all(_stored_rows(mock, base, ep) is not None for ep in ENDPOINT_NAMES) else "counters"
+    pending = _pending(mock)
     for ep in ENDPOINT_NAMES:
         sent = stats.accepted.get(ep, 0)
-        stored = int(mock.get("accepted", {}).get(ep, 0)) - int(base.get("accepted", {}).get(ep, 0))
+        rows_now = _stored_rows(mock, base, ep)
+        if rows_now is not None:
+            stored, theirs = rows_now
+        else:  # an older mock: its acknowledgement counters (the total of rows written is checked below)
+            stored = int(mock.get("accepted", {}).get(ep, 0)) - int(base.get("accepted", {}).get(ep, 0))
+            theirs = (int(mock.get("digest", {}).get(ep, 0)) - int(base.get("digest", {}).get(ep, 0))) & DIGEST_MASK
         ours = stats.digests.get(ep, 0)
-        theirs = (int(mock.get("digest", {}).get(ep, 0)) - int(base.get("digest", {}).get(ep, 0))) & DIGEST_MASK
         cut_off = stats.interrupted.get(ep, [])
         extra = stored - sent
         rows[ep] = {"acknowledged": sent, "stored": stored, "interrupted": len(cut_off), "digest_match": ours == theirs}
         if extra < 0:
-            differences.append(f"{ep}: the harness got {sent} 200s, the mock stored {stored} (lost: {-extra})")
+            why = f"; {pending} rows still uncommitted, the store says: {_store_error(mock)}" if pending else ""
+            differences.append(f"{ep}: the harness got {sent} 200s, the mock stored {stored} (lost: {-extra}){why}")
         elif extra > len(cut_off):
             differences.append(
                 f"{ep}: the harness got {sent} 200s, the mock stored {stored} "
@@ -74,14 +127,32 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
                 if extra == 0
                 else f"{ep}: the stored bodies differ from those acknowledged and cut off at stop"
             )
+    written = _written(mock)
+    if source == "counters" and written is not None:
+        # An older mock says only how many rows it wrote in all: the 200s must be among them.
+        rows_written = written - (_written(base) or 0)
+        acked = sum(stats.accepted.values())
+        if rows_written < acked:
+            differences.append(
+                f"the harness got {acked} 200s, the mock's store wrote {rows_written} rows "
+                f"(lost: {acked - rows_written})"
+            )
     merges = _check_merges(stats, mock, base, differences)
     return {
         "ok": not differences,
         "differences": differences,
         "endpoints": rows,
+        "source": source,
         "merges": merges,
         "mock": {k: mock.get(k) for k in ("profiles", "merges", "warnings")},
     }
+
+
+def _store_error(mock: dict[str, Any]) -> str:
+    store = mock.get("store")
+    if isinstance(store, dict):
+        return str(store.get("error") or store.get("unavailable") or "no error")
+    return "no error"
 
 
 def expected_merges(identities: Iterable[tuple[str, str | None, str | None]]) -> int:
@@ -136,7 +207,7 @@ def _check_merges(
 def try_reconcile(stats: RunStats, admin_url: str, baseline: dict[str, Any] | None) -> dict[str, Any]:
     """``reconcile`` against a live mock; an unreachable mock is a failed reconciliation, said plainly."""
     try:
-        mock = fetch_mock_stats(admin_url)
+        mock = fetch_settled_stats(admin_url)
     except (OSError, urllib.error.URLError, ValueError) as e:
         return {"ok": False, "differences": [f"could not read the mock's stats at {admin_url}: {e}"], "endpoints": {}}
     return reconcile(stats, mock, baseline)

@@ -249,6 +249,53 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
     return cmd + list(opts.locust_args)
 
 
+def check_locust_arguments(args: Sequence[str]) -> None:
+    """Parse Locust's whole command line here, with the harness's arguments, before anything starts:
+    a bad value (``-- --run-time abc``) or an unknown flag is a usage error now, not inside Locust
+    after the mock has started."""
+    import contextlib
+    import io
+
+    from locust.argument_parser import get_parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            get_parser().parse_args(args=list(args))
+    except SystemExit as exc:
+        if exc.code:
+            lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln] or [err.getvalue().strip()]
+            raise HarnessError(f"Locust refuses its arguments: {lines[-1].split('error:', 1)[-1].strip()}") from None
+
+
+def check_profile(scenario: Any, opts: RunOptions) -> None:
+    """The load profile the scenario and the flags make, checked before anything starts (the same
+    ``Profile`` Locust's process will build): a run time too short for the stages, an open model
+    without a rate."""
+    if opts.locustfile == "replay" or opts.web_port is not None:
+        return
+    import dataclasses
+
+    from simulator.loadtest.shape import Profile
+
+    load = scenario.load
+    if opts.load_model:
+        load = dataclasses.replace(load, model=opts.load_model)
+    try:
+        profile = Profile.of(
+            load,
+            users=opts.users,
+            rate=opts.rate,
+            run_time=parse_duration(opts.run_time) if opts.run_time is not None else None,
+        )
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from None
+    if load.model == "open" and all(rate is None for *_, rate in profile.stages):
+        raise HarnessError(
+            f"the open model needs a target rate: {scenario.name} sets no load.rate (nor stage rates); pass --rate R"
+        )
+
+
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error."""
@@ -278,6 +325,8 @@ def run(opts: RunOptions) -> int:
             f"{opts.users or scenario.load.users}, run time {opts.run_time or f'{scenario.load.run_time:g}s'}",
             flush=True,
         )
+    check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
+    check_profile(scenario, opts)
     if opts.dry_run:
         print(
             "loadsim: dry run; would run:\n  "
@@ -338,7 +387,7 @@ def run(opts: RunOptions) -> int:
         if mock is not None:
             _stop(mock)
     if ui:
-        return code if code in (0, 1) else 2
+        return code if code in VERDICT_CODES else 2
     summary = report_dir / "summary.json"
     if summary.is_file():
         print(f"loadsim: report in {report_dir}/ (report.html, summary.json, summary.md, junit.xml)", flush=True)
@@ -348,7 +397,25 @@ def run(opts: RunOptions) -> int:
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as f:
                 f.write(md)
+        verdict = _verdict(summary)
+        if verdict is not None:
+            result, reason = verdict
+            # The last line of the log: what a CI job shows when it fails.
+            print(f"loadsim: {result}: {reason}", flush=True)
     else:
         code = 2  # Locust ended without the harness's report: no verdict, whatever Locust says
         print(f"loadsim: Locust ended but wrote no report in {report_dir}", file=sys.stderr)
-    return 2 if code not in (0, 1) else code
+    return code if code in VERDICT_CODES else 2
+
+
+#: Exit codes that carry a verdict: 0 passed, 1 failed, 3 interrupted (stopped before its planned
+#: run time with nothing failed so far: not a pass). Anything else from Locust is a harness error.
+VERDICT_CODES = (0, 1, 3)
+
+
+def _verdict(path: Path) -> tuple[str, str] | None:
+    try:
+        summary = orjson.loads(path.read_bytes())
+        return str(summary["result"]), str(summary["reason"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None

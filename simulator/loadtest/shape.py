@@ -21,21 +21,41 @@ class Profile:
     def of(
         cls, load: LoadConfig, *, users: int | None = None, rate: float | None = None, run_time: float | None = None
     ) -> Profile:
-        """A flag given on the command line (users, rate, run time) overrides the scenario's stages.
+        """The scenario's stages, shaped by the command line: ``run_time`` scales their durations
+        to fit, ``users`` and ``rate`` scale their users and rates so that the highest is the one
+        asked for. A shortened flash sale still has its flash. Without stages, the flags replace
+        the scenario's users, rate and run time.
 
         In the open model users are a pool waiting for arrivals, so the pool starts whole at once.
+        Raises ``ValueError`` (one line, naming the flag) for a run time too short for the stages.
         """
         out: list[tuple[float, int, float, float | None]] = []
         instant = load.model == "open"
-        if load.stages and users is None and rate is None and run_time is None:
+        if load.stages:
+            planned = sum(s.duration for s in load.stages)
+            if run_time is not None and run_time < len(load.stages):
+                raise ValueError(
+                    f"--run-time {run_time:g}s is too short for the {len(load.stages)} stages of the scenario's "
+                    f"[load] (each needs a second): give at least {len(load.stages)}s, or drop --run-time "
+                    f"for its {planned:g}s"
+                )
+            stretch = run_time / planned if run_time is not None else 1.0
+            resolved: list[tuple[float, int, float, float | None]] = []
             end = 0.0
             last_users, last_rate = load.users, load.rate
             for s in load.stages:
-                end += s.duration
+                end += s.duration * stretch
                 last_users = s.users if s.users is not None else last_users
                 last_rate = s.rate if s.rate is not None else last_rate
-                spawn = float(last_users) if instant else s.spawn_rate or load.spawn_rate
-                out.append((end, last_users, spawn, last_rate))
+                resolved.append((end, last_users, s.spawn_rate or load.spawn_rate, last_rate))
+            top_users = max(u for _, u, _, _ in resolved)
+            rates = [r for *_, r in resolved if r is not None]
+            user_scale = users / top_users if users is not None else 1.0
+            rate_scale = rate / max(rates) if rate is not None and rates else 1.0
+            for end, n, spawn, r in resolved:
+                n = max(1, round(n * user_scale))
+                r = r * rate_scale if r is not None else (rate if rate is not None and not rates else None)
+                out.append((end, n, float(n) if instant else spawn, r))
         else:
             n = users or load.users
             out.append(
@@ -51,6 +71,21 @@ class Profile:
     @property
     def duration(self) -> float:
         return self.stages[-1][0]
+
+    def planned_arrivals(self, start: float, end: float) -> float:
+        """Open model: the arrivals the stages plan from ``start`` to ``end`` seconds (past the last
+        stage the arrivals keep its rate, as the scheduler does; a stage without a rate plans none)."""
+        total, begin = 0.0, 0.0
+        last_rate = 0.0
+        for stage_end, _, _, rate in self.stages:
+            lo, hi = max(begin, start), min(stage_end, end)
+            last_rate = rate or 0.0
+            if hi > lo:
+                total += (hi - lo) * last_rate
+            begin = stage_end
+        if end > max(begin, start):
+            total += (end - max(begin, start)) * last_rate
+        return total
 
     def at(self, elapsed: float) -> tuple[int, float, float | None] | None:
         """(users, spawn rate, target rate) at ``elapsed`` seconds, or None when the test is over."""

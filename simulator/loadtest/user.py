@@ -162,6 +162,7 @@ class TrackingUser(FastHttpUser):
         started = time.time()
         t0 = time.perf_counter()
         status, content, error = 0, b"", None
+        ctx.in_flight += 1
         try:
             resp = client.request("POST", uri, body=data, headers=req.headers)
             try:
@@ -170,14 +171,18 @@ class TrackingUser(FastHttpUser):
                 resp.release()
             status = resp.status_code
         except GreenletExit:
-            # Stopped mid-request: the target may have stored it; reconciliation allows for that.
-            ctx.stats.interrupt(req.endpoint, digest(data))
+            # Stopped mid-request: the target may have stored it; reconciliation allows for that,
+            # and the report counts it as unfinished with how long it had waited (a stall shows).
+            ctx.stats.interrupt(req.endpoint, digest(data), time.time() - started)
             if req.endpoint == "identify" and not req.faulty:
                 ctx.stats.interrupted_identities.append(RunStats.identity_of(req.body))
             raise
         except Exception as exc:  # refused, reset, timed out, garbage: an outcome to report, not a crash
             error = exc
+        finally:
+            ctx.in_flight -= 1
         ended = time.time()
+        ctx.stats.waited(req.endpoint, ended - started)
         outcome, kind, example = _judge(req, status, content, error)
         self.environment.events.request.fire(
             request_type="POST",

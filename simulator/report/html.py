@@ -19,7 +19,9 @@ from typing import Any
 
 from simulator.contract import ENDPOINT_NAMES
 from simulator.report.histogram import bucket_value, sparse_percentile
+from simulator.report.slo import Verdict
 from simulator.report.stats import RunStats, merge_slice
+from simulator.report.summary import interruption, result_of
 
 __all__ = ["render_html"]
 
@@ -387,6 +389,17 @@ class _Timeline:
         """The offline queues' highest depth in each slice (a gauge, not a rate)."""
         return [float(s.get("queued", 0)) for s in self.slices]
 
+    def gauge(self, name: str) -> list[float | None]:
+        """A sampled gauge's highest value in each slice (``inflight``, ``cpu``); None where unsampled."""
+        return [float(s[name]) if name in s else None for s in self.slices]
+
+    def stalled(self) -> list[float | None]:
+        """Requests in flight in the slices where none finished: the target stalled (None elsewhere)."""
+        return [
+            float(s["inflight"]) if s.get("inflight", 0) > 0 and not (s.get(TOTAL) or [0])[0] else None
+            for s in self.slices
+        ]
+
     def percentile(self, name: str, p: float) -> list[float | None]:
         return [sparse_percentile(s[name][2], p) * 1000 if name in s and s[name][0] else None for s in self.slices]
 
@@ -456,6 +469,29 @@ def _section(anchor: str, title: str, body: str, note: str = "") -> str:
 
 def _banners(summary: Mapping[str, Any]) -> str:
     out = []
+    cut = interruption(summary)
+    if cut:
+        out.append(
+            f'<div class="banner bad" role="alert"><strong>{escape(cut)}</strong>: the run was stopped (a signal) '
+            "before its planned run time. Its figures cover only the part that ran; it is not a pass.</div>"
+        )
+    stall = summary.get("stall") or {}
+    unfinished = summary.get("unfinished") or {}
+    if stall.get("seconds") or unfinished.get("count"):
+        waits = ", ".join(
+            f"{escape(ep)} {e['count']} (up to {e['max_elapsed_s']:g} s)"
+            for ep, e in (unfinished.get("endpoints") or {}).items()
+        )
+        out.append(
+            '<div class="banner bad"><strong>The target stopped answering</strong>'
+            + (
+                f" for {stall['seconds']} s of the run (requests waited, none was answered)"
+                if stall.get("seconds")
+                else ""
+            )
+            + (f"; still waiting when the test stopped: {waits}" if waits else "")
+            + '. See <a href="#inflight">requests in flight</a>.</div>'
+        )
     gen = summary.get("generator") or {}
     if gen.get("saturated"):
         out.append(
@@ -503,7 +539,7 @@ def _tiles(summary: Mapping[str, Any]) -> str:
             "not checked" if rec is None else ("OK" if rec.get("ok") else "FAILED"),
             "against the mock's store" if rec is not None else "real target",
         ),
-        ("generator CPU", f"{(summary.get('generator') or {}).get('max_cpu_percent', 0):g}%", "peak, one process"),
+        ("generator CPU", f"{(summary.get('generator') or {}).get('max_cpu_percent', 0):g}%", "peak, busiest process"),
     ]
     bad = {
         "failures": bool(total["failures"]),
@@ -525,14 +561,15 @@ def _tiles(summary: Mapping[str, Any]) -> str:
 def _slo(summary: Mapping[str, Any]) -> str:
     if not summary["slo"]:
         return _section("slo", "SLOs", '<p class="empty">The scenario has no [slo] table: nothing was gated.</p>')
+    verdicts = [Verdict.from_dict(v) for v in summary["slo"]]
     rows = [
         [
-            escape(v["name"]),
-            escape(str(v["threshold"])),
-            escape("–" if v["actual"] is None else str(v["actual"])),
-            '<span class="pass">pass</span>' if v["passed"] else '<span class="fail">FAIL</span>',
+            escape(v.name),
+            escape(v.show(v.threshold)),
+            escape("–" if v.actual is None else v.show(v.actual)),
+            '<span class="pass">pass</span>' if v.passed else '<span class="fail">FAIL</span>',
         ]
-        for v in summary["slo"]
+        for v in verdicts
     ]
     failed = sum(not v["passed"] for v in summary["slo"])
     note = f"{failed} of {len(rows)} failed." if failed else f"All {len(rows)} held."
@@ -574,6 +611,18 @@ def _over_time(ids: _Ids, tl: _Timeline) -> str:
             "Failed requests per second, stacked by endpoint (expected 400s to faulty SDKs are not failures).",
         )
     )
+    inflight = tl.gauge("inflight")
+    if any(inflight):
+        lines = [Line("in flight", "#6b7280", inflight), Line("stalled: none answered", "#dc2626", tl.stalled(), 3.2)]
+        out.append(
+            _section(
+                "inflight",
+                "Requests in flight",
+                _time_chart(ids, tl.xs, tl.end, lines, unit="requests"),
+                "Requests sent and not yet answered (the highest in each slice). Red: slices in which requests "
+                "waited and not one was answered, a target that stalled.",
+            )
+        )
     dropped = tl.counted("dropped")
     body = (
         _time_chart(ids, tl.xs, tl.end, [Line("dropped", "#dc2626", dropped)], unit="arrivals/s", stacked=True)
@@ -900,7 +949,8 @@ def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
     """
     ids = _Ids()
     tl = _timeline(summary, stats)
-    passed = bool(summary.get("passed"))
+    result = result_of(summary)
+    passed = result == "PASSED"
     timing = summary["timing"]
     title = f"loadsim: {summary['scenario']}"
     meta = (
@@ -908,11 +958,15 @@ def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
         f"{summary.get('workers', 1)} worker(s) · seed {escape(str(summary.get('seed')))} · "
         f"target {escape(str((summary.get('target') or {}).get('kind', '?')))}"
         + (f" · started {_when(timing['started'])}" if timing.get("started") else "")
+        + (f" · {_duration(float(timing['planned_s']))} planned" if timing.get("planned_s") else "")
     )
+    reason = summary.get("reason")
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in NAV)
     body = [
         f'<header><h1>{escape(title)}<span class="badge {"pass" if passed else "fail"}">'
-        f'{"PASSED" if passed else "FAILED"}</span></h1><div class="meta">{meta}</div></header>',
+        f'{result}</span></h1><div class="meta">{meta}</div>'
+        + (f'<div class="meta reason">{escape(result)}: {escape(str(reason))}</div>' if reason else "")
+        + "</header>",
         f"<nav>{nav}</nav>",
         _banners(summary),
         _tiles(summary),
@@ -931,7 +985,7 @@ def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} ({'passed' if passed else 'FAILED'})</title>"
+        f"<title>{escape(title)} ({'passed' if passed else result})</title>"
         f"<style>{CSS}</style></head><body><main>{''.join(body)}</main>"
         f"<script>{SCRIPT}</script></body></html>\n"
     )

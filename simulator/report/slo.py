@@ -15,23 +15,64 @@ if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): typ
     from simulator.report.stats import RunStats, Series
     from simulator.scenario import SLOConfig
 
-__all__ = ["Verdict", "evaluate", "junit_xml"]
+__all__ = ["Plan", "Verdict", "completion", "evaluate", "junit_xml", "longest_wait"]
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """One SLO: what it says, the bound, what the run measured, and whether it held."""
+    """One SLO: what it says, the bound, what the run measured (in ``unit``), and whether it held."""
 
     name: str
     threshold: float | bool
     actual: float | bool | None
     passed: bool
+    #: The unit of threshold and actual: "ms", "s", "%", "requests/s" or "" (a yes/no or a count).
+    unit: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "actual": self.actual, "passed": self.passed}
+        return {
+            "name": self.name,
+            "threshold": self.threshold,
+            "actual": self.actual,
+            "unit": self.unit,
+            "passed": self.passed,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        return cls(d["name"], d["threshold"], d["actual"], d["passed"], d.get("unit", ""))
+
+    def show(self, value: float | bool | None) -> str:
+        """A threshold or an actual with its unit: ``250 ms``, ``90%``, ``no requests``."""
+        if value is None:
+            return "none measured"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        number = f"{value:g}"
+        if not self.unit:
+            return number
+        return f"{number}{self.unit}" if self.unit == "%" else f"{number} {self.unit}"
+
+    @property
+    def reason(self) -> str:
+        """One line: the SLO and what the run measured."""
+        return f"{self.name}: actual {self.show(self.actual)}"
 
     def __str__(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: actual {self.actual}, threshold {self.threshold}"
+        return (
+            f"{'PASS' if self.passed else 'FAIL'} {self.name}: actual {self.show(self.actual)}, "
+            f"threshold {self.show(self.threshold)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the run set out to do, for the completion SLOs."""
+
+    #: Open model: the arrivals the stages planned over the arrival window (in ``rate_unit``).
+    arrivals: float | None = None
+    #: Open model: ``"sessions"`` or ``"requests"``, what an arrival is.
+    rate_unit: str = "sessions"
 
 
 def _series(stats: RunStats, endpoint: str, step: str | None) -> Series | None:
@@ -43,7 +84,12 @@ def _series(stats: RunStats, endpoint: str, step: str | None) -> Series | None:
 
 
 def evaluate(
-    slo: SLOConfig, *, stats: RunStats, duration_s: float, reconciliation: Mapping[str, Any] | None
+    slo: SLOConfig,
+    *,
+    stats: RunStats,
+    duration_s: float,
+    reconciliation: Mapping[str, Any] | None,
+    plan: Plan | None = None,
 ) -> list[Verdict]:
     out: list[Verdict] = []
     for lat in slo.latency:
@@ -51,23 +97,28 @@ def evaluate(
         name = f"{lat.metric} p{lat.percentile:g} of {where} <= {lat.max_ms:g} ms"
         series = _series(stats, lat.endpoint, lat.step)
         if series is None or series.count == 0:
-            out.append(Verdict(name, lat.max_ms, None, False))  # no requests: nothing was shown to hold
+            out.append(Verdict(name, lat.max_ms, None, False, "ms"))  # no requests: nothing was shown to hold
             continue
         hist = series.latency if lat.metric == "latency" else series.service
         actual = round(hist.percentile(lat.percentile) * 1000, 3)
-        out.append(Verdict(name, lat.max_ms, actual, actual <= lat.max_ms))
+        out.append(Verdict(name, lat.max_ms, actual, actual <= lat.max_ms, "ms"))
     for err in slo.error_rate:
         where = err.step or err.endpoint
         series = _series(stats, err.endpoint, err.step)
-        name = f"error rate of {where} <= {err.max:g}"
+        most = round(err.max * 100, 4)
+        name = f"error rate of {where} <= {most:g}%"
         if series is None or series.count == 0:
-            out.append(Verdict(name, err.max, None, False))  # nothing sent: nothing was shown to hold
+            out.append(Verdict(name, most, None, False, "%"))  # nothing sent: nothing was shown to hold
             continue
         rate = series.failures / series.count
-        out.append(Verdict(name, err.max, round(rate, 6), rate <= err.max))
+        out.append(Verdict(name, most, round(rate * 100, 4), rate <= err.max, "%"))
     if slo.min_rate is not None:
         rate = round(stats.total.count / duration_s, 3) if duration_s > 0 else 0.0
-        out.append(Verdict(f"achieved rate >= {slo.min_rate:g} requests/s", slo.min_rate, rate, rate >= slo.min_rate))
+        out.append(
+            Verdict(
+                f"achieved rate >= {slo.min_rate:g} requests/s", slo.min_rate, rate, rate >= slo.min_rate, "requests/s"
+            )
+        )
     if slo.max_dropped is not None:
         out.append(
             Verdict(
@@ -77,6 +128,8 @@ def evaluate(
                 stats.dropped <= slo.max_dropped,
             )
         )
+    if slo.completion:
+        out += completion(slo, stats=stats, plan=plan or Plan())
     if slo.reconciliation:
         ok = bool(reconciliation and reconciliation.get("ok"))
         out.append(
@@ -85,20 +138,59 @@ def evaluate(
     return out
 
 
-def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float) -> str:
-    """One ``testcase`` per SLO; a failed one carries actual against threshold."""
+def longest_wait(stats: RunStats) -> float:
+    """The longest any one attempt waited for its answer: answered, failed, or unanswered at the stop."""
+    waits = [*stats.longest_wait.values(), *(w for ws in stats.unfinished.values() for w in ws)]
+    return max(waits, default=0.0)
+
+
+def completion(slo: SLOConfig, *, stats: RunStats, plan: Plan) -> list[Verdict]:
+    """Did the target keep up? A target that stops answering must fail the run, not just send less.
+
+    - no attempt waited longer than ``max_wait`` (a freeze, held requests, a target that hangs);
+    - open model: the arrivals handed to users reached ``min_rate_share`` of the plan, and those
+      dropped for want of a free user stayed under ``max_dropped_share``.
+    """
+    wait = round(longest_wait(stats), 3)
+    out = [
+        Verdict(
+            f"no request unanswered for more than {slo.max_wait:g} s", slo.max_wait, wait, wait <= slo.max_wait, "s"
+        )
+    ]
+    if plan.arrivals is not None and plan.arrivals > 0:
+        handed = stats.total.count if plan.rate_unit == "requests" else stats.arrivals - stats.dropped
+        share = round(min(handed / plan.arrivals, 1.0) * 100, 1)
+        want = round(slo.min_rate_share * 100, 1)
+        out.append(Verdict(f"achieved rate >= {want:g}% of the planned rate", want, share, share >= want, "%"))
+    if stats.arrivals:
+        dropped = round(stats.dropped / stats.arrivals * 100, 2)
+        most = round(slo.max_dropped_share * 100, 2)
+        out.append(Verdict(f"dropped arrivals <= {most:g}% of arrivals", most, dropped, dropped <= most, "%"))
+    return out
+
+
+def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float, interrupted: str = "") -> str:
+    """One ``testcase`` per SLO; a failed one carries actual against threshold.
+
+    An interrupted run (``interrupted`` says how: "INTERRUPTED after 10 s of 60 s planned") adds a
+    ``run completed its planned time`` case in error, so a CI system never shows it as a full pass.
+    """
     failures = sum(not v.passed for v in verdicts)
+    errors = 1 if interrupted else 0
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<testsuites><testsuite name={quoteattr("loadsim " + suite)} tests="{len(verdicts)}" '
-        f'failures="{failures}" errors="0" time="{duration_s:.3f}">',
+        f'<testsuites><testsuite name={quoteattr("loadsim " + suite)} tests="{len(verdicts) + errors}" '
+        f'failures="{failures}" errors="{errors}" time="{duration_s:.3f}">',
     ]
+    if interrupted:
+        case = f'  <testcase classname={quoteattr("loadsim.run." + suite)} name="run completed its planned time"'
+        lines.append(f"{case}><error message={quoteattr(interrupted)}>{escape(interrupted)}</error></testcase>")
     for v in verdicts:
         case = f"  <testcase classname={quoteattr('loadsim.slo.' + suite)} name={quoteattr(v.name)}"
         if v.passed:
             lines.append(case + "/>")
         else:
-            message = f"actual {v.actual} against threshold {v.threshold}"
+            message = f"actual {v.show(v.actual)} against threshold {v.show(v.threshold)}"
             lines.append(f"{case}><failure message={quoteattr(message)}>{escape(str(v))}</failure></testcase>")
     lines.append("</testsuite></testsuites>")
     return "\n".join(lines) + "\n"

@@ -26,7 +26,11 @@ MAX_SLICES = 900
 
 _CLIENT_COUNTERS = ("recovered", "requeued", "client_dropped", "unsent", "offline_sessions")
 #: Plain numbers in a slice (the rest are request rows).
-_GAUGES = ("dropped", "queued", "retries")
+_GAUGES = ("dropped", "queued", "retries", "inflight", "cpu")
+#: Gauges sampled once a second in each process: several workers' samples of one moment add up
+#: (``inflight``, ``queued``) or peak (``cpu``, the busiest process); one process's samples over a
+#: longer slice peak.
+_SAMPLED = ("queued", "inflight", "cpu")
 #: One timeline slice: name (an endpoint or ``total``) -> [requests, failures, {latency bucket: n}],
 #: plus ``dropped`` -> open-model arrivals dropped in the slice, ``retries`` -> attempts the
 #: simulated SDKs retried in it and ``queued`` -> the offline queues' depth.
@@ -89,6 +93,10 @@ class RunStats:
         #: endpoint -> digests of bodies whose request was cut off when the test stopped: the
         #: target may or may not have stored them (at most one per user).
         self.interrupted: dict[str, list[int]] = {}
+        #: endpoint -> seconds each of those cut-off requests had waited for its answer.
+        self.unfinished: dict[str, list[float]] = {}
+        #: endpoint -> the longest one attempt waited for its answer (or its error), in seconds.
+        self.longest_wait: dict[str, float] = {}
         #: Slice start (epoch seconds, a multiple of the step) -> what happened in it.
         self.timeline: dict[int, Slice] = {}
         self.timeline_step = TIMELINE_STEP
@@ -221,9 +229,22 @@ class RunStats:
         piece = self.timeline.setdefault(key, {})
         piece["queued"] = max(piece.get("queued", 0), depth)
 
-    def interrupt(self, endpoint: str, digest: int) -> None:
-        """A request in flight when the test stopped: its outcome is unknown."""
+    def interrupt(self, endpoint: str, digest: int, elapsed: float = 0.0) -> None:
+        """A request in flight when the test stopped, for ``elapsed`` seconds: its outcome is unknown."""
         self.interrupted.setdefault(endpoint, []).append(digest)
+        self.unfinished.setdefault(endpoint, []).append(round(elapsed, 3))
+
+    def waited(self, endpoint: str, seconds: float) -> None:
+        """One attempt ended (answered or failed) after ``seconds``: the longest is kept."""
+        if seconds > self.longest_wait.get(endpoint, 0.0):
+            self.longest_wait[endpoint] = seconds
+
+    def gauge(self, name: str, at: float, value: float) -> None:
+        """A sampled gauge (``inflight``, ``cpu``, ``queued``) at ``at``: each slice keeps its highest."""
+        key = int(at) // self.timeline_step * self.timeline_step
+        piece = self.timeline.setdefault(key, {})
+        if value > piece.get(name, 0):
+            piece[name] = value
 
     def count(self, funnel_stage: str, n: int = 1) -> None:
         self.funnel[funnel_stage] = self.funnel.get(funnel_stage, 0) + n
@@ -247,6 +268,10 @@ class RunStats:
             self.digests[ep] = (self.digests.get(ep, 0) + d) & DIGEST_MASK
         for ep, ds in other.interrupted.items():
             self.interrupted.setdefault(ep, []).extend(ds)
+        for ep, waits in other.unfinished.items():
+            self.unfinished.setdefault(ep, []).extend(waits)
+        for ep, w in other.longest_wait.items():
+            self.waited(ep, w)
         self.identities |= other.identities
         self.interrupted_identities.extend(other.interrupted_identities)
         for ep, n in other.retries.items():
@@ -295,8 +320,10 @@ class RunStats:
         taken.__dict__, self.__dict__ = self.__dict__, taken.__dict__
         current = int(time.time()) // taken.timeline_step * taken.timeline_step
         piece = taken.timeline.get(current)
-        if piece is not None and "queued" in piece:
-            self.timeline[current] = {"queued": piece.pop("queued")}
+        if piece is not None:
+            kept = {name: piece.pop(name) for name in _SAMPLED if name in piece}
+            if kept:
+                self.timeline[current] = kept
         return taken
 
     def to_dict(self) -> dict[str, Any]:
@@ -309,6 +336,8 @@ class RunStats:
             "accepted": self.accepted,
             "digests": {k: str(v) for k, v in self.digests.items()},
             "interrupted": {k: [str(d) for d in v] for k, v in self.interrupted.items()},
+            "unfinished": self.unfinished,
+            "longest_wait": self.longest_wait,
             "retries": self.retries,
             "retried_kinds": self.retried_kinds,
             "identities": sorted(self.identities, key=lambda i: (i[0], i[1] or "", i[2] or "")),
@@ -341,6 +370,8 @@ class RunStats:
         s.accepted = dict(d["accepted"])
         s.digests = {k: int(v) for k, v in d["digests"].items()}
         s.interrupted = {k: [int(x) for x in v] for k, v in d.get("interrupted", {}).items()}
+        s.unfinished = {k: [float(x) for x in v] for k, v in d.get("unfinished", {}).items()}
+        s.longest_wait = {k: float(v) for k, v in d.get("longest_wait", {}).items()}
         # Keys added after the first runs were saved: an older stats.json still renders.
         s.retries = dict(d.get("retries", {}))
         s.retried_kinds = dict(d.get("retried_kinds", {}))
@@ -366,8 +397,11 @@ def merge_slice(mine: Slice, theirs: Slice, *, across_workers: bool) -> None:
     """Add a slice's requests, drops and retries into ``mine``. The queue depth is a gauge: the
     depths of several workers at one moment add up; one queue's depths over a longer slice peak."""
     for name, row in theirs.items():
-        if name == "queued":
+        if name in ("queued", "inflight"):
             mine[name] = mine.get(name, 0) + row if across_workers else max(mine.get(name, 0), row)
+            continue
+        if name == "cpu":
+            mine[name] = max(mine.get(name, 0), row)
             continue
         if name in ("dropped", "retries"):
             mine[name] = mine.get(name, 0) + row

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+#: The timeline's row of every request (``RunStats.timeline``).
+TOTAL_KEY = "total"
 
 #: The journey funnel: stage -> the journey action whose successful requests count it
 #: (``externalIds`` and ``identify`` are steps of their own; the others are ``event:<name>``).
@@ -159,6 +161,10 @@ def build_summary(
     workers: int,
     reconciliation: Mapping[str, Any] | None,
     target_rate: float | None = None,
+    planned_arrivals: float | None = None,
+    planned_s: float | None = None,
+    interrupted: bool = False,
+    aborted: str | None = None,
     exhausted: bool = False,
     verdicts: Sequence[Verdict] = (),
     cpu_samples: Sequence[float] = (),
@@ -171,13 +177,31 @@ def build_summary(
     """
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
+    result, reason = verdict_line(
+        verdicts,
+        reconciliation,
+        interrupted=interrupted,
+        aborted=aborted,
+        duration_s=seconds,
+        planned_s=planned_s,
+    )
     return {
         "schema_version": SCHEMA_VERSION,
         "scenario": scenario,
         "seed": seed,
         "target": dict(target),
         "load_model": model,
-        "timing": {"started": started, "ended": ended, "duration_s": round(seconds, 3)},
+        # PASSED, FAILED (an SLO or reconciliation) or INTERRUPTED (stopped by a signal before its
+        # planned run time, nothing failed so far): CI tells them apart by this or the exit code.
+        "result": result,
+        "reason": reason,
+        "interrupted": interrupted,
+        "timing": {
+            "started": started,
+            "ended": ended,
+            "duration_s": round(seconds, 3),
+            "planned_s": None if planned_s is None else round(planned_s, 3),
+        },
         "workers": workers,
         "total": _row(stats.total, seconds),
         "endpoints": {k: _row(s, seconds) for k, s in sorted(stats.endpoints.items())},
@@ -187,6 +211,7 @@ def build_summary(
             for k, e in sorted(stats.errors.items(), key=lambda kv: -kv[1]["count"])
         ],
         "arrivals": {
+            "planned": planned_arrivals,
             "scheduled": stats.arrivals,
             "dropped": stats.dropped,
             "target_rate": target_rate,
@@ -208,11 +233,76 @@ def build_summary(
             "saturated": sum(c >= saturated_at for c in cpu_samples) * 10 >= max(len(cpu_samples), 1)
             and bool(cpu_samples),
         },
+        "unfinished": unfinished(stats),
+        "stall": stall(stats),
         "population_exhausted": exhausted,
         "reconciliation": dict(reconciliation) if reconciliation is not None else None,
         "slo": [v.to_dict() for v in verdicts],
-        "passed": reconciled and all(v.passed for v in verdicts),
+        "passed": result == "PASSED" and reconciled,
         "versions": _versions(),
+    }
+
+
+def verdict_line(
+    verdicts: Sequence[Verdict],
+    reconciliation: Mapping[str, Any] | None,
+    *,
+    interrupted: bool = False,
+    aborted: str | None = None,
+    duration_s: float = 0.0,
+    planned_s: float | None = None,
+) -> tuple[str, str]:
+    """(result, the reason in one line): what a CI log shows last."""
+    reasons: list[str] = []
+    differences = list((reconciliation or {}).get("differences") or [])
+    for v in verdicts:
+        if v.passed:
+            continue
+        if v.name.startswith("reconciliation") and differences:
+            reasons.append("reconciliation: " + differences[0])
+        else:
+            reasons.append(v.reason)
+    if differences and not any(r.startswith("reconciliation") for r in reasons):
+        reasons.append("reconciliation: " + differences[0])
+    cut = ""
+    if interrupted:
+        planned = f" of {planned_s:.0f} s planned" if planned_s else ""
+        cut = f"interrupted after {duration_s:.0f} s{planned}, figures partial"
+    if aborted:
+        reasons.insert(0, "stopped early by slo.abort_on_fail")
+    if reasons:
+        more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""
+        return "FAILED", "; ".join([*([cut] if cut else []), *reasons[:3]]) + more
+    if interrupted:
+        return "INTERRUPTED", cut + "; no SLO failed so far"
+    return "PASSED", "every SLO held"
+
+
+def unfinished(stats: RunStats) -> dict[str, Any]:
+    """Requests still waiting for their answer when the test stopped, by endpoint, with how long
+    they had waited: a target that stopped answering leaves long waits here."""
+    endpoints = {
+        ep: {"count": len(waits), "max_elapsed_s": round(max(waits), 3), "elapsed_s": sorted(waits, reverse=True)[:20]}
+        for ep, waits in sorted(stats.unfinished.items())
+        if waits
+    }
+    return {"count": sum(e["count"] for e in endpoints.values()), "endpoints": endpoints}
+
+
+def stall(stats: RunStats) -> dict[str, Any]:
+    """Seconds of the timeline in which requests waited and none finished: the target stalled."""
+    step = stats.timeline_step
+    stalled = [
+        k
+        for k, piece in sorted(stats.timeline.items())
+        if piece.get("inflight", 0) > 0 and not (piece.get(TOTAL_KEY) or [0])[0]
+    ]
+    from simulator.report.slo import longest_wait
+
+    return {
+        "seconds": len(stalled) * step,
+        "from": stalled[0] if stalled else None,
+        "longest_wait_s": round(longest_wait(stats), 3),
     }
 
 
@@ -221,10 +311,15 @@ def _pct(x: float | None) -> str:
 
 
 def _md(summary: Mapping[str, Any]) -> str:
+    timing = summary["timing"]
+    planned = timing.get("planned_s")
+    of_planned = f" of {planned:.0f} s planned" if summary.get("interrupted") and planned else ""
     lines = [
         f"### loadsim: {summary['scenario']} ({summary['load_model']} model, "
-        f"{summary['timing']['duration_s']:.0f} s, {summary['workers']} worker(s)): "
-        f"{'PASSED' if summary['passed'] else 'FAILED'}",
+        f"{timing['duration_s']:.0f} s{of_planned}, {summary['workers']} worker(s)): "
+        f"{result_of(summary)}",
+        "",
+        f"{result_of(summary)}: {summary.get('reason', '')}",
         "",
         "| name | requests | failures | expected 400s | req/s | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -244,11 +339,23 @@ def _md(summary: Mapping[str, Any]) -> str:
         )
     arrivals = summary.get("arrivals") or {}
     if arrivals.get("scheduled"):
+        planned_n = arrivals.get("planned")
         lines += [
             "",
-            f"Arrivals: {arrivals['scheduled']} scheduled, {arrivals['dropped']} dropped "
+            f"Arrivals: {'' if planned_n is None else f'{planned_n:g} planned, '}{arrivals['scheduled']} scheduled, "
+            f"{arrivals['dropped']} dropped "
             f"(target {arrivals['target_rate']}/s, achieved {arrivals['achieved_rate']}/s)",
         ]
+    cut = summary.get("unfinished") or {}
+    if cut.get("count"):
+        lines += [
+            "",
+            f"Unfinished at the stop: {cut['count']} request(s) still waiting for an answer: "
+            + ", ".join(f"{ep} {e['count']} (up to {e['max_elapsed_s']:g} s)" for ep, e in cut["endpoints"].items()),
+        ]
+    stalled = summary.get("stall") or {}
+    if stalled.get("seconds"):
+        lines += ["", f"Stall: for {stalled['seconds']} s requests waited and none was answered"]
     retries = summary.get("retries") or {}
     queue = summary.get("offline_queue") or {}
     if retries.get("total") or any(queue.values()):
@@ -272,10 +379,11 @@ def _md(summary: Mapping[str, Any]) -> str:
         ]
     if summary["slo"]:
         lines += ["", "| SLO | threshold | actual | verdict |", "|---|---:|---:|---|"]
-        lines += [
-            f"| {v['name']} | {v['threshold']} | {v['actual']} | {'pass' if v['passed'] else '**FAIL**'} |"
-            for v in summary["slo"]
-        ]
+        for d in summary["slo"]:
+            v = Verdict.from_dict(d)
+            lines.append(
+                f"| {v.name} | {v.show(v.threshold)} | {v.show(v.actual)} | {'pass' if v.passed else '**FAIL**'} |"
+            )
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
@@ -283,6 +391,20 @@ def _md(summary: Mapping[str, Any]) -> str:
         lines += ["", "| error | count | first example |", "|---|---:|---|"]
         lines += [f"| {e['kind']} | {e['count']} | {e['example'][:120]} |" for e in summary["errors"]]
     return "\n".join(lines) + "\n"
+
+
+def interruption(summary: Mapping[str, Any]) -> str:
+    """ "INTERRUPTED after 10 s of 60 s planned" for an interrupted run, "" for any other."""
+    if not summary.get("interrupted"):
+        return ""
+    timing = summary["timing"]
+    planned = timing.get("planned_s")
+    return f"INTERRUPTED after {timing['duration_s']:.0f} s" + (f" of {planned:.0f} s planned" if planned else "")
+
+
+def result_of(summary: Mapping[str, Any]) -> str:
+    """PASSED, FAILED or INTERRUPTED (a summary written before ``result`` existed: from ``passed``)."""
+    return str(summary.get("result") or ("PASSED" if summary.get("passed") else "FAILED"))
 
 
 def default_report_dir(scenario: str, started: float | None = None) -> Path:
@@ -365,9 +487,14 @@ def render_again(run_dir: Path) -> list[Path]:
         summary["funnel"] = funnel(
             stats.steps, funnel_steps(), devices=stats.funnel.get("devices", 0), reached=stats.funnel
         )
-    verdicts = [Verdict(v["name"], v["threshold"], v["actual"], v["passed"]) for v in summary["slo"]]
+    verdicts = [Verdict.from_dict(v) for v in summary["slo"]]
     timing = summary["timing"]
-    junit = junit_xml(verdicts, suite=summary["scenario"], duration_s=timing["ended"] - timing["started"])
+    junit = junit_xml(
+        verdicts,
+        suite=summary["scenario"],
+        duration_s=timing["ended"] - timing["started"],
+        interrupted=interruption(summary),
+    )
     paths = [run_dir / "summary.md", run_dir / "junit.xml", run_dir / "report.html"]
     paths[0].write_text(_md(summary), encoding="utf-8")
     paths[1].write_text(junit, encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import orjson
 import pytest
@@ -68,8 +69,8 @@ def test_profile_follows_stages_and_flags_override_them() -> None:
     load = LoadConfig(users=10, spawn_rate=2, stages=(Stage(duration=60, users=5), Stage(duration=30, users=50)))
     p = Profile.of(load)
     assert p.at(0) == (5, 2, None) and p.at(61) == (50, 2, None) and p.at(90) is None and p.duration == 90
-    flat = Profile.of(load, users=7, run_time=20)
-    assert flat.at(19) == (7, 2, None) and flat.at(20) is None
+    scaled = Profile.of(load, users=7, run_time=20)  # the stages keep their shape, scaled to fit
+    assert scaled.at(0) == (1, 2, None) and scaled.at(19) == (7, 2, None) and scaled.at(20) is None
 
 
 def test_open_model_pool_starts_whole() -> None:
@@ -84,15 +85,18 @@ def test_slo_verdicts_and_junit() -> None:
         error_rate=(ErrorRateSLO(max=0.001),),
         min_rate=10,
         reconciliation=True,
+        completion=False,
     )
     verdicts = evaluate(slo, stats=s, duration_s=10, reconciliation={"ok": True})
     assert [v.passed for v in verdicts] == [True, False, False, True, True]
     assert verdicts[0].actual == pytest.approx(123, rel=0.01)  # not Locust's 120
-    assert verdicts[2].actual == 0.002
+    assert verdicts[2].actual == 0.2 and verdicts[2].unit == "%"  # percent of requests
     suite = ET.fromstring(junit_xml(verdicts, suite="smoke", duration_s=10)).find("testsuite")
     assert suite is not None and suite.get("tests") == "5" and suite.get("failures") == "2"
     failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
-    assert failed[1].find("failure").get("message") == "actual 0.002 against threshold 0.001"  # type: ignore[union-attr]
+    # thresholds and actuals carry their units
+    assert failed[1].find("failure").get("message") == "actual 0.2% against threshold 0.1%"  # type: ignore[union-attr]
+    assert failed[0].find("failure").get("message").endswith("against threshold 100 ms")  # type: ignore[union-attr]
 
 
 def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
@@ -100,6 +104,7 @@ def test_an_slo_on_an_endpoint_with_no_requests_fails() -> None:
         SLOConfig(
             latency=(LatencySLO(percentile=95, max_ms=100, endpoint="identify"),),
             error_rate=(ErrorRateSLO(max=0.01, endpoint="identify"),),
+            completion=False,
         ),
         stats=stats_with(5),
         duration_s=1,
@@ -220,3 +225,74 @@ def test_queue_depth_is_shipped_once_per_slice_and_adds_across_workers(monkeypat
     assert master.timeline[1_000_000]["queued"] == 12  # 5 + 7, not 3 + 5 + 5 + 7
     master._coarsen(st.TIMELINE_STEP * 4)  # a long run's coarser slices keep the peak, not a sum over time
     assert master.timeline[1_000_000 // 8 * 8]["queued"] == 12
+
+
+def _stored(s: RunStats, **counts: int) -> dict[str, Any]:
+    return {
+        ep: {"count": n, "digest": s.digests.get(ep, 0) if n == s.accepted.get(ep, 0) else 0}
+        for ep, n in counts.items()
+    }
+
+
+def test_reconcile_counts_stored_rows_not_acknowledgement_counters() -> None:
+    """Issue #14 item 2: a locked store kept answering 200 while storing nothing. The counters
+    agreed with the harness, the committed rows did not: that is a loss."""
+    s = stats_with(10)
+    counters = {"accepted": {"events": 10}, "digest": {"events": s.digests["events"]}}
+    mock = {
+        **counters,
+        "stored": {
+            "externalIds": {"count": 0, "digest": 0},
+            "identify": {"count": 0, "digest": 0},
+            "events": {"count": 4, "digest": 0},
+        },
+    }
+    rec = reconcile(s, mock)
+    assert not rec["ok"] and rec["source"] == "stored rows"
+    assert "lost: 6" in rec["differences"][0]
+    kept = {
+        **counters,
+        "stored": {
+            "externalIds": {"count": 0, "digest": 0},
+            "identify": {"count": 0, "digest": 0},
+            "events": {"count": 10, "digest": s.digests["events"]},
+        },
+    }
+    assert reconcile(s, kept)["ok"]
+
+
+def test_reconcile_with_an_older_mock_checks_the_rows_it_wrote() -> None:
+    """An older mock's stats say only how many rows it wrote in all: 200s beyond them were lost."""
+    s = stats_with(10)
+    counters = {"accepted": {"events": 10}, "digest": {"events": s.digests["events"]}}
+    rec = reconcile(s, {**counters, "stored": {"written": 4, "pending": 0}})
+    assert not rec["ok"] and "lost: 6" in rec["differences"][0], rec
+    assert reconcile(s, {**counters, "stored": {"written": 10, "pending": 0}})["ok"]
+
+
+FLASH = LoadConfig(
+    model="open",
+    users=400,
+    stages=(Stage(duration=90, rate=5), Stage(duration=120, rate=50), Stage(duration=90, rate=5)),
+)
+
+
+def test_run_time_scales_the_stages_to_fit() -> None:
+    """Before: --run-time replaced flash-sale's stages with one flat stage (with no rate)."""
+    p = Profile.of(FLASH, run_time=30)
+    assert p.duration == pytest.approx(30)
+    assert [round(end, 3) for end, *_ in p.stages] == [9.0, 21.0, 30.0]
+    assert [rate for *_, rate in p.stages] == [5, 50, 5]  # the flash is still there
+
+
+def test_users_and_rate_scale_the_stages_keeping_their_shape() -> None:
+    p = Profile.of(FLASH, rate=10, users=40)
+    assert [rate for *_, rate in p.stages] == [1, 10, 1]  # the peak is the rate asked for
+    assert {users for _, users, _, _ in p.stages} == {40}
+    closed = LoadConfig(users=10, stages=(Stage(duration=60, users=5), Stage(duration=30, users=50)))
+    assert [users for _, users, _, _ in Profile.of(closed, users=10).stages] == [1, 10]
+
+
+def test_a_run_time_too_short_for_the_stages_says_how_long_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"--run-time 2s .* at least 3s"):
+        Profile.of(FLASH, run_time=2)

@@ -1,0 +1,93 @@
+"""Stopping from a CI script: `loadsim run ... &` then `kill -TERM $!` stops within seconds.
+
+bash starts a script's background jobs with SIGINT ignored, and that is inherited through exec:
+each run here is started exactly so, by a non-interactive ``bash -c '... &'``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.integration
+
+
+def _background(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+    """``bash -c 'loadsim ARGS & echo $!; wait'``: the pid of the background loadsim."""
+    command = " ".join([sys.executable, "-m", "simulator", *args])
+    shell = subprocess.Popen(
+        ["bash", "-c", f"{command} > {tmp_path}/out.log 2>&1 & echo $!; wait $!; echo exit=$?"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    assert shell.stdout is not None
+    return shell, int(shell.stdout.readline())
+
+
+def _stop(shell: subprocess.Popen[str], pid: int, tmp_path: Path, *, within: float) -> tuple[int, float]:
+    os.kill(pid, signal.SIGTERM)
+    t0 = time.monotonic()
+    try:
+        out, _ = shell.communicate(timeout=within + 30)
+    finally:
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+    took = time.monotonic() - t0
+    code = int(out.strip().rsplit("exit=", 1)[-1])
+    log = (tmp_path / "out.log").read_text()
+    assert took < within, f"took {took:.1f} s to stop:\n{log}"
+    return code, took
+
+
+def _wait_for(path: Path, seconds: float = 40) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+def test_sigterm_stops_a_background_run_and_marks_it_interrupted(tmp_path: Path, processes: int) -> None:
+    """Before: 'stopping; writing the report...' and then the full run time."""
+    report = tmp_path / "report"
+    extra = ["--processes", "2"] if processes > 1 else []
+    shell, pid = _background(tmp_path, "run", "smoke", "--run-time", "120s", "--report-dir", str(report), *extra)
+    _wait_for(report / "mock.sqlite3")
+    time.sleep(8)  # Locust up and sending
+    code, _ = _stop(shell, pid, tmp_path, within=30)
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["result"] == "INTERRUPTED" and summary["timing"]["planned_s"] == 120, summary["reason"]
+    assert summary["timing"]["duration_s"] < 60
+    assert code == 3, (tmp_path / "out.log").read_text()
+    assert "INTERRUPTED" in (report / "summary.md").read_text()
+    assert "run completed its planned time" in (report / "junit.xml").read_text()
+    assert "INTERRUPTED" in (report / "report.html").read_text()
+
+
+def test_sigterm_stops_an_idle_web_ui(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    shell, pid = _background(tmp_path, "ui", "smoke", "--web-port", str(port), "--report-dir", str(tmp_path / "r"))
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.3)
+    time.sleep(1)
+    code, _ = _stop(shell, pid, tmp_path, within=15)
+    assert code in (0, 130, 143), (tmp_path / "out.log").read_text()

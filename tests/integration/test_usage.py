@@ -1,0 +1,60 @@
+"""Usage errors are caught before anything starts: no mock, no Locust, no report folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.integration
+
+
+def _loadsim(tmp_path: Path, *args: str) -> tuple[int, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["run", "smoke", "--run-time", "abc"], "--run-time"),
+        (["run", "smoke", "--run-time", "abc", "--dry-run"], "--run-time"),
+        (["run", "smoke", "--run-time", "0s"], "--run-time"),
+        (["run", "smoke", "--rate", "-3"], "--rate"),
+        (["run", "smoke", "--rate-cap", "0"], "--rate-cap"),
+        (["run", "smoke", "--", "--run-time", "abc"], "run-time"),
+        (["run", "smoke", "--", "--no-such-flag"], "--no-such-flag"),
+        (["run", "smoke", "--load-model", "open"], "rate"),
+        (["replay", ".", "--run-time", "soon"], "--run-time"),
+    ],
+    ids=[
+        "run-time",
+        "run-time-dry-run",
+        "zero-run-time",
+        "rate",
+        "rate-cap",
+        "locust-run-time",
+        "locust-flag",
+        "open",
+        "replay",
+    ],
+)
+def test_a_usage_error_starts_nothing_and_leaves_nothing(tmp_path: Path, args: list[str], names: str) -> None:
+    """Before: `loadsim run smoke --run-time abc` passed --dry-run and failed inside Locust, after
+    the mock had started, leaving a report folder behind."""
+    code, out = _loadsim(tmp_path, *args)
+    assert code == 2, out
+    assert names in out, out
+    assert "mock collector at" not in out and "Starting Locust" not in out, out
+    assert not (tmp_path / "reports").exists(), list((tmp_path / "reports").iterdir())

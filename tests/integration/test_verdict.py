@@ -1,0 +1,176 @@
+"""A run passes only when the target really kept up: stalls, held requests and refused ports fail.
+
+Each test drives the real mock (``loadsim mock``) and real Locust on loopback, bounded in time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import subprocess_env
+from tests.integration.test_run import loadsim_run, start_mock, stop
+
+pytestmark = pytest.mark.integration
+
+
+def _last_line(out: str) -> str:
+    lines = [line for line in out.splitlines() if line.startswith("loadsim: ")]
+    return lines[-1] if lines else ""
+
+
+def test_a_frozen_target_fails_the_closed_model(tmp_path: Path) -> None:
+    """The mock freezes after 3 s for longer than the run: users wait on it and send nothing more.
+    Before: PASSED, exit 0, 'No errors'."""
+    mock, url = start_mock("--freeze-at", "3s", "--freeze-for", "300s")
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "12s", "--host", url)
+    finally:
+        stop(mock)
+    assert code == 1, out
+    unfinished = summary["unfinished"]
+    assert unfinished["count"] >= 1, unfinished
+    assert max(e["max_elapsed_s"] for e in unfinished["endpoints"].values()) >= 5, unfinished
+    failed = [v["name"] for v in summary["slo"] if not v["passed"]]
+    assert any("unanswered" in name for name in failed), failed
+    assert _last_line(out).startswith("loadsim: FAILED: "), out
+    assert "unanswered" in _last_line(out)
+    # the stall is on the timeline: seconds with requests in flight and none finished
+    assert summary["stall"]["seconds"] >= 4, summary["stall"]
+
+
+def test_a_frozen_target_fails_the_open_model(tmp_path: Path) -> None:
+    """Before: PASSED with 52 of 58 arrivals dropped."""
+    mock, url = start_mock("--freeze-at", "3s", "--freeze-for", "300s")
+    try:
+        code, out, summary = loadsim_run(
+            tmp_path, "smoke", "--run-time", "12s", "--host", url, "--load-model", "open", "--rate", "3"
+        )
+    finally:
+        stop(mock)
+    assert code == 1, out
+    arrivals = summary["arrivals"]
+    assert arrivals["planned"] == pytest.approx(36, abs=4), arrivals
+    assert arrivals["dropped"] > arrivals["scheduled"] / 3, arrivals
+    failed = [v["name"] for v in summary["slo"] if not v["passed"]]
+    assert any("dropped arrivals" in name for name in failed), failed
+    assert any("achieved rate" in name for name in failed), failed
+
+
+def test_a_held_share_of_requests_fails_the_run(tmp_path: Path) -> None:
+    """30% of requests held (never answered) from 3 s on, set through the admin API mid-run."""
+    mock, url = start_mock()
+
+    def hold() -> None:
+        time.sleep(3)
+        put = urllib.request.Request(
+            f"{url}/_admin/faults",
+            method="PUT",
+            data=orjson.dumps({"default": {"hold_rate": 0.3}}),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(put, timeout=5).close()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "12s", "--host", url)
+    finally:
+        holder.join(10)
+        stop(mock)
+    assert code == 1, out
+    assert summary["unfinished"]["count"] >= 1, summary["unfinished"]
+    assert "unanswered" in _last_line(out), out
+
+
+def test_a_refused_port_fails_with_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "5s", "--host", f"http://127.0.0.1:{port}")
+    assert code == 1, out
+    line = _last_line(out)
+    assert line.startswith("loadsim: FAILED: ") and "error rate" in line, out
+    assert summary["result"] == "FAILED"
+
+
+#: Holds the write lock of the SQLite file argv[1] for argv[2] seconds: longer than SQLite's busy wait.
+LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+"""
+
+
+def test_a_locked_store_never_reads_as_reconciled_while_acknowledged_rows_are_missing(tmp_path: Path) -> None:
+    """Another process write-locks the mock's SQLite file mid-run for 7 s. Before: the mock kept
+    answering 200, stored nothing, and the run said "Reconciliation: OK". Now the run never says
+    OK, or exits 0, while a body answered 200 is not in the store's committed rows."""
+    store = tmp_path / "mock.sqlite3"
+    mock, url = start_mock_with_store(store)
+    result: dict[str, object] = {}
+
+    def lock() -> None:
+        time.sleep(3)
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(store), "7"], stdout=subprocess.PIPE, text=True)
+        result["locked"] = locker.stdout.readline().strip() if locker.stdout else ""
+        result["code"] = locker.wait(timeout=30)
+
+    locker = threading.Thread(target=lock, daemon=True)
+    locker.start()
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "14s", "--host", url)
+    finally:
+        locker.join(30)
+        stop(mock)
+    assert result.get("locked") == "locked", result
+    rec = summary["reconciliation"]
+    with sqlite3.connect(store) as db:
+        rows = dict(db.execute("SELECT endpoint, count(*) FROM accepted GROUP BY endpoint").fetchall())
+    lost = {
+        ep: row["acknowledged"] - rows.get(ep, 0)
+        for ep, row in rec["endpoints"].items()
+        if row["acknowledged"] > rows.get(ep, 0)
+    }
+    if rec["ok"]:
+        assert not lost, f"reconciliation said OK with acknowledged rows missing from the store: {lost}"
+    else:
+        assert any("lost" in d for d in rec["differences"]), rec
+    assert code == 1, out  # 503s while locked (the hardened mock) or a loss (a mock that acknowledged anyway)
+    assert "Reconciliation: OK" not in out or not lost
+
+
+def start_mock_with_store(store: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.mock", "--port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().rsplit(" ", 1)[-1].strip()
+
+
+def test_a_shortened_flash_sale_runs_and_reaches_its_flash(tmp_path: Path) -> None:
+    """Before: exit 2 'the open model needs a target rate', after the mock had started, and an
+    empty report folder; and any --run-time flattened the stages, so no flash."""
+    code, out, summary = loadsim_run(tmp_path, "flash-sale", "--run-time", "20s")
+    assert code in (0, 1), out  # it ran: a verdict, not a usage error
+    assert summary["timing"]["planned_s"] == 20
+    arrivals = summary["arrivals"]
+    # 3 s at 5/s, 8 s at 50/s, 6 s at 5/s: a flat 5/s would plan a hundred
+    assert arrivals["planned"] == pytest.approx(445, rel=0.1), arrivals
+    assert arrivals["scheduled"] > 300, arrivals

@@ -1,0 +1,91 @@
+"""Completion verdicts: a target that stalls, drops or hangs fails the run; the reason is one line."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from simulator.loadtest.shape import Profile
+from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
+from simulator.report.stats import RunStats
+from simulator.report.summary import stall, unfinished, verdict_line
+from simulator.scenario import LoadConfig, SLOConfig, Stage
+
+
+def _stats(n: int = 10) -> RunStats:
+    s = RunStats()
+    for i in range(n):
+        s.record(endpoint="events", step="event:X", latency=0.01, service=0.01, outcome="ok", at=1000.0 + i)
+        s.waited("events", 0.01)
+    return s
+
+
+def test_a_request_unanswered_at_the_stop_fails_completion() -> None:
+    s = _stats()
+    s.interrupt("events", 123, 14.2)
+    s.interrupt("identify", 456, 0.003)
+    verdicts = evaluate(SLOConfig(), stats=s, duration_s=20, reconciliation=None)
+    wait = next(v for v in verdicts if "unanswered" in v.name)
+    assert not wait.passed and wait.actual == 14.2 and wait.unit == "s"
+    cut = unfinished(s)
+    assert cut["count"] == 2 and cut["endpoints"]["events"]["max_elapsed_s"] == 14.2
+    result, reason = verdict_line(verdicts, None)
+    assert result == "FAILED" and reason == "no request unanswered for more than 5 s: actual 14.2 s"
+
+
+def test_a_late_answer_fails_completion_and_a_quick_run_passes() -> None:
+    s = _stats()
+    assert all(v.passed for v in evaluate(SLOConfig(), stats=s, duration_s=20, reconciliation=None))
+    s.waited("identify", 30.0)  # a held request the client timed out on
+    assert not all(v.passed for v in evaluate(SLOConfig(), stats=s, duration_s=20, reconciliation=None))
+    assert all(v.passed for v in evaluate(SLOConfig(max_wait=60), stats=s, duration_s=20, reconciliation=None))
+    assert all(v.passed for v in evaluate(SLOConfig(completion=False), stats=s, duration_s=20, reconciliation=None))
+
+
+def test_open_model_dropped_and_achieved_against_the_plan() -> None:
+    s = _stats()
+    for i in range(57):
+        s.arrive(1000.0 + i / 3, dropped=i >= 10)
+    verdicts = evaluate(SLOConfig(), stats=s, duration_s=20, reconciliation=None, plan=Plan(arrivals=60.0))
+    by = {v.name: v for v in verdicts}
+    rate = by["achieved rate >= 90% of the planned rate"]
+    assert not rate.passed and rate.actual == round(10 / 60 * 100, 1) and rate.unit == "%"
+    dropped = by["dropped arrivals <= 1% of arrivals"]
+    assert not dropped.passed and dropped.actual == round(47 / 57 * 100, 2)
+
+
+def test_planned_arrivals_follow_the_stages() -> None:
+    load = LoadConfig(model="open", rate=2, stages=(Stage(duration=10, rate=2), Stage(duration=10, rate=20)))
+    p = Profile.of(load)
+    assert p.planned_arrivals(0, 10) == 20
+    assert p.planned_arrivals(5, 15) == 10 + 100
+    assert p.planned_arrivals(0, 25) == 20 + 200 + 100  # past the last stage its rate goes on
+
+
+def test_the_stall_is_on_the_timeline() -> None:
+    s = _stats(2)
+    for t in range(1002, 1012):
+        s.gauge("inflight", float(t), 5)
+    assert stall(s)["seconds"] == 10  # five slices of two seconds: requests waited, none finished
+
+
+def test_interrupted_is_not_a_pass_and_says_the_planned_time() -> None:
+    verdicts = [Verdict("x", 1.0, 0.5, True, "ms")]
+    result, reason = verdict_line(verdicts, None, interrupted=True, duration_s=10, planned_s=60)
+    assert result == "INTERRUPTED" and reason.startswith("interrupted after 10 s of 60 s planned")
+    junit = junit_xml(verdicts, suite="ecommerce", duration_s=10, interrupted="INTERRUPTED after 10 s of 60 s planned")
+    suite = ET.fromstring(junit).find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+    failed, _ = verdict_line([Verdict("x", 1.0, 2.0, False, "ms")], None, interrupted=True, duration_s=10, planned_s=60)
+    assert failed == "FAILED"
+
+
+def test_stats_ship_unfinished_and_waits() -> None:
+    a, b = _stats(), _stats()
+    a.interrupt("events", 1, 3.5)
+    b.waited("events", 7.0)
+    b.gauge("cpu", 1000.0, 40.0)
+    a.gauge("cpu", 1000.0, 90.0)
+    merged = RunStats.from_dict(a.to_dict())
+    merged.merge(RunStats.from_dict(b.to_dict()))
+    assert merged.unfinished == {"events": [3.5]} and merged.longest_wait["events"] == 7.0
+    assert merged.timeline[1000]["cpu"] == 90.0  # the busiest process, not the sum
