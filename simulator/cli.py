@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+import simulator
 from simulator.errors import HarnessError
 from simulator.scenario import ScenarioError
 
@@ -183,6 +184,29 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     width = max((len(n) for n, _ in found), default=0)
     for name, description in found:
         sys.stdout.write(f"{name:<{width}}  {description}\n")
+    return EXIT_OK
+
+
+def _add_locustfile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulator import locustfiles
+
+    p = sub.add_parser(
+        "locustfile",
+        help="print the path of a bundled locustfile, to run Locust yourself",
+        description="Print the path of a bundled locustfile inside the installed package, for "
+        'locust -f "$(loadsim locustfile tracking)" --host URL --scenario smoke. tracking plays the '
+        "scenario's journeys, endpoint posts one endpoint's bodies back to back, replay sends a dataset.",
+    )
+    p.add_argument(
+        "name", nargs="?", default="tracking", choices=locustfiles.NAMES, help="which one (default tracking)"
+    )
+    p.set_defaults(handler=_cmd_locustfile)
+
+
+def _cmd_locustfile(args: argparse.Namespace) -> int:
+    from simulator import locustfiles
+
+    sys.stdout.write(f"{locustfiles.path(args.name)}\n")
     return EXIT_OK
 
 
@@ -453,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load testing and traffic simulation for the CustomerLabs Mobile Tracking API.",
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
     )
+    parser.add_argument("--version", action="version", version=f"loadsim {simulator.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (
         _add_sample,
@@ -460,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run,
         _add_validate,
         _add_scenarios,
+        _add_locustfile,
         _add_mock,
         _add_ui,
         _add_report,

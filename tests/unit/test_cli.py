@@ -87,3 +87,23 @@ def test_locust_flags_pass_through_after_double_dash(capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize("argv", [["run", "smoke", "--users", "0"], ["sample", "--count", "0"], ["nosuch"]])
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     assert run(capsys, *argv)[0] == 2
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    code, out = run(capsys, "--version")
+    assert code == 0 and out.split() == ["loadsim", version("loadsim")]
+
+
+@pytest.mark.parametrize("name", ["tracking", "endpoint", "replay"])
+def test_locustfile_prints_a_bundled_file_inside_the_package(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    from pathlib import Path
+
+    import simulator
+
+    code, out = run(capsys, "locustfile", name)
+    path = Path(out.strip())
+    assert code == 0 and path.name == f"{name}.py" and path.is_file()
+    assert path.is_relative_to(Path(simulator.__file__).parent)  # shipped in the wheel, not beside it
+    assert "Usage: locust -f" in path.read_text()
