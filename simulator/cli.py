@@ -62,6 +62,12 @@ def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--scenario", default="smoke", metavar="SCENARIO", help="bundled scenario name or path (default smoke)"
     )
+    p.add_argument(
+        "--at",
+        metavar="TIME|now",
+        help="when the first device starts: an ISO 8601 date or time (UTC unless it says), or now for the "
+        "wall clock (default: the scenario's [time] start, so a seed always gives the same bytes)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=_cmd_sample)
 
@@ -71,7 +77,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise UsageError("--count must be at least 1")
-    requests = sample.sample_requests(scenario=args.scenario, count=args.count, seed=args.seed)
+    try:
+        now = None if args.at is None else sample.parse_at(args.at)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    requests = sample.sample_requests(scenario=args.scenario, count=args.count, seed=args.seed, now=now)
     write = sys.stdout.write
     for r in requests:
         write(sample.as_json_line(r) if args.json else sample.as_text(r))
