@@ -63,7 +63,13 @@ class Profile:
 class ScenarioShape(LoadTestShape):
     """Users (and, in the open model, the arrival rate) follow the scenario's ``[load]`` stages."""
 
+    #: The profile reads --users and --run-time (and the web UI's fields): without this Locust warns
+    #: that it ignores them, and greys them out in its start form.
+    use_common_options = True
+
     def tick(self) -> tuple[int, float] | None:
+        if self.runner is None:  # not attached to a runner yet
+            return None
         profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)
         if profile is None:
             return None
