@@ -8,6 +8,7 @@ that does not see the checkout, and plays the first minutes of a new user from a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -44,8 +45,15 @@ def pip(python: Path, *args: str, timeout: float = 900) -> subprocess.CompletedP
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``bin/`` of a fresh venv holding the wheel built from this checkout."""
     base = tmp_path_factory.mktemp("wheel")
+    # Build from a copy: setuptools reuses the build/ folder of the tree it builds, where stale modules
+    # of an earlier build would end up in the wheel, and it must leave nothing in the checkout.
+    source = base / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "simulator", source / "simulator", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist = base / "dist"
-    built = pip(Path(sys.executable), "wheel", "--no-deps", "-w", str(dist), str(ROOT))
+    built = pip(Path(sys.executable), "wheel", "--no-deps", "-w", str(dist), str(source))
     wheels = sorted(dist.glob("loadsim-*.whl"))
     if built.returncode != 0 or not wheels:
         if not _index_reachable(Path(sys.executable)):
