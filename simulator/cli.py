@@ -361,8 +361,8 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Simulate the scenario's population over days of simulated time (daily and weekly curves "
         "in each device's time zone, install growth, churn, campaign days: the scenario's [time]) "
         "and write what the apps would have sent: requests/<endpoint>.jsonl (exact bodies in "
-        "added_at order), a flat events table, devices.csv, summary.json and README.md. The same "
-        "scenario and seed give byte-identical files.",
+        "added_at order), a flat events table and the devices table (in --format), summary.json and "
+        "README.md. The same scenario and seed give byte-identical files.",
     )
     p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")

@@ -19,7 +19,7 @@ from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
 from simulator.payloads import iso_utc
 from simulator.population import Population
-from simulator.scenario import Scenario, TimeConfig
+from simulator.scenario import USD_RATES, Scenario, TimeConfig
 
 _CALENDAR_STREAM = 0x7105_DA7A
 
@@ -59,6 +59,16 @@ ESCAPED = _Memo(_csv)
 #: Money values as text (prices and totals repeat; a float's repr is slow). Floats only: 5 and
 #: 5.0 are one dict key but two texts.
 _FLOAT_TEXT = _Memo(repr)
+
+
+def usd_value(value: Any, currency: Any, rates: dict[str, float]) -> float | None:
+    """``value`` in US dollars with the rates the catalogue was priced with (so it is the catalogue's
+    USD price again, to the cent); None for no value or a faulty SDK's text or boolean."""
+    if value.__class__ not in (int, float) or not isinstance(currency, str):
+        return None
+    return round(value / (rates.get(currency) or USD_RATES.get(currency, 1.0)), 2)
+
+
 _MMSS = [f"{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)]
 _MMSS_LOCAL = [x[:-1] for x in _MMSS]
 _NOTHING = object()
@@ -127,6 +137,10 @@ class Generator:
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
+        rates = dict(j.commerce.usd_rates)
+        self.usd_rates = rates
+        #: value_usd as CSV text per (value, currency): prices repeat, as in _FLOAT_TEXT.
+        self._usd_text = _Memo(lambda key: _csv(usd_value(key[0], key[1], rates)))
 
     def device(self, i: int, out: list[Record], device_rows: IO[bytes]) -> None:
         """Play device ``i`` on the calendar; its records go to ``out``, its row to ``device_rows``."""
@@ -183,7 +197,7 @@ class Generator:
         active_days: set[int] = set()
         n_requests = n_faulty = n_purchases = n_sessions = 0
         day = 0
-        esc, quote, iso, floats = ESCAPED, _quote, iso_utc, _FLOAT_TEXT
+        esc, quote, iso, floats, usd = ESCAPED, _quote, iso_utc, _FLOAT_TEXT, self._usd_text
         stats.devices += 1
         stats.daily_installs[
             max(0, min(hours - 1, int(install + cal.offset_at(off, install) - start_naive) // 3600)) // 24
@@ -259,16 +273,16 @@ class Generator:
             value = props.get("value") if props else None
             if value is None:
                 currency = None
-                commerce = ",,,0,"
+                commerce = ",,,,0,"
             else:
                 currency = props.get("currency")  # type: ignore[union-attr]
                 products = body.get("products")
                 items = (len(products) if faulty else sum(map(_QUANTITY, products))) if products else 0
                 text = floats[value] if value.__class__ is float else value
                 commerce = (
-                    f"{text},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
-                    f"{esc[props.get('coupon')]}"
-                )  # type: ignore[union-attr]
+                    f"{text},{esc[currency]},{usd[value, currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
+                    f"{esc[props.get('coupon')]}"  # type: ignore[union-attr]
+                )
             utm = body.get("utm_params")
             if utm is not last_utm:
                 last_utm = utm
@@ -294,6 +308,7 @@ class Generator:
                     props,
                     body,
                     campaign,
+                    self.usd_rates,
                 )
             else:
                 line = (
@@ -386,6 +401,7 @@ class Generator:
         props: Any,
         body: dict[str, Any],
         campaign: str,
+        rates: dict[str, float],
     ) -> bytes:
         props = props or {}
         products = body.get("products")
@@ -413,6 +429,7 @@ class Generator:
                         tz,
                         props.get("value"),
                         props.get("currency"),
+                        usd_value(props.get("value"), props.get("currency"), rates),
                         props.get("transaction_id"),
                         items,
                         props.get("coupon"),
