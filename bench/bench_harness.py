@@ -82,9 +82,9 @@ def main() -> dict[str, float]:
             runs = {
                 BARE: ("bench/bare_locustfile.py", "BareUser"),
                 LEAN: ("bench/bare_locustfile.py", "LeanUser"),
-                ENDPOINT: ("locustfiles/endpoint.py", "--scenario", "ecommerce", "--report-dir", f"{tmp}/e"),
+                ENDPOINT: ("simulator/locustfiles/endpoint.py", "--scenario", "ecommerce", "--report-dir", f"{tmp}/e"),
                 TRACKING: (
-                    "locustfiles/tracking.py",
+                    "simulator/locustfiles/tracking.py",
                     "--scenario",
                     "ecommerce",
                     "--think-scale",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+import simulator
 from simulator.errors import HarnessError
 from simulator.scenario import ScenarioError
 
@@ -61,6 +62,12 @@ def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--scenario", default="smoke", metavar="SCENARIO", help="bundled scenario name or path (default smoke)"
     )
+    p.add_argument(
+        "--at",
+        metavar="TIME|now",
+        help="when the first device starts: an ISO 8601 date or time (UTC unless it says), or now for the "
+        "wall clock (default: the scenario's [time] start, so a seed always gives the same bytes)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=_cmd_sample)
 
@@ -70,7 +77,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise UsageError("--count must be at least 1")
-    requests = sample.sample_requests(scenario=args.scenario, count=args.count, seed=args.seed)
+    try:
+        now = None if args.at is None else sample.parse_at(args.at)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    requests = sample.sample_requests(scenario=args.scenario, count=args.count, seed=args.seed, now=now)
     write = sys.stdout.write
     for r in requests:
         write(sample.as_json_line(r) if args.json else sample.as_text(r))
@@ -210,6 +221,29 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     width = max((len(n) for n, _ in found), default=0)
     for name, description in found:
         sys.stdout.write(f"{name:<{width}}  {description}\n")
+    return EXIT_OK
+
+
+def _add_locustfile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulator import locustfiles
+
+    p = sub.add_parser(
+        "locustfile",
+        help="print the path of a bundled locustfile, to run Locust yourself",
+        description="Print the path of a bundled locustfile inside the installed package, for "
+        'locust -f "$(loadsim locustfile tracking)" --host URL --scenario smoke. tracking plays the '
+        "scenario's journeys, endpoint posts one endpoint's bodies back to back, replay sends a dataset.",
+    )
+    p.add_argument(
+        "name", nargs="?", default="tracking", choices=locustfiles.NAMES, help="which one (default tracking)"
+    )
+    p.set_defaults(handler=_cmd_locustfile)
+
+
+def _cmd_locustfile(args: argparse.Namespace) -> int:
+    from simulator import locustfiles
+
+    sys.stdout.write(f"{locustfiles.path(args.name)}\n")
     return EXIT_OK
 
 
@@ -354,8 +388,8 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Simulate the scenario's population over days of simulated time (daily and weekly curves "
         "in each device's time zone, install growth, churn, campaign days: the scenario's [time]) "
         "and write what the apps would have sent: requests/<endpoint>.jsonl (exact bodies in "
-        "added_at order), a flat events table, devices.csv, summary.json and README.md. The same "
-        "scenario and seed give byte-identical files.",
+        "added_at order), a flat events table and the devices table (in --format), summary.json and "
+        "README.md. The same scenario and seed give byte-identical files.",
     )
     p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
@@ -481,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load testing and traffic simulation for the CustomerLabs Mobile Tracking API.",
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
     )
+    parser.add_argument("--version", action="version", version=f"loadsim {simulator.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (
         _add_sample,
@@ -488,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run,
         _add_validate,
         _add_scenarios,
+        _add_locustfile,
         _add_mock,
         _add_ui,
         _add_report,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ from simulator.journey import JourneyEngine
 from simulator.population import Population
 from simulator.scenario import load_scenario
 
-__all__ = ["as_json_line", "as_text", "sample_requests"]
+__all__ = ["as_json_line", "as_text", "parse_at", "sample_requests"]
 #: Devices drawn to find the requests asked for; a sample never needs the scenario's millions.
 SAMPLE_DEVICES = 200
 
@@ -21,13 +22,20 @@ SAMPLE_DEVICES = 200
 def sample_requests(
     *, scenario: str, count: int, seed: int | None = None, now: float | None = None
 ) -> list[dict[str, Any]]:
-    """Up to ``count`` requests of each endpoint, in the order the devices send them."""
+    """Up to ``count`` requests of each endpoint, in the order the devices send them.
+
+    The clock starts at ``now`` (epoch seconds), by default at midnight UTC of the scenario's
+    ``[time] start``: never the wall clock, so a seed gives the same bytes on any day.
+    """
     sc = load_scenario(scenario)
     if seed is not None:
         sc = dataclasses.replace(sc, seed=seed)
+    if now is None:
+        day = datetime.date.fromisoformat(sc.time.start)
+        now = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp()
     config = dataclasses.replace(sc.population, devices=min(sc.population.devices, SAMPLE_DEVICES))
     population = Population.build(config=config, app=sc.app, seed=sc.seed)
-    engine = JourneyEngine(scenario=sc, population=population, start_time=time.time() if now is None else now)
+    engine = JourneyEngine(scenario=sc, population=population, start_time=now)
     left = dict.fromkeys(MOCK_PATHS, count)
     out: list[dict[str, Any]] = []
     for i in range(len(population)):
@@ -47,6 +55,19 @@ def sample_requests(
             if not any(left.values()):
                 return out
     return out
+
+
+def parse_at(text: str) -> float:
+    """``--at``: ``now`` (the wall clock) or an ISO 8601 date or time (UTC unless it names an offset)."""
+    if text == "now":
+        return time.time()
+    try:
+        at = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--at {text!r} is not a time: give an ISO 8601 date or time (2026-03-01, 2026-03-01T09:30:00Z) or now"
+        ) from None
+    return (at if at.tzinfo else at.replace(tzinfo=datetime.UTC)).timestamp()
 
 
 def as_json_line(r: dict[str, Any]) -> str:

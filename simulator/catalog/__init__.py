@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import functools
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
@@ -30,9 +31,11 @@ __all__ = [
     "check",
     "load",
     "read_table",
+    "usd_rates",
 ]
 
-DIRECTORY = Path(__file__).resolve().parent
+#: The tables ship in the package (package data): a wheel install reads them from site-packages.
+DIRECTORY = Path(str(resources.files(__name__)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +231,21 @@ def load() -> Catalog:
         ios_models=_rows("ios_models", IOSModel),
         ios_releases=_rows("ios_releases", IOSRelease),
     )
+
+
+@functools.cache
+def usd_rates() -> dict[str, float]:
+    """Local currency units per US dollar (``usd_rates.csv``, whose header says where they come from)."""
+    out: dict[str, float] = {}
+    for lineno, row in enumerate(read_table("usd_rates"), start=1):
+        try:
+            rate = float(row["per_usd"])
+        except ValueError:
+            raise ValueError(f"usd_rates.csv data row {lineno}: per_usd={row['per_usd']!r} is not a number") from None
+        if not rate > 0:
+            raise ValueError(f"usd_rates.csv data row {lineno}: per_usd={row['per_usd']!r} must be above 0")
+        out[row["currency"]] = rate
+    return out
 
 
 def check(cat: Catalog | None = None) -> list[str]:

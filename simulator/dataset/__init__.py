@@ -15,7 +15,8 @@ The engine asks the calendar where each returning session starts (``JourneyEngin
 ``added_at`` and GA session id, and a life stops being played where the calendar ends it.
 
 Output (``DIR``): ``requests/<endpoint>.jsonl`` with the exact bodies in ``added_at`` order,
-``events.csv`` (or ``.parquet``, ``.jsonl``) with one flat row per request, ``devices.csv``,
+``events.csv`` (or ``.parquet``, ``.jsonl``) with one flat row per request, ``devices.csv`` (in the
+same format),
 ``summary.json`` and ``README.md``. Memory stays flat: requests are gathered in bounded chunks,
 each sorted and spilled as a run, and the runs are k-way merged block by block into the files.
 Everything comes from the scenario seed: the same scenario and seed give byte-identical files.

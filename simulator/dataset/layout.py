@@ -25,6 +25,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "timezone",
     "value",
     "currency",
+    #: ``value`` in US dollars, with the catalogue's rates (simulator/catalog/usd_rates.csv).
+    "value_usd",
     "transaction_id",
     "items",
     "coupon",
@@ -38,6 +40,35 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 INT_COLUMNS = frozenset({"day", "device", "session_number", "items"})
 BOOL_COLUMNS = frozenset({"identified", "faulty"})
+#: Typed columns of the Parquet tables (anything else is a string). Times are UTC instants but
+#: ``local_time``, the device's wall clock (no zone: its zone is the ``timezone`` column).
+UTC_COLUMNS = frozenset({"time", "install_time", "last_seen"})
+WALL_CLOCK_COLUMNS = frozenset({"local_time"})
+FLOAT_COLUMNS = frozenset({"value", "value_usd"})
+DEVICE_INT_COLUMNS = frozenset({"device", "install_day", "sessions", "requests", "faulty_requests", "purchases"})
+#: Small vocabularies, dictionary-encoded (pandas reads them as categories).
+CATEGORY_COLUMNS = frozenset(
+    {
+        "endpoint",
+        "step",
+        "event_name",
+        "platform",
+        "country",
+        "timezone",
+        "currency",
+        "coupon",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "campaign",
+        "fault",
+        "locale",
+        "model",
+        "os_version",
+        "app_version",
+        "carrier",
+    }
+)
 DEVICE_COLUMNS: tuple[str, ...] = (
     "device",
     "platform",

@@ -62,7 +62,10 @@ def _table_rows(directory: Path, table: str) -> Iterator[dict[str, Any]]:
         for batch in pf.iter_batches(
             columns=["time", "endpoint", "step", "device", "session_number", "faulty", "fault"]
         ):
-            yield from batch.to_pylist()
+            for row in batch.to_pylist():
+                if isinstance(row["time"], datetime.datetime):  # a typed table (older ones hold text)
+                    row["time"] = row["time"].timestamp()
+                yield row
         return
     with open_in(path) as raw:
         if ".jsonl" in table:
@@ -84,8 +87,32 @@ def _table_rows(directory: Path, table: str) -> Iterator[dict[str, Any]]:
             }
 
 
-def _epoch(iso: str) -> float:
+def _epoch(iso: str | float) -> float:
+    if isinstance(iso, float):
+        return iso
     return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _user_agents(path: Path) -> Iterator[tuple[int, str]]:
+    """(device, user agent) of each row of the devices table, whatever its format."""
+    name = path.name
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(columns=["device", "user_agent"]):
+            for row in batch.to_pylist():
+                yield int(row["device"]), str(row["user_agent"])
+        return
+    with open_in(path) as raw:
+        if ".jsonl" in name:
+            for line in raw:
+                row = orjson.loads(line)
+                yield int(row["device"]), str(row["user_agent"])
+            return
+        import csv
+
+        for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
+            yield int(row["device"]), row["user_agent"]
 
 
 def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None = None) -> Iterator[DatasetRecord]:
@@ -98,13 +125,9 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
     summary = read_summary(directory)
     files = summary["dataset"]["files"]
     agents: dict[int, dict[str, str]] = {}
-    import csv
-
-    with open_in(directory / files["devices_table"]) as raw:
-        for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
-            d = int(row["device"])
-            if devices is None or devices(d):
-                agents[d] = {"Content-Type": CONTENT_TYPE, "CL-User-Agent": row["user_agent"]}
+    for d, agent in _user_agents(directory / files["devices_table"]):
+        if devices is None or devices(d):
+            agents[d] = {"Content-Type": CONTENT_TYPE, "CL-User-Agent": agent}
     streams = [open_in(directory / files["requests"][ep]) for ep in ENDPOINTS]
     index = {ep: k for k, ep in enumerate(ENDPOINTS)}
     last_time = ""

@@ -18,7 +18,7 @@ from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SE
 from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
 from simulator.population import Population
-from simulator.scenario import Scenario, TimeConfig
+from simulator.scenario import USD_RATES, Scenario, TimeConfig
 
 _CALENDAR_STREAM = 0x7105_DA7A
 
@@ -58,6 +58,16 @@ ESCAPED = _Memo(_csv)
 #: Money values as text (prices and totals repeat; a float's repr is slow). Floats only: 5 and
 #: 5.0 are one dict key but two texts.
 _FLOAT_TEXT = _Memo(repr)
+
+
+def usd_value(value: Any, currency: Any, rates: dict[str, float]) -> float | None:
+    """``value`` in US dollars with the rates the catalogue was priced with (so it is the catalogue's
+    USD price again, to the cent); None for no value or a faulty SDK's text or boolean."""
+    if value.__class__ not in (int, float) or not isinstance(currency, str):
+        return None
+    return round(value / (rates.get(currency) or USD_RATES.get(currency, 1.0)), 2)
+
+
 #: "MM:SS" of the local wall clock: ``added_at``'s tail without its Z.
 _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
@@ -72,13 +82,13 @@ def _items(products: list[dict[str, Any]] | None, faulty: bool) -> int:
     return len(products) if faulty else sum(map(_QUANTITY, products))
 
 
-def _commerce_columns(props: dict[str, Any], products: list[dict[str, Any]] | None, faulty: bool) -> str:
-    """``value,currency,transaction_id,items,coupon`` of an event with a value."""
-    esc, value = ESCAPED, props["value"]
+def _commerce_columns(props: dict[str, Any], products: list[dict[str, Any]] | None, faulty: bool, usd: _Memo) -> str:
+    """``value,currency,value_usd,transaction_id,items,coupon`` of an event with a value."""
+    esc, value, currency = ESCAPED, props["value"], props.get("currency")
     text = _FLOAT_TEXT[value] if value.__class__ is float else value
     return (
-        f"{text},{esc[props.get('currency')]},{esc[props.get('transaction_id')]},{_items(products, faulty)},"
-        f"{esc[props.get('coupon')]}"
+        f"{text},{esc[currency]},{usd[value, currency]},{esc[props.get('transaction_id')]},"
+        f"{_items(products, faulty)},{esc[props.get('coupon')]}"
     )
 
 
@@ -214,6 +224,10 @@ class Generator:
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
+        rates = dict(j.commerce.usd_rates)
+        self.usd_rates = rates
+        #: value_usd as CSV text per (value, currency): prices repeat, as in _FLOAT_TEXT.
+        self._usd_text = _Memo(lambda key: _csv(usd_value(key[0], key[1], rates)))
 
     def device(self, i: int, out: list[Record], device_rows: IO[bytes]) -> None:
         """Play device ``i`` on the calendar; its records go to ``out``, its row to ``device_rows``.
@@ -333,9 +347,14 @@ class Generator:
                     props,
                     body,
                     campaign,
+                    self.usd_rates,
                 )
             else:
-                commerce = ",,,0," if value is None else _commerce_columns(props, body.get("products"), faulty)
+                commerce = (
+                    ",,,,0,"
+                    if value is None
+                    else _commerce_columns(props, body.get("products"), faulty, self._usd_text)
+                )
                 line = (
                     f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
                     f"{1 if body.get('identify_by') else 0},{tail}" + (f"1,{req.fault}\n" if faulty else "0,\n")
@@ -460,6 +479,7 @@ class Generator:
         props: Any,
         body: dict[str, Any],
         campaign: str,
+        rates: dict[str, float],
     ) -> bytes:
         props = props or {}
         items = _items(body.get("products"), req.faulty)
@@ -484,6 +504,7 @@ class Generator:
                         tz,
                         props.get("value"),
                         props.get("currency"),
+                        usd_value(props.get("value"), props.get("currency"), rates),
                         props.get("transaction_id"),
                         items,
                         props.get("coupon"),

@@ -17,12 +17,17 @@ import orjson
 
 from simulator.dataset.layout import (
     BOOL_COLUMNS,
+    CATEGORY_COLUMNS,
     DEVICE_COLUMNS,
+    DEVICE_INT_COLUMNS,
     ENDPOINTS,
+    FLOAT_COLUMNS,
     FORMAT_VERSION,
     FORMATS,
     INT_COLUMNS,
     TABLE_COLUMNS,
+    UTC_COLUMNS,
+    WALL_CLOCK_COLUMNS,
     DatasetError,
 )
 from simulator.dataset.parallel import Block, play, play_parallel
@@ -139,10 +144,12 @@ def generate(
     tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
     try:
         bar.phase("devices", n)
-        devices_path = out_dir / f"devices.csv{suffix}"
+        # Devices are played (and written) as CSV; Parquet and JSONL datasets get theirs converted.
+        devices_path = out_dir / (f"devices.csv{suffix}" if table_format == "csv" else ".devices.csv")
+        devices_gz = gzip_output and table_format == "csv"
         if workers == 1:
             runs = Runs(tmp)
-            with open_out(devices_path, gzip_output) as dev_out:
+            with open_out(devices_path, devices_gz) as dev_out:
                 dev_out.write(csv_line(DEVICE_COLUMNS))
                 play(gen, 0, n, runs, dev_out, chunk_records, bar.update)
             gen.finish()
@@ -162,7 +169,7 @@ def generate(
             )
             runs, parts = play_parallel(gen, block, bar)
             # The devices' rows, block after block: device order, as one process writes them.
-            with open_out(devices_path, gzip_output) as dev_out:
+            with open_out(devices_path, devices_gz) as dev_out:
                 dev_out.write(csv_line(DEVICE_COLUMNS))
                 for part in parts:
                     with part.open("rb") as f:
@@ -173,6 +180,12 @@ def generate(
         bar.phase("writing", total)
         write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output, progress=bar)
         bar.close()
+        if table_format == "parquet":
+            _csv_to_parquet(devices_path, out_dir / "devices.parquet", DEVICE_COLUMNS)
+            devices_path.unlink()
+        elif table_format == "jsonl":
+            _csv_to_jsonl(devices_path, out_dir / f"devices.jsonl{suffix}", DEVICE_INT_COLUMNS, gz=gzip_output)
+            devices_path.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     summary = _summary(gen, sc, ref=ref, start=first, days=n_days, table_format=table_format, suffix=suffix)
@@ -210,7 +223,7 @@ def write_files(
         for f in (*files, table):
             f.close()
     if table_format == "parquet":
-        _csv_to_parquet(table_path, out_dir / "events.parquet")
+        _csv_to_parquet(table_path, out_dir / "events.parquet", TABLE_COLUMNS)
         table_path.unlink()
 
 
@@ -225,29 +238,60 @@ def _flush(files: list[IO[bytes]], bodies: list[list[bytes]], table: IO[bytes], 
     return n
 
 
-def _csv_to_parquet(src: Path, dst: Path) -> None:
-    """The CSV table as Parquet, streamed in batches (pyarrow), typed columns."""
+def parquet_type(column: str) -> Any:
+    """The Parquet (Arrow) type of a column of the events or devices table, for notebooks: instants
+    as UTC timestamps, the wall clock as a zone-less timestamp, small vocabularies as categories."""
+    import pyarrow as pa
+
+    if column in UTC_COLUMNS:
+        return pa.timestamp("ms", tz="UTC")
+    if column in WALL_CLOCK_COLUMNS:
+        return pa.timestamp("ms")
+    if column in INT_COLUMNS or column in DEVICE_INT_COLUMNS:
+        return pa.int64()
+    if column in BOOL_COLUMNS:
+        return pa.bool_()
+    if column in FLOAT_COLUMNS:
+        return pa.float64()
+    if column in CATEGORY_COLUMNS:
+        return pa.dictionary(pa.int32(), pa.string())
+    return pa.string()
+
+
+def _csv_to_parquet(src: Path, dst: Path, columns: tuple[str, ...]) -> None:
+    """A CSV table as Parquet, streamed in batches (pyarrow), typed columns."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    types: dict[str, Any] = {c: pa.string() for c in TABLE_COLUMNS}
-    types.update({c: pa.int64() for c in INT_COLUMNS})
-    types.update({c: pa.bool_() for c in BOOL_COLUMNS})
-    types["value"] = pa.float64()
+    types: dict[str, Any] = {c: parquet_type(c) for c in columns}
     convert = pacsv.ConvertOptions(
         column_types=types,
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
         true_values=["1"],
         false_values=["0"],
-        include_columns=list(TABLE_COLUMNS),
+        include_columns=list(columns),
     )
     reader = pacsv.open_csv(src, convert_options=convert, read_options=pacsv.ReadOptions(block_size=1 << 22))
-    schema = pa.schema([(c, types[c]) for c in TABLE_COLUMNS])
+    schema = pa.schema([(c, types[c]) for c in columns])
     with pq.ParquetWriter(dst, schema, compression="zstd") as writer:
         for batch in reader:
             writer.write_batch(batch)
+
+
+def _csv_to_jsonl(src: Path, dst: Path, ints: frozenset[str], *, gz: bool) -> None:
+    """A CSV table as JSON lines: numbers for the integer columns, null for an empty field."""
+    import csv
+
+    with src.open(encoding="utf-8", newline="") as f, open_out(dst, gz) as out:
+        for row in csv.DictReader(f):
+            out.write(
+                orjson.dumps(
+                    {k: (int(v) if k in ints else v) if v != "" else None for k, v in row.items()},
+                    option=orjson.OPT_APPEND_NEWLINE,
+                )
+            )
 
 
 def _summary(
@@ -269,9 +313,12 @@ def _summary(
             "files": {
                 "requests": {ep: f"requests/{ep}.jsonl{suffix}" for ep in ENDPOINTS},
                 "events_table": table,
-                "devices_table": f"devices.csv{suffix}",
+                "devices_table": {"csv": f"devices.csv{suffix}", "parquet": "devices.parquet"}.get(
+                    table_format, f"devices.jsonl{suffix}"
+                ),
             },
             "campaigns": {str(d + 1): name for d, name in enumerate(cal.campaign_names) if name},
+            "purchase_events": sorted(gen.purchase_names),
         },
         "devices": {
             "total": s.devices,
@@ -302,6 +349,56 @@ def _summary(
         ],
         "session_starts_by_local_hour": list(s.local_hour_starts),
     }
+
+
+def _duckdb_section(summary: dict[str, Any]) -> list[str]:
+    """Two questions a notebook asks first, as DuckDB one-liners run in the dataset's folder."""
+    d = summary["dataset"]
+    path = d["files"]["events_table"]
+    source = {
+        "parquet": f"read_parquet('{path}')",
+        "csv": f"read_csv('{path}')",
+        "jsonl": f"read_json('{path}', format = 'newline_delimited')",
+    }[d["table_format"]]
+    purchases = ", ".join(_sql_text(n) for n in d.get("purchase_events", [])) or "''"
+    steps = [step["step"] for step in summary["funnel"]]
+    funnel = ", ".join(
+        f"count(DISTINCT session_id) FILTER (WHERE event_name = {_sql_text(s)}) AS {_sql_name(s)}" for s in steps
+    )
+    revenue = (
+        "SELECT CAST(local_time AS DATE) AS local_date, count(*) AS orders, round(sum(value_usd), 2) AS revenue_usd "
+        f"FROM {source} WHERE event_name IN ({purchases}) AND NOT CAST(faulty AS BOOLEAN) "
+        "GROUP BY local_date ORDER BY local_date"
+    )
+    by_platform = (
+        f"SELECT platform, count(DISTINCT session_id) AS sessions{', ' + funnel if funnel else ''} "
+        f"FROM {source} WHERE NOT CAST(faulty AS BOOLEAN) GROUP BY platform ORDER BY platform"
+    )
+    return [
+        "## Questions, in one line",
+        "",
+        "With [DuckDB](https://duckdb.org) (`pip install duckdb`, or `pip install 'loadsim[duckdb]'`), from this "
+        "folder. Revenue by day (the devices' local calendar day, in US dollars), then the funnel by platform "
+        "(sessions that reached each step):",
+        "",
+        "```sh",
+        f'duckdb -c "{revenue}"',
+        f'duckdb -c "{by_platform}"',
+        "```",
+        "",
+        'In Python: `duckdb.sql("...").df()`; pandas reads the Parquet table as is '
+        "(`pandas.read_parquet`), timestamps and categories included.",
+        "",
+    ]
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_name(text: str) -> str:
+    """A step's name as a column name: lower case, words joined by _ (``Add to Cart`` -> add_to_cart)."""
+    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split()) or "step"
 
 
 def _readme(summary: dict[str, Any]) -> str:
@@ -350,10 +447,13 @@ def _readme(summary: dict[str, Any]) -> str:
         "`session_id` the body's `uid` and `sid`; `value`, `currency`, `transaction_id`, `items`, `coupon` "
         "from e-commerce events; `utm_*` from ad-click sessions; `identified` whether the body carries "
         "`identify_by`; `campaign` the campaign of that day; `faulty` and `fault` mark a faulty SDK's "
-        "malformed body (the API answers it 400).",
+        "malformed body (the API answers it 400). `value_usd` is `value` in US dollars at the catalogue's "
+        "rates (loadsim's `simulator/catalog/usd_rates.csv`: approximate early-2024 market rates, the ones "
+        "the USD catalogue was priced with), so revenue adds up across currencies.",
         "",
         "Columns: " + ", ".join(f"`{c}`" for c in TABLE_COLUMNS) + ".",
         "",
+        *_duckdb_section(summary),
         "## Replay",
         "",
         "`loadsim replay DIR` sends these requests to the mock collector (or `--host URL`) in order per device, "

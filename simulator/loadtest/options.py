@@ -87,7 +87,7 @@ def add_arguments(parser: Any) -> None:
         "--endpoint",
         default="events",
         choices=list(ENDPOINT_NAMES),
-        help="locustfiles/endpoint.py: the endpoint to load (default events)",
+        help="the endpoint locustfile (loadsim locustfile endpoint): the endpoint to load (default events)",
     )
     group.add_argument("--report-dir", default=None, help="write the harness's report here (default reports/<run id>)")
     group.add_argument(

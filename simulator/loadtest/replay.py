@@ -189,7 +189,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     # The bodies are the dataset's: the scenario names the report, its SLOs and client settings.
     # A replay is always the closed model (users are lanes, the dataset sets the pace).
     load = dataclasses.replace(scenario.load, model="closed")
-    state.scenario = dataclasses.replace(scenario, seed=summary["dataset"]["seed"], load=load)
+    # Named as what it is, so every report's title says so: "replay of shop (ecommerce)".
+    name = f"replay of {Path(opts.dataset).resolve().name} ({scenario.name})"
+    state.scenario = dataclasses.replace(scenario, name=name, seed=summary["dataset"]["seed"], load=load)
     environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
         load, users=getattr(opts, "num_users", None) or None, run_time=getattr(opts, "run_time", None) or None
     )

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import orjson
 
-import simulator
+from simulator import locustfiles
 from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
@@ -33,11 +33,8 @@ __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
 
 
 def locustfile(name: str = "tracking") -> Path:
-    """A bundled locustfile (``locustfiles/<name>.py`` beside the package)."""
-    path = Path(simulator.__file__).resolve().parent.parent / "locustfiles" / f"{name}.py"
-    if not path.is_file():
-        raise HarnessError(f"locustfile {path} not found: run loadsim from a source checkout (pip install -e .)")
-    return path
+    """A bundled locustfile, shipped inside the package (``simulator/locustfiles/<name>.py``)."""
+    return locustfiles.path(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,7 @@ class RunOptions:
     dry_run: bool = False
     #: Open Locust's web UI on this loopback port instead of running headless.
     web_port: int | None = None
-    #: The bundled locustfile to run (``locustfiles/<name>.py``): ``replay`` for ``loadsim replay``.
+    #: The bundled locustfile to run (``simulator/locustfiles/<name>.py``): ``replay`` for ``loadsim replay``.
     locustfile: str = "tracking"
 
 

@@ -98,9 +98,14 @@ class Profile:
 class ScenarioShape(LoadTestShape):
     """Users (and, in the open model, the arrival rate) follow the scenario's ``[load]`` stages."""
 
+    #: The profile reads --users and --run-time (and the web UI's fields): without this Locust warns
+    #: that it ignores them, and greys them out in its start form.
+    use_common_options = True
+
     def tick(self) -> tuple[int, float] | None:
-        # Locust gives a shape its runner before the first tick.
-        profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)  # type: ignore[union-attr]
+        if self.runner is None:  # not attached to a runner yet
+            return None
+        profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)
         if profile is None:
             return None
         now = profile.at(self.get_run_time())

@@ -6,7 +6,7 @@ across fields) and ``load`` (files, bundled names, ``extends``). Playing a scena
 bodies (``loadsim validate``) is ``simulator.scenario_check``: it needs the journey engine, which
 sits above the model.
 
-The format is documented with an annotated example in ``scenarios/README.md``.
+The format is documented with an annotated example in ``simulator/scenarios/README.md``.
 """
 
 from __future__ import annotations

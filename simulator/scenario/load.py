@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ from simulator.scenario.rules import _read
 
 
 def scenario_dir() -> Path:
-    """The bundled scenarios: ``<repo>/scenarios``, next to the package."""
-    return Path(__file__).resolve().parent.parent.parent / "scenarios"
+    """The bundled scenarios, shipped in the package (``simulator/scenarios/``): a wheel install has them too."""
+    return Path(str(resources.files("simulator") / "scenarios"))
 
 
 # --- problems ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from simulator import contract
+from simulator import catalog, contract
 from simulator.population import AppConfig, PopulationConfig
 
 #: What entering a journey state sends. ``none`` is a screen that sends nothing.
@@ -56,51 +56,8 @@ FAULT_KINDS: tuple[str, ...] = (
     "string_limit_ad_tracking",
     "missing_uid",
 )
-#: Local currency units per US dollar (approximate, 2024), for catalogue prices in USD.
-USD_RATES: dict[str, float] = {
-    "USD": 1.0,
-    "EUR": 0.92,
-    "GBP": 0.79,
-    "INR": 83.3,
-    "JPY": 151.0,
-    "CAD": 1.36,
-    "AUD": 1.52,
-    "NZD": 1.65,
-    "BRL": 5.0,
-    "MXN": 17.0,
-    "ARS": 870.0,
-    "CLP": 930.0,
-    "COP": 3900.0,
-    "KRW": 1350.0,
-    "CNY": 7.2,
-    "HKD": 7.8,
-    "TWD": 32.0,
-    "SGD": 1.35,
-    "IDR": 15800.0,
-    "PHP": 56.0,
-    "VND": 25000.0,
-    "THB": 36.0,
-    "MYR": 4.7,
-    "AED": 3.67,
-    "SAR": 3.75,
-    "ILS": 3.7,
-    "TRY": 32.0,
-    "EGP": 47.0,
-    "ZAR": 18.5,
-    "NGN": 1500.0,
-    "KES": 130.0,
-    "PKR": 278.0,
-    "BDT": 110.0,
-    "CHF": 0.9,
-    "SEK": 10.5,
-    "NOK": 10.7,
-    "DKK": 6.9,
-    "PLN": 4.0,
-    "CZK": 23.0,
-    "HUF": 360.0,
-    "RON": 4.6,
-    "UAH": 39.0,
-}
+#: Local currency units per US dollar, for catalogue prices in USD: the catalogue's dated table.
+USD_RATES: dict[str, float] = catalog.usd_rates()
 ENDPOINT_NAMES: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
 
 

@@ -345,7 +345,7 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     population = _dataclass(r, PopulationConfig, data.get("population", {}), "population")
     journey = _journey(r, data["journey"]) if "journey" in data else None
     if "journey" not in data:
-        r.err("journey", "required: the states and transitions of a session (see scenarios/README.md)")
+        r.err("journey", "required: the states and transitions of a session (see simulator/scenarios/README.md)")
     # The tables read the same way: the dataclass by its fields, then the rules across fields.
     tables: dict[str, Any] = {}
     for key, cls, check in (

@@ -140,7 +140,7 @@ latency = []                   # retries over the outage take seconds; exit 0 ju
 
 
 def test_endpoint_user_counts_every_failure_even_with_retries(tmp_path: Path) -> None:
-    """locustfiles/endpoint.py retries like the app, and what still fails is counted, never queued away."""
+    """The endpoint locustfile retries like the app, and what still fails is counted, never queued away."""
     import subprocess
     import sys
 

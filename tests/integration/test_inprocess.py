@@ -20,7 +20,15 @@ pytestmark = pytest.mark.integration
 def test_environment_run_names_requests_by_step_and_counts_agree(tmp_path: Path) -> None:
     with MockServer(store=":memory:") as mock:
         opts = parse_options(
-            args=["-f", "locustfiles/tracking.py", "--scenario", "smoke", "--headless", "--report-dir", str(tmp_path)]
+            args=[
+                "-f",
+                "simulator/locustfiles/tracking.py",
+                "--scenario",
+                "smoke",
+                "--headless",
+                "--report-dir",
+                str(tmp_path),
+            ]
         )
         env = Environment(
             user_classes=[simulator.loadtest.DeviceUser], host=mock.url, events=locust.events, parsed_options=opts

@@ -135,7 +135,7 @@ def test_ctrl_c_on_locust_with_processes_still_reconciles(tmp_path: Path) -> Non
                 "-m",
                 "locust",
                 "-f",
-                str(Path("locustfiles/tracking.py").resolve()),
+                str(Path("simulator/locustfiles/tracking.py").resolve()),
                 "--headless",
                 "--host",
                 url,
@@ -305,7 +305,7 @@ def test_harness_arguments_come_from_a_locust_conf(tmp_path: Path) -> None:
     mock, url = start_mock()
     report = tmp_path / "report"
     (tmp_path / "locust.conf").write_text(
-        f"locustfile = {Path('locustfiles/tracking.py').resolve()}\nheadless = true\nhost = {url}\n"
+        f"locustfile = {Path('simulator/locustfiles/tracking.py').resolve()}\nheadless = true\nhost = {url}\n"
         f"scenario = identity\nseed = 99\nrun-time = 5s\nreport-dir = {report}\nonly-summary = true\n"
     )
     try:

@@ -87,3 +87,59 @@ def test_locust_flags_pass_through_after_double_dash(capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize("argv", [["run", "smoke", "--users", "0"], ["sample", "--count", "0"], ["nosuch"]])
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     assert run(capsys, *argv)[0] == 2
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    code, out = run(capsys, "--version")
+    assert code == 0 and out.split() == ["loadsim", version("loadsim")]
+
+
+@pytest.mark.parametrize("name", ["tracking", "endpoint", "replay"])
+def test_locustfile_prints_a_bundled_file_inside_the_package(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    from pathlib import Path
+
+    import simulator
+
+    code, out = run(capsys, "locustfile", name)
+    path = Path(out.strip())
+    assert code == 0 and path.name == f"{name}.py" and path.is_file()
+    assert path.is_relative_to(Path(simulator.__file__).parent)  # shipped in the wheel, not beside it
+    assert "Usage: locust -f" in path.read_text()
+
+
+def test_sample_is_the_same_bytes_for_the_same_seed_whatever_the_clock(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """added_at and the GA session id come from the scenario's calendar, not the wall clock."""
+    import time
+
+    _, first = run(capsys, "sample", "--json", "--count", "3")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 86_400 * 3)  # three days later
+    _, later = run(capsys, "sample", "--json", "--count", "3")
+    assert first and first == later
+    added = [b["added_at"] for b in (orjson.loads(line)["body"] for line in first.splitlines()) if "added_at" in b]
+    assert added and all(a.startswith("2026-01-01T") for a in added)  # smoke's [time] start
+
+
+def test_sample_at_sets_the_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime
+    import time
+
+    def first(*argv: str) -> tuple[str, str]:
+        """The first added_at and the first GA session id (Unix seconds of the session's start)."""
+        _, out = run(capsys, "sample", "--json", *argv)
+        bodies = [orjson.loads(line)["body"] for line in out.splitlines()]
+        added = next(b["added_at"] for b in bodies if "added_at" in b)
+        return added, next(b["external_ids"]["google_analytics__app_session_id"] for b in bodies if "external_ids" in b)
+
+    added, ga = first("--at", "2025-06-01T12:00:00Z")
+    assert added.startswith("2025-06-01T12:") and ga == "1748779200"
+    assert first("--at", "2025-06-01T14:00:00+02:00") == (added, ga)
+    added, ga = first("--at", "now")
+    at = datetime.datetime.fromisoformat(added.replace("Z", "+00:00")).timestamp()
+    assert abs(at - time.time()) < 3600 and abs(int(ga) - time.time()) < 3600
+    code, out = run(capsys, "sample", "--at", "yesterday")
+    assert code == 2 and "--at" in out and "yesterday" in out

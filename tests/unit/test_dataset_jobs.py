@@ -73,7 +73,7 @@ def test_any_number_of_jobs_writes_the_same_bytes_jsonl_gzip(tmp_path: Path) -> 
     )
     assert one["requests"]["faulty"] and one == three
     want = files(tmp_path / "one")
-    assert "events.jsonl.gz" in want and "devices.csv.gz" in want
+    assert "events.jsonl.gz" in want and "devices.jsonl.gz" in want  # devices in the chosen format
     assert files(tmp_path / "three") == want
 
 

@@ -122,17 +122,27 @@ def scenario_file(tmp_path: Path) -> Path:
 # --- the Dockerfile ---------------------------------------------------------------------------------
 
 
-def test_dockerfile_copies_a_source_checkout_and_exposes_the_ports_the_code_uses() -> None:
+def test_dockerfile_installs_the_wheel_and_exposes_the_ports_the_code_uses() -> None:
     steps = dockerfile()
-    assert steps[0][0] == "FROM" and steps[0][1].startswith("python:3.11")
-    workdir = [a for k, a in steps if k == "WORKDIR"]
+    stages = [a for k, a in steps if k == "FROM"]
+    assert stages and all(a.startswith("python:3.11") for a in stages)
+    final = steps[max(i for i, (k, _) in enumerate(steps) if k == "FROM") :]
+    workdir = [a for k, a in final if k == "WORKDIR"]
     assert workdir == ["/app"]
-    copied = [w for k, a in steps if k == "COPY" for w in a.split()[:-1]]
+    copied = [w for k, a in steps if k == "COPY" and "--from=" not in a for w in a.split()[:-1]]
     for source in copied:
         assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
-    # loadsim finds locustfiles/ and scenarios/ beside the package, and pip needs the readme pyproject names.
-    assert {"simulator/", "locustfiles/", "scenarios/", "pyproject.toml", "README.md"} <= set(copied)
-    assert any(k == "RUN" and "pip install -e ." in a for k, a in steps)
+    # Everything loadsim needs is in the package (scenarios, locustfiles, catalogue): the image
+    # installs the built wheel, as a user would, not the checkout in editable mode.
+    assert {"simulator/", "pyproject.toml", "README.md"} <= set(copied)
+    assert any(k == "RUN" and "pip wheel" in a for k, a in steps)
+    assert any(k == "RUN" and re.search(r"pip install \S*\.whl", a) for k, a in final)
+    assert not any(k == "RUN" and "pip install -e" in a for k, a in steps)
+    # compose and Kubernetes run `locust -f locustfiles/<name>.py` from /app: the image links them there.
+    linked = " ".join(a for k, a in final if k == "RUN")
+    from simulator import locustfiles
+
+    assert all(name in linked for name in locustfiles.NAMES) and "/app/locustfiles/" in linked
     exposed = {int(p) for k, a in steps if k == "EXPOSE" for p in a.split()}
     mock_port = _mock_default_port()
     defaults = locust_defaults()
@@ -143,7 +153,7 @@ def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
     rules = [r for r in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines() if r and not r.startswith("#")]
     assert rules[0] == "*"
     kept = {r[1:] for r in rules if r.startswith("!")}
-    copied = {w for k, a in dockerfile() if k == "COPY" for w in a.split()[:-1]}
+    copied = {w for k, a in dockerfile() if k == "COPY" and "--from=" not in a for w in a.split()[:-1]}
     assert copied <= kept
 
 
