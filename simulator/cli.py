@@ -7,9 +7,11 @@ Exit codes: 0 success (all SLOs met), 1 an SLO failed or a check found problems,
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -91,13 +93,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 # --- loadsim run --------------------------------------------------------------------------------
 
 
-def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, harness: bool = True) -> None:
     p = sub.add_parser(
         "run",
         help="run a load test (headless Locust) and write its report",
         description="Run the scenario's load test with Locust, headless. With no --host, the mock collector "
-        "is started on a free loopback port first and stopped afterwards. Extra Locust flags "
-        "go after --, e.g. loadsim run smoke -- --loglevel DEBUG.",
+        "is started on a free loopback port first and stopped afterwards. Every harness option "
+        "(--app-id, --think-scale...) is accepted as is; other Locust flags go after --, e.g. "
+        "loadsim run smoke -- --loglevel DEBUG.",
     )
     p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
     p.add_argument("--host", help="target base URL (default: start the mock collector)")
@@ -117,7 +120,42 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--rate-cap", type=float, metavar="R", help="most requests/s allowed against a real target")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the Locust command, send nothing")
-    p.set_defaults(handler=_cmd_run)
+    p.set_defaults(handler=_cmd_run, harness_flags=_add_harness_options(p) if harness else ())
+
+
+def _add_harness_options(p: argparse.ArgumentParser) -> tuple[tuple[str, str, bool], ...]:
+    """Every other harness option, from the harness's own definitions (simulator.loadtest.options), so
+    ``loadsim run smoke --app-id x`` needs no ``--``: given ones go to Locust as they came. Returns
+    (flag, dest, is a switch) of each. Importing the options imports Locust: only for ``run``."""
+    from simulator.loadtest import options
+
+    group = p.add_argument_group("harness options (handed to Locust)")
+    taken = {s for a in p._actions for s in a.option_strings}
+    added: list[tuple[str, str, bool]] = []
+
+    class Definitions:
+        """Takes Locust's add_argument calls; drops what only Locust's parser knows."""
+
+        def add_argument(self, *names: str, **kwargs: Any) -> None:
+            if taken.intersection(names) or "--scenario" in names:
+                return  # run has its own flag (or the positional SCENARIO)
+            for locust_only in ("include_in_web_ui", "is_secret", "env_var"):
+                kwargs.pop(locust_only, None)
+            kwargs["default"] = argparse.SUPPRESS  # only what the user gave goes to Locust
+            action = group.add_argument(*names, **kwargs)
+            added.append((names[0], action.dest, action.nargs == 0))
+
+    options.add_arguments(Definitions())
+    return tuple(added)
+
+
+def _harness_args(args: argparse.Namespace) -> list[str]:
+    out: list[str] = []
+    for flag, dest, switch in getattr(args, "harness_flags", ()):
+        if hasattr(args, dest):
+            value = getattr(args, dest)
+            out += [flag] if switch else [flag, str(value)]
+    return out
 
 
 def _run_time(value: str | None) -> str | None:
@@ -168,7 +206,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             webhook_url=args.webhook_url,
             confirm_real_target=args.confirm_real_target,
             rate_cap=args.rate_cap,
-            locust_args=tuple(args.passthrough),
+            locust_args=(*_harness_args(args), *args.passthrough),
             dry_run=args.dry_run,
         )
     )
@@ -509,7 +547,8 @@ class UsageError(Exception):
     """A bad argument: printed as ``loadsim: error: ...`` with exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, harness: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; ``harness=False`` leaves out run's harness options, which import Locust."""
     parser = argparse.ArgumentParser(
         prog="loadsim",
         description="Load testing and traffic simulation for the CustomerLabs Mobile Tracking API.",
@@ -520,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         _add_sample,
         _add_contract,
-        _add_run,
+        functools.partial(_add_run, harness=harness),
         _add_validate,
         _add_scenarios,
         _add_locustfile,
@@ -536,8 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Locust (and its gevent patching) only for the command that runs it: never for mock or sample.
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(harness=command == "run")
     # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).
     passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])

@@ -8,6 +8,7 @@ read its counters.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -293,6 +294,36 @@ def check_profile(scenario: Any, opts: RunOptions) -> None:
         )
 
 
+def _load_plan(opts: RunOptions, scenario: Any) -> str:
+    """What the run will send, as the flags and the scenario make it: app id, model, users, rates, run time."""
+    from simulator.loadtest.shape import Profile
+
+    def given(flag: str) -> str | None:  # a harness option handed to Locust (loadsim run --app-id x)
+        args = list(opts.locust_args)
+        return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+    def steps(values: list[Any]) -> str:
+        return " -> ".join(k for k, _ in itertools.groupby(f"{v:g}" for v in values))  # repeats shown once
+
+    load = scenario.load
+    model = opts.load_model or load.model
+    profile = Profile.of(
+        load, users=opts.users, rate=opts.rate, run_time=parse_duration(opts.run_time) if opts.run_time else None
+    )
+    parts = [f"app id {given('--app-id') or scenario.app.app_id}", f"{model} model"]
+    parts.append(f"users {steps([users for _, users, _, _ in profile.stages])}")
+    rates = [rate for *_, rate in profile.stages if rate is not None]
+    if model == "open" and rates:
+        parts.append(f"{steps(rates)} {load.rate_unit}/s")
+    think = given("--think-scale")
+    if think is not None:
+        parts.append(f"think times x{think}")
+    parts.append(
+        f"run time {profile.duration:g}s" + (f" in {len(profile.stages)} stages" if len(profile.stages) > 1 else "")
+    )
+    return ", ".join(parts)
+
+
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error."""
@@ -305,6 +336,8 @@ def run(opts: RunOptions) -> int:
     report_dir = opts.report_dir or default_report_dir(f"ui-{scenario.name}" if ui else scenario.name)
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
+    check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
+    check_profile(scenario, opts)
     if target == "customerlabs":
         webhook = opts.webhook_url or scenario.target.resolved_webhook_url()
         check_real_target(
@@ -318,12 +351,11 @@ def run(opts: RunOptions) -> int:
             "loadsim: REAL TARGET, CustomerLabs. Plan:\n"
             f"  externalIds -> {host}{urls['externalIds']}\n  identify    -> {host}{urls['identify']}\n"
             f"  events      -> {urls['events']}\n"
-            f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, users "
-            f"{opts.users or scenario.load.users}, run time {opts.run_time or f'{scenario.load.run_time:g}s'}",
+            f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, {_load_plan(opts, scenario)}",
             flush=True,
         )
-    check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
-    check_profile(scenario, opts)
+    elif opts.dry_run:
+        print(f"loadsim: plan: target mock at {host or 'a free loopback port'}, {_load_plan(opts, scenario)}")
     if opts.dry_run:
         print(
             "loadsim: dry run; would run:\n  "

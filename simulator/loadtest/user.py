@@ -48,10 +48,11 @@ class OpenArrivals:
         self.greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
+        """No more arrivals. Idle users are left waiting for Locust to stop them: woken here, they
+        ended on their own while Locust was stopping them, and it logged an error for each (its
+        greenlets lose their arguments once dead: "a user that didn't have proper args")."""
         if self.greenlet is not None:
             self.greenlet.kill(block=False)
-        for _ in range(self.idle):
-            self.queue.put(None)
 
     def take(self, timeout: float | None = None) -> tuple[float, list[Request]] | Literal[False] | None:
         """Block until an arrival is handed to this user; ``False`` if ``timeout`` passed first,

@@ -17,6 +17,7 @@ one the process started with.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -84,6 +85,101 @@ def check_form(form: Mapping[str, str]) -> str | None:
         except ScenarioError as e:
             return f"the scenario has problems: {e}"
     return None
+
+
+#: Short labels where the harness's help text is too long for the form (the field cuts it off).
+FORM_LABELS = {
+    "target": "mock or customerlabs; default: the scenario's",
+    "load_model": "closed or open; default: the scenario's",
+}
+
+
+def describe_load(scenario: Scenario) -> str:
+    """The scenario's own load, stage by stage, short enough for a form label."""
+    load = scenario.load
+    profile = Profile.of(load)
+    begin, stages = 0.0, []
+    for end, users, _, rate in profile.stages:
+        what = f"{rate:g}/s" if load.model == "open" and rate is not None else f"{users} users"
+        stages.append(f"{end - begin:g} s at {what}")
+        begin = end
+    return f"{scenario.name}: " + ", ".join(stages)
+
+
+def form_defaults(state: Any) -> tuple[int, float]:
+    """Users and ramp-up the start form shows: the preselected scenario's (or the command line's)."""
+    profile = Profile.of(state.scenario.load, users=state.cli_load[0], run_time=state.cli_load[1])
+    return max(users for _, users, _, _ in profile.stages), profile.stages[0][2]
+
+
+def tune_form(environment: Environment, template_args: dict[str, Any], defaults: tuple[int, float], load: str) -> None:
+    """Locust's start form as the harness needs it: the preselected scenario's users and ramp-up
+    (``defaults``) in Locust's own fields, its stages (``load``) beside the scenario, and only the
+    fields that apply."""
+    template_args["num_users"], template_args["spawn_rate"] = defaults
+    extra = template_args.get("extra_options") or {}
+    from simulator.loadtest.user import EndpointUser
+
+    if not any(issubclass(u, EndpointUser) for u in environment.user_classes):
+        extra.pop("endpoint", None)  # only the endpoint locustfile reads it
+    for name, label in FORM_LABELS.items():
+        if name in extra:
+            extra[name]["help_text"] = label
+    if "scenario" in extra:
+        extra["scenario"]["help_text"] = f"{load}; users, ramp up, run time as shown play these"
+
+
+def form_load(
+    environment: Environment, form: Mapping[str, str], defaults: tuple[int, float], opts: Any
+) -> tuple[Scenario, tuple[Any, Any], Profile]:
+    """The scenario, (users, run time) and load profile a start form asks for, with ``opts`` the
+    options as the form set them. Users, ramp-up and run time count where the user changed them
+    from what the form showed (``defaults``); left as shown, the scenario's stages play.
+    Raises ValueError (or ScenarioError) saying what is wrong."""
+    state: Any = environment.loadsim  # type: ignore[attr-defined]
+    cli_users, cli_run_time = getattr(environment, "loadsim_cli_load", state.cli_load)
+    try:
+        users = int(form.get("user_count", ""))
+        spawn = float(form.get("spawn_rate", ""))
+    except ValueError:
+        users, spawn = defaults  # Locust itself refuses a start without numbers
+    run_time = (form.get("run_time") or "").strip()
+    from simulator.duration import parse_duration
+
+    try:
+        seconds = parse_duration(run_time) if run_time else cli_run_time
+    except ValueError as e:
+        raise ValueError(f"run time {run_time!r}: {e}") from None
+    cli_load = (users if users != defaults[0] else cli_users, seconds)
+    scenario = hooks._scenario_with_overrides(opts)
+    if spawn != defaults[1]:  # every stage ramps at the form's rate
+        load = scenario.load
+        stages = tuple(dataclasses.replace(st, spawn_rate=None) for st in load.stages)
+        scenario = dataclasses.replace(scenario, load=dataclasses.replace(load, spawn_rate=spawn, stages=stages))
+    trial = SimpleNamespace(scenario=scenario, cli_load=cli_load, opts=opts)
+    return scenario, cli_load, hooks._profile(trial)  # type: ignore[arg-type]
+
+
+def form_options(environment: Environment, form: Mapping[str, str]) -> Any:
+    """A copy of the process's options with the start form's harness fields, as ``/swarm`` sets them."""
+    import copy
+
+    opts = copy.copy(environment.parsed_options)
+    for name in ("scenario", *hooks.FORM_NUMBERS, *hooks.FORM_TEXTS):
+        if name in form:
+            setattr(opts, name, form[name])
+    hooks.coerce_form_options(opts)
+    return opts
+
+
+def apply_form_load(environment: Environment, form: Mapping[str, str], defaults: tuple[int, float]) -> None:
+    """The start form's users, ramp-up and run time over the scenario's stages (see ``form_load``)."""
+    state: Any = environment.loadsim  # type: ignore[attr-defined]
+    if not hasattr(environment, "loadsim_cli_load"):  # what the command line gave, kept for every test
+        environment.loadsim_cli_load = state.cli_load  # type: ignore[attr-defined]
+    scenario, state.cli_load, profile = form_load(environment, form, defaults, state.opts)
+    state.scenario = scenario
+    environment.loadsim_profile = profile  # type: ignore[attr-defined]
 
 
 # --- the rows ----------------------------------------------------------------------------------
@@ -164,12 +260,74 @@ def rows(environment: Environment, mock: MockView | None = None) -> list[dict[st
     ]
     out += [_series_row("endpoint", ep, stats.endpoints[ep]) for ep in ENDPOINT_NAMES if ep in stats.endpoints]
     out += [_series_row("endpoint", ep, s) for ep, s in sorted(stats.endpoints.items()) if ep not in ENDPOINT_NAMES]
-    out += [_series_row("step", name, s) for name, s in sorted(stats.steps.items())]
+    # externalIds and identify are one step each, named as their endpoint: shown once, as the endpoint.
+    out += [_series_row("step", name, s) for name, s in sorted(stats.steps.items()) if name not in stats.endpoints]
+    out += _load_rows(environment)
     out += _funnel_rows(state.scenario, stats)
     out += _arrival_rows(environment, state, stats)
     out += _reconciliation_rows(environment, state, stats, mock or MockView())
+    out += _verdict_rows(state)
     for i, row in enumerate(out):
         row["name"] = f"{i:04d}"
+    return out
+
+
+def _load_rows(environment: Environment) -> list[dict[str, Any]]:
+    """The load profile in effect, stage by stage: the scenario's, or the form's users and run time."""
+    profile: Profile | None = getattr(environment, "loadsim_profile", None)
+    if profile is None:
+        return []
+    out, begin = [], 0.0
+    for i, (end, users, spawn, rate) in enumerate(profile.stages, start=1):
+        detail = f"{begin:g}-{end:g} s, spawn {spawn:g}/s" + (f", target {rate:g}/s" if rate is not None else "")
+        out.append(_plain("load", f"stage {i} users", users, detail))
+        begin = end
+    return out
+
+
+#: The last report read for the tab: (path, mtime) -> its summary, so a poll does not read it again.
+_REPORT_CACHE: dict[tuple[str, float], dict[str, Any]] = {}
+
+
+def _verdict_rows(state: Any) -> list[dict[str, Any]]:
+    """After a stop: the run's result, whether it was interrupted, each SLO, and where the report is."""
+    where = getattr(state, "report_dir", None)
+    if not state.started:
+        return []
+    if not getattr(state, "reported", False) or where is None:
+        return [_plain("verdict", "result", "-", "judged when the test stops")]
+    path = Path(where) / "summary.json"
+    try:
+        key = (str(path), path.stat().st_mtime)
+        summary = _REPORT_CACHE.get(key)
+        if summary is None:
+            summary = orjson.loads(path.read_bytes())
+            _REPORT_CACHE.clear()
+            _REPORT_CACHE[key] = summary
+    except (OSError, orjson.JSONDecodeError) as e:
+        return [_plain("verdict", "result", "-", f"cannot read the report {path}: {e}")]
+    result = str(summary.get("result") or ("PASSED" if summary.get("passed") else "FAILED"))
+    interrupted = bool(summary.get("interrupted"))
+    out = [
+        _plain("verdict", "result", result, str(summary.get("reason") or "")),
+        _plain(
+            "verdict",
+            "interrupted",
+            "yes" if interrupted else "no",
+            "stopped before its planned run time: figures are partial" if interrupted else "",
+        ),
+    ]
+    for slo in summary.get("slo") or []:
+        unit = f" {slo['unit']}" if slo.get("unit") else ""
+        out.append(
+            _plain(
+                "slo",
+                str(slo.get("name", "")),
+                "pass" if slo.get("passed") else "FAIL",
+                f"actual {slo.get('actual')}{unit}, threshold {slo.get('threshold')}{unit}",
+            )
+        )
+    out.append(_plain("report", "report", "", str(Path(where).resolve())))
     return out
 
 
@@ -258,6 +416,19 @@ def register(environment: Environment) -> None:
     assert web_ui is not None and web_ui.app is not None
     app = web_ui.app
     mock = MockView()
+    # Locust rebuilds its template arguments on every page load: the form's tuning follows each time.
+    # The form is filled from the scenario preselected at start (the one the command line named):
+    # a field left as shown means "as the scenario says", whichever scenario is then chosen.
+    defaults = form_defaults(environment.loadsim)  # type: ignore[attr-defined]
+    load = describe_load(environment.loadsim.scenario)  # type: ignore[attr-defined]
+    locust_update = web_ui.update_template_args
+
+    def update_template_args() -> None:
+        locust_update()
+        tune_form(environment, web_ui.template_args, defaults, load)
+
+    web_ui.update_template_args = update_template_args  # type: ignore[method-assign]
+    update_template_args()
     # template_args survive Locust's own updates (it merges into them), so the normal page shows the tab.
     web_ui.template_args["extended_tabs"] = [{"title": TAB_TITLE, "key": TAB_KEY}]
     web_ui.template_args["extended_tables"] = [
@@ -270,6 +441,11 @@ def register(environment: Environment) -> None:
             return None
         problem = check_form(request.form)
         if problem is None:
+            try:  # the load the form asks for, checked before anything starts (open model: a rate)
+                form_load(environment, request.form, defaults, form_options(environment, request.form))
+            except (ScenarioError, ValueError) as e:
+                problem = str(e)
+        if problem is None:
             return None
         log.error("web UI: not starting: %s", problem)
         return jsonify({"success": False, "message": problem, "host": environment.host})
@@ -279,6 +455,7 @@ def register(environment: Environment) -> None:
         if request.method == "POST" and request.path.endswith("/swarm") and response.status_code == 200:
             try:
                 hooks.resolve_options(environment)
+                apply_form_load(environment, request.form, defaults)
             except (ScenarioError, ValueError) as e:  # check_form let it through: say so, keep the old one
                 log.error("web UI: the form's options were not applied: %s", e)
         elif request.path.endswith("/stats/requests") and response.is_json:

@@ -5,6 +5,7 @@ Real runs on loopback, each bounded by its run time.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -26,13 +27,19 @@ def loadsim(tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.Comp
 
 
 def test_run_time_is_honoured_without_a_warning_that_it_is_ignored(tmp_path: Path) -> None:
-    """ScenarioShape reads --run-time and --users; Locust must not say it ignores them."""
-    done = loadsim(tmp_path, "run", "smoke", "--run-time", "4s", "--users", "2", "--report-dir", "r")
+    """ScenarioShape reads --run-time and --users; Locust must not say it ignores them. A harness
+    option given without ``--`` (--app-id) reaches the bodies."""
+    done = loadsim(
+        tmp_path, "run", "smoke", "--run-time", "4s", "--users", "2", "--app-id", "acme-shop", "--report-dir", "r"
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "will be ignored" not in out and "have no impact" not in out, out
     summary = orjson.loads((tmp_path / "r" / "summary.json").read_bytes())
     assert 3 <= summary["timing"]["duration_s"] < 15, summary["timing"]
+    with sqlite3.connect(tmp_path / "r" / "mock.sqlite3") as db:
+        ids = {orjson.loads(body)["id"] for (body,) in db.execute("SELECT body FROM accepted")}
+    assert ids == {"acme-shop"}
 
 
 def test_a_replay_report_is_titled_as_a_replay_of_its_dataset(tmp_path: Path) -> None:

@@ -143,3 +143,59 @@ def test_sample_at_sets_the_clock(capsys: pytest.CaptureFixture[str]) -> None:
     assert abs(at - time.time()) < 3600 and abs(int(ga) - time.time()) < 3600
     code, out = run(capsys, "sample", "--at", "yesterday")
     assert code == 2 and "--at" in out and "yesterday" in out
+
+
+def test_every_harness_option_is_accepted_without_double_dash(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(
+        capsys, "run", "smoke", "--app-id", "my-app", "--think-scale", "0.5", "--endpoint", "identify", "--dry-run"
+    )
+    assert code == 0, out
+    command = out.strip().splitlines()[-1].split()
+    for flag, value in (("--app-id", "my-app"), ("--think-scale", "0.5"), ("--endpoint", "identify")):
+        assert command[command.index(flag) + 1] == value
+    code, out = run(capsys, "run", "smoke", "--endpoint", "nosuch", "--dry-run")
+    assert code == 2 and "--endpoint" in out and "nosuch" in out
+
+
+def test_run_help_lists_the_harness_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.loadtest import options
+
+    flags: list[str] = []
+
+    class Names:
+        def add_argument(self, *names: str, **_: object) -> None:
+            flags.extend(n for n in names if n.startswith("--") and n != "--scenario")
+
+    options.add_arguments(Names())
+    _, out = run(capsys, "run", "--help")
+    assert flags and all(flag in out for flag in flags)
+
+
+def test_the_real_target_plan_shows_everything_it_will_send(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(
+        capsys,
+        "run",
+        "flash-sale",
+        "--target",
+        "customerlabs",
+        "--confirm-real-target",
+        "--rate-cap",
+        "5",
+        "--webhook-url",
+        SECRET_URL,
+        "--app-id",
+        "acme-shop",
+        "--rate",
+        "2",
+        "--dry-run",
+    )
+    assert code == 0, out
+    plan = out.split("dry run")[0]
+    assert "app id acme-shop" in plan and "open model" in plan and "2 sessions/s" in plan
+    assert "at most 5 requests/s" in plan and "externalIds ->" in plan
+    assert "s3cr3t" not in out
+
+
+def test_the_mock_plan_on_a_dry_run_names_the_app_id_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "run", "smoke", "--dry-run")
+    assert code == 0 and "app id loadsim-shop" in out and "target mock" in out

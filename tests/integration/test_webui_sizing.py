@@ -1,0 +1,146 @@
+"""The web UI sizes a test and reports it, in headless Chromium: the start form's users, ramp-up and
+run time are honoured, the scenario's stages are shown, only the fields that apply appear, and
+after the stop the Harness tab holds the verdicts, the interruption state and the report's path.
+
+Debian's chromium through Playwright (``executable_path``); real processes on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import subprocess_env
+from tests.integration.test_webui import CHROMIUM, answers, free_port, harness_rows, read_table, wait_for
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"),
+]
+
+
+@pytest.fixture
+def flash_sale_ui(tmp_path: Path) -> Any:
+    """``loadsim ui flash-sale``: the open model, whose stop used to log an error per idle user."""
+    port = free_port()
+    report = tmp_path / "report"
+    log_path = tmp_path / "ui.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "ui", "flash-sale", "--web-port", str(port), "--report-dir", str(report)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=subprocess_env(),
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
+        assert proc.poll() is None, log_path.read_text()
+        yield url, report, log_path
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def label(page: Any, field: str) -> tuple[str, bool]:
+    """The label of the form field named ``field``, and whether it shows whole (no ellipsis)."""
+    text, fits = page.evaluate(
+        """(name) => {
+            const input = document.querySelector(`[name=${name}]`);
+            const box = input && input.closest('.MuiFormControl-root, .MuiTextField-root');
+            const label = box && box.querySelector('label');
+            return label ? [label.textContent, label.scrollWidth <= label.clientWidth + 1] : ['', false];
+        }""",
+        field,
+    )
+    return str(text), bool(fits)
+
+
+def test_the_form_sizes_the_test_and_the_harness_tab_reports_it(flash_sale_ui: Any) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    url, report, log_path = flash_sale_ui
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url + "/")
+            # Users and ramp-up are editable and show the scenario's own numbers.
+            users = page.locator("input[name=userCount]")
+            assert users.is_editable() and users.input_value() == "400"
+            page.get_by_text("Custom parameters").click()
+            names = set(page.eval_on_selector_all("form [name]", "es => es.map(e => e.name)"))
+            assert "endpoint" not in names, "the journeys locustfile has no endpoint to choose"
+            assert {"scenario", "target", "appId", "rate"} <= names
+            text, _ = label(page, "scenario")
+            assert "90 s at 5/s" in text and "120 s at 50/s" in text, text  # the scenario's stages
+            for field in ("target", "scenario"):
+                assert label(page, field)[1], f"the {field} label is cut off: {label(page, field)[0]}"
+
+            # Size it: 12 users at 12/s for 6 s, 4 sessions a second.
+            users.fill("12")
+            page.locator("input[name=spawnRate]").fill("12")
+            page.get_by_text("Advanced options").click()
+            page.locator("input[name=runTime]").fill("6s")
+            page.locator("input[name=rate]").fill("4")
+            page.locator("input[name=thinkScale]").fill("0")
+            page.get_by_role("button", name="Start").click()
+
+            page.get_by_role("tab", name="Harness").click()
+            rows = wait_for(
+                lambda: (r := harness_rows(page)) and r.get(("load", "stage 1 users"), {}).get("Count") == "12" and r,
+                30,
+                "the form's 12 users in the load profile",
+            )
+            assert rows[("load", "stage 1 users")]["Detail"].startswith("0-6 s, spawn 12/s, target 4/s")
+            assert ("load", "stage 2 users") not in rows  # the form's run time replaced the stages
+
+            # The run time stops it by itself; then the verdicts, the interruption state and the report.
+            final = wait_for(
+                lambda: (r := harness_rows(page)) and ("report", "report") in r and r, 60, "the report after the stop"
+            )
+            assert final[("verdict", "result")]["Count"] in ("PASSED", "FAILED", "INTERRUPTED")
+            assert final[("verdict", "interrupted")]["Count"] in ("yes", "no")
+            slos = [name for kind, name in final if kind == "slo"]
+            assert any("p99" in name for name in slos) and any("dropped" in name for name in slos)
+            assert final[("report", "report")]["Detail"] == str(report.resolve())
+            kinds_and_names = Counter((r["Kind"], r["Name"]) for r in read_table(page) if "Kind" in r)
+            assert [k for k, n in kinds_and_names.items() if n > 1] == []  # no row twice
+            assert ("step", "externalIds") not in final and ("endpoint", "externalIds") in final
+        finally:
+            browser.close()
+
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert 5 <= summary["timing"]["duration_s"] < 20, summary["timing"]  # the form's 6 s, not 300
+    assert summary["arrivals"]["target_rate"] == 4  # the form's rate
+    log = log_path.read_text()
+    assert "didn't have proper args" not in log, log[-3000:]
+    assert "were not applied" not in log, log[-3000:]
+
+
+def test_a_form_without_a_rate_for_an_open_model_is_refused_before_it_starts(flash_sale_ui: Any) -> None:
+    import urllib.parse
+    import urllib.request
+
+    url, _, _ = flash_sale_ui
+    form = {"user_count": "10", "spawn_rate": "10", "host": "", "scenario": "flash-sale", "rate": ""}
+    with urllib.request.urlopen(url + "/swarm", data=urllib.parse.urlencode(form).encode(), timeout=10) as r:
+        answer = orjson.loads(r.read())
+    assert answer["success"] is False and "rate" in answer["message"], answer
+    with urllib.request.urlopen(url + "/loadsim/stats", timeout=10) as r:
+        assert orjson.loads(r.read())["state"] == "ready"
