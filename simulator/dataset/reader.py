@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import orjson
 
-from simulator.dataset.layout import ENDPOINTS, FORMAT_VERSION, DatasetError
+from simulator.dataset.layout import ENDPOINT_NAMES, FORMAT_VERSION, DatasetError
 from simulator.journey import Request
 from simulator.payloads import CONTENT_TYPE
 
@@ -105,8 +105,8 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
             d = int(row["device"])
             if devices is None or devices(d):
                 agents[d] = {"Content-Type": CONTENT_TYPE, "CL-User-Agent": row["user_agent"]}
-    streams = [open_in(directory / files["requests"][ep]) for ep in ENDPOINTS]
-    index = {ep: k for k, ep in enumerate(ENDPOINTS)}
+    streams = [open_in(directory / files["requests"][ep]) for ep in ENDPOINT_NAMES]
+    index = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
     last_time = ""
     last_epoch = 0.0
     try:

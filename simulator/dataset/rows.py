@@ -13,7 +13,7 @@ import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
-from simulator.dataset.layout import ENDPOINTS, TABLE_COLUMNS, DatasetError
+from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
@@ -61,7 +61,7 @@ _FLOAT_TEXT = _Memo(repr)
 #: "MM:SS" of the local wall clock: ``added_at``'s tail without its Z.
 _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
-_EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINTS)}
+_EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
 _QUANTITY = operator.itemgetter("product_quantity")
 
 
@@ -434,11 +434,11 @@ class Generator:
     def finish(self) -> None:
         """Requests per endpoint and events per name, from the counts per step."""
         s = self.stats
-        s.requests = dict.fromkeys(ENDPOINTS, 0)
+        s.requests = dict.fromkeys(ENDPOINT_NAMES, 0)
         s.events_by_name = {}
         for step, n in self.step_counts.items():
             _, name, ep, _, _ = self._step_parts[step]
-            s.requests[ENDPOINTS[ep]] += n
+            s.requests[ENDPOINT_NAMES[ep]] += n
             healthy = n - self.faulty_counts.get(step, 0)
             if name and healthy:
                 s.events_by_name[name] = s.events_by_name.get(name, 0) + healthy

@@ -18,7 +18,7 @@ import orjson
 from simulator.dataset.layout import (
     BOOL_COLUMNS,
     DEVICE_COLUMNS,
-    ENDPOINTS,
+    ENDPOINT_NAMES,
     FORMAT_VERSION,
     FORMATS,
     INT_COLUMNS,
@@ -186,7 +186,7 @@ def generate(
 def write_files(
     out_dir: Path, blocks: Iterator[list[Record]], *, table_format: str, suffix: str, gz: bool, progress: Progress
 ) -> None:
-    files = [open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINTS]
+    files = [open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINT_NAMES]
     table_path = out_dir / (f"events.{table_format}{suffix}" if table_format != "parquet" else ".events.csv")
     table = open_out(table_path, gz and table_format != "parquet")
     try:
@@ -267,7 +267,7 @@ def _summary(
             "table_format": table_format,
             "gzip": bool(suffix),
             "files": {
-                "requests": {ep: f"requests/{ep}.jsonl{suffix}" for ep in ENDPOINTS},
+                "requests": {ep: f"requests/{ep}.jsonl{suffix}" for ep in ENDPOINT_NAMES},
                 "events_table": table,
                 "devices_table": f"devices.csv{suffix}",
             },

@@ -29,7 +29,7 @@ from simulator.errors import HarnessError
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
-from simulator.loadtest.shape import Profile
+from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.user import OpenArrivals
 from simulator.report.slo import evaluate, junit_xml
 from simulator.report.stats import RunStats
@@ -186,9 +186,11 @@ def resolve_options(environment: Environment) -> bool:
     return True
 
 
-def _profile(state: HarnessState) -> Profile:
+def _profile(state: HarnessState) -> LoadProfile:
     """The load profile: the scenario's stages, or the command line's users, rate and run time."""
-    profile = Profile.of(state.scenario.load, users=state.cli_load[0], rate=state.opts.rate, run_time=state.cli_load[1])
+    profile = LoadProfile.of(
+        state.scenario.load, users=state.cli_load[0], rate=state.opts.rate, run_time=state.cli_load[1]
+    )
     if state.scenario.load.model == "open" and all(rate is None for *_, rate in profile.stages):
         raise ValueError(
             "the open model needs a target rate: set load.rate (or the stages' rates) in the scenario, or pass --rate"
@@ -268,7 +270,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if ctx.queue_limit:
         gevent.spawn(_sample_queue, environment, ctx)
     if state.scenario.load.model == "open":
-        profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
+        profile: LoadProfile = environment.loadsim_profile  # type: ignore[attr-defined]
         arrivals = OpenArrivals(
             ctx,
             rate_at=lambda t: _rate_share(profile, ctx, t),
@@ -362,7 +364,7 @@ def _sample_queue(environment: Environment, ctx: RunContext) -> None:
         gevent.sleep(1.0)
 
 
-def _rate_share(profile: Profile, ctx: RunContext, elapsed: float) -> float:
+def _rate_share(profile: LoadProfile, ctx: RunContext, elapsed: float) -> float:
     now = profile.at(elapsed)
     if now is None:
         now = profile.at(profile.duration - 1e-9)
@@ -503,7 +505,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         target = _target(state, environment)
         admin = _mock_admin(state, environment)
         reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
-        profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
+        profile: LoadProfile = environment.loadsim_profile  # type: ignore[attr-defined]
         first = profile.at(0)
         ended = time.time()
         verdicts = evaluate(

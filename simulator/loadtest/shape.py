@@ -8,11 +8,11 @@ from locust import LoadTestShape
 
 from simulator.scenario import LoadConfig
 
-__all__ = ["Profile", "ScenarioShape"]
+__all__ = ["LoadProfile", "ScenarioShape"]
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
+class LoadProfile:
     """Stages resolved against the command line: (end second, users, spawn rate, target rate)."""
 
     stages: tuple[tuple[float, int, float, float | None], ...]
@@ -20,7 +20,7 @@ class Profile:
     @classmethod
     def of(
         cls, load: LoadConfig, *, users: int | None = None, rate: float | None = None, run_time: float | None = None
-    ) -> Profile:
+    ) -> LoadProfile:
         """A flag given on the command line (users, rate, run time) overrides the scenario's stages.
 
         In the open model users are a pool waiting for arrivals, so the pool starts whole at once.
@@ -65,7 +65,7 @@ class ScenarioShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         # Locust gives a shape its runner before the first tick.
-        profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)  # type: ignore[union-attr]
+        profile: LoadProfile | None = getattr(self.runner.environment, "loadsim_profile", None)  # type: ignore[union-attr]
         if profile is None:
             return None
         now = profile.at(self.get_run_time())

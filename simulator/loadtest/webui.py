@@ -33,7 +33,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from simulator.contract import ENDPOINT_NAMES
 from simulator.loadtest import hooks
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
-from simulator.loadtest.shape import Profile
+from simulator.loadtest.shape import LoadProfile
 from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
 from simulator.scenario import Scenario, ScenarioError
@@ -190,7 +190,7 @@ def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
 def _arrival_rows(environment: Environment, state: Any, stats: RunStats) -> list[dict[str, Any]]:
     if state.scenario.load.model != "open":
         return [_plain("arrivals", "dropped arrivals", 0, "closed model: users wait for each other, nothing drops")]
-    profile: Profile | None = getattr(environment, "loadsim_profile", None)
+    profile: LoadProfile | None = getattr(environment, "loadsim_profile", None)
     elapsed = time.time() - state.started if state.started else 0.0
     now = profile.at(elapsed) if profile is not None else None
     target = f"{now[2]:g}/s" if now is not None and now[2] is not None else "-"

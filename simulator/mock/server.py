@@ -29,7 +29,7 @@ from simulator import contract
 from simulator.digest import combine
 from simulator.mock import admin
 from simulator.mock.faults import FaultConfig, FaultInjector
-from simulator.mock.state import State
+from simulator.mock.state import CollectorState
 from simulator.mock.store import FLUSH_INTERVAL_S, Store
 from simulator.mock.validation import fast_checks
 
@@ -93,7 +93,7 @@ class App:
     """Everything shared by the connections: state, store, faults and the request handler."""
 
     def __init__(self, *, store: str = ":memory:", faults: FaultConfig | None = None, seed: int = 0) -> None:
-        self.state = State()
+        self.state = CollectorState()
         self.store = Store(store)
         self.seed = seed
         self.injector = FaultInjector(faults, seed=seed, now=time.monotonic())

@@ -10,7 +10,7 @@ import pytest
 from simulator.digest import DIGEST_MASK
 from simulator.loadtest.context import Target, redact_url
 from simulator.loadtest.reconcile import reconcile
-from simulator.loadtest.shape import Profile
+from simulator.loadtest.shape import LoadProfile
 from simulator.mock import digest
 from simulator.report.slo import evaluate, junit_xml
 from simulator.report.stats import RunStats
@@ -66,14 +66,14 @@ def test_reconcile_counts_only_what_this_run_added_to_a_shared_mock() -> None:
 
 def test_profile_follows_stages_and_flags_override_them() -> None:
     load = LoadConfig(users=10, spawn_rate=2, stages=(Stage(duration=60, users=5), Stage(duration=30, users=50)))
-    p = Profile.of(load)
+    p = LoadProfile.of(load)
     assert p.at(0) == (5, 2, None) and p.at(61) == (50, 2, None) and p.at(90) is None and p.duration == 90
-    flat = Profile.of(load, users=7, run_time=20)
+    flat = LoadProfile.of(load, users=7, run_time=20)
     assert flat.at(19) == (7, 2, None) and flat.at(20) is None
 
 
 def test_open_model_pool_starts_whole() -> None:
-    p = Profile.of(LoadConfig(model="open", users=40, rate=25, spawn_rate=1, run_time=10))
+    p = LoadProfile.of(LoadConfig(model="open", users=40, rate=25, spawn_rate=1, run_time=10))
     assert p.at(0) == (40, 40.0, 25)
 
 
