@@ -11,17 +11,22 @@ Hovering a chart shows a slice's figures (SVG ``<title>``, no script needed).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from simulator.contract import ENDPOINT_NAMES
+from simulator.report import format as fmt
+from simulator.report.assets import CSS, SCRIPT
 from simulator.report.histogram import bucket_value, sparse_percentile
 from simulator.report.stats import RunStats, merge_slice
 
 __all__ = ["render_html"]
+
+# The formatting helpers, under the names the sections below use.
+_ms, _num, _pct, _clock, _duration, _when = fmt.ms, fmt.num, fmt.pct, fmt.clock, fmt.duration, fmt.when
+_nice_ticks, _log_ticks, _time_ticks, _tick_label = fmt.nice_ticks, fmt.log_ticks, fmt.time_ticks, fmt.tick_label
 
 TOTAL = "total"
 #: An endpoint keeps its colour in every chart; endpoints not listed take the extra colours in turn.
@@ -46,55 +51,7 @@ DISTRIBUTION_BARS = 60
 _GROWTH = bucket_value(1) / bucket_value(0)
 
 
-# --- formatting ---------------------------------------------------------------------------------
-
-
-def _ms(v: float | None) -> str:
-    """Milliseconds with three significant figures (the histograms hold about that much)."""
-    if v is None:
-        return "–"
-    if v == 0:
-        return "0"
-    if v < 1:
-        return f"{v:.3f}"
-    if v < 10:
-        return f"{v:.2f}"
-    if v < 100:
-        return f"{v:.1f}"
-    return f"{v:,.0f}"
-
-
-def _num(n: float | int | None) -> str:
-    if n is None:
-        return "–"
-    if isinstance(n, float) and not n.is_integer():
-        return f"{n:,.1f}" if abs(n) >= 10 else f"{n:.2f}"
-    return f"{int(n):,}"
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{x * 100:.{digits}f}%"
-
-
-def _clock(seconds: float) -> str:
-    """Seconds since the start as ``m:ss`` (or ``h:mm:ss``)."""
-    s = round(seconds)
-    sign = "-" if s < 0 else ""
-    s = abs(s)
-    if s >= 3600:
-        return f"{sign}{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{sign}{s // 60}:{s % 60:02d}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    m, s = divmod(round(seconds), 60)
-    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min {s:02d} s"
-
-
-def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+# --- colours ------------------------------------------------------------------------------------
 
 
 def _colour(name: str, order: Sequence[str]) -> str:
@@ -108,51 +65,6 @@ def _order(names: Sequence[str]) -> list[str]:
     """Endpoints in the order a session meets them, then any others, then the total."""
     known = [n for n in ENDPOINT_NAMES if n in names]
     return known + sorted(n for n in names if n not in known and n != TOTAL) + ([TOTAL] if TOTAL in names else [])
-
-
-# --- axes ---------------------------------------------------------------------------------------
-
-
-def _nice_ticks(top: float, count: int = 5) -> list[float]:
-    """0 and round steps (1, 2, 2.5 or 5 times a power of ten) up to at least ``top``."""
-    if top <= 0:
-        return [0.0, 1.0]
-    raw = top / count
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    n = math.ceil(top / step - 1e-9)
-    return [i * step for i in range(n + 1)]
-
-
-def _log_ticks(lo: float, hi: float, most: int = 8) -> list[float]:
-    """1-2-5 ticks (powers of ten alone when more would crowd) from at or below ``lo`` to at or above ``hi``."""
-    lo, hi = min(lo, hi), max(lo, hi)
-    if hi <= lo * 1.0001:
-        lo, hi = lo / 2, hi * 2
-    for steps in ((1, 2, 5), (1,)):
-        ticks = [
-            m * 10.0**k for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in steps
-        ]
-        first = max(i for i, t in enumerate(ticks) if t <= lo * 1.0001)
-        last = min(i for i, t in enumerate(ticks) if t >= hi / 1.0001)
-        if last - first < most:
-            break
-    return ticks[first : last + 1]
-
-
-def _time_ticks(end: float) -> list[float]:
-    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400):
-        if end / step <= 10:
-            return [i * step for i in range(int(end // step) + 1)]
-    return [0.0, end]
-
-
-def _tick_label(v: float) -> str:
-    if v == 0:
-        return "0"
-    if abs(v) >= 1000:
-        return f"{v / 1000:g}k"
-    return f"{v:g}"
 
 
 # --- charts -------------------------------------------------------------------------------------
@@ -801,82 +713,6 @@ def _details(summary: Mapping[str, Any]) -> str:
     d["versions"] = summary.get("versions") or {}
     return _section("details", "Run details", _kv(d))
 
-
-CSS = """
-:root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f8fafc;--ok:#15803d;--bad:#b91c1c}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
- "Helvetica Neue",Arial,sans-serif}
-main{max-width:1180px;margin:0 auto;padding:20px 24px 48px}
-header h1{margin:0;font-size:24px}
-header .meta{color:var(--muted);margin-top:4px}
-.badge{display:inline-block;padding:2px 10px;border-radius:12px;font-size:14px;font-weight:600;
- vertical-align:middle;margin-left:8px;color:#fff}
-.badge.pass{background:var(--ok);color:#fff}.badge.fail{background:var(--bad);color:#fff}
-nav{margin:12px 0 4px;display:flex;flex-wrap:wrap;gap:4px 14px}
-nav a{color:#2563eb;text-decoration:none}nav a:hover{text-decoration:underline}
-.banner{margin:14px 0;padding:12px 16px;border-radius:8px;font-size:15px}
-.banner.bad{background:#fee2e2;border:2px solid #dc2626;color:#7f1d1d}
-.banner.warn{background:#fef3c7;border:1px solid #d97706;color:#78350f}
-.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:10px;margin:16px 0}
-.tile{background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 14px}
-.tile.bad{border-color:#dc2626;background:#fff5f5}
-.tile .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.tile .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
-.tile .sub{color:var(--muted);font-size:12px}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:14px 18px;margin:14px 0}
-h2{font-size:17px;margin:0 0 6px}
-h3{font-size:14px;margin:4px 0}
-h3 i,.key i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
-.note{color:var(--muted);margin:0 0 8px;font-size:13px}
-.empty{color:var(--muted);font-style:italic}
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{font-weight:600;color:#374151;background:#f9fafb}
-.num{text-align:right;white-space:nowrap}
-table.wide{font-size:13px}
-table.wide td:first-child{white-space:nowrap}
-tbody tr:hover{background:#f3f4f6}
-.step{padding-left:14px;color:#374151}
-.strong{font-weight:700}
-.pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:700}
-.big{font-size:15px}
-code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:1px 4px;
- border-radius:3px}
-code.example{white-space:pre-wrap;word-break:break-all;display:block}
-table.errors td:last-child{width:60%}
-.fbar{background:#eef2ff;height:16px;border-radius:3px;min-width:220px}
-.fbar span{display:block;height:100%;background:#6366f1;border-radius:3px}
-table.funnel td:nth-child(4){width:40%}
-.legend{display:flex;flex-wrap:wrap;gap:6px;margin:2px 0 4px}
-.key{font:inherit;font-size:12px;border:1px solid var(--line);background:#fff;border-radius:12px;padding:1px 10px;
- cursor:pointer;color:var(--fg)}
-.key.off{opacity:.4;text-decoration:line-through}
-svg.chart{width:100%;height:auto;display:block}
-svg .grid{stroke:#eef0f3}svg .axis,svg .tick{stroke:#9ca3af}
-svg text{font-size:12px;fill:#4b5563}
-svg .ylab{text-anchor:end}svg .xlab{text-anchor:middle}
-svg .mark{font-weight:600;font-size:12px}
-svg .hover{fill:transparent}svg .hover:hover{fill:rgba(31,41,55,.07)}
-.grid2{display:grid;grid-template-columns:1fr 1fr;gap:8px 18px}
-dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
-dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
-footer{color:var(--muted);font-size:12px;text-align:center}
-@media (max-width:900px){.tiles{grid-template-columns:repeat(2,1fr)}.grid2{grid-template-columns:1fr}}
-"""
-
-#: The page's only script: the chart keys show and hide their series. It loads nothing.
-SCRIPT = """
-document.querySelectorAll("button.key").forEach(function (b) {
-  b.addEventListener("click", function () {
-    var off = b.classList.toggle("off");
-    document.querySelectorAll("#" + b.dataset.chart + " .s" + b.dataset.series).forEach(function (g) {
-      g.style.display = off ? "none" : "";
-    });
-  });
-});
-document.documentElement.setAttribute("data-ready", "1");
-"""
 
 NAV: tuple[tuple[str, str], ...] = (
     ("slo", "SLOs"),

@@ -23,7 +23,7 @@ def modules_after(code: str) -> set[str]:
 def test_checking_a_scenarios_mock_options_does_not_load_the_mock_server() -> None:
     code = (
         "from simulator.scenario import parse_scenario\n"
-        "parse_scenario('[journey.states]\\nhome = {}\\n[target.mock]\\nlatency = \"40ms\"\\nerror_rate = \"0.01\"')"
+        'parse_scenario(\'[journey.states]\\nhome = {}\\n[target.mock]\\nlatency = "40ms"\\nerror_rate = "0.01"\')'
     )
     loaded = modules_after(code)
     assert "simulator.faultspec" in loaded or "simulator.mock.faults" in loaded  # the flags were read
