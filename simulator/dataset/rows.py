@@ -222,7 +222,8 @@ class Generator:
         requests into records (``_play``), count it, and write its row."""
         gi = self.population.device_index(i)
         if gi >= LIMITS["device"]:
-            raise DatasetError(f"device {gi} is past the dataset's limit of {LIMITS['device']:,} devices")
+            limit = LIMITS["device"]
+            raise DatasetError(f"device {gi} is past the {limit:,} devices a dataset holds: generate fewer (--users)")
         dev = self._devices.fetch(i)
         tz = str(dev["info"].get("deviceTimeZone", "UTC"))
         life = _Life(self.calendar, random.Random(self._calendar_tag | gi), tz, self.timeout)
@@ -344,7 +345,10 @@ class Generator:
             data = dumps(body, option=newline)
             n = len(data)
             if n > LEN_MASK:
-                raise DatasetError(f"device {gi} step {step}: a body of {n:,} bytes is past the 1 MiB a record holds")
+                raise DatasetError(
+                    f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
+                    "(no journey sends one: a bug in loadsim, please report it with the scenario)"
+                )
             out.append(
                 ((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data + line)
             )
@@ -365,7 +369,8 @@ class Generator:
         engine.scale_conversion(1.0)
         if seq > LIMITS["sequence"]:
             raise DatasetError(
-                f"device {gi} sent {seq:,} requests: past the {LIMITS['sequence']:,} a device's keys hold"
+                f"device {gi} sent {seq:,} requests, past the {LIMITS['sequence']:,} a device's sort keys hold: "
+                "fewer --days, or fewer sessions or steps in the scenario's [journey]"
             )
         return _Played(seq, n_faulty, n_purchases, n_sessions, active_days)
 
