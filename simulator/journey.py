@@ -432,7 +432,7 @@ class JourneyEngine:
                             yield self._identify(life)
                             by = life.by
                     else:
-                        yield node.handler(life, node, stamp)  # type: ignore[misc]
+                        yield node.handler(life, node, stamp)  # type: ignore[misc]  # set for every other action
                 steps += 1
                 if steps >= max_steps:
                     break

@@ -20,6 +20,7 @@ __all__ = ["DatasetRecord", "read_dataset", "read_summary"]
 
 
 def open_in(path: Path) -> IO[bytes]:
+    # gzip.open in "rb" mode gives a binary file; its stub's return type is wider.
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # type: ignore[return-value]
 
 

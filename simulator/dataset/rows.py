@@ -187,6 +187,7 @@ class Generator:
         self.scenario = scenario
         self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
         self._devices = _SharedDevices(self.population)
+        # _SharedDevices stands in for the Population: the engine asks it only for devices and people.
         self.engine = JourneyEngine(scenario=scenario, population=self._devices)  # type: ignore[arg-type]
         j = scenario.journey
         self.calendar = Calendar(config, start=start, days=days, mean_gap=max(j.session_gap.mean, 1.0))

@@ -51,7 +51,8 @@ def open_out(path: Path, gz: bool) -> IO[bytes]:
     raw = path.open("wb")
     if not gz:
         return raw
-    # No file name and mtime 0 in the header: the same dataset gives the same bytes.
+    # No file name and mtime 0 in the header: the same dataset gives the same bytes. (A GzipFile is a
+    # binary file; typeshed does not call it IO[bytes].)
     return _GzipOut(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)  # type: ignore[return-value]
 
 

@@ -76,6 +76,8 @@ class HarnessState:
         self.finals: set[str] = set()
 
 
+# The harness state rides on Locust's Environment as attributes it does not declare: each
+# `type: ignore[attr-defined]` in simulator/loadtest/ is one of them, until HarnessState holds them all.
 def _state(env: Environment) -> HarnessState | None:
     return getattr(env, "loadsim", None)
 

@@ -93,7 +93,7 @@ def _live_stats(environment: Environment) -> RunStats | None:
     """This process's stats (standalone) or the sum of the workers' (master)."""
     ctx = getattr(environment, "loadsim_context", None)
     if ctx is not None and not isinstance(environment.runner, MasterRunner):
-        return ctx.stats  # type: ignore[no-any-return]
+        return ctx.stats  # type: ignore[no-any-return]  # ctx came from getattr
     state = getattr(environment, "loadsim", None)
     return None if state is None else state.stats
 

@@ -447,6 +447,7 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(self, app: App) -> None:
         self.app = app
         self.parser = httptools.HttpRequestParser(self)
+        # None until connection_made; nothing writes before it (the type: ignore[union-attr] below).
         self.transport: asyncio.Transport | None = None
         self._queue: deque[list[Any]] = deque()
         self.keep_alive = True
@@ -465,7 +466,7 @@ class HttpProtocol(asyncio.Protocol):
     # --- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a TCP server's transport is a Transport
         self.app.connections.add(self)
         if self.app.refusing_until is not None:  # accepted just before the listener closed
             self.draining = True
@@ -554,7 +555,7 @@ class HttpProtocol(asyncio.Protocol):
             slot[0] = data
             self._flush()
         else:
-            self.app.loop.call_later(delay, self._fill, slot, data)  # type: ignore[union-attr]
+            self.app.loop.call_later(delay, self._fill, slot, data)  # type: ignore[union-attr]  # set before serving
 
     def close_when_idle(self) -> None:
         """Close now if no request is under way, else once the answers to what was read are out."""

@@ -338,7 +338,7 @@ def _merged(pieces: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Neighbouring timeline slices as one (a new dict: the run's stats stay as they are)."""
     out: dict[str, Any] = {}
     for piece in pieces:
-        merge_slice(out, piece, across_workers=False)  # type: ignore[arg-type]
+        merge_slice(out, piece, across_workers=False)  # type: ignore[arg-type]  # it only reads piece
     return out
 
 
