@@ -27,9 +27,9 @@ import orjson
 __all__ = [
     "ENDPOINTS",
     "ENDPOINT_NAMES",
+    "ENDPOINT_PATHS",
     "ERROR_BODY",
     "MMSS_Z",
-    "MOCK_PATHS",
     "MOCK_WEBHOOK_PATH",
     "Endpoint",
     "Field",
@@ -382,8 +382,9 @@ ENDPOINTS: dict[str, Endpoint] = {
 ENDPOINT_NAMES: tuple[str, ...] = tuple(ENDPOINTS)
 #: Where the events of a run against the mock go (the mock counts events per webhook source).
 MOCK_WEBHOOK_PATH = ENDPOINTS["events"].path.format(source="loadsim")
-#: Endpoint -> URL path on the mock (CustomerLabs' events webhook is the user's own URL).
-MOCK_PATHS: dict[str, str] = {name: ep.path.format(source="loadsim") for name, ep in ENDPOINTS.items()}
+#: Endpoint -> URL path on any collector: externalIds and identify are fixed paths; events goes to
+#: the source's webhook, here the mock's (a run against CustomerLabs puts the source's URL in its place).
+ENDPOINT_PATHS: dict[str, str] = {name: ep.path.format(source="loadsim") for name, ep in ENDPOINTS.items()}
 
 #: The 400 body, for every endpoint.
 ERROR_BODY: tuple[Field, ...] = (

@@ -1,5 +1,11 @@
 """Durations as people write them in scenario files and on the command line: ``90``, ``"90s"``,
-``"1m30s"``, ``"250ms"``, ``"250us"``, ``"2h"``, ``"1d"``. One grammar for the whole tool."""
+``"1m30s"``, ``"250ms"``, ``"250us"``, ``"2h"``, ``"1d"``. One grammar for the whole tool.
+
+The rule for a bare number (``90``, ``"90"``): it is seconds, everywhere (scenario durations,
+``--run-time``, ``--retry-after``, ``--freeze-at``, ``POST /_admin/refuse``), except in a latency
+spec (``--latency``, a fault's ``latency``), where ``123`` could as well mean milliseconds: there a
+unit is required (``bare=None``).
+"""
 
 from __future__ import annotations
 

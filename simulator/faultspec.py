@@ -28,7 +28,6 @@ __all__ = [
     "FaultConfig",
     "FaultError",
     "Latency",
-    "parse_duration",
 ]
 
 #: Statuses an injected error may carry; 429 and 503 come with a Retry-After header.
@@ -45,10 +44,11 @@ class FaultError(ValueError):
     """A fault specification that cannot be understood; the message says what to write instead."""
 
 
-def parse_duration(text: str | float, *, default_unit: str | None = None) -> float:
-    """Seconds from ``"123ms"``, ``"1.5s"``, ``"250us"``, ``"2m"`` (a bare number needs ``default_unit``)."""
+def _seconds(text: str | float, *, latency: bool = False) -> float:
+    """``duration.parse_duration`` (a bare number is seconds, but a latency needs a unit), its
+    error a FaultError."""
     try:
-        return duration.parse_duration(text, bare=default_unit)
+        return duration.parse_duration(text, bare=None if latency else "s")
     except ValueError as e:
         raise FaultError(f"cannot read duration {text!r}: {e}") from None
 
@@ -80,17 +80,17 @@ class Latency:
                 lo, sep, hi = s[len("uniform:") :].partition("-")
                 if not sep:
                     raise FaultError("")
-                low, high = parse_duration(lo), parse_duration(hi)
+                low, high = _seconds(lo, latency=True), _seconds(hi, latency=True)
                 if high < low:
                     raise FaultError(f"latency {spec!r}: the high end is below the low end")
                 return cls("uniform", low, high)
             if s.startswith("lognormal:"):
                 parts = dict(p.split("=", 1) for p in s[len("lognormal:") :].split(","))
-                median, p99 = parse_duration(parts["median"]), parse_duration(parts["p99"])
+                median, p99 = _seconds(parts["median"], latency=True), _seconds(parts["p99"], latency=True)
                 if not 0 < median <= p99:
                     raise FaultError(f"latency {spec!r}: need 0 < median <= p99")
                 return cls("lognormal", median, p99)
-            return cls("fixed", parse_duration(s))
+            return cls("fixed", _seconds(s, latency=True))
         except FaultError as exc:
             if str(exc).startswith("latency"):
                 raise
@@ -261,7 +261,7 @@ class FaultConfig:
                 except ValueError:
                     raise FaultError(f"cannot read {name} {spec!r}: write a probability such as 0.01") from None
         if retry_after is not None:
-            settings.setdefault(None, {})["retry_after"] = parse_duration(retry_after, default_unit="s")
+            settings.setdefault(None, {})["retry_after"] = _seconds(retry_after)
         default = EndpointFaults.from_dict(settings.pop(None, {}))
         endpoints = {ep: EndpointFaults.from_dict(s, base=default) for ep, s in settings.items() if ep}
         if (freeze_at is None) != (freeze_for is None):
@@ -269,8 +269,8 @@ class FaultConfig:
         return cls(
             default=default,
             endpoints=endpoints,
-            freeze_at=None if freeze_at is None else parse_duration(freeze_at, default_unit="s"),
-            freeze_for=0.0 if freeze_for is None else parse_duration(freeze_for, default_unit="s"),
+            freeze_at=None if freeze_at is None else _seconds(freeze_at),
+            freeze_for=0.0 if freeze_for is None else _seconds(freeze_for),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -296,8 +296,8 @@ class FaultConfig:
         endpoints = {ep: EndpointFaults.from_dict(s, base=default) for ep, s in eps.items()}
         freeze_at, freeze_for = data.get("freeze_at"), data.get("freeze_for") or 0.0
         try:
-            fa = None if freeze_at is None else parse_duration(freeze_at, default_unit="s")
-            ff = parse_duration(freeze_for, default_unit="s")
+            fa = None if freeze_at is None else _seconds(freeze_at)
+            ff = _seconds(freeze_for)
         except FaultError:
             raise
         except (TypeError, KeyError):

@@ -406,7 +406,8 @@ class JourneyEngine:
             yield opened
             if relogin:
                 yield self._identify(life)
-            t = life.t
+            # life.t is the device's clock: every step reads and moves it, so the helpers (which
+            # read it for their requests) and the loop never disagree.
             uid, sid, by, utm, session = life.uid, life.sid, life.by, life.utm, life.session
             node = start
             steps = 0
@@ -414,7 +415,7 @@ class JourneyEngine:
                 action = node.action
                 if action != "none":
                     # added_at, inline: the hour's prefix changes rarely (iso_utc_fast without a call)
-                    sec = int(base + t)
+                    sec = int(base + life.t)
                     h = sec // 3600
                     if h != hour:
                         hour = h
@@ -423,18 +424,15 @@ class JourneyEngine:
                     if action == "event":
                         body = event(app_id, uid, sid, node.event, stamp, by, node.properties, utm=utm)
                         if faulty:
-                            life.t = t
                             yield self._request(life, "events", node.step, body)
                         else:
-                            yield Request("events", node.step, body, t, headers, False, None, session)
+                            yield Request("events", node.step, body, life.t, headers, False, None, session)
                     elif action == "identify":
                         if not life.identified:
-                            life.t = t
                             yield self._identify(life)
                             by = life.by
                     else:
-                        life.t = t
-                        yield node.handler(life, node, stamp)  # type: ignore[misc]
+                        yield node.handler(life, node, stamp)  # type: ignore[misc]  # set for every other action
                 steps += 1
                 if steps >= max_steps:
                     break
@@ -447,18 +445,15 @@ class JourneyEngine:
                     dt = median * exp(sigma * z[getrandbits(16)]) if sigma else median
                 else:
                     dt = sampler(rnd)
-                t += dt
+                life.t += dt
                 if dt > timeout:
                     # The phone lay idle longer than the session timeout: the app opens a new session.
-                    life.t = t
                     opened = self._open(life)
                     if opened is None:
                         return
                     yield opened
-                    t = life.t
                     sid, utm, session = life.sid, life.utm, life.session
                 node = target
-            life.t = t
 
     def _open(self, life: _Life) -> Request | None:
         """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from simulator.contract import MOCK_PATHS
+from simulator.contract import ENDPOINT_PATHS
 from simulator.journey import JourneyEngine
 from simulator.population import Population
 from simulator.scenario import load_scenario
@@ -36,7 +36,7 @@ def sample_requests(
     config = dataclasses.replace(sc.population, devices=min(sc.population.devices, SAMPLE_DEVICES))
     population = Population.build(config=config, app=sc.app, seed=sc.seed)
     engine = JourneyEngine(scenario=sc, population=population, start_time=now)
-    left = dict.fromkeys(MOCK_PATHS, count)
+    left = dict.fromkeys(ENDPOINT_PATHS, count)
     out: list[dict[str, Any]] = []
     for i in range(len(population)):
         for req in engine.device_life(i):
@@ -46,7 +46,7 @@ def sample_requests(
                     {
                         "endpoint": req.endpoint,
                         "method": "POST",
-                        "path": MOCK_PATHS[req.endpoint],
+                        "path": ENDPOINT_PATHS[req.endpoint],
                         "headers": req.headers,
                         "body": req.body,
                         "faulty": req.faulty,

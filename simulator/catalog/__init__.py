@@ -197,7 +197,7 @@ def _rows(name: str, cls: type[T]) -> tuple[T, ...]:
     out = []
     for lineno, row in enumerate(read_table(name), start=1):
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # every table's row type is a dataclass
             raw = row.get(f.name)
             if raw is None:
                 raise ValueError(f"{name}.csv: column {f.name!r} is missing (data row {lineno})")

@@ -36,7 +36,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simulator.dataset.layout import DEVICE_COLUMNS, ENDPOINTS, FORMAT_VERSION, FORMATS, TABLE_COLUMNS, DatasetError
+from simulator.dataset.layout import (
+    DEVICE_COLUMNS,
+    ENDPOINT_NAMES,
+    FORMAT_VERSION,
+    FORMATS,
+    TABLE_COLUMNS,
+    DatasetError,
+)
 from simulator.dataset.reader import DatasetRecord, read_dataset, read_summary
 
 if TYPE_CHECKING:
@@ -44,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEVICE_COLUMNS",
-    "ENDPOINTS",
+    "ENDPOINT_NAMES",
     "FORMATS",
     "FORMAT_VERSION",
     "TABLE_COLUMNS",

@@ -70,6 +70,7 @@ class Calendar:
             off = []
             for k in range(self.n_hours):
                 moment = datetime.datetime.fromtimestamp(self.base_utc + k * 3600, tz=zone)
+                # An aware datetime always has an offset.
                 off.append(int(moment.utcoffset().total_seconds()))  # type: ignore[union-attr]
             self._offsets[tz] = off
         return off

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from simulator import contract
+from simulator.contract import ENDPOINT_NAMES  # one request file per endpoint, in this order
+
+__all__ = [
+    "BOOL_COLUMNS",
+    "DEVICE_COLUMNS",
+    "ENDPOINT_NAMES",
+    "FORMATS",
+    "FORMAT_VERSION",
+    "INT_COLUMNS",
+    "TABLE_COLUMNS",
+    "DatasetError",
+]
 
 FORMAT_VERSION = 1
-ENDPOINTS = contract.ENDPOINT_NAMES
 #: ``--format``: how the flat events table is written (the request files are always JSONL).
 FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
 #: The events table: one row per request, in ``added_at`` order.

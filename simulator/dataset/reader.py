@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import orjson
 
-from simulator.dataset.layout import ENDPOINTS, FORMAT_VERSION, DatasetError
+from simulator.dataset.layout import ENDPOINT_NAMES, FORMAT_VERSION, DatasetError
 from simulator.journey import Request
 from simulator.payloads import CONTENT_TYPE
 
@@ -20,6 +20,7 @@ __all__ = ["DatasetRecord", "read_dataset", "read_summary"]
 
 
 def open_in(path: Path) -> IO[bytes]:
+    # gzip.open in "rb" mode gives a binary file; its stub's return type is wider.
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # type: ignore[return-value]
 
 
@@ -128,8 +129,8 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
     for d, agent in _user_agents(directory / files["devices_table"]):
         if devices is None or devices(d):
             agents[d] = {"Content-Type": CONTENT_TYPE, "CL-User-Agent": agent}
-    streams = [open_in(directory / files["requests"][ep]) for ep in ENDPOINTS]
-    index = {ep: k for k, ep in enumerate(ENDPOINTS)}
+    streams = [open_in(directory / files["requests"][ep]) for ep in ENDPOINT_NAMES]
+    index = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
     last_time = ""
     last_epoch = 0.0
     try:

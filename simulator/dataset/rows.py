@@ -13,7 +13,7 @@ import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
-from simulator.dataset.layout import ENDPOINTS, TABLE_COLUMNS, DatasetError
+from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
@@ -71,7 +71,7 @@ def usd_value(value: Any, currency: Any, rates: dict[str, float]) -> float | Non
 #: "MM:SS" of the local wall clock: ``added_at``'s tail without its Z.
 _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
-_EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINTS)}
+_EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
 _QUANTITY = operator.itemgetter("product_quantity")
 
 
@@ -197,6 +197,7 @@ class Generator:
         self.scenario = scenario
         self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
         self._devices = _SharedDevices(self.population)
+        # _SharedDevices stands in for the Population: the engine asks it only for devices and people.
         self.engine = JourneyEngine(scenario=scenario, population=self._devices)  # type: ignore[arg-type]
         j = scenario.journey
         self.calendar = Calendar(config, start=start, days=days, mean_gap=max(j.session_gap.mean, 1.0))
@@ -236,7 +237,8 @@ class Generator:
         requests into records (``_play``), count it, and write its row."""
         gi = self.population.device_index(i)
         if gi >= LIMITS["device"]:
-            raise DatasetError(f"device {gi} is past the dataset's limit of {LIMITS['device']:,} devices")
+            limit = LIMITS["device"]
+            raise DatasetError(f"device {gi} is past the {limit:,} devices a dataset holds: generate fewer (--users)")
         dev = self._devices.fetch(i)
         tz = str(dev["info"].get("deviceTimeZone", "UTC"))
         life = _Life(self.calendar, random.Random(self._calendar_tag | gi), tz, self.timeout)
@@ -363,7 +365,10 @@ class Generator:
             data = dumps(body, option=newline)
             n = len(data)
             if n > LEN_MASK:
-                raise DatasetError(f"device {gi} step {step}: a body of {n:,} bytes is past the 1 MiB a record holds")
+                raise DatasetError(
+                    f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
+                    "(no journey sends one: a bug in loadsim, please report it with the scenario)"
+                )
             out.append(
                 ((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data + line)
             )
@@ -384,7 +389,8 @@ class Generator:
         engine.scale_conversion(1.0)
         if seq > LIMITS["sequence"]:
             raise DatasetError(
-                f"device {gi} sent {seq:,} requests: past the {LIMITS['sequence']:,} a device's keys hold"
+                f"device {gi} sent {seq:,} requests, past the {LIMITS['sequence']:,} a device's sort keys hold: "
+                "fewer --days, or fewer sessions or steps in the scenario's [journey]"
             )
         return _Played(seq, n_faulty, n_purchases, n_sessions, active_days)
 
@@ -453,11 +459,11 @@ class Generator:
     def finish(self) -> None:
         """Requests per endpoint and events per name, from the counts per step."""
         s = self.stats
-        s.requests = dict.fromkeys(ENDPOINTS, 0)
+        s.requests = dict.fromkeys(ENDPOINT_NAMES, 0)
         s.events_by_name = {}
         for step, n in self.step_counts.items():
             _, name, ep, _, _ = self._step_parts[step]
-            s.requests[ENDPOINTS[ep]] += n
+            s.requests[ENDPOINT_NAMES[ep]] += n
             healthy = n - self.faulty_counts.get(step, 0)
             if name and healthy:
                 s.events_by_name[name] = s.events_by_name.get(name, 0) + healthy

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from simulator.dataset.layout import ENDPOINTS
+from simulator.dataset.layout import ENDPOINT_NAMES
 
 COMMERCE = ("view_item", "add_to_cart", "begin_checkout", "purchase")
 
@@ -27,7 +27,7 @@ class Stats:
     faulty_devices: int = 0
     churned: int = 0
     sessions: int = 0
-    requests: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(ENDPOINTS, 0))
+    requests: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(ENDPOINT_NAMES, 0))
     faulty_requests: int = 0
     events_by_name: dict[str, int] = dataclasses.field(default_factory=dict)
     funnel: list[int] = dataclasses.field(default_factory=lambda: [0] * len(COMMERCE))

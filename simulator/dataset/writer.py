@@ -20,7 +20,7 @@ from simulator.dataset.layout import (
     CATEGORY_COLUMNS,
     DEVICE_COLUMNS,
     DEVICE_INT_COLUMNS,
-    ENDPOINTS,
+    ENDPOINT_NAMES,
     FLOAT_COLUMNS,
     FORMAT_VERSION,
     FORMATS,
@@ -56,7 +56,8 @@ def open_out(path: Path, gz: bool) -> IO[bytes]:
     raw = path.open("wb")
     if not gz:
         return raw
-    # No file name and mtime 0 in the header: the same dataset gives the same bytes.
+    # No file name and mtime 0 in the header: the same dataset gives the same bytes. (A GzipFile is a
+    # binary file; typeshed does not call it IO[bytes].)
     return _GzipOut(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)  # type: ignore[return-value]
 
 
@@ -199,7 +200,7 @@ def generate(
 def write_files(
     out_dir: Path, blocks: Iterator[list[Record]], *, table_format: str, suffix: str, gz: bool, progress: Progress
 ) -> None:
-    files = [open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINTS]
+    files = [open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINT_NAMES]
     table_path = out_dir / (f"events.{table_format}{suffix}" if table_format != "parquet" else ".events.csv")
     table = open_out(table_path, gz and table_format != "parquet")
     try:
@@ -311,7 +312,7 @@ def _summary(
             "table_format": table_format,
             "gzip": bool(suffix),
             "files": {
-                "requests": {ep: f"requests/{ep}.jsonl{suffix}" for ep in ENDPOINTS},
+                "requests": {ep: f"requests/{ep}.jsonl{suffix}" for ep in ENDPOINT_NAMES},
                 "events_table": table,
                 "devices_table": {"csv": f"devices.csv{suffix}", "parquet": "devices.parquet"}.get(
                     table_format, f"devices.jsonl{suffix}"

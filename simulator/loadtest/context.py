@@ -21,7 +21,7 @@ import gevent
 from gevent.event import Event
 
 from simulator import payloads
-from simulator.contract import MOCK_PATHS
+from simulator.contract import ENDPOINT_PATHS
 from simulator.errors import HarnessError
 from simulator.journey import JourneyEngine, Request
 from simulator.population import Population
@@ -83,8 +83,8 @@ class Target:
                     "--target customerlabs needs the events webhook URL of your CustomerLabs "
                     "source: pass --webhook-url or set target.webhook_url in the scenario"
                 )
-            return cls(kind, host or CUSTOMERLABS_URL, {**MOCK_PATHS, "events": webhook_url})
-        return cls(kind, host, {**MOCK_PATHS, "events": webhook_url or MOCK_PATHS["events"]})
+            return cls(kind, host or CUSTOMERLABS_URL, {**ENDPOINT_PATHS, "events": webhook_url})
+        return cls(kind, host, {**ENDPOINT_PATHS, "events": webhook_url or ENDPOINT_PATHS["events"]})
 
     def absolute(self, endpoint: str) -> str:
         """The absolute URL an endpoint's requests go to."""

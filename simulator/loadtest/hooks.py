@@ -31,7 +31,7 @@ from simulator.errors import HarnessError
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
-from simulator.loadtest.shape import Profile
+from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.user import OpenArrivals
 from simulator.report.slo import Plan, evaluate, junit_xml
 from simulator.report.stats import RunStats
@@ -95,6 +95,8 @@ class HarnessState:
         self.finals: set[str] = set()
 
 
+# The harness state rides on Locust's Environment as attributes it does not declare: each
+# `type: ignore[attr-defined]` in simulator/loadtest/ is one of them, until HarnessState holds them all.
 def _state(env: Environment) -> HarnessState | None:
     return getattr(env, "loadsim", None)
 
@@ -205,9 +207,11 @@ def resolve_options(environment: Environment) -> bool:
     return True
 
 
-def _profile(state: HarnessState) -> Profile:
+def _profile(state: HarnessState) -> LoadProfile:
     """The load profile: the scenario's stages, or the command line's users, rate and run time."""
-    profile = Profile.of(state.scenario.load, users=state.cli_load[0], rate=state.opts.rate, run_time=state.cli_load[1])
+    profile = LoadProfile.of(
+        state.scenario.load, users=state.cli_load[0], rate=state.opts.rate, run_time=state.cli_load[1]
+    )
     if state.scenario.load.model == "open" and all(rate is None for *_, rate in profile.stages):
         raise ValueError(
             "the open model needs a target rate: set load.rate (or the stages' rates) in the scenario, or pass --rate"
@@ -287,7 +291,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     environment.loadsim_context = ctx  # type: ignore[attr-defined]
     gevent.spawn(_sample_gauges, environment, ctx)
     if state.scenario.load.model == "open":
-        profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
+        profile: LoadProfile = environment.loadsim_profile  # type: ignore[attr-defined]
         arrivals = OpenArrivals(
             ctx,
             rate_at=lambda t: _rate_share(profile, ctx, t),
@@ -396,7 +400,7 @@ def _sample_gauges(environment: Environment, ctx: RunContext) -> None:
         ctx.stats.gauge("cpu", now, round(process.cpu_percent(None), 1))
 
 
-def _rate_share(profile: Profile, ctx: RunContext, elapsed: float) -> float:
+def _rate_share(profile: LoadProfile, ctx: RunContext, elapsed: float) -> float:
     now = profile.at(elapsed)
     if now is None:
         now = profile.at(profile.duration - 1e-9)
@@ -544,7 +548,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         target = _target(state, environment)
         admin = _mock_admin(state, environment)
         reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
-        profile: Profile = environment.loadsim_profile  # type: ignore[attr-defined]
+        profile: LoadProfile = environment.loadsim_profile  # type: ignore[attr-defined]
         first = profile.at(0)
         ended = time.time()
         plan = _plan(state, profile, stats, ended)
@@ -598,7 +602,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
 EXIT_CODES = {"PASSED": 0, "FAILED": 1, "INTERRUPTED": 3}
 
 
-def _plan(state: HarnessState, profile: Profile, stats: RunStats, ended: float) -> Plan:
+def _plan(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: float) -> Plan:
     """Open model: the arrivals the stages planned from the first arrival to the stop."""
     load = state.scenario.load
     if load.model != "open" or not stats.arrival_first:

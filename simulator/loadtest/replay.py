@@ -32,7 +32,7 @@ from simulator import payloads
 from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary
 from simulator.loadtest import hooks as _hooks  # the harness's listeners first: ours run after theirs
 from simulator.loadtest.context import RunContext
-from simulator.loadtest.shape import Profile
+from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.user import TrackingUser
 from simulator.scenario import ScenarioError, load_scenario
 
@@ -192,7 +192,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     # Named as what it is, so every report's title says so: "replay of shop (ecommerce)".
     name = f"replay of {Path(opts.dataset).resolve().name} ({scenario.name})"
     state.scenario = dataclasses.replace(scenario, name=name, seed=summary["dataset"]["seed"], load=load)
-    environment.loadsim_profile = Profile.of(  # type: ignore[attr-defined]
+    environment.loadsim_profile = LoadProfile.of(  # type: ignore[attr-defined]
         load, users=getattr(opts, "num_users", None) or None, run_time=getattr(opts, "run_time", None) or None
     )
 

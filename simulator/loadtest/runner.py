@@ -268,19 +268,19 @@ def check_locust_arguments(args: Sequence[str]) -> None:
 
 def check_profile(scenario: Any, opts: RunOptions) -> None:
     """The load profile the scenario and the flags make, checked before anything starts (the same
-    ``Profile`` Locust's process will build): a run time too short for the stages, an open model
+    ``LoadProfile`` Locust's process will build): a run time too short for the stages, an open model
     without a rate."""
     if opts.locustfile == "replay" or opts.web_port is not None:
         return
     import dataclasses
 
-    from simulator.loadtest.shape import Profile
+    from simulator.loadtest.shape import LoadProfile
 
     load = scenario.load
     if opts.load_model:
         load = dataclasses.replace(load, model=opts.load_model)
     try:
-        profile = Profile.of(
+        profile = LoadProfile.of(
             load,
             users=opts.users,
             rate=opts.rate,
@@ -296,7 +296,7 @@ def check_profile(scenario: Any, opts: RunOptions) -> None:
 
 def _load_plan(opts: RunOptions, scenario: Any) -> str:
     """What the run will send, as the flags and the scenario make it: app id, model, users, rates, run time."""
-    from simulator.loadtest.shape import Profile
+    from simulator.loadtest.shape import LoadProfile
 
     def given(flag: str) -> str | None:  # a harness option handed to Locust (loadsim run --app-id x)
         args = list(opts.locust_args)
@@ -307,7 +307,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
 
     load = scenario.load
     model = opts.load_model or load.model
-    profile = Profile.of(
+    profile = LoadProfile.of(
         load, users=opts.users, rate=opts.rate, run_time=parse_duration(opts.run_time) if opts.run_time else None
     )
     parts = [f"app id {given('--app-id') or scenario.app.app_id}", f"{model} model"]

@@ -8,11 +8,11 @@ from locust import LoadTestShape
 
 from simulator.scenario import LoadConfig
 
-__all__ = ["Profile", "ScenarioShape"]
+__all__ = ["LoadProfile", "ScenarioShape"]
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
+class LoadProfile:
     """Stages resolved against the command line: (end second, users, spawn rate, target rate)."""
 
     stages: tuple[tuple[float, int, float, float | None], ...]
@@ -20,7 +20,7 @@ class Profile:
     @classmethod
     def of(
         cls, load: LoadConfig, *, users: int | None = None, rate: float | None = None, run_time: float | None = None
-    ) -> Profile:
+    ) -> LoadProfile:
         """The scenario's stages, shaped by the command line: ``run_time`` scales their durations
         to fit, ``users`` and ``rate`` scale their users and rates so that the highest is the one
         asked for. A shortened flash sale still has its flash. Without stages, the flags replace
@@ -105,7 +105,7 @@ class ScenarioShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
         if self.runner is None:  # not attached to a runner yet
             return None
-        profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)
+        profile: LoadProfile | None = getattr(self.runner.environment, "loadsim_profile", None)
         if profile is None:
             return None
         now = profile.at(self.get_run_time())

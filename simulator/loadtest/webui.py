@@ -34,7 +34,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from simulator.contract import ENDPOINT_NAMES
 from simulator.loadtest import hooks
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
-from simulator.loadtest.shape import Profile
+from simulator.loadtest.shape import LoadProfile
 from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
 from simulator.scenario import Scenario, ScenarioError
@@ -97,7 +97,7 @@ FORM_LABELS = {
 def describe_load(scenario: Scenario) -> str:
     """The scenario's own load, stage by stage, short enough for a form label."""
     load = scenario.load
-    profile = Profile.of(load)
+    profile = LoadProfile.of(load)
     begin, stages = 0.0, []
     for end, users, _, rate in profile.stages:
         what = f"{rate:g}/s" if load.model == "open" and rate is not None else f"{users} users"
@@ -108,7 +108,7 @@ def describe_load(scenario: Scenario) -> str:
 
 def form_defaults(state: Any) -> tuple[int, float]:
     """Users and ramp-up the start form shows: the preselected scenario's (or the command line's)."""
-    profile = Profile.of(state.scenario.load, users=state.cli_load[0], run_time=state.cli_load[1])
+    profile = LoadProfile.of(state.scenario.load, users=state.cli_load[0], run_time=state.cli_load[1])
     return max(users for _, users, _, _ in profile.stages), profile.stages[0][2]
 
 
@@ -131,7 +131,7 @@ def tune_form(environment: Environment, template_args: dict[str, Any], defaults:
 
 def form_load(
     environment: Environment, form: Mapping[str, str], defaults: tuple[int, float], opts: Any
-) -> tuple[Scenario, tuple[Any, Any], Profile]:
+) -> tuple[Scenario, tuple[Any, Any], LoadProfile]:
     """The scenario, (users, run time) and load profile a start form asks for, with ``opts`` the
     options as the form set them. Users, ramp-up and run time count where the user changed them
     from what the form showed (``defaults``); left as shown, the scenario's stages play.
@@ -189,7 +189,7 @@ def _live_stats(environment: Environment) -> RunStats | None:
     """This process's stats (standalone) or the sum of the workers' (master)."""
     ctx = getattr(environment, "loadsim_context", None)
     if ctx is not None and not isinstance(environment.runner, MasterRunner):
-        return ctx.stats  # type: ignore[no-any-return]
+        return ctx.stats  # type: ignore[no-any-return]  # ctx came from getattr
     state = getattr(environment, "loadsim", None)
     return None if state is None else state.stats
 
@@ -274,7 +274,7 @@ def rows(environment: Environment, mock: MockView | None = None) -> list[dict[st
 
 def _load_rows(environment: Environment) -> list[dict[str, Any]]:
     """The load profile in effect, stage by stage: the scenario's, or the form's users and run time."""
-    profile: Profile | None = getattr(environment, "loadsim_profile", None)
+    profile: LoadProfile | None = getattr(environment, "loadsim_profile", None)
     if profile is None:
         return []
     out, begin = [], 0.0
@@ -348,7 +348,7 @@ def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
 def _arrival_rows(environment: Environment, state: Any, stats: RunStats) -> list[dict[str, Any]]:
     if state.scenario.load.model != "open":
         return [_plain("arrivals", "dropped arrivals", 0, "closed model: users wait for each other, nothing drops")]
-    profile: Profile | None = getattr(environment, "loadsim_profile", None)
+    profile: LoadProfile | None = getattr(environment, "loadsim_profile", None)
     elapsed = time.time() - state.started if state.started else 0.0
     now = profile.at(elapsed) if profile is not None else None
     target = f"{now[2]:g}/s" if now is not None and now[2] is not None else "-"

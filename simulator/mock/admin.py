@@ -23,8 +23,9 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from simulator import contract
-from simulator.mock.faults import FaultConfig, FaultError, FaultInjector, parse_duration
-from simulator.mock.state import State
+from simulator.duration import parse_duration
+from simulator.mock.faults import FaultConfig, FaultError, FaultInjector
+from simulator.mock.state import CollectorState
 from simulator.mock.store import Store
 
 
@@ -32,10 +33,12 @@ class App(Protocol):
     """What the admin API uses of the server (``simulator.mock.server.App``), so that the server
     imports this module and not the other way round."""
 
-    state: State
+    state: CollectorState
     store: Store
     injector: FaultInjector
     url: str | None
+    admin_token: str | None
+    bind_host: str
 
     def stats(self) -> dict[str, Any]: ...
     def reset(self) -> None: ...
@@ -463,9 +466,9 @@ def _refuse(app: App, body: bytes) -> Answer:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return _problem(400, f"'for' must be seconds or a duration, got {str(value)[:40]!r}; {usage}")
     try:
-        seconds = parse_duration(value, default_unit="s")
-    except FaultError as exc:
-        return _problem(400, f"{exc}; {usage}")
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        return _problem(400, f"cannot read duration {value!r}: {exc}; {usage}")
     if not 0 < seconds <= MAX_REFUSE_S:  # also rejects NaN
         return _problem(400, f"'for' must be above 0 and at most {MAX_REFUSE_S:g} s, got {seconds:g}; {usage}")
     return _json(200, {"refusing_for": round(app.refuse(seconds), 3)})

@@ -16,7 +16,6 @@ from simulator.faultspec import (
     FaultConfig,
     FaultError,
     Latency,
-    parse_duration,
 )
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "FaultError",
     "FaultInjector",
     "Latency",
-    "parse_duration",
 ]
 
 

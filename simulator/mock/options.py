@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from simulator.duration import parse_duration
 from simulator.mock.admin import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE_ENV, admin_token_from_env
-from simulator.mock.faults import FaultConfig, FaultError, parse_duration
+from simulator.mock.faults import FaultConfig, FaultError
 from simulator.mock.limits import Limits
 
 __all__ = ["add_arguments", "faults_from_args", "limits_from_args", "serve_from_args"]
@@ -142,9 +143,9 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
     for name in ("header_timeout", "body_timeout", "idle_timeout"):
         flag = "--" + name.replace("_", "-")
         try:
-            times[name] = parse_duration(getattr(args, name), default_unit="s")
-        except FaultError as exc:
-            raise FaultError(f"{flag}: {exc}") from None
+            times[name] = parse_duration(getattr(args, name))
+        except ValueError as exc:
+            raise FaultError(f"{flag}: cannot read duration {getattr(args, name)!r}: {exc}") from None
     try:
         return Limits(
             max_request_line=args.max_request_line,

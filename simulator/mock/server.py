@@ -30,7 +30,7 @@ from simulator.digest import DIGEST_MASK, digest
 from simulator.mock import admin
 from simulator.mock.faults import FaultConfig, FaultInjector
 from simulator.mock.limits import Limits
-from simulator.mock.state import State
+from simulator.mock.state import CollectorState
 from simulator.mock.store import FLUSH_INTERVAL_S, MAX_REJECTED_PATH, Store
 from simulator.mock.validation import fast_checks
 
@@ -131,7 +131,7 @@ class App:
         self.admin_url: str | None = None
         #: The address bound (a Host header naming it is this mock's).
         self.bind_host = "127.0.0.1"
-        self.state = State()
+        self.state = CollectorState()
         self.store = Store(store)
         #: Commit each accepted body before answering 200 (``--sync``): nothing acknowledged is lost
         #: even on SIGKILL, at the cost of one COMMIT per request.
@@ -653,6 +653,7 @@ class HttpProtocol(asyncio.Protocol):
         self._origin: bytes | None = None
         self._auth: bytes | None = None
         self.parser = httptools.HttpRequestParser(self)
+        # None until connection_made; nothing writes before it (the type: ignore[union-attr] below).
         self.transport: asyncio.Transport | None = None
         self._queue: deque[list[Any]] = deque()
         self.keep_alive = True
@@ -682,7 +683,7 @@ class HttpProtocol(asyncio.Protocol):
     # --- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a TCP server's transport is a Transport
         app = self.app
         app.connections.add(self)
         if app.refusing_until is not None:  # accepted just before the listener closed
@@ -893,7 +894,7 @@ class HttpProtocol(asyncio.Protocol):
             slot[0] = data
             self._flush()
         else:
-            self.app.loop.call_later(delay, self._fill, slot, data)  # type: ignore[union-attr]
+            self.app.loop.call_later(delay, self._fill, slot, data)  # type: ignore[union-attr]  # set before serving
 
     def close_when_idle(self) -> None:
         """Close now if no request is under way, else once the answers to what was read are out."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from simulator.contract import ENDPOINT_NAMES, iso_utc
 
-__all__ = ["Profile", "State"]
+__all__ = ["CollectorState", "StitchedProfile"]
 
 #: Session ids remembered (for the unknown/shared session warnings) before the oldest are forgotten.
 MAX_SESSIONS = 2_000_000
@@ -35,7 +35,7 @@ WARNING_NAMES = (
 )
 
 
-class Profile:
+class StitchedProfile:
     """One person as the collector sees them: the user ids and identities stitched together."""
 
     __slots__ = (
@@ -83,7 +83,7 @@ class Profile:
         }
 
 
-class State:
+class CollectorState:
     """Counters and profiles. ``reset()`` forgets everything (the store is reset separately)."""
 
     def __init__(self) -> None:
@@ -101,9 +101,9 @@ class State:
         self.faults = {"errors": 0, "held": 0, "resets": 0, "dropped": 0, "delayed": 0, "refusals": 0}
         self.requests = 0
         self.merges = 0
-        self.profiles: dict[int, Profile] = {}
-        self.by_uid: dict[str, Profile] = {}
-        self.by_identity: dict[str, Profile] = {}
+        self.profiles: dict[int, StitchedProfile] = {}
+        self.by_uid: dict[str, StitchedProfile] = {}
+        self.by_identity: dict[str, StitchedProfile] = {}
         self.sessions: dict[str, str] = {}
         self.sessions_forgotten = 0
         self._next_id = 1
@@ -134,17 +134,17 @@ class State:
 
     # --- stitching ----------------------------------------------------------------------------
 
-    def profile_for_uid(self, uid: str) -> Profile:
+    def profile_for_uid(self, uid: str) -> StitchedProfile:
         p = self.by_uid.get(uid)
         if p is None:
-            p = Profile(self._next_id)
+            p = StitchedProfile(self._next_id)
             self._next_id += 1
             p.user_ids.add(uid)
             self.profiles[p.id] = p
             self.by_uid[uid] = p
         return p
 
-    def _merge(self, a: Profile, b: Profile) -> Profile:
+    def _merge(self, a: StitchedProfile, b: StitchedProfile) -> StitchedProfile:
         """One profile from two: the older survives, so a person keeps their first profile id."""
         keep, gone = (a, b) if a.id < b.id else (b, a)
         for uid in gone.user_ids:
@@ -183,7 +183,7 @@ class State:
         elif owner != uid:
             self.warnings["shared_session"] += 1
 
-    def external_ids(self, body: dict[str, Any]) -> Profile:
+    def external_ids(self, body: dict[str, Any]) -> StitchedProfile:
         uid = body["uid"]
         p = self.profile_for_uid(uid)
         sid = body["sid"]
@@ -194,7 +194,7 @@ class State:
         p.additional_info.update(body["additional_info"])
         return p
 
-    def identify(self, body: dict[str, Any], now: float) -> Profile:
+    def identify(self, body: dict[str, Any], now: float) -> StitchedProfile:
         uid = body["uid"]
         p = self.profile_for_uid(uid)
         self._session(uid, body["sid"], start=False)
@@ -216,7 +216,7 @@ class State:
         p.identifies += 1
         return p
 
-    def event(self, body: dict[str, Any], now: float) -> Profile:
+    def event(self, body: dict[str, Any], now: float) -> StitchedProfile:
         uid = body["uid"]
         self._session(uid, body["sid"], start=False)
         self._check_time(body["added_at"], now)
@@ -237,7 +237,7 @@ class State:
         p.events += 1
         return p
 
-    def profile(self, uid: str) -> Profile | None:
+    def profile(self, uid: str) -> StitchedProfile | None:
         return self.by_uid.get(uid)
 
     def stats(self) -> dict[str, Any]:

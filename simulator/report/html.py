@@ -11,29 +11,29 @@ Hovering a chart shows a slice's figures (SVG ``<title>``, no script needed).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from simulator.contract import ENDPOINT_NAMES
-from simulator.report.histogram import bucket_value, sparse_percentile
+from simulator.report import chart
+from simulator.report import format as fmt
+from simulator.report.assets import CSS, SCRIPT
+from simulator.report.chart import TOTAL, Line
+from simulator.report.chart import Ids as _Ids
+from simulator.report.histogram import sparse_percentile
 from simulator.report.slo import Verdict
 from simulator.report.stats import RunStats, merge_slice
 from simulator.report.summary import interruption, result_of
 
 __all__ = ["render_html"]
 
-TOTAL = "total"
-#: An endpoint keeps its colour in every chart; endpoints not listed take the extra colours in turn.
-ENDPOINT_COLOURS: dict[str, str] = {
-    "externalIds": "#2563eb",
-    "identify": "#9333ea",
-    "events": "#ea580c",
-    TOTAL: "#1f2937",
-}
-EXTRA_COLOURS: tuple[str, ...] = ("#0d9488", "#db2777", "#65a30d", "#0891b2", "#b45309")
+# The charts and the formatting helpers, under the names the sections below use.
+_colour, _order = chart.colour, chart.order
+_time_chart, _distribution_chart = chart.time_chart, chart.distribution_chart
+_ms, _num, _pct, _clock, _duration, _when = fmt.ms, fmt.num, fmt.pct, fmt.clock, fmt.duration, fmt.when
+_nice_ticks, _log_ticks, _time_ticks, _tick_label = fmt.nice_ticks, fmt.log_ticks, fmt.time_ticks, fmt.tick_label
+
 #: The percentiles drawn over time: label, percentile, colour, line width. Wider lines are drawn
 #: first, so where few requests make p95 equal p99 both stay visible.
 PERCENTILE_LINES: tuple[tuple[str, float, str, float], ...] = (
@@ -43,325 +43,6 @@ PERCENTILE_LINES: tuple[tuple[str, float, str, float], ...] = (
 )
 #: Most points of a chart over time; a longer run's slices are merged to fit.
 MAX_POINTS = 150
-#: Most bars in the latency distribution; neighbouring histogram buckets are added up to fit.
-DISTRIBUTION_BARS = 60
-_GROWTH = bucket_value(1) / bucket_value(0)
-
-
-# --- formatting ---------------------------------------------------------------------------------
-
-
-def _ms(v: float | None) -> str:
-    """Milliseconds with three significant figures (the histograms hold about that much)."""
-    if v is None:
-        return "–"
-    if v == 0:
-        return "0"
-    if v < 1:
-        return f"{v:.3f}"
-    if v < 10:
-        return f"{v:.2f}"
-    if v < 100:
-        return f"{v:.1f}"
-    return f"{v:,.0f}"
-
-
-def _num(n: float | int | None) -> str:
-    if n is None:
-        return "–"
-    if isinstance(n, float) and not n.is_integer():
-        return f"{n:,.1f}" if abs(n) >= 10 else f"{n:.2f}"
-    return f"{int(n):,}"
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{x * 100:.{digits}f}%"
-
-
-def _clock(seconds: float) -> str:
-    """Seconds since the start as ``m:ss`` (or ``h:mm:ss``)."""
-    s = round(seconds)
-    sign = "-" if s < 0 else ""
-    s = abs(s)
-    if s >= 3600:
-        return f"{sign}{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{sign}{s // 60}:{s % 60:02d}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    m, s = divmod(round(seconds), 60)
-    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min {s:02d} s"
-
-
-def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
-
-
-def _colour(name: str, order: Sequence[str]) -> str:
-    if name in ENDPOINT_COLOURS:
-        return ENDPOINT_COLOURS[name]
-    extra = [n for n in order if n not in ENDPOINT_COLOURS]
-    return EXTRA_COLOURS[extra.index(name) % len(EXTRA_COLOURS)] if name in extra else EXTRA_COLOURS[0]
-
-
-def _order(names: Sequence[str]) -> list[str]:
-    """Endpoints in the order a session meets them, then any others, then the total."""
-    known = [n for n in ENDPOINT_NAMES if n in names]
-    return known + sorted(n for n in names if n not in known and n != TOTAL) + ([TOTAL] if TOTAL in names else [])
-
-
-# --- axes ---------------------------------------------------------------------------------------
-
-
-def _nice_ticks(top: float, count: int = 5) -> list[float]:
-    """0 and round steps (1, 2, 2.5 or 5 times a power of ten) up to at least ``top``."""
-    if top <= 0:
-        return [0.0, 1.0]
-    raw = top / count
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    n = math.ceil(top / step - 1e-9)
-    return [i * step for i in range(n + 1)]
-
-
-def _log_ticks(lo: float, hi: float, most: int = 8) -> list[float]:
-    """1-2-5 ticks (powers of ten alone when more would crowd) from at or below ``lo`` to at or above ``hi``."""
-    lo, hi = min(lo, hi), max(lo, hi)
-    if hi <= lo * 1.0001:
-        lo, hi = lo / 2, hi * 2
-    for steps in ((1, 2, 5), (1,)):
-        ticks = [
-            m * 10.0**k for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in steps
-        ]
-        first = max(i for i, t in enumerate(ticks) if t <= lo * 1.0001)
-        last = min(i for i, t in enumerate(ticks) if t >= hi / 1.0001)
-        if last - first < most:
-            break
-    return ticks[first : last + 1]
-
-
-def _time_ticks(end: float) -> list[float]:
-    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400):
-        if end / step <= 10:
-            return [i * step for i in range(int(end // step) + 1)]
-    return [0.0, end]
-
-
-def _tick_label(v: float) -> str:
-    if v == 0:
-        return "0"
-    if abs(v) >= 1000:
-        return f"{v / 1000:g}k"
-    return f"{v:g}"
-
-
-# --- charts -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One series of a chart over time: a value per slice, ``None`` where there is nothing to show."""
-
-    label: str
-    colour: str
-    values: Sequence[float | None]
-    width: float = 1.8
-
-
-class _Ids:
-    """Chart ids unique within a page, so the legend buttons find their chart."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def next(self) -> str:
-        self.n += 1
-        return f"chart{self.n}"
-
-
-W, H = 1100, 250
-ML, MR, MT, MB = 64, 18, 12, 34
-
-
-def _legend(chart_id: str, lines: Sequence[Line]) -> str:
-    keys = "".join(
-        f'<button type="button" class="key" data-chart="{chart_id}" data-series="{i}" title="show or hide">'
-        f'<i style="background:{ln.colour}"></i>{escape(ln.label)}</button>'
-        for i, ln in enumerate(lines)
-    )
-    return f'<div class="legend">{keys}</div>'
-
-
-def _time_chart(
-    ids: _Ids,
-    xs: Sequence[float],
-    end: float,
-    lines: Sequence[Line],
-    *,
-    unit: str,
-    log: bool = False,
-    stacked: bool = False,
-    width: int = W,
-    height: int = H,
-) -> str:
-    """A chart over the run's time: a line per series (or bars stacked), one hover target per slice."""
-    chart_id = ids.next()
-    pw, ph = width - ML - MR, height - MT - MB
-    values = [v for ln in lines for v in ln.values if v is not None]
-    if log:
-        positive = [v for v in values if v > 0] or [1.0]
-        yt = _log_ticks(min(positive), max(positive))
-        lo, hi = math.log10(yt[0]), math.log10(yt[-1])
-
-        def y(v: float) -> float:
-            return MT + ph - (math.log10(max(v, yt[0])) - lo) / (hi - lo) * ph
-    else:
-        tops = [sum(ln.values[j] or 0.0 for ln in lines) for j in range(len(xs))] if stacked else values
-        yt = _nice_ticks(max(tops, default=0.0))
-
-        def y(v: float) -> float:
-            return MT + ph - v / yt[-1] * ph
-
-    end = max(end, 1e-9)
-
-    def x(t: float) -> float:
-        return ML + min(max(t, 0.0), end) / end * pw
-
-    out = [f'<svg id="{chart_id}" viewBox="0 0 {width} {height}" role="img" class="chart">']
-    for t in yt:
-        out.append(
-            f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
-            f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}</text>'
-        )
-    for t in _time_ticks(end):
-        out.append(
-            f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
-            f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_clock(t)}</text>'
-        )
-    out.append(f'<text class="unit" x="2" y="{MT + ph + 30}">{escape(unit)}</text>')
-    out.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>')
-    slot = pw / max(len(xs), 1)
-    # the last series first: the widest lines go underneath (see PERCENTILE_LINES)
-    for i, ln in sorted(enumerate(lines), key=lambda il: (-il[1].width, il[0])):
-        out.append(f'<g class="s s{i}">')
-        if stacked:
-            bw = max(slot * 0.8, 1.0)
-            for j, v in enumerate(ln.values):
-                if v:
-                    below = sum(other.values[j] or 0.0 for other in lines[:i])
-                    top, bottom = y(below + v), y(below)
-                    out.append(
-                        f'<rect x="{x(xs[j]) - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
-                        f'height="{bottom - top:.1f}" fill="{ln.colour}"/>'
-                    )
-        else:
-            path: list[str] = []
-            pen_up = True
-            dots = len(xs) <= 60
-            for j, v in enumerate(ln.values):
-                if v is None:
-                    pen_up = True
-                    continue
-                path.append(f"{'M' if pen_up else 'L'}{x(xs[j]):.1f},{y(v):.1f}")
-                pen_up = False
-                alone = (j == 0 or ln.values[j - 1] is None) and (j + 1 >= len(ln.values) or ln.values[j + 1] is None)
-                if dots or alone:
-                    out.append(f'<circle cx="{x(xs[j]):.1f}" cy="{y(v):.1f}" r="2.5" fill="{ln.colour}"/>')
-            if path:
-                out.append(
-                    f'<path d="{"".join(path)}" stroke="{ln.colour}" fill="none" stroke-width="{ln.width:g}" '
-                    'stroke-linejoin="round"/>'
-                )
-        out.append("</g>")
-    # hover targets: one transparent column per slice, its <title> the slice's figures
-    for j, t in enumerate(xs):
-        left = (x(xs[j - 1]) + x(t)) / 2 if j else ML
-        right = (x(t) + x(xs[j + 1])) / 2 if j + 1 < len(xs) else ML + pw
-        tip = "\n".join(
-            [_clock(t)]
-            + [f"{ln.label}: {_fmt(ln.values[j], unit)}" for ln in lines]
-            + ([f"total: {_fmt(sum(ln.values[j] or 0.0 for ln in lines), unit)}"] if stacked and len(lines) > 1 else [])
-        )
-        out.append(
-            f'<rect class="hover" x="{left:.1f}" y="{MT}" width="{max(right - left, 0.5):.1f}" '
-            f'height="{ph}"><title>{escape(tip)}</title></rect>'
-        )
-    out.append("</svg>")
-    return _legend(chart_id, lines) + "".join(out)
-
-
-def _fmt(v: float | None, unit: str) -> str:
-    if v is None:
-        return "no requests"
-    return f"{_ms(v)} ms" if unit == "ms" else f"{v:,.2f} {unit}"
-
-
-def _distribution_chart(ids: _Ids, counts: Sequence[int], marks: Sequence[tuple[str, float, str]]) -> str:
-    """The latency histogram on a log axis, neighbouring buckets added up to at most DISTRIBUTION_BARS bars."""
-    chart_id = ids.next()
-    used = [i for i, c in enumerate(counts) if c]
-    if not used:
-        return '<p class="empty">No requests: no latency distribution.</p>'
-    first, last = used[0], used[-1]
-    group = max(1, math.ceil((last - first + 1) / DISTRIBUTION_BARS))
-    total = sum(counts)
-    bins: list[tuple[float, float, int]] = []
-    for i in range(first, last + 1, group):
-        lo = bucket_value(i) / math.sqrt(_GROWTH) * 1000
-        hi = bucket_value(min(i + group, last + 1) - 1) * math.sqrt(_GROWTH) * 1000
-        bins.append((lo, hi, sum(counts[i : i + group])))
-    xt = _log_ticks(bins[0][0], bins[-1][1])
-    pw, ph = W - ML - MR, H - MT - MB
-    lx0, lx1 = math.log10(xt[0]), math.log10(xt[-1])
-
-    def x(v: float) -> float:
-        return ML + (math.log10(v) - lx0) / (lx1 - lx0) * pw
-
-    yt = _nice_ticks(max(c for _, _, c in bins) / total * 100)
-
-    def y(share: float) -> float:
-        return MT + ph - share / yt[-1] * ph
-
-    out = [f'<svg id="{chart_id}" viewBox="0 0 {W} {H}" role="img" class="chart">']
-    for t in yt:
-        out.append(
-            f'<line class="grid" x1="{ML}" x2="{ML + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>'
-            f'<text class="ylab" x="{ML - 6}" y="{y(t) + 4:.1f}">{_tick_label(t)}%</text>'
-        )
-    for t in xt:
-        out.append(
-            f'<line class="tick" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{MT + ph}" y2="{MT + ph + 4}"/>'
-            f'<text class="xlab" x="{x(t):.1f}" y="{MT + ph + 18}">{_tick_label(t)}</text>'
-        )
-    out.append(f'<text class="unit" x="2" y="{MT + ph + 30}">ms</text>')
-    out.append(f'<line class="axis" x1="{ML}" x2="{ML + pw}" y1="{MT + ph}" y2="{MT + ph}"/>')
-    out.append('<g class="s s0">')
-    for lo, hi, c in bins:
-        share = c / total * 100
-        tip = f"{_ms(lo)}–{_ms(hi)} ms: {c:,} requests ({share:.2f}%)"
-        out.append(
-            f'<rect class="bar" x="{x(lo):.1f}" y="{y(share):.1f}" width="{max(x(hi) - x(lo) - 1, 1):.1f}" '
-            f'height="{MT + ph - y(share):.1f}" fill="{ENDPOINT_COLOURS[TOTAL]}">'
-            f"<title>{escape(tip)}</title></rect>"
-        )
-    out.append("</g>")
-    for i, (label, v, colour) in enumerate(marks, start=1):
-        if v <= 0:
-            continue
-        mx = x(min(max(v, xt[0]), xt[-1]))
-        # labels on the right of their line, or on its left near the chart's right edge
-        tx, anchor = (mx + 4, "start") if mx < ML + pw * 0.75 else (mx - 4, "end")
-        out.append(
-            f'<g class="s s{i}"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{MT}" y2="{MT + ph}" stroke="{colour}" '
-            f'stroke-width="2" stroke-dasharray="5 3"/>'
-            f'<text class="mark" x="{tx:.1f}" y="{MT + 12 + 14 * (i - 1)}" fill="{colour}" '
-            f'text-anchor="{anchor}">{escape(label)} {_ms(v)} ms</text></g>'
-        )
-    out.append("</svg>")
-    legend = [Line("requests", ENDPOINT_COLOURS[TOTAL], ()), *(Line(m[0], m[2], ()) for m in marks)]
-    return _legend(chart_id, legend) + "".join(out)
 
 
 # --- the run's timeline -------------------------------------------------------------------------
@@ -439,7 +120,7 @@ def _merged(pieces: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Neighbouring timeline slices as one (a new dict: the run's stats stay as they are)."""
     out: dict[str, Any] = {}
     for piece in pieces:
-        merge_slice(out, piece, across_workers=False)  # type: ignore[arg-type]
+        merge_slice(out, piece, across_workers=False)  # type: ignore[arg-type]  # it only reads piece
     return out
 
 
@@ -850,82 +531,6 @@ def _details(summary: Mapping[str, Any]) -> str:
     d["versions"] = summary.get("versions") or {}
     return _section("details", "Run details", _kv(d))
 
-
-CSS = """
-:root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f8fafc;--ok:#15803d;--bad:#b91c1c}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
- "Helvetica Neue",Arial,sans-serif}
-main{max-width:1180px;margin:0 auto;padding:20px 24px 48px}
-header h1{margin:0;font-size:24px}
-header .meta{color:var(--muted);margin-top:4px}
-.badge{display:inline-block;padding:2px 10px;border-radius:12px;font-size:14px;font-weight:600;
- vertical-align:middle;margin-left:8px;color:#fff}
-.badge.pass{background:var(--ok);color:#fff}.badge.fail{background:var(--bad);color:#fff}
-nav{margin:12px 0 4px;display:flex;flex-wrap:wrap;gap:4px 14px}
-nav a{color:#2563eb;text-decoration:none}nav a:hover{text-decoration:underline}
-.banner{margin:14px 0;padding:12px 16px;border-radius:8px;font-size:15px}
-.banner.bad{background:#fee2e2;border:2px solid #dc2626;color:#7f1d1d}
-.banner.warn{background:#fef3c7;border:1px solid #d97706;color:#78350f}
-.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:10px;margin:16px 0}
-.tile{background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 14px}
-.tile.bad{border-color:#dc2626;background:#fff5f5}
-.tile .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.tile .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
-.tile .sub{color:var(--muted);font-size:12px}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:14px 18px;margin:14px 0}
-h2{font-size:17px;margin:0 0 6px}
-h3{font-size:14px;margin:4px 0}
-h3 i,.key i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
-.note{color:var(--muted);margin:0 0 8px;font-size:13px}
-.empty{color:var(--muted);font-style:italic}
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{font-weight:600;color:#374151;background:#f9fafb}
-.num{text-align:right;white-space:nowrap}
-table.wide{font-size:13px}
-table.wide td:first-child{white-space:nowrap}
-tbody tr:hover{background:#f3f4f6}
-.step{padding-left:14px;color:#374151}
-.strong{font-weight:700}
-.pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:700}
-.big{font-size:15px}
-code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:1px 4px;
- border-radius:3px}
-code.example{white-space:pre-wrap;word-break:break-all;display:block}
-table.errors td:last-child{width:60%}
-.fbar{background:#eef2ff;height:16px;border-radius:3px;min-width:220px}
-.fbar span{display:block;height:100%;background:#6366f1;border-radius:3px}
-table.funnel td:nth-child(4){width:40%}
-.legend{display:flex;flex-wrap:wrap;gap:6px;margin:2px 0 4px}
-.key{font:inherit;font-size:12px;border:1px solid var(--line);background:#fff;border-radius:12px;padding:1px 10px;
- cursor:pointer;color:var(--fg)}
-.key.off{opacity:.4;text-decoration:line-through}
-svg.chart{width:100%;height:auto;display:block}
-svg .grid{stroke:#eef0f3}svg .axis,svg .tick{stroke:#9ca3af}
-svg text{font-size:12px;fill:#4b5563}
-svg .ylab{text-anchor:end}svg .xlab{text-anchor:middle}
-svg .mark{font-weight:600;font-size:12px}
-svg .hover{fill:transparent}svg .hover:hover{fill:rgba(31,41,55,.07)}
-.grid2{display:grid;grid-template-columns:1fr 1fr;gap:8px 18px}
-dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
-dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
-footer{color:var(--muted);font-size:12px;text-align:center}
-@media (max-width:900px){.tiles{grid-template-columns:repeat(2,1fr)}.grid2{grid-template-columns:1fr}}
-"""
-
-#: The page's only script: the chart keys show and hide their series. It loads nothing.
-SCRIPT = """
-document.querySelectorAll("button.key").forEach(function (b) {
-  b.addEventListener("click", function () {
-    var off = b.classList.toggle("off");
-    document.querySelectorAll("#" + b.dataset.chart + " .s" + b.dataset.series).forEach(function (g) {
-      g.style.display = off ? "none" : "";
-    });
-  });
-});
-document.documentElement.setAttribute("data-ready", "1");
-"""
 
 NAV: tuple[tuple[str, str], ...] = (
     ("slo", "SLOs"),

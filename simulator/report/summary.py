@@ -138,7 +138,7 @@ def funnel(
     stages: list[dict[str, Any]] = []
     for stage, names in stage_steps.items():
         if per_session:
-            n = int(reached.get(stage, 0))  # type: ignore[union-attr]
+            n = int(reached.get(stage, 0))  # type: ignore[union-attr]  # per_session: reached is a dict
         else:
             n = sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
         stages.append({"stage": stage, "steps": list(names), "count": n})

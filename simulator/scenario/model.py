@@ -58,7 +58,8 @@ FAULT_KINDS: tuple[str, ...] = (
 )
 #: Local currency units per US dollar, for catalogue prices in USD: the catalogue's dated table.
 USD_RATES: dict[str, float] = catalog.usd_rates()
-ENDPOINT_NAMES: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
+#: What an SLO's ``endpoint`` may name: an endpoint of the contract, or all of them together.
+SLO_ENDPOINTS: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ class Distribution:
 
 
 @dataclass(frozen=True, slots=True)
-class State:
+class JourneyState:
     """A screen of the app; entering it sends what ``action`` says."""
 
     name: str
@@ -246,7 +247,7 @@ class JourneyConfig:
 
     #: The state sessions start in (the rules default it to the first state).
     start: str = ""
-    states: Mapping[str, State] = field(default_factory=dict)
+    states: Mapping[str, JourneyState] = field(default_factory=dict)
     transitions: tuple[Transition, ...] = ()
     #: Sessions in a device's life (at least 1).
     sessions: Distribution = Distribution("geometric", 3.0)

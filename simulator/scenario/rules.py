@@ -14,21 +14,21 @@ from simulator.population import AppConfig, PopulationConfig
 from simulator.scenario.model import (
     ACTIONS,
     DEFAULT_EVENT_NAMES,
-    ENDPOINT_NAMES,
     FAULT_KINDS,
     MOCK_FLAGS,
     MOCK_OUTAGE,
     OUTAGE_STATUSES,
     RETRYABLE_ERRORS,
+    SLO_ENDPOINTS,
     ClientConfig,
     Distribution,
     ErrorRateSLO,
     JourneyConfig,
+    JourneyState,
     LatencySLO,
     LoadConfig,
     Scenario,
     SLOConfig,
-    State,
     TargetConfig,
     TimeConfig,
     Transition,
@@ -76,9 +76,9 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
     return journey
 
 
-def _states(r: _Reader, raw_states: Any) -> dict[str, State]:
+def _states(r: _Reader, raw_states: Any) -> dict[str, JourneyState]:
     """``[journey.states]``: each state's action, event name, properties and categories."""
-    states: dict[str, State] = {}
+    states: dict[str, JourneyState] = {}
     if raw_states is None:
         r.err("journey.states", 'required: at least one state, e.g. [journey.states] home = {action = "event"}')
         return states
@@ -94,7 +94,7 @@ def _states(r: _Reader, raw_states: Any) -> dict[str, State]:
     return states
 
 
-def _state(r: _Reader, name: str, spec: Any) -> State | None:
+def _state(r: _Reader, name: str, spec: Any) -> JourneyState | None:
     p = f"journey.states.{name}"
     spec_t = r.table(spec, p)
     if spec_t is None:
@@ -120,7 +120,7 @@ def _state(r: _Reader, name: str, spec: Any) -> State | None:
     if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
         r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
         return None
-    return None if bad else State(name, action, event, props, tuple(cats))
+    return None if bad else JourneyState(name, action, event, props, tuple(cats))
 
 
 def _transition_specs(r: _Reader, raw_tr: Any, known: dict[str, Any] | None) -> list[tuple[str, Any, int]]:
@@ -232,10 +232,10 @@ def _check_slo(r: _Reader, slo: SLOConfig) -> None:
     ]
     for kind, entries in tables:
         for i, e in enumerate(entries):
-            if e.endpoint not in ENDPOINT_NAMES:
+            if e.endpoint not in SLO_ENDPOINTS:
                 r.err(
                     f"slo.{kind}[{i}].endpoint",
-                    f"unknown endpoint {_show(e.endpoint)}; {hint(e.endpoint, ENDPOINT_NAMES)}",
+                    f"unknown endpoint {_show(e.endpoint)}; {hint(e.endpoint, SLO_ENDPOINTS)}",
                 )
 
 

@@ -462,12 +462,12 @@ def test_head_gets_headers_only_and_the_connection_stays_usable(mock: MockServer
 
 
 def test_a_bug_in_the_mock_is_a_500_that_says_so_not_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
-    from simulator.mock.state import State
+    from simulator.mock.state import CollectorState
 
-    def broken(self: State, body: dict[str, Any], now: float) -> None:
+    def broken(self: CollectorState, body: dict[str, Any], now: float) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(State, "event", broken)
+    monkeypatch.setattr(CollectorState, "event", broken)
     with MockServer() as mock:
         [(status, headers, payload)] = ms.exchange(
             mock.url, ms.raw_request("POST", ms.PATHS["events"], None, orjson.dumps(BODIES["events"]))

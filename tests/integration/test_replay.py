@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from simulator.dataset import ENDPOINTS, generate, read_dataset
+from simulator.dataset import ENDPOINT_NAMES, generate, read_dataset
 from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ def test_speed_plays_simulated_time_scaled_and_restamp_moves_added_at_to_now(tmp
     received = [r[1] for r in rows]
     assert max(received) - min(received) >= 3.0  # paced: not all at once
     for ep, _, body in rows:
-        if ep in ENDPOINTS[1:]:
+        if ep in ENDPOINT_NAMES[1:]:
             added = orjson.loads(body)["added_at"]
             assert added >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1))
     assert took < 60

@@ -13,7 +13,7 @@ import pytest
 
 from simulator import contract, dataset
 from simulator.cli import main
-from simulator.dataset import ENDPOINTS, TABLE_COLUMNS, generate, read_dataset, runs
+from simulator.dataset import ENDPOINT_NAMES, TABLE_COLUMNS, generate, read_dataset, runs
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
 
 
@@ -61,7 +61,7 @@ def test_every_healthy_line_passes_the_contract_and_every_faulty_one_is_flagged(
         assert bool(problems) == rec.request.faulty, (rec.request.fault, problems, rec.data[:300])
         assert orjson.loads(rec.data) == rec.request.body
         seen[rec.request.endpoint] += 1
-    assert dict(seen) == {ep: summary["requests"][ep] for ep in ENDPOINTS}
+    assert dict(seen) == {ep: summary["requests"][ep] for ep in ENDPOINT_NAMES}
     assert len(rows) == summary["requests"]["total"]
 
 

@@ -41,46 +41,59 @@ def campaign_scenario(tmp_path: Path) -> Path:
     return path
 
 
-def test_any_number_of_jobs_writes_the_same_bytes_csv(tmp_path: Path) -> None:
-    sc = campaign_scenario(tmp_path)
-    one = generate(sc, out=tmp_path / "one", users=300, days=3, seed=11)
-    # Small chunks: each worker spills several runs, and the parent merges them all in groups.
-    three = generate(sc, out=tmp_path / "three", users=300, days=3, seed=11, jobs=3, chunk_records=400)
-    every_core = generate(sc, out=tmp_path / "all", users=300, days=3, seed=11, jobs=0)
-    assert one["revenue_by_currency"] and one["daily"][1]["campaign"] == "flash sale"
-    assert one == three == every_core
+def _campaign_sold(summary: dict[str, Any]) -> bool:
+    return bool(summary["revenue_by_currency"]) and summary["daily"][1]["campaign"] == "flash sale"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "options", "runs", "written", "check"),
+    [
+        pytest.param(
+            "sale",
+            {"users": 300, "days": 3, "seed": 11},
+            # Small chunks: each worker spills several runs, and the parent merges them all in groups.
+            [{"jobs": 3, "chunk_records": 400}, {"jobs": 0}],
+            {
+                "README.md",
+                "devices.csv",
+                "events.csv",
+                "summary.json",
+                "requests/events.jsonl",
+                "requests/externalIds.jsonl",
+                "requests/identify.jsonl",
+            },
+            _campaign_sold,
+            id="csv, a campaign day, spilled runs, every core",
+        ),
+        pytest.param(
+            "bad-clients",
+            {"users": 240, "days": 3, "seed": 5, "table_format": "jsonl", "gzip_output": True},
+            [{"jobs": 3}],
+            {"events.jsonl.gz", "devices.jsonl.gz"},  # devices in the chosen format
+            lambda summary: bool(summary["requests"]["faulty"]),
+            id="jsonl, gzip, faulty SDKs",
+        ),
+        pytest.param("smoke", {"users": 3, "days": 2}, [{"jobs": 8}], set(), bool, id="more jobs than devices"),
+    ],
+)
+def test_any_number_of_jobs_writes_the_same_bytes(
+    tmp_path: Path,
+    scenario: str,
+    options: dict[str, Any],
+    runs: list[dict[str, Any]],
+    written: set[str],
+    check: Any,
+) -> None:
+    sc: str | Path = campaign_scenario(tmp_path) if scenario == "sale" else scenario
+    one = generate(sc, out=tmp_path / "one", **options)
+    assert check(one)
     want = files(tmp_path / "one")
-    assert set(want) == {
-        "README.md",
-        "devices.csv",
-        "events.csv",
-        "summary.json",
-        "requests/events.jsonl",
-        "requests/externalIds.jsonl",
-        "requests/identify.jsonl",
-    }
-    assert files(tmp_path / "three") == want
-    assert files(tmp_path / "all") == want
-    assert not list((tmp_path / "three").glob(".runs-*")), "temporary runs are removed"
-
-
-def test_any_number_of_jobs_writes_the_same_bytes_jsonl_gzip(tmp_path: Path) -> None:
-    one = generate(
-        "bad-clients", out=tmp_path / "one", users=240, days=3, seed=5, table_format="jsonl", gzip_output=True
-    )
-    three = generate(
-        "bad-clients", out=tmp_path / "three", users=240, days=3, seed=5, table_format="jsonl", gzip_output=True, jobs=3
-    )
-    assert one["requests"]["faulty"] and one == three
-    want = files(tmp_path / "one")
-    assert "events.jsonl.gz" in want and "devices.jsonl.gz" in want  # devices in the chosen format
-    assert files(tmp_path / "three") == want
-
-
-def test_more_jobs_than_devices_is_fine(tmp_path: Path) -> None:
-    one = generate("smoke", out=tmp_path / "one", users=3, days=2)
-    many = generate("smoke", out=tmp_path / "many", users=3, days=2, jobs=8)
-    assert one == many and files(tmp_path / "one") == files(tmp_path / "many")
+    assert written <= set(want)
+    for k, more in enumerate(runs):
+        other = generate(sc, out=tmp_path / f"jobs-{k}", **options, **more)
+        assert other == one, more
+        assert files(tmp_path / f"jobs-{k}") == want, more
+        assert not list((tmp_path / f"jobs-{k}").glob(".runs-*")), "temporary runs are removed"
 
 
 def test_progress_shows_with_jobs_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

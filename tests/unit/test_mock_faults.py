@@ -6,34 +6,21 @@ import math
 
 import pytest
 
-from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, FaultInjector, Latency, parse_duration
+from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, FaultInjector, Latency
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("123ms", 0.123),
-        ("1.5s", 1.5),
-        ("250us", 0.00025),
-        ("2m", 120.0),
-        (" 40 ms ", 0.04),
-        ("1m30s", 90.0),
-        ("2h", 7200.0),
-    ],
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
+def test_a_latency_needs_a_unit_and_other_fault_durations_are_seconds() -> None:
+    with pytest.raises(FaultError, match="cannot read latency '12': write '123ms'"):
+        Latency.parse("12")
+    assert Latency.parse("12ms") == Latency("fixed", 0.012)
+    config = FaultConfig.from_flags(retry_after="10", freeze_at=2, freeze_for="1m")
+    assert (config.default.retry_after, config.freeze_at, config.freeze_for) == (10.0, 2.0, 60.0)
 
 
 @pytest.mark.parametrize("text", ["", "ms", "12", "-5ms", "fast", "1e3ms"])
-def test_bad_durations_say_what_to_write(text: str) -> None:
-    with pytest.raises(FaultError, match="ms"):
-        parse_duration(text)
-
-
-def test_bare_numbers_take_the_default_unit() -> None:
-    assert parse_duration("10", default_unit="s") == 10.0
-    assert parse_duration(2, default_unit="s") == 2.0
+def test_bad_latencies_say_what_to_write(text: str) -> None:
+    with pytest.raises(FaultError, match="latency"):
+        Latency.parse(text)
 
 
 @pytest.mark.parametrize(

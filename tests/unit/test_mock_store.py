@@ -102,7 +102,7 @@ def test_session_memory_is_bounded(monkeypatch: object) -> None:
     from tests.integration import mock_support as ms
 
     monkeypatch.setattr(state, "MAX_SESSIONS", 100)  # type: ignore[attr-defined]
-    st = state.State()
+    st = state.CollectorState()
     for n in range(250):
         st.external_ids({**ms.session_start(1), "sid": ms.sid(1, n)})
     assert len(st.sessions) <= 100

@@ -15,7 +15,7 @@ from simulator.report.html import render_html
 from simulator.report.slo import Verdict, junit_xml
 from simulator.report.stats import RunStats
 from simulator.report.summary import build_summary, funnel, funnel_steps, render_again, write_summary
-from simulator.scenario import DEFAULT_EVENT_NAMES, JourneyConfig, State
+from simulator.scenario import DEFAULT_EVENT_NAMES, JourneyConfig, JourneyState
 
 START = 1_800_000_000.0
 #: (endpoint, step, weight) of the synthetic traffic
@@ -156,9 +156,9 @@ def test_funnel_follows_the_scenarios_event_names() -> None:
         start="home",
         transitions=(),
         states={
-            "home": State("home"),
-            "cart": State("cart", action="add_to_cart"),
-            "buy": State("buy", action="purchase", event="Order Completed"),
+            "home": JourneyState("home"),
+            "cart": JourneyState("cart", action="add_to_cart"),
+            "buy": JourneyState("buy", action="purchase", event="Order Completed"),
         },
         event_names={**DEFAULT_EVENT_NAMES, "add_to_cart": "Basket Add"},
     )

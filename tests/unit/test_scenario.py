@@ -16,7 +16,6 @@ from simulator.scenario import (
     ScenarioError,
     bundled_scenarios,
     load_scenario,
-    parse_duration,
     parse_scenario,
     scenario_dir,
 )
@@ -256,30 +255,6 @@ def test_extends_loops_are_caught(tmp_path: Path) -> None:
     (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
     with pytest.raises(ScenarioError, match="loop"):
         load_scenario(tmp_path / "a.toml")
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        (90, 90.0),
-        (1.5, 1.5),
-        ("90s", 90.0),
-        ("2m", 120.0),
-        ("1m30s", 90.0),
-        ("2h", 7200.0),
-        ("1d", 86400.0),
-        ("250ms", 0.25),
-        ("45", 45.0),
-    ],
-)
-def test_durations(text: str | float, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("bad", ["", "1x", "m", "-5s", "1m 30", True, -1])
-def test_bad_durations(bad: str | float) -> None:
-    with pytest.raises(ValueError):
-        parse_duration(bad)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,50 @@
+"""Durations: one grammar for scenario files, flags and the admin API; a bare number is seconds
+unless the caller says a unit is required (a latency spec)."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.duration import parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        (90, 90.0),
+        (1.5, 1.5),
+        ("45", 45.0),
+        ("90s", 90.0),
+        ("2m", 120.0),
+        ("1m30s", 90.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("250ms", 0.25),
+        ("123ms", 0.123),
+        ("250us", 0.00025),
+        (" 40 ms ", 0.04),
+    ],
+)
+def test_durations_in_every_unit(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad", ["", "1x", "m", "ms", "-5s", "-5ms", "1m 30", "fast", "1e3ms", True, -1, float("nan")])
+def test_bad_durations_say_what_is_expected(bad: str | float) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+def test_a_bare_number_is_seconds_unless_a_unit_is_required() -> None:
+    assert parse_duration("12") == parse_duration(12) == 12.0
+    assert parse_duration("12", bare="ms") == pytest.approx(0.012)
+    for bare in ("12", 12, 1.5):
+        with pytest.raises(ValueError, match=r"needs a unit: write \S+ms or \S+s"):
+            parse_duration(bare, bare=None)
+    assert parse_duration("12ms", bare=None) == pytest.approx(0.012)
+
+
+def test_the_scenario_package_reads_durations_with_the_same_function() -> None:
+    from simulator import scenario
+
+    assert scenario.parse_duration is parse_duration

@@ -1,0 +1,49 @@
+"""Load profiles: the scenario's [load] stages, or the command line's users, rate and run time."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.loadtest.shape import LoadProfile
+from simulator.scenario import LoadConfig, Stage
+
+
+def test_profile_follows_stages_and_flags_override_them() -> None:
+    load = LoadConfig(users=10, spawn_rate=2, stages=(Stage(duration=60, users=5), Stage(duration=30, users=50)))
+    p = LoadProfile.of(load)
+    assert p.at(0) == (5, 2, None) and p.at(61) == (50, 2, None) and p.at(90) is None and p.duration == 90
+    scaled = LoadProfile.of(load, users=7, run_time=20)  # the stages keep their shape, scaled to fit
+    assert scaled.at(0) == (1, 2, None) and scaled.at(19) == (7, 2, None) and scaled.at(20) is None
+
+
+def test_open_model_pool_starts_whole() -> None:
+    p = LoadProfile.of(LoadConfig(model="open", users=40, rate=25, spawn_rate=1, run_time=10))
+    assert p.at(0) == (40, 40.0, 25)
+
+
+FLASH = LoadConfig(
+    model="open",
+    users=400,
+    stages=(Stage(duration=90, rate=5), Stage(duration=120, rate=50), Stage(duration=90, rate=5)),
+)
+
+
+def test_run_time_scales_the_stages_to_fit() -> None:
+    """Before: --run-time replaced flash-sale's stages with one flat stage (with no rate)."""
+    p = LoadProfile.of(FLASH, run_time=30)
+    assert p.duration == pytest.approx(30)
+    assert [round(end, 3) for end, *_ in p.stages] == [9.0, 21.0, 30.0]
+    assert [rate for *_, rate in p.stages] == [5, 50, 5]  # the flash is still there
+
+
+def test_users_and_rate_scale_the_stages_keeping_their_shape() -> None:
+    p = LoadProfile.of(FLASH, rate=10, users=40)
+    assert [rate for *_, rate in p.stages] == [1, 10, 1]  # the peak is the rate asked for
+    assert {users for _, users, _, _ in p.stages} == {40}
+    closed = LoadConfig(users=10, stages=(Stage(duration=60, users=5), Stage(duration=30, users=50)))
+    assert [users for _, users, _, _ in LoadProfile.of(closed, users=10).stages] == [1, 10]
+
+
+def test_a_run_time_too_short_for_the_stages_says_how_long_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"--run-time 2s .* at least 3s"):
+        LoadProfile.of(FLASH, run_time=2)
