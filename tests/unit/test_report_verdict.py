@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from simulator.loadtest.shape import Profile
+from simulator.loadtest.shape import LoadProfile
 from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
 from simulator.report.stats import RunStats
 from simulator.report.summary import stall, unfinished, verdict_line
@@ -55,7 +55,7 @@ def test_open_model_dropped_and_achieved_against_the_plan() -> None:
 
 def test_planned_arrivals_follow_the_stages() -> None:
     load = LoadConfig(model="open", rate=2, stages=(Stage(duration=10, rate=2), Stage(duration=10, rate=20)))
-    p = Profile.of(load)
+    p = LoadProfile.of(load)
     assert p.planned_arrivals(0, 10) == 20
     assert p.planned_arrivals(5, 15) == 10 + 100
     assert p.planned_arrivals(0, 25) == 20 + 200 + 100  # past the last stage its rate goes on
