@@ -30,8 +30,8 @@ from simulator.digest import DIGEST_MASK, digest
 from simulator.mock import admin
 from simulator.mock.faults import FaultConfig, FaultInjector
 from simulator.mock.limits import Limits
-from simulator.mock.state import State
-from simulator.mock.store import FLUSH_INTERVAL_S, MAX_REJECTED_PATH, Store
+from simulator.mock.state import MAX_PROFILES, State
+from simulator.mock.store import FLUSH_INTERVAL_S, MAX_MEMORY_BYTES, MAX_REJECTED_PATH, Store
 from simulator.mock.validation import fast_checks
 
 __all__ = ["MAX_BODY", "App", "HttpProtocol", "response"]
@@ -120,6 +120,8 @@ class App:
         limits: Limits | None = None,
         admin_token: str | None = None,
         admin_port: int | None = None,
+        memory_store_cap: int = MAX_MEMORY_BYTES,
+        max_profiles: int = MAX_PROFILES,
     ) -> None:
         self.limits = limits or Limits()
         #: Every admin call but /health needs ``Authorization: Bearer`` this (see ``admin.guard``).
@@ -131,8 +133,8 @@ class App:
         self.admin_url: str | None = None
         #: The address bound (a Host header naming it is this mock's).
         self.bind_host = "127.0.0.1"
-        self.state = State()
-        self.store = Store(store)
+        self.state = State(max_profiles=max_profiles)
+        self.store = Store(store, max_memory_bytes=memory_store_cap)
         #: Commit each accepted body before answering 200 (``--sync``): nothing acknowledged is lost
         #: even on SIGKILL, at the cost of one COMMIT per request.
         self.sync = sync
@@ -344,7 +346,11 @@ class App:
             "unavailable": store.unavailable(),
             "rejected_not_stored": store.rejected_not_stored,
             "sync": self.sync,
+            "memory_bytes": store.memory_bytes,
+            "memory_cap_bytes": store.max_memory_bytes,
         }
+        # Accepted bodies counted and digested in "stored" but not kept (a :memory: store past its cap).
+        out["bodies_dropped"] = store.bodies_dropped
         out["connections"] = len(self.connections)
         until = self.refusing_until
         out["refusing_for_s"] = 0.0 if until is None else round(max(0.0, until - time.monotonic()), 3)

@@ -28,7 +28,7 @@ from simulator.contract import ENDPOINT_NAMES
 from simulator.digest import DIGEST_MASK
 from simulator.mock import threads
 
-__all__ = ["FLUSH_INTERVAL_S", "MAX_PENDING", "Store"]
+__all__ = ["FLUSH_INTERVAL_S", "MAX_MEMORY_BYTES", "MAX_PENDING", "Store"]
 
 #: Seconds between batch writes. A crash (SIGKILL, not SIGTERM) loses what was answered since the
 #: last COMMIT: at most this plus one flush's duration (measured by ``test_mock_crash``); ``--sync`` loses nothing.
@@ -37,6 +37,10 @@ FLUSH_INTERVAL_S = 0.05
 CHECKPOINT_INTERVAL_S = 0.5
 #: Rows waiting for a write beyond which the store "cannot keep up" and new requests get 503.
 MAX_PENDING = 50_000
+#: Bytes of bodies a ``:memory:`` store keeps; past them it counts and digests without keeping bodies.
+MAX_MEMORY_BYTES = 256 * 1024 * 1024
+#: What SQLite spends on a row beside its body (columns, b-tree), counted against that cap.
+ROW_OVERHEAD = 160
 #: Seconds ``close()`` keeps retrying a failing write (off the loop: the server has stopped).
 CLOSE_RETRY_S = 10.0
 
@@ -86,10 +90,17 @@ def _say(message: str) -> None:
 class Store:
     """SQLite at ``path`` (a file, or ``":memory:"``), written in batches by ``flush()``."""
 
-    def __init__(self, path: str = ":memory:", *, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self, path: str = ":memory:", *, max_pending: int = MAX_PENDING, max_memory_bytes: int = MAX_MEMORY_BYTES
+    ) -> None:
         self.path = path
         #: Rows waiting beyond which ``unavailable()`` reports that the store cannot keep up.
         self.max_pending = max_pending
+        #: A ``:memory:`` store's cap on the bytes of the rows it keeps (``None`` for a file: the disk is the cap).
+        self.max_memory_bytes: int | None = max_memory_bytes if path == ":memory:" else None
+        #: Bytes of the rows kept so far (``:memory:`` only) and the accepted bodies counted but not kept.
+        self.memory_bytes = 0
+        self.bodies_dropped = 0
         # timeout=0: no busy wait on the loop's thread; a locked database fails the flush at
         # once, the batch is kept, and the next flush tries again.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
@@ -200,12 +211,13 @@ class Store:
                 raise RuntimeError("the store is closed; these rows would be lost")
             self._accepted, self._rejected = [], []
             db = self._db
+            keep_acc, keep_rej, used = self._within_cap(acc, rej)
             try:
                 db.execute("BEGIN")
-                if acc:
-                    db.executemany(_INSERT_ACCEPTED, [row[:7] for row in acc])
-                if rej:
-                    db.executemany(_INSERT_REJECTED, rej)
+                if keep_acc:
+                    db.executemany(_INSERT_ACCEPTED, [row[:7] for row in keep_acc])
+                if keep_rej:
+                    db.executemany(_INSERT_REJECTED, keep_rej)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:
@@ -216,6 +228,10 @@ class Store:
                 self._rejected[:0] = rej
                 self._failed(str(exc))
                 return False
+            self.memory_bytes += used
+            self.bodies_dropped += len(acc) - len(keep_acc)
+            self.rejected_not_stored += len(rej) - len(keep_rej)
+            # Rows past the memory cap count here too: their count and digest are kept, their bodies not.
             count, total = self.stored_count, self.stored_digest
             for row in acc:
                 ep = row[0]
@@ -229,6 +245,37 @@ class Store:
                 _say(f"the store writes again after {down:.1f} s; the {len(acc)} rows kept meanwhile are stored")
                 self.error = self.failing_since = None
             return True
+
+    def _within_cap(
+        self, acc: list[AcceptedRow], rej: list[RejectedRow]
+    ) -> tuple[list[AcceptedRow], list[RejectedRow], int]:
+        """The rows a ``:memory:`` store still has room for, and their bytes (all of them for a file)."""
+        cap = self.max_memory_bytes
+        if cap is None:
+            return acc, rej, 0
+        room = cap - self.memory_bytes
+        used = 0
+        keep_acc: list[AcceptedRow] = []
+        for row in acc:
+            size = len(row[6]) + ROW_OVERHEAD
+            if used + size > room:
+                if not self.bodies_dropped:
+                    _say(
+                        f"the :memory: store holds {cap} bytes of rows (--memory-store-cap): from now on it "
+                        "counts and digests accepted bodies without keeping them (stats: bodies_dropped)"
+                    )
+                break
+            used += size
+            keep_acc.append(row)
+        keep_rej: list[RejectedRow] = []
+        if len(keep_acc) == len(acc):
+            for rrow in rej:
+                size = len(rrow[6]) + len(rrow[4]) + ROW_OVERHEAD
+                if used + size > room:
+                    break
+                used += size
+                keep_rej.append(rrow)
+        return keep_acc, keep_rej, used
 
     def _failed(self, error: str) -> None:
         if self.error is None:
@@ -266,6 +313,7 @@ class Store:
             self.stored_count = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.stored_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.rejected_not_stored = 0
+            self.memory_bytes = self.bodies_dropped = 0
 
     def close(self) -> None:
         """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent."""
