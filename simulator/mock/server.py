@@ -638,6 +638,7 @@ class HttpProtocol(asyncio.Protocol):
         "_origin",
         "_queue",
         "_size",
+        "_tail",
         "_ua",
         "_url",
         "admin_ok",
@@ -684,6 +685,8 @@ class HttpProtocol(asyncio.Protocol):
         self._last = time.monotonic()
         #: Discarding input until the close of an answered-and-refused request (see ``_refuse``).
         self._linger = False
+        #: The last bytes given to the parser: a head's blank line may span two chunks.
+        self._tail = b""
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -722,7 +725,7 @@ class HttpProtocol(asyncio.Protocol):
                 if not self._url:
                     self._head_began = now
                 end = data.find(b"\r\n\r\n")
-                if end < 0:
+                if end < 0 and (self._tail + data[:3]).find(b"\r\n\r\n") < 0:
                     if len(data) > self.app.limits.max_header_bytes:
                         self._head_too_large(data)
                     else:
@@ -731,6 +734,7 @@ class HttpProtocol(asyncio.Protocol):
             if end + 4 > self.app.limits.max_header_bytes:
                 self._head_too_large(data)
                 return
+        self._tail = data[-3:]
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
