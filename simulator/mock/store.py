@@ -78,8 +78,7 @@ _INSERT_REJECTED = (
     "INSERT INTO rejected (endpoint, received_at, status, reason, message, path, body) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
-#: A pending accepted row: the table's columns, then the body's digest (summed into ``stored`` on COMMIT).
-AcceptedRow = tuple[str, float, str, str, int, str | None, bytes, int]
+AcceptedRow = tuple[str, float, str, str, int, str | None, bytes]
 RejectedRow = tuple[str | None, float, int, str, str, str, bytes]
 
 
@@ -125,9 +124,12 @@ class Store:
         self._accepted: list[AcceptedRow] = []
         self._rejected: list[RejectedRow] = []
         self.written = 0
-        #: Per endpoint, the rows durably committed and the sum modulo 2**64 of their digests.
+        #: Per endpoint, the rows durably committed and the sum modulo 2**64 of their digests: the
+        #: running totals of every row added, as they stood when the last successful COMMIT began.
         self.stored_count = dict.fromkeys(ENDPOINT_NAMES, 0)
         self.stored_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
+        self._added_count = dict.fromkeys(ENDPOINT_NAMES, 0)
+        self._added_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
         #: Why the last write failed (SQLite's message); ``None`` while writes succeed.
         self.error: str | None = None
         #: ``time.monotonic()`` of the first failure of the current run of failures.
@@ -159,7 +161,10 @@ class Store:
         body: bytes,
         digest: int,
     ) -> None:
-        self._accepted.append((endpoint, received_at, uid, sid, profile_id, source, body, digest))
+        self._accepted.append((endpoint, received_at, uid, sid, profile_id, source, body))
+        # Running totals (summed here, not per row at COMMIT: cheaper); masked when snapshotted.
+        self._added_count[endpoint] += 1
+        self._added_digest[endpoint] += digest
 
     def add_rejected(
         self, endpoint: str | None, received_at: float, status: int, reason: str, message: str, path: str, body: bytes
@@ -171,9 +176,11 @@ class Store:
             (endpoint, received_at, status, reason, message, path[:MAX_REJECTED_PATH], body[:MAX_REJECTED_BODY])
         )
 
-    def discard_last_accepted(self) -> None:
+    def discard_last_accepted(self, digest: int) -> None:
         """Forget the row added last (``--sync``: its write failed and it is answered 503, not 200)."""
-        self._accepted.pop()
+        endpoint = self._accepted.pop()[0]
+        self._added_count[endpoint] -= 1
+        self._added_digest[endpoint] -= digest
 
     def _checkpoint(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None)
@@ -209,13 +216,17 @@ class Store:
                 return True
             if self._closed:
                 raise RuntimeError("the store is closed; these rows would be lost")
+            # Taken before the swap: a row added meanwhile (from another thread) is in this batch but
+            # not in these totals, so "stored" can lag by a flush but never overstates.
+            counts = dict(self._added_count)
+            digests = {ep: d & DIGEST_MASK for ep, d in self._added_digest.items()}
             self._accepted, self._rejected = [], []
             db = self._db
             keep_acc, keep_rej, used = self._within_cap(acc, rej)
             try:
                 db.execute("BEGIN")
                 if keep_acc:
-                    db.executemany(_INSERT_ACCEPTED, [row[:7] for row in keep_acc])
+                    db.executemany(_INSERT_ACCEPTED, keep_acc)
                 if keep_rej:
                     db.executemany(_INSERT_REJECTED, keep_rej)
                 db.execute("COMMIT")
@@ -232,13 +243,7 @@ class Store:
             self.bodies_dropped += len(acc) - len(keep_acc)
             self.rejected_not_stored += len(rej) - len(keep_rej)
             # Rows past the memory cap count here too: their count and digest are kept, their bodies not.
-            count, total = self.stored_count, self.stored_digest
-            for row in acc:
-                ep = row[0]
-                count[ep] += 1
-                total[ep] += row[7]
-            for ep in total:
-                total[ep] &= DIGEST_MASK
+            self.stored_count, self.stored_digest = counts, digests
             self.written += len(acc)
             if self.error is not None:
                 down = time.monotonic() - (self.failing_since or time.monotonic())
@@ -312,6 +317,8 @@ class Store:
             self.written = 0
             self.stored_count = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.stored_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
+            self._added_count = dict.fromkeys(ENDPOINT_NAMES, 0)
+            self._added_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.rejected_not_stored = 0
             self.memory_bytes = self.bodies_dropped = 0
 
