@@ -29,6 +29,8 @@ from simulator.mock.admin import ADMIN_TOKEN_ENV, admin_headers, is_loopback
 from simulator.mock.faults import EndpointFaults, FaultConfig, FaultError, Latency
 from simulator.mock.limits import Limits
 from simulator.mock.server import App
+from simulator.mock.state import MAX_PROFILES
+from simulator.mock.store import MAX_MEMORY_BYTES
 
 __all__ = [
     "ADMIN_TOKEN_ENV",
@@ -76,6 +78,8 @@ class MockServer:
         limits: Limits | None = None,
         admin_token: str | None = None,
         admin_port: int | None = None,
+        memory_store_cap: int = MAX_MEMORY_BYTES,
+        max_profiles: int = MAX_PROFILES,
     ) -> None:
         if not is_loopback(host) and not admin_token:
             raise ValueError(
@@ -93,6 +97,8 @@ class MockServer:
         self.admin_token = admin_token or None
         #: The admin API's own port (0: a free one); ``None``: on the tracking port.
         self.admin_port = admin_port
+        self.memory_store_cap = memory_store_cap
+        self.max_profiles = max_profiles
         self.app: App | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threads.OSThread | None = None
@@ -124,6 +130,8 @@ class MockServer:
             limits=self.limits,
             admin_token=self.admin_token,
             admin_port=self.admin_port,
+            memory_store_cap=self.memory_store_cap,
+            max_profiles=self.max_profiles,
         )
         app.start_flushing(loop)
         try:
@@ -270,6 +278,8 @@ def serve(
     limits: Limits | None = None,
     admin_token: str | None = None,
     admin_port: int | None = None,
+    memory_store_cap: int = MAX_MEMORY_BYTES,
+    max_profiles: int = MAX_PROFILES,
 ) -> None:
     """Run the mock in the foreground; prints ``loadsim mock listening on URL`` first, stops on
     SIGINT/SIGTERM after flushing the store."""
@@ -283,4 +293,6 @@ def serve(
         limits=limits,
         admin_token=admin_token,
         admin_port=admin_port,
+        memory_store_cap=memory_store_cap,
+        max_profiles=max_profiles,
     ).run()

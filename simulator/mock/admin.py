@@ -191,7 +191,7 @@ def _admin_paths() -> dict[str, Any]:
         "/_admin/stats": {
             "get": {
                 "operationId": "adminStats",
-                "summary": "Counters, warnings and the reconciliation digest",
+                "summary": "Counters, warnings, the digest, and what the store durably committed (stored)",
                 "responses": ok,
             }
         },

@@ -8,6 +8,8 @@ from simulator.duration import parse_duration
 from simulator.mock.admin import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE_ENV, admin_token_from_env
 from simulator.mock.faults import FaultConfig, FaultError
 from simulator.mock.limits import Limits
+from simulator.mock.state import MAX_PROFILES
+from simulator.mock.store import MAX_MEMORY_BYTES
 
 __all__ = ["add_arguments", "faults_from_args", "limits_from_args", "serve_from_args"]
 
@@ -90,6 +92,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="connections served at once before the oldest idle ones are closed (default: what the "
         "file descriptor limit allows)",
+    )
+    lim.add_argument(
+        "--memory-store-cap",
+        type=int,
+        default=MAX_MEMORY_BYTES,
+        metavar="BYTES",
+        help="with --store :memory:, bytes of rows kept; past them bodies are counted and digested, not kept "
+        f"(stats: bodies_dropped; default: {MAX_MEMORY_BYTES})",
+    )
+    lim.add_argument(
+        "--max-profiles",
+        type=int,
+        default=MAX_PROFILES,
+        metavar="N",
+        help=f"stitched profiles kept before the oldest tenth is forgotten (default: {MAX_PROFILES:,})",
     )
     faults = parser.add_argument_group(
         "faults", "each may be repeated and prefixed by an endpoint: identify=..., events=..., externalIds=..."
@@ -182,6 +199,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
             sync=args.sync,
             limits=limits,
             admin_token=token,
+            memory_store_cap=args.memory_store_cap,
+            max_profiles=args.max_profiles,
             admin_port=args.admin_port,
         )
     except ValueError as exc:  # a non-loopback --host without a token

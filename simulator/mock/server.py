@@ -30,8 +30,8 @@ from simulator.digest import DIGEST_MASK, digest
 from simulator.mock import admin
 from simulator.mock.faults import FaultConfig, FaultInjector
 from simulator.mock.limits import Limits
-from simulator.mock.state import CollectorState
-from simulator.mock.store import FLUSH_INTERVAL_S, MAX_REJECTED_PATH, Store
+from simulator.mock.state import MAX_PROFILES, CollectorState
+from simulator.mock.store import FLUSH_INTERVAL_S, MAX_MEMORY_BYTES, MAX_REJECTED_PATH, Store
 from simulator.mock.validation import fast_checks
 
 __all__ = ["MAX_BODY", "App", "HttpProtocol", "response"]
@@ -120,8 +120,14 @@ class App:
         limits: Limits | None = None,
         admin_token: str | None = None,
         admin_port: int | None = None,
+        memory_store_cap: int = MAX_MEMORY_BYTES,
+        max_profiles: int = MAX_PROFILES,
     ) -> None:
         self.limits = limits or Limits()
+        # Read on every request: plain attributes, one lookup each.
+        self.max_request_line = self.limits.max_request_line
+        self.max_header_bytes = self.limits.max_header_bytes
+        self.max_body = self.limits.max_body
         #: Every admin call but /health needs ``Authorization: Bearer`` this (see ``admin.guard``).
         self.admin_token = admin_token or None
         #: The admin API's own port (0: a free one); ``None``: it shares the tracking port.
@@ -131,8 +137,8 @@ class App:
         self.admin_url: str | None = None
         #: The address bound (a Host header naming it is this mock's).
         self.bind_host = "127.0.0.1"
-        self.state = CollectorState()
-        self.store = Store(store)
+        self.state = CollectorState(max_profiles=max_profiles)
+        self.store = Store(store, max_memory_bytes=memory_store_cap)
         #: Commit each accepted body before answering 200 (``--sync``): nothing acknowledged is lost
         #: even on SIGKILL, at the cost of one COMMIT per request.
         self.sync = sync
@@ -344,7 +350,11 @@ class App:
             "unavailable": store.unavailable(),
             "rejected_not_stored": store.rejected_not_stored,
             "sync": self.sync,
+            "memory_bytes": store.memory_bytes,
+            "memory_cap_bytes": store.max_memory_bytes,
         }
+        # Accepted bodies counted and digested in "stored" but not kept (a :memory: store past its cap).
+        out["bodies_dropped"] = store.bodies_dropped
         out["connections"] = len(self.connections)
         until = self.refusing_until
         out["refusing_for_s"] = 0.0 if until is None else round(max(0.0, until - time.monotonic()), 3)
@@ -469,9 +479,9 @@ class App:
             )
             return
 
-        down = self.store.unavailable()
-        if down is not None:
-            self._unavailable(conn, endpoint, down)
+        store = self.store
+        if store.error is not None or len(store._accepted) >= store.max_pending:
+            self._unavailable(conn, endpoint, store.unavailable() or "the store cannot write")
             return
 
         action, delay = "ok", 0.0
@@ -564,7 +574,7 @@ class App:
         store = self.store
         if store.flush():
             return True
-        store.discard_last_accepted()
+        store.discard_last_accepted(d)
         st = self.state
         st.accepted[endpoint] -= 1
         st.digests[endpoint] = (st.digests[endpoint] - d) & DIGEST_MASK
@@ -699,33 +709,14 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed or self._linger:
             return
-        self._last = now = time.monotonic()
-        if not self._in_body:
-            # A head under way: parse it only once its blank line is here (or refuse it if too long).
-            buf = self._headbuf
-            if buf:
-                start = max(0, len(buf) - 3)
-                buf += data
-                end = buf.find(b"\r\n\r\n", start)
-                if end < 0:
-                    if len(buf) > self.app.limits.max_header_bytes:
-                        self._head_too_large(buf)
-                    return
-                data = bytes(buf)
-                self._headbuf = bytearray()
-            else:
-                if not self._url:
-                    self._head_began = now
-                end = data.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(data) > self.app.limits.max_header_bytes:
-                        self._head_too_large(data)
-                    else:
-                        self._headbuf += data
-                    return
-            if end + 4 > self.app.limits.max_header_bytes:
-                self._head_too_large(data)
+        self._last = time.monotonic()
+        # The common case, fed at once: between requests, a packet no larger than the head limit.
+        # Otherwise a head is under way (or the packet is large): see ``_head_ready``.
+        if not self._in_body and (self._url or self._headbuf or len(data) > self.app.max_header_bytes):
+            ready = self._head_ready(data)
+            if ready is None:
                 return
+            data = ready
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -747,6 +738,39 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._bad_request(f"malformed HTTP request: {exc}")
 
+    def _head_ready(self, data: bytes) -> bytes | None:
+        """What to give the parser now while a head arrives, or None (buffered, or refused).
+
+        The head is kept in a ``bytearray`` until its blank line is here, then parsed in one call:
+        linear in the bytes received, where httptools would concatenate a long header value once
+        per packet. Past ``max_header_bytes`` it gets a 431 (a 414 for a long request line).
+        """
+        limit = self.app.max_header_bytes
+        buf = self._headbuf
+        if not buf:
+            if self._url and data[:1] in (b"\r", b"\n"):
+                return data  # the parser holds the head so far, and its blank line may begin here
+            if not self._url and len(data) > limit:
+                # One large packet from the start of a request: its head must end within the limit.
+                if data.find(b"\r\n\r\n", 0, limit + 4) < 0:
+                    self._head_too_large(data)
+                    return None
+                return data
+            if self._head_began is None:
+                self._head_began = self._last
+        start = max(0, len(buf) - 3)
+        buf += data
+        end = buf.find(b"\r\n\r\n", start)
+        if end < 0:
+            if len(buf) > limit:
+                self._head_too_large(buf)
+            return None
+        if end + 4 > limit:
+            self._head_too_large(buf)
+            return None
+        self._headbuf = bytearray()
+        return bytes(buf)
+
     def pause_writing(self) -> None:
         self._pause()
 
@@ -757,8 +781,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        limit = self.app.limits.max_request_line
-        if len(self._url) > limit:
+        if len(self._url) > self.app.max_request_line:
+            limit = self.app.max_request_line
             raise _Refuse(
                 414, "uri_too_long", f"request line longer than {limit} bytes (loadsim mock --max-request-line)"
             )
@@ -770,8 +794,10 @@ class HttpProtocol(asyncio.Protocol):
         elif n == b"cl-user-agent":
             self._ua = value.strip()
         elif n == b"content-length":
-            with contextlib.suppress(ValueError):  # httptools itself refuses a malformed one
+            try:
                 self._clen = int(value)
+            except ValueError:  # httptools itself refuses a malformed one (a try is cheaper than suppress())
+                self._clen = -1
         elif n == b"host":
             self._host = value
         elif n == b"expect" and value.lower() == b"100-continue":
@@ -784,16 +810,16 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_body = True
         self._head_began = None
-        limit = self.app.limits.max_body
-        if self._clen > limit:
+        if self._clen > self.app.max_body:
+            limit = self.app.max_body
             raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
         if self._expect and not self._queue and not self.closed:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
-        if self._size > self.app.limits.max_body:  # a chunked body: no Content-Length to decide from
-            limit = self.app.limits.max_body
+        if self._size > self.app.max_body:  # a chunked body: no Content-Length to decide from
+            limit = self.app.max_body
             raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
         self._body.append(body)
 
@@ -806,17 +832,27 @@ class HttpProtocol(asyncio.Protocol):
         self._head = method == b"HEAD"
         url, ct, ua = self._url, self._ct, self._ua
         # Reset here rather than in on_message_begin: one callback fewer per request.
-        self._url, self._ct, self._ua, self._body, self._size = b"", None, None, [], 0
-        self._clen, self._expect, self._in_body = -1, False, False
+        self._url, self._ct, self._ua, self._body, self._size, self._clen, self._in_body = (
+            b"",
+            None,
+            None,
+            [],
+            0,
+            -1,
+            False,
+        )
         self.app.handle(self, method, url, ct, ua, body)
-        # After handling: only the admin API reads them, during ``handle``.
-        self._host = self._origin = self._auth = None
+        # After handling: the admin API reads them during ``handle``; the rare ones only when sent.
+        self._host = None
+        if self._expect or self._origin is not None or self._auth is not None:
+            self._expect, self._origin, self._auth = False, None, None
 
     # --- limits and timeouts ----------------------------------------------------------------
 
     def _head_too_large(self, head: bytes | bytearray) -> None:
         limits = self.app.limits
         line_end = head.find(b"\r\n", 0, limits.max_request_line + 2)
+        # Which limit: only a head seen from its start tells (the parser checks the URL it holds).
         if line_end < 0 and not self._url:
             self._url = bytes(head[: min(len(head), 1024)]).partition(b" ")[2]
             self._refuse(
@@ -851,8 +887,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._in_body:
             if now - self._last > limits.body_timeout:
                 self._timeout("body", limits.body_timeout)
-        elif self._head_began is not None and (self._headbuf or self._url):
-            if now - self._head_began > limits.header_timeout:
+        elif self._headbuf or self._url:
+            began = self._last if self._head_began is None else self._head_began
+            if now - began > limits.header_timeout:
                 self._timeout("header", limits.header_timeout)
         elif not self._queue and now - self._last > limits.idle_timeout:
             self._close()

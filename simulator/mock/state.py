@@ -21,7 +21,10 @@ from simulator.contract import ENDPOINT_NAMES, iso_utc
 __all__ = ["CollectorState", "StitchedProfile"]
 
 #: Session ids remembered (for the unknown/shared session warnings) before the oldest are forgotten.
-MAX_SESSIONS = 2_000_000
+MAX_SESSIONS = 1_000_000
+#: Profiles kept before the oldest tenth is forgotten (about 1.6 KB a device, 2.5 KB identified:
+#: measured by ``test_mock_memory``); ``loadsim mock --max-profiles``.
+MAX_PROFILES = 200_000
 #: ``added_at`` further ahead of the server clock than this is a warning (clock skew is common).
 FUTURE_TOLERANCE_S = 300.0
 #: ``added_at`` older than this is a warning (an SDK replaying a stale offline queue).
@@ -86,7 +89,8 @@ class StitchedProfile:
 class CollectorState:
     """Counters and profiles. ``reset()`` forgets everything (the store is reset separately)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_profiles: int = MAX_PROFILES) -> None:
+        self.max_profiles = max(1, max_profiles)
         self.reset()
 
     def reset(self) -> None:
@@ -106,6 +110,7 @@ class CollectorState:
         self.by_identity: dict[str, StitchedProfile] = {}
         self.sessions: dict[str, str] = {}
         self.sessions_forgotten = 0
+        self.profiles_forgotten = 0
         self._next_id = 1
         self._bounds_at = -1.0
         self._future = ""
@@ -137,12 +142,28 @@ class CollectorState:
     def profile_for_uid(self, uid: str) -> StitchedProfile:
         p = self.by_uid.get(uid)
         if p is None:
+            if len(self.profiles) >= self.max_profiles:
+                self._forget_oldest_profiles()
             p = StitchedProfile(self._next_id)
             self._next_id += 1
             p.user_ids.add(uid)
             self.profiles[p.id] = p
             self.by_uid[uid] = p
         return p
+
+    def _forget_oldest_profiles(self) -> None:
+        """A soak test plays millions of devices: forget the oldest tenth of the profiles (dicts keep
+        creation order) rather than grow without bound; the stats count them."""
+        drop = max(1, self.max_profiles // 10)
+        for pid in list(itertools.islice(self.profiles, drop)):
+            p = self.profiles.pop(pid)
+            for uid in p.user_ids:
+                if self.by_uid.get(uid) is p:
+                    del self.by_uid[uid]
+            for key in [f"email:{e}" for e in p.emails] + [f"phone:{n}" for n in p.phones]:
+                if self.by_identity.get(key) is p:
+                    del self.by_identity[key]
+        self.profiles_forgotten += drop
 
     def _merge(self, a: StitchedProfile, b: StitchedProfile) -> StitchedProfile:
         """One profile from two: the older survives, so a person keeps their first profile id."""
@@ -249,6 +270,7 @@ class CollectorState:
             "problems_by_field": dict(self.problems_by_field),
             "webhook_sources": dict(self.webhook_sources),
             "profiles": len(self.profiles),
+            "profiles_forgotten": self.profiles_forgotten,
             "identified_profiles": sum(1 for p in self.profiles.values() if p.emails or p.phones),
             "merges": self.merges,
             "sessions": len(self.sessions) + self.sessions_forgotten,

@@ -28,7 +28,7 @@ from simulator.contract import ENDPOINT_NAMES
 from simulator.digest import DIGEST_MASK
 from simulator.mock import threads
 
-__all__ = ["FLUSH_INTERVAL_S", "MAX_PENDING", "Store"]
+__all__ = ["FLUSH_INTERVAL_S", "MAX_MEMORY_BYTES", "MAX_PENDING", "Store"]
 
 #: Seconds between batch writes. A crash (SIGKILL, not SIGTERM) loses what was answered since the
 #: last COMMIT: at most this plus one flush's duration (measured by ``test_mock_crash``); ``--sync`` loses nothing.
@@ -37,6 +37,10 @@ FLUSH_INTERVAL_S = 0.05
 CHECKPOINT_INTERVAL_S = 0.5
 #: Rows waiting for a write beyond which the store "cannot keep up" and new requests get 503.
 MAX_PENDING = 50_000
+#: Bytes of bodies a ``:memory:`` store keeps; past them it counts and digests without keeping bodies.
+MAX_MEMORY_BYTES = 256 * 1024 * 1024
+#: What SQLite spends on a row beside its body (columns, b-tree), counted against that cap.
+ROW_OVERHEAD = 160
 #: Seconds ``close()`` keeps retrying a failing write (off the loop: the server has stopped).
 CLOSE_RETRY_S = 10.0
 
@@ -74,8 +78,7 @@ _INSERT_REJECTED = (
     "INSERT INTO rejected (endpoint, received_at, status, reason, message, path, body) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
-#: A pending accepted row: the table's columns, then the body's digest (summed into ``stored`` on COMMIT).
-AcceptedRow = tuple[str, float, str, str, int, str | None, bytes, int]
+AcceptedRow = tuple[str, float, str, str, int, str | None, bytes]
 RejectedRow = tuple[str | None, float, int, str, str, str, bytes]
 
 
@@ -86,10 +89,17 @@ def _say(message: str) -> None:
 class Store:
     """SQLite at ``path`` (a file, or ``":memory:"``), written in batches by ``flush()``."""
 
-    def __init__(self, path: str = ":memory:", *, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self, path: str = ":memory:", *, max_pending: int = MAX_PENDING, max_memory_bytes: int = MAX_MEMORY_BYTES
+    ) -> None:
         self.path = path
         #: Rows waiting beyond which ``unavailable()`` reports that the store cannot keep up.
         self.max_pending = max_pending
+        #: A ``:memory:`` store's cap on the bytes of the rows it keeps (``None`` for a file: the disk is the cap).
+        self.max_memory_bytes: int | None = max_memory_bytes if path == ":memory:" else None
+        #: Bytes of the rows kept so far (``:memory:`` only) and the accepted bodies counted but not kept.
+        self.memory_bytes = 0
+        self.bodies_dropped = 0
         # timeout=0: no busy wait on the loop's thread; a locked database fails the flush at
         # once, the batch is kept, and the next flush tries again.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
@@ -114,9 +124,12 @@ class Store:
         self._accepted: list[AcceptedRow] = []
         self._rejected: list[RejectedRow] = []
         self.written = 0
-        #: Per endpoint, the rows durably committed and the sum modulo 2**64 of their digests.
+        #: Per endpoint, the rows durably committed and the sum modulo 2**64 of their digests: the
+        #: running totals of every row added, as they stood when the last successful COMMIT began.
         self.stored_count = dict.fromkeys(ENDPOINT_NAMES, 0)
         self.stored_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
+        self._added_count = dict.fromkeys(ENDPOINT_NAMES, 0)
+        self._added_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
         #: Why the last write failed (SQLite's message); ``None`` while writes succeed.
         self.error: str | None = None
         #: ``time.monotonic()`` of the first failure of the current run of failures.
@@ -148,7 +161,10 @@ class Store:
         body: bytes,
         digest: int,
     ) -> None:
-        self._accepted.append((endpoint, received_at, uid, sid, profile_id, source, body, digest))
+        self._accepted.append((endpoint, received_at, uid, sid, profile_id, source, body))
+        # Running totals (summed here, not per row at COMMIT: cheaper); masked when snapshotted.
+        self._added_count[endpoint] += 1
+        self._added_digest[endpoint] += digest
 
     def add_rejected(
         self, endpoint: str | None, received_at: float, status: int, reason: str, message: str, path: str, body: bytes
@@ -160,9 +176,11 @@ class Store:
             (endpoint, received_at, status, reason, message, path[:MAX_REJECTED_PATH], body[:MAX_REJECTED_BODY])
         )
 
-    def discard_last_accepted(self) -> None:
+    def discard_last_accepted(self, digest: int) -> None:
         """Forget the row added last (``--sync``: its write failed and it is answered 503, not 200)."""
-        self._accepted.pop()
+        endpoint = self._accepted.pop()[0]
+        self._added_count[endpoint] -= 1
+        self._added_digest[endpoint] -= digest
 
     def _checkpoint(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None)
@@ -198,14 +216,19 @@ class Store:
                 return True
             if self._closed:
                 raise RuntimeError("the store is closed; these rows would be lost")
+            # Taken before the swap: a row added meanwhile (from another thread) is in this batch but
+            # not in these totals, so "stored" can lag by a flush but never overstates.
+            counts = dict(self._added_count)
+            digests = {ep: d & DIGEST_MASK for ep, d in self._added_digest.items()}
             self._accepted, self._rejected = [], []
             db = self._db
+            keep_acc, keep_rej, used = self._within_cap(acc, rej)
             try:
                 db.execute("BEGIN")
-                if acc:
-                    db.executemany(_INSERT_ACCEPTED, [row[:7] for row in acc])
-                if rej:
-                    db.executemany(_INSERT_REJECTED, rej)
+                if keep_acc:
+                    db.executemany(_INSERT_ACCEPTED, keep_acc)
+                if keep_rej:
+                    db.executemany(_INSERT_REJECTED, keep_rej)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:
@@ -216,19 +239,48 @@ class Store:
                 self._rejected[:0] = rej
                 self._failed(str(exc))
                 return False
-            count, total = self.stored_count, self.stored_digest
-            for row in acc:
-                ep = row[0]
-                count[ep] += 1
-                total[ep] += row[7]
-            for ep in total:
-                total[ep] &= DIGEST_MASK
+            self.memory_bytes += used
+            self.bodies_dropped += len(acc) - len(keep_acc)
+            self.rejected_not_stored += len(rej) - len(keep_rej)
+            # Rows past the memory cap count here too: their count and digest are kept, their bodies not.
+            self.stored_count, self.stored_digest = counts, digests
             self.written += len(acc)
             if self.error is not None:
                 down = time.monotonic() - (self.failing_since or time.monotonic())
                 _say(f"the store writes again after {down:.1f} s; the {len(acc)} rows kept meanwhile are stored")
                 self.error = self.failing_since = None
             return True
+
+    def _within_cap(
+        self, acc: list[AcceptedRow], rej: list[RejectedRow]
+    ) -> tuple[list[AcceptedRow], list[RejectedRow], int]:
+        """The rows a ``:memory:`` store still has room for, and their bytes (all of them for a file)."""
+        cap = self.max_memory_bytes
+        if cap is None:
+            return acc, rej, 0
+        room = cap - self.memory_bytes
+        used = 0
+        keep_acc: list[AcceptedRow] = []
+        for row in acc:
+            size = len(row[6]) + ROW_OVERHEAD
+            if used + size > room:
+                if not self.bodies_dropped:
+                    _say(
+                        f"the :memory: store holds {cap} bytes of rows (--memory-store-cap): from now on it "
+                        "counts and digests accepted bodies without keeping them (stats: bodies_dropped)"
+                    )
+                break
+            used += size
+            keep_acc.append(row)
+        keep_rej: list[RejectedRow] = []
+        if len(keep_acc) == len(acc):
+            for rrow in rej:
+                size = len(rrow[6]) + len(rrow[4]) + ROW_OVERHEAD
+                if used + size > room:
+                    break
+                used += size
+                keep_rej.append(rrow)
+        return keep_acc, keep_rej, used
 
     def _failed(self, error: str) -> None:
         if self.error is None:
@@ -265,7 +317,10 @@ class Store:
             self.written = 0
             self.stored_count = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.stored_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
+            self._added_count = dict.fromkeys(ENDPOINT_NAMES, 0)
+            self._added_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.rejected_not_stored = 0
+            self.memory_bytes = self.bodies_dropped = 0
 
     def close(self) -> None:
         """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent."""

@@ -228,3 +228,24 @@ def test_with_file_descriptors_exhausted_it_keeps_serving_and_says_so(tmp_path: 
     lines = [ln for ln in err.splitlines() if "connections reached" in ln]
     assert lines, err  # the mock logged nothing
     assert len(lines) <= 10  # about once a second, not once a connection
+
+
+def test_heads_split_anywhere_are_still_answered(mock: MockServer) -> None:
+    """The head is buffered until its blank line: a blank line split across two packets, behind a
+    pipelined request, and a request sent a few bytes at a time are all answered."""
+    first = ms.raw_request("POST", ms.PATHS["events"], None, BODY)
+    second = ms.raw_request("POST", ms.PATHS["events"], None, orjson.dumps(ms.event(1, value=2)))
+    cut = second.index(b"\r\n\r\n") + 2  # "...\r\n" | "\r\n" + body
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        f = sock.makefile("rb")
+        sock.sendall(first + second[:cut])
+        assert ms.read_response(f)[0] == 200
+        time.sleep(0.05)
+        sock.sendall(second[cut:])
+        assert ms.read_response(f)[0] == 200
+        third = ms.raw_request("POST", ms.PATHS["events"], None, orjson.dumps(ms.event(1, value=3)))
+        for i in range(0, len(third), 7):
+            sock.sendall(third[i : i + 7])
+            time.sleep(0.001)
+        assert ms.read_response(f)[0] == 200

@@ -211,6 +211,7 @@ def test_manifests_are_well_formed() -> None:
         ("Deployment", "loadsim-master"),
         ("Deployment", "loadsim-mock"),
         ("Deployment", "loadsim-worker"),
+        ("NetworkPolicy", "loadsim-mock"),
         ("Service", "loadsim-master"),
         ("Service", "loadsim-mock"),
     ]
@@ -274,3 +275,30 @@ def test_every_file_uses_one_image_and_the_reports_directory() -> None:
     master = next(c for name, c, _ in containers() if name == "loadsim-master")
     assert {"mountPath": "/app/reports", "name": "reports"} in master["volumeMounts"]
     assert "/app/reports" in (DEPLOY / "Dockerfile").read_text()
+
+
+# --- the mock's admin API and memory (issue #15) ----------------------------------------------------
+
+
+def test_the_mock_and_the_master_share_the_admin_token_and_only_loadsim_reaches_the_mock() -> None:
+    from simulator.mock.admin import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE_ENV
+
+    env = {name: {e["name"]: e for e in c.get("env", [])} for name, c, _ in containers()}
+    refs = {
+        name: env[name][ADMIN_TOKEN_ENV]["valueFrom"]["secretKeyRef"] for name in ("loadsim-mock", "loadsim-master")
+    }
+    assert refs["loadsim-mock"] == refs["loadsim-master"] == {"name": "loadsim-admin-token", "key": "token"}
+    mock = next(c for name, c, _ in containers() if name == "loadsim-mock")
+    assert mock["resources"]["limits"]["memory"] == "1Gi"
+    policy = by_kind("NetworkPolicy")["loadsim-mock"]
+    pods = by_kind("Deployment")["loadsim-mock"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pods.items()
+    [rule] = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "loadsim"}}}]
+    # compose: the same secret for both, the mock reads it as a file, the master through the env variable.
+    services = compose()["services"]
+    assert services["mock"]["secrets"] == services["master"]["secrets"] == ["loadsim_admin_token"]
+    assert flag(compose_command("mock"), "--admin-token-file") == "/run/secrets/loadsim_admin_token"
+    assert services["master"]["environment"][ADMIN_TOKEN_FILE_ENV] == "/run/secrets/loadsim_admin_token"
+    assert compose()["secrets"]["loadsim_admin_token"] == {"environment": ADMIN_TOKEN_ENV}
+    assert services["mock"]["mem_limit"] == "1g"
