@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from simulator.mock import MockServer, digest_all
-from simulator.mock.state import State
+from simulator.mock.state import CollectorState
 from tests.integration import mock_support as ms
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def test_a_file_store_has_no_memory_cap(tmp_path: object) -> None:
 
 
 def _per_device(n: int, *, identified: bool) -> float:
-    st = State(max_profiles=10 * n)
+    st = CollectorState(max_profiles=10 * n)
     bodies = [ms.session_start(d % 9000 + 1, install=d) for d in range(n)]
     ids = [ms.identify(d % 9000 + 1, install=d, who=d) for d in range(n)] if identified else []
     gc.collect()
@@ -64,7 +64,7 @@ def test_profile_memory_per_device_is_measured_and_bounded() -> None:
     anonymous, identified = _per_device(5000, identified=False), _per_device(5000, identified=True)
     print(f"profile memory per device: {anonymous:.0f} B anonymous, {identified:.0f} B identified")
     assert anonymous < 2500 and identified < 4000  # the figures MAX_PROFILES and the deploy limits rest on
-    st = State(max_profiles=100)
+    st = CollectorState(max_profiles=100)
     for d in range(250):
         st.identify(ms.identify(d + 1, who=d + 1), 1_764_000_000.0)
     assert len(st.profiles) <= 100 and len(st.by_uid) <= 100 and len(st.by_identity) <= 200
