@@ -69,7 +69,7 @@ def test_iphone_identifiers_and_screens_are_apples():
     assert by_id["iPhone16,1"].name == "iPhone 15 Pro"
     assert by_id["iPhone17,1"].name == "iPhone 16 Pro"
     for m in CAT.ios_models:
-        assert re.fullmatch(r"iPhone\d{2},\d", m.identifier), m.identifier
+        assert re.fullmatch(r"iPhone\d{1,2},\d", m.identifier), m.identifier
         assert m.scale in (2, 3) and 320 <= m.width_pt <= 440 and m.min_ios <= m.max_ios
 
 

@@ -160,7 +160,9 @@ def test_iphone_model_fixes_os_range_screen_and_user_agent(devices):
         assert (info["screenWidth"], info["screenHeight"]) == (str(m.width_pt), str(m.height_pt))
         assert info["screenDensity"] == f"{m.scale}.0"
         (version,) = IOS_UA.match(info["user_agent"]).groups()
-        assert version == info["osVersion"].replace(".", "_")
+        # iOS 26's WebKit names a frozen 18_6 in its user agent.
+        major = int(info["osVersion"].split(".")[0])
+        assert version == ("18_6" if major >= 26 else info["osVersion"].replace(".", "_"))
         release = next(r for r in CAT.ios_releases if r.version == info["osVersion"])
         assert info["fingerprint"] == f"Apple/{m.identifier}/{release.version}/{release.build}"
 
@@ -172,7 +174,8 @@ def test_country_locale_timezone_carrier_phone_currency_and_address_agree(device
         assert d["currency"] == c.currency
         assert info["locale"].split("-")[1] == c.code
         assert info["locale"] in {x.locale for x in CAT.locales if x.country == c.code}
-        assert info["carrier"] in {x.carrier for x in CAT.carriers if x.country == c.code}
+        if info["carrier"] != "--":  # iOS 16.4+ reports no carrier name
+            assert info["carrier"] in {x.carrier for x in CAT.carriers if x.country == c.code}
         assert p["country"] == c.name
         region = next(r for r in CAT.regions if r.country == c.code and r.city == p["city"])
         assert p["state"] == region.state
@@ -182,9 +185,14 @@ def test_country_locale_timezone_carrier_phone_currency_and_address_agree(device
             assert _phone_range(p["phone"], c.code, region.area) is not None, (p["phone"], c.code)
 
 
-def _matches_postcode(zip_: str, template: str) -> bool:
-    pattern = "".join("[0-9]" if ch == "#" else "[A-Z]" if ch == "?" else re.escape(ch) for ch in template)
-    return re.fullmatch(pattern, zip_) is not None
+def _matches_postcode(zip_: str, templates: str) -> bool:
+    def pattern(template: str) -> str:
+        return "".join(
+            "[0-9]" if ch == "#" else "[1-9]" if ch == "%" else "[A-Z]" if ch == "?" else re.escape(ch)
+            for ch in template
+        )
+
+    return any(re.fullmatch(pattern(t), zip_) for t in templates.split("|"))
 
 
 def _phone_range(phone: str, country: str, area: str | None = None) -> catalog.PhoneRange | None:
