@@ -186,7 +186,7 @@ class _Node:
     targets: list[int] = field(default_factory=list)
     edges: list[tuple[_Node, float, float, Callable[[Any], float] | None]] = field(default_factory=list)
     #: e-commerce actions: the method that builds the request.
-    handler: Callable[[_Life, _Node, str], Request] | None = None
+    handler: Callable[[_Life, _Node, str], Request | None] | None = None
 
 
 @dataclass(slots=True)
@@ -216,7 +216,9 @@ class _Life:
     ever_identified: bool = False
     utm: dict[str, str] | None = None
     orders: int = 0
-    cart: list[tuple[int, int]] = field(default_factory=list)
+    #: product index -> quantity in the cart; ``checked_out`` once Begin Checkout showed it.
+    cart: dict[int, int] = field(default_factory=dict)
+    checked_out: bool = False
     viewed: int = -1
     searched: int = -1
     search_string: str = ""
@@ -423,8 +425,13 @@ class JourneyEngine:
             if s:
                 life.t += max(self._gap(rnd), timeout)
                 if random_() < reinstall_p:
-                    # A new install: new user id, anonymous until the person logs in again.
-                    life.uid = identity.user_id(app_id, identity.uuid4_from(rnd), self._sep)
+                    # A new install: new user id (in the platform's UUID case), new GA app instance id and
+                    # FCM token (both belong to the install), the same advertising id (the device's);
+                    # anonymous until the person logs in again.
+                    uuid = identity.uuid4_from(rnd)
+                    ios = life.device["platform"] == "ios"
+                    life.uid = identity.user_id(app_id, uuid.upper() if ios else uuid, self._sep)
+                    life.device = _reinstalled(life.device, rnd)
                     life.by = {}
                     life.identified = False
                     relogin = life.ever_identified and random_() < relogin_p
@@ -462,7 +469,9 @@ class JourneyEngine:
                             by = life.by
                     else:
                         life.t = t
-                        yield node.handler(life, node, stamp)  # type: ignore[misc]
+                        req = node.handler(life, node, stamp)  # type: ignore[misc]
+                        if req is not None:  # None: nothing to send (an empty cart cannot check out)
+                            yield req
                 steps += 1
                 if steps >= max_steps:
                     break
@@ -501,7 +510,8 @@ class JourneyEngine:
         life.session += 1
         life.sid = identity.session_id(identity.uuid4_from(rnd))
         life.ga = str(int(now))
-        life.cart = []
+        life.cart = {}
+        life.checked_out = False
         life.viewed = life.searched = -1
         life.search_string = ""
         click = None
@@ -591,32 +601,32 @@ class JourneyEngine:
     def _add_to_cart(self, life: _Life, node: _Node, stamp: str) -> Request:
         k = life.viewed if life.viewed >= 0 else self._pick(life, node)
         qty = self._quantity(life.rnd)
-        life.cart.append((k, qty))
+        life.cart[k] = life.cart.get(k, 0) + qty
+        life.checked_out = False  # the cart changed: checkout shows it again
         prices = life.prices
         props = {"value": _round(prices.prices[k] * qty, prices.decimals), "currency": prices.currency}
         return self._emit(life, node, stamp, props, [_line(prices, k, qty)])
 
-    def _begin_checkout(self, life: _Life, node: _Node, stamp: str) -> Request:
-        self._fill_cart(life, node)
+    def _begin_checkout(self, life: _Life, node: _Node, stamp: str) -> Request | None:
+        if not life.cart:
+            return None
+        life.checked_out = True
         prices = life.prices
         props = {"value": _subtotal(prices, life.cart), "currency": prices.currency}
-        return self._emit(life, node, stamp, props, [_line(prices, k, q) for k, q in life.cart])
+        return self._emit(life, node, stamp, props, [_line(prices, k, q) for k, q in life.cart.items()])
 
     def _quantity(self, rnd: Any) -> int:
         m = self._j.commerce.max_quantity
         return 1 if m == 1 or rnd.random() < 0.75 else rnd.randint(2, m)
 
-    def _fill_cart(self, life: _Life, node: _Node) -> None:
-        if not life.cart:
-            k = life.viewed if life.viewed >= 0 else self._pick(life, node)
-            life.cart.append((k, self._quantity(life.rnd)))
-
-    def _purchase(self, life: _Life, node: _Node, stamp: str) -> Request:
+    def _purchase(self, life: _Life, node: _Node, stamp: str) -> Request | None:
+        # A purchase buys the cart a checkout showed: without both, the app has nothing to buy.
+        if not life.checked_out or not life.cart:
+            return None
         rnd = life.rnd
         c = self._j.commerce
         prices = life.prices
         d = prices.decimals
-        self._fill_cart(life, node)
         cart = life.cart
         subtotal = _subtotal(prices, cart)
         shipping = 0.0 if subtotal >= prices.money(c.free_shipping_over_usd) else prices.money(c.shipping_usd)
@@ -631,19 +641,21 @@ class JourneyEngine:
             "tax": tax,
             "discount": 0.0,
             "affiliation": c.affiliation,
-            "description": f"{sum(q for _, q in cart)} item(s)",
+            "description": f"{sum(cart.values())} item(s)",
         }
         discount = 0.0
         if self._coupons and rnd.random() < c.coupon_share:
             code, share = self._coupons[int(rnd.random() * len(self._coupons))]
-            discount = _round(subtotal * share, d)
-            props["coupon"] = code
-            props["discount"] = discount
+            if not (code.upper().startswith("WELCOME") and life.orders > 1):  # a welcome code: first order only
+                discount = _round(subtotal * share, d)
+                props["coupon"] = code
+                props["discount"] = discount
         if life.search_string:
             props["search_string"] = life.search_string
         props["value"] = _round(subtotal + shipping + tax - discount, d)
-        products = [_line(prices, k, q) for k, q in cart]
-        life.cart = []
+        products = [_line(prices, k, q) for k, q in cart.items()]
+        life.cart = {}
+        life.checked_out = False
         return self._emit(life, node, stamp, props, products)
 
 
@@ -656,8 +668,27 @@ def _line(prices: _Prices, k: int, qty: int) -> dict[str, Any]:
     return item if qty == 1 else {**item, "product_quantity": qty}
 
 
-def _subtotal(prices: _Prices, cart: list[tuple[int, int]]) -> float:
-    return _round(sum(prices.prices[k] * q for k, q in cart), prices.decimals)
+def _subtotal(prices: _Prices, cart: dict[int, int]) -> float:
+    return _round(sum(prices.prices[k] * q for k, q in cart.items()), prices.decimals)
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _reinstalled(device: payloads.Device, rnd: Any) -> payloads.Device:
+    """The device after a reinstall: a new GA app instance id (32 hex) and FCM token (a new Firebase
+    installation id, whose first 4 bits are 0111, then ``:APA91b`` and the token body); the advertising
+    id and everything the hardware fixes stay."""
+    fid = bytearray(rnd.getrandbits(128).to_bytes(16, "big"))
+    fid[0] = (fid[0] & 0x0F) | 0x70
+    tail = rnd.getrandbits(99 * 8).to_bytes(99, "big")
+    token = (
+        base64.b64encode(bytes(fid))[:22].translate(_URLSAFE).decode()
+        + ":APA91b"
+        + base64.b64encode(tail).translate(_URLSAFE).decode()
+    )
+    info = {**device["info"], "fcmToken": token}
+    return {**device, "ga_app_instance_id": f"{rnd.getrandbits(128):032x}", "info": info}
 
 
 def _click_id(rnd: Any, key: str) -> str:

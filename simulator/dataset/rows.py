@@ -98,7 +98,8 @@ class Generator:
         self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int, table_format: str
     ) -> None:
         self.scenario = scenario
-        self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
+        # Devices as they were on the first simulated day: models, OS builds, WebViews that existed then.
+        self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed, on=start)
         self._devices = _SharedDevices(self.population)
         self.engine = JourneyEngine(scenario=scenario, population=self._devices)  # type: ignore[arg-type]
         j = scenario.journey
@@ -218,6 +219,7 @@ class Generator:
                 tail = f"{esc[campaign]},"
                 engine.scale_conversion(cal.conversion[day])
                 last_uid = None
+                sid = ""  # until a body names it: a faulty start with no sid is no other session's
                 n_sessions += 1
                 stats.sessions += 1
                 stats.daily_sessions[day] += 1
@@ -267,8 +269,8 @@ class Generator:
                 text = floats[value] if value.__class__ is float else value
                 commerce = (
                     f"{text},{esc[currency]},{esc[props.get('transaction_id')]},{items},"  # type: ignore[union-attr]
-                    f"{esc[props.get('coupon')]}"
-                )  # type: ignore[union-attr]
+                    f"{esc[props.get('coupon')]}"  # type: ignore[union-attr]
+                )
             utm = body.get("utm_params")
             if utm is not last_utm:
                 last_utm = utm

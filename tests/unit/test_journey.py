@@ -373,11 +373,19 @@ sessions = "constant(1)"
 purchase = "Order Completed"
 [journey.states]
 a = { action = "view_item", next = { b = 1.0 } }
-b = { action = "purchase" }
+b = { action = "add_to_cart", next = { c = 1.0 } }
+c = { action = "begin_checkout", next = { d = 1.0 } }
+d = { action = "purchase" }
 """)
     engine = JourneyEngine(scenario=s, population=make_population(s, 3))
     steps = [r.step for r in engine.device_life(0)]
-    assert steps == ["externalIds", "event:View Item", "event:Order Completed"]
+    assert steps == [
+        "externalIds",
+        "event:View Item",
+        "event:Add to Cart",
+        "event:Begin Checkout",
+        "event:Order Completed",
+    ]
 
 
 def test_people_with_two_devices_identify_as_the_same_person_from_both() -> None:
