@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -113,3 +114,22 @@ def test_email_domains_are_reserved():
 def test_unknown_country_error_says_what_to_do():
     with pytest.raises(KeyError, match=r"countries\.csv"):
         CAT.country("XX")
+
+
+def test_the_catalogue_is_never_more_than_a_year_behind_the_simulated_dates() -> None:
+    """Every bundled scenario's calendar (and the engine's default start) finds devices, OS builds and
+    WebViews of its own time: a table whose newest row is over a year older fails here."""
+    from simulator.journey import DEFAULT_START
+    from simulator.scenario import bundled_scenarios, load_scenario
+
+    names = [name for name, _ in bundled_scenarios()]
+    dates = {datetime.datetime.fromtimestamp(DEFAULT_START, datetime.UTC).date()}
+    for name in names:
+        t = load_scenario(name).time
+        dates.add(t.start_date() + datetime.timedelta(days=t.days - 1))
+    assert len(dates) >= 2
+    for on in sorted(dates):
+        assert catalog.staleness(on) == [], on
+    # And the check can fail: two years on, every dated table is behind.
+    later = max(catalog.newest().values()) + datetime.timedelta(days=731)
+    assert len(catalog.staleness(later)) == len(catalog.newest())
