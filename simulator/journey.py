@@ -301,6 +301,7 @@ class JourneyEngine:
         self._conversion = 1.0
         c = j.commerce
         self._coupons = list(c.coupons.items())
+        self._campaign, self._campaign_share = "", 0.0
 
     # --- public API ------------------------------------------------------------------------
 
@@ -330,6 +331,11 @@ class JourneyEngine:
         for node, cum in zip(self._nodes, tables, strict=True):
             node.cum = cum
         self._conversion = multiplier
+
+    def set_campaign(self, name: str, share: float) -> None:
+        """Sessions opened from now on come from campaign ``name``'s ads with probability ``share``
+        (utm_campaign = the name); "" ends it. The calendar sets it on the campaign's days only."""
+        self._campaign, self._campaign_share = name, share
 
     def sessions(self, i: int, *, start_time: float | None = None) -> Iterator[list[Request]]:
         """The same requests grouped per session (each list starts with externalIds)."""
@@ -517,12 +523,17 @@ class JourneyEngine:
         click = None
         life.utm = None
         a = self._j.attribution
-        if a.share and rnd.random() < a.share and self._sources:
+        campaign = ""
+        if self._campaign and self._sources and rnd.random() < self._campaign_share:
+            campaign = self._campaign  # a dated campaign's ad brought this session
+        elif a.share and rnd.random() < a.share and self._sources:
+            campaign = a.campaigns[int(rnd.random() * len(a.campaigns))]
+        if campaign:
             source = self._sources[bisect.bisect_left(self._source_cum, rnd.random() * self._source_cum[-1])]
             life.utm = {
                 "utm_source": source,
                 "utm_medium": _MEDIUM.get(source, "deeplink"),
-                "utm_campaign": a.campaigns[int(rnd.random() * len(a.campaigns))],
+                "utm_campaign": campaign,
                 "utm_content": f"ad_{1 + int(rnd.random() * 39):02d}",
             }
             key = _CLICK_ID.get(source)

@@ -170,7 +170,13 @@ class Generator:
                 churned = life_end < end_utc
                 return None
             shift, begin = at - t0, at
+            on_day(at)
             return at
+
+        def on_day(at: float) -> None:
+            # The session opens on a campaign day or not: its ads run only on their dates.
+            d = min(max(int(at + cal.offset_at(off, at) - start_naive) // 3600, 0), hours - 1) // 24
+            engine.set_campaign(cal.campaign_names[d], cal.campaign_share[d])
 
         jsonl = self.jsonl_table
         dumps = orjson.dumps
@@ -203,6 +209,7 @@ class Generator:
         dev_part = f"{platform},{country},{quote(tz)}"
         step_counts, faulty_counts = self.step_counts, self.faulty_counts
         daily_requests = stats.daily_requests
+        on_day(install)
         for req in engine.device_life(i, start_time=install, schedule=schedule):
             body = req.body
             if req.session != session:
@@ -325,6 +332,7 @@ class Generator:
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
+        engine.set_campaign("", 0.0)
         n_requests = seq
         stats.faulty_requests += n_faulty
         stats.churned += churned

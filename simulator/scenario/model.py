@@ -220,7 +220,7 @@ class AttributionConfig:
     sources: Mapping[str, float] = field(
         default_factory=lambda: {"google": 0.5, "facebook": 0.3, "instagram": 0.1, "bing": 0.1}
     )
-    campaigns: tuple[str, ...] = ("spring_sale", "retargeting", "brand", "new_arrivals")
+    campaigns: tuple[str, ...] = ("retargeting", "brand", "new_arrivals", "prospecting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +467,7 @@ class Campaign:
     installs: float = field(default=1.0, metadata=_meta("positive"))
     #: Multiplies the probability of every transition into an add_to_cart, begin_checkout or
     #: purchase state in sessions started that day (a state's outgoing total is capped at 1).
-    conversion: float = field(default=1.5, metadata=_meta("positive"))
+    conversion: float = field(default=1.15, metadata=_meta("positive"))
 
 
 @dataclass(frozen=True, slots=True)
