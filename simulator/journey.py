@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator import identity, payloads
+from simulator import catalog, identity, payloads
 from simulator.scenario import FAULT_KINDS, USD_RATES, Distribution, Scenario
 
 if TYPE_CHECKING:
@@ -136,9 +136,34 @@ class _Prices:
     rate: float
     items: list[dict[str, Any]]
     prices: list[float]
+    #: The currency's price points: (from, step, drop) tiers, ascending (catalog/price_points.csv).
+    points: tuple[tuple[float, float, float], ...] = ()
 
     def money(self, usd: float) -> float:
-        return round(usd * self.rate, self.decimals) if self.decimals else float(round(usd * self.rate))
+        """``usd`` in this currency at its consumer price points (49.99, 3,599, 2,980, 199,90)."""
+        x = usd * self.rate
+        for low, step, drop in reversed(self.points):
+            if x >= low:
+                x = max(step, round(x / step) * step) - drop
+                break
+        return round(x, self.decimals) if self.decimals else float(round(x))
+
+
+@functools.cache
+def _price_points() -> dict[str, tuple[tuple[float, float, float], ...]]:
+    tiers: dict[str, list[tuple[float, float, float]]] = {}
+    for row in catalog.read_table("price_points"):
+        tiers.setdefault(row["currency"], []).append((float(row["from"]), float(row["step"]), float(row["drop"])))
+    return {c: tuple(sorted(t)) for c, t in tiers.items()}
+
+
+@functools.cache
+def _tax_rates() -> dict[tuple[str, str], tuple[float, bool]]:
+    """(country, state or "") -> (rate, whether shelf prices include it) (catalog/tax_rates.csv)."""
+    return {
+        (row["country"], row["state"]): (float(row["rate"]), row["inclusive"] == "1")
+        for row in catalog.read_table("tax_rates")
+    }
 
 
 # --- the compiled state machine --------------------------------------------------------------
@@ -375,7 +400,7 @@ class JourneyEngine:
             c = self._j.commerce
             rate = c.usd_rates.get(currency) or USD_RATES.get(currency, 1.0)
             decimals = 0 if currency in _ZERO_DECIMAL else 2
-            p = _Prices(currency, decimals, rate, [], [])
+            p = _Prices(currency, decimals, rate, [], [], _price_points().get(currency, ()))
             for prod in self._products:
                 price = p.money(prod.price_usd)
                 p.prices.append(price)
@@ -626,6 +651,17 @@ class JourneyEngine:
         props = {"value": _subtotal(prices, life.cart), "currency": prices.currency}
         return self._emit(life, node, stamp, props, [_line(prices, k, q) for k, q in life.cart.items()])
 
+    def _tax(self, life: _Life) -> tuple[float, bool]:
+        """The sales tax of the buyer's country (or state) and whether prices include it; the
+        scenario's ``tax_rate``, added on top, where the catalogue has no rate."""
+        person = life.person
+        if person is None:
+            person = life.person = self.population.person(life.index)
+        country = life.device["country"]
+        rates = _tax_rates()
+        found = rates.get((country, person.get("state", ""))) or rates.get((country, ""))
+        return found if found is not None else (self._j.commerce.tax_rate, False)
+
     def _quantity(self, rnd: Any) -> int:
         m = self._j.commerce.max_quantity
         return 1 if m == 1 or rnd.random() < 0.75 else rnd.randint(2, m)
@@ -641,7 +677,7 @@ class JourneyEngine:
         cart = life.cart
         subtotal = _subtotal(prices, cart)
         shipping = 0.0 if subtotal >= prices.money(c.free_shipping_over_usd) else prices.money(c.shipping_usd)
-        tax = _round(subtotal * c.tax_rate, d)
+        rate, inclusive = self._tax(life)
         life.orders += 1
         props: dict[str, Any] = {
             "value": 0.0,
@@ -649,7 +685,7 @@ class JourneyEngine:
             # Unique across devices, sessions and runs of the same seed: device and order number.
             "transaction_id": f"TXN-{self._seed:x}-{life.gi:x}-{life.orders}",
             "shipping": shipping,
-            "tax": tax,
+            "tax": 0.0,
             "discount": 0.0,
             "affiliation": c.affiliation,
             "description": f"{sum(cart.values())} item(s)",
@@ -663,7 +699,14 @@ class JourneyEngine:
                 props["discount"] = discount
         if life.search_string:
             props["search_string"] = life.search_string
-        props["value"] = _round(subtotal + shipping + tax - discount, d)
+        taxable = subtotal - discount
+        if inclusive:  # VAT/GST countries: the price holds the tax; the order shows what it contains
+            tax = _round(taxable * rate / (1.0 + rate), d)
+            props["value"] = _round(taxable + shipping, d)
+        else:  # sales tax is added at checkout
+            tax = _round(taxable * rate, d)
+            props["value"] = _round(taxable + shipping + tax, d)
+        props["tax"] = tax
         products = [_line(prices, k, q) for k, q in cart.items()]
         life.cart = {}
         life.checked_out = False

@@ -237,6 +237,7 @@ class FaultyConfig:
 class CommerceConfig:
     """Orders: catalogue prices in USD converted to the device's currency."""
 
+    #: Sales tax added on top, for a buyer whose country has no row in catalog/tax_rates.csv.
     tax_rate: float = field(default=0.08, metadata=_meta("probability"))
     shipping_usd: float = field(default=4.99, metadata=_meta("nonnegative"))
     free_shipping_over_usd: float = field(default=50.0, metadata=_meta("nonnegative"))

@@ -179,3 +179,72 @@ def test_a_session_start_without_sid_is_filed_under_its_own_session(bad_clients:
     assert all(len(s) == 1 for s in sid_of.values())
     owners = Counter(next(iter(s)) for s in sid_of.values())
     assert max(owners.values()) == 1
+
+
+#: Shelf-price endings shoppers see in each market (retailers' price lists): the cents, or the last digits.
+def _is_price_point(currency: str, price: float) -> bool:
+    cents = round(price * 100) % 100
+    whole = round(price)
+    if currency in ("USD", "EUR", "GBP", "CAD", "AUD", "NZD"):
+        return cents == 99
+    if currency == "BRL":
+        return cents == 90
+    if currency == "INR":
+        return cents == 0 and whole % 10 == 9 and (whole < 1000 or whole % 100 == 99)
+    if currency == "JPY":
+        return cents == 0 and whole % 10 == 0 and (whole < 1000 or whole % 100 == 80)
+    if currency == "SEK":
+        return cents == 0 and (whole < 100 or whole % 10 == 9)
+    return True
+
+
+#: Countries whose consumer prices include VAT/GST (the order's tax is inside its value).
+_VAT_INCLUSIVE = {"GB", "DE", "IE", "SE", "JP", "AU", "IN", "BR"}
+
+
+def test_prices_are_local_price_points_and_variants_cost_alike(ecommerce: Path) -> None:
+    by_variant: dict[tuple[str, str], set[float]] = defaultdict(set)
+    seen: Counter[str] = Counter()
+    for body in bodies(ecommerce, "events"):
+        currency = body.get("properties", {}).get("currency")
+        for p in body.get("products", ()):
+            seen[currency] += 1
+            assert _is_price_point(currency, p["product_price"]), (currency, p)
+            by_variant[(p["product_name"].split(" - ")[0], currency)].add(p["product_price"])
+    assert {"USD", "INR", "JPY", "EUR", "GBP", "BRL"} <= set(seen)
+    assert all(len(prices) == 1 for prices in by_variant.values()), "colour variants of a product share a price"
+
+
+def test_tax_is_inside_the_price_where_vat_is_and_on_top_where_sales_tax_is(identity: Path) -> None:
+    rows = {r["transaction_id"]: r["country"] for r in table(identity) if r["transaction_id"]}
+    checked = Counter()
+    for body in bodies(identity, "events"):
+        if body["event_name"] != "Purchase":
+            continue
+        pr = body["properties"]
+        goods = sum(p["product_price"] * p["product_quantity"] for p in body["products"])
+        taxable = goods - pr["discount"]
+        country = rows[pr["transaction_id"]]
+        unit = 1 if pr["currency"] == "JPY" else 0.01
+        if country in _VAT_INCLUSIVE:
+            assert abs(pr["value"] - (taxable + pr["shipping"])) <= 2 * unit, (country, pr)
+            rate = pr["tax"] / (taxable - pr["tax"])
+            assert 0.09 <= rate <= 0.26, (country, rate)
+            checked["inclusive"] += 1
+        else:
+            assert abs(pr["value"] - (taxable + pr["shipping"] + pr["tax"])) <= 2 * unit, (country, pr)
+            assert 0.02 <= pr["tax"] / taxable <= 0.15, (country, pr)
+            checked["on top"] += 1
+    assert checked["inclusive"] > 50 and checked["on top"] > 50, checked
+
+
+def test_a_welcome_coupon_only_on_a_first_order(identity: Path) -> None:
+    coupons = Counter()
+    for body in bodies(identity, "events"):
+        pr = body.get("properties", {})
+        if body["event_name"] == "Purchase" and pr.get("coupon"):
+            order = int(pr["transaction_id"].rsplit("-", 1)[1])  # TXN-<seed>-<device>-<order number>
+            coupons[pr["coupon"]] += 1
+            if pr["coupon"].startswith("WELCOME"):
+                assert order == 1, pr
+    assert coupons["WELCOME15"] > 5 and len(coupons) >= 2
