@@ -60,6 +60,12 @@ _ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "IDR", "HUF", "TWD
 #: Click id per utm_source; google on iOS is a web-to-app ``wbraid`` (no gclid after ATT).
 _CLICK_ID = {"google": "gclid", "facebook": "fbclid", "instagram": "fbclid", "bing": "msclkid"}
 _MEDIUM = {"google": "cpc", "bing": "cpc", "facebook": "paid_social", "instagram": "paid_social"}
+#: Share of storage a phone fills per day on average, and the chance a session finds space cleared.
+_FILL_PER_DAY = 0.002
+_CLEANUP = 0.03
+#: Daily chance a device not on its newest OS release installs it (new releases reach most
+#: devices within a few months: Apple's and Google's adoption figures).
+_UPDATE_PER_DAY = 0.02
 
 
 # --- timestamps ------------------------------------------------------------------------------
@@ -247,6 +253,12 @@ class _Life:
     viewed: int = -1
     searched: int = -1
     search_string: str = ""
+    #: Epoch the last session opened; free and total storage in GB (free < 0: not read yet).
+    opened: float = 0.0
+    free: float = -1.0
+    total: float = 0.0
+    #: Whether the device installed its OS update yet (it updates once, to the newest release).
+    updated: bool = False
 
 
 class JourneyEngine:
@@ -474,6 +486,7 @@ class JourneyEngine:
                 yield self._identify(life)
             t = life.t
             uid, sid, by, utm, session = life.uid, life.sid, life.by, life.utm, life.session
+            headers = life.headers  # an OS update changes the user agent
             node = start
             steps = 0
             while True:
@@ -524,7 +537,7 @@ class JourneyEngine:
                         return
                     yield opened
                     t = life.t
-                    sid, utm, session = life.sid, life.utm, life.session
+                    sid, utm, session, headers = life.sid, life.utm, life.session, life.headers
                 node = target
             life.t = t
 
@@ -538,6 +551,9 @@ class JourneyEngine:
                 return None
             life.t, now = begin - life.base, begin
         rnd = life.rnd
+        if life.session >= 0:
+            self._age(life, (now - life.opened) / 86400.0)
+        life.opened = now
         life.session += 1
         life.sid = identity.session_id(identity.uuid4_from(rnd))
         life.ga = str(int(now))
@@ -570,6 +586,30 @@ class JourneyEngine:
             self._app_id, life.device, life.uid, life.sid, life.ga, utm=life.utm, click_ids=click
         )
         return self._request(life, "externalIds", "externalIds", body)
+
+    def _age(self, life: _Life, days: float) -> None:
+        """Between sessions the phone lives on: its disk fills (photos, caches, apps) and is now and
+        then cleared, and the user may install the OS update waiting for it."""
+        rnd = life.rnd
+        info = life.device["info"]
+        if life.free < 0:
+            life.total = float(info["externalStorageSize"])
+            life.free = float(info["freeSpaceExternalStorage"])
+        total = life.total
+        free = life.free - total * _FILL_PER_DAY * days * 2.0 * rnd.random()
+        if rnd.random() < _CLEANUP:
+            free += total * (0.02 + 0.08 * rnd.random())
+        life.free = free = min(max(free, total * 0.01), total * 0.95)
+        changes: dict[str, Any] = {"freeSpaceExternalStorage": f"{free:.2f}"}
+        if not life.updated and rnd.random() < 1.0 - math.exp(-_UPDATE_PER_DAY * days):
+            life.updated = True
+            update = self.population.os_update(life.index)
+            if update:
+                changes.update(update)
+        device = {**life.device, "info": {**info, **changes}}
+        life.device = device  # type: ignore[assignment]
+        if "user_agent" in changes:
+            life.headers = payloads.headers(life.device)
 
     def _request(self, life: _Life, endpoint: str, step: str, body: dict[str, Any]) -> Request:
         if life.faulty and life.rnd.random() < self._j.faulty.rate:

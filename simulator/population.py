@@ -149,6 +149,8 @@ class _Tables:
     variant_w: np.ndarray
     capacities: tuple[int, ...]
     storage_w: np.ndarray  # (variant, capacity)
+    #: Per variant: the variant of the same model on its newest release (what an OS update installs).
+    newest: tuple[int, ...]
     total_cg: np.ndarray  # (variant, capacity) -> storage the OS reports, in hundredths of a GB
     total_str: tuple[str, ...]  # the same, flat (variant * len(capacities) + capacity), as text
     chrome: tuple[str, ...]  # WebView versions available on the simulated date, oldest first
@@ -338,10 +340,15 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         for j, pr in enumerate(cat.phone_ranges):
             if pr.country == reg.country and pr.area in ("", reg.area):
                 range_w[k, j] = pr.count  # by size: people spread so numbers stay unique longest
+    # Variants of a model are listed oldest release first: the last one is where updates lead.
+    last_of: dict[int, int] = {}
+    for k, v in enumerate(variants):
+        last_of[v.model_index] = k
     return _Tables(
         cat=cat,
         countries=countries,
         variants=tuple(variants),
+        newest=tuple(last_of[v.model_index] for v in variants),
         variant_w=np.array(rows).T.copy(),
         capacities=capacities,
         storage_w=np.array(storage_rows),
@@ -817,6 +824,22 @@ class Population:
             "info": info,
             "country": code,
             "currency": currency,
+        }
+
+    def os_update(self, i: int) -> dict[str, Any] | None:
+        """The ``additional_info`` fields that change when device ``i`` installs the newest OS release
+        its model had on the simulated date (None: it already runs it)."""
+        codes = _UNPACK_CODES(self._row(i), _RAW_BYTES)
+        vi = codes[_C_VARIANT]
+        top = self._t.newest[vi]
+        if top == vi:
+            return None
+        t = self._templates[top * self._nchrome + codes[_C_CHROME]]
+        return {
+            "osVersion": t["osVersion"],
+            "fingerprint": t["fingerprint"],
+            "user_agent": t["user_agent"],
+            "carrier": t["carrier"] or self._carriers[codes[_C_CARRIER]],
         }
 
     def person(self, i: int) -> Person:

@@ -248,3 +248,27 @@ def test_a_welcome_coupon_only_on_a_first_order(identity: Path) -> None:
             if pr["coupon"].startswith("WELCOME"):
                 assert order == 1, pr
     assert coupons["WELCOME15"] > 5 and len(coupons) >= 2
+
+
+def test_free_space_drifts_the_os_updates_and_storage_totals_vary_by_model(identity: Path) -> None:
+    free: dict[int, list[float]] = defaultdict(list)
+    versions: dict[int, list[str]] = defaultdict(list)
+    totals: dict[str, set[str]] = defaultdict(set)  # reported total -> models
+    for device, starts in starts_by_device(identity).items():
+        for body in starts:
+            info = body["additional_info"]
+            free[device].append(float(info["freeSpaceExternalStorage"]))
+            versions[device].append(info["osVersion"])
+            assert float(info["freeSpaceExternalStorage"]) < float(info["externalStorageSize"])
+        info = starts[0]["additional_info"]
+        total = float(info["externalStorageSize"])
+        if 100 < total < 128:  # a 128 GB model
+            totals[info["externalStorageSize"]].add(info["deviceModelName"])
+    several = [f for f in free.values() if len(f) > 1]
+    assert sum(1 for f in several if len(set(f)) > 1) / len(several) > 0.9
+    updated = [v for v in versions.values() if len(set(v)) > 1]
+    assert updated, "some devices install an OS update during the period"
+    for v in updated:  # only ever forward
+        assert [realism.version(x) for x in v] == sorted(realism.version(x) for x in v), v
+    # A 128 GB phone reports a total that depends on its model (system partition, GB vs GiB).
+    assert len(totals) >= 10, totals
