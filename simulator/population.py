@@ -111,6 +111,7 @@ _ANDROID_UA = (
 _IOS_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS {version} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 )
+_IPAD_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 #: Letters valid in every postcode template (UK inward code, Canadian FSA/LDU, Irish Eircode).
 _POSTCODE_LETTERS = "AEHNPRTWXY"
 #: A person's phone serial when their range had no number left for them: they have no phone.
@@ -298,7 +299,8 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         for rel_ios, w in zip(allowed_ios, weights, strict=True):
             share = w / total
             ua_version = _IOS_UA_FROZEN[1] if rel_ios.major >= _IOS_UA_FROZEN[0] else rel_ios.version.replace(".", "_")
-            ua = _IOS_UA.format(version=ua_version)
+            # iPadOS WKWebView requests desktop pages: a Mac's user agent, no iPad or OS version in it.
+            ua = _IPAD_UA if im.identifier.startswith("iPad") else _IOS_UA.format(version=ua_version)
             # CTCarrier is deprecated since iOS 16.4 and answers "--" (no carrier name to read).
             modern = tuple(int(x) for x in rel_ios.version.split(".")[:2]) >= (16, 4)
             variants.append(

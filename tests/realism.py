@@ -122,7 +122,10 @@ def ios_problems(info: dict[str, Any]) -> list[str]:
     ua = str(info.get("user_agent", ""))
     # From iOS 26, WebKit freezes the version its user agent names at 18_6.
     os_token = "18_6" if v[0] >= 26 else "_".join(map(str, v))
-    if f"OS {os_token} like Mac OS X" not in ua:
+    if model.startswith("iPad"):  # iPadOS WKWebView: a desktop (Mac) user agent
+        if "(Macintosh; Intel Mac OS X 10_15_7)" not in ua:
+            out.append(f"iPad user agent {ua!r} is not the desktop-class one")
+    elif f"OS {os_token} like Mac OS X" not in ua:
         out.append(f"user agent {ua!r} does not name iOS {info['osVersion']}")
     return out
 

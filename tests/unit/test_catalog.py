@@ -70,8 +70,11 @@ def test_iphone_identifiers_and_screens_are_apples():
     assert by_id["iPhone16,1"].name == "iPhone 15 Pro"
     assert by_id["iPhone17,1"].name == "iPhone 16 Pro"
     for m in CAT.ios_models:
-        assert re.fullmatch(r"iPhone\d{1,2},\d", m.identifier), m.identifier
-        assert m.scale in (2, 3) and 320 <= m.width_pt <= 440 and m.min_ios <= m.max_ios
+        assert re.fullmatch(r"iPhone\d{1,2},\d|iPad\d{1,2},\d{1,2}", m.identifier), m.identifier
+        widest = 1100 if m.identifier.startswith("iPad") else 440  # tablets: 744-834 pt wide in portrait
+        assert m.scale in (2, 3) and 320 <= m.width_pt <= widest and m.min_ios <= m.max_ios
+    tablets = sum(m.weight for m in CAT.ios_models if m.identifier.startswith("iPad"))
+    assert 0.03 <= tablets / sum(m.weight for m in CAT.ios_models) <= 0.15, "iPads: a few % of iOS devices"
 
 
 def test_android_screens_are_phone_sized_in_dp():

@@ -159,6 +159,9 @@ def test_iphone_model_fixes_os_range_screen_and_user_agent(devices):
         assert m.min_ios <= int(info["osVersion"].split(".")[0]) <= m.max_ios
         assert (info["screenWidth"], info["screenHeight"]) == (str(m.width_pt), str(m.height_pt))
         assert info["screenDensity"] == f"{m.scale}.0"
+        if m.identifier.startswith("iPad"):  # iPadOS WKWebView: a Mac's (desktop-class) user agent
+            assert "Macintosh; Intel Mac OS X" in info["user_agent"]
+            continue
         (version,) = IOS_UA.match(info["user_agent"]).groups()
         # iOS 26's WebKit names a frozen 18_6 in its user agent.
         major = int(info["osVersion"].split(".")[0])

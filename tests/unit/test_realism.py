@@ -71,11 +71,13 @@ def test_device_internals_follow_the_platform_rules(identity: Path) -> None:
     for body in bodies(identity, "externalIds"):
         info = body["additional_info"]
         n[info["extInfoVersion"]] += 1
+        n["iPad"] += info["deviceModelName"].startswith("iPad")
         for p in realism.device_problems(info, on=datetime.date(2026, 1, 31)):
             kind = re.sub(r"[\d.]+", "#", p)[:60]
             problems[kind] += 1
             example.setdefault(kind, p)
     assert n["i2"] > 500 and n["a2"] > 500
+    assert 0.02 <= n["iPad"] / n["i2"] <= 0.12, "tablets: a few % of iOS devices"
     assert not problems, {k: (c, example[k]) for k, c in problems.most_common(12)}
 
 
