@@ -274,3 +274,24 @@ def test_free_space_drifts_the_os_updates_and_storage_totals_vary_by_model(ident
         assert [realism.version(x) for x in v] == sorted(realism.version(x) for x in v), v
     # A 128 GB phone reports a total that depends on its model (system partition, GB vs GiB).
     assert len(totals) >= 10, totals
+
+
+#: Countries whose fiction ranges libphonenumber accepts; elsewhere (IN, JP, BR: no fiction range;
+#: IE: ComReg's drama range) numbers stay unassignable on purpose (simulator/catalog/phone_ranges.csv).
+_VALIDATING = {"United States", "Canada", "United Kingdom", "Australia", "Germany", "Sweden"}
+
+
+def test_phones_validate_where_a_fiction_range_does(identity: Path) -> None:
+    phonenumbers = pytest.importorskip("phonenumbers")
+    seen = Counter()
+    for body in bodies(identity, "identify"):
+        traits = body["traits"]
+        if "phone" not in traits:
+            continue
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(traits["phone"]))
+        seen[(traits["country"] in _VALIDATING, valid)] += 1
+        if traits["country"] in _VALIDATING:
+            assert valid, traits
+        else:
+            assert not valid, ("a number that validates there could be someone's", traits)
+    assert seen[(True, True)] > 100 and seen[(False, False)] > 100, seen
