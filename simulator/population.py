@@ -58,6 +58,8 @@ class Release:
 
     version: str
     build: int
+    #: ISO date it reached the stores ("" = always available): a device installs only releases out by then.
+    released: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +74,11 @@ class AppConfig:
     bundle_id: str = ""
     #: Release history, oldest first; newer releases are installed more often.
     releases: tuple[Release, ...] = (
-        Release("3.1.0", 310),
-        Release("3.2.0", 320),
-        Release("3.2.1", 321),
-        Release("3.3.0", 330),
-        Release("3.4.0", 340),
+        Release("3.1.0", 310, "2025-05-12"),
+        Release("3.2.0", 320, "2025-07-07"),
+        Release("3.2.1", 321, "2025-07-21"),
+        Release("3.3.0", 330, "2025-09-15"),
+        Release("3.4.0", 340, "2025-11-17"),
     )
     #: Between app id and UUID in a user id: "" as the reference says, "_" as its sample code does.
     user_id_separator: str = ""
@@ -744,8 +746,13 @@ class Population:
         del free, storage
         codes[:, _C_LOCALE] = _choose(rng, country, t.locale_w, n)
         codes[:, _C_CARRIER] = _choose(rng, country, t.carrier_w, n)
-        k = len(app.releases)
-        release_w = np.array([[config.release_decay ** (k - 1 - j) for j in range(k)]])
+        # Only releases out by the simulated date; among those, newer ones more often.
+        out = [j for j, r in enumerate(app.releases) if not r.released or datetime.date.fromisoformat(r.released) <= on]
+        out = out or [0]
+        k = len(out)
+        release_w = np.zeros((1, len(app.releases)))
+        for rank, j in enumerate(out):
+            release_w[0, j] = config.release_decay ** (k - 1 - rank)
         codes[:, _C_RELEASE] = _choose(rng, None, release_w, n)
         # iOS: tracking is limited unless the user allowed it in the ATT prompt.
         limited_p = np.where(platform == IOS, 1.0 - config.att_opt_in, config.android_limit_ad_tracking)
@@ -1009,6 +1016,14 @@ def _check(config: PopulationConfig, app: AppConfig, t: _Tables) -> tuple[np.nda
         raise ValueError(f"population.release_decay must be in (0, 1], got {config.release_decay!r}")
     if not app.releases:
         raise ValueError("app.releases is empty: list at least one release, oldest first")
+    for k, rel in enumerate(app.releases):
+        try:
+            if rel.released:
+                datetime.date.fromisoformat(rel.released)
+        except ValueError:
+            raise ValueError(
+                f'app.releases[{k}].released must be an ISO date such as "2025-11-17", got {rel.released!r}'
+            ) from None
     known = ", ".join(t.countries)
     for key in (*config.countries, *config.ios_share):
         if key not in t.countries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections import Counter
@@ -470,3 +471,30 @@ def test_another_process_builds_the_same_bytes_from_the_same_seed():
     here: dict[str, str] = {}
     exec(_DIGEST, here)
     assert out == here["digest"]
+
+
+def test_devices_are_what_existed_on_the_simulated_date() -> None:
+    """Models, OS releases, WebViews and app releases out by ``on`` only; earlier dates, older devices."""
+    app = AppConfig(
+        releases=(Release("1.0", 10, "2024-01-01"), Release("2.0", 20, "2025-03-01"), Release("3.0", 30, "2026-06-01"))
+    )
+    on = datetime.date(2025, 3, 20)
+    pop = Population.build(config=PopulationConfig(devices=3000), app=app, seed=4, on=on)
+    ios = {r.version: r for r in CAT.ios_releases}
+    android = {r.release: r for r in CAT.android_releases if not r.brand}
+    models = {m.model: m for m in CAT.android_models} | {m.identifier: m for m in CAT.ios_models}
+    chrome = {w.version: w for w in CAT.webviews}
+    seen = Counter()
+    for i in range(len(pop)):
+        info = pop.device(i)["info"]
+        seen[info["app_version_name"]] += 1
+        assert datetime.date.fromisoformat(models[info["deviceModelName"]].launched) <= on
+        if pop.device(i)["platform"] == "ios":
+            assert datetime.date.fromisoformat(ios[info["osVersion"]].released) <= on, info["osVersion"]
+        else:
+            assert datetime.date.fromisoformat(android[int(info["osVersion"])].released) <= on
+            version = re.search(r"Chrome/([\d.]+)", info["user_agent"]).group(1)
+            assert datetime.date.fromisoformat(chrome[version].released) <= on
+    assert set(seen) == {"1.0", "2.0"} and seen["2.0"] > seen["1.0"]
+    with pytest.raises(ValueError, match=r"app\.releases\[0\]\.released"):
+        Population.build(config=PopulationConfig(devices=1), app=AppConfig(releases=(Release("1", 1, "soon"),)), seed=1)
