@@ -5,6 +5,11 @@ A device installs the app, opens it for a first session, then comes back for mor
 session it walks the scenario's state machine: each state it enters may send an event or an
 identify, each transition waits a think time, whatever probability is left over ends the session.
 
+What a real app would do holds by construction: a checkout shows a non-empty cart and a purchase
+buys what the checkout showed; a reinstall brings a new user id (in the platform's UUID case), GA
+app instance id and FCM token but keeps the advertising id; between sessions the disk fills and the
+OS update may get installed; prices are the currency's price points, tax the buyer's country's.
+
 The engine knows nothing of HTTP or Locust: a ``Request`` is an endpoint name, a step name, a body
 dict and the intended time offset. The load runner maps endpoints to URLs and may re-stamp
 ``added_at`` at send time (``Request.stamp``); the dataset writer keeps simulated time.
@@ -17,7 +22,8 @@ change only ``added_at``, or copy.
 Two hooks let a caller put lives on a calendar (``simulator.dataset`` does): ``device_life(...,
 schedule=f)`` asks ``f`` when each returning session really starts (so ``added_at`` and the GA
 session id are right the first time, and a life ends when ``f`` says so), and
-``scale_conversion(m)`` makes the sessions that follow reach the commerce steps ``m`` times as often.
+``scale_conversion(m)`` makes the sessions that follow reach the commerce steps ``m`` times as often;
+``set_campaign(name, share)`` makes that share of them open from the campaign's ads.
 """
 
 from __future__ import annotations
