@@ -325,6 +325,15 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
             row[1::2] = im.weight * share
             rows.append(row)
             storage_rows.append(storage_row(im.storage_gb, im.identifier))
+    for platform, name in ((ANDROID, "Android"), (IOS, "iOS")):
+        if not any(v.platform == platform for v in variants):
+            first = min(
+                [r.released for r in cat.ios_releases] if platform == IOS else [m.launched for m in cat.android_models]
+            )
+            raise ValueError(
+                f"the catalogue has no {name} device on {on.isoformat()} (its {name} rows start {first}): "
+                "simulate a later date (loadsim generate --start) or add older rows to simulator/catalog"
+            )
     total_cg = np.array(totals, dtype=np.int64)  # (variant, capacity)
 
     def by_country(items: Sequence[Any], key: str) -> tuple[tuple[str, ...], np.ndarray]:

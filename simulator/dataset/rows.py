@@ -13,7 +13,7 @@ from typing import IO, Any
 import orjson
 
 from simulator.dataset.calendar import Calendar
-from simulator.dataset.layout import ENDPOINTS, TABLE_COLUMNS
+from simulator.dataset.layout import ENDPOINTS, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import LEN_BITS, Record
 from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
@@ -99,7 +99,12 @@ class Generator:
     ) -> None:
         self.scenario = scenario
         # Devices as they were on the first simulated day: models, OS builds, WebViews that existed then.
-        self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed, on=start)
+        try:
+            self.population = Population.build(
+                config=scenario.population, app=scenario.app, seed=scenario.seed, on=start
+            )
+        except ValueError as e:  # e.g. a --start before the catalogue's first devices
+            raise DatasetError(str(e)) from None
         self._devices = _SharedDevices(self.population)
         self.engine = JourneyEngine(scenario=scenario, population=self._devices)  # type: ignore[arg-type]
         j = scenario.journey

@@ -213,3 +213,8 @@ def test_progress_goes_to_stderr_only_when_asked(tmp_path: Path, capsys: pytest.
     assert "devices" in err and "writing" in err and "10/10" in err
     generate("smoke", out=tmp_path / "b", users=10, days=1, progress=True, quiet=True)
     assert capsys.readouterr().err == ""
+
+
+def test_a_start_before_the_catalogues_devices_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(dataset.DatasetError, match=r"no iOS device on 2023-01-01.*--start"):
+        generate("smoke", out=tmp_path, users=10, days=1, start="2023-01-01")
