@@ -295,3 +295,16 @@ def test_phones_validate_where_a_fiction_range_does(identity: Path) -> None:
         else:
             assert not valid, ("a number that validates there could be someone's", traits)
     assert seen[(True, True)] > 100 and seen[(False, False)] > 100, seen
+
+
+def test_read_back_headers_name_the_webview_the_device_runs_then(identity: Path) -> None:
+    agent: dict[int, str] = {}
+    changed = 0
+    for rec in read_dataset(identity):
+        body = rec.request.body
+        if rec.request.endpoint == "externalIds":
+            new = body["additional_info"]["user_agent"]
+            changed += rec.device in agent and agent[rec.device] != new
+            agent[rec.device] = new
+        assert rec.request.headers["CL-User-Agent"] == agent[rec.device]
+    assert changed > 0, "some devices update their OS (and WebView user agent) during the period"
