@@ -345,6 +345,9 @@ class JourneyEngine:
         c = j.commerce
         self._coupons = list(c.coupons.items())
         self._campaign, self._campaign_share = "", 0.0
+        # What a reinstall downloads: the newest app release in the store (stand-ins may not say).
+        store = getattr(population, "store_release", None)
+        self._store_release: tuple[str, str] | None = store if isinstance(store, tuple) else None
 
     # --- public API ------------------------------------------------------------------------
 
@@ -480,7 +483,7 @@ class JourneyEngine:
                     uuid = identity.uuid4_from(rnd)
                     ios = life.device["platform"] == "ios"
                     life.uid = identity.user_id(app_id, uuid.upper() if ios else uuid, self._sep)
-                    life.device = _reinstalled(life.device, rnd)
+                    life.device = _reinstalled(life.device, rnd, self._store_release)
                     life.by = {}
                     life.identified = False
                     relogin = life.ever_identified and random_() < relogin_p
@@ -775,10 +778,10 @@ def _subtotal(prices: _Prices, cart: dict[int, int]) -> float:
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _reinstalled(device: payloads.Device, rnd: Any) -> payloads.Device:
+def _reinstalled(device: payloads.Device, rnd: Any, release: tuple[str, str] | None) -> payloads.Device:
     """The device after a reinstall: a new GA app instance id (32 hex) and FCM token (a new Firebase
-    installation id, whose first 4 bits are 0111, then ``:APA91b`` and the token body); the advertising
-    id and everything the hardware fixes stay."""
+    installation id, whose first 4 bits are 0111, then ``:APA91b`` and the token body), the store's
+    current app ``release`` (version, build); the advertising id and everything the hardware fixes stay."""
     fid = bytearray(rnd.getrandbits(128).to_bytes(16, "big"))
     fid[0] = (fid[0] & 0x0F) | 0x70
     tail = rnd.getrandbits(99 * 8).to_bytes(99, "big")
@@ -788,6 +791,9 @@ def _reinstalled(device: payloads.Device, rnd: Any) -> payloads.Device:
         + base64.b64encode(tail).translate(_URLSAFE).decode()
     )
     info = {**device["info"], "fcmToken": token}
+    if release is not None:
+        info["app_version_name"] = info["shortVersion"] = release[0]
+        info["longVersion"] = release[1]
     return {**device, "ga_app_instance_id": f"{rnd.getrandbits(128):032x}", "info": info}
 
 

@@ -844,6 +844,13 @@ class Population:
             "currency": currency,
         }
 
+    @property
+    def store_release(self) -> tuple[str, str]:
+        """(version, build) of the newest app release out by the simulated date: what a reinstall gets."""
+        out = [r for r in self._app.releases if not r.released or datetime.date.fromisoformat(r.released) <= self._on]
+        r = (out or list(self._app.releases[:1]))[-1]
+        return r.version, str(r.build)
+
     def os_update(self, i: int) -> dict[str, Any] | None:
         """The ``additional_info`` fields that change when device ``i`` installs the newest OS release
         its model had on the simulated date (None: it already runs it)."""

@@ -134,6 +134,8 @@ def test_a_reinstall_resets_the_install_ids_and_keeps_the_advertising_id(identit
             assert re.fullmatch(r"[A-Za-z0-9_-]{22}:APA91b[A-Za-z0-9_-]{100,}", b["additional_info"]["fcmToken"])
             ad = "idfa" if "idfa" in ea else "aaid"
             assert ea[ad] == eb[ad], "the advertising id belongs to the device, not the install"
+            # The store's current release is what gets installed (the default history's newest by 2026).
+            assert b["additional_info"]["app_version_name"] == "3.4.0"
     assert reinstalls > 200
 
 
