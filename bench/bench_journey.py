@@ -28,6 +28,7 @@ class _Materialised:
         self._people = [pop.person(i) for i in range(n)]
         self._uuids = [pop.user_uuid(i) for i in range(n)]
         self._index = [pop.device_index(i) for i in range(n)]
+        self._updates = [pop.os_update(i) for i in range(n)]
 
     def __len__(self) -> int:
         return len(self._devices)
@@ -43,6 +44,9 @@ class _Materialised:
 
     def device_index(self, i: int) -> int:
         return self._index[i]
+
+    def os_update(self, i: int) -> Any:
+        return self._updates[i]
 
 
 def _rate(engine: JourneyEngine, n: int) -> tuple[float, int]:

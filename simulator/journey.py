@@ -5,6 +5,11 @@ A device installs the app, opens it for a first session, then comes back for mor
 session it walks the scenario's state machine: each state it enters may send an event or an
 identify, each transition waits a think time, whatever probability is left over ends the session.
 
+What a real app would do holds by construction: a checkout shows a non-empty cart and a purchase
+buys what the checkout showed; a reinstall brings a new user id (in the platform's UUID case), GA
+app instance id and FCM token but keeps the advertising id; between sessions the disk fills and the
+OS update may get installed; prices are the currency's price points, tax the buyer's country's.
+
 The engine knows nothing of HTTP or Locust: a ``Request`` is an endpoint name, a step name, a body
 dict and the intended time offset. The load runner maps endpoints to URLs and may re-stamp
 ``added_at`` at send time (``Request.stamp``); the dataset writer keeps simulated time.
@@ -17,7 +22,8 @@ change only ``added_at``, or copy.
 Two hooks let a caller put lives on a calendar (``simulator.dataset`` does): ``device_life(...,
 schedule=f)`` asks ``f`` when each returning session really starts (so ``added_at`` and the GA
 session id are right the first time, and a life ends when ``f`` says so), and
-``scale_conversion(m)`` makes the sessions that follow reach the commerce steps ``m`` times as often.
+``scale_conversion(m)`` makes the sessions that follow reach the commerce steps ``m`` times as often;
+``set_campaign(name, share)`` makes that share of them open from the campaign's ads.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator import identity, payloads
+from simulator import catalog, identity, payloads
 from simulator.scenario import FAULT_KINDS, USD_RATES, Scenario, normal_table
 
 if TYPE_CHECKING:
@@ -59,6 +65,12 @@ _ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "IDR", "HUF", "TWD
 #: Click id per utm_source; google on iOS is a web-to-app ``wbraid`` (no gclid after ATT).
 _CLICK_ID = {"google": "gclid", "facebook": "fbclid", "instagram": "fbclid", "bing": "msclkid"}
 _MEDIUM = {"google": "cpc", "bing": "cpc", "facebook": "paid_social", "instagram": "paid_social"}
+#: Share of storage a phone fills per day on average, and the chance a session finds space cleared.
+_FILL_PER_DAY = 0.002
+_CLEANUP = 0.03
+#: Daily chance a device not on its newest OS release installs it (new releases reach most
+#: devices within a few months: Apple's and Google's adoption figures).
+_UPDATE_PER_DAY = 0.02
 
 
 # --- timestamps ------------------------------------------------------------------------------
@@ -135,9 +147,34 @@ class _Prices:
     rate: float
     items: list[dict[str, Any]]
     prices: list[float]
+    #: The currency's price points: (from, step, drop) tiers, ascending (catalog/price_points.csv).
+    points: tuple[tuple[float, float, float], ...] = ()
 
     def money(self, usd: float) -> float:
-        return round(usd * self.rate, self.decimals) if self.decimals else float(round(usd * self.rate))
+        """``usd`` in this currency at its consumer price points (49.99, 3,599, 2,980, 199,90)."""
+        x = usd * self.rate
+        for low, step, drop in reversed(self.points):
+            if x >= low:
+                x = max(step, round(x / step) * step) - drop
+                break
+        return round(x, self.decimals) if self.decimals else float(round(x))
+
+
+@functools.cache
+def _price_points() -> dict[str, tuple[tuple[float, float, float], ...]]:
+    tiers: dict[str, list[tuple[float, float, float]]] = {}
+    for row in catalog.read_table("price_points"):
+        tiers.setdefault(row["currency"], []).append((float(row["from"]), float(row["step"]), float(row["drop"])))
+    return {c: tuple(sorted(t)) for c, t in tiers.items()}
+
+
+@functools.cache
+def _tax_rates() -> dict[tuple[str, str], tuple[float, bool]]:
+    """(country, state or "") -> (rate, whether shelf prices include it) (catalog/tax_rates.csv)."""
+    return {
+        (row["country"], row["state"]): (float(row["rate"]), row["inclusive"] == "1")
+        for row in catalog.read_table("tax_rates")
+    }
 
 
 # --- the compiled state machine --------------------------------------------------------------
@@ -158,7 +195,7 @@ class _Node:
     targets: list[int] = field(default_factory=list)
     edges: list[tuple[_Node, float, float, Callable[[Any], float] | None]] = field(default_factory=list)
     #: e-commerce actions: the method that builds the request.
-    handler: Callable[[_Life, _Node, str], Request] | None = None
+    handler: Callable[[_Life, _Node, str], Request | None] | None = None
 
 
 @dataclass(slots=True)
@@ -188,10 +225,18 @@ class _Life:
     ever_identified: bool = False
     utm: dict[str, str] | None = None
     orders: int = 0
-    cart: list[tuple[int, int]] = field(default_factory=list)
+    #: product index -> quantity in the cart; ``checked_out`` once Begin Checkout showed it.
+    cart: dict[int, int] = field(default_factory=dict)
+    checked_out: bool = False
     viewed: int = -1
     searched: int = -1
     search_string: str = ""
+    #: Epoch the last session opened; free and total storage in GB (free < 0: not read yet).
+    opened: float = 0.0
+    free: float = -1.0
+    total: float = 0.0
+    #: Whether the device installed its OS update yet (it updates once, to the newest release).
+    updated: bool = False
 
 
 class JourneyEngine:
@@ -271,6 +316,10 @@ class JourneyEngine:
         self._conversion = 1.0
         c = j.commerce
         self._coupons = list(c.coupons.items())
+        self._campaign, self._campaign_share = "", 0.0
+        # What a reinstall downloads: the newest app release in the store (stand-ins may not say).
+        store = getattr(population, "store_release", None)
+        self._store_release: tuple[str, str] | None = store if isinstance(store, tuple) else None
 
     # --- public API ------------------------------------------------------------------------
 
@@ -300,6 +349,11 @@ class JourneyEngine:
         for node, cum in zip(self._nodes, tables, strict=True):
             node.cum = cum
         self._conversion = multiplier
+
+    def set_campaign(self, name: str, share: float) -> None:
+        """Sessions opened from now on come from campaign ``name``'s ads with probability ``share``
+        (utm_campaign = the name); "" ends it. The calendar sets it on the campaign's days only."""
+        self._campaign, self._campaign_share = name, share
 
     def sessions(self, i: int, *, start_time: float | None = None) -> Iterator[list[Request]]:
         """The same requests grouped per session (each list starts with externalIds)."""
@@ -339,7 +393,7 @@ class JourneyEngine:
             c = self._j.commerce
             rate = c.usd_rates.get(currency) or USD_RATES.get(currency, 1.0)
             decimals = 0 if currency in _ZERO_DECIMAL else 2
-            p = _Prices(currency, decimals, rate, [], [])
+            p = _Prices(currency, decimals, rate, [], [], _price_points().get(currency, ()))
             for prod in self._products:
                 price = p.money(prod.price_usd)
                 p.prices.append(price)
@@ -395,8 +449,13 @@ class JourneyEngine:
             if s:
                 life.t += max(self._gap(rnd), timeout)
                 if random_() < reinstall_p:
-                    # A new install: new user id, anonymous until the person logs in again.
-                    life.uid = identity.user_id(app_id, identity.uuid4_from(rnd), self._sep)
+                    # A new install: new user id (in the platform's UUID case), new GA app instance id and
+                    # FCM token (both belong to the install), the same advertising id (the device's);
+                    # anonymous until the person logs in again.
+                    uuid = identity.uuid4_from(rnd)
+                    ios = life.device["platform"] == "ios"
+                    life.uid = identity.user_id(app_id, uuid.upper() if ios else uuid, self._sep)
+                    life.device = _reinstalled(life.device, rnd, self._store_release)
                     life.by = {}
                     life.identified = False
                     relogin = life.ever_identified and random_() < relogin_p
@@ -409,6 +468,7 @@ class JourneyEngine:
             # life.t is the device's clock: every step reads and moves it, so the helpers (which
             # read it for their requests) and the loop never disagree.
             uid, sid, by, utm, session = life.uid, life.sid, life.by, life.utm, life.session
+            headers = life.headers  # an OS update changes the user agent
             node = start
             steps = 0
             while True:
@@ -432,7 +492,9 @@ class JourneyEngine:
                             yield self._identify(life)
                             by = life.by
                     else:
-                        yield node.handler(life, node, stamp)  # type: ignore[misc]  # set for every other action
+                        req = node.handler(life, node, stamp)  # type: ignore[misc]  # set for every other action
+                        if req is not None:  # None: nothing to send (an empty cart cannot check out)
+                            yield req
                 steps += 1
                 if steps >= max_steps:
                     break
@@ -452,7 +514,7 @@ class JourneyEngine:
                     if opened is None:
                         return
                     yield opened
-                    sid, utm, session = life.sid, life.utm, life.session
+                    sid, utm, session, headers = life.sid, life.utm, life.session, life.headers
                 node = target
 
     def _open(self, life: _Life) -> Request | None:
@@ -465,21 +527,30 @@ class JourneyEngine:
                 return None
             life.t, now = begin - life.base, begin
         rnd = life.rnd
+        if life.session >= 0:
+            self._age(life, (now - life.opened) / 86400.0)
+        life.opened = now
         life.session += 1
         life.sid = identity.session_id(identity.uuid4_from(rnd))
         life.ga = str(int(now))
-        life.cart = []
+        life.cart = {}
+        life.checked_out = False
         life.viewed = life.searched = -1
         life.search_string = ""
         click = None
         life.utm = None
         a = self._j.attribution
-        if a.share and rnd.random() < a.share and self._sources:
+        campaign = ""
+        if self._campaign and self._sources and rnd.random() < self._campaign_share:
+            campaign = self._campaign  # a dated campaign's ad brought this session
+        elif a.share and rnd.random() < a.share and self._sources:
+            campaign = a.campaigns[int(rnd.random() * len(a.campaigns))]
+        if campaign:
             source = self._sources[bisect.bisect_left(self._source_cum, rnd.random() * self._source_cum[-1])]
             life.utm = {
                 "utm_source": source,
                 "utm_medium": _MEDIUM.get(source, "deeplink"),
-                "utm_campaign": a.campaigns[int(rnd.random() * len(a.campaigns))],
+                "utm_campaign": campaign,
                 "utm_content": f"ad_{1 + int(rnd.random() * 39):02d}",
             }
             key = _CLICK_ID.get(source)
@@ -491,6 +562,30 @@ class JourneyEngine:
             self._app_id, life.device, life.uid, life.sid, life.ga, utm=life.utm, click_ids=click
         )
         return self._request(life, "externalIds", "externalIds", body)
+
+    def _age(self, life: _Life, days: float) -> None:
+        """Between sessions the phone lives on: its disk fills (photos, caches, apps) and is now and
+        then cleared, and the user may install the OS update waiting for it."""
+        rnd = life.rnd
+        info = life.device["info"]
+        if life.free < 0:
+            life.total = float(info["externalStorageSize"])
+            life.free = float(info["freeSpaceExternalStorage"])
+        total = life.total
+        free = life.free - total * _FILL_PER_DAY * days * 2.0 * rnd.random()
+        if rnd.random() < _CLEANUP:
+            free += total * (0.02 + 0.08 * rnd.random())
+        life.free = free = min(max(free, total * 0.01), total * 0.95)
+        changes: dict[str, Any] = {"freeSpaceExternalStorage": f"{free:.2f}"}
+        if not life.updated and rnd.random() < 1.0 - math.exp(-_UPDATE_PER_DAY * days):
+            life.updated = True
+            update = self.population.os_update(life.index)
+            if update:
+                changes.update(update)
+        device = {**life.device, "info": {**info, **changes}}
+        life.device = device  # type: ignore[assignment]
+        if "user_agent" in changes:
+            life.headers = payloads.headers(life.device)
 
     def _request(self, life: _Life, endpoint: str, step: str, body: dict[str, Any]) -> Request:
         if life.faulty and life.rnd.random() < self._j.faulty.rate:
@@ -558,36 +653,47 @@ class JourneyEngine:
     def _add_to_cart(self, life: _Life, node: _Node, stamp: str) -> Request:
         k = life.viewed if life.viewed >= 0 else self._pick(life, node)
         qty = self._quantity(life.rnd)
-        life.cart.append((k, qty))
+        life.cart[k] = life.cart.get(k, 0) + qty
+        life.checked_out = False  # the cart changed: checkout shows it again
         prices = life.prices
         props = {"value": _round(prices.prices[k] * qty, prices.decimals), "currency": prices.currency}
         return self._emit(life, node, stamp, props, [_line(prices, k, qty)])
 
-    def _begin_checkout(self, life: _Life, node: _Node, stamp: str) -> Request:
-        self._fill_cart(life, node)
+    def _begin_checkout(self, life: _Life, node: _Node, stamp: str) -> Request | None:
+        if not life.cart:
+            return None
+        life.checked_out = True
         prices = life.prices
         props = {"value": _subtotal(prices, life.cart), "currency": prices.currency}
-        return self._emit(life, node, stamp, props, [_line(prices, k, q) for k, q in life.cart])
+        return self._emit(life, node, stamp, props, [_line(prices, k, q) for k, q in life.cart.items()])
+
+    def _tax(self, life: _Life) -> tuple[float, bool]:
+        """The sales tax of the buyer's country (or state) and whether prices include it; the
+        scenario's ``tax_rate``, added on top, where the catalogue has no rate."""
+        person = life.person
+        if person is None:
+            person = life.person = self.population.person(life.index)
+        country = life.device["country"]
+        rates = _tax_rates()
+        found = rates.get((country, person.get("state", ""))) or rates.get((country, ""))
+        return found if found is not None else (self._j.commerce.tax_rate, False)
 
     def _quantity(self, rnd: Any) -> int:
         m = self._j.commerce.max_quantity
         return 1 if m == 1 or rnd.random() < 0.75 else rnd.randint(2, m)
 
-    def _fill_cart(self, life: _Life, node: _Node) -> None:
-        if not life.cart:
-            k = life.viewed if life.viewed >= 0 else self._pick(life, node)
-            life.cart.append((k, self._quantity(life.rnd)))
-
-    def _purchase(self, life: _Life, node: _Node, stamp: str) -> Request:
+    def _purchase(self, life: _Life, node: _Node, stamp: str) -> Request | None:
+        # A purchase buys the cart a checkout showed: without both, the app has nothing to buy.
+        if not life.checked_out or not life.cart:
+            return None
         rnd = life.rnd
         c = self._j.commerce
         prices = life.prices
         d = prices.decimals
-        self._fill_cart(life, node)
         cart = life.cart
         subtotal = _subtotal(prices, cart)
         shipping = 0.0 if subtotal >= prices.money(c.free_shipping_over_usd) else prices.money(c.shipping_usd)
-        tax = _round(subtotal * c.tax_rate, d)
+        rate, inclusive = self._tax(life)
         life.orders += 1
         props: dict[str, Any] = {
             "value": 0.0,
@@ -595,22 +701,31 @@ class JourneyEngine:
             # Unique across devices, sessions and runs of the same seed: device and order number.
             "transaction_id": f"TXN-{self._seed:x}-{life.gi:x}-{life.orders}",
             "shipping": shipping,
-            "tax": tax,
+            "tax": 0.0,
             "discount": 0.0,
             "affiliation": c.affiliation,
-            "description": f"{sum(q for _, q in cart)} item(s)",
+            "description": f"{sum(cart.values())} item(s)",
         }
         discount = 0.0
         if self._coupons and rnd.random() < c.coupon_share:
             code, share = self._coupons[int(rnd.random() * len(self._coupons))]
-            discount = _round(subtotal * share, d)
-            props["coupon"] = code
-            props["discount"] = discount
+            if not (code.upper().startswith("WELCOME") and life.orders > 1):  # a welcome code: first order only
+                discount = _round(subtotal * share, d)
+                props["coupon"] = code
+                props["discount"] = discount
         if life.search_string:
             props["search_string"] = life.search_string
-        props["value"] = _round(subtotal + shipping + tax - discount, d)
-        products = [_line(prices, k, q) for k, q in cart]
-        life.cart = []
+        taxable = subtotal - discount
+        if inclusive:  # VAT/GST countries: the price holds the tax; the order shows what it contains
+            tax = _round(taxable * rate / (1.0 + rate), d)
+            props["value"] = _round(taxable + shipping, d)
+        else:  # sales tax is added at checkout
+            tax = _round(taxable * rate, d)
+            props["value"] = _round(taxable + shipping + tax, d)
+        props["tax"] = tax
+        products = [_line(prices, k, q) for k, q in cart.items()]
+        life.cart = {}
+        life.checked_out = False
         return self._emit(life, node, stamp, props, products)
 
 
@@ -623,8 +738,30 @@ def _line(prices: _Prices, k: int, qty: int) -> dict[str, Any]:
     return item if qty == 1 else {**item, "product_quantity": qty}
 
 
-def _subtotal(prices: _Prices, cart: list[tuple[int, int]]) -> float:
-    return _round(sum(prices.prices[k] * q for k, q in cart), prices.decimals)
+def _subtotal(prices: _Prices, cart: dict[int, int]) -> float:
+    return _round(sum(prices.prices[k] * q for k, q in cart.items()), prices.decimals)
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _reinstalled(device: payloads.Device, rnd: Any, release: tuple[str, str] | None) -> payloads.Device:
+    """The device after a reinstall: a new GA app instance id (32 hex) and FCM token (a new Firebase
+    installation id, whose first 4 bits are 0111, then ``:APA91b`` and the token body), the store's
+    current app ``release`` (version, build); the advertising id and everything the hardware fixes stay."""
+    fid = bytearray(rnd.getrandbits(128).to_bytes(16, "big"))
+    fid[0] = (fid[0] & 0x0F) | 0x70
+    tail = rnd.getrandbits(99 * 8).to_bytes(99, "big")
+    token = (
+        base64.b64encode(bytes(fid))[:22].translate(_URLSAFE).decode()
+        + ":APA91b"
+        + base64.b64encode(tail).translate(_URLSAFE).decode()
+    )
+    info = {**device["info"], "fcmToken": token}
+    if release is not None:
+        info["app_version_name"] = info["shortVersion"] = release[0]
+        info["longVersion"] = release[1]
+    return {**device, "ga_app_instance_id": f"{rnd.getrandbits(128):032x}", "info": info}
 
 
 def _click_id(rnd: Any, key: str) -> str:

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
 import functools
 import math
 import struct
 import unicodedata
+import zlib
 from binascii import b2a_base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -56,6 +58,8 @@ class Release:
 
     version: str
     build: int
+    #: ISO date it reached the stores ("" = always available): a device installs only releases out by then.
+    released: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +74,11 @@ class AppConfig:
     bundle_id: str = ""
     #: Release history, oldest first; newer releases are installed more often.
     releases: tuple[Release, ...] = (
-        Release("3.1.0", 310),
-        Release("3.2.0", 320),
-        Release("3.2.1", 321),
-        Release("3.3.0", 330),
-        Release("3.4.0", 340),
+        Release("3.1.0", 310, "2025-05-12"),
+        Release("3.2.0", 320, "2025-07-07"),
+        Release("3.2.1", 321, "2025-07-21"),
+        Release("3.3.0", 330, "2025-09-15"),
+        Release("3.4.0", 340, "2025-11-17"),
     )
     #: Between app id and UUID in a user id: "" as the reference says, "_" as its sample code does.
     user_id_separator: str = ""
@@ -102,8 +106,6 @@ class PopulationConfig:
 
 # --- catalogue, prepared once per process ----------------------------------------------------
 
-#: Usable share of a phone's marketed storage (GB vs GiB, system partition), as the OS reports it.
-_USABLE_STORAGE = 0.885
 _ANDROID_UA = (
     "Mozilla/5.0 (Linux; Android {release}; {model} Build/{build}; wv) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Version/4.0 Chrome/{chrome} Mobile Safari/537.36"
@@ -111,6 +113,7 @@ _ANDROID_UA = (
 _IOS_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS {version} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 )
+_IPAD_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 #: Letters valid in every postcode template (UK inward code, Canadian FSA/LDU, Irish Eircode).
 _POSTCODE_LETTERS = "AEHNPRTWXY"
 #: A person's phone serial when their range had no number left for them: they have no phone.
@@ -136,6 +139,8 @@ class _Variant:
     density: str
     #: User agent per WebView version (iOS: the same string, WKWebView names no browser version).
     user_agents: tuple[str, ...]
+    #: The carrier the OS reports whatever the network ("--" on iOS 16.4+), or "" to draw one.
+    carrier: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +152,11 @@ class _Tables:
     variant_w: np.ndarray
     capacities: tuple[int, ...]
     storage_w: np.ndarray  # (variant, capacity)
-    total_cg: np.ndarray  # capacity -> usable storage in hundredths of a GB
-    total_str: tuple[str, ...]
+    #: Per variant: the variant of the same model on its newest release (what an OS update installs).
+    newest: tuple[int, ...]
+    total_cg: np.ndarray  # (variant, capacity) -> storage the OS reports, in hundredths of a GB
+    total_str: tuple[str, ...]  # the same, flat (variant * len(capacities) + capacity), as text
+    chrome: tuple[str, ...]  # WebView versions available on the simulated date, oldest first
     webview_w: np.ndarray
     locales: tuple[str, ...]
     locale_w: np.ndarray  # (country, locale)
@@ -165,38 +173,95 @@ def _norm(w: np.ndarray) -> np.ndarray:
     return np.asarray(w, dtype=np.float64)
 
 
-@functools.cache
-def _tables() -> _Tables:
+#: The simulated date a population is built for unless the caller gives one (journey.DEFAULT_START's day).
+DEFAULT_DATE = datetime.date(2026, 1, 1)
+#: A release reaches its snapshot share over this many days after it ships (staged rollouts, auto-update).
+_ADOPTION_DAYS = 60.0
+#: Each older WebView milestone is this much rarer than the next newer one (Play auto-updates every ~4 weeks).
+_WEBVIEW_DECAY = 0.45
+#: Android release -> the letter in OEM build names (Xiaomi, Motorola, OnePlus/OPPO/realme).
+_RELEASE_LETTER = {10: "Q", 11: "R", 12: "S", 13: "T", 14: "U", 15: "V", 16: "W"}
+#: Android release -> Xiaomi's MIUI/HyperOS version on it (MIUI 12 .. 14, HyperOS 1 = V816, 2, 3).
+_XIAOMI_OS = {10: "V12.0", 11: "V12.5", 12: "V13.0", 13: "V14.0", 14: "V816.0", 15: "OS2.0", 16: "OS3.0"}
+#: iOS 26's WebKit freezes the OS version its user agent names at 18_6 (as Safari 26 does).
+_IOS_UA_FROZEN = (26, "18_6")
+
+
+def _ramp(released: str, on: datetime.date) -> float:
+    """Adoption of a release ``released`` by ``on``: 0 before it ships, rising to 1 over _ADOPTION_DAYS."""
+    age = (on - datetime.date.fromisoformat(released)).days
+    return 0.0 if age < 0 else min(1.0, (age + 1) / _ADOPTION_DAYS)
+
+
+def _patch_letters(patch: str, released: str, on: datetime.date) -> str:
+    """Samsung's firmware year and month letters (X = 2024, Y = 2025, A = January) for a patch month
+    no later than the month before ``on`` and no earlier than the release."""
+    y, m = (int(x) for x in patch.split("-"))
+    cap = (on.year, on.month - 1) if on.month > 1 else (on.year - 1, 12)
+    first = datetime.date.fromisoformat(released)
+    y, m = max(min((y, m), cap), (first.year, first.month))
+    return chr(ord("R") + y - 2018) + chr(ord("A") + m - 1)
+
+
+def _storage_share(model: str) -> float:
+    """The share of marketed storage the OS reports as total: the system partition differs by model
+    (and GB vs GiB), 86-93 %; stable per model."""
+    return 0.86 + 0.07 * (zlib.crc32(model.encode()) % 1000) / 1000
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
     cat = _catalog.load()
     countries = tuple(c.code for c in cat.countries)
     cidx = {c: i for i, c in enumerate(countries)}
     variants: list[_Variant] = []
     rows: list[np.ndarray] = []
-    chrome = tuple(w.version for w in cat.webviews)
+    # WebView milestones that had shipped by ``on``, newest first get most devices.
+    webviews = sorted(
+        (w for w in cat.webviews if datetime.date.fromisoformat(w.released) <= on), key=lambda w: w.released
+    ) or [min(cat.webviews, key=lambda w: w.released)]
+    chrome = tuple(w.version for w in webviews)
+    webview_w = np.array([[_WEBVIEW_DECAY ** (len(chrome) - 1 - k) for k in range(len(chrome))]])
     capacities = tuple(
         sorted(
             {g for m in cat.android_models for g in m.storage_gb} | {g for m in cat.ios_models for g in m.storage_gb}
         )
     )
     storage_rows: list[np.ndarray] = []
+    totals: list[list[int]] = []
 
-    def storage_row(options: tuple[int, ...]) -> np.ndarray:
+    def storage_row(options: tuple[int, ...], model: str) -> np.ndarray:
         row = np.zeros(len(capacities))
         for k, g in enumerate(options):  # most common first
             row[capacities.index(g)] = 1.0 / (k + 1)
+        share = _storage_share(model)
+        totals.append([int(g * share * 100) for g in capacities])
         return row
+
+    def launched(date: str) -> bool:
+        return datetime.date.fromisoformat(date) <= on
 
     releases = {r.release: r for r in cat.android_releases if not r.brand}
     by_brand = {(r.brand, r.release): r for r in cat.android_releases if r.brand}
     for mi, m in enumerate(cat.android_models):
-        allowed = [r for r in range(m.min_release, m.max_release + 1)]
-        shares = np.array([releases[r].share for r in allowed])
+        allowed = [r for r in range(m.min_release, m.max_release + 1) if _ramp(releases[r].released, on) > 0]
+        if not allowed or not launched(m.launched):
+            continue
+        shares = np.array([releases[r].share * _ramp(releases[r].released, on) for r in allowed])
         shares /= shares.sum()
         brand_w = np.array([cat.android_brand_shares[m.manufacturer][c] for c in countries])
         for r, share in zip(allowed, shares, strict=True):
-            rel = by_brand.get((m.brand, r), releases[r])
+            generic = releases[r]
+            rel = by_brand.get((m.brand, r), generic)
             n = int(share * 1000) % 9 + 1  # a stable update number per (model, release)
-            incremental = m.incremental.format(n=n)
+            incremental = m.incremental.format(
+                n=n,
+                L=_RELEASE_LETTER[r],
+                sdk=generic.sdk,
+                os=chr(ord("A") + r - m.min_release),
+                ym=_patch_letters(generic.patch, generic.released, on),
+                miui=_XIAOMI_OS[r],
+            )
             fingerprint = f"{m.brand}/{m.product}/{m.device}:{r}/{rel.build_id}/{incremental}:user/release-keys"
             uas = tuple(_ANDROID_UA.format(release=r, model=m.model, build=rel.build_id, chrome=v) for v in chrome)
             variants.append(
@@ -212,25 +277,34 @@ def _tables() -> _Tables:
                     str(m.height_px * 160 // m.dpi),
                     str(m.dpi),
                     uas,
+                    "",
                 )
             )
             row = np.zeros(2 * len(countries))
             row[0::2] = brand_w * m.weight * share
             rows.append(row)
-            storage_rows.append(storage_row(m.storage_gb))
+            storage_rows.append(storage_row(m.storage_gb, m.model))
     # Within a manufacturer, model weights are relative: normalise so brand shares hold per country.
     maker_total: dict[str, float] = {}
     for m in cat.android_models:
-        maker_total[m.manufacturer] = maker_total.get(m.manufacturer, 0.0) + m.weight
+        if launched(m.launched):
+            maker_total[m.manufacturer] = maker_total.get(m.manufacturer, 0.0) + m.weight
     for k, v in enumerate(variants):
         rows[k] /= maker_total[cat.android_models[v.model_index].manufacturer]
     offset = len(cat.android_models)
     for mi, im in enumerate(cat.ios_models):
-        allowed_ios = [r for r in cat.ios_releases if im.min_ios <= r.major <= im.max_ios]
-        total = sum(r.share for r in allowed_ios)
-        for rel_ios in allowed_ios:
-            share = rel_ios.share / total
-            ua = _IOS_UA.format(version=rel_ios.version.replace(".", "_"))
+        allowed_ios = [r for r in cat.ios_releases if r.runs_on(im) and _ramp(r.released, on) > 0]
+        if not allowed_ios or not launched(im.launched):
+            continue
+        weights = [r.share * _ramp(r.released, on) for r in allowed_ios]
+        total = sum(weights)
+        for rel_ios, w in zip(allowed_ios, weights, strict=True):
+            share = w / total
+            ua_version = _IOS_UA_FROZEN[1] if rel_ios.major >= _IOS_UA_FROZEN[0] else rel_ios.version.replace(".", "_")
+            # iPadOS WKWebView requests desktop pages: a Mac's user agent, no iPad or OS version in it.
+            ua = _IPAD_UA if im.identifier.startswith("iPad") else _IOS_UA.format(version=ua_version)
+            # CTCarrier is deprecated since iOS 16.4 and answers "--" (no carrier name to read).
+            modern = tuple(int(x) for x in rel_ios.version.split(".")[:2]) >= (16, 4)
             variants.append(
                 _Variant(
                     IOS,
@@ -244,13 +318,23 @@ def _tables() -> _Tables:
                     str(im.height_pt),
                     f"{im.scale}.0",
                     (ua,) * len(chrome),
+                    "--" if modern else "",
                 )
             )
             row = np.zeros(2 * len(countries))
             row[1::2] = im.weight * share
             rows.append(row)
-            storage_rows.append(storage_row(im.storage_gb))
-    total_cg = np.array([int(g * _USABLE_STORAGE * 100) for g in capacities], dtype=np.int64)
+            storage_rows.append(storage_row(im.storage_gb, im.identifier))
+    for platform, name in ((ANDROID, "Android"), (IOS, "iOS")):
+        if not any(v.platform == platform for v in variants):
+            first = min(
+                [r.released for r in cat.ios_releases] if platform == IOS else [m.launched for m in cat.android_models]
+            )
+            raise ValueError(
+                f"the catalogue has no {name} device on {on.isoformat()} (its {name} rows start {first}): "
+                "simulate a later date (loadsim generate --start) or add older rows to simulator/catalog"
+            )
+    total_cg = np.array(totals, dtype=np.int64)  # (variant, capacity)
 
     def by_country(items: Sequence[Any], key: str) -> tuple[tuple[str, ...], np.ndarray]:
         names = tuple(dict.fromkeys(getattr(x, key) for x in items))
@@ -269,16 +353,22 @@ def _tables() -> _Tables:
         for j, pr in enumerate(cat.phone_ranges):
             if pr.country == reg.country and pr.area in ("", reg.area):
                 range_w[k, j] = pr.count  # by size: people spread so numbers stay unique longest
+    # Variants of a model are listed oldest release first: the last one is where updates lead.
+    last_of: dict[int, int] = {}
+    for k, v in enumerate(variants):
+        last_of[v.model_index] = k
     return _Tables(
         cat=cat,
         countries=countries,
         variants=tuple(variants),
+        newest=tuple(last_of[v.model_index] for v in variants),
         variant_w=np.array(rows).T.copy(),
         capacities=capacities,
         storage_w=np.array(storage_rows),
         total_cg=total_cg,
-        total_str=tuple(f"{c / 100:.2f}" for c in total_cg),
-        webview_w=np.array([[w.share for w in cat.webviews]]),
+        total_str=tuple(f"{c / 100:.2f}" for c in total_cg.ravel()),
+        chrome=chrome,
+        webview_w=webview_w,
         locales=locales,
         locale_w=locale_w,
         carriers=carriers,
@@ -407,12 +497,15 @@ def _choose(rng: np.random.Generator, cls: np.ndarray | None, weights: np.ndarra
 
 
 def _fill_template(template: str, r: int) -> str:
-    """A postcode from its template: ``#`` a digit, ``?`` a letter, both taken from ``r``."""
+    """A postcode from its template: ``#`` a digit, ``%`` a digit 1-9, ``?`` a letter, taken from ``r``."""
     out = []
     for ch in template:
         if ch == "#":
             r, d = divmod(r, 10)
             out.append(chr(48 + d))
+        elif ch == "%":
+            r, d = divmod(r, 9)
+            out.append(chr(49 + d))
         elif ch == "?":
             r, d = divmod(r, len(_POSTCODE_LETTERS))
             out.append(_POSTCODE_LETTERS[d])
@@ -501,8 +594,10 @@ class Population:
         "_locales",
         "_mv",
         "_n",
+        "_ncap",
         "_nchrome",
         "_offset",
+        "_on",
         "_people",
         "_person",
         "_pmv",
@@ -529,27 +624,34 @@ class Population:
         _app: AppConfig,
         _seed: int,
         _vocab: tuple[_Vocabulary, ...],
+        _on: datetime.date = DEFAULT_DATE,
     ) -> None:
         self._rows = _rows
-        # ndarray has the buffer protocol; numpy's stubs do not declare it (collections.abc.Buffer).
-        self._mv = memoryview(_rows).cast("B") if _rows.size else memoryview(b"")  # type: ignore[arg-type]
+        self._mv = memoryview(cast(Any, _rows)).cast("B") if _rows.size else memoryview(b"")
         self._n = int(_rows.shape[0])
         self._person = _person
         self._people = _people
-        self._pmv = memoryview(_people.view(np.uint8)) if _people.size else memoryview(b"")  # type: ignore[arg-type]
+        self._pmv = memoryview(cast(Any, _people.view(np.uint8))) if _people.size else memoryview(b"")
         self._offset = _offset
         self._config = _config
         self._app = _app
         self._seed = _seed
         self._vocab = _vocab
-        t = self._t = _tables()
+        self._on = _on
+        t = self._t = _tables(_on)
         self._countries = t.countries
         self._currency = tuple(c.currency for c in t.cat.countries)
         self._tz = tuple(r.timezone for r in t.cat.regions)
         self._carriers, self._locales, self._storage = t.carriers, t.locales, t.total_str
         cat = t.cat
         self._regions = tuple(
-            (r.state, r.city, r.postcode, cat.countries[int(t.region_country[k])], _vocab[int(t.region_country[k])])
+            (
+                r.state,
+                r.city,
+                tuple(r.postcode.split("|")),
+                cat.countries[int(t.region_country[k])],
+                _vocab[int(t.region_country[k])],
+            )
             for k, r in enumerate(cat.regions)
         )
         self._ranges = tuple((f"+{r.prefix}", r.digits) for r in cat.phone_ranges)
@@ -557,7 +659,8 @@ class Population:
         # additional_info per (variant, WebView version) with every field the model fixes, in the
         # reference's key order; device() copies one (a C-level copy) and fills in the rest.
         pkg = (_app.package_name, _app.bundle_id or _app.package_name)
-        self._nchrome = len(t.cat.webviews)
+        self._nchrome = len(t.chrome)
+        self._ncap = len(t.capacities)
         self._templates = tuple(
             {
                 "limitAdTracking": False,
@@ -565,7 +668,7 @@ class Population:
                 "user_agent": ua,
                 "appPackageName": pkg[v.platform],
                 "app_version_name": "",
-                "carrier": "",
+                "carrier": v.carrier,
                 "deviceModelName": v.model,
                 "deviceTimeZone": "",
                 "extInfoVersion": v.ext,
@@ -595,14 +698,21 @@ class Population:
             self._storage,
             self._locales,
             tuple(zip(self._countries, self._currency, strict=True)),
+            self._ncap,
         )
 
     # --- building ----------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, *, config: PopulationConfig, app: AppConfig, seed: int) -> Population:
-        """Draw ``config.devices`` devices and the people behind them from ``seed``."""
-        t = _tables()
+    def build(
+        cls, *, config: PopulationConfig, app: AppConfig, seed: int, on: datetime.date | None = None
+    ) -> Population:
+        """Draw ``config.devices`` devices and the people behind them from ``seed``.
+
+        ``on`` is the simulated date (default ``DEFAULT_DATE``): only models, OS releases and WebView
+        versions that had shipped by then appear, recent releases on the rise (an adoption ramp)."""
+        on = on or DEFAULT_DATE
+        t = _tables(on)
         country_w, ios_share = _check(config, app, t)
         n = config.devices
         rng = np.random.default_rng(seed)
@@ -637,17 +747,22 @@ class Population:
         codes[:, _C_VARIANT] = variant
         codes[:, _C_CHROME] = _choose(rng, None, t.webview_w, n)
         storage = _choose(rng, variant, t.storage_w, n)
-        del variant
         codes[:, _C_STORAGE] = storage
         # Free space: a Beta(2, 3) share of the usable space (mean 40%), never above it.
-        free = np.floor(t.total_cg[storage] * rng.beta(2.0, 3.0, n)).astype(np.uint32)
+        free = np.floor(t.total_cg[variant, storage] * rng.beta(2.0, 3.0, n)).astype(np.uint32)
+        del variant
         codes[:, _C_FREE_LO] = free & 0xFFFF
         codes[:, _C_FREE_HI] = free >> 16
         del free, storage
         codes[:, _C_LOCALE] = _choose(rng, country, t.locale_w, n)
         codes[:, _C_CARRIER] = _choose(rng, country, t.carrier_w, n)
-        k = len(app.releases)
-        release_w = np.array([[config.release_decay ** (k - 1 - j) for j in range(k)]])
+        # Only releases out by the simulated date; among those, newer ones more often.
+        out = [j for j, r in enumerate(app.releases) if not r.released or datetime.date.fromisoformat(r.released) <= on]
+        out = out or [0]
+        k = len(out)
+        release_w = np.zeros((1, len(app.releases)))
+        for rank, j in enumerate(out):
+            release_w[0, j] = config.release_decay ** (k - 1 - rank)
         codes[:, _C_RELEASE] = _choose(rng, None, release_w, n)
         # iOS: tracking is limited unless the user allowed it in the ATT prompt.
         limited_p = np.where(platform == IOS, 1.0 - config.att_opt_in, config.android_limit_ad_tracking)
@@ -656,7 +771,15 @@ class Population:
         if n >= 100_000:
             _trim_heap()
         return cls(
-            _rows=rows, _person=person, _people=people, _offset=0, _config=config, _app=app, _seed=seed, _vocab=vocab
+            _rows=rows,
+            _person=person,
+            _people=people,
+            _offset=0,
+            _config=config,
+            _app=app,
+            _seed=seed,
+            _vocab=vocab,
+            _on=on,
         )
 
     # --- one device --------------------------------------------------------------------------
@@ -672,7 +795,7 @@ class Population:
 
     def device(self, i: int) -> Device:
         """The device's fields as the payload builders take them (a fresh dict each call)."""
-        mv, n, templates, nchrome, releases, carriers, tz, storages, locales, country_currency = self._hot
+        mv, n, templates, nchrome, releases, carriers, tz, storages, locales, country_currency, ncap = self._hot
         if not 0 <= i < n:
             raise IndexError(f"device {i} is outside this population of {n} (0 <= i < {n})")
         o = i * ROW_BYTES
@@ -704,9 +827,10 @@ class Population:
             )
         )
         info["app_version_name"] = info["shortVersion"] = version
-        info["carrier"] = carriers[carrier]
+        if not info["carrier"]:  # "--": the OS reports no carrier name
+            info["carrier"] = carriers[carrier]
         info["deviceTimeZone"] = tz[region]
-        info["externalStorageSize"] = storages[storage]
+        info["externalStorageSize"] = storages[vi * ncap + storage]
         free = flo | fhi << 16
         info["freeSpaceExternalStorage"] = f"{free // 100}.{_CENTS[free % 100]}"
         info["locale"] = locales[locale]
@@ -719,6 +843,29 @@ class Population:
             "info": info,
             "country": code,
             "currency": currency,
+        }
+
+    @property
+    def store_release(self) -> tuple[str, str]:
+        """(version, build) of the newest app release out by the simulated date: what a reinstall gets."""
+        out = [r for r in self._app.releases if not r.released or datetime.date.fromisoformat(r.released) <= self._on]
+        r = (out or list(self._app.releases[:1]))[-1]
+        return r.version, str(r.build)
+
+    def os_update(self, i: int) -> dict[str, Any] | None:
+        """The ``additional_info`` fields that change when device ``i`` installs the newest OS release
+        its model had on the simulated date (None: it already runs it)."""
+        codes = _UNPACK_CODES(self._row(i), _RAW_BYTES)
+        vi = codes[_C_VARIANT]
+        top = self._t.newest[vi]
+        if top == vi:
+            return None
+        t = self._templates[top * self._nchrome + codes[_C_CHROME]]
+        return {
+            "osVersion": t["osVersion"],
+            "fingerprint": t["fingerprint"],
+            "user_agent": t["user_agent"],
+            "carrier": t["carrier"] or self._carriers[codes[_C_CARRIER]],
         }
 
     def person(self, i: int) -> Person:
@@ -734,9 +881,7 @@ class Population:
         if g == 2:
             fi >>= 1
         first_a, last_a = voc.first_ascii[pool][fi] or "user", voc.last_ascii[li] or "user"
-        # The body's key order is first name, last name, email, phone, then the rest: built in that
-        # order, so the TypedDict is complete only at the end.
-        out: Person = {  # type: ignore[typeddict-item]
+        out: dict[str, Any] = {
             "first_name": voc.first[pool][fi],
             "last_name": voc.last[li],
             "email": f"{_EMAIL_STYLES[style].format(f=first_a, l=last_a, i=first_a[0], k=p)}@{self._t.domains[domain]}",
@@ -750,7 +895,7 @@ class Population:
             "country": c.name,
             "state": state,
             "city": city,
-            "zip": _fill_template(template, postcode),
+            "zip": _fill_template(template[postcode % len(template)], postcode // len(template)),
             "address1": c.address1.format(
                 street=voc.streets[street],
                 n=1 + house % 199,
@@ -762,7 +907,7 @@ class Population:
         }
         if unit:
             out["address2"] = c.address2.format(u=unit)
-        return out
+        return cast(Person, out)
 
     def person_index(self, i: int) -> int:
         """The person's global index: a two-device person's devices share it."""
@@ -802,6 +947,7 @@ class Population:
             _app=self._app,
             _seed=self._seed,
             _vocab=self._vocab,
+            _on=self._on,
         )
 
     @property
@@ -887,6 +1033,14 @@ def _check(config: PopulationConfig, app: AppConfig, t: _Tables) -> tuple[np.nda
         raise ValueError(f"population.release_decay must be in (0, 1], got {config.release_decay!r}")
     if not app.releases:
         raise ValueError("app.releases is empty: list at least one release, oldest first")
+    for k, rel in enumerate(app.releases):
+        try:
+            if rel.released:
+                datetime.date.fromisoformat(rel.released)
+        except ValueError:
+            raise ValueError(
+                f'app.releases[{k}].released must be an ISO date such as "2025-11-17", got {rel.released!r}'
+            ) from None
     known = ", ".join(t.countries)
     for key in (*config.countries, *config.ios_share):
         if key not in t.countries:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import functools
 from dataclasses import dataclass
 from importlib import resources
@@ -30,7 +31,9 @@ __all__ = [
     "WebView",
     "check",
     "load",
+    "newest",
     "read_table",
+    "staleness",
     "usd_rates",
 ]
 
@@ -112,6 +115,8 @@ class AndroidModel:
     storage: str
     weight: float
     incremental: str
+    #: ISO date the model went on sale.
+    launched: str
 
     @property
     def storage_gb(self) -> tuple[int, ...]:
@@ -125,12 +130,17 @@ class AndroidRelease:
     brand: str
     build_id: str
     share: float
+    #: ISO date this build first shipped.
+    released: str
+    #: Security-patch month (YYYY-MM) of OEM firmware on this release.
+    patch: str
 
 
 @dataclass(frozen=True, slots=True)
 class WebView:
     version: str
-    share: float
+    #: ISO date of the milestone's stable release.
+    released: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +154,8 @@ class IOSModel:
     max_ios: int
     storage: str
     weight: float
+    #: ISO date the model went on sale.
+    launched: str
 
     @property
     def storage_gb(self) -> tuple[int, ...]:
@@ -155,7 +167,18 @@ class IOSRelease:
     version: str
     major: int
     build: str
+    #: ISO date Apple released it.
+    released: str
+    #: 1: a security train (15.8.x, 16.7.x) shipped only to models whose last major it is.
+    legacy: int
     share: float
+
+    def runs_on(self, model: IOSModel) -> bool:
+        """Whether Apple shipped this release to ``model``: one of its majors, and a legacy train only
+        where that major is the model's last."""
+        if not model.min_ios <= self.major <= model.max_ios:
+            return False
+        return not self.legacy or self.major == model.max_ios
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +291,8 @@ def check(cat: Catalog | None = None) -> list[str]:
         if len(str(p.first + p.count - 1)) > p.digits:
             problems.append(f"phone_ranges.csv: {p.prefix} range does not fit in {p.digits} digits")
     makers = {m.manufacturer for m in cat.android_models}
-    for m in sorted(makers - cat.android_brand_shares.keys()):
-        problems.append(f"android_brand_shares.csv has no row for {m}")
+    for maker in sorted(makers - cat.android_brand_shares.keys()):
+        problems.append(f"android_brand_shares.csv has no row for {maker}")
     for maker, by_country in cat.android_brand_shares.items():
         for c in sorted(codes - by_country.keys()):
             problems.append(f"android_brand_shares.csv: {maker} lacks a column for {c}")
@@ -279,6 +302,33 @@ def check(cat: Catalog | None = None) -> list[str]:
         if missing:
             problems.append(f"android_releases.csv lacks release(s) {sorted(missing)} needed by {am.model}")
     for im in cat.ios_models:
-        if not any(im.min_ios <= r.major <= im.max_ios for r in cat.ios_releases):
+        if not any(r.runs_on(im) for r in cat.ios_releases):
             problems.append(f"ios_releases.csv has no release {im.min_ios}..{im.max_ios} for {im.name}")
     return problems
+
+
+def newest(cat: Catalog | None = None) -> dict[str, datetime.date]:
+    """The newest entry of each dated table: how current the catalogue is."""
+    cat = cat or load()
+    day = datetime.date.fromisoformat
+    return {
+        "android_models": max(day(m.launched) for m in cat.android_models),
+        "android_releases": max(day(r.released) for r in cat.android_releases),
+        "webview": max(day(w.released) for w in cat.webviews),
+        "ios_models": max(day(m.launched) for m in cat.ios_models),
+        "ios_releases": max(day(r.released) for r in cat.ios_releases),
+    }
+
+
+#: How far the newest entry of a dated table may lag the simulated date.
+MAX_LAG = datetime.timedelta(days=365)
+
+
+def staleness(on: datetime.date, cat: Catalog | None = None) -> list[str]:
+    """Tables whose newest entry is more than ``MAX_LAG`` older than ``on`` (empty: current enough)."""
+    return [
+        f"{table}.csv: newest entry {d.isoformat()} is more than a year before the simulated date {on.isoformat()}; "
+        "add the releases since (each table's header names its sources)"
+        for table, d in newest(cat).items()
+        if on - d > MAX_LAG
+    ]

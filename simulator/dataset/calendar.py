@@ -33,6 +33,12 @@ class Calendar:
         campaigns = {c.day - 1: c for c in config.campaigns if c.day <= days}
         self.campaign_names = [campaigns[d].name if d in campaigns else "" for d in range(days)]
         self.conversion = [campaigns[d].conversion if d in campaigns else 1.0 for d in range(days)]
+        # The sessions a campaign adds are the campaign's traffic: that share of the day's sessions
+        # opens from its ads (utm_campaign = its name).
+        self.campaign_share = [
+            1.0 - 1.0 / campaigns[d].sessions if d in campaigns and campaigns[d].sessions > 1 else 0.0
+            for d in range(days)
+        ]
         self.dates = [(start + datetime.timedelta(days=d)).isoformat() for d in range(days)]
         weekday = [(start + datetime.timedelta(days=d)).weekday() for d in range(days)]
         # Session-start intensity per local hour of the period (shape only; mean 1 over a week).

@@ -149,6 +149,12 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
                 last_time, last_epoch = row["time"], _epoch(row["time"])
             data = line.rstrip(b"\n")
             body = orjson.loads(data)
+            info = body.get("additional_info") if ep == "externalIds" else None
+            if isinstance(info, dict) and isinstance(info.get("user_agent"), str):
+                # The WebView the device runs now (an OS update during the period changes it).
+                agent = info["user_agent"]
+                if agents.get(device, {}).get("CL-User-Agent") != agent:
+                    agents[device] = {"Content-Type": CONTENT_TYPE, "CL-User-Agent": agent}
             req = Request(
                 ep,
                 row["step"],

@@ -119,6 +119,7 @@ class _Life:
 
     __slots__ = (
         "_cal",
+        "_engine",
         "_rnd",
         "_shift",
         "_timeout",
@@ -133,8 +134,8 @@ class _Life:
         "until",
     )
 
-    def __init__(self, cal: Calendar, rnd: random.Random, tz: str, timeout: float) -> None:
-        self._cal, self._rnd, self._timeout, self.tz = cal, rnd, timeout, tz
+    def __init__(self, cal: Calendar, engine: JourneyEngine, rnd: random.Random, tz: str, timeout: float) -> None:
+        self._cal, self._engine, self._rnd, self._timeout, self.tz = cal, engine, rnd, timeout, tz
         self.off = off = cal.offsets(tz)
         self.install = install = cal.install(rnd, off)
         self.life_end = install + cal.lifetime(rnd)
@@ -160,7 +161,14 @@ class _Life:
             self.churned = self.life_end < self.end_utc
             return None
         self._shift, self.begin = at - t0, at
+        self.open_day(at)
         return at
+
+    def open_day(self, at: float) -> None:
+        """The session opening at ``at`` is on a campaign day or not: a campaign's ads run only on its dates."""
+        cal = self._cal
+        day = min(max(int(at + cal.offset_at(self.off, at) - cal.start_naive) // 3600, 0), cal.hours - 1) // 24
+        self._engine.set_campaign(cal.campaign_names[day], cal.campaign_share[day])
 
 
 def csv_line(values: Iterable[Any]) -> bytes:
@@ -195,7 +203,13 @@ class Generator:
         self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int, table_format: str
     ) -> None:
         self.scenario = scenario
-        self.population = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
+        # Devices as they were on the first simulated day: models, OS builds, WebViews that existed then.
+        try:
+            self.population = Population.build(
+                config=scenario.population, app=scenario.app, seed=scenario.seed, on=start
+            )
+        except ValueError as e:  # e.g. a --start before the catalogue's first devices
+            raise DatasetError(str(e)) from None
         self._devices = _SharedDevices(self.population)
         # _SharedDevices stands in for the Population: the engine asks it only for devices and people.
         self.engine = JourneyEngine(scenario=scenario, population=self._devices)  # type: ignore[arg-type]
@@ -241,7 +255,7 @@ class Generator:
             raise DatasetError(f"device {gi} is past the {limit:,} devices a dataset holds: generate fewer (--users)")
         dev = self._devices.fetch(i)
         tz = str(dev["info"].get("deviceTimeZone", "UTC"))
-        life = _Life(self.calendar, random.Random(self._calendar_tag | gi), tz, self.timeout)
+        life = _Life(self.calendar, self.engine, random.Random(self._calendar_tag | gi), tz, self.timeout)
         self.stats.devices += 1
         self.stats.daily_installs[self.calendar.day_of(life.off, life.install)] += 1
         played = self._play(i, gi, dev, life, out)
@@ -278,6 +292,7 @@ class Generator:
         dev_part = f"{platform},{country},{quote(tz)}"
         step_counts, faulty_counts = self.step_counts, self.faulty_counts
         daily_requests = stats.daily_requests
+        life.open_day(install)
         for req in engine.device_life(i, start_time=install, schedule=life.schedule):
             body = req.body
             # 1. A new session (the first at install, each returning one where the calendar put it).
@@ -291,6 +306,7 @@ class Generator:
                 campaign = self._open_session(off, life.begin)
                 tail = f"{esc[campaign]},"
                 last_uid = None
+                sid = ""  # until a body names it: a faulty start with no sid is no other session's
                 n_sessions += 1
             t = install + req.offset
             if t >= end_utc:
@@ -387,6 +403,7 @@ class Generator:
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
+        engine.set_campaign("", 0.0)
         if seq > LIMITS["sequence"]:
             raise DatasetError(
                 f"device {gi} sent {seq:,} requests, past the {LIMITS['sequence']:,} a device's sort keys hold: "

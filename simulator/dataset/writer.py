@@ -15,6 +15,7 @@ from typing import IO, Any, cast
 
 import orjson
 
+from simulator import catalog
 from simulator.dataset.layout import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -129,6 +130,9 @@ def generate(
             f"loadsim: note: campaign day(s) {', '.join(str(c.day) for c in late)} fall after the "
             f"{n_days} simulated day(s) and are left out\n"
         )
+    for problem in catalog.staleness(first + datetime.timedelta(days=n_days - 1)):
+        # Devices would be drawn from a catalogue that stops before the simulated days: say so.
+        sys.stderr.write(f"loadsim: note: {problem}\n")
     show = (sys.stderr.isatty() if progress is None else progress) and not quiet
     bar = Progress(show)
 

@@ -209,7 +209,7 @@ class AttributionConfig:
     sources: Mapping[str, float] = field(
         default_factory=lambda: {"google": 0.5, "facebook": 0.3, "instagram": 0.1, "bing": 0.1}
     )
-    campaigns: tuple[str, ...] = ("spring_sale", "retargeting", "brand", "new_arrivals")
+    campaigns: tuple[str, ...] = ("retargeting", "brand", "new_arrivals", "prospecting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +226,7 @@ class FaultyConfig:
 class CommerceConfig:
     """Orders: catalogue prices in USD converted to the device's currency."""
 
+    #: Sales tax added on top, for a buyer whose country has no row in catalog/tax_rates.csv.
     tax_rate: float = field(default=0.08, metadata=_meta("probability"))
     shipping_usd: float = field(default=4.99, metadata=_meta("nonnegative"))
     free_shipping_over_usd: float = field(default=50.0, metadata=_meta("nonnegative"))
@@ -469,7 +470,7 @@ class Campaign:
     installs: float = field(default=1.0, metadata=_meta("positive"))
     #: Multiplies the probability of every transition into an add_to_cart, begin_checkout or
     #: purchase state in sessions started that day (a state's outgoing total is capped at 1).
-    conversion: float = field(default=1.5, metadata=_meta("positive"))
+    conversion: float = field(default=1.15, metadata=_meta("positive"))
 
 
 @dataclass(frozen=True, slots=True)

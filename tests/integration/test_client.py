@@ -168,7 +168,7 @@ def test_batched_events_go_out_together_with_their_own_times(tmp_path: Path) -> 
     import sqlite3
     import statistics
 
-    s = scenario(tmp_path, 'extends = "smoke"\n[client]\nbatch = 4\n[load]\nthink_time_scale = 0.1\n')
+    s = scenario(tmp_path, 'extends = "smoke"\n[client]\nbatch = 4\n[load]\nthink_time_scale = 0.014\n')
     code, out, _ = loadsim_run(tmp_path, s, "--run-time", "10s")
     assert code == 0, out  # nothing lost, nothing failed, reconciliation OK
     with sqlite3.connect(tmp_path / "report" / "mock.sqlite3") as db:

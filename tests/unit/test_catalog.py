@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -69,8 +70,11 @@ def test_iphone_identifiers_and_screens_are_apples():
     assert by_id["iPhone16,1"].name == "iPhone 15 Pro"
     assert by_id["iPhone17,1"].name == "iPhone 16 Pro"
     for m in CAT.ios_models:
-        assert re.fullmatch(r"iPhone\d{2},\d", m.identifier), m.identifier
-        assert m.scale in (2, 3) and 320 <= m.width_pt <= 440 and m.min_ios <= m.max_ios
+        assert re.fullmatch(r"iPhone\d{1,2},\d|iPad\d{1,2},\d{1,2}", m.identifier), m.identifier
+        widest = 1100 if m.identifier.startswith("iPad") else 440  # tablets: 744-834 pt wide in portrait
+        assert m.scale in (2, 3) and 320 <= m.width_pt <= widest and m.min_ios <= m.max_ios
+    tablets = sum(m.weight for m in CAT.ios_models if m.identifier.startswith("iPad"))
+    assert 0.03 <= tablets / sum(m.weight for m in CAT.ios_models) <= 0.15, "iPads: a few % of iOS devices"
 
 
 def test_android_screens_are_phone_sized_in_dp():
@@ -113,3 +117,22 @@ def test_email_domains_are_reserved():
 def test_unknown_country_error_says_what_to_do():
     with pytest.raises(KeyError, match=r"countries\.csv"):
         CAT.country("XX")
+
+
+def test_the_catalogue_is_never_more_than_a_year_behind_the_simulated_dates() -> None:
+    """Every bundled scenario's calendar (and the engine's default start) finds devices, OS builds and
+    WebViews of its own time: a table whose newest row is over a year older fails here."""
+    from simulator.journey import DEFAULT_START
+    from simulator.scenario import bundled_scenarios, load_scenario
+
+    names = [name for name, _ in bundled_scenarios()]
+    dates = {datetime.datetime.fromtimestamp(DEFAULT_START, datetime.UTC).date()}
+    for name in names:
+        t = load_scenario(name).time
+        dates.add(t.start_date() + datetime.timedelta(days=t.days - 1))
+    assert len(dates) >= 2
+    for on in sorted(dates):
+        assert catalog.staleness(on) == [], on
+    # And the check can fail: two years on, every dated table is behind.
+    later = max(catalog.newest().values()) + datetime.timedelta(days=731)
+    assert len(catalog.staleness(later)) == len(catalog.newest())

@@ -15,6 +15,7 @@ from simulator import contract, dataset
 from simulator.cli import main
 from simulator.dataset import ENDPOINT_NAMES, TABLE_COLUMNS, generate, read_dataset, runs
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
+from tests import realism
 
 
 def scenario_file(tmp_path: Path, text: str, name: str = "demo") -> Path:
@@ -59,6 +60,12 @@ def test_every_healthy_line_passes_the_contract_and_every_faulty_one_is_flagged(
     for rec in read_dataset(tmp_path):
         problems = contract.validate(rec.request.endpoint, rec.request.body)
         assert bool(problems) == rec.request.faulty, (rec.request.fault, problems, rec.data[:300])
+        # What the body says must also be true of a real device and person (tests/realism.py).
+        body = rec.request.body
+        if isinstance(body.get("additional_info"), dict) and not rec.request.faulty:
+            assert not realism.device_problems(body["additional_info"]), body["additional_info"]
+        if isinstance(body.get("traits"), dict):
+            assert not realism.postcode_problems(body["traits"]), body["traits"]
         assert orjson.loads(rec.data) == rec.request.body
         seen[rec.request.endpoint] += 1
     assert dict(seen) == {ep: summary["requests"][ep] for ep in ENDPOINT_NAMES}
@@ -207,3 +214,8 @@ def test_progress_goes_to_stderr_only_when_asked(tmp_path: Path, capsys: pytest.
     assert "devices" in err and "writing" in err and "10/10" in err
     generate("smoke", out=tmp_path / "b", users=10, days=1, progress=True, quiet=True)
     assert capsys.readouterr().err == ""
+
+
+def test_a_start_before_the_catalogues_devices_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(dataset.DatasetError, match=r"no iOS device on 2023-01-01.*--start"):
+        generate("smoke", out=tmp_path, users=10, days=1, start="2023-01-01")

@@ -142,6 +142,8 @@ def test_the_user_id_lasts_an_install_and_changes_on_reinstall(busy: Any) -> Non
             u = {r.body["uid"] for r in batch if "uid" in r.body}
             assert len(u) <= 1  # one user id per session
             uids.extend(u)
+        if not uids:
+            continue  # a faulty SDK dropped the uid from every body of this short life
         distinct = list(dict.fromkeys(uids))
         assert uids[0].startswith(s.app.app_id)
         if len(distinct) > 1:
@@ -210,7 +212,10 @@ def test_purchases_add_up_in_the_devices_currency_with_unique_transaction_ids(bu
             if r.body["event_name"] != "Purchase":
                 continue
             subtotal = sum(p["product_price"] * p["product_quantity"] for p in products)
-            expected = subtotal + props["shipping"] + props["tax"] - props["discount"]
+            # VAT/GST countries: the tax is inside the prices; sales-tax countries add it.
+            inclusive = engine.population.device(i)["country"] not in ("US", "CA")
+            tax = 0.0 if inclusive else props["tax"]
+            expected = subtotal + props["shipping"] + tax - props["discount"]
             assert props["value"] == pytest.approx(expected, abs=10**-decimals)
             assert props["value"] == round(props["value"], decimals)
             assert ("coupon" in props) == (props["discount"] > 0)
@@ -262,7 +267,10 @@ def test_healthy_requests_pass_the_contract_and_faulty_ones_fail_it(busy: Any) -
                 assert problems, r
             else:
                 assert problems == [], (r.step, problems)
-            assert r.headers == payloads.headers(engine.population.device(i))
+            # The headers name the WebView the device runs at the time (an OS update changes it).
+            if r.endpoint == "externalIds":
+                agent = r.body["additional_info"]["user_agent"]
+            assert r.headers == {**payloads.headers(engine.population.device(i)), "CL-User-Agent": agent}
     assert len(faulty_devices) / len(all_lives) == pytest.approx(s.journey.faulty.share, abs=0.05)
     assert set(kinds) == {
         "missing_sid",
@@ -373,11 +381,19 @@ sessions = "constant(1)"
 purchase = "Order Completed"
 [journey.states]
 a = { action = "view_item", next = { b = 1.0 } }
-b = { action = "purchase" }
+b = { action = "add_to_cart", next = { c = 1.0 } }
+c = { action = "begin_checkout", next = { d = 1.0 } }
+d = { action = "purchase" }
 """)
     engine = JourneyEngine(scenario=s, population=make_population(s, 3))
     steps = [r.step for r in engine.device_life(0)]
-    assert steps == ["externalIds", "event:View Item", "event:Order Completed"]
+    assert steps == [
+        "externalIds",
+        "event:View Item",
+        "event:Add to Cart",
+        "event:Begin Checkout",
+        "event:Order Completed",
+    ]
 
 
 def test_people_with_two_devices_identify_as_the_same_person_from_both() -> None:
