@@ -177,6 +177,12 @@ def build_summary(
     """
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
+    warnings: list[str] = []
+    if saturated(cpu_samples, saturated_at) and not any(v.name.startswith("generator CPU") for v in verdicts):
+        warnings.append(
+            f"the load generator was saturated (CPU up to {max(cpu_samples):.0f}%, threshold {saturated_at:g}%): "
+            "latency figures include its own queueing; add --processes or workers"
+        )
     result, reason = verdict_line(
         verdicts,
         reconciliation,
@@ -228,11 +234,11 @@ def build_summary(
         ),
         "generator": {
             "max_cpu_percent": round(max(cpu_samples, default=0.0), 1),
-            # Saturated when at least a tenth of the samples reached the threshold: then latency
-            # figures include the generator's own queueing.
-            "saturated": sum(c >= saturated_at for c in cpu_samples) * 10 >= max(len(cpu_samples), 1)
-            and bool(cpu_samples),
+            "samples": len(cpu_samples),
+            "threshold_percent": saturated_at,
+            "saturated": saturated(cpu_samples, saturated_at),
         },
+        "warnings": warnings,
         "unfinished": unfinished(stats),
         "stall": stall(stats),
         "population_exhausted": exhausted,
@@ -241,6 +247,12 @@ def build_summary(
         "passed": result == "PASSED" and reconciled,
         "versions": _versions(),
     }
+
+
+def saturated(cpu_samples: Sequence[float], threshold: float) -> bool:
+    """At least a tenth of the generator's CPU samples (one a second) reached ``threshold``: its
+    latency figures then include its own queueing."""
+    return bool(cpu_samples) and sum(c >= threshold for c in cpu_samples) * 10 >= len(cpu_samples)
 
 
 def verdict_line(
@@ -324,7 +336,9 @@ def _md(summary: Mapping[str, Any]) -> str:
         "| name | requests | failures | expected 400s | req/s | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    if summary["generator"]["saturated"]:
+    for warning in summary.get("warnings") or []:
+        lines[1:1] = ["", f"**Warning: {warning}.**"]
+    if summary["generator"]["saturated"] and not summary.get("warnings"):
         lines[1:1] = [
             "",
             f"**The load generator was saturated (CPU up to {summary['generator']['max_cpu_percent']}%): "

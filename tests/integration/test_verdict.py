@@ -174,3 +174,14 @@ def test_a_shortened_flash_sale_runs_and_reaches_its_flash(tmp_path: Path) -> No
     # 3 s at 5/s, 8 s at 50/s, 6 s at 5/s: a flat 5/s would plan a hundred
     assert arrivals["planned"] == pytest.approx(445, rel=0.1), arrivals
     assert arrivals["scheduled"] > 300, arrivals
+
+
+def test_the_generator_cpu_is_sampled_from_the_first_second(tmp_path: Path) -> None:
+    """Before: Locust's CPU figure comes every 10 s and psutil's first reading is 0.0, so a short
+    run (a replay at 97% CPU among them) reported max_cpu_percent 0.0."""
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "6s", "--", "--think-scale", "0")
+    assert code in (0, 1), out
+    generator = summary["generator"]
+    assert generator["samples"] >= 3, generator  # one a second, from the first
+    assert generator["max_cpu_percent"] > 5, generator  # sending back to back is never idle
+    assert generator["threshold_percent"] == 90
