@@ -466,6 +466,11 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], RunStats]:
 
 def load_summary(run: Path) -> dict[str, Any]:
     """``summary.json`` of a run directory (or the file itself), checked for its schema version."""
+    if not run.exists():
+        raise NotARunReport(
+            f"{run} does not exist: give the report directory of a run (reports/<run id>/ or the "
+            "--report-dir of loadsim run), or its summary.json"
+        )
     path = run / "summary.json" if run.is_dir() else run
     try:
         summary = orjson.loads(path.read_bytes())
@@ -489,6 +494,18 @@ def load_summary(run: Path) -> dict[str, Any]:
     if missing:
         raise NotARunReport(f"{path} lacks {', '.join(missing)}: not a complete loadsim summary")
     return summary
+
+
+def load_run_stats(run: Path) -> RunStats | None:
+    """A run's ``stats.json`` (the histograms) if it has one that reads, else None: a summary alone
+    still compares, without confidence intervals."""
+    from simulator.report.stats import RunStats
+
+    path = (run if run.is_dir() else run.parent) / "stats.json"
+    try:
+        return RunStats.from_dict(orjson.loads(path.read_bytes()))
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def render_again(run_dir: Path) -> list[Path]:
