@@ -402,7 +402,8 @@ def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tupl
         return "failure", kind, f"{name}: {error}"[:300]
     if req.faulty:
         if status == 400:
-            return "expected_rejection", None, None
+            # Named by the SDK's mistake, with the collector's own words for it (the report explains it).
+            return "expected_rejection", req.fault or "faulty body", f"400 {_error_message(content)}"[:300]
         return (
             "failure",
             f"faulty body got {status}",

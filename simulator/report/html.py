@@ -21,7 +21,7 @@ from simulator.contract import ENDPOINT_NAMES
 from simulator.report.histogram import bucket_value, sparse_percentile
 from simulator.report.slo import Verdict
 from simulator.report.stats import RunStats, merge_slice
-from simulator.report.summary import interruption, result_of
+from simulator.report.summary import interruption, mock_warnings, result_of
 
 __all__ = ["render_html"]
 
@@ -754,10 +754,31 @@ def _rows(summary: Mapping[str, Any]) -> str:
     return _section("requests", "Requests by endpoint and step", _table(head, rows, cls="wide"), escape(note))
 
 
+def _rejections(summary: Mapping[str, Any]) -> str:
+    rejected = summary.get("expected_rejections") or []
+    if not rejected:
+        return ""
+    rows = [
+        [escape(str(r["fault"])), _num(r["count"]), f'<code class="example">{escape(str(r["message"])[:600])}</code>']
+        for r in rejected
+    ]
+    return _section(
+        "rejections",
+        "Expected rejections by fault kind",
+        _table(["faulty SDK's mistake", "400s", "the collector's message"], rows, numeric=(1,), cls="errors"),
+        "Malformed bodies the scenario's faulty SDKs sent on purpose, each answered 400 as the API must: "
+        "not errors of the target.",
+    )
+
+
 def _errors(summary: Mapping[str, Any]) -> str:
     errors = summary.get("errors") or []
     if not errors:
-        return _section("errors", "Errors by kind", '<p class="empty">No errors.</p>')
+        rejected = sum(r["count"] for r in summary.get("expected_rejections") or [])
+        none = "No errors." + (
+            f" The {rejected:,} expected 400s to faulty SDKs are explained above." if rejected else ""
+        )
+        return _section("errors", "Errors by kind", f'<p class="empty">{escape(none)}</p>')
     total = summary["total"]["count"] or 1
     rows = [
         [
@@ -795,7 +816,12 @@ def _reconciliation(summary: Mapping[str, Any]) -> str:
         cols = sorted({k for v in per.values() if isinstance(v, Mapping) for k in v})
         rows = [[escape(ep), *(_cell(v.get(c, "–")) for c in cols)] for ep, v in per.items() if isinstance(v, Mapping)]
         out.append(_table(["endpoint", *(c.replace("_", " ") for c in cols)], rows))
+    said = mock_warnings(rec)
+    if said:
+        out.append("<p>The mock noticed:</p><ul>" + "".join(f"<li>{escape(w)}</li>" for w in said) + "</ul>")
     others = {k: v for k, v in rec.items() if k not in ("ok", "differences", "endpoints")}
+    if isinstance(others.get("mock"), Mapping):  # its warnings are said in words above
+        others["mock"] = {k: v for k, v in others["mock"].items() if k != "warnings"}
     if others:
         out.append(_kv(others))
     return _section("reconciliation", "Reconciliation", "".join(out))
@@ -975,6 +1001,7 @@ def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
         _distribution(ids, summary, stats),
         _funnel(summary),
         _rows(summary),
+        _rejections(summary),
         _errors(summary),
         _reconciliation(summary),
         _details(summary),

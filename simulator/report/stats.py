@@ -87,6 +87,9 @@ class RunStats:
         self.total = Series()
         #: error kind -> {"count", "example"}; a kind is e.g. ``status 503`` or ``ConnectionResetError``.
         self.errors: dict[str, dict[str, Any]] = {}
+        #: Expected rejections (a faulty SDK's body answered 400) by fault kind -> {"count", "example"}:
+        #: the example is the collector's first 400 message for that kind.
+        self.rejections: dict[str, dict[str, Any]] = {}
         #: endpoint -> number of 200s, and the sum mod 2**64 of the digests of their bodies.
         self.accepted: dict[str, int] = {}
         self.digests: dict[str, int] = {}
@@ -187,9 +190,10 @@ class RunStats:
             row[1] += failed
             row[2][b] = row[2].get(b, 0) + 1
         if error is not None:
-            kind = self.errors.get(error)
+            table = self.rejections if outcome == "expected_rejection" else self.errors
+            kind = table.get(error)
             if kind is None:
-                self.errors[error] = {"count": 1, "example": example or error}
+                table[error] = {"count": 1, "example": example or error}
             else:
                 kind["count"] += 1
 
@@ -257,11 +261,12 @@ class RunStats:
                 else:
                     mine[key] = series
         self.total.merge(other.total)
-        for kind, e in other.errors.items():
-            if kind in self.errors:
-                self.errors[kind]["count"] += e["count"]
-            else:
-                self.errors[kind] = dict(e)
+        for mine_table, their_table in ((self.errors, other.errors), (self.rejections, other.rejections)):
+            for kind, e in their_table.items():
+                if kind in mine_table:
+                    mine_table[kind]["count"] += e["count"]
+                else:
+                    mine_table[kind] = dict(e)
         for ep, n in other.accepted.items():
             self.accepted[ep] = self.accepted.get(ep, 0) + n
         for ep, d in other.digests.items():
@@ -332,6 +337,7 @@ class RunStats:
             "steps": {k: s.to_dict() for k, s in self.steps.items()},
             "total": self.total.to_dict(),
             "errors": self.errors,
+            "rejections": self.rejections,
             # digests as strings: msgpack and JSON both keep them exact that way
             "accepted": self.accepted,
             "digests": {k: str(v) for k, v in self.digests.items()},
@@ -367,6 +373,7 @@ class RunStats:
         s.steps = {k: Series.from_dict(v) for k, v in d["steps"].items()}
         s.total = Series.from_dict(d["total"])
         s.errors = {k: dict(v) for k, v in d["errors"].items()}
+        s.rejections = {k: dict(v) for k, v in d.get("rejections", {}).items()}
         s.accepted = dict(d["accepted"])
         s.digests = {k: int(v) for k, v in d["digests"].items()}
         s.interrupted = {k: [int(x) for x in v] for k, v in d.get("interrupted", {}).items()}

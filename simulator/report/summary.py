@@ -216,6 +216,11 @@ def build_summary(
             {"kind": k, "count": e["count"], "example": e["example"]}
             for k, e in sorted(stats.errors.items(), key=lambda kv: -kv[1]["count"])
         ],
+        # A faulty SDK's bodies answered 400, as they must be: by fault kind, with the collector's message.
+        "expected_rejections": [
+            {"fault": k, "count": e["count"], "message": e["example"]}
+            for k, e in sorted(stats.rejections.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
+        ],
         "arrivals": {
             "planned": planned_arrivals,
             "scheduled": stats.arrivals,
@@ -401,6 +406,13 @@ def _md(summary: Mapping[str, Any]) -> str:
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
+    rejected = summary.get("expected_rejections") or []
+    if rejected:
+        lines += ["", "| expected 400 (faulty SDK) | count | the collector's message |", "|---|---:|---|"]
+        lines += [f"| {r['fault']} | {r['count']} | {str(r['message'])[:120]} |" for r in rejected]
+    said = mock_warnings(summary.get("reconciliation"))
+    if said:
+        lines += ["", "The mock noticed: " + "; ".join(said)]
     if summary["errors"]:
         lines += ["", "| error | count | first example |", "|---|---:|---|"]
         lines += [f"| {e['kind']} | {e['count']} | {e['example'][:120]} |" for e in summary["errors"]]
@@ -414,6 +426,26 @@ def interruption(summary: Mapping[str, Any]) -> str:
     timing = summary["timing"]
     planned = timing.get("planned_s")
     return f"INTERRUPTED after {timing['duration_s']:.0f} s" + (f" of {planned:.0f} s planned" if planned else "")
+
+
+#: The mock's warnings (``stats()["warnings"]``) in words: what each means for the traffic sent.
+MOCK_WARNINGS: dict[str, str] = {
+    "unknown_session": "events for a session the mock never saw start (no externalIds with that sid)",
+    "shared_session": "a session id used by two different user ids",
+    "unknown_identity": "events identifying by an email or phone no identify ever named",
+    "added_at_future": "added_at more than five minutes in the future",
+    "added_at_stale": "added_at more than two days in the past",
+}
+
+
+def mock_warnings(reconciliation: Mapping[str, Any] | None) -> list[str]:
+    """The mock's warnings as sentences with their counts, e.g. "35 events for a session the mock never saw start"."""
+    raw = ((reconciliation or {}).get("mock") or {}).get("warnings") or {}
+    if not isinstance(raw, Mapping):
+        return []
+    return [
+        f"{n} {MOCK_WARNINGS.get(k, k.replace('_', ' '))}" for k, n in sorted(raw.items(), key=lambda kv: -kv[1]) if n
+    ]
 
 
 def result_of(summary: Mapping[str, Any]) -> str:

@@ -185,3 +185,19 @@ def test_the_generator_cpu_is_sampled_from_the_first_second(tmp_path: Path) -> N
     assert generator["samples"] >= 3, generator  # one a second, from the first
     assert generator["max_cpu_percent"] > 5, generator  # sending back to back is never idle
     assert generator["threshold_percent"] == 90
+
+
+def test_expected_rejections_are_explained_by_fault_kind(tmp_path: Path) -> None:
+    """Before: bad-clients counted 99 expected 400s while "Errors by kind" said "No errors", with
+    no breakdown, and the mock's warnings showed as a raw dict."""
+    code, out, summary = loadsim_run(tmp_path, "bad-clients", "--run-time", "8s")
+    assert code in (0, 1), out
+    rejected = summary["expected_rejections"]
+    assert rejected and sum(r["count"] for r in rejected) == summary["total"]["expected_rejections"]
+    assert all(r["message"].startswith("400 ") and len(r["message"]) > 5 for r in rejected), rejected
+    assert len({r["fault"] for r in rejected}) >= 2, rejected
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "expected 400 (faulty SDK)" in md
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Expected rejections by fault kind" in page
+    assert "{'unknown_session'" not in page and "{&#x27;unknown_session" not in page
