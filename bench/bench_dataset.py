@@ -47,6 +47,10 @@ from typing import Any
 import orjson
 
 from simulator import dataset
+from simulator.dataset.progress import Progress
+from simulator.dataset.rows import Generator
+from simulator.dataset.runs import CHUNK_RECORDS, Runs
+from simulator.dataset.writer import write_files
 from simulator.scenario import load_scenario
 
 TARGET = 250_000
@@ -55,10 +59,10 @@ SIZES = ((1500, 7), (6000, 28))
 SPILL_CHUNK = 4000
 
 
-def _new_generator(n: int) -> dataset._Generator:
+def _new_generator(n: int) -> Generator:
     sc = load_scenario("ecommerce")
     sc = dataclasses.replace(sc, population=dataclasses.replace(sc.population, devices=n))
-    return dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
+    return Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
 
 
 Life = list[tuple[float | None, list[Any]]]
@@ -89,9 +93,7 @@ def _record(n: int) -> list[Life]:
     return lives
 
 
-def _writer_rate(
-    n: int, chunk: int = dataset.CHUNK_RECORDS, lives: list[Life] | None = None
-) -> tuple[float, int, float]:
+def _writer_rate(n: int, chunk: int = CHUNK_RECORDS, lives: list[Life] | None = None) -> tuple[float, int, float]:
     """Requests/s of the dataset's own work, the engine's output recorded beforehand (replayed with
     the same calendar questions, so the same files come out); and the floor on this machine: the
     same bodies only serialised and written (orjson + one write each)."""
@@ -115,7 +117,7 @@ def _writer_rate(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / "requests").mkdir()
-        runs = dataset._Runs(out)
+        runs = Runs(out)
         started = time.process_time()
         buf = runs.buffer
         for i in range(n):
@@ -125,9 +127,7 @@ def _writer_rate(
                 buf = runs.buffer
         gen.finish()
         count = sum(gen.stats.requests.values())
-        dataset._write_files(
-            out, runs.merged(), table_format="csv", suffix="", gz=False, progress=dataset._Progress(False)
-        )
+        write_files(out, runs.merged(), table_format="csv", suffix="", gz=False, progress=Progress(False))
         took = time.process_time() - started
     return count / took, count, floor
 
@@ -143,7 +143,7 @@ def _end_to_end(n: int) -> tuple[float, float, int, float]:
         wall = time.perf_counter() - wall
     sc = load_scenario("ecommerce")
     started = time.process_time()
-    dataset._Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
+    Generator(sc, config=sc.time, start=sc.time.start_date(), days=7, table_format="csv")
     fixed = time.process_time() - started  # the population's vocabularies (Faker), the engine's tables
     count = summary["requests"]["total"]
     return count / took, count / max(took - fixed, 1e-9), count, count / wall

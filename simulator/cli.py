@@ -179,7 +179,7 @@ def _add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from simulator.scenario import ScenarioError, validate_scenario
+    from simulator.scenario_check import validate_scenario
 
     failed = False
     for name in args.scenarios:

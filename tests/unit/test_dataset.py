@@ -13,7 +13,7 @@ import pytest
 
 from simulator import contract, dataset
 from simulator.cli import main
-from simulator.dataset import ENDPOINTS, TABLE_COLUMNS, generate, read_dataset
+from simulator.dataset import ENDPOINTS, TABLE_COLUMNS, generate, read_dataset, runs
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
 
 
@@ -45,7 +45,7 @@ def test_same_scenario_and_seed_give_byte_identical_files(tmp_path: Path) -> Non
 
 def test_many_runs_merge_in_groups_to_the_same_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     generate("smoke", out=tmp_path / "one", users=30, days=2)
-    monkeypatch.setattr(dataset, "MAX_FAN_IN", 2)
+    monkeypatch.setattr(runs, "MAX_FAN_IN", 2)  # the merge reads it at each call
     generate("smoke", out=tmp_path / "many", users=30, days=2, chunk_records=7)
     assert files(tmp_path / "one") == files(tmp_path / "many")
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from simulator import dataset
 from simulator.cli import main
-from simulator.dataset import DatasetError, generate
+from simulator.dataset import DatasetError, generate, parallel
+from simulator.dataset.rows import Generator
+from simulator.dataset.stats import Stats
 
 fork_only = pytest.mark.skipif(
     "fork" not in multiprocessing.get_all_start_methods(),
@@ -90,25 +91,25 @@ def test_progress_shows_with_jobs_too(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_spawned_workers_build_the_same_population(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     generate("smoke", out=tmp_path / "one", users=60, days=2)
-    monkeypatch.setattr(dataset, "_mp_context", lambda: multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(parallel, "_mp_context", lambda: multiprocessing.get_context("spawn"))
     generate("smoke", out=tmp_path / "spawn", users=60, days=2, jobs=2)
     assert files(tmp_path / "spawn") == files(tmp_path / "one")
 
 
 def test_stats_merge_names_every_field() -> None:
-    s = dataset._Stats
+    s = Stats
     merged = {"days", "revenue", *s.SUMS, *s.LISTS, *s.COUNTS}
-    assert merged == {f.name for f in dataclasses.fields(s)}, "a new _Stats field needs its place in merge()"
+    assert merged == {f.name for f in dataclasses.fields(s)}, "a new Stats field needs its place in merge()"
 
 
 def test_stats_merge_adds_revenue_exactly_in_any_order() -> None:
-    def block(values: list[float]) -> dataset._Stats:
-        s = dataset._Stats(1)
+    def block(values: list[float]) -> Stats:
+        s = Stats(1)
         s.revenue["USD"] = [len(values), sum((Fraction(v) for v in values), Fraction(0))]
         s.devices, s.daily_active, s.requests["events"] = len(values), [1], 2
         return s
 
-    one, other = dataset._Stats(1), dataset._Stats(1)
+    one, other = Stats(1), Stats(1)
     for b in (block([0.1, 0.2]), block([0.3])):
         one.merge(b)
     for b in (block([0.1]), block([0.2, 0.3])):
@@ -120,14 +121,14 @@ def test_stats_merge_adds_revenue_exactly_in_any_order() -> None:
 
 
 def failing_device(monkeypatch: pytest.MonkeyPatch, at: int, fail: Any) -> None:
-    play = dataset._Generator.device
+    play = Generator.device
 
     def device(self: Any, i: int, out: Any, rows: Any) -> None:
         if i == at:
             fail()
         play(self, i, out, rows)
 
-    monkeypatch.setattr(dataset._Generator, "device", device)
+    monkeypatch.setattr(Generator, "device", device)
 
 
 @fork_only

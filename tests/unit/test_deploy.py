@@ -240,7 +240,7 @@ def test_kubernetes_commands_parse_and_agree_with_the_services(scenario_file: Pa
 
 
 def test_the_scenario_configmap_is_a_valid_scenario_mounted_where_the_commands_read_it(scenario_file: Path) -> None:
-    from simulator.scenario import validate_scenario
+    from simulator.scenario_check import validate_scenario
 
     scenario = validate_scenario(str(scenario_file))  # every problem of the file, and a few devices played
     assert scenario.population.devices >= 10_000  # worth a cluster

@@ -1,0 +1,106 @@
+"""The calendar of a dataset: simulated days in local time, curves, campaign days, UTC offsets."""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+import math
+import random
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from simulator.scenario import TimeConfig
+
+
+def _normalised(xs: Iterable[float]) -> list[float]:
+    xs = list(xs)
+    mean = sum(xs) / len(xs)
+    return [x / mean for x in xs]
+
+
+class Calendar:
+    """Simulated days in local time: curves, campaign days, and UTC offsets per time zone by the hour."""
+
+    def __init__(self, config: TimeConfig, *, start: datetime.date, days: int, mean_gap: float) -> None:
+        self.days = days
+        self.hours = days * 24
+        self.start = start
+        #: Local midnight of day 1 as if it were UTC: "local naive" seconds.
+        self.start_naive = int(datetime.datetime(start.year, start.month, start.day, tzinfo=datetime.UTC).timestamp())
+        self.end_naive = self.start_naive + self.hours * 3600
+        daily = _normalised(config.daily)
+        weekly = _normalised(config.weekly)
+        campaigns = {c.day - 1: c for c in config.campaigns if c.day <= days}
+        self.campaign_names = [campaigns[d].name if d in campaigns else "" for d in range(days)]
+        self.conversion = [campaigns[d].conversion if d in campaigns else 1.0 for d in range(days)]
+        self.dates = [(start + datetime.timedelta(days=d)).isoformat() for d in range(days)]
+        weekday = [(start + datetime.timedelta(days=d)).weekday() for d in range(days)]
+        # Session-start intensity per local hour of the period (shape only; mean 1 over a week).
+        self.shape = [
+            daily[h % 24] * weekly[weekday[h // 24]] * (campaigns[h // 24].sessions if h // 24 in campaigns else 1.0)
+            for h in range(self.hours)
+        ]
+        self.shape_max = max(self.shape) or 1.0
+        self.rate_max = self.shape_max / mean_gap  # returning sessions per second at the busiest hour
+        growth = 1.0 + config.install_growth
+        acc = 0.0
+        self.install_cum: list[float] = []
+        for d in range(days):
+            acc += growth**d * weekly[weekday[d]] * (campaigns[d].installs if d in campaigns else 1.0)
+            self.install_cum.append(acc)
+        acc = 0.0
+        self.hour_cum: list[float] = []
+        for x in daily:
+            acc += x
+            self.hour_cum.append(acc)
+        # UTC offsets of each zone for every UTC hour the period can touch (UTC+14 .. UTC-12).
+        self.base_utc = self.start_naive - 15 * 3600
+        self.n_hours = self.hours + 30
+        self._offsets: dict[str, list[int]] = {}
+        self.churn_rate = -math.log(1.0 - config.churn) / 86400.0 if config.churn < 1.0 else math.inf
+
+    def offsets(self, tz: str) -> list[int]:
+        """Seconds to add to UTC for local time in ``tz``, per UTC hour from ``base_utc`` (DST exact)."""
+        off = self._offsets.get(tz)
+        if off is None:
+            try:
+                zone: datetime.tzinfo = ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                zone = datetime.UTC  # an unknown zone (a catalogue typo) lives on UTC rather than fail
+            off = []
+            for k in range(self.n_hours):
+                moment = datetime.datetime.fromtimestamp(self.base_utc + k * 3600, tz=zone)
+                off.append(int(moment.utcoffset().total_seconds()))  # type: ignore[union-attr]
+            self._offsets[tz] = off
+        return off
+
+    def offset_at(self, off: list[int], t: float) -> int:
+        k = int(t - self.base_utc) // 3600
+        return off[0 if k < 0 else (k if k < self.n_hours else self.n_hours - 1)]
+
+    def to_utc(self, off: list[int], local: float) -> float:
+        guess = local - self.offset_at(off, local)
+        return local - self.offset_at(off, guess)
+
+    def install(self, rnd: random.Random, off: list[int]) -> float:
+        """An install time: the day by growth, the local hour by the daily curve."""
+        day = bisect.bisect_right(self.install_cum, rnd.random() * self.install_cum[-1])
+        hour = bisect.bisect_right(self.hour_cum, rnd.random() * self.hour_cum[-1])
+        local = self.start_naive + min(day, self.days - 1) * 86400 + (min(hour, 23) + rnd.random()) * 3600
+        return self.to_utc(off, local)
+
+    def next_session(self, rnd: random.Random, off: list[int], after: float, until: float) -> float | None:
+        """The first returning-session start after ``after`` (thinning), or None if none before ``until``."""
+        t = after
+        shape, start, rate_max, smax = self.shape, self.start_naive, self.rate_max, self.shape_max
+        hours = self.hours
+        expovariate, random_ = rnd.expovariate, rnd.random
+        while True:
+            t += expovariate(rate_max)
+            if t >= until:
+                return None
+            h = int(t + self.offset_at(off, t) - start) // 3600
+            if h >= hours:
+                return None
+            if h >= 0 and random_() * smax < shape[h]:
+                return t

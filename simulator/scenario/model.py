@@ -1,0 +1,542 @@
+"""The scenario model: frozen dataclasses for every table of a scenario file, and its vocabularies.
+
+A scenario names the app (``[app]``), the devices (``[population]``), what they do
+(``[journey]``), how hard to push (``[load]``), what counts as a pass (``[slo]``) and where the
+traffic goes (``[target]``); how the app's SDK behaves on the network (``[client]``: timeouts,
+retries, offline queues) and the calendar of generated datasets (``[time]``: daily and weekly
+curves in local time, install growth, churn, campaign days).
+
+Field metadata (``_meta``) says how the reader checks a value (``simulator.scenario.reader``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from simulator import contract
+from simulator.population import AppConfig, PopulationConfig
+
+#: What entering a journey state sends. ``none`` is a screen that sends nothing.
+ACTIONS: tuple[str, ...] = (
+    "none",
+    "event",
+    "identify",
+    "search",
+    "view_item",
+    "add_to_cart",
+    "begin_checkout",
+    "purchase",
+)
+#: The event name each action sends unless the state or ``[journey.event_names]`` says otherwise:
+#: the reference's examples plus the lifecycle events a journey needs.
+DEFAULT_EVENT_NAMES: dict[str, str] = {
+    "event": "Screen View",
+    "search": "Search",
+    "view_item": "View Item",
+    "add_to_cart": "Add to Cart",
+    "begin_checkout": "Begin Checkout",
+    "purchase": "Purchase",
+}
+#: Faulty-SDK mistakes, each of which the contract rejects (see ``simulator.journey``).
+FAULT_KINDS: tuple[str, ...] = (
+    "missing_sid",
+    "local_added_at",
+    "string_age",
+    "missing_identify_by",
+    "string_price",
+    "string_limit_ad_tracking",
+    "missing_uid",
+)
+#: Local currency units per US dollar (approximate, 2024), for catalogue prices in USD.
+USD_RATES: dict[str, float] = {
+    "USD": 1.0,
+    "EUR": 0.92,
+    "GBP": 0.79,
+    "INR": 83.3,
+    "JPY": 151.0,
+    "CAD": 1.36,
+    "AUD": 1.52,
+    "NZD": 1.65,
+    "BRL": 5.0,
+    "MXN": 17.0,
+    "ARS": 870.0,
+    "CLP": 930.0,
+    "COP": 3900.0,
+    "KRW": 1350.0,
+    "CNY": 7.2,
+    "HKD": 7.8,
+    "TWD": 32.0,
+    "SGD": 1.35,
+    "IDR": 15800.0,
+    "PHP": 56.0,
+    "VND": 25000.0,
+    "THB": 36.0,
+    "MYR": 4.7,
+    "AED": 3.67,
+    "SAR": 3.75,
+    "ILS": 3.7,
+    "TRY": 32.0,
+    "EGP": 47.0,
+    "ZAR": 18.5,
+    "NGN": 1500.0,
+    "KES": 130.0,
+    "PKR": 278.0,
+    "BDT": 110.0,
+    "CHF": 0.9,
+    "SEK": 10.5,
+    "NOK": 10.7,
+    "DKK": 6.9,
+    "PLN": 4.0,
+    "CZK": 23.0,
+    "HUF": 360.0,
+    "RON": 4.6,
+    "UAH": 39.0,
+}
+ENDPOINT_NAMES: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioProblem:
+    """One thing wrong with a scenario: which file, which field (``journey.transitions[2].p``), what."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}" if self.path else f"{self.file}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """Every problem found in one or more scenario files (``problems``), one per line in ``str()``."""
+
+    def __init__(self, problems: list[ScenarioProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(map(str, self.problems)))
+
+
+def _meta(check: str | None = None, *, duration: bool = False, doc: str = "") -> dict[str, Any]:
+    return {"check": check, "duration": duration, "doc": doc}
+
+
+DistKind = Literal["constant", "exponential", "lognormal", "uniform", "geometric"]
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """A random duration or count. Written ``{dist = "lognormal", median = "2s", sigma = 0.8}`` or
+    compactly ``"lognormal(2s, 0.8)"``, ``"exp(5s)"``, ``"uniform(1s, 5s)"``, ``"geometric(3)"``, ``"2s"``.
+    """
+
+    kind: DistKind = "constant"
+    #: constant: the value; exponential and geometric: the mean; lognormal: the median.
+    value: float = 0.0
+    #: lognormal: the standard deviation of the log.
+    sigma: float = 0.0
+    #: uniform: the bounds; any kind: optional clamps (``low`` <= draw <= ``high``).
+    low: float = 0.0
+    high: float = math.inf
+
+    def sample(self, rnd: Any) -> float:
+        """One draw from a ``random.Random``."""
+        k = self.kind
+        if k == "constant":
+            x = self.value
+        elif k == "lognormal":
+            x = self.value * math.exp(rnd.gauss(0.0, self.sigma))
+        elif k == "exponential":
+            x = rnd.expovariate(1.0 / self.value) if self.value > 0 else 0.0
+        elif k == "uniform":
+            return self.low + (self.high - self.low) * rnd.random()
+        else:  # geometric on 1, 2, ...: the number of trials to the first success, mean = value
+            p = 1.0 / self.value
+            x = 1.0 if p >= 1.0 else float(1 + int(math.log(1.0 - rnd.random()) / math.log(1.0 - p)))
+        return min(max(x, self.low), self.high)
+
+    @property
+    def mean(self) -> float:
+        if self.kind == "lognormal":
+            return self.value * math.exp(self.sigma**2 / 2)
+        if self.kind == "uniform":
+            return (self.low + self.high) / 2
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A screen of the app; entering it sends what ``action`` says."""
+
+    name: str
+    #: One of ``ACTIONS``.
+    action: str = "event"
+    #: The event name sent (``action`` other than none/identify); default from ``event_names``.
+    event: str = ""
+    #: Extra event properties sent as they are, e.g. ``{description = "home"}``.
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    #: view_item/search: draw products from these catalogue categories only (empty: all).
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """From a state to the next with probability ``p`` after a think time."""
+
+    source: str
+    target: str
+    p: float
+    think: Distribution
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyConfig:
+    """What an identify sends: each of email and phone with its own probability (at least one)."""
+
+    email: float = field(default=0.9, metadata=_meta("probability"))
+    phone: float = field(default=0.5, metadata=_meta("probability"))
+
+
+@dataclass(frozen=True, slots=True)
+class ReinstallConfig:
+    """Before each returning session the app may have been reinstalled: a new user id, same person."""
+
+    probability: float = field(default=0.0, metadata=_meta("probability"))
+    #: A person identified before the reinstall logs in again at once (identify after externalIds).
+    relogin: float = field(default=0.8, metadata=_meta("probability"))
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionConfig:
+    """A share of sessions opened from an ad click or deep link, with utm_params and one click id."""
+
+    share: float = field(default=0.0, metadata=_meta("probability"))
+    #: utm_source -> weight. Known sources get an agreeing click id (google: gclid, or wbraid on
+    #: iOS; facebook/instagram: fbclid; bing: msclkid); others get a gclid-less deep link.
+    sources: Mapping[str, float] = field(
+        default_factory=lambda: {"google": 0.5, "facebook": 0.3, "instagram": 0.1, "bing": 0.1}
+    )
+    campaigns: tuple[str, ...] = ("spring_sale", "retargeting", "brand", "new_arrivals")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultyConfig:
+    """A share of devices run a faulty SDK; ``rate`` of their requests are malformed (expect a 400)."""
+
+    share: float = field(default=0.0, metadata=_meta("probability"))
+    rate: float = field(default=0.5, metadata=_meta("probability"))
+    #: Which mistakes (``FAULT_KINDS``); empty means all.
+    kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommerceConfig:
+    """Orders: catalogue prices in USD converted to the device's currency."""
+
+    tax_rate: float = field(default=0.08, metadata=_meta("probability"))
+    shipping_usd: float = field(default=4.99, metadata=_meta("nonnegative"))
+    free_shipping_over_usd: float = field(default=50.0, metadata=_meta("nonnegative"))
+    #: Share of orders with a coupon; coupon code -> discount as a share of the subtotal.
+    coupon_share: float = field(default=0.2, metadata=_meta("probability"))
+    coupons: Mapping[str, float] = field(default_factory=lambda: {"SAVE10": 0.10, "WELCOME15": 0.15, "VIP20": 0.20})
+    affiliation: str = "In-App Store"
+    max_quantity: int = field(default=3, metadata=_meta("positive"))
+    #: Local currency units per USD; a currency not listed is priced 1:1.
+    usd_rates: Mapping[str, float] = field(default_factory=lambda: dict(USD_RATES))
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyConfig:
+    """The session state machine and the life of a device around it."""
+
+    start: str
+    states: Mapping[str, State]
+    transitions: tuple[Transition, ...]
+    #: Sessions in a device's life (at least 1).
+    sessions: Distribution = Distribution("geometric", 3.0)
+    #: Time between sessions, from the last request of one to the first of the next; a gap
+    #: shorter than ``session_timeout`` is stretched to it.
+    session_gap: Distribution = Distribution("lognormal", 6 * 3600.0, 1.2)
+    #: Inactivity that ends a session: a longer think time starts a new one.
+    session_timeout: float = 1800.0
+    #: Think time of a transition that does not give one.
+    think: Distribution = Distribution("lognormal", 3.0, 0.8)
+    #: A session ends after this many steps whatever its transitions say.
+    max_steps: int = 200
+    identify: IdentifyConfig = IdentifyConfig()
+    reinstall: ReinstallConfig = ReinstallConfig()
+    attribution: AttributionConfig = AttributionConfig()
+    faulty: FaultyConfig = FaultyConfig()
+    commerce: CommerceConfig = CommerceConfig()
+    event_names: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EVENT_NAMES))
+
+    def outgoing(self, state: str) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if t.source == state)
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One step of a load profile: hold ``users`` (closed) or ``rate`` (open) for ``duration``."""
+
+    duration: float = field(metadata=_meta("positive", duration=True))
+    users: int | None = field(default=None, metadata=_meta("nonnegative"))
+    rate: float | None = field(default=None, metadata=_meta("nonnegative"))
+    spawn_rate: float | None = field(default=None, metadata=_meta("positive"))
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    """How hard to push, for ``loadsim run``."""
+
+    #: closed: ``users`` devices with think times; open: ``rate`` arrivals per second.
+    model: Literal["closed", "open"] = "closed"
+    users: int = field(default=10, metadata=_meta("positive"))
+    #: Open model: arrivals per second of ``rate_unit``.
+    rate: float | None = field(default=None, metadata=_meta("positive"))
+    rate_unit: Literal["sessions", "requests"] = "sessions"
+    run_time: float = field(default=30.0, metadata=_meta("positive", duration=True))
+    spawn_rate: float = field(default=10.0, metadata=_meta("positive"))
+    #: Ramps: each stage holds its users/rate for its duration, in order.
+    stages: tuple[Stage, ...] = ()
+    #: A repeating curve of multipliers of users/rate (e.g. 24 hourly values of a day) ...
+    curve: tuple[float, ...] = ()
+    #: ... played over this period (a simulated day compressed into an hour: "1h").
+    curve_period: float = field(default=86400.0, metadata=_meta("positive", duration=True))
+    #: Real time = journey think time x this (0 sends as fast as the target answers).
+    think_time_scale: float = field(default=1.0, metadata=_meta("nonnegative"))
+    #: Real time waited between a device's sessions at most (their simulated gap is hours).
+    max_session_gap: float = field(default=0.0, metadata=_meta("nonnegative", duration=True))
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySLO:
+    """``percentile`` of latency (or service time) of ``endpoint`` (or a step) at most ``max_ms``."""
+
+    percentile: float = field(metadata=_meta("percentile"))
+    max_ms: float = field(metadata=_meta("positive"))
+    #: externalIds, identify, events or total.
+    endpoint: str = "total"
+    #: A request name instead of an endpoint, e.g. ``event:Purchase``.
+    step: str | None = None
+    metric: Literal["latency", "service_time"] = "latency"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRateSLO:
+    """Failures / requests of ``endpoint`` at most ``max`` (expected rejections are not failures)."""
+
+    max: float = field(metadata=_meta("probability"))
+    endpoint: str = "total"
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SLOConfig:
+    """Pass/fail criteria, evaluated by the report."""
+
+    latency: tuple[LatencySLO, ...] = ()
+    error_rate: tuple[ErrorRateSLO, ...] = ()
+    #: Achieved requests per second at least this.
+    min_rate: float | None = field(default=None, metadata=_meta("nonnegative"))
+    #: Open model: arrivals that found no free user at most this many.
+    max_dropped: int | None = field(default=None, metadata=_meta("nonnegative"))
+    #: What the mock stored must equal what got a 200.
+    reconciliation: bool = False
+    #: Evaluate during the run and stop at the first failure after ``grace``.
+    abort_on_fail: bool = False
+    grace: float = field(default=30.0, metadata=_meta("nonnegative", duration=True))
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    """Where the traffic goes. ``mock`` is started on a free loopback port unless ``host`` names one."""
+
+    kind: Literal["mock", "customerlabs"] = "mock"
+    #: A base URL for the mock (an already running one); empty: start one.
+    host: str = ""
+    #: customerlabs: the source's events webhook URL (a secret: prefer ``webhook_url_env``).
+    webhook_url: str = ""
+    #: ... or the environment variable holding it.
+    webhook_url_env: str = ""
+    #: customerlabs: requests per second never exceeded (required).
+    rate_cap: float | None = field(default=None, metadata=_meta("positive"))
+    #: customerlabs: must be true here or confirmed on the command line.
+    confirm: bool = False
+    #: Options of the embedded mock (latency, faults), passed to it as they are.
+    mock: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolved_webhook_url(self) -> str:
+        return self.webhook_url or (os.environ.get(self.webhook_url_env, "") if self.webhook_url_env else "")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """How the app's SDK retries a failed send (``[client.retry]``)."""
+
+    #: Attempts in all, the first included: 1 never retries.
+    max_attempts: int = field(default=1, metadata=_meta("positive"))
+    #: Wait before retry n: ``min(max_backoff, base * multiplier ** (n - 1))``, then jittered.
+    base: float = field(default=0.5, metadata=_meta("positive", duration=True))
+    multiplier: float = field(default=2.0, metadata=_meta("positive"))
+    max_backoff: float = field(default=30.0, metadata=_meta("positive", duration=True))
+    #: full: uniform in [0, wait]; equal: uniform in [wait/2, wait]; none: the wait itself.
+    jitter: Literal["full", "equal", "none"] = "full"
+    #: Wait as long as a 429's or 503's Retry-After says, when it says longer.
+    honour_retry_after: bool = True
+    #: What is retried: HTTP statuses, ``"connection"`` (refused, reset, garbage) and ``"timeout"``.
+    on: tuple[Any, ...] = (429, 500, 502, 503, 504, "connection", "timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineConfig:
+    """Devices that lose their connection queue what they send and flush it later (``[client.offline]``)."""
+
+    #: Share of sessions played offline: every request queued, then sent in one burst.
+    share: float = field(default=0.0, metadata=_meta("probability"))
+    #: How long such a session's device stays offline (real seconds in a load test).
+    duration: Distribution = Distribution("lognormal", 60.0, 0.5)
+    #: Requests one user's queue holds; beyond it the oldest are dropped and counted.
+    queue_limit: int = field(default=1000, metadata=_meta("positive"))
+    #: A request whose every attempt failed goes back to the queue and is sent again this much later.
+    requeue_after: float = field(default=5.0, metadata=_meta("positive", duration=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """The app's network behaviour (``[client]``): timeouts, retries, offline queues."""
+
+    #: Seconds to wait for an answer before the request counts as timed out.
+    timeout: float = field(default=30.0, metadata=_meta("positive", duration=True))
+    connect_timeout: float = field(default=10.0, metadata=_meta("positive", duration=True))
+    #: Events the app holds and sends together: a session's events go out in groups of this many,
+    #: back to back, each with the time it happened (1: each as it happens). Session starts and
+    #: identifies are never held; what is held goes first, so a device's order is kept.
+    batch: int = field(default=1, metadata=_meta("positive"))
+    retry: RetryConfig = RetryConfig()
+    offline: OfflineConfig = OfflineConfig()
+
+
+RETRYABLE_ERRORS = ("connection", "timeout")
+
+
+#: Session starts per local hour (0-23) of a device: quiet nights, a lunch bump, an evening peak.
+DEFAULT_DAILY: tuple[float, ...] = (
+    0.25,
+    0.14,
+    0.09,
+    0.07,
+    0.07,
+    0.11,
+    0.28,
+    0.55,
+    0.8,
+    0.88,
+    0.92,
+    0.98,
+    1.12,
+    1.02,
+    0.94,
+    0.94,
+    1.0,
+    1.12,
+    1.32,
+    1.62,
+    1.86,
+    1.9,
+    1.5,
+    0.82,
+)
+#: Per local weekday, Monday first: a little busier towards and over the weekend.
+DEFAULT_WEEKLY: tuple[float, ...] = (0.94, 0.92, 0.95, 0.98, 1.05, 1.12, 1.04)
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign day (a flash sale): more sessions, more installs, more of them converting."""
+
+    #: The simulated day, 1 = the first, in each device's local calendar.
+    day: int = field(metadata=_meta("positive"))
+    name: str = "campaign"
+    #: Multiplies the rate of returning sessions that day.
+    sessions: float = field(default=3.0, metadata=_meta("positive"))
+    #: Multiplies that day's share of installs.
+    installs: float = field(default=1.0, metadata=_meta("positive"))
+    #: Multiplies the probability of every transition into an add_to_cart, begin_checkout or
+    #: purchase state in sessions started that day (a state's outgoing total is capped at 1).
+    conversion: float = field(default=1.5, metadata=_meta("positive"))
+
+
+@dataclass(frozen=True, slots=True)
+class TimeConfig:
+    """The calendar of a generated dataset (``loadsim generate``): simulated days, not real seconds.
+
+    Session starts follow ``daily`` x ``weekly`` in each device's local time zone; a device's
+    returning sessions come at the journey's mean ``session_gap`` on average, shaped by the curves.
+    """
+
+    #: The first simulated day (ISO date), from local midnight in each device's time zone.
+    start: str = "2026-01-01"
+    days: int = field(default=7, metadata=_meta("positive"))
+    #: 24 weights, one per local hour (only their shape matters).
+    daily: tuple[float, ...] = DEFAULT_DAILY
+    #: 7 weights, Monday first.
+    weekly: tuple[float, ...] = DEFAULT_WEEKLY
+    #: Installs spread over the days, each day this much more than the one before (0.03 = +3 %).
+    install_growth: float = 0.03
+    #: The chance, per day since install, that a device never comes back.
+    churn: float = field(default=0.1, metadata=_meta("probability"))
+    campaigns: tuple[Campaign, ...] = ()
+
+    def start_date(self) -> datetime.date:
+        return datetime.date.fromisoformat(self.start)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One parsed scenario file."""
+
+    name: str
+    description: str
+    seed: int
+    app: AppConfig
+    population: PopulationConfig
+    journey: JourneyConfig
+    load: LoadConfig
+    slo: SLOConfig
+    target: TargetConfig
+    #: The calendar of generated datasets (``[time]``).
+    time: TimeConfig = TimeConfig()
+    client: ClientConfig = ClientConfig()
+    #: The file it came from (None when parsed from a string).
+    path: Path | None = None
+
+
+#: Keys of ``[target.mock]``: the embedded mock's flags (``error_rate`` is ``--error-rate``), and
+#: an outage the runner plays through the mock's admin API (seconds after the load starts).
+MOCK_FLAGS = ("latency", "error_rate", "retry_after", "hold_rate", "reset_rate", "drop_rate", "freeze_at", "freeze_for")
+MOCK_OUTAGE = ("outage_at", "outage_for", "outage_status")
+#: What an outage does: answer every request with one of these statuses, or ``"refuse"``
+#: connections (the collector is down: connects get ECONNREFUSED).
+OUTAGE_STATUSES = (429, 500, 502, 503, "refuse")
+
+
+@dataclass(frozen=True, slots=True)
+class _JourneyBase:
+    """The ``[journey]`` keys other than the graph, read generically (see ``JourneyConfig``)."""
+
+    start: str = ""
+    sessions: Distribution = Distribution("geometric", 3.0)
+    session_gap: Distribution = Distribution("lognormal", 6 * 3600.0, 1.2)
+    session_timeout: float = field(default=1800.0, metadata=_meta("positive", duration=True))
+    think: Distribution = Distribution("lognormal", 3.0, 0.8)
+    max_steps: int = field(default=200, metadata=_meta("positive"))
+    identify: IdentifyConfig = IdentifyConfig()
+    reinstall: ReinstallConfig = ReinstallConfig()
+    attribution: AttributionConfig = AttributionConfig()
+    faulty: FaultyConfig = FaultyConfig()
+    commerce: CommerceConfig = CommerceConfig()
+    event_names: Mapping[str, str] = field(default_factory=dict)

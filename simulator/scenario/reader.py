@@ -1,0 +1,290 @@
+"""The generic reader: any dataclass of the scenario model from a TOML table, by its fields.
+
+Every problem of a file is collected (``_Reader``), each naming the file, the field path and the
+offending value, with a did-you-mean hint for typos; unknown keys are errors. ``[app]`` and
+``[population]`` are read from their dataclasses' fields alone, so a field added to
+``simulator.population`` is a scenario option without a change here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from simulator.duration import parse_duration
+from simulator.scenario.model import Distribution, ScenarioProblem
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 60 else text[:55] + "..."
+
+
+class _Reader:
+    """Collects every problem of one file while converting its tables."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[ScenarioProblem] = []
+
+    def err(self, path: str, message: str) -> None:
+        self.problems.append(ScenarioProblem(self.file, path, message))
+
+    def unknown(self, path: str, key: str, allowed: typing.Iterable[str]) -> None:
+        allowed = list(allowed)
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(allowed)}"
+        self.err(_join(path, key), f"unknown key; {hint}")
+
+    def table(self, value: Any, path: str) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.err(path, f"expected a table, got {_show(value)}")
+            return None
+        return value
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+_SKIP = object()  # a field's value was wrong: leave the default and carry on collecting problems
+
+
+def _convert(r: _Reader, value: Any, tp: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    """``value`` from TOML as type ``tp``; on a problem report it and return ``_SKIP``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(r, value, inner[0], path, meta) if len(inner) == 1 else value
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            r.err(path, f"expected {' or '.join(_show(a) for a in args)}, got {_show(value)}")
+            return _SKIP
+        return value
+    if meta.get("duration"):
+        try:
+            out: Any = parse_duration(value)
+        except ValueError as e:
+            r.err(path, f"{e}, got {_show(value)}")
+            return _SKIP
+        return _check_number(r, out, path, meta)
+    if tp is bool:
+        if not isinstance(value, bool):
+            r.err(path, f"expected true or false, got {_show(value)}")
+            return _SKIP
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            r.err(path, f"expected an integer, got {_show(value)}")
+            return _SKIP
+        return _check_number(r, value, path, meta)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            r.err(path, f"expected a number, got {_show(value)}")
+            return _SKIP
+        return _check_number(r, float(value), path, meta)
+    if tp is str:
+        if not isinstance(value, str):
+            r.err(path, f"expected a string, got {_show(value)}")
+            return _SKIP
+        return value
+    if tp is Distribution:
+        return _distribution(r, value, path)
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            r.err(path, f"expected an array, got {_show(value)}")
+            return _SKIP
+        item_tp = args[0] if args else Any
+        items = [_convert(r, v, item_tp, f"{path}[{i}]", meta) for i, v in enumerate(value)]
+        return tuple(v for v in items if v is not _SKIP) if origin is tuple else items
+    if origin in (Mapping, dict) or tp is dict:
+        table = r.table(value, path)
+        if table is None:
+            return _SKIP
+        val_tp = args[1] if len(args) == 2 else Any
+        out = {}
+        for k, v in table.items():
+            if val_tp is float and isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+                r.err(_join(path, k), f"expected a weight of at least 0, got {_show(v)}")
+                continue
+            c = _convert(r, v, val_tp, _join(path, k), meta if meta.get("check") == "probability" else {})
+            if c is not _SKIP:
+                out[k] = c
+        return out
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _dataclass(r, tp, value, path)
+    r.err(path, f"cannot read a value of type {tp!r} (a bug in loadsim: please report it)")
+    return _SKIP
+
+
+def _check_number(r: _Reader, x: float, path: str, meta: Mapping[str, Any]) -> Any:
+    check = meta.get("check")
+    bad = None
+    if check == "probability" and not 0.0 <= x <= 1.0:
+        bad = "expected a probability between 0 and 1"
+    elif check == "positive" and not x > 0:
+        bad = "expected a value greater than 0"
+    elif check == "nonnegative" and not x >= 0:
+        bad = "expected a value of at least 0"
+    elif check == "percentile" and not 0.0 < x <= 100.0:
+        bad = "expected a percentile in (0, 100], such as 99 or 99.9"
+    if bad:
+        r.err(path, f"{bad}, got {_show(x)}")
+        return _SKIP
+    return x
+
+
+_PROBABILITY_NAME = re.compile(r"(share|opt_in|probability|limit_ad_tracking|_people)\Z")
+
+
+def _guess_meta(name: str, tp: Any) -> Mapping[str, Any]:
+    """Checks for a field without metadata (``population`` fields): shares are probabilities."""
+    if _PROBABILITY_NAME.search(name):
+        return {"check": "probability"}
+    return {}
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _dataclass(r: _Reader, cls: type, value: Any, path: str, *, skip: tuple[str, ...] = ()) -> Any:
+    """Any dataclass from a TOML table by its fields: unknown keys, types and field checks reported."""
+    table = r.table(value, path)
+    if table is None:
+        return _SKIP
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    kwargs: dict[str, Any] = {}
+    for key, raw in table.items():
+        f = fields.get(key)
+        if f is None:
+            r.unknown(path, key, fields)
+            continue
+        meta = f.metadata or _guess_meta(f.name, hints[f.name])
+        converted = _convert(r, raw, hints[f.name], _join(path, key), meta)
+        if converted is not _SKIP:
+            kwargs[key] = converted
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs
+        and n not in table
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    for n in missing:
+        r.err(_join(path, n), "required key is missing")
+    if missing or len(kwargs) < len(table):
+        return _SKIP
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        r.err(path, str(e))
+        return _SKIP
+
+
+_DIST_CALL = re.compile(r"\s*(\w+)\s*\((.*)\)\s*\Z")
+_DIST_ARGS: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "exponential": ("mean",),
+    "exp": ("mean",),
+    "lognormal": ("median", "sigma"),
+    "uniform": ("min", "max"),
+    "geometric": ("mean",),
+}
+_DIST_KEYS = ("dist", "value", "mean", "median", "sigma", "min", "max")
+
+
+def _distribution(r: _Reader, value: Any, path: str) -> Any:
+    """A Distribution from ``"lognormal(2s, 0.8)"``-style text, a bare duration or a table."""
+    if isinstance(value, str) and (m := _DIST_CALL.match(value)):
+        kind = m.group(1)
+        if kind not in _DIST_ARGS:
+            close = difflib.get_close_matches(kind, _DIST_ARGS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            r.err(path, f"unknown distribution {_show(kind)}{hint}")
+            return _SKIP
+        parts = [p.strip() for p in m.group(2).split(",")] if m.group(2).strip() else []
+        names = _DIST_ARGS[kind]
+        if len(parts) != len(names):
+            r.err(path, f"{kind}() takes {len(names)} argument(s) ({', '.join(names)}), got {_show(value)}")
+            return _SKIP
+        table: dict[str, Any] = {"dist": kind, **dict(zip(names, parts, strict=True))}
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        table = {"dist": "constant", "value": value}
+    elif isinstance(value, dict):
+        table = value
+    else:
+        r.err(path, f'expected a distribution such as "lognormal(2s, 0.8)" or a table, got {_show(value)}')
+        return _SKIP
+    kind = table.get("dist", "constant")
+    kind = "exponential" if kind == "exp" else kind
+    if kind not in _DIST_ARGS:
+        close = difflib.get_close_matches(str(kind), _DIST_ARGS, n=1)
+        r.err(
+            _join(path, "dist"),
+            f"unknown distribution {_show(kind)}"
+            + (f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(_DIST_ARGS)}"),
+        )
+        return _SKIP
+    allowed = ("dist", *_DIST_ARGS[kind], "min", "max")
+    nums: dict[str, float] = {}
+    ok = True
+    for k, v in table.items():
+        if k == "dist":
+            continue
+        if k not in allowed:
+            r.unknown(path, k, allowed)
+            ok = False
+            continue
+        try:
+            nums[k] = parse_duration(v)
+        except ValueError:
+            r.err(_join(path, k), f"expected a number or a duration such as 2s, got {_show(v)}")
+            ok = False
+    for k in _DIST_ARGS[kind]:
+        if k not in nums and k not in table:
+            r.err(_join(path, k), f"required by a {kind} distribution")
+            ok = False
+    if not ok:
+        return _SKIP
+    low, high = nums.get("min", 0.0), nums.get("max", math.inf)
+    if low > high:
+        r.err(path, f"min {low:g} is greater than max {high:g}")
+        return _SKIP
+    if kind == "constant":
+        return Distribution("constant", nums["value"], low=low, high=high)
+    if kind == "exponential":
+        return Distribution("exponential", nums["mean"], low=low, high=high)
+    if kind == "geometric":
+        if nums["mean"] < 1:
+            r.err(_join(path, "mean"), f"a geometric count has a mean of at least 1, got {nums['mean']:g}")
+            return _SKIP
+        return Distribution("geometric", nums["mean"], low=low, high=high)
+    if kind == "uniform":
+        return Distribution("uniform", (low + high) / 2, low=low, high=high)
+    return Distribution("lognormal", nums["median"], nums["sigma"], low=low, high=high)
+
+
+# --- sections ------------------------------------------------------------------------------------

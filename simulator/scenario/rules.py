@@ -1,0 +1,349 @@
+"""The rules across fields: the journey graph, and each table's checks once its fields are read."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from simulator.duration import parse_duration
+from simulator.population import AppConfig, PopulationConfig
+from simulator.scenario.model import (
+    ACTIONS,
+    DEFAULT_EVENT_NAMES,
+    ENDPOINT_NAMES,
+    FAULT_KINDS,
+    MOCK_FLAGS,
+    MOCK_OUTAGE,
+    OUTAGE_STATUSES,
+    RETRYABLE_ERRORS,
+    ClientConfig,
+    JourneyConfig,
+    LoadConfig,
+    Scenario,
+    SLOConfig,
+    State,
+    TargetConfig,
+    TimeConfig,
+    Transition,
+    _JourneyBase,
+)
+from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show
+
+_TOP_KEYS = ("name", "description", "seed", "app", "population", "journey", "load", "slo", "target", "time", "client")
+_STATE_KEYS = ("action", "event", "properties", "categories", "next")
+_TRANSITION_KEYS = ("from", "to", "p", "think")
+_JOURNEY_EXTRA = ("states", "transitions")
+
+
+def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
+    table = r.table(raw, "journey")
+    if table is None:
+        return None
+    simple = {k: v for k, v in table.items() if k not in _JOURNEY_EXTRA}
+    # Everything but the graph goes through the generic reader; start is checked below.
+    base = _dataclass(r, _JourneyBase, simple, "journey")
+
+    states: dict[str, State] = {}
+    raw_states = table.get("states")
+    if raw_states is None:
+        r.err("journey.states", 'required: at least one state, e.g. [journey.states] home = {action = "event"}')
+    elif (st := r.table(raw_states, "journey.states")) is not None:
+        if not st:
+            r.err("journey.states", "expected at least one state")
+        for name, spec in st.items():
+            p = f"journey.states.{name}"
+            spec_t = r.table(spec, p)
+            if spec_t is None:
+                continue
+            bad = [k for k in spec_t if k not in _STATE_KEYS]
+            for k in bad:
+                r.unknown(p, k, _STATE_KEYS)
+            action = spec_t.get("action", "event")
+            if action not in ACTIONS:
+                close = difflib.get_close_matches(str(action), ACTIONS, n=1)
+                r.err(
+                    f"{p}.action",
+                    f"unknown action {_show(action)}; "
+                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ACTIONS)}"),
+                )
+                continue
+            event = spec_t.get("event", "")
+            if not isinstance(event, str):
+                r.err(f"{p}.event", f"expected an event name, got {_show(event)}")
+                continue
+            if "event" in spec_t and not event.strip():
+                r.err(f"{p}.event", "expected a non-empty event name")
+            props = spec_t.get("properties", {})
+            if not isinstance(props, dict):
+                r.err(f"{p}.properties", f"expected a table, got {_show(props)}")
+                continue
+            cats = spec_t.get("categories", [])
+            if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
+                r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
+                continue
+            if not bad:
+                states[name] = State(name, action, event, props, tuple(cats))
+
+    transitions: list[Transition] = []
+    default_think = base.think if base not in (_SKIP, None) else _JourneyBase.think
+    raw_tr = table.get("transitions", [])
+    if not isinstance(raw_tr, list):
+        r.err("journey.transitions", f"expected an array of tables, got {_show(raw_tr)}")
+        raw_tr = []
+    # (path, spec, compact): compact entries name their target by key, maybe their probability by value
+    specs: list[tuple[str, Any, int]] = [(f"journey.transitions[{i}]", t, 0) for i, t in enumerate(raw_tr)]
+    # The compact form: [journey.states.home] next = {product = 0.45, login = {p = 0.08, think = "5s"}}
+    for name, spec in (raw_states or {}).items() if isinstance(raw_states, dict) else ():
+        nxt = spec.get("next") if isinstance(spec, dict) else None
+        if nxt is None:
+            continue
+        if not isinstance(nxt, dict):
+            r.err(f"journey.states.{name}.next", f"expected a table of state = probability, got {_show(nxt)}")
+            continue
+        for target, v in nxt.items():
+            t_spec = {"from": name, "to": target, **(v if isinstance(v, dict) else {"p": v})}
+            specs.append((f"journey.states.{name}.next.{target}", t_spec, 1 if isinstance(v, dict) else 2))
+    for p, spec, compact in specs:
+        t = r.table(spec, p)
+        if t is None:
+            continue
+        ok = True
+        for k in t:
+            if k not in _TRANSITION_KEYS:
+                r.unknown(p, k, _TRANSITION_KEYS)
+                ok = False
+        ends = []
+        for k in ("from", "to"):
+            v = t.get(k)
+            if v is None:
+                r.err(f"{p}.{k}", "required key is missing")
+                ok = False
+            elif not isinstance(v, str):
+                r.err(f"{p}.{k}", f"expected a state name, got {_show(v)}")
+                ok = False
+            elif raw_states is not None and isinstance(raw_states, dict) and v not in raw_states:
+                close = difflib.get_close_matches(v, list(raw_states), n=1)
+                r.err(
+                    p if compact else f"{p}.{k}",
+                    f"unknown state {_show(v)}; "
+                    + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
+                )
+                ok = False
+            ends.append(v)
+        if "p" not in t:
+            r.err(f"{p}.p", "required key is missing (the probability of taking this transition)")
+            ok = False
+            prob: Any = _SKIP
+        else:
+            prob = _convert(r, t["p"], float, p if compact == 2 else f"{p}.p", {"check": "probability"})
+        think = _distribution(r, t["think"], f"{p}.think") if "think" in t else default_think
+        if ok and prob is not _SKIP and think is not _SKIP:
+            transitions.append(Transition(ends[0], ends[1], prob, think))
+
+    sums: dict[str, float] = {}
+    for tr in transitions:
+        sums[tr.source] = sums.get(tr.source, 0.0) + tr.p
+    for source, total in sums.items():
+        if total > 1.0 + 1e-9:
+            r.err(
+                "journey.transitions",
+                f"transitions from {_show(source)} sum to {total:g}; at most 1 (what is left over ends the session)",
+            )
+
+    start = table.get("start") or (next(iter(raw_states)) if isinstance(raw_states, dict) and raw_states else "")
+    if isinstance(raw_states, dict) and isinstance(start, str) and start and start not in raw_states:
+        close = difflib.get_close_matches(start, list(raw_states), n=1)
+        r.err(
+            "journey.start",
+            f"unknown state {_show(start)}; "
+            + (f"did you mean '{close[0]}'?" if close else f"states are {', '.join(raw_states)}"),
+        )
+    if base in (_SKIP, None):
+        return None
+    for k, v in base.event_names.items():
+        if k not in DEFAULT_EVENT_NAMES:
+            r.unknown("journey.event_names", k, DEFAULT_EVENT_NAMES)
+        elif not v.strip():
+            r.err(f"journey.event_names.{k}", "expected a non-empty event name")
+    for i, kind in enumerate(base.faulty.kinds):
+        if kind not in FAULT_KINDS:
+            close = difflib.get_close_matches(kind, FAULT_KINDS, n=1)
+            r.err(
+                f"journey.faulty.kinds[{i}]",
+                f"unknown fault {_show(kind)}; "
+                + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(FAULT_KINDS)}"),
+            )
+    if base.attribution.share > 0 and not any(w > 0 for w in base.attribution.sources.values()):
+        r.err("journey.attribution.sources", "expected at least one source with a weight above 0")
+    if not base.attribution.campaigns:
+        r.err("journey.attribution.campaigns", "expected at least one campaign name")
+    if not base.commerce.coupons and base.commerce.coupon_share > 0:
+        r.err("journey.commerce.coupons", "expected at least one coupon when coupon_share is above 0")
+    for code, share in base.commerce.coupons.items():
+        if not 0 <= share < 1:
+            r.err(f"journey.commerce.coupons.{code}", f"expected a discount share in [0, 1), got {share:g}")
+    names = dict(DEFAULT_EVENT_NAMES)
+    names.update(base.event_names)
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(_JourneyBase)}
+    fields.update(start=start, event_names=names)
+    return JourneyConfig(states=states, transitions=tuple(transitions), **fields)
+
+
+def _check_load(r: _Reader, load: LoadConfig) -> None:
+    if load.model == "open" and load.rate is None and not any(s.rate is not None for s in load.stages):
+        r.err("load.rate", 'required when model = "open" (arrivals per second), or give each stage a rate')
+    for i, s in enumerate(load.stages):
+        if s.users is None and s.rate is None:
+            r.err(f"load.stages[{i}]", "expected users (closed model) or rate (open model)")
+    for i, x in enumerate(load.curve):
+        if x < 0:
+            r.err(f"load.curve[{i}]", f"expected a multiplier of at least 0, got {x:g}")
+
+
+def _check_slo(r: _Reader, slo: SLOConfig) -> None:
+    for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
+        for i, e in enumerate(entries):
+            if e.endpoint not in ENDPOINT_NAMES:
+                close = difflib.get_close_matches(e.endpoint, ENDPOINT_NAMES, n=1)
+                r.err(
+                    f"slo.{kind}[{i}].endpoint",
+                    f"unknown endpoint {_show(e.endpoint)}; "
+                    + (f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(ENDPOINT_NAMES)}"),
+                )
+
+
+_WEBHOOK_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
+
+
+def _check_target(r: _Reader, target: TargetConfig) -> None:
+    if target.webhook_url and not _WEBHOOK_RE.match(target.webhook_url):
+        r.err("target.webhook_url", "expected an http(s) URL (the secret part is never printed)")
+    if target.host and not _WEBHOOK_RE.match(target.host):
+        r.err("target.host", f"expected a base URL such as http://127.0.0.1:8089, got {_show(target.host)}")
+    if target.kind == "customerlabs":
+        if not (target.webhook_url or target.webhook_url_env):
+            r.err(
+                "target.webhook_url",
+                'required when kind = "customerlabs": the events webhook URL of '
+                "your source (Sources -> your mobile source -> Source Configuration), or webhook_url_env",
+            )
+        if target.rate_cap is None:
+            r.err("target.rate_cap", 'required when kind = "customerlabs": the most requests per second to send')
+    _check_mock(r, target.mock)
+
+
+def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
+    allowed = (*MOCK_FLAGS, *MOCK_OUTAGE)
+    for key, value in options.items():
+        path = f"target.mock.{key}"
+        if key not in allowed:
+            r.unknown("target.mock", key, allowed)
+        elif key in ("outage_at", "outage_for"):
+            try:
+                parse_duration(value)
+            except ValueError as e:
+                r.err(path, f"{e}, got {_show(value)}")
+        elif key == "outage_status" and (isinstance(value, bool) or value not in OUTAGE_STATUSES):
+            r.err(path, f'expected 429, 500, 502, 503 or "refuse" (connections refused), got {_show(value)}')
+        elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):
+            r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
+    if ("outage_at" in options) != ("outage_for" in options):
+        r.err("target.mock", "an outage needs both outage_at and outage_for")
+    flags = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS}
+    if flags and not r.problems:
+        from simulator.mock.faults import FaultConfig, FaultError  # the mock's own reading of its flags
+
+        try:
+            FaultConfig.from_flags(**flags)
+        except FaultError as e:
+            r.err("target.mock", str(e))
+
+
+def _check_client(r: _Reader, client: ClientConfig) -> None:
+    for i, what in enumerate(client.retry.on):
+        ok = (isinstance(what, int) and not isinstance(what, bool) and 100 <= what <= 599) or what in RETRYABLE_ERRORS
+        if not ok:
+            r.err(
+                f"client.retry.on[{i}]",
+                f"expected an HTTP status (such as 503) or one of "
+                f"{', '.join(map(repr, RETRYABLE_ERRORS))}, got {_show(what)}",
+            )
+
+
+def _check_time(r: _Reader, t: TimeConfig) -> None:
+    try:
+        t.start_date()
+    except ValueError:
+        r.err("time.start", f'expected an ISO date such as "2026-01-05", got {_show(t.start)}')
+    for key, curve, size in (("daily", t.daily, 24), ("weekly", t.weekly, 7)):
+        if len(curve) != size:
+            what = "one per local hour, 0 to 23" if size == 24 else "one per weekday, Monday first"
+            r.err(f"time.{key}", f"expected {size} weights ({what}), got {len(curve)}")
+        for i, x in enumerate(curve):
+            if x < 0:
+                r.err(f"time.{key}[{i}]", f"expected a weight of at least 0, got {_show(x)}")
+        if curve and not any(x > 0 for x in curve):
+            r.err(f"time.{key}", "expected at least one weight above 0")
+    if not t.install_growth > -1:
+        r.err(
+            "time.install_growth",
+            f"expected a daily growth above -1 (0.03 = +3 % a day), got {_show(t.install_growth)}",
+        )
+    seen: dict[int, int] = {}
+    for i, c in enumerate(t.campaigns):
+        if c.day > t.days:
+            r.err(
+                f"time.campaigns[{i}].day",
+                f"day {c.day} is after the last simulated day ({t.days}); raise time.days or move the campaign",
+            )
+        if c.day in seen:
+            r.err(f"time.campaigns[{i}].day", f"day {c.day} already has campaigns[{seen[c.day]}]; one campaign a day")
+        seen.setdefault(c.day, i)
+
+
+def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None) -> Scenario | None:
+    for key in data:
+        if key not in _TOP_KEYS:
+            r.unknown("", key, _TOP_KEYS)
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        r.err("name", f"expected a non-empty string, got {_show(name)}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        r.err("description", f"expected a string, got {_show(description)}")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        r.err("seed", f"expected an integer from 0 to 2147483647, got {_show(seed)}")
+    app = _dataclass(r, AppConfig, data.get("app", {}), "app")
+    population = _dataclass(r, PopulationConfig, data.get("population", {}), "population")
+    journey = _journey(r, data["journey"]) if "journey" in data else None
+    if "journey" not in data:
+        r.err("journey", "required: the states and transitions of a session (see scenarios/README.md)")
+    # The tables read the same way: the dataclass by its fields, then the rules across fields.
+    tables: dict[str, Any] = {}
+    for key, cls, check in (
+        ("load", LoadConfig, _check_load),
+        ("slo", SLOConfig, _check_slo),
+        ("target", TargetConfig, _check_target),
+        ("client", ClientConfig, _check_client),
+        ("time", TimeConfig, _check_time),
+    ):
+        tables[key] = _dataclass(r, cls, data.get(key, {}), key)
+        if tables[key] is not _SKIP:
+            check(r, tables[key])
+    if r.problems:
+        return None
+    return Scenario(
+        name=name,
+        description=description,
+        seed=seed,
+        app=app,
+        population=population,
+        journey=journey,
+        path=path,
+        **tables,
+    )  # type: ignore[arg-type]
