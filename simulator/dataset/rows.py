@@ -121,6 +121,10 @@ class Generator:
                     purchase.add(name)
         self.funnel_names = [names.get(a, a) for a in COMMERCE]
         self.funnel_present = sorted(set(step_of.values()))
+        # An ordered funnel: a session reaches a step only after the step before it (of those the
+        # journey has), so "of previous" never passes 100%. Bit -> the bit that must be set first.
+        present = self.funnel_present
+        self.funnel_need = {1 << k: (1 << present[i - 1]) if i else 0 for i, k in enumerate(present)}
         self.step_of = step_of
         self.purchase_names = purchase
         self.stats = Stats(days)
@@ -180,6 +184,7 @@ class Generator:
         campaign = ""
         uid = sid = ""
         funnel = 0
+        funnel_need = self.funnel_need
         active_days: set[int] = set()
         n_requests = n_faulty = n_purchases = n_sessions = 0
         day = 0
@@ -313,7 +318,8 @@ class Generator:
                 n_faulty += 1
                 faulty_counts[step] = faulty_counts.get(step, 0) + 1
                 continue
-            funnel |= funnel_bit
+            if funnel_bit and funnel & funnel_need[funnel_bit] == funnel_need[funnel_bit]:
+                funnel |= funnel_bit
             if purchase and currency is not None:
                 n_purchases += 1
                 stats.daily_purchases[rday] += 1

@@ -22,6 +22,7 @@ from simulator.digest import digest
 from simulator.journey import Request
 from simulator.loadtest.context import RunContext
 from simulator.report.stats import RunStats
+from simulator.report.summary import reach
 
 __all__ = ["Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser"]
 
@@ -374,7 +375,7 @@ class DeviceUser(TrackingUser):
             ctx.stats.requeued += 1
             self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
         elif result.outcome == "ok" and req.step in ctx.stage_of:
-            reached.add(ctx.stage_of[req.step])
+            reach(reached, ctx.stage_of[req.step])
 
 
 class EndpointUser(TrackingUser):

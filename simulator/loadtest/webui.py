@@ -184,6 +184,10 @@ def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
             else (f"{100 * stage['conversion']:.1f} per 100 sessions")
         )
         out.append(_plain("funnel", stage["stage"], stage["count"], share))
+    login = table.get("login")
+    if login:
+        rate = "" if login["rate"] is None else f"{100 * login['rate']:.1f} per 100 sessions (not a stage)"
+        out.append(_plain("funnel", "logged in", login["count"], rate))
     return out
 
 

@@ -694,11 +694,23 @@ def _funnel(summary: Mapping[str, Any]) -> str:
             ]
         )
     devices = f.get("devices", 0)
-    note = (
-        "Successful requests of each step (failures and expected 400s left out); conversion is against "
-        "sessions. Requests, not distinct sessions: a session that adds to cart twice counts twice."
-        + (f" {devices:,} devices started." if devices else "")
-    )
+    login = f.get("login")
+    if login:
+        steps = ", ".join(f"<code>{escape(s)}</code>" for s in login.get("steps", []))
+        rows.append([escape("logged in (not a stage)"), steps, _num(login["count"]), "", _pct(login["rate"]), "–"])
+    if f.get("counts") == "sessions":
+        note = (
+            "Distinct sessions, in order: each stage counts the sessions that reached it (a successful "
+            "request of its step) after the stage before, so a session that adds to cart twice counts once "
+            'and "of previous" is at most 100%. Logging in is not a step on the way to a purchase: it is '
+            "shown as its own rate, the sessions that identified."
+        )
+    else:
+        note = (
+            "Successful requests of each step (a report of an older run, which did not count sessions): "
+            "not ordered, so no share of the previous stage."
+        )
+    note += f" {devices:,} devices started." if devices else ""
     return _section(
         "funnel",
         "Journey funnel",

@@ -40,14 +40,29 @@ SCHEMA_VERSION = 1
 #: The timeline's row of every request (``RunStats.timeline``).
 TOTAL_KEY = "total"
 
-#: The journey funnel: stage -> the journey action whose successful requests count it
-#: (``externalIds`` and ``identify`` are steps of their own; the others are ``event:<name>``).
+#: The journey funnel, in order: stage -> the journey action whose successful request marks a
+#: session with it (``externalIds`` is a step of its own; the others are ``event:<name>``). A
+#: session reaches a stage only after the stage before it, so each stage counts distinct sessions
+#: and "of previous" never passes 100%.
 FUNNEL: tuple[tuple[str, str], ...] = (
     ("sessions", "externalIds"),
-    ("identified", "identify"),
     ("added to cart", "add_to_cart"),
     ("purchased", "purchase"),
 )
+#: Logging in is no step on the way to a purchase (a shopper adds to cart without it): it is a rate
+#: of its own, the share of sessions that identified.
+LOGIN: tuple[str, str] = ("identified", "identify")
+_ORDER = [stage for stage, _ in FUNNEL]
+
+
+def reach(reached: set[str], stage: str) -> None:
+    """A session's request of ``stage`` succeeded: it reaches it if it reached the stage before."""
+    if stage == LOGIN[0]:
+        reached.add(stage)
+        return
+    i = _ORDER.index(stage)
+    if i == 0 or _ORDER[i - 1] in reached:
+        reached.add(stage)
 
 
 class NotARunReport(HarnessError):
@@ -86,7 +101,7 @@ def funnel_steps(journey: JourneyConfig | None = None) -> dict[str, tuple[str, .
     """
     names = dict(DEFAULT_EVENT_NAMES) if journey is None else {**DEFAULT_EVENT_NAMES, **journey.event_names}
     out: dict[str, tuple[str, ...]] = {}
-    for stage, action in FUNNEL:
+    for stage, action in (*FUNNEL, LOGIN):
         if action in ("externalIds", "identify"):
             out[stage] = (action,)
             continue
@@ -127,26 +142,38 @@ def funnel(
     devices: int = 0,
     reached: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Sessions per funnel stage, with conversion from sessions and from the stage before.
+    """The ordered funnel of distinct sessions: each stage counts the sessions that reached it after
+    the stage before, with conversion from sessions and from the stage before (at most 100%); and
+    the login rate apart (sessions that identified, of all sessions).
 
-    ``reached`` counts the sessions in which a stage's request succeeded (the load runner keeps
-    it); without it (a report of an older run) the counts are successful requests, so a session
-    that adds to cart twice counts twice. Successful means neither a failure nor an expected
-    rejection (a faulty SDK's 400).
+    ``reached`` counts sessions per stage (``loadsim run`` and ``replay`` keep it); without it (a
+    report of an older run) the counts are successful requests, which are not ordered, so
+    "from previous" is left out. Successful means neither a failure nor an expected rejection.
     """
     per_session = reached is not None and "sessions" in reached
-    stages: list[dict[str, Any]] = []
-    for stage, names in stage_steps.items():
+
+    def count(stage: str, names: Sequence[str]) -> int:
         if per_session:
-            n = int(reached.get(stage, 0))  # type: ignore[union-attr]
-        else:
-            n = sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
-        stages.append({"stage": stage, "steps": list(names), "count": n})
+            return int(reached.get(stage, 0))  # type: ignore[union-attr]
+        return sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
+
+    stages: list[dict[str, Any]] = [
+        {"stage": stage, "steps": list(names), "count": count(stage, names)}
+        for stage, names in stage_steps.items()
+        if stage != LOGIN[0]
+    ]
     first = stages[0]["count"] if stages else 0
     for i, st in enumerate(stages):
         st["conversion"] = _ratio(st["count"], first)
-        st["from_previous"] = _ratio(st["count"], stages[i - 1]["count"]) if i else None
-    return {"devices": devices, "counts": "sessions" if per_session else "requests", "stages": stages}
+        st["from_previous"] = _ratio(st["count"], stages[i - 1]["count"]) if i and per_session else None
+    login_steps = list(stage_steps.get(LOGIN[0], ()))
+    logins = count(LOGIN[0], login_steps)
+    return {
+        "devices": devices,
+        "counts": "sessions" if per_session else "requests",
+        "stages": stages,
+        "login": {"stage": LOGIN[0], "steps": login_steps, "count": logins, "rate": _ratio(logins, first)},
+    }
 
 
 def build_summary(
@@ -386,15 +413,18 @@ def _md(summary: Mapping[str, Any]) -> str:
             f"offline queue: {queue.get('requeued', 0)} requeued, {queue.get('dropped', 0)} dropped, "
             f"{queue.get('unsent', 0)} unsent at the end",
         ]
-    stages = (summary.get("funnel") or {}).get("stages") or []
+    the_funnel = summary.get("funnel") or {}
+    stages = the_funnel.get("stages") or []
     if stages and stages[0]["count"]:
+        login = the_funnel.get("login")
         lines += [
             "",
-            "Funnel: "
+            f"Funnel ({the_funnel.get('counts', 'sessions')}): "
             + " → ".join(
                 f"{st['stage']} {st['count']}" + ("" if i == 0 else f" ({_pct(st['conversion'])})")
                 for i, st in enumerate(stages)
-            ),
+            )
+            + (f"; logged in: {login['count']} ({_pct(login['rate'])} of sessions)" if login else ""),
         ]
     if summary["slo"]:
         lines += ["", "| SLO | threshold | actual | verdict |", "|---|---:|---:|---|"]

@@ -349,6 +349,20 @@ class SLOConfig:
     #: Evaluate during the run and stop at the first failure after ``grace``.
     abort_on_fail: bool = False
     grace: float = field(default=30.0, metadata=_meta("nonnegative", duration=True))
+    #: Completion, judged in every run unless ``completion = false``: no request waited longer than
+    #: this for its answer (an attempt answered late, failed late, or still unanswered at the stop).
+    max_wait: float = field(default=5.0, metadata=_meta("positive", duration=True))
+    #: Open model: arrivals handed to users at least this share of the arrivals the stages planned.
+    min_rate_share: float = field(default=0.9, metadata=_meta("probability"))
+    #: Open model: arrivals that found no free user at most this share of all arrivals.
+    max_dropped_share: float = field(default=0.01, metadata=_meta("probability"))
+    #: Judge completion (``max_wait``, ``min_rate_share``, ``max_dropped_share``).
+    completion: bool = True
+    #: The load generator's CPU (percent of one core, busiest process) that makes it saturated:
+    #: its latency figures then include its own queueing. ``warn`` names it beside the verdict;
+    #: ``fail`` fails the run.
+    max_generator_cpu: float = field(default=90.0, metadata=_meta("positive"))
+    generator_saturation: Literal["warn", "fail"] = "warn"
 
 
 @dataclass(frozen=True, slots=True)
