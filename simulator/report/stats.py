@@ -190,10 +190,10 @@ class RunStats:
             row[1] += failed
             row[2][b] = row[2].get(b, 0) + 1
         if error is not None:
-            table = self.rejections if outcome == "expected_rejection" else self.errors
-            kind = table.get(error)
+            kinds = self.rejections if outcome == "expected_rejection" else self.errors
+            kind = kinds.get(error)
             if kind is None:
-                table[error] = {"count": 1, "example": example or error}
+                kinds[error] = {"count": 1, "example": example or error}
             else:
                 kind["count"] += 1
 
