@@ -99,6 +99,8 @@ class ScenarioShape(LoadTestShape):
     """Users (and, in the open model, the arrival rate) follow the scenario's ``[load]`` stages."""
 
     def tick(self) -> tuple[int, float] | None:
+        if self.runner is None:
+            return None
         profile: Profile | None = getattr(self.runner.environment, "loadsim_profile", None)
         if profile is None:
             return None

@@ -321,13 +321,13 @@ class DeviceUser(TrackingUser):
                 raise StopUser()
             start, session = item
         else:
-            session = ctx.next_session(returning_window=max(1, self.environment.runner.user_count))
-            if session is None:
+            next_one = ctx.next_session(returning_window=max(1, self.environment.runner.user_count))
+            if next_one is None:
                 if self.queue:  # nothing new to play, but the queue must still drain
                     gevent.sleep(max(0.0, self.queue[0].due - time.time()))
                     return
                 raise StopUser()
-            start = time.time()
+            session, start = next_one, time.time()
         base = session[0].offset
         scale = ctx.think_scale
         offline = ctx.offline_share and self.rng.random() < ctx.offline_share

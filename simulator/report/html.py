@@ -415,7 +415,9 @@ def _timeline(summary: Mapping[str, Any], stats: RunStats) -> _Timeline:
     origin = started if started and keys[0] >= started - step else float(keys[0])
     finish = ended if ended and ended >= keys[-1] else float(keys[-1] + step)
     filled = range(keys[0], keys[-1] + step, step) if (keys[-1] - keys[0]) // step < 20_000 else keys
-    xs, widths, slices = [], [], []
+    xs: list[float] = []
+    widths: list[float] = []
+    slices: list[Mapping[str, Any]] = []
     for key in filled:
         lo, hi = max(key, origin), min(key + step, finish)
         xs.append(((lo + hi) / 2 if hi > lo else key + step / 2) - origin)
