@@ -287,6 +287,11 @@ def saturated(cpu_samples: Sequence[float], threshold: float) -> bool:
     return bool(cpu_samples) and sum(c >= threshold for c in cpu_samples) * 10 >= len(cpu_samples)
 
 
+def is_completion(v: Verdict) -> bool:
+    """One of the completion SLOs (slo.completion): did the target keep up?"""
+    return v.name.startswith("no request unanswered") or v.name.endswith(("of the planned rate", "% of arrivals"))
+
+
 def verdict_line(
     verdicts: Sequence[Verdict],
     reconciliation: Mapping[str, Any] | None,
@@ -299,7 +304,8 @@ def verdict_line(
     """(result, the reason in one line): what a CI log shows last."""
     reasons: list[str] = []
     differences = list((reconciliation or {}).get("differences") or [])
-    for v in verdicts:
+    # Completion first: a target that stopped answering explains the SLOs that measured nothing.
+    for v in sorted(verdicts, key=lambda v: not is_completion(v)):
         if v.passed:
             continue
         if v.name.startswith("reconciliation") and differences:
