@@ -254,6 +254,9 @@ def check_locust_arguments(args: Sequence[str]) -> None:
 
     from locust.argument_parser import get_parser
 
+    if "--dataset" in args:  # locustfiles/replay.py adds its own arguments when it is imported
+        import simulator.loadtest.replay  # noqa: F401
+
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
