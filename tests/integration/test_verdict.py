@@ -201,3 +201,30 @@ def test_expected_rejections_are_explained_by_fault_kind(tmp_path: Path) -> None
     page = (tmp_path / "report" / "report.html").read_text()
     assert "Expected rejections by fault kind" in page
     assert "{'unknown_session'" not in page and "{&#x27;unknown_session" not in page
+
+
+def test_replay_runs_and_its_funnel_counts_ordered_sessions(tmp_path: Path) -> None:
+    """Before: replay's funnel counted requests under the labels run uses for sessions."""
+    data = tmp_path / "data"
+    gen = subprocess.run(
+        [sys.executable, "-m", "simulator", "generate", "smoke", "--out", str(data), "--users", "60", "--days", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )
+    assert gen.returncode == 0, gen.stderr
+    report = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", "replay", str(data), "--report-dir", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    funnel = orjson.loads((report / "summary.json").read_bytes())["funnel"]
+    assert funnel["counts"] == "sessions", funnel
+    assert all(st["from_previous"] is None or st["from_previous"] <= 1 for st in funnel["stages"]), funnel
+    assert "identified" not in [st["stage"] for st in funnel["stages"]] and "login" in funnel
