@@ -1,7 +1,8 @@
 """``loadsim``: one command whose subcommands parse their arguments and call the library.
 
 Exit codes: 0 success (all SLOs met), 1 an SLO failed or a check found problems,
-2 a usage, configuration or harness error.
+2 a usage, configuration or harness error, 3 a run interrupted (a signal) before its planned
+run time with no SLO failed so far: not a pass.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from simulator.scenario import ScenarioError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 3
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -493,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loadsim",
         description="Load testing and traffic simulation for the CustomerLabs Mobile Tracking API.",
-        epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
+        epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error, "
+        "3 a run interrupted before its planned run time (not a pass).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (
