@@ -6,6 +6,7 @@ each run here is started exactly so, by a non-interactive ``bash -c '... &'``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,6 +38,14 @@ def _background(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]
 
 
 def _stop(shell: subprocess.Popen[str], pid: int, tmp_path: Path, *, within: float) -> tuple[int, float]:
+    import psutil
+
+    # loadsim starts the mock and Locust in sessions of their own: note them now, so that a run
+    # that does not stop leaves nothing behind when the test gives up on it.
+    try:
+        family = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
     os.kill(pid, signal.SIGTERM)
     t0 = time.monotonic()
     try:
@@ -44,6 +53,9 @@ def _stop(shell: subprocess.Popen[str], pid: int, tmp_path: Path, *, within: flo
     finally:
         if shell.poll() is None:
             os.killpg(shell.pid, signal.SIGKILL)
+        for child in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
     took = time.monotonic() - t0
     code = int(out.strip().rsplit("exit=", 1)[-1])
     log = (tmp_path / "out.log").read_text()
