@@ -398,6 +398,7 @@ def _sample_gauges(environment: Environment, ctx: RunContext) -> None:
             ctx.stats.queue_depth(now, ctx.queued)
         ctx.stats.gauge("inflight", now, ctx.in_flight)
         ctx.stats.gauge("cpu", now, round(process.cpu_percent(None), 1))
+        ctx.stats.cpu_readings += 1
 
 
 def _rate_share(profile: Profile, ctx: RunContext, elapsed: float) -> float:

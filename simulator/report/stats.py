@@ -126,6 +126,8 @@ class RunStats:
         self.arrival_first = 0.0
         self.arrival_last = 0.0
         self.sent_bytes = 0
+        #: Readings of the generator's CPU taken (one a second in each process; the timeline keeps them).
+        self.cpu_readings = 0
 
     def arrive(self, intended: float, *, dropped: bool) -> None:
         """One open-model arrival at its intended time; ``dropped`` when no user was free for it."""
@@ -294,6 +296,7 @@ class RunStats:
             self.arrival_first = min(self.arrival_first or other.arrival_first, other.arrival_first)
             self.arrival_last = max(self.arrival_last, other.arrival_last)
         self.sent_bytes += other.sent_bytes
+        self.cpu_readings += other.cpu_readings
 
     def _merge_timeline(self, other: RunStats) -> None:
         step = max(self.timeline_step, other.timeline_step)
@@ -364,6 +367,7 @@ class RunStats:
             "arrival_first": self.arrival_first,
             "arrival_last": self.arrival_last,
             "sent_bytes": self.sent_bytes,
+            "cpu_readings": self.cpu_readings,
         }
 
     @classmethod
@@ -397,6 +401,7 @@ class RunStats:
         s.funnel = dict(d["funnel"])
         s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
         s.arrival_first, s.arrival_last = d["arrival_first"], d["arrival_last"]
+        s.cpu_readings = int(d.get("cpu_readings", 0))
         return s
 
 

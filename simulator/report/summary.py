@@ -266,7 +266,8 @@ def build_summary(
         ),
         "generator": {
             "max_cpu_percent": round(max(cpu_samples, default=0.0), 1),
-            "samples": len(cpu_samples),
+            # readings taken (one a second in each process); the busiest of each slice is kept
+            "samples": stats.cpu_readings or len(cpu_samples),
             "threshold_percent": saturated_at,
             "saturated": saturated(cpu_samples, saturated_at),
         },
