@@ -1,7 +1,8 @@
 """``loadsim``: one command whose subcommands parse their arguments and call the library.
 
 Exit codes: 0 success (all SLOs met), 1 an SLO failed or a check found problems,
-2 a usage, configuration or harness error.
+2 a usage, configuration or harness error, 3 a run interrupted (a signal) before its planned
+run time with no SLO failed so far: not a pass.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from simulator.scenario import ScenarioError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 3
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -384,33 +386,47 @@ def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "compare",
         help="compare two runs; exit 1 on a regression (a CI gate)",
         description="Print the differences between two runs per endpoint and journey step (p50/p95/p99/max "
-        "latency, requests/s, error rate). Exit code 1 if a latency percentile or the error rate "
-        "of NEW_RUN regressed beyond --max-regression, 0 if not, 2 on bad input. Percentiles "
-        "with under 5 requests above them in either run, and max, are shown but not gated; the "
-        "error rate may also exceed the threshold by one request or 0.1% of requests.",
+        "latency with their 95%% confidence intervals, requests/s, error rate). Exit code 1 if a latency "
+        "percentile of NEW_RUN grew beyond --max-regression AND beyond --min-delta (and its interval "
+        "clears the base's), or its error rate grew beyond --max-regression; 0 if not; 2 on bad input. "
+        "Percentiles with under 50 requests above them in either run, and max, are shown but not gated; "
+        "the error rate may also exceed the threshold by one request or 0.1%% of requests.",
     )
     p.add_argument("base", type=Path, metavar="BASE_RUN", help="the reference run's report directory")
     p.add_argument("new", type=Path, metavar="NEW_RUN", help="the run to judge")
     p.add_argument(
         "--max-regression", default="10%", metavar="PCT", help="largest allowed growth, e.g. 10%% or 0.1 (default 10%%)"
     )
+    p.add_argument(
+        "--min-delta",
+        type=float,
+        default=1.0,
+        metavar="MS",
+        help="a latency grows by at least this many ms (and 2%% of itself, the histograms' resolution) "
+        "before it can regress (default 1)",
+    )
     p.set_defaults(handler=_cmd_compare)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from simulator.report.compare import compare, format_comparison, parse_regression
-    from simulator.report.summary import load_summary
+    from simulator.report.summary import load_run_stats, load_summary
 
     try:
         threshold = parse_regression(args.max_regression)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not args.min_delta >= 0:
+        raise UsageError(f"--min-delta must be 0 ms or more, got {args.min_delta:g}")
     result = compare(
         load_summary(args.base),
         load_summary(args.new),
         max_regression=threshold,
+        min_delta_ms=args.min_delta,
         base_name=str(args.base),
         new_name=str(args.new),
+        base_stats=load_run_stats(args.base),
+        new_stats=load_run_stats(args.new),
     )
     sys.stdout.write(format_comparison(result))
     return EXIT_FAILED if result.regressions else EXIT_OK
@@ -552,7 +568,8 @@ def build_parser(*, harness: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loadsim",
         description="Load testing and traffic simulation for the CustomerLabs Mobile Tracking API.",
-        epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error.",
+        epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error, "
+        "3 a run interrupted before its planned run time (not a pass).",
     )
     parser.add_argument("--version", action="version", version=f"loadsim {simulator.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -233,6 +233,10 @@ class Generator:
                     purchase.add(name)
         self.funnel_names = [names.get(a, a) for a in COMMERCE]
         self.funnel_present = sorted(set(step_of.values()))
+        # An ordered funnel: a session reaches a step only after the step before it (of those the
+        # journey has), so "of previous" never passes 100%. Bit -> the bit that must be set first.
+        present = self.funnel_present
+        self.funnel_need = {1 << k: (1 << present[i - 1]) if i else 0 for i, k in enumerate(present)}
         self.step_of = step_of
         self.purchase_names = purchase
         self.stats = Stats(days)
@@ -276,6 +280,7 @@ class Generator:
         campaign = tail = ""
         uid = sid = ""
         funnel = 0
+        funnel_need = self.funnel_need
         active_days: set[int] = set()
         n_faulty = n_purchases = n_sessions = 0
         esc, quote, prefix_of = ESCAPED, _quote, hour_prefix
@@ -397,7 +402,8 @@ class Generator:
                 n_faulty += 1
                 faulty_counts[step] = faulty_counts.get(step, 0) + 1
                 continue
-            funnel |= funnel_bit
+            if funnel_bit and funnel & funnel_need[funnel_bit] == funnel_need[funnel_bit]:
+                funnel |= funnel_bit
             if purchase and value is not None and self._count_purchase(rday, props, value):
                 n_purchases += 1
         if n_sessions:

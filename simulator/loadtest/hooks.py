@@ -33,9 +33,9 @@ from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.user import OpenArrivals
-from simulator.report.slo import Plan, evaluate, junit_xml
+from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
 from simulator.report.stats import RunStats
-from simulator.report.summary import build_summary, default_report_dir, interruption, write_summary
+from simulator.report.summary import build_summary, default_report_dir, interruption, saturated, write_summary
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger("loadsim")
@@ -341,7 +341,11 @@ def _status_loop(environment: Environment, state: HarnessState) -> None:
         total = stats.total
         rate = (total.count - last_count) / (now - last_time)
         last_count, last_time = total.count, now
-        warn = "  GENERATOR SATURATED: latency figures include its own queueing" if cpu >= SATURATED_CPU else ""
+        warn = (
+            "  GENERATOR SATURATED: latency figures include its own queueing"
+            if cpu >= state.scenario.slo.max_generator_cpu
+            else ""
+        )
         sys.stderr.write(
             f"loadsim {now - state.started:6.0f}s  {rate:8.1f} req/s  p95 {total.latency.percentile(95) * 1000:7.1f} ms"
             f"  requests {total.count}  failures {total.failures}  expected 400s {total.expected_rejections}"
@@ -398,6 +402,7 @@ def _sample_gauges(environment: Environment, ctx: RunContext) -> None:
             ctx.stats.queue_depth(now, ctx.queued)
         ctx.stats.gauge("inflight", now, ctx.in_flight)
         ctx.stats.gauge("cpu", now, round(process.cpu_percent(None), 1))
+        ctx.stats.cpu_readings += 1
 
 
 def _rate_share(profile: LoadProfile, ctx: RunContext, elapsed: float) -> float:
@@ -552,9 +557,22 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         first = profile.at(0)
         ended = time.time()
         plan = _plan(state, profile, stats, ended)
+        slo = state.scenario.slo
         verdicts = evaluate(
-            state.scenario.slo, stats=stats, duration_s=ended - state.started, reconciliation=reconciliation, plan=plan
+            slo, stats=stats, duration_s=ended - state.started, reconciliation=reconciliation, plan=plan
         )
+        samples = cpu_samples(stats)
+        if slo.generator_saturation == "fail":
+            busiest = round(max(samples, default=0.0), 1)
+            verdicts.append(
+                Verdict(
+                    f"generator CPU under {slo.max_generator_cpu:g}% (slo.generator_saturation = fail)",
+                    slo.max_generator_cpu,
+                    busiest,
+                    not saturated(samples, slo.max_generator_cpu),
+                    "%",
+                )
+            )
         summary = build_summary(
             stats=stats,
             scenario=state.scenario.name,
@@ -572,8 +590,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             aborted=state.aborted,
             exhausted=exhausted,
             verdicts=verdicts,
-            cpu_samples=cpu_samples(stats),
-            saturated_at=SATURATED_CPU,
+            cpu_samples=samples,
+            saturated_at=slo.max_generator_cpu,
             journey=state.scenario.journey,
         )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))

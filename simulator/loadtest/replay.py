@@ -34,6 +34,7 @@ from simulator.loadtest import hooks as _hooks  # the harness's listeners first:
 from simulator.loadtest.context import RunContext
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.user import TrackingUser
+from simulator.report.summary import reach
 from simulator.scenario import ScenarioError, load_scenario
 
 __all__ = ["ReplaySource", "ReplayUser"]
@@ -120,6 +121,18 @@ class ReplayUser(TrackingUser):
             raise StopUser()
         self.source = source
         self.lane = source.claim()
+        #: The session under way on this lane and the funnel stages it reached (counted when it ends).
+        self._sid = ""
+        self._reached: set[str] = set()
+
+    def _end_session(self) -> None:
+        for stage in self._reached:
+            self.ctx.stats.count(stage)
+        self._reached = set()
+
+    def on_stop(self) -> None:
+        if getattr(self, "_reached", None):
+            self._end_session()
 
     @task
     def play(self) -> None:
@@ -141,7 +154,13 @@ class ReplayUser(TrackingUser):
             data = payloads.dumps(req.body)
         else:
             data = rec.data
-        self.deliver(req, data, due, began)
+        sid = str(req.body.get("sid", "")) if isinstance(req.body, dict) else ""
+        if sid != self._sid:  # a lane plays a device's requests in order: a new sid is a new session
+            self._end_session()
+            self._sid = sid
+        result = self.deliver(req, data, due, began)
+        if result is not None and result.outcome == "ok" and req.step in self.ctx.stage_of:
+            reach(self._reached, self.ctx.stage_of[req.step])
 
 
 # --- Locust listeners: our arguments, the dataset's scenario, the source ----------------------------

@@ -256,6 +256,9 @@ def check_locust_arguments(args: Sequence[str]) -> None:
 
     from locust.argument_parser import get_parser
 
+    if "--dataset" in args:  # locustfiles/replay.py adds its own arguments when it is imported
+        import simulator.loadtest.replay  # noqa: F401
+
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
@@ -426,6 +429,8 @@ def run(opts: RunOptions) -> int:
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as f:
                 f.write(md)
+        for warning in _warnings(summary):
+            print(f"loadsim: WARNING: {warning}", flush=True)
         verdict = _verdict(summary)
         if verdict is not None:
             result, reason = verdict
@@ -440,6 +445,13 @@ def run(opts: RunOptions) -> int:
 #: Exit codes that carry a verdict: 0 passed, 1 failed, 3 interrupted (stopped before its planned
 #: run time with nothing failed so far: not a pass). Anything else from Locust is a harness error.
 VERDICT_CODES = (0, 1, 3)
+
+
+def _warnings(path: Path) -> list[str]:
+    try:
+        return [str(w) for w in orjson.loads(path.read_bytes()).get("warnings") or []]
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return []
 
 
 def _verdict(path: Path) -> tuple[str, str] | None:

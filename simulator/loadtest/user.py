@@ -22,6 +22,7 @@ from simulator.digest import digest
 from simulator.journey import Request
 from simulator.loadtest.context import RunContext
 from simulator.report.stats import RunStats
+from simulator.report.summary import reach
 
 __all__ = ["Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser"]
 
@@ -323,13 +324,13 @@ class DeviceUser(TrackingUser):
                 raise StopUser()
             start, session = item
         else:
-            session = ctx.next_session(returning_window=max(1, self.environment.runner.user_count))
-            if session is None:
+            next_one = ctx.next_session(returning_window=max(1, self.environment.runner.user_count))
+            if next_one is None:
                 if self.queue:  # nothing new to play, but the queue must still drain
                     gevent.sleep(max(0.0, self.queue[0].due - time.time()))
                     return
                 raise StopUser()
-            start = time.time()
+            session, start = next_one, time.time()
         base = session[0].offset
         scale = ctx.think_scale
         offline = ctx.offline_share and self.rng.random() < ctx.offline_share
@@ -377,7 +378,7 @@ class DeviceUser(TrackingUser):
             ctx.stats.requeued += 1
             self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
         elif result.outcome == "ok" and req.step in ctx.stage_of:
-            reached.add(ctx.stage_of[req.step])
+            reach(reached, ctx.stage_of[req.step])
 
 
 class EndpointUser(TrackingUser):
@@ -405,7 +406,8 @@ def _judge(req: Request, status: int, content: bytes | None, error: Any) -> tupl
         return "failure", kind, f"{name}: {error}"[:300]
     if req.faulty:
         if status == 400:
-            return "expected_rejection", None, None
+            # Named by the SDK's mistake, with the collector's own words for it (the report explains it).
+            return "expected_rejection", req.fault or "faulty body", f"400 {_error_message(content)}"[:300]
         return (
             "failure",
             f"faulty body got {status}",

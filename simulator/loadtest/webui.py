@@ -265,6 +265,7 @@ def rows(environment: Environment, mock: MockView | None = None) -> list[dict[st
     out += _load_rows(environment)
     out += _funnel_rows(state.scenario, stats)
     out += _arrival_rows(environment, state, stats)
+    out += _generator_rows(state, stats)
     out += _reconciliation_rows(environment, state, stats, mock or MockView())
     out += _verdict_rows(state)
     for i, row in enumerate(out):
@@ -331,6 +332,28 @@ def _verdict_rows(state: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _generator_rows(state: Any, stats: RunStats) -> list[dict[str, Any]]:
+    """The load generator's CPU (sampled once a second in every process) and the requests in flight:
+    live, so a saturated generator or a stalled target shows while the test runs."""
+    timeline = [stats.timeline[k] for k in sorted(stats.timeline)]
+    cpus = [float(p["cpu"]) for p in timeline if "cpu" in p]
+    limit = float(state.scenario.slo.max_generator_cpu)
+    now = cpus[-1] if cpus else 0.0
+    peak = max(cpus, default=0.0)
+    flag = " SATURATED: latency figures include its own queueing" if now >= limit else ""
+    inflight = [p.get("inflight", 0) for p in timeline]
+    stalled = sum(1 for p in timeline if p.get("inflight", 0) and not (p.get("total") or [0])[0])
+    return [
+        _plain("generator", "generator CPU", f"{now:.0f}%", f"peak {peak:.0f}% (saturated at {limit:g}%){flag}"),
+        _plain(
+            "generator",
+            "requests in flight",
+            int(inflight[-1]) if inflight else 0,
+            f"target stalled for {stalled * stats.timeline_step} s (requests waited, none answered)" if stalled else "",
+        ),
+    ]
+
+
 def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
     """The journey funnel as the report has it: sessions reaching each stage, and conversion."""
     out = [_plain("funnel", "devices started", stats.funnel.get("devices", 0))]
@@ -342,6 +365,10 @@ def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
             else (f"{100 * stage['conversion']:.1f} per 100 sessions")
         )
         out.append(_plain("funnel", stage["stage"], stage["count"], share))
+    login = table.get("login")
+    if login:
+        rate = "" if login["rate"] is None else f"{100 * login['rate']:.1f} per 100 sessions (not a stage)"
+        out.append(_plain("funnel", "logged in", login["count"], rate))
     return out
 
 

@@ -3,10 +3,16 @@
 Rows are the total, each endpoint and each journey step; figures are p50/p95/p99/max latency,
 requests per second and error rate. A run regresses when, in any row:
 
-- a gated latency percentile (p50, p95, p99) grew by more than the threshold. A percentile is
-  gated only when both runs have at least ``MIN_TAIL`` requests above it (p99 needs 500
-  requests): below that it is one or two samples, and noise would fail the gate. Max is shown,
-  never gated: it is a single request.
+- a gated latency percentile (p50, p95, p99) grew by more than the threshold AND by more than
+  an absolute floor: ``--min-delta`` (default 1 ms) or twice the histograms' resolution (2% of
+  the value), whichever is more. Two runs of one configuration on a loopback mock differ by
+  10-20% at sub-millisecond latencies (0.600 -> 0.663 ms): relative noise, not a regression.
+- and, where both runs' histograms are at hand (``stats.json``), their 95% confidence intervals
+  (from the order statistics of each percentile) do not overlap: a difference the samples
+  cannot tell from chance is not a regression. The intervals are shown beside the figures.
+- A percentile is gated only when both runs have at least ``MIN_TAIL`` requests above it (p95
+  needs 1,000 requests, p99 5,000): below that it is one or two samples. Max is shown, never gated: it is a
+  single request.
 - the error rate grew by more than the threshold plus a slack of one request or 0.1% of the
   requests, whichever is more: a single transient error never fails the gate.
 
@@ -18,7 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from simulator.report.histogram import ERROR
+
+if TYPE_CHECKING:
+    from simulator.report.histogram import Histogram
+    from simulator.report.stats import RunStats, Series
 
 __all__ = [
     "ERROR_SLACK",
@@ -33,10 +45,16 @@ __all__ = [
 
 #: Latency percentiles the gate checks: summary key, percentile.
 GATED: tuple[tuple[str, float], ...] = (("p50_ms", 50.0), ("p95_ms", 95.0), ("p99_ms", 99.0))
-#: Requests above a percentile each run needs for that percentile to be gated.
-MIN_TAIL = 5
+#: Requests above a percentile each run needs for that percentile to be gated: fewer, and one
+#: scheduling hiccup of a shared CI host moves it (a p95 of 360 requests doubled between two runs
+#: of one configuration).
+MIN_TAIL = 50
 #: Error rate slack (share of requests) on top of the threshold; at least one request.
 ERROR_SLACK = 0.001
+#: The smallest latency growth (ms) that can be a regression, unless --min-delta says otherwise.
+MIN_DELTA_MS = 1.0
+#: z of the two-sided 95% confidence interval of a percentile.
+Z95 = 1.96
 _ENDPOINT_ORDER = {"externalIds": 0, "identify": 1, "events": 2}
 #: Regressions named on the verdict line; the table shows them all.
 VERDICT_NAMES = 6
@@ -83,6 +101,9 @@ class Change:
     gated: bool
     regressed: bool
     note: str = ""
+    #: 95% confidence intervals (ms) of a percentile in each run, when the histograms are at hand.
+    base_ci: tuple[float, float] | None = None
+    new_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +111,7 @@ class Comparison:
     base: str
     new: str
     max_regression: float
+    min_delta_ms: float = MIN_DELTA_MS
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -117,16 +139,44 @@ def _relative(base: float, new: float) -> float | None:
     return (new - base) / base if base else None
 
 
+def interval(hist: Histogram, p: float) -> tuple[float, float] | None:
+    """The 95% confidence interval (ms) of percentile ``p`` of ``hist``: the values at the ranks
+    ``n p/100 +- 1.96 sqrt(n p/100 (1 - p/100))`` (order statistics, normal approximation)."""
+    n = hist.count
+    if n < 2:
+        return None
+    q = p / 100
+    spread = Z95 * math.sqrt(n * q * (1 - q))
+    lo = max(0.0, (n * q - spread) / n * 100)
+    hi = min(100.0, (n * q + spread) / n * 100)
+    return round(hist.percentile(lo) * 1000, 3), round(hist.percentile(hi) * 1000, 3)
+
+
+def _series(stats: RunStats | None, row: str) -> Series | None:
+    if stats is None:
+        return None
+    if row == "total":
+        return stats.total
+    return stats.endpoints.get(row) or stats.steps.get(row)
+
+
 def compare(
     base: Mapping[str, Any],
     new: Mapping[str, Any],
     *,
     max_regression: float,
+    min_delta_ms: float = MIN_DELTA_MS,
     base_name: str = "base",
     new_name: str = "new",
+    base_stats: RunStats | None = None,
+    new_stats: RunStats | None = None,
 ) -> Comparison:
-    """Every figure of every row both runs share; rows only one run has are listed, never gated."""
-    out = Comparison(base_name, new_name, max_regression)
+    """Every figure of every row both runs share; rows only one run has are listed, never gated.
+
+    ``base_stats`` and ``new_stats`` (the runs' ``stats.json``) give each percentile its confidence
+    interval; without them the threshold and the floor decide alone.
+    """
+    out = Comparison(base_name, new_name, max_regression, min_delta_ms)
     for key, label in (("scenario", "scenarios"), ("load_model", "load models"), ("workers", "worker counts")):
         if base.get(key) != new.get(key):
             out.warnings.append(
@@ -163,14 +213,24 @@ def compare(
             bv, nv = float(b[key]), float(n[key])
             rel = _relative(bv, nv)
             gated, note = False, ""
+            b_ci = n_ci = None
             for gkey, p in GATED:
                 if gkey == key:
                     tail = min(b["count"], n["count"]) * (1 - p / 100)
                     gated = tail >= MIN_TAIL - 1e-9
                     if not gated:
                         note = f"not gated: under {MIN_TAIL} requests above p{p:g}"
+                    bs, ns = _series(base_stats, name), _series(new_stats, name)
+                    b_ci = interval(bs.latency, p) if bs is not None else None
+                    n_ci = interval(ns.latency, p) if ns is not None else None
             regressed = gated and nv > bv * (1 + max_regression) + 1e-9
-            out.changes.append(Change(name, label, bv, nv, rel, gated, regressed, note))
+            if regressed:
+                floor = max(min_delta_ms, 2 * ERROR * max(bv, nv))
+                if nv - bv <= floor:
+                    regressed, note = False, f"within noise: +{nv - bv:.3f} ms, under the {floor:.3g} ms floor"
+                elif b_ci is not None and n_ci is not None and n_ci[0] <= b_ci[1]:
+                    regressed, note = False, "within noise: the 95% intervals overlap"
+            out.changes.append(Change(name, label, bv, nv, rel, gated, regressed, note, b_ci, n_ci))
     return out
 
 
@@ -181,9 +241,11 @@ def _error_change(name: str, b: Mapping[str, Any], n: Mapping[str, Any], thresho
     return Change(name, "error rate", br, nr, _relative(br, nr), bool(n["count"]), regressed)
 
 
-def _value(figure: str, v: float | None) -> str:
+def _value(figure: str, v: float | None, ci: tuple[float, float] | None = None) -> str:
     if v is None:
         return "–"
+    if ci is not None:
+        return f"{_value(figure, v)} [{_value(figure, ci[0])}-{_value(figure, ci[1])}]"
     if figure == "error rate":
         return f"{v * 100:.2f}%"
     if figure in ("req/s", "requests"):
@@ -212,8 +274,8 @@ def format_comparison(cmp: Comparison) -> str:
             (
                 c.row if c.row != last else "",
                 c.figure,
-                _value(c.figure, c.base),
-                _value(c.figure, c.new),
+                _value(c.figure, c.base, c.base_ci),
+                _value(c.figure, c.new, c.new_ci),
                 _change(c),
                 verdict,
             )
@@ -234,7 +296,9 @@ def format_comparison(cmp: Comparison) -> str:
         out.append(fmt(r))
     out.append("")
     out += [f"warning: {w}" for w in cmp.warnings]
-    threshold = f"{cmp.max_regression * 100:g}%"
+    threshold = f"{cmp.max_regression * 100:g}% (and {cmp.min_delta_ms:g} ms)"
+    if any(c.base_ci for c in cmp.changes):
+        out.append("[low-high]: the 95% confidence interval of a percentile, from its run's histogram")
     if cmp.regressions:
         named = cmp.regressions[:VERDICT_NAMES]
         worst = ", ".join(f"{c.row} {c.figure} {_change(c)}" for c in named)

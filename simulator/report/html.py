@@ -24,7 +24,7 @@ from simulator.report.chart import Ids as _Ids
 from simulator.report.histogram import sparse_percentile
 from simulator.report.slo import Verdict
 from simulator.report.stats import RunStats, merge_slice
-from simulator.report.summary import interruption, result_of
+from simulator.report.summary import interruption, mock_warnings, result_of
 
 __all__ = ["render_html"]
 
@@ -96,7 +96,9 @@ def _timeline(summary: Mapping[str, Any], stats: RunStats) -> _Timeline:
     origin = started if started and keys[0] >= started - step else float(keys[0])
     finish = ended if ended and ended >= keys[-1] else float(keys[-1] + step)
     filled = range(keys[0], keys[-1] + step, step) if (keys[-1] - keys[0]) // step < 20_000 else keys
-    xs, widths, slices = [], [], []
+    xs: list[float] = []
+    widths: list[float] = []
+    slices: list[Mapping[str, Any]] = []
     for key in filled:
         lo, hi = max(key, origin), min(key + step, finish)
         xs.append(((lo + hi) / 2 if hi > lo else key + step / 2) - origin)
@@ -375,11 +377,23 @@ def _funnel(summary: Mapping[str, Any]) -> str:
             ]
         )
     devices = f.get("devices", 0)
-    note = (
-        "Successful requests of each step (failures and expected 400s left out); conversion is against "
-        "sessions. Requests, not distinct sessions: a session that adds to cart twice counts twice."
-        + (f" {devices:,} devices started." if devices else "")
-    )
+    login = f.get("login")
+    if login:
+        steps = ", ".join(f"<code>{escape(s)}</code>" for s in login.get("steps", []))
+        rows.append([escape("logged in (not a stage)"), steps, _num(login["count"]), "", _pct(login["rate"]), "–"])
+    if f.get("counts") == "sessions":
+        note = (
+            "Distinct sessions, in order: each stage counts the sessions that reached it (a successful "
+            "request of its step) after the stage before, so a session that adds to cart twice counts once "
+            'and "of previous" is at most 100%. Logging in is not a step on the way to a purchase: it is '
+            "shown as its own rate, the sessions that identified."
+        )
+    else:
+        note = (
+            "Successful requests of each step (a report of an older run, which did not count sessions): "
+            "not ordered, so no share of the previous stage."
+        )
+    note += f" {devices:,} devices started." if devices else ""
     return _section(
         "funnel",
         "Journey funnel",
@@ -435,10 +449,31 @@ def _rows(summary: Mapping[str, Any]) -> str:
     return _section("requests", "Requests by endpoint and step", _table(head, rows, cls="wide"), escape(note))
 
 
+def _rejections(summary: Mapping[str, Any]) -> str:
+    rejected = summary.get("expected_rejections") or []
+    if not rejected:
+        return ""
+    rows = [
+        [escape(str(r["fault"])), _num(r["count"]), f'<code class="example">{escape(str(r["message"])[:600])}</code>']
+        for r in rejected
+    ]
+    return _section(
+        "rejections",
+        "Expected rejections by fault kind",
+        _table(["faulty SDK's mistake", "400s", "the collector's message"], rows, numeric=(1,), cls="errors"),
+        "Malformed bodies the scenario's faulty SDKs sent on purpose, each answered 400 as the API must: "
+        "not errors of the target.",
+    )
+
+
 def _errors(summary: Mapping[str, Any]) -> str:
     errors = summary.get("errors") or []
     if not errors:
-        return _section("errors", "Errors by kind", '<p class="empty">No errors.</p>')
+        rejected = sum(r["count"] for r in summary.get("expected_rejections") or [])
+        none = "No errors." + (
+            f" The {rejected:,} expected 400s to faulty SDKs are explained above." if rejected else ""
+        )
+        return _section("errors", "Errors by kind", f'<p class="empty">{escape(none)}</p>')
     total = summary["total"]["count"] or 1
     rows = [
         [
@@ -476,7 +511,12 @@ def _reconciliation(summary: Mapping[str, Any]) -> str:
         cols = sorted({k for v in per.values() if isinstance(v, Mapping) for k in v})
         rows = [[escape(ep), *(_cell(v.get(c, "–")) for c in cols)] for ep, v in per.items() if isinstance(v, Mapping)]
         out.append(_table(["endpoint", *(c.replace("_", " ") for c in cols)], rows))
+    said = mock_warnings(rec)
+    if said:
+        out.append("<p>The mock noticed:</p><ul>" + "".join(f"<li>{escape(w)}</li>" for w in said) + "</ul>")
     others = {k: v for k, v in rec.items() if k not in ("ok", "differences", "endpoints")}
+    if isinstance(others.get("mock"), Mapping):  # its warnings are said in words above
+        others["mock"] = {k: v for k, v in others["mock"].items() if k != "warnings"}
     if others:
         out.append(_kv(others))
     return _section("reconciliation", "Reconciliation", "".join(out))
@@ -580,6 +620,7 @@ def render_html(summary: Mapping[str, Any], stats: RunStats) -> str:
         _distribution(ids, summary, stats),
         _funnel(summary),
         _rows(summary),
+        _rejections(summary),
         _errors(summary),
         _reconciliation(summary),
         _details(summary),

@@ -45,7 +45,7 @@ class Verdict:
     def show(self, value: float | bool | None) -> str:
         """A threshold or an actual with its unit: ``250 ms``, ``90%``, ``no requests``."""
         if value is None:
-            return "none measured"
+            return "no requests to measure"
         if isinstance(value, bool):
             return "yes" if value else "no"
         number = f"{value:g}"

@@ -87,6 +87,9 @@ class RunStats:
         self.total = Series()
         #: error kind -> {"count", "example"}; a kind is e.g. ``status 503`` or ``ConnectionResetError``.
         self.errors: dict[str, dict[str, Any]] = {}
+        #: Expected rejections (a faulty SDK's body answered 400) by fault kind -> {"count", "example"}:
+        #: the example is the collector's first 400 message for that kind.
+        self.rejections: dict[str, dict[str, Any]] = {}
         #: endpoint -> number of 200s, and the sum mod 2**64 of the digests of their bodies.
         self.accepted: dict[str, int] = {}
         self.digests: dict[str, int] = {}
@@ -123,6 +126,8 @@ class RunStats:
         self.arrival_first = 0.0
         self.arrival_last = 0.0
         self.sent_bytes = 0
+        #: Readings of the generator's CPU taken (one a second in each process; the timeline keeps them).
+        self.cpu_readings = 0
 
     def arrive(self, intended: float, *, dropped: bool) -> None:
         """One open-model arrival at its intended time; ``dropped`` when no user was free for it."""
@@ -187,9 +192,10 @@ class RunStats:
             row[1] += failed
             row[2][b] = row[2].get(b, 0) + 1
         if error is not None:
-            kind = self.errors.get(error)
+            kinds = self.rejections if outcome == "expected_rejection" else self.errors
+            kind = kinds.get(error)
             if kind is None:
-                self.errors[error] = {"count": 1, "example": example or error}
+                kinds[error] = {"count": 1, "example": example or error}
             else:
                 kind["count"] += 1
 
@@ -257,11 +263,12 @@ class RunStats:
                 else:
                     mine[key] = series
         self.total.merge(other.total)
-        for kind, e in other.errors.items():
-            if kind in self.errors:
-                self.errors[kind]["count"] += e["count"]
-            else:
-                self.errors[kind] = dict(e)
+        for mine_table, their_table in ((self.errors, other.errors), (self.rejections, other.rejections)):
+            for kind, e in their_table.items():
+                if kind in mine_table:
+                    mine_table[kind]["count"] += e["count"]
+                else:
+                    mine_table[kind] = dict(e)
         for ep, n in other.accepted.items():
             self.accepted[ep] = self.accepted.get(ep, 0) + n
         for ep, d in other.digests.items():
@@ -289,6 +296,7 @@ class RunStats:
             self.arrival_first = min(self.arrival_first or other.arrival_first, other.arrival_first)
             self.arrival_last = max(self.arrival_last, other.arrival_last)
         self.sent_bytes += other.sent_bytes
+        self.cpu_readings += other.cpu_readings
 
     def _merge_timeline(self, other: RunStats) -> None:
         step = max(self.timeline_step, other.timeline_step)
@@ -332,6 +340,7 @@ class RunStats:
             "steps": {k: s.to_dict() for k, s in self.steps.items()},
             "total": self.total.to_dict(),
             "errors": self.errors,
+            "rejections": self.rejections,
             # digests as strings: msgpack and JSON both keep them exact that way
             "accepted": self.accepted,
             "digests": {k: str(v) for k, v in self.digests.items()},
@@ -358,6 +367,7 @@ class RunStats:
             "arrival_first": self.arrival_first,
             "arrival_last": self.arrival_last,
             "sent_bytes": self.sent_bytes,
+            "cpu_readings": self.cpu_readings,
         }
 
     @classmethod
@@ -367,6 +377,7 @@ class RunStats:
         s.steps = {k: Series.from_dict(v) for k, v in d["steps"].items()}
         s.total = Series.from_dict(d["total"])
         s.errors = {k: dict(v) for k, v in d["errors"].items()}
+        s.rejections = {k: dict(v) for k, v in d.get("rejections", {}).items()}
         s.accepted = dict(d["accepted"])
         s.digests = {k: int(v) for k, v in d["digests"].items()}
         s.interrupted = {k: [int(x) for x in v] for k, v in d.get("interrupted", {}).items()}
@@ -390,6 +401,7 @@ class RunStats:
         s.funnel = dict(d["funnel"])
         s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
         s.arrival_first, s.arrival_last = d["arrival_first"], d["arrival_last"]
+        s.cpu_readings = int(d.get("cpu_readings", 0))
         return s
 
 

@@ -40,14 +40,29 @@ SCHEMA_VERSION = 1
 #: The timeline's row of every request (``RunStats.timeline``).
 TOTAL_KEY = "total"
 
-#: The journey funnel: stage -> the journey action whose successful requests count it
-#: (``externalIds`` and ``identify`` are steps of their own; the others are ``event:<name>``).
+#: The journey funnel, in order: stage -> the journey action whose successful request marks a
+#: session with it (``externalIds`` is a step of its own; the others are ``event:<name>``). A
+#: session reaches a stage only after the stage before it, so each stage counts distinct sessions
+#: and "of previous" never passes 100%.
 FUNNEL: tuple[tuple[str, str], ...] = (
     ("sessions", "externalIds"),
-    ("identified", "identify"),
     ("added to cart", "add_to_cart"),
     ("purchased", "purchase"),
 )
+#: Logging in is no step on the way to a purchase (a shopper adds to cart without it): it is a rate
+#: of its own, the share of sessions that identified.
+LOGIN: tuple[str, str] = ("identified", "identify")
+_ORDER = [stage for stage, _ in FUNNEL]
+
+
+def reach(reached: set[str], stage: str) -> None:
+    """A session's request of ``stage`` succeeded: it reaches it if it reached the stage before."""
+    if stage == LOGIN[0]:
+        reached.add(stage)
+        return
+    i = _ORDER.index(stage)
+    if i == 0 or _ORDER[i - 1] in reached:
+        reached.add(stage)
 
 
 class NotARunReport(HarnessError):
@@ -86,7 +101,7 @@ def funnel_steps(journey: JourneyConfig | None = None) -> dict[str, tuple[str, .
     """
     names = dict(DEFAULT_EVENT_NAMES) if journey is None else {**DEFAULT_EVENT_NAMES, **journey.event_names}
     out: dict[str, tuple[str, ...]] = {}
-    for stage, action in FUNNEL:
+    for stage, action in (*FUNNEL, LOGIN):
         if action in ("externalIds", "identify"):
             out[stage] = (action,)
             continue
@@ -127,26 +142,38 @@ def funnel(
     devices: int = 0,
     reached: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Sessions per funnel stage, with conversion from sessions and from the stage before.
+    """The ordered funnel of distinct sessions: each stage counts the sessions that reached it after
+    the stage before, with conversion from sessions and from the stage before (at most 100%); and
+    the login rate apart (sessions that identified, of all sessions).
 
-    ``reached`` counts the sessions in which a stage's request succeeded (the load runner keeps
-    it); without it (a report of an older run) the counts are successful requests, so a session
-    that adds to cart twice counts twice. Successful means neither a failure nor an expected
-    rejection (a faulty SDK's 400).
+    ``reached`` counts sessions per stage (``loadsim run`` and ``replay`` keep it); without it (a
+    report of an older run) the counts are successful requests, which are not ordered, so
+    "from previous" is left out. Successful means neither a failure nor an expected rejection.
     """
     per_session = reached is not None and "sessions" in reached
-    stages: list[dict[str, Any]] = []
-    for stage, names in stage_steps.items():
+
+    def count(stage: str, names: Sequence[str]) -> int:
         if per_session:
-            n = int(reached.get(stage, 0))  # type: ignore[union-attr]  # per_session: reached is a dict
-        else:
-            n = sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
-        stages.append({"stage": stage, "steps": list(names), "count": n})
+            return int(reached.get(stage, 0))  # type: ignore[union-attr]
+        return sum(s.count - s.failures - s.expected_rejections for k in names if (s := steps.get(k)) is not None)
+
+    stages: list[dict[str, Any]] = [
+        {"stage": stage, "steps": list(names), "count": count(stage, names)}
+        for stage, names in stage_steps.items()
+        if stage != LOGIN[0]
+    ]
     first = stages[0]["count"] if stages else 0
     for i, st in enumerate(stages):
         st["conversion"] = _ratio(st["count"], first)
-        st["from_previous"] = _ratio(st["count"], stages[i - 1]["count"]) if i else None
-    return {"devices": devices, "counts": "sessions" if per_session else "requests", "stages": stages}
+        st["from_previous"] = _ratio(st["count"], stages[i - 1]["count"]) if i and per_session else None
+    login_steps = list(stage_steps.get(LOGIN[0], ()))
+    logins = count(LOGIN[0], login_steps)
+    return {
+        "devices": devices,
+        "counts": "sessions" if per_session else "requests",
+        "stages": stages,
+        "login": {"stage": LOGIN[0], "steps": login_steps, "count": logins, "rate": _ratio(logins, first)},
+    }
 
 
 def build_summary(
@@ -177,6 +204,12 @@ def build_summary(
     """
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
+    warnings: list[str] = []
+    if saturated(cpu_samples, saturated_at) and not any(v.name.startswith("generator CPU") for v in verdicts):
+        warnings.append(
+            f"the load generator was saturated (CPU up to {max(cpu_samples):.0f}%, threshold {saturated_at:g}%): "
+            "latency figures include its own queueing; add --processes or workers"
+        )
     result, reason = verdict_line(
         verdicts,
         reconciliation,
@@ -210,6 +243,11 @@ def build_summary(
             {"kind": k, "count": e["count"], "example": e["example"]}
             for k, e in sorted(stats.errors.items(), key=lambda kv: -kv[1]["count"])
         ],
+        # A faulty SDK's bodies answered 400, as they must be: by fault kind, with the collector's message.
+        "expected_rejections": [
+            {"fault": k, "count": e["count"], "message": e["example"]}
+            for k, e in sorted(stats.rejections.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
+        ],
         "arrivals": {
             "planned": planned_arrivals,
             "scheduled": stats.arrivals,
@@ -228,11 +266,12 @@ def build_summary(
         ),
         "generator": {
             "max_cpu_percent": round(max(cpu_samples, default=0.0), 1),
-            # Saturated when at least a tenth of the samples reached the threshold: then latency
-            # figures include the generator's own queueing.
-            "saturated": sum(c >= saturated_at for c in cpu_samples) * 10 >= max(len(cpu_samples), 1)
-            and bool(cpu_samples),
+            # readings taken (one a second in each process); the busiest of each slice is kept
+            "samples": stats.cpu_readings or len(cpu_samples),
+            "threshold_percent": saturated_at,
+            "saturated": saturated(cpu_samples, saturated_at),
         },
+        "warnings": warnings,
         "unfinished": unfinished(stats),
         "stall": stall(stats),
         "population_exhausted": exhausted,
@@ -241,6 +280,17 @@ def build_summary(
         "passed": result == "PASSED" and reconciled,
         "versions": _versions(),
     }
+
+
+def saturated(cpu_samples: Sequence[float], threshold: float) -> bool:
+    """At least a tenth of the generator's CPU samples (one a second) reached ``threshold``: its
+    latency figures then include its own queueing."""
+    return bool(cpu_samples) and sum(c >= threshold for c in cpu_samples) * 10 >= len(cpu_samples)
+
+
+def is_completion(v: Verdict) -> bool:
+    """One of the completion SLOs (slo.completion): did the target keep up?"""
+    return v.name.startswith("no request unanswered") or v.name.endswith(("of the planned rate", "% of arrivals"))
 
 
 def verdict_line(
@@ -255,7 +305,8 @@ def verdict_line(
     """(result, the reason in one line): what a CI log shows last."""
     reasons: list[str] = []
     differences = list((reconciliation or {}).get("differences") or [])
-    for v in verdicts:
+    # Completion first: a target that stopped answering explains the SLOs that measured nothing.
+    for v in sorted(verdicts, key=lambda v: not is_completion(v)):
         if v.passed:
             continue
         if v.name.startswith("reconciliation") and differences:
@@ -324,7 +375,9 @@ def _md(summary: Mapping[str, Any]) -> str:
         "| name | requests | failures | expected 400s | req/s | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    if summary["generator"]["saturated"]:
+    for warning in summary.get("warnings") or []:
+        lines[1:1] = ["", f"**Warning: {warning}.**"]
+    if summary["generator"]["saturated"] and not summary.get("warnings"):
         lines[1:1] = [
             "",
             f"**The load generator was saturated (CPU up to {summary['generator']['max_cpu_percent']}%): "
@@ -367,15 +420,18 @@ def _md(summary: Mapping[str, Any]) -> str:
             f"offline queue: {queue.get('requeued', 0)} requeued, {queue.get('dropped', 0)} dropped, "
             f"{queue.get('unsent', 0)} unsent at the end",
         ]
-    stages = (summary.get("funnel") or {}).get("stages") or []
+    the_funnel = summary.get("funnel") or {}
+    stages = the_funnel.get("stages") or []
     if stages and stages[0]["count"]:
+        login = the_funnel.get("login")
         lines += [
             "",
-            "Funnel: "
+            f"Funnel ({the_funnel.get('counts', 'sessions')}): "
             + " → ".join(
                 f"{st['stage']} {st['count']}" + ("" if i == 0 else f" ({_pct(st['conversion'])})")
                 for i, st in enumerate(stages)
-            ),
+            )
+            + (f"; logged in: {login['count']} ({_pct(login['rate'])} of sessions)" if login else ""),
         ]
     if summary["slo"]:
         lines += ["", "| SLO | threshold | actual | verdict |", "|---|---:|---:|---|"]
@@ -387,6 +443,13 @@ def _md(summary: Mapping[str, Any]) -> str:
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
+    rejected = summary.get("expected_rejections") or []
+    if rejected:
+        lines += ["", "| expected 400 (faulty SDK) | count | the collector's message |", "|---|---:|---|"]
+        lines += [f"| {r['fault']} | {r['count']} | {str(r['message'])[:120]} |" for r in rejected]
+    said = mock_warnings(summary.get("reconciliation"))
+    if said:
+        lines += ["", "The mock noticed: " + "; ".join(said)]
     if summary["errors"]:
         lines += ["", "| error | count | first example |", "|---|---:|---|"]
         lines += [f"| {e['kind']} | {e['count']} | {e['example'][:120]} |" for e in summary["errors"]]
@@ -400,6 +463,26 @@ def interruption(summary: Mapping[str, Any]) -> str:
     timing = summary["timing"]
     planned = timing.get("planned_s")
     return f"INTERRUPTED after {timing['duration_s']:.0f} s" + (f" of {planned:.0f} s planned" if planned else "")
+
+
+#: The mock's warnings (``stats()["warnings"]``) in words: what each means for the traffic sent.
+MOCK_WARNINGS: dict[str, str] = {
+    "unknown_session": "events for a session the mock never saw start (no externalIds with that sid)",
+    "shared_session": "a session id used by two different user ids",
+    "unknown_identity": "events identifying by an email or phone no identify ever named",
+    "added_at_future": "added_at more than five minutes in the future",
+    "added_at_stale": "added_at more than two days in the past",
+}
+
+
+def mock_warnings(reconciliation: Mapping[str, Any] | None) -> list[str]:
+    """The mock's warnings as sentences with their counts, e.g. "35 events for a session the mock never saw start"."""
+    raw = ((reconciliation or {}).get("mock") or {}).get("warnings") or {}
+    if not isinstance(raw, Mapping):
+        return []
+    return [
+        f"{n} {MOCK_WARNINGS.get(k, k.replace('_', ' '))}" for k, n in sorted(raw.items(), key=lambda kv: -kv[1]) if n
+    ]
 
 
 def result_of(summary: Mapping[str, Any]) -> str:
@@ -452,6 +535,11 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], RunStats]:
 
 def load_summary(run: Path) -> dict[str, Any]:
     """``summary.json`` of a run directory (or the file itself), checked for its schema version."""
+    if not run.exists():
+        raise NotARunReport(
+            f"{run} does not exist: give the report directory of a run (reports/<run id>/ or the "
+            "--report-dir of loadsim run), or its summary.json"
+        )
     path = run / "summary.json" if run.is_dir() else run
     try:
         summary = orjson.loads(path.read_bytes())
@@ -475,6 +563,18 @@ def load_summary(run: Path) -> dict[str, Any]:
     if missing:
         raise NotARunReport(f"{path} lacks {', '.join(missing)}: not a complete loadsim summary")
     return summary
+
+
+def load_run_stats(run: Path) -> RunStats | None:
+    """A run's ``stats.json`` (the histograms) if it has one that reads, else None: a summary alone
+    still compares, without confidence intervals."""
+    from simulator.report.stats import RunStats
+
+    path = (run if run.is_dir() else run.parent) / "stats.json"
+    try:
+        return RunStats.from_dict(orjson.loads(path.read_bytes()))
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def render_again(run_dir: Path) -> list[Path]:

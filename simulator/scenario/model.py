@@ -352,6 +352,11 @@ class SLOConfig:
     max_dropped_share: float = field(default=0.01, metadata=_meta("probability"))
     #: Judge completion (``max_wait``, ``min_rate_share``, ``max_dropped_share``).
     completion: bool = True
+    #: The load generator's CPU (percent of one core, busiest process) that makes it saturated:
+    #: its latency figures then include its own queueing. ``warn`` names it beside the verdict;
+    #: ``fail`` fails the run.
+    max_generator_cpu: float = field(default=90.0, metadata=_meta("positive"))
+    generator_saturation: Literal["warn", "fail"] = "warn"
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,3 +174,57 @@ def test_a_shortened_flash_sale_runs_and_reaches_its_flash(tmp_path: Path) -> No
     # 3 s at 5/s, 8 s at 50/s, 6 s at 5/s: a flat 5/s would plan a hundred
     assert arrivals["planned"] == pytest.approx(445, rel=0.1), arrivals
     assert arrivals["scheduled"] > 300, arrivals
+
+
+def test_the_generator_cpu_is_sampled_from_the_first_second(tmp_path: Path) -> None:
+    """Before: Locust's CPU figure comes every 10 s and psutil's first reading is 0.0, so a short
+    run (a replay at 97% CPU among them) reported max_cpu_percent 0.0."""
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "6s", "--", "--think-scale", "0")
+    assert code in (0, 1), out
+    generator = summary["generator"]
+    assert generator["samples"] >= 3, generator  # one a second, from the first
+    assert generator["max_cpu_percent"] > 5, generator  # sending back to back is never idle
+    assert generator["threshold_percent"] == 90
+
+
+def test_expected_rejections_are_explained_by_fault_kind(tmp_path: Path) -> None:
+    """Before: bad-clients counted 99 expected 400s while "Errors by kind" said "No errors", with
+    no breakdown, and the mock's warnings showed as a raw dict."""
+    code, out, summary = loadsim_run(tmp_path, "bad-clients", "--run-time", "8s")
+    assert code in (0, 1), out
+    rejected = summary["expected_rejections"]
+    assert rejected and sum(r["count"] for r in rejected) == summary["total"]["expected_rejections"]
+    assert all(r["message"].startswith("400 ") and len(r["message"]) > 5 for r in rejected), rejected
+    assert len({r["fault"] for r in rejected}) >= 2, rejected
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "expected 400 (faulty SDK)" in md
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Expected rejections by fault kind" in page
+    assert "{'unknown_session'" not in page and "{&#x27;unknown_session" not in page
+
+
+def test_replay_runs_and_its_funnel_counts_ordered_sessions(tmp_path: Path) -> None:
+    """Before: replay's funnel counted requests under the labels run uses for sessions."""
+    data = tmp_path / "data"
+    gen = subprocess.run(
+        [sys.executable, "-m", "simulator", "generate", "smoke", "--out", str(data), "--users", "60", "--days", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+    )
+    assert gen.returncode == 0, gen.stderr
+    report = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", "replay", str(data), "--report-dir", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    funnel = orjson.loads((report / "summary.json").read_bytes())["funnel"]
+    assert funnel["counts"] == "sessions", funnel
+    assert all(st["from_previous"] is None or st["from_previous"] <= 1 for st in funnel["stages"]), funnel
+    assert "identified" not in [st["stage"] for st in funnel["stages"]] and "login" in funnel

@@ -148,7 +148,9 @@ def test_summary_adds_up(tmp_path: Path) -> None:
     usd = sum(float(r["value"]) for r in purchases if r["currency"] == "USD")
     assert s["revenue_by_currency"].get("USD", {"revenue": 0.0})["revenue"] == pytest.approx(usd, abs=0.01)
     steps = [f["sessions"] for f in s["funnel"]]
-    assert steps == sorted(steps, reverse=True) or steps[-1] <= steps[0]
+    # an ordered funnel of distinct sessions: each step only after the one before, never more than it
+    assert steps == sorted(steps, reverse=True), s["funnel"]
+    assert all(f["of_previous"] <= 1 for f in s["funnel"]), s["funnel"]
     assert s["daily_active_devices"] == [d["active_devices"] for d in s["daily"]]
     assert all(0 < n <= 120 for n in s["daily_active_devices"])
     assert "# Synthetic dataset: ecommerce" in (tmp_path / "README.md").read_text()

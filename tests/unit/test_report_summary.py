@@ -129,7 +129,7 @@ def test_funnel_counts_successful_steps_and_converts_against_sessions() -> None:
     send("event:Purchase", 20)
     send("event:Purchase", 3, "failure")
     send("event:Screen View", 999)  # not a funnel stage
-    stages = build_summary(
+    the_funnel = build_summary(
         stats=s,
         scenario="x",
         seed=1,
@@ -139,15 +139,39 @@ def test_funnel_counts_successful_steps_and_converts_against_sessions() -> None:
         ended=START + 10,
         workers=1,
         reconciliation=None,
-    )["funnel"]["stages"]
+    )["funnel"]
+    stages = the_funnel["stages"]
+    assert the_funnel["counts"] == "requests"  # no session counts: an older run's stats
     assert [(st["stage"], st["count"]) for st in stages] == [
         ("sessions", 200),
-        ("identified", 80),
         ("added to cart", 50),
         ("purchased", 20),
     ]
-    assert [st["conversion"] for st in stages] == [1.0, 0.4, 0.25, 0.1]
-    assert [st["from_previous"] for st in stages] == [None, 0.4, 0.625, 0.4]
+    assert [st["conversion"] for st in stages] == [1.0, 0.25, 0.1]
+    assert [st["from_previous"] for st in stages] == [None, None, None]  # requests are not ordered
+    assert the_funnel["login"]["count"] == 80 and the_funnel["login"]["rate"] == 0.4
+
+
+def test_the_funnel_is_ordered_distinct_sessions_and_login_is_a_rate_of_its_own() -> None:
+    """Issue #14 item 9: "of previous" read 239.5% for added to cart against identified, because
+    logging in is no step before adding to cart. Now: ordered stages of distinct sessions."""
+    from simulator.report.summary import reach
+
+    reached: set[str] = set()
+    reach(reached, "purchased")  # a purchase without the stages before it does not reach it
+    reach(reached, "sessions")
+    reach(reached, "identified")
+    reach(reached, "purchased")  # still no cart
+    assert reached == {"sessions", "identified"}
+    reach(reached, "added to cart")
+    reach(reached, "purchased")
+    assert reached == {"sessions", "identified", "added to cart", "purchased"}
+    counted = funnel(
+        {}, funnel_steps(), reached={"sessions": 100, "identified": 20, "added to cart": 48, "purchased": 9}
+    )
+    assert [st["stage"] for st in counted["stages"]] == ["sessions", "added to cart", "purchased"]
+    assert [st["from_previous"] for st in counted["stages"]] == [None, 0.48, 0.1875]
+    assert counted["login"] == {"stage": "identified", "steps": ["identify"], "count": 20, "rate": 0.2}
 
 
 def test_funnel_follows_the_scenarios_event_names() -> None:
@@ -170,7 +194,7 @@ def test_funnel_follows_the_scenarios_event_names() -> None:
         for _ in range(n):
             s.record(endpoint="events", step=step, latency=0.01, service=0.01, outcome="ok", at=START)
     counts = {st["stage"]: st["count"] for st in funnel(s.steps, steps)["stages"]}
-    assert counts == {"sessions": 10, "identified": 0, "added to cart": 4, "purchased": 3}
+    assert counts == {"sessions": 10, "added to cart": 4, "purchased": 3}
 
 
 def test_funnel_of_a_run_without_sessions_has_no_conversion() -> None:
@@ -236,7 +260,7 @@ def test_summary_md_carries_the_funnel(tmp_path: Path) -> None:
     summary = write_run(tmp_path)
     md = (tmp_path / "summary.md").read_text(encoding="utf-8")
     first = summary["funnel"]["stages"][0]["count"]
-    assert f"Funnel: sessions {first} → identified" in md
+    assert f"sessions {first} → added to cart" in md and "logged in: " in md
 
 
 # --- loadsim report -----------------------------------------------------------------------------

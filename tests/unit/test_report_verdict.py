@@ -89,3 +89,10 @@ def test_stats_ship_unfinished_and_waits() -> None:
     merged.merge(RunStats.from_dict(b.to_dict()))
     assert merged.unfinished == {"events": [3.5]} and merged.longest_wait["events"] == 7.0
     assert merged.timeline[1000]["cpu"] == 90.0  # the busiest process, not the sum
+
+
+def test_the_mocks_warnings_are_named_in_words() -> None:
+    from simulator.report.summary import mock_warnings
+
+    said = mock_warnings({"mock": {"warnings": {"unknown_session": 35, "added_at_stale": 0, "new_kind": 2}}})
+    assert said == ["35 events for a session the mock never saw start (no externalIds with that sid)", "2 new kind"]
