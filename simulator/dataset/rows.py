@@ -61,8 +61,9 @@ _FLOAT_TEXT = _Memo(repr)
 
 
 def usd_value(value: Any, currency: Any, rates: dict[str, float]) -> float | None:
-    """``value`` in US dollars with the rates the catalogue was priced with (so it is the catalogue's
-    USD price again, to the cent); None for no value or a faulty SDK's text or boolean."""
+    """``value`` in US dollars at the catalogue's documented rates (local prices are local price
+    points, so this is near, not equal to, the product's USD price); None for no value or a faulty
+    SDK's text or boolean."""
     if value.__class__ not in (int, float) or not isinstance(currency, str):
         return None
     return round(value / (rates.get(currency) or USD_RATES.get(currency, 1.0)), 2)

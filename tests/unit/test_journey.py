@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -85,7 +87,12 @@ def test_sessions_per_device_follow_their_distribution() -> None:
     engine = JourneyEngine(scenario=s, population=make_population(s, 3000))
     counts = [sum(1 for _ in engine.sessions(i)) for i in range(3000)]
     assert min(counts) >= 1
-    assert sum(counts) / len(counts) == pytest.approx(s.journey.sessions.mean, rel=0.08)
+    d = s.journey.sessions
+    # ecommerce's lognormal(3, 1.7) has a heavy tail: a 3,000-device mean has a standard error of
+    # about 7.5%, so the mean is held to four standard errors and the (robust) median to its value.
+    se = d.mean * math.sqrt(math.expm1(d.sigma**2) / len(counts))
+    assert abs(sum(counts) / len(counts) - d.mean) < 4 * se
+    assert statistics.median(counts) == pytest.approx(d.value, abs=1)
 
 
 def test_identify_sends_email_and_phone_with_their_probabilities() -> None:
