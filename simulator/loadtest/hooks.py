@@ -33,9 +33,10 @@ from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.user import OpenArrivals
+from simulator.report.outcome import interruption
 from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
 from simulator.report.stats import RunStats
-from simulator.report.summary import build_summary, default_report_dir, interruption, saturated, write_summary
+from simulator.report.summary import build_summary, default_report_dir, saturated, write_summary
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger("loadsim")

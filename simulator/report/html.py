@@ -22,9 +22,9 @@ from simulator.report.assets import CSS, SCRIPT
 from simulator.report.chart import TOTAL, Line
 from simulator.report.chart import Ids as _Ids
 from simulator.report.histogram import sparse_percentile
+from simulator.report.outcome import interruption, mock_warnings, result_of
 from simulator.report.slo import Verdict
 from simulator.report.stats import RunStats, merge_slice
-from simulator.report.summary import interruption, mock_warnings, result_of
 
 __all__ = ["render_html"]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from simulator.errors import HarnessError
+from simulator.report.outcome import interruption, mock_warnings, result_of
 from simulator.report.slo import Verdict, junit_xml
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
@@ -454,40 +455,6 @@ def _md(summary: Mapping[str, Any]) -> str:
         lines += ["", "| error | count | first example |", "|---|---:|---|"]
         lines += [f"| {e['kind']} | {e['count']} | {e['example'][:120]} |" for e in summary["errors"]]
     return "\n".join(lines) + "\n"
-
-
-def interruption(summary: Mapping[str, Any]) -> str:
-    """ "INTERRUPTED after 10 s of 60 s planned" for an interrupted run, "" for any other."""
-    if not summary.get("interrupted"):
-        return ""
-    timing = summary["timing"]
-    planned = timing.get("planned_s")
-    return f"INTERRUPTED after {timing['duration_s']:.0f} s" + (f" of {planned:.0f} s planned" if planned else "")
-
-
-#: The mock's warnings (``stats()["warnings"]``) in words: what each means for the traffic sent.
-MOCK_WARNINGS: dict[str, str] = {
-    "unknown_session": "events for a session the mock never saw start (no externalIds with that sid)",
-    "shared_session": "a session id used by two different user ids",
-    "unknown_identity": "events identifying by an email or phone no identify ever named",
-    "added_at_future": "added_at more than five minutes in the future",
-    "added_at_stale": "added_at more than two days in the past",
-}
-
-
-def mock_warnings(reconciliation: Mapping[str, Any] | None) -> list[str]:
-    """The mock's warnings as sentences with their counts, e.g. "35 events for a session the mock never saw start"."""
-    raw = ((reconciliation or {}).get("mock") or {}).get("warnings") or {}
-    if not isinstance(raw, Mapping):
-        return []
-    return [
-        f"{n} {MOCK_WARNINGS.get(k, k.replace('_', ' '))}" for k, n in sorted(raw.items(), key=lambda kv: -kv[1]) if n
-    ]
-
-
-def result_of(summary: Mapping[str, Any]) -> str:
-    """PASSED, FAILED or INTERRUPTED (a summary written before ``result`` existed: from ``passed``)."""
-    return str(summary.get("result") or ("PASSED" if summary.get("passed") else "FAILED"))
 
 
 def default_report_dir(scenario: str, started: float | None = None) -> Path:

@@ -92,7 +92,7 @@ def test_stats_ship_unfinished_and_waits() -> None:
 
 
 def test_the_mocks_warnings_are_named_in_words() -> None:
-    from simulator.report.summary import mock_warnings
+    from simulator.report.outcome import mock_warnings
 
     said = mock_warnings({"mock": {"warnings": {"unknown_session": 35, "added_at_stale": 0, "new_kind": 2}}})
     assert said == ["35 events for a session the mock never saw start (no externalIds with that sid)", "2 new kind"]
