@@ -134,7 +134,8 @@ def form_load(
 ) -> tuple[Scenario, tuple[Any, Any], LoadProfile]:
     """The scenario, (users, run time) and load profile a start form asks for, with ``opts`` the
     options as the form set them. Users, ramp-up and run time count where the user changed them
-    from what the form showed (``defaults``); left as shown, the scenario's stages play.
+    from what the form showed (``defaults``), and scale the scenario's stages as the command line's
+    flags do; left as shown, the stages play as written.
     Raises ValueError (or ScenarioError) saying what is wrong."""
     state: Any = environment.loadsim  # type: ignore[attr-defined]
     cli_users, cli_run_time = getattr(environment, "loadsim_cli_load", state.cli_load)
