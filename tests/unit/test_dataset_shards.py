@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from simulator.cli import main
-from simulator.dataset import DatasetError, generate
+from simulator.dataset import DatasetError, generate, runs
 from simulator.dataset.shards import SHARD_MANIFEST, SHARD_RECORDS, parse_shard
 from simulator.dataset.writer import merge
 
@@ -59,6 +59,21 @@ def test_four_shards_merged_are_the_single_run_byte_for_byte(
     assert files(tmp_path / "merged") == files(tmp_path / "one")
     assert {d: files(d) for d in dirs} == before, "the shards are read, never changed"
     assert not list((tmp_path / "merged").glob(".runs-*")), "temporary runs are removed"
+
+
+def test_many_shards_merge_in_groups_without_touching_the_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past MAX_FAN_IN runs, the merge first merges groups into files of its own and deletes them:
+    # never a shard's records.
+    monkeypatch.setattr(runs, "MAX_FAN_IN", 2)
+    options: dict[str, Any] = {"users": 50, "days": 2, "seed": 3}
+    generate("smoke", out=tmp_path / "one", **options)
+    dirs = shards(tmp_path, "smoke", 5, **options)
+    before = {d: files(d) for d in dirs}
+    merge(tmp_path / "merged", dirs)
+    assert files(tmp_path / "merged") == files(tmp_path / "one")
+    assert {d: files(d) for d in dirs} == before
 
 
 def test_a_shard_is_not_a_dataset_until_merged(tmp_path: Path) -> None:
