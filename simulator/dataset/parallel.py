@@ -119,16 +119,20 @@ def _mp_context() -> multiprocessing.context.ForkContext | multiprocessing.conte
 
 
 def play_parallel(gen: Generator, whole: Block, bar: Progress) -> tuple[Runs, list[Path]]:
-    """Every device, in ``whole.count`` worker processes on contiguous blocks; sets ``gen.stats`` to
-    the merged statistics and returns the runs to merge and the devices.csv parts in device order.
+    """Devices ``whole.low`` to ``whole.high - 1``, in ``whole.count`` worker processes on contiguous
+    blocks; sets ``gen.stats`` to the merged statistics and returns the runs to merge and the
+    devices.csv parts in device order.
 
     A worker that fails (or dies) stops the run with a DatasetError naming it; Ctrl-C stops the
     workers too: none outlives this call."""
     global _FORKED
     ctx = _mp_context()
-    n, count = whole.high, whole.count
+    lo, n, count = whole.low, whole.high - whole.low, whole.count  # a --shard plays low..high only
     progress = ctx.Value("q", 0)
-    blocks = [dataclasses.replace(whole, index=k, low=n * k // count, high=n * (k + 1) // count) for k in range(count)]
+    blocks = [
+        dataclasses.replace(whole, index=k, low=lo + n * k // count, high=lo + n * (k + 1) // count)
+        for k in range(count)
+    ]
     procs: list[tuple[Any, multiprocessing.connection.Connection]] = []
     results: list[tuple[Stats, list[Path], Path] | None] = [None] * count
     # A forked child flushes its copy of what is buffered here when it exits: flush first.

@@ -65,6 +65,8 @@ class Runs:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.files: list[Path] = []
+        #: Runs this merge reads but does not own (a shard's, for --merge): never deleted.
+        self.keep: set[Path] = set()
         self.buffer: list[Record] = []
         self._made = 0
 
@@ -77,12 +79,7 @@ class Runs:
 
     def _write(self, blocks: Iterable[list[Record]]) -> Path:
         self._made += 1
-        path = self.tmp / f"run-{self._made:06d}.pickle"
-        with path.open("wb") as f:
-            for block in blocks:
-                for k in range(0, len(block), _BLOCK):
-                    pickle.dump(block[k : k + _BLOCK], f, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        return write_run(self.tmp / f"run-{self._made:06d}.pickle", blocks)
 
     @staticmethod
     def _read(path: Path) -> Iterator[list[Record]]:
@@ -105,8 +102,18 @@ class Runs:
             group, files = files[:MAX_FAN_IN], files[MAX_FAN_IN:]
             files.append(self._write(_merge_blocks([self._read(p) for p in group])))
             for p in group:
-                p.unlink()
+                if p not in self.keep:
+                    p.unlink()
         return _merge_blocks([self._read(p) for p in files])
+
+
+def write_run(path: Path, blocks: Iterable[list[Record]]) -> Path:
+    """Sorted records (block after block, in order) to ``path`` as a run ``Runs`` merges."""
+    with path.open("wb") as f:
+        for block in blocks:
+            for k in range(0, len(block), _BLOCK):
+                pickle.dump(block[k : k + _BLOCK], f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
 
 
 def _merge_blocks(runs: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:

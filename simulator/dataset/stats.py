@@ -90,3 +90,24 @@ def conversion_table(names: list[str], present: list[int], counts: list[int], se
         )
         prev = n
     return out
+
+
+def stats_to_json(s: Stats) -> dict[str, Any]:
+    """``s`` as plain JSON (a shard's manifest): revenue as exact fractions written ``"p/q"``."""
+    out = dataclasses.asdict(s)
+    out["revenue"] = {c: [orders, str(Fraction(revenue))] for c, (orders, revenue) in s.revenue.items()}
+    return out
+
+
+def stats_from_json(data: dict[str, Any]) -> Stats:
+    """What ``stats_to_json`` wrote, back as the same Stats (its fractions exact)."""
+    fields = {f.name for f in dataclasses.fields(Stats)}
+    unknown = set(data) - fields
+    if unknown or "days" not in data:
+        raise ValueError(f"not a dataset's statistics (fields {sorted(unknown) or 'without days'})")
+    s = Stats(int(data["days"]))
+    for name, value in data.items():
+        if name == "revenue":
+            value = {c: [int(orders), Fraction(revenue)] for c, (orders, revenue) in value.items()}
+        setattr(s, name, value)
+    return s

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import gzip
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -35,10 +36,18 @@ from simulator.dataset.parallel import Block, play, play_parallel
 from simulator.dataset.progress import Progress
 from simulator.dataset.rows import Generator, csv_line
 from simulator.dataset.runs import CHUNK_RECORDS, ENDPOINT_BITS, LEN_MASK, LEN_SHIFT, Record, Runs
-from simulator.dataset.stats import conversion_table
+from simulator.dataset.shards import (
+    SHARD_MANIFEST,
+    SHARD_RECORDS,
+    read_shards,
+    scenario_fingerprint,
+    shard_range,
+    write_shard,
+)
+from simulator.dataset.stats import Stats, conversion_table
 from simulator.scenario import Scenario, load_scenario
 
-__all__ = ["generate"]
+__all__ = ["finish_dataset", "generate", "merge"]
 
 
 class _GzipOut(gzip.GzipFile):
@@ -76,12 +85,15 @@ def generate(
     quiet: bool = False,
     chunk_records: int = CHUNK_RECORDS,
     jobs: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Write a dataset to ``out`` and return its summary (also ``out/summary.json``).
 
     ``users``, ``days``, ``start`` and ``seed`` override the scenario's population size, ``[time]``
     days and start date, and seed. ``progress`` defaults to "stderr is a terminal and not quiet".
     ``jobs`` processes play the devices (0: one per core); the files are the same for any ``jobs``.
+    ``shard=(i, n)`` plays only shard ``i`` of ``n`` (contiguous devices) and leaves it in ``out`` for
+    ``merge`` (simulator.dataset.shards) to join with the others into the dataset one run writes.
     """
     if jobs < 0:
         raise DatasetError(f"--jobs must be 0 (one process per core) or a number of processes, got {jobs}")
@@ -138,25 +150,24 @@ def generate(
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # summary.json marks a finished dataset (read_summary): one from an earlier run must not vouch
-    # for files this run may leave half-written if it fails.
-    (out_dir / "summary.json").unlink(missing_ok=True)
-    (out_dir / "requests").mkdir(exist_ok=True)
     suffix = ".gz" if gzip_output else ""
     gen = Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
     n = len(gen.population)
-    workers = min(jobs or os.cpu_count() or 1, n)
+    low, high = (0, n) if shard is None else shard_range(n, *shard)
+    head = _head(gen, sc, ref=ref, start=first, days=n_days, table_format=table_format, suffix=suffix)
+    # summary.json marks a finished dataset (read_summary), shard.json a finished shard: one from an
+    # earlier run must not vouch for files this run may leave half-written if it fails.
+    (out_dir / "summary.json").unlink(missing_ok=True)
+    (out_dir / SHARD_MANIFEST).unlink(missing_ok=True)
+    workers = max(1, min(jobs or os.cpu_count() or 1, high - low))
     tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
     try:
-        bar.phase("devices", n)
-        # Devices are played (and written) as CSV; Parquet and JSONL datasets get theirs converted.
-        devices_path = out_dir / (f"devices.csv{suffix}" if table_format == "csv" else ".devices.csv")
-        devices_gz = gzip_output and table_format == "csv"
+        bar.phase("devices", high - low)
         if workers == 1:
             runs = Runs(tmp)
-            with open_out(devices_path, devices_gz) as dev_out:
-                dev_out.write(csv_line(DEVICE_COLUMNS))
-                play(gen, 0, n, runs, dev_out, chunk_records, bar.update)
+            parts = [tmp / "devices-000.csv"]
+            with parts[0].open("wb") as dev_out:
+                play(gen, low, high, runs, dev_out, chunk_records, bar.update)
             gen.finish()
         else:
             block = Block(
@@ -167,38 +178,104 @@ def generate(
                 table_format=table_format,
                 index=0,
                 count=workers,
-                low=0,
-                high=n,
+                low=low,
+                high=high,
                 directory=tmp,
                 chunk_records=chunk_records,
             )
             runs, parts = play_parallel(gen, block, bar)
-            # The devices' rows, block after block: device order, as one process writes them.
-            with open_out(devices_path, devices_gz) as dev_out:
-                dev_out.write(csv_line(DEVICE_COLUMNS))
-                for part in parts:
-                    with part.open("rb") as f:
-                        shutil.copyfileobj(f, dev_out, 1 << 20)
-                    part.unlink()
         bar.close()
-        total = sum(gen.stats.requests.values())
-        bar.phase("writing", total)
-        write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output, progress=bar)
-        bar.close()
-        if table_format == "parquet":
-            _csv_to_parquet(devices_path, out_dir / "devices.parquet", DEVICE_COLUMNS)
-            devices_path.unlink()
-        elif table_format == "jsonl":
-            _csv_to_jsonl(devices_path, out_dir / f"devices.jsonl{suffix}", DEVICE_INT_COLUMNS, gz=gzip_output)
-            devices_path.unlink()
+        if shard is not None:
+            # A shard keeps its records sorted (one run) and its devices' rows for --merge to finish.
+            write_shard(
+                out_dir,
+                runs,
+                parts,
+                head=head,
+                stats=gen.stats,
+                index=shard[0],
+                count=shard[1],
+                low=low,
+                high=high,
+                devices=n,
+                fingerprint=scenario_fingerprint(sc),
+            )
+            return {**head, "shard": {"index": shard[0], "count": shard[1], "low": low, "high": high}}
+        return finish_dataset(out_dir, runs, parts, head=head, stats=gen.stats, progress=bar)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    summary = _summary(gen, sc, ref=ref, start=first, days=n_days, table_format=table_format, suffix=suffix)
+
+
+def finish_dataset(
+    out_dir: Path, runs: Runs, parts: list[Path], *, head: dict[str, Any], stats: Stats, progress: Progress
+) -> dict[str, Any]:
+    """The dataset's files from its sorted runs and its devices' rows (``parts``, in device order):
+    what one run, ``--jobs`` and ``--merge`` all end with, so they write the same bytes."""
+    d = head["dataset"]
+    table_format, gzip_output = d["table_format"], d["gzip"]
+    suffix = ".gz" if gzip_output else ""
+    (out_dir / "summary.json").unlink(missing_ok=True)
+    (out_dir / "requests").mkdir(exist_ok=True)
+    # Devices are played (and written) as CSV; Parquet and JSONL datasets get theirs converted.
+    devices_path = out_dir / (f"devices.csv{suffix}" if table_format == "csv" else ".devices.csv")
+    with open_out(devices_path, gzip_output and table_format == "csv") as dev_out:
+        dev_out.write(csv_line(DEVICE_COLUMNS))
+        for part in parts:  # device order, as one process writes them
+            with part.open("rb") as f:
+                shutil.copyfileobj(f, dev_out, 1 << 20)
+    total = sum(stats.requests.values())
+    progress.phase("writing", total)
+    write_files(out_dir, runs.merged(), table_format=table_format, suffix=suffix, gz=gzip_output, progress=progress)
+    progress.close()
+    if table_format == "parquet":
+        _csv_to_parquet(devices_path, out_dir / "devices.parquet", DEVICE_COLUMNS)
+        devices_path.unlink()
+    elif table_format == "jsonl":
+        _csv_to_jsonl(devices_path, out_dir / f"devices.jsonl{suffix}", DEVICE_INT_COLUMNS, gz=gzip_output)
+        devices_path.unlink()
+    summary = _summary(head, stats)
+    (out_dir / "README.md").write_text(_readme(summary), encoding="utf-8")
+    # Last: summary.json says the dataset is finished.
     (out_dir / "summary.json").write_bytes(
         orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     )
-    (out_dir / "README.md").write_text(_readme(summary), encoding="utf-8")
     return summary
+
+
+def merge(
+    out: str | Path, shards: list[str | Path], *, progress: bool | None = None, quiet: bool = False
+) -> dict[str, Any]:
+    """Join the folders ``generate(shard=...)`` wrote into ``out``: the dataset one run writes, byte
+    for byte, and its summary. The shards are checked first (simulator.dataset.shards.read_shards);
+    they are read, never changed."""
+    out_dir = Path(out)
+    dirs = [Path(d) for d in shards]
+    head, checked = read_shards(dirs)
+    if any(out_dir.resolve() == d.resolve() for d in dirs):
+        raise DatasetError(
+            f"--merge: the output folder {out_dir} is one of the shard folders: give a folder of its own"
+        )
+    bar = Progress((sys.stderr.isatty() if progress is None else progress) and not quiet)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").unlink(missing_ok=True)
+    stats = Stats(int(head["dataset"]["days"]))
+    for shard in checked:
+        stats.merge(shard.stats)
+    tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+    try:
+        runs = Runs(tmp)
+        runs.files = [s.records for s in checked]
+        runs.keep = set(runs.files)  # the shards' own files: read, never deleted
+        try:
+            return finish_dataset(out_dir, runs, [s.device_rows for s in checked], head=head, stats=stats, progress=bar)
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as exc:
+            # Sizes matched, contents did not: summary.json was removed first, so no dataset looks finished.
+            raise DatasetError(
+                f"--merge: a shard's {SHARD_RECORDS} cannot be read ({type(exc).__name__}: {exc}); no dataset "
+                "was written: copy the shard folders again, or generate the shards again"
+            ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_files(
@@ -299,10 +376,12 @@ def _csv_to_jsonl(src: Path, dst: Path, ints: frozenset[str], *, gz: bool) -> No
             )
 
 
-def _summary(
+def _head(
     gen: Generator, sc: Scenario, *, ref: str, start: datetime.date, days: int, table_format: str, suffix: str
 ) -> dict[str, Any]:
-    s, cal = gen.stats, gen.calendar
+    """What the summary says that does not come from the devices played: the scenario, the options,
+    the calendar and the funnel's steps. Plain JSON, so a shard carries it to ``--merge``."""
+    cal = gen.calendar
     table = f"events.{table_format}" + (suffix if table_format != "parquet" else "")
     return {
         "dataset": {
@@ -325,6 +404,18 @@ def _summary(
             "campaigns": {str(d + 1): name for d, name in enumerate(cal.campaign_names) if name},
             "purchase_events": sorted(gen.purchase_names),
         },
+        "funnel_names": list(gen.funnel_names),
+        "funnel_present": list(gen.funnel_present),
+        "dates": list(cal.dates),
+        "campaign_names": list(cal.campaign_names),
+    }
+
+
+def _summary(head: dict[str, Any], s: Stats) -> dict[str, Any]:
+    days = head["dataset"]["days"]
+    dates, campaign_names = head["dates"], head["campaign_names"]
+    return {
+        "dataset": head["dataset"],
         "devices": {
             "total": s.devices,
             "active": s.active_devices,
@@ -334,7 +425,7 @@ def _summary(
         "sessions": s.sessions,
         "requests": {**s.requests, "total": sum(s.requests.values()), "faulty": s.faulty_requests},
         "events_by_name": dict(sorted(s.events_by_name.items())),
-        "funnel": conversion_table(gen.funnel_names, gen.funnel_present, s.funnel, s.sessions),
+        "funnel": conversion_table(head["funnel_names"], head["funnel_present"], s.funnel, s.sessions),
         "revenue_by_currency": {
             c: {"orders": int(v[0]), "revenue": round(float(v[1]), 2)} for c, v in sorted(s.revenue.items())
         },
@@ -342,8 +433,8 @@ def _summary(
         "daily": [
             {
                 "day": d + 1,
-                "date": cal.dates[d],
-                "campaign": cal.campaign_names[d] or None,
+                "date": dates[d],
+                "campaign": campaign_names[d] or None,
                 "active_devices": s.daily_active[d],
                 "installs": s.daily_installs[d],
                 "sessions": s.daily_sessions[d],

@@ -302,3 +302,81 @@ def test_the_mock_and_the_master_share_the_admin_token_and_only_loadsim_reaches_
     assert services["master"]["environment"][ADMIN_TOKEN_FILE_ENV] == "/run/secrets/loadsim_admin_token"
     assert compose()["secrets"]["loadsim_admin_token"] == {"environment": ADMIN_TOKEN_ENV}
     assert services["mock"]["mem_limit"] == "1g"
+
+
+# --- Kubernetes: a dataset generated in shards (deploy/kubernetes/dataset/) ------------------------
+
+
+def dataset_manifests() -> dict[str, dict[str, Any]]:
+    docs: dict[str, dict[str, Any]] = {}
+    for path in sorted((DEPLOY / "kubernetes" / "dataset").glob("*.yaml")):
+        for d in yaml.safe_load_all(path.read_text()):
+            if d:
+                docs[f"{d['kind']}/{d['metadata']['name']}"] = d
+    return docs
+
+
+def job_container(job: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec = job["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    return container, spec
+
+
+def shell_command(container: dict[str, Any], index: int) -> list[str]:
+    """The loadsim command a pod of the Indexed Job runs: ``sh -c`` with its index expanded."""
+    command = container["command"]
+    assert command[:2] == ["sh", "-c"] and len(command) == 3, "the index is expanded by sh -c"
+    script = command[2].replace("${JOB_COMPLETION_INDEX}", str(index))
+    assert "$" not in script, f"only JOB_COMPLETION_INDEX is expanded: {script}"
+    words = shlex.split(script)
+    assert words[0] == "exec", "exec: loadsim is the pod's process (signals, exit code)"
+    return words[1:]
+
+
+def test_the_dataset_jobs_shard_then_merge_on_one_volume() -> None:
+    from simulator.dataset.shards import parse_shard
+
+    docs = dataset_manifests()
+    assert sorted(docs) == [
+        "Job/loadsim-generate",
+        "Job/loadsim-generate-merge",
+        "PersistentVolumeClaim/loadsim-datasets",
+    ]
+    claim = docs["PersistentVolumeClaim/loadsim-datasets"]
+    assert "ReadWriteMany" in claim["spec"]["accessModes"]  # shards write from several nodes
+    generate_job, merge_job = docs["Job/loadsim-generate"], docs["Job/loadsim-generate-merge"]
+    for job in (generate_job, merge_job):
+        assert job["apiVersion"] == "batch/v1"
+        container, spec = job_container(job)
+        assert container["image"] == IMAGE
+        assert spec["restartPolicy"] == "Never"
+        limits = container["resources"]["limits"]
+        assert {"cpu", "memory"} <= set(limits), "a Job's pods have limits: they run unattended"
+        (volume,) = spec["volumes"]
+        assert volume["persistentVolumeClaim"]["claimName"] == "loadsim-datasets"
+    job = generate_job["spec"]
+    assert job["completionMode"] == "Indexed"
+    n = job["completions"]
+    assert job["parallelism"] == n >= 2
+    container, _ = job_container(generate_job)
+    mount = container["volumeMounts"][0]["mountPath"]
+    outs = []
+    for i in range(n):
+        args = parse_command(shell_command(container, i))
+        assert args.handler.__name__ == "_cmd_generate" and args.merge is None
+        assert parse_shard(args.shard) == (i, n), "shard I of N: I the pod's index, N the completions"
+        assert str(args.out).startswith(mount + "/")
+        assert args.jobs is not None and args.jobs <= int(container["resources"]["limits"]["cpu"])
+        outs.append(str(args.out))
+    assert len(set(outs)) == n, "each shard into a folder of its own"
+    merge_container, _ = job_container(merge_job)
+    merged = parse_command(merge_container["command"])
+    assert merged.scenario is None and merged.out is None
+    out, *shard_dirs = map(str, merged.merge)
+    assert shard_dirs == outs, "the merge reads every folder the shards wrote"
+    assert out.startswith(merge_container["volumeMounts"][0]["mountPath"] + "/") and out not in outs
+
+
+def test_the_dataset_jobs_stay_out_of_the_load_test_folder() -> None:
+    # `kubectl apply -f deploy/kubernetes/` (README) starts a load test: it must not start a dataset job too.
+    assert not any(d["kind"] == "Job" for d in manifests())
