@@ -34,7 +34,7 @@ def validate_scenario(name_or_path: str | Path, *, devices: int = 20) -> Scenari
         config = dataclasses.replace(scenario.population, devices=min(devices, scenario.population.devices))
         population = Population.build(config=config, app=scenario.app, seed=scenario.seed)
     except ValueError as e:
-        # population.py names the field first ("population.att_opt_in must be ..."): use it as the path.
+        # population/ names the field first ("population.att_opt_in must be ..."): use it as the path.
         text = str(e)
         head = text.split(" ", 1)[0].rstrip(":")
         path = head if head.split(".")[0] in ("population", "app") else "population"

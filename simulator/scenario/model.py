@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simulator import catalog, contract
-from simulator.population import AppConfig, PopulationConfig
+from simulator.population.config import AppConfig, PopulationConfig
 
 #: What entering a journey state sends. ``none`` is a screen that sends nothing.
 ACTIONS: tuple[str, ...] = (

@@ -10,7 +10,7 @@ from typing import Any
 
 from simulator.duration import parse_duration
 from simulator.faultspec import FaultConfig, FaultError
-from simulator.population import AppConfig, PopulationConfig
+from simulator.population.config import AppConfig, PopulationConfig
 from simulator.scenario.model import (
     ACTIONS,
     DEFAULT_EVENT_NAMES,

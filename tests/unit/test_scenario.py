@@ -99,7 +99,7 @@ att_opt_in = 0.4
 
 def test_a_new_population_field_is_a_scenario_option_without_changes() -> None:
     fields = {f.name for f in dataclasses.fields(PopulationConfig)}
-    assert fields  # whatever population.py defines is accepted: set each to its default
+    assert fields  # whatever population/config.py defines is accepted: set each to its default
     defaults = PopulationConfig()
     lines = []
     for name in fields:
