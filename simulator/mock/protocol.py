@@ -1,0 +1,519 @@
+"""One client connection of the mock collector: HTTP/1.1 framing with httptools, in order.
+
+HTTP/1.1 keep-alive and pipelining: each connection answers in request order. An answer that
+must wait (injected latency, a freeze, a held request) takes a slot in the connection's queue;
+answers behind it wait for it, as HTTP/1.1 requires. The limits and timeouts of a request's head
+and body are enforced here, before the request reaches the handler (``server.App``), which this
+module knows only as the ``Handler`` protocol: the server imports this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from typing import Any, Protocol
+
+import httptools
+import orjson
+
+from simulator import contract
+from simulator.mock.limits import Limits
+from simulator.mock.state import CollectorState
+
+__all__ = ["Handler", "HttpProtocol", "error_json", "response"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a connection closed after an error answer keeps reading (and discarding) before it closes.
+LINGER_S = 2.0
+#: Pipelined answers waiting on one connection before it stops reading (backpressure).
+MAX_QUEUED = 512
+
+_REASONS = {
+    100: b"Continue",
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    413: b"Content Too Large",
+    414: b"URI Too Long",
+    415: b"Unsupported Media Type",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+}
+
+
+def response(
+    status: int,
+    body: bytes = b"",
+    *,
+    content_type: bytes = b"application/json",
+    headers: bytes = b"",
+    close: bool = False,
+) -> bytes:
+    """One HTTP/1.1 response, as bytes; ``headers`` are extra ``Name: value\\r\\n`` lines."""
+    head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))
+    if body:
+        head += b"Content-Type: " + content_type + b"\r\n"
+    head += b"Content-Length: %d\r\n" % len(body) + headers
+    if close:
+        head += b"Connection: close\r\n"
+    return head + b"\r\n" + body
+
+
+def error_json(message: str) -> bytes:
+    """The body of an error answer, as the reference shapes it."""
+    return orjson.dumps(contract.error_body(message))
+
+
+class Handler(Protocol):
+    """What a connection needs of the app that serves it (``server.App``)."""
+
+    limits: Limits
+    state: CollectorState
+    connections: set[HttpProtocol]
+    loop: asyncio.AbstractEventLoop | None
+    refusing_until: float | None
+    max_connections: int
+    max_request_line: int
+    max_header_bytes: int
+    max_body: int
+
+    def handle(
+        self,
+        conn: HttpProtocol,
+        method: bytes,
+        url: bytes,
+        content_type: bytes | None,
+        user_agent: bytes | None,
+        body: bytes,
+    ) -> None: ...
+
+    def shed(self, newcomer: HttpProtocol) -> None: ...
+
+    def refuse_request(self, url: bytes, status: int, reason: str, message: str) -> None: ...
+
+
+class _Refuse(Exception):
+    """Raised inside a parser callback: answer ``status`` at once and stop reading the request."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection: parses with httptools and answers in order.
+
+    A request's head is buffered here (a ``bytearray``: linear in the bytes received, where
+    httptools would concatenate a long header quadratically) until its blank line arrives, then
+    parsed in one call; past ``max_header_bytes`` it gets a 431 (a 414 when its request line alone
+    is longer than ``max_request_line``), past ``max_body`` a 413, decided from Content-Length
+    before any 100 Continue. Those answers close the connection after a short lingering read, so
+    the client sees them rather than a reset.
+    """
+
+    __slots__ = (
+        "_auth",
+        "_body",
+        "_clen",
+        "_ct",
+        "_expect",
+        "_head",
+        "_head_began",
+        "_headbuf",
+        "_host",
+        "_in_body",
+        "_last",
+        "_linger",
+        "_origin",
+        "_queue",
+        "_size",
+        "_ua",
+        "_url",
+        "admin_ok",
+        "admin_only",
+        "app",
+        "closed",
+        "draining",
+        "keep_alive",
+        "parser",
+        "paused",
+        "transport",
+    )
+
+    def __init__(self, app: Handler, *, admin_ok: bool = True, admin_only: bool = False) -> None:
+        self.app = app
+        #: Whether /_admin/ is served on this connection's port, and whether nothing else is.
+        self.admin_ok, self.admin_only = admin_ok, admin_only
+        self._host: bytes | None = None
+        self._origin: bytes | None = None
+        self._auth: bytes | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        # None until connection_made; nothing writes before it (the type: ignore[union-attr] below).
+        self.transport: asyncio.Transport | None = None
+        self._queue: deque[list[Any]] = deque()
+        self.keep_alive = True
+        self.closed = False
+        #: Answer what was read, then close (a refusal began): no keep-alive from here on.
+        self.draining = False
+        self.paused = False
+        self._head = False
+        self._url = b""
+        self._ct: bytes | None = None
+        self._ua: bytes | None = None
+        self._body: list[bytes] = []
+        self._size = 0
+        self._clen = -1
+        self._expect = False
+        #: Between the end of a request's head and the end of its body.
+        self._in_body = False
+        #: The part of a request's head received so far (empty between requests).
+        self._headbuf = bytearray()
+        #: ``time.monotonic()`` of the first byte of the request whose head is arriving (None: none is).
+        self._head_began: float | None = None
+        #: ``time.monotonic()`` of the last bytes received (or of the connection).
+        self._last = time.monotonic()
+        #: Discarding input until the close of an answered-and-refused request (see ``_refuse``).
+        self._linger = False
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a TCP server's transport is a Transport
+        app = self.app
+        app.connections.add(self)
+        if app.refusing_until is not None:  # accepted just before the listener closed
+            self.draining = True
+        if len(app.connections) > app.max_connections:
+            app.shed(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.app.connections.discard(self)
+        self._queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self._linger:
+            return
+        self._last = time.monotonic()
+        # The common case, fed at once: between requests, a packet no larger than the head limit.
+        # Otherwise a head is under way (or the packet is large): see ``_head_ready``.
+        if not self._in_body and (self._url or self._headbuf or len(data) > self.app.max_header_bytes):
+            ready = self._head_ready(data)
+            if ready is None:
+                return
+            data = ready
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            refusal = exc.__context__
+            if isinstance(refusal, _Refuse):
+                self._refuse(refusal)
+                return
+            # A bug in the mock, not in the request: say so with a 500 (the tests assert none
+            # ever happens) rather than blaming the client with a 400.
+            log.exception("loadsim mock: internal error while answering a request")
+            self.app.state.reject(None, "internal_error")
+            self._bad_request("internal error in the loadsim mock (a bug: please report it)", status=500)
+        except httptools.HttpParserUpgrade:
+            # The request was answered already (its message completed): that one answer, then close.
+            self.keep_alive = False
+            self.draining = self._linger = True
+            if not self._queue:
+                self._close()
+        except httptools.HttpParserError as exc:
+            self._bad_request(f"malformed HTTP request: {exc}")
+
+    def _head_ready(self, data: bytes) -> bytes | None:
+        """What to give the parser now while a head arrives, or None (buffered, or refused).
+
+        The head is kept in a ``bytearray`` until its blank line is here, then parsed in one call:
+        linear in the bytes received, where httptools would concatenate a long header value once
+        per packet. Past ``max_header_bytes`` it gets a 431 (a 414 for a long request line).
+        """
+        limit = self.app.max_header_bytes
+        buf = self._headbuf
+        if not buf:
+            if self._url and data[:1] in (b"\r", b"\n"):
+                return data  # the parser holds the head so far, and its blank line may begin here
+            if not self._url and len(data) > limit:
+                # One large packet from the start of a request: its head must end within the limit.
+                if data.find(b"\r\n\r\n", 0, limit + 4) < 0:
+                    self._head_too_large(data)
+                    return None
+                return data
+            if self._head_began is None:
+                self._head_began = self._last
+        start = max(0, len(buf) - 3)
+        buf += data
+        end = buf.find(b"\r\n\r\n", start)
+        if end < 0:
+            if len(buf) > limit:
+                self._head_too_large(buf)
+            return None
+        if end + 4 > limit:
+            self._head_too_large(buf)
+            return None
+        self._headbuf = bytearray()
+        return bytes(buf)
+
+    def pause_writing(self) -> None:
+        self._pause()
+
+    def resume_writing(self) -> None:
+        self._resume()
+
+    # --- httptools callbacks ----------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.app.max_request_line:
+            limit = self.app.max_request_line
+            raise _Refuse(
+                414, "uri_too_long", f"request line longer than {limit} bytes (loadsim mock --max-request-line)"
+            )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        n = name.lower()
+        if n == b"content-type":
+            self._ct = value
+        elif n == b"cl-user-agent":
+            self._ua = value.strip()
+        elif n == b"content-length":
+            try:
+                self._clen = int(value)
+            except ValueError:  # httptools itself refuses a malformed one (a try is cheaper than suppress())
+                self._clen = -1
+        elif n == b"host":
+            self._host = value
+        elif n == b"expect" and value.lower() == b"100-continue":
+            self._expect = True
+        elif n == b"origin":
+            self._origin = value
+        elif n == b"authorization":
+            self._auth = value
+
+    def on_headers_complete(self) -> None:
+        self._in_body = True
+        self._head_began = None
+        if self._clen > self.app.max_body:
+            limit = self.app.max_body
+            raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
+        if self._expect and not self._queue and not self.closed:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self.app.max_body:  # a chunked body: no Content-Length to decide from
+            limit = self.app.max_body
+            raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.closed:
+            return
+        self.keep_alive = self.parser.should_keep_alive() and not self.draining
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        method = self.parser.get_method()
+        self._head = method == b"HEAD"
+        url, ct, ua = self._url, self._ct, self._ua
+        # Reset here rather than in on_message_begin: one callback fewer per request.
+        self._url, self._ct, self._ua, self._body, self._size, self._clen, self._in_body = (
+            b"",
+            None,
+            None,
+            [],
+            0,
+            -1,
+            False,
+        )
+        self.app.handle(self, method, url, ct, ua, body)
+        # After handling: the admin API reads them during ``handle``; the rare ones only when sent.
+        self._host = None
+        if self._expect or self._origin is not None or self._auth is not None:
+            self._expect, self._origin, self._auth = False, None, None
+
+    # --- limits and timeouts ----------------------------------------------------------------
+
+    def _head_too_large(self, head: bytes | bytearray) -> None:
+        limits = self.app.limits
+        line_end = head.find(b"\r\n", 0, limits.max_request_line + 2)
+        # Which limit: only a head seen from its start tells (the parser checks the URL it holds).
+        if line_end < 0 and not self._url:
+            self._url = bytes(head[: min(len(head), 1024)]).partition(b" ")[2]
+            self._refuse(
+                _Refuse(
+                    414,
+                    "uri_too_long",
+                    f"request line longer than {limits.max_request_line} bytes (loadsim mock --max-request-line)",
+                )
+            )
+            return
+        if not self._url:
+            self._url = bytes(head[:line_end]).split(b" ")[1] if head.count(b" ", 0, line_end) >= 2 else b""
+        self._refuse(
+            _Refuse(
+                431,
+                "headers_too_large",
+                f"request header block larger than {limits.max_header_bytes} bytes (loadsim mock --max-header-bytes)",
+            )
+        )
+
+    def _refuse(self, refusal: _Refuse) -> None:
+        """Answer a request refused before its end (too long, too slow), then close after a lingering read."""
+        self.app.refuse_request(self._url, refusal.status, refusal.reason, refusal.message)
+        self._headbuf = bytearray()
+        self._bad_request(refusal.message, status=refusal.status, count=False)
+
+    def check_timeouts(self, now: float) -> None:
+        """Called about once a second: a head or body that stalls gets a 408, an idle connection closes."""
+        if self.closed or self._linger:
+            return
+        limits = self.app.limits
+        if self._in_body:
+            if now - self._last > limits.body_timeout:
+                self._timeout("body", limits.body_timeout)
+        elif self._headbuf or self._url:
+            began = self._last if self._head_began is None else self._head_began
+            if now - began > limits.header_timeout:
+                self._timeout("header", limits.header_timeout)
+        elif not self._queue and now - self._last > limits.idle_timeout:
+            self._close()
+
+    def _timeout(self, part: str, seconds: float) -> None:
+        flag = "--header-timeout" if part == "header" else "--body-timeout"
+        self._refuse(
+            _Refuse(
+                408,
+                f"{part}_timeout",
+                f"the request's {part} did not arrive within {seconds:g} s (loadsim mock {flag})",
+            )
+        )
+
+    def idle_since(self) -> float | None:
+        """When this connection became idle or slow (sheddable), or None while it is being served."""
+        if self.closed or self._queue or self._in_body:
+            return None
+        return self._last
+
+    # --- answering, in order ----------------------------------------------------------------
+
+    def send(self, data: bytes, delay: float) -> None:
+        """Answer the current request now, or after ``delay`` seconds, keeping the order."""
+        if self.closed:
+            return
+        if self._head:  # a HEAD answer has the headers of the GET answer and no body
+            data = data[: data.index(b"\r\n\r\n") + 4]
+        if delay <= 0 and not self._queue:
+            self.transport.write(data)  # type: ignore[union-attr]
+            if not self.keep_alive:
+                self._close()
+            return
+        slot: list[Any] = [None, not self.keep_alive]
+        self._queue.append(slot)
+        if len(self._queue) >= MAX_QUEUED:
+            self._pause()
+        if delay <= 0:
+            slot[0] = data
+            self._flush()
+        else:
+            self.app.loop.call_later(delay, self._fill, slot, data)  # type: ignore[union-attr]  # set before serving
+
+    def close_when_idle(self) -> None:
+        """Close now if no request is under way, else once the answers to what was read are out."""
+        if self.closed:
+            return
+        self.draining = True
+        # A request partly received is not processed yet: closing drops nothing acknowledged.
+        if not self._queue and not self._url and not self._body:
+            self._close()
+
+    def hold(self) -> None:
+        """Never answer this request (a timeout for the client); later answers wait behind it."""
+        self._queue.append([None, False])
+
+    def reset(self) -> None:
+        """Drop the connection with a TCP RST and no answer."""
+        if self.closed or self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.closed = True
+        self.transport.abort()
+
+    def _fill(self, slot: list[Any], data: bytes) -> None:
+        slot[0] = data
+        self._flush()
+
+    def _flush(self) -> None:
+        q = self._queue
+        while q and q[0][0] is not None and not self.closed:
+            data, close = q.popleft()
+            self.transport.write(data)  # type: ignore[union-attr]
+            if close:
+                self._close()
+                return
+        if self.draining and not q:
+            self._close()
+            return
+        if len(q) < MAX_QUEUED // 2:
+            self._resume()
+
+    def _pause(self) -> None:
+        if not self.paused and self.transport is not None and not self.closed:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self.paused and self.transport is not None and not self.closed:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            if self._linger:
+                # Lingering close: send FIN, keep reading (and discarding) briefly so the client's
+                # unsent body does not turn our answer into a reset on its side.
+                transport = self.transport
+                with contextlib.suppress(OSError, RuntimeError):
+                    if transport.can_write_eof():
+                        transport.write_eof()
+                        self._resume_for_linger()
+                        assert self.app.loop is not None
+                        self.app.loop.call_later(LINGER_S, transport.close)
+                        return
+            self.transport.close()
+
+    def _resume_for_linger(self) -> None:
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _bad_request(self, message: str, *, status: int = 400, count: bool = True) -> None:
+        if status == 400 and count:
+            self.app.state.reject(None, "malformed_http")
+        self.keep_alive = False
+        self._linger = True
+        data = response(status, error_json(message), close=True)
+        if self._queue:
+            self._queue.append([data, True])
+            self._flush()
+        else:
+            self.transport.write(data)  # type: ignore[union-attr]
+            self._close()
