@@ -30,16 +30,24 @@ from __future__ import annotations
 
 import base64
 import bisect
-import csv
-import functools
 import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator import catalog, identity, payloads
+from simulator import identity, payloads
+from simulator.commerce import (
+    ZERO_DECIMAL,
+    Prices,
+    Product,
+    cart_line,
+    cart_subtotal,
+    load_products,
+    price_points,
+    round_money,
+    tax_rates,
+)
 from simulator.scenario import FAULT_KINDS, USD_RATES, Scenario, normal_table
 
 if TYPE_CHECKING:
@@ -56,12 +64,9 @@ __all__ = [
 #: ``added_at`` of a device's first request unless the caller gives a start (2026-01-01T00:00:00Z):
 #: fixed, so a seed reproduces bodies byte for byte.
 DEFAULT_START = 1_767_225_600.0
-CATALOG = Path(__file__).resolve().parent / "catalog" / "products.csv"
 
 #: Actions whose incoming transitions ``scale_conversion`` scales (the funnel after viewing an item).
 _CONVERTING = frozenset({"add_to_cart", "begin_checkout", "purchase"})
-#: ISO 4217 currencies with no minor unit (as apps display them).
-_ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "IDR", "HUF", "TWD", "UGX", "PYG"})
 #: Click id per utm_source; google on iOS is a web-to-app ``wbraid`` (no gclid after ATT).
 _CLICK_ID = {"google": "gclid", "facebook": "fbclid", "instagram": "fbclid", "bing": "msclkid"}
 _MEDIUM = {"google": "cpc", "bing": "cpc", "facebook": "paid_social", "instagram": "paid_social"}
@@ -112,71 +117,6 @@ class Request:
             body["added_at"] = _local_time(stamp) if self.fault == "local_added_at" else stamp
 
 
-# --- the product catalogue -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    product_id: str
-    name: str
-    category: str
-    price_usd: float
-
-    @property
-    def search_term(self) -> str:
-        """What a user types to find it: the name without its colour, in lower case."""
-        return self.name.split(" - ")[0].lower()
-
-
-@functools.cache
-def load_products(path: Path = CATALOG) -> tuple[Product, ...]:
-    """The seeded product catalogue (``catalog/products.csv``; prices in USD)."""
-    with path.open(newline="", encoding="utf-8") as f:
-        return tuple(
-            Product(r["product_id"], r["product_name"], r["category"], float(r["price_usd"]))
-            for r in csv.DictReader(line for line in f if not line.startswith("#"))
-        )
-
-
-@dataclass(slots=True)
-class _Prices:
-    """The catalogue in one currency: product dicts (quantity 1, shared) and prices."""
-
-    currency: str
-    decimals: int
-    rate: float
-    items: list[dict[str, Any]]
-    prices: list[float]
-    #: The currency's price points: (from, step, drop) tiers, ascending (catalog/price_points.csv).
-    points: tuple[tuple[float, float, float], ...] = ()
-
-    def money(self, usd: float) -> float:
-        """``usd`` in this currency at its consumer price points (49.99, 3,599, 2,980, 199,90)."""
-        x = usd * self.rate
-        for low, step, drop in reversed(self.points):
-            if x >= low:
-                x = max(step, round(x / step) * step) - drop
-                break
-        return round(x, self.decimals) if self.decimals else float(round(x))
-
-
-@functools.cache
-def _price_points() -> dict[str, tuple[tuple[float, float, float], ...]]:
-    tiers: dict[str, list[tuple[float, float, float]]] = {}
-    for row in catalog.read_table("price_points"):
-        tiers.setdefault(row["currency"], []).append((float(row["from"]), float(row["step"]), float(row["drop"])))
-    return {c: tuple(sorted(t)) for c, t in tiers.items()}
-
-
-@functools.cache
-def _tax_rates() -> dict[tuple[str, str], tuple[float, bool]]:
-    """(country, state or "") -> (rate, whether shelf prices include it) (catalog/tax_rates.csv)."""
-    return {
-        (row["country"], row["state"]): (float(row["rate"]), row["inclusive"] == "1")
-        for row in catalog.read_table("tax_rates")
-    }
-
-
 # --- the compiled state machine --------------------------------------------------------------
 
 
@@ -209,7 +149,7 @@ class _Life:
     #: most devices never log in, and a person costs as much as a few requests).
     index: int
     headers: dict[str, str]
-    prices: _Prices
+    prices: Prices
     uid: str
     faulty: bool
     base: float
@@ -264,7 +204,7 @@ class JourneyEngine:
         for k, p in enumerate(self._products):
             self._by_category.setdefault(p.category, []).append(k)
         self._all = tuple(range(len(self._products)))
-        self._prices: dict[str, _Prices] = {}
+        self._prices: dict[str, Prices] = {}
         names = j.event_names
         index = {name: k for k, name in enumerate(j.states)}
         self._nodes: list[_Node] = []
@@ -387,13 +327,13 @@ class JourneyEngine:
             out.append(acc)
         return out
 
-    def _prices_for(self, currency: str) -> _Prices:
+    def _prices_for(self, currency: str) -> Prices:
         p = self._prices.get(currency)
         if p is None:
             c = self._j.commerce
             rate = c.usd_rates.get(currency) or USD_RATES.get(currency, 1.0)
-            decimals = 0 if currency in _ZERO_DECIMAL else 2
-            p = _Prices(currency, decimals, rate, [], [], _price_points().get(currency, ()))
+            decimals = 0 if currency in ZERO_DECIMAL else 2
+            p = Prices(currency, decimals, rate, [], [], price_points().get(currency, ()))
             for prod in self._products:
                 price = p.money(prod.price_usd)
                 p.prices.append(price)
@@ -656,16 +596,16 @@ class JourneyEngine:
         life.cart[k] = life.cart.get(k, 0) + qty
         life.checked_out = False  # the cart changed: checkout shows it again
         prices = life.prices
-        props = {"value": _round(prices.prices[k] * qty, prices.decimals), "currency": prices.currency}
-        return self._emit(life, node, stamp, props, [_line(prices, k, qty)])
+        props = {"value": round_money(prices.prices[k] * qty, prices.decimals), "currency": prices.currency}
+        return self._emit(life, node, stamp, props, [cart_line(prices, k, qty)])
 
     def _begin_checkout(self, life: _Life, node: _Node, stamp: str) -> Request | None:
         if not life.cart:
             return None
         life.checked_out = True
         prices = life.prices
-        props = {"value": _subtotal(prices, life.cart), "currency": prices.currency}
-        return self._emit(life, node, stamp, props, [_line(prices, k, q) for k, q in life.cart.items()])
+        props = {"value": cart_subtotal(prices, life.cart), "currency": prices.currency}
+        return self._emit(life, node, stamp, props, [cart_line(prices, k, q) for k, q in life.cart.items()])
 
     def _tax(self, life: _Life) -> tuple[float, bool]:
         """The sales tax of the buyer's country (or state) and whether prices include it; the
@@ -674,7 +614,7 @@ class JourneyEngine:
         if person is None:
             person = life.person = self.population.person(life.index)
         country = life.device["country"]
-        rates = _tax_rates()
+        rates = tax_rates()
         found = rates.get((country, person.get("state", ""))) or rates.get((country, ""))
         return found if found is not None else (self._j.commerce.tax_rate, False)
 
@@ -691,7 +631,7 @@ class JourneyEngine:
         prices = life.prices
         d = prices.decimals
         cart = life.cart
-        subtotal = _subtotal(prices, cart)
+        subtotal = cart_subtotal(prices, cart)
         shipping = 0.0 if subtotal >= prices.money(c.free_shipping_over_usd) else prices.money(c.shipping_usd)
         rate, inclusive = self._tax(life)
         life.orders += 1
@@ -710,36 +650,23 @@ class JourneyEngine:
         if self._coupons and rnd.random() < c.coupon_share:
             code, share = self._coupons[int(rnd.random() * len(self._coupons))]
             if not (code.upper().startswith("WELCOME") and life.orders > 1):  # a welcome code: first order only
-                discount = _round(subtotal * share, d)
+                discount = round_money(subtotal * share, d)
                 props["coupon"] = code
                 props["discount"] = discount
         if life.search_string:
             props["search_string"] = life.search_string
         taxable = subtotal - discount
         if inclusive:  # VAT/GST countries: the price holds the tax; the order shows what it contains
-            tax = _round(taxable * rate / (1.0 + rate), d)
-            props["value"] = _round(taxable + shipping, d)
+            tax = round_money(taxable * rate / (1.0 + rate), d)
+            props["value"] = round_money(taxable + shipping, d)
         else:  # sales tax is added at checkout
-            tax = _round(taxable * rate, d)
-            props["value"] = _round(taxable + shipping + tax, d)
+            tax = round_money(taxable * rate, d)
+            props["value"] = round_money(taxable + shipping + tax, d)
         props["tax"] = tax
-        products = [_line(prices, k, q) for k, q in cart.items()]
+        products = [cart_line(prices, k, q) for k, q in cart.items()]
         life.cart = {}
         life.checked_out = False
         return self._emit(life, node, stamp, props, products)
-
-
-def _round(x: float, decimals: int) -> float:
-    return round(x, decimals) if decimals else float(round(x))
-
-
-def _line(prices: _Prices, k: int, qty: int) -> dict[str, Any]:
-    item = prices.items[k]
-    return item if qty == 1 else {**item, "product_quantity": qty}
-
-
-def _subtotal(prices: _Prices, cart: dict[int, int]) -> float:
-    return _round(sum(prices.prices[k] * q for k, q in cart.items()), prices.decimals)
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
