@@ -32,6 +32,7 @@ from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import LoadProfile
+from simulator.loadtest.state import HarnessState, attach_state, harness_state
 from simulator.loadtest.user import OpenArrivals
 from simulator.report.outcome import interruption
 from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
@@ -61,45 +62,6 @@ def _on_sigint(signum: int, frame: Any) -> None:
 # to stop it, and runs to its full run time. A stop asked for must stop, so take SIGINT back,
 # and note it: by the time Locust fires "quitting" it has already stopped the users.
 signal.signal(signal.SIGINT, _on_sigint)
-
-
-class HarnessState:
-    """What the harness keeps on a Locust ``Environment`` (one per process)."""
-
-    def __init__(self, scenario: Scenario, opts: Any) -> None:
-        self.scenario = scenario
-        self.opts = opts
-        self.stats = RunStats()  # the master's sum of its workers' stats
-        self.started = 0.0
-        self.shard: tuple[int, int] | None = None
-        self.workers = 1
-        #: A report is being written (once per test) / has been written.
-        self.reporting = False
-        self.reported = False
-        self.exhausted = False
-        #: The mock's stats at test start, so reconciliation counts only this run's bodies.
-        self.mock_baseline: dict[str, Any] | None = None
-        #: The options the scenario was last resolved from (see resolve_options).
-        self.resolution: tuple[Any, ...] = ()
-        #: Users and run time given on the command line (None: the scenario's).
-        self.cli_load: tuple[Any, Any] = (None, None)
-        #: Where the last report was written.
-        self.report_dir: Path | None = None
-        #: The SLO that stopped the run early (slo.abort_on_fail), if one did.
-        self.aborted: str | None = None
-        #: When the test began to stop (0 until it does): the end of the arrival window.
-        self.stopped_at = 0.0
-        #: The process was told to quit (a signal) while the test was still running.
-        self.interrupted = False
-        #: On a master: the workers of this test, and those whose last figures have arrived.
-        self.worker_ids: set[str] = set()
-        self.finals: set[str] = set()
-
-
-# The harness state rides on Locust's Environment as attributes it does not declare: each
-# `type: ignore[attr-defined]` in simulator/loadtest/ is one of them, until HarnessState holds them all.
-def _state(env: Environment) -> HarnessState | None:
-    return getattr(env, "loadsim", None)
 
 
 def _scenario_with_overrides(opts: Any) -> Scenario:
@@ -137,12 +99,12 @@ def _on_init(environment: Environment, **_: Any) -> None:
     global _process_env
     _process_env = environment  # report_to_master and worker_report listeners get no environment
     state = HarnessState(scenario, opts)
-    environment.loadsim = state  # type: ignore[attr-defined]
+    attach_state(environment, state)
     state.resolution = _resolution(opts)
     # Users and run time as the command line gave them: Locust fills in its own defaults later.
     state.cli_load = (_explicit(opts, "num_users"), _explicit(opts, "run_time"))
     try:
-        environment.loadsim_profile = _profile(state)  # type: ignore[attr-defined]
+        state.profile = _profile(state)
     except ValueError as e:
         sys.stderr.write(f"loadsim: {e}\n")
         raise SystemExit(2) from None
@@ -193,7 +155,7 @@ def resolve_options(environment: Environment) -> bool:
     Options change after ``init`` in two ways: the web UI's start form (``/swarm``), and a
     worker receiving its master's options with the spawn message. Returns whether anything changed.
     """
-    state = _state(environment)
+    state = harness_state(environment)
     opts = environment.parsed_options
     if state is None or opts is None:
         return False
@@ -203,7 +165,7 @@ def resolve_options(environment: Environment) -> bool:
         return False
     scenario = _scenario_with_overrides(opts)
     state.scenario, state.opts, state.resolution = scenario, opts, key
-    environment.loadsim_profile = _profile(state)  # type: ignore[attr-defined]
+    state.profile = _profile(state)
     log.info("scenario %s (seed %s, %s model)", scenario.name, scenario.seed, scenario.load.model)
     return True
 
@@ -252,7 +214,7 @@ def _mock_admin(state: HarnessState, environment: Environment) -> str | None:
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
-    state = _state(environment)
+    state = harness_state(environment)
     if state is None:
         return
     try:
@@ -289,16 +251,17 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         rate_cap=state.opts.rate_cap or state.scenario.target.rate_cap,
         endpoint=state.opts.endpoint,
     )
-    environment.loadsim_context = ctx  # type: ignore[attr-defined]
+    state.context = ctx
     gevent.spawn(_sample_gauges, environment, ctx)
     if state.scenario.load.model == "open":
-        profile: LoadProfile = environment.loadsim_profile  # type: ignore[attr-defined]
+        profile = state.profile
+        assert profile is not None  # set at init, or the process exited
         arrivals = OpenArrivals(
             ctx,
             rate_at=lambda t: _rate_share(profile, ctx, t),
             requests_per_second=state.scenario.load.rate_unit == "requests",
         )
-        environment.loadsim_arrivals = arrivals  # type: ignore[attr-defined]
+        state.arrivals = arrivals
         arrivals.start()
     if isinstance(runner, WorkerRunner):
         if state.shard is not None:
@@ -331,7 +294,7 @@ def _status_loop(environment: Environment, state: HarnessState) -> None:
     last_count, last_time = 0, time.time()
     while environment.runner is not None and environment.runner.state not in ("stopped", "quitting"):
         gevent.sleep(STATUS_INTERVAL)
-        ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+        ctx = state.context
         stats = state.stats if ctx is None else ctx.stats
         cpu = _generator_cpu(stats)
         if _abort_on_failed_slo(environment, state, stats):
@@ -415,27 +378,28 @@ def _rate_share(profile: LoadProfile, ctx: RunContext, elapsed: float) -> float:
 
 
 def _on_shard_message(environment: Environment, msg: Any, **_: Any) -> None:
-    state = _state(environment)
+    state = harness_state(environment)
     if state is None:
         return
     state.shard = (int(msg.data["index"]), int(msg.data["count"]))
-    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+    ctx = state.context
     if ctx is not None and ctx.population is None:
         ctx.assign_shard(*state.shard)
 
 
 @events.test_stopping.add_listener
 def _on_test_stopping(environment: Environment, **_: Any) -> None:
-    state = _state(environment)
+    state = harness_state(environment)
     if state is not None and not state.stopped_at:
         state.stopped_at = time.time()
-    arrivals: OpenArrivals | None = getattr(environment, "loadsim_arrivals", None)
+    arrivals = state.arrivals if state is not None else None
     if arrivals is not None:
         arrivals.stop()
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
-    ctx: RunContext | None = getattr(_process_env, "loadsim_context", None)
+    state = harness_state(_process_env)
+    ctx = state.context if state is not None else None
     if ctx is not None:
         taken = ctx.stats.take()
         data[REPORT_KEY] = taken.to_dict()
@@ -445,7 +409,8 @@ def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
 def _send_final_report(environment: Environment, **_: Any) -> None:
     """On a worker that stops: ship what is left now. Locust sends this before "client_stopped",
     on the same socket, and a master stops only when every worker said so."""
-    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+    state = harness_state(environment)
+    ctx = state.context if state is not None else None
     runner = environment.runner
     if ctx is not None and isinstance(runner, WorkerRunner):
         data: dict[str, Any] = {}
@@ -460,7 +425,7 @@ def _stop_before_quitting(environment: Environment, **_: Any) -> None:
 
 def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
     _on_worker_report(msg.node_id, msg.data)
-    state = _state(environment)
+    state = harness_state(environment)
     if state is not None:
         state.finals.add(msg.node_id)
 
@@ -503,7 +468,7 @@ def _await_finals(state: HarnessState) -> None:
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
-    state = _state(_process_env) if _process_env is not None else None
+    state = harness_state(_process_env) if _process_env is not None else None
     if state is not None and REPORT_KEY in data:
         state.stats.merge(RunStats.from_dict(data[REPORT_KEY]))
         state.exhausted = state.exhausted or bool(data.get(REPORT_KEY + "_exhausted"))
@@ -512,7 +477,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     """In the web UI a test stops without the process quitting: write its report now."""
-    state = _state(environment)
+    state = harness_state(environment)
     if state is None or getattr(state.opts, "headless", True) or isinstance(environment.runner, WorkerRunner):
         return
     if state.started and not state.reporting:
@@ -526,7 +491,7 @@ def _report_after_finals(environment: Environment, state: HarnessState) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
-    state = _state(environment)
+    state = harness_state(environment)
     if state is None or state.reporting or isinstance(environment.runner, WorkerRunner) or not state.started:
         return
     # Locust's run-time limit, a shape that ends and an SLO abort all stop the test before the
@@ -548,13 +513,14 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
     state.reporting = True
     environment.process_exit_code = 2
     try:
-        ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+        ctx = state.context
         stats = state.stats if ctx is None else ctx.stats
         exhausted = state.exhausted or (ctx is not None and ctx.exhausted)
         target = _target(state, environment)
         admin = _mock_admin(state, environment)
         reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
-        profile: LoadProfile = environment.loadsim_profile  # type: ignore[attr-defined]
+        profile = state.profile
+        assert profile is not None  # set at init, or the process exited
         first = profile.at(0)
         ended = time.time()
         plan = _plan(state, profile, stats, ended)

@@ -33,6 +33,7 @@ from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_su
 from simulator.loadtest import hooks as _hooks  # the harness's listeners first: ours run after theirs
 from simulator.loadtest.context import RunContext
 from simulator.loadtest.shape import LoadProfile
+from simulator.loadtest.state import harness_state
 from simulator.loadtest.user import TrackingUser
 from simulator.report.summary import reach
 from simulator.scenario import ScenarioError, load_scenario
@@ -115,7 +116,8 @@ class ReplayUser(TrackingUser):
 
     def on_start(self) -> None:
         super().on_start()
-        source: ReplaySource | None = getattr(self.environment, "loadsim_replay", None)
+        harness = harness_state(self.environment)
+        source = harness.replay if harness is not None else None
         if source is None:
             log.error("loadsim replay: no dataset; pass --dataset DIR (a directory from loadsim generate)")
             raise StopUser()
@@ -189,7 +191,7 @@ def _add_arguments(parser: Any) -> None:
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     opts = environment.parsed_options
-    state = getattr(environment, "loadsim", None)
+    state = harness_state(environment)
     if opts is None or state is None or not getattr(opts, "dataset", None):
         return
     if opts.speed < 0:
@@ -211,7 +213,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     # Named as what it is, so every report's title says so: "replay of shop (ecommerce)".
     name = f"replay of {Path(opts.dataset).resolve().name} ({scenario.name})"
     state.scenario = dataclasses.replace(scenario, name=name, seed=summary["dataset"]["seed"], load=load)
-    environment.loadsim_profile = LoadProfile.of(  # type: ignore[attr-defined]
+    state.profile = LoadProfile.of(
         load, users=getattr(opts, "num_users", None) or None, run_time=getattr(opts, "run_time", None) or None
     )
 
@@ -219,9 +221,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     opts = environment.parsed_options
-    ctx: RunContext | None = getattr(environment, "loadsim_context", None)
+    state = harness_state(environment)
+    ctx = state.context if state is not None else None
     if (
-        opts is None
+        state is None
+        or opts is None
         or not getattr(opts, "dataset", None)
         or ctx is None
         or isinstance(environment.runner, MasterRunner)
@@ -230,7 +234,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     ctx.queue_limit = 0  # a replay sends what the dataset holds: no offline queues, every send recorded
     lanes = max(1, int(getattr(opts, "num_users", 1) or 1))
     source = ReplaySource(ctx=ctx, directory=Path(opts.dataset), lanes=lanes, speed=opts.speed, restamp=opts.restamp)
-    environment.loadsim_replay = source  # type: ignore[attr-defined]
+    state.replay = source
     source.start()
     if not isinstance(environment.runner, WorkerRunner):
         gevent.spawn(_quit_when_played, environment, source)
@@ -250,6 +254,7 @@ def _quit_when_played(environment: Environment, source: ReplaySource) -> None:
 
 @events.test_stopping.add_listener
 def _on_test_stopping(environment: Environment, **_: Any) -> None:
-    source: ReplaySource | None = getattr(environment, "loadsim_replay", None)
+    state = harness_state(environment)
+    source = state.replay if state is not None else None
     if source is not None:
         source.stop()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from locust import LoadTestShape
 
+from simulator.loadtest.state import harness_state
 from simulator.scenario import LoadConfig
 
 __all__ = ["LoadProfile", "ScenarioShape"]
@@ -105,7 +106,8 @@ class ScenarioShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
         if self.runner is None:  # not attached to a runner yet
             return None
-        profile: LoadProfile | None = getattr(self.runner.environment, "loadsim_profile", None)
+        state = harness_state(self.runner.environment)
+        profile = state.profile if state is not None else None
         if profile is None:
             return None
         now = profile.at(self.get_run_time())

@@ -21,6 +21,7 @@ from simulator import contract, payloads
 from simulator.digest import digest
 from simulator.journey import Request
 from simulator.loadtest.context import RunContext
+from simulator.loadtest.state import harness_state
 from simulator.report.stats import RunStats
 from simulator.report.summary import reach
 
@@ -134,14 +135,15 @@ class TrackingUser(FastHttpUser):
     ctx: RunContext
 
     def __init__(self, environment: Any) -> None:
-        state = getattr(environment, "loadsim", None)
+        state = harness_state(environment)
         if state is not None:  # the scenario's client timeouts, before FastHttpUser builds its client
             self.network_timeout = state.scenario.client.timeout
             self.connection_timeout = state.scenario.client.connect_timeout
         super().__init__(environment)
 
     def on_start(self) -> None:
-        ctx: RunContext | None = getattr(self.environment, "loadsim_context", None)
+        harness = harness_state(self.environment)
+        ctx = harness.context if harness is not None else None
         if ctx is None:
             raise StopUser()
         self.ctx = ctx
@@ -313,7 +315,8 @@ class DeviceUser(TrackingUser):
     def play(self) -> None:
         ctx = self.ctx
         self.flush()
-        arrivals: OpenArrivals | None = getattr(self.environment, "loadsim_arrivals", None)
+        harness = harness_state(self.environment)
+        arrivals = harness.arrivals if harness is not None else None
         session: list[Request] | None
         if arrivals is not None:
             # Wait for an arrival, but not past the moment queued requests fall due.

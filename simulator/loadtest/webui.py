@@ -35,6 +35,7 @@ from simulator.contract import ENDPOINT_NAMES
 from simulator.loadtest import hooks
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import LoadProfile
+from simulator.loadtest.state import HarnessState, harness_state
 from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
 from simulator.scenario import Scenario, ScenarioError
@@ -106,6 +107,14 @@ def describe_load(scenario: Scenario) -> str:
     return f"{scenario.name}: " + ", ".join(stages)
 
 
+def _state(environment: Environment) -> HarnessState:
+    """The harness state, which the tab is registered only with (see ``_on_init``)."""
+    state = harness_state(environment)
+    if state is None:
+        raise RuntimeError("the loadsim tab needs the harness set up (--scenario)")
+    return state
+
+
 def form_defaults(state: Any) -> tuple[int, float]:
     """Users and ramp-up the start form shows: the preselected scenario's (or the command line's)."""
     profile = LoadProfile.of(state.scenario.load, users=state.cli_load[0], run_time=state.cli_load[1])
@@ -137,8 +146,8 @@ def form_load(
     from what the form showed (``defaults``), and scale the scenario's stages as the command line's
     flags do; left as shown, the stages play as written.
     Raises ValueError (or ScenarioError) saying what is wrong."""
-    state: Any = environment.loadsim  # type: ignore[attr-defined]
-    cli_users, cli_run_time = getattr(environment, "loadsim_cli_load", state.cli_load)
+    state = _state(environment)
+    cli_users, cli_run_time = state.cli_load if state.cli_load_first is None else state.cli_load_first
     try:
         users = int(form.get("user_count", ""))
         spawn = float(form.get("spawn_rate", ""))
@@ -175,12 +184,12 @@ def form_options(environment: Environment, form: Mapping[str, str]) -> Any:
 
 def apply_form_load(environment: Environment, form: Mapping[str, str], defaults: tuple[int, float]) -> None:
     """The start form's users, ramp-up and run time over the scenario's stages (see ``form_load``)."""
-    state: Any = environment.loadsim  # type: ignore[attr-defined]
-    if not hasattr(environment, "loadsim_cli_load"):  # what the command line gave, kept for every test
-        environment.loadsim_cli_load = state.cli_load  # type: ignore[attr-defined]
+    state = _state(environment)
+    if state.cli_load_first is None:  # what the command line gave, kept for every test
+        state.cli_load_first = state.cli_load
     scenario, state.cli_load, profile = form_load(environment, form, defaults, state.opts)
     state.scenario = scenario
-    environment.loadsim_profile = profile  # type: ignore[attr-defined]
+    state.profile = profile
 
 
 # --- the rows ----------------------------------------------------------------------------------
@@ -188,10 +197,10 @@ def apply_form_load(environment: Environment, form: Mapping[str, str], defaults:
 
 def _live_stats(environment: Environment) -> RunStats | None:
     """This process's stats (standalone) or the sum of the workers' (master)."""
-    ctx = getattr(environment, "loadsim_context", None)
+    state = harness_state(environment)
+    ctx = state.context if state is not None else None
     if ctx is not None and not isinstance(environment.runner, MasterRunner):
-        return ctx.stats  # type: ignore[no-any-return]  # ctx came from getattr
-    state = getattr(environment, "loadsim", None)
+        return ctx.stats
     return None if state is None else state.stats
 
 
@@ -247,7 +256,7 @@ class MockView:
 
 def rows(environment: Environment, mock: MockView | None = None) -> list[dict[str, Any]]:
     """The tab's rows: harness percentiles, funnel, arrivals, reconciliation."""
-    state = getattr(environment, "loadsim", None)
+    state = harness_state(environment)
     stats = _live_stats(environment)
     if state is None or stats is None:
         return []
@@ -276,7 +285,8 @@ def rows(environment: Environment, mock: MockView | None = None) -> list[dict[st
 
 def _load_rows(environment: Environment) -> list[dict[str, Any]]:
     """The load profile in effect, stage by stage: the scenario's, or the form's users and run time."""
-    profile: LoadProfile | None = getattr(environment, "loadsim_profile", None)
+    state = harness_state(environment)
+    profile = state.profile if state is not None else None
     if profile is None:
         return []
     out, begin = [], 0.0
@@ -376,7 +386,7 @@ def _funnel_rows(scenario: Scenario, stats: RunStats) -> list[dict[str, Any]]:
 def _arrival_rows(environment: Environment, state: Any, stats: RunStats) -> list[dict[str, Any]]:
     if state.scenario.load.model != "open":
         return [_plain("arrivals", "dropped arrivals", 0, "closed model: users wait for each other, nothing drops")]
-    profile: LoadProfile | None = getattr(environment, "loadsim_profile", None)
+    profile = state.profile
     elapsed = time.time() - state.started if state.started else 0.0
     now = profile.at(elapsed) if profile is not None else None
     target = f"{now[2]:g}/s" if now is not None and now[2] is not None else "-"
@@ -447,8 +457,8 @@ def register(environment: Environment) -> None:
     # Locust rebuilds its template arguments on every page load: the form's tuning follows each time.
     # The form is filled from the scenario preselected at start (the one the command line named):
     # a field left as shown means "as the scenario says", whichever scenario is then chosen.
-    defaults = form_defaults(environment.loadsim)  # type: ignore[attr-defined]
-    load = describe_load(environment.loadsim.scenario)  # type: ignore[attr-defined]
+    defaults = form_defaults(_state(environment))
+    load = describe_load(_state(environment).scenario)
     locust_update = web_ui.update_template_args
 
     def update_template_args() -> None:
@@ -494,7 +504,7 @@ def register(environment: Environment) -> None:
 
     @app.route("/loadsim/stats")
     def _loadsim_stats() -> Response:
-        state = getattr(environment, "loadsim", None)
+        state = harness_state(environment)
         return jsonify(
             {
                 "scenario": state.scenario.name if state else None,
@@ -544,7 +554,7 @@ def _after_report(environment: Environment, state: Any) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
-    state = getattr(environment, "loadsim", None)
+    state = harness_state(environment)
     if environment.web_ui is None or state is None or isinstance(environment.runner, WorkerRunner):
         return
     if state.started and not getattr(state.opts, "headless", False):
@@ -553,10 +563,6 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
-    if (
-        environment.web_ui is None
-        or isinstance(environment.runner, WorkerRunner)
-        or getattr(environment, "loadsim", None) is None
-    ):
+    if environment.web_ui is None or isinstance(environment.runner, WorkerRunner) or harness_state(environment) is None:
         return
     register(environment)
