@@ -209,5 +209,9 @@ def try_reconcile(stats: RunStats, admin_url: str, baseline: dict[str, Any] | No
     try:
         mock = fetch_settled_stats(admin_url)
     except (OSError, urllib.error.URLError, ValueError) as e:
-        return {"ok": False, "differences": [f"could not read the mock's stats at {admin_url}: {e}"], "endpoints": {}}
+        if isinstance(getattr(e, "reason", e), ConnectionRefusedError):  # nothing listens there any more
+            said = f"the mock at {admin_url} is gone (connection refused): what it stored cannot be read"
+        else:
+            said = f"could not read the mock's stats at {admin_url}: {e}"
+        return {"ok": False, "differences": [said], "endpoints": {}}
     return reconcile(stats, mock, baseline)

@@ -27,7 +27,7 @@ from simulator import locustfiles
 from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
-from simulator.report.summary import default_report_dir
+from simulator.report.summary import default_report_dir, fail_reconciliation
 from simulator.scenario import MOCK_FLAGS, load_scenario, parse_duration
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
@@ -121,6 +121,18 @@ def _drain(stream: IO[str], log_path: Path) -> None:
                 f.write(line)
 
     threading.Thread(target=pump, name="mock-log", daemon=True).start()
+
+
+def _death(returncode: int | None) -> str | None:
+    """How a process that ended by itself ended: "exit -9, SIGKILL", "exit 1"; None while it runs."""
+    if returncode is None:
+        return None
+    if returncode < 0:
+        try:
+            return f"exit {returncode}, {signal.Signals(-returncode).name}"
+        except ValueError:
+            pass
+    return f"exit {returncode}"
 
 
 def _stop(proc: subprocess.Popen[str], *, timeout: float = 15.0) -> None:
@@ -416,11 +428,19 @@ def run(opts: RunOptions) -> int:
     finally:
         if outage is not None:
             outage.cancel()
+        died = _death(mock.poll()) if mock is not None else None  # before we stop it ourselves
         if mock is not None:
             _stop(mock)
+    if died is not None:
+        log = report_dir / "mock.log"
+        died = f"the mock collector died during the run ({died}): what it stored cannot be read; see {log}"
+        print(f"loadsim: {died}", file=sys.stderr, flush=True)
     if ui:
         return code if code in VERDICT_CODES else 2
     summary = report_dir / "summary.json"
+    if died is not None and summary.is_file():
+        fail_reconciliation(report_dir, died)
+        code = 1 if code in (0, 3) else code  # a run whose mock died is never a pass
     if summary.is_file():
         print(f"loadsim: report in {report_dir}/ (report.html, summary.json, summary.md, junit.xml)", flush=True)
         md = (report_dir / "summary.md").read_text(encoding="utf-8")
