@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from simulator.errors import HarnessError
-from simulator.report.outcome import interruption, mock_warnings, result_of
+from simulator.report.outcome import interruption, mock_caps, mock_warnings, result_of
 from simulator.report.slo import Verdict, junit_xml
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
@@ -444,6 +444,9 @@ def _md(summary: Mapping[str, Any]) -> str:
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
+        caps = mock_caps(rec)
+        if caps:
+            lines += ["", "The mock's memory caps: " + "; ".join(caps)]
     rejected = summary.get("expected_rejections") or []
     if rejected:
         lines += ["", "| expected 400 (faulty SDK) | count | the collector's message |", "|---|---:|---|"]

@@ -325,3 +325,21 @@ def test_harness_arguments_come_from_a_locust_conf(tmp_path: Path) -> None:
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     assert summary["scenario"] == "identity" and summary["seed"] == 99
+
+
+def test_a_capped_memory_store_is_named_and_reconciliation_still_passes(tmp_path: Path) -> None:
+    """A ``:memory:`` mock with a tiny ``--memory-store-cap`` keeps counts and digests, not bodies:
+    reconciliation counts the stored rows (OK) and the report names what the cap dropped."""
+    mock, url = start_mock("--memory-store-cap", "20000")
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "6s", "--host", url)
+    finally:
+        stop(mock)
+    assert code == 0, out
+    rec = summary["reconciliation"]
+    assert rec["ok"], rec
+    dropped = rec["mock"]["bodies_dropped"]
+    assert dropped > 0, rec
+    said = f"the mock kept counts and digests but not the bodies of {dropped:,} requests"
+    assert said in (tmp_path / "report" / "summary.md").read_text()
+    assert said in (tmp_path / "report" / "report.html").read_text()
