@@ -31,6 +31,9 @@ __all__ = ["fetch_mock_stats", "reconcile"]
 
 #: Beyond this many cut-off requests an endpoint's subsets are not searched (2**20 sums at most).
 MAX_SUBSET_SEARCH = 20
+#: What the mock's memory caps cost (``stats()`` keys): bodies a capped ``:memory:`` store did not keep
+#: (their counts and digests are kept) and profiles forgotten past ``--max-profiles``.
+MEMORY_CAPS = ("bodies_dropped", "profiles_forgotten")
 #: Seconds reconciliation waits for the mock's pending rows to be committed before it counts.
 DRAIN_WAIT = 5.0
 
@@ -144,7 +147,11 @@ def reconcile(stats: RunStats, mock: dict[str, Any], baseline: dict[str, Any] | 
         "endpoints": rows,
         "source": source,
         "merges": merges,
-        "mock": {k: mock.get(k) for k in ("profiles", "merges", "warnings")},
+        "mock": {
+            **{k: mock.get(k) for k in ("profiles", "merges", "warnings")},
+            # The mock's memory caps (this run's share): the report names them, reconciliation counts rows.
+            **{k: int(mock[k]) - int(base.get(k) or 0) for k in MEMORY_CAPS if isinstance(mock.get(k), int)},
+        },
     }
 
 
@@ -209,5 +216,9 @@ def try_reconcile(stats: RunStats, admin_url: str, baseline: dict[str, Any] | No
     try:
         mock = fetch_settled_stats(admin_url)
     except (OSError, urllib.error.URLError, ValueError) as e:
-        return {"ok": False, "differences": [f"could not read the mock's stats at {admin_url}: {e}"], "endpoints": {}}
+        if isinstance(getattr(e, "reason", e), ConnectionRefusedError):  # nothing listens there any more
+            said = f"the mock at {admin_url} is gone (connection refused): what it stored cannot be read"
+        else:
+            said = f"could not read the mock's stats at {admin_url}: {e}"
+        return {"ok": False, "differences": [said], "endpoints": {}}
     return reconcile(stats, mock, baseline)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +28,7 @@ from simulator import locustfiles
 from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
-from simulator.report.summary import default_report_dir
+from simulator.report.summary import default_report_dir, fail_reconciliation
 from simulator.scenario import MOCK_FLAGS, load_scenario, parse_duration
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
@@ -121,6 +122,18 @@ def _drain(stream: IO[str], log_path: Path) -> None:
                 f.write(line)
 
     threading.Thread(target=pump, name="mock-log", daemon=True).start()
+
+
+def _death(returncode: int | None) -> str | None:
+    """How a process that ended by itself ended: "exit -9, SIGKILL", "exit 1"; None while it runs."""
+    if returncode is None:
+        return None
+    if returncode < 0:
+        try:
+            return f"exit {returncode}, {signal.Signals(-returncode).name}"
+        except ValueError:
+            pass
+    return f"exit {returncode}"
 
 
 def _stop(proc: subprocess.Popen[str], *, timeout: float = 15.0) -> None:
@@ -239,12 +252,49 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
     for flag, value in flags:
         if value is not None:
             cmd += [flag, str(value)]
-    if opts.processes:
-        # Locust's master listens on every interface by default; its workers here are local.
-        cmd += ["--master-bind-host", "127.0.0.1"]
+    if opts.processes or _given(opts.locust_args, "--processes"):  # loadsim ui passes it after --
+        cmd += _master_flags(opts.locust_args)
     if opts.confirm_real_target:
         cmd.append("--confirm-real-target")
     return cmd + list(opts.locust_args)
+
+
+def _given(args: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` in a command line (``--flag v`` or ``--flag=v``), the last one given."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith(flag + "="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _master_flags(user_args: Sequence[str]) -> list[str]:
+    """Where the master that ``--processes`` starts listens, and where its forked workers find it.
+
+    Locust's default is every interface, port 5557: a second run on the host then fails ("Address
+    already in use") or its workers join the first run's master. So: loopback (its workers are
+    local) and a free port, unless the user gave them (``-- --master-bind-port P``).
+    """
+    out: list[str] = []
+    if _given(user_args, "--master-bind-host") is None:
+        out += ["--master-bind-host", "127.0.0.1"]
+    bind, port = _given(user_args, "--master-bind-port"), _given(user_args, "--master-port")
+    if bind is None and port is None:
+        bind = port = str(_free_port())
+        out += ["--master-bind-port", bind, "--master-port", port]
+    elif bind is None:
+        out += ["--master-bind-port", str(port)]
+    elif port is None:
+        out += ["--master-port", bind]
+    return out
 
 
 def check_locust_arguments(args: Sequence[str]) -> None:
@@ -416,11 +466,19 @@ def run(opts: RunOptions) -> int:
     finally:
         if outage is not None:
             outage.cancel()
+        died = _death(mock.poll()) if mock is not None else None  # before we stop it ourselves
         if mock is not None:
             _stop(mock)
+    if died is not None:
+        log = report_dir / "mock.log"
+        died = f"the mock collector died during the run ({died}): what it stored cannot be read; see {log}"
+        print(f"loadsim: {died}", file=sys.stderr, flush=True)
     if ui:
         return code if code in VERDICT_CODES else 2
     summary = report_dir / "summary.json"
+    if died is not None and summary.is_file():
+        fail_reconciliation(report_dir, died)
+        code = 1 if code in (0, 3) else code  # a run whose mock died is never a pass
     if summary.is_file():
         print(f"loadsim: report in {report_dir}/ (report.html, summary.json, summary.md, junit.xml)", flush=True)
         md = (report_dir / "summary.md").read_text(encoding="utf-8")

@@ -22,7 +22,7 @@ from simulator.report.assets import CSS, SCRIPT
 from simulator.report.chart import TOTAL, Line
 from simulator.report.chart import Ids as _Ids
 from simulator.report.histogram import sparse_percentile
-from simulator.report.outcome import interruption, mock_warnings, result_of
+from simulator.report.outcome import interruption, mock_caps, mock_warnings, result_of
 from simulator.report.slo import Verdict
 from simulator.report.stats import RunStats, merge_slice
 
@@ -506,6 +506,13 @@ def _reconciliation(summary: Mapping[str, Any]) -> str:
         + "".join(f"<li>{escape(str(d))}</li>" for d in rec.get("differences", []))
         + "</ul>"
     ]
+    caps = mock_caps(rec)
+    if caps:  # beside the verdict: the rows were counted, some of what they held was not kept
+        out.append(
+            '<div class="banner warn">The mock\'s memory caps: <ul>'
+            + "".join(f"<li>{escape(c)}</li>" for c in caps)
+            + "</ul></div>"
+        )
     per = rec.get("endpoints") or {}
     if per:
         cols = sorted({k for v in per.values() if isinstance(v, Mapping) for k in v})

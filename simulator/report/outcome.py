@@ -1,12 +1,13 @@
 """A run's outcome in words, read from its summary: PASSED, FAILED or INTERRUPTED, how far an
-interrupted run got, and the mock's warnings as sentences. Both summary.md and the page say them."""
+interrupted run got, the mock's warnings and what its memory caps cost, as sentences. Both
+summary.md and the page say them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MOCK_WARNINGS", "interruption", "mock_warnings", "result_of"]
+__all__ = ["MOCK_WARNINGS", "interruption", "mock_caps", "mock_warnings", "result_of"]
 
 
 def interruption(summary: Mapping[str, Any]) -> str:
@@ -36,6 +37,24 @@ def mock_warnings(reconciliation: Mapping[str, Any] | None) -> list[str]:
     return [
         f"{n} {MOCK_WARNINGS.get(k, k.replace('_', ' '))}" for k, n in sorted(raw.items(), key=lambda kv: -kv[1]) if n
     ]
+
+
+def mock_caps(reconciliation: Mapping[str, Any] | None) -> list[str]:
+    """What the mock's memory caps cost this run, in words (nothing when they cost nothing): the
+    stored rows reconciliation counts are whole either way."""
+    mock = (reconciliation or {}).get("mock") or {}
+    if not isinstance(mock, Mapping):
+        return []
+    out = []
+    bodies, profiles = mock.get("bodies_dropped"), mock.get("profiles_forgotten")
+    if isinstance(bodies, int) and bodies > 0:
+        out.append(
+            f"the mock kept counts and digests but not the bodies of {bodies:,} requests (its :memory: store "
+            "is capped: raise loadsim mock --memory-store-cap, or give it a file --store, to keep them)"
+        )
+    if isinstance(profiles, int) and profiles > 0:
+        out.append(f"the mock forgot {profiles:,} profiles, oldest first (past its --max-profiles)")
+    return out
 
 
 def result_of(summary: Mapping[str, Any]) -> str:

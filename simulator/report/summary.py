@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from simulator.errors import HarnessError
-from simulator.report.outcome import interruption, mock_warnings, result_of
+from simulator.report.outcome import interruption, mock_caps, mock_warnings, result_of
 from simulator.report.slo import Verdict, junit_xml
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
@@ -444,6 +444,9 @@ def _md(summary: Mapping[str, Any]) -> str:
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]
+        caps = mock_caps(rec)
+        if caps:
+            lines += ["", "The mock's memory caps: " + "; ".join(caps)]
     rejected = summary.get("expected_rejections") or []
     if rejected:
         lines += ["", "| expected 400 (faulty SDK) | count | the collector's message |", "|---|---:|---|"]
@@ -542,6 +545,33 @@ def load_run_stats(run: Path) -> RunStats | None:
         return RunStats.from_dict(orjson.loads(path.read_bytes()))
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+#: The differences that only say the mock's stats could not be read (a later, better one replaces them).
+UNREAD_MOCK = ("could not read the mock's stats", "is gone (connection refused)")
+
+
+def fail_reconciliation(run_dir: Path, difference: str) -> None:
+    """A reconciliation difference learnt after the report was written (``loadsim run`` sees the mock's
+    exit only once Locust has ended): said first, the run FAILED, the files written again."""
+    summary = load_summary(run_dir)
+    rec = dict(summary.get("reconciliation") or {"endpoints": {}})
+    before = [str(d) for d in rec.get("differences") or []]
+    rec["differences"] = [difference, *(d for d in before if not any(u in d for u in UNREAD_MOCK))]
+    rec["ok"] = False
+    summary["reconciliation"] = rec
+    for v in summary.get("slo") or []:
+        if str(v.get("name", "")).startswith("reconciliation"):
+            v["passed"] = v["actual"] = False
+    reason = str(summary.get("reason") or "")
+    old = next((f"reconciliation: {d}" for d in before if f"reconciliation: {d}" in reason), None)
+    new = f"reconciliation: {difference}"
+    summary["reason"] = (
+        reason.replace(old, new) if old else "; ".join(r for r in (new, reason) if r and r != "every SLO held")
+    )
+    summary["result"], summary["passed"] = "FAILED", False
+    (run_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    render_again(run_dir)
 
 
 def render_again(run_dir: Path) -> list[Path]:

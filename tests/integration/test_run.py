@@ -325,3 +325,44 @@ def test_harness_arguments_come_from_a_locust_conf(tmp_path: Path) -> None:
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     assert summary["scenario"] == "identity" and summary["seed"] == 99
+
+
+def test_a_capped_memory_store_is_named_and_reconciliation_still_passes(tmp_path: Path) -> None:
+    """A ``:memory:`` mock with a tiny ``--memory-store-cap`` keeps counts and digests, not bodies:
+    reconciliation counts the stored rows (OK) and the report names what the cap dropped."""
+    mock, url = start_mock("--memory-store-cap", "20000")
+    try:
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "6s", "--host", url)
+    finally:
+        stop(mock)
+    assert code == 0, out
+    rec = summary["reconciliation"]
+    assert rec["ok"], rec
+    dropped = rec["mock"]["bodies_dropped"]
+    assert dropped > 0, rec
+    said = f"the mock kept counts and digests but not the bodies of {dropped:,} requests"
+    assert said in (tmp_path / "report" / "summary.md").read_text()
+    assert said in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_two_runs_with_processes_on_one_host_do_not_share_a_master_port(tmp_path: Path) -> None:
+    """Each ``--processes`` run binds its master on a free loopback port of its own: two at once on
+    one host neither collide ("Address already in use") nor have workers join the other's master."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    results: dict[str, tuple[int, str, dict[str, Any]]] = {}
+
+    def one(name: str, where: Path) -> None:
+        results[name] = loadsim_run(where, "smoke", "--run-time", "8s", "--processes", "2", timeout=150)
+
+    threads = [threading.Thread(target=one, args=(n, p)) for n, p in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert set(results) == {"a", "b"}
+    for name, (code, out, summary) in results.items():
+        assert code == 0, f"run {name}:\n{out}"
+        assert summary["workers"] == 2, name
+        assert summary["reconciliation"]["ok"], summary["reconciliation"]

@@ -1,0 +1,46 @@
+"""``--processes``: the master ``loadsim run`` starts binds loopback on a free port of its own, and
+its workers are sent there; a port or host the user gives (``-- --master-bind-port P``) is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.loadtest.runner import RunOptions, locust_command
+
+
+def flags(*locust_args: str, processes: int | None = 2) -> dict[str, list[str]]:
+    cmd = locust_command(
+        RunOptions(scenario="smoke", processes=processes, locust_args=locust_args), host="http://x", report_dir=Path()
+    )
+    out: dict[str, list[str]] = {}
+    for i, arg in enumerate(cmd):
+        if arg.startswith("--master"):
+            name, _, value = arg.partition("=")
+            out.setdefault(name, []).append(value or cmd[i + 1])
+    return out
+
+
+def test_processes_get_a_free_loopback_master_port_and_the_workers_follow() -> None:
+    got = flags()
+    assert got["--master-bind-host"] == ["127.0.0.1"]
+    (port,) = got["--master-bind-port"]
+    assert got["--master-port"] == [port] and port != "5557" and int(port) > 0
+
+
+def test_a_master_port_or_host_the_user_gives_is_kept() -> None:
+    assert flags("--master-bind-port", "6001") == {
+        "--master-bind-host": ["127.0.0.1"],
+        "--master-port": ["6001"],
+        "--master-bind-port": ["6001"],
+    }
+    assert flags("--master-port=6002")["--master-bind-port"] == ["6002"]
+    assert flags("--master-bind-host", "0.0.0.0")["--master-bind-host"] == ["0.0.0.0"]
+
+
+def test_processes_given_after_dashes_as_loadsim_ui_does_get_their_port_too() -> None:
+    got = flags("--processes", "2", processes=None)
+    assert got["--master-bind-port"] == got["--master-port"] != ["5557"]
+
+
+def test_no_master_flags_without_processes() -> None:
+    assert flags(processes=None) == {}
