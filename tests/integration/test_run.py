@@ -354,7 +354,9 @@ def test_two_runs_with_processes_on_one_host_do_not_share_a_master_port(tmp_path
     results: dict[str, tuple[int, str, dict[str, Any]]] = {}
 
     def one(name: str, where: Path) -> None:
-        results[name] = loadsim_run(where, "smoke", "--run-time", "8s", "--processes", "2", timeout=150)
+        # One worker each: a worker that joined the other run's master would make it 2 (and two
+        # masters with two workers each on a 2-core CI machine is a load test of the machine).
+        results[name] = loadsim_run(where, "smoke", "--run-time", "8s", "--processes", "1", timeout=150)
 
     threads = [threading.Thread(target=one, args=(n, p)) for n, p in (("a", a), ("b", b))]
     for t in threads:
@@ -364,5 +366,5 @@ def test_two_runs_with_processes_on_one_host_do_not_share_a_master_port(tmp_path
     assert set(results) == {"a", "b"}
     for name, (code, out, summary) in results.items():
         assert code == 0, f"run {name}:\n{out}"
-        assert summary["workers"] == 2, name
+        assert summary["workers"] == 1, name
         assert summary["reconciliation"]["ok"], summary["reconciliation"]
