@@ -1,4 +1,4 @@
-"""A mock killed under ``loadsim run`` (issue #14/#15 glue): the report and the log say the mock
+"""A mock killed under ``loadsim run`` (issues #14 and #15): the report and the log say the mock
 died, not only that its stats could not be read, and the run fails (exit 1), never passes."""
 
 from __future__ import annotations
