@@ -290,9 +290,7 @@ def _cmd_locustfile(args: argparse.Namespace) -> int:
 # --- loadsim mock -------------------------------------------------------------------------------
 
 
-def _add_mock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from simulator.mock.options import add_arguments
-
+def _add_mock(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, options: bool = True) -> None:
     p = sub.add_parser(
         "mock",
         help="run the mock CustomerLabs collector",
@@ -301,7 +299,10 @@ def _add_mock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "/_admin/. Prints 'loadsim mock listening on URL' first; SIGINT/SIGTERM "
         "flush the store and stop.",
     )
-    add_arguments(p)
+    if options:  # they import the mock (asyncio, gevent...): only when the mock is what runs
+        from simulator.mock.options import add_arguments
+
+        add_arguments(p)
     p.set_defaults(handler=_cmd_mock)
 
 
@@ -632,24 +633,37 @@ class UsageError(Exception):
     """A bad argument: printed as ``loadsim: error: ...`` with exit code 2."""
 
 
-def build_parser(*, harness: bool = True) -> argparse.ArgumentParser:
-    """The whole command line; ``harness=False`` leaves out run's harness options, which import Locust."""
+class _Version(argparse.Action):
+    """``--version``: reads the installed version (importlib.metadata, slow to import) only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        sys.stdout.write(f"loadsim {simulator.__version__}\n")
+        parser.exit()
+
+
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. With ``only``, the options that import something heavy (run's harness
+    options import Locust, mock's the mock) are added for that command alone: the others are never
+    parsed in this process. Default: every command in full."""
     parser = argparse.ArgumentParser(
         prog="loadsim",
         description="Load testing and traffic simulation for the CustomerLabs Mobile Tracking API.",
         epilog="Exit codes: 0 success, 1 an SLO failed or a check found problems, 2 usage or harness error, "
         "3 a run interrupted before its planned run time (not a pass).",
     )
-    parser.add_argument("--version", action="version", version=f"loadsim {simulator.__version__}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (
         _add_sample,
         _add_contract,
-        functools.partial(_add_run, harness=harness),
+        functools.partial(_add_run, harness=only in (None, "run")),
         _add_validate,
         _add_scenarios,
         _add_locustfile,
-        _add_mock,
+        functools.partial(_add_mock, options=only in (None, "mock")),
         _add_ui,
         _add_report,
         _add_compare,
@@ -662,9 +676,10 @@ def build_parser(*, harness: bool = True) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Locust (and its gevent patching) only for the command that runs it: never for mock or sample.
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(harness=command == "run")
+    # Locust (and its gevent patching) only for the command that runs it, the mock's modules likewise:
+    # never for generate or sample. Bare `loadsim --help` needs neither ("" is no command).
+    command = next((a for a in argv if not a.startswith("-")), "")
+    parser = build_parser(only=command)
     # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).
     passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])

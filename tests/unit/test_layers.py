@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,22 @@ def test_checking_a_scenarios_mock_options_does_not_load_the_mock_server() -> No
 def test_reading_a_dataset_does_not_load_the_writer(name: str) -> None:
     loaded = modules_after(f"from simulator.dataset import {name}")
     assert not {m for m in loaded if m in ("simulator.dataset.writer", "multiprocessing", "simulator.dataset.rows")}
+
+
+def test_loadsim_generate_loads_neither_locust_nor_the_mock_nor_the_report(tmp_path: Path) -> None:
+    """A dataset is written without the harness: no Locust, gevent, mock collector or report code."""
+    argv = ["generate", "smoke", "--users", "3", "--days", "1", "--quiet", "--out", str(tmp_path / "out")]
+    loaded = modules_after(f"from simulator.cli import main\nmain({argv!r})")
+    assert (tmp_path / "out" / "summary.json").is_file()
+    heavy = ("locust", "gevent", "asyncio", "simulator.mock", "simulator.loadtest", "simulator.report")
+    assert not {m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy[3:])}
+
+
+def test_loadsim_help_loads_neither_locust_nor_the_mock() -> None:
+    code = (
+        "import contextlib, io\nfrom simulator.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])"
+    )
+    loaded = modules_after(code)
+    assert "argparse" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("locust", "gevent", "asyncio") or m.startswith("simulator.mock")}
