@@ -498,3 +498,23 @@ def test_devices_are_what_existed_on_the_simulated_date() -> None:
     assert set(seen) == {"1.0", "2.0"} and seen["2.0"] > seen["1.0"]
     with pytest.raises(ValueError, match=r"app\.releases\[0\]\.released"):
         Population.build(config=PopulationConfig(devices=1), app=AppConfig(releases=(Release("1", 1, "soon"),)), seed=1)
+
+
+@pytest.mark.parametrize("country", CAT.countries, ids=lambda c: c.code)
+def test_vocabulary_faker_draws_what_a_seeded_faker_of_its_locale_draws(country: catalog.Country) -> None:
+    # The vocabulary builds a Faker generator of two providers, not Faker(locale) (slow to start):
+    # every name and street must still come out the same, or a Faker upgrade would change the bytes.
+    from faker import Faker
+
+    from simulator.population.people import _faker
+
+    full = Faker(country.faker_locale).factories[0]
+    for seed in (0, 1, SEED):
+        fake = _faker(country.faker_locale, seed)
+        for name in dir(fake):
+            method = getattr(fake, name)
+            if not name.startswith("_") and callable(method) and hasattr(method, "__func__"):
+                assert getattr(full, name).__func__ is method.__func__, name
+        full.seed_instance(seed)
+        draws = [getattr(full, country.street_source)() for _ in range(300)]
+        assert [getattr(fake, country.street_source)() for _ in range(300)] == draws
