@@ -37,13 +37,18 @@ def test_reading_a_dataset_does_not_load_the_writer(name: str) -> None:
     assert not {m for m in loaded if m in ("simulator.dataset.writer", "multiprocessing", "simulator.dataset.rows")}
 
 
+def harness_mock_or_report(loaded: set[str]) -> set[str]:
+    heavy = ("locust", "gevent", "asyncio")
+    ours = ("simulator.mock", "simulator.loadtest", "simulator.report")
+    return {m for m in loaded if m.split(".")[0] in heavy or m.startswith(ours)}
+
+
 def test_loadsim_generate_loads_neither_locust_nor_the_mock_nor_the_report(tmp_path: Path) -> None:
     """A dataset is written without the harness: no Locust, gevent, mock collector or report code."""
     argv = ["generate", "smoke", "--users", "3", "--days", "1", "--quiet", "--out", str(tmp_path / "out")]
     loaded = modules_after(f"from simulator.cli import main\nmain({argv!r})")
     assert (tmp_path / "out" / "summary.json").is_file()
-    heavy = ("locust", "gevent", "asyncio", "simulator.mock", "simulator.loadtest", "simulator.report")
-    assert not {m for m in loaded if m.split(".")[0] in heavy or m.startswith(heavy[3:])}
+    assert not harness_mock_or_report(loaded)
 
 
 def test_loadsim_help_loads_neither_locust_nor_the_mock() -> None:
@@ -53,4 +58,4 @@ def test_loadsim_help_loads_neither_locust_nor_the_mock() -> None:
     )
     loaded = modules_after(code)
     assert "argparse" in loaded
-    assert not {m for m in loaded if m.split(".")[0] in ("locust", "gevent", "asyncio") or m.startswith("simulator.mock")}
+    assert not harness_mock_or_report(loaded)
