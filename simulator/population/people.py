@@ -36,8 +36,11 @@ class _Vocabulary:
 
 
 def _ascii(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return "".join(ch for ch in folded if ch.isalnum())
+    # Most names are ASCII already, and NFKD leaves ASCII as it is: skip it (tens of thousands of names).
+    folded = (
+        text if text.isascii() else unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    ).lower()
+    return folded if folded.isalnum() else "".join(ch for ch in folded if ch.isalnum())
 
 
 def _weighted(words: Any) -> tuple[list[Any], np.ndarray]:
@@ -92,9 +95,11 @@ def _vocabulary(locale: str, street_source: str, seed: int) -> _Vocabulary:
         pairs = getattr(provider, f"first_name_{gender}_pairs", None)
         if pairs is not None:  # ja_JP: (kanji, kana, romaji) triples
             words, w = _weighted(pairs)
+            words = words[:_FIRST_POOL]
             display, ascii_ = [p[0] for p in words], [_ascii(p[2]) for p in words]
         else:
             words, w = _weighted(getattr(provider, f"first_names_{gender}"))
+            words = words[:_FIRST_POOL]  # the pool: no need to fold the names past it
             display, ascii_ = words, [_ascii(x) for x in words]
         firsts.append(tuple(display[:_FIRST_POOL]))
         firsts_ascii.append(tuple(ascii_[:_FIRST_POOL]))
