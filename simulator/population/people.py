@@ -64,7 +64,8 @@ def _faker(locale: str, seed: int) -> Any:
     from faker import Generator  # import cost paid only when a population is built
     from faker.config import DEFAULT_LOCALE
 
-    fake = Generator(locale=locale, use_weighting=True)
+    config: dict[str, Any] = {"locale": locale, "use_weighting": True}  # Factory.create's (typed loosely)
+    fake = Generator(**config)
     for name in _PROVIDERS:
         path = f"faker.providers.{name}"
         try:
