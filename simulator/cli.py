@@ -17,8 +17,7 @@ from typing import Any
 import orjson
 
 import simulator
-from simulator.errors import HarnessError
-from simulator.scenario import ScenarioError
+from simulator.errors import HarnessError, ScenarioError
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
-__all__ = ["HarnessError"]
+from dataclasses import dataclass
+
+# The scenario's errors live here, not in simulator.scenario, so the CLI can catch them without
+# importing the scenario model (numpy, the catalogue): `loadsim --help` or `contract` never need it.
+__all__ = ["HarnessError", "ScenarioError", "ScenarioProblem"]
 
 
 class HarnessError(Exception):
     """The harness could not run what was asked (a locustfile missing, the mock did not start...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioProblem:
+    """One thing wrong with a scenario: which file, which field (``journey.transitions[2].p``), what."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}" if self.path else f"{self.file}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """Every problem found in one or more scenario files (``problems``), one per line in ``str()``."""
+
+    def __init__(self, problems: list[ScenarioProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(map(str, self.problems)))

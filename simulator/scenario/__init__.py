@@ -12,6 +12,7 @@ The format is documented with an annotated example in ``simulator/scenarios/READ
 from __future__ import annotations
 
 from simulator.duration import parse_duration
+from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.scenario.load import bundled_scenarios, load_scenario, parse_scenario, scenario_dir
 from simulator.scenario.model import (
     ACTIONS,
@@ -39,8 +40,6 @@ from simulator.scenario.model import (
     ReinstallConfig,
     RetryConfig,
     Scenario,
-    ScenarioError,
-    ScenarioProblem,
     SLOConfig,
     Stage,
     TargetConfig,

@@ -7,7 +7,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from simulator.scenario.model import Scenario, ScenarioError, ScenarioProblem
+from simulator.errors import ScenarioError, ScenarioProblem
+from simulator.scenario.model import Scenario
 from simulator.scenario.reader import _Reader, _show, hint
 from simulator.scenario.rules import _read
 

@@ -62,26 +62,6 @@ USD_RATES: dict[str, float] = catalog.usd_rates()
 SLO_ENDPOINTS: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
 
 
-@dataclass(frozen=True, slots=True)
-class ScenarioProblem:
-    """One thing wrong with a scenario: which file, which field (``journey.transitions[2].p``), what."""
-
-    file: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}" if self.path else f"{self.file}: {self.message}"
-
-
-class ScenarioError(Exception):
-    """Every problem found in one or more scenario files (``problems``), one per line in ``str()``."""
-
-    def __init__(self, problems: list[ScenarioProblem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(map(str, self.problems)))
-
-
 def _meta(check: str | None = None, *, duration: bool = False, doc: str = "") -> dict[str, Any]:
     return {"check": check, "duration": duration, "doc": doc}
 

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from simulator.duration import parse_duration
-from simulator.scenario.model import Distribution, ScenarioProblem
+from simulator.errors import ScenarioProblem
+from simulator.scenario.model import Distribution
 
 
 def _show(value: Any) -> str:

@@ -51,7 +51,7 @@ def test_loadsim_generate_loads_neither_locust_nor_the_mock_nor_the_report(tmp_p
     assert not harness_mock_or_report(loaded)
 
 
-def test_loadsim_help_loads_neither_locust_nor_the_mock() -> None:
+def test_loadsim_help_loads_neither_locust_nor_the_mock_nor_the_scenario_model() -> None:
     code = (
         "import contextlib, io\nfrom simulator.cli import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])"
@@ -59,3 +59,4 @@ def test_loadsim_help_loads_neither_locust_nor_the_mock() -> None:
     loaded = modules_after(code)
     assert "argparse" in loaded
     assert not harness_mock_or_report(loaded)
+    assert not {m for m in loaded if m.startswith(("simulator.scenario", "numpy"))}
