@@ -13,6 +13,7 @@ import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
+from simulator.dataset.fragments import Fragments
 from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
@@ -74,6 +75,8 @@ _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
 _QUANTITY = operator.itemgetter("product_quantity")
+#: Steps a well-behaved SDK's body is rendered for from fragments (``fragments.Fragments``).
+_FAST_ACTIONS = frozenset({"event", "view_item", "search", "add_to_cart"})
 
 
 def _items(products: list[dict[str, Any]] | None, faulty: bool) -> int:
@@ -242,6 +245,7 @@ class Generator:
         self.purchase_names = purchase
         self.stats = Stats(days)
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
+        self.fragments = Fragments(self.engine, lambda props, products: self._commerce(props, products))
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
         rates = dict(j.commerce.usd_rates)
@@ -268,8 +272,13 @@ class Generator:
         device_rows.write(self._device_row(gi, dev, life, played))
 
     def _play(self, i: int, gi: int, dev: Any, life: _Life, out: list[Record]) -> _Played:
-        """The device's requests inside the period, each as a record: (sort key, body line + table row)."""
-        cal, stats, engine = self.calendar, self.stats, self.engine
+        """The device's requests inside the period, each as a record: (sort key, body line + table row).
+
+        The engine decides each step (``JourneyEngine.walk``); the commonest ones (events, searches,
+        product views, cart adds of a well-behaved SDK) are rendered here from cached fragments, the
+        rest (session starts, identifies, checkouts, purchases, a faulty SDK's requests) are built by
+        the engine as dicts (``JourneyEngine.send``) and serialised: the same bytes either way."""
+        cal, stats, engine, frag = self.calendar, self.stats, self.engine, self.fragments
         install, end_utc, off, tz = life.install, life.end_utc, life.off, life.tz
         platform, country = dev["platform"], dev["country"]
         start_naive, base_utc = cal.start_naive, cal.base_utc
@@ -284,8 +293,7 @@ class Generator:
         funnel_need = self.funnel_need
         active_days: set[int] = set()
         n_faulty = n_purchases = n_sessions = 0
-        esc, quote, prefix_of = ESCAPED, _quote, hour_prefix
-        step_parts = self._step_parts
+        quote, prefix_of = _quote, hour_prefix
         mmss, mmss_local = MMSS_Z, _MMSS_LOCAL
         utc_hour = local_hour = rday = -1
         rday_text = ""
@@ -298,23 +306,82 @@ class Generator:
         dev_part = f"{platform},{country},{quote(tz)}"
         step_counts, faulty_counts = self.step_counts, self.faulty_counts
         daily_requests = stats.daily_requests
+        step_parts = self._step_parts
+        # The fast path's body fragments, rebuilt when the ids, identify_by or utm change (a session).
+        head = by_text = end_text = frag.end(None)
+        f_sid: Any = None
+        f_by: Any = None
+        f_utm: Any = _NOTHING
+        fixed = 0  # bytes of head + by + end
         life.open_day(install)
-        for req in engine.device_life(i, start_time=install, schedule=life.schedule):
-            body = req.body
-            # 1. A new session (the first at install, each returning one where the calendar put it).
-            if req.session != session:
-                if n_sessions:
-                    self._close_session(funnel)
-                funnel = 0
-                session = req.session
-                if session == 0:
-                    life.begin = install + req.offset
-                campaign = self._open_session(off, life.begin)
-                tail = f"{esc[campaign]},"
-                last_uid = None
-                sid = ""  # until a body names it: a faulty start with no sid is no other session's
-                n_sessions += 1
-            t = install + req.offset
+        props: Any
+        b_uid: Any
+        b_sid: Any
+        state, steps = engine.walk(i, start_time=install, schedule=life.schedule)
+        fast = not state.faulty and not jsonl
+        send = engine.send
+        for node, x in steps:
+            if node is not None and fast and node.action in _FAST_ACTIONS:
+                # A step rendered from fragments: never a session's first request (its externalIds is).
+                req: Request | None = None
+                t = install + state.t
+                step = node.step
+                faulty = False
+                b_uid, b_sid = state.uid, state.sid
+                if b_sid is not f_sid:
+                    f_sid = b_sid
+                    head = frag.head(b_uid, b_sid)
+                    fixed = head.size + by_text.size + end_text.size
+                if state.by is not f_by:
+                    f_by = state.by
+                    by_text = frag.by(f_by)
+                    fixed = head.size + by_text.size + end_text.size
+                if state.utm is not f_utm:
+                    f_utm = state.utm
+                    end_text = frag.end(f_utm)
+                    fixed = head.size + by_text.size + end_text.size
+                action = node.action
+                if action == "event":
+                    rendered = frag.plain(node)
+                elif action == "view_item":
+                    rendered = frag.view(node, state.prices, engine.view_item(state, node))
+                elif action == "search":
+                    rendered = frag.search(node, engine.search(state, node))
+                else:
+                    rendered = frag.cart(node, state.prices, *engine.add_to_cart(state, node))
+                props, products, utm = rendered.props, rendered.products, state.utm or None
+                identified = 1 if f_by else 0
+                endpoint, name = "events", node.event
+                named = frag.step(node)
+                body_text = f"{head.text}{named.text}{x}{by_text.text}{rendered.text}{end_text.text}"
+                n = fixed + named.size + len(x) + rendered.size
+            else:
+                req = x if node is None else send(state, node, x)
+                if req is None:
+                    continue  # nothing to send (an empty cart cannot check out)
+                body = req.body
+                # 1. A new session (the first at install, each returning one where the calendar put it).
+                if req.session != session:
+                    if n_sessions:
+                        self._close_session(funnel)
+                    funnel = 0
+                    session = req.session
+                    if session == 0:
+                        life.begin = install + req.offset
+                    campaign = self._open_session(off, life.begin)
+                    tail = f"{ESCAPED[campaign]},"
+                    last_uid = None
+                    sid = ""  # until a body names it: a faulty start with no sid is no other session's
+                    n_sessions += 1
+                t = install + req.offset
+                step = req.step
+                faulty = req.faulty
+                b_uid, b_sid = body.get("uid"), body.get("sid")
+                props = body.get("properties")  # a dict, or None
+                products = body.get("products")
+                utm = body.get("utm_params")
+                identified = 1 if body.get("identify_by") else 0
+                endpoint, name = req.endpoint, body.get("event_name", "")
             if t >= end_utc:
                 break
             # 2. The two clocks, inline (a call per request costs more than the rest of the row): the
@@ -336,30 +403,27 @@ class Generator:
             wall = local_prefix + mmss_local[lsec - lh * 3600]
             life.last_t = t
             # 3. The row's columns: who (changes with the ids), the step, commerce, utm.
-            faulty = req.faulty
-            b_uid, b_sid = body.get("uid"), body.get("sid")
             if b_uid is not last_uid or b_sid is not last_sid:
                 last_uid, last_sid = b_uid, b_sid
                 uid = b_uid or uid  # a faulty body without one still belongs to the device's current ids
                 sid = b_sid or sid
                 who = f"{gi},{quote(uid)},{quote(sid)},{session + 1},{dev_part}"
-            step = req.step
             part = step_parts.get(step)
             if part is None:
-                part = self._step_part(req)
+                part = self._step_part(step, endpoint, name)
             row_part, event_name, ep_i, funnel_bit, purchase = part
-            props: Any = body.get("properties")  # a dict, or None
             value = props.get("value") if props else None
-            utm = body.get("utm_params")
             if utm is not last_utm:
                 last_utm = utm
                 utm_part = _utm_columns(utm)
+            fault = req.fault if req is not None else None
             if jsonl:
-                line = self._json_row(
+                row = self._json_row(
                     when,
                     wall,
                     rday,
-                    req,
+                    endpoint,
+                    step,
                     event_name,
                     gi,
                     uid,
@@ -369,31 +433,37 @@ class Generator:
                     country,
                     tz,
                     props,
-                    body,
+                    products,
+                    utm,
+                    identified,
                     campaign,
-                    self.usd_rates,
+                    faulty,
+                    fault,
                 )
             else:
-                commerce = (
-                    ",,,,0,"
-                    if value is None
-                    else _commerce_columns(props, body.get("products"), faulty, self._usd_text)
-                )
-                line = (
-                    f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
-                    f"{1 if body.get('identify_by') else 0},{tail}" + (f"1,{req.fault}\n" if faulty else "0,\n")
+                if req is None:
+                    commerce = rendered.commerce
+                elif value is None:
+                    commerce = ",,,,0,"
+                else:
+                    commerce = _commerce_columns(props, products, faulty, self._usd_text)
+                row = (
+                    f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},{identified},{tail}"
+                    + (f"1,{fault}\n" if faulty else "0,\n")
                 ).encode()
             # 4. The record: its key sorts by time, device, sequence (runs.sort_key, inline).
-            data = dumps(body, option=newline)
-            n = len(data)
+            if req is None:
+                data = body_text.encode() + row
+            else:
+                data = dumps(body, option=newline)
+                n = len(data)
+                data += row
             if n > LEN_MASK:
                 raise DatasetError(
                     f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
                     "(no journey sends one: a bug in loadsim, please report it with the scenario)"
                 )
-            out.append(
-                ((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data + line)
-            )
+            out.append(((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data))
             seq += 1
             # 5. Counts: requests and events per step (one dict update), named at the end (finish).
             step_counts[step] = step_counts.get(step, 0) + 1
@@ -417,6 +487,12 @@ class Generator:
                 "fewer --days, or fewer sessions or steps in the scenario's [journey]"
             )
         return _Played(seq, n_faulty, n_purchases, n_sessions, active_days)
+
+    def _commerce(self, props: dict[str, Any], products: list[dict[str, Any]] | None) -> str:
+        """The table's ``value`` .. ``coupon`` columns of a well-behaved SDK's event."""
+        if props.get("value") is None:
+            return ",,,,0,"
+        return _commerce_columns(props, products, False, self._usd_text)
 
     def _open_session(self, off: list[int], begin: float) -> str:
         """A session opened at ``begin``: counted on its local day and hour, its day's conversion set;
@@ -466,15 +542,14 @@ class Generator:
             f"{played.sessions},{played.requests},{played.faulty},{played.purchases},{esc[info.get('user_agent')]}\n"
         ).encode()
 
-    def _step_part(self, req: Request) -> tuple[str, str, int, int, bool]:
+    def _step_part(self, step: str, endpoint: str, name: str) -> tuple[str, str, int, int, bool]:
         """What a step puts in every row and count: the row's endpoint, step and event name columns,
         the event name, the endpoint's file, the funnel bit and whether it is a purchase."""
-        name = req.body.get("event_name", "")
         k = self.step_of.get(name)
-        part = self._step_parts[req.step] = (
-            f"{req.endpoint},{ESCAPED[req.step]},{ESCAPED[name]}",
+        part = self._step_parts[step] = (
+            f"{endpoint},{ESCAPED[step]},{ESCAPED[name]}",
             name,
-            _EP_INDEX[req.endpoint],
+            _EP_INDEX[endpoint],
             0 if k is None else 1 << k,
             name in self.purchase_names,
         )
@@ -492,12 +567,13 @@ class Generator:
             if name and healthy:
                 s.events_by_name[name] = s.events_by_name.get(name, 0) + healthy
 
-    @staticmethod
     def _json_row(
+        self,
         when: str,
         wall: str,
         day: int,
-        req: Request,
+        endpoint: str,
+        step: str,
         event_name: str,
         gi: int,
         uid: str,
@@ -507,13 +583,15 @@ class Generator:
         country: str,
         tz: str,
         props: Any,
-        body: dict[str, Any],
+        products: list[dict[str, Any]] | None,
+        utm: dict[str, Any] | None,
+        identified: int,
         campaign: str,
-        rates: dict[str, float],
+        faulty: bool,
+        fault: str | None,
     ) -> bytes:
         props = props or {}
-        items = _items(body.get("products"), req.faulty)
-        utm = body.get("utm_params") or {}
+        utm = utm or {}
         return orjson.dumps(
             dict(
                 zip(
@@ -522,8 +600,8 @@ class Generator:
                         when,
                         wall,
                         day + 1,
-                        req.endpoint,
-                        req.step,
+                        endpoint,
+                        step,
                         event_name,
                         gi,
                         uid,
@@ -534,17 +612,17 @@ class Generator:
                         tz,
                         props.get("value"),
                         props.get("currency"),
-                        usd_value(props.get("value"), props.get("currency"), rates),
+                        usd_value(props.get("value"), props.get("currency"), self.usd_rates),
                         props.get("transaction_id"),
-                        items,
+                        _items(products, faulty),
                         props.get("coupon"),
                         utm.get("utm_source"),
                         utm.get("utm_medium"),
                         utm.get("utm_campaign"),
-                        bool(body.get("identify_by")),
+                        bool(identified),
                         campaign or None,
-                        req.faulty,
-                        req.fault,
+                        faulty,
+                        fault,
                     ),
                     strict=True,
                 )
