@@ -47,8 +47,10 @@ class Props(NamedTuple):
     size: int
     props: dict[str, Any]
     products: list[dict[str, Any]] | None
-    #: The table's commerce columns (``value`` .. ``coupon``), or "" when the caller computes them.
+    #: The table's commerce columns (``value`` .. ``coupon``).
     commerce: str
+    #: ``properties.value`` (None: no value).
+    value: Any
 
 
 class Fragments:
@@ -112,5 +114,7 @@ class Fragments:
         if node.properties and props is not node.properties:
             props.update(node.properties)  # as the engine's _emit does
         text = _json(props) + (f',"products":{_json(products)}' if products else "")
-        made = self._props[key] = Props(text, len(text.encode()), props, products, self._commerce(props, products))
+        made = self._props[key] = Props(
+            text, len(text.encode()), props, products, self._commerce(props, products), props.get("value")
+        )
         return made

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import operator
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import IO, Any, NamedTuple
@@ -13,11 +14,11 @@ import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
-from simulator.dataset.fragments import Fragments
+from simulator.dataset.fragments import Fragments, Props, Text
 from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
-from simulator.journey import JourneyEngine, Request
+from simulator.journey import JourneyEngine, Node, Request
 from simulator.population import Population
 from simulator.scenario import USD_RATES, Scenario, TimeConfig
 
@@ -204,9 +205,19 @@ class _SharedDevices:
 
 class Generator:
     def __init__(
-        self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int, table_format: str
+        self,
+        scenario: Scenario,
+        *,
+        config: TimeConfig,
+        start: datetime.date,
+        days: int,
+        table_format: str,
+        fragments: bool = True,
     ) -> None:
+        """``fragments=False`` builds every body as the engine does for a load test (``JourneyEngine.send``,
+        then orjson): slower, the same bytes; the reference the fragments are tested against."""
         self.scenario = scenario
+        self.use_fragments = fragments
         # Devices as they were on the first simulated day: models, OS builds, WebViews that existed then.
         try:
             self.population = Population.build(
@@ -245,6 +256,7 @@ class Generator:
         self.purchase_names = purchase
         self.stats = Stats(days)
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
+        self._fast_parts: dict[int, tuple[Text, tuple[str, str, int, int, bool]]] = {}
         self.fragments = Fragments(self.engine, lambda props, products: self._commerce(props, products))
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
@@ -277,15 +289,19 @@ class Generator:
         The engine decides each step (``JourneyEngine.walk``); the commonest ones (events, searches,
         product views, cart adds of a well-behaved SDK) are rendered here from cached fragments, the
         rest (session starts, identifies, checkouts, purchases, a faulty SDK's requests) are built by
-        the engine as dicts (``JourneyEngine.send``) and serialised: the same bytes either way."""
+        the engine as dicts (``JourneyEngine.send``) and serialised: the same bytes either way.
+
+        Every request costs a few lines here, so what changes only with a session, an identify or a
+        local day is recomputed only then: the fragments and row parts after each engine-built
+        request (every change of ids, identify_by or utm comes with one), the day's counts when the
+        local day changes, the counts per step from the list of steps at the end."""
         cal, stats, engine, frag = self.calendar, self.stats, self.engine, self.fragments
         install, end_utc, off, tz = life.install, life.end_utc, life.off, life.tz
-        platform, country = dev["platform"], dev["country"]
         start_naive, base_utc = cal.start_naive, cal.base_utc
         jsonl = self.jsonl_table
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         key_base = gi << DEVICE_SHIFT
-        seq = 0
+        seq = day_seq = 0
         session = -1
         campaign = tail = ""
         uid = sid = ""
@@ -303,43 +319,25 @@ class Generator:
         last_sid: Any = None
         last_utm: Any = _NOTHING
         who = utm_part = ""
-        dev_part = f"{platform},{country},{quote(tz)}"
-        step_counts, faulty_counts = self.step_counts, self.faulty_counts
-        daily_requests = stats.daily_requests
-        step_parts = self._step_parts
-        # The fast path's body fragments, rebuilt when the ids, identify_by or utm change (a session).
-        head = by_text = end_text = frag.end(None)
+        dev_part = f"{dev['platform']},{dev['country']},{quote(tz)}"
+        daily_requests, faulty_counts = stats.daily_requests, self.faulty_counts
+        step_parts, fast_parts = self._step_parts, self._fast_parts
+        sent: list[str] = []  # each request's step, counted at the end
+        # What a fast step's record takes from the session: body fragments and row parts.
+        head = by_text = end_text = who_part = row_end = ""
+        fixed = 0  # bytes of head + by + end
         f_sid: Any = None
         f_by: Any = None
         f_utm: Any = _NOTHING
-        fixed = 0  # bytes of head + by + end
         life.open_day(install)
-        props: Any
-        b_uid: Any
-        b_sid: Any
         state, steps = engine.walk(i, start_time=install, schedule=life.schedule)
-        fast = not state.faulty and not jsonl
+        fast = self.use_fragments and not state.faulty and not jsonl
         send = engine.send
+        props: Any
+        rendered: Props
         for node, x in steps:
             if node is not None and fast and node.action in _FAST_ACTIONS:
-                # A step rendered from fragments: never a session's first request (its externalIds is).
                 req: Request | None = None
-                t = install + state.t
-                step = node.step
-                faulty = False
-                b_uid, b_sid = state.uid, state.sid
-                if b_sid is not f_sid:
-                    f_sid = b_sid
-                    head = frag.head(b_uid, b_sid)
-                    fixed = head.size + by_text.size + end_text.size
-                if state.by is not f_by:
-                    f_by = state.by
-                    by_text = frag.by(f_by)
-                    fixed = head.size + by_text.size + end_text.size
-                if state.utm is not f_utm:
-                    f_utm = state.utm
-                    end_text = frag.end(f_utm)
-                    fixed = head.size + by_text.size + end_text.size
                 action = node.action
                 if action == "event":
                     rendered = frag.plain(node)
@@ -349,12 +347,12 @@ class Generator:
                     rendered = frag.search(node, engine.search(state, node))
                 else:
                     rendered = frag.cart(node, state.prices, *engine.add_to_cart(state, node))
-                props, products, utm = rendered.props, rendered.products, state.utm or None
-                identified = 1 if f_by else 0
-                endpoint, name = "events", node.event
-                named = frag.step(node)
-                body_text = f"{head.text}{named.text}{x}{by_text.text}{rendered.text}{end_text.text}"
-                n = fixed + named.size + len(x) + rendered.size
+                step = node.step
+                named, part = fast_parts.get(id(node)) or self._fast_part(node)
+                faulty = False
+                value = rendered.value
+                props = rendered.props
+                t = install + state.t
             else:
                 req = x if node is None else send(state, node, x)
                 if req is None:
@@ -373,15 +371,24 @@ class Generator:
                     last_uid = None
                     sid = ""  # until a body names it: a faulty start with no sid is no other session's
                     n_sessions += 1
-                t = install + req.offset
                 step = req.step
                 faulty = req.faulty
-                b_uid, b_sid = body.get("uid"), body.get("sid")
                 props = body.get("properties")  # a dict, or None
-                products = body.get("products")
+                value = props.get("value") if props else None
+                part = step_parts.get(step) or self._step_part(step, req.endpoint, body.get("event_name", ""))
+                # The row's columns that change with the ids (a faulty body without them still belongs to
+                # the device's current ones) and with the utm.
+                b_uid, b_sid = body.get("uid"), body.get("sid")
+                if b_uid is not last_uid or b_sid is not last_sid:
+                    last_uid, last_sid = b_uid, b_sid
+                    uid = b_uid or uid
+                    sid = b_sid or sid
+                    who = f"{gi},{quote(uid)},{quote(sid)},{session + 1},{dev_part}"
                 utm = body.get("utm_params")
-                identified = 1 if body.get("identify_by") else 0
-                endpoint, name = req.endpoint, body.get("event_name", "")
+                if utm is not last_utm:
+                    last_utm = utm
+                    utm_part = _utm_columns(utm)
+                t = install + req.offset
             if t >= end_utc:
                 break
             # 2. The two clocks, inline (a call per request costs more than the rest of the row): the
@@ -392,83 +399,66 @@ class Generator:
                 utc_hour = hr
                 utc_prefix = prefix_of(hr)
                 loff = off[(sec - base_utc) // 3600]
-            when = utc_prefix + mmss[sec - hr * 3600]
             lsec = sec + loff
             lh = lsec // 3600
             if lh != local_hour:
                 local_hour = lh
                 local_prefix = prefix_of(lh)
-                rday = (lh * 3600 - start_naive) // 86400  # local midnights are on the hour
-                rday_text = str(rday + 1)
+                day = (lh * 3600 - start_naive) // 86400  # local midnights are on the hour
+                if day != rday:
+                    if seq > day_seq:
+                        daily_requests[rday] += seq - day_seq
+                        active_days.add(rday)
+                    rday, day_seq = day, seq
+                    rday_text = str(rday + 1)
             wall = local_prefix + mmss_local[lsec - lh * 3600]
-            life.last_t = t
-            # 3. The row's columns: who (changes with the ids), the step, commerce, utm.
-            if b_uid is not last_uid or b_sid is not last_sid:
-                last_uid, last_sid = b_uid, b_sid
-                uid = b_uid or uid  # a faulty body without one still belongs to the device's current ids
-                sid = b_sid or sid
-                who = f"{gi},{quote(uid)},{quote(sid)},{session + 1},{dev_part}"
-            part = step_parts.get(step)
-            if part is None:
-                part = self._step_part(step, endpoint, name)
+            life.last_t = t  # the calendar opens the next session after it
+            # 3. The record: the body and the row, its key sorting by time, device, sequence (runs.sort_key).
             row_part, event_name, ep_i, funnel_bit, purchase = part
-            value = props.get("value") if props else None
-            if utm is not last_utm:
-                last_utm = utm
-                utm_part = _utm_columns(utm)
-            fault = req.fault if req is not None else None
-            if jsonl:
-                row = self._json_row(
-                    when,
-                    wall,
-                    rday,
-                    endpoint,
-                    step,
-                    event_name,
-                    gi,
-                    uid,
-                    sid,
-                    session,
-                    platform,
-                    country,
-                    tz,
-                    props,
-                    products,
-                    utm,
-                    identified,
-                    campaign,
-                    faulty,
-                    fault,
-                )
-            else:
-                if req is None:
-                    commerce = rendered.commerce
-                elif value is None:
-                    commerce = ",,,,0,"
-                else:
-                    commerce = _commerce_columns(props, products, faulty, self._usd_text)
-                row = (
-                    f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},{identified},{tail}"
-                    + (f"1,{fault}\n" if faulty else "0,\n")
-                ).encode()
-            # 4. The record: its key sorts by time, device, sequence (runs.sort_key, inline).
             if req is None:
-                data = body_text.encode() + row
+                # x is this step's added_at (the row's time column too).
+                data = (
+                    f"{head}{named.text}{x}{by_text}{rendered.text}{end_text}"
+                    f"{x},{wall},{rday_text},{row_part}{who_part}{rendered.commerce}{row_end}"
+                ).encode()
+                n = fixed + named.size + len(x) + rendered.size
             else:
+                when = utc_prefix + mmss[sec - hr * 3600]
+                if jsonl:
+                    row = self._json_row(
+                        when, wall, rday, req.endpoint, step, event_name, gi, uid, sid, session,
+                        dev["platform"], dev["country"], tz, props, body.get("products"), utm,
+                        1 if body.get("identify_by") else 0, campaign, faulty, req.fault,
+                    )  # fmt: skip
+                else:
+                    commerce = (
+                        ",,,,0,"
+                        if value is None
+                        else _commerce_columns(props, body.get("products"), faulty, self._usd_text)
+                    )
+                    row = (
+                        f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
+                        f"{1 if body.get('identify_by') else 0},{tail}" + (f"1,{req.fault}\n" if faulty else "0,\n")
+                    ).encode()
                 data = dumps(body, option=newline)
                 n = len(data)
                 data += row
-            if n > LEN_MASK:
-                raise DatasetError(
-                    f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
-                    "(no journey sends one: a bug in loadsim, please report it with the scenario)"
-                )
+                if n > LEN_MASK:
+                    raise DatasetError(
+                        f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
+                        "(no journey sends one: a bug in loadsim, please report it with the scenario)"
+                    )
+                # What the fast steps that follow take from the session (the ids, identify_by, utm).
+                if state.sid is not f_sid or state.by is not f_by or state.utm is not f_utm:
+                    f_sid, f_by, f_utm = state.sid, state.by, state.utm
+                    h, b, e = frag.head(state.uid, state.sid), frag.by(f_by), frag.end(f_utm)
+                    head, by_text, end_text, fixed = h.text, b.text, e.text, h.size + b.size + e.size
+                who_part = f",{gi},{quote(state.uid)},{quote(state.sid)},{session + 1},{dev_part},"
+                row_end = f",{_utm_columns(state.utm or None)},{1 if state.by else 0},{tail}0,\n"
             out.append(((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data))
             seq += 1
-            # 5. Counts: requests and events per step (one dict update), named at the end (finish).
-            step_counts[step] = step_counts.get(step, 0) + 1
-            daily_requests[rday] += 1
-            active_days.add(rday)
+            sent.append(step)
+            # 4. Counts: the funnel and purchases; requests by day and step at the day's and life's end.
             if faulty:
                 n_faulty += 1
                 faulty_counts[step] = faulty_counts.get(step, 0) + 1
@@ -477,6 +467,12 @@ class Generator:
                 funnel |= funnel_bit
             if purchase and value is not None and self._count_purchase(rday, props, value):
                 n_purchases += 1
+        if seq > day_seq:
+            daily_requests[rday] += seq - day_seq
+            active_days.add(rday)
+        step_counts = self.step_counts
+        for step, count in Counter(sent).items():
+            step_counts[step] = step_counts.get(step, 0) + count
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
@@ -487,6 +483,14 @@ class Generator:
                 "fewer --days, or fewer sessions or steps in the scenario's [journey]"
             )
         return _Played(seq, n_faulty, n_purchases, n_sessions, active_days)
+
+    def _fast_part(self, node: Node) -> tuple[Text, tuple[str, str, int, int, bool]]:
+        """A fast step's ``event_name`` fragment and row part (``_step_part``), cached per state."""
+        made = self._fast_parts[id(node)] = (
+            self.fragments.step(node),
+            self._step_parts.get(node.step) or self._step_part(node.step, "events", node.event),
+        )
+        return made
 
     def _commerce(self, props: dict[str, Any], products: list[dict[str, Any]] | None) -> str:
         """The table's ``value`` .. ``coupon`` columns of a well-behaved SDK's event."""
