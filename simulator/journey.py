@@ -56,8 +56,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_START",
     "JourneyEngine",
+    "LifeState",
+    "Node",
     "Product",
     "Request",
+    "Step",
     "load_products",
 ]
 
@@ -121,7 +124,9 @@ class Request:
 
 
 @dataclass(slots=True)
-class _Node:
+class Node:
+    """A state of the compiled journey: what entering it sends, and where it leads."""
+
     name: str
     action: str
     step: str
@@ -133,14 +138,14 @@ class _Node:
     #: inline, anything else by its sampler).
     cum: list[float] = field(default_factory=list)
     targets: list[int] = field(default_factory=list)
-    edges: list[tuple[_Node, float, float, Callable[[Any], float] | None]] = field(default_factory=list)
+    edges: list[tuple[Node, float, float, Callable[[Any], float] | None]] = field(default_factory=list)
     #: e-commerce actions: the method that builds the request.
-    handler: Callable[[_Life, _Node, str], Request | None] | None = None
+    handler: Callable[[LifeState, Node, str], Request | None] | None = None
 
 
 @dataclass(slots=True)
-class _Life:
-    """One device's mutable state across its sessions."""
+class LifeState:
+    """One device's mutable state across its sessions (read, never changed, by ``walk``'s callers)."""
 
     rnd: Any
     gi: int
@@ -179,6 +184,10 @@ class _Life:
     updated: bool = False
 
 
+#: A step of ``JourneyEngine.walk``: ``(None, request)`` or ``(node entered, its added_at)``.
+Step = tuple[Node | None, Any]
+
+
 class JourneyEngine:
     """Requests of each device of a population, following a scenario's journey."""
 
@@ -207,12 +216,12 @@ class JourneyEngine:
         self._prices: dict[str, Prices] = {}
         names = j.event_names
         index = {name: k for k, name in enumerate(j.states)}
-        self._nodes: list[_Node] = []
+        self._nodes: list[Node] = []
         for name, st in j.states.items():
             event = st.event or names.get(st.action, "")
             cats = [k for c in st.categories for k in self._by_category.get(c, ())]
             step = "identify" if st.action == "identify" else ("" if st.action == "none" else f"event:{event}")
-            self._nodes.append(_Node(name, st.action, step, event, dict(st.properties), tuple(cats) or self._all))
+            self._nodes.append(Node(name, st.action, step, event, dict(st.properties), tuple(cats) or self._all))
         for tr in j.transitions:
             node = self._nodes[index[tr.source]]
             node.cum.append((node.cum[-1] if node.cum else 0.0) + tr.p)
@@ -314,7 +323,7 @@ class JourneyEngine:
 
     # --- the life of a device ----------------------------------------------------------------
 
-    def _scaled_cum(self, node: _Node, cum: list[float], m: float) -> list[float]:
+    def _scaled_cum(self, node: Node, cum: list[float], m: float) -> list[float]:
         nodes = self._nodes
         ps = [c - (cum[i - 1] if i else 0.0) for i, c in enumerate(cum)]
         ps = [p * m if nodes[node.targets[i]].action in _CONVERTING else p for i, p in enumerate(ps)]
@@ -348,15 +357,52 @@ class JourneyEngine:
             self._prices[currency] = p
         return p
 
+    def walk(
+        self, i: int, *, start_time: float | None = None, schedule: Callable[[float], float | None] | None = None
+    ) -> tuple[LifeState, Iterator[Step]]:
+        """Device ``i``'s life as the engine decides it, for a caller that renders the requests itself
+        (the dataset writes bytes, never dicts): its state, and its steps in order.
+
+        A step is ``(None, request)`` for a request the engine built (a session's externalIds, a
+        re-login's identify), or ``(node, added_at)`` where the device entered a state whose action
+        sends something: the caller sends it before taking the next step (``send`` builds the request
+        as ``device_life`` does), reading the ids, cart and clock from the state. Every random draw is
+        the engine's and in the same order, so any renderer of the steps gives the same life.
+        """
+        life = self._new_life(i, self.start_time if start_time is None else start_time, schedule)
+        return life, self._walk(life)
+
+    def send(self, life: LifeState, node: Node, stamp: str) -> Request | None:
+        """What entering ``node`` at ``stamp`` sends (None: nothing, e.g. an empty cart cannot check out)."""
+        action = node.action
+        if action == "event":
+            body = payloads.event(
+                self._app_id, life.uid, life.sid, node.event, stamp, life.by, node.properties, utm=life.utm
+            )
+            if life.faulty:
+                return self._request(life, "events", node.step, body)
+            return Request("events", node.step, body, life.t, life.headers, False, None, life.session)
+        if action == "identify":
+            return None if life.identified else self._identify(life)
+        return node.handler(life, node, stamp)  # type: ignore[misc]  # set for every other action
+
     def _life(self, i: int, base: float, schedule: Callable[[float], float | None] | None) -> Iterator[Request]:
-        # One flat generator with the hot state in locals: a request costs a few microseconds,
-        # and attribute loads or a second generator frame per request would cost a third more.
+        life = self._new_life(i, base, schedule)
+        send = self.send
+        for node, x in self._walk(life):
+            if node is None:
+                yield x
+            else:
+                req = send(life, node, x)
+                if req is not None:
+                    yield req
+
+    def _new_life(self, i: int, base: float, schedule: Callable[[float], float | None] | None) -> LifeState:
         pop = self.population
         gi = pop.device_index(i)
         rnd = random.Random(self.rng_seed(gi))
         device = pop.device(i)
-        j = self._j
-        life = _Life(
+        return LifeState(
             rnd=rnd,
             gi=gi,
             device=device,
@@ -364,19 +410,23 @@ class JourneyEngine:
             headers=payloads.headers(device),
             prices=self._prices_for(device["currency"]),
             uid=identity.user_id(self._app_id, pop.user_uuid(i), self._sep),
-            faulty=rnd.random() < j.faulty.share,
+            faulty=rnd.random() < self._j.faulty.share,
             base=base,
             schedule=schedule,
         )
+
+    def _walk(self, life: LifeState) -> Iterator[Step]:
+        # One flat generator with the hot state in locals: a step costs a microsecond or two, and
+        # attribute loads or a second generator frame per step would cost a third more.
+        rnd = life.rnd
+        j = self._j
         n_sessions = max(1, int(self._sessions.sample(rnd)))
         timeout = j.session_timeout
         max_steps = j.max_steps
         reinstall_p, relogin_p = j.reinstall.probability, j.reinstall.relogin
         start = self._nodes[self._start]
         app_id = self._app_id
-        event = payloads.event
-        headers = life.headers
-        faulty = life.faulty
+        base = life.base
         random_ = rnd.random
         getrandbits = rnd.getrandbits
         bisect_right = bisect.bisect_right
@@ -402,39 +452,22 @@ class JourneyEngine:
             opened = self._open(life)
             if opened is None:
                 return
-            yield opened
+            yield None, opened
             if relogin:
-                yield self._identify(life)
-            # life.t is the device's clock: every step reads and moves it, so the helpers (which
+                yield None, self._identify(life)
+            # life.t is the device's clock: every step reads and moves it, so the senders (which
             # read it for their requests) and the loop never disagree.
-            uid, sid, by, utm, session = life.uid, life.sid, life.by, life.utm, life.session
-            headers = life.headers  # an OS update changes the user agent
             node = start
             steps = 0
             while True:
-                action = node.action
-                if action != "none":
+                if node.action != "none":
                     # added_at, inline: the hour's prefix changes rarely (iso_utc_fast without a call)
                     sec = int(base + life.t)
                     h = sec // 3600
                     if h != hour:
                         hour = h
                         prefix = payloads.hour_prefix(h)
-                    stamp = prefix + mmss[sec - h * 3600]
-                    if action == "event":
-                        body = event(app_id, uid, sid, node.event, stamp, by, node.properties, utm=utm)
-                        if faulty:
-                            yield self._request(life, "events", node.step, body)
-                        else:
-                            yield Request("events", node.step, body, life.t, headers, False, None, session)
-                    elif action == "identify":
-                        if not life.identified:
-                            yield self._identify(life)
-                            by = life.by
-                    else:
-                        req = node.handler(life, node, stamp)  # type: ignore[misc]  # set for every other action
-                        if req is not None:  # None: nothing to send (an empty cart cannot check out)
-                            yield req
+                    yield node, prefix + mmss[sec - h * 3600]
                 steps += 1
                 if steps >= max_steps:
                     break
@@ -453,11 +486,10 @@ class JourneyEngine:
                     opened = self._open(life)
                     if opened is None:
                         return
-                    yield opened
-                    sid, utm, session, headers = life.sid, life.utm, life.session, life.headers
+                    yield None, opened
                 node = target
 
-    def _open(self, life: _Life) -> Request | None:
+    def _open(self, life: LifeState) -> Request | None:
         """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request
         (None: the schedule ended the life)."""
         now = life.base + life.t
@@ -503,7 +535,7 @@ class JourneyEngine:
         )
         return self._request(life, "externalIds", "externalIds", body)
 
-    def _age(self, life: _Life, days: float) -> None:
+    def _age(self, life: LifeState, days: float) -> None:
         """Between sessions the phone lives on: its disk fills (photos, caches, apps) and is now and
         then cleared, and the user may install the OS update waiting for it."""
         rnd = life.rnd
@@ -527,14 +559,14 @@ class JourneyEngine:
         if "user_agent" in changes:
             life.headers = payloads.headers(life.device)
 
-    def _request(self, life: _Life, endpoint: str, step: str, body: dict[str, Any]) -> Request:
+    def _request(self, life: LifeState, endpoint: str, step: str, body: dict[str, Any]) -> Request:
         if life.faulty and life.rnd.random() < self._j.faulty.rate:
             fault = _break(body, endpoint, self._fault_kinds, life.rnd)
             if fault is not None:
                 return Request(endpoint, step, body, life.t, life.headers, True, fault, life.session)
         return Request(endpoint, step, body, life.t, life.headers, False, None, life.session)
 
-    def _identify(self, life: _Life) -> Request:
+    def _identify(self, life: LifeState) -> Request:
         rnd = life.rnd
         idc = self._j.identify
         email = rnd.random() < idc.email
@@ -559,7 +591,7 @@ class JourneyEngine:
     # --- e-commerce --------------------------------------------------------------------------
 
     def _emit(
-        self, life: _Life, node: _Node, stamp: str, props: dict[str, Any], products: list[dict[str, Any]] | None
+        self, life: LifeState, node: Node, stamp: str, props: dict[str, Any], products: list[dict[str, Any]] | None
     ) -> Request:
         if node.properties:
             props.update(node.properties)
@@ -570,36 +602,58 @@ class JourneyEngine:
             return self._request(life, "events", node.step, body)
         return Request("events", node.step, body, life.t, life.headers, False, None, life.session)
 
-    def _pick(self, life: _Life, node: _Node) -> int:
+    def _pick(self, life: LifeState, node: Node) -> int:
         products = node.products
         return products[int(life.rnd.random() * len(products))]
 
-    def _search(self, life: _Life, node: _Node, stamp: str) -> Request:
+    # The product steps in two halves, decision then body: the dataset takes the decisions (the
+    # draws) and renders the bodies as bytes itself (``search_props`` and the others give it the parts).
+
+    def search(self, life: LifeState, node: Node) -> int:
+        """The product a search finds (it is viewed next)."""
         k = life.searched = self._pick(life, node)
         life.search_string = self._products[k].search_term
-        return self._emit(life, node, stamp, {"search_string": life.search_string}, None)
+        return k
 
-    def _view_item(self, life: _Life, node: _Node, stamp: str) -> Request:
-        if life.searched >= 0:  # the product the search found
+    def search_props(self, k: int) -> dict[str, Any]:
+        return {"search_string": self._products[k].search_term}
+
+    def view_item(self, life: LifeState, node: Node) -> int:
+        """The product viewed: the one the search found, else one of the state's."""
+        if life.searched >= 0:
             k, life.searched = life.searched, -1
         else:
             k = self._pick(life, node)
         life.viewed = k
-        prices = life.prices
-        return self._emit(
-            life, node, stamp, {"value": prices.prices[k], "currency": prices.currency}, [prices.items[k]]
-        )
+        return k
 
-    def _add_to_cart(self, life: _Life, node: _Node, stamp: str) -> Request:
+    @staticmethod
+    def view_props(prices: Prices, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return {"value": prices.prices[k], "currency": prices.currency}, [prices.items[k]]
+
+    def add_to_cart(self, life: LifeState, node: Node) -> tuple[int, int]:
+        """The product (the one viewed, else one of the state's) and quantity added to the cart."""
         k = life.viewed if life.viewed >= 0 else self._pick(life, node)
         qty = self._quantity(life.rnd)
         life.cart[k] = life.cart.get(k, 0) + qty
         life.checked_out = False  # the cart changed: checkout shows it again
-        prices = life.prices
-        props = {"value": round_money(prices.prices[k] * qty, prices.decimals), "currency": prices.currency}
-        return self._emit(life, node, stamp, props, [cart_line(prices, k, qty)])
+        return k, qty
 
-    def _begin_checkout(self, life: _Life, node: _Node, stamp: str) -> Request | None:
+    @staticmethod
+    def cart_props(prices: Prices, k: int, qty: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        props = {"value": round_money(prices.prices[k] * qty, prices.decimals), "currency": prices.currency}
+        return props, [cart_line(prices, k, qty)]
+
+    def _search(self, life: LifeState, node: Node, stamp: str) -> Request:
+        return self._emit(life, node, stamp, self.search_props(self.search(life, node)), None)
+
+    def _view_item(self, life: LifeState, node: Node, stamp: str) -> Request:
+        return self._emit(life, node, stamp, *self.view_props(life.prices, self.view_item(life, node)))
+
+    def _add_to_cart(self, life: LifeState, node: Node, stamp: str) -> Request:
+        return self._emit(life, node, stamp, *self.cart_props(life.prices, *self.add_to_cart(life, node)))
+
+    def _begin_checkout(self, life: LifeState, node: Node, stamp: str) -> Request | None:
         if not life.cart:
             return None
         life.checked_out = True
@@ -607,7 +661,7 @@ class JourneyEngine:
         props = {"value": cart_subtotal(prices, life.cart), "currency": prices.currency}
         return self._emit(life, node, stamp, props, [cart_line(prices, k, q) for k, q in life.cart.items()])
 
-    def _tax(self, life: _Life) -> tuple[float, bool]:
+    def _tax(self, life: LifeState) -> tuple[float, bool]:
         """The sales tax of the buyer's country (or state) and whether prices include it; the
         scenario's ``tax_rate``, added on top, where the catalogue has no rate."""
         person = life.person
@@ -622,7 +676,7 @@ class JourneyEngine:
         m = self._j.commerce.max_quantity
         return 1 if m == 1 or rnd.random() < 0.75 else rnd.randint(2, m)
 
-    def _purchase(self, life: _Life, node: _Node, stamp: str) -> Request | None:
+    def _purchase(self, life: LifeState, node: Node, stamp: str) -> Request | None:
         # A purchase buys the cart a checkout showed: without both, the app has nothing to buy.
         if not life.checked_out or not life.cart:
             return None

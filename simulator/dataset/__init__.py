@@ -10,9 +10,15 @@ on a calendar (``[time]`` of the scenario, ``simulator.scenario.TimeConfig``):
   campaign days (drawn by thinning); it stops returning when it churns or the period ends;
 - sessions started on a campaign day convert more (``JourneyEngine.scale_conversion``).
 
-The engine asks the calendar where each returning session starts (``JourneyEngine.device_life``'s
+The engine asks the calendar where each returning session starts (``JourneyEngine.walk``'s
 ``schedule``) and keeps the session's inner timing from there, so bodies come out with their final
 ``added_at`` and GA session id, and a life stops being played where the calendar ends it.
+
+One engine for the load test and the dataset: the engine's walk takes every decision and draw; a
+load test sends what ``JourneyEngine.send`` builds as dicts, and the dataset renders its commonest
+steps (events, searches, views, cart adds of a well-behaved SDK) from cached byte fragments
+(``fragments``) and serialises the rest as the load test would: the same bytes, which
+tests/unit/test_dataset_engine.py holds together request for request.
 
 Output (``DIR``): ``requests/<endpoint>.jsonl`` with the exact bodies in ``added_at`` order,
 ``events.csv`` (or ``.parquet``, ``.jsonl``) with one flat row per request, ``devices.csv`` (in the
@@ -31,7 +37,8 @@ sorted records, devices' rows and statistics in its folder; ``writer.merge`` (``
 joins N such folders exactly as the parent joins ``--jobs`` workers: the same bytes as one run.
 
 The package along its seams: ``layout`` (files, columns, format version), ``calendar``, ``runs``
-(sorted runs and their merge), ``rows`` (a device's requests as records and rows), ``stats``,
+(sorted runs and their merge), ``rows`` (a device's requests as records and rows), ``fragments``
+(the bodies' cached parts), ``stats``,
 ``parallel`` (``--jobs``), ``shards`` (``--shard``, ``--merge``'s checks), ``writer`` (``generate``,
 ``merge``) and ``reader`` (``read_dataset``). Reading a
 dataset does not load the writer: ``generate`` is imported from ``writer`` on first use.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import operator
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import IO, Any, NamedTuple
@@ -13,10 +14,11 @@ import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
+from simulator.dataset.fragments import Fragments, Props, Text
 from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
-from simulator.journey import JourneyEngine, Request
+from simulator.journey import JourneyEngine, Node, Request
 from simulator.population import Population
 from simulator.scenario import USD_RATES, Scenario, TimeConfig
 
@@ -74,6 +76,8 @@ _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
 _QUANTITY = operator.itemgetter("product_quantity")
+#: Steps a well-behaved SDK's body is rendered for from fragments (``fragments.Fragments``).
+_FAST_ACTIONS = frozenset({"event", "view_item", "search", "add_to_cart"})
 
 
 def _items(products: list[dict[str, Any]] | None, faulty: bool) -> int:
@@ -201,9 +205,19 @@ class _SharedDevices:
 
 class Generator:
     def __init__(
-        self, scenario: Scenario, *, config: TimeConfig, start: datetime.date, days: int, table_format: str
+        self,
+        scenario: Scenario,
+        *,
+        config: TimeConfig,
+        start: datetime.date,
+        days: int,
+        table_format: str,
+        fragments: bool = True,
     ) -> None:
+        """``fragments=False`` builds every body as the engine does for a load test (``JourneyEngine.send``,
+        then orjson): slower, the same bytes; the reference the fragments are tested against."""
         self.scenario = scenario
+        self.use_fragments = fragments
         # Devices as they were on the first simulated day: models, OS builds, WebViews that existed then.
         try:
             self.population = Population.build(
@@ -242,6 +256,8 @@ class Generator:
         self.purchase_names = purchase
         self.stats = Stats(days)
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
+        self._fast_parts: dict[int, tuple[Text, tuple[str, str, int, int, bool]]] = {}
+        self.fragments = Fragments(self.engine, lambda props, products: self._commerce(props, products))
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
         rates = dict(j.commerce.usd_rates)
@@ -268,15 +284,24 @@ class Generator:
         device_rows.write(self._device_row(gi, dev, life, played))
 
     def _play(self, i: int, gi: int, dev: Any, life: _Life, out: list[Record]) -> _Played:
-        """The device's requests inside the period, each as a record: (sort key, body line + table row)."""
-        cal, stats, engine = self.calendar, self.stats, self.engine
+        """The device's requests inside the period, each as a record: (sort key, body line + table row).
+
+        The engine decides each step (``JourneyEngine.walk``); the commonest ones (events, searches,
+        product views, cart adds of a well-behaved SDK) are rendered here from cached fragments, the
+        rest (session starts, identifies, checkouts, purchases, a faulty SDK's requests) are built by
+        the engine as dicts (``JourneyEngine.send``) and serialised: the same bytes either way.
+
+        Every request costs a few lines here, so what changes only with a session, an identify or a
+        local day is recomputed only then: the fragments and row parts after each engine-built
+        request (every change of ids, identify_by or utm comes with one), the day's counts when the
+        local day changes, the counts per step from the list of steps at the end."""
+        cal, stats, engine, frag = self.calendar, self.stats, self.engine, self.fragments
         install, end_utc, off, tz = life.install, life.end_utc, life.off, life.tz
-        platform, country = dev["platform"], dev["country"]
         start_naive, base_utc = cal.start_naive, cal.base_utc
         jsonl = self.jsonl_table
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         key_base = gi << DEVICE_SHIFT
-        seq = 0
+        seq = day_seq = 0
         session = -1
         campaign = tail = ""
         uid = sid = ""
@@ -284,8 +309,7 @@ class Generator:
         funnel_need = self.funnel_need
         active_days: set[int] = set()
         n_faulty = n_purchases = n_sessions = 0
-        esc, quote, prefix_of = ESCAPED, _quote, hour_prefix
-        step_parts = self._step_parts
+        quote, prefix_of = _quote, hour_prefix
         mmss, mmss_local = MMSS_Z, _MMSS_LOCAL
         utc_hour = local_hour = rday = -1
         rday_text = ""
@@ -295,26 +319,76 @@ class Generator:
         last_sid: Any = None
         last_utm: Any = _NOTHING
         who = utm_part = ""
-        dev_part = f"{platform},{country},{quote(tz)}"
-        step_counts, faulty_counts = self.step_counts, self.faulty_counts
-        daily_requests = stats.daily_requests
+        dev_part = f"{dev['platform']},{dev['country']},{quote(tz)}"
+        daily_requests, faulty_counts = stats.daily_requests, self.faulty_counts
+        step_parts, fast_parts = self._step_parts, self._fast_parts
+        sent: list[str] = []  # each request's step, counted at the end
+        # What a fast step's record takes from the session: body fragments and row parts.
+        head = by_text = end_text = who_part = row_end = ""
+        fixed = 0  # bytes of head + by + end
+        f_sid: Any = None
+        f_by: Any = None
+        f_utm: Any = _NOTHING
         life.open_day(install)
-        for req in engine.device_life(i, start_time=install, schedule=life.schedule):
-            body = req.body
-            # 1. A new session (the first at install, each returning one where the calendar put it).
-            if req.session != session:
-                if n_sessions:
-                    self._close_session(funnel)
-                funnel = 0
-                session = req.session
-                if session == 0:
-                    life.begin = install + req.offset
-                campaign = self._open_session(off, life.begin)
-                tail = f"{esc[campaign]},"
-                last_uid = None
-                sid = ""  # until a body names it: a faulty start with no sid is no other session's
-                n_sessions += 1
-            t = install + req.offset
+        state, steps = engine.walk(i, start_time=install, schedule=life.schedule)
+        fast = self.use_fragments and not state.faulty and not jsonl
+        send = engine.send
+        props: Any
+        rendered: Props
+        for node, x in steps:
+            if node is not None and fast and node.action in _FAST_ACTIONS:
+                req: Request | None = None
+                action = node.action
+                if action == "event":
+                    rendered = frag.plain(node)
+                elif action == "view_item":
+                    rendered = frag.view(node, state.prices, engine.view_item(state, node))
+                elif action == "search":
+                    rendered = frag.search(node, engine.search(state, node))
+                else:
+                    rendered = frag.cart(node, state.prices, *engine.add_to_cart(state, node))
+                step = node.step
+                named, part = fast_parts.get(id(node)) or self._fast_part(node)
+                faulty = False
+                value = rendered.value
+                props = rendered.props
+                t = install + state.t
+            else:
+                req = x if node is None else send(state, node, x)
+                if req is None:
+                    continue  # nothing to send (an empty cart cannot check out)
+                body = req.body
+                # 1. A new session (the first at install, each returning one where the calendar put it).
+                if req.session != session:
+                    if n_sessions:
+                        self._close_session(funnel)
+                    funnel = 0
+                    session = req.session
+                    if session == 0:
+                        life.begin = install + req.offset
+                    campaign = self._open_session(off, life.begin)
+                    tail = f"{ESCAPED[campaign]},"
+                    last_uid = None
+                    sid = ""  # until a body names it: a faulty start with no sid is no other session's
+                    n_sessions += 1
+                step = req.step
+                faulty = req.faulty
+                props = body.get("properties")  # a dict, or None
+                value = props.get("value") if props else None
+                part = step_parts.get(step) or self._step_part(step, req.endpoint, body.get("event_name", ""))
+                # The row's columns that change with the ids (a faulty body without them still belongs to
+                # the device's current ones) and with the utm.
+                b_uid, b_sid = body.get("uid"), body.get("sid")
+                if b_uid is not last_uid or b_sid is not last_sid:
+                    last_uid, last_sid = b_uid, b_sid
+                    uid = b_uid or uid
+                    sid = b_sid or sid
+                    who = f"{gi},{quote(uid)},{quote(sid)},{session + 1},{dev_part}"
+                utm = body.get("utm_params")
+                if utm is not last_utm:
+                    last_utm = utm
+                    utm_part = _utm_columns(utm)
+                t = install + req.offset
             if t >= end_utc:
                 break
             # 2. The two clocks, inline (a call per request costs more than the rest of the row): the
@@ -325,80 +399,66 @@ class Generator:
                 utc_hour = hr
                 utc_prefix = prefix_of(hr)
                 loff = off[(sec - base_utc) // 3600]
-            when = utc_prefix + mmss[sec - hr * 3600]
             lsec = sec + loff
             lh = lsec // 3600
             if lh != local_hour:
                 local_hour = lh
                 local_prefix = prefix_of(lh)
-                rday = (lh * 3600 - start_naive) // 86400  # local midnights are on the hour
-                rday_text = str(rday + 1)
+                day = (lh * 3600 - start_naive) // 86400  # local midnights are on the hour
+                if day != rday:
+                    if seq > day_seq:
+                        daily_requests[rday] += seq - day_seq
+                        active_days.add(rday)
+                    rday, day_seq = day, seq
+                    rday_text = str(rday + 1)
             wall = local_prefix + mmss_local[lsec - lh * 3600]
-            life.last_t = t
-            # 3. The row's columns: who (changes with the ids), the step, commerce, utm.
-            faulty = req.faulty
-            b_uid, b_sid = body.get("uid"), body.get("sid")
-            if b_uid is not last_uid or b_sid is not last_sid:
-                last_uid, last_sid = b_uid, b_sid
-                uid = b_uid or uid  # a faulty body without one still belongs to the device's current ids
-                sid = b_sid or sid
-                who = f"{gi},{quote(uid)},{quote(sid)},{session + 1},{dev_part}"
-            step = req.step
-            part = step_parts.get(step)
-            if part is None:
-                part = self._step_part(req)
+            life.last_t = t  # the calendar opens the next session after it
+            # 3. The record: the body and the row, its key sorting by time, device, sequence (runs.sort_key).
             row_part, event_name, ep_i, funnel_bit, purchase = part
-            props: Any = body.get("properties")  # a dict, or None
-            value = props.get("value") if props else None
-            utm = body.get("utm_params")
-            if utm is not last_utm:
-                last_utm = utm
-                utm_part = _utm_columns(utm)
-            if jsonl:
-                line = self._json_row(
-                    when,
-                    wall,
-                    rday,
-                    req,
-                    event_name,
-                    gi,
-                    uid,
-                    sid,
-                    session,
-                    platform,
-                    country,
-                    tz,
-                    props,
-                    body,
-                    campaign,
-                    self.usd_rates,
-                )
-            else:
-                commerce = (
-                    ",,,,0,"
-                    if value is None
-                    else _commerce_columns(props, body.get("products"), faulty, self._usd_text)
-                )
-                line = (
-                    f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
-                    f"{1 if body.get('identify_by') else 0},{tail}" + (f"1,{req.fault}\n" if faulty else "0,\n")
+            if req is None:
+                # x is this step's added_at (the row's time column too).
+                data = (
+                    f"{head}{named.text}{x}{by_text}{rendered.text}{end_text}"
+                    f"{x},{wall},{rday_text},{row_part}{who_part}{rendered.commerce}{row_end}"
                 ).encode()
-            # 4. The record: its key sorts by time, device, sequence (runs.sort_key, inline).
-            data = dumps(body, option=newline)
-            n = len(data)
-            if n > LEN_MASK:
-                raise DatasetError(
-                    f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
-                    "(no journey sends one: a bug in loadsim, please report it with the scenario)"
-                )
-            out.append(
-                ((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data + line)
-            )
+                n = fixed + named.size + len(x) + rendered.size
+            else:
+                when = utc_prefix + mmss[sec - hr * 3600]
+                if jsonl:
+                    row = self._json_row(
+                        when, wall, rday, req.endpoint, step, event_name, gi, uid, sid, session,
+                        dev["platform"], dev["country"], tz, props, body.get("products"), utm,
+                        1 if body.get("identify_by") else 0, campaign, faulty, req.fault,
+                    )  # fmt: skip
+                else:
+                    commerce = (
+                        ",,,,0,"
+                        if value is None
+                        else _commerce_columns(props, body.get("products"), faulty, self._usd_text)
+                    )
+                    row = (
+                        f"{when},{wall},{rday_text},{row_part},{who},{commerce},{utm_part},"
+                        f"{1 if body.get('identify_by') else 0},{tail}" + (f"1,{req.fault}\n" if faulty else "0,\n")
+                    ).encode()
+                data = dumps(body, option=newline)
+                n = len(data)
+                data += row
+                if n > LEN_MASK:
+                    raise DatasetError(
+                        f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
+                        "(no journey sends one: a bug in loadsim, please report it with the scenario)"
+                    )
+                # What the fast steps that follow take from the session (the ids, identify_by, utm).
+                if state.sid is not f_sid or state.by is not f_by or state.utm is not f_utm:
+                    f_sid, f_by, f_utm = state.sid, state.by, state.utm
+                    h, b, e = frag.head(state.uid, state.sid), frag.by(f_by), frag.end(f_utm)
+                    head, by_text, end_text, fixed = h.text, b.text, e.text, h.size + b.size + e.size
+                who_part = f",{gi},{quote(state.uid)},{quote(state.sid)},{session + 1},{dev_part},"
+                row_end = f",{_utm_columns(state.utm or None)},{1 if state.by else 0},{tail}0,\n"
+            out.append(((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data))
             seq += 1
-            # 5. Counts: requests and events per step (one dict update), named at the end (finish).
-            step_counts[step] = step_counts.get(step, 0) + 1
-            daily_requests[rday] += 1
-            active_days.add(rday)
+            sent.append(step)
+            # 4. Counts: the funnel and purchases; requests by day and step at the day's and life's end.
             if faulty:
                 n_faulty += 1
                 faulty_counts[step] = faulty_counts.get(step, 0) + 1
@@ -407,6 +467,12 @@ class Generator:
                 funnel |= funnel_bit
             if purchase and value is not None and self._count_purchase(rday, props, value):
                 n_purchases += 1
+        if seq > day_seq:
+            daily_requests[rday] += seq - day_seq
+            active_days.add(rday)
+        step_counts = self.step_counts
+        for step, count in Counter(sent).items():
+            step_counts[step] = step_counts.get(step, 0) + count
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
@@ -417,6 +483,20 @@ class Generator:
                 "fewer --days, or fewer sessions or steps in the scenario's [journey]"
             )
         return _Played(seq, n_faulty, n_purchases, n_sessions, active_days)
+
+    def _fast_part(self, node: Node) -> tuple[Text, tuple[str, str, int, int, bool]]:
+        """A fast step's ``event_name`` fragment and row part (``_step_part``), cached per state."""
+        made = self._fast_parts[id(node)] = (
+            self.fragments.step(node),
+            self._step_parts.get(node.step) or self._step_part(node.step, "events", node.event),
+        )
+        return made
+
+    def _commerce(self, props: dict[str, Any], products: list[dict[str, Any]] | None) -> str:
+        """The table's ``value`` .. ``coupon`` columns of a well-behaved SDK's event."""
+        if props.get("value") is None:
+            return ",,,,0,"
+        return _commerce_columns(props, products, False, self._usd_text)
 
     def _open_session(self, off: list[int], begin: float) -> str:
         """A session opened at ``begin``: counted on its local day and hour, its day's conversion set;
@@ -466,15 +546,14 @@ class Generator:
             f"{played.sessions},{played.requests},{played.faulty},{played.purchases},{esc[info.get('user_agent')]}\n"
         ).encode()
 
-    def _step_part(self, req: Request) -> tuple[str, str, int, int, bool]:
+    def _step_part(self, step: str, endpoint: str, name: str) -> tuple[str, str, int, int, bool]:
         """What a step puts in every row and count: the row's endpoint, step and event name columns,
         the event name, the endpoint's file, the funnel bit and whether it is a purchase."""
-        name = req.body.get("event_name", "")
         k = self.step_of.get(name)
-        part = self._step_parts[req.step] = (
-            f"{req.endpoint},{ESCAPED[req.step]},{ESCAPED[name]}",
+        part = self._step_parts[step] = (
+            f"{endpoint},{ESCAPED[step]},{ESCAPED[name]}",
             name,
-            _EP_INDEX[req.endpoint],
+            _EP_INDEX[endpoint],
             0 if k is None else 1 << k,
             name in self.purchase_names,
         )
@@ -492,12 +571,13 @@ class Generator:
             if name and healthy:
                 s.events_by_name[name] = s.events_by_name.get(name, 0) + healthy
 
-    @staticmethod
     def _json_row(
+        self,
         when: str,
         wall: str,
         day: int,
-        req: Request,
+        endpoint: str,
+        step: str,
         event_name: str,
         gi: int,
         uid: str,
@@ -507,13 +587,15 @@ class Generator:
         country: str,
         tz: str,
         props: Any,
-        body: dict[str, Any],
+        products: list[dict[str, Any]] | None,
+        utm: dict[str, Any] | None,
+        identified: int,
         campaign: str,
-        rates: dict[str, float],
+        faulty: bool,
+        fault: str | None,
     ) -> bytes:
         props = props or {}
-        items = _items(body.get("products"), req.faulty)
-        utm = body.get("utm_params") or {}
+        utm = utm or {}
         return orjson.dumps(
             dict(
                 zip(
@@ -522,8 +604,8 @@ class Generator:
                         when,
                         wall,
                         day + 1,
-                        req.endpoint,
-                        req.step,
+                        endpoint,
+                        step,
                         event_name,
                         gi,
                         uid,
@@ -534,17 +616,17 @@ class Generator:
                         tz,
                         props.get("value"),
                         props.get("currency"),
-                        usd_value(props.get("value"), props.get("currency"), rates),
+                        usd_value(props.get("value"), props.get("currency"), self.usd_rates),
                         props.get("transaction_id"),
-                        items,
+                        _items(products, faulty),
                         props.get("coupon"),
                         utm.get("utm_source"),
                         utm.get("utm_medium"),
                         utm.get("utm_campaign"),
-                        bool(body.get("identify_by")),
+                        bool(identified),
                         campaign or None,
-                        req.faulty,
-                        req.fault,
+                        faulty,
+                        fault,
                     ),
                     strict=True,
                 )
