@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-# numpy's OpenBLAS starts a thread per core when numpy is imported, and they spin for a while: about
-# 0.1 s of CPU per process (each --jobs worker too) for linear algebra loadsim never does. Set before
-# any submodule imports numpy; a value the user exported wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __all__ = ["__version__"]
 

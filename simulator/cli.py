@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -675,6 +676,11 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # numpy's OpenBLAS starts a thread per core when numpy is imported, and they spin for a while: about
+    # 0.1 s of CPU per process (each --jobs worker too) for linear algebra loadsim never does. Set before
+    # anything imports numpy, by the command only (importing the library changes no setting of its
+    # host's); a value the user exported wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Locust (and its gevent patching) only for the command that runs it, the mock's modules likewise:
     # never for generate or sample. Bare `loadsim --help` needs neither ("" is no command).
     command = next((a for a in argv if not a.startswith("-")), "")
