@@ -30,9 +30,9 @@ CHUNK_RECORDS = 40_000
 #: Runs merged at once; more are first merged in groups (memory flat however many devices).
 MAX_FAN_IN = 32
 #: Records per block of a run: what the merge holds of each run at a time (and one writev: IOV_MAX).
-BLOCK_RECORDS = 1024
+BLOCK_RECORDS = 512
 #: Records the merge holds of all its runs at once, about (rounds are longer the more it holds).
-MERGE_RECORDS = 32 * BLOCK_RECORDS
+MERGE_RECORDS = 8192
 #: The first bytes of every run file: its format (a shard's manifest names it too).
 RUN_MAGIC = b"loadsim run 1\n"
 RUN_FORMAT = RUN_MAGIC.decode().strip()
@@ -147,6 +147,8 @@ class Batch:
     lengths: npt.NDArray[np.uint32]
     lines: list[bytes]
     order: npt.NDArray[np.intp]
+    #: ``order`` is consecutive indices (one block's records in a row).
+    contiguous: bool = False
 
     def __len__(self) -> int:
         return len(self.order)
@@ -155,7 +157,11 @@ class Batch:
         """(each endpoint's body lines, the table's rows), in key order, without their newlines."""
         order, lines = self.order, self.lines
         ep = (self.lo & _ENDPOINT)[order]
-        rows = _gather(lines, (order * 2 + 1).tolist())
+        if self.contiguous:  # one block's records as they stand: every other line
+            first = int(order[0]) if len(order) else 0
+            rows: Sequence[bytes] = lines[2 * first + 1 : 2 * (first + len(order)) : 2]
+        else:
+            rows = _gather(lines, (order * 2 + 1).tolist())
         bodies = [_gather(lines, (order[ep == e] * 2).tolist()) for e in range(endpoints)]
         return bodies, rows
 
@@ -351,7 +357,7 @@ def _merge(runs: list[Iterator[Block]]) -> Iterator[Batch]:
     """k-way merge of sorted runs given block by block (keys unique): each round gives out every
     record up to the smallest last key among the runs' current blocks, sorted together (numpy).
     A round ends a block: each run's blocks are fused a few at a time, within ``MERGE_RECORDS``."""
-    fuse = max(1, MERGE_RECORDS // (BLOCK_RECORDS * max(1, len(runs))))
+    fuse = max(1, MERGE_RECORDS // (BLOCK_RECORDS * len(runs))) if len(runs) > 1 else 1
     heads: list[list[Any]] = []  # [block, position, run, its last key]
     for run in runs:
         fused = _fused(run, fuse)
@@ -391,7 +397,7 @@ def _merge(runs: list[Iterator[Block]]) -> Iterator[Batch]:
 def _batch(parts: list[tuple[Block, int, int]]) -> Batch:
     if len(parts) == 1:
         block, pos, end = parts[0]
-        return Batch(block.hi, block.lo, block.lengths, block.lines, np.arange(pos, end, dtype=np.intp))
+        return Batch(block.hi, block.lo, block.lengths, block.lines, np.arange(pos, end, dtype=np.intp), True)
     hi = np.concatenate([b.hi[pos:end] for b, pos, end in parts])
     lo = np.concatenate([b.lo[pos:end] for b, pos, end in parts])
     lengths = np.concatenate([b.lengths[pos:end] for b, pos, end in parts])
