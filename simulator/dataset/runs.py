@@ -66,6 +66,7 @@ KEY_BYTES = 16
 
 _HEAD = struct.Struct("<QQ")
 _KEYS = np.dtype(">u8")
+_RAW = np.dtype(f"S{KEY_BYTES}")
 _LENS = np.dtype("<u4")
 _ENDPOINT = np.uint64((1 << ENDPOINT_BITS) - 1)
 _IOV = 1024  # buffers per writev (Linux's IOV_MAX)
@@ -93,10 +94,12 @@ def split_key(key: int) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """Sorted records of one run as arrays: the keys' high and low 64 bits, the records' lengths,
-    and ``lines``: each record's body then its row, without their newlines (``data.split``), so
-    that the files are joins of them."""
+    """Sorted records of one run as arrays: the keys as they are in the file (16 bytes, which
+    numpy compares as bytes: the merge searches them) and as their high and low 64 bits (which it
+    sorts), the records' lengths, and ``lines``: each record's body then its row, without their
+    newlines (``data.split``), so that the files are joins of them."""
 
+    keys: npt.NDArray[np.bytes_]
     hi: U64
     lo: U64
     lengths: npt.NDArray[np.uint32]
@@ -106,8 +109,8 @@ class Block:
         return len(self.hi)
 
     @property
-    def last(self) -> tuple[int, int]:
-        return int(self.hi[-1]), int(self.lo[-1])
+    def last(self) -> bytes:
+        return self.keys[-1:].tobytes()  # all 16 bytes (an element would lose its trailing zeros)
 
 
 def _fuse(blocks: list[Block]) -> Block:
@@ -119,6 +122,7 @@ def _fuse(blocks: list[Block]) -> Block:
         lines += b.lines[:-1]
     lines.append(b"")
     return Block(
+        np.concatenate([b.keys for b in blocks]),
         np.concatenate([b.hi for b in blocks]),
         np.concatenate([b.lo for b in blocks]),
         np.concatenate([b.lengths for b in blocks]),
@@ -235,14 +239,17 @@ def write_run(path: Path, batches: Iterable[Batch]) -> Path:
     return out.close()
 
 
-def _block(hi: U64, lo: U64, lengths: npt.NDArray[np.uint32], data: bytes, where: str) -> Block:
-    """A block from its arrays and its records' data back to back (checked: sorted, whole)."""
-    n = len(hi)
-    if n > 1 and not ((hi[1:] > hi[:-1]) | ((hi[1:] == hi[:-1]) & (lo[1:] > lo[:-1]))).all():
+def _block(keys: bytes, lengths: npt.NDArray[np.uint32], data: bytes, where: str) -> Block:
+    """A block from its keys, its records' lengths and their data back to back (checked: sorted, whole)."""
+    n = len(lengths)
+    raw = np.frombuffer(keys, _RAW)
+    if n > 1 and not (raw[1:] > raw[:-1]).all():
         raise RunError(f"{where}: its records are not in key order")
+    pair = np.frombuffer(keys, _KEYS).reshape(n, 2)
+    hi, lo = pair[:, 0].astype(np.uint64), pair[:, 1].astype(np.uint64)
     lines = data.split(b"\n")
     if len(lines) == 2 * n + 1:  # each record is exactly two lines (split in C, one pass)
-        return Block(hi, lo, lengths, lines)
+        return Block(raw, hi, lo, lengths, lines)
     # A row holds a newline of its own (a quoted CSV field): cut where the lengths say.
     bodies = (lo >> np.uint64(LEN_SHIFT) & np.uint64(LEN_MASK)).tolist()
     lines = []
@@ -254,7 +261,7 @@ def _block(hi: U64, lo: U64, lengths: npt.NDArray[np.uint32], data: bytes, where
         lines += (data[start : start + body - 1], data[start + body : end - 1])
         start = end
     lines.append(b"")
-    return Block(hi, lo, lengths, lines)
+    return Block(raw, hi, lo, lengths, lines)
 
 
 def read_run(path: Path) -> Iterator[Block]:
@@ -270,7 +277,7 @@ def read_run(path: Path) -> Iterator[Block]:
         if f.read(len(RUN_MAGIC)) != RUN_MAGIC:
             raise RunError(f"{path} is not a loadsim run (format {RUN_FORMAT!r})")
         count = 0
-        last: tuple[Any, Any] | None = None
+        last = b""
         while True:
             n, size = _HEAD.unpack(read(_HEAD.size, "a block header"))
             if n == 0:
@@ -279,15 +286,14 @@ def read_run(path: Path) -> Iterator[Block]:
                 return
             if n > BLOCK_RECORDS * MAX_FAN_IN or size >= 1 << 40:
                 raise RunError(f"{path}: a block header of {n:,} records, {size:,} bytes: not a run's")
-            keys = np.frombuffer(read(n * KEY_BYTES, "a block's keys"), _KEYS).reshape(n, 2)
+            keys = read(n * KEY_BYTES, "a block's keys")
             lengths = np.frombuffer(read(n * 4, "a block's lengths"), _LENS).astype(np.uint32)
             if int(lengths.sum()) != size:
                 raise RunError(f"{path}: a block's lengths do not add up to its size")
-            hi, lo = keys[:, 0].astype(np.uint64), keys[:, 1].astype(np.uint64)
-            if last is not None and (hi[0], lo[0]) <= last:
+            if keys[:KEY_BYTES] <= last:
                 raise RunError(f"{path}: its records are not in key order")
-            last = (hi[-1], lo[-1])
-            yield _block(hi, lo, lengths, read(size, "a block's data"), str(path))
+            last = keys[-KEY_BYTES:]
+            yield _block(keys, lengths, read(size, "a block's data"), str(path))
             count += n
 
 
@@ -308,7 +314,8 @@ def _buffer_blocks(records: list[Record]) -> Iterator[Block]:
     for k in range(0, len(data), BLOCK_RECORDS):
         part = data[k : k + BLOCK_RECORDS]
         lengths = np.fromiter(map(len, part), _LENS, len(part))
-        yield _block(hi[k : k + BLOCK_RECORDS], lo[k : k + BLOCK_RECORDS], lengths, b"".join(part), "a chunk")
+        keys = np.stack((hi[k : k + BLOCK_RECORDS], lo[k : k + BLOCK_RECORDS]), axis=1).astype(_KEYS).tobytes()
+        yield _block(keys, lengths, b"".join(part), "a chunk")
 
 
 class Runs:
@@ -340,17 +347,16 @@ class Runs:
 
     def merged(self) -> Iterator[Batch]:
         """All records in key order, as consecutive batches."""
-        if not self.files:
-            return _merge([_buffer_blocks(self.buffer)])
-        self.spill()
+        # The last chunk is merged from memory, as a run that was never written and read back.
+        last = [_buffer_blocks(self.buffer)] if self.buffer or not self.files else []
         files = self.files
-        while len(files) > MAX_FAN_IN:  # merge in groups first: fan-in (and memory) stays bounded
+        while len(files) + len(last) > MAX_FAN_IN:  # merge in groups first: fan-in (and memory) stays bounded
             group, files = files[:MAX_FAN_IN], files[MAX_FAN_IN:]
             files.append(write_run(self._path(), _merge([read_run(p) for p in group])))
             for p in group:
                 if p not in self.keep:
                     p.unlink()
-        return _merge([read_run(p) for p in files])
+        return _merge([read_run(p) for p in files] + last)
 
 
 def _merge(runs: list[Iterator[Block]]) -> Iterator[Batch]:
@@ -372,17 +378,12 @@ def _merge(runs: list[Iterator[Block]]) -> Iterator[Batch]:
                 yield _batch([(block, 0, len(block))])
             return
         mark = min(h[3] for h in heads)
-        mark_hi, mark_lo = mark
+        mark_key = np.frombuffer(mark, _RAW)
         parts: list[tuple[Block, int, int]] = []
         for h in heads:
             block, pos = h[0], h[1]
             n = len(block)
-            if h[3] <= mark:
-                end = n
-            else:
-                hi = block.hi
-                a, b = int(hi.searchsorted(mark_hi, "left")), int(hi.searchsorted(mark_hi, "right"))
-                end = a + int(block.lo[a:b].searchsorted(mark_lo, "right")) if a < b else a
+            end = n if h[3] <= mark else int(block.keys.searchsorted(mark_key, "right")[0])
             if end > pos:
                 parts.append((block, pos, end))
             if end < n:
