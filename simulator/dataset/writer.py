@@ -286,22 +286,40 @@ def write_files(
     try:
         if table_format != "jsonl":
             table.write(csv_line(TABLE_COLUMNS))
-        done = 0
+        # The merge hands the lines out without their newlines: each file gets a join, in C, of
+        # several batches' lines (a few thousand: fewer, larger writes).
+        outs = (*files, table)
+        pending: list[list[bytes]] = [[] for _ in outs]
+        done = held = 0
         for batch in batches:
-            # The merge hands the lines out without their newlines: each file gets a join, in C.
             bodies, rows = batch.files(len(files))
-            for f, lines in zip((*files, table), (*bodies, rows), strict=True):
-                if lines:
-                    f.write(b"\n".join(lines))
-                    f.write(b"\n")
-            done += len(batch)
-            progress.update(done)
+            for lines, more in zip(pending, (*bodies, rows), strict=True):
+                lines += more
+            held += len(batch)
+            if held >= _FLUSH_RECORDS:
+                _flush(outs, pending)
+                done, held = done + held, 0
+                progress.update(done)
+        _flush(outs, pending)
+        progress.update(done + held)
     finally:
         for f in (*files, table):
             f.close()
     if table_format == "parquet":
         _csv_to_parquet(table_path, out_dir / "events.parquet", TABLE_COLUMNS)
         table_path.unlink()
+
+
+#: Records whose lines write_files gathers before it writes them.
+_FLUSH_RECORDS = 4096
+
+
+def _flush(outs: tuple[IO[bytes], ...], pending: list[list[bytes]]) -> None:
+    for f, lines in zip(outs, pending, strict=True):
+        if lines:
+            lines.append(b"")  # the last line's newline
+            f.write(b"\n".join(lines))
+            lines.clear()
 
 
 def parquet_type(column: str) -> Any:
