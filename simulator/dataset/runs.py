@@ -170,6 +170,11 @@ class Batch:
         return bodies, rows
 
 
+def _key_bytes(hi: U64, lo: U64) -> bytes:
+    """Keys as a run file holds them: 16 bytes each, big-endian."""
+    return np.stack((hi, lo), axis=1).astype(_KEYS).tobytes()
+
+
 def _gather(items: list[bytes], indices: list[int]) -> Sequence[bytes]:
     if len(indices) > 1:
         return itemgetter(*indices)(items)  # type: ignore[no-any-return]
@@ -195,20 +200,20 @@ class RunWriter:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._count = 0
-        os.write(self._fd, RUN_MAGIC)
+        _writev(self._fd, [RUN_MAGIC])
 
     def records(self, hi: U64, lo: U64, data: list[bytes]) -> None:
         """Sorted records (``sort_records``), straight from a buffer."""
         for k in range(0, len(data), BLOCK_RECORDS):
             part = data[k : k + BLOCK_RECORDS]
-            keys = np.stack((hi[k : k + BLOCK_RECORDS], lo[k : k + BLOCK_RECORDS]), axis=1).astype(_KEYS).tobytes()
+            keys = _key_bytes(hi[k : k + BLOCK_RECORDS], lo[k : k + BLOCK_RECORDS])
             self._block(len(part), keys, np.fromiter(map(len, part), _LENS, len(part)), part)
 
     def batch(self, batch: Batch) -> None:
         """A batch of the merge, in its order."""
         for k in range(0, len(batch), BLOCK_RECORDS):
             order = batch.order[k : k + BLOCK_RECORDS]
-            keys = np.stack((batch.hi[order], batch.lo[order]), axis=1).astype(_KEYS).tobytes()
+            keys = _key_bytes(batch.hi[order], batch.lo[order])
             pairs = np.stack((order * 2, order * 2 + 1), axis=1).ravel().tolist()
             data = b"\n".join(_gather(batch.lines, pairs)) + b"\n"
             self._block(len(order), keys, batch.lengths[order], [data])
@@ -219,7 +224,7 @@ class RunWriter:
         self._count += n
 
     def close(self) -> Path:
-        os.write(self._fd, _HEAD.pack(0, self._count))
+        _writev(self._fd, [_HEAD.pack(0, self._count)])
         os.close(self._fd)
         return self.path
 
@@ -267,9 +272,11 @@ def _block(keys: bytes, lengths: npt.NDArray[np.uint32], data: bytes, where: str
 def read_run(path: Path) -> Iterator[Block]:
     """A run file's blocks, in order, each checked (``RunError`` if it is not whole)."""
     with path.open("rb", buffering=0) as f:
+        end = os.fstat(f.fileno()).st_size
 
         def read(size: int, what: str) -> bytes:
-            data = f.read(size)
+            # Checked before reading: a damaged header must not make read() allocate its size.
+            data = f.read(size) if size <= end - f.tell() else b""
             if len(data) != size:
                 raise RunError(f"{path}: ends inside {what} (truncated?)")
             return data
@@ -284,7 +291,7 @@ def read_run(path: Path) -> Iterator[Block]:
                 if size != count or f.read(1):
                     raise RunError(f"{path}: its last header does not match its {count:,} records")
                 return
-            if n > BLOCK_RECORDS * MAX_FAN_IN or size >= 1 << 40:
+            if n > BLOCK_RECORDS * MAX_FAN_IN:
                 raise RunError(f"{path}: a block header of {n:,} records, {size:,} bytes: not a run's")
             keys = read(n * KEY_BYTES, "a block's keys")
             lengths = np.frombuffer(read(n * 4, "a block's lengths"), _LENS).astype(np.uint32)
@@ -314,7 +321,7 @@ def _buffer_blocks(records: list[Record]) -> Iterator[Block]:
     for k in range(0, len(data), BLOCK_RECORDS):
         part = data[k : k + BLOCK_RECORDS]
         lengths = np.fromiter(map(len, part), _LENS, len(part))
-        keys = np.stack((hi[k : k + BLOCK_RECORDS], lo[k : k + BLOCK_RECORDS]), axis=1).astype(_KEYS).tobytes()
+        keys = _key_bytes(hi[k : k + BLOCK_RECORDS], lo[k : k + BLOCK_RECORDS])
         yield _block(keys, lengths, b"".join(part), "a chunk")
 
 

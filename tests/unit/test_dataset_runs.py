@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,10 @@ def test_a_damaged_run_is_refused_saying_how(tmp_path: Path) -> None:
         "not a run": (b"\x80\x05pickle" + good, "is not a loadsim run"),
         "zeros": (b"\0" * len(good), "is not a loadsim run"),
     }
+    # A block of one record of 4 GiB, in a file of a few KiB: refused before anything is allocated.
+    head = len(RUN_MAGIC)
+    huge = struct.pack("<QQ", 1, 2**32 - 1) + good[head + 16 : head + 32] + b"\xff" * 4
+    cases["a header past the end"] = (good[:head] + huge + good[head + 52 :], "ends inside a block's data")
     # The first block's first key bytes turned to 0xff: out of order with the next.
     first_key = len(RUN_MAGIC) + 16
     cases["keys out of order"] = (
