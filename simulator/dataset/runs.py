@@ -167,6 +167,8 @@ class Batch:
         else:
             rows = _gather(lines, (order * 2 + 1).tolist())
         bodies = [_gather(lines, (order[ep == e] * 2).tolist()) for e in range(endpoints)]
+        if sum(map(len, bodies)) != len(order):
+            raise RunError(f"a record's key names an endpoint past the {endpoints} there are")
         return bodies, rows
 
 

@@ -102,3 +102,10 @@ def test_a_damaged_run_is_refused_saying_how(tmp_path: Path) -> None:
         path.write_bytes(data)
         with pytest.raises(RunError, match=message):
             _read_all(path)
+
+
+def test_a_key_naming_no_endpoint_is_refused(tmp_path: Path) -> None:
+    r = Runs(tmp_path)
+    r.buffer = [(sort_key(1, 0, 0, 3, 3), b"{}\n" + b"row\n")]
+    with pytest.raises(RunError, match="names an endpoint past the 3"):
+        _files(r.merged())
