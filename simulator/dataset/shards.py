@@ -5,7 +5,8 @@ and the distributed load test's slicing), each device from its own seeded stream
 records do not depend on which shard played it. A shard folder holds what a ``--jobs`` worker
 hands its parent, kept on disk:
 
-- ``records.pickle``: the shard's records in key order, one sorted run (``runs.write_run``);
+- ``records.run``: the shard's records in key order, one sorted run (``runs.write_run``: raw
+  numbers and bytes, read back checked, never unpickled);
 - ``devices.part.csv``: its devices' rows, in device order, without the header;
 - ``shard.json``, written last (so a folder without it is a shard that did not finish): which
   shard, the scenario's fingerprint and options, what the summary needs, the statistics (exact,
@@ -29,7 +30,7 @@ from typing import Any
 import orjson
 
 from simulator.dataset.layout import FORMAT_VERSION, DatasetError
-from simulator.dataset.runs import Runs, write_run
+from simulator.dataset.runs import RUN_FORMAT, Runs, write_run
 from simulator.dataset.stats import Stats, stats_from_json, stats_to_json
 from simulator.scenario import Scenario
 
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 SHARD_MANIFEST = "shard.json"
-SHARD_RECORDS = "records.pickle"
+SHARD_RECORDS = "records.run"
 SHARD_DEVICES = "devices.part.csv"
 _KIND = "loadsim generate shard"
 _SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
@@ -106,6 +107,7 @@ def write_shard(
         "scenario_fingerprint": fingerprint,
         "head": head,
         "stats": stats_to_json(stats),
+        "records_format": RUN_FORMAT,
         "files": {SHARD_RECORDS: records.stat().st_size, SHARD_DEVICES: rows.stat().st_size},
     }
     tmp = out_dir / f".{SHARD_MANIFEST}.tmp"
@@ -148,6 +150,11 @@ def _manifest(directory: Path) -> dict[str, Any]:
         raise DatasetError(
             f"--merge: {path} has dataset format {data.get('format_version')!r}, this loadsim writes "
             f"{FORMAT_VERSION}: generate every shard with the same loadsim"
+        )
+    if data.get("records_format") != RUN_FORMAT:
+        raise DatasetError(
+            f"--merge: {path} keeps its records as {data.get('records_format') or 'a pickle'!r}, this loadsim "
+            f"reads {RUN_FORMAT!r}: generate every shard with the same loadsim"
         )
     return data
 

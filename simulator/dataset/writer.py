@@ -6,7 +6,6 @@ import dataclasses
 import datetime
 import gzip
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from simulator.dataset.layout import (
 from simulator.dataset.parallel import Block, play, play_parallel
 from simulator.dataset.progress import Progress
 from simulator.dataset.rows import Generator, csv_line
-from simulator.dataset.runs import CHUNK_RECORDS, ENDPOINT_BITS, LEN_MASK, LEN_SHIFT, Record, Runs
+from simulator.dataset.runs import CHUNK_RECORDS, Batch, RunError, Runs
 from simulator.dataset.shards import (
     SHARD_MANIFEST,
     SHARD_RECORDS,
@@ -268,10 +267,10 @@ def merge(
         runs.keep = set(runs.files)  # the shards' own files: read, never deleted
         try:
             return finish_dataset(out_dir, runs, [s.device_rows for s in checked], head=head, stats=stats, progress=bar)
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as exc:
+        except RunError as exc:
             # Sizes matched, contents did not: summary.json was removed first, so no dataset looks finished.
             raise DatasetError(
-                f"--merge: a shard's {SHARD_RECORDS} cannot be read ({type(exc).__name__}: {exc}); no dataset "
+                f"--merge: a shard's {SHARD_RECORDS} cannot be read ({exc}); no dataset "
                 "was written: copy the shard folders again, or generate the shards again"
             ) from None
     finally:
@@ -279,7 +278,7 @@ def merge(
 
 
 def write_files(
-    out_dir: Path, blocks: Iterator[list[Record]], *, table_format: str, suffix: str, gz: bool, progress: Progress
+    out_dir: Path, batches: Iterator[Batch], *, table_format: str, suffix: str, gz: bool, progress: Progress
 ) -> None:
     files = [open_out(out_dir / "requests" / f"{ep}.jsonl{suffix}", gz) for ep in ENDPOINT_NAMES]
     table_path = out_dir / (f"events.{table_format}{suffix}" if table_format != "parquet" else ".events.csv")
@@ -287,20 +286,22 @@ def write_files(
     try:
         if table_format != "jsonl":
             table.write(csv_line(TABLE_COLUMNS))
-        # Gathered and written a few thousand at a time: a list append is a fifth of a file write.
-        bodies: list[list[bytes]] = [[] for _ in files]
-        rows: list[bytes] = []
-        mask, shift, endpoint = LEN_MASK, LEN_SHIFT, (1 << ENDPOINT_BITS) - 1  # runs.split_key, inline
-        done = 0
-        for block in blocks:
-            for key, data in block:
-                n = key >> shift & mask
-                bodies[key & endpoint].append(data[:n])
-                rows.append(data[n:])
-                if len(rows) >= 4096:
-                    done += _flush(files, bodies, table, rows)
-                    progress.update(done)
-        _flush(files, bodies, table, rows)
+        # The merge hands the lines out without their newlines: each file gets a join, in C, of
+        # several batches' lines (a few thousand: fewer, larger writes).
+        outs = (*files, table)
+        pending: list[list[bytes]] = [[] for _ in outs]
+        done = held = 0
+        for batch in batches:
+            bodies, rows = batch.files(len(files))
+            for lines, more in zip(pending, (*bodies, rows), strict=True):
+                lines += more
+            held += len(batch)
+            if held >= _FLUSH_RECORDS:
+                _flush(outs, pending)
+                done, held = done + held, 0
+                progress.update(done)
+        _flush(outs, pending)
+        progress.update(done + held)
     finally:
         for f in (*files, table):
             f.close()
@@ -309,15 +310,16 @@ def write_files(
         table_path.unlink()
 
 
-def _flush(files: list[IO[bytes]], bodies: list[list[bytes]], table: IO[bytes], rows: list[bytes]) -> int:
-    for f, lines in zip(files, bodies, strict=True):
+#: Records whose lines write_files gathers before it writes them.
+_FLUSH_RECORDS = 4096
+
+
+def _flush(outs: tuple[IO[bytes], ...], pending: list[list[bytes]]) -> None:
+    for f, lines in zip(outs, pending, strict=True):
         if lines:
-            f.write(b"".join(lines))
+            lines.append(b"")  # the last line's newline
+            f.write(b"\n".join(lines))
             lines.clear()
-    table.write(b"".join(rows))
-    n = len(rows)
-    rows.clear()
-    return n
 
 
 def parquet_type(column: str) -> Any:

@@ -80,7 +80,7 @@ def test_a_shard_is_not_a_dataset_until_merged(tmp_path: Path) -> None:
     out = tmp_path / "s"
     summary = generate("smoke", out=out, users=20, days=1, shard=(1, 2))
     assert summary["shard"] == {"index": 1, "count": 2, "low": 10, "high": 20}
-    assert sorted(p.name for p in out.iterdir()) == ["devices.part.csv", "records.pickle", "shard.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["devices.part.csv", "records.run", "shard.json"]
     manifest = orjson.loads((out / SHARD_MANIFEST).read_bytes())
     assert manifest["stats"]["devices"] == 10
 
@@ -148,7 +148,7 @@ def test_merge_refuses_an_unfinished_or_partly_copied_shard(tmp_path: Path, two:
     generate("smoke", out=two[1], users=30, days=1, shard=(1, 2))
     records = two[1] / SHARD_RECORDS
     records.write_bytes(records.read_bytes()[:-10])  # copied in part
-    with pytest.raises(DatasetError, match=r"records\.pickle is missing or not the"):
+    with pytest.raises(DatasetError, match=r"records\.run is missing or not the"):
         merge(tmp_path / "out", two)
     with pytest.raises(DatasetError, match="is not a folder"):
         merge(tmp_path / "out", [two[0], tmp_path / "nowhere"])
@@ -168,9 +168,28 @@ def test_a_failed_merge_leaves_no_dataset_looking_finished(tmp_path: Path, two: 
     records = two[1] / SHARD_RECORDS
     data = records.read_bytes()
     records.write_bytes(b"\0" * len(data))  # the right size, the wrong bytes
-    with pytest.raises(DatasetError, match=r"records\.pickle cannot be read"):
+    with pytest.raises(DatasetError, match=r"records\.run cannot be read"):
         merge(out, two)
     assert not (out / "summary.json").exists(), "the earlier dataset's summary must not vouch for these files"
+
+
+def test_a_shard_is_read_as_numbers_and_bytes_never_unpickled(tmp_path: Path, two: list[Path]) -> None:
+    """records.run is raw keys, lengths and lines: a damaged one (its manifest's size matching) is
+    a DatasetError naming what is wrong, and a shard of the earlier pickled format is refused."""
+    records = two[1] / SHARD_RECORDS
+    good = records.read_bytes()
+    manifest_path = two[1] / SHARD_MANIFEST
+    manifest = orjson.loads(manifest_path.read_bytes())
+    records.write_bytes(good[: len(good) // 2])
+    manifest["files"][SHARD_RECORDS] = len(good) // 2
+    manifest_path.write_bytes(orjson.dumps(manifest))
+    with pytest.raises(DatasetError, match=r"records\.run cannot be read \(.*ends inside"):
+        merge(tmp_path / "out", two)
+    assert not (tmp_path / "out" / "summary.json").exists()
+    del manifest["records_format"]  # what a loadsim that pickled its shards wrote
+    manifest_path.write_bytes(orjson.dumps(manifest))
+    with pytest.raises(DatasetError, match="keeps its records as 'a pickle'"):
+        merge(tmp_path / "out", two)
 
 
 def test_merge_into_a_shard_folder_is_refused(two: list[Path]) -> None:
