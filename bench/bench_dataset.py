@@ -46,8 +46,10 @@ from simulator.scenario import load_scenario
 TARGET_OF_FLOOR = 0.25
 DEVICES = 2500
 DAYS = 7
-#: (devices, days): a dataset, 4x its devices, 4x its days.
-SIZES = ((1500, 7), (6000, 7), (1500, 28))
+#: (devices, days): a dataset, 4x its devices, 4x its days. The first is past one sorted chunk
+#: (runs.CHUNK_RECORDS), as the others are: a smaller one would hold all its records at once and
+#: measure the chunk's size rather than how memory grows.
+SIZES = ((5000, 7), (20000, 7), (5000, 28))
 
 
 def _generator(n: int) -> Generator:
@@ -84,15 +86,17 @@ def _decisions(n: int) -> float:
     for i in range(n):
         gi = gen.population.device_index(i)
         dev = gen._devices.fetch(i)
-        tz = str(dev["info"]["deviceTimeZone"])
+        tz = str(dev["info"].get("deviceTimeZone", "UTC"))
         life = _Life(cal, engine, random.Random(gen._calendar_tag | gi), tz, gen.timeout)
         life.open_day(life.install)
         state, steps = engine.walk(i, start_time=life.install, schedule=life.schedule)
+        # The draws of each step as Generator._play makes them (it renders these four itself).
         for node, stamp in steps:
             if node is not None:
                 action = node.action
                 if action not in _FAST_ACTIONS:
-                    engine.send(state, node, stamp)
+                    if engine.send(state, node, stamp) is None:
+                        continue  # nothing sent (an empty cart cannot check out)
                 elif action == "view_item":
                     engine.view_item(state, node)
                 elif action == "search":
@@ -133,15 +137,19 @@ def _end_to_end_jobs(n: int, jobs: int) -> float:
 
 
 _CHILD = """
-import resource, sys, tempfile
+import sys, tempfile
 from simulator.dataset import generate
 with tempfile.TemporaryDirectory() as tmp:
     s = generate("ecommerce", out=tmp, users=int(sys.argv[1]), days=int(sys.argv[2]), quiet=True)
-print(s["requests"]["total"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as f:
+    peak = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+print(s["requests"]["total"], peak)
 """
 
 
 def _peak_rss(users: int, days: int) -> tuple[int, float]:
+    """Requests and peak RSS (MiB) of a fresh process generating a dataset. VmHWM, not getrusage's
+    ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's peak."""
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(users), str(days)], capture_output=True, text=True, check=True, timeout=300
     )

@@ -20,7 +20,7 @@ in whatever order. Bodies share read-only parts (device info, traits, identify_b
 change only ``added_at``, or copy.
 
 Two hooks let a caller put lives on a calendar (``simulator.dataset`` does): ``device_life(...,
-schedule=f)`` asks ``f`` when each returning session really starts (so ``added_at`` and the GA
+schedule=f)`` (and ``walk``) asks ``f`` when each returning session really starts (so ``added_at`` and the GA
 session id are right the first time, and a life ends when ``f`` says so), and
 ``scale_conversion(m)`` makes the sessions that follow reach the commerce steps ``m`` times as often;
 ``set_campaign(name, share)`` makes that share of them open from the campaign's ads.
@@ -145,7 +145,8 @@ class Node:
 
 @dataclass(slots=True)
 class LifeState:
-    """One device's mutable state across its sessions (read, never changed, by ``walk``'s callers)."""
+    """One device's mutable state across its sessions: ``walk``'s callers read it and change it only
+    through the engine's methods (``send``, ``search``, ``view_item``, ``add_to_cart``)."""
 
     rnd: Any
     gi: int
@@ -184,7 +185,9 @@ class LifeState:
     updated: bool = False
 
 
-#: A step of ``JourneyEngine.walk``: ``(None, request)`` or ``(node entered, its added_at)``.
+#: A step of ``JourneyEngine.walk``: ``(None, request)`` or ``(node entered, its added_at)``. Any,
+#: not a union of the two tuples: a caller unpacks ``node, x`` and tests ``node``, which mypy does
+#: not carry over to ``x``.
 Step = tuple[Node | None, Any]
 
 
@@ -365,9 +368,12 @@ class JourneyEngine:
 
         A step is ``(None, request)`` for a request the engine built (a session's externalIds, a
         re-login's identify), or ``(node, added_at)`` where the device entered a state whose action
-        sends something: the caller sends it before taking the next step (``send`` builds the request
-        as ``device_life`` does), reading the ids, cart and clock from the state. Every random draw is
-        the engine's and in the same order, so any renderer of the steps gives the same life.
+        sends something: the caller sends it before taking the next step, reading the ids, cart and
+        clock from the state. Every random draw is the engine's and in the same order, so any renderer
+        of the steps gives the same life, provided it makes each step's draws as ``send`` would:
+        ``send`` itself (it builds the request as ``device_life`` does), or, for a search, a product
+        view or a cart add, ``search``, ``view_item`` or ``add_to_cart``, then its own body. A faulty
+        SDK draws for every request it sends (``send``'s fault): its steps all go through ``send``.
         """
         life = self._new_life(i, self.start_time if start_time is None else start_time, schedule)
         return life, self._walk(life)

@@ -23,6 +23,9 @@ from simulator.commerce import Prices
 from simulator.journey import JourneyEngine, Node
 from simulator.payloads import EVENT_SOURCE
 
+#: Property fragments kept (products x currencies x quantities of the catalogue: a few thousand).
+_MAX_CACHED = 100_000
+
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -61,23 +64,21 @@ class Fragments:
     properties (``plain``, ``view``, ``search``, ``cart``) + ``}`` or the ``utm_params`` and ``}``
     (``end``), then a newline."""
 
-    def __init__(self, engine: JourneyEngine, commerce: Callable[[dict[str, Any], list[dict[str, Any]] | None], str]):
+    def __init__(
+        self, engine: JourneyEngine, *, commerce: Callable[[dict[str, Any], list[dict[str, Any]] | None], str]
+    ) -> None:
         self._engine = engine
         self._commerce = commerce
         self._id = '{"id":' + _json(engine.scenario.app.app_id) + ',"uid":'
-        self._steps: dict[int, Text] = {}
         self._props: dict[tuple[Any, ...], Props] = {}
 
     def head(self, uid: str, sid: str) -> Text:
         return _text(f'{self._id}{_json(uid)},"sid":{_json(sid)},"event_name":')
 
-    def step(self, node: Node) -> Text:
-        text = self._steps.get(id(node))
-        if text is None:
-            text = self._steps[id(node)] = _text(
-                f'{_json(node.event)},"event_source":{_json(EVENT_SOURCE)},"added_at":"'
-            )
-        return text
+    @staticmethod
+    def step(node: Node) -> Text:
+        """The state's ``event_name`` up to the ``added_at`` text (the caller caches it per state)."""
+        return _text(f'{_json(node.event)},"event_source":{_json(EVENT_SOURCE)},"added_at":"')
 
     @staticmethod
     def by(by: dict[str, str]) -> Text:
@@ -114,7 +115,7 @@ class Fragments:
         if node.properties and props is not node.properties:
             props.update(node.properties)  # as the engine's _emit does
         text = _json(props) + (f',"products":{_json(products)}' if products else "")
-        made = self._props[key] = Props(
-            text, len(text.encode()), props, products, self._commerce(props, products), props.get("value")
-        )
+        made = Props(text, len(text.encode()), props, products, self._commerce(props, products), props.get("value"))
+        if len(self._props) < _MAX_CACHED:  # bounded: a scenario's huge max_quantity makes many cart lines
+            self._props[key] = made
         return made

@@ -119,7 +119,7 @@ class _Life:
     """A device on the calendar while it is played: its zone's offsets, its install, the end of its
     life (churn) and of the period, and where the calendar put its current session.
 
-    The engine asks ``schedule`` where each returning session starts (``JourneyEngine.device_life``)
+    The engine asks ``schedule`` where each returning session starts (``JourneyEngine.walk``)
     and keeps the session's inner timing from there."""
 
     __slots__ = (
@@ -257,7 +257,7 @@ class Generator:
         self.stats = Stats(days)
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
         self._fast_parts: dict[int, tuple[Text, tuple[str, str, int, int, bool]]] = {}
-        self.fragments = Fragments(self.engine, lambda props, products: self._commerce(props, products))
+        self.frag = Fragments(self.engine, commerce=self._commerce)
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
         rates = dict(j.commerce.usd_rates)
@@ -295,7 +295,7 @@ class Generator:
         local day is recomputed only then: the fragments and row parts after each engine-built
         request (every change of ids, identify_by or utm comes with one), the day's counts when the
         local day changes, the counts per step from the list of steps at the end."""
-        cal, stats, engine, frag = self.calendar, self.stats, self.engine, self.fragments
+        cal, stats, engine, frag = self.calendar, self.stats, self.engine, self.frag
         install, end_utc, off, tz = life.install, life.end_utc, life.off, life.tz
         start_naive, base_utc = cal.start_naive, cal.base_utc
         jsonl = self.jsonl_table
@@ -443,11 +443,6 @@ class Generator:
                 data = dumps(body, option=newline)
                 n = len(data)
                 data += row
-                if n > LEN_MASK:
-                    raise DatasetError(
-                        f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
-                        "(no journey sends one: a bug in loadsim, please report it with the scenario)"
-                    )
                 # What the fast steps that follow take from the session (the ids, identify_by, utm).
                 if state.sid is not f_sid or state.by is not f_by or state.utm is not f_utm:
                     f_sid, f_by, f_utm = state.sid, state.by, state.utm
@@ -455,6 +450,11 @@ class Generator:
                     head, by_text, end_text, fixed = h.text, b.text, e.text, h.size + b.size + e.size
                 who_part = f",{gi},{quote(state.uid)},{quote(state.sid)},{session + 1},{dev_part},"
                 row_end = f",{_utm_columns(state.utm or None)},{1 if state.by else 0},{tail}0,\n"
+            if n > LEN_MASK:
+                raise DatasetError(
+                    f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
+                    "(a scenario's properties that large? else a bug in loadsim: please report it with the scenario)"
+                )
             out.append(((int(t * 1000) << TIME_SHIFT) | key_base | seq << SEQ_SHIFT | n << LEN_SHIFT | ep_i, data))
             seq += 1
             sent.append(step)
@@ -487,7 +487,7 @@ class Generator:
     def _fast_part(self, node: Node) -> tuple[Text, tuple[str, str, int, int, bool]]:
         """A fast step's ``event_name`` fragment and row part (``_step_part``), cached per state."""
         made = self._fast_parts[id(node)] = (
-            self.fragments.step(node),
+            self.frag.step(node),
             self._step_parts.get(node.step) or self._step_part(node.step, "events", node.event),
         )
         return made

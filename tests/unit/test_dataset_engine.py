@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
+from simulator.dataset.layout import DatasetError
 from simulator.dataset.rows import Generator
 from simulator.dataset.runs import LEN_MASK, LEN_SHIFT
 from simulator.journey import JourneyEngine
@@ -124,3 +125,17 @@ campaigns = ['soldes "été"', "fête,2026"]
     opened = [orjson.loads(b) for b in bodies if b'"Ouverture' in b]
     assert opened and opened[0]["properties"]["emoji"] == "🛒"
     assert any(b'"utm_params"' in b and "été".encode() in b for b in bodies)
+
+
+@pytest.mark.parametrize("fragments", [True, False])
+def test_a_body_past_what_a_record_holds_is_refused_not_cut(tmp_path: Path, fragments: bool) -> None:
+    """A scenario's properties can make a body larger than the 1 MiB a record's key can say: both
+    renderers refuse it, naming the step, rather than write a body split in the wrong place."""
+    path = tmp_path / "big.toml"
+    path.write_text(
+        'extends = "ecommerce"\nname = "big"\n[journey.states.home]\n'
+        f'properties = {{ description = "{"x" * 1_100_000}" }}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(DatasetError, match=r"step event:Screen View: a body of 1,100,\d+ bytes, past the 1 MiB"):
+        play(load_scenario(path), devices=3, days=1, fragments=fragments)
