@@ -139,3 +139,28 @@ def test_a_body_past_what_a_record_holds_is_refused_not_cut(tmp_path: Path, frag
     )
     with pytest.raises(DatasetError, match=r"step event:Screen View: a body of 1,100,\d+ bytes, past the 1 MiB"):
         play(load_scenario(path), devices=3, days=1, fragments=fragments)
+
+
+@pytest.mark.parametrize("name", ["ecommerce", "bad-clients"])
+def test_the_summary_counts_what_the_files_hold(tmp_path: Path, name: str) -> None:
+    """The generator counts requests per local day when the day changes and per step at a life's
+    end, not per request: the summary must still be the files' own counts, day by day (a period
+    over Europe's and America's spring DST change, so local days and offsets move under it)."""
+    import csv
+
+    from simulator.dataset import generate
+
+    summary = generate(name, out=tmp_path, users=400, days=5, start="2026-03-06", quiet=True)
+    with (tmp_path / "events.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    days = summary["daily"]
+    assert [d["requests"] for d in days] == [sum(r["day"] == str(k + 1) for r in rows) for k in range(len(days))]
+    assert [d["active_devices"] for d in days] == [
+        len({r["device"] for r in rows if r["day"] == str(k + 1)}) for k in range(len(days))
+    ]
+    healthy = Counter(r["event_name"] for r in rows if r["faulty"] == "0" and r["event_name"])
+    assert summary["events_by_name"] == dict(sorted(healthy.items()))
+    assert {ep: summary["requests"][ep] for ep in ("externalIds", "identify", "events")} == Counter(
+        r["endpoint"] for r in rows
+    )
+    assert summary["requests"]["faulty"] == sum(r["faulty"] == "1" for r in rows)
