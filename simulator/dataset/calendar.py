@@ -109,13 +109,14 @@ class Calendar:
         """The first returning-session start after ``after`` (thinning), or None if none before ``until``."""
         t = after
         shape, start, rate_max, smax = self.shape, self.start_naive, self.rate_max, self.shape_max
-        hours = self.hours
+        hours, base, last = self.hours, self.base_utc, self.n_hours - 1
         expovariate, random_ = rnd.expovariate, rnd.random
         while True:
             t += expovariate(rate_max)
             if t >= until:
                 return None
-            h = int(t + self.offset_at(off, t) - start) // 3600
+            k = int(t - base) // 3600  # offset_at, inline: a session start tries a few candidates
+            h = int(t + off[0 if k < 0 else (k if k <= last else last)] - start) // 3600
             if h >= hours:
                 return None
             if h >= 0 and random_() * smax < shape[h]:

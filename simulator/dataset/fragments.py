@@ -43,11 +43,18 @@ def _text(text: str) -> Text:
 
 
 class Props(NamedTuple):
-    """An event's ``properties`` (and ``products``) as they follow ``"properties":``, and the
-    values the events table and the statistics read from them."""
+    """What a fast step's record takes from its state and product, looked up once per request: the
+    state's ``event_name`` fragment (``Fragments.step``), its ``properties`` (and ``products``) as
+    they follow ``"properties":``, and the values the events table and the statistics read."""
 
+    #: The state's ``event_name`` up to the ``added_at`` text.
+    named: str
     text: str
+    #: Bytes of ``named`` and ``text``.
     size: int
+    step: str
+    #: The state's row part (``Generator._step_part``).
+    part: Any
     props: dict[str, Any]
     products: list[dict[str, Any]] | None
     #: The table's commerce columns (``value`` .. ``coupon``).
@@ -65,10 +72,15 @@ class Fragments:
     (``end``), then a newline."""
 
     def __init__(
-        self, engine: JourneyEngine, *, commerce: Callable[[dict[str, Any], list[dict[str, Any]] | None], str]
+        self,
+        engine: JourneyEngine,
+        *,
+        commerce: Callable[[dict[str, Any], list[dict[str, Any]] | None], str],
+        part: Callable[[Node], Any],
     ) -> None:
         self._engine = engine
         self._commerce = commerce
+        self._part = part
         self._id = '{"id":' + _json(engine.scenario.app.app_id) + ',"uid":'
         self._props: dict[tuple[Any, ...], Props] = {}
 
@@ -77,7 +89,7 @@ class Fragments:
 
     @staticmethod
     def step(node: Node) -> Text:
-        """The state's ``event_name`` up to the ``added_at`` text (the caller caches it per state)."""
+        """The state's ``event_name`` up to the ``added_at`` text."""
         return _text(f'{_json(node.event)},"event_source":{_json(EVENT_SOURCE)},"added_at":"')
 
     @staticmethod
@@ -115,7 +127,18 @@ class Fragments:
         if node.properties and props is not node.properties:
             props.update(node.properties)  # as the engine's _emit does
         text = _json(props) + (f',"products":{_json(products)}' if products else "")
-        made = Props(text, len(text.encode()), props, products, self._commerce(props, products), props.get("value"))
+        named = self.step(node)
+        made = Props(
+            named.text,
+            text,
+            named.size + len(text.encode()),
+            node.step,
+            self._part(node),
+            props,
+            products,
+            self._commerce(props, products),
+            props.get("value"),
+        )
         if len(self._props) < _MAX_CACHED:  # bounded: a scenario's huge max_quantity makes many cart lines
             self._props[key] = made
         return made

@@ -14,11 +14,11 @@ import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar
-from simulator.dataset.fragments import Fragments, Props, Text
+from simulator.dataset.fragments import Fragments, Props
 from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
-from simulator.journey import JourneyEngine, Node, Request
+from simulator.journey import JourneyEngine, Request
 from simulator.population import Population
 from simulator.scenario import USD_RATES, Scenario, TimeConfig
 
@@ -256,8 +256,11 @@ class Generator:
         self.purchase_names = purchase
         self.stats = Stats(days)
         self._step_parts: dict[str, tuple[str, str, int, int, bool]] = {}
-        self._fast_parts: dict[int, tuple[Text, tuple[str, str, int, int, bool]]] = {}
-        self.frag = Fragments(self.engine, commerce=self._commerce)
+        self.frag = Fragments(
+            self.engine,
+            commerce=self._commerce,
+            part=lambda node: self._step_parts.get(node.step) or self._step_part(node.step, "events", node.event),
+        )
         self.step_counts: dict[str, int] = {}
         self.faulty_counts: dict[str, int] = {}
         rates = dict(j.commerce.usd_rates)
@@ -321,7 +324,7 @@ class Generator:
         who = utm_part = ""
         dev_part = f"{dev['platform']},{dev['country']},{quote(tz)}"
         daily_requests, faulty_counts = stats.daily_requests, self.faulty_counts
-        step_parts, fast_parts = self._step_parts, self._fast_parts
+        step_parts = self._step_parts
         sent: list[str] = []  # each request's step, counted at the end
         # What a fast step's record takes from the session: body fragments and row parts.
         head = by_text = end_text = who_part = row_end = ""
@@ -348,7 +351,7 @@ class Generator:
                 else:
                     rendered = frag.cart(node, state.prices, *engine.add_to_cart(state, node))
                 step = node.step
-                named, part = fast_parts.get(id(node)) or self._fast_part(node)
+                part = rendered.part
                 faulty = False
                 value = rendered.value
                 props = rendered.props
@@ -418,10 +421,10 @@ class Generator:
             if req is None:
                 # x is this step's added_at (the row's time column too).
                 data = (
-                    f"{head}{named.text}{x}{by_text}{rendered.text}{end_text}"
+                    f"{head}{rendered.named}{x}{by_text}{rendered.text}{end_text}"
                     f"{x},{wall},{rday_text},{row_part}{who_part}{rendered.commerce}{row_end}"
                 ).encode()
-                n = fixed + named.size + len(x) + rendered.size
+                n = fixed + rendered.size + len(x)
             else:
                 when = utc_prefix + mmss[sec - hr * 3600]
                 if jsonl:
@@ -443,13 +446,14 @@ class Generator:
                 data = dumps(body, option=newline)
                 n = len(data)
                 data += row
-                # What the fast steps that follow take from the session (the ids, identify_by, utm).
+                # What the fast steps that follow take from the session: the ids (with them the session's
+                # number and campaign), identify_by, utm.
                 if state.sid is not f_sid or state.by is not f_by or state.utm is not f_utm:
                     f_sid, f_by, f_utm = state.sid, state.by, state.utm
                     h, b, e = frag.head(state.uid, state.sid), frag.by(f_by), frag.end(f_utm)
                     head, by_text, end_text, fixed = h.text, b.text, e.text, h.size + b.size + e.size
-                who_part = f",{gi},{quote(state.uid)},{quote(state.sid)},{session + 1},{dev_part},"
-                row_end = f",{_utm_columns(state.utm or None)},{1 if state.by else 0},{tail}0,\n"
+                    who_part = f",{gi},{quote(state.uid)},{quote(state.sid)},{session + 1},{dev_part},"
+                    row_end = f",{_utm_columns(state.utm or None)},{1 if state.by else 0},{tail}0,\n"
             if n > LEN_MASK:
                 raise DatasetError(
                     f"device {gi} step {step}: a body of {n:,} bytes, past the 1 MiB a record holds "
@@ -483,14 +487,6 @@ class Generator:
                 "fewer --days, or fewer sessions or steps in the scenario's [journey]"
             )
         return _Played(seq, n_faulty, n_purchases, n_sessions, active_days)
-
-    def _fast_part(self, node: Node) -> tuple[Text, tuple[str, str, int, int, bool]]:
-        """A fast step's ``event_name`` fragment and row part (``_step_part``), cached per state."""
-        made = self._fast_parts[id(node)] = (
-            self.frag.step(node),
-            self._step_parts.get(node.step) or self._step_part(node.step, "events", node.event),
-        )
-        return made
 
     def _commerce(self, props: dict[str, Any], products: list[dict[str, Any]] | None) -> str:
         """The table's ``value`` .. ``coupon`` columns of a well-behaved SDK's event."""
