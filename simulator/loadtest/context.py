@@ -141,6 +141,10 @@ class RunContext:
         self._ready = Event()
         self._next_device = 0
         self._returning: deque[Iterator[list[Request]]] = deque()
+        #: Lives of the devices a user is playing a session of now, by the session's id: they come
+        #: back (``session_done``) when the session ends, so no device is in two sessions at once.
+        self._playing: dict[int, Iterator[list[Request]]] = {}
+        self._came_back = Event()
         self.exhausted = False
 
     def assign_shard(self, index: int, count: int) -> None:
@@ -155,9 +159,10 @@ class RunContext:
     def next_session(self, *, returning_window: int) -> list[Request] | None:
         """The next session to play, or ``None`` once every device's life is over.
 
-        A device returns to the back of a queue after each session; it is picked again once at
-        least ``returning_window`` devices wait (so its sessions are not played back to back),
-        or when no new device is left.
+        The caller plays it, then gives it back (``session_done``): only then does its device join
+        the queue of returning devices. A device is picked again once at least ``returning_window``
+        devices wait (so its sessions are not played back to back), or when no new device is left;
+        when every device left is in a session, this waits for one to come back.
         """
         self._ready.wait()
         assert self.engine is not None and self.population is not None
@@ -171,6 +176,10 @@ class RunContext:
                 self._next_device += 1
                 life = self.engine.sessions(i, start_time=self._start_time)
                 self.stats.count("devices")
+            elif self._playing:
+                self._came_back.clear()
+                self._came_back.wait()
+                continue
             else:
                 if not self.exhausted:
                     self.exhausted = True
@@ -182,8 +191,15 @@ class RunContext:
                 return None
             session = next(life, None)
             if session is not None:
-                self._returning.append(life)
+                self._playing[id(session)] = life
                 return session
+
+    def session_done(self, session: list[Request]) -> None:
+        """``session`` (from ``next_session``) has been played: its device may have its next one."""
+        life = self._playing.pop(id(session), None)
+        if life is not None:
+            self._returning.append(life)
+            self._came_back.set()
 
     def next_user_seed(self) -> int:
         """A seed for the next user's own draws (jitter, offline sessions): runs repeat from the seed."""

@@ -334,6 +334,14 @@ class DeviceUser(TrackingUser):
                     return
                 raise StopUser()
             session, start = next_one, time.time()
+        # The device is this user's until the session is played (or the user is stopped in it).
+        try:
+            self._play_session(session, start, open_model=arrivals is not None)
+        finally:
+            ctx.session_done(session)
+
+    def _play_session(self, session: list[Request], start: float, *, open_model: bool) -> None:
+        ctx = self.ctx
         base = session[0].offset
         scale = ctx.think_scale
         offline = ctx.offline_share and self.rng.random() < ctx.offline_share
@@ -365,9 +373,9 @@ class DeviceUser(TrackingUser):
             else:
                 due, held = [*held, (req, intended)], []
             for r, at in due:
-                self.send(r, at, open_model=arrivals is not None, reached=reached)
+                self.send(r, at, open_model=open_model, reached=reached)
         for r, at in held:  # the session ends: the app sends what it held
-            self.send(r, at, open_model=arrivals is not None, reached=reached)
+            self.send(r, at, open_model=open_model, reached=reached)
         for stage in reached:
             ctx.stats.count(stage)
 

@@ -44,6 +44,9 @@ def test_smoke_run_passes_and_writes_its_report(tmp_path: Path) -> None:
     assert set(summary["endpoints"]) == {"externalIds", "identify", "events"}
     assert summary["total"]["count"] > 50 and summary["total"]["failures"] == 0
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
+    # Healthy devices, one session at a time each: the collector sees nothing odd in the traffic
+    # (an event identifying by an email before the identify that named it was one, every run).
+    assert not any(summary["reconciliation"]["mock"]["warnings"].values()), summary["reconciliation"]["mock"]
     # every session starts with externalIds, so it is the most common step but for events
     assert summary["steps"]["externalIds"]["count"] == summary["endpoints"]["externalIds"]["count"]
     report = tmp_path / "report"
