@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.hub
 import psutil
 from locust import events
 from locust.env import Environment
@@ -62,6 +63,10 @@ def _on_sigint(signum: int, frame: Any) -> None:
 # to stop it, and runs to its full run time. A stop asked for must stop, so take SIGINT back,
 # and note it: by the time Locust fires "quitting" it has already stopped the users.
 signal.signal(signal.SIGINT, _on_sigint)
+# An idle Locust process waits in gevent's hub, so that is where the KeyboardInterrupt rises; the
+# hub printed it as a crash (a traceback after "stopping") before stopping the main greenlet with
+# it, which it still does. A stop asked for is not an error.
+gevent.hub.Hub.NOT_ERROR = (*gevent.hub.Hub.NOT_ERROR, KeyboardInterrupt)
 
 
 def _scenario_with_overrides(opts: Any) -> Scenario:
