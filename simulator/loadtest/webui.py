@@ -29,7 +29,7 @@ import gevent
 import orjson
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from simulator.contract import ENDPOINT_NAMES
 from simulator.loadtest import hooks
@@ -477,7 +477,7 @@ def register(environment: Environment) -> None:
     def _check_start_form() -> Response | None:
         if request.method != "POST" or not request.path.endswith("/swarm"):
             return None
-        problem = check_form(request.form)
+        problem = check_form(request.form) or _no_workers(environment)
         if problem is None:
             try:  # the load the form asks for, checked before anything starts (open model: a rate)
                 form_load(environment, request.form, defaults, form_options(environment, request.form))
@@ -498,6 +498,11 @@ def register(environment: Environment) -> None:
                 log.error("web UI: the form's options were not applied: %s", e)
         elif request.path.endswith("/stats/requests") and response.is_json:
             body = response.get_json()
+            if _report_pending(environment):
+                # Locust's page stops polling at the first answer that says neither spawning nor running:
+                # that answer is the tab's last, so it waits for the report and carries the verdict.
+                _await_report(harness_state(environment))
+                body["state"] = environment.runner.state if environment.runner else body.get("state")
             body["extended_stats"] = [{"key": TAB_KEY, "data": rows(environment, mock)}]
             response.set_data(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY))
         return response
@@ -515,8 +520,11 @@ def register(environment: Environment) -> None:
         )
 
 
-#: Seconds to wait for the harness's report after a stop before writing Locust's files beside it.
+#: Seconds to wait for the harness's report after a stop: before writing Locust's files beside it,
+#: and before the page's last stats answer.
 REPORT_WAIT_S = 30.0
+#: The runner's states once a stop has begun.
+STOPPING_STATES = frozenset((STATE_STOPPING, STATE_CLEANUP, STATE_STOPPED))
 
 
 def write_locust_files(environment: Environment, report_dir: Path) -> None:
@@ -538,10 +546,30 @@ def write_locust_files(environment: Environment, report_dir: Path) -> None:
             write(csv.writer(f))
 
 
-def _after_report(environment: Environment, state: Any) -> None:
+def _no_workers(environment: Environment) -> str | None:
+    """With ``--processes`` a start before any worker connected would start nothing, and say nothing."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner) and not (
+        runner.clients.ready or runner.clients.running or runner.clients.spawning
+    ):
+        return "no worker process has connected yet: start again in a moment"
+    return None
+
+
+def _report_pending(environment: Environment) -> bool:
+    """Whether the test has stopped (or is stopping) and its report is not written yet."""
+    state, runner = harness_state(environment), environment.runner
+    return bool(state and state.started and not state.reported and runner and runner.state in STOPPING_STATES)
+
+
+def _await_report(state: Any) -> None:
     deadline = time.monotonic() + REPORT_WAIT_S
     while not state.reported and time.monotonic() < deadline:
-        gevent.sleep(0.2)
+        gevent.sleep(0.05)
+
+
+def _after_report(environment: Environment, state: Any) -> None:
+    _await_report(state)
     # The harness's report directory: where write_report put it, or the one the options name.
     where = getattr(state, "report_dir", None) or getattr(state.opts, "report_dir", None)
     if not state.reported or not where:

@@ -262,8 +262,15 @@ def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp
                 if "mock collector at" in line
             )
             form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4, "host": mock}).encode()
-            with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
-                assert orjson.loads(r.read())["success"]
+
+            def swarm() -> dict[str, Any]:
+                with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
+                    answer = dict(orjson.loads(r.read()))
+                # Before a worker connects a start would start nothing: it is refused, saying why.
+                assert answer["success"] or "no worker" in answer["message"], answer
+                return answer
+
+            wait_for(lambda: swarm()["success"], 30, "a start the workers accept")
             time.sleep(6)  # both workers send for a while
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
             proc.wait(60)
@@ -274,3 +281,35 @@ def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["workers"] == 2 and summary["total"]["count"] > 0, log_path.read_text()[-3000:]
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
+
+
+def test_the_first_stats_answer_after_a_stop_carries_the_verdict_and_the_report(ui: Any) -> None:
+    """Locust's page polls ``/stats/requests`` only while the test spawns or runs: the first answer
+    that says otherwise is the last the Harness tab ever shows. It must hold the verdict and the
+    report's path, however long the report takes. A store locked by another process keeps the
+    mock's last rows pending, so reconciliation waits for them and the report takes seconds: the
+    answers in that time used to say "stopped" with no verdict, and the tab never showed it."""
+    import sqlite3
+
+    url, report, _ = ui
+    form = {"user_count": "2", "spawn_rate": "2", "run_time": "3s", "thinkScale": "0.05"}
+    with urllib.request.urlopen(url + "/swarm", data=urllib.parse.urlencode(form).encode(), timeout=10) as r:
+        assert orjson.loads(r.read())["success"]
+
+    def poll() -> dict[str, Any]:
+        with urllib.request.urlopen(url + "/stats/requests", timeout=60) as r:
+            return dict(orjson.loads(r.read()))
+
+    wait_for(lambda: poll()["user_count"] > 0, 20, "the test to start")
+    lock = sqlite3.connect(report / "mock.sqlite3", timeout=5, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")  # the mock's rows wait, so reconciliation waits for them
+        deadline = time.monotonic() + 60
+        while (answer := poll())["state"] in ("spawning", "running") and time.monotonic() < deadline:
+            time.sleep(0.05)  # faster than a page asks (every 2 s), so any gap is seen
+    finally:
+        lock.close()
+    rows = {(r["kind"], r["label"]): r for tab in answer["extended_stats"] for r in tab["data"]}
+    assert ("report", "report") in rows, f"state {answer['state']}: {rows.get(('verdict', 'result'))}"
+    assert rows[("report", "report")]["detail"] == str(report.resolve())
+    assert rows[("verdict", "result")]["count"] in ("PASSED", "FAILED"), rows[("verdict", "result")]
