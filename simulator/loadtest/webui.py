@@ -483,6 +483,8 @@ def register(environment: Environment) -> None:
                 form_load(environment, request.form, defaults, form_options(environment, request.form))
             except (ScenarioError, ValueError) as e:
                 problem = str(e)
+        if problem is None and "host" in request.form and not request.form["host"].strip():
+            problem = f"host: empty; give the target's base URL (this UI's is {environment.host or 'not set'})"
         if problem is None:
             return None
         log.error("web UI: not starting: %s", problem)

@@ -205,6 +205,9 @@ def test_the_start_form_refuses_bad_harness_values(ui: Any) -> None:
     assert answer["success"] is False and "seed" in answer["message"] and "five" in answer["message"]
     answer = swarm(scenario="no-such-scenario.toml")
     assert answer["success"] is False and "no-such-scenario" in answer["message"]
+    # An emptied host field would start users with no base URL, which die of it one by one.
+    answer = swarm(scenario="smoke", user_count="1", spawn_rate="1")
+    assert answer["success"] is False and "host" in answer["message"] and "http://127.0.0.1:" in answer["message"]
     with urllib.request.urlopen(url + "/loadsim/stats", timeout=10) as r:
         assert orjson.loads(r.read())["state"] == "ready"  # nothing started
 
