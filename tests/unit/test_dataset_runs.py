@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -81,23 +81,32 @@ def test_a_damaged_run_is_refused_saying_how(tmp_path: Path) -> None:
     path = _run(tmp_path)
     good = path.read_bytes()
     _read_all(path)
+    head = len(RUN_MAGIC)
+    header = runs._HEAD.size
+    n, size, *_ = runs._HEAD.unpack(good[head : head + header])
+    data_at = head + header + n * runs.KEY_BYTES + 4 * n  # the first block's records
+    body = good.index(b"xxxx", data_at)
     cases = {
         "truncated": (good[: len(good) // 2], "ends inside"),
-        "no last header": (good[:-16], "ends inside a block header"),
+        "no last header": (good[:-header], "ends inside a block header"),
         "something after it": (good + b"x", "last header does not match"),
         "not a run": (b"\x80\x05pickle" + good, "is not a loadsim run"),
         "zeros": (b"\0" * len(good), "is not a loadsim run"),
     }
     # A block of one record of 4 GiB, in a file of a few KiB: refused before anything is allocated.
-    head = len(RUN_MAGIC)
-    huge = struct.pack("<QQ", 1, 2**32 - 1) + good[head + 16 : head + 32] + b"\xff" * 4
-    cases["a header past the end"] = (good[:head] + huge + good[head + 52 :], "ends inside a block's data")
-    # The first block's first key bytes turned to 0xff: out of order with the next.
-    first_key = len(RUN_MAGIC) + 16
-    cases["keys out of order"] = (
-        good[:first_key] + b"\xff" * 8 + good[first_key + 8 :],
-        "not in key order",
-    )
+    huge = runs._HEAD.pack(1, 2**32 - 1, 0) + good[head + header : head + header + 16] + b"\xff" * 4
+    cases["a header past the end"] = (good[:head] + huge + good[head + header + 36 :], "ends inside a block's data")
+    # What a bad disk does and the structure cannot see: one byte of a body changed, a newline moved.
+    cases["a byte of a body changed"] = (good[:body] + b"y" + good[body + 1 :], "damaged")
+    line_end = good.index(b"\n", data_at)
+    moved = good[:line_end] + b"x\n" + good[line_end + 2 :]  # the newline one byte later, the count kept
+    cases["a newline moved"] = (moved, "damaged")
+    # The first block's first key bytes turned to 0xff, its checksum made to match: the writer's
+    # mistake, not the disk's, is out of order with the next key.
+    first_key = head + header
+    unsorted = bytearray(good[:first_key] + b"\xff" * 8 + good[first_key + 8 :])
+    unsorted[head:first_key] = runs._HEAD.pack(n, size, zlib.crc32(unsorted[first_key : data_at + size]))
+    cases["keys out of order"] = (bytes(unsorted), "not in key order")
     for data, message in cases.values():
         path.write_bytes(data)
         with pytest.raises(RunError, match=message):

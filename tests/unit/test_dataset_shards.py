@@ -173,6 +173,19 @@ def test_a_failed_merge_leaves_no_dataset_looking_finished(tmp_path: Path, two: 
     assert not (out / "summary.json").exists(), "the earlier dataset's summary must not vouch for these files"
 
 
+def test_a_shard_damaged_on_its_way_is_refused_not_merged(tmp_path: Path, two: list[Path]) -> None:
+    """A shard copied over a bad disk or network: one byte of one body changed, the size and the
+    structure intact. Merged, it would be a valid-looking dataset with a wrong request in it."""
+    records = two[1] / SHARD_RECORDS
+    data = bytearray(records.read_bytes())
+    at = data.index(b'"event_name":"') + len(b'"event_name":"')
+    data[at] ^= 0x20  # a letter's case: still valid JSON, still a line
+    records.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=r"records\.run cannot be read \(.*damaged"):
+        merge(tmp_path / "out", two)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
 def test_a_shard_is_read_as_numbers_and_bytes_never_unpickled(tmp_path: Path, two: list[Path]) -> None:
     """records.run is raw keys, lengths and lines: a damaged one (its manifest's size matching) is
     a DatasetError naming what is wrong, and a shard of the earlier pickled format is refused."""
