@@ -491,6 +491,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 
 def _report_after_finals(environment: Environment, state: HarnessState) -> None:
     _await_finals(state)  # at once where there are no workers (only a master has any)
+    # A signal's stop reaches a master's test_stop before our quitting listener: Locust's own, which
+    # quits the workers, is registered later and so runs first. The stop is still the signal's.
+    state.interrupted = state.interrupted or bool(_signalled)
     write_report(environment, state)
 
 

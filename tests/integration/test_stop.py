@@ -113,3 +113,42 @@ def test_a_signal_stops_an_idle_web_ui_without_a_traceback(tmp_path: Path, sig: 
     log = (tmp_path / "out.log").read_text()
     assert code in (0, 130, 143), log
     assert "stopping" in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(tmp_path: Path, processes: int) -> None:
+    """A UI left running a test, then TERM (a CI job's timeout, a container stop): it stops within
+    seconds, writes the report of what was sent marked INTERRUPTED, and exits 3."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    report = tmp_path / "report"
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')  # as above: a loaded host must not FAIL it
+    extra = ["--", "--processes", "2"] if processes > 1 else []
+    shell, pid = _background(
+        tmp_path, "ui", str(scenario), "--web-port", str(port), "--report-dir", str(report), *extra
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 40
+    started = False
+    while not started and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            form = urllib.parse.urlencode({"user_count": 3, "spawn_rate": 3, "run_time": "120s"}).encode()
+            with urllib.request.urlopen(url + "/swarm", data=form, timeout=5) as r:
+                started = bool(orjson.loads(r.read())["success"])  # refused until the workers connect
+        time.sleep(0.3)
+    assert started, (tmp_path / "out.log").read_text()
+    time.sleep(5)  # sending for a while
+    code, _ = _stop(shell, pid, tmp_path, within=30)
+    log = (tmp_path / "out.log").read_text()
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["result"] == "INTERRUPTED", summary["reason"]
+    assert summary["total"]["count"] > 0 and summary["reconciliation"]["ok"], summary["reconciliation"]
+    assert summary["workers"] == processes
+    assert code == 3, log
+    assert "Traceback" not in log, log
