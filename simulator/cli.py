@@ -449,7 +449,7 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "scenario", nargs="?", metavar="SCENARIO", help="bundled scenario name (see loadsim scenarios) or path"
     )
-    p.add_argument("--out", type=Path, metavar="DIR", help="output directory (created; required but with --merge)")
+    p.add_argument("--out", type=_folder, metavar="DIR", help="output directory (created; required but with --merge)")
     p.add_argument("--users", type=int, metavar="N", help="devices (default: the scenario's population.devices)")
     p.add_argument("--days", type=int, metavar="D", help="simulated days (default: the scenario's time.days)")
     p.add_argument("--start", metavar="DATE", help="first simulated day, e.g. 2026-01-05 (default: time.start)")
@@ -484,8 +484,35 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(handler=_cmd_generate)
 
 
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder (an empty one would write into the current folder)")
+    return Path(text)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: the same clean-up, exit 143."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
+    import signal
+
+    # kill, a Job's pod stopped: the same as Ctrl-C, so the temporary runs go and nothing looks finished.
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _generate_or_merge(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nloadsim: interrupted: no dataset was written (summary.json is absent)\n")
+        raise
+
+
+def _generate_or_merge(args: argparse.Namespace) -> int:
     from simulator.dataset import DatasetError, generate
+    from simulator.dataset.layout import OptionError
     from simulator.dataset.shards import parse_shard
 
     if args.merge is not None:
@@ -494,6 +521,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError("loadsim generate needs a SCENARIO and --out DIR (or --merge OUT SHARD_DIR... to join shards)")
     try:
         shard = parse_shard(args.shard) if args.shard is not None else None
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         summary = generate(
             args.scenario,
             shard=shard,
@@ -507,8 +537,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             jobs=args.jobs,
         )
-    except DatasetError as exc:
+    except OptionError as exc:
         raise UsageError(str(exc)) from None
+    except DatasetError as exc:
+        return _dataset_failed(str(exc))
+    except OSError as exc:
+        return _dataset_failed(_os_problem(exc, args.out))
     if shard is not None:
         part = summary["shard"]
         sys.stdout.write(
@@ -552,17 +586,31 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     try:
         summary = merge(out, shards, quiet=args.quiet)
     except DatasetError as exc:
-        raise UsageError(str(exc)) from None
+        return _dataset_failed(str(exc))
+    except OSError as exc:
+        return _dataset_failed(_os_problem(exc, out))
     _wrote(out, summary)
     return EXIT_OK
 
 
+def _dataset_failed(problem: str) -> int:
+    """A dataset that could not be written: one line, no usage text (the command line may be fine)."""
+    sys.stderr.write(f"loadsim: {problem}\n")
+    return EXIT_ERROR
+
+
+def _os_problem(exc: OSError, out: Path | None) -> str:
+    """A file system's refusal (full disk, read-only, a file where a folder should be), naming the path."""
+    where = exc.filename if exc.filename is not None else out
+    return f"cannot write {where}: {exc.strerror or exc}; no dataset was written (summary.json is absent)"
+
+
 def _wrote(out: Path, summary: dict[str, Any]) -> None:
-    req = summary["requests"]
+    req, days = summary["requests"], summary["dataset"]["days"]
     sys.stdout.write(
         f"loadsim: wrote {out}/: {summary['devices']['total']:,} devices, "
         f"{summary['sessions']:,} sessions, {req['total']:,} requests ({req['faulty']:,} faulty) "
-        f"over {summary['dataset']['days']} days; see {out}/README.md\n"
+        f"over {days} day{'' if days == 1 else 's'}; see {out}/README.md\n"
     )
 
 
@@ -697,8 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ScenarioError, HarnessError) as exc:
         sys.stderr.write(f"loadsim: {exc}\n")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return 143 if isinstance(exc, _Terminated) else 130
     except BrokenPipeError:
         # `loadsim sample | head` closes the pipe early: not an error.
         sys.stderr.close()

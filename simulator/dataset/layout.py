@@ -13,6 +13,7 @@ __all__ = [
     "INT_COLUMNS",
     "TABLE_COLUMNS",
     "DatasetError",
+    "OptionError",
 ]
 
 FORMAT_VERSION = 1
@@ -103,3 +104,7 @@ DEVICE_COLUMNS: tuple[str, ...] = (
 
 class DatasetError(Exception):
     """A dataset cannot be generated or read; the message says what to do."""
+
+
+class OptionError(DatasetError):
+    """An option's value no dataset can be made with: the command line's to fix (a usage error)."""

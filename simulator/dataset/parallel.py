@@ -100,6 +100,7 @@ def play_block(block: Block, progress: Any = None) -> tuple[Stats, list[Path], P
 def _worker(block: Block, conn: multiprocessing.connection.Connection, progress: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent alone decides, and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's terminate() ends a worker, whatever the parent set
     try:
         conn.send(("ok", play_block(block, progress)))
     except BaseException as exc:  # whatever it is, the parent must hear of it

@@ -163,7 +163,8 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """What two shards' options differ in, named as the flags and fields a user knows."""
     out: list[str] = []
     da, db = a["head"]["dataset"], b["head"]["dataset"]
-    for name in ("scenario", "scenario_ref", "seed", "start", "days", "table_format", "gzip"):
+    # The scenario file's path may differ (a checkout per host): its content (the fingerprint) decides.
+    for name in ("scenario", "seed", "start", "days", "table_format", "gzip"):
         if da.get(name) != db.get(name):
             out.append(f"{name} {da.get(name)!r} vs {db.get(name)!r}")
     for name in ("count", "devices"):
@@ -171,10 +172,19 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             label = {"count": "shard count N", "devices": "devices (--users)"}[name]
             out.append(f"{label} {a.get(name)!r} vs {b.get(name)!r}")
     if not out and a.get("scenario_fingerprint") != b.get("scenario_fingerprint"):
-        out.append("the scenario's content (same name, edited in between?)")
-    if not out and a["head"] != b["head"]:
+        refs = da.get("scenario_ref"), db.get("scenario_ref")
+        out.append(
+            f"the scenario's content ({refs[0]!r} vs {refs[1]!r})"
+            if refs[0] != refs[1]
+            else "the scenario's content (same name, edited in between?)"
+        )
+    if not out and _without_ref(a["head"]) != _without_ref(b["head"]):
         out.append("the scenario's calendar or funnel")
     return out
+
+
+def _without_ref(head: dict[str, Any]) -> dict[str, Any]:
+    return {**head, "dataset": {k: v for k, v in head["dataset"].items() if k != "scenario_ref"}}
 
 
 def read_shards(directories: list[Path]) -> tuple[dict[str, Any], list[Shard]]:

@@ -30,11 +30,12 @@ from simulator.dataset.layout import (
     UTC_COLUMNS,
     WALL_CLOCK_COLUMNS,
     DatasetError,
+    OptionError,
 )
 from simulator.dataset.parallel import Block, play, play_parallel
 from simulator.dataset.progress import Progress
 from simulator.dataset.rows import Generator, csv_line
-from simulator.dataset.runs import CHUNK_RECORDS, Batch, RunError, Runs
+from simulator.dataset.runs import CHUNK_RECORDS, LIMITS, Batch, RunError, Runs
 from simulator.dataset.shards import (
     SHARD_MANIFEST,
     SHARD_RECORDS,
@@ -95,14 +96,14 @@ def generate(
     ``merge`` (simulator.dataset.shards) to join with the others into the dataset one run writes.
     """
     if jobs < 0:
-        raise DatasetError(f"--jobs must be 0 (one process per core) or a number of processes, got {jobs}")
+        raise OptionError(f"--jobs must be 0 (one process per core) or a number of processes, got {jobs}")
     if table_format not in FORMATS:
-        raise DatasetError(f"--format must be one of {', '.join(FORMATS)}, got {table_format!r}")
+        raise OptionError(f"--format must be one of {', '.join(FORMATS)}, got {table_format!r}")
     if table_format == "parquet":
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise DatasetError(
+            raise OptionError(
                 "--format parquet needs pyarrow: pip install 'loadsim[parquet]' "
                 "(or pip install pyarrow), or use --format csv"
             ) from None
@@ -115,18 +116,23 @@ def generate(
     changes: dict[str, Any] = {}
     if seed is not None:
         if not 0 <= seed < 2**31:
-            raise DatasetError(f"--seed must be from 0 to 2147483647, got {seed}")
+            raise OptionError(f"--seed must be from 0 to 2147483647, got {seed}")
         changes["seed"] = seed
     if users is not None:
         if users < 1:
-            raise DatasetError(f"--users must be at least 1, got {users}")
+            raise OptionError(f"--users must be at least 1, got {users}")
         changes["population"] = dataclasses.replace(sc.population, devices=users)
     if changes:
         sc = dataclasses.replace(sc, **changes)
+    if sc.population.devices > LIMITS["device"]:
+        raise OptionError(
+            f"--users {sc.population.devices:,} is past the {LIMITS['device']:,} devices a dataset holds: "
+            "generate fewer, or several datasets with different --seed"
+        )
     config = sc.time
     n_days = config.days if days is None else days
     if n_days < 1:
-        raise DatasetError(f"--days must be at least 1, got {n_days}")
+        raise OptionError(f"--days must be at least 1, got {n_days}")
     try:
         first = (
             (start if isinstance(start, datetime.date) else datetime.date.fromisoformat(start))
@@ -134,7 +140,11 @@ def generate(
             else config.start_date()
         )
     except ValueError:
-        raise DatasetError(f"--start must be an ISO date such as 2026-01-05, got {start!r}") from None
+        raise OptionError(f"--start must be an ISO date such as 2026-01-05, got {start!r}") from None
+    try:
+        first + datetime.timedelta(days=n_days + 1)  # the last local day, and the UTC day after it
+    except OverflowError:
+        raise OptionError(f"--start {first} and --days {n_days:,} run past the year 9999") from None
     late = [c for c in config.campaigns if c.day > n_days]
     if late:
         sys.stderr.write(
@@ -159,7 +169,7 @@ def generate(
     (out_dir / "summary.json").unlink(missing_ok=True)
     (out_dir / SHARD_MANIFEST).unlink(missing_ok=True)
     workers = max(1, min(jobs or os.cpu_count() or 1, high - low))
-    tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+    tmp = _runs_folder(out_dir)
     try:
         bar.phase("devices", high - low)
         if workers == 1:
@@ -205,11 +215,40 @@ def generate(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _runs_folder(out_dir: Path) -> Path:
+    """A fresh folder for the sorted runs, in ``out_dir`` (same disk: the runs are about the dataset's size).
+
+    One an earlier run left (killed: SIGKILL, a lost node) is removed first, or it would stay forever."""
+    for stale in out_dir.glob(".runs-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+
+
 def finish_dataset(
     out_dir: Path, runs: Runs, parts: list[Path], *, head: dict[str, Any], stats: Stats, progress: Progress
 ) -> dict[str, Any]:
     """The dataset's files from its sorted runs and its devices' rows (``parts``, in device order):
     what one run, ``--jobs`` and ``--merge`` all end with, so they write the same bytes."""
+    try:
+        return _finish_dataset(out_dir, runs, parts, head=head, stats=stats, progress=progress)
+    except BaseException:
+        # A full disk, a damaged shard, Ctrl-C: the half-written files go (they would keep the disk
+        # full), and summary.json is already absent, so nothing is left looking like a dataset.
+        files = head["dataset"]["files"]
+        for name in (
+            files["devices_table"],
+            files["events_table"],
+            *files["requests"].values(),
+            ".devices.csv",
+            ".events.csv",
+        ):
+            (out_dir / name).unlink(missing_ok=True)
+        raise
+
+
+def _finish_dataset(
+    out_dir: Path, runs: Runs, parts: list[Path], *, head: dict[str, Any], stats: Stats, progress: Progress
+) -> dict[str, Any]:
     d = head["dataset"]
     table_format, gzip_output = d["table_format"], d["gzip"]
     suffix = ".gz" if gzip_output else ""
@@ -260,7 +299,7 @@ def merge(
     stats = Stats(int(head["dataset"]["days"]))
     for shard in checked:
         stats.merge(shard.stats)
-    tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+    tmp = _runs_folder(out_dir)
     try:
         runs = Runs(tmp)
         runs.files = [s.records for s in checked]
@@ -506,8 +545,11 @@ def _readme(summary: dict[str, Any]) -> str:
     lines = [
         f"# Synthetic dataset: {d['scenario']}",
         "",
-        f"Generated by `loadsim generate {d['scenario_ref']} --seed {d['seed']} --days {d['days']} "
-        f"--start {d['start']}` (loadsim dataset format {d['format_version']}). Every person, device, email "
+        f"Generated by `loadsim generate {d['scenario_ref']} --users {summary['devices']['total']} "
+        f"--seed {d['seed']} --days {d['days']} --start {d['start']}"
+        + (f" --format {d['table_format']}" if d["table_format"] != "csv" else "")
+        + (" --gzip" if d["gzip"] else "")
+        + f"` (loadsim dataset format {d['format_version']}). Every person, device, email "
         "and phone number is synthetic: emails on reserved domains, phones from ranges reserved for fiction.",
         "",
         f"- {summary['devices']['total']:,} devices ({summary['devices']['active']:,} active), "

@@ -1,0 +1,178 @@
+"""``loadsim generate`` when things go wrong: a full disk, a file where the folder should be, a kill,
+options past what a dataset holds. Each gets one line naming what is wrong (never a traceback, never
+a usage text for a command line that was fine), and nothing is left looking finished or filling the
+disk. And the dataset's README says how to make it again, exactly.
+
+Real subprocesses of the CLI; the full-disk case mounts a small tmpfs (root only, skipped elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.integration
+
+
+def loadsim(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        cwd=cwd,
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and "usage:" not in done.stderr, done.stderr
+    for text in expected:
+        assert text in done.stderr, done.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("table_format", ["csv", "parquet"])
+def test_a_full_disk_is_one_line_and_leaves_no_half_dataset(small_disk: Path, jobs: str, table_format: str) -> None:
+    if table_format == "parquet":
+        pytest.importorskip("pyarrow")
+    out = small_disk / "d"
+    done = loadsim(
+        "generate", "ecommerce", "--out", str(out), "--users", "2000", "--days", "3", "--quiet",
+        "--jobs", jobs, "--format", table_format, cwd=small_disk.parent,
+    )  # fmt: skip
+    one_line_error(done, "No space left on device", "no dataset was written")
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert left in ([], ["requests"]), f"half-written files keep the disk full: {left}"
+
+
+def test_an_out_that_is_a_file_or_empty_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("mine\n")
+    done = loadsim("generate", "ecommerce", "--out", "afile", "--users", "30", "--days", "1", cwd=tmp_path)
+    one_line_error(done, "cannot write afile")
+    assert (tmp_path / "afile").read_text() == "mine\n"
+    done = loadsim("generate", "ecommerce", "--out", "", "--users", "30", "--days", "1", cwd=tmp_path)
+    assert done.returncode == 2 and "--out: must name a folder" in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"], "nothing written into the current folder"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--start", "9999-12-30", "--days", "3"], "run past the year 9999"),
+        (["--days", "99999999"], "run past the year 9999"),
+        (["--users", "2000000000"], "past the 268,435,456 devices a dataset holds"),
+    ],
+)
+def test_options_past_what_a_dataset_holds_are_usage_errors(tmp_path: Path, args: list[str], said: str) -> None:
+    done = loadsim("generate", "ecommerce", "--out", "d", *args, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "d").exists(), "refused before anything is written"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_mid_generate_leaves_no_temporary_runs_and_no_finished_look(tmp_path: Path, jobs: str) -> None:
+    """kill (or a Job's pod stopped) used to leave the sorted runs, about the dataset's size, in a
+    hidden folder that no later run removed."""
+    out = tmp_path / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "generate", "ecommerce", "--out", str(out), "--users", "20000",
+         "--days", "14", "--quiet", "--jobs", jobs],
+        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".runs-*/*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(1.0)  # well into the devices
+    assert proc.poll() is None, "finished before the signal: make the dataset bigger"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert "interrupted: no dataset was written" in err and "Traceback" not in err, err
+    assert not list(out.glob(".runs-*")), "the temporary runs were left behind"
+    assert not (out / "summary.json").exists()
+
+
+def test_a_run_killed_hard_leaves_runs_the_next_one_removes(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    stale = out / ".runs-abcd1234"
+    stale.mkdir(parents=True)
+    (stale / "run-000000.run").write_bytes(b"x" * 1000)  # what a SIGKILL leaves
+    done = loadsim("generate", "smoke", "--out", str(out), "--users", "20", "--days", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists()
+
+
+def test_the_readme_says_how_to_make_the_same_dataset_again(tmp_path: Path) -> None:
+    """Its "Generated by" command, run as written, writes the same files byte for byte (it used to
+    leave out --users, --format and --gzip, and so made another dataset)."""
+    pytest.importorskip("pyarrow")
+    first = tmp_path / "first"
+    done = loadsim(
+        "generate", "ecommerce", "--out", str(first), "--users", "120", "--days", "2", "--seed", "9",
+        "--format", "parquet", "--gzip", "--quiet", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in (first / "README.md").read_text().splitlines() if x.startswith("Generated by `"))
+    command = shlex.split(line.split("`")[1])
+    assert command[:2] == ["loadsim", "generate"], command
+    again = tmp_path / "again"
+    done = loadsim(*command[1:], "--out", str(again), "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    files = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(again)) for p in again.rglob("*") if p.is_file())
+    for name in files:
+        assert (first / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_shards_of_one_scenario_file_kept_at_two_paths_merge(tmp_path: Path) -> None:
+    """Two hosts, two checkouts: the same scenario file at different paths is the same scenario."""
+    text = (Path(__file__).parents[2] / "simulator" / "scenarios" / "smoke.toml").read_text()
+    for k, host in enumerate(("hostA", "hostB")):
+        (tmp_path / host).mkdir()
+        (tmp_path / host / "shop.toml").write_text(text)
+        done = loadsim(
+            "generate", "shop.toml", "--out", str(tmp_path / "shards" / str(k)), "--users", "40", "--days", "1",
+            "--quiet", "--shard", f"{k}/2", cwd=tmp_path / host,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    done = loadsim(
+        "generate", "--merge", str(tmp_path / "m"), str(tmp_path / "shards" / "0"), str(tmp_path / "shards" / "1"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "hostB" / "shop.toml").write_text(text.replace("think_time_scale = 0.003", "think_time_scale = 0.004"))
+    done = loadsim(
+        "generate", "shop.toml", "--out", str(tmp_path / "shards" / "1"), "--users", "40", "--days", "1",
+        "--quiet", "--shard", "1/2", cwd=tmp_path / "hostB",
+    )  # fmt: skip
+    done = loadsim(
+        "generate", "--merge", str(tmp_path / "m2"), str(tmp_path / "shards" / "0"), str(tmp_path / "shards" / "1"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2 and "the scenario's content" in done.stderr, done.stderr
+    assert os.path.isdir(tmp_path / "m") and not (tmp_path / "m2" / "summary.json").exists()
