@@ -10,7 +10,9 @@ hands its parent, kept on disk:
 - ``devices.part.csv``: its devices' rows, in device order, without the header;
 - ``shard.json``, written last (so a folder without it is a shard that did not finish): which
   shard, the scenario's fingerprint and options, what the summary needs, the statistics (exact,
-  ``stats_to_json``) and the two files' sizes.
+  ``stats_to_json``), the two files' sizes, the CRC-32 of the devices' rows (the records' blocks
+  carry their own) and, over all of that, its own CRC-32: a byte changed on the way anywhere in a
+  shard is refused, never merged.
 
 ``--merge`` checks the shards belong together (same scenario, seed and options; every index once)
 and ends as one run ends (``writer.finish_dataset``): the records' merge by the same global key,
@@ -23,6 +25,7 @@ import hashlib
 import os
 import re
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +112,9 @@ def write_shard(
         "stats": stats_to_json(stats),
         "records_format": RUN_FORMAT,
         "files": {SHARD_RECORDS: records.stat().st_size, SHARD_DEVICES: rows.stat().st_size},
+        "devices_crc32": _file_crc(rows),
     }
+    manifest["checksum"] = _checksum(manifest)
     tmp = out_dir / f".{SHARD_MANIFEST}.tmp"
     tmp.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     os.replace(tmp, out_dir / SHARD_MANIFEST)  # all at once: a shard.json is always a whole one
@@ -129,6 +134,20 @@ class Shard:
     stats: Stats
 
 
+def _file_crc(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _checksum(manifest: dict[str, Any]) -> int:
+    """The CRC-32 of the manifest's content but its checksum, in one canonical form."""
+    rest = {k: v for k, v in manifest.items() if k != "checksum"}
+    return zlib.crc32(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS))
+
+
 def _manifest(directory: Path) -> dict[str, Any]:
     if not directory.is_dir():
         raise DatasetError(f"--merge: {directory} is not a folder: give the folders loadsim generate --shard wrote")
@@ -146,6 +165,11 @@ def _manifest(directory: Path) -> dict[str, Any]:
         raise DatasetError(f"--merge: {path} is not valid JSON ({exc}): run that shard again") from None
     if not isinstance(data, dict) or data.get("kind") != _KIND:
         raise DatasetError(f"--merge: {path} is not a loadsim generate shard's manifest")
+    if data.get("checksum") != _checksum(data):
+        raise DatasetError(
+            f"--merge: {path} is damaged or was edited (its checksum does not match): copy that shard "
+            "folder again, or run its loadsim generate --shard again"
+        )
     if data.get("format_version") != FORMAT_VERSION:
         raise DatasetError(
             f"--merge: {path} has dataset format {data.get('format_version')!r}, this loadsim writes "
@@ -219,6 +243,11 @@ def read_shards(directories: list[Path]) -> tuple[dict[str, Any], list[Shard]]:
                     "(copied only in part?): copy that shard folder again, or run its loadsim generate --shard again"
                 )
             files[name] = path
+        if _file_crc(files[SHARD_DEVICES]) != m.get("devices_crc32"):
+            raise DatasetError(
+                f"--merge: {files[SHARD_DEVICES]} is damaged (its checksum does not match {d / SHARD_MANIFEST}'s): "
+                "copy that shard folder again, or run its loadsim generate --shard again"
+            )
         try:
             stats = stats_from_json(m["stats"])
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -13,6 +13,7 @@ import pytest
 
 from simulator.cli import main
 from simulator.dataset import DatasetError, generate, runs
+from simulator.dataset import shards as shards_module
 from simulator.dataset.shards import SHARD_MANIFEST, SHARD_RECORDS, parse_shard
 from simulator.dataset.writer import merge
 
@@ -173,6 +174,32 @@ def test_a_failed_merge_leaves_no_dataset_looking_finished(tmp_path: Path, two: 
     assert not (out / "summary.json").exists(), "the earlier dataset's summary must not vouch for these files"
 
 
+def sealed(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest edited here, with the checksum its writer would have given it."""
+    return {**manifest, "checksum": shards_module._checksum(manifest)}
+
+
+def test_a_damaged_or_edited_devices_file_or_manifest_is_refused(tmp_path: Path, two: list[Path]) -> None:
+    """The size matched, one byte did not: a devices row (a last_seen an hour off) or a statistic
+    edited in shard.json merged into a dataset whose summary disagreed with its files."""
+    rows = two[1] / "devices.part.csv"
+    good = rows.read_bytes()
+    rows.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+    with pytest.raises(DatasetError, match=r"devices\.part\.csv is damaged"):
+        merge(tmp_path / "out", two)
+    rows.write_bytes(good)
+    manifest_path = two[1] / SHARD_MANIFEST
+    text = manifest_path.read_bytes()
+    edited = text.replace(b'"sessions": ', b'"sessions": 9', 1)
+    assert edited != text
+    manifest_path.write_bytes(edited)
+    with pytest.raises(DatasetError, match="damaged or was edited"):
+        merge(tmp_path / "out", two)
+    assert not (tmp_path / "out" / "summary.json").exists()
+    manifest_path.write_bytes(text)
+    merge(tmp_path / "out", two)  # as written, they merge
+
+
 def test_a_shard_damaged_on_its_way_is_refused_not_merged(tmp_path: Path, two: list[Path]) -> None:
     """A shard copied over a bad disk or network: one byte of one body changed, the size and the
     structure intact. Merged, it would be a valid-looking dataset with a wrong request in it."""
@@ -195,12 +222,12 @@ def test_a_shard_is_read_as_numbers_and_bytes_never_unpickled(tmp_path: Path, tw
     manifest = orjson.loads(manifest_path.read_bytes())
     records.write_bytes(good[: len(good) // 2])
     manifest["files"][SHARD_RECORDS] = len(good) // 2
-    manifest_path.write_bytes(orjson.dumps(manifest))
+    manifest_path.write_bytes(orjson.dumps(sealed(manifest)))
     with pytest.raises(DatasetError, match=r"records\.run cannot be read \(.*ends inside"):
         merge(tmp_path / "out", two)
     assert not (tmp_path / "out" / "summary.json").exists()
     del manifest["records_format"]  # what a loadsim that pickled its shards wrote
-    manifest_path.write_bytes(orjson.dumps(manifest))
+    manifest_path.write_bytes(orjson.dumps(sealed(manifest)))
     with pytest.raises(DatasetError, match="keeps its records as 'a pickle'"):
         merge(tmp_path / "out", two)
 
