@@ -130,7 +130,7 @@ def evaluate(
         )
     if slo.completion:
         out += completion(slo, stats=stats, plan=plan or Plan())
-    if slo.reconciliation:
+    if slo.reconciliation or (slo.reconciliation is None and reconciliation is not None):
         ok = bool(reconciliation and reconciliation.get("ok"))
         out.append(
             Verdict("reconciliation: nothing lost or duplicated", True, None if reconciliation is None else ok, ok)

@@ -314,8 +314,6 @@ def verdict_line(
             reasons.append("reconciliation: " + differences[0])
         else:
             reasons.append(v.reason)
-    if differences and not any(r.startswith("reconciliation") for r in reasons):
-        reasons.append("reconciliation: " + differences[0])
     cut = ""
     if interrupted:
         planned = f" of {planned_s:.0f} s planned" if planned_s else ""

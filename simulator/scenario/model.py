@@ -318,8 +318,10 @@ class SLOConfig:
     min_rate: float | None = field(default=None, metadata=_meta("nonnegative"))
     #: Open model: arrivals that found no free user at most this many.
     max_dropped: int | None = field(default=None, metadata=_meta("nonnegative"))
-    #: What the mock stored must equal what got a 200.
-    reconciliation: bool = False
+    #: What the mock stored must equal what got a 200. Unset: judged whenever reconciliation ran
+    #: (the target is the mock); true: judged always (a target that cannot be read fails it);
+    #: false: reported, not judged.
+    reconciliation: bool | None = None
     #: Evaluate during the run and stop at the first failure after ``grace``.
     abort_on_fail: bool = False
     grace: float = field(default=30.0, metadata=_meta("nonnegative", duration=True))

@@ -96,3 +96,25 @@ def test_the_mocks_warnings_are_named_in_words() -> None:
 
     said = mock_warnings({"mock": {"warnings": {"unknown_session": 35, "added_at_stale": 0, "new_kind": 2}}})
     assert said == ["35 events for a session the mock never saw start (no externalIds with that sid)", "2 new kind"]
+
+
+def test_a_reconciliation_difference_fails_the_run_and_shows_as_a_failed_slo_everywhere() -> None:
+    """Every scenario without `reconciliation` in [slo] (ecommerce, bad-clients, flash-sale...) used
+    to FAIL on a difference while junit.xml and the SLO table said every SLO held; and `false` did not
+    turn it off."""
+    lost = {"ok": False, "differences": ["events: the harness got 31 200s, the mock stored 25 (lost: 6)"]}
+    verdicts = evaluate(SLOConfig(), stats=_stats(), duration_s=20, reconciliation=lost)
+    failed = [v for v in verdicts if not v.passed]
+    assert [v.name for v in failed] == ["reconciliation: nothing lost or duplicated"]
+    assert verdict_line(verdicts, lost) == ("FAILED", "reconciliation: " + lost["differences"][0])
+    suite = ET.fromstring(junit_xml(verdicts, suite="s", duration_s=20)).find("testsuite")
+    assert suite is not None and suite.get("failures") == "1", ET.tostring(suite) if suite is not None else ""
+
+    off = evaluate(SLOConfig(reconciliation=False), stats=_stats(), duration_s=20, reconciliation=lost)
+    assert all(v.passed for v in off) and verdict_line(off, lost)[0] == "PASSED"
+    # A real target cannot be read back: not judged unless asked for, and then it fails.
+    assert not any(
+        "reconciliation" in v.name for v in evaluate(SLOConfig(), stats=_stats(), duration_s=20, reconciliation=None)
+    )
+    forced = evaluate(SLOConfig(reconciliation=True), stats=_stats(), duration_s=20, reconciliation=None)
+    assert verdict_line(forced, None)[0] == "FAILED"
