@@ -160,7 +160,14 @@ def _banners(summary: Mapping[str, Any]) -> str:
         )
     stall = summary.get("stall") or {}
     unfinished = summary.get("unfinished") or {}
-    if stall.get("seconds") or unfinished.get("count"):
+    # Red only for a target that stopped answering: a second with requests waiting and none
+    # answered, or a wait the completion SLO failed. A healthy run's requests in flight at the stop
+    # are listed (summary.md, the chart), not an alarm.
+    waited_too_long = any(
+        not v.get("passed") and str(v.get("name", "")).startswith("no request unanswered")
+        for v in summary.get("slo") or []
+    )
+    if stall.get("seconds") or waited_too_long:
         waits = ", ".join(
             f"{escape(ep)} {e['count']} (up to {e['max_elapsed_s']:g} s)"
             for ep, e in (unfinished.get("endpoints") or {}).items()

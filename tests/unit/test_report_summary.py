@@ -364,3 +364,29 @@ def test_client_retries_and_offline_queue_reach_the_summary_and_the_page(tmp_pat
     assert "Client: 4 retries (2 requests recovered; after status 503 3, connection (ConnectionRefusedError) 1)" in (
         tmp_path / "summary.md"
     ).read_text(encoding="utf-8")
+
+
+def test_the_target_stopped_answering_banner_is_only_for_a_target_that_did() -> None:
+    """A healthy run stopped with two requests in flight (answered in a millisecond) said in red
+    "The target stopped answering"; only a stall or a failed wait does."""
+    stats = synthetic_stats(drop=0.0)
+    healthy = {
+        **synthetic_summary(stats),
+        "unfinished": {"count": 2, "endpoints": {"events": {"count": 2, "max_elapsed_s": 0.001}}},
+    }
+    assert "stopped answering" not in render_html(healthy, stats)
+    stalled = {**healthy, "stall": {"seconds": 12, "from": START + 5, "longest_wait_s": 12.4}}
+    assert "stopped answering" in render_html(stalled, stats)
+    late = {
+        **healthy,
+        "slo": [
+            {
+                "name": "no request unanswered for more than 5 s",
+                "threshold": 5.0,
+                "actual": 14.2,
+                "unit": "s",
+                "passed": False,
+            }
+        ],
+    }
+    assert "stopped answering" in render_html(late, stats)
