@@ -210,6 +210,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             rate_cap=args.rate_cap,
             locust_args=(*_harness_args(args), *args.passthrough),
             dry_run=args.dry_run,
+            # --endpoint E: one endpoint's bodies back to back (the endpoint locustfile), not the journeys.
+            locustfile="endpoint" if hasattr(args, "endpoint") else "tracking",
         )
     )
 

@@ -55,6 +55,17 @@ def test_smoke_run_passes_and_writes_its_report(tmp_path: Path) -> None:
     assert "Reconciliation: OK" in (report / "summary.md").read_text()
 
 
+def test_run_with_endpoint_loads_that_endpoint_alone(tmp_path: Path) -> None:
+    """The README lists `loadsim run ... --endpoint E`: it used to be accepted and ignored (the
+    journeys played); it plays the endpoint locustfile, one endpoint's bodies back to back."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')  # smoke's SLOs name events
+    code, out, summary = loadsim_run(tmp_path, str(scenario), "--endpoint", "identify", "--run-time", "3s")
+    assert code == 0, out
+    assert set(summary["endpoints"]) == {"identify"} and summary["total"]["count"] > 0, summary["endpoints"]
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+
+
 def test_two_processes_play_disjoint_shards_and_reconcile(tmp_path: Path) -> None:
     code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "10s", "--processes", "2")
     assert code == 0, out
