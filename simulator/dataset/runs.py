@@ -278,6 +278,19 @@ def _block(keys: bytes, lengths: npt.NDArray[np.uint32], data: bytes, where: str
 
 def read_run(path: Path) -> Iterator[Block]:
     """A run file's blocks, in order, each checked (``RunError`` if it is not whole)."""
+    for keys, lengths, data in _raw_blocks(path):
+        yield _block(keys, lengths, data, str(path))
+
+
+def check_run(path: Path) -> None:
+    """Read a whole run and check its structure and checksums, building nothing (``RunError`` if
+    it is damaged): what ``--merge`` does to every shard before it touches its output folder."""
+    for _ in _raw_blocks(path):
+        pass
+
+
+def _raw_blocks(path: Path) -> Iterator[tuple[bytes, npt.NDArray[np.uint32], bytes]]:
+    """Each block's keys, lengths and data, its header, checksum and key order checked."""
     with path.open("rb", buffering=0) as f:
         end = os.fstat(f.fileno()).st_size
 
@@ -312,7 +325,7 @@ def read_run(path: Path) -> Iterator[Block]:
             if keys[:KEY_BYTES] <= last:
                 raise RunError(f"{path}: its records are not in key order")
             last = keys[-KEY_BYTES:]
-            yield _block(keys, lengths, data, str(path))
+            yield keys, lengths, data
             count += n
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from simulator.dataset.layout import FORMAT_VERSION, DatasetError
-from simulator.dataset.runs import RUN_FORMAT, Runs, write_run
+from simulator.dataset.runs import RUN_FORMAT, RunError, Runs, check_run, write_run
 from simulator.dataset.stats import Stats, stats_from_json, stats_to_json
 from simulator.scenario import Scenario
 
@@ -243,6 +243,13 @@ def read_shards(directories: list[Path]) -> tuple[dict[str, Any], list[Shard]]:
                     "(copied only in part?): copy that shard folder again, or run its loadsim generate --shard again"
                 )
             files[name] = path
+        try:  # all of it, before the output folder is touched: a damaged shard must not cost a dataset there
+            check_run(files[SHARD_RECORDS])
+        except RunError as exc:
+            raise DatasetError(
+                f"--merge: {files[SHARD_RECORDS]} cannot be read ({exc}): copy that shard folder again, "
+                "or run its loadsim generate --shard again"
+            ) from None
         if _file_crc(files[SHARD_DEVICES]) != m.get("devices_crc32"):
             raise DatasetError(
                 f"--merge: {files[SHARD_DEVICES]} is damaged (its checksum does not match {d / SHARD_MANIFEST}'s): "

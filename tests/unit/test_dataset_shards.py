@@ -162,16 +162,18 @@ def _dataset(tmp_path: Path) -> Path:
     return tmp_path / "a-dataset"
 
 
-def test_a_failed_merge_leaves_no_dataset_looking_finished(tmp_path: Path, two: list[Path]) -> None:
+def test_a_failed_merge_leaves_the_dataset_already_there_untouched(tmp_path: Path, two: list[Path]) -> None:
+    """Every shard is read whole before the output folder is touched: a damaged one used to cost
+    the good dataset already in OUT (its files truncated, a stale README left)."""
     out = tmp_path / "out"
     merge(out, two)
-    assert (out / "summary.json").is_file()
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     records = two[1] / SHARD_RECORDS
     data = records.read_bytes()
-    records.write_bytes(b"\0" * len(data))  # the right size, the wrong bytes
-    with pytest.raises(DatasetError, match=r"records\.run cannot be read"):
+    records.write_bytes(data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1 :])
+    with pytest.raises(DatasetError, match=r"records\.run cannot be read \(.*damaged"):
         merge(out, two)
-    assert not (out / "summary.json").exists(), "the earlier dataset's summary must not vouch for these files"
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def sealed(manifest: dict[str, Any]) -> dict[str, Any]:
