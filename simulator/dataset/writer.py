@@ -246,6 +246,14 @@ def finish_dataset(
         raise
 
 
+#: Every file a dataset of any format writes, by name (its README and summary.json aside).
+_LAYOUT_FILES = frozenset(
+    name
+    for table in ("events", "devices")
+    for name in (f"{table}.csv", f"{table}.csv.gz", f"{table}.jsonl", f"{table}.jsonl.gz", f"{table}.parquet")
+) | frozenset(f"requests/{ep}.jsonl{gz}" for ep in ENDPOINT_NAMES for gz in ("", ".gz"))
+
+
 def _finish_dataset(
     out_dir: Path, runs: Runs, parts: list[Path], *, head: dict[str, Any], stats: Stats, progress: Progress
 ) -> dict[str, Any]:
@@ -253,6 +261,10 @@ def _finish_dataset(
     table_format, gzip_output = d["table_format"], d["gzip"]
     suffix = ".gz" if gzip_output else ""
     (out_dir / "summary.json").unlink(missing_ok=True)
+    # A dataset written here before in another --format or --gzip: its tables must not sit beside
+    # these, where a reader (DuckDB's read_csv('events.csv')) would take them for this one's.
+    for name in _LAYOUT_FILES:
+        (out_dir / name).unlink(missing_ok=True)
     (out_dir / "requests").mkdir(exist_ok=True)
     # Devices are played (and written) as CSV; Parquet and JSONL datasets get theirs converted.
     devices_path = out_dir / (f"devices.csv{suffix}" if table_format == "csv" else ".devices.csv")

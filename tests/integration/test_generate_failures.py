@@ -176,3 +176,22 @@ def test_shards_of_one_scenario_file_kept_at_two_paths_merge(tmp_path: Path) -> 
     )  # fmt: skip
     assert done.returncode == 2 and "the scenario's content" in done.stderr, done.stderr
     assert os.path.isdir(tmp_path / "m") and not (tmp_path / "m2" / "summary.json").exists()
+
+
+def test_regenerating_in_another_format_leaves_no_tables_of_the_first(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    for extra in ([], ["--format", "jsonl", "--gzip"]):
+        done = loadsim(
+            "generate", "smoke", "--out", str(out), "--users", "20", "--days", "1", "--quiet", *extra, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == [
+        "README.md",
+        "devices.jsonl.gz",
+        "events.jsonl.gz",
+        "requests/events.jsonl.gz",
+        "requests/externalIds.jsonl.gz",
+        "requests/identify.jsonl.gz",
+        "summary.json",
+    ], files
