@@ -359,25 +359,28 @@ class DeviceUser(TrackingUser):
         reached: set[str] = set()  # funnel stages this session got to
         batch = ctx.scenario.client.batch
         held: list[tuple[Request, float]] = []  # events waiting for a full batch
-        for req in session:
-            intended = start + (req.offset - base) * scale
-            delay = intended - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
-            req.stamp(time.time())  # when the app recorded it; a batched event keeps that time
-            if batch > 1 and req.endpoint == "events":
-                held.append((req, intended))
-                if len(held) < batch:
-                    continue
-                due, held = held, []
-            else:
-                due, held = [*held, (req, intended)], []
-            for r, at in due:
+        try:
+            for req in session:
+                intended = start + (req.offset - base) * scale
+                delay = intended - time.time()
+                if delay > 0:
+                    gevent.sleep(delay)
+                req.stamp(time.time())  # when the app recorded it; a batched event keeps that time
+                if batch > 1 and req.endpoint == "events":
+                    held.append((req, intended))
+                    if len(held) < batch:
+                        continue
+                    due, held = held, []
+                else:
+                    due, held = [*held, (req, intended)], []
+                for r, at in due:
+                    self.send(r, at, open_model=open_model, reached=reached)
+            for r, at in held:  # the session ends: the app sends what it held
                 self.send(r, at, open_model=open_model, reached=reached)
-        for r, at in held:  # the session ends: the app sends what it held
-            self.send(r, at, open_model=open_model, reached=reached)
-        for stage in reached:
-            ctx.stats.count(stage)
+        finally:
+            # Also for a session the stop cut short: its stages were reached (sessions = externalIds 200s).
+            for stage in reached:
+                ctx.stats.count(stage)
 
     def send(self, req: Request, intended: float, *, open_model: bool, reached: set[str]) -> None:
         """Send one request of a live session; keep it for later if every attempt failed."""

@@ -49,6 +49,9 @@ def test_smoke_run_passes_and_writes_its_report(tmp_path: Path) -> None:
     assert not any(summary["reconciliation"]["mock"]["warnings"].values()), summary["reconciliation"]["mock"]
     # every session starts with externalIds, so it is the most common step but for events
     assert summary["steps"]["externalIds"]["count"] == summary["endpoints"]["externalIds"]["count"]
+    # ...and the funnel counts each of them, the sessions the stop cut short too (it dropped one a user)
+    sessions = next(s for s in summary["funnel"]["stages"] if s["stage"] == "sessions")
+    assert sessions["count"] == summary["endpoints"]["externalIds"]["count"], summary["funnel"]
     report = tmp_path / "report"
     for name in ("summary.md", "stats.json", "locust.html", "locust_stats.csv"):
         assert (report / name).is_file(), name
