@@ -90,9 +90,16 @@ class Store:
     """SQLite at ``path`` (a file, or ``":memory:"``), written in batches by ``flush()``."""
 
     def __init__(
-        self, path: str = ":memory:", *, max_pending: int = MAX_PENDING, max_memory_bytes: int = MAX_MEMORY_BYTES
+        self,
+        path: str = ":memory:",
+        *,
+        max_pending: int = MAX_PENDING,
+        max_memory_bytes: int = MAX_MEMORY_BYTES,
+        sync: bool = False,
     ) -> None:
         self.path = path
+        #: ``--sync``: a row whose write fails is answered 503 and dropped, never kept (only the log differs).
+        self.sync = sync
         #: Rows waiting beyond which ``unavailable()`` reports that the store cannot keep up.
         self.max_pending = max_pending
         #: A ``:memory:`` store's cap on the bytes of the rows it keeps (``None`` for a file: the disk is the cap).
@@ -213,7 +220,9 @@ class Store:
         with self._lock:
             acc, rej = self._accepted, self._rejected
             if not (acc or rej):
-                return True
+                # With ``--sync`` a failed write leaves nothing behind (its row is answered 503 and
+                # dropped), so nothing else would ever find out that the store writes again.
+                return self.error is None or self._probe()
             if self._closed:
                 raise RuntimeError("the store is closed; these rows would be lost")
             # Taken before the swap: a row added meanwhile (from another thread) is in this batch but
@@ -246,10 +255,31 @@ class Store:
             self.stored_count, self.stored_digest = counts, digests
             self.written += len(acc)
             if self.error is not None:
-                down = time.monotonic() - (self.failing_since or time.monotonic())
-                _say(f"the store writes again after {down:.1f} s; the {len(acc)} rows kept meanwhile are stored")
-                self.error = self.failing_since = None
+                self._recovered(f"; the {len(acc) + len(rej)} rows kept meanwhile are stored")
             return True
+
+    def _probe(self) -> bool:
+        """While failing with nothing to write: take the write lock and let it go; True (and
+        ``error`` cleared) when that worked. A full disk shows only on the next real write."""
+        if self._closed:
+            return False
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            self._failed(str(exc))
+            return False
+        self._recovered("")
+        return True
+
+    def _recovered(self, kept: str) -> None:
+        down = time.monotonic() - (self.failing_since or time.monotonic())
+        _say(f"the store writes again after {down:.1f} s{kept}")
+        self.error = self.failing_since = None
 
     def _within_cap(
         self, acc: list[AcceptedRow], rej: list[RejectedRow]
@@ -285,9 +315,15 @@ class Store:
     def _failed(self, error: str) -> None:
         if self.error is None:
             self.failing_since = time.monotonic()
+            if self.sync:
+                # The row being committed is answered 503 and dropped (``discard_last_accepted``):
+                # nothing acknowledged waits; only rejected rows (never acknowledged) are kept.
+                kept = f"the request being committed is answered 503 and not kept, {len(self._rejected)} rejected rows"
+            else:
+                kept = f"{len(self._accepted)} acknowledged rows and {len(self._rejected)} rejected ones"
             _say(
-                f"the store at {self.path} cannot write ({error}); {self.pending} acknowledged rows are kept "
-                "and retried, and tracking requests get 503 with Retry-After until it can"
+                f"the store at {self.path} cannot write ({error}); {kept} are kept and retried, and tracking "
+                "requests get 503 with Retry-After until it can"
             )
         elif error != self.error:
             _say(f"the store at {self.path} still cannot write, now: {error}")
@@ -321,6 +357,8 @@ class Store:
             self._added_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.rejected_not_stored = 0
             self.memory_bytes = self.bodies_dropped = 0
+            # The DELETEs committed: the store writes (``--sync`` has no pending row whose flush would say so).
+            self.error = self.failing_since = None
 
     def close(self) -> None:
         """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent."""
@@ -330,7 +368,8 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.join()
         deadline = time.monotonic() + CLOSE_RETRY_S
-        while not self.flush() and time.monotonic() < deadline:
+        # ``pending`` first: with nothing to write, a lock still held is no reason to wait.
+        while self.pending and not self.flush() and time.monotonic() < deadline:
             time.sleep(0.1)
         lost = len(self._accepted)
         with self._lock:
