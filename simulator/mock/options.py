@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--store",
         default="loadsim-mock.sqlite3",
         metavar="PATH|:memory:",
-        help="SQLite file for every accepted and rejected body (default: loadsim-mock.sqlite3)",
+        help="SQLite file for every accepted and rejected body; an existing one is appended to, new profile "
+        "ids following its highest (default: loadsim-mock.sqlite3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws (default: 0)")
     parser.add_argument(

@@ -126,6 +126,10 @@ class Store:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = threads.OSThread(self._checkpoint)
         self._retry_on_lock(lambda: self._db.executescript(_SCHEMA))
+        #: The highest profile id of the rows already in the file (0 for a new store): a restarted mock
+        #: numbers its profiles after it, so that the admin queries by profile id never mix an earlier
+        #: run's people with this run's. One scan at start-up (no index: the hot table has none).
+        self.max_profile_id: int = self._db.execute("SELECT COALESCE(MAX(profile_id), 0) FROM accepted").fetchone()[0]
         if self._checkpointer is not None:
             self._checkpointer.start()
         self._accepted: list[AcceptedRow] = []
