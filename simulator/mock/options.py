@@ -178,7 +178,8 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
-    """Run ``serve`` from parsed arguments; returns an exit code (2 for a bad flag or busy port)."""
+    """Run ``serve`` from parsed arguments; returns an exit code (2 for a bad flag or busy port, or
+    when acknowledged rows could not be written before stopping: a script or CI job must see it)."""
     import sys
 
     from simulator.mock import FaultError, serve
@@ -191,7 +192,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
     try:
-        serve(
+        lost = serve(
             host=args.host,
             port=args.port,
             store=args.store,
@@ -214,4 +215,4 @@ def serve_from_args(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return 0
+    return 2 if lost else 0

@@ -148,6 +148,8 @@ class Store:
         #: Rejected rows not kept because the store was failing or behind (they were never acknowledged).
         self.rejected_not_stored = 0
         self._closed = False
+        #: Acknowledged rows ``close()`` could not write (the store was still failing): they are lost.
+        self.lost = 0
 
     def _retry_on_lock(self, op: Any, seconds: float = CLOSE_RETRY_S) -> None:
         """Run ``op`` at start-up, waiting out a lock held by another process (nothing is served yet)."""
@@ -365,7 +367,9 @@ class Store:
             self.error = self.failing_since = None
 
     def close(self) -> None:
-        """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent."""
+        """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent.
+
+        Acknowledged rows still unwritten then are logged and counted in ``lost``."""
         if self._closed:
             return
         self._stop.release()
@@ -375,7 +379,7 @@ class Store:
         # ``pending`` first: with nothing to write, a lock still held is no reason to wait.
         while self.pending and not self.flush() and time.monotonic() < deadline:
             time.sleep(0.1)
-        lost = len(self._accepted)
+        self.lost = lost = len(self._accepted)
         with self._lock:
             self._closed = True
             self._db.close()  # the last connection to close checkpoints and removes the WAL
