@@ -81,6 +81,10 @@ class MockServer:
         memory_store_cap: int = MAX_MEMORY_BYTES,
         max_profiles: int = MAX_PROFILES,
     ) -> None:
+        for flag, value in (("--port", port), ("--admin-port", admin_port)):
+            # The socket layer keeps the low 16 bits: 65537 would listen on port 1 without a word.
+            if value is not None and not 0 <= value <= 65535:
+                raise ValueError(f"{flag} {value}: a port is between 0 and 65535 (0 picks a free one)")
         if not is_loopback(host) and not admin_token:
             raise ValueError(
                 f"binding {host} exposes the admin API (reset, faults, every stored body) beyond this machine: "

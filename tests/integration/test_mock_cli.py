@@ -108,3 +108,25 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--port", "65537"], "--port 65537"),
+        (["--port", "-1"], "--port -1"),
+        (["--admin-port", "70000"], "--admin-port 70000"),
+    ],
+)
+def test_a_port_out_of_range_exits_2_naming_the_flag(args: list[str], flag: str) -> None:
+    # 65537 used to wrap to port 1 (and 70000 to 4464) without a word.
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"loadsim mock: {flag}"), done.stderr
+    assert "0 and 65535" in done.stderr
