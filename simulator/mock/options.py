@@ -205,7 +205,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
             max_profiles=args.max_profiles,
             admin_port=args.admin_port,
         )
-    except ValueError as exc:  # a non-loopback --host without a token
+    except ValueError as exc:  # a non-loopback --host without a token, a port out of range, a bad --store
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -107,31 +107,19 @@ class Store:
         #: Bytes of the rows kept so far (``:memory:`` only) and the accepted bodies counted but not kept.
         self.memory_bytes = 0
         self.bodies_dropped = 0
-        # timeout=0: no busy wait on the loop's thread; a locked database fails the flush at
-        # once, the batch is kept, and the next flush tries again.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
         # OS-level primitives even under gevent's monkey patching (see ``threads``).
         self._lock = threads.lock()
         self._stop = threads.lock()
         self._stop.acquire()
         self._checkpointer: threads.OSThread | None = None
-        if path != ":memory:":
-            self._retry_on_lock(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
-            # WAL + synchronous=NORMAL: a committed batch survives a process crash; an OS crash
-            # may lose the last batch, acceptable for a test double.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoints copy the WAL into the database and fsync: 25-50 ms stalls measured when
-            # they ran inside the loop's commits. A thread with its own connection runs them
-            # instead (sqlite releases the GIL meanwhile); commits never wait for them in WAL mode.
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = threads.OSThread(self._checkpoint)
-        self._retry_on_lock(lambda: self._db.executescript(_SCHEMA))
-        #: The highest profile id of the rows already in the file (0 for a new store): a restarted mock
-        #: numbers its profiles after it, so that the admin queries by profile id never mix an earlier
-        #: run's people with this run's. One scan at start-up (no index: the hot table has none).
-        self.max_profile_id: int = self._db.execute("SELECT COALESCE(MAX(profile_id), 0) FROM accepted").fetchone()[0]
-        if self._checkpointer is not None:
-            self._checkpointer.start()
+        try:
+            self._open(path)
+        except sqlite3.Error as exc:
+            # A missing directory, a directory, a file that is not SQLite, a lock held too long.
+            raise ValueError(
+                f"--store {path}: cannot open it as an SQLite database ({exc}); name a file in a writable "
+                "directory (it is created), or :memory:"
+            ) from None
         self._accepted: list[AcceptedRow] = []
         self._rejected: list[RejectedRow] = []
         self.written = 0
@@ -150,6 +138,33 @@ class Store:
         self._closed = False
         #: Acknowledged rows ``close()`` could not write (the store was still failing): they are lost.
         self.lost = 0
+
+    def _open(self, path: str) -> None:
+        """Connect, set up WAL and the schema; raises ``sqlite3.Error`` (nothing left open) when it cannot."""
+        # timeout=0: no busy wait on the loop's thread; a locked database fails the flush at
+        # once, the batch is kept, and the next flush tries again.
+        self._db = db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
+        try:
+            if path != ":memory:":
+                self._retry_on_lock(lambda: db.execute("PRAGMA journal_mode=WAL"))
+                # WAL + synchronous=NORMAL: a committed batch survives a process crash; an OS crash
+                # may lose the last batch, acceptable for a test double.
+                db.execute("PRAGMA synchronous=NORMAL")
+                # Checkpoints copy the WAL into the database and fsync: 25-50 ms stalls measured when
+                # they ran inside the loop's commits. A thread with its own connection runs them
+                # instead (sqlite releases the GIL meanwhile); commits never wait for them in WAL mode.
+                db.execute("PRAGMA wal_autocheckpoint=0")
+            self._retry_on_lock(lambda: db.executescript(_SCHEMA))
+            #: The highest profile id of the rows already in the file (0 for a new store): a restarted
+            #: mock numbers its profiles after it, so that the admin queries by profile id never mix an
+            #: earlier run's people with this run's. One scan at start-up (the hot table has no index).
+            self.max_profile_id: int = db.execute("SELECT COALESCE(MAX(profile_id), 0) FROM accepted").fetchone()[0]
+        except BaseException:
+            db.close()
+            raise
+        if path != ":memory:":
+            self._checkpointer = threads.OSThread(self._checkpoint)
+            self._checkpointer.start()
 
     def _retry_on_lock(self, op: Any, seconds: float = CLOSE_RETRY_S) -> None:
         """Run ``op`` at start-up, waiting out a lock held by another process (nothing is served yet)."""

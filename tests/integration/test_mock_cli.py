@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,25 @@ def test_a_port_out_of_range_exits_2_naming_the_flag(args: list[str], flag: str)
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"loadsim mock: {flag}"), done.stderr
     assert "0 and 65535" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing directory", "a directory", "not a database"])
+def test_a_store_that_cannot_be_opened_exits_2_in_one_line(tmp_path: Path, kind: str) -> None:
+    if kind == "missing directory":
+        store = tmp_path / "nonexistent" / "x.sqlite3"
+    elif kind == "a directory":
+        store = tmp_path
+    else:
+        store = tmp_path / "notes.txt"
+        store.write_text("not a database\n" * 200)
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr  # no traceback
+    assert done.stderr.startswith(f"loadsim mock: --store {store}: cannot open"), done.stderr
+    if kind == "not a database":
+        assert store.read_text() == "not a database\n" * 200  # left as it was
