@@ -187,7 +187,13 @@ def serve_from_args(args: argparse.Namespace) -> int:
     try:
         faults = faults_from_args(args)
         limits = limits_from_args(args)
-        token = args.admin_token or admin_token_from_env(args.admin_token_file)
+        if args.admin_token is not None and not args.admin_token.strip():
+            # An empty token would read as "no token": the admin API open, the opposite of what was asked.
+            raise ValueError(
+                "--admin-token is empty, which would leave the admin API without authentication; "
+                "give a token, or drop --admin-token to run without one"
+            )
+        token = args.admin_token or admin_token_from_env(args.admin_token_file, refuse_empty=True)
     except (FaultError, ValueError) as exc:
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
