@@ -81,6 +81,10 @@ class MockServer:
         memory_store_cap: int = MAX_MEMORY_BYTES,
         max_profiles: int = MAX_PROFILES,
     ) -> None:
+        for flag, value in (("--port", port), ("--admin-port", admin_port)):
+            # The socket layer keeps the low 16 bits: 65537 would listen on port 1 without a word.
+            if value is not None and not 0 <= value <= 65535:
+                raise ValueError(f"{flag} {value}: a port is between 0 and 65535 (0 picks a free one)")
         if not is_loopback(host) and not admin_token:
             raise ValueError(
                 f"binding {host} exposes the admin API (reset, faults, every stored body) beyond this machine: "
@@ -110,6 +114,11 @@ class MockServer:
         if self.app is None or self.app.admin_url is None:
             raise RuntimeError("the mock is not listening yet: call start() first (or use `with MockServer()`)")
         return self.app.admin_url
+
+    @property
+    def lost(self) -> int:
+        """Acknowledged rows the store could not write before it closed (0 unless it was failing at stop)."""
+        return 0 if self.app is None else self.app.store.lost
 
     @property
     def url(self) -> str:
@@ -205,8 +214,9 @@ class MockServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
 
-    def run(self) -> None:
-        """Serve in the foreground until SIGINT or SIGTERM (what ``loadsim mock`` does)."""
+    def run(self) -> int:
+        """Serve in the foreground until SIGINT or SIGTERM (what ``loadsim mock`` does); returns
+        ``lost``, the acknowledged rows the store could not write before stopping."""
         self._listen()
         loop = self._loop
         assert loop is not None
@@ -230,10 +240,11 @@ class MockServer:
             self._stopped = True
             print(
                 f"loadsim mock stopped: accepted {stats.get('accepted')}, rejected {stats.get('rejected')}, "
-                f"store {self.store_path}",
+                f"store {self.store_path}" + (f", {self.lost} acknowledged rows lost" if self.lost else ""),
                 file=sys.stderr,
                 flush=True,
             )
+        return self.lost
 
     def stats(self) -> dict[str, Any]:
         """The same JSON as ``GET /_admin/stats``, read on the server's loop so counters agree."""
@@ -280,10 +291,11 @@ def serve(
     admin_port: int | None = None,
     memory_store_cap: int = MAX_MEMORY_BYTES,
     max_profiles: int = MAX_PROFILES,
-) -> None:
+) -> int:
     """Run the mock in the foreground; prints ``loadsim mock listening on URL`` first, stops on
-    SIGINT/SIGTERM after flushing the store."""
-    MockServer(
+    SIGINT/SIGTERM after flushing the store. Returns the acknowledged rows the store could not
+    write before stopping (0 but when it was still failing then; the log says so too)."""
+    return MockServer(
         host=host,
         port=port,
         store=store,

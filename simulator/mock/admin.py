@@ -95,16 +95,28 @@ def _is_ip(name: str) -> bool:
     return True
 
 
-def admin_token_from_env(file: str | None = None) -> str | None:
-    """The token in ``file``, else in ``$LOADSIM_ADMIN_TOKEN``, else in the file ``$LOADSIM_ADMIN_TOKEN_FILE``."""
+def admin_token_from_env(file: str | None = None, *, refuse_empty: bool = False) -> str | None:
+    """The token in ``file``, else in ``$LOADSIM_ADMIN_TOKEN``, else in the file ``$LOADSIM_ADMIN_TOKEN_FILE``.
+
+    ``refuse_empty`` (the mock): a token file with nothing but whitespace raises ``ValueError``
+    rather than read as "no token", which would turn the admin API's authentication off.
+    """
     import os
 
     path = file or (None if os.environ.get(ADMIN_TOKEN_ENV) else os.environ.get(ADMIN_TOKEN_FILE_ENV))
     if path:
         try:
-            return open(path, encoding="utf-8").read().strip() or None
+            with open(path, encoding="utf-8") as f:
+                token = f.read().strip()
         except OSError as exc:
             raise ValueError(f"cannot read the admin token file {path}: {exc.strerror or exc}") from None
+        if not token and refuse_empty:
+            named = f"--admin-token-file {path}" if file else f"${ADMIN_TOKEN_FILE_ENV}={path}"
+            raise ValueError(
+                f"{named}: the token file is empty, which would leave the admin API without authentication; "
+                "write the token into it, or drop the token file to run without one"
+            )
+        return token or None
     return os.environ.get(ADMIN_TOKEN_ENV) or None
 
 

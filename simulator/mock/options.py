@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--store",
         default="loadsim-mock.sqlite3",
         metavar="PATH|:memory:",
-        help="SQLite file for every accepted and rejected body (default: loadsim-mock.sqlite3)",
+        help="SQLite file for every accepted and rejected body; an existing one is appended to, new profile "
+        "ids following its highest (default: loadsim-mock.sqlite3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws (default: 0)")
     parser.add_argument(
@@ -177,7 +178,8 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
-    """Run ``serve`` from parsed arguments; returns an exit code (2 for a bad flag or busy port)."""
+    """Run ``serve`` from parsed arguments; returns an exit code (2 for a bad flag or busy port, or
+    when acknowledged rows could not be written before stopping: a script or CI job must see it)."""
     import sys
 
     from simulator.mock import FaultError, serve
@@ -185,12 +187,18 @@ def serve_from_args(args: argparse.Namespace) -> int:
     try:
         faults = faults_from_args(args)
         limits = limits_from_args(args)
-        token = args.admin_token or admin_token_from_env(args.admin_token_file)
+        if args.admin_token is not None and not args.admin_token.strip():
+            # An empty token would read as "no token": the admin API open, the opposite of what was asked.
+            raise ValueError(
+                "--admin-token is empty, which would leave the admin API without authentication; "
+                "give a token, or drop --admin-token to run without one"
+            )
+        token = args.admin_token or admin_token_from_env(args.admin_token_file, refuse_empty=True)
     except (FaultError, ValueError) as exc:
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
     try:
-        serve(
+        lost = serve(
             host=args.host,
             port=args.port,
             store=args.store,
@@ -203,7 +211,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
             max_profiles=args.max_profiles,
             admin_port=args.admin_port,
         )
-    except ValueError as exc:  # a non-loopback --host without a token
+    except ValueError as exc:  # a non-loopback --host without a token, a port out of range, a bad --store
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -213,4 +221,4 @@ def serve_from_args(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return 0
+    return 2 if lost else 0

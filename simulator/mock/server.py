@@ -84,7 +84,9 @@ class App:
         #: The address bound (a Host header naming it is this mock's).
         self.bind_host = "127.0.0.1"
         self.state = CollectorState(max_profiles=max_profiles)
-        self.store = Store(store, max_memory_bytes=memory_store_cap)
+        self.store = Store(store, max_memory_bytes=memory_store_cap, sync=sync)
+        # A store from an earlier run keeps its rows; this run's profiles are numbered after them.
+        self.state.number_after(self.store.max_profile_id)
         #: Commit each accepted body before answering 200 (``--sync``): nothing acknowledged is lost
         #: even on SIGKILL, at the cost of one COMMIT per request.
         self.sync = sync

@@ -139,6 +139,10 @@ class CollectorState:
 
     # --- stitching ----------------------------------------------------------------------------
 
+    def number_after(self, pid: int) -> None:
+        """Give new profiles ids above ``pid`` (the highest id of a store that already has rows)."""
+        self._next_id = max(self._next_id, pid + 1)
+
     def profile_for_uid(self, uid: str) -> StitchedProfile:
         p = self.by_uid.get(uid)
         if p is None:

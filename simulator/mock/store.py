@@ -90,9 +90,16 @@ class Store:
     """SQLite at ``path`` (a file, or ``":memory:"``), written in batches by ``flush()``."""
 
     def __init__(
-        self, path: str = ":memory:", *, max_pending: int = MAX_PENDING, max_memory_bytes: int = MAX_MEMORY_BYTES
+        self,
+        path: str = ":memory:",
+        *,
+        max_pending: int = MAX_PENDING,
+        max_memory_bytes: int = MAX_MEMORY_BYTES,
+        sync: bool = False,
     ) -> None:
         self.path = path
+        #: ``--sync``: a row whose write fails is answered 503 and dropped, never kept (only the log differs).
+        self.sync = sync
         #: Rows waiting beyond which ``unavailable()`` reports that the store cannot keep up.
         self.max_pending = max_pending
         #: A ``:memory:`` store's cap on the bytes of the rows it keeps (``None`` for a file: the disk is the cap).
@@ -100,27 +107,19 @@ class Store:
         #: Bytes of the rows kept so far (``:memory:`` only) and the accepted bodies counted but not kept.
         self.memory_bytes = 0
         self.bodies_dropped = 0
-        # timeout=0: no busy wait on the loop's thread; a locked database fails the flush at
-        # once, the batch is kept, and the next flush tries again.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
         # OS-level primitives even under gevent's monkey patching (see ``threads``).
         self._lock = threads.lock()
         self._stop = threads.lock()
         self._stop.acquire()
         self._checkpointer: threads.OSThread | None = None
-        if path != ":memory:":
-            self._retry_on_lock(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
-            # WAL + synchronous=NORMAL: a committed batch survives a process crash; an OS crash
-            # may lose the last batch, acceptable for a test double.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoints copy the WAL into the database and fsync: 25-50 ms stalls measured when
-            # they ran inside the loop's commits. A thread with its own connection runs them
-            # instead (sqlite releases the GIL meanwhile); commits never wait for them in WAL mode.
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = threads.OSThread(self._checkpoint)
-        self._retry_on_lock(lambda: self._db.executescript(_SCHEMA))
-        if self._checkpointer is not None:
-            self._checkpointer.start()
+        try:
+            self._open(path)
+        except sqlite3.Error as exc:
+            # A missing directory, a directory, a file that is not SQLite, a lock held too long.
+            raise ValueError(
+                f"--store {path}: cannot open it as an SQLite database ({exc}); name a file in a writable "
+                "directory (it is created), or :memory:"
+            ) from None
         self._accepted: list[AcceptedRow] = []
         self._rejected: list[RejectedRow] = []
         self.written = 0
@@ -137,6 +136,35 @@ class Store:
         #: Rejected rows not kept because the store was failing or behind (they were never acknowledged).
         self.rejected_not_stored = 0
         self._closed = False
+        #: Acknowledged rows ``close()`` could not write (the store was still failing): they are lost.
+        self.lost = 0
+
+    def _open(self, path: str) -> None:
+        """Connect, set up WAL and the schema; raises ``sqlite3.Error`` (nothing left open) when it cannot."""
+        # timeout=0: no busy wait on the loop's thread; a locked database fails the flush at
+        # once, the batch is kept, and the next flush tries again.
+        self._db = db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
+        try:
+            if path != ":memory:":
+                self._retry_on_lock(lambda: db.execute("PRAGMA journal_mode=WAL"))
+                # WAL + synchronous=NORMAL: a committed batch survives a process crash; an OS crash
+                # may lose the last batch, acceptable for a test double.
+                db.execute("PRAGMA synchronous=NORMAL")
+                # Checkpoints copy the WAL into the database and fsync: 25-50 ms stalls measured when
+                # they ran inside the loop's commits. A thread with its own connection runs them
+                # instead (sqlite releases the GIL meanwhile); commits never wait for them in WAL mode.
+                db.execute("PRAGMA wal_autocheckpoint=0")
+            self._retry_on_lock(lambda: db.executescript(_SCHEMA))
+            #: The highest profile id of the rows already in the file (0 for a new store): a restarted
+            #: mock numbers its profiles after it, so that the admin queries by profile id never mix an
+            #: earlier run's people with this run's. One scan at start-up (the hot table has no index).
+            self.max_profile_id: int = db.execute("SELECT COALESCE(MAX(profile_id), 0) FROM accepted").fetchone()[0]
+        except BaseException:
+            db.close()
+            raise
+        if path != ":memory:":
+            self._checkpointer = threads.OSThread(self._checkpoint)
+            self._checkpointer.start()
 
     def _retry_on_lock(self, op: Any, seconds: float = CLOSE_RETRY_S) -> None:
         """Run ``op`` at start-up, waiting out a lock held by another process (nothing is served yet)."""
@@ -213,7 +241,9 @@ class Store:
         with self._lock:
             acc, rej = self._accepted, self._rejected
             if not (acc or rej):
-                return True
+                # With ``--sync`` a failed write leaves nothing behind (its row is answered 503 and
+                # dropped), so nothing else would ever find out that the store writes again.
+                return self.error is None or self._probe()
             if self._closed:
                 raise RuntimeError("the store is closed; these rows would be lost")
             # Taken before the swap: a row added meanwhile (from another thread) is in this batch but
@@ -246,10 +276,31 @@ class Store:
             self.stored_count, self.stored_digest = counts, digests
             self.written += len(acc)
             if self.error is not None:
-                down = time.monotonic() - (self.failing_since or time.monotonic())
-                _say(f"the store writes again after {down:.1f} s; the {len(acc)} rows kept meanwhile are stored")
-                self.error = self.failing_since = None
+                self._recovered(f"; the {len(acc) + len(rej)} rows kept meanwhile are stored")
             return True
+
+    def _probe(self) -> bool:
+        """While failing with nothing to write: take the write lock and let it go; True (and
+        ``error`` cleared) when that worked. A full disk shows only on the next real write."""
+        if self._closed:
+            return False
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            self._failed(str(exc))
+            return False
+        self._recovered("")
+        return True
+
+    def _recovered(self, kept: str) -> None:
+        down = time.monotonic() - (self.failing_since or time.monotonic())
+        _say(f"the store writes again after {down:.1f} s{kept}")
+        self.error = self.failing_since = None
 
     def _within_cap(
         self, acc: list[AcceptedRow], rej: list[RejectedRow]
@@ -285,9 +336,15 @@ class Store:
     def _failed(self, error: str) -> None:
         if self.error is None:
             self.failing_since = time.monotonic()
+            if self.sync:
+                # The row being committed is answered 503 and dropped (``discard_last_accepted``):
+                # nothing acknowledged waits; only rejected rows (never acknowledged) are kept.
+                kept = f"the request being committed is answered 503 and not kept, {len(self._rejected)} rejected rows"
+            else:
+                kept = f"{len(self._accepted)} acknowledged rows and {len(self._rejected)} rejected ones"
             _say(
-                f"the store at {self.path} cannot write ({error}); {self.pending} acknowledged rows are kept "
-                "and retried, and tracking requests get 503 with Retry-After until it can"
+                f"the store at {self.path} cannot write ({error}); {kept} are kept and retried, and tracking "
+                "requests get 503 with Retry-After until it can"
             )
         elif error != self.error:
             _say(f"the store at {self.path} still cannot write, now: {error}")
@@ -321,18 +378,23 @@ class Store:
             self._added_digest = dict.fromkeys(ENDPOINT_NAMES, 0)
             self.rejected_not_stored = 0
             self.memory_bytes = self.bodies_dropped = 0
+            # The DELETEs committed: the store writes (``--sync`` has no pending row whose flush would say so).
+            self.error = self.failing_since = None
 
     def close(self) -> None:
-        """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent."""
+        """Flush (retrying a failing write for up to ``CLOSE_RETRY_S``) and close; idempotent.
+
+        Acknowledged rows still unwritten then are logged and counted in ``lost``."""
         if self._closed:
             return
         self._stop.release()
         if self._checkpointer is not None:
             self._checkpointer.join()
         deadline = time.monotonic() + CLOSE_RETRY_S
-        while not self.flush() and time.monotonic() < deadline:
+        # ``pending`` first: with nothing to write, a lock still held is no reason to wait.
+        while self.pending and not self.flush() and time.monotonic() < deadline:
             time.sleep(0.1)
-        lost = len(self._accepted)
+        self.lost = lost = len(self._accepted)
         with self._lock:
             self._closed = True
             self._db.close()  # the last connection to close checkpoints and removes the WAL

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +110,78 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--port", "65537"], "--port 65537"),
+        (["--port", "-1"], "--port -1"),
+        (["--admin-port", "70000"], "--admin-port 70000"),
+    ],
+)
+def test_a_port_out_of_range_exits_2_naming_the_flag(args: list[str], flag: str) -> None:
+    # 65537 used to wrap to port 1 (and 70000 to 4464) without a word.
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"loadsim mock: {flag}"), done.stderr
+    assert "0 and 65535" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing directory", "a directory", "not a database"])
+def test_a_store_that_cannot_be_opened_exits_2_in_one_line(tmp_path: Path, kind: str) -> None:
+    if kind == "missing directory":
+        store = tmp_path / "nonexistent" / "x.sqlite3"
+    elif kind == "a directory":
+        store = tmp_path
+    else:
+        store = tmp_path / "notes.txt"
+        store.write_text("not a database\n" * 200)
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr  # no traceback
+    assert done.stderr.startswith(f"loadsim mock: --store {store}: cannot open"), done.stderr
+    if kind == "not a database":
+        assert store.read_text() == "not a database\n" * 200  # left as it was
+
+
+@pytest.mark.parametrize(
+    ("args", "env_file", "flag"),
+    [
+        (["--admin-token", ""], False, "--admin-token"),
+        (["--admin-token", "  "], False, "--admin-token"),
+        (["--admin-token-file", "{secret}"], False, "--admin-token-file"),
+        ([], True, "LOADSIM_ADMIN_TOKEN_FILE"),
+    ],
+    ids=["token ''", "token spaces", "empty token file", "empty token file from env"],
+)
+def test_an_empty_admin_token_refuses_to_start(tmp_path: Path, args: list[str], env_file: bool, flag: str) -> None:
+    # An empty token used to turn admin auth off without a word: the opposite of what was asked.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADSIM_ADMIN_TOKEN")}
+    secret = tmp_path / "token"
+    secret.write_text(" \n\t\n")
+    if env_file:
+        env["LOADSIM_ADMIN_TOKEN_FILE"] = str(secret)
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:"]
+        + [a.format(secret=secret) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""  # never listened
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("loadsim mock: "), done.stderr
+    assert "empty" in done.stderr and flag in done.stderr, done.stderr

@@ -83,3 +83,55 @@ def test_stopping_under_load_loses_nothing_acknowledged(tmp_path: Path, sig: sig
     assert len(stored) - len(sent) <= CLIENTS
     if len(stored) == len(sent):
         assert digest_all(stored) == digest_all(sent)
+
+
+#: Holds the write lock of the SQLite file argv[1] for argv[2] seconds.
+LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+"""
+
+
+def test_acknowledged_rows_lost_at_stop_exit_nonzero(tmp_path: Path) -> None:
+    """A store locked past the close retry: the rows answered 200 are lost, and the exit code says so."""
+    from simulator.mock.store import CLOSE_RETRY_S
+
+    store = tmp_path / "mock.sqlite3"
+    proc, url = ms.start_mock("--store", str(store))
+    locker = None
+    try:
+        conn = ms.connect(url)
+        assert ms.post(conn, "/webhook/s", ms.event(1, value=1))[0] == 200
+        locker = subprocess.Popen(
+            [sys.executable, "-c", LOCKER, str(store), str(CLOSE_RETRY_S + 20)], stdout=subprocess.PIPE, text=True
+        )
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        # Answered before the next flush finds the lock: acknowledged, and now unwritable.
+        assert ms.post(conn, "/webhook/s", ms.event(1, value=2))[0] == 200
+        conn.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            c = ms.connect(url)
+            c.request("GET", "/_admin/health")
+            status = c.getresponse().status
+            c.close()
+            if status == 503:
+                break
+            time.sleep(0.05)
+        assert status == 503
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=CLOSE_RETRY_S + 15)
+        err = proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if locker is not None and locker.poll() is None:
+            locker.kill()
+            locker.wait()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "could not be written before stopping" in err, err
+    assert code == 2, (code, err)

@@ -128,3 +128,18 @@ def test_unknown_profile_is_a_404_that_says_what_to_do(mock: MockServer) -> None
     resp = conn.getresponse()
     assert resp.status == 404
     assert "send /app/externalIds first" in orjson.loads(resp.read())["validation_error"]["error_message"]
+
+
+def test_a_restart_on_an_existing_store_never_mixes_people(tmp_path: Any) -> None:
+    """Profile ids of a new run continue after the store's: an earlier run's rows keep their owner."""
+    store = str(tmp_path / "mock.sqlite3")
+    with MockServer(store=store) as first:
+        _send(first, ("externalIds", ms.session_start(1)), ("events", ms.event(1, name="First run")))
+    with MockServer(store=store) as second:
+        _send(second, ("externalIds", ms.session_start(2)), ("events", ms.event(2, name="Second run")))
+        conn = ms.connect(second.url)
+        mine = ms.get_json(conn, f"/_admin/events?user_id={ms.uid(2)}")["events"]
+        assert [(e["uid"], e["body"]["event_name"]) for e in mine] == [(ms.uid(2), "Second run")], mine
+        everything = ms.get_json(conn, "/_admin/events")["events"]
+        assert len(everything) == 2  # the earlier run's rows are kept
+        assert len({e["profile_id"] for e in everything}) == 2, everything

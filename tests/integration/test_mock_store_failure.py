@@ -166,3 +166,37 @@ def test_an_injected_write_error_answers_503_then_recovers(tmp_path: Path) -> No
         time.sleep(0.3)
         stats = mock.stats()
     _check_nothing_lost(senders, _stored_bodies(store), stats)
+
+
+def test_sync_mode_writes_again_once_a_short_lock_ends(tmp_path: Path) -> None:
+    """``--sync``: the 503 of a failed COMMIT leaves nothing pending, and the mock must still notice the lock end."""
+    store = tmp_path / "mock.sqlite3"
+    proc, url = ms.start_mock("--store", str(store), "--sync")
+    locker: subprocess.Popen[str] | None = None
+    conn = ms.connect(url, timeout=20)
+    try:
+        assert ms.post(conn, "/webhook/s", ms.event(1, value=1))[0] == 200
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(store), "1"], stdout=subprocess.PIPE, text=True)
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        assert ms.post(conn, "/webhook/s", ms.event(1, value=2))[0] == 503
+        assert locker.wait(timeout=30) == 0
+        statuses = []
+        for i in range(50):  # 5 s at most: the lock ended, so writes must resume at once
+            status, _ = ms.post(conn, "/webhook/s", ms.event(1, value=3 + i))
+            statuses.append(status)
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert statuses[-1] == 200, f"still {statuses[-1]} {len(statuses)} requests after the lock ended"
+        status, health = _get(url, "/_admin/health")
+        assert status == 200 and health["status"] == "ok", health
+    finally:
+        conn.close()
+        if locker is not None and locker.poll() is None:
+            locker.kill()
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "writes again" in err, err
+    # In --sync the failed row was answered 503: it is not "acknowledged", nor "kept and retried".
+    assert "acknowledged rows are kept" not in err, err
+    assert len(_stored_bodies(store)) == 1 + statuses.count(200)
