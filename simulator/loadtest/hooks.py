@@ -130,7 +130,12 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
 #: Our options the web UI's start form sends as text (a form knows no types); '' means "as the
 #: scenario says".
-FORM_NUMBERS: dict[str, Any] = {"seed": options.seed, "rate": float, "think_scale": float, "rate_cap": float}
+FORM_NUMBERS: dict[str, Any] = {
+    "seed": options.seed,
+    "rate": float,
+    "think_scale": options.think_scale,
+    "rate_cap": float,
+}
 FORM_TEXTS = ("target", "webhook_url", "app_id", "load_model", "report_dir", "mock_admin")
 
 

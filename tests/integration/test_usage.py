@@ -79,3 +79,21 @@ def test_a_seed_out_of_range_is_refused_like_generate_refuses_it(tmp_path: Path,
     assert says in out, out
     assert "Traceback" not in out and "mock collector at" not in out, out
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "smoke", "--think-scale", "-1"],
+        ["run", "smoke", "--think-scale", "-1", "--dry-run"],
+        ["run", "smoke", "--", "--think-scale", "-1"],
+    ],
+    ids=["run", "dry-run", "after-dashes"],
+)
+def test_a_negative_think_scale_is_refused_as_the_scenario_refuses_it(tmp_path: Path, args: list[str]) -> None:
+    """Before: accepted (a scenario's think_time_scale = -1 is refused)."""
+    code, out = _loadsim(tmp_path, *args)
+    assert code == 2, out
+    assert "--think-scale: expected a value of at least 0, got -1" in out, out
+    assert "Traceback" not in out and "mock collector at" not in out, out
+    assert not (tmp_path / "reports").exists()

@@ -21,3 +21,7 @@ def test_the_start_form_refuses_an_option_out_of_range(form: dict[str, str], say
 
 def test_the_start_form_still_takes_good_values_and_blanks() -> None:
     assert webui.check_form({"seed": "7", "think_scale": "0", "rate": ""}) is None
+
+
+def test_the_start_form_refuses_a_negative_think_scale() -> None:
+    assert webui.check_form({"think_scale": "-1"}) == "think scale: expected a value of at least 0, got -1"
