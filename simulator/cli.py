@@ -62,7 +62,9 @@ def _add_sample(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "seeded population: what the harness sends.",
     )
     p.add_argument("--count", type=int, default=1, metavar="N", help="requests per endpoint (default 1)")
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: the scenario's)")
+    p.add_argument(
+        "--seed", type=int, default=None, metavar="S", help="random seed, 0 to 2147483647 (default: the scenario's)"
+    )
     p.add_argument(
         "--scenario", default="smoke", metavar="SCENARIO", help="bundled scenario name or path (default smoke)"
     )
@@ -110,7 +112,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, harnes
     p.add_argument("--rate", type=float, metavar="R", help="open model: target arrivals/s (default: the scenario's)")
     p.add_argument("--run-time", metavar="T", help="e.g. 30s, 5m, 1h (default: the scenario's)")
     p.add_argument("--processes", type=int, metavar="N", help="Locust worker processes on this host")
-    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the scenario's)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed, 0 to 2147483647 (default: the scenario's)")
     p.add_argument("--report-dir", type=Path, metavar="DIR", help="where the report goes (default reports/<run id>)")
     p.add_argument("--load-model", choices=["closed", "open"], help="default: the scenario's")
     p.add_argument("--target", choices=["mock", "customerlabs"], help="default: the scenario's (mock)")
@@ -455,7 +457,7 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--users", type=int, metavar="N", help="devices (default: the scenario's population.devices)")
     p.add_argument("--days", type=int, metavar="D", help="simulated days (default: the scenario's time.days)")
     p.add_argument("--start", metavar="DATE", help="first simulated day, e.g. 2026-01-05 (default: time.start)")
-    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the scenario's)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed, 0 to 2147483647 (default: the scenario's)")
     p.add_argument(
         "--format",
         choices=["csv", "parquet", "jsonl"],

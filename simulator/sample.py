@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 
 from simulator.contract import ENDPOINT_PATHS
+from simulator.errors import HarnessError
 from simulator.journey import JourneyEngine
 from simulator.population import Population
-from simulator.scenario import load_scenario
+from simulator.scenario import check_seed, load_scenario
 
 __all__ = ["as_json_line", "as_text", "parse_at", "sample_requests"]
 #: Devices drawn to find the requests asked for; a sample never needs the scenario's millions.
@@ -26,7 +27,13 @@ def sample_requests(
 
     The clock starts at ``now`` (epoch seconds), by default at midnight UTC of the scenario's
     ``[time] start``: never the wall clock, so a seed gives the same bytes on any day.
+    Raises ``HarnessError`` for a seed out of range.
     """
+    if seed is not None:
+        try:
+            check_seed(seed)
+        except ValueError as exc:
+            raise HarnessError(f"--seed {exc}") from None
     sc = load_scenario(scenario)
     if seed is not None:
         sc = dataclasses.replace(sc, seed=seed)

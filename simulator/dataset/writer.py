@@ -45,7 +45,7 @@ from simulator.dataset.shards import (
     write_shard,
 )
 from simulator.dataset.stats import Stats, conversion_table
-from simulator.scenario import Scenario, load_scenario
+from simulator.scenario import Scenario, check_seed, load_scenario
 
 __all__ = ["finish_dataset", "generate", "merge"]
 
@@ -115,8 +115,10 @@ def generate(
         ref = str(scenario) if not str(scenario).endswith(".toml") else str(Path(scenario).resolve())
     changes: dict[str, Any] = {}
     if seed is not None:
-        if not 0 <= seed < 2**31:
-            raise OptionError(f"--seed must be from 0 to 2147483647, got {seed}")
+        try:
+            check_seed(seed)
+        except ValueError as exc:
+            raise OptionError(f"--seed {exc}") from None
         changes["seed"] = seed
     if users is not None:
         if users < 1:

@@ -13,6 +13,7 @@ Importing this module registers them (a locustfile imports ``simulator.loadtest`
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import signal
@@ -129,7 +130,12 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
 #: Our options the web UI's start form sends as text (a form knows no types); '' means "as the
 #: scenario says".
-FORM_NUMBERS: dict[str, Any] = {"seed": int, "rate": float, "think_scale": float, "rate_cap": float}
+FORM_NUMBERS: dict[str, Any] = {
+    "seed": options.seed,
+    "rate": float,
+    "think_scale": options.think_scale,
+    "rate_cap": float,
+}
 FORM_TEXTS = ("target", "webhook_url", "app_id", "load_model", "report_dir", "mock_admin")
 
 
@@ -145,6 +151,8 @@ def coerce_form_options(opts: Any) -> None:
                 setattr(opts, name, kind(value) if value.strip() else None)
             except ValueError:
                 raise ValueError(f"{name.replace('_', ' ')} must be a number, got {value[:40]!r}") from None
+            except argparse.ArgumentTypeError as exc:  # a number out of the option's range
+                raise ValueError(f"{name.replace('_', ' ')}: {exc}") from None
     for name in FORM_TEXTS:
         if getattr(opts, name, None) == "":
             setattr(opts, name, None)

@@ -6,13 +6,39 @@ test and a flag overrides one thing.
 
 from __future__ import annotations
 
+import argparse
+import math
 from pathlib import Path
 from typing import Any
 
 from simulator.contract import ENDPOINT_NAMES
-from simulator.scenario import bundled_scenarios
+from simulator.scenario import bundled_scenarios, check_seed
 
-__all__ = ["ScenarioChoices", "add_arguments"]
+__all__ = ["ScenarioChoices", "add_arguments", "seed", "think_scale"]
+
+
+def seed(text: str) -> int:
+    """``--seed`` as a scenario's seed may be: a negative one would fail in numpy in every user, mid-run."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    try:
+        check_seed(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def think_scale(text: str) -> float:
+    """``--think-scale`` as a scenario's ``think_time_scale`` may be (a negative wait is no wait)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a value of at least 0, got {text}")
+    return value
 
 
 class ScenarioChoices(list[str]):
@@ -54,7 +80,7 @@ def add_arguments(parser: Any) -> None:
         "or set LOADSIM_WEBHOOK_URL, which keeps it out of the process list)",
     )
     group.add_argument("--app-id", default=None, help="CustomerLabs app id (default: the scenario's)")
-    group.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    group.add_argument("--seed", type=seed, default=None, help="random seed, 0 to 2147483647 (default: the scenario's)")
     group.add_argument(
         "--load-model",
         default=None,
@@ -69,9 +95,9 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument(
         "--think-scale",
-        type=float,
+        type=think_scale,
         default=None,
-        help="multiply think times by this (0 = no think time; default: the scenario's)",
+        help="multiply think times by this, 0 or more (0 = no think time; default: the scenario's)",
     )
     group.add_argument(
         "--rate-cap", type=float, default=None, help="refuse to exceed this many requests/s against a real target"

@@ -29,7 +29,7 @@ from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
-from simulator.scenario import MOCK_FLAGS, load_scenario, parse_duration
+from simulator.scenario import MOCK_FLAGS, check_seed, load_scenario, parse_duration
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
 
@@ -297,6 +297,16 @@ def _master_flags(user_args: Sequence[str]) -> list[str]:
     return out
 
 
+def check_run_options(opts: RunOptions) -> None:
+    """The options Locust's parser never sees as given (they have their own flags here), checked
+    before anything starts; ``HarnessError`` names the flag."""
+    if opts.seed is not None:
+        try:
+            check_seed(opts.seed)
+        except ValueError as exc:
+            raise HarnessError(f"--seed {exc}") from None
+
+
 def check_locust_arguments(args: Sequence[str]) -> None:
     """Parse Locust's whole command line here, with the harness's arguments, before anything starts:
     a bad value (``-- --run-time abc``) or an unknown flag is a usage error now, not inside Locust
@@ -380,6 +390,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error."""
+    check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
     target = opts.target or scenario.target.kind
     if target == "customerlabs" and opts.host and "customerlabs" not in opts.host:

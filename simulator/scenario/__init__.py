@@ -22,6 +22,7 @@ from simulator.scenario.model import (
     MOCK_OUTAGE,
     OUTAGE_STATUSES,
     RETRYABLE_ERRORS,
+    SEED_MAX,
     SLO_ENDPOINTS,
     USD_RATES,
     AttributionConfig,
@@ -45,6 +46,7 @@ from simulator.scenario.model import (
     TargetConfig,
     TimeConfig,
     Transition,
+    check_seed,
     normal_table,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "MOCK_OUTAGE",
     "OUTAGE_STATUSES",
     "RETRYABLE_ERRORS",
+    "SEED_MAX",
     "SLO_ENDPOINTS",
     "USD_RATES",
     "AttributionConfig",
@@ -82,6 +85,7 @@ __all__ = [
     "TimeConfig",
     "Transition",
     "bundled_scenarios",
+    "check_seed",
     "load_scenario",
     "normal_table",
     "parse_duration",

@@ -60,6 +60,15 @@ FAULT_KINDS: tuple[str, ...] = (
 USD_RATES: dict[str, float] = catalog.usd_rates()
 #: What an SLO's ``endpoint`` may name: an endpoint of the contract, or all of them together.
 SLO_ENDPOINTS: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
+#: The largest seed. numpy refuses a negative one (mid-run, in every user), and one range
+#: everywhere (scenario files, --seed of run, sample and generate) keeps a seed portable.
+SEED_MAX = 2**31 - 1
+
+
+def check_seed(seed: int) -> None:
+    """Raise ``ValueError`` ("must be from 0 to 2147483647, got -1") for a seed out of range."""
+    if isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"must be from 0 to {SEED_MAX}, got {seed}")
 
 
 def _meta(check: str | None = None, *, duration: bool = False, doc: str = "") -> dict[str, Any]:

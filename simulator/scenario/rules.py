@@ -19,6 +19,7 @@ from simulator.scenario.model import (
     MOCK_OUTAGE,
     OUTAGE_STATUSES,
     RETRYABLE_ERRORS,
+    SEED_MAX,
     SLO_ENDPOINTS,
     ClientConfig,
     Distribution,
@@ -339,8 +340,8 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     if not isinstance(description, str):
         r.err("description", f"expected a string, got {_show(description)}")
     seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        r.err("seed", f"expected an integer from 0 to 2147483647, got {_show(seed)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        r.err("seed", f"expected an integer from 0 to {SEED_MAX}, got {_show(seed)}")
     app = _dataclass(r, AppConfig, data.get("app", {}), "app")
     population = _dataclass(r, PopulationConfig, data.get("population", {}), "population")
     journey = _journey(r, data["journey"]) if "journey" in data else None

@@ -58,3 +58,42 @@ def test_a_usage_error_starts_nothing_and_leaves_nothing(tmp_path: Path, args: l
     assert names in out, out
     assert "mock collector at" not in out and "Starting Locust" not in out, out
     assert not (tmp_path / "reports").exists(), list((tmp_path / "reports").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["run", "smoke", "--seed", "-1"], "--seed must be from 0 to 2147483647, got -1"),
+        (["run", "smoke", "--seed", "-1", "--dry-run"], "--seed must be from 0 to 2147483647, got -1"),
+        (["run", "smoke", "--seed", "99999999999"], "--seed must be from 0 to 2147483647, got 99999999999"),
+        (["run", "smoke", "--", "--seed", "-1"], "--seed: must be from 0 to 2147483647, got -1"),
+        (["sample", "--seed", "-1", "--count", "1"], "--seed must be from 0 to 2147483647, got -1"),
+        (["sample", "--seed", "99999999999"], "--seed must be from 0 to 2147483647, got 99999999999"),
+    ],
+    ids=["run", "dry-run", "too-big", "after-dashes", "sample", "sample-too-big"],
+)
+def test_a_seed_out_of_range_is_refused_like_generate_refuses_it(tmp_path: Path, args: list[str], says: str) -> None:
+    """Before: numpy's ValueError and StopUser tracebacks, then FAILED exit 1 (sample: a traceback)."""
+    code, out = _loadsim(tmp_path, *args)
+    assert code == 2, out
+    assert says in out, out
+    assert "Traceback" not in out and "mock collector at" not in out, out
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "smoke", "--think-scale", "-1"],
+        ["run", "smoke", "--think-scale", "-1", "--dry-run"],
+        ["run", "smoke", "--", "--think-scale", "-1"],
+    ],
+    ids=["run", "dry-run", "after-dashes"],
+)
+def test_a_negative_think_scale_is_refused_as_the_scenario_refuses_it(tmp_path: Path, args: list[str]) -> None:
+    """Before: accepted (a scenario's think_time_scale = -1 is refused)."""
+    code, out = _loadsim(tmp_path, *args)
+    assert code == 2, out
+    assert "--think-scale: expected a value of at least 0, got -1" in out, out
+    assert "Traceback" not in out and "mock collector at" not in out, out
+    assert not (tmp_path / "reports").exists()
