@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.integration.faults import small_disk
 
 pytestmark = pytest.mark.integration
 
@@ -43,27 +44,20 @@ def one_line_error(done: subprocess.CompletedProcess[str], *expected: str) -> No
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Any:
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+def disk(tmp_path: Path) -> Any:
+    with small_disk(tmp_path, "3m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 @pytest.mark.parametrize("table_format", ["csv", "parquet"])
-def test_a_full_disk_is_one_line_and_leaves_no_half_dataset(small_disk: Path, jobs: str, table_format: str) -> None:
+def test_a_full_disk_is_one_line_and_leaves_no_half_dataset(disk: Path, jobs: str, table_format: str) -> None:
     if table_format == "parquet":
         pytest.importorskip("pyarrow")
-    out = small_disk / "d"
+    out = disk / "d"
     done = loadsim(
         "generate", "ecommerce", "--out", str(out), "--users", "2000", "--days", "3", "--quiet",
-        "--jobs", jobs, "--format", table_format, cwd=small_disk.parent,
+        "--jobs", jobs, "--format", table_format, cwd=disk.parent,
     )  # fmt: skip
     one_line_error(done, "No space left on device", "no dataset was written")
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))

@@ -16,6 +16,7 @@ import pytest
 
 from simulator.mock import LISTENING_PREFIX, digest_all
 from tests.integration import mock_support as ms
+from tests.integration.faults import lock_store, release
 
 pytestmark = pytest.mark.integration
 
@@ -85,17 +86,6 @@ def test_stopping_under_load_loses_nothing_acknowledged(tmp_path: Path, sig: sig
         assert digest_all(stored) == digest_all(sent)
 
 
-#: Holds the write lock of the SQLite file argv[1] for argv[2] seconds.
-LOCKER = """
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-db.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute("ROLLBACK")
-"""
-
-
 def test_acknowledged_rows_lost_at_stop_exit_nonzero(tmp_path: Path) -> None:
     """A store locked past the close retry: the rows answered 200 are lost, and the exit code says so."""
     from simulator.mock.store import CLOSE_RETRY_S
@@ -106,10 +96,7 @@ def test_acknowledged_rows_lost_at_stop_exit_nonzero(tmp_path: Path) -> None:
     try:
         conn = ms.connect(url)
         assert ms.post(conn, "/webhook/s", ms.event(1, value=1))[0] == 200
-        locker = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(store), str(CLOSE_RETRY_S + 20)], stdout=subprocess.PIPE, text=True
-        )
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        locker = lock_store(store, CLOSE_RETRY_S + 20)
         # Answered before the next flush finds the lock: acknowledged, and now unwritable.
         assert ms.post(conn, "/webhook/s", ms.event(1, value=2))[0] == 200
         conn.close()
@@ -127,9 +114,7 @@ def test_acknowledged_rows_lost_at_stop_exit_nonzero(tmp_path: Path) -> None:
         code = proc.wait(timeout=CLOSE_RETRY_S + 15)
         err = proc.stderr.read()  # type: ignore[union-attr]
     finally:
-        if locker is not None and locker.poll() is None:
-            locker.kill()
-            locker.wait()
+        release(locker)
         if proc.poll() is None:
             proc.kill()
             proc.wait()

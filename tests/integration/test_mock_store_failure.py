@@ -9,7 +9,6 @@ every body answered 200 ends up in the database, counted in ``stats()["stored"]`
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,10 @@ import pytest
 
 from simulator.mock import MockServer, digest_all
 from tests.integration import mock_support as ms
+from tests.integration.faults import lock_store, release, small_disk
 
 pytestmark = pytest.mark.integration
 
-#: Holds the write lock of the SQLite file argv[1] for argv[2] seconds (as someone inspecting it would).
-LOCKER = """
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-db.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute("ROLLBACK")
-"""
 #: Longer than the 5 s busy wait of Python's sqlite3 (the old mock stalled on it, then gave up for good).
 LOCK_S = 7.0
 
@@ -77,10 +68,7 @@ def test_a_locked_store_answers_503_keeps_serving_and_loses_nothing(tmp_path: Pa
     try:
         senders = [ms.Sender(url, w, max_seconds=40).start() for w in range(2)]
         assert _wait(lambda: sum(len(s.acked) for s in senders) >= 300, 20)
-        locker = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(store), str(LOCK_S)], stdout=subprocess.PIPE, text=True
-        )
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        locker = lock_store(store, LOCK_S)
         assert _wait(lambda: any(s.statuses.get(503) for s in senders), 5), "no 503 while the store was locked"
         status, health = _get(url, "/_admin/health")
         assert status == 503 and "lock" in health["reason"], health
@@ -94,8 +82,7 @@ def test_a_locked_store_answers_503_keeps_serving_and_loses_nothing(tmp_path: Pa
         assert status == 200 and health["status"] == "ok", health
         _, stats = _get(url, "/_admin/stats")
     finally:
-        if locker is not None and locker.poll() is None:
-            locker.kill()
+        release(locker)
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "cannot write" in err and "database is locked" in err, err
@@ -106,21 +93,14 @@ def test_a_locked_store_answers_503_keeps_serving_and_loses_nothing(tmp_path: Pa
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Any:
+def disk(tmp_path: Path) -> Any:
     """A 512 KiB tmpfs (root only: skipped elsewhere, the injected disk-full test below still runs)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+    with small_disk(tmp_path, "512k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def test_a_full_disk_answers_503_and_loses_nothing_once_space_returns(small_disk: Path) -> None:
-    store = small_disk / "mock.sqlite3"
+def test_a_full_disk_answers_503_and_loses_nothing_once_space_returns(disk: Path) -> None:
+    store = disk / "mock.sqlite3"
     proc, url = ms.start_mock("--store", str(store))
     try:
         senders = [ms.Sender(url, w, max_seconds=40).start() for w in range(2)]
@@ -129,7 +109,7 @@ def test_a_full_disk_answers_503_and_loses_nothing_once_space_returns(small_disk
         assert status == 503 and "full" in health["reason"], health
         status, events = _get(url, "/_admin/events?limit=5")
         assert status == 200 and len(events["events"]) == 5, events  # was a 500
-        subprocess.run(["mount", "-o", "remount,size=32m", str(small_disk)], check=True)
+        subprocess.run(["mount", "-o", "remount,size=32m", str(disk)], check=True)
         before = sum(len(s.acked) for s in senders)
         assert _wait(lambda: sum(len(s.acked) for s in senders) > before + 200, 15), "no 200s once space returned"
         for s in senders:
@@ -176,8 +156,7 @@ def test_sync_mode_writes_again_once_a_short_lock_ends(tmp_path: Path) -> None:
     conn = ms.connect(url, timeout=20)
     try:
         assert ms.post(conn, "/webhook/s", ms.event(1, value=1))[0] == 200
-        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(store), "1"], stdout=subprocess.PIPE, text=True)
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        locker = lock_store(store, 1)
         assert ms.post(conn, "/webhook/s", ms.event(1, value=2))[0] == 503
         assert locker.wait(timeout=30) == 0
         statuses = []
@@ -192,8 +171,7 @@ def test_sync_mode_writes_again_once_a_short_lock_ends(tmp_path: Path) -> None:
         assert status == 200 and health["status"] == "ok", health
     finally:
         conn.close()
-        if locker is not None and locker.poll() is None:
-            locker.kill()
+        release(locker)
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "writes again" in err, err

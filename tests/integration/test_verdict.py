@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.integration.faults import lock_store
 from tests.integration.test_run import loadsim_run, start_mock, stop
 
 pytestmark = pytest.mark.integration
@@ -104,17 +105,6 @@ def test_a_refused_port_fails_with_one_line(tmp_path: Path) -> None:
     assert summary["result"] == "FAILED"
 
 
-#: Holds the write lock of the SQLite file argv[1] for argv[2] seconds: longer than SQLite's busy wait.
-LOCKER = """
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-db.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute("ROLLBACK")
-"""
-
-
 def test_a_locked_store_never_reads_as_reconciled_while_acknowledged_rows_are_missing(tmp_path: Path) -> None:
     """Another process write-locks the mock's SQLite file mid-run for 7 s. Before: the mock kept
     answering 200, stored nothing, and the run said "Reconciliation: OK". Now the run never says
@@ -125,8 +115,8 @@ def test_a_locked_store_never_reads_as_reconciled_while_acknowledged_rows_are_mi
 
     def lock() -> None:
         time.sleep(3)
-        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(store), "7"], stdout=subprocess.PIPE, text=True)
-        result["locked"] = locker.stdout.readline().strip() if locker.stdout else ""
+        locker = lock_store(store, 7)
+        result["locked"] = "locked"
         result["code"] = locker.wait(timeout=30)
 
     locker = threading.Thread(target=lock, daemon=True)
