@@ -29,7 +29,7 @@ from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
-from simulator.scenario import MOCK_FLAGS, check_seed, load_scenario, parse_duration
+from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
 
@@ -305,6 +305,11 @@ def check_run_options(opts: RunOptions) -> None:
             check_seed(opts.seed)
         except ValueError as exc:
             raise HarnessError(f"--seed {exc}") from None
+    if opts.host:  # run, ui and replay alike: a bad host would fail every request, after the mock and Locust started
+        try:
+            check_base_url(opts.host)
+        except ValueError as exc:
+            raise HarnessError(f"--host {opts.host!r}: {exc}") from None
 
 
 def check_locust_arguments(args: Sequence[str]) -> None:

@@ -33,6 +33,7 @@ from simulator.scenario.model import (
     TargetConfig,
     TimeConfig,
     Transition,
+    check_base_url,
 )
 from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show, hint
 
@@ -246,8 +247,11 @@ _WEBHOOK_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
 def _check_target(r: _Reader, target: TargetConfig) -> None:
     if target.webhook_url and not _WEBHOOK_RE.match(target.webhook_url):
         r.err("target.webhook_url", "expected an http(s) URL (the secret part is never printed)")
-    if target.host and not _WEBHOOK_RE.match(target.host):
-        r.err("target.host", f"expected a base URL such as http://127.0.0.1:8089, got {_show(target.host)}")
+    if target.host:
+        try:
+            check_base_url(target.host)
+        except ValueError as e:
+            r.err("target.host", f"{e}, got {_show(target.host)}")
     if target.kind == "customerlabs":
         if not (target.webhook_url or target.webhook_url_env):
             r.err(
