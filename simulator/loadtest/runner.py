@@ -312,6 +312,33 @@ def check_run_options(opts: RunOptions) -> None:
             raise HarnessError(f"--host {opts.host!r}: {exc}") from None
 
 
+def check_report_dir(report_dir: Path, *, given: bool = True) -> None:
+    """That the report folder can be written, before anything starts (a dry run too): a folder that
+    cannot be made failed with a traceback, and one found unwritable only by Locust's end lost the run.
+    Probes with a temporary file or folder it removes, so a dry run leaves nothing behind."""
+    import tempfile
+
+    what = f"--report-dir {report_dir}" if given else f"the report folder {report_dir} (give --report-dir DIR)"
+    parent = report_dir
+    while not parent.exists() and parent != parent.parent:  # the nearest folder that is there
+        parent = parent.parent
+    try:
+        if parent == report_dir:
+            if not report_dir.is_dir():
+                raise HarnessError(f"{what}: cannot write a report there: it is a file, give a folder")
+            with tempfile.TemporaryFile(dir=report_dir):
+                pass
+        elif not parent.is_dir():
+            raise HarnessError(f"{what}: cannot write a report there: {parent} is a file")
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".loadsim-probe-"))
+    except OSError as exc:
+        where = "write in" if parent == report_dir else "create a folder in"
+        raise HarnessError(
+            f"{what}: cannot write a report there (cannot {where} {parent}: {exc.strerror or exc})"
+        ) from None
+
+
 def check_locust_arguments(args: Sequence[str]) -> None:
     """Parse Locust's whole command line here, with the harness's arguments, before anything starts:
     a bad value (``-- --run-time abc``) or an unknown flag is a usage error now, not inside Locust
@@ -403,6 +430,7 @@ def run(opts: RunOptions) -> int:
     ui = opts.web_port is not None
     # With the web UI this folder keeps the mock's store and log for the session; reports go per test.
     report_dir = opts.report_dir or default_report_dir(f"ui-{scenario.name}" if ui else scenario.name)
+    check_report_dir(report_dir, given=opts.report_dir is not None)
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
     check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])

@@ -125,3 +125,20 @@ def test_replay_refuses_a_host_without_a_scheme_too(tmp_path: Path) -> None:
     assert code == 2, out
     assert "--host '127.0.0.1:8080': expected a base URL with its scheme" in out, out
     assert "Traceback" not in out and not (tmp_path / "reports").exists(), out
+
+
+@pytest.mark.parametrize(
+    ("report_dir", "dry_run"),
+    [("/proc/nope", False), ("/proc/nope", True), ("a-file/sub", False)],
+    ids=["proc", "proc-dry-run", "under-a-file"],
+)
+def test_a_report_dir_that_cannot_be_made_is_refused_before_the_test(
+    tmp_path: Path, report_dir: str, dry_run: bool
+) -> None:
+    """Before: a FileNotFoundError (or NotADirectoryError) traceback, exit 1; the dry run passed it."""
+    (tmp_path / "a-file").write_text("not a folder\n")
+    code, out = _loadsim(tmp_path, "run", "smoke", "--report-dir", report_dir, *(["--dry-run"] if dry_run else []))
+    assert code == 2, out
+    assert f"--report-dir {report_dir}: cannot write a report there" in out, out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out, out
+    assert "mock collector at" not in out and "dry run" not in out, out
