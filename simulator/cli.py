@@ -432,7 +432,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         new_stats=load_run_stats(args.new),
     )
     sys.stdout.write(format_comparison(result))
-    return EXIT_FAILED if result.regressions else EXIT_OK
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 # --- loadsim generate / replay -------------------------------------------------------------------
