@@ -272,6 +272,19 @@ class JourneyConfig:
     def outgoing(self, state: str) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if t.source == state)
 
+    def step(self, state: JourneyState) -> str:
+        """The request name (a report's step) ``state`` sends: ``identify``, ``event:<name>``, or "" (none)."""
+        if state.action == "identify":
+            return "identify"
+        if state.action == "none":
+            return ""
+        return f"event:{state.event or self.event_names.get(state.action, '')}"
+
+    def steps(self) -> tuple[str, ...]:
+        """Every step a session can send, in the order the states are written, externalIds first."""
+        named = (self.step(st) for st in self.states.values())
+        return tuple(dict.fromkeys(("externalIds", *(s for s in named if s))))
+
 
 @dataclass(frozen=True, slots=True)
 class Stage:

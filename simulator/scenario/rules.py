@@ -241,6 +241,20 @@ def _check_slo(r: _Reader, slo: SLOConfig) -> None:
                 )
 
 
+def _check_slo_steps(r: _Reader, slo: SLOConfig, journey: JourneyConfig) -> None:
+    """An SLO on a step the journey never sends has no request to judge: every run would fail it."""
+    steps = journey.steps()
+    tables: list[tuple[str, tuple[LatencySLO | ErrorRateSLO, ...]]] = [
+        ("latency", slo.latency),
+        ("error_rate", slo.error_rate),
+    ]
+    for kind, entries in tables:
+        for i, e in enumerate(entries):
+            if e.step is not None and e.step not in steps:
+                sends = f"the journey sends {', '.join(steps)}"
+                r.err(f"slo.{kind}[{i}].step", f"unknown step {_show(e.step)}; {hint(e.step, steps, sends)}")
+
+
 _WEBHOOK_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
 
 
@@ -363,6 +377,8 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
         tables[key] = _dataclass(r, cls, data.get(key, {}), key)
         if tables[key] is not _SKIP:
             check(r, tables[key])
+    if journey is not None and tables["slo"] is not _SKIP:
+        _check_slo_steps(r, tables["slo"], journey)
     if r.problems:
         return None
     assert journey is not None  # a missing or unreadable journey is a problem reported above
