@@ -223,7 +223,7 @@ class JourneyEngine:
         for name, st in j.states.items():
             event = st.event or names.get(st.action, "")
             cats = [k for c in st.categories for k in self._by_category.get(c, ())]
-            step = "identify" if st.action == "identify" else ("" if st.action == "none" else f"event:{event}")
+            step = j.step(st)
             self._nodes.append(Node(name, st.action, step, event, dict(st.properties), tuple(cats) or self._all))
         for tr in j.transitions:
             node = self._nodes[index[tr.source]]

@@ -8,6 +8,7 @@ read its counters.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import signal
@@ -29,7 +30,7 @@ from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
-from simulator.scenario import MOCK_FLAGS, check_seed, load_scenario, parse_duration
+from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
 
@@ -305,12 +306,43 @@ def check_run_options(opts: RunOptions) -> None:
             check_seed(opts.seed)
         except ValueError as exc:
             raise HarnessError(f"--seed {exc}") from None
+    if opts.host:  # run, ui and replay alike: a bad host would fail every request, after the mock and Locust started
+        try:
+            check_base_url(opts.host)
+        except ValueError as exc:
+            raise HarnessError(f"--host {opts.host!r}: {exc}") from None
 
 
-def check_locust_arguments(args: Sequence[str]) -> None:
-    """Parse Locust's whole command line here, with the harness's arguments, before anything starts:
-    a bad value (``-- --run-time abc``) or an unknown flag is a usage error now, not inside Locust
-    after the mock has started."""
+def check_report_dir(report_dir: Path, *, given: bool = True) -> None:
+    """That the report folder can be written, before anything starts (a dry run too): a folder that
+    cannot be made failed with a traceback, and one found unwritable only by Locust's end lost the run.
+    Probes with a temporary file or folder it removes, so a dry run leaves nothing behind."""
+    import tempfile
+
+    what = f"--report-dir {report_dir}" if given else f"the report folder {report_dir} (give --report-dir DIR)"
+    parent = report_dir
+    while not parent.exists() and parent != parent.parent:  # the nearest folder that is there
+        parent = parent.parent
+    try:
+        if parent == report_dir:
+            if not report_dir.is_dir():
+                raise HarnessError(f"{what}: cannot write a report there: it is a file, give a folder")
+            with tempfile.TemporaryFile(dir=report_dir):
+                pass
+        elif not parent.is_dir():
+            raise HarnessError(f"{what}: cannot write a report there: {parent} is a file")
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".loadsim-probe-"))
+    except OSError as exc:
+        where = "write in" if parent == report_dir else "create a folder in"
+        raise HarnessError(
+            f"{what}: cannot write a report there (cannot {where} {parent}: {exc.strerror or exc})"
+        ) from None
+
+
+def _parse_locust(args: Sequence[str]) -> Any:
+    """Locust's whole parser (with the harness's arguments) over ``args``; ``HarnessError`` names a bad
+    value (``-- --run-time abc``) or an unknown flag."""
     import contextlib
     import io
 
@@ -322,11 +354,57 @@ def check_locust_arguments(args: Sequence[str]) -> None:
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            get_parser().parse_args(args=list(args))
+            return get_parser().parse_args(args=list(args))
     except SystemExit as exc:
         if exc.code:
             lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln] or [err.getvalue().strip()]
             raise HarnessError(f"Locust refuses its arguments: {lines[-1].split('error:', 1)[-1].strip()}") from None
+        raise
+
+
+def check_locust_arguments(args: Sequence[str]) -> None:
+    """Parse Locust's whole command line here, with the harness's arguments, before anything starts:
+    a bad value or an unknown flag is a usage error now, not inside Locust after the mock has started."""
+    _parse_locust(args)
+
+
+def given_to_locust(args: Sequence[str]) -> dict[str, Any]:
+    """What ``args`` set, by Locust's own reading (``-u 3``, ``--app-id=x``, the last of a repeated flag):
+    each destination whose value differs from Locust's reading of no argument, so what locust.conf or
+    the environment set is not mistaken for a flag."""
+    parsed = vars(_parse_locust(args))  # first: it registers replay's arguments when they are used
+    baseline = vars(_parse_locust([]))
+    return {k: v for k, v in parsed.items() if v != baseline.get(k)}
+
+
+#: Locust's destinations that ``RunOptions`` also has (Locust's name, the option's).
+_OVERRIDES = (
+    ("host", "host"),
+    ("num_users", "users"),
+    ("rate", "rate"),
+    ("run_time", "run_time"),
+    ("processes", "processes"),
+    ("seed", "seed"),
+    ("report_dir", "report_dir"),
+    ("load_model", "load_model"),
+    ("target", "target"),
+    ("webhook_url", "webhook_url"),
+    ("confirm_real_target", "confirm_real_target"),
+    ("rate_cap", "rate_cap"),
+)
+
+
+def with_locust_overrides(opts: RunOptions) -> RunOptions:
+    """The options as Locust will take them: a flag after ``--`` comes last on Locust's command line and
+    wins, so the plan, the checks (the host, the real target's safeguards, the load profile) and the
+    choice to start the mock must see it too. The command line itself is left as it is."""
+    given = given_to_locust(opts.locust_args)
+    changes: dict[str, Any] = {}
+    for dest, name in _OVERRIDES:
+        if given.get(dest) is not None:
+            value = given[dest]
+            changes[name] = f"{value}s" if name == "run_time" else Path(value) if name == "report_dir" else value
+    return dataclasses.replace(opts, **changes) if changes else opts
 
 
 def check_profile(scenario: Any, opts: RunOptions) -> None:
@@ -335,8 +413,6 @@ def check_profile(scenario: Any, opts: RunOptions) -> None:
     without a rate."""
     if opts.locustfile == "replay" or opts.web_port is not None:
         return
-    import dataclasses
-
     from simulator.loadtest.shape import LoadProfile
 
     load = scenario.load
@@ -361,9 +437,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     """What the run will send, as the flags and the scenario make it: app id, model, users, rates, run time."""
     from simulator.loadtest.shape import LoadProfile
 
-    def given(flag: str) -> str | None:  # a harness option handed to Locust (loadsim run --app-id x)
-        args = list(opts.locust_args)
-        return args[args.index(flag) + 1] if flag in args[:-1] else None
+    given = given_to_locust(opts.locust_args)  # harness options handed to Locust (--app-id x, or after --)
 
     def steps(values: list[Any]) -> str:
         return " -> ".join(k for k, _ in itertools.groupby(f"{v:g}" for v in values))  # repeats shown once
@@ -373,14 +447,14 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     profile = LoadProfile.of(
         load, users=opts.users, rate=opts.rate, run_time=parse_duration(opts.run_time) if opts.run_time else None
     )
-    parts = [f"app id {given('--app-id') or scenario.app.app_id}", f"{model} model"]
+    parts = [f"app id {given.get('app_id') or scenario.app.app_id}", f"{model} model"]
     parts.append(f"users {steps([users for _, users, _, _ in profile.stages])}")
     rates = [rate for *_, rate in profile.stages if rate is not None]
     if model == "open" and rates:
         parts.append(f"{steps(rates)} {load.rate_unit}/s")
-    think = given("--think-scale")
+    think = given.get("think_scale")
     if think is not None:
-        parts.append(f"think times x{think}")
+        parts.append(f"think times x{think:g}")
     parts.append(
         f"run time {profile.duration:g}s" + (f" in {len(profile.stages)} stages" if len(profile.stages) > 1 else "")
     )
@@ -390,6 +464,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error."""
+    opts = with_locust_overrides(opts)
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
     target = opts.target or scenario.target.kind
@@ -398,6 +473,7 @@ def run(opts: RunOptions) -> int:
     ui = opts.web_port is not None
     # With the web UI this folder keeps the mock's store and log for the session; reports go per test.
     report_dir = opts.report_dir or default_report_dir(f"ui-{scenario.name}" if ui else scenario.name)
+    check_report_dir(report_dir, given=opts.report_dir is not None)
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
     check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])

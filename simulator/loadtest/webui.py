@@ -38,7 +38,7 @@ from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, harness_state
 from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
-from simulator.scenario import Scenario, ScenarioError
+from simulator.scenario import Scenario, ScenarioError, check_base_url
 
 __all__ = ["COLUMNS", "TAB_KEY", "register", "rows", "write_locust_files"]
 
@@ -77,6 +77,12 @@ def check_form(form: Mapping[str, str]) -> str | None:
         hooks.coerce_form_options(SimpleNamespace(**{name: form.get(name, "") for name in hooks.FORM_NUMBERS}))
     except ValueError as e:
         return str(e)
+    host = form.get("host", "").strip()
+    if host:
+        try:
+            check_base_url(host)
+        except ValueError as e:
+            return f"host {host!r}: {e}"
     scenario = form.get("scenario")
     if scenario:
         from simulator.scenario import load_scenario

@@ -48,8 +48,8 @@ class AppConfig:
 class PopulationConfig:
     """Who the devices are. Every field has a realistic default; scenarios override them."""
 
-    #: Number of devices.
-    devices: int = 1000
+    #: Number of devices (a scenario needs one at least: with none, nothing is sent).
+    devices: int = field(default=1000, metadata={"check": "positive"})
     #: Country (ISO 3166-1 alpha-2) -> weight; empty means the catalogue's default mix.
     countries: Mapping[str, float] = field(default_factory=dict)
     #: Country -> share of iOS devices, overriding the catalogue's figure for that country.

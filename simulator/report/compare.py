@@ -16,7 +16,9 @@ requests per second and error rate. A run regresses when, in any row:
 - the error rate grew by more than the threshold plus a slack of one request or 0.1% of the
   requests, whichever is more: a single transient error never fails the gate.
 
-Requests per second are shown, not gated: they follow the load asked for.
+Requests per second are shown, not gated: they follow the load asked for. A run that sent no
+request fails the comparison whatever its rows say (nothing was measured), and a row only one run
+has is named in a warning.
 """
 
 from __future__ import annotations
@@ -115,9 +117,16 @@ class Comparison:
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    #: The runs (by name) that sent no request: a comparison with one cannot pass.
+    empty: list[str] = field(default_factory=list)
+
     @property
     def regressions(self) -> list[Change]:
         return [c for c in self.changes if c.regressed]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions or self.empty)
 
 
 def _rows(summary: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -188,7 +197,17 @@ def compare(
             out.warnings.append(
                 f"the load generator of {name} was saturated: its latency figures include its own queueing"
             )
+    # Nothing measured compares as "no regression" on every row: not a pass.
+    out.empty.extend(name for name, summary in ((base_name, base), (new_name, new)) if not summary["total"]["count"])
     b_rows, n_rows = _rows(base), _rows(new)
+    for name, rows, other in ((new_name, n_rows, b_rows), (base_name, b_rows, n_rows)):
+        gone = [row for row in other if row not in rows]
+        if (
+            gone and name not in out.empty
+        ):  # a row one run never sent is named beside the verdict, not only in the table
+            out.warnings.append(
+                f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} missing from {name}: not compared"
+            )
     order = list(b_rows) + [k for k in n_rows if k not in b_rows]
     for name in order:
         b, n = b_rows.get(name), n_rows.get(name)
@@ -299,7 +318,10 @@ def format_comparison(cmp: Comparison) -> str:
     threshold = f"{cmp.max_regression * 100:g}% (and {cmp.min_delta_ms:g} ms)"
     if any(c.base_ci for c in cmp.changes):
         out.append("[low-high]: the 95% confidence interval of a percentile, from its run's histogram")
-    if cmp.regressions:
+    if cmp.empty:
+        who = " and ".join(cmp.empty)
+        out.append(f"compare: FAILED: {who} sent no requests: a run that measured nothing cannot pass")
+    elif cmp.regressions:
         named = cmp.regressions[:VERDICT_NAMES]
         worst = ", ".join(f"{c.row} {c.figure} {_change(c)}" for c in named)
         if len(cmp.regressions) > len(named):

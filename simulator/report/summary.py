@@ -530,7 +530,30 @@ def load_summary(run: Path) -> dict[str, Any]:
     missing = [k for k in ("scenario", "timing", "total", "endpoints", "steps", "slo") if k not in summary]
     if missing:
         raise NotARunReport(f"{path} lacks {', '.join(missing)}: not a complete loadsim summary")
+    _check_rows(path, summary)
     return summary
+
+
+#: What every row (total, an endpoint, a step) of a summary carries, which compare and render read.
+ROW_FIGURES = ("count", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+def _check_rows(path: Path, summary: Mapping[str, Any]) -> None:
+    """Each row complete, so a hand-edited or truncated summary is bad input, not a KeyError later."""
+    rows: list[tuple[str, Any]] = [("total", summary["total"])]
+    for table in ("endpoints", "steps"):
+        if not isinstance(summary[table], dict):
+            raise NotARunReport(f"{path}: {table} is not a table of rows: not a complete loadsim summary")
+        rows += [(f"{table}.{name}", r) for name, r in summary[table].items()]
+    for where, r in rows:
+        if not isinstance(r, dict):
+            raise NotARunReport(f"{path}: {where} is not a table of figures: not a complete loadsim summary")
+        lacking = [k for k in ROW_FIGURES if k not in r]
+        if lacking:
+            raise NotARunReport(f"{path}: {where} lacks {', '.join(lacking)}: not a complete loadsim summary")
+        for k in ROW_FIGURES:
+            if isinstance(r[k], bool) or not isinstance(r[k], int | float):
+                raise NotARunReport(f"{path}: {where}.{k} is {r[k]!r}, not a number: not a loadsim summary")
 
 
 def load_run_stats(run: Path) -> RunStats | None:

@@ -46,6 +46,7 @@ from simulator.scenario.model import (
     TargetConfig,
     TimeConfig,
     Transition,
+    check_base_url,
     check_seed,
     normal_table,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "TimeConfig",
     "Transition",
     "bundled_scenarios",
+    "check_base_url",
     "check_seed",
     "load_scenario",
     "normal_table",

@@ -16,6 +16,7 @@ import functools
 import math
 import os
 import random
+import re
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,17 @@ def check_seed(seed: int) -> None:
     """Raise ``ValueError`` ("must be from 0 to 2147483647, got -1") for a seed out of range."""
     if isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
         raise ValueError(f"must be from 0 to {SEED_MAX}, got {seed}")
+
+
+_BASE_URL_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
+
+
+def check_base_url(url: str) -> None:
+    """Raise ``ValueError`` for a target that is not an http(s) base URL. ``127.0.0.1:8080`` is refused,
+    not guessed: http or https cannot be told from it, and urllib reads ``localhost:8080`` as a scheme."""
+    if not _BASE_URL_RE.match(url):
+        example = f"http://{url.strip()}" if "://" not in url and url.strip() else "http://127.0.0.1:8089"
+        raise ValueError(f"expected a base URL with its scheme, such as {example}")
 
 
 def _meta(check: str | None = None, *, duration: bool = False, doc: str = "") -> dict[str, Any]:
@@ -259,6 +271,19 @@ class JourneyConfig:
 
     def outgoing(self, state: str) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if t.source == state)
+
+    def step(self, state: JourneyState) -> str:
+        """The request name (a report's step) ``state`` sends: ``identify``, ``event:<name>``, or "" (none)."""
+        if state.action == "identify":
+            return "identify"
+        if state.action == "none":
+            return ""
+        return f"event:{state.event or self.event_names.get(state.action, '')}"
+
+    def steps(self) -> tuple[str, ...]:
+        """Every step a session can send, in the order the states are written, externalIds first."""
+        named = (self.step(st) for st in self.states.values())
+        return tuple(dict.fromkeys(("externalIds", *(s for s in named if s))))
 
 
 @dataclass(frozen=True, slots=True)

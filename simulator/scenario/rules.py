@@ -33,6 +33,7 @@ from simulator.scenario.model import (
     TargetConfig,
     TimeConfig,
     Transition,
+    check_base_url,
 )
 from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show, hint
 
@@ -240,14 +241,31 @@ def _check_slo(r: _Reader, slo: SLOConfig) -> None:
                 )
 
 
+def _check_slo_steps(r: _Reader, slo: SLOConfig, journey: JourneyConfig) -> None:
+    """An SLO on a step the journey never sends has no request to judge: every run would fail it."""
+    steps = journey.steps()
+    tables: list[tuple[str, tuple[LatencySLO | ErrorRateSLO, ...]]] = [
+        ("latency", slo.latency),
+        ("error_rate", slo.error_rate),
+    ]
+    for kind, entries in tables:
+        for i, e in enumerate(entries):
+            if e.step is not None and e.step not in steps:
+                sends = f"the journey sends {', '.join(steps)}"
+                r.err(f"slo.{kind}[{i}].step", f"unknown step {_show(e.step)}; {hint(e.step, steps, sends)}")
+
+
 _WEBHOOK_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
 
 
 def _check_target(r: _Reader, target: TargetConfig) -> None:
     if target.webhook_url and not _WEBHOOK_RE.match(target.webhook_url):
         r.err("target.webhook_url", "expected an http(s) URL (the secret part is never printed)")
-    if target.host and not _WEBHOOK_RE.match(target.host):
-        r.err("target.host", f"expected a base URL such as http://127.0.0.1:8089, got {_show(target.host)}")
+    if target.host:
+        try:
+            check_base_url(target.host)
+        except ValueError as e:
+            r.err("target.host", f"{e}, got {_show(target.host)}")
     if target.kind == "customerlabs":
         if not (target.webhook_url or target.webhook_url_env):
             r.err(
@@ -359,6 +377,8 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
         tables[key] = _dataclass(r, cls, data.get(key, {}), key)
         if tables[key] is not _SKIP:
             check(r, tables[key])
+    if journey is not None and tables["slo"] is not _SKIP:
+        _check_slo_steps(r, tables["slo"], journey)
     if r.problems:
         return None
     assert journey is not None  # a missing or unreadable journey is a problem reported above

@@ -97,3 +97,48 @@ def test_a_negative_think_scale_is_refused_as_the_scenario_refuses_it(tmp_path: 
     assert "--think-scale: expected a value of at least 0, got -1" in out, out
     assert "Traceback" not in out and "mock collector at" not in out, out
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "smoke", "--host", "127.0.0.1:8080", "--run-time", "2s"],
+        ["run", "smoke", "--host", "127.0.0.1:8080", "--dry-run"],
+        ["run", "smoke", "--host", "localhost:8080/", "--run-time", "2s"],
+    ],
+    ids=["run", "dry-run", "localhost"],
+)
+def test_a_host_without_a_scheme_is_refused_before_anything_is_sent(tmp_path: Path, args: list[str]) -> None:
+    """Before: accepted; every request failed with gaierror (the whole run sent to nowhere), exit 1."""
+    code, out = _loadsim(tmp_path, *args)
+    assert code == 2, out
+    assert f"--host {args[3]!r}: expected a base URL with its scheme" in out, out
+    assert "http://" in out and "Traceback" not in out and "Starting Locust" not in out, out
+    assert not (tmp_path / "reports").exists()
+
+
+def test_replay_refuses_a_host_without_a_scheme_too(tmp_path: Path) -> None:
+    from simulator.dataset import generate
+
+    generate("smoke", out=tmp_path / "data", users=2, days=1, seed=1, quiet=True)
+    code, out = _loadsim(tmp_path, "replay", "data", "--host", "127.0.0.1:8080", "--run-time", "2s")
+    assert code == 2, out
+    assert "--host '127.0.0.1:8080': expected a base URL with its scheme" in out, out
+    assert "Traceback" not in out and not (tmp_path / "reports").exists(), out
+
+
+@pytest.mark.parametrize(
+    ("report_dir", "dry_run"),
+    [("/proc/nope", False), ("/proc/nope", True), ("a-file/sub", False)],
+    ids=["proc", "proc-dry-run", "under-a-file"],
+)
+def test_a_report_dir_that_cannot_be_made_is_refused_before_the_test(
+    tmp_path: Path, report_dir: str, dry_run: bool
+) -> None:
+    """Before: a FileNotFoundError (or NotADirectoryError) traceback, exit 1; the dry run passed it."""
+    (tmp_path / "a-file").write_text("not a folder\n")
+    code, out = _loadsim(tmp_path, "run", "smoke", "--report-dir", report_dir, *(["--dry-run"] if dry_run else []))
+    assert code == 2, out
+    assert f"--report-dir {report_dir}: cannot write a report there" in out, out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out, out
+    assert "mock collector at" not in out and "dry run" not in out, out

@@ -200,3 +200,33 @@ def test_the_real_target_plan_shows_everything_it_will_send(capsys: pytest.Captu
 def test_the_mock_plan_on_a_dry_run_names_the_app_id_too(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "run", "smoke", "--dry-run")
     assert code == 0 and "app id loadsim-shop" in out and "target mock" in out
+
+
+def test_the_dry_run_plan_shows_the_locust_overrides_after_double_dash(capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: the plan said users 5, run time 30s and the scenario's app id whatever came after --."""
+    code, out = run(capsys, "run", "smoke", "--users", "4", "--dry-run", "--", "-u", "3", "-t", "5s", "--app-id=zz")
+    assert code == 0, out
+    plan = out.split("dry run")[0]
+    assert "users 3," in plan and "run time 5s" in plan and "app id zz" in plan, plan
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--", "--host", "http://127.0.0.1:9", "--report-dir", "r/x")
+    assert code == 0, out
+    assert "target mock at http://127.0.0.1:9," in out, out
+    command = out.strip().splitlines()[-1].split()
+    assert command[command.index("--csv") + 1] == "r/x/locust", command  # the harness's files go there too
+
+
+@pytest.mark.parametrize(
+    ("after", "says"),
+    [
+        (["--load-model", "open"], "the open model needs a target rate"),
+        (["--host", "127.0.0.1:8080"], "--host '127.0.0.1:8080': expected a base URL with its scheme"),
+        (["--target", "customerlabs"], "--target customerlabs: add --confirm-real-target"),
+    ],
+    ids=["open-model", "host", "real-target"],
+)
+def test_an_override_after_double_dash_is_checked_as_the_flag_is(
+    capsys: pytest.CaptureFixture[str], after: list[str], says: str
+) -> None:
+    """Before: each passed the dry run; the real target's safeguards were not asked for."""
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--", *after)
+    assert code == 2 and says in out, out

@@ -183,3 +183,40 @@ def test_percentiles_show_their_confidence_and_overlap_is_noise() -> None:
     assert p50.base_ci is not None and p50.base_ci[0] < p50.base < p50.base_ci[1]
     assert not p50.regressed and "intervals overlap" in p50.note  # ... but 400 samples cannot tell
     assert "[" in format_comparison(result)
+
+
+def test_a_row_one_run_lacks_is_named_beside_the_verdict() -> None:
+    """Before: an endpoint only the base has (the new run never sent it) showed only in the table."""
+    base = summary()
+    base["endpoints"]["identify"] = row()
+    out = format_comparison(compare(base, summary(), max_regression=0.1, base_name="A", new_name="B"))
+    assert "identify  requests" in out and "only in A" in out
+    assert "warning: identify is missing from B: not compared" in out
+
+
+def test_a_run_that_sent_no_requests_cannot_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: `compare base empty` printed 'no regression' and exited 0."""
+    write_run(tmp_path / "base", seed=1)
+    empty = orjson.loads((tmp_path / "base" / "summary.json").read_bytes())
+    empty["total"] = row(count=0, p50=0.0, p95=0.0, p99=0.0, max_ms=0.0, rps=0.0)
+    empty["endpoints"], empty["steps"] = {}, {}
+    (tmp_path / "empty.json").write_bytes(orjson.dumps(empty))
+    for a, b, who in (("base", "empty.json", "empty.json"), ("empty.json", "base", "empty.json")):
+        code, out = cli(capsys, "compare", str(tmp_path / a), str(tmp_path / b))
+        assert code == 1, out
+        assert out.rstrip().splitlines()[-1] == (
+            f"compare: FAILED: {tmp_path / who} sent no requests: a run that measured nothing cannot pass"
+        ), out
+
+
+def test_a_row_without_its_figures_is_bad_input_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: KeyError: 'p50_ms' (a traceback) when a summary's endpoint row lacked a figure."""
+    write_run(tmp_path / "run")
+    broken = orjson.loads((tmp_path / "run" / "summary.json").read_bytes())
+    del broken["endpoints"]["events"]["p50_ms"]
+    (tmp_path / "broken.json").write_bytes(orjson.dumps(broken))
+    code, out = cli(capsys, "compare", str(tmp_path / "run"), str(tmp_path / "broken.json"))
+    assert code == 2, out
+    assert f"{tmp_path / 'broken.json'}: endpoints.events lacks p50_ms: not a complete loadsim summary" in out, out

@@ -25,3 +25,31 @@ def test_the_start_form_still_takes_good_values_and_blanks() -> None:
 
 def test_the_start_form_refuses_a_negative_think_scale() -> None:
     assert webui.check_form({"think_scale": "-1"}) == "think scale: expected a value of at least 0, got -1"
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"host": "127.0.0.1:8080"},
+        {"host": "127.0.0.1:8080", "web_port": 8089},  # loadsim ui --host
+        {"host": "127.0.0.1:8080", "locustfile": "replay"},  # loadsim replay DIR --host
+        {"host": "ftp://127.0.0.1:8080"},
+    ],
+    ids=["run", "ui", "replay", "ftp"],
+)
+def test_a_host_without_an_http_scheme_is_refused_naming_the_flag(opts: dict[str, object]) -> None:
+    """Before: accepted by run, ui and replay alike; every request then failed (gaierror) once the test ran."""
+    from simulator.errors import HarnessError
+    from simulator.loadtest.runner import RunOptions, check_run_options
+
+    with pytest.raises(HarnessError, match=r"^--host '[^']+': expected a base URL with its scheme, such as http://"):
+        check_run_options(RunOptions(scenario="smoke", **opts))  # type: ignore[arg-type]  # a dict of fields
+    check_run_options(RunOptions(scenario="smoke", host="http://127.0.0.1:8080"))
+    check_run_options(RunOptions(scenario="smoke", host="https://io.v2.customerlabs.co/"))
+
+
+def test_the_start_form_refuses_a_host_without_a_scheme() -> None:
+    assert webui.check_form({"host": "127.0.0.1:8080"}) == (
+        "host '127.0.0.1:8080': expected a base URL with its scheme, such as http://127.0.0.1:8080"
+    )
+    assert webui.check_form({"host": "http://127.0.0.1:8080"}) is None

@@ -134,7 +134,7 @@ min_rate = 35
 max_dropped = 0
 reconciliation = true
 latency = [{endpoint = "events", percentile = 99, max_ms = 200},
-           {step = "event:Purchase", percentile = 99.9, max_ms = 500, metric = "service_time"}]
+           {step = "event:Screen View", percentile = 99.9, max_ms = 500, metric = "service_time"}]
 error_rate = [{endpoint = "total", max = 0.01}]
 [target]
 kind = "customerlabs"
@@ -145,7 +145,7 @@ confirm = true
     )
     assert s.load.run_time == 150 and [st.duration for st in s.load.stages] == [60, 90]
     assert s.load.rate == 40 and s.load.rate_unit == "requests"
-    assert s.slo.latency[0].endpoint == "events" and s.slo.latency[1].step == "event:Purchase"
+    assert s.slo.latency[0].endpoint == "events" and s.slo.latency[1].step == "event:Screen View"
     assert s.slo.latency[1].metric == "service_time" and s.slo.error_rate[0].max == 0.01
     assert s.slo.max_dropped == 0 and s.slo.reconciliation
     assert s.target.kind == "customerlabs" and s.target.rate_cap == 10 and s.target.confirm
@@ -331,5 +331,57 @@ def test_the_annotated_example_in_the_readme_is_a_valid_scenario() -> None:
     s = parse_scenario(example, file="README.md")
     assert s.name == "my-shop" and s.seed == 42 and s.population.devices == 5000
     assert s.journey.event_names["purchase"] == "Order Completed"
-    assert s.load.stages[1].spawn_rate == 5 and s.slo.latency[1].step == "event:Purchase"
+    assert s.load.stages[1].spawn_rate == 5 and s.slo.latency[1].step == "event:Order Completed"
     assert s.journey.commerce.usd_rates == {"INR": 83.3, "EUR": 0.92}
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (MINIMAL + "[population]\ndevices = 0", "bad.toml: population.devices: expected a value greater than 0, got 0"),
+        (
+            MINIMAL + "[population]\ndevices = -3",
+            "bad.toml: population.devices: expected a value greater than 0, got -3",
+        ),
+        (
+            MINIMAL + "[[slo.latency]]\nstep = 'event:Nope'\npercentile = 95\nmax_ms = 300",
+            'bad.toml: slo.latency[0].step: unknown step "event:Nope"; the journey sends externalIds, '
+            "event:Screen View",
+        ),
+        (
+            MINIMAL + "[[slo.error_rate]]\nstep = 'event:Screen Veiw'\nmax = 0.1",
+            "bad.toml: slo.error_rate[0].step: unknown step \"event:Screen Veiw\"; did you mean 'event:Screen View'?",
+        ),
+        (
+            MINIMAL + "[[slo.error_rate]]\nstep = 'identify'\nmax = 0.1",
+            'bad.toml: slo.error_rate[0].step: unknown step "identify"',  # no state identifies: never sent
+        ),
+    ],
+    ids=["no-devices", "negative-devices", "unknown-step", "misspelt-step", "identify-never-sent"],
+)
+def test_a_scenario_that_cannot_be_measured_is_refused(text: str, want: str) -> None:
+    """Before: accepted by loadsim validate and run alike; no device means no traffic, and an SLO
+    on a step the journey never sends fails every run with 'no requests'."""
+    assert any(line.startswith(want) for line in problems(text)), "\n".join(problems(text))
+
+
+def test_the_slo_may_name_every_step_the_journey_sends() -> None:
+    text = MINIMAL.replace(
+        "home = {", "login = { action = 'identify' }\nbuy = { action = 'purchase', event = 'Buy' }\nhome = {"
+    )
+    text += "[[slo.latency]]\nstep = 'event:Buy'\npercentile = 95\nmax_ms = 300\n"
+    text += "[[slo.error_rate]]\nstep = 'identify'\nmax = 0.1\n[[slo.error_rate]]\nstep = 'externalIds'\nmax = 0.1\n"
+    parse_scenario(text, file="good.toml")
+
+
+def test_validate_names_the_file_the_field_and_the_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    (tmp_path / "zero.toml").write_text('extends = "smoke"\n[population]\ndevices = 0\n')
+    (tmp_path / "nope.toml").write_text(
+        'extends = "smoke"\n[[slo.latency]]\nstep = "event:Nope"\npercentile = 95\nmax_ms = 300\n'
+    )
+    assert main(["validate", str(tmp_path / "zero.toml"), str(tmp_path / "nope.toml")]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'zero.toml'}: population.devices: expected a value greater than 0, got 0" in out, out
+    assert f'{tmp_path / "nope.toml"}: slo.latency[0].step: unknown step "event:Nope"' in out, out
