@@ -17,6 +17,10 @@ class LoadProfile:
     """Stages resolved against the command line: (end second, users, spawn rate, target rate)."""
 
     stages: tuple[tuple[float, int, float, float | None], ...]
+    #: How much ``--run-time`` scaled the scenario's time (new run time / the scenario's). Whatever
+    #: else the scenario times in its run (the mock's outage and freeze) scales by it too, or a
+    #: shortened run would end before its outage, or spend all of itself in one.
+    stretch: float = 1.0
 
     @classmethod
     def of(
@@ -67,7 +71,8 @@ class LoadProfile:
                     rate if rate is not None else load.rate,
                 )
             )
-        return cls(tuple(out))
+            stretch = (run_time or load.run_time) / load.run_time
+        return cls(tuple(out), stretch)
 
     @property
     def duration(self) -> float:
