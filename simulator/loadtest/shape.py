@@ -93,6 +93,12 @@ class LoadProfile:
             total += (end - max(begin, start)) * last_rate
         return total
 
+    def planned_rate(self, start: float, end: float) -> float | None:
+        """Open model: the stages' arrivals per second from ``start`` to ``end``, each stage weighted
+        by its time in the window: what an achieved rate over the same window compares with (the
+        first stage's rate is not, in a ramp or a flash sale). None for an empty window."""
+        return self.planned_arrivals(start, end) / (end - start) if end > start else None
+
     def at(self, elapsed: float) -> tuple[int, float, float | None] | None:
         """(users, spawn rate, target rate) at ``elapsed`` seconds, or None when the test is over."""
         for end, users, spawn, rate in self.stages:

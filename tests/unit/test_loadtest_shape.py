@@ -74,3 +74,12 @@ def test_an_outage_after_the_end_of_the_run_is_refused_before_anything_starts() 
         check_profile(late, RunOptions(scenario="late.toml", run_time="10s"))
     profile = check_profile(parse_scenario('extends = "outage"\n', file="o.toml"), RunOptions(scenario="o.toml"))
     assert profile is not None and profile.stretch == 1.0
+
+
+def test_the_planned_rate_is_the_stages_rate_weighted_by_their_time() -> None:
+    """The report's target rate, compared with the achieved rate over the run: before, it was the
+    first stage's (5/s) against a run that averaged 23/s."""
+    p = LoadProfile.of(FLASH, run_time=30)
+    assert p.planned_rate(0, 30) == pytest.approx((9 * 5 + 12 * 50 + 9 * 5) / 30)
+    assert p.planned_rate(0, 9) == pytest.approx(5) and p.planned_rate(9, 21) == pytest.approx(50)
+    assert p.planned_rate(3, 3) is None  # no window, no rate
