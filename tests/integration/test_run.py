@@ -227,7 +227,9 @@ def test_a_staged_open_model_reports_the_rate_it_planned_over_the_run(tmp_path: 
         '  { duration = "2s", rate = 3 },\n  { duration = "2s", rate = 30 },\n  { duration = "2s", rate = 3 },\n]\n'
     )
     code, out, summary = loadsim_run(tmp_path, str(scenario))
-    assert code in (0, 1), out
+    # A healthy target, nothing dropped: "achieved rate >= 90% of the planned rate" holds (it read
+    # 87%: the scheduler kept the 3/s interval into the 30/s stage, a third of a second of it).
+    assert code == 0, out
     arrivals = summary["arrivals"]
     assert arrivals["target_rate"] == pytest.approx((2 * 3 + 2 * 30 + 2 * 3) / 6, rel=0.1), arrivals
     assert arrivals["achieved_rate"] == pytest.approx(arrivals["target_rate"], rel=0.15), arrivals

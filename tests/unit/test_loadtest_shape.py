@@ -83,3 +83,20 @@ def test_the_planned_rate_is_the_stages_rate_weighted_by_their_time() -> None:
     assert p.planned_rate(0, 30) == pytest.approx((9 * 5 + 12 * 50 + 9 * 5) / 30)
     assert p.planned_rate(0, 9) == pytest.approx(5) and p.planned_rate(9, 21) == pytest.approx(50)
     assert p.planned_rate(3, 3) is None  # no window, no rate
+
+
+def test_the_arrivals_follow_a_change_of_stage_within_a_step() -> None:
+    """Before: the next arrival was one interval at the current rate away, so a 3/s stage ran a
+    third of a second into the 30/s one after it and the run fell under 90% of its plan."""
+    from simulator.loadtest.user import ARRIVAL_STEP, advance
+
+    p = LoadProfile.of(LoadConfig(model="open", stages=(Stage(duration=2, rate=3), Stage(duration=2, rate=30))))
+    t, need, arrivals = 0.0, 1.0, 0
+    for _ in range(10_000):
+        rate = p.at(t)
+        t, need = advance(t, need, rate[2] or 0.0 if rate else 0.0)
+        if t >= 4.0:
+            break
+        if need == 0.0:
+            arrivals, need = arrivals + 1, 1.0
+    assert arrivals >= p.planned_arrivals(0, 4) - 30 * ARRIVAL_STEP - 1  # 66 planned; it was 57
