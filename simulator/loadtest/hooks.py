@@ -537,7 +537,6 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
         profile = state.profile
         assert profile is not None  # set at init, or the process exited
-        first = profile.at(0)
         ended = time.time()
         plan = _plan(state, profile, stats, ended)
         slo = state.scenario.slo
@@ -566,7 +565,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             ended=ended,
             workers=state.workers,
             reconciliation=reconciliation,
-            target_rate=first[2] if first else None,
+            target_rate=plan.rate,  # over the arrival window, as the achieved rate is
             planned_arrivals=plan.arrivals,
             planned_s=profile.duration,
             interrupted=state.interrupted,
@@ -604,13 +603,21 @@ EXIT_CODES = {"PASSED": 0, "FAILED": 1, "INTERRUPTED": 3}
 
 
 def _plan(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: float) -> Plan:
-    """Open model: the arrivals the stages planned from the first arrival to the stop."""
+    """Open model: the arrivals the stages planned from the scheduler's start to the stop."""
     load = state.scenario.load
     if load.model != "open" or not stats.arrival_first:
         return Plan(rate_unit=load.rate_unit)
     stop = (state.stopped_at or ended) - state.started
     first = stats.arrival_first - state.started
-    # The first arrival is due one interval after the scheduler starts.
-    rate0 = profile.planned_arrivals(first, first + 1.0) or 1.0
-    begin = max(0.0, first - 1.0 / rate0)
-    return Plan(arrivals=round(profile.planned_arrivals(begin, stop), 1), rate_unit=load.rate_unit)
+    # The scheduler starts once the devices are ready, a moment after the test, and plays the
+    # stages on its own clock, whose first arrival is due one interval after it starts. Read on
+    # the test's clock, a ramp's plan was shifted by that moment: a 2 s stage at 30/s counted
+    # whole in a window that had lost the end of the last stage.
+    rate0 = profile.planned_arrivals(0.0, 1.0) or 1.0
+    window = stop - max(0.0, first - 1.0 / rate0)
+    rate = profile.planned_rate(0.0, window)
+    return Plan(
+        arrivals=round(profile.planned_arrivals(0.0, window), 1),
+        rate_unit=load.rate_unit,
+        rate=None if rate is None else round(rate, 3),
+    )

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -31,6 +31,9 @@ from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_targ
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
 from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration
+
+if TYPE_CHECKING:  # shape imports Locust, which this process never needs
+    from simulator.loadtest.shape import LoadProfile
 
 __all__ = ["HarnessError", "RunOptions", "locustfile", "run"]
 
@@ -66,13 +69,20 @@ class RunOptions:
     locustfile: str = "tracking"
 
 
-def mock_flags(options: Mapping[str, Any]) -> list[str]:
-    """The scenario's ``[target.mock]`` flags as the mock's command line (a list repeats the flag)."""
+#: The mock's flags that time something in the run: they scale with ``--run-time`` (``LoadProfile.stretch``).
+TIMED_MOCK_FLAGS = ("freeze_at", "freeze_for")
+
+
+def mock_flags(options: Mapping[str, Any], *, stretch: float = 1.0) -> list[str]:
+    """The scenario's ``[target.mock]`` flags as the mock's command line (a list repeats the flag);
+    the freeze window scaled by ``stretch``, as ``--run-time`` scaled the stages."""
     out: list[str] = []
     for key in MOCK_FLAGS:
         if key in options:
             values = options[key] if isinstance(options[key], list) else [options[key]]
             for v in values:
+                if key in TIMED_MOCK_FLAGS and stretch != 1.0:
+                    v = f"{parse_duration(v) * stretch:g}s"
                 out += [f"--{key.replace('_', '-')}", str(v)]
     return out
 
@@ -162,14 +172,15 @@ class _Outage:
     saved: bytes = b"{}"
 
     @classmethod
-    def of(cls, options: Mapping[str, Any], admin: str) -> _Outage | None:
+    def of(cls, options: Mapping[str, Any], admin: str, *, stretch: float = 1.0) -> _Outage | None:
+        """The scenario's outage, its window scaled by ``stretch`` as ``--run-time`` scaled the stages."""
         if "outage_at" not in options:
             return None
         status = options.get("outage_status", 503)
         return cls(
             admin,
-            parse_duration(options["outage_at"]),
-            parse_duration(options["outage_for"]),
+            parse_duration(options["outage_at"]) * stretch,
+            parse_duration(options["outage_for"]) * stretch,
             status if status == "refuse" else int(status),
         )
 
@@ -407,12 +418,13 @@ def with_locust_overrides(opts: RunOptions) -> RunOptions:
     return dataclasses.replace(opts, **changes) if changes else opts
 
 
-def check_profile(scenario: Any, opts: RunOptions) -> None:
+def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
     """The load profile the scenario and the flags make, checked before anything starts (the same
     ``LoadProfile`` Locust's process will build): a run time too short for the stages, an open model
-    without a rate."""
+    without a rate, an outage that would begin after the end. None for a replay or the web UI,
+    whose run time is not known here."""
     if opts.locustfile == "replay" or opts.web_port is not None:
-        return
+        return None
     from simulator.loadtest.shape import LoadProfile
 
     load = scenario.load
@@ -431,6 +443,14 @@ def check_profile(scenario: Any, opts: RunOptions) -> None:
         raise HarnessError(
             f"the open model needs a target rate: {scenario.name} sets no load.rate (nor stage rates); pass --rate R"
         )
+    outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
+    if outage is not None and outage.at >= profile.duration:
+        # It would never happen, and the report would read as a run that went through it.
+        raise HarnessError(
+            f"[target.mock] outage_at {outage.at / profile.stretch:g}s is at or after the end of the "
+            f"scenario's {profile.duration / profile.stretch:g}s run: move it into the run or drop it"
+        )
+    return profile
 
 
 def _load_plan(opts: RunOptions, scenario: Any) -> str:
@@ -458,6 +478,9 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     parts.append(
         f"run time {profile.duration:g}s" + (f" in {len(profile.stages)} stages" if len(profile.stages) > 1 else "")
     )
+    outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
+    if outage is not None:
+        parts.append(f"outage ({outage.status}) at {outage.at:.3g}s for {outage.length:.3g}s")
     return ", ".join(parts)
 
 
@@ -477,7 +500,8 @@ def run(opts: RunOptions) -> int:
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
     check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
-    check_profile(scenario, opts)
+    profile = check_profile(scenario, opts)
+    stretch = profile.stretch if profile is not None else 1.0
     if target == "customerlabs":
         webhook = opts.webhook_url or scenario.target.resolved_webhook_url()
         check_real_target(
@@ -505,8 +529,8 @@ def run(opts: RunOptions) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     outage = None
     if not host:
-        mock, host = _start_mock(report_dir, mock_flags(scenario.target.mock))
-        outage = None if ui else _Outage.of(scenario.target.mock, host)
+        mock, host = _start_mock(report_dir, mock_flags(scenario.target.mock, stretch=stretch))
+        outage = None if ui else _Outage.of(scenario.target.mock, host, stretch=stretch)
         print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
     if ui:
         print(f"loadsim: web UI at http://127.0.0.1:{opts.web_port}/ (Ctrl-C to quit)", flush=True)

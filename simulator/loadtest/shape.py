@@ -17,6 +17,10 @@ class LoadProfile:
     """Stages resolved against the command line: (end second, users, spawn rate, target rate)."""
 
     stages: tuple[tuple[float, int, float, float | None], ...]
+    #: How much ``--run-time`` scaled the scenario's time (new run time / the scenario's). Whatever
+    #: else the scenario times in its run (the mock's outage and freeze) scales by it too, or a
+    #: shortened run would end before its outage, or spend all of itself in one.
+    stretch: float = 1.0
 
     @classmethod
     def of(
@@ -67,7 +71,8 @@ class LoadProfile:
                     rate if rate is not None else load.rate,
                 )
             )
-        return cls(tuple(out))
+            stretch = (run_time or load.run_time) / load.run_time
+        return cls(tuple(out), stretch)
 
     @property
     def duration(self) -> float:
@@ -87,6 +92,12 @@ class LoadProfile:
         if end > max(begin, start):
             total += (end - max(begin, start)) * last_rate
         return total
+
+    def planned_rate(self, start: float, end: float) -> float | None:
+        """Open model: the stages' arrivals per second from ``start`` to ``end``, each stage weighted
+        by its time in the window: what an achieved rate over the same window compares with (the
+        first stage's rate is not, in a ramp or a flash sale). None for an empty window."""
+        return self.planned_arrivals(start, end) / (end - start) if end > start else None
 
     def at(self, elapsed: float) -> tuple[int, float, float | None] | None:
         """(users, spawn rate, target rate) at ``elapsed`` seconds, or None when the test is over."""

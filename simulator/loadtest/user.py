@@ -25,7 +25,22 @@ from simulator.loadtest.state import harness_state
 from simulator.report.stats import RunStats
 from simulator.report.summary import reach
 
-__all__ = ["Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser"]
+__all__ = ["ARRIVAL_STEP", "Attempt", "DeviceUser", "EndpointUser", "OpenArrivals", "Queued", "TrackingUser", "advance"]
+
+
+#: The longest step the arrival scheduler takes at one rate: a change of stage takes effect within it.
+ARRIVAL_STEP = 0.05
+
+
+def advance(t: float, need: float, rate: float, step: float = ARRIVAL_STEP) -> tuple[float, float]:
+    """The scheduler's clock moved on from ``t`` at ``rate`` by at most ``step`` seconds, and what
+    is still ``need``-ed of the next arrival (0.0: it is due at the time returned). One whole
+    interval at the current rate would carry a low stage's rate into the high one after it."""
+    if rate <= 0:
+        return t + step, need
+    if need <= rate * step:
+        return t + need / rate, 0.0
+    return t + step, need - rate * step
 
 
 class OpenArrivals:
@@ -78,17 +93,20 @@ class OpenArrivals:
         ctx, stats = self.ctx, self.ctx.stats
         ctx.wait_ready()
         start = time.time()
-        intended = start
+        intended, need = start, 1.0
         while True:
             rate = self._sessions_rate(self.rate_at(intended - start))
             if rate <= 0:
                 intended += 0.1
                 gevent.sleep(max(0.0, intended - time.time()))
                 continue
-            intended += 1.0 / rate
+            intended, need = advance(intended, need, rate)
             delay = intended - time.time()
             if delay > 0:
                 gevent.sleep(delay)
+            if need > 0.0:  # a step of a long interval: the next arrival is not due yet
+                continue
+            need = 1.0
             if self.idle > self.queue.qsize():
                 session = ctx.next_session(returning_window=self.idle + 1)
                 if session is None:

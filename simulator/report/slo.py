@@ -73,6 +73,8 @@ class Plan:
     arrivals: float | None = None
     #: Open model: ``"sessions"`` or ``"requests"``, what an arrival is.
     rate_unit: str = "sessions"
+    #: Open model: the planned arrivals per second over the same window (the report's target rate).
+    rate: float | None = None
 
 
 def _series(stats: RunStats, endpoint: str, step: str | None) -> Series | None:

@@ -75,6 +75,42 @@ outage_status = 503
     assert summary["total"]["failures"] == 0  # every request got through once the mock was back
 
 
+def test_a_shortened_run_scales_its_outage_with_it(tmp_path: Path) -> None:
+    """Before: --run-time shortened the run but not the outage, which the runner played at its
+    original offset: here at 36 s of a 10 s run, so the mock never answered a 503 while the run
+    passed as an outage scenario. Now the window scales with the run (1/6: 6 s, for 2 s)."""
+    from simulator.report.summary import load_run
+
+    s = scenario(
+        tmp_path,
+        """extends = "outage"
+[load]
+users = 40
+rate = 5
+run_time = "60s"
+[client.offline]
+share = 0.0
+requeue_after = "1s"
+[target.mock]
+outage_at = "36s"
+outage_for = "12s"
+[slo]
+latency = []
+""",
+    )
+    code, out, summary = loadsim_run(tmp_path, s, "--run-time", "10s", timeout=120)
+    assert code in (0, 1), out
+    assert "the mock answers 503 for 2 s" in out, out[-2000:]
+    assert summary["retries"]["after"].get("status 503", 0) > 0, summary["retries"]
+    # The 503s fall in the scaled window, not over the whole run: none in the first second, and
+    # the retries (backoff at most 2 s) are over before the run ends.
+    _, stats = load_run(tmp_path / "report")
+    started = summary["timing"]["started"]
+    retried = sorted(at - started for at, piece in stats.timeline.items() if piece.get("retries"))
+    assert retried and retried[0] >= 1.0 - stats.timeline_step and retried[-1] < 10.0, retried
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+
+
 def test_a_refusing_collector_is_retried_as_connection_errors_and_reconciles(tmp_path: Path) -> None:
     """outage_status = "refuse": the mock is down (connects refused) for 4 s; the SDKs' retries
     and queues carry every request over it, each stored once."""

@@ -47,3 +47,56 @@ def test_users_and_rate_scale_the_stages_keeping_their_shape() -> None:
 def test_a_run_time_too_short_for_the_stages_says_how_long_in_one_line() -> None:
     with pytest.raises(ValueError, match=r"--run-time 2s .* at least 3s"):
         LoadProfile.of(FLASH, run_time=2)
+
+
+def test_run_time_scales_the_mocks_timed_faults_with_the_stages() -> None:
+    """Before: --run-time scaled the stages but not [target.mock]'s outage or freeze, played at their
+    original offsets: outage's 20 s outage at 20 s fell after the end of a 10 s run."""
+    from simulator.loadtest.runner import _Outage, mock_flags
+
+    flat = LoadProfile.of(LoadConfig(model="open", rate=6, run_time=75), run_time=10)
+    assert flat.stretch == pytest.approx(10 / 75)
+    assert LoadProfile.of(FLASH, run_time=30).stretch == pytest.approx(0.1)
+    assert LoadProfile.of(FLASH).stretch == 1.0
+    outage = _Outage.of({"outage_at": "20s", "outage_for": "20s"}, "http://127.0.0.1:1", stretch=flat.stretch)
+    assert outage is not None and (outage.at, outage.length) == pytest.approx((8 / 3, 8 / 3))
+    flags = mock_flags({"latency": "5ms", "freeze_at": "30s", "freeze_for": 15}, stretch=0.1)
+    assert flags == ["--latency", "5ms", "--freeze-at", "3s", "--freeze-for", "1.5s"]
+
+
+def test_an_outage_after_the_end_of_the_run_is_refused_before_anything_starts() -> None:
+    from simulator.errors import HarnessError
+    from simulator.loadtest.runner import RunOptions, check_profile
+    from simulator.scenario import parse_scenario
+
+    late = parse_scenario('extends = "outage"\n[target.mock]\noutage_at = "75s"\n', file="late.toml")
+    with pytest.raises(HarnessError, match=r"outage_at 75s is at or after the end of the scenario's 75s run"):
+        check_profile(late, RunOptions(scenario="late.toml", run_time="10s"))
+    profile = check_profile(parse_scenario('extends = "outage"\n', file="o.toml"), RunOptions(scenario="o.toml"))
+    assert profile is not None and profile.stretch == 1.0
+
+
+def test_the_planned_rate_is_the_stages_rate_weighted_by_their_time() -> None:
+    """The report's target rate, compared with the achieved rate over the run: before, it was the
+    first stage's (5/s) against a run that averaged 23/s."""
+    p = LoadProfile.of(FLASH, run_time=30)
+    assert p.planned_rate(0, 30) == pytest.approx((9 * 5 + 12 * 50 + 9 * 5) / 30)
+    assert p.planned_rate(0, 9) == pytest.approx(5) and p.planned_rate(9, 21) == pytest.approx(50)
+    assert p.planned_rate(3, 3) is None  # no window, no rate
+
+
+def test_the_arrivals_follow_a_change_of_stage_within_a_step() -> None:
+    """Before: the next arrival was one interval at the current rate away, so a 3/s stage ran a
+    third of a second into the 30/s one after it and the run fell under 90% of its plan."""
+    from simulator.loadtest.user import ARRIVAL_STEP, advance
+
+    p = LoadProfile.of(LoadConfig(model="open", stages=(Stage(duration=2, rate=3), Stage(duration=2, rate=30))))
+    t, need, arrivals = 0.0, 1.0, 0
+    for _ in range(10_000):
+        rate = p.at(t)
+        t, need = advance(t, need, rate[2] or 0.0 if rate else 0.0)
+        if t >= 4.0:
+            break
+        if need == 0.0:
+            arrivals, need = arrivals + 1, 1.0
+    assert arrivals >= p.planned_arrivals(0, 4) - 30 * ARRIVAL_STEP - 1  # 66 planned; it was 57
