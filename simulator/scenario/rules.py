@@ -305,6 +305,19 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
             r.err("target.mock", str(e))
 
 
+def _check_outage_in_run(r: _Reader, load: LoadConfig, options: Mapping[str, Any]) -> None:
+    """An outage the run ends before never happens, while the report reads as a run that went
+    through it (``loadsim run`` refuses it too, at the run time the flags give)."""
+    try:
+        at = parse_duration(options["outage_at"])
+    except (KeyError, ValueError):  # no outage, or a bad value reported by _check_mock
+        return
+    end = sum(s.duration for s in load.stages) if load.stages else load.run_time
+    if at >= end:
+        where = f"{at:g}s is at or after the end of the {end:g}s run ([load])"
+        r.err("target.mock.outage_at", f"{where}: move it into the run")
+
+
 def _check_client(r: _Reader, client: ClientConfig) -> None:
     for i, what in enumerate(client.retry.on):
         ok = (isinstance(what, int) and not isinstance(what, bool) and 100 <= what <= 599) or what in RETRYABLE_ERRORS
@@ -379,6 +392,8 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
             check(r, tables[key])
     if journey is not None and tables["slo"] is not _SKIP:
         _check_slo_steps(r, tables["slo"], journey)
+    if tables["load"] is not _SKIP and tables["target"] is not _SKIP:
+        _check_outage_in_run(r, tables["load"], tables["target"].mock)
     if r.problems:
         return None
     assert journey is not None  # a missing or unreadable journey is a problem reported above

@@ -356,8 +356,12 @@ def test_the_annotated_example_in_the_readme_is_a_valid_scenario() -> None:
             MINIMAL + "[[slo.error_rate]]\nstep = 'identify'\nmax = 0.1",
             'bad.toml: slo.error_rate[0].step: unknown step "identify"',  # no state identifies: never sent
         ),
+        (
+            MINIMAL + "[load]\nrun_time = '1m'\n[target.mock]\noutage_at = '90s'\noutage_for = '10s'",
+            "bad.toml: target.mock.outage_at: 90s is at or after the end of the 60s run ([load]): move it into the run",
+        ),
     ],
-    ids=["no-devices", "negative-devices", "unknown-step", "misspelt-step", "identify-never-sent"],
+    ids=["no-devices", "negative-devices", "unknown-step", "misspelt-step", "identify-never-sent", "outage-after-end"],
 )
 def test_a_scenario_that_cannot_be_measured_is_refused(text: str, want: str) -> None:
     """Before: accepted by loadsim validate and run alike; no device means no traffic, and an SLO
