@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -121,3 +122,57 @@ def test_speed_plays_simulated_time_scaled_and_restamp_moves_added_at_to_now(tmp
             added = orjson.loads(body)["added_at"]
             assert added >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1))
     assert took < 60
+
+
+def damage(data: Path) -> None:
+    """The reproduction of a damaged dataset: line 6 of requests/events.jsonl cut to 40 bytes, line 8 emptied."""
+    path = data / "requests" / "events.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[5], lines[7] = lines[5][:40], b""
+    path.write_bytes(b"\n".join(lines))
+
+
+def cut_short(data: Path, rows: int) -> None:
+    """A copy that stopped early: only the first ``rows`` rows of the table and their request lines, whole."""
+    table = data / "events.csv"
+    head, *body = table.read_bytes().splitlines(keepends=True)
+    table.write_bytes(head + b"".join(body[:rows]))
+    kept = Counter(line.split(b",")[3].decode() for line in body[:rows])  # the endpoint column
+    for ep in ENDPOINT_NAMES:
+        path = data / "requests" / f"{ep}.jsonl"
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[: kept[ep]]))
+
+
+def loadsim(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize(
+    ("spoil", "named"),
+    [
+        (damage, "requests/events.jsonl line 6: not valid JSON"),
+        (lambda data: cut_short(data, 300), "requests/externalIds.jsonl holds 38 lines, summary.json says 57"),
+    ],
+    ids=["damaged-line", "cut-short"],
+)
+def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
+    tmp_path: Path, spoil: Callable[[Path], None], named: str
+) -> None:
+    """Before: `loadsim replay` of this dataset sent 7 of its 463 requests and printed PASSED, exit 0."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=50, days=1, seed=1)
+    spoil(data)
+    done = loadsim(tmp_path, "replay", str(data), "--report-dir", str(tmp_path / "report"))
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]
+    said = [line for line in out.splitlines() if named in line]
+    assert len(said) == 1 and str(data) in said[0], out[-3000:]
+    assert "mock collector at" not in out and "PASSED" not in out, out[-3000:]
+    assert not (tmp_path / "report").exists()
