@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 
 import orjson
@@ -154,6 +155,24 @@ def loadsim(cwd: Path, *args: str, timeout: float = 120) -> subprocess.Completed
     )
 
 
+def locust_replay(data: Path, url: str, report: Path) -> subprocess.CompletedProcess[str]:
+    """The locustfile on its own (no loadsim replay around it, so no check before the run)."""
+    from simulator.locustfiles import path
+
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "locust", "-f", str(path("replay")), "--headless", "--host", url),
+            *("--dataset", str(data), "--users", "4", "--spawn-rate", "4", "--run-time", "90s"),
+            *("--report-dir", str(report), "--only-summary"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=subprocess_env(),
+        cwd=report.parent,
+    )
+
+
 @pytest.mark.parametrize(
     ("spoil", "named"),
     [
@@ -176,3 +195,65 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     assert len(said) == 1 and str(data) in said[0], out[-3000:]
     assert "mock collector at" not in out and "PASSED" not in out, out[-3000:]
     assert not (tmp_path / "report").exists()
+
+
+def test_damage_found_mid_run_fails_the_verdict_and_the_report_says_what_was_sent(tmp_path: Path) -> None:
+    """Before: the reader's JSONDecodeError ended the replay as if played out: PASSED, exit 0, 7 of 463 sent."""
+    data = tmp_path / "dataset"
+    total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["total"]
+    damage(data)
+    store = tmp_path / "mock.sqlite3"
+    mock, url = start_mock(store)
+    try:
+        done = locust_replay(data, url, tmp_path / "report")
+    finally:
+        stop(mock)
+    assert done.returncode == 2, done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["result"] == "FAILED" and not report["passed"]
+    assert "requests/events.jsonl line 6: not valid JSON" in report["reason"], report["reason"]
+    replayed = report["replay"]
+    assert replayed["dataset_requests"] == total and 0 < replayed["sent"] < total, replayed
+    assert replayed["sent"] == report["total"]["count"]
+    assert "line 6" in (replayed["problem"] or "")
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert f"sent {replayed['sent']} of the dataset's {total} requests" in md, md
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert escape(f"sent {replayed['sent']} of the dataset's {total} requests") in page
+
+
+def test_a_replay_that_sends_less_than_the_dataset_holds_fails(tmp_path: Path) -> None:
+    """Before: a dataset cut after 300 rows (the files whole, summary.json saying 463) replayed as PASSED."""
+    data = tmp_path / "dataset"
+    total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["total"]
+    cut_short(data, 300)
+    mock, url = start_mock(tmp_path / "mock.sqlite3")
+    try:
+        done = locust_replay(data, url, tmp_path / "report")
+    finally:
+        stop(mock)
+    assert done.returncode == 1, done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["result"] == "FAILED"
+    assert report["replay"]["sent"] == 300 and report["replay"]["dataset_requests"] == total
+    row = next(v for v in report["slo"] if v["name"].startswith("dataset replayed in full"))
+    assert row == {**row, "threshold": total, "actual": 300, "passed": False}
+    assert row["name"] in report["reason"]
+
+
+def test_a_replay_cut_short_by_run_time_names_what_it_sent_beside_the_verdict(tmp_path: Path) -> None:
+    """--run-time is the run's plan, as in loadsim run: reaching it is no failure, but the shortfall is named."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, cut after 3 s
+    done = loadsim(
+        tmp_path, "replay", str(data), "--speed", f"{speed:.3f}", "--run-time", "3s", "--report-dir", "report"
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    sent = report["replay"]["sent"]
+    assert sent < len(records) and report["replay"]["dataset_requests"] == len(records)
+    note = f"--run-time ended the replay after {sent} of the dataset's {len(records)} requests"
+    assert any(note in w for w in report["warnings"]), report["warnings"]
+    assert f"WARNING: {note}" in done.stdout, done.stdout[-3000:]
