@@ -45,7 +45,7 @@ from simulator.report.slo import Verdict
 from simulator.report.summary import reach
 from simulator.scenario import ScenarioError, load_scenario
 
-__all__ = ["ReplayOutcome", "ReplaySource", "ReplayUser"]
+__all__ = ["ONE_PROCESS", "ReplayOutcome", "ReplaySource", "ReplayUser"]
 
 log = logging.getLogger("loadsim")
 del _hooks
@@ -56,6 +56,13 @@ LANE_DEPTH = 256
 READ_AHEAD = 1.0
 
 Item = tuple[float | None, DatasetRecord] | None
+
+#: A replay in several processes hung: each worker made a lane per user of the whole run but got only
+#: its share of the users, and no master learnt when the dataset was played out. Refused instead.
+ONE_PROCESS = (
+    "a replay runs in one process: --processes, --master and --worker are not supported "
+    "(each device's requests go in order from one sender); raise --users for more concurrent senders"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +274,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     if opts.speed < 0:
         sys.stderr.write("loadsim: --speed must be 0 (as fast as possible) or more\n")
+        raise SystemExit(2)
+    if opts.processes or opts.master or opts.worker:  # locust -f replay.py --processes 2 would hang
+        if not (opts.worker and opts.processes):  # said once, by the parent, not by each forked worker
+            sys.stderr.write(f"loadsim: {ONE_PROCESS}\n")
         raise SystemExit(2)
     try:
         summary = read_summary(opts.dataset)

@@ -305,6 +305,13 @@ def check_run_options(opts: RunOptions) -> None:
             check_seed(opts.seed)
         except ValueError as exc:
             raise HarnessError(f"--seed {exc}") from None
+    args = opts.locust_args
+    if opts.locustfile == "replay" and (
+        opts.processes or _given(args, "--processes") or any(a in ("--master", "--worker") for a in args)
+    ):
+        from simulator.loadtest.replay import ONE_PROCESS  # Locust's arguments import it too (below)
+
+        raise HarnessError(ONE_PROCESS)
 
 
 def check_locust_arguments(args: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 
 from simulator.dataset import ENDPOINT_NAMES, generate, read_dataset
@@ -257,3 +258,28 @@ def test_a_replay_cut_short_by_run_time_names_what_it_sent_beside_the_verdict(tm
     note = f"--run-time ended the replay after {sent} of the dataset's {len(records)} requests"
     assert any(note in w for w in report["warnings"]), report["warnings"]
     assert f"WARNING: {note}" in done.stdout, done.stdout[-3000:]
+
+
+def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
+    """Before: `loadsim replay DIR -- --processes 2` sent about half the dataset and then hung."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    # A hang is killed whole (loadsim, its mock and Locust's processes, each in a session of its own), then fails.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "replay", str(data), "--report-dir", "report", "--", "--processes", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        for child in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
+            child.kill()
+        proc.communicate()
+        pytest.fail("loadsim replay -- --processes 2 hung for 60 s")
+    assert proc.returncode == 2, out[-3000:]
+    assert len([line for line in out.splitlines() if "--processes" in line]) == 1, out
+    assert "mock collector at" not in out and not (tmp_path / "report").exists(), out
