@@ -647,7 +647,7 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from simulator.dataset import DatasetError, read_summary
+    from simulator.dataset import DatasetError, check_dataset, read_summary
     from simulator.loadtest.runner import RunOptions, run
 
     if args.users < 1:
@@ -658,7 +658,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         summary = read_summary(args.dataset)
     except DatasetError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None  # not a dataset at all: the command line names the wrong folder
+    try:
+        check_dataset(args.dataset)  # a damaged line found now sends nothing; mid-run it would fail the run
+    except DatasetError as exc:
+        return _dataset_failed(str(exc))
     extra = ["--dataset", str(args.dataset.resolve()), "--speed", str(args.speed), "--spawn-rate", str(args.users)]
     if args.restamp:
         extra.append("--restamp")

@@ -56,7 +56,7 @@ from simulator.dataset.layout import (
     TABLE_COLUMNS,
     DatasetError,
 )
-from simulator.dataset.reader import DatasetRecord, read_dataset, read_summary
+from simulator.dataset.reader import DatasetRecord, check_dataset, read_dataset, read_summary
 
 if TYPE_CHECKING:
     from simulator.dataset.writer import generate
@@ -69,6 +69,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "DatasetError",
     "DatasetRecord",
+    "check_dataset",
     "generate",
     "read_dataset",
     "read_summary",

@@ -543,6 +543,11 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         verdicts = evaluate(
             slo, stats=stats, duration_s=ended - state.started, reconciliation=reconciliation, plan=plan
         )
+        replay = (
+            state.replay.outcome(interrupted=state.interrupted, elapsed=ended - state.started) if state.replay else None
+        )
+        if replay is not None and replay.verdict is not None:
+            verdicts.append(replay.verdict)
         samples = cpu_samples(stats)
         if slo.generator_saturation == "fail":
             busiest = round(max(samples, default=0.0), 1)
@@ -575,6 +580,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             cpu_samples=samples,
             saturated_at=slo.max_generator_cpu,
             journey=state.scenario.journey,
+            replay=replay.to_dict() if replay is not None else None,
         )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
         write_summary(
@@ -592,6 +598,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
     finally:
         state.reported = True  # done, one way or the other (the web UI waits on it)
     environment.process_exit_code = EXIT_CODES[summary["result"]]
+    if replay is not None and replay.problem:
+        environment.process_exit_code = 2  # the dataset is at fault, not the target: a harness error, reported
     for v in verdicts:
         (log.info if v.passed else log.error)("SLO %s", v)
     log.info("loadsim report written to %s (%s)", report_dir, summary["result"])

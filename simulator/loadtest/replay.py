@@ -7,6 +7,11 @@ seconds per real second (a request is due at its scaled time and timed from then
 shows in the latency); ``--speed 0`` sends as fast as the target answers. ``--restamp`` moves
 ``added_at`` to the send time; otherwise the bodies go exactly as written.
 
+A replay is judged on the dataset as well: "sent N of M" is a verdict row (``dataset replayed in
+full``) unless ``--run-time`` or a signal cut the replay short, which is then named beside the
+verdict; a damaged line found mid-run ends the reading, fails the run with the line named and
+makes the exit code 2 (the dataset is at fault, not the target), the report covering what was sent.
+
 Sending, judging (a 400 to a faulty-SDK body is an expected rejection), stats, reconciliation
 against the mock and the report at the end are the harness's own (``simulator.loadtest.hooks``
 and ``TrackingUser``), as in ``loadsim run``. When the dataset is played out, the run quits.
@@ -18,6 +23,7 @@ import dataclasses
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +41,11 @@ from simulator.loadtest.context import RunContext
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import harness_state
 from simulator.loadtest.user import TrackingUser
+from simulator.report.slo import Verdict
 from simulator.report.summary import reach
 from simulator.scenario import ScenarioError, load_scenario
 
-__all__ = ["ReplaySource", "ReplayUser"]
+__all__ = ["ONE_PROCESS", "ReplayOutcome", "ReplaySource", "ReplayUser"]
 
 log = logging.getLogger("loadsim")
 del _hooks
@@ -50,24 +57,90 @@ READ_AHEAD = 1.0
 
 Item = tuple[float | None, DatasetRecord] | None
 
+#: A replay in several processes hung: each worker made a lane per user of the whole run but got only
+#: its share of the users, and no master learnt when the dataset was played out. Refused instead.
+ONE_PROCESS = (
+    "a replay runs in one process: --processes, --master and --worker are not supported "
+    "(each device's requests go in order from one sender); raise --users for more concurrent senders"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    """How much of the dataset a replay sent, and why it ended: the report's ``replay`` section."""
+
+    #: The dataset's requests (summary.json) and those the users sent (answered or not).
+    dataset_requests: int
+    sent: int
+    #: Every lane played out: the reader reached the end of the dataset, or stopped at a problem.
+    played_out: bool
+    #: What stopped the reader before the end (a damaged line, named), if anything did.
+    problem: str | None
+    #: Said beside the verdict when --run-time or a signal ended the replay before the dataset did.
+    note: str | None
+    #: "dataset replayed in full": absent when the replay was cut short on purpose (the note says so).
+    verdict: Verdict | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset_requests": self.dataset_requests,
+            "sent": self.sent,
+            "played_out": self.played_out,
+            "problem": self.problem,
+            "note": self.note,
+        }
+
 
 class ReplaySource:
     """Deals a dataset's requests to lanes, by device, in order; paced by ``speed`` (0: no pacing)."""
 
     def __init__(
-        self, *, ctx: RunContext, directory: Path, lanes: int, speed: float = 0.0, restamp: bool = False
+        self,
+        *,
+        ctx: RunContext,
+        directory: Path,
+        lanes: int,
+        total: int,
+        speed: float = 0.0,
+        restamp: bool = False,
+        run_time: float | None = None,
     ) -> None:
         self.ctx = ctx
         self.directory = directory
+        #: The dataset's requests, as its summary.json counts them: what a full replay sends.
+        self.total = total
+        #: --run-time (seconds), if given: a replay it ends early was cut short on purpose.
+        self.run_time = run_time
         self.lanes = max(1, lanes)
         self.speed = speed
         self.restamp = restamp
         self.queues: list[Queue[Item]] = [Queue(maxsize=LANE_DEPTH) for _ in range(self.lanes)]
         self.read = 0
+        #: Requests the users sent (whatever the answer): the "N" of "sent N of M".
+        self.sent = 0
         self.done = False
+        self.played_out = False
+        #: Why the reader stopped before the end of the dataset (None: it did not).
+        self.problem: str | None = None
         self.finished_lanes = 0
         self._claimed = 0
         self.greenlet: gevent.Greenlet[Any, Any] | None = None
+
+    def outcome(self, *, interrupted: bool, elapsed: float) -> ReplayOutcome:
+        """What the report says of the dataset. A replay that ended short by itself (its reader
+        stopped, users died, anything but --run-time or a signal) fails "dataset replayed in full"."""
+        sent, total = self.sent, self.total
+        note: str | None = None
+        row: Verdict | None = Verdict(
+            f"dataset replayed in full ({total} requests)", total, sent, sent >= total, "requests"
+        )
+        if sent < total and not self.played_out and self.problem is None:
+            of = f"after {sent} of the dataset's {total} requests"
+            if interrupted:  # INTERRUPTED already: a failed row would turn it into FAILED
+                note, row = f"the replay was interrupted {of}", None
+            elif self.run_time is not None and elapsed >= self.run_time - 1.0:
+                note, row = f"--run-time ended the replay {of}", None
+        return ReplayOutcome(total, sent, self.played_out, self.problem, note, row)
 
     def claim(self) -> int:
         """The lane of a starting user (one user per lane; extra users share lanes in turn)."""
@@ -102,7 +175,11 @@ class ReplaySource:
                 self.queues[rec.device % self.lanes].put((due, rec))
                 self.read += 1
         except DatasetError as e:
+            self.problem = str(e)
             log.error("loadsim replay: %s", e)
+        except Exception as e:  # any other failure to read must not look like a dataset played out
+            self.problem = f"the dataset reader failed after {self.read} requests: {e!r}"
+            log.exception("loadsim replay: the dataset reader failed")
         finally:
             self.done = True
             for q in self.queues:
@@ -161,6 +238,7 @@ class ReplayUser(TrackingUser):
             self._end_session()
             self._sid = sid
         result = self.deliver(req, data, due, began)
+        source.sent += 1
         if result is not None and result.outcome == "ok" and req.step in self.ctx.stage_of:
             reach(self._reached, self.ctx.stage_of[req.step])
 
@@ -196,6 +274,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     if opts.speed < 0:
         sys.stderr.write("loadsim: --speed must be 0 (as fast as possible) or more\n")
+        raise SystemExit(2)
+    if opts.processes or opts.master or opts.worker:  # locust -f replay.py --processes 2 would hang
+        if not (opts.worker and opts.processes):  # said once, by the parent, not by each forked worker
+            sys.stderr.write(f"loadsim: {ONE_PROCESS}\n")
         raise SystemExit(2)
     try:
         summary = read_summary(opts.dataset)
@@ -233,7 +315,15 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         return
     ctx.queue_limit = 0  # a replay sends what the dataset holds: no offline queues, every send recorded
     lanes = max(1, int(getattr(opts, "num_users", 1) or 1))
-    source = ReplaySource(ctx=ctx, directory=Path(opts.dataset), lanes=lanes, speed=opts.speed, restamp=opts.restamp)
+    source = ReplaySource(
+        ctx=ctx,
+        directory=Path(opts.dataset),
+        lanes=lanes,
+        total=int(read_summary(opts.dataset)["requests"]["total"]),
+        speed=opts.speed,
+        restamp=opts.restamp,
+        run_time=getattr(opts, "run_time", None) or None,
+    )
     state.replay = source
     source.start()
     if not isinstance(environment.runner, WorkerRunner):
@@ -246,7 +336,11 @@ def _quit_when_played(environment: Environment, source: ReplaySource) -> None:
         gevent.sleep(0.2)
         if environment.runner is None or environment.runner.state in ("stopped", "quitting"):
             return
-    log.info("loadsim replay: the dataset is played out (%d requests); stopping", source.read)
+    source.played_out = True
+    if source.problem is None:
+        log.info("loadsim replay: the dataset is played out (%d requests); stopping", source.read)
+    else:
+        log.error("loadsim replay: stopping after %d of %d requests: %s", source.sent, source.total, source.problem)
     gevent.sleep(0.1)
     if environment.runner is not None:
         environment.runner.quit()

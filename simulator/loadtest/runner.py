@@ -322,6 +322,13 @@ def check_run_options(opts: RunOptions) -> None:
             check_base_url(opts.host)
         except ValueError as exc:
             raise HarnessError(f"--host {opts.host!r}: {exc}") from None
+    args = opts.locust_args
+    if opts.locustfile == "replay" and (
+        opts.processes or _given(args, "--processes") or any(a in ("--master", "--worker") for a in args)
+    ):
+        from simulator.loadtest.replay import ONE_PROCESS  # Locust's arguments import it too (below)
+
+        raise HarnessError(ONE_PROCESS)
 
 
 def check_report_dir(report_dir: Path, *, given: bool = True) -> None:

@@ -22,7 +22,7 @@ from simulator.report.assets import CSS, SCRIPT
 from simulator.report.chart import TOTAL, Line
 from simulator.report.chart import Ids as _Ids
 from simulator.report.histogram import sparse_percentile
-from simulator.report.outcome import interruption, mock_caps, mock_warnings, result_of
+from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of
 from simulator.report.slo import Verdict
 from simulator.report.stats import RunStats, merge_slice
 
@@ -158,6 +158,14 @@ def _banners(summary: Mapping[str, Any]) -> str:
             f'<div class="banner bad" role="alert"><strong>{escape(cut)}</strong>: the run was stopped (a signal) '
             "before its planned run time. Its figures cover only the part that ran; it is not a pass.</div>"
         )
+    replayed = summary.get("replay")
+    if replayed and (replayed["sent"] < replayed["dataset_requests"] or replayed.get("problem")):
+        # Red when the replay failed to send it all; amber when --run-time or a signal cut it short.
+        bad = replayed.get("problem") or not replayed.get("note")
+        out.append(
+            f'<div class="banner {"bad" if bad else "warn"}"><strong>Replay</strong>: '
+            f"{escape(replay_line(replayed))}.</div>"
+        )
     stall = summary.get("stall") or {}
     unfinished = summary.get("unfinished") or {}
     # Red only for a target that stopped answering: a second with requests waiting and none
@@ -209,6 +217,7 @@ def _tiles(summary: Mapping[str, Any]) -> str:
     arrivals = summary.get("arrivals") or {}
     rate = total["failures"] / total["count"] if total["count"] else None
     rec = summary.get("reconciliation")
+    replayed = summary.get("replay")  # a replay is the closed model: its tile says what it sent instead
     tiles = [
         ("requests", _num(total["count"]), f"{total['rps']:,.1f} per second"),
         ("latency p50", f"{_ms(total['p50_ms'])} ms", f"p90 {_ms(total['p90_ms'])} ms"),
@@ -220,9 +229,13 @@ def _tiles(summary: Mapping[str, Any]) -> str:
             f"{_pct(rate, 2)} of requests; {_num(total['expected_rejections'])} expected 400s",
         ),
         (
-            "dropped arrivals",
-            _num(arrivals.get("dropped", 0)),
-            f"of {_num(arrivals.get('scheduled', 0))} scheduled" if arrivals.get("scheduled") else "closed model",
+            ("replayed", _num(replayed["sent"]), f"of the dataset's {_num(replayed['dataset_requests'])} requests")
+            if replayed
+            else (
+                "dropped arrivals",
+                _num(arrivals.get("dropped", 0)),
+                f"of {_num(arrivals.get('scheduled', 0))} scheduled" if arrivals.get("scheduled") else "closed model",
+            )
         ),
         (
             "reconciliation",
@@ -234,6 +247,7 @@ def _tiles(summary: Mapping[str, Any]) -> str:
     bad = {
         "failures": bool(total["failures"]),
         "dropped arrivals": bool(arrivals.get("dropped")),
+        "replayed": replayed is not None and replayed["sent"] < replayed["dataset_requests"],
         "reconciliation": rec is not None and not rec.get("ok"),
         "generator CPU": bool((summary.get("generator") or {}).get("saturated")),
     }

@@ -1,5 +1,6 @@
 """A run's outcome in words, read from its summary: PASSED, FAILED or INTERRUPTED, how far an
-interrupted run got, the mock's warnings and what its memory caps cost, as sentences. Both
+interrupted run got, how much of its dataset a replay sent, the mock's warnings and what its memory
+caps cost, as sentences. Both
 summary.md and the page say them."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MOCK_WARNINGS", "interruption", "mock_caps", "mock_warnings", "result_of"]
+__all__ = ["MOCK_WARNINGS", "interruption", "mock_caps", "mock_warnings", "replay_line", "result_of"]
 
 
 def interruption(summary: Mapping[str, Any]) -> str:
@@ -60,3 +61,14 @@ def mock_caps(reconciliation: Mapping[str, Any] | None) -> list[str]:
 def result_of(summary: Mapping[str, Any]) -> str:
     """PASSED, FAILED or INTERRUPTED (a summary written before ``result`` existed: from ``passed``)."""
     return str(summary.get("result") or ("PASSED" if summary.get("passed") else "FAILED"))
+
+
+def replay_line(replayed: Mapping[str, Any]) -> str:
+    """ "sent 7 of the dataset's 463 requests; the reader stopped: ..." or the note of a replay cut short
+    on purpose ("--run-time ended the replay after ..."): summary.md and the page."""
+    if replayed.get("note"):
+        return str(replayed["note"])
+    line = f"sent {replayed['sent']} of the dataset's {replayed['dataset_requests']} requests"
+    if replayed.get("problem"):
+        line += f"; the reader stopped: {replayed['problem']}"
+    return line

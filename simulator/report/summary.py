@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from simulator.errors import HarnessError
-from simulator.report.outcome import interruption, mock_caps, mock_warnings, result_of
+from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of
 from simulator.report.slo import Verdict, junit_xml
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
@@ -198,10 +198,13 @@ def build_summary(
     cpu_samples: Sequence[float] = (),
     saturated_at: float = 90.0,
     journey: JourneyConfig | None = None,
+    replay: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run's verdict: ``passed`` is false when an SLO failed or reconciliation found a difference.
 
     ``journey`` (the scenario's) names the funnel's events; without it the default names count.
+    ``replay`` (``loadsim replay``: the dataset's requests, those sent, a problem, a note): its
+    problem fails the run, named first; its note (a replay cut short on purpose) is a warning.
     """
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
@@ -211,6 +214,8 @@ def build_summary(
             f"the load generator was saturated (CPU up to {max(cpu_samples):.0f}%, threshold {saturated_at:g}%): "
             "latency figures include its own queueing; add --processes or workers"
         )
+    if replay is not None and replay.get("note"):
+        warnings.append(str(replay["note"]))
     result, reason = verdict_line(
         verdicts,
         reconciliation,
@@ -218,6 +223,7 @@ def build_summary(
         aborted=aborted,
         duration_s=seconds,
         planned_s=planned_s,
+        problem=(replay or {}).get("problem"),
     )
     return {
         "schema_version": SCHEMA_VERSION,
@@ -276,6 +282,7 @@ def build_summary(
         "unfinished": unfinished(stats),
         "stall": stall(stats),
         "population_exhausted": exhausted,
+        "replay": dict(replay) if replay is not None else None,
         "reconciliation": dict(reconciliation) if reconciliation is not None else None,
         "slo": [v.to_dict() for v in verdicts],
         "passed": result == "PASSED" and reconciled,
@@ -302,9 +309,11 @@ def verdict_line(
     aborted: str | None = None,
     duration_s: float = 0.0,
     planned_s: float | None = None,
+    problem: str | None = None,
 ) -> tuple[str, str]:
-    """(result, the reason in one line): what a CI log shows last."""
-    reasons: list[str] = []
+    """(result, the reason in one line): what a CI log shows last. ``problem``: a harness input that
+    failed mid-run (a damaged dataset line), named first."""
+    reasons: list[str] = [problem] if problem else []
     differences = list((reconciliation or {}).get("differences") or [])
     # Completion first: a target that stopped answering explains the SLOs that measured nothing.
     for v in sorted(verdicts, key=lambda v: not is_completion(v)):
@@ -389,6 +398,9 @@ def _md(summary: Mapping[str, Any]) -> str:
             f"| {name} | {r['count']} | {r['failures']} | {r['expected_rejections']} | {r['rps']:.1f} "
             f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |"
         )
+    replayed = summary.get("replay")
+    if replayed:
+        lines += ["", f"Replay: {replay_line(replayed)}"]
     arrivals = summary.get("arrivals") or {}
     if arrivals.get("scheduled"):
         planned_n = arrivals.get("planned")

@@ -8,9 +8,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from html import escape
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 
 from simulator.dataset import ENDPOINT_NAMES, generate, read_dataset
@@ -121,3 +124,162 @@ def test_speed_plays_simulated_time_scaled_and_restamp_moves_added_at_to_now(tmp
             added = orjson.loads(body)["added_at"]
             assert added >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1))
     assert took < 60
+
+
+def damage(data: Path) -> None:
+    """The reproduction of a damaged dataset: line 6 of requests/events.jsonl cut to 40 bytes, line 8 emptied."""
+    path = data / "requests" / "events.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[5], lines[7] = lines[5][:40], b""
+    path.write_bytes(b"\n".join(lines))
+
+
+def cut_short(data: Path, rows: int) -> None:
+    """A copy that stopped early: only the first ``rows`` rows of the table and their request lines, whole."""
+    table = data / "events.csv"
+    head, *body = table.read_bytes().splitlines(keepends=True)
+    table.write_bytes(head + b"".join(body[:rows]))
+    kept = Counter(line.split(b",")[3].decode() for line in body[:rows])  # the endpoint column
+    for ep in ENDPOINT_NAMES:
+        path = data / "requests" / f"{ep}.jsonl"
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[: kept[ep]]))
+
+
+def loadsim(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        cwd=cwd,
+    )
+
+
+def locust_replay(data: Path, url: str, report: Path) -> subprocess.CompletedProcess[str]:
+    """The locustfile on its own (no loadsim replay around it, so no check before the run)."""
+    from simulator.locustfiles import path
+
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "locust", "-f", str(path("replay")), "--headless", "--host", url),
+            *("--dataset", str(data), "--users", "4", "--spawn-rate", "4", "--run-time", "90s"),
+            *("--report-dir", str(report), "--only-summary"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=subprocess_env(),
+        cwd=report.parent,
+    )
+
+
+@pytest.mark.parametrize(
+    ("spoil", "named"),
+    [
+        (damage, "requests/events.jsonl line 6: not valid JSON"),
+        (lambda data: cut_short(data, 300), "requests/externalIds.jsonl holds 38 lines, summary.json says 57"),
+    ],
+    ids=["damaged-line", "cut-short"],
+)
+def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
+    tmp_path: Path, spoil: Callable[[Path], None], named: str
+) -> None:
+    """Before: `loadsim replay` of this dataset sent 7 of its 463 requests and printed PASSED, exit 0."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=50, days=1, seed=1)
+    spoil(data)
+    done = loadsim(tmp_path, "replay", str(data), "--report-dir", str(tmp_path / "report"))
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]
+    said = [line for line in out.splitlines() if named in line]
+    assert len(said) == 1 and str(data) in said[0], out[-3000:]
+    assert "mock collector at" not in out and "PASSED" not in out, out[-3000:]
+    assert not (tmp_path / "report").exists()
+
+
+def test_damage_found_mid_run_fails_the_verdict_and_the_report_says_what_was_sent(tmp_path: Path) -> None:
+    """Before: the reader's JSONDecodeError ended the replay as if played out: PASSED, exit 0, 7 of 463 sent."""
+    data = tmp_path / "dataset"
+    total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["total"]
+    damage(data)
+    store = tmp_path / "mock.sqlite3"
+    mock, url = start_mock(store)
+    try:
+        done = locust_replay(data, url, tmp_path / "report")
+    finally:
+        stop(mock)
+    assert done.returncode == 2, done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["result"] == "FAILED" and not report["passed"]
+    assert "requests/events.jsonl line 6: not valid JSON" in report["reason"], report["reason"]
+    replayed = report["replay"]
+    assert replayed["dataset_requests"] == total and 0 < replayed["sent"] < total, replayed
+    assert replayed["sent"] == report["total"]["count"]
+    assert "line 6" in (replayed["problem"] or "")
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert f"sent {replayed['sent']} of the dataset's {total} requests" in md, md
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert escape(f"sent {replayed['sent']} of the dataset's {total} requests") in page
+
+
+def test_a_replay_that_sends_less_than_the_dataset_holds_fails(tmp_path: Path) -> None:
+    """Before: a dataset cut after 300 rows (the files whole, summary.json saying 463) replayed as PASSED."""
+    data = tmp_path / "dataset"
+    total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["total"]
+    cut_short(data, 300)
+    mock, url = start_mock(tmp_path / "mock.sqlite3")
+    try:
+        done = locust_replay(data, url, tmp_path / "report")
+    finally:
+        stop(mock)
+    assert done.returncode == 1, done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["result"] == "FAILED"
+    assert report["replay"]["sent"] == 300 and report["replay"]["dataset_requests"] == total
+    row = next(v for v in report["slo"] if v["name"].startswith("dataset replayed in full"))
+    assert row == {**row, "threshold": total, "actual": 300, "passed": False}
+    assert row["name"] in report["reason"]
+
+
+def test_a_replay_cut_short_by_run_time_names_what_it_sent_beside_the_verdict(tmp_path: Path) -> None:
+    """--run-time is the run's plan, as in loadsim run: reaching it is no failure, but the shortfall is named."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, cut after 3 s
+    done = loadsim(
+        tmp_path, "replay", str(data), "--speed", f"{speed:.3f}", "--run-time", "3s", "--report-dir", "report"
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    sent = report["replay"]["sent"]
+    assert sent < len(records) and report["replay"]["dataset_requests"] == len(records)
+    note = f"--run-time ended the replay after {sent} of the dataset's {len(records)} requests"
+    assert any(note in w for w in report["warnings"]), report["warnings"]
+    assert f"WARNING: {note}" in done.stdout, done.stdout[-3000:]
+
+
+def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
+    """Before: `loadsim replay DIR -- --processes 2` sent about half the dataset and then hung."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    # A hang is killed whole (loadsim, its mock and Locust's processes, each in a session of its own), then fails.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "replay", str(data), "--report-dir", "report", "--", "--processes", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        for child in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
+            child.kill()
+        proc.communicate()
+        pytest.fail("loadsim replay -- --processes 2 hung for 60 s")
+    assert proc.returncode == 2, out[-3000:]
+    assert len([line for line in out.splitlines() if "--processes" in line]) == 1, out
+    assert "mock collector at" not in out and not (tmp_path / "report").exists(), out
