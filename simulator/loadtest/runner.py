@@ -168,8 +168,8 @@ class _Outage:
     at: float
     length: float
     status: int | str
-    timers: list[threading.Timer] = field(default_factory=list)
     saved: bytes = b"{}"
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def of(cls, options: Mapping[str, Any], admin: str, *, stretch: float = 1.0) -> _Outage | None:
@@ -213,15 +213,32 @@ class _Outage:
             self._send("PUT", "/_admin/faults", self.saved)
         print("loadsim: outage over: the mock is back", file=sys.stderr, flush=True)
 
+    def _load_started(self) -> bool:
+        """The mock has had a tracking request: the load is on (admin calls are not counted)."""
+        req = urllib.request.Request(f"{self.admin}/_admin/stats", headers=admin_headers())
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return int(orjson.loads(r.read()).get("requests", 0)) > 0
+        except (OSError, ValueError):
+            return False  # not up yet, or busy: asked again
+
+    def _play(self) -> None:
+        # The window counts from the load's first request, not from Locust's launch: Locust's start-up
+        # (a second or two) would otherwise move the outage that much earlier into the run.
+        while not self._load_started():
+            if self._stop.wait(0.05):
+                return
+        if self._stop.wait(self.at):
+            return
+        self._begin()
+        if not self._stop.wait(self.length):
+            self._end()
+
     def schedule(self) -> None:
-        self.timers = [threading.Timer(self.at, self._begin), threading.Timer(self.at + self.length, self._end)]
-        for t in self.timers:
-            t.daemon = True
-            t.start()
+        threading.Thread(target=self._play, name="loadsim-outage", daemon=True).start()
 
     def cancel(self) -> None:
-        for t in self.timers:
-            t.cancel()
+        self._stop.set()
 
 
 def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str]:
