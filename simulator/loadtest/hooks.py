@@ -572,7 +572,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             reconciliation=reconciliation,
             target_rate=plan.rate,  # over the arrival window, as the achieved rate is
             planned_arrivals=plan.arrivals,
-            planned_s=profile.duration,
+            # A replay plans no time of its own (it plays its dataset out) unless --run-time gives one.
+            planned_s=state.replay.run_time if state.replay else profile.duration,
             interrupted=state.interrupted,
             aborted=state.aborted,
             exhausted=exhausted,

@@ -283,3 +283,35 @@ def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
     assert proc.returncode == 2, out[-3000:]
     assert len([line for line in out.splitlines() if "--processes" in line]) == 1, out
     assert "mock collector at" not in out and not (tmp_path / "report").exists(), out
+
+
+def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: Path) -> None:
+    """Ctrl-C mid-replay: INTERRUPTED (exit 3), what was sent named. Before, the report said
+    "INTERRUPTED after 3 s of 300 s planned": the scenario's run time, which a replay never plans."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, interrupted after ~4 s
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "replay", str(data), "--speed", f"{speed:.3f}", "--report-dir", "report"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(4)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, out[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["result"] == "INTERRUPTED" and report["timing"]["planned_s"] is None, report["timing"]
+    sent = report["replay"]["sent"]
+    assert 0 < sent < len(records), report["replay"]
+    assert f"the replay was interrupted after {sent} of the dataset's {len(records)} requests" in out, out[-3000:]
+    assert "planned" not in (tmp_path / "report" / "summary.md").read_text().split("\n", 1)[0]
