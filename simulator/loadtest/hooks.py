@@ -126,6 +126,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
         runner.register_message(FINAL_MESSAGE, _on_final_report)
     else:
         events.report_to_master.add_listener(_on_report_to_master)
+    # gevent's loop caches its clock, and it has not run since Locust started up (imports, this set-up).
+    # Locust schedules its --run-time timer next, from that stale clock: the run ended a start-up's
+    # length early (a replay of --run-time 3s stopped after 1.4 s).
+    gevent.get_hub().loop.update_now()
 
 
 #: Our options the web UI's start form sends as text (a form knows no types); '' means "as the
