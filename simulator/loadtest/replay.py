@@ -119,6 +119,8 @@ class ReplaySource:
         #: Requests the users sent (whatever the answer): the "N" of "sent N of M".
         self.sent = 0
         self.done = False
+        #: The reader got to the end of the dataset (not stopped, not failed).
+        self.read_all = False
         self.played_out = False
         #: Why the reader stopped before the end of the dataset (None: it did not).
         self.problem: str | None = None
@@ -174,6 +176,7 @@ class ReplaySource:
                         gevent.sleep(ahead)
                 self.queues[rec.device % self.lanes].put((due, rec))
                 self.read += 1
+            self.read_all = True
         except DatasetError as e:
             self.problem = str(e)
             log.error("loadsim replay: %s", e)
@@ -336,6 +339,10 @@ def _quit_when_played(environment: Environment, source: ReplaySource) -> None:
         gevent.sleep(0.2)
         if environment.runner is None or environment.runner.state in ("stopped", "quitting"):
             return
+    runner = environment.runner
+    stopping = runner is None or runner.state in ("stopping", "stopped", "quitting")
+    if source.problem is None and (stopping or not source.read_all):
+        return  # the lanes ended because the run is stopping (--run-time, a signal): not played out
     source.played_out = True
     if source.problem is None:
         log.info("loadsim replay: the dataset is played out (%d requests); stopping", source.read)
