@@ -101,6 +101,8 @@ class _Gen:
         t = spec.type
         if t == "string":
             self.emit(depth, f"if type({v}) is not str or len({v}) > MAX: return False")
+            if spec.required and spec.enum is None:  # contract.blank(), inlined: a call would cost
+                self.emit(depth, f"if not {v} or {v}.isspace(): return False")
             if spec.format is not None:
                 match = self.const(contract.FORMATS[spec.format].compiled().match)
                 # Values repeat (a user id on every event of a device, one added_at second on

@@ -212,7 +212,35 @@ def _cases() -> list[Case]:
         field("events", "negative-tax", "properties.tax", -1, "properties.tax: expected at least 0"),
         field("events", "sid-null", "sid", None, "sid: expected a string, got null"),
         field("events", "identify-by-array", "identify_by", [], "identify_by: expected an object"),
+        # Null and blank where the contract needs a value: each was a 200 (the null read as absent,
+        # yet counted as present by the rule across fields; a blank name passed as a name).
+        field(
+            "identify",
+            "identify-by-email-null",
+            "identify_by",
+            {"identify_by_email": None},
+            "identify_by: expected identify_by_email and/or identify_by_phone, got null",
+        ),
+        field("externalIds", "android-aaid-null", "external_ids.aaid", None, "external_ids.aaid: required on Android"),
+        field("events", "event-name-empty", "event_name", "", 'event_name: expected a non-blank string, got ""'),
+        field("events", "event-name-spaces", "event_name", "   ", "event_name: expected a non-blank string"),
+        field("events", "event-name-whitespace", "event_name", "\t\r\n", "event_name: expected a non-blank string"),
     ]
+    ios = ms.session_start(platform="ios")
+    ios["external_ids"]["idfa"] = None
+    cases.append(
+        (
+            "externalIds-ios-idfa-null",
+            "externalIds",
+            "POST",
+            ms.PATHS["externalIds"],
+            None,
+            orjson.dumps(ios),
+            400,
+            "invalid_body",
+            "external_ids.idfa: required on iOS",
+        )
+    )
     two = _with(_with(BODIES["events"], "uid", 5), "properties.value", "a")
     cases.append(
         (
