@@ -504,3 +504,65 @@ def test_a_bug_in_the_mock_is_a_500_that_says_so_not_a_400(monkeypatch: pytest.M
         assert b"a bug" in payload
         assert mock.stats()["rejections_by_reason"] == {"internal_error": 1}
         assert ms.get_json(ms.connect(mock.url), "/_admin/health") == {"status": "ok"}
+
+
+# --- Upgrade: the mock speaks HTTP/1.1 only, and says so by ignoring the offer ---
+
+H2C = {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAAQCAAAAAAIAAAAA"}
+
+
+def _chunked(body: bytes) -> bytes:
+    half = len(body) // 2
+    return b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("split", [False, True], ids=["one-write", "head-then-body"])
+def test_an_h2c_upgrade_is_ignored_and_its_body_handled_like_any_post(
+    mock: MockServer, framing: str, split: bool
+) -> None:
+    # Java's RestClient and Ktor offer h2c on every POST; a server without h2c answers in HTTP/1.1
+    # (RFC 9113 §3.1, RFC 9110 §7.8). This POST was answered 400 "empty body" and the connection
+    # closed: the parser skipped the body of what it took for a protocol switch.
+    import socket
+
+    bodies = [orjson.dumps(ms.event(3, value=v)) for v in (31.0, 32.0)]
+    headers = {**ms.HEADERS, **H2C}
+    if framing == "chunked":
+        headers["Transfer-Encoding"] = "chunked"
+        head = ms.raw_request("POST", "/webhook/h2c", headers, content_length=False)
+        first_body = _chunked(bodies[0])
+    else:
+        head = ms.raw_request("POST", "/webhook/h2c", headers, bodies[0])[: -len(bodies[0])]
+        first_body = bodies[0]
+    follow_up = ms.raw_request("POST", "/webhook/h2c", None, bodies[1])
+    before = mock.stats()
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        if split:  # as Ktor writes: the head, then the body in its own segment
+            sock.sendall(head)
+            sock.sendall(first_body + follow_up)
+        else:
+            sock.sendall(head + first_body + follow_up)
+        f = sock.makefile("rb")
+        answers = [ms.read_response(f) for _ in range(2)]
+    assert [(status, body) for status, _, body in answers] == [(200, b""), (200, b"")]
+    assert all("upgrade" not in h for _, h, _ in answers)
+    after = mock.stats()
+    assert after["accepted"]["events"] == before["accepted"]["events"] + 2
+    assert after["digest"]["events"] == (before["digest"]["events"] + digest_all(bodies)) & ((1 << 64) - 1)
+
+
+def test_an_h2c_upgrade_on_an_invalid_post_gets_the_400_of_its_own_body(mock: MockServer) -> None:
+    body = orjson.dumps(_with(BODIES["events"], "properties.value", "a lot"))
+    req = ms.raw_request("POST", ms.PATHS["events"], {**ms.HEADERS, **H2C}, body)
+    [(status, _, payload)] = ms.exchange(mock.url, req)
+    assert status == 400
+    assert "properties.value: expected a number" in orjson.loads(payload)["validation_error"]["error_message"]
+
+
+def test_many_h2c_offers_pipelined_in_one_write_are_all_answered_in_order(mock: MockServer) -> None:
+    bodies = [orjson.dumps(ms.event(4, value=v)) for v in range(300)]
+    reqs = [ms.raw_request("POST", "/webhook/h2c-many", {**ms.HEADERS, **H2C}, b) for b in bodies]
+    reqs[7] = ms.raw_request("POST", "/webhook/h2c-many", {**ms.HEADERS, **H2C}, b"{}")
+    answers = ms.exchange(mock.url, b"".join(reqs), count=len(reqs))
+    assert [a[0] for a in answers] == [400 if i == 7 else 200 for i in range(len(reqs))]
