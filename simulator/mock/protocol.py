@@ -131,6 +131,7 @@ class HttpProtocol(asyncio.Protocol):
         "_auth",
         "_body",
         "_clen",
+        "_conn",
         "_ct",
         "_declined",
         "_expect",
@@ -139,6 +140,7 @@ class HttpProtocol(asyncio.Protocol):
         "_headbuf",
         "_host",
         "_in_body",
+        "_ka10",
         "_last",
         "_linger",
         "_origin",
@@ -183,6 +185,9 @@ class HttpProtocol(asyncio.Protocol):
         self._size = 0
         self._clen = -1
         self._expect = False
+        #: A Connection header was seen; the answer must say keep-alive (an HTTP/1.0 keep-alive request).
+        self._conn = False
+        self._ka10 = False
         #: An Upgrade header was seen, and the Transfer-Encoding sent (both only to decline an upgrade).
         self._upgrade = False
         self._te: bytes | None = None
@@ -339,6 +344,8 @@ class HttpProtocol(asyncio.Protocol):
             self._origin = value
         elif n == b"authorization":
             self._auth = value
+        elif n == b"connection":
+            self._conn = True  # only the version tells what it means: see on_message_complete
         elif n == b"upgrade":
             self._upgrade = True
         elif n == b"transfer-encoding":
@@ -373,6 +380,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._te = None
                 return
         self.keep_alive = self.parser.should_keep_alive() and not self.draining
+        # RFC 9112 §9.3: an HTTP/1.0 connection persists only if the answer says keep-alive too.
+        self._ka10 = self._conn and self.keep_alive and self.parser.get_http_version() == "1.0"
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         method = self.parser.get_method()
         self._head = method == b"HEAD"
@@ -390,8 +399,8 @@ class HttpProtocol(asyncio.Protocol):
         self.app.handle(self, method, url, ct, ua, body)
         # After handling: the admin API reads them during ``handle``; the rare ones only when sent.
         self._host = None
-        if self._expect or self._origin is not None or self._auth is not None or self._te is not None:
-            self._expect, self._origin, self._auth, self._te = False, None, None, None
+        if self._expect or self._conn or self._origin is not None or self._auth is not None or self._te is not None:
+            self._expect, self._conn, self._origin, self._auth, self._te = False, False, None, None, None
 
     def _plain_head(self) -> bytes:
         """The current request's head as a plain HTTP/1.1 request: its request line, body framing and
@@ -481,6 +490,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._head:  # a HEAD answer has the headers of the GET answer and no body
             data = data[: data.index(b"\r\n\r\n") + 4]
+        if self._ka10:
+            data = data.replace(b"\r\n\r\n", b"\r\nConnection: keep-alive\r\n\r\n", 1)
         if delay <= 0 and not self._queue:
             self.transport.write(data)  # type: ignore[union-attr]
             if not self.keep_alive:

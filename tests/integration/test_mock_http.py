@@ -566,3 +566,35 @@ def test_many_h2c_offers_pipelined_in_one_write_are_all_answered_in_order(mock: 
     reqs[7] = ms.raw_request("POST", "/webhook/h2c-many", {**ms.HEADERS, **H2C}, b"{}")
     answers = ms.exchange(mock.url, b"".join(reqs), count=len(reqs))
     assert [a[0] for a in answers] == [400 if i == 7 else 200 for i in range(len(reqs))]
+
+
+# --- HTTP/1.0: a connection persists only when the answer says so (RFC 9112 §9.3) ---
+
+
+def _http10(headers: dict[str, str], body: bytes) -> bytes:
+    return ms.raw_request("POST", ms.PATHS["events"], headers, body).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+
+
+def test_http10_keep_alive_is_answered_keep_alive_and_the_connection_kept(mock: MockServer) -> None:
+    # RFC 9112 §9.3: an HTTP/1.0 connection persists only if the answer says keep-alive; the mock
+    # kept the connection open but did not say so, so the client closed it (or waited for EOF).
+    import socket
+
+    req = _http10({**ms.HEADERS, "Connection": "keep-alive"}, orjson.dumps(BODIES["events"]))
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        f = sock.makefile("rb")
+        for _ in range(3):
+            sock.sendall(req)
+            status, headers, _ = ms.read_response(f)
+            assert status == 200 and headers.get("connection", "").lower() == "keep-alive", headers
+
+
+def test_plain_http10_gets_its_answer_then_the_connection_closes(mock: MockServer) -> None:
+    import socket
+
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        sock.sendall(_http10(ms.HEADERS, orjson.dumps(BODIES["events"])))
+        f = sock.makefile("rb")
+        status, headers, _ = ms.read_response(f)
+        assert status == 200 and headers.get("connection", "").lower() != "keep-alive"
+        assert f.read(1) == b""  # EOF, within the socket's timeout
