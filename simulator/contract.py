@@ -10,6 +10,8 @@ never raises. Where the reference is ambiguous the decisions of DESIGN.md apply:
 ``limitAdTracking`` (the strings "true"/"false" accepted too), ``uid`` = app id + optional ``_``
 + UUIDv4 in either case, ``added_at`` in UTC with ``Z``, ``identify_by`` required everywhere and
 non-empty on identify. Unknown keys are allowed (SDKs add fields); known ones must be right.
+A required string must not be blank, and an optional null reads as absent everywhere, the rules
+across fields included: a null advertising id or identify_by value is not one sent.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "Endpoint",
     "Field",
     "Problem",
+    "blank",
     "describe",
     "endpoint_for_path",
     "error_body",
@@ -275,28 +278,40 @@ def _uid_matches_app(body: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def _present(obj: Mapping[str, Any], key: str) -> bool:
+    """A member a rule across fields may count on: an optional null reads as absent (see
+    ``_check_members``), so a rule that needs the member must not count a null as sent."""
+    return obj.get(key) is not None
+
+
 def _ad_id_matches_platform(body: Mapping[str, Any]) -> list[Problem]:
-    """iOS (i2) sends its IDFA, Android (a2) its AAID."""
+    """iOS (i2) sends its IDFA, Android (a2) its AAID (zeroed, never null, when ad tracking is limited)."""
     info, ext = body.get("additional_info"), body.get("external_ids")
     if not (isinstance(info, dict) and isinstance(ext, dict)):
         return []
     version = info.get("extInfoVersion")
     key = {"i2": "idfa", "a2": "aaid"}.get(version) if isinstance(version, str) else None
-    if key and key not in ext:
+    if key and not _present(ext, key):
         platform = "iOS" if key == "idfa" else "Android"
         return [
             Problem(
                 f"external_ids.{key}",
-                f"required on {platform} (additional_info.extInfoVersion is {_show(info['extInfoVersion'])})",
+                f"required on {platform} (additional_info.extInfoVersion is {_show(info['extInfoVersion'])})"
+                + (", got null" if key in ext else ""),
             )
         ]
     return []
 
 
+_IDENTIFY_BY_KEYS = ("identify_by_email", "identify_by_phone")
+
+
 def _identifies_someone(body: Mapping[str, Any]) -> list[Problem]:
+    """identify_by names an email or a phone (a null names nobody)."""
     by = body.get("identify_by")
-    if isinstance(by, dict) and not ({"identify_by_email", "identify_by_phone"} & by.keys()):
-        return [Problem("identify_by", "expected identify_by_email and/or identify_by_phone, got neither")]
+    if isinstance(by, dict) and not any(_present(by, k) for k in _IDENTIFY_BY_KEYS):
+        got = "got null" if any(k in by for k in _IDENTIFY_BY_KEYS) else "got neither"
+        return [Problem("identify_by", f"expected identify_by_email and/or identify_by_phone, {got}")]
     return []
 
 
@@ -495,6 +510,13 @@ def _check_valid_timestamp(value: str) -> bool:
     return True
 
 
+def blank(value: str) -> bool:
+    """Whether a string is empty or whitespace only: no value for a required field (the reference
+    requires event_name, "Name of the event"; "" names nothing). ``simulator.mock.validation``
+    compiles the same test."""
+    return not value or value.isspace()
+
+
 def _check(spec: Field, value: Any, path: str, out: list[Problem]) -> None:
     t = spec.type
     if t == "string":
@@ -511,6 +533,10 @@ def _check(spec: Field, value: Any, path: str, out: list[Problem]) -> None:
             ):
                 out.append(Problem(path, f"expected {fmt.expected}, got {_show(value)}"))
                 return
+        # After the format, before the enum: either says better what a blank should have been.
+        if spec.required and spec.enum is None and blank(value):
+            out.append(Problem(path, f"expected a non-blank string, got {_show(value)}"))
+            return
     elif t == "boolean":
         if type(value) is not bool and not (spec.bool_strings and value in ("true", "false")):
             out.append(Problem(path, f"expected a boolean, got {_got(value)}"))
@@ -652,6 +678,8 @@ def _schema(spec: Field) -> dict[str, Any]:
         s["maxLength"] = MAX_STRING
     if spec.format:
         s["pattern"] = f"^(?:{FORMATS[spec.format].pattern})$"
+    elif spec.type == "string" and spec.required and spec.enum is None:
+        s["pattern"] = r"\S"  # not blank (see blank()); formats and enums already say more
     if spec.enum is not None:
         s["enum"] = list(spec.enum)
     if spec.minimum is not None:

@@ -2,7 +2,9 @@
 
 HTTP/1.1 keep-alive and pipelining: each connection answers in request order. An answer that
 must wait (injected latency, a freeze, a held request) takes a slot in the connection's queue;
-answers behind it wait for it, as HTTP/1.1 requires. The limits and timeouts of a request's head
+answers behind it wait for it, as HTTP/1.1 requires. An Upgrade offer (h2c, websocket) is ignored,
+as RFC 9110 §7.8 lets a server that speaks only HTTP/1.1: the request, body and all, and the
+connection go on in HTTP/1.1. The limits and timeouts of a request's head
 and body are enforced here, before the request reaches the handler (``server.App``), which this
 module knows only as the ``Handler`` protocol: the server imports this module, never the reverse.
 """
@@ -129,19 +131,24 @@ class HttpProtocol(asyncio.Protocol):
         "_auth",
         "_body",
         "_clen",
+        "_conn",
         "_ct",
+        "_declined",
         "_expect",
         "_head",
         "_head_began",
         "_headbuf",
         "_host",
         "_in_body",
+        "_ka10",
         "_last",
         "_linger",
         "_origin",
         "_queue",
         "_size",
+        "_te",
         "_ua",
+        "_upgrade",
         "_url",
         "admin_ok",
         "admin_only",
@@ -178,6 +185,14 @@ class HttpProtocol(asyncio.Protocol):
         self._size = 0
         self._clen = -1
         self._expect = False
+        #: A Connection header was seen; the answer must say keep-alive (an HTTP/1.0 keep-alive request).
+        self._conn = False
+        self._ka10 = False
+        #: An Upgrade header was seen, and the Transfer-Encoding sent (both only to decline an upgrade).
+        self._upgrade = False
+        self._te: bytes | None = None
+        #: The head of an upgrade just declined, to parse its body as HTTP/1.1 (see ``_decline_upgrade``).
+        self._declined: bytes | None = None
         #: Between the end of a request's head and the end of its body.
         self._in_body = False
         #: The part of a request's head received so far (empty between requests).
@@ -216,26 +231,50 @@ class HttpProtocol(asyncio.Protocol):
             if ready is None:
                 return
             data = ready
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:
-            refusal = exc.__context__
-            if isinstance(refusal, _Refuse):
-                self._refuse(refusal)
-                return
-            # A bug in the mock, not in the request: say so with a 500 (the tests assert none
-            # ever happens) rather than blaming the client with a 400.
-            log.exception("loadsim mock: internal error while answering a request")
-            self.app.state.reject(None, "internal_error")
-            self._bad_request("internal error in the loadsim mock (a bug: please report it)", status=500)
-        except httptools.HttpParserUpgrade:
-            # The request was answered already (its message completed): that one answer, then close.
-            self.keep_alive = False
-            self.draining = self._linger = True
-            if not self._queue:
-                self._close()
-        except httptools.HttpParserError as exc:
-            self._bad_request(f"malformed HTTP request: {exc}")
+        # Bounded: each declined upgrade consumes its head from ``data`` (see ``_decline_upgrade``).
+        while True:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserCallbackError as exc:
+                refusal = exc.__context__
+                if isinstance(refusal, _Refuse):
+                    self._refuse(refusal)
+                    return
+                # A bug in the mock, not in the request: say so with a 500 (the tests assert none
+                # ever happens) rather than blaming the client with a 400.
+                log.exception("loadsim mock: internal error while answering a request")
+                self.app.state.reject(None, "internal_error")
+                self._bad_request("internal error in the loadsim mock (a bug: please report it)", status=500)
+            except httptools.HttpParserUpgrade as exc:
+                rest = self._decline_upgrade(data, exc.args[0])
+                if rest is not None:
+                    data = rest
+                    continue
+                # CONNECT, answered already: what follows would be a tunnel's bytes. That one answer, then close.
+                self.keep_alive = False
+                self.draining = self._linger = True
+                if not self._queue:
+                    self._close()
+            except httptools.HttpParserError as exc:
+                self._bad_request(f"malformed HTTP request: {exc}")
+            return
+
+    def _decline_upgrade(self, data: bytes, offset: int) -> bytes | None:
+        """What to parse next after the parser stopped at an Upgrade (h2c, websocket): None for CONNECT.
+
+        The mock speaks only HTTP/1.1, so it ignores the offer (RFC 9110 §7.8) and serves the request
+        as any other. httptools stops at the end of such a head and skips its body, so the request
+        was held back in ``on_message_complete``; a fresh parser now reads it from a head without
+        the Upgrade (the same request line, framing and persistence) followed by the bytes after
+        the original head, and the connection goes on in HTTP/1.1.
+        """
+        head = self._declined
+        if head is None:
+            return None
+        self._declined = None
+        self._url = b""  # the fresh parser reads the request line again (and checks its length again)
+        self.parser = httptools.HttpRequestParser(self)
+        return head + data[offset:]
 
     def _head_ready(self, data: bytes) -> bytes | None:
         """What to give the parser now while a head arrives, or None (buffered, or refused).
@@ -305,6 +344,12 @@ class HttpProtocol(asyncio.Protocol):
             self._origin = value
         elif n == b"authorization":
             self._auth = value
+        elif n == b"connection":
+            self._conn = True  # only the version tells what it means: see on_message_complete
+        elif n == b"upgrade":
+            self._upgrade = True
+        elif n == b"transfer-encoding":
+            self._te = value
 
     def on_headers_complete(self) -> None:
         self._in_body = True
@@ -314,6 +359,7 @@ class HttpProtocol(asyncio.Protocol):
             raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
         if self._expect and not self._queue and not self.closed:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
+            self._expect = False  # once: a declined upgrade's head is parsed twice
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -325,7 +371,17 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.closed:
             return
+        if self._upgrade:
+            self._upgrade = False
+            if self.parser.should_upgrade() and self.parser.get_method() != b"CONNECT":
+                # httptools skipped the body of what it took for a protocol switch: hold the
+                # request back, to be parsed again as HTTP/1.1 (see ``_decline_upgrade``).
+                self._declined = self._plain_head()
+                self._te = None
+                return
         self.keep_alive = self.parser.should_keep_alive() and not self.draining
+        # RFC 9112 §9.3: an HTTP/1.0 connection persists only if the answer says keep-alive too.
+        self._ka10 = self._conn and self.keep_alive and self.parser.get_http_version() == "1.0"
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         method = self.parser.get_method()
         self._head = method == b"HEAD"
@@ -343,8 +399,25 @@ class HttpProtocol(asyncio.Protocol):
         self.app.handle(self, method, url, ct, ua, body)
         # After handling: the admin API reads them during ``handle``; the rare ones only when sent.
         self._host = None
-        if self._expect or self._origin is not None or self._auth is not None:
-            self._expect, self._origin, self._auth = False, None, None
+        if self._expect or self._conn or self._origin is not None or self._auth is not None or self._te is not None:
+            self._expect, self._conn, self._origin, self._auth, self._te = False, False, None, None, None
+
+    def _plain_head(self) -> bytes:
+        """The current request's head as a plain HTTP/1.1 request: its request line, body framing and
+        persistence, without the Upgrade; the other headers the mock reads are kept already."""
+        p = self.parser
+        http10 = p.get_http_version() == "1.0"
+        lines = [b"%s %s HTTP/1.%d" % (p.get_method(), self._url, 0 if http10 else 1)]
+        if self._te is not None:
+            lines.append(b"Transfer-Encoding: " + self._te)
+        elif self._clen >= 0:
+            lines.append(b"Content-Length: %d" % self._clen)
+        keep = p.should_keep_alive()
+        if http10 and keep:
+            lines.append(b"Connection: keep-alive")
+        elif not http10 and not keep:
+            lines.append(b"Connection: close")
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     # --- limits and timeouts ----------------------------------------------------------------
 
@@ -417,6 +490,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._head:  # a HEAD answer has the headers of the GET answer and no body
             data = data[: data.index(b"\r\n\r\n") + 4]
+        if self._ka10:
+            data = data.replace(b"\r\n\r\n", b"\r\nConnection: keep-alive\r\n\r\n", 1)
         if delay <= 0 and not self._queue:
             self.transport.write(data)  # type: ignore[union-attr]
             if not self.keep_alive:

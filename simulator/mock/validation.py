@@ -101,19 +101,26 @@ class _Gen:
         t = spec.type
         if t == "string":
             self.emit(depth, f"if type({v}) is not str or len({v}) > MAX: return False")
+            # contract.blank(), inlined (a call would cost the hot path), for a required string.
+            no_text = f"not {v} or {v}.isspace()"
             if spec.format is not None:
                 match = self.const(contract.FORMATS[spec.format].compiled().match)
                 # Values repeat (a user id on every event of a device, one added_at second on
                 # thousands of requests): remember the strings that passed, so the regex runs
-                # once per distinct value rather than once per request.
+                # once per distinct value rather than once per request. A blank is never
+                # remembered, so the blank test too runs only on a miss.
                 seen = self.const(self.memo(spec.format))
                 self.emit(depth, f"if {v} not in {seen}:")
                 self.emit(depth + 1, f"if not {match}({v}): return False")
                 if spec.format == "timestamp":
                     ts = self.const(contract._check_valid_timestamp)
                     self.emit(depth + 1, f"if not {ts}({v}): return False")
+                if spec.required and spec.enum is None:
+                    self.emit(depth + 1, f"if {no_text}: return False")
                 self.emit(depth + 1, f"if len({seen}) >= {_MEMO_SIZE}: {seen}.clear()")
-                self.emit(depth + 1, f"{seen}.add({v})")
+                self.emit(depth + 1, f"if not ({no_text}): {seen}.add({v})")
+            elif spec.required and spec.enum is None:
+                self.emit(depth, f"if {no_text}: return False")
         elif t == "boolean":
             if spec.bool_strings:
                 self.emit(depth, f"if type({v}) is not bool and {v} not in ('true', 'false'): return False")

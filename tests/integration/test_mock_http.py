@@ -212,7 +212,35 @@ def _cases() -> list[Case]:
         field("events", "negative-tax", "properties.tax", -1, "properties.tax: expected at least 0"),
         field("events", "sid-null", "sid", None, "sid: expected a string, got null"),
         field("events", "identify-by-array", "identify_by", [], "identify_by: expected an object"),
+        # Null and blank where the contract needs a value: each was a 200 (the null read as absent,
+        # yet counted as present by the rule across fields; a blank name passed as a name).
+        field(
+            "identify",
+            "identify-by-email-null",
+            "identify_by",
+            {"identify_by_email": None},
+            "identify_by: expected identify_by_email and/or identify_by_phone, got null",
+        ),
+        field("externalIds", "android-aaid-null", "external_ids.aaid", None, "external_ids.aaid: required on Android"),
+        field("events", "event-name-empty", "event_name", "", 'event_name: expected a non-blank string, got ""'),
+        field("events", "event-name-spaces", "event_name", "   ", "event_name: expected a non-blank string"),
+        field("events", "event-name-whitespace", "event_name", "\t\r\n", "event_name: expected a non-blank string"),
     ]
+    ios = ms.session_start(platform="ios")
+    ios["external_ids"]["idfa"] = None
+    cases.append(
+        (
+            "externalIds-ios-idfa-null",
+            "externalIds",
+            "POST",
+            ms.PATHS["externalIds"],
+            None,
+            orjson.dumps(ios),
+            400,
+            "invalid_body",
+            "external_ids.idfa: required on iOS",
+        )
+    )
     two = _with(_with(BODIES["events"], "uid", 5), "properties.value", "a")
     cases.append(
         (
@@ -476,3 +504,97 @@ def test_a_bug_in_the_mock_is_a_500_that_says_so_not_a_400(monkeypatch: pytest.M
         assert b"a bug" in payload
         assert mock.stats()["rejections_by_reason"] == {"internal_error": 1}
         assert ms.get_json(ms.connect(mock.url), "/_admin/health") == {"status": "ok"}
+
+
+# --- Upgrade: the mock speaks HTTP/1.1 only, and says so by ignoring the offer ---
+
+H2C = {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAAQCAAAAAAIAAAAA"}
+
+
+def _chunked(body: bytes) -> bytes:
+    half = len(body) // 2
+    return b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("split", [False, True], ids=["one-write", "head-then-body"])
+def test_an_h2c_upgrade_is_ignored_and_its_body_handled_like_any_post(
+    mock: MockServer, framing: str, split: bool
+) -> None:
+    # Java's RestClient and Ktor offer h2c on every POST; a server without h2c answers in HTTP/1.1
+    # (RFC 9113 §3.1, RFC 9110 §7.8). This POST was answered 400 "empty body" and the connection
+    # closed: the parser skipped the body of what it took for a protocol switch.
+    import socket
+
+    bodies = [orjson.dumps(ms.event(3, value=v)) for v in (31.0, 32.0)]
+    headers = {**ms.HEADERS, **H2C}
+    if framing == "chunked":
+        headers["Transfer-Encoding"] = "chunked"
+        head = ms.raw_request("POST", "/webhook/h2c", headers, content_length=False)
+        first_body = _chunked(bodies[0])
+    else:
+        head = ms.raw_request("POST", "/webhook/h2c", headers, bodies[0])[: -len(bodies[0])]
+        first_body = bodies[0]
+    follow_up = ms.raw_request("POST", "/webhook/h2c", None, bodies[1])
+    before = mock.stats()
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        if split:  # as Ktor writes: the head, then the body in its own segment
+            sock.sendall(head)
+            sock.sendall(first_body + follow_up)
+        else:
+            sock.sendall(head + first_body + follow_up)
+        f = sock.makefile("rb")
+        answers = [ms.read_response(f) for _ in range(2)]
+    assert [(status, body) for status, _, body in answers] == [(200, b""), (200, b"")]
+    assert all("upgrade" not in h for _, h, _ in answers)
+    after = mock.stats()
+    assert after["accepted"]["events"] == before["accepted"]["events"] + 2
+    assert after["digest"]["events"] == (before["digest"]["events"] + digest_all(bodies)) & ((1 << 64) - 1)
+
+
+def test_an_h2c_upgrade_on_an_invalid_post_gets_the_400_of_its_own_body(mock: MockServer) -> None:
+    body = orjson.dumps(_with(BODIES["events"], "properties.value", "a lot"))
+    req = ms.raw_request("POST", ms.PATHS["events"], {**ms.HEADERS, **H2C}, body)
+    [(status, _, payload)] = ms.exchange(mock.url, req)
+    assert status == 400
+    assert "properties.value: expected a number" in orjson.loads(payload)["validation_error"]["error_message"]
+
+
+def test_many_h2c_offers_pipelined_in_one_write_are_all_answered_in_order(mock: MockServer) -> None:
+    bodies = [orjson.dumps(ms.event(4, value=v)) for v in range(300)]
+    reqs = [ms.raw_request("POST", "/webhook/h2c-many", {**ms.HEADERS, **H2C}, b) for b in bodies]
+    reqs[7] = ms.raw_request("POST", "/webhook/h2c-many", {**ms.HEADERS, **H2C}, b"{}")
+    answers = ms.exchange(mock.url, b"".join(reqs), count=len(reqs))
+    assert [a[0] for a in answers] == [400 if i == 7 else 200 for i in range(len(reqs))]
+
+
+# --- HTTP/1.0: a connection persists only when the answer says so (RFC 9112 §9.3) ---
+
+
+def _http10(headers: dict[str, str], body: bytes) -> bytes:
+    return ms.raw_request("POST", ms.PATHS["events"], headers, body).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+
+
+def test_http10_keep_alive_is_answered_keep_alive_and_the_connection_kept(mock: MockServer) -> None:
+    # RFC 9112 §9.3: an HTTP/1.0 connection persists only if the answer says keep-alive; the mock
+    # kept the connection open but did not say so, so the client closed it (or waited for EOF).
+    import socket
+
+    req = _http10({**ms.HEADERS, "Connection": "keep-alive"}, orjson.dumps(BODIES["events"]))
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        f = sock.makefile("rb")
+        for _ in range(3):
+            sock.sendall(req)
+            status, headers, _ = ms.read_response(f)
+            assert status == 200 and headers.get("connection", "").lower() == "keep-alive", headers
+
+
+def test_plain_http10_gets_its_answer_then_the_connection_closes(mock: MockServer) -> None:
+    import socket
+
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        sock.sendall(_http10(ms.HEADERS, orjson.dumps(BODIES["events"])))
+        f = sock.makefile("rb")
+        status, headers, _ = ms.read_response(f)
+        assert status == 200 and headers.get("connection", "").lower() != "keep-alive"
+        assert f.read(1) == b""  # EOF, within the socket's timeout

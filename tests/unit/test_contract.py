@@ -175,6 +175,12 @@ CASES: list[tuple[str, str, Any, str, str]] = [
     ("identify", "added_at", 1773294315, "added_at", "expected a string, got 1773294315"),
     ("identify", "event_source", "web", "event_source", 'expected "mobile_app", got "web"'),
     ("identify", "identify_by", {}, "identify_by", "identify_by_email and/or identify_by_phone"),
+    # a null names nobody: it reads as absent, in the rules across fields too
+    ("identify", "identify_by", {"identify_by_email": None}, "identify_by", "and/or identify_by_phone, got null"),
+    ("externalIds", "external_ids.idfa", None, "external_ids.idfa", "required on iOS"),
+    # a blank string is no value for a required field
+    ("events", "event_name", "", "event_name", 'expected a non-blank string, got ""'),
+    ("events", "event_name", " \t\n", "event_name", "expected a non-blank string"),
     ("identify", "identify_by.identify_by_email", "nelson", "identify_by.identify_by_email", "email address"),
     ("identify", "identify_by.identify_by_phone", "08424032105", "identify_by.identify_by_phone", "E.164"),
     ("identify", "traits.email", "not an email", "traits.email", "email address"),
@@ -293,6 +299,37 @@ def test_validate_never_raises_on_near_valid_bodies(case: tuple[str, Any]) -> No
         assert p.path and p.message
 
 
+def _required_strings(fields: tuple[contract.Field, ...], prefix: str = "") -> list[str]:
+    out = []
+    for f in fields:
+        path = f"{prefix}.{f.name}" if prefix else f.name
+        if f.type == "string" and f.required:
+            out.append(path)
+        elif f.type == "object" and f.required:
+            out += _required_strings(f.fields, path)
+    return out
+
+
+REQUIRED_STRINGS = [(ep, path) for ep in VALID for path in _required_strings(contract.ENDPOINTS[ep].body)]
+
+
+def test_every_endpoint_has_required_strings() -> None:
+    assert {p for _, p in REQUIRED_STRINGS} >= {"id", "uid", "sid", "event_name", "additional_info.extInfoVersion"}
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\r\n", "\u00a0"])
+@pytest.mark.parametrize(("endpoint", "path"), REQUIRED_STRINGS, ids=[f"{e}:{p}" for e, p in REQUIRED_STRINGS])
+def test_no_required_string_accepts_a_blank(endpoint: str, path: str, blank: str) -> None:
+    problems = contract.validate(endpoint, mutate(endpoint, path, blank))
+    assert [p.path for p in problems] == [path], problems
+
+
+def test_a_null_identify_by_value_is_absent_beside_a_real_one() -> None:
+    # Null reads as absent (SDKs send it for "not known"): the phone alone identifies.
+    body = mutate("identify", "identify_by.identify_by_email", None)
+    assert contract.validate("identify", body) == []
+
+
 def test_responses_of_the_reference_shape() -> None:
     ok = {"user_id": UID, "external_ids": {}, "additional_info": {}}
     assert contract.validate_response("externalIds", 200, ok) == []
@@ -300,6 +337,9 @@ def test_responses_of_the_reference_shape() -> None:
     assert contract.validate_response("events", 200, b"") == []
     assert contract.validate_response("events", 400, contract.error_body("sid: missing")) == []
     assert contract.validate_response("events", 400, {"error": "x"})[0].path == "validation_error"
+    assert contract.validate_response("externalIds", 200, {**ok, "user_id": " "})[0].path == "user_id"
+    (problem,) = contract.validate_response("events", 400, contract.error_body(""))
+    assert problem.path == "validation_error.error_message"
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,8 @@ json_values = st.recursive(
             "2026-03-12T05:45:15Z",
             "2026-02-30T05:45:15Z",
             "a@b.co",
+            "",
+            " \t\n",
             "+918424032105",
             "x" * 5000,
         ]
@@ -57,7 +59,7 @@ def valid_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         app,
         uid,
         sid,
-        draw(ss.text),
+        draw(ss.text.filter(str.strip)),  # a required string is never blank
         at,
         by,
         {"value": draw(ss.amounts), "currency": device["currency"]},
@@ -104,6 +106,14 @@ def test_fast_path_accepts_only_what_validate_accepts(case: tuple[str, dict[str,
     endpoint = data.draw(st.sampled_from([endpoint, "externalIds", "identify", "events"]))
     if CHECKS[endpoint](body):
         assert contract.validate(endpoint, body) == []
+
+
+@given(valid_bodies(), st.sampled_from(["", " ", "\t\r\n", "\u3000"]))
+def test_the_fast_path_refuses_a_blank_required_string(case: tuple[str, dict[str, Any]], blank: str) -> None:
+    endpoint, body = case
+    for key in ("id", "uid", "sid", "event_name"):
+        if key in body:
+            assert not CHECKS[endpoint]({**body, key: blank}), key
 
 
 @given(json_values)

@@ -91,7 +91,7 @@ products = st.lists(
 
 
 @settings(max_examples=150, derandomize=True)
-@given(sessions(), S.people(), S.timestamps, S.text, S.amounts, products, utms, st.booleans())
+@given(sessions(), S.people(), S.timestamps, S.text.filter(str.strip), S.amounts, products, utms, st.booleans())
 def test_event_passes_the_contract(
     session: tuple[str, str, str, str],
     person: Person,
