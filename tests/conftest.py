@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import settings
 
@@ -20,3 +23,15 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
     env.update(extra)
     return env
+
+
+def loadsim(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """``loadsim ARGS...`` run for real in ``cwd`` (this interpreter's package), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        cwd=cwd,
+    )

@@ -6,24 +6,14 @@ Real runs on loopback, each bounded by its run time.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.conftest import loadsim
 
 pytestmark = pytest.mark.integration
-
-LOADSIM = [sys.executable, "-m", "simulator"]
-
-
-def loadsim(tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LOADSIM, *args], capture_output=True, text=True, timeout=timeout, env=subprocess_env(), cwd=tmp_path
-    )
 
 
 def test_run_time_is_honoured_without_a_warning_that_it_is_ignored(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from simulator.dataset import ENDPOINT_NAMES, generate, read_dataset
-from tests.conftest import subprocess_env
+from tests.conftest import loadsim, subprocess_env
 
 pytestmark = pytest.mark.integration
 
@@ -143,17 +143,6 @@ def cut_short(data: Path, rows: int) -> None:
     for ep in ENDPOINT_NAMES:
         path = data / "requests" / f"{ep}.jsonl"
         path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[: kept[ep]]))
-
-
-def loadsim(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=subprocess_env(),
-        cwd=cwd,
-    )
 
 
 def locust_replay(data: Path, url: str, report: Path) -> subprocess.CompletedProcess[str]:
