@@ -335,13 +335,16 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
 
 def _quit_when_played(environment: Environment, source: ReplaySource) -> None:
     """Once every lane has played out, end the run: the harness writes its report on quitting."""
+
+    def stopping() -> bool:
+        runner = environment.runner
+        return runner is None or runner.state in ("stopping", "stopped", "quitting")
+
     while not (source.done and source.finished_lanes >= source.lanes):
         gevent.sleep(0.2)
-        if environment.runner is None or environment.runner.state in ("stopped", "quitting"):
+        if stopping():
             return
-    runner = environment.runner
-    stopping = runner is None or runner.state in ("stopping", "stopped", "quitting")
-    if source.problem is None and (stopping or not source.read_all):
+    if source.problem is None and (stopping() or not source.read_all):
         return  # the lanes ended because the run is stopping (--run-time, a signal): not played out
     source.played_out = True
     if source.problem is None:

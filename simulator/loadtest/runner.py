@@ -445,8 +445,7 @@ def with_locust_overrides(opts: RunOptions) -> RunOptions:
 def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
     """The load profile the scenario and the flags make, checked before anything starts (the same
     ``LoadProfile`` Locust's process will build): a run time too short for the stages, an open model
-    without a rate. None for a replay or the web UI,
-    whose run time is not known here."""
+    without a rate. None for a replay or the web UI, whose run time is not known here."""
     if opts.locustfile == "replay" or opts.web_port is not None:
         return None
     from simulator.loadtest.shape import LoadProfile

@@ -36,15 +36,14 @@ class LoadProfile:
         """
         out: list[tuple[float, int, float, float | None]] = []
         instant = load.model == "open"
+        stretch = run_time / load.planned_s if run_time is not None else 1.0
         if load.stages:
-            planned = sum(s.duration for s in load.stages)
             if run_time is not None and run_time < len(load.stages):
                 raise ValueError(
                     f"--run-time {run_time:g}s is too short for the {len(load.stages)} stages of the scenario's "
                     f"[load] (each needs a second): give at least {len(load.stages)}s, or drop --run-time "
-                    f"for its {planned:g}s"
+                    f"for its {load.planned_s:g}s"
                 )
-            stretch = run_time / planned if run_time is not None else 1.0
             resolved: list[tuple[float, int, float, float | None]] = []
             end = 0.0
             last_users, last_rate = load.users, load.rate
@@ -71,7 +70,6 @@ class LoadProfile:
                     rate if rate is not None else load.rate,
                 )
             )
-            stretch = (run_time or load.run_time) / load.run_time
         return cls(tuple(out), stretch)
 
     @property

@@ -107,8 +107,8 @@ class _Gen:
                 match = self.const(contract.FORMATS[spec.format].compiled().match)
                 # Values repeat (a user id on every event of a device, one added_at second on
                 # thousands of requests): remember the strings that passed, so the regex runs
-                # once per distinct value rather than once per request. A blank is never
-                # remembered, so the blank test too runs only on a miss.
+                # once per distinct value rather than once per request. The blank test sits
+                # inside the miss too: a remembered value passed it.
                 seen = self.const(self.memo(spec.format))
                 self.emit(depth, f"if {v} not in {seen}:")
                 self.emit(depth + 1, f"if not {match}({v}): return False")
@@ -118,7 +118,7 @@ class _Gen:
                 if spec.required and spec.enum is None:
                     self.emit(depth + 1, f"if {no_text}: return False")
                 self.emit(depth + 1, f"if len({seen}) >= {_MEMO_SIZE}: {seen}.clear()")
-                self.emit(depth + 1, f"if not ({no_text}): {seen}.add({v})")
+                self.emit(depth + 1, f"{seen}.add({v})")
             elif spec.required and spec.enum is None:
                 self.emit(depth, f"if {no_text}: return False")
         elif t == "boolean":

@@ -202,9 +202,8 @@ def compare(
     b_rows, n_rows = _rows(base), _rows(new)
     for name, rows, other in ((new_name, n_rows, b_rows), (base_name, b_rows, n_rows)):
         gone = [row for row in other if row not in rows]
-        if (
-            gone and name not in out.empty
-        ):  # a row one run never sent is named beside the verdict, not only in the table
+        # A row one run never sent is named beside the verdict, not only in the table.
+        if gone and name not in out.empty:
             out.warnings.append(
                 f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} missing from {name}: not compared"
             )

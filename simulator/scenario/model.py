@@ -72,13 +72,14 @@ def check_seed(seed: int) -> None:
         raise ValueError(f"must be from 0 to {SEED_MAX}, got {seed}")
 
 
-_BASE_URL_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
+#: An http(s) URL with its host: a target's base URL, a webhook URL.
+HTTP_URL_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
 
 
 def check_base_url(url: str) -> None:
     """Raise ``ValueError`` for a target that is not an http(s) base URL. ``127.0.0.1:8080`` is refused,
     not guessed: http or https cannot be told from it, and urllib reads ``localhost:8080`` as a scheme."""
-    if not _BASE_URL_RE.match(url):
+    if not HTTP_URL_RE.match(url):
         example = f"http://{url.strip()}" if "://" not in url and url.strip() else "http://127.0.0.1:8089"
         raise ValueError(f"expected a base URL with its scheme, such as {example}")
 
@@ -318,6 +319,11 @@ class LoadConfig:
     think_time_scale: float = field(default=1.0, metadata=_meta("nonnegative"))
     #: Real time waited between a device's sessions at most (their simulated gap is hours).
     max_session_gap: float = field(default=0.0, metadata=_meta("nonnegative", duration=True))
+
+    @property
+    def planned_s(self) -> float:
+        """The run's length as the scenario plans it: its stages' durations, else ``run_time``."""
+        return sum(s.duration for s in self.stages) if self.stages else self.run_time
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from simulator.scenario.model import (
     ACTIONS,
     DEFAULT_EVENT_NAMES,
     FAULT_KINDS,
+    HTTP_URL_RE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
     OUTAGE_STATUSES,
@@ -255,11 +255,8 @@ def _check_slo_steps(r: _Reader, slo: SLOConfig, journey: JourneyConfig) -> None
                 r.err(f"slo.{kind}[{i}].step", f"unknown step {_show(e.step)}; {hint(e.step, steps, sends)}")
 
 
-_WEBHOOK_RE = re.compile(r"https?://[^\s/]+(/\S*)?\Z")
-
-
 def _check_target(r: _Reader, target: TargetConfig) -> None:
-    if target.webhook_url and not _WEBHOOK_RE.match(target.webhook_url):
+    if target.webhook_url and not HTTP_URL_RE.match(target.webhook_url):
         r.err("target.webhook_url", "expected an http(s) URL (the secret part is never printed)")
     if target.host:
         try:
@@ -307,12 +304,12 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
 
 def _check_outage_in_run(r: _Reader, load: LoadConfig, options: Mapping[str, Any]) -> None:
     """An outage the run ends before never happens, while the report reads as a run that went
-    through it (``loadsim run`` refuses it too, at the run time the flags give)."""
+    through it. --run-time scales the window with the run, so the scenario's own run decides."""
     try:
         at = parse_duration(options["outage_at"])
     except (KeyError, ValueError):  # no outage, or a bad value reported by _check_mock
         return
-    end = sum(s.duration for s in load.stages) if load.stages else load.run_time
+    end = load.planned_s
     if at >= end:
         where = f"{at:g}s is at or after the end of the {end:g}s run ([load])"
         r.err("target.mock.outage_at", f"{where}: move it into the run")
