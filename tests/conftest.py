@@ -25,6 +25,18 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_loadsim(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """``loadsim ARGS...`` started in ``cwd``, its stderr in its stdout: for a test that signals it mid-run."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "simulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=cwd,
+    )
+
+
 def loadsim(cwd: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """``loadsim ARGS...`` run for real in ``cwd`` (this interpreter's package), its output captured."""
     return subprocess.run(

@@ -143,28 +143,15 @@ def test_shards_of_one_scenario_file_kept_at_two_paths_merge(tmp_path: Path) -> 
             "--days", "1", "--quiet", "--shard", f"{k}/2",
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-    done = loadsim(
-        tmp_path,
-        "generate",
-        "--merge",
-        str(tmp_path / "m"),
-        str(tmp_path / "shards" / "0"),
-        str(tmp_path / "shards" / "1"),
-    )
+    shards = [str(tmp_path / "shards" / k) for k in "01"]
+    done = loadsim(tmp_path, "generate", "--merge", str(tmp_path / "m"), *shards)
     assert done.returncode == 0, done.stderr
     (tmp_path / "hostB" / "shop.toml").write_text(text.replace("think_time_scale = 0.003", "think_time_scale = 0.004"))
     done = loadsim(
         tmp_path / "hostB", "generate", "shop.toml", "--out", str(tmp_path / "shards" / "1"), "--users", "40",
         "--days", "1", "--quiet", "--shard", "1/2",
     )  # fmt: skip
-    done = loadsim(
-        tmp_path,
-        "generate",
-        "--merge",
-        str(tmp_path / "m2"),
-        str(tmp_path / "shards" / "0"),
-        str(tmp_path / "shards" / "1"),
-    )
+    done = loadsim(tmp_path, "generate", "--merge", str(tmp_path / "m2"), *shards)
     assert done.returncode == 2 and "the scenario's content" in done.stderr, done.stderr
     assert os.path.isdir(tmp_path / "m") and not (tmp_path / "m2" / "summary.json").exists()
 

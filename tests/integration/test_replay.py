@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from simulator.dataset import ENDPOINT_NAMES, generate, read_dataset
-from tests.conftest import loadsim, subprocess_env
+from tests.conftest import loadsim, start_loadsim, subprocess_env
 
 pytestmark = pytest.mark.integration
 
@@ -256,14 +256,7 @@ def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
     data = tmp_path / "dataset"
     generate("smoke", out=data, users=6, days=1, seed=5)
     # A hang is killed whole (loadsim, its mock and Locust's processes, each in a session of its own), then fails.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "replay", str(data), "--report-dir", "report", "--", "--processes", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
+    proc = start_loadsim(tmp_path, "replay", str(data), "--report-dir", "report", "--", "--processes", "2")
     try:
         out, _ = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
@@ -283,14 +276,7 @@ def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: 
     generate("smoke", out=data, users=6, days=1, seed=5)
     records = list(read_dataset(data))
     speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, interrupted 2 s in
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "replay", str(data), "--speed", f"{speed:.3f}", "--report-dir", "report"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
+    proc = start_loadsim(tmp_path, "replay", str(data), "--speed", f"{speed:.3f}", "--report-dir", "report")
     try:
         assert proc.stdout is not None
         head = []
