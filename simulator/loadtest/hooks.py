@@ -56,7 +56,17 @@ _signalled: list[str] = []
 
 def _on_sigint(signum: int, frame: Any) -> None:
     _signalled.append("SIGINT")
-    raise KeyboardInterrupt  # what Python's own handler does: Locust stops on it
+    hub = gevent.get_hub()
+    if gevent.getcurrent() in (hub, hub.parent):
+        raise KeyboardInterrupt  # what Python's own handler does: Locust stops on it
+    # A user's greenlet was running: a KeyboardInterrupt there would kill it mid-request, its body
+    # neither counted as acknowledged nor as cut off, and reconciliation would fail the run. Raise
+    # it in the hub instead, which hands it to the main greenlet, where Locust stops on it.
+    hub.loop.run_callback(_raise_interrupt)
+
+
+def _raise_interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 # bash starts a script's background jobs with SIGINT ignored, and an ignored signal stays ignored
