@@ -285,7 +285,23 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
         cmd += _master_flags(opts.locust_args)
     if opts.confirm_real_target:
         cmd.append("--confirm-real-target")
-    return cmd + list(opts.locust_args)
+    # A webhook URL given after -- reached opts.webhook_url (with_locust_overrides), which goes by the
+    # environment: on the command line ps and CI logs would show its secret.
+    return cmd + _without(opts.locust_args, "--webhook-url")
+
+
+def _without(args: Sequence[str], flag: str) -> list[str]:
+    """``args`` less every ``flag v`` and ``flag=v``."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            out.append(arg)
+    return out
 
 
 def _given(args: Sequence[str], flag: str) -> str | None:

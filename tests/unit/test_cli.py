@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -195,6 +197,23 @@ def test_the_real_target_plan_shows_everything_it_will_send(capsys: pytest.Captu
     assert "app id acme-shop" in plan and "open model" in plan and "2 sessions/s" in plan
     assert "at most 5 requests/s" in plan and "externalIds ->" in plan
     assert "s3cr3t" not in out
+
+
+@pytest.mark.parametrize("spelling", [["--webhook-url", SECRET_URL], [f"--webhook-url={SECRET_URL}"]])
+def test_a_webhook_url_after_double_dash_is_never_printed_nor_on_locusts_command_line(
+    capsys: pytest.CaptureFixture[str], spelling: list[str]
+) -> None:
+    """Before: the dry run printed it in Locust's command line, and a real run put it there too,
+    where ps and CI logs show it; without ``--`` it goes by the environment."""
+    from simulator.loadtest.runner import RunOptions, locust_command, with_locust_overrides
+
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--", *spelling)
+    assert code == 0, out
+    assert "s3cr3t" not in out, out
+    opts = with_locust_overrides(RunOptions(scenario="smoke", locust_args=("--app-id", "x", *spelling)))
+    assert opts.webhook_url == SECRET_URL  # still used: it reaches Locust by LOADSIM_WEBHOOK_URL
+    cmd = locust_command(opts, host="http://127.0.0.1:9", report_dir=Path("r"))
+    assert not any("s3cr3t" in arg for arg in cmd) and cmd[-2:] == ["--app-id", "x"], cmd
 
 
 def test_the_mock_plan_on_a_dry_run_names_the_app_id_too(capsys: pytest.CaptureFixture[str]) -> None:
