@@ -391,9 +391,10 @@ def check_report_dir(report_dir: Path, *, given: bool = True) -> None:
         ) from None
 
 
-def _parse_locust(args: Sequence[str]) -> Any:
+def _parse_locust(args: Sequence[str], *, settings: bool = True) -> Any:
     """Locust's whole parser (with the harness's arguments) over ``args``; ``HarnessError`` names a bad
-    value (``-- --run-time abc``) or an unknown flag."""
+    value (``-- --run-time abc``) or an unknown flag. With ``settings`` it reads what Locust reads itself
+    beneath the command line (its config files, ``LOCUST_*`` variables); without, Locust's defaults only."""
     import contextlib
     import io
 
@@ -405,12 +406,19 @@ def _parse_locust(args: Sequence[str]) -> Any:
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return get_parser().parse_args(args=list(args))
+            if settings:
+                parser = get_parser()
+                parsed = parser.parse_args(args=list(args))
+            else:
+                parser = get_parser(default_config_files=[])
+                parsed = parser.parse_args(args=list(args), env_vars={})
     except SystemExit as exc:
         if exc.code:
             lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln] or [err.getvalue().strip()]
             raise HarnessError(f"Locust refuses its arguments: {lines[-1].split('error:', 1)[-1].strip()}") from None
         raise
+    parsed.loadsim_sources = parser.get_source_to_settings_dict()
+    return parsed
 
 
 def check_locust_arguments(args: Sequence[str]) -> None:
@@ -419,13 +427,26 @@ def check_locust_arguments(args: Sequence[str]) -> None:
     _parse_locust(args)
 
 
-def given_to_locust(args: Sequence[str]) -> dict[str, Any]:
+def given_to_locust(args: Sequence[str], *, settings: bool = True) -> dict[str, Any]:
     """What ``args`` set, by Locust's own reading (``-u 3``, ``--app-id=x``, the last of a repeated flag):
-    each destination whose value differs from Locust's reading of no argument, so what locust.conf or
-    the environment set is not mistaken for a flag."""
-    parsed = vars(_parse_locust(args))  # first: it registers replay's arguments when they are used
-    baseline = vars(_parse_locust([]))
-    return {k: v for k, v in parsed.items() if v != baseline.get(k)}
+    each destination whose value differs from Locust's defaults. With ``settings``, what Locust's config
+    files and ``LOCUST_*`` variables set counts too, beneath the flags, as Locust itself will take it."""
+    parsed = vars(_parse_locust(args, settings=settings))  # first: it registers replay's arguments
+    baseline = vars(_parse_locust([], settings=False))
+    return {k: v for k, v in parsed.items() if k != "loadsim_sources" and v != baseline.get(k)}
+
+
+def locust_settings(args: Sequence[str]) -> list[str]:
+    """What Locust's config files (``locust.conf``, ``~/.locust.conf``, ``pyproject.toml``'s
+    ``[tool.locust]``, a ``--config``) and ``LOCUST_*`` variables set beneath Locust's command line
+    ``args``: Locust reads them in its own process, so the run must say they apply."""
+    said: list[str] = []
+    for source, found in _parse_locust(args).loadsim_sources.items():
+        if source.startswith("config_file|"):
+            said += [f"{key} = {value} ({source.split('|', 1)[1]})" for key, (_, value) in found.items()]
+        elif source == "environment_variables":
+            said += [f"{key}={value}" for key, (_, value) in found.items()]
+    return said
 
 
 #: Locust's destinations that ``RunOptions`` also has (Locust's name, the option's).
@@ -448,12 +469,17 @@ _OVERRIDES = (
 def with_locust_overrides(opts: RunOptions) -> RunOptions:
     """The options as Locust will take them: a flag after ``--`` comes last on Locust's command line and
     wins, so the plan, the checks (the host, the real target's safeguards, the load profile) and the
-    choice to start the mock must see it too. The command line itself is left as it is."""
+    choice to start the mock must see it too. Beneath the flags, what Locust's own settings set (see
+    ``locust_settings``) fills the options left to the scenario. The command line itself is left as it is."""
+    flags = given_to_locust(opts.locust_args, settings=False)
     given = given_to_locust(opts.locust_args)
     changes: dict[str, Any] = {}
     for dest, name in _OVERRIDES:
-        if given.get(dest) is not None:
-            value = given[dest]
+        value, current = flags.get(dest), getattr(opts, name)
+        # The harness always passes --host (its mock's, unless one is given), so Locust never uses a setting's.
+        if value is None and (current is None or current is False) and dest != "host":
+            value = given.get(dest)
+        if value is not None:
             changes[name] = f"{value}s" if name == "run_time" else Path(value) if name == "report_dir" else value
     return dataclasses.replace(opts, **changes) if changes else opts
 
@@ -520,7 +546,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error."""
-    opts = with_locust_overrides(opts)
+    asked, opts = opts, with_locust_overrides(opts)
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
     target = opts.target or scenario.target.kind
@@ -533,6 +559,10 @@ def run(opts: RunOptions) -> int:
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
     check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
+    # Beneath the command line the harness would have passed without them: what Locust's settings changed.
+    settings = locust_settings(locust_command(asked, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
+    if settings:
+        print(f"loadsim: Locust's settings apply to this run: {', '.join(settings)}", flush=True)
     profile = check_profile(scenario, opts)
     stretch = profile.stretch if profile is not None else 1.0
     if target == "customerlabs":

@@ -249,3 +249,40 @@ def test_an_override_after_double_dash_is_checked_as_the_flag_is(
     """Before: each passed the dry run; the real target's safeguards were not asked for."""
     code, out = run(capsys, "run", "smoke", "--dry-run", "--", *after)
     assert code == 2 and says in out, out
+
+
+def test_locusts_own_settings_are_in_the_plan_named_and_beneath_the_flags(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Locust reads locust.conf, pyproject.toml's [tool.locust] and LOCUST_* itself. Before: the plan said
+    users 5 and run time 30s while the run used locust.conf's 2 users for 4 s, and nothing named the file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locust.conf").write_text(
+        "users = 2\nrun-time = 4s\nthink-scale = 0.5\nhost = http://127.0.0.1:9\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("LOCUST_SPAWN_RATE", "3")
+    code, out = run(capsys, "run", "smoke", "--dry-run")
+    assert code == 0, out
+    plan = out.split("dry run")[0]
+    assert "users 2," in plan and "run time 4s" in plan and "think times x0.5" in plan, plan
+    # The harness passes --host itself, so Locust never takes the file's: the mock stays the target.
+    assert "target mock at a free loopback port" in plan, plan
+    said = next(line for line in out.splitlines() if "Locust's settings" in line)
+    for setting in ("users = 2 (locust.conf)", "run-time = 4s (locust.conf)", "LOCUST_SPAWN_RATE=3"):
+        assert setting in said, said
+    assert "host" not in said, said
+    command = out.strip().splitlines()[-1].split()
+    assert command[command.index("--users") + 1] == "2" and command[command.index("--run-time") + 1] == "4s"
+    code, out = run(capsys, "run", "smoke", "--users", "4", "--dry-run", "--", "-t", "6s")
+    assert code == 0 and "users 4," in out and "run time 6s" in out, out  # a flag beats a setting
+    assert "users = 2" not in out and "run-time = 4s" not in out, out
+
+
+def test_a_locust_setting_is_checked_as_the_flag_is(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before: an open model from pyproject.toml's [tool.locust] passed the dry run and failed in Locust."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.locust]\nload-model = "open"\n', encoding="utf-8")
+    code, out = run(capsys, "run", "smoke", "--dry-run")
+    assert code == 2 and "the open model needs a target rate" in out, out
