@@ -35,19 +35,22 @@ Action = Literal["ok", "error", "hold", "reset", "drop"]
 class FaultInjector:
     """Draws the fault of each request from one seeded generator."""
 
-    __slots__ = ("active", "applied_at", "config", "rng")
+    __slots__ = ("active", "config", "first_at", "rng")
 
-    def __init__(self, config: FaultConfig | None = None, *, seed: int = 0, now: float = 0.0) -> None:
+    def __init__(self, config: FaultConfig | None = None, *, seed: int = 0) -> None:
         self.rng = random.Random(seed)
         self.config = FaultConfig()
         self.active = False
-        self.applied_at = now
-        self.set(config or FaultConfig(), now=now)
+        self.first_at: float | None = None
+        self.set(config or FaultConfig())
 
-    def set(self, config: FaultConfig, *, now: float) -> None:
+    def set(self, config: FaultConfig) -> None:
+        """Apply ``config`` from the next request on. Its freeze window counts from the first request after this,
+        as a scenario's outage counts from the load's first: a mock starts before its load, by a
+        Locust start-up or by however long a user waits, and a window timed from then may close unseen."""
         self.config = config
         self.active = config.active
-        self.applied_at = now
+        self.first_at = None
 
     def decide(self, endpoint: str, now: float) -> tuple[Action, float]:
         """The action for one request and the seconds to wait before answering."""
@@ -60,7 +63,9 @@ class FaultInjector:
             return "hold", 0.0
         delay = f.latency.sample(rng) if f.latency is not None else 0.0
         if cfg.freeze_at is not None and cfg.freeze_for > 0:
-            start = self.applied_at + cfg.freeze_at
+            if self.first_at is None:
+                self.first_at = now
+            start = self.first_at + cfg.freeze_at
             end = start + cfg.freeze_for
             if start <= now < end:
                 delay = max(delay, end - now)

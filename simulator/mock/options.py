@@ -137,7 +137,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="RATE",
         help="share of valid requests answered 200 but not stored (planted loss)",
     )
-    faults.add_argument("--freeze-at", metavar="T", help="start of a window in which every request stalls")
+    faults.add_argument(
+        "--freeze-at", metavar="T", help="start of a window in which every request stalls, after the first request"
+    )
     faults.add_argument("--freeze-for", metavar="T", help="length of that window (e.g. 5s)")
 
 

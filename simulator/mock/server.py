@@ -91,7 +91,7 @@ class App:
         #: even on SIGKILL, at the cost of one COMMIT per request.
         self.sync = sync
         self.seed = seed
-        self.injector = FaultInjector(faults, seed=seed, now=time.monotonic())
+        self.injector = FaultInjector(faults, seed=seed)
         self.fast = fast_checks()
         self.connections: set[HttpProtocol] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -275,13 +275,13 @@ class App:
         self.store.add_rejected(endpoint, time.time(), status, reason, message, path, b"")
 
     def set_faults(self, config: FaultConfig) -> None:
-        self.injector.set(config, now=time.monotonic())
+        self.injector.set(config)
 
     def reset(self) -> None:
         """Forget everything; raises ``sqlite3.Error`` (forgetting nothing) when the store cannot write."""
         self.store.reset()
         self.state.reset()
-        self.injector = FaultInjector(self.injector.config, seed=self.seed, now=time.monotonic())
+        self.injector = FaultInjector(self.injector.config, seed=self.seed)
 
     def stats(self) -> dict[str, Any]:
         out = self.state.stats()

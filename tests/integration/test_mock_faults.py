@@ -142,6 +142,21 @@ def test_freeze_window_stalls_every_request_until_it_ends(mock: MockServer) -> N
     assert time.perf_counter() - t < 0.2
 
 
+def test_a_freeze_counts_from_the_first_request_not_from_the_mocks_start() -> None:
+    """A scenario's mock starts a Locust start-up before the load, and a standalone one may wait longer:
+    before, a window timed from the start had closed by the first request, and nothing ever froze."""
+    with MockServer(faults=FaultConfig.from_flags(freeze_at="1s", freeze_for="1.5s")) as mock:
+        time.sleep(3)  # past the window, had it opened with the mock
+        conn = ms.connect(mock.url)
+        t = time.perf_counter()
+        assert ms.post(conn, "/webhook/s", EVENT)[0] == 200
+        assert time.perf_counter() - t < 0.5  # the first request starts the clock
+        time.sleep(1.2)
+        t = time.perf_counter()
+        assert ms.post(conn, "/webhook/s", EVENT)[0] == 200
+        assert time.perf_counter() - t >= 0.8  # 1.2 s after the first: in the window, which ends at 2.5 s
+
+
 def test_drop_answers_200_but_stores_nothing(mock: MockServer) -> None:
     _put_faults(mock, {"endpoints": {"events": {"drop_rate": 1.0}}})
     conn = ms.connect(mock.url)

@@ -136,10 +136,14 @@ def test_error_rate_is_seeded_and_close_to_the_rate() -> None:
 
 
 def test_freeze_window_stalls_until_its_end() -> None:
-    inj = FaultInjector(FaultConfig.from_flags(freeze_at="10", freeze_for="5"), now=100.0)
-    assert inj.decide("events", 109.0) == ("ok", 0.0)
-    assert inj.decide("events", 111.0) == ("ok", pytest.approx(4.0))
-    assert inj.decide("events", 115.0) == ("ok", 0.0)
+    """The window counts from the first request the faults see (at 150), not from when they were set."""
+    inj = FaultInjector(FaultConfig.from_flags(freeze_at="10", freeze_for="5"))
+    assert inj.decide("events", 150.0) == ("ok", 0.0)
+    assert inj.decide("events", 159.0) == ("ok", 0.0)
+    assert inj.decide("events", 161.0) == ("ok", pytest.approx(4.0))
+    assert inj.decide("events", 165.0) == ("ok", 0.0)
+    inj.set(FaultConfig.from_flags(freeze_at="0", freeze_for="2"))  # set again: a new clock
+    assert inj.decide("events", 180.0) == ("ok", pytest.approx(2.0))
 
 
 def test_no_fault_configured_is_inactive() -> None:
