@@ -593,10 +593,17 @@ def run(opts: RunOptions) -> int:
     outage = None
     if not host:
         mock, host = _start_mock(report_dir, mock_flags(scenario.target.mock, stretch=stretch))
-        outage = None if ui else _Outage.of(scenario.target.mock, host, stretch=stretch)
+        # In the web UI too, once a session: from its first request, as the mock counts its freeze.
+        outage = _Outage.of(scenario.target.mock, host, stretch=stretch)
         print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
     if ui:
         print(f"loadsim: web UI at http://127.0.0.1:{opts.web_port}/ (Ctrl-C to quit)", flush=True)
+        if outage is not None:
+            print(
+                f"loadsim: the scenario's outage ({outage.status}) plays once, {outage.at:g} s after the session's"
+                f" first request, for {outage.length:g} s",
+                flush=True,
+            )
     try:
         env = dict(os.environ)
         env.pop("LOCUST_SKIP_MONKEY_PATCH", None)

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
+from simulator.mock.admin import admin_headers
 from tests.conftest import subprocess_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -316,3 +317,50 @@ def test_the_first_stats_answer_after_a_stop_carries_the_verdict_and_the_report(
     assert ("report", "report") in rows, f"state {answer['state']}: {rows.get(('verdict', 'result'))}"
     assert rows[("report", "report")]["detail"] == str(report.resolve())
     assert rows[("verdict", "result")]["count"] in ("PASSED", "FAILED"), rows[("verdict", "result")]
+
+
+def test_the_web_ui_plays_the_scenarios_outage_from_the_first_request(tmp_path: Path) -> None:
+    """Before: ``loadsim ui`` started the mock with the scenario's freeze but never played its outage,
+    and said nothing: a test started in the page met a collector that was always up."""
+    scenario = tmp_path / "down.toml"
+    scenario.write_text('extends = "smoke"\n[target.mock]\noutage_at = "1s"\noutage_for = "60s"\noutage_status = 503\n')
+    port = free_port()
+    log_path = tmp_path / "ui.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simulator", "ui", str(scenario), "--web-port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
+            mock = next(
+                line.split(" at ", 1)[1].split()[0]
+                for line in log_path.read_text().splitlines()
+                if "mock collector at" in line
+            )
+            time.sleep(2)  # longer than outage_at: the window counts from the first request, not the start
+            form = urllib.parse.urlencode({"user_count": 2, "spawn_rate": 2, "thinkScale": "0.05"}).encode()
+            with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
+                assert orjson.loads(r.read())["success"]
+
+            def errors() -> int:
+                request = urllib.request.Request(mock + "/_admin/stats", headers=admin_headers())
+                with urllib.request.urlopen(request, timeout=5) as r:
+                    return int(orjson.loads(r.read())["faults"].get("errors", 0))
+
+            wait_for(lambda: errors() > 0, 20, f"the outage's 503s: {log_path.read_text()[-2000:]}")
+            said = log_path.read_text()
+            assert "outage (503) plays once, 1 s after the session's first request" in said, said
+            assert "outage: the mock answers 503 for 60 s" in said, said
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
