@@ -38,6 +38,12 @@ WARNING_NAMES = (
 )
 
 
+def _known(members: dict[str, Any]) -> dict[str, Any]:
+    """The members that say something: the contract reads an optional null as absent, so a null must
+    not overwrite what the profile knows (an identify's ``"aaid": null`` wiping the session's AAID)."""
+    return {k: v for k, v in members.items() if v is not None}
+
+
 class StitchedProfile:
     """One person as the collector sees them: the user ids and identities stitched together."""
 
@@ -215,8 +221,8 @@ class CollectorState:
         if sid not in self.sessions:
             p.sessions += 1
         self._session(uid, sid, start=True)
-        p.external_ids.update(body["external_ids"])
-        p.additional_info.update(body["additional_info"])
+        p.external_ids.update(_known(body["external_ids"]))
+        p.additional_info.update(_known(body["additional_info"]))
         return p
 
     def identify(self, body: dict[str, Any], now: float) -> StitchedProfile:
@@ -236,8 +242,8 @@ class CollectorState:
                 getattr(p, bucket).add(value)
             elif other is not p:
                 p = self._merge(other, p)
-        p.traits.update({k: v for k, v in body["traits"].items() if v is not None})
-        p.external_ids.update(body["external_ids"])
+        p.traits.update(_known(body["traits"]))
+        p.external_ids.update(_known(body["external_ids"]))
         p.identifies += 1
         return p
 

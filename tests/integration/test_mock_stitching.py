@@ -143,3 +143,22 @@ def test_a_restart_on_an_existing_store_never_mixes_people(tmp_path: Any) -> Non
         everything = ms.get_json(conn, "/_admin/events")["events"]
         assert len(everything) == 2  # the earlier run's rows are kept
         assert len({e["profile_id"] for e in everything}) == 2, everything
+
+
+def test_an_optional_null_never_overwrites_what_the_profile_knows(mock: MockServer) -> None:
+    """The contract reads an optional null as absent, so the profile must too. Before: an identify
+    whose external_ids and additional_info carried nulls wiped the device's advertising id and model
+    from its profile."""
+    start = ms.session_start(1)
+    known_ext = {k: v for k, v in start["external_ids"].items() if v is not None and k != "customerlabs_user_id"}
+    known_info = {k: v for k, v in start["additional_info"].items() if v is not None and k != "extInfoVersion"}
+    body = ms.identify(1)
+    body["external_ids"] = {**body["external_ids"], **dict.fromkeys(known_ext)}
+    body["additional_info"] = {**body.get("additional_info", {}), **dict.fromkeys(known_info)}
+    _send(mock, ("externalIds", start))
+    conn = ms.connect(mock.url)
+    status, payload = ms.post(conn, ms.PATHS["identify"], body)
+    p = _profile(mock, ms.uid(1))
+    assert status == 200, payload
+    assert {k: p["external_ids"].get(k) for k in known_ext} == known_ext, p["external_ids"]
+    assert {k: p["additional_info"].get(k) for k in known_info} == known_info, p["additional_info"]
