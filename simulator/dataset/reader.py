@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import io
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +131,9 @@ def _body(data: bytes, where: str) -> dict[str, Any]:
 
 
 def check_dataset(directory: str | Path) -> dict[str, Any]:
-    """Every request line parsed and counted against ``summary.json`` before anything is sent; returns
-    the summary. DatasetError names the first problem (file, line, what is wrong) in one line.
+    """Every request line parsed, and the lines and the events table's rows counted against ``summary.json``,
+    before anything is sent; returns the summary. DatasetError names the first problem (file, line, what is
+    wrong) in one line.
 
     Cheap next to a replay: orjson parses a line in about 2 µs, sending it takes a round trip."""
     directory = Path(directory)
@@ -151,6 +153,19 @@ def check_dataset(directory: str | Path) -> dict[str, Any]:
             raise DatasetError(
                 f"{path} holds {n} lines, summary.json says {expected}: the dataset is truncated or damaged; "
                 "generate it again"
+            )
+    # The replay walks the events table to pace and label the lines: a table cut short would stop it early.
+    table_file = summary["dataset"]["files"]["events_table"]
+    table = directory / table_file
+    try:
+        rows = Counter(row["endpoint"] for row in _table_rows(directory, table_file))
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:  # TypeError: a csv row cut mid-way
+        raise DatasetError(f"{table}: cannot be read ({e!r}): the dataset is damaged; generate it again") from None
+    for ep in ENDPOINT_NAMES:
+        if rows[ep] != summary["requests"][ep]:
+            raise DatasetError(
+                f"{table} has {rows[ep]} {ep} rows, summary.json says {summary['requests'][ep]}: the dataset is "
+                "truncated or damaged; generate it again"
             )
     return summary
 

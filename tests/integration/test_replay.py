@@ -145,6 +145,12 @@ def cut_short(data: Path, rows: int) -> None:
         path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[: kept[ep]]))
 
 
+def cut_table(data: Path, rows: int) -> None:
+    """Only the events table cut after ``rows`` rows, the request files whole (a copy that lost its end)."""
+    table = data / "events.csv"
+    table.write_bytes(b"".join(table.read_bytes().splitlines(keepends=True)[: rows + 1]))
+
+
 def locust_replay(data: Path, url: str, report: Path) -> subprocess.CompletedProcess[str]:
     """The locustfile on its own (no loadsim replay around it, so no check before the run)."""
     from simulator.locustfiles import path
@@ -168,13 +174,15 @@ def locust_replay(data: Path, url: str, report: Path) -> subprocess.CompletedPro
     [
         (damage, "requests/events.jsonl line 6: not valid JSON"),
         (lambda data: cut_short(data, 300), "requests/externalIds.jsonl holds 38 lines, summary.json says 57"),
+        (lambda data: cut_table(data, 300), "events.csv has 38 externalIds rows, summary.json says 57"),
     ],
-    ids=["damaged-line", "cut-short"],
+    ids=["damaged-line", "cut-short", "table-cut-short"],
 )
 def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     tmp_path: Path, spoil: Callable[[Path], None], named: str
 ) -> None:
-    """Before: `loadsim replay` of this dataset sent 7 of its 463 requests and printed PASSED, exit 0."""
+    """Before: `loadsim replay` of this dataset sent 7 of its 463 requests and printed PASSED, exit 0; with
+    only its table cut short, it sent 300 before failing on the lines the table no longer named."""
     data = tmp_path / "dataset"
     generate("smoke", out=data, users=50, days=1, seed=1)
     spoil(data)
