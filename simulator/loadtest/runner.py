@@ -391,10 +391,11 @@ def check_report_dir(report_dir: Path, *, given: bool = True) -> None:
         ) from None
 
 
-def _parse_locust(args: Sequence[str], *, settings: bool = True) -> Any:
-    """Locust's whole parser (with the harness's arguments) over ``args``; ``HarnessError`` names a bad
-    value (``-- --run-time abc``) or an unknown flag. With ``settings`` it reads what Locust reads itself
-    beneath the command line (its config files, ``LOCUST_*`` variables); without, Locust's defaults only."""
+def _parse_locust(args: Sequence[str], *, settings: bool = True) -> tuple[Any, dict[str, Any]]:
+    """Locust's whole parser (with the harness's arguments) over ``args``: the options, and where each
+    came from (configargparse's sources); ``HarnessError`` names a bad value (``-- --run-time abc``) or an
+    unknown flag. With ``settings`` it reads what Locust reads itself beneath the command line (its config
+    files, ``LOCUST_*`` variables); without, Locust's defaults only."""
     import contextlib
     import io
 
@@ -417,8 +418,7 @@ def _parse_locust(args: Sequence[str], *, settings: bool = True) -> Any:
             lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln] or [err.getvalue().strip()]
             raise HarnessError(f"Locust refuses its arguments: {lines[-1].split('error:', 1)[-1].strip()}") from None
         raise
-    parsed.loadsim_sources = parser.get_source_to_settings_dict()
-    return parsed
+    return parsed, parser.get_source_to_settings_dict()
 
 
 def check_locust_arguments(args: Sequence[str]) -> None:
@@ -431,9 +431,9 @@ def given_to_locust(args: Sequence[str], *, settings: bool = True) -> dict[str, 
     """What ``args`` set, by Locust's own reading (``-u 3``, ``--app-id=x``, the last of a repeated flag):
     each destination whose value differs from Locust's defaults. With ``settings``, what Locust's config
     files and ``LOCUST_*`` variables set counts too, beneath the flags, as Locust itself will take it."""
-    parsed = vars(_parse_locust(args, settings=settings))  # first: it registers replay's arguments
-    baseline = vars(_parse_locust([], settings=False))
-    return {k: v for k, v in parsed.items() if k != "loadsim_sources" and v != baseline.get(k)}
+    parsed = vars(_parse_locust(args, settings=settings)[0])  # first: it registers replay's arguments
+    baseline = vars(_parse_locust([], settings=False)[0])
+    return {k: v for k, v in parsed.items() if v != baseline.get(k)}
 
 
 def locust_settings(args: Sequence[str]) -> list[str]:
@@ -441,7 +441,7 @@ def locust_settings(args: Sequence[str]) -> list[str]:
     ``[tool.locust]``, a ``--config``) and ``LOCUST_*`` variables set beneath Locust's command line
     ``args``: Locust reads them in its own process, so the run must say they apply."""
     said: list[str] = []
-    for source, found in _parse_locust(args).loadsim_sources.items():
+    for source, found in _parse_locust(args)[1].items():
         if source.startswith("config_file|"):
             said += [f"{key} = {value} ({source.split('|', 1)[1]})" for key, (_, value) in found.items()]
         elif source == "environment_variables":

@@ -45,9 +45,9 @@ class FaultInjector:
         self.set(config or FaultConfig())
 
     def set(self, config: FaultConfig) -> None:
-        """Apply ``config`` from the next request on. Its freeze window counts from the first request after this,
-        as a scenario's outage counts from the load's first: a mock starts before its load, by a
-        Locust start-up or by however long a user waits, and a window timed from then may close unseen."""
+        """Apply ``config`` from the next request on. Its freeze window counts from the first request
+        after this, as a scenario's outage counts from the load's first: a mock starts before its load
+        (by a Locust start-up, or however long a user waits), and a window timed from then may close unseen."""
         self.config = config
         self.active = config.active
         self.first_at = None

@@ -41,6 +41,8 @@ WARNING_NAMES = (
 def _known(members: dict[str, Any]) -> dict[str, Any]:
     """The members that say something: the contract reads an optional null as absent, so a null must
     not overwrite what the profile knows (an identify's ``"aaid": null`` wiping the session's AAID)."""
+    if None not in members.values():  # the common body, copied by nothing
+        return members
     return {k: v for k, v in members.items() if v is not None}
 
 
