@@ -6,6 +6,7 @@ processes on loopback: ``loadsim ui`` starts the mock and Locust's web UI on 127
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,43 @@ def answers(url: str) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def web_ui(cwd: Path, *args: str) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """``loadsim ui ARGS`` run for real in ``cwd`` on a free port, its output in ``cwd/ui.log``: (the UI's
+    URL, the log, the process) once the page answers; Ctrl-C at the end (as a terminal sends it), then a kill."""
+    port = free_port()
+    log_path = cwd / "ui.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simulator", "ui", "--web-port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+            cwd=cwd,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
+            assert proc.poll() is None, log_path.read_text()
+            yield url, log_path, proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def mock_url(log_path: Path) -> str:
+    """The embedded mock's URL, as ``loadsim ui`` printed it."""
+    return next(
+        line.split(" at ", 1)[1].split()[0] for line in log_path.read_text().splitlines() if "mock collector at" in line
+    )
+
+
 def read_table(page: Any) -> list[dict[str, str]]:
     """The visible table's rows as {column title: cell text}."""
     return page.evaluate("""() => {
@@ -74,31 +113,9 @@ def harness_rows(page: Any) -> dict[tuple[str, str], dict[str, str]]:
 
 @pytest.fixture
 def ui(tmp_path: Path) -> Any:
-    port = free_port()
     report = tmp_path / "report"
-    log = (tmp_path / "ui.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(port), "--report-dir", str(report)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=subprocess_env(),
-        cwd=tmp_path,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
-        assert proc.poll() is None, (tmp_path / "ui.log").read_text()
+    with web_ui(tmp_path, "smoke", "--report-dir", str(report)) as (url, _, proc):
         yield url, report, proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
 
 
 @needs_chromium
@@ -232,56 +249,21 @@ def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
 def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp_path: Path) -> None:
     """A test running in the UI on two worker processes, then Ctrl-C: the report holds the workers'
     last figures (their test_stop can reach the master before them) and reconciles."""
-    port = free_port()
     report = tmp_path / "report"
-    log_path = tmp_path / "ui.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "simulator",
-                "ui",
-                "smoke",
-                "--web-port",
-                str(port),
-                "--report-dir",
-                str(report),
-                "--",
-                "--processes",
-                "2",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=subprocess_env(),
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
-            mock = next(
-                line.split(" at ", 1)[1].split()[0]
-                for line in log_path.read_text().splitlines()
-                if "mock collector at" in line
-            )
-            form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4, "host": mock}).encode()
+    with web_ui(tmp_path, "smoke", "--report-dir", str(report), "--", "--processes", "2") as (url, log_path, proc):
+        form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4, "host": mock_url(log_path)}).encode()
 
-            def swarm() -> dict[str, Any]:
-                with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
-                    answer = dict(orjson.loads(r.read()))
-                # Before a worker connects a start would start nothing: it is refused, saying why.
-                assert answer["success"] or "no worker" in answer["message"], answer
-                return answer
+        def swarm() -> dict[str, Any]:
+            with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
+                answer = dict(orjson.loads(r.read()))
+            # Before a worker connects a start would start nothing: it is refused, saying why.
+            assert answer["success"] or "no worker" in answer["message"], answer
+            return answer
 
-            wait_for(lambda: swarm()["success"], 30, "a start the workers accept")
-            time.sleep(6)  # both workers send for a while
-            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        wait_for(lambda: swarm()["success"], 30, "a start the workers accept")
+        time.sleep(6)  # both workers send for a while
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        proc.wait(60)
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["workers"] == 2 and summary["total"]["count"] > 0, log_path.read_text()[-3000:]
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
@@ -324,43 +306,19 @@ def test_the_web_ui_plays_the_scenarios_outage_from_the_first_request(tmp_path: 
     and said nothing: a test started in the page met a collector that was always up."""
     scenario = tmp_path / "down.toml"
     scenario.write_text('extends = "smoke"\n[target.mock]\noutage_at = "1s"\noutage_for = "60s"\noutage_status = 503\n')
-    port = free_port()
-    log_path = tmp_path / "ui.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "simulator", "ui", str(scenario), "--web-port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=subprocess_env(),
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
-            mock = next(
-                line.split(" at ", 1)[1].split()[0]
-                for line in log_path.read_text().splitlines()
-                if "mock collector at" in line
-            )
-            time.sleep(2)  # longer than outage_at: the window counts from the first request, not the start
-            form = urllib.parse.urlencode({"user_count": 2, "spawn_rate": 2, "thinkScale": "0.05"}).encode()
-            with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
-                assert orjson.loads(r.read())["success"]
+    with web_ui(tmp_path, str(scenario)) as (url, log_path, _):
+        mock = mock_url(log_path)
+        time.sleep(2)  # longer than outage_at: the window counts from the first request, not the start
+        form = urllib.parse.urlencode({"user_count": 2, "spawn_rate": 2, "thinkScale": "0.05"}).encode()
+        with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
+            assert orjson.loads(r.read())["success"]
 
-            def errors() -> int:
-                request = urllib.request.Request(mock + "/_admin/stats", headers=admin_headers())
-                with urllib.request.urlopen(request, timeout=5) as r:
-                    return int(orjson.loads(r.read())["faults"].get("errors", 0))
+        def errors() -> int:
+            request = urllib.request.Request(mock + "/_admin/stats", headers=admin_headers())
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return int(orjson.loads(r.read())["faults"].get("errors", 0))
 
-            wait_for(lambda: errors() > 0, 20, f"the outage's 503s: {log_path.read_text()[-2000:]}")
-            said = log_path.read_text()
-            assert "outage (503) plays once, 1 s after the session's first request" in said, said
-            assert "outage: the mock answers 503 for 60 s" in said, said
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        wait_for(lambda: errors() > 0, 20, f"the outage's 503s: {log_path.read_text()[-2000:]}")
+        said = log_path.read_text()
+        assert "outage (503) plays once, 1 s after the session's first request" in said, said
+        assert "outage: the mock answers 503 for 60 s" in said, said

@@ -7,10 +7,6 @@ Debian's chromium through Playwright (``executable_path``); real processes on lo
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,8 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import subprocess_env
-from tests.integration.test_webui import CHROMIUM, answers, free_port, harness_rows, read_table, wait_for
+from tests.integration.test_webui import CHROMIUM, harness_rows, read_table, wait_for, web_ui
 
 pytestmark = [
     pytest.mark.integration,
@@ -30,32 +25,9 @@ pytestmark = [
 @pytest.fixture
 def flash_sale_ui(tmp_path: Path) -> Any:
     """``loadsim ui flash-sale``: the open model, whose stop used to log an error per idle user."""
-    port = free_port()
     report = tmp_path / "report"
-    log_path = tmp_path / "ui.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "ui", "flash-sale", "--web-port", str(port), "--report-dir", str(report)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=subprocess_env(),
-        cwd=tmp_path,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: answers(url + "/") or proc.poll() is not None, 60, "the web UI")
-        assert proc.poll() is None, log_path.read_text()
+    with web_ui(tmp_path, "flash-sale", "--report-dir", str(report)) as (url, log_path, _):
         yield url, report, log_path
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
 
 
 def label(page: Any, field: str) -> tuple[str, bool]:
