@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
@@ -169,6 +170,22 @@ def locust_replay(data: Path, url: str, report: Path) -> subprocess.CompletedPro
     )
 
 
+def locust_replay_spoiled(
+    tmp_path: Path, spoil: Callable[[Path], None]
+) -> tuple[int, subprocess.CompletedProcess[str], dict[str, Any]]:
+    """A 50-device smoke dataset spoiled, then played by the locustfile alone against a mock: the
+    dataset's request count, Locust's process and its summary.json."""
+    data = tmp_path / "dataset"
+    total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["total"]
+    spoil(data)
+    mock, url = start_mock(tmp_path / "mock.sqlite3")
+    try:
+        done = locust_replay(data, url, tmp_path / "report")
+    finally:
+        stop(mock)
+    return total, done, orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+
+
 @pytest.mark.parametrize(
     ("spoil", "named"),
     [
@@ -197,17 +214,8 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
 
 def test_damage_found_mid_run_fails_the_verdict_and_the_report_says_what_was_sent(tmp_path: Path) -> None:
     """Before: the reader's JSONDecodeError ended the replay as if played out: PASSED, exit 0, 7 of 463 sent."""
-    data = tmp_path / "dataset"
-    total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["total"]
-    damage(data)
-    store = tmp_path / "mock.sqlite3"
-    mock, url = start_mock(store)
-    try:
-        done = locust_replay(data, url, tmp_path / "report")
-    finally:
-        stop(mock)
+    total, done, report = locust_replay_spoiled(tmp_path, damage)
     assert done.returncode == 2, done.stderr[-3000:]
-    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
     assert report["result"] == "FAILED" and not report["passed"]
     assert "requests/events.jsonl line 6: not valid JSON" in report["reason"], report["reason"]
     replayed = report["replay"]
@@ -222,16 +230,8 @@ def test_damage_found_mid_run_fails_the_verdict_and_the_report_says_what_was_sen
 
 def test_a_replay_that_sends_less_than_the_dataset_holds_fails(tmp_path: Path) -> None:
     """Before: a dataset cut after 300 rows (the files whole, summary.json saying 463) replayed as PASSED."""
-    data = tmp_path / "dataset"
-    total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["total"]
-    cut_short(data, 300)
-    mock, url = start_mock(tmp_path / "mock.sqlite3")
-    try:
-        done = locust_replay(data, url, tmp_path / "report")
-    finally:
-        stop(mock)
+    total, done, report = locust_replay_spoiled(tmp_path, lambda data: cut_short(data, 300))
     assert done.returncode == 1, done.stderr[-3000:]
-    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
     assert report["result"] == "FAILED"
     assert report["replay"]["sent"] == 300 and report["replay"]["dataset_requests"] == total
     row = next(v for v in report["slo"] if v["name"].startswith("dataset replayed in full"))
