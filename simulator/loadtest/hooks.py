@@ -286,6 +286,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         arrivals = OpenArrivals(
             ctx,
             rate_at=lambda t: _rate_share(profile, ctx, t),
+            stage_at=profile.stage,
             requests_per_second=state.scenario.load.rate_unit == "requests",
         )
         state.arrivals = arrivals
@@ -586,6 +587,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             reconciliation=reconciliation,
             target_rate=plan.rate,  # over the arrival window, as the achieved rate is
             planned_arrivals=plan.arrivals,
+            stages=_stage_rows(state, profile, stats, ended),
+            min_rate_share=slo.min_rate_share if slo.completion else None,
             # A replay plans no time of its own (it plays its dataset out) unless --run-time gives one.
             planned_s=state.replay.run_time if state.replay else profile.duration,
             interrupted=state.interrupted,
@@ -625,11 +628,11 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
 EXIT_CODES = {"PASSED": 0, "FAILED": 1, "INTERRUPTED": 3}
 
 
-def _plan(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: float) -> Plan:
-    """Open model: the arrivals the stages planned from the scheduler's start to the stop."""
-    load = state.scenario.load
-    if load.model != "open" or not stats.arrival_first:
-        return Plan(rate_unit=load.rate_unit)
+def _arrival_window(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: float) -> float | None:
+    """Open model: the seconds the scheduler ran, on its own clock, from its start to the stop (None
+    for the closed model or a run without arrivals)."""
+    if state.scenario.load.model != "open" or not stats.arrival_first:
+        return None
     stop = (state.stopped_at or ended) - state.started
     first = stats.arrival_first - state.started
     # The scheduler starts once the devices are ready, a moment after the test, and plays the
@@ -637,10 +640,44 @@ def _plan(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: flo
     # the test's clock, a ramp's plan was shifted by that moment: a 2 s stage at 30/s counted
     # whole in a window that had lost the end of the last stage.
     rate0 = profile.planned_arrivals(0.0, 1.0) or 1.0
-    window = stop - max(0.0, first - 1.0 / rate0)
+    return stop - max(0.0, first - 1.0 / rate0)
+
+
+def _plan(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: float) -> Plan:
+    """Open model: the arrivals the stages planned from the scheduler's start to the stop."""
+    load = state.scenario.load
+    window = _arrival_window(state, profile, stats, ended)
+    if window is None:
+        return Plan(rate_unit=load.rate_unit)
     rate = profile.planned_rate(0.0, window)
     return Plan(
         arrivals=round(profile.planned_arrivals(0.0, window), 1),
         rate_unit=load.rate_unit,
         rate=None if rate is None else round(rate, 3),
     )
+
+
+def _stage_rows(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: float) -> list[dict[str, Any]]:
+    """Open model with stages: each stage's target and achieved rate, and its drops. The run's share
+    averages a flash sale's peak with its calm: a collector that kept up only at the calm passes it."""
+    window = _arrival_window(state, profile, stats, ended)
+    if window is None or len(profile.stages) < 2:
+        return []
+    requests = state.scenario.load.rate_unit == "requests"
+    rows = []
+    for i, (lo, hi) in enumerate(profile.stage_windows(window)):
+        arrivals, dropped, handed_requests = stats.stage_arrivals.get(str(i), [0, 0, 0])
+        handed = handed_requests if requests else arrivals - dropped
+        rows.append(
+            {
+                "stage": i + 1,
+                "from_s": round(lo, 3),
+                "to_s": round(hi, 3),
+                "target_rate": profile.stages[i][3],
+                "planned": round(profile.planned_arrivals(lo, hi), 1),
+                "scheduled": arrivals,
+                "dropped": dropped,
+                "achieved_rate": round(handed / (hi - lo), 3) if hi > lo else None,
+            }
+        )
+    return rows

@@ -97,6 +97,23 @@ class LoadProfile:
         first stage's rate is not, in a ramp or a flash sale). None for an empty window."""
         return self.planned_arrivals(start, end) / (end - start) if end > start else None
 
+    def stage(self, elapsed: float) -> int:
+        """The index of the stage under way at ``elapsed`` seconds (the last one past the end, whose
+        rate the open model's arrivals keep until the stop)."""
+        for i, (end, *_) in enumerate(self.stages):
+            if elapsed < end:
+                return i
+        return len(self.stages) - 1
+
+    def stage_windows(self, stop: float) -> list[tuple[float, float]]:
+        """Each stage's [start, end) seconds, cut at ``stop``; the last runs on to ``stop``."""
+        out, begin = [], 0.0
+        for i, (end, *_) in enumerate(self.stages):
+            hi = stop if i == len(self.stages) - 1 else min(end, stop)
+            out.append((min(begin, stop), max(hi, min(begin, stop))))
+            begin = end
+        return out
+
     def at(self, elapsed: float) -> tuple[int, float, float | None] | None:
         """(users, spawn rate, target rate) at ``elapsed`` seconds, or None when the test is over."""
         for end, users, spawn, rate in self.stages:

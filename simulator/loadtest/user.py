@@ -51,9 +51,12 @@ class OpenArrivals:
     start, so a stalled target shows in the latency (no coordinated omission).
     """
 
-    def __init__(self, ctx: RunContext, *, rate_at: Any, requests_per_second: bool) -> None:
+    def __init__(
+        self, ctx: RunContext, *, rate_at: Any, requests_per_second: bool, stage_at: Any = lambda _: 0
+    ) -> None:
         self.ctx = ctx
         self.rate_at = rate_at  # elapsed seconds -> target rate for this process (0 = pause)
+        self.stage_at = stage_at  # elapsed seconds -> the load profile's stage, which the report counts by
         self.requests_per_second = requests_per_second
         self.queue: Queue[tuple[float, list[Request]] | None] = Queue()
         self.idle = 0
@@ -111,12 +114,12 @@ class OpenArrivals:
                 session = ctx.next_session(returning_window=self.idle + 1)
                 if session is None:
                     return
-                stats.arrive(intended, dropped=False)
+                stats.arrive(intended, dropped=False, stage=self.stage_at(intended - start), requests=len(session))
                 self.played_sessions += 1
                 self.played_requests += len(session)
                 self.queue.put((intended, session))
             else:
-                stats.arrive(intended, dropped=True)
+                stats.arrive(intended, dropped=True, stage=self.stage_at(intended - start))
 
 
 @dataclass(slots=True)

@@ -72,3 +72,8 @@ def replay_line(replayed: Mapping[str, Any]) -> str:
     if replayed.get("problem"):
         line += f"; the reader stopped: {replayed['problem']}"
     return line
+
+
+def stage_span(row: Mapping[str, Any]) -> str:
+    """An open-model stage's seconds on the scheduler's clock, as the report shows them: ``6-14 s``."""
+    return f"{row['from_s']:g}-{row['to_s']:g} s"

@@ -125,14 +125,23 @@ class RunStats:
         #: Intended times of the first and last arrival (open model): the window the rate is over.
         self.arrival_first = 0.0
         self.arrival_last = 0.0
+        #: Open model, per stage (its index as a string, for msgpack and JSON): [arrivals, dropped,
+        #: requests handed to users], so a flash sale's peak is judged on its own, not averaged away.
+        self.stage_arrivals: dict[str, list[int]] = {}
         self.sent_bytes = 0
         #: Readings of the generator's CPU taken (one a second in each process; the timeline keeps them).
         self.cpu_readings = 0
 
-    def arrive(self, intended: float, *, dropped: bool) -> None:
-        """One open-model arrival at its intended time; ``dropped`` when no user was free for it."""
+    def arrive(self, intended: float, *, dropped: bool, stage: int | None = None, requests: int = 0) -> None:
+        """One open-model arrival at its intended time, in ``stage`` of the load profile; ``dropped``
+        when no user was free for it, else ``requests`` is the length of the session handed out."""
         self.arrivals += 1
         self.dropped += dropped
+        if stage is not None:
+            counts = self.stage_arrivals.setdefault(str(stage), [0, 0, 0])
+            counts[0] += 1
+            counts[1] += dropped
+            counts[2] += requests
         if dropped:
             key = int(intended) // self.timeline_step * self.timeline_step
             piece = self.timeline.get(key)
@@ -295,6 +304,9 @@ class RunStats:
         if other.arrival_first:
             self.arrival_first = min(self.arrival_first or other.arrival_first, other.arrival_first)
             self.arrival_last = max(self.arrival_last, other.arrival_last)
+        for stage, counts in other.stage_arrivals.items():
+            ours = self.stage_arrivals.get(stage, [0, 0, 0])
+            self.stage_arrivals[stage] = [a + b for a, b in zip(ours, counts, strict=True)]
         self.sent_bytes += other.sent_bytes
         self.cpu_readings += other.cpu_readings
 
@@ -366,6 +378,7 @@ class RunStats:
             "dropped": self.dropped,
             "arrival_first": self.arrival_first,
             "arrival_last": self.arrival_last,
+            "stage_arrivals": self.stage_arrivals,
             "sent_bytes": self.sent_bytes,
             "cpu_readings": self.cpu_readings,
         }
@@ -401,6 +414,7 @@ class RunStats:
         s.funnel = dict(d["funnel"])
         s.arrivals, s.dropped, s.sent_bytes = d["arrivals"], d["dropped"], d["sent_bytes"]
         s.arrival_first, s.arrival_last = d["arrival_first"], d["arrival_last"]
+        s.stage_arrivals = {k: [int(n) for n in v] for k, v in d.get("stage_arrivals", {}).items()}
         s.cpu_readings = int(d.get("cpu_readings", 0))
         return s
 

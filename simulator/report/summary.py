@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from simulator.errors import HarnessError
-from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of
+from simulator.report.format import num
+from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of, stage_span
 from simulator.report.slo import Verdict, junit_xml
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
@@ -177,6 +178,22 @@ def funnel(
     }
 
 
+#: A stage is judged short only on enough arrivals: its first and last arrival fall either side of
+#: its edges, so a stage of a few arrivals misses or gains one by its timing alone.
+STAGE_MIN_ARRIVALS = 20
+
+
+def _stage_short(row: Mapping[str, Any], share: float) -> str | None:
+    """The warning for an open-model stage whose achieved rate fell below ``share`` of its target."""
+    target, achieved = row.get("target_rate"), row.get("achieved_rate")
+    if not target or achieved is None or row["planned"] < STAGE_MIN_ARRIVALS or achieved >= share * target:
+        return None
+    return (
+        f"stage {row['stage']} ({stage_span(row)}) reached {achieved:g}/s of its target {target:g}/s "
+        f"({achieved / target:.0%}, below {share:.0%}), {row['dropped']} arrival(s) dropped"
+    )
+
+
 def build_summary(
     *,
     stats: RunStats,
@@ -190,6 +207,8 @@ def build_summary(
     reconciliation: Mapping[str, Any] | None,
     target_rate: float | None = None,
     planned_arrivals: float | None = None,
+    stages: Sequence[Mapping[str, Any]] = (),
+    min_rate_share: float | None = None,
     planned_s: float | None = None,
     interrupted: bool = False,
     aborted: str | None = None,
@@ -205,6 +224,8 @@ def build_summary(
     ``journey`` (the scenario's) names the funnel's events; without it the default names count.
     ``replay`` (``loadsim replay``: the dataset's requests, those sent, a problem, a note): its
     problem fails the run, named first; its note (a replay cut short on purpose) is a warning.
+    ``stages`` (open model): each stage's target and achieved rate; one that fell short of
+    ``min_rate_share`` of its target is a warning, even where the run's share held.
     """
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
@@ -216,6 +237,8 @@ def build_summary(
         )
     if replay is not None and replay.get("note"):
         warnings.append(str(replay["note"]))
+    if min_rate_share is not None:
+        warnings += [short for row in stages if (short := _stage_short(row, min_rate_share))]
     result, reason = verdict_line(
         verdicts,
         reconciliation,
@@ -261,6 +284,7 @@ def build_summary(
             "dropped": stats.dropped,
             "target_rate": target_rate,
             "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3),
+            "stages": [dict(row) for row in stages],
         },
         "retries": _retries(stats),
         "offline_queue": {
@@ -410,6 +434,17 @@ def _md(summary: Mapping[str, Any]) -> str:
             f"{arrivals['dropped']} dropped "
             f"(target {arrivals['target_rate']}/s, achieved {arrivals['achieved_rate']}/s)",
         ]
+        if arrivals.get("stages"):
+            lines += [
+                "",
+                "| stage | seconds | target /s | achieved /s | planned | scheduled | dropped |",
+                "|---:|---|---:|---:|---:|---:|---:|",
+                *(
+                    f"| {r['stage']} | {stage_span(r)} | {num(r['target_rate'])} | {num(r['achieved_rate'])} "
+                    f"| {r['planned']:g} | {r['scheduled']} | {r['dropped']} |"
+                    for r in arrivals["stages"]
+                ),
+            ]
     cut = summary.get("unfinished") or {}
     if cut.get("count"):
         lines += [

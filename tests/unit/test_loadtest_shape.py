@@ -99,3 +99,11 @@ def test_the_arrivals_follow_a_change_of_stage_within_a_step() -> None:
         if need == 0.0:
             arrivals, need = arrivals + 1, 1.0
     assert arrivals >= p.planned_arrivals(0, 4) - 30 * ARRIVAL_STEP - 1  # 66 planned; it was 57
+
+
+def test_each_arrival_is_counted_in_its_stage_and_the_windows_end_at_the_stop() -> None:
+    """The report judges each stage on its own seconds: a flash sale's peak, not the run's average."""
+    p = LoadProfile.of(FLASH, run_time=30)
+    assert [p.stage(t) for t in (0, 8.99, 9, 20.99, 21, 29.99, 45)] == [0, 0, 1, 1, 2, 2, 2]
+    assert p.stage_windows(30.4) == [(0, 9), (9, 21), (21, 30.4)]  # the last stage runs on to the stop
+    assert p.stage_windows(12) == [(0, 9), (9, 12), (12, 12)]  # stopped in the peak: the rest had no time

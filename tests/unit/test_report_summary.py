@@ -390,3 +390,39 @@ def test_the_target_stopped_answering_banner_is_only_for_a_target_that_did() -> 
         ],
     }
     assert "stopped answering" in render_html(late, stats)
+
+
+def test_a_stage_short_of_its_target_is_a_warning_and_travels_with_a_workers_figures() -> None:
+    """Arrivals by stage add up across workers (msgpack and JSON keep them), and a stage that fell
+    short of min_rate_share is named even where the run's share held; one of few arrivals is not."""
+    worker = RunStats()
+    for i in range(200):
+        dropped = i % 2 == 0
+        worker.arrive(START + i * 0.05, dropped=dropped, stage=1, requests=0 if dropped else 5)
+    worker.arrive(START, dropped=False, stage=0, requests=4)
+    master = RunStats()
+    master.arrive(START, dropped=False, stage=0, requests=3)
+    master.merge(RunStats.from_dict(orjson.loads(orjson.dumps(worker.to_dict()))))
+    assert master.stage_arrivals == {"0": [2, 0, 7], "1": [200, 100, 500]}
+    rows = [
+        {"stage": 1, "from_s": 0, "to_s": 10, "target_rate": 2, "planned": 20, "scheduled": 2, "dropped": 0,
+         "achieved_rate": 0.2},
+        {"stage": 2, "from_s": 10, "to_s": 20, "target_rate": 20, "planned": 200, "scheduled": 200, "dropped": 100,
+         "achieved_rate": 10.0},
+        {"stage": 3, "from_s": 20, "to_s": 21, "target_rate": 20, "planned": 19, "scheduled": 1, "dropped": 0,
+         "achieved_rate": 1.0},
+    ]  # fmt: skip
+    summary = build_summary(
+        stats=master, scenario="s", seed=1, target={"kind": "mock"}, model="open", started=START,
+        ended=START + 21, workers=2, reconciliation=None, stages=rows, min_rate_share=0.9,
+    )  # fmt: skip
+    assert summary["arrivals"]["stages"] == rows
+    assert summary["warnings"] == [
+        "stage 1 (0-10 s) reached 0.2/s of its target 2/s (10%, below 90%), 0 arrival(s) dropped",
+        "stage 2 (10-20 s) reached 10/s of its target 20/s (50%, below 90%), 100 arrival(s) dropped",
+    ]  # stage 3's 19 planned arrivals are too few to judge
+    without = build_summary(
+        stats=master, scenario="s", seed=1, target={"kind": "mock"}, model="open", started=START,
+        ended=START + 21, workers=2, reconciliation=None, stages=rows, min_rate_share=None,
+    )  # fmt: skip
+    assert without["warnings"] == []  # slo.completion = false: not judged
