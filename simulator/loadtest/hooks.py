@@ -39,7 +39,13 @@ from simulator.loadtest.user import OpenArrivals
 from simulator.report.outcome import interruption
 from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
 from simulator.report.stats import RunStats
-from simulator.report.summary import build_summary, default_report_dir, saturated, write_summary
+from simulator.report.summary import (
+    build_summary,
+    default_report_dir,
+    saturated,
+    summary_markdown,
+    write_summary,
+)
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger("loadsim")
@@ -601,14 +607,24 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             replay=replay.to_dict() if replay is not None else None,
         )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
-        write_summary(
-            report_dir,
-            summary,
-            stats,
-            junit=junit_xml(
-                verdicts, suite=state.scenario.name, duration_s=ended - state.started, interrupted=interruption(summary)
-            ),
+        junit = junit_xml(
+            verdicts, suite=state.scenario.name, duration_s=ended - state.started, interrupted=interruption(summary)
         )
+        try:
+            write_summary(report_dir, summary, stats, junit=junit)
+            if getattr(state.opts, "headless", False):  # after ours: Locust's own page is the extra
+                write_locust_html(environment, report_dir)
+        except OSError as exc:
+            # A full disk loses the files, not the verdict: the log (a CI job's) keeps it.
+            log.error(
+                "loadsim: could not write the report in %s (%s); its verdict was %s: %s. Its summary.md:\n%s",
+                report_dir,
+                exc.strerror or exc,
+                summary["result"],
+                summary["reason"],
+                summary_markdown(summary),
+            )
+            return None
         state.report_dir = report_dir
     except Exception:  # a report that cannot be made is a harness error, never a silent pass
         log.exception("loadsim: could not write the report")
@@ -622,6 +638,15 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         (log.info if v.passed else log.error)("SLO %s", v)
     log.info("loadsim report written to %s (%s)", report_dir, summary["result"])
     return report_dir
+
+
+def write_locust_html(environment: Environment, report_dir: Path) -> None:
+    """Locust's own page (``locust.html``) of the test in ``environment``. The harness writes it after
+    its own files: Locust's ``--html`` is written before the harness's report, and a failure there
+    (a full disk) would lose the report with it."""
+    from locust.html import get_html_report
+
+    (report_dir / "locust.html").write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
 
 
 #: The process's exit code for each result: an interrupted run that failed nothing is not a pass.

@@ -260,8 +260,6 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
             str(report_dir),
             "--csv",
             str(report_dir / "locust"),
-            "--html",
-            str(report_dir / "locust.html"),
             "--only-summary",
         ]
     else:  # the web UI, on loopback; each stopped test writes its own report

@@ -539,11 +539,10 @@ def write_locust_files(environment: Environment, report_dir: Path) -> None:
     """Locust's own report files of the test just stopped, as a headless ``loadsim run`` writes them."""
     import csv
 
-    from locust.html import get_html_report
     from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "locust.html").write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
+    hooks.write_locust_html(environment, report_dir)
     tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
     for name, write in (
         ("stats", tables.requests_csv),

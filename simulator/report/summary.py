@@ -393,7 +393,7 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.1f}%"
 
 
-def _md(summary: Mapping[str, Any]) -> str:
+def summary_markdown(summary: Mapping[str, Any]) -> str:
     timing = summary["timing"]
     planned = timing.get("planned_s")
     of_planned = f" of {planned:.0f} s planned" if summary.get("interrupted") and planned else ""
@@ -516,7 +516,7 @@ def write_summary(report_dir: Path, summary: Mapping[str, Any], stats: RunStats,
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "junit.xml").write_text(junit, encoding="utf-8")
     (report_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    (report_dir / "summary.md").write_text(_md(summary), encoding="utf-8")
+    (report_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     (report_dir / "stats.json").write_bytes(orjson.dumps(stats.to_dict()))
     # Last: the data files are written even if drawing the charts goes wrong.
     _write_html(report_dir, summary, stats)
@@ -661,7 +661,7 @@ def render_again(run_dir: Path) -> list[Path]:
         interrupted=interruption(summary),
     )
     paths = [run_dir / "summary.md", run_dir / "junit.xml", run_dir / "report.html"]
-    paths[0].write_text(_md(summary), encoding="utf-8")
+    paths[0].write_text(summary_markdown(summary), encoding="utf-8")
     paths[1].write_text(junit, encoding="utf-8")
     _write_html(run_dir, summary, stats)
     return paths

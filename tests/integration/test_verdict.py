@@ -5,6 +5,7 @@ Each test drives the real mock (``loadsim mock``) and real Locust on loopback, b
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -16,8 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import subprocess_env
-from tests.integration.faults import lock_store
+from tests.conftest import start_loadsim, subprocess_env
+from tests.integration.faults import lock_store, small_disk
 from tests.integration.test_run import loadsim_run, start_mock, stop
 
 pytestmark = pytest.mark.integration
@@ -218,3 +219,31 @@ def test_replay_runs_and_its_funnel_counts_ordered_sessions(tmp_path: Path) -> N
     assert funnel["counts"] == "sessions", funnel
     assert all(st["from_previous"] is None or st["from_previous"] <= 1 for st in funnel["stages"]), funnel
     assert "identified" not in [st["stage"] for st in funnel["stages"]] and "login" in funnel
+
+
+def test_a_report_that_cannot_be_written_still_says_its_verdict(tmp_path: Path) -> None:
+    """Before: a disk that filled up by the end lost the run's verdict with its report: 'Locust ended
+    but wrote no report', exit 2, and nothing in the log said whether the target had kept up."""
+    mock, url = start_mock()
+    try:
+        with small_disk(tmp_path, "1m") as disk:
+            run = start_loadsim(
+                tmp_path, "run", "smoke", "--run-time", "5s", "--host", url, "--report-dir", f"{disk}/r"
+            )
+            deadline = time.monotonic() + 60
+            while not (disk / "r" / "locust_stats.csv").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            with contextlib.suppress(OSError), (disk / "fill").open("wb") as fill:  # the disk fills up mid-run
+                while True:
+                    fill.write(b"\0" * 4096)
+                    fill.flush()
+            stdout, _ = run.communicate(timeout=120)
+    finally:
+        stop(mock)
+    done = subprocess.CompletedProcess(run.args, run.returncode, stdout, "")
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]  # no report: a harness error, whatever the verdict
+    said = [line for line in out.splitlines() if "could not write the report" in line]
+    assert said and "No space left on device" in said[-1], out[-3000:]
+    assert "its verdict was PASSED: every SLO held" in said[-1], said
+    assert "| name | requests | failures |" in out, out[-3000:]  # summary.md, into the log instead

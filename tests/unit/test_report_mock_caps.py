@@ -10,7 +10,7 @@ from simulator.contract import ENDPOINT_NAMES
 from simulator.loadtest.reconcile import reconcile
 from simulator.report.html import render_html
 from simulator.report.stats import RunStats
-from simulator.report.summary import _md, build_summary
+from simulator.report.summary import build_summary, summary_markdown
 
 START = 1_800_000_000.0
 
@@ -47,7 +47,7 @@ def test_memory_caps_are_named_beside_a_reconciliation_that_stays_ok() -> None:
     rec = summary["reconciliation"]
     assert rec["ok"], rec
     assert rec["mock"]["bodies_dropped"] == 1234 and rec["mock"]["profiles_forgotten"] == 56
-    md = _md(summary)
+    md = summary_markdown(summary)
     assert "Reconciliation: OK" in md and BODIES in md and PROFILES in md
     page = render_html(summary, stats)
     assert BODIES in page and PROFILES in page
@@ -55,8 +55,8 @@ def test_memory_caps_are_named_beside_a_reconciliation_that_stays_ok() -> None:
 
 def test_no_note_when_nothing_was_dropped_and_a_shared_mock_counts_only_this_run() -> None:
     summary, stats = summary_of(mock_stats(bodies_dropped=0, profiles_forgotten=0))
-    assert "kept counts and digests" not in _md(summary) + render_html(summary, stats)
-    assert "forgot" not in _md(summary)
+    assert "kept counts and digests" not in summary_markdown(summary) + render_html(summary, stats)
+    assert "forgot" not in summary_markdown(summary)
     shared, _ = summary_of(mock_stats(bodies_dropped=1300, profiles_forgotten=56), mock_stats(bodies_dropped=66))
     assert shared["reconciliation"]["mock"]["bodies_dropped"] == 1234
-    assert BODIES in _md(shared)
+    assert BODIES in summary_markdown(shared)
