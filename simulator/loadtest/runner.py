@@ -561,6 +561,12 @@ def run(opts: RunOptions) -> int:
     settings = locust_settings(locust_command(asked, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
     if settings:
         print(f"loadsim: Locust's settings apply to this run: {', '.join(settings)}", flush=True)
+    setting_host = None if opts.host else given_to_locust(opts.locust_args).get("host")
+    if setting_host:  # LOCUST_HOST exported for plain Locust: said, never followed to a real collector
+        print(
+            f"loadsim: Locust's settings give host {setting_host}: not used (the target is --host, the scenario's "
+            "target, or else the mock)"
+        )
     profile = check_profile(scenario, opts)
     stretch = profile.stretch if profile is not None else 1.0
     if target == "customerlabs":

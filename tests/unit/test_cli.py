@@ -267,6 +267,7 @@ def test_locusts_own_settings_are_in_the_plan_named_and_beneath_the_flags(
     assert "users 2," in plan and "run time 4s" in plan and "think times x0.5" in plan, plan
     # The harness passes --host itself, so Locust never takes the file's: the mock stays the target.
     assert "target mock at a free loopback port" in plan, plan
+    assert "Locust's settings give host http://127.0.0.1:9: not used (the target is --host," in out, out
     said = next(line for line in out.splitlines() if "Locust's settings" in line)
     for setting in ("users = 2 (locust.conf)", "run-time = 4s (locust.conf)", "LOCUST_SPAWN_RATE=3"):
         assert setting in said, said
