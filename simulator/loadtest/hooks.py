@@ -273,8 +273,12 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         clients = sorted(runner.clients.all, key=lambda c: c.id)
         state.workers = len(clients)
         state.worker_ids, state.finals = {c.id for c in clients}, set()
+        shape = state.profile
+        assert shape is not None  # set at init, or the process exited
+        profile = {"stages": [list(stage) for stage in shape.stages], "stretch": shape.stretch}
         for index, client in enumerate(clients):
-            runner.send_message(SHARD_MESSAGE, {"index": index, "count": len(clients)}, client_id=client.id)
+            message = {"index": index, "count": len(clients), "profile": profile}
+            runner.send_message(SHARD_MESSAGE, message, client_id=client.id)
         return
     ctx = RunContext(
         scenario=state.scenario,
@@ -287,12 +291,11 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     state.context = ctx
     gevent.spawn(_sample_gauges, environment, ctx)
     if state.scenario.load.model == "open":
-        profile = state.profile
-        assert profile is not None  # set at init, or the process exited
+        # Read when the arrivals begin (after the shard, which brings a worker its master's profile).
         arrivals = OpenArrivals(
             ctx,
-            rate_at=lambda t: _rate_share(profile, ctx, t),
-            stage_at=profile.stage,
+            rate_at=lambda t: _rate_share(_arrivals_profile(state), ctx, t),
+            stage_at=lambda t: _arrivals_profile(state).stage(t),
             requests_per_second=state.scenario.load.rate_unit == "requests",
         )
         state.arrivals = arrivals
@@ -403,6 +406,13 @@ def _sample_gauges(environment: Environment, ctx: RunContext) -> None:
         ctx.stats.cpu_readings += 1
 
 
+def _arrivals_profile(state: HarnessState) -> LoadProfile:
+    """The profile the open model's arrivals follow: on a worker its master's, else this process's."""
+    profile = state.master_profile or state.profile
+    assert profile is not None  # set at init, or the process exited
+    return profile
+
+
 def _rate_share(profile: LoadProfile, ctx: RunContext, elapsed: float) -> float:
     now = profile.at(elapsed)
     if now is None:
@@ -416,6 +426,10 @@ def _on_shard_message(environment: Environment, msg: Any, **_: Any) -> None:
     if state is None:
         return
     state.shard = (int(msg.data["index"]), int(msg.data["count"]))
+    shipped = msg.data.get("profile")
+    if shipped:
+        stages = tuple((float(end), int(n), float(spawn), rate) for end, n, spawn, rate in shipped["stages"])
+        state.master_profile = LoadProfile(stages, float(shipped["stretch"]))
     ctx = state.context
     if ctx is not None and ctx.population is None:
         ctx.assign_shard(*state.shard)

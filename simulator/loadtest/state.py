@@ -37,6 +37,9 @@ class HarnessState:
         self.stats = RunStats()  # the master's sum of its workers' stats
         self.started = 0.0
         self.shard: tuple[int, int] | None = None
+        #: On a worker: the master's load profile, sent with the shard. Locust gives a worker no
+        #: --run-time (nor the web form's users and run time), so its own would be the scenario's.
+        self.master_profile: LoadProfile | None = None
         self.workers = 1
         #: A report is being written (once per test) / has been written.
         self.reporting = False

@@ -241,6 +241,22 @@ def test_a_staged_open_model_reports_the_rate_it_planned_over_the_run(tmp_path: 
     assert sum(r["scheduled"] for r in stages) == arrivals["scheduled"] and not summary["warnings"], summary
 
 
+def test_workers_play_the_stages_as_run_time_scaled_them(tmp_path: Path) -> None:
+    """Locust gives its workers no --run-time, so each built the scenario's own stages: with
+    --processes 2, flash-sale --run-time 20s never reached its flash (96 sessions, all at the calm
+    rate; FAILED 'achieved rate >= 90% of the planned rate: actual 21.1%')."""
+    scenario = tmp_path / "ramp.toml"
+    scenario.write_text(
+        'extends = "smoke"\n[load]\nmodel = "open"\nusers = 60\nstages = [\n'
+        '  { duration = "20s", rate = 3 },\n  { duration = "20s", rate = 30 },\n]\n'
+    )
+    code, out, summary = loadsim_run(tmp_path, str(scenario), "--run-time", "6s", "--processes", "2")
+    assert code == 0, out
+    calm, peak = summary["arrivals"]["stages"]
+    assert (calm["to_s"], calm["target_rate"], peak["target_rate"]) == (3, 3, 30), summary["arrivals"]
+    assert peak["achieved_rate"] == pytest.approx(30, rel=0.25), summary["arrivals"]
+
+
 def test_a_stage_that_falls_short_is_named_where_the_run_averages_it_away(tmp_path: Path) -> None:
     """Before: the report had one target and one achieved rate for the run: a peak the collector could
     not take showed only as the run's average."""
