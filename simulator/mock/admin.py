@@ -339,11 +339,23 @@ def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
     return doc
 
 
+#: The query parameters of ``GET /_admin/events`` (the OpenAPI document lists the same).
+EVENTS_PARAMS = ("limit", "user_id")
+
+
 def _events(app: App, query: bytes) -> Answer:
     try:
-        params = parse_qs(query.decode("utf-8"), strict_parsing=False)
+        params = parse_qs(query.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         return _problem(400, "query string is not valid UTF-8")
+    # A filter it does not know, ignored, would answer with every user's events as if filtered.
+    unknown = sorted(set(params) - set(EVENTS_PARAMS))
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        return _problem(
+            400,
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {names}; expected {', '.join(EVENTS_PARAMS)}",
+        )
     limit_s = params.get("limit", ["100"])[-1]
     try:
         limit = int(limit_s)
@@ -352,6 +364,8 @@ def _events(app: App, query: bytes) -> Answer:
     if not 1 <= limit <= MAX_EVENTS_LIMIT:
         return _problem(400, f"limit must be between 1 and {MAX_EVENTS_LIMIT}, got {limit}")
     user_id = params.get("user_id", [None])[-1]
+    if user_id is not None and not user_id.strip():
+        return _problem(400, "user_id is empty: give a user id, or leave it out for every user's events")
     sql = "SELECT uid, sid, source, received_at, profile_id, body FROM accepted WHERE endpoint = 'events'"
     args: list[Any] = []
     if user_id:

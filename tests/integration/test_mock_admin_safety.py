@@ -133,3 +133,20 @@ def test_the_harness_sends_the_token_from_the_environment(monkeypatch: pytest.Mo
         secret.write_text("t0ken\n")  # as a mounted secret file ends
         monkeypatch.setenv("LOADSIM_ADMIN_TOKEN_FILE", str(secret))
         assert "stored" in fetch_mock_stats(mock.url)
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("user=abc", "unknown query parameter 'user'; expected limit, user_id"),
+        ("since=xyz&limit=5", "unknown query parameter 'since'; expected limit, user_id"),
+        ("user_id=", "user_id is empty: give a user id, or leave it out for every user's events"),
+    ],
+    ids=["typo", "unknown", "empty-user-id"],
+)
+def test_an_events_query_it_cannot_honour_is_refused(mock: MockServer, query: str, says: str) -> None:
+    """Before: each answered 200 with every user's latest events, so a typo in the filter showed
+    another person's events as if they were the asked-for user's."""
+    assert ms.post(ms.connect(mock.url), ms.PATHS["events"], ms.event(1))[0] == 200
+    status, answer = call(mock.url, "GET", f"/_admin/events?{query}")
+    assert (status, answer["validation_error"]["error_message"]) == (400, says), answer
