@@ -397,7 +397,14 @@ def _arrival_rows(environment: Environment, state: Any, stats: RunStats) -> list
     now = profile.at(elapsed) if profile is not None else None
     target = f"{now[2]:g}/s" if now is not None and now[2] is not None else "-"
     achieved = stats.achieved_rate
+    # Each stage's own count: the run's achieved rate averages a flash sale's peak with its calm.
+    stages = []
+    for key, (scheduled, dropped, _) in sorted(stats.stage_arrivals.items(), key=lambda kv: int(kv[0])):
+        rate = _rate_of(profile, int(key))
+        detail = f"{dropped} dropped" + (f", target {rate:g}/s" if rate is not None else "")
+        stages.append(_plain("arrivals", f"stage {int(key) + 1} arrivals", scheduled, detail))
     return [
+        *stages,
         _plain(
             "arrivals",
             "dropped arrivals",
@@ -413,6 +420,13 @@ def _arrival_rows(environment: Environment, state: Any, stats: RunStats) -> list
             f"target now {target} ({state.scenario.load.rate_unit}/s)",
         ),
     ]
+
+
+def _rate_of(profile: LoadProfile | None, stage: int) -> float | None:
+    """The target rate of ``stage`` in ``profile`` (None without one)."""
+    if profile is None or stage >= len(profile.stages):
+        return None
+    return profile.stages[stage][3]
 
 
 def _reconciliation_rows(environment: Environment, state: Any, stats: RunStats, mock: MockView) -> list[dict[str, Any]]:

@@ -97,6 +97,8 @@ def test_the_form_sizes_the_test_and_the_harness_tab_reports_it(flash_sale_ui: A
             kinds_and_names = Counter((r["Kind"], r["Name"]) for r in read_table(page) if "Kind" in r)
             assert [k for k, n in kinds_and_names.items() if n > 1] == []  # no row twice
             assert ("step", "externalIds") not in final and ("endpoint", "externalIds") in final
+            peak = final[("arrivals", "stage 2 arrivals")]  # each stage counted on its own
+            assert int(peak["Count"]) > 0 and peak["Detail"].endswith("target 4/s"), peak
         finally:
             browser.close()
 
