@@ -107,10 +107,10 @@ class LoadProfile:
 
     def stage_windows(self, stop: float) -> list[tuple[float, float]]:
         """Each stage's [start, end) seconds, cut at ``stop``; the last runs on to ``stop``."""
-        out, begin = [], 0.0
+        out, begin, last = [], 0.0, len(self.stages) - 1
         for i, (end, *_) in enumerate(self.stages):
-            hi = stop if i == len(self.stages) - 1 else min(end, stop)
-            out.append((min(begin, stop), max(hi, min(begin, stop))))
+            lo = min(begin, stop)
+            out.append((lo, stop if i == last else max(lo, min(end, stop))))
             begin = end
         return out
 
