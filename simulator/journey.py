@@ -249,7 +249,7 @@ class JourneyEngine:
         for node in self._nodes:
             node.handler = handlers.get(node.action)
         self._start = index[j.start]
-        self._sessions = j.sessions
+        self._sessions = j.sessions.sampler()  # once: a sampler is a closure, a device's draw a call
         self._gap = j.session_gap.sampler()
         a = j.attribution
         self._sources = [s for s, w in a.sources.items() if w > 0]
@@ -426,7 +426,7 @@ class JourneyEngine:
         # attribute loads or a second generator frame per step would cost a third more.
         rnd = life.rnd
         j = self._j
-        n_sessions = max(1, int(self._sessions.sample(rnd)))
+        n_sessions = max(1, int(self._sessions(rnd)))
         timeout = j.session_timeout
         max_steps = j.max_steps
         reinstall_p, relogin_p = j.reinstall.probability, j.reinstall.relogin
