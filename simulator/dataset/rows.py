@@ -261,7 +261,7 @@ class Generator:
             commerce=self._commerce,
             part=lambda node: self._step_parts.get(node.step) or self._step_part(node.step, "events", node.event),
         )
-        self.step_counts: dict[str, int] = {}
+        self.step_counts: Counter[str] = Counter()
         self.faulty_counts: dict[str, int] = {}
         rates = dict(j.commerce.usd_rates)
         self.usd_rates = rates
@@ -328,7 +328,7 @@ class Generator:
         sent: list[str] = []  # each request's step, counted at the end
         # What a fast step's record takes from the session: body fragments and row parts.
         head = by_text = end_text = who_part = row_end = ""
-        fixed = 0  # bytes of head + by + end
+        fixed = head_size = by_size = end_size = 0  # bytes of head + by + end
         f_sid: Any = None
         f_by: Any = None
         f_utm: Any = _NOTHING
@@ -350,11 +350,8 @@ class Generator:
                     rendered = frag.search(node, engine.search(state, node))
                 else:
                     rendered = frag.cart(node, state.prices, *engine.add_to_cart(state, node))
-                step = node.step
-                part = rendered.part
+                named, text, size, step, part, props, _, commerce, value = rendered  # one unpack, not 8 loads
                 faulty = False
-                value = rendered.value
-                props = rendered.props
                 t = install + state.t
             else:
                 req = x if node is None else send(state, node, x)
@@ -421,10 +418,10 @@ class Generator:
             if req is None:
                 # x is this step's added_at (the row's time column too).
                 data = (
-                    f"{head}{rendered.named}{x}{by_text}{rendered.text}{end_text}"
-                    f"{x},{wall},{rday_text},{row_part}{who_part}{rendered.commerce}{row_end}"
+                    f"{head}{named}{x}{by_text}{text}{end_text}"
+                    f"{x},{wall},{rday_text},{row_part}{who_part}{commerce}{row_end}"
                 ).encode()
-                n = fixed + rendered.size + len(x)
+                n = fixed + size + len(x)
             else:
                 when = utc_prefix + mmss[sec - hr * 3600]
                 if jsonl:
@@ -447,12 +444,20 @@ class Generator:
                 n = len(data)
                 data += row
                 # What the fast steps that follow take from the session: the ids (with them the session's
-                # number and campaign), identify_by, utm.
+                # number and campaign), identify_by, utm; each rebuilt only when it changed (a new session
+                # changes the ids, seldom identify_by or utm).
                 if state.sid is not f_sid or state.by is not f_by or state.utm is not f_utm:
-                    f_sid, f_by, f_utm = state.sid, state.by, state.utm
-                    h, b, e = frag.head(state.uid, state.sid), frag.by(f_by), frag.end(f_utm)
-                    head, by_text, end_text, fixed = h.text, b.text, e.text, h.size + b.size + e.size
-                    who_part = f",{gi},{quote(state.uid)},{quote(state.sid)},{session + 1},{dev_part},"
+                    if state.sid is not f_sid:  # a new session (a reinstall's new uid comes with one)
+                        f_sid = state.sid
+                        head, head_size = frag.head(state.uid, f_sid)
+                        who_part = f",{gi},{quote(state.uid)},{quote(f_sid)},{session + 1},{dev_part},"
+                    if state.by is not f_by:
+                        f_by = state.by
+                        by_text, by_size = frag.by(f_by)
+                    if state.utm is not f_utm:
+                        f_utm = state.utm
+                        end_text, end_size = frag.end(f_utm)
+                    fixed = head_size + by_size + end_size
                     row_end = f",{_utm_columns(state.utm or None)},{1 if state.by else 0},{tail}0,\n"
             if n > LEN_MASK:
                 raise DatasetError(
@@ -474,9 +479,7 @@ class Generator:
         if seq > day_seq:
             daily_requests[rday] += seq - day_seq
             active_days.add(rday)
-        step_counts = self.step_counts
-        for step, count in Counter(sent).items():
-            step_counts[step] = step_counts.get(step, 0) + count
+        self.step_counts.update(sent)  # counted in C, into the run's counts
         if n_sessions:
             self._close_session(funnel)
         engine.scale_conversion(1.0)
