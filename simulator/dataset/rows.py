@@ -76,6 +76,8 @@ _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
 _QUANTITY = operator.itemgetter("product_quantity")
+#: The funnel steps (indices into COMMERCE) a session's funnel bits name, per value of the bits.
+_FUNNEL_STEPS = [tuple(k for k in range(len(COMMERCE)) if bits >> k & 1) for bits in range(1 << len(COMMERCE))]
 #: Steps a well-behaved SDK's body is rendered for from fragments (``fragments.Fragments``).
 _FAST_ACTIONS = frozenset({"event", "view_item", "search", "add_to_cart"})
 
@@ -188,6 +190,9 @@ class _SharedDevices:
         self._population = population
         self._index = -1
         self._device: Any = None
+        # Looked up once: the engine asks for these per device, and __getattr__ is a call each time.
+        self.device_index = population.device_index
+        self.user_uuid = population.user_uuid
 
     def fetch(self, i: int) -> Any:
         self._index, self._device = i, self._population.device(i)
@@ -635,6 +640,5 @@ class Generator:
 
     def _close_session(self, funnel: int) -> None:
         f = self.stats.funnel
-        for k in range(len(COMMERCE)):
-            if funnel >> k & 1:
-                f[k] += 1
+        for k in _FUNNEL_STEPS[funnel]:
+            f[k] += 1
