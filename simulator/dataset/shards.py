@@ -21,6 +21,7 @@ the devices' rows in shard order, the statistics added up exactly, the summary a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -74,8 +75,9 @@ def shard_range(devices: int, index: int, count: int) -> tuple[int, int]:
 
 def scenario_fingerprint(sc: Scenario) -> str:
     """A digest of everything the scenario decides (its frozen dataclasses' repr: fields only, in
-    order), so shards of two different scenarios under one name do not merge."""
-    return hashlib.blake2b(repr(sc).encode(), digest_size=16).hexdigest()
+    order), so shards of two different scenarios under one name do not merge. Not where its file
+    lies: two hosts' checkouts or installs hold the same scenario at different paths."""
+    return hashlib.blake2b(repr(dataclasses.replace(sc, path=None)).encode(), digest_size=16).hexdigest()
 
 
 def write_shard(

@@ -133,14 +133,16 @@ def test_the_readme_says_how_to_make_the_same_dataset_again(tmp_path: Path) -> N
 
 
 def test_shards_of_one_scenario_file_kept_at_two_paths_merge(tmp_path: Path) -> None:
-    """Two hosts, two checkouts: the same scenario file at different paths is the same scenario."""
+    """Two hosts, two checkouts: the same scenario file at different paths is the same scenario.
+    Before: named by their absolute paths (or bundled in two installs), the two were refused as
+    different scenarios: the fingerprint hashed the file's path with its content."""
     text = (Path(__file__).parents[2] / "simulator" / "scenarios" / "smoke.toml").read_text()
     for k, host in enumerate(("hostA", "hostB")):
         (tmp_path / host).mkdir()
         (tmp_path / host / "shop.toml").write_text(text)
         done = loadsim(
-            tmp_path / host, "generate", "shop.toml", "--out", str(tmp_path / "shards" / str(k)), "--users", "40",
-            "--days", "1", "--quiet", "--shard", f"{k}/2",
+            tmp_path / host, "generate", str(tmp_path / host / "shop.toml"), "--out", str(tmp_path / "shards" / str(k)),
+            "--users", "40", "--days", "1", "--quiet", "--shard", f"{k}/2",
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
     shards = [str(tmp_path / "shards" / k) for k in "01"]
