@@ -626,7 +626,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         )
         try:
             write_summary(report_dir, summary, stats, junit=junit)
-            if getattr(state.opts, "headless", False):  # after ours: Locust's own page is the extra
+            # After ours: Locust's own page is the extra (a plain `locust --html F` has Locust write it).
+            if getattr(state.opts, "headless", False) and not getattr(state.opts, "html_file", None):
                 write_locust_html(environment, report_dir)
         except OSError as exc:
             # A full disk loses the files, not the verdict: the log (a CI job's) keeps it.
