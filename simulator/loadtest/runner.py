@@ -160,15 +160,13 @@ def _stop(proc: subprocess.Popen[str], *, timeout: float = 15.0) -> None:
 @dataclass(slots=True)
 class _Outage:
     """From ``at`` to ``at + length`` seconds after the load starts, through the mock's admin API:
-    the mock answers every request with ``status``, then its own faults come back; or, with
-    ``status = "refuse"``, it refuses connections (a collector that is down) and then listens again
-    by itself."""
+    the mock answers every request with ``status`` (``POST /_admin/outage``) or, with
+    ``status = "refuse"``, refuses connections (a collector that is down); it ends either by itself."""
 
     admin: str
     at: float
     length: float
     status: int | str
-    saved: bytes = b"{}"
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -197,20 +195,16 @@ class _Outage:
             print(f"loadsim: could not start or end the outage through the mock's {path}: {e}", file=sys.stderr)
 
     def _begin(self) -> None:
+        # One call either way: the mock ends the outage itself, so a harness stopped or killed
+        # mid-outage cannot leave it down, and the mock's own faults (a freeze's clock) stay as set.
         if self.status == "refuse":
-            # One call: the admin API shares the port, so the mock ends the refusal itself.
             self._send("POST", "/_admin/refuse", orjson.dumps({"for": self.length}))
             print(f"loadsim: outage: the mock refuses connections for {self.length:g} s", file=sys.stderr, flush=True)
             return
-        req = urllib.request.Request(f"{self.admin}/_admin/faults", headers=admin_headers())
-        with urllib.request.urlopen(req, timeout=5) as r:
-            self.saved = r.read()
-        self._send("PUT", "/_admin/faults", orjson.dumps({"default": {"error_rate": 1.0, "error_status": self.status}}))
+        self._send("POST", "/_admin/outage", orjson.dumps({"for": self.length, "status": self.status}))
         print(f"loadsim: outage: the mock answers {self.status} for {self.length:g} s", file=sys.stderr, flush=True)
 
     def _end(self) -> None:
-        if self.status != "refuse":
-            self._send("PUT", "/_admin/faults", self.saved)
         print("loadsim: outage over: the mock is back", file=sys.stderr, flush=True)
 
     def _load_started(self) -> bool:

@@ -24,7 +24,7 @@ import orjson
 
 from simulator import contract
 from simulator.duration import parse_duration
-from simulator.mock.faults import FaultConfig, FaultError, FaultInjector
+from simulator.mock.faults import ERROR_STATUSES, FaultConfig, FaultError, FaultInjector
 from simulator.mock.state import CollectorState
 from simulator.mock.store import Store
 
@@ -44,6 +44,7 @@ class App(Protocol):
     def reset(self) -> None: ...
     def set_faults(self, config: FaultConfig) -> None: ...
     def refuse(self, seconds: float) -> float: ...
+    def outage(self, status: int, seconds: float) -> None: ...
 
 
 __all__ = [
@@ -66,6 +67,11 @@ Answer = tuple[int, bytes, bytes]
 MAX_EVENTS_LIMIT = 10_000
 #: The longest refusal one call may ask for: a typo should not take the mock down for a day.
 MAX_REFUSE_S = 3600.0
+#: The schema of a refusal's or an outage's ``for``.
+_SECONDS = {
+    "description": f"Seconds (a number, or a duration such as '20s'), at most {MAX_REFUSE_S:g}",
+    "oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": MAX_REFUSE_S}, {"type": "string"}],
+}
 
 
 def _json(status: int, value: Any) -> Answer:
@@ -256,17 +262,7 @@ def _admin_paths() -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["for"],
                                 "additionalProperties": False,
-                                "properties": {
-                                    "for": {
-                                        "description": (
-                                            f"Seconds (a number, or a duration such as '20s'), at most {MAX_REFUSE_S:g}"
-                                        ),
-                                        "oneOf": [
-                                            {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_REFUSE_S},
-                                            {"type": "string"},
-                                        ],
-                                    }
-                                },
+                                "properties": {"for": _SECONDS},
                             }
                         }
                     },
@@ -280,6 +276,48 @@ def _admin_paths() -> dict[str, Any]:
                                     "type": "object",
                                     "required": ["refusing_for"],
                                     "properties": {"refusing_for": {"type": "number", "minimum": 0}},
+                                }
+                            }
+                        },
+                    },
+                    **bad,
+                },
+            }
+        },
+        "/_admin/outage": {
+            "post": {
+                "operationId": "adminOutage",
+                "summary": "Answer one error status to every tracking request for a while, then the faults again",
+                "description": "An overlay on the fault configuration, which it leaves as it is (a freeze's clock "
+                "included); it ends by itself after `for` seconds. The admin API is not affected.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["for", "status"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "for": _SECONDS,
+                                    "status": {"type": "integer", "enum": list(ERROR_STATUSES)},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The outage, from the next request",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["outage_for", "status"],
+                                    "properties": {
+                                        "outage_for": {"type": "number", "minimum": 0},
+                                        "status": {"type": "integer"},
+                                    },
                                 }
                             }
                         },
@@ -445,6 +483,7 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
         "/faults": "GET, PUT",
         "/openapi.json": "GET",
         "/refuse": "POST",
+        "/outage": "POST",
     }.get(route)
     if allowed is None:
         return _problem(404, f"no admin endpoint at {path[:200]}; see GET /_admin/openapi.json")
@@ -464,6 +503,8 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
         return _json(200, {"reset": True})
     if route == "/refuse":
         return _refuse(app, body)
+    if route == "/outage":
+        return _outage(app, body)
     if route == "/openapi.json":
         host = app.url or "http://127.0.0.1:8080"
         return 200, _openapi_bytes(host), b""
@@ -480,14 +521,20 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
     return _json(200, config.to_dict())
 
 
-def _refuse(app: App, body: bytes) -> Answer:
-    usage = f'send {{"for": SECONDS}} with 0 < SECONDS <= {MAX_REFUSE_S:g}, e.g. {{"for": 20}} or {{"for": "20s"}}'
+def _timed(body: bytes, keys: tuple[str, ...], usage: str) -> dict[str, Any] | Answer:
+    """The object of ``keys`` (``for`` among them, read as seconds) in the body, or the 400 naming what is wrong."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return _problem(400, f"body is not valid JSON: {exc}; {usage}")
-    if not isinstance(data, dict) or set(data) != {"for"}:
-        return _problem(400, f"expected an object with the one key 'for'; {usage}")
+    if not isinstance(data, dict):
+        return _problem(400, f"expected an object with the keys {', '.join(map(repr, keys))}; {usage}")
+    unknown = sorted(data.keys() - set(keys))
+    if unknown:
+        return _problem(400, f"unknown key {unknown[0][:40]!r}; {usage}")
+    missing = [key for key in keys if key not in data]
+    if missing:
+        return _problem(400, f"'{missing[0]}' is missing; {usage}")
     value = data["for"]
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return _problem(400, f"'for' must be seconds or a duration, got {str(value)[:40]!r}; {usage}")
@@ -497,7 +544,28 @@ def _refuse(app: App, body: bytes) -> Answer:
         return _problem(400, f"cannot read duration {value!r}: {exc}; {usage}")
     if not 0 < seconds <= MAX_REFUSE_S:  # also rejects NaN
         return _problem(400, f"'for' must be above 0 and at most {MAX_REFUSE_S:g} s, got {seconds:g}; {usage}")
-    return _json(200, {"refusing_for": round(app.refuse(seconds), 3)})
+    return {**data, "for": seconds}
+
+
+def _refuse(app: App, body: bytes) -> Answer:
+    usage = f'send {{"for": SECONDS}} with 0 < SECONDS <= {MAX_REFUSE_S:g}, e.g. {{"for": 20}} or {{"for": "20s"}}'
+    data = _timed(body, ("for",), usage)
+    if not isinstance(data, dict):
+        return data
+    return _json(200, {"refusing_for": round(app.refuse(data["for"]), 3)})
+
+
+def _outage(app: App, body: bytes) -> Answer:
+    statuses = ", ".join(map(str, ERROR_STATUSES))
+    usage = f'send {{"for": SECONDS, "status": STATUS}}, STATUS one of {statuses}, e.g. {{"for": "20s", "status": 503}}'
+    data = _timed(body, ("for", "status"), usage)
+    if not isinstance(data, dict):
+        return data
+    status = data["status"]
+    if status.__class__ is not int or status not in ERROR_STATUSES:
+        return _problem(400, f"'status' must be one of {statuses}, got {str(status)[:40]!r}; {usage}")
+    app.outage(status, data["for"])
+    return _json(200, {"outage_for": data["for"], "status": status})
 
 
 def _method(method: str, path: str, allowed: str) -> Answer:

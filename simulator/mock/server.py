@@ -19,12 +19,16 @@ import orjson
 from simulator import contract
 from simulator.digest import DIGEST_MASK, digest
 from simulator.mock import admin
-from simulator.mock.faults import FaultConfig, FaultInjector
+from simulator.mock.faults import EndpointFaults, FaultConfig, FaultInjector
 from simulator.mock.limits import Limits
 from simulator.mock.protocol import HttpProtocol, error_json, response
 from simulator.mock.state import MAX_PROFILES, CollectorState
 from simulator.mock.store import FLUSH_INTERVAL_S, MAX_MEMORY_BYTES, MAX_REJECTED_PATH, Store
 from simulator.mock.validation import fast_checks
+
+#: Retry-After of an outage's 429 and 503: the default fault's (1 s), as when the harness played one
+#: by replacing the faults.
+_OUTAGE_RETRY_AFTER = round(EndpointFaults().retry_after)
 
 __all__ = ["MAX_BODY", "App", "HttpProtocol", "response"]
 
@@ -277,11 +281,20 @@ class App:
     def set_faults(self, config: FaultConfig) -> None:
         self.injector.set(config)
 
+    def outage(self, status: int, seconds: float) -> None:
+        """Answer ``status`` to every tracking request for ``seconds`` (``FaultInjector.outage``)."""
+        self.state.faults["outages"] += 1
+        self.injector.outage(status, time.monotonic() + seconds)
+        print(f"loadsim mock: answering {status} for {seconds:g} s (POST /_admin/outage)", file=sys.stderr, flush=True)
+
     def reset(self) -> None:
         """Forget everything; raises ``sqlite3.Error`` (forgetting nothing) when the store cannot write."""
         self.store.reset()
         self.state.reset()
-        self.injector = FaultInjector(self.injector.config, seed=self.seed)
+        old = self.injector
+        self.injector = FaultInjector(old.config, seed=self.seed)
+        if old.outage_until is not None:  # an outage is a fault, kept as the configuration is
+            self.injector.outage(old.outage_status, old.outage_until)
 
     def stats(self) -> dict[str, Any]:
         out = self.state.stats()
@@ -306,6 +319,8 @@ class App:
         out["connections"] = len(self.connections)
         until = self.refusing_until
         out["refusing_for_s"] = 0.0 if until is None else round(max(0.0, until - time.monotonic()), 3)
+        until = self.injector.outage_until
+        out["outage_for_s"] = 0.0 if until is None else round(max(0.0, until - time.monotonic()), 3)
         out["faults_config"] = self.injector.config.to_dict()
         return out
 
@@ -543,13 +558,17 @@ class App:
             st.faults["held"] += 1
             conn.hold()
             return True
-        if action == "error":
+        if action == "error" or action == "outage":
             st.faults["errors"] += 1
-            f = self.injector.config.for_endpoint(endpoint)
-            extra = b""
-            if f.error_status in (429, 503):
-                extra = b"Retry-After: %d\r\n" % max(0, round(f.retry_after))
-            body = error_json(f"injected fault: {f.error_status} (loadsim mock --error-rate)")
-            conn.send(response(f.error_status, body, headers=extra, close=not conn.keep_alive), delay)
+            inj = self.injector
+            if action == "outage":
+                status, retry_after = inj.outage_status, _OUTAGE_RETRY_AFTER
+                body = error_json(f"injected outage: {status} (POST /_admin/outage)")
+            else:
+                f = inj.config.for_endpoint(endpoint)
+                status, retry_after = f.error_status, round(f.retry_after)
+                body = error_json(f"injected fault: {status} (loadsim mock --error-rate)")
+            extra = b"Retry-After: %d\r\n" % max(0, retry_after) if status in (429, 503) else b""
+            conn.send(response(status, body, headers=extra, close=not conn.keep_alive), delay)
             return True
         return False

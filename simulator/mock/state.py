@@ -110,7 +110,7 @@ class CollectorState:
         self.problems_by_field: dict[str, int] = {}
         self.webhook_sources: dict[str, int] = {}
         self.warnings = dict.fromkeys(WARNING_NAMES, 0)
-        self.faults = {"errors": 0, "held": 0, "resets": 0, "dropped": 0, "delayed": 0, "refusals": 0}
+        self.faults = {"errors": 0, "held": 0, "resets": 0, "dropped": 0, "delayed": 0, "refusals": 0, "outages": 0}
         self.requests = 0
         self.merges = 0
         self.profiles: dict[int, StitchedProfile] = {}

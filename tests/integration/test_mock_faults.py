@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
+from simulator.loadtest import runner
 from simulator.mock import FaultConfig, MockServer
 from tests.integration import mock_support as ms
 
@@ -179,3 +180,62 @@ def test_faults_are_read_and_replaced_at_runtime(mock: MockServer) -> None:
     status, body = _put_faults(mock, {"default": {"error_rate": 2}})
     assert status == 400 and "between 0 and 1" in body["validation_error"]["error_message"]  # type: ignore[index]
     assert ms.get_json(ms.connect(mock.url), "/_admin/faults") == got  # unchanged by the bad PUT
+
+
+def test_a_scenarios_outage_leaves_the_freeze_clock_and_the_faults_alone() -> None:
+    """Before: the harness played an outage by replacing the mock's faults with 100% errors, then
+    putting them back; putting them back restarted the freeze clock, so a freeze already over came
+    again after the outage, and latency configured at the mock was gone while the outage lasted."""
+    faults = FaultConfig.from_flags(freeze_at="0s", freeze_for="0.3s", latency=["uniform:1ms-2ms"])
+    with MockServer(faults=faults) as mock:
+        before = ms.get_json(ms.connect(mock.url), "/_admin/faults")
+        conn = ms.connect(mock.url)
+        assert ms.post(conn, "/webhook/s", EVENT)[0] == 200  # the first request: in the freeze
+        time.sleep(0.4)  # the freeze is over
+        outage = runner._Outage(mock.url, 0.0, 0.3, 503)
+        outage._begin()
+        assert ms.post(conn, "/webhook/s", EVENT)[0] == 503
+        assert ms.get_json(ms.connect(mock.url), "/_admin/faults") == before
+        time.sleep(0.4)
+        outage._end()
+        t = time.perf_counter()
+        assert ms.post(conn, "/webhook/s", EVENT)[0] == 200
+        assert time.perf_counter() - t < 0.2  # no second freeze
+        assert ms.get_json(ms.connect(mock.url), "/_admin/faults") == before
+
+
+def test_an_outage_ends_by_itself_when_whoever_asked_for_it_is_gone(mock: MockServer) -> None:
+    """A harness killed mid-outage never sends its end: a standalone mock answered 503 for good."""
+    conn = ms.connect(mock.url)
+    conn.request("POST", "/_admin/outage", body=b'{"for": 0.3, "status": 429}', headers=ms.HEADERS)
+    resp = conn.getresponse()
+    assert (resp.status, orjson.loads(resp.read())) == (200, {"outage_for": 0.3, "status": 429})
+    status, _ = ms.post(conn, "/webhook/s", EVENT)
+    assert status == 429 and 0 < mock.stats()["outage_for_s"] <= 0.3
+    time.sleep(0.4)
+    assert ms.post(conn, "/webhook/s", EVENT)[0] == 200
+    stats = mock.stats()
+    assert stats["faults"]["outages"] == 1 and stats["faults"]["errors"] == 1 and stats["outage_for_s"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'{"for": 2}', "status"),
+        (b'{"status": 503}', "for"),
+        (b'{"for": 0, "status": 503}', "for"),
+        (b'{"for": 2, "status": 200}', "status"),
+        (b'{"for": 2, "status": "503"}', "status"),
+        (b'{"for": 2, "status": 503, "extra": 1}', "extra"),
+        (b"[1]", "object"),
+    ],
+)
+def test_an_outage_request_that_makes_no_sense_is_a_400_naming_the_field(
+    mock: MockServer, body: bytes, named: str
+) -> None:
+    conn = ms.connect(mock.url)
+    conn.request("POST", "/_admin/outage", body=body, headers=ms.HEADERS)
+    resp = conn.getresponse()
+    message = orjson.loads(resp.read())["validation_error"]["error_message"]
+    assert resp.status == 400 and named in message, message
+    assert ms.post(conn, "/webhook/s", EVENT)[0] == 200  # nothing started
