@@ -70,6 +70,13 @@ class Format:
         return _COMPILED[self.name]
 
 
+#: The characters ``str.isspace()`` calls whitespace, as an explicit class: a schema's pattern is an
+#: ECMA-262 regex, whose \s differs from Python's (U+001C..U+001F and U+0085 are not in it, U+FEFF
+#: is), so no published pattern says \s, \d or \w.
+WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: A required string's pattern: some character that is not whitespace (``blank``).
+NOT_BLANK = f"[^{WHITESPACE}]"
+
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
@@ -79,10 +86,10 @@ FORMATS: dict[str, Format] = {
         Format("uuid", UUID_RE, "a UUID such as 00000000-0000-0000-0000-000000000000"),
         Format(
             "timestamp",
-            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z",
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z",
             "an ISO 8601 UTC timestamp ending in Z, such as 2026-03-12T05:45:15Z",
         ),
-        Format("email", r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address"),
+        Format("email", f"[^@{WHITESPACE}]+@[^@{WHITESPACE}]+\\.[^@{WHITESPACE}]+", "an email address"),
         Format("phone", r"\+[1-9][0-9]{6,14}", "a phone number in E.164 form, such as +918424032105"),
         Format("currency", r"[A-Z]{3}", "an ISO 4217 currency code such as USD"),
     )
@@ -679,7 +686,7 @@ def _schema(spec: Field) -> dict[str, Any]:
     if spec.format:
         s["pattern"] = f"^(?:{FORMATS[spec.format].pattern})$"
     elif spec.type == "string" and spec.required and spec.enum is None:
-        s["pattern"] = r"\S"  # not blank (see blank()); formats and enums already say more
+        s["pattern"] = NOT_BLANK  # formats and enums already say more
     if spec.enum is not None:
         s["enum"] = list(spec.enum)
     if spec.minimum is not None:

@@ -185,6 +185,8 @@ def _cases() -> list[Case]:
         field("identify", "bad-phone", "identify_by.identify_by_phone", "0800 123", "expected a phone number"),
         field("identify", "added-at-no-z", "added_at", "2026-03-12T05:45:15", "added_at: expected an ISO 8601"),
         field("identify", "added-at-feb-30", "added_at", "2026-02-30T05:45:15Z", "added_at: expected an ISO"),
+        # Python's \d takes any script's digits; the published schema's (ECMA) and a collector's do not.
+        field("identify", "added-at-arabic-digits", "added_at", "٢٠٢٦-03-12T05:45:15Z", "added_at: expected an ISO"),
         field("identify", "web-source", "event_source", "web", 'event_source: expected "mobile_app"'),
         field("identify", "negative-age", "traits.age", -1, "traits.age: expected at least 0"),
         field("identify", "age-text", "traits.age", "x", "traits.age: expected an integer"),

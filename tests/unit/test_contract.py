@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -322,6 +324,39 @@ def test_every_endpoint_has_required_strings() -> None:
 def test_no_required_string_accepts_a_blank(endpoint: str, path: str, blank: str) -> None:
     problems = contract.validate(endpoint, mutate(endpoint, path, blank))
     assert [p.path for p in problems] == [path], problems
+
+
+def _patterns(schema: Any) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "pattern":
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _patterns(value)
+
+
+def test_the_published_patterns_mean_the_same_in_every_regex_engine() -> None:
+    """A JSON Schema pattern is an ECMA-262 regex, the mock's is Python's: their \\d, \\s and \\w differ
+    (Python's \\d takes Arabic-Indic digits; \\s differs on U+001C..U+001F, U+0085, U+FEFF), so a
+    client checking bodies against the published schema and the mock disagreed. Explicit classes only."""
+    patterns = set(_patterns(contract.openapi()))
+    assert len(patterns) >= 5
+    for pattern in patterns:
+        assert not re.search(r"\\[dDsSwWbB]", pattern), pattern
+
+
+def test_a_blank_is_what_the_published_schema_calls_one() -> None:
+    """Every code point alone, and after a space: blank() and the schema's not-blank pattern agree."""
+    not_blank = re.compile(contract.NOT_BLANK)
+    for code in range(0x110000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        c = chr(code)
+        assert contract.blank(c) == (not_blank.search(c) is None), hex(code)
+        assert contract.blank(" " + c) == (not_blank.search(" " + c) is None), hex(code)
 
 
 def test_a_null_identify_by_value_is_absent_beside_a_real_one() -> None:
