@@ -14,6 +14,7 @@ Importing this module registers them (a locustfile imports ``simulator.loadtest`
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import logging
 import signal
@@ -122,6 +123,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
     _process_env = environment  # report_to_master and worker_report listeners get no environment
     state = HarnessState(scenario, opts)
     attach_state(environment, state)
+    if getattr(opts, "headless", False) and opts.html_file and not isinstance(environment.runner, WorkerRunner):
+        # Locust writes --html before the quitting listeners, which write the harness's report, and a
+        # failure there (a full disk) ends the process with neither: the harness writes it, after.
+        state.locust_html, opts.html_file = opts.html_file, None
     state.resolution = _resolution(opts)
     # Users and run time as the command line gave them: Locust fills in its own defaults later.
     state.cli_load = (_explicit(opts, "num_users"), _explicit(opts, "run_time"))
@@ -626,9 +631,6 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         )
         try:
             write_summary(report_dir, summary, stats, junit=junit)
-            # After ours: Locust's own page is the extra (a plain `locust --html F` has Locust write it).
-            if getattr(state.opts, "headless", False) and not getattr(state.opts, "html_file", None):
-                write_locust_html(environment, report_dir)
         except OSError as exc:
             # A full disk loses the files, not the verdict: the log (a CI job's) keeps it.
             log.error(
@@ -641,12 +643,22 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             )
             return None
         state.report_dir = report_dir
+        # After ours: Locust's own page is the extra (the web UI writes it with each test's report).
+        page, page_missing = _locust_html_path(state, report_dir), False
+        if page is not None:
+            try:
+                write_locust_html(environment, page)
+            except OSError as exc:
+                log.error("loadsim: could not write Locust's page %s (%s)", page, exc.strerror or exc)
+                page_missing = state.locust_html is not None
     except Exception:  # a report that cannot be made is a harness error, never a silent pass
         log.exception("loadsim: could not write the report")
         return None
     finally:
         state.reported = True  # done, one way or the other (the web UI waits on it)
     environment.process_exit_code = EXIT_CODES[summary["result"]]
+    if page_missing:
+        environment.process_exit_code = 2  # a file asked for is missing: a harness error, its verdict logged
     if replay is not None and replay.problem:
         environment.process_exit_code = 2  # the dataset is at fault, not the target: a harness error, reported
     for v in verdicts:
@@ -655,13 +667,29 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
     return report_dir
 
 
-def write_locust_html(environment: Environment, report_dir: Path) -> None:
-    """Locust's own page (``locust.html``) of the test in ``environment``. The harness writes it after
-    its own files: Locust's ``--html`` is written before the harness's report, and a failure there
-    (a full disk) would lose the report with it."""
+def _locust_html_path(state: HarnessState, report_dir: Path) -> Path | None:
+    """Where a headless run's Locust page goes: ``--html F`` (Locust's ``{u}``, ``{r}``, ``{t}`` filled
+    in, as Locust would), else ``locust.html`` beside the report; None in the web UI (it writes its own)."""
+    if not getattr(state.opts, "headless", False):
+        return None
+    if state.locust_html is None:
+        return report_dir / "locust.html"
+    from locust.html import process_html_filename
+
+    named = copy.copy(state.opts)
+    named.html_file = state.locust_html
+    process_html_filename(named)
+    return Path(named.html_file)
+
+
+def write_locust_html(environment: Environment, page: Path) -> None:
+    """Locust's own page of the test in ``environment``, at ``page``. The harness writes it after its
+    own files: Locust's ``--html`` is written before the harness's report, and a failure there (a
+    full disk) would lose the report with it."""
     from locust.html import get_html_report
 
-    (report_dir / "locust.html").write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
 
 
 #: The process's exit code for each result: an interrupted run that failed nothing is not a pass.

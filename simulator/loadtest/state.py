@@ -53,6 +53,9 @@ class HarnessState:
         self.cli_load: tuple[Any, Any] = (None, None)
         #: Where the last report was written.
         self.report_dir: Path | None = None
+        #: A headless run's ``--html F``, taken from Locust at init: the harness writes F after its
+        #: own files (``hooks.write_locust_html``), which a failure there must not cost.
+        self.locust_html: str | None = None
         #: The SLO that stopped the run early (slo.abort_on_fail), if one did.
         self.aborted: str | None = None
         #: When the test began to stop (0 until it does): the end of the arrival window.

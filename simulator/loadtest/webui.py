@@ -556,7 +556,7 @@ def write_locust_files(environment: Environment, report_dir: Path) -> None:
     from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
     report_dir.mkdir(parents=True, exist_ok=True)
-    hooks.write_locust_html(environment, report_dir)
+    hooks.write_locust_html(environment, report_dir / "locust.html")
     tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
     for name, write in (
         ("stats", tables.requests_csv),

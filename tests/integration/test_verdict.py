@@ -247,3 +247,39 @@ def test_a_report_that_cannot_be_written_still_says_its_verdict(tmp_path: Path) 
     assert said and "No space left on device" in said[-1], out[-3000:]
     assert "its verdict was PASSED: every SLO held" in said[-1], said
     assert "| name | requests | failures |" in out, out[-3000:]  # summary.md, into the log instead
+
+
+def test_a_locust_html_that_cannot_be_written_keeps_the_report_and_its_verdict(tmp_path: Path) -> None:
+    """Before: a plain ``locust --html F`` had Locust write F before the harness's report, and a failure
+    there (a full disk; here, a file where F's folder should be) ended the process with a traceback:
+    no summary.json, no junit.xml, no verdict. Now the harness writes F after its own files, with
+    Locust's placeholders filled in, and says what it could not write."""
+    mock, url = start_mock()
+    report = tmp_path / "report"
+    (tmp_path / "taken").write_text("a file, not a folder")
+    cmd = [
+        *(sys.executable, "-m", "locust", "-f", str(Path("simulator/locustfiles/tracking.py").resolve())),
+        *("--headless", "--host", url, "--scenario", "smoke", "-u", "2", "-t", "3s", "--report-dir", str(report)),
+    ]
+    try:
+        broken = subprocess.run(
+            [*cmd, "--html", str(tmp_path / "taken" / "page.html")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=90, env=subprocess_env(),
+        )  # fmt: skip
+        report_ok = orjson.loads((report / "summary.json").read_bytes()) if (report / "summary.json").exists() else None
+        fine = subprocess.run(
+            [*cmd, "--html", str(tmp_path / "pages" / "page-{u}.html")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=90, env=subprocess_env(),
+        )  # fmt: skip
+    finally:
+        stop(mock)
+    assert report_ok is not None and report_ok["result"] == "PASSED", broken.stderr[-3000:]
+    assert (report / "junit.xml").exists()
+    said = [line for line in broken.stderr.splitlines() if "could not write Locust's page" in line]
+    assert said and str(tmp_path / "taken" / "page.html") in said[-1], broken.stderr[-3000:]
+    assert broken.returncode == 2, broken.stderr[-3000:]  # an artifact asked for is missing
+    assert "Traceback" not in broken.stderr, broken.stderr[-3000:]
+    assert fine.returncode == 0, fine.stderr[-3000:]
+    page = tmp_path / "pages" / "page-2.html"
+    assert page.exists() and "locust" in page.read_text().lower()
+    assert not (report / "locust.html").exists()  # asked for elsewhere: not written twice
