@@ -254,31 +254,11 @@ def _admin_paths() -> dict[str, Any]:
                 "description": "The listening socket closes (connects get ECONNREFUSED) and idle keep-alive "
                 "connections close; a request already read is answered, then its connection "
                 "closes. After `for` seconds the mock listens again on the same port.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["for"],
-                                "additionalProperties": False,
-                                "properties": {"for": _SECONDS},
-                            }
-                        }
-                    },
-                },
+                "requestBody": {"required": True, "content": _json_object({"for": _SECONDS}, closed=True)},
                 "responses": {
                     "200": {
                         "description": "Refusing from the next moment",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["refusing_for"],
-                                    "properties": {"refusing_for": {"type": "number", "minimum": 0}},
-                                }
-                            }
-                        },
+                        "content": _json_object({"refusing_for": {"type": "number", "minimum": 0}}),
                     },
                     **bad,
                 },
@@ -292,35 +272,16 @@ def _admin_paths() -> dict[str, Any]:
                 "included); it ends by itself after `for` seconds. The admin API is not affected.",
                 "requestBody": {
                     "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["for", "status"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "for": _SECONDS,
-                                    "status": {"type": "integer", "enum": list(ERROR_STATUSES)},
-                                },
-                            }
-                        }
-                    },
+                    "content": _json_object(
+                        {"for": _SECONDS, "status": {"type": "integer", "enum": list(ERROR_STATUSES)}}, closed=True
+                    ),
                 },
                 "responses": {
                     "200": {
                         "description": "The outage, from the next request",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["outage_for", "status"],
-                                    "properties": {
-                                        "outage_for": {"type": "number", "minimum": 0},
-                                        "status": {"type": "integer"},
-                                    },
-                                }
-                            }
-                        },
+                        "content": _json_object(
+                            {"outage_for": {"type": "number", "minimum": 0}, "status": {"type": "integer"}}
+                        ),
                     },
                     **bad,
                 },
@@ -328,6 +289,14 @@ def _admin_paths() -> dict[str, Any]:
         },
         "/_admin/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document", "responses": ok}},
     }
+
+
+def _json_object(properties: dict[str, Any], *, closed: bool = False) -> dict[str, Any]:
+    """A JSON body of an object with every one of ``properties`` (``closed``: and nothing else)."""
+    schema: dict[str, Any] = {"type": "object", "required": list(properties), "properties": properties}
+    if closed:
+        schema["additionalProperties"] = False
+    return {"application/json": {"schema": schema}}
 
 
 def _guarded(paths: dict[str, Any]) -> dict[str, Any]:
