@@ -145,15 +145,18 @@ def _alias_tables(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = (w[r] * (k / total)).tolist()
         small = [i for i in range(k) if p[i] < 1.0]
         large = [i for i in range(k) if p[i] >= 1.0]
-        pr, al = prob[r], alias[r]
+        # Lists, copied into the arrays once: a numpy item assignment costs ten times a list's.
+        pr, al = [0.0] * k, [0] * k
         while small and large:
             s_, l_ = small.pop(), large.pop()
             pr[s_], al[s_] = p[s_], l_
             p[l_] += p[s_] - 1.0
             (small if p[l_] < 1.0 else large).append(l_)
         best = int(np.argmax(w[r]))
+        positive = (w[r] > 0).tolist()
         for i in small + large:  # rounding leftovers: keep zero weights impossible
-            pr[i], al[i] = (1.0, i) if w[r, i] > 0 else (0.0, best)
+            pr[i], al[i] = (1.0, i) if positive[i] else (0.0, best)
+        prob[r], alias[r] = pr, al
     return prob.ravel(), alias.ravel()
 
 
