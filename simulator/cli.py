@@ -111,7 +111,12 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, harnes
     p.add_argument("--users", type=int, metavar="N", help="concurrent users (default: the scenario's)")
     p.add_argument("--rate", type=float, metavar="R", help="open model: target arrivals/s (default: the scenario's)")
     p.add_argument("--run-time", metavar="T", help="e.g. 30s, 5m, 1h (default: the scenario's)")
-    p.add_argument("--processes", type=int, metavar="N", help="Locust worker processes on this host")
+    p.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="Locust worker processes on this host (-1: one per CPU this process may use)",
+    )
     p.add_argument("--seed", type=int, metavar="S", help="random seed, 0 to 2147483647 (default: the scenario's)")
     p.add_argument("--report-dir", type=Path, metavar="DIR", help="where the report goes (default reports/<run id>)")
     p.add_argument("--load-model", choices=["closed", "open"], help="default: the scenario's")
@@ -182,7 +187,7 @@ def _check_load_flags(args: argparse.Namespace) -> None:
     if args.users is not None and args.users < 1:
         raise UsageError("--users must be at least 1")
     if args.processes is not None and args.processes < 1 and args.processes != -1:
-        raise UsageError("--processes must be at least 1 (or -1: one per core)")
+        raise UsageError("--processes must be at least 1 (or -1: one per CPU this process may use)")
     for flag in ("rate", "rate_cap"):
         value = getattr(args, flag)
         if value is not None and not value > 0:
@@ -469,7 +474,7 @@ def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         default=1,
         metavar="N",
-        help="processes playing the devices (default 1; 0 = one per core); the files are the same for any N",
+        help="processes playing the devices (default 1; 0: one per CPU this process may use): the same files for any N",
     )
     p.add_argument(
         "--shard",

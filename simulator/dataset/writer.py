@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import gzip
-import os
 import shutil
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from typing import IO, Any, cast
 import orjson
 
 from simulator import catalog
+from simulator.cpus import usable_cpus
 from simulator.dataset.layout import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -91,7 +91,8 @@ def generate(
 
     ``users``, ``days``, ``start`` and ``seed`` override the scenario's population size, ``[time]``
     days and start date, and seed. ``progress`` defaults to "stderr is a terminal and not quiet".
-    ``jobs`` processes play the devices (0: one per core); the files are the same for any ``jobs``.
+    ``jobs`` processes play the devices (0: one per usable CPU, ``cpus.usable_cpus``); the same files
+    for any ``jobs``.
     ``shard=(i, n)`` plays only shard ``i`` of ``n`` (contiguous devices) and leaves it in ``out`` for
     ``merge`` (simulator.dataset.shards) to join with the others into the dataset one run writes.
     """
@@ -170,7 +171,7 @@ def generate(
     # earlier run must not vouch for files this run may leave half-written if it fails.
     (out_dir / "summary.json").unlink(missing_ok=True)
     (out_dir / SHARD_MANIFEST).unlink(missing_ok=True)
-    workers = max(1, min(jobs or os.cpu_count() or 1, high - low))
+    workers = max(1, min(jobs or usable_cpus(), high - low))
     tmp = _runs_folder(out_dir)
     try:
         bar.phase("devices", high - low)

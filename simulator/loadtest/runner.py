@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from simulator import locustfiles
+from simulator.cpus import usable_cpus
 from simulator.errors import HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
@@ -260,11 +261,14 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
         cmd += ["--web-host", "127.0.0.1", "--web-port", str(opts.web_port)]
         if opts.report_dir is not None:
             cmd += ["--report-dir", str(opts.report_dir)]
+    processes = opts.processes
+    if processes is not None and int(processes) == -1:
+        processes = usable_cpus()  # Locust's own -1 is os.cpu_count(): the host's, not this process's
     flags: list[tuple[str, object]] = [
         ("--users", opts.users),
         ("--rate", opts.rate),
         ("--run-time", opts.run_time),
-        ("--processes", opts.processes),
+        ("--processes", processes),
         ("--seed", opts.seed),
         ("--load-model", opts.load_model),
         ("--target", opts.target),
@@ -279,7 +283,9 @@ def locust_command(opts: RunOptions, *, host: str, report_dir: Path) -> list[str
         cmd.append("--confirm-real-target")
     # A webhook URL given after -- reached opts.webhook_url (with_locust_overrides), which goes by the
     # environment: on the command line ps and CI logs would show its secret.
-    return cmd + _without(opts.locust_args, "--webhook-url")
+    rest = _without(opts.locust_args, "--webhook-url")
+    # One given after -- is opts.processes now (with_locust_overrides), passed above as a count.
+    return cmd + (_without(rest, "--processes") if processes is not None else rest)
 
 
 def _without(args: Sequence[str], flag: str) -> list[str]:

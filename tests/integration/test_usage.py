@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,21 @@ def test_a_report_dir_that_cannot_be_made_is_refused_before_the_test(
     assert f"--report-dir {report_dir}: cannot write a report there" in out, out
     assert len(out.strip().splitlines()) == 1 and "Traceback" not in out, out
     assert "mock collector at" not in out and "dry run" not in out, out
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+@pytest.mark.parametrize("where", ["flag", "after-dashes"])
+def test_processes_minus_1_counts_the_cpus_this_process_may_use(tmp_path: Path, where: str) -> None:
+    """Before: ``--processes -1`` went to Locust, which starts one worker per ``os.cpu_count()``, the
+    host's CPUs: under taskset, or in a container or pod limited to a few CPUs, that is many load
+    generators time-sliced on one CPU, each saturated. One CPU here: one worker."""
+    processes = ["--processes", "-1"] if where == "flag" else ["--", "--processes=-1"]
+    one = {min(os.sched_getaffinity(0))}
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "run", "smoke", "--dry-run", *processes],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=subprocess_env(),
+        preexec_fn=lambda: os.sched_setaffinity(0, one),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    command = done.stdout + done.stderr
+    assert "--processes 1 " in command and "-1" not in command.split("would run:")[1], command

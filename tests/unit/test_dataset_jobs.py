@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from simulator import cpus
 from simulator.cli import main
 from simulator.dataset import DatasetError, generate, parallel
 from simulator.dataset.rows import Generator
@@ -263,3 +264,54 @@ def test_the_sort_key_orders_by_time_device_sequence_and_refuses_what_would_over
     ):
         with pytest.raises(OverflowError, match=field):
             sort_key(*args)
+
+
+_ONE_CPU = """
+import os, sys
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+from simulator import cpus
+from simulator.dataset import writer
+def refuse(*args, **kwargs):
+    raise SystemExit("play_parallel was called: --jobs 0 counted CPUs this process may not run on")
+writer.play_parallel = refuse
+writer.generate("smoke", out=sys.argv[1], users=40, days=1, quiet=True, jobs=0)
+print(cpus.usable_cpus())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_jobs_0_counts_the_cpus_this_process_may_use(tmp_path: Path) -> None:
+    """Before: ``--jobs 0`` took ``os.cpu_count()``, the machine's CPUs: under taskset, or in a
+    container or pod limited to a few CPUs of a large host, it started one worker per host CPU, each
+    with its own chunk of records in memory."""
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_CPU, str(tmp_path / "d")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"0::/": None, "cpu.max": "max 100000"}, 64),
+        ({"0::/": None, "cpu.max": "150000 100000"}, 2),  # 1.5 CPUs: two processes, each busy part of the time
+        ({"0::/": None, "cpu.max": "100000 100000"}, 1),
+        ({"0::/pod/app": None, "cpu.max": "max 100000", "pod/cpu.max": "300000 100000", "pod/app/cpu.max": "max"}, 3),
+        ({"0::/": None, "cpu.max": "garbage"}, 64),  # unreadable: the affinity alone
+        ({"0::/": None, "cpu.max": "100000 0"}, 64),
+        ({"no colons here": None}, 64),
+        ({"1:cpu,cpuacct:/": None, "cpu/cpu.cfs_quota_us": "200000", "cpu/cpu.cfs_period_us": "100000"}, 2),  # v1
+        ({"1:cpu,cpuacct:/": None, "cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, 64),
+    ],
+)
+def test_a_cgroup_cpu_quota_bounds_the_cpus(tmp_path: Path, files: dict[str, str | None], expected: int) -> None:
+    """A container's --cpus or a pod's CPU limit is a cgroup quota, which the affinity mask does not show."""
+    cgroup_line = next(k for k, v in files.items() if v is None)
+    (tmp_path / "self-cgroup").write_text(cgroup_line + "\n")
+    for name, text in files.items():
+        if text is not None:
+            (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "fs" / name).write_text(text + "\n")
+    got = cpus.cgroup_cpu_limit(tmp_path / "self-cgroup", tmp_path / "fs")
+    assert min(64, got or 64) == expected
