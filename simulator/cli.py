@@ -182,22 +182,9 @@ def _run_time(value: str | None) -> str | None:
     return f"{round(seconds)}s"
 
 
-def _check_load_flags(args: argparse.Namespace) -> None:
-    """Every load flag checked before anything starts (the mock, Locust, a report folder)."""
-    if args.users is not None and args.users < 1:
-        raise UsageError("--users must be at least 1")
-    if args.processes is not None and args.processes < 1 and args.processes != -1:
-        raise UsageError("--processes must be at least 1 (or -1: one per CPU this process may use)")
-    for flag in ("rate", "rate_cap"):
-        value = getattr(args, flag)
-        if value is not None and not value > 0:
-            raise UsageError(f"--{flag.replace('_', '-')} must be more than 0, got {value:g}")
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.loadtest.runner import RunOptions, run
 
-    _check_load_flags(args)
     return run(
         RunOptions(
             scenario=args.scenario,

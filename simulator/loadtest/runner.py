@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import signal
 import socket
@@ -353,6 +354,7 @@ def check_run_options(opts: RunOptions) -> None:
             check_base_url(opts.host)
         except ValueError as exc:
             raise HarnessError(f"--host {opts.host!r}: {exc}") from None
+    _check_load(opts)
     args = opts.locust_args
     if opts.locustfile == "replay" and (
         opts.processes or _given(args, "--processes") or any(a in ("--master", "--worker") for a in args)
@@ -360,6 +362,27 @@ def check_run_options(opts: RunOptions) -> None:
         from simulator.loadtest.replay import ONE_PROCESS  # Locust's arguments import it too (below)
 
         raise HarnessError(ONE_PROCESS)
+
+
+def _check_load(opts: RunOptions) -> None:
+    """The load options, whether a flag, a flag after -- or Locust's settings gave them (the run uses
+    what these say): a 0 there read as "the scenario's" in the plan while Locust ran it as given."""
+    if opts.users is not None and int(opts.users) < 1:
+        raise HarnessError(f"--users must be at least 1, got {opts.users}")
+    if opts.processes is not None and int(opts.processes) < 1 and int(opts.processes) != -1:
+        raise HarnessError(
+            f"--processes must be at least 1 (or -1: one per CPU this process may use), got {opts.processes}"
+        )
+    for flag, value in (("--rate", opts.rate), ("--rate-cap", opts.rate_cap)):
+        if value is not None and not 0 < float(value) < math.inf:
+            raise HarnessError(f"{flag} must be a finite number above 0, got {value}")
+    if opts.run_time is not None:
+        try:
+            seconds = parse_duration(opts.run_time)
+        except ValueError as exc:
+            raise HarnessError(f"--run-time {opts.run_time!r}: {exc}") from None
+        if seconds < 1:
+            raise HarnessError(f"--run-time {opts.run_time!r}: a run lasts at least 1s")
 
 
 def check_report_dir(report_dir: Path, *, given: bool = True) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from locust import LoadTestShape
 
 from simulator.loadtest.state import harness_state
-from simulator.scenario import LoadConfig
+from simulator.scenario import MAX_RATE, LoadConfig
 
 __all__ = ["LoadProfile", "ScenarioShape"]
 
@@ -69,6 +69,12 @@ class LoadProfile:
                     float(n) if instant else load.spawn_rate,
                     rate if rate is not None else load.rate,
                 )
+            )
+        peak = max((r for *_, r in out if r is not None), default=0.0)
+        if not peak <= MAX_RATE:  # inf and nan too
+            raise ValueError(
+                f"a target rate of {peak:g}/s is past the {MAX_RATE:,.0f}/s a run schedules "
+                "(--rate, or the scenario's load.rate and stage rates)"
             )
         return cls(tuple(out), stretch)
 

@@ -64,6 +64,10 @@ SLO_ENDPOINTS: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
 #: The largest seed. numpy refuses a negative one (mid-run, in every user), and one range
 #: everywhere (scenario files, --seed of run, sample and generate) keeps a seed portable.
 SEED_MAX = 2**31 - 1
+#: The highest target rate a run takes (arrivals per second, over all its processes): far past what
+#: a fleet of load generators sends, and short of rates whose interval the scheduler's clock (epoch
+#: seconds in a float) cannot step by.
+MAX_RATE = 1_000_000.0
 
 
 def check_seed(seed: int) -> None:

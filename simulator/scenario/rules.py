@@ -15,6 +15,7 @@ from simulator.scenario.model import (
     DEFAULT_EVENT_NAMES,
     FAULT_KINDS,
     HTTP_URL_RE,
+    MAX_RATE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
     OUTAGE_STATUSES,
@@ -219,9 +220,13 @@ def _check_journey_tables(r: _Reader, base: JourneyConfig) -> None:
 def _check_load(r: _Reader, load: LoadConfig) -> None:
     if load.model == "open" and load.rate is None and not any(s.rate is not None for s in load.stages):
         r.err("load.rate", 'required when model = "open" (arrivals per second), or give each stage a rate')
+    if load.rate is not None and load.rate > MAX_RATE:
+        r.err("load.rate", f"expected at most {MAX_RATE:,.0f} arrivals per second, got {load.rate:g}")
     for i, s in enumerate(load.stages):
         if s.users is None and s.rate is None:
             r.err(f"load.stages[{i}]", "expected users (closed model) or rate (open model)")
+        if s.rate is not None and s.rate > MAX_RATE:
+            r.err(f"load.stages[{i}].rate", f"expected at most {MAX_RATE:,.0f} arrivals per second, got {s.rate:g}")
     for i, x in enumerate(load.curve):
         if x < 0:
             r.err(f"load.curve[{i}]", f"expected a multiplier of at least 0, got {x:g}")

@@ -218,6 +218,21 @@ def test_open_model_holds_its_target_rate(tmp_path: Path) -> None:
     assert summary["load_model"] == "open"
 
 
+def test_an_open_model_far_past_what_the_host_sends_still_ends_on_time(tmp_path: Path) -> None:
+    """Before: at a rate the generator cannot keep, the arrival loop never slept, so nothing else ran:
+    the run time's stop, the users and Ctrl-C all wait on gevent's hub. No end, no report."""
+    started = time.monotonic()
+    code, out, summary = loadsim_run(
+        tmp_path, "smoke", "--load-model", "open", "--rate", "1000000", "--users", "5", "--run-time", "3s",
+        timeout=90,
+    )  # fmt: skip
+    assert time.monotonic() - started < 60, out
+    assert code == 1 and not summary["passed"], out  # the rate was not held: said, not hidden
+    failed = {slo["name"] for slo in summary["slo"] if not slo["passed"]}
+    assert "achieved rate >= 90% of the planned rate" in failed, summary["slo"]
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+
+
 def test_a_staged_open_model_reports_the_rate_it_planned_over_the_run(tmp_path: Path) -> None:
     """Before: "target 3/s, achieved 12/s": the first stage's rate beside the whole run's. The
     target is now the stages' planned arrivals over the run's seconds, like the achieved rate."""

@@ -38,6 +38,14 @@ def _loadsim(tmp_path: Path, *args: str) -> tuple[int, str]:
         (["run", "smoke", "--", "--no-such-flag"], "--no-such-flag"),
         (["run", "smoke", "--load-model", "open"], "rate"),
         (["replay", ".", "--run-time", "soon"], "--run-time"),
+        # Before: inf (or 1e308) planned "inf sessions/s", then the scheduler spun without yielding:
+        # no run time, no Ctrl-C, no report. A flag after -- is what the run uses: checked the same.
+        (["run", "smoke", "--load-model", "open", "--rate", "inf"], "--rate"),
+        (["run", "smoke", "--load-model", "open", "--rate", "1e308"], "--rate"),
+        (["run", "smoke", "--load-model", "open", "--", "--rate", "inf"], "--rate"),
+        (["run", "smoke", "--rate-cap", "inf"], "--rate-cap"),
+        (["run", "smoke", "--", "-u", "0"], "--users"),
+        (["run", "smoke", "--", "-t", "0s"], "--run-time"),
     ],
     ids=[
         "run-time",
@@ -49,6 +57,12 @@ def _loadsim(tmp_path: Path, *args: str) -> tuple[int, str]:
         "locust-flag",
         "open",
         "replay",
+        "rate-inf",
+        "rate-huge",
+        "locust-rate-inf",
+        "rate-cap-inf",
+        "locust-users-0",
+        "locust-run-time-0",
     ],
 )
 def test_a_usage_error_starts_nothing_and_leaves_nothing(tmp_path: Path, args: list[str], names: str) -> None:

@@ -214,6 +214,9 @@ kind = "customerlabs"
         ("x = 1\n" + MINIMAL, "x: unknown key"),
         (MINIMAL + "[load]\nmodel = 'open'", 'load.rate: required when model = "open"'),
         (MINIMAL + "[load]\nstages = [{duration = '1m'}]", "load.stages[0]: expected users"),
+        # Before: accepted, and a run at it spun without yielding (no run time, no Ctrl-C, no report).
+        (MINIMAL + "[load]\nmodel = 'open'\nrate = 1e308", "load.rate: expected at most 1,000,000 arrivals"),
+        (MINIMAL + "[load]\nstages = [{duration = '1m', rate = 2e6}]", "load.stages[0].rate: expected at most"),
         (
             MINIMAL + "[slo]\nlatency = [{endpoint = 'evnts', percentile = 99, max_ms = 1}]",
             "slo.latency[0].endpoint: unknown endpoint \"evnts\"; did you mean 'events'?",
