@@ -221,6 +221,12 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     data = tmp_path / "dataset"
     generate("smoke", out=data, users=50, days=1, seed=1)
     spoil(data)
+    refused_before_sending(tmp_path, data, named)
+
+
+def refused_before_sending(tmp_path: Path, data: Path, named: str) -> None:
+    """``loadsim replay`` of ``data`` exits 2 saying ``named`` (with the dataset's path) in one line, before
+    a mock or Locust starts."""
     done = loadsim(tmp_path, "replay", str(data), "--report-dir", str(tmp_path / "report"))
     out = done.stdout + done.stderr
     assert done.returncode == 2, out[-3000:]
@@ -228,6 +234,37 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     assert len(said) == 1 and str(data) in said[0], out[-3000:]
     assert "mock collector at" not in out and "PASSED" not in out, out[-3000:]
     assert not (tmp_path / "report").exists()
+
+
+def cut_devices(path: Path) -> None:
+    """A devices table that lost its end: a csv's last 20 rows, a gzip stream's last half."""
+    if path.suffix == ".gz":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:31]))
+
+
+@pytest.mark.parametrize(
+    ("table_format", "gzip_output", "spoil", "named"),
+    [
+        ("csv", False, Path.unlink, "devices.csv: cannot be read"),
+        ("jsonl", True, Path.unlink, "devices.jsonl.gz: cannot be read"),
+        ("parquet", False, Path.unlink, "devices.parquet: cannot be read"),
+        ("parquet", False, lambda p: p.write_bytes(p.read_bytes()[:100]), "devices.parquet: cannot be read"),
+        ("jsonl", True, cut_devices, "devices.jsonl.gz: cannot be read"),
+        ("csv", False, cut_devices, "devices.csv has 30 rows, summary.json says 50"),
+    ],
+    ids=["csv-missing", "jsonl-gz-missing", "parquet-missing", "parquet-cut", "jsonl-gz-cut", "csv-cut"],
+)
+def test_a_missing_or_damaged_devices_table_is_named_before_anything_is_sent(
+    tmp_path: Path, table_format: str, gzip_output: bool, spoil: Callable[[Path], None], named: str
+) -> None:
+    """Before: without devices.csv the mock and Locust started, then the run FAILED with "the dataset reader
+    failed after 0 requests: FileNotFoundError(2, 'No such file or directory')", naming no file."""
+    data = tmp_path / "dataset"
+    summary = generate("smoke", out=data, users=50, days=1, seed=1, table_format=table_format, gzip_output=gzip_output)
+    spoil(data / summary["dataset"]["files"]["devices_table"])
+    refused_before_sending(tmp_path, data, named)
 
 
 def test_damage_found_mid_run_fails_the_verdict_and_the_report_says_what_was_sent(tmp_path: Path) -> None:
