@@ -277,14 +277,9 @@ def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
     assert "mock collector at" not in out and not (tmp_path / "report").exists(), out
 
 
-def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: Path) -> None:
-    """Ctrl-C mid-replay: INTERRUPTED (exit 3), what was sent named. Before, the report said
-    "INTERRUPTED after 3 s of 300 s planned": the scenario's run time, which a replay never plans."""
-    data = tmp_path / "dataset"
-    generate("smoke", out=data, users=6, days=1, seed=5)
-    records = list(read_dataset(data))
-    speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, interrupted 2 s in
-    proc = start_loadsim(tmp_path, "replay", str(data), "--speed", f"{speed:.3f}", "--report-dir", "report")
+def interrupt_replay(tmp_path: Path, *args: str, sig: int = signal.SIGINT) -> tuple[int, str]:
+    """``loadsim replay ARGS`` signalled 2 s after its users are sending: its exit code and output."""
+    proc = start_loadsim(tmp_path, "replay", *args)
     try:
         assert proc.stdout is not None
         head = []
@@ -293,14 +288,24 @@ def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: 
             if "All users spawned" in line:
                 break
         time.sleep(2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=60)
-        out = "".join(head) + rest
+        return proc.returncode, "".join(head) + rest
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 3, out[-3000:]
+
+
+def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: Path) -> None:
+    """Ctrl-C mid-replay: INTERRUPTED (exit 3), what was sent named. Before, the report said
+    "INTERRUPTED after 3 s of 300 s planned": the scenario's run time, which a replay never plans."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, interrupted 2 s in
+    code, out = interrupt_replay(tmp_path, str(data), "--speed", f"{speed:.3f}", "--report-dir", "report")
+    assert code == 3, out[-3000:]
     report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
     assert report["result"] == "INTERRUPTED" and report["timing"]["planned_s"] is None, report["timing"]
     sent = report["replay"]["sent"]
