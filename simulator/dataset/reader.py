@@ -131,9 +131,9 @@ def _body(data: bytes, where: str) -> dict[str, Any]:
 
 
 def check_dataset(directory: str | Path) -> dict[str, Any]:
-    """Every request line parsed, and the lines and the events table's rows counted against ``summary.json``,
-    before anything is sent; returns the summary. DatasetError names the first problem (file, line, what is
-    wrong) in one line.
+    """Every request line parsed, and the lines, the events table's rows and the devices table's rows counted
+    against ``summary.json``, before anything is sent; returns the summary. DatasetError names the first
+    problem (file, line, what is wrong) in one line.
 
     Cheap next to a replay: orjson parses a line in about 2 µs, sending it takes a round trip."""
     directory = Path(directory)
@@ -167,6 +167,18 @@ def check_dataset(directory: str | Path) -> dict[str, Any]:
                 f"{table} has {rows[ep]} {ep} rows, summary.json says {summary['requests'][ep]}: the dataset is "
                 "truncated or damaged; generate it again"
             )
+    # The replay reads the devices table first, for the headers: read as it will be, so a table missing or
+    # cut short is named now, not found by the reader after the mock and Locust started.
+    devices = directory / summary["dataset"]["files"]["devices_table"]
+    try:
+        n = sum(1 for _ in _user_agents(devices))
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+        raise DatasetError(f"{devices}: cannot be read ({e!r}): the dataset is damaged; generate it again") from None
+    if n != summary["devices"]["total"]:
+        raise DatasetError(
+            f"{devices} has {n} rows, summary.json says {summary['devices']['total']}: the dataset is truncated "
+            "or damaged; generate it again"
+        )
     return summary
 
 

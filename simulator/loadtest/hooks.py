@@ -487,19 +487,24 @@ def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
 FINAL_WAIT = 15.0
 
 
-def _collect_workers(environment: Environment, state: HarnessState) -> None:
-    """On a master asked to quit mid-test (Ctrl-C, SIGTERM): stop the workers and wait for their
-    last figures, so the report and reconciliation hold everything that was sent.
+def _stop_the_test(environment: Environment, state: HarnessState) -> None:
+    """On a process asked to quit mid-test (Ctrl-C, SIGTERM): stop the test first, so the report
+    and reconciliation hold everything that was sent and name every request cut off.
 
-    Locust's own shutdown fires ``quitting`` before it stops the workers; without this the report
-    missed whatever the workers sent since their last periodic report. A worker that never
-    answers (killed) is waited for up to ``FINAL_WAIT`` seconds and named in the log.
+    Locust's own shutdown fires ``quitting`` before it stops the users (and a master's workers);
+    only a load shape's Ctrl-C path stops them before. Without a shape (a replay) the users went on
+    sending while reconciliation read the mock: bodies stored after the count were "extra", rows
+    not yet committed "lost". A master also missed whatever its workers sent since their last
+    periodic report: it waits for their last figures, a worker that never answers (killed) up to
+    ``FINAL_WAIT`` seconds, named in the log.
     """
     runner = environment.runner
-    if not isinstance(runner, MasterRunner):
+    if runner is None:
         return
-    runner.stop()  # tells the workers and waits for them; nothing to do if the test already stopped
-    _await_finals(state)
+    # Users killed here are counted as cut off (TrackingUser.attempt); a master tells its workers
+    # and waits for them. Nothing to do if the test already stopped.
+    runner.stop()
+    _await_finals(state)  # at once where there are no workers (only a master has any)
 
 
 def _await_finals(state: HarnessState) -> None:
@@ -554,7 +559,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     # process quits; a quit that finds the test still running came from a signal (Ctrl-C, SIGTERM).
     runner = environment.runner
     state.interrupted = bool(_signalled) or (runner is not None and runner.state in ("running", "spawning"))
-    _collect_workers(environment, state)
+    _stop_the_test(environment, state)
     write_report(environment, state)
 
 

@@ -23,7 +23,8 @@ import dataclasses
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from simulator.loadtest.state import harness_state
 from simulator.loadtest.user import TrackingUser
 from simulator.report.slo import Verdict
 from simulator.report.summary import reach
-from simulator.scenario import ScenarioError, load_scenario
+from simulator.scenario import JourneyConfig, ScenarioError, load_scenario
 
 __all__ = ["ONE_PROCESS", "ReplayOutcome", "ReplaySource", "ReplayUser"]
 
@@ -63,6 +64,29 @@ ONE_PROCESS = (
     "a replay runs in one process: --processes, --master and --worker are not supported "
     "(each device's requests go in order from one sender); raise --users for more concurrent senders"
 )
+
+
+@dataclass(slots=True)
+class OpenSession:
+    """A device's session under way on a lane: its number (the table's, as the dataset's funnel counts
+    sessions) and the funnel stages it reached."""
+
+    number: int
+    #: Dataset time of its last request, so a session long silent can be forgotten.
+    last: float
+    reached: set[str] = field(default_factory=set)
+
+
+def session_horizon(journey: JourneyConfig) -> float:
+    """Dataset seconds after its last request beyond which a session sends nothing more.
+
+    A pause longer than the session timeout opens a new session, so a session's next request comes
+    within the timeout of its last, unless states that send nothing (``action = "none"``) lie between
+    them: then only the session's length bounds it (at most ``max_steps`` pauses). One second more:
+    ``added_at`` is whole seconds."""
+    if any(state.action == "none" for state in journey.states.values()):
+        return journey.session_timeout * journey.max_steps + 1.0
+    return journey.session_timeout + 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +139,13 @@ class ReplaySource:
         self.speed = speed
         self.restamp = restamp
         self.queues: list[Queue[Item]] = [Queue(maxsize=LANE_DEPTH) for _ in range(self.lanes)]
+        #: Per lane, device -> its session under way, oldest last request first. A lane carries many
+        #: devices' sessions interleaved in time order, so each is followed by device, not by the
+        #: lane's last sid. Bounded: a device's next session replaces its last, and a session silent
+        #: for ``horizon`` of dataset time is dropped (it can send nothing more), so a lane holds only
+        #: the devices that sent within the last session timeout, however long the dataset.
+        self.sessions: list[OrderedDict[int, OpenSession]] = [OrderedDict() for _ in range(self.lanes)]
+        self.horizon = session_horizon(ctx.scenario.journey)
         self.read = 0
         #: Requests the users sent (whatever the answer): the "N" of "sent N of M".
         self.sent = 0
@@ -203,18 +234,20 @@ class ReplayUser(TrackingUser):
             raise StopUser()
         self.source = source
         self.lane = source.claim()
-        #: The session under way on this lane and the funnel stages it reached (counted when it ends).
-        self._sid = ""
-        self._reached: set[str] = set()
 
-    def _end_session(self) -> None:
-        for stage in self._reached:
-            self.ctx.stats.count(stage)
-        self._reached = set()
-
-    def on_stop(self) -> None:
-        if getattr(self, "_reached", None):
-            self._end_session()
+    def _session(self, rec: DatasetRecord) -> OpenSession:
+        """The session ``rec`` belongs to (by its device and the table's session number, so a faulty
+        body without a sid is still its session's), the lane's long-silent sessions forgotten."""
+        sessions = self.source.sessions[self.lane]
+        session = sessions.pop(rec.device, None)
+        if session is None or session.number != rec.request.session:  # the device's next session began
+            session = OpenSession(rec.request.session, rec.time)
+        session.last = rec.time
+        sessions[rec.device] = session  # at the end: the map stays in order of last request
+        oldest = rec.time - self.source.horizon
+        while next(iter(sessions.values())).last < oldest:  # never the one just put back
+            sessions.popitem(last=False)
+        return session
 
     @task
     def play(self) -> None:
@@ -236,14 +269,17 @@ class ReplayUser(TrackingUser):
             data = payloads.dumps(req.body)
         else:
             data = rec.data
-        sid = str(req.body.get("sid", "")) if isinstance(req.body, dict) else ""
-        if sid != self._sid:  # a lane plays a device's requests in order: a new sid is a new session
-            self._end_session()
-            self._sid = sid
+        session = self._session(rec)
         result = self.deliver(req, data, due, began)
         source.sent += 1
         if result is not None and result.outcome == "ok" and req.step in self.ctx.stage_of:
-            reach(self._reached, self.ctx.stage_of[req.step])
+            # Counted as reached, not when the session ends: a session forgotten or cut off by the stop
+            # keeps its stages, and none is counted twice.
+            reached = session.reached
+            before = len(reached)
+            reach(reached, self.ctx.stage_of[req.step])
+            if len(reached) > before:
+                self.ctx.stats.count(self.ctx.stage_of[req.step])
 
 
 # --- Locust listeners: our arguments, the dataset's scenario, the source ----------------------------

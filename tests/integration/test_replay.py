@@ -100,6 +100,24 @@ def test_the_mock_accepts_exactly_the_healthy_lines_and_rejects_the_faulty_ones(
     assert {ep: e["acknowledged"] for ep, e in report["reconciliation"]["endpoints"].items()} == per_endpoint
 
 
+@pytest.mark.parametrize("users", [1, 8])
+def test_the_funnel_is_the_datasets_whatever_the_number_of_users(tmp_path: Path, users: int) -> None:
+    """Before: a lane carries many devices' sessions interleaved, and each change of sid threw the session
+    under way's progress away: this dataset's 37 carts and 14 purchases replayed as 20 and 6 with --users 1,
+    33 and 14 with --users 8 (every request answered 200)."""
+    data = tmp_path / "dataset"
+    dataset = generate("ecommerce", out=data, users=200, days=3, seed=3)
+    assert dataset["requests"]["faulty"] == 0
+    done = loadsim(tmp_path, "replay", str(data), "--users", str(users), "--report-dir", "report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    stages = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())["funnel"]["stages"]
+    # The dataset names its stages by event ("Add to Cart"); the report's name their steps ("event:Add to Cart").
+    of_dataset = {f"event:{row['step']}": row["sessions"] for row in dataset["funnel"]}
+    expected = [dataset["sessions"], *(of_dataset[st["steps"][0]] for st in stages[1:])]
+    assert [st["count"] for st in stages] == expected, stages
+    assert expected[-1] > 0  # purchases to count: a funnel of zeros would prove nothing
+
+
 def test_speed_plays_simulated_time_scaled_and_restamp_moves_added_at_to_now(tmp_path: Path) -> None:
     data = tmp_path / "dataset"
     generate("smoke", out=data, users=6, days=1, seed=5)
@@ -203,6 +221,12 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     data = tmp_path / "dataset"
     generate("smoke", out=data, users=50, days=1, seed=1)
     spoil(data)
+    refused_before_sending(tmp_path, data, named)
+
+
+def refused_before_sending(tmp_path: Path, data: Path, named: str) -> None:
+    """``loadsim replay`` of ``data`` exits 2 saying ``named`` (with the dataset's path) in one line, before
+    a mock or Locust starts."""
     done = loadsim(tmp_path, "replay", str(data), "--report-dir", str(tmp_path / "report"))
     out = done.stdout + done.stderr
     assert done.returncode == 2, out[-3000:]
@@ -210,6 +234,37 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     assert len(said) == 1 and str(data) in said[0], out[-3000:]
     assert "mock collector at" not in out and "PASSED" not in out, out[-3000:]
     assert not (tmp_path / "report").exists()
+
+
+def cut_devices(path: Path) -> None:
+    """A devices table that lost its end: a csv's last 20 rows, a gzip stream's last half."""
+    if path.suffix == ".gz":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:31]))
+
+
+@pytest.mark.parametrize(
+    ("table_format", "gzip_output", "spoil", "named"),
+    [
+        ("csv", False, Path.unlink, "devices.csv: cannot be read"),
+        ("jsonl", True, Path.unlink, "devices.jsonl.gz: cannot be read"),
+        ("parquet", False, Path.unlink, "devices.parquet: cannot be read"),
+        ("parquet", False, lambda p: p.write_bytes(p.read_bytes()[:100]), "devices.parquet: cannot be read"),
+        ("jsonl", True, cut_devices, "devices.jsonl.gz: cannot be read"),
+        ("csv", False, cut_devices, "devices.csv has 30 rows, summary.json says 50"),
+    ],
+    ids=["csv-missing", "jsonl-gz-missing", "parquet-missing", "parquet-cut", "jsonl-gz-cut", "csv-cut"],
+)
+def test_a_missing_or_damaged_devices_table_is_named_before_anything_is_sent(
+    tmp_path: Path, table_format: str, gzip_output: bool, spoil: Callable[[Path], None], named: str
+) -> None:
+    """Before: without devices.csv the mock and Locust started, then the run FAILED with "the dataset reader
+    failed after 0 requests: FileNotFoundError(2, 'No such file or directory')", naming no file."""
+    data = tmp_path / "dataset"
+    summary = generate("smoke", out=data, users=50, days=1, seed=1, table_format=table_format, gzip_output=gzip_output)
+    spoil(data / summary["dataset"]["files"]["devices_table"])
+    refused_before_sending(tmp_path, data, named)
 
 
 def test_damage_found_mid_run_fails_the_verdict_and_the_report_says_what_was_sent(tmp_path: Path) -> None:
@@ -277,14 +332,9 @@ def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
     assert "mock collector at" not in out and not (tmp_path / "report").exists(), out
 
 
-def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: Path) -> None:
-    """Ctrl-C mid-replay: INTERRUPTED (exit 3), what was sent named. Before, the report said
-    "INTERRUPTED after 3 s of 300 s planned": the scenario's run time, which a replay never plans."""
-    data = tmp_path / "dataset"
-    generate("smoke", out=data, users=6, days=1, seed=5)
-    records = list(read_dataset(data))
-    speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, interrupted 2 s in
-    proc = start_loadsim(tmp_path, "replay", str(data), "--speed", f"{speed:.3f}", "--report-dir", "report")
+def interrupt_replay(tmp_path: Path, *args: str, sig: int = signal.SIGINT) -> tuple[int, str]:
+    """``loadsim replay ARGS`` signalled 2 s after its users are sending: its exit code and output."""
+    proc = start_loadsim(tmp_path, "replay", *args)
     try:
         assert proc.stdout is not None
         head = []
@@ -293,17 +343,44 @@ def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: 
             if "All users spawned" in line:
                 break
         time.sleep(2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=60)
-        out = "".join(head) + rest
+        return proc.returncode, "".join(head) + rest
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 3, out[-3000:]
+
+
+def test_an_interrupted_replay_names_what_it_sent_and_no_planned_time(tmp_path: Path) -> None:
+    """Ctrl-C mid-replay: INTERRUPTED (exit 3), what was sent named. Before, the report said
+    "INTERRUPTED after 3 s of 300 s planned": the scenario's run time, which a replay never plans."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    speed = (records[-1].time - records[0].time) / 60.0  # a minute of play, interrupted 2 s in
+    code, out = interrupt_replay(tmp_path, str(data), "--speed", f"{speed:.3f}", "--report-dir", "report")
+    assert code == 3, out[-3000:]
     report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
     assert report["result"] == "INTERRUPTED" and report["timing"]["planned_s"] is None, report["timing"]
     sent = report["replay"]["sent"]
     assert 0 < sent < len(records), report["replay"]
     assert f"the replay was interrupted after {sent} of the dataset's {len(records)} requests" in out, out[-3000:]
     assert "planned" not in (tmp_path / "report" / "summary.md").read_text().split("\n", 1)[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_replay_stopped_mid_flight_reconciles_what_was_cut_off(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C (or a TERM) to a replay sending as fast as the mock answers, many requests in flight.
+    Before: FAILED, exit 1: Locust's shutdown reconciled with the users still sending, so bodies the
+    mock stored after the count were "extra: 2 beyond 0 cut off at stop" and rows it had not yet
+    committed were "lost" (4 of 4 tries)."""
+    data = tmp_path / "dataset"
+    total = generate("ecommerce", out=data, users=3000, days=7, seed=3)["requests"]["total"]
+    code, out = interrupt_replay(tmp_path, str(data), "--users", "50", "--report-dir", "report", sig=sig)
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["result"] == "INTERRUPTED", report["reason"]
+    assert report["reconciliation"]["ok"], report["reconciliation"]["differences"]
+    assert 0 < report["replay"]["sent"] < total, report["replay"]
+    assert code == 3, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
