@@ -550,6 +550,7 @@ def _generate_or_merge(args: argparse.Namespace) -> int:
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     from simulator.dataset import DatasetError
+    from simulator.dataset.layout import OptionError
     from simulator.dataset.writer import merge
 
     # The shards decide the dataset: an option here would either repeat them or contradict them.
@@ -579,6 +580,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         raise UsageError("--merge needs the output folder, then the shard folders: --merge OUT SHARD_DIR...")
     try:
         summary = merge(out, shards, quiet=args.quiet)
+    except OptionError as exc:
+        raise UsageError(str(exc)) from None
     except DatasetError as exc:
         return _dataset_failed(str(exc))
     except OSError as exc:

@@ -161,7 +161,7 @@ def generate(
     bar = Progress(show)
 
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_folder(out_dir, "--out")
     suffix = ".gz" if gzip_output else ""
     gen = Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
     n = len(gen.population)
@@ -216,6 +216,28 @@ def generate(
         return finish_dataset(out_dir, runs, parts, head=head, stats=gen.stats, progress=bar)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: Written first into every folder a dataset or a shard is generated into: the folder is the
+#: generator's to write again. The names it writes (README.md, events.csv) are common ones, and it
+#: deletes the tables of the other formats, so a folder of someone else's files is refused.
+DATASET_MARK = ".loadsim-dataset"
+
+
+def claim_folder(out_dir: Path, flag: str) -> None:
+    """Make ``out_dir`` a dataset's folder: refused (OptionError, nothing changed) if it holds files
+    and is not one already (marked, or a summary.json or shard.json from before the mark)."""
+    if out_dir.is_dir():
+        # .runs-* are the generator's own temporary runs (a killed run's are removed by _runs_folder).
+        names = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith(".runs-"))
+        if names and not {DATASET_MARK, "summary.json", SHARD_MANIFEST} & set(names):
+            shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+            raise OptionError(
+                f"{flag} {out_dir} holds files and is not a dataset folder ({shown}): generate into a new or "
+                "empty folder, or one a dataset was generated into; nothing was written"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / DATASET_MARK).write_text("A folder loadsim generate writes into (and may overwrite).\n")
 
 
 def _runs_folder(out_dir: Path) -> Path:
@@ -309,7 +331,7 @@ def merge(
             f"--merge: the output folder {out_dir} is one of the shard folders: give a folder of its own"
         )
     bar = Progress((sys.stderr.isatty() if progress is None else progress) and not quiet)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_folder(out_dir, "--merge")
     (out_dir / "summary.json").unlink(missing_ok=True)
     stats = Stats(int(head["dataset"]["days"]))
     for shard in checked:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from simulator.dataset.writer import DATASET_MARK
 from tests.conftest import loadsim, subprocess_env
 from tests.integration.faults import small_disk
 
@@ -49,7 +50,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_dataset(disk: Path, jobs: st
         "--jobs", jobs, "--format", table_format,
     )  # fmt: skip
     one_line_error(done, "No space left on device", "no dataset was written")
-    left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.name != DATASET_MARK)  # the folder's claim
     assert left in ([], ["requests"]), f"half-written files keep the disk full: {left}"
 
 
@@ -167,6 +168,7 @@ def test_regenerating_in_another_format_leaves_no_tables_of_the_first(tmp_path: 
         assert done.returncode == 0, done.stderr
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert files == [
+        DATASET_MARK,
         "README.md",
         "devices.jsonl.gz",
         "events.jsonl.gz",
@@ -175,3 +177,40 @@ def test_regenerating_in_another_format_leaves_no_tables_of_the_first(tmp_path: 
         "requests/identify.jsonl.gz",
         "summary.json",
     ], files
+
+
+@pytest.mark.parametrize("how", ["generate", "shard", "merge"])
+def test_a_folder_of_someone_elses_files_is_refused_and_left_as_it_was(tmp_path: Path, how: str) -> None:
+    """Before: ``generate --out .`` in a project wrote over its README.md and events.csv (and would delete
+    its devices.parquet, a table name of another format) without a word. A folder is written into only
+    if it is new, empty, or one a dataset (or a shard) was generated into."""
+    mine = tmp_path / "project"
+    mine.mkdir()
+    files = {"README.md": "# my project\n", "events.csv": "mine,1\n", "devices.parquet": "not ours\n"}
+    for name, text in files.items():
+        (mine / name).write_text(text)
+    if how == "merge":
+        shard = tmp_path / "shard0"
+        done = loadsim(tmp_path, "generate", "smoke", "--out", str(shard), "--users", "8", "--days", "1",
+                       "--shard", "0/1")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        done = loadsim(tmp_path, "generate", "--merge", "project", str(shard))
+    else:
+        shard_args = ["--shard", "0/2"] if how == "shard" else []
+        done = loadsim(tmp_path, "generate", "smoke", "--out", "project", "--users", "8", "--days", "1", *shard_args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr  # a usage error: --out is to fix
+    assert "project holds files and is not a dataset folder (README.md, devices.parquet" in done.stderr, done.stderr
+    assert {p.name: p.read_text() for p in mine.iterdir()} == files, "nothing written, nothing removed"
+
+
+def test_a_dataset_folder_is_written_again_and_keeps_what_the_user_added(tmp_path: Path) -> None:
+    """The other side of the refusal: generating again over a dataset (finished, or one cut off before
+    its summary.json) is how a dataset is remade, and a file the user put beside it stays."""
+    args = ["generate", "smoke", "--out", "data", "--users", "8", "--days", "1"]
+    assert loadsim(tmp_path, *args).returncode == 0
+    (tmp_path / "data" / "notes.txt").write_text("kept\n")
+    (tmp_path / "data" / "summary.json").unlink()  # as a run cut off before its end leaves it
+    done = loadsim(tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data" / "summary.json").is_file()
+    assert (tmp_path / "data" / "notes.txt").read_text() == "kept\n"

@@ -15,7 +15,7 @@ from simulator.cli import main
 from simulator.dataset import DatasetError, generate, runs
 from simulator.dataset import shards as shards_module
 from simulator.dataset.shards import SHARD_MANIFEST, SHARD_RECORDS, parse_shard
-from simulator.dataset.writer import merge
+from simulator.dataset.writer import DATASET_MARK, merge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def test_a_shard_is_not_a_dataset_until_merged(tmp_path: Path) -> None:
     out = tmp_path / "s"
     summary = generate("smoke", out=out, users=20, days=1, shard=(1, 2))
     assert summary["shard"] == {"index": 1, "count": 2, "low": 10, "high": 20}
-    assert sorted(p.name for p in out.iterdir()) == ["devices.part.csv", "records.run", "shard.json"]
+    assert sorted(p.name for p in out.iterdir()) == [DATASET_MARK, "devices.part.csv", "records.run", "shard.json"]
     manifest = orjson.loads((out / SHARD_MANIFEST).read_bytes())
     assert manifest["stats"]["devices"] == 10
 
