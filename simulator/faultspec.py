@@ -176,6 +176,17 @@ class EndpointFaults:
         return replace(base or cls(), **changes)
 
 
+def _object(data: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
+    """``data[key]``, an object: missing or null is none. A falsy value (0, [], false) read as none
+    reset the faults while the caller meant to set them."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise FaultError(f"{where}{key} must be an object of fault settings (or null: none), got {value!r}")
+    return value
+
+
 def _split_endpoint(spec: str) -> tuple[str | None, str]:
     """``"identify=40ms"`` -> ``("identify", "40ms")``; ``"40ms"`` -> ``(None, "40ms")``."""
     head, sep, tail = spec.partition("=")
@@ -289,12 +300,15 @@ class FaultConfig:
         unknown = set(data) - {"default", "endpoints", "freeze_at", "freeze_for"}
         if unknown:
             raise FaultError(f"unknown key(s) {sorted(unknown)}; expected default, endpoints, freeze_at, freeze_for")
-        default = EndpointFaults.from_dict(data.get("default") or {})
-        eps = data.get("endpoints") or {}
-        if not isinstance(eps, Mapping) or set(eps) - set(ENDPOINT_NAMES):
+        default = EndpointFaults.from_dict(_object(data, "default"))
+        eps = _object(data, "endpoints")
+        if set(eps) - set(ENDPOINT_NAMES):
             raise FaultError(f"endpoints must be an object keyed by {', '.join(ENDPOINT_NAMES)}")
-        endpoints = {ep: EndpointFaults.from_dict(s, base=default) for ep, s in eps.items()}
-        freeze_at, freeze_for = data.get("freeze_at"), data.get("freeze_for") or 0.0
+        endpoints = {ep: EndpointFaults.from_dict(_object(eps, ep, "endpoints."), base=default) for ep in eps}
+        freeze_at, freeze_for = data.get("freeze_at"), data.get("freeze_for")
+        freeze_for = 0.0 if freeze_for is None else freeze_for
+        if isinstance(freeze_at, bool) or isinstance(freeze_for, bool):
+            raise FaultError("freeze_at and freeze_for are seconds (numbers) or durations ('5s')")
         try:
             fa = None if freeze_at is None else _seconds(freeze_at)
             ff = _seconds(freeze_for)

@@ -113,6 +113,12 @@ def test_bad_flags_say_what_to_write(flags: dict[str, str], message: str) -> Non
         ({"default": {"error_rat": 0.1}}, "unknown fault setting"),
         ({"endpoints": {"checkout": {}}}, "endpoints must be an object keyed by"),
         ({"default": {"latency": 5}}, "latency must be a spec string"),
+        # Before: read as "no faults" (a falsy value taken for a missing one), 200, the faults reset.
+        ({"default": 0}, "default must be an object of fault settings \\(or null: none\\), got 0"),
+        ({"default": []}, "default must be an object"),
+        ({"endpoints": []}, "endpoints must be an object"),
+        ({"endpoints": {"events": 3}}, "endpoints.events must be an object"),
+        ({"freeze_for": False}, "freeze_for"),
     ],
 )
 def test_bad_admin_documents_say_what_is_wrong(data: object, message: str) -> None:
