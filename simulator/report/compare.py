@@ -79,14 +79,14 @@ def parse_regression(text: str) -> float:
             value = float(s[:-1]) / 100
         else:
             value = float(s)
-            if value >= 1:
+            if 1 <= value < math.inf:  # inf is no share either way: refused below
                 raise ValueError(f"--max-regression {text!r} is ambiguous: write {s}% or {value / 100:g}")
     except ValueError as exc:
         if "ambiguous" in str(exc):
             raise
         raise ValueError(f"--max-regression {text!r} is not a share: write e.g. 10% or 0.1") from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"--max-regression {text!r} must be a share of 0 or more, e.g. 10% or 0.1")
+        raise ValueError(f"--max-regression {text!r} must be a finite share of 0 or more, e.g. 10% or 0.1")
     return value
 
 

@@ -56,7 +56,8 @@ def test_regression_threshold_reads_percent_or_share(text: str, value: float) ->
 
 
 @pytest.mark.parametrize(
-    ("text", "message"), [("10", "ambiguous"), ("ten", "not a share"), ("-5%", "0 or more"), ("nan", "0 or more")]
+    ("text", "message"),
+    [("10", "ambiguous"), ("ten", "not a share"), ("-5%", "0 or more"), ("nan", "0 or more"), ("inf", "finite share")],
 )
 def test_regression_threshold_refuses_what_it_cannot_read(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
