@@ -148,6 +148,14 @@ def generate(
         first + datetime.timedelta(days=n_days + 1)  # the last local day, and the UTC day after it
     except OverflowError:
         raise OptionError(f"--start {first} and --days {n_days:,} run past the year 9999") from None
+    limit = config.max_days()
+    if limit is not None and n_days > limit:
+        # The scenario's own days passed its check: --days asks for more than the growth allows.
+        growth = config.install_growth
+        raise OptionError(
+            f"--days {n_days:,} with time.install_growth {growth!r} grows a day's installs "
+            f"{1 + growth:g}^{n_days - 1:,}-fold, past what a float holds: at most {limit:,} days at that growth"
+        )
     late = [c for c in config.campaigns if c.day > n_days]
     if late:
         sys.stderr.write(

@@ -18,6 +18,7 @@ import os
 import random
 import re
 import statistics
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -487,6 +488,14 @@ DEFAULT_DAILY: tuple[float, ...] = (
 #: Per local weekday, Monday first: a little busier towards and over the weekend.
 DEFAULT_WEEKLY: tuple[float, ...] = (0.94, 0.92, 0.95, 0.98, 1.05, 1.12, 1.04)
 
+#: The natural log of the largest float: a day's install weight past it is inf (or OverflowError).
+LOG_FLOAT_MAX = math.log(sys.float_info.max)
+#: What a day's install weight may be multiplied by beyond its growth: a weekday's weight (at most
+#: 7, the weekly curve's mean is 1), and the running sum of up to 2**22 days (year 1 to 9999 is fewer).
+INSTALL_HEADROOM = 7.0 * 2.0**22
+#: The largest campaign installs factor whose day's weight stays a float.
+MAX_CAMPAIGN_INSTALLS = sys.float_info.max / INSTALL_HEADROOM
+
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
@@ -527,6 +536,15 @@ class TimeConfig:
 
     def start_date(self) -> datetime.date:
         return datetime.date.fromisoformat(self.start)
+
+    def max_days(self) -> int | None:
+        """The most days over which a day's install weight, (1 + install_growth) ** day times the
+        weekday's and a campaign's, stays a float (and so does their sum); None: no limit."""
+        if self.install_growth <= 0:
+            return None  # weights only shrink
+        installs = max([1.0, *(c.installs for c in self.campaigns)])
+        room = LOG_FLOAT_MAX - math.log(INSTALL_HEADROOM * installs)
+        return max(1, math.floor(room / math.log1p(self.install_growth)) + 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from simulator.scenario.model import (
     DEFAULT_EVENT_NAMES,
     FAULT_KINDS,
     HTTP_URL_RE,
+    MAX_CAMPAIGN_INSTALLS,
     MAX_RATE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
@@ -349,6 +350,22 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
         r.err(
             "time.install_growth",
             f"expected a daily growth above -1 (0.03 = +3 % a day), got {_show(t.install_growth)}",
+        )
+    huge = False
+    for i, c in enumerate(t.campaigns):
+        if c.installs > MAX_CAMPAIGN_INSTALLS:
+            huge = True
+            r.err(
+                f"time.campaigns[{i}].installs",
+                f"expected a factor of at most {MAX_CAMPAIGN_INSTALLS:.2g} (a day's installs times it must stay "
+                f"a float), got {_show(c.installs)}",
+            )
+    limit = None if huge else t.max_days()
+    if limit is not None and t.days > limit:
+        r.err(
+            "time.install_growth",
+            f"{_show(t.install_growth)} a day over time.days {t.days:,} grows a day's installs past what a float "
+            f"holds: at most {limit:,} days at that growth",
         )
     seen: dict[int, int] = {}
     for i, c in enumerate(t.campaigns):

@@ -70,11 +70,39 @@ def test_an_out_that_is_a_file_or_empty_is_refused_in_one_line(tmp_path: Path) -
         (["--start", "9999-12-30", "--days", "3"], "run past the year 9999"),
         (["--days", "99999999"], "run past the year 9999"),
         (["--users", "2000000000"], "past the 268,435,456 devices a dataset holds"),
+        # Before: an OverflowError traceback from the install weights (growth**day), after the
+        # folder was claimed. The limit named is the real one: the most days at this growth.
+        (
+            ["--days", "100000"],
+            "--days 100,000 with time.install_growth 0.03 grows a day's installs 1.03^99,999-fold, "
+            "past what a float holds: at most 23,",
+        ),
+        (["--days", "2900000"], "--days 2,900,000 with time.install_growth 0.03 grows a day's installs"),
     ],
 )
 def test_options_past_what_a_dataset_holds_are_usage_errors(tmp_path: Path, args: list[str], said: str) -> None:
     done = loadsim(tmp_path, "generate", "ecommerce", "--out", "d", *args, timeout=60)
     assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert [line for line in done.stderr.splitlines() if not line.startswith("usage:")] == [
+        f"loadsim: error: {done.stderr.split('loadsim: error: ')[-1].strip()}"
+    ], "one line says what is wrong, no note or traceback beside it"
+    assert not (tmp_path / "d").exists(), "refused before anything is written"
+
+
+@pytest.mark.parametrize(
+    ("time_table", "said"),
+    [
+        ("install_growth = 1e200", "time.install_growth: 1e+200 a day over time.days 7 grows a day's installs"),
+        ("install_growth = 3.0\ndays = 600", "time.install_growth: 3.0 a day over time.days 600 grows"),
+    ],
+    ids=["huge-growth", "growth-over-many-days"],
+)
+def test_a_scenario_whose_installs_grow_past_a_float_is_refused(tmp_path: Path, time_table: str, said: str) -> None:
+    """Before: an OverflowError traceback (exit 1), and the --out folder claimed."""
+    (tmp_path / "big.toml").write_text(f'extends = "smoke"\n[time]\n{time_table}\n')
+    done = loadsim(tmp_path, "generate", "big.toml", "--out", "d", "--users", "10", timeout=60)
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "past what a float holds: at most " in done.stderr, done.stderr
     assert not (tmp_path / "d").exists(), "refused before anything is written"
 
 

@@ -229,6 +229,13 @@ kind = "customerlabs"
         (MINIMAL + "[journey]\nthink = {dist = 'uniform', min = '5s', max = '1s'}", "journey.think: min 5 is greater"),
         (MINIMAL + "[journey]\nsessions = 'geometric(0.5)'", "journey.sessions.mean: a geometric count"),
         (MINIMAL + "[target]\nhost = 'localhost:80'", "target.host: expected a base URL"),
+        # Before: accepted; a day's installs times it were inf, and every install fell on the last day.
+        (
+            MINIMAL + "[[time.campaigns]]\nday = 1\nname = 's'\ninstalls = 1e308",
+            "time.campaigns[0].installs: expected a factor of at most 6.1e+300 (a day's installs times it "
+            "must stay a float), got 1e+308",
+        ),
+        (MINIMAL + "[time]\ninstall_growth = 1e200", "time.install_growth: 1e+200 a day over time.days 7 grows"),
         ("journey = 3", "journey: expected a table, got 3"),
         ("[journey\n", "not valid TOML"),
         ("extends = 'ecommerc'\n", "extends: no such scenario file or bundled name; did you mean 'ecommerce'?"),
