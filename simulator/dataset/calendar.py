@@ -14,7 +14,14 @@ from simulator.scenario import TimeConfig
 
 def _normalised(xs: Iterable[float]) -> list[float]:
     xs = list(xs)
-    mean = sum(xs) / len(xs)
+    total = sum(xs)
+    if not math.isfinite(total):
+        # Weights near the largest float sum to inf: only their shape counts, so scale them first
+        # (only then, so the usual weights give the same bytes as before).
+        top = max(xs)
+        xs = [x / top for x in xs]
+        total = sum(xs)
+    mean = total / len(xs)
     return [x / mean for x in xs]
 
 

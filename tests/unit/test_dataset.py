@@ -138,6 +138,20 @@ def test_installs_grow_and_churned_devices_do_not_come_back(tmp_path: Path) -> N
     assert gone["sessions"] == gone["devices"]["total"]  # each device opened the app once, never again
 
 
+def test_only_the_shape_of_the_curves_counts_however_large_their_weights(tmp_path: Path) -> None:
+    """Before: weights of 1e308 summed to inf, every weight became 0, and the dataset had no returning
+    sessions and every install on the last day."""
+    base = "[population]\ndevices = 40\n[time]\ndays = 3\n"
+    ones = generate(
+        scenario_file(tmp_path, base + f"weekly = {[1] * 7}\ndaily = {[1] * 24}\n", "ones"), out=tmp_path / "a"
+    )
+    huge = generate(
+        scenario_file(tmp_path, base + f"weekly = {[1e308] * 7}\ndaily = {[1e308] * 24}\n", "huge"), out=tmp_path / "b"
+    )
+    assert huge["daily"] == ones["daily"] and huge["sessions"] == ones["sessions"] > 40
+    assert files(tmp_path / "a")["events.csv"] == files(tmp_path / "b")["events.csv"]
+
+
 def test_summary_adds_up(tmp_path: Path) -> None:
     s = generate("ecommerce", out=tmp_path, users=120, days=3)
     rows = table(tmp_path)
