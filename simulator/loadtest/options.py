@@ -14,7 +14,7 @@ from typing import Any
 from simulator.contract import ENDPOINT_NAMES
 from simulator.scenario import bundled_scenarios, check_seed
 
-__all__ = ["ScenarioChoices", "add_arguments", "seed", "think_scale"]
+__all__ = ["ScenarioChoices", "add_arguments", "seed", "speed", "think_scale"]
 
 
 def seed(text: str) -> int:
@@ -38,6 +38,21 @@ def think_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a value of at least 0, got {text}")
+    return value
+
+
+def speed(text: str) -> float:
+    """Replay's ``--speed``: 0 sends as fast as the target answers, else simulated seconds per real
+    second. nan and inf are no speed (both were taken as 0); a negative one runs time backwards."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(
+            "expected 0 (as fast as the target answers) or simulated seconds per real second, "
+            f"such as 60 (an hour a minute), got {text}"
+        )
     return value
 
 

@@ -38,6 +38,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from simulator import payloads
 from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary
 from simulator.loadtest import hooks as _hooks  # the harness's listeners first: ours run after theirs
+from simulator.loadtest import options
 from simulator.loadtest.context import RunContext
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import harness_state
@@ -292,7 +293,7 @@ def _add_arguments(parser: Any) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=float,
+        type=options.speed,
         default=0.0,
         help="replay: simulated seconds per real second (60 plays an hour a minute); "
         "0 (default) sends as fast as the target answers",
@@ -311,9 +312,6 @@ def _on_init(environment: Environment, **_: Any) -> None:
     state = harness_state(environment)
     if opts is None or state is None or not getattr(opts, "dataset", None):
         return
-    if opts.speed < 0:
-        sys.stderr.write("loadsim: --speed must be 0 (as fast as possible) or more\n")
-        raise SystemExit(2)
     if opts.processes or opts.master or opts.worker:  # locust -f replay.py --processes 2 would hang
         if not (opts.worker and opts.processes):  # said once, by the parent, not by each forked worker
             sys.stderr.write(f"loadsim: {ONE_PROCESS}\n")

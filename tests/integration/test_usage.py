@@ -143,6 +143,36 @@ def test_replay_refuses_a_host_without_a_scheme_too(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "value"),
+    [
+        (["--speed", "nan"], "nan"),
+        (["--speed", "inf"], "inf"),
+        (["--speed", "-1"], "-1"),
+        (["--", "--speed", "nan"], "nan"),
+        (["--", "--speed=-1"], "-1"),
+    ],
+    ids=["nan", "inf", "negative", "nan-after-dashes", "negative-after-dashes"],
+)
+def test_a_replay_speed_that_is_no_speed_is_refused_before_anything_starts(
+    tmp_path: Path, args: list[str], value: str
+) -> None:
+    """Before: nan and inf were taken and played as fast as the target answers, as --speed 0 does,
+    PASSED exit 0; after --, -1 got past the command line: the mock and Locust started, and Locust's
+    refusal left a report folder without a report."""
+    from simulator.dataset import generate
+
+    generate("smoke", out=tmp_path / "data", users=2, days=1, seed=1, quiet=True)
+    code, out = _loadsim(tmp_path, "replay", "data", "--run-time", "2s", *args)
+    assert code == 2, out
+    assert (
+        "--speed: expected 0 (as fast as the target answers) or simulated seconds per real second, "
+        f"such as 60 (an hour a minute), got {value}"
+    ) in out, out
+    assert "Traceback" not in out and "mock collector at" not in out and "Starting Locust" not in out, out
+    assert not (tmp_path / "reports").exists(), list((tmp_path / "reports").iterdir())
+
+
+@pytest.mark.parametrize(
     ("report_dir", "dry_run"),
     [("/proc/nope", False), ("/proc/nope", True), ("a-file/sub", False)],
     ids=["proc", "proc-dry-run", "under-a-file"],
