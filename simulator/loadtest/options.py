@@ -11,10 +11,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from simulator.contract import ENDPOINT_NAMES
+from simulator.contract import ENDPOINT_NAMES, FORMATS
 from simulator.scenario import bundled_scenarios, check_seed
 
-__all__ = ["ScenarioChoices", "add_arguments", "seed", "speed", "think_scale"]
+__all__ = ["ScenarioChoices", "add_arguments", "app_id", "seed", "speed", "think_scale"]
 
 
 def seed(text: str) -> int:
@@ -39,6 +39,15 @@ def think_scale(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a value of at least 0, got {text}")
     return value
+
+
+def app_id(text: str) -> str:
+    """``--app-id`` as the API takes a request's ``id``: it routes the request to an account (and a
+    uid is the app id + UUIDv4). An empty one, an unset "$APP_ID", must not mean the scenario's."""
+    app = FORMATS["app_id"]
+    if not app.compiled().match(text):
+        raise argparse.ArgumentTypeError(f"expected {app.expected}, got {text!r}")
+    return text
 
 
 def speed(text: str) -> float:
@@ -94,7 +103,7 @@ def add_arguments(parser: Any) -> None:
         help="events webhook URL of your CustomerLabs source (its secret is never printed; "
         "or set LOADSIM_WEBHOOK_URL, which keeps it out of the process list)",
     )
-    group.add_argument("--app-id", default=None, help="CustomerLabs app id (default: the scenario's)")
+    group.add_argument("--app-id", type=app_id, default=None, help="CustomerLabs app id (default: the scenario's)")
     group.add_argument("--seed", type=seed, default=None, help="random seed, 0 to 2147483647 (default: the scenario's)")
     group.add_argument(
         "--load-model",

@@ -17,6 +17,7 @@ one the process started with.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import time
@@ -32,7 +33,7 @@ from locust.env import Environment
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from simulator.contract import ENDPOINT_NAMES
-from simulator.loadtest import hooks
+from simulator.loadtest import hooks, options
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, harness_state
@@ -77,6 +78,12 @@ def check_form(form: Mapping[str, str]) -> str | None:
         hooks.coerce_form_options(SimpleNamespace(**{name: form.get(name, "") for name in hooks.FORM_NUMBERS}))
     except ValueError as e:
         return str(e)
+    app = form.get("app_id", "")
+    if app:  # an empty field is "as the scenario says"; a blank one would be every request's id
+        try:
+            options.app_id(app)
+        except argparse.ArgumentTypeError as e:
+            return f"app id: {e}"
     host = form.get("host", "").strip()
     if host:
         try:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simulator.contract import FORMATS
 from simulator.duration import parse_duration
 from simulator.faultspec import FaultConfig, FaultError
 from simulator.population.config import AppConfig, PopulationConfig
@@ -393,6 +394,9 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
         r.err("seed", f"expected an integer from 0 to {SEED_MAX}, got {_show(seed)}")
     app = _dataclass(r, AppConfig, data.get("app", {}), "app")
+    # Every request's id: one the API would refuse makes every request a 400 (and a dataset of them).
+    if app is not _SKIP and isinstance(app.app_id, str) and not FORMATS["app_id"].compiled().match(app.app_id):
+        r.err("app.app_id", f"expected {FORMATS['app_id'].expected}, got {_show(app.app_id)}")
     population = _dataclass(r, PopulationConfig, data.get("population", {}), "population")
     journey = _journey(r, data["journey"]) if "journey" in data else None
     if "journey" not in data:

@@ -145,6 +145,42 @@ def test_replay_refuses_a_host_without_a_scheme_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "value"),
     [
+        (["--app-id", ""], "''"),
+        (["--app-id", "", "--dry-run"], "''"),
+        (["--app-id", "   ", "--dry-run"], "'   '"),
+        (["--app-id", "my app"], "'my app'"),
+        (["--", "--app-id="], "''"),
+    ],
+    ids=["empty", "empty-dry-run", "blank", "a-space", "empty-after-dashes"],
+)
+def test_an_app_id_the_api_would_refuse_is_a_usage_error(tmp_path: Path, args: list[str], value: str) -> None:
+    """The API routes a request to its account by ``id`` (required) and a uid is the app id + UUIDv4.
+    Before: `--app-id ''` (an unset "$APP_ID") quietly ran as the scenario's app id, another account,
+    PASSED exit 0; `--app-id '   '` or 'my app' was sent as every request's id (each a 400 from the
+    mock, FAILED exit 1); the dry run passed them all."""
+    code, out = _loadsim(tmp_path, "run", "smoke", "--run-time", "2s", *args)
+    assert code == 2, out
+    assert f"--app-id: expected an app id (1-64 letters, digits, '_', '.', '-'), got {value}" in out, out
+    assert "Traceback" not in out and "mock collector at" not in out and "dry run" not in out, out
+    assert not (tmp_path / "reports").exists(), list((tmp_path / "reports").iterdir())
+
+
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_a_scenario_app_id_the_api_would_refuse_is_refused_by_run_and_generate(tmp_path: Path, command: str) -> None:
+    """Before: generate wrote a dataset of requests every one invalid, saying "(0 faulty)", exit 0;
+    run sent them all and failed on a 100 % error rate."""
+    (tmp_path / "app.toml").write_text('extends = "smoke"\n[app]\napp_id = ""\n')
+    extra = ["--run-time", "2s"] if command == "run" else ["--out", "data", "--users", "3", "--days", "1"]
+    code, out = _loadsim(tmp_path, command, "app.toml", *extra)
+    assert code == 2, out
+    assert "app.toml: app.app_id: expected an app id (1-64 letters, digits, '_', '.', '-'), got \"\"" in out, out
+    assert "Traceback" not in out and "mock collector at" not in out, out
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "value"),
+    [
         (["--speed", "nan"], "nan"),
         (["--speed", "inf"], "inf"),
         (["--speed", "-1"], "-1"),

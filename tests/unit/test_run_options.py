@@ -53,3 +53,16 @@ def test_the_start_form_refuses_a_host_without_a_scheme() -> None:
         "host '127.0.0.1:8080': expected a base URL with its scheme, such as http://127.0.0.1:8080"
     )
     assert webui.check_form({"host": "http://127.0.0.1:8080"}) is None
+
+
+def test_the_start_form_refuses_an_app_id_the_api_would_refuse_and_keeps_blank_as_the_scenarios() -> None:
+    """Before: '   ' or 'my app' was taken and sent as every request's id (each a 400 from the mock)."""
+    assert webui.check_form({"app_id": "my app"}) == (
+        "app id: expected an app id (1-64 letters, digits, '_', '.', '-'), got 'my app'"
+    )
+    assert (
+        webui.check_form({"app_id": "   "})
+        == "app id: expected an app id (1-64 letters, digits, '_', '.', '-'), got '   '"
+    )
+    assert webui.check_form({"app_id": ""}) is None  # an empty field: as the scenario says
+    assert webui.check_form({"app_id": "shop-1.prod"}) is None
