@@ -257,6 +257,41 @@ def _assert_interrupted(code: int, out: str, report: Path) -> None:
     assert not left, [" ".join(p.info["cmdline"]) for p in left]
 
 
+#: From the start: in loadsim's own start-up (imports, the scenario, the mock), then in Locust's
+#: (its imports, before the harness takes SIGINT in it), then with the users starting.
+_STARTING = [0.1, 0.5, 1.0, "mock collector at", "Starting Locust"]
+
+
+@pytest.mark.parametrize("after", _STARTING, ids=str)
+def test_ctrl_c_while_a_run_starts_up_is_an_interruption(tmp_path: Path, after: float | str) -> None:
+    """Before: a traceback, or "Locust ended but wrote no report", exit 2, as if the harness had failed."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')  # a loaded host must not turn it FAILED
+    code, out, report = _signal_while_starting(tmp_path, ["run", str(scenario), "--run-time", "60s"], after=after)
+    _assert_interrupted(code, out, report)
+
+
+@pytest.mark.parametrize("after", _STARTING, ids=str)
+def test_ctrl_c_while_a_replay_starts_up_is_an_interruption(tmp_path: Path, after: float | str) -> None:
+    from simulator.dataset import generate
+
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    code, out, report = _signal_while_starting(tmp_path, ["replay", str(data), "--speed", "1"], after=after)
+    _assert_interrupted(code, out, report)
+
+
+@pytest.mark.parametrize("after", [0.5, "mock collector at"], ids=str)
+def test_sigterm_while_a_run_starts_up_is_an_interruption(tmp_path: Path, after: float | str) -> None:
+    """A CI job cancelled as its run starts. Before: loadsim died of it there, leaving the mock running."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')
+    code, out, report = _signal_while_starting(
+        tmp_path, ["run", str(scenario), "--run-time", "60s"], after=after, sig=signal.SIGTERM
+    )
+    _assert_interrupted(code, out, report)
+
+
 def test_ctrl_c_once_the_users_spawned_before_any_answer_is_an_interruption(tmp_path: Path) -> None:
     """The users are up and their first requests in flight (the collector takes 3 s to answer): an
     interruption, with the report of what was cut off, not a failure."""
