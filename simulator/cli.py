@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 
 import simulator
-from simulator.errors import HarnessError, ScenarioError
+from simulator.errors import NOT_STARTED, HarnessError, ScenarioError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -493,8 +494,6 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    import signal
-
     # kill, a Job's pod stopped: the same as Ctrl-C, so the temporary runs go and nothing looks finished.
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -727,6 +726,17 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: The commands that run a test: stopped before it began, they say so and exit 3 (an interrupted run).
+_RUNS = ("run", "replay", "ui")
+
+
+def _interrupted(command: str, exc: KeyboardInterrupt) -> int:
+    if command in _RUNS:  # a stop once the test is under way is the run's (runner.run): here none began
+        print(f"\n{NOT_STARTED}", flush=True)
+        return EXIT_INTERRUPTED
+    return 143 if isinstance(exc, _Terminated) else 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # numpy's OpenBLAS starts a thread per core when numpy is imported, and they spin for a while: about
@@ -737,10 +747,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Locust (and its gevent patching) only for the command that runs it, the mock's modules likewise:
     # never for generate or sample. Bare `loadsim --help` needs neither ("" is no command).
     command = next((a for a in argv if not a.startswith("-")), "")
-    parser = build_parser(only=command)
-    # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).
-    passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
-    args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])
+    runs = command in _RUNS
+    if runs:  # SIGTERM as Ctrl-C until the run takes both (runner.run): a stop before the test, in one line
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        parser = build_parser(only=command)  # imports Locust for the commands that run it: a second or so
+        if runs:
+            # Importing the Locust glue took SIGINT for a Locust process (hooks): this process is loadsim's.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).
+        passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
+        args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])
+    except KeyboardInterrupt as exc:
+        return _interrupted(command, exc)
     args.passthrough = passthrough
     handler: Handler = args.handler
     try:
@@ -751,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"loadsim: {exc}\n")
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
-        return 143 if isinstance(exc, _Terminated) else 130
+        return _interrupted(command, exc)
     except BrokenPipeError:
         # `loadsim sample | head` closes the pipe early: not an error.
         sys.stderr.close()

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 # The scenario's errors live here, not in simulator.scenario, so the CLI can catch them without
 # importing the scenario model (numpy, the catalogue): `loadsim --help` or `contract` never need it.
-__all__ = ["HarnessError", "ScenarioError", "ScenarioProblem"]
+__all__ = ["NOT_STARTED", "HarnessError", "ScenarioError", "ScenarioProblem"]
+
+#: What a run, a replay or the web UI says when a stop (Ctrl-C, SIGTERM) came before its test began.
+NOT_STARTED = "loadsim: INTERRUPTED before the test started: nothing was sent, no report"
 
 
 class HarnessError(Exception):

@@ -14,9 +14,11 @@ Importing this module registers them (a locustfile imports ``simulator.loadtest`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import time
@@ -28,7 +30,7 @@ import gevent.hub
 import psutil
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, Runner, WorkerRunner
+from locust.runners import STATE_INIT, MasterRunner, Runner, WorkerRunner
 
 from simulator.errors import HarnessError
 from simulator.loadtest import options
@@ -61,18 +63,38 @@ REPORT_KEY = "loadsim"
 _signalled: list[str] = []
 
 
+#: The pipe ``loadsim run`` gave this Locust process (runner.READY_FD), written to once SIGINT is ours.
+_ready_fd = os.environ.pop("LOADSIM_READY_FD", None)
+#: A KeyboardInterrupt is owed: the signal came while a headless master waited for its workers.
+_owed: list[bool] = []
+
+
 def _on_sigint(signum: int, frame: Any) -> None:
     _signalled.append("SIGINT")
     hub = gevent.get_hub()
-    if gevent.getcurrent() in (hub, hub.parent):
+    current = gevent.getcurrent()
+    if current is hub or (current is hub.parent and _ready_fd is None and _process_env is None):
         raise KeyboardInterrupt  # what Python's own handler does: Locust stops on it
     # A user's greenlet was running: a KeyboardInterrupt there would kill it mid-request, its body
-    # neither counted as acknowledged nor as cut off, and reconciliation would fail the run. Raise
-    # it in the hub instead, which hands it to the main greenlet, where Locust stops on it.
+    # neither counted as acknowledged nor as cut off, and reconciliation would fail the run. Or
+    # Locust's main greenlet, starting up (the locustfile, its options, the runner, init): raised
+    # there it is a traceback. Raise it in the hub instead, which hands it to the main greenlet
+    # where it next waits, which is where Locust stops on it.
     hub.loop.run_callback(_raise_interrupt)
 
 
 def _raise_interrupt() -> None:
+    env = _process_env
+    if (
+        env is not None
+        and isinstance(env.runner, MasterRunner)
+        and env.runner.state == STATE_INIT
+        and getattr(env.parsed_options, "headless", False)
+    ):
+        # A headless master waiting for its workers does so outside Locust's handling of Ctrl-C (a
+        # traceback, the workers left running): the test's start raises it (_on_test_start).
+        _owed.append(True)
+        return
     raise KeyboardInterrupt
 
 
@@ -81,6 +103,11 @@ def _raise_interrupt() -> None:
 # to stop it, and runs to its full run time. A stop asked for must stop, so take SIGINT back,
 # and note it: by the time Locust fires "quitting" it has already stopped the users.
 signal.signal(signal.SIGINT, _on_sigint)
+if _ready_fd is not None:  # loadsim waits for this before it sends a stop (a SIGINT earlier is a traceback)
+    with contextlib.suppress(OSError, ValueError):
+        os.write(int(_ready_fd), b"1")
+    with contextlib.suppress(OSError, ValueError):
+        os.close(int(_ready_fd))  # not inherited by --processes' workers
 # An idle Locust process waits in gevent's hub, so that is where the KeyboardInterrupt rises; the
 # hub printed it as a crash (a traceback after "stopping") before stopping the main greenlet with
 # it, which it still does. A stop asked for is not an error.
@@ -274,6 +301,9 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             except (OSError, ValueError) as e:
                 log.warning("cannot read the mock's stats at %s (%s): reconciliation will fail", admin, e)
         gevent.spawn(_status_loop, environment, state)
+    if _owed and not isinstance(runner, WorkerRunner):  # stopped while its workers connected: stop now
+        _owed.clear()
+        gevent.get_hub().loop.run_callback(_raise_interrupt)
     if isinstance(runner, MasterRunner):
         clients = sorted(runner.clients.all, key=lambda c: c.id)
         state.workers = len(clients)
@@ -553,7 +583,14 @@ def _report_after_finals(environment: Environment, state: HarnessState) -> None:
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     state = harness_state(environment)
-    if state is None or state.reporting or isinstance(environment.runner, WorkerRunner) or not state.started:
+    if state is None or state.reporting or isinstance(environment.runner, WorkerRunner):
+        return
+    if not state.started:
+        if _signalled and getattr(state.opts, "headless", False):
+            # Stopped before any test began: nothing was sent, there is nothing to report; an
+            # interruption all the same, not the pass Locust's exit code 0 would say.
+            log.warning("interrupted before the test started: nothing was sent, no report")
+            environment.process_exit_code = 3
         return
     # Locust's run-time limit, a shape that ends and an SLO abort all stop the test before the
     # process quits; a quit that finds the test still running came from a signal (Ctrl-C, SIGTERM).

@@ -8,6 +8,7 @@ read its counters.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -28,7 +29,7 @@ import orjson
 
 from simulator import locustfiles
 from simulator.cpus import usable_cpus
-from simulator.errors import HarnessError
+from simulator.errors import NOT_STARTED, HarnessError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
@@ -157,6 +158,92 @@ def _stop(proc: subprocess.Popen[str], *, timeout: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+#: The environment variable naming the pipe Locust's harness writes to once it takes SIGINT (``hooks``).
+READY_FD = "LOADSIM_READY_FD"
+
+
+class _Stop:
+    """SIGINT and SIGTERM to ``loadsim`` from the start of ``run``: noted, never raised, so no
+    KeyboardInterrupt cuts the start-up short with the mock or Locust left running (each has a
+    session of its own), and handed to Locust once it is started.
+
+    Locust spends a second or two importing before the harness takes SIGINT in it; a SIGINT there
+    is a traceback (or a "Fatal Python error") and no report. Until its harness says it took SIGINT
+    (a byte on the ``READY_FD`` pipe) Locust has sent nothing, so a stop then kills it outright.
+    """
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.locust: subprocess.Popen[bytes] | None = None
+        self.ready: int | None = None  # the pipe's read end
+        self.forwarded = False
+        #: Killed before its harness took SIGINT: it had sent nothing.
+        self.early = False
+        #: Killed when asked a second time: no report.
+        self.killed = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.asked += 1
+        self._act()
+
+    def requested(self) -> bool:
+        """A stop was asked for (it may come at any moment: read it where it decides what to start)."""
+        return self.asked > 0
+
+    def attach(self, locust: subprocess.Popen[bytes], ready: int) -> None:
+        """Locust is started: a stop asked for meanwhile reaches it now."""
+        # Held, so that the handler never acts in the middle of this call (a second SIGINT to Locust).
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self.locust, self.ready = locust, ready
+            self._act()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _kill(self) -> None:
+        assert self.locust is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.locust.pid, signal.SIGKILL)
+
+    def _act(self) -> None:
+        locust = self.locust
+        if not self.asked or locust is None or locust.poll() is not None or self.early or self.killed:
+            return
+        if self.forwarded:
+            if self.asked > 1:  # asked twice: stop hard
+                self.killed = True
+                self._kill()
+            return
+        if not self._harness_ready():
+            self.early = True
+            self._kill()
+            return
+        self.forwarded = True
+        print(
+            "\nloadsim: stopping; writing the report of what was sent (again to kill)...", file=sys.stderr, flush=True
+        )
+        # SIGINT, not SIGTERM: with --processes Locust's master dies of a SIGTERM without a
+        # word (return code -15; its handler seems not to survive the fork), leaving its workers running.
+        locust.send_signal(signal.SIGINT)
+
+    def _harness_ready(self) -> bool:
+        # Its byte, or the end of the pipe (Locust died). Not select(): this process may be gevent's
+        # (importing the Locust glue patched it), and a handler running in gevent's hub must not block.
+        if self.ready is None:
+            return False
+        try:
+            os.read(self.ready, 1)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def interrupted_before_start() -> int:
+    """The one line (and exit code 3) of a run stopped before its test began."""
+    print(f"\n{NOT_STARTED}", flush=True)  # past the ^C a terminal echoes
+    return 3
 
 
 @dataclass(slots=True)
@@ -566,7 +653,17 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
 
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
-    2 harness or configuration error."""
+    2 harness or configuration error, 3 interrupted (SIGINT or SIGTERM)."""
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _run(opts, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(opts: RunOptions, stop: _Stop) -> int:
     asked, opts = opts, with_locust_overrides(opts)
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
@@ -616,26 +713,34 @@ def run(opts: RunOptions) -> int:
             + " ".join(locust_command(opts, host=host or "<mock>", report_dir=report_dir))
         )
         return 0
+    if stop.requested():
+        return interrupted_before_start()
     report_dir.mkdir(parents=True, exist_ok=True)
     outage = None
-    if not host:
-        mock, host = _start_mock(report_dir, mock_flags(scenario.target.mock, stretch=stretch))
-        # In the web UI too, once a session: from its first request, as the mock counts its freeze.
-        outage = _Outage.of(scenario.target.mock, host, stretch=stretch)
-        print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
-    if ui:
-        print(f"loadsim: web UI at http://127.0.0.1:{opts.web_port}/ (Ctrl-C to quit)", flush=True)
-        if outage is not None:
-            print(
-                f"loadsim: the scenario's outage ({outage.status}) plays once, {outage.at:g} s after the session's"
-                f" first request, for {outage.length:g} s",
-                flush=True,
-            )
+    locust: subprocess.Popen[bytes] | None = None
+    ready, ready_w = os.pipe()
+    os.set_blocking(ready, False)
     try:
+        if not host:
+            mock, host = _start_mock(report_dir, mock_flags(scenario.target.mock, stretch=stretch))
+            # In the web UI too, once a session: from its first request, as the mock counts its freeze.
+            outage = _Outage.of(scenario.target.mock, host, stretch=stretch)
+            print(f"loadsim: mock collector at {host} (store {report_dir / 'mock.sqlite3'})", flush=True)
+        if ui:
+            print(f"loadsim: web UI at http://127.0.0.1:{opts.web_port}/ (Ctrl-C to quit)", flush=True)
+            if outage is not None:
+                print(
+                    f"loadsim: the scenario's outage ({outage.status}) plays once, {outage.at:g} s after the session's"
+                    f" first request, for {outage.length:g} s",
+                    flush=True,
+                )
+        if stop.requested():  # while the mock started: it is stopped below, Locust never starts
+            return interrupted_before_start()
         env = dict(os.environ)
         env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
         if opts.webhook_url:
             env["LOADSIM_WEBHOOK_URL"] = opts.webhook_url  # not on the command line, where ps shows it
+        env[READY_FD] = str(ready_w)
         # Locust gets a session of its own (and no terminal input): a terminal's Ctrl-C reaches
         # only us, and we ask the master alone to stop, so that it stops its workers and waits for
         # their last figures. Ctrl-C reaching every worker at once had them quit before the
@@ -645,33 +750,21 @@ def run(opts: RunOptions) -> int:
             env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            pass_fds=(ready_w,),
         )
-        stopping = False
-
-        def stop_locust(*_: Any) -> None:
-            nonlocal stopping
-            if stopping:  # asked twice: stop hard
-                os.killpg(locust.pid, signal.SIGKILL)
-                return
-            stopping = True
-            print(
-                "\nloadsim: stopping; writing the report of what was sent (again to kill)...",
-                file=sys.stderr,
-                flush=True,
-            )
-            # SIGINT, not SIGTERM: with --processes Locust's master dies of a SIGTERM without a
-            # word (return code -15; its handler seems not to survive the fork), leaving its workers running.
-            locust.send_signal(signal.SIGINT)
-
-        previous = {sig: signal.signal(sig, stop_locust) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            if outage is not None:
-                outage.schedule()
-            code = locust.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        os.close(ready_w)
+        ready_w = -1
+        stop.attach(locust, ready)
+        if outage is not None:
+            outage.schedule()
+        code = locust.wait()
     finally:
+        for fd in (ready, ready_w):
+            if fd >= 0:
+                os.close(fd)
+        if locust is not None and locust.poll() is None:  # an exception here: Locust must not outlive us
+            os.killpg(locust.pid, signal.SIGKILL)
+            locust.wait()
         if outage is not None:
             outage.cancel()
         died = _death(mock.poll()) if mock is not None else None  # before we stop it ourselves
@@ -681,9 +774,12 @@ def run(opts: RunOptions) -> int:
         log = report_dir / "mock.log"
         died = f"the mock collector died during the run ({died}): what it stored cannot be read; see {log}"
         print(f"loadsim: {died}", file=sys.stderr, flush=True)
+    summary = report_dir / "summary.json"
+    # Locust ended by itself with 3 and no report: its harness, stopped before the test began.
+    if stop.early or (stop.forwarded and code == 3 and not summary.is_file()):
+        return interrupted_before_start()
     if ui:
         return code if code in VERDICT_CODES else 2
-    summary = report_dir / "summary.json"
     if died is not None and summary.is_file():
         fail_reconciliation(report_dir, died)
         code = 1 if code in (0, 3) else code  # a run whose mock died is never a pass
@@ -702,6 +798,9 @@ def run(opts: RunOptions) -> int:
             result, reason = verdict
             # The last line of the log: what a CI job shows when it fails.
             print(f"loadsim: {result}: {reason}", flush=True)
+    elif stop.killed:
+        code = 3
+        print("loadsim: INTERRUPTED: stopped at once (asked twice), no report", flush=True)
     else:
         code = 2  # Locust ended without the harness's report: no verdict, whatever Locust says
         print(f"loadsim: Locust ended but wrote no report in {report_dir}", file=sys.stderr)

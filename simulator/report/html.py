@@ -23,7 +23,7 @@ from simulator.report.chart import TOTAL, Line
 from simulator.report.chart import Ids as _Ids
 from simulator.report.histogram import sparse_percentile
 from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of, stage_span
-from simulator.report.slo import Verdict
+from simulator.report.slo import Verdict, verdict_word
 from simulator.report.stats import RunStats, merge_slice
 
 __all__ = ["render_html"]
@@ -262,6 +262,9 @@ def _tiles(summary: Mapping[str, Any]) -> str:
     )
 
 
+_VERDICT_HTML = {"pass": '<span class="pass">pass</span>', "**FAIL**": '<span class="fail">FAIL</span>'}
+
+
 def _slo(summary: Mapping[str, Any]) -> str:
     if not summary["slo"]:
         return _section("slo", "SLOs", '<p class="empty">The scenario has no [slo] table: nothing was gated.</p>')
@@ -271,11 +274,11 @@ def _slo(summary: Mapping[str, Any]) -> str:
             escape(v.name),
             escape(v.show(v.threshold)),
             escape("–" if v.actual is None else v.show(v.actual)),
-            '<span class="pass">pass</span>' if v.passed else '<span class="fail">FAIL</span>',
+            _VERDICT_HTML.get(verdict_word(v, summary), escape(verdict_word(v, summary))),
         ]
         for v in verdicts
     ]
-    failed = sum(not v["passed"] for v in summary["slo"])
+    failed = sum(verdict_word(v, summary) == "**FAIL**" for v in verdicts)
     note = f"{failed} of {len(rows)} failed." if failed else f"All {len(rows)} held."
     return _section("slo", "SLOs", _table(["SLO", "threshold", "actual", "verdict"], rows), escape(note))
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): typ
     from simulator.report.stats import RunStats, Series
     from simulator.scenario import SLOConfig
 
-__all__ = ["Plan", "Verdict", "completion", "evaluate", "junit_xml", "longest_wait"]
+__all__ = ["Plan", "Verdict", "completion", "evaluate", "junit_xml", "longest_wait", "unmeasured", "verdict_word"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,20 @@ class Verdict:
             f"{'PASS' if self.passed else 'FAIL'} {self.name}: actual {self.show(self.actual)}, "
             f"threshold {self.show(self.threshold)}"
         )
+
+
+def unmeasured(v: Verdict) -> bool:
+    """An SLO the run had nothing to judge by (no request answered). A run that ran its time fails it:
+    nothing was shown to hold. An interrupted one (stopped as its users started) has not failed it so
+    far: it is reported "not measured", and the run INTERRUPTED rather than FAILED."""
+    return v.actual is None and not v.passed
+
+
+def verdict_word(v: Verdict, summary: Mapping[str, Any]) -> str:
+    """An SLO's verdict in the report: pass, FAIL, or, in an interrupted run, not measured (``unmeasured``)."""
+    if v.passed:
+        return "pass"
+    return "not measured" if summary.get("interrupted") and unmeasured(v) else "**FAIL**"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +191,7 @@ def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float, interru
     An interrupted run (``interrupted`` says how: "INTERRUPTED after 10 s of 60 s planned") adds a
     ``run completed its planned time`` case in error, so a CI system never shows it as a full pass.
     """
-    failures = sum(not v.passed for v in verdicts)
+    failures = sum(not v.passed and not (interrupted and unmeasured(v)) for v in verdicts)
     errors = 1 if interrupted else 0
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -191,6 +205,8 @@ def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float, interru
         case = f"  <testcase classname={quoteattr('loadsim.slo.' + suite)} name={quoteattr(v.name)}"
         if v.passed:
             lines.append(case + "/>")
+        elif interrupted and unmeasured(v):
+            lines.append(f'{case}><skipped message="not measured: interrupted before any answer"/></testcase>')
         else:
             message = f"actual {v.show(v.actual)} against threshold {v.show(v.threshold)}"
             lines.append(f"{case}><failure message={quoteattr(message)}>{escape(str(v))}</failure></testcase>")

@@ -17,7 +17,7 @@ import orjson
 from simulator.errors import HarnessError
 from simulator.report.format import num
 from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of, stage_span
-from simulator.report.slo import Verdict, junit_xml
+from simulator.report.slo import Verdict, junit_xml, unmeasured, verdict_word
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
 if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): types only, no cycle
@@ -341,7 +341,7 @@ def verdict_line(
     differences = list((reconciliation or {}).get("differences") or [])
     # Completion first: a target that stopped answering explains the SLOs that measured nothing.
     for v in sorted(verdicts, key=lambda v: not is_completion(v)):
-        if v.passed:
+        if v.passed or (interrupted and unmeasured(v)):
             continue
         if v.name.startswith("reconciliation") and differences:
             reasons.append("reconciliation: " + differences[0])
@@ -483,9 +483,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         lines += ["", "| SLO | threshold | actual | verdict |", "|---|---:|---:|---|"]
         for d in summary["slo"]:
             v = Verdict.from_dict(d)
-            lines.append(
-                f"| {v.name} | {v.show(v.threshold)} | {v.show(v.actual)} | {'pass' if v.passed else '**FAIL**'} |"
-            )
+            lines.append(f"| {v.name} | {v.show(v.threshold)} | {v.show(v.actual)} | {verdict_word(v, summary)} |")
     rec = summary.get("reconciliation")
     if rec is not None:
         lines += ["", "Reconciliation: " + ("OK" if rec["ok"] else "FAILED: " + "; ".join(rec["differences"]))]

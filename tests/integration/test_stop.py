@@ -11,10 +11,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 
 from tests.conftest import subprocess_env
@@ -40,8 +42,6 @@ def _background(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]
 def _stop(
     shell: subprocess.Popen[str], pid: int, tmp_path: Path, *, within: float, sig: int = signal.SIGTERM
 ) -> tuple[int, float]:
-    import psutil
-
     # loadsim starts the mock and Locust in sessions of their own: note them now, so that a run
     # that does not stop leaves nothing behind when the test gives up on it.
     try:
@@ -186,3 +186,119 @@ def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(t
     assert summary["workers"] == processes
     assert code == 3, log
     assert "Traceback" not in log, log
+
+
+def _strays(marker: str) -> list[psutil.Process]:
+    """The processes a run left behind: the mock and Locust name its report folder on their command lines."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if p.pid != os.getpid() and any(marker in arg for arg in p.info["cmdline"] or ()):
+                found.append(p)
+    return found
+
+
+def _signal_while_starting(
+    tmp_path: Path, args: list[str], *, after: float | str, sig: int = signal.SIGINT
+) -> tuple[int, str, Path]:
+    """``loadsim ARGS --report-dir DIR`` signalled ``after`` seconds from its start, or just after the
+    first line of output containing ``after``; the signal goes to its process group, as a terminal's
+    Ctrl-C does. Returns its exit code, its output and the report folder."""
+    report = tmp_path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", *args, "--report-dir", str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        if isinstance(after, str):
+            deadline = time.monotonic() + 60
+            while not any(after in line for line in lines) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+        else:
+            time.sleep(after)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        code = proc.wait(60)
+        reader.join(10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return code, "".join(lines), report
+
+
+def _assert_interrupted(code: int, out: str, report: Path) -> None:
+    """What holds wherever the signal landed: INTERRUPTED, exit 3, with a report if a test began, in
+    one line if none did; no traceback; the mock and Locust gone."""
+    assert "Traceback" not in out, out[-3000:]
+    assert "wrote no report" not in out, out[-3000:]
+    summary = report / "summary.json"
+    if summary.is_file():
+        result = orjson.loads(summary.read_bytes())
+        assert result["result"] == "INTERRUPTED", (result["reason"], out[-3000:])
+    else:
+        assert "loadsim: INTERRUPTED before the test started: nothing was sent, no report" in out, out[-3000:]
+    assert code == 3, out[-3000:]
+    deadline = time.monotonic() + 10
+    while _strays(str(report)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _strays(str(report))
+    for p in left:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    assert not left, [" ".join(p.info["cmdline"]) for p in left]
+
+
+#: From the start: in loadsim's own start-up (imports, the scenario, the mock), then in Locust's
+#: (its imports, before the harness takes SIGINT in it), then with the users starting.
+_STARTING = [0.1, 0.5, 1.0, "mock collector at", "Starting Locust"]
+
+
+@pytest.mark.parametrize("after", _STARTING, ids=str)
+def test_ctrl_c_while_a_run_starts_up_is_an_interruption(tmp_path: Path, after: float | str) -> None:
+    """Before: a traceback, or "Locust ended but wrote no report", exit 2, as if the harness had failed."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')  # a loaded host must not turn it FAILED
+    code, out, report = _signal_while_starting(tmp_path, ["run", str(scenario), "--run-time", "60s"], after=after)
+    _assert_interrupted(code, out, report)
+
+
+@pytest.mark.parametrize("after", _STARTING, ids=str)
+def test_ctrl_c_while_a_replay_starts_up_is_an_interruption(tmp_path: Path, after: float | str) -> None:
+    from simulator.dataset import generate
+
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    code, out, report = _signal_while_starting(tmp_path, ["replay", str(data), "--speed", "1"], after=after)
+    _assert_interrupted(code, out, report)
+
+
+@pytest.mark.parametrize("after", [0.5, "mock collector at"], ids=str)
+def test_sigterm_while_a_run_starts_up_is_an_interruption(tmp_path: Path, after: float | str) -> None:
+    """A CI job cancelled as its run starts. Before: loadsim died of it there, leaving the mock running."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')
+    code, out, report = _signal_while_starting(
+        tmp_path, ["run", str(scenario), "--run-time", "60s"], after=after, sig=signal.SIGTERM
+    )
+    _assert_interrupted(code, out, report)
+
+
+def test_ctrl_c_once_the_users_spawned_before_any_answer_is_an_interruption(tmp_path: Path) -> None:
+    """The users are up and their first requests in flight (the collector takes 3 s to answer): an
+    interruption, with the report of what was cut off, not a failure."""
+    scenario = tmp_path / "slow.toml"
+    scenario.write_text('extends = "smoke"\n[target.mock]\nlatency = "3s"\n[slo]\nlatency = []\n')
+    code, out, report = _signal_while_starting(
+        tmp_path, ["run", str(scenario), "--run-time", "60s"], after="All users spawned"
+    )
+    assert (report / "summary.json").is_file(), out[-3000:]
+    _assert_interrupted(code, out, report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from simulator.loadtest.shape import LoadProfile
-from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
+from simulator.report.slo import Plan, Verdict, evaluate, junit_xml, verdict_word
 from simulator.report.stats import RunStats
 from simulator.report.summary import stall, unfinished, verdict_line
 from simulator.scenario import LoadConfig, SLOConfig, Stage
@@ -77,6 +77,20 @@ def test_interrupted_is_not_a_pass_and_says_the_planned_time() -> None:
     assert suite is not None and suite.get("errors") == "1"
     failed, _ = verdict_line([Verdict("x", 1.0, 2.0, False, "ms")], None, interrupted=True, duration_s=10, planned_s=60)
     assert failed == "FAILED"
+
+
+def test_an_interruption_before_any_answer_measured_nothing_and_failed_nothing() -> None:
+    """Ctrl-C as the users spawned, no answer yet. Before: FAILED, "error rate of total <= 0%: actual
+    no requests to measure", exit 1, for a target that had done nothing wrong."""
+    verdicts = [Verdict("error rate of total <= 0%", 0.0, None, False, "%"), Verdict("x", 1.0, 0.5, True, "ms")]
+    result, _ = verdict_line(verdicts, None, interrupted=True, duration_s=0, planned_s=60)
+    assert result == "INTERRUPTED"
+    assert verdict_line(verdicts, None)[0] == "FAILED"  # a run that ran its time and measured nothing
+    junit = junit_xml(verdicts, suite="smoke", duration_s=0, interrupted="INTERRUPTED after 0 s of 60 s planned")
+    suite = ET.fromstring(junit).find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert verdict_word(verdicts[0], {"interrupted": True}) == "not measured"
+    assert verdict_word(verdicts[0], {"interrupted": False}) == "**FAIL**"
 
 
 def test_stats_ship_unfinished_and_waits() -> None:
