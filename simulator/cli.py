@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 import simulator
-from simulator.errors import NOT_STARTED, HarnessError, ScenarioError
+from simulator.errors import HarnessError, ScenarioError, not_started
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -732,8 +732,7 @@ _RUNS = ("run", "replay", "ui")
 
 def _interrupted(command: str, exc: KeyboardInterrupt) -> int:
     if command in _RUNS:  # a stop once the test is under way is the run's (runner.run): here none began
-        print(f"\n{NOT_STARTED}", flush=True)
-        return EXIT_INTERRUPTED
+        return not_started()
     return 143 if isinstance(exc, _Terminated) else 130
 
 

@@ -6,10 +6,19 @@ from dataclasses import dataclass
 
 # The scenario's errors live here, not in simulator.scenario, so the CLI can catch them without
 # importing the scenario model (numpy, the catalogue): `loadsim --help` or `contract` never need it.
-__all__ = ["NOT_STARTED", "HarnessError", "ScenarioError", "ScenarioProblem"]
+__all__ = ["NOT_STARTED", "NOT_STARTED_EXIT", "HarnessError", "ScenarioError", "ScenarioProblem", "not_started"]
 
 #: What a run, a replay or the web UI says when a stop (Ctrl-C, SIGTERM) came before its test began.
 NOT_STARTED = "loadsim: INTERRUPTED before the test started: nothing was sent, no report"
+#: The exit code a Locust process started by loadsim ends with when stopped before its test began
+#: (the hooks say so; a plain ``locust`` exits 3): loadsim says NOT_STARTED and exits 3.
+NOT_STARTED_EXIT = 4
+
+
+def not_started() -> int:
+    """Say NOT_STARTED (on a line of its own, past the ^C a terminal echoes); the exit code, 3."""
+    print(f"\n{NOT_STARTED}", flush=True)
+    return 3
 
 
 class HarnessError(Exception):

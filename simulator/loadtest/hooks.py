@@ -32,7 +32,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import STATE_INIT, MasterRunner, Runner, WorkerRunner
 
-from simulator.errors import HarnessError
+from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, HarnessError
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
@@ -48,6 +48,7 @@ from simulator.report.summary import (
     saturated,
     summary_markdown,
     write_summary,
+    write_summary_json,
 )
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
@@ -66,7 +67,7 @@ _signalled: list[str] = []
 #: The pipe ``loadsim run`` gave this Locust process (runner.READY_FD), written to once SIGINT is ours.
 _ready_fd = os.environ.pop("LOADSIM_READY_FD", None)
 #: A KeyboardInterrupt is owed: the signal came while a headless master waited for its workers.
-_owed: list[bool] = []
+_owed = False
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -84,6 +85,7 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 
 def _raise_interrupt() -> None:
+    global _owed
     env = _process_env
     if (
         env is not None
@@ -93,8 +95,13 @@ def _raise_interrupt() -> None:
     ):
         # A headless master waiting for its workers does so outside Locust's handling of Ctrl-C (a
         # traceback, the workers left running): the test's start raises it (_on_test_start).
-        _owed.append(True)
+        _owed = True
         return
+    raise KeyboardInterrupt
+
+
+def _raise_owed() -> None:
+    # From the test's start, still in STATE_INIT until its listeners return: raised whatever the state.
     raise KeyboardInterrupt
 
 
@@ -279,6 +286,7 @@ def _mock_admin(state: HarnessState, environment: Environment) -> str | None:
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
+    global _owed
     state = harness_state(environment)
     if state is None:
         return
@@ -302,8 +310,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
                 log.warning("cannot read the mock's stats at %s (%s): reconciliation will fail", admin, e)
         gevent.spawn(_status_loop, environment, state)
     if _owed and not isinstance(runner, WorkerRunner):  # stopped while its workers connected: stop now
-        _owed.clear()
-        gevent.get_hub().loop.run_callback(_raise_interrupt)
+        _owed = False
+        gevent.get_hub().loop.run_callback(_raise_owed)
     if isinstance(runner, MasterRunner):
         clients = sorted(runner.clients.all, key=lambda c: c.id)
         state.workers = len(clients)
@@ -588,9 +596,11 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if not state.started:
         if _signalled and getattr(state.opts, "headless", False):
             # Stopped before any test began: nothing was sent, there is nothing to report; an
-            # interruption all the same, not the pass Locust's exit code 0 would say.
-            log.warning("interrupted before the test started: nothing was sent, no report")
-            environment.process_exit_code = 3
+            # interruption all the same, not the pass Locust's exit code 0 would say. Started by
+            # loadsim, its own code tells loadsim so (which says it): a stale summary.json cannot.
+            if _ready_fd is None:
+                log.warning(NOT_STARTED.removeprefix("loadsim: "))
+            environment.process_exit_code = 3 if _ready_fd is None else NOT_STARTED_EXIT
         return
     # Locust's run-time limit, a shape that ends and an SLO abort all stop the test before the
     # process quits; a quit that finds the test still running came from a signal (Ctrl-C, SIGTERM).
@@ -693,6 +703,10 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             except OSError as exc:
                 log.error("loadsim: could not write Locust's page %s (%s)", page, exc.strerror or exc)
                 page_missing = state.locust_html is not None
+                if page_missing:  # loadsim's last line names it, beside the verdict (runner.run)
+                    summary["harness_problems"] = [f"--html {page} was not written ({exc.strerror or exc})"]
+                    with contextlib.suppress(OSError):  # the disk that refused the page: logged above
+                        write_summary_json(report_dir, summary)
     except Exception:  # a report that cannot be made is a harness error, never a silent pass
         log.exception("loadsim: could not write the report")
         return None

@@ -29,7 +29,7 @@ import orjson
 
 from simulator import locustfiles
 from simulator.cpus import usable_cpus
-from simulator.errors import NOT_STARTED, HarnessError
+from simulator.errors import NOT_STARTED_EXIT, HarnessError, not_started
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
@@ -238,12 +238,6 @@ class _Stop:
         except BlockingIOError:
             return False
         return True
-
-
-def interrupted_before_start() -> int:
-    """The one line (and exit code 3) of a run stopped before its test began."""
-    print(f"\n{NOT_STARTED}", flush=True)  # past the ^C a terminal echoes
-    return 3
 
 
 @dataclass(slots=True)
@@ -714,8 +708,9 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
         )
         return 0
     if stop.requested():
-        return interrupted_before_start()
+        return not_started()
     report_dir.mkdir(parents=True, exist_ok=True)
+    earlier = _stamp(report_dir / "summary.json")
     outage = None
     locust: subprocess.Popen[bytes] | None = None
     ready, ready_w = os.pipe()
@@ -735,7 +730,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
                     flush=True,
                 )
         if stop.requested():  # while the mock started: it is stopped below, Locust never starts
-            return interrupted_before_start()
+            return not_started()
         env = dict(os.environ)
         env.pop("LOCUST_SKIP_MONKEY_PATCH", None)
         if opts.webhook_url:
@@ -774,16 +769,20 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
         log = report_dir / "mock.log"
         died = f"the mock collector died during the run ({died}): what it stored cannot be read; see {log}"
         print(f"loadsim: {died}", file=sys.stderr, flush=True)
+    if stop.early or code == NOT_STARTED_EXIT:  # killed before its harness took SIGINT, or it said so
+        return not_started()
     summary = report_dir / "summary.json"
-    # Locust ended by itself with 3 and no report: its harness, stopped before the test began.
-    if stop.early or (stop.forwarded and code == 3 and not summary.is_file()):
-        return interrupted_before_start()
+    # Not a summary.json an earlier run left in a --report-dir given again: it would speak for this one.
+    written = not ui and _stamp(summary) not in (None, earlier)
+    if stop.killed and not written:
+        print("loadsim: INTERRUPTED: stopped at once (asked twice), no report", flush=True)
+        return 3
     if ui:
         return code if code in VERDICT_CODES else 2
-    if died is not None and summary.is_file():
+    if died is not None and written:
         fail_reconciliation(report_dir, died)
         code = 1 if code in (0, 3) else code  # a run whose mock died is never a pass
-    if summary.is_file():
+    if written:
         print(f"loadsim: report in {report_dir}/ (report.html, summary.json, summary.md, junit.xml)", flush=True)
         md = (report_dir / "summary.md").read_text(encoding="utf-8")
         sys.stdout.write(md)
@@ -791,16 +790,14 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as f:
                 f.write(md)
-        for warning in _warnings(summary):
+        said = _read_summary(summary)
+        for warning in said.get("warnings") or []:
             print(f"loadsim: WARNING: {warning}", flush=True)
-        verdict = _verdict(summary)
-        if verdict is not None:
-            result, reason = verdict
+        if "result" in said:
             # The last line of the log: what a CI job shows when it fails.
-            print(f"loadsim: {result}: {reason}", flush=True)
-    elif stop.killed:
-        code = 3
-        print("loadsim: INTERRUPTED: stopped at once (asked twice), no report", flush=True)
+            print(f"loadsim: {said['result']}: {said.get('reason')}", flush=True)
+        for problem in said.get("harness_problems") or []:  # after the verdict: why it exits 2 all the same
+            print(f"loadsim: HARNESS ERROR (exit 2): {problem}", flush=True)
     else:
         code = 2  # Locust ended without the harness's report: no verdict, whatever Locust says
         print(f"loadsim: Locust ended but wrote no report in {report_dir}", file=sys.stderr)
@@ -812,16 +809,19 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
 VERDICT_CODES = (0, 1, 3)
 
 
-def _warnings(path: Path) -> list[str]:
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at ``path`` (inode, size, modification time), if any: a rewrite changes it."""
     try:
-        return [str(w) for w in orjson.loads(path.read_bytes()).get("warnings") or []]
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return []
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _verdict(path: Path) -> tuple[str, str] | None:
+def _read_summary(path: Path) -> dict[str, Any]:
+    """The run's summary.json, or {} (the files were checked written: what they say is shown, not judged)."""
     try:
         summary = orjson.loads(path.read_bytes())
-        return str(summary["result"]), str(summary["reason"])
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-        return None
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return summary if isinstance(summary, dict) else {}

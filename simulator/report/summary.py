@@ -36,6 +36,7 @@ __all__ = [
     "load_summary",
     "render_again",
     "write_summary",
+    "write_summary_json",
 ]
 
 SCHEMA_VERSION = 1
@@ -513,11 +514,15 @@ def write_summary(report_dir: Path, summary: Mapping[str, Any], stats: RunStats,
     and ``report.html``."""
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "junit.xml").write_text(junit, encoding="utf-8")
-    (report_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    write_summary_json(report_dir, summary)
     (report_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     (report_dir / "stats.json").write_bytes(orjson.dumps(stats.to_dict()))
     # Last: the data files are written even if drawing the charts goes wrong.
     _write_html(report_dir, summary, stats)
+
+
+def write_summary_json(report_dir: Path, summary: Mapping[str, Any]) -> None:
+    (report_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
 
 def _write_html(report_dir: Path, summary: Mapping[str, Any], stats: RunStats) -> None:

@@ -40,7 +40,13 @@ def _background(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]
 
 
 def _stop(
-    shell: subprocess.Popen[str], pid: int, tmp_path: Path, *, within: float, sig: int = signal.SIGTERM
+    shell: subprocess.Popen[str],
+    pid: int,
+    tmp_path: Path,
+    *,
+    within: float,
+    sig: int = signal.SIGTERM,
+    twice: bool = False,
 ) -> tuple[int, float]:
     # loadsim starts the mock and Locust in sessions of their own: note them now, so that a run
     # that does not stop leaves nothing behind when the test gives up on it.
@@ -50,6 +56,9 @@ def _stop(
         family = []
     os.kill(pid, sig)
     t0 = time.monotonic()
+    if twice:  # while the first stop writes the report
+        time.sleep(0.05)
+        os.kill(pid, sig)
     try:
         out, _ = shell.communicate(timeout=within + 30)
     finally:
@@ -149,10 +158,8 @@ def test_a_signal_stops_an_idle_web_ui_without_a_traceback(tmp_path: Path, sig: 
     assert "stopping" in log and "Traceback" not in log, log
 
 
-@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
-def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(tmp_path: Path, processes: int) -> None:
-    """A UI left running a test, then TERM (a CI job's timeout, a container stop): it stops within
-    seconds, writes the report of what was sent marked INTERRUPTED, and exits 3."""
+def _a_web_ui_running_a_test(tmp_path: Path, processes: int, args: list[str]) -> tuple[subprocess.Popen[str], int]:
+    """``loadsim ui`` in the background, a test started in it over /swarm and sending for 5 s."""
     import socket
     import urllib.parse
     import urllib.request
@@ -160,13 +167,10 @@ def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(t
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    report = tmp_path / "report"
     scenario = tmp_path / "calm.toml"
     scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')  # as above: a loaded host must not FAIL it
     extra = ["--", "--processes", "2"] if processes > 1 else []
-    shell, pid = _background(
-        tmp_path, "ui", str(scenario), "--web-port", str(port), "--report-dir", str(report), *extra
-    )
+    shell, pid = _background(tmp_path, "ui", str(scenario), "--web-port", str(port), *args, *extra)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 40
     started = False
@@ -178,13 +182,42 @@ def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(t
         time.sleep(0.3)
     assert started, (tmp_path / "out.log").read_text()
     time.sleep(5)  # sending for a while
+    return shell, pid
+
+
+def test_a_second_sigterm_to_a_web_ui_stops_it_at_once_as_an_interruption(tmp_path: Path) -> None:
+    """Asked twice, loadsim kills Locust and says so: exit 3, as the README says. Before: exit 2."""
+    shell, pid = _a_web_ui_running_a_test(tmp_path, 1, ["--report-dir", str(tmp_path / "report")])
+    code, _ = _stop(shell, pid, tmp_path, within=30, twice=True)
+    log = (tmp_path / "out.log").read_text()
+    assert "loadsim: INTERRUPTED: stopped at once (asked twice), no report" in log, log
+    assert code == 3, log
+
+
+@pytest.mark.parametrize(
+    ("processes", "given"),
+    [(1, True), (2, True), (1, False)],
+    ids=["one-process", "two-processes", "default-report-folder"],
+)
+def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(
+    tmp_path: Path, processes: int, given: bool
+) -> None:
+    """A UI left running a test, then TERM (a CI job's timeout, a container stop): it stops within
+    seconds, writes the report of what was sent marked INTERRUPTED, and exits 3. Without --report-dir
+    each test's report has a folder of its own (reports/<time>-<scenario>), and loadsim said
+    "nothing was sent, no report" after it had written one."""
+    report = tmp_path / "report"
+    shell, pid = _a_web_ui_running_a_test(tmp_path, processes, ["--report-dir", str(report)] if given else [])
     code, _ = _stop(shell, pid, tmp_path, within=30)
     log = (tmp_path / "out.log").read_text()
+    if not given:  # the test's own folder, beside the session's (reports/<time>-ui-calm)
+        (report,) = (p.parent for p in (tmp_path / "reports").glob("*-calm/summary.json"))
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["result"] == "INTERRUPTED", summary["reason"]
     assert summary["total"]["count"] > 0 and summary["reconciliation"]["ok"], summary["reconciliation"]
     assert summary["workers"] == processes
     assert code == 3, log
+    assert "nothing was sent" not in log, log
     assert "Traceback" not in log, log
 
 

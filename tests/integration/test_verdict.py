@@ -283,3 +283,29 @@ def test_a_locust_html_that_cannot_be_written_keeps_the_report_and_its_verdict(t
     page = tmp_path / "pages" / "page-2.html"
     assert page.exists() and "locust" in page.read_text().lower()
     assert not (report / "locust.html").exists()  # asked for elsewhere: not written twice
+
+
+def test_an_html_page_loadsim_run_could_not_write_is_its_last_line(tmp_path: Path) -> None:
+    """Before: the run exited 2 for the missing page, but its last line, what CI shows, said
+    'PASSED: every SLO held'; the reason was an error line in the middle of the log."""
+    (tmp_path / "taken").write_text("a file, not a folder")
+    code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "3s", "--", "--html", "taken/page.html")
+    assert code == 2, out[-3000:]
+    assert summary["result"] == "PASSED", out[-3000:]  # the verdict is kept...
+    last = [line for line in out.splitlines() if line.startswith("loadsim: ")][-1]  # loadsim's own, on stdout
+    assert last.startswith("loadsim: HARNESS ERROR (exit 2): --html taken/page.html was not written"), last
+    assert summary["harness_problems"] == [last.removeprefix("loadsim: HARNESS ERROR (exit 2): ")]
+
+
+def test_a_run_that_wrote_no_report_is_not_judged_by_an_earlier_runs(tmp_path: Path) -> None:
+    """A --report-dir given again holds the last run's summary.json. Before: a run whose Locust
+    ended without a report (here it cannot make its --csv folder) read the old one and crashed on
+    its missing summary.md, exit 1 (or printed the old verdict)."""
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "summary.json").write_text('{"result": "PASSED", "reason": "an earlier run"}')
+    (tmp_path / "taken").write_text("a file, not a folder")
+    code, out, _ = loadsim_run(tmp_path, "smoke", "--run-time", "3s", "--", "--csv", "taken/x")
+    assert code == 2, out[-3000:]
+    assert f"loadsim: Locust ended but wrote no report in {report}" in out, out[-3000:]
+    assert "an earlier run" not in out and "summary.md" not in out, out[-3000:]
