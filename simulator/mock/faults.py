@@ -68,24 +68,28 @@ class FaultInjector:
         first = self.first_at
         if first is None:
             first = self.first_at = now  # a freeze counts from here, whatever this request gets
+        outage = False
         if self.outage_until is not None:
-            if now < self.outage_until:
-                return "outage", 0.0
-            self.outage_until = None
-            self.active = self.config.active
+            outage = now < self.outage_until
+            if not outage:
+                self.outage_until = None
+                self.active = self.config.active
         cfg = self.config
         f = cfg.for_endpoint(endpoint)
         rng = self.rng
-        if f.reset_rate and rng.random() < f.reset_rate:
-            return "reset", 0.0
-        if f.hold_rate and rng.random() < f.hold_rate:
-            return "hold", 0.0
+        if not outage:  # an outage answers every request, with the mock's latency and freeze as ever
+            if f.reset_rate and rng.random() < f.reset_rate:
+                return "reset", 0.0
+            if f.hold_rate and rng.random() < f.hold_rate:
+                return "hold", 0.0
         delay = f.latency.sample(rng) if f.latency is not None else 0.0
         if cfg.freeze_at is not None and cfg.freeze_for > 0:
             start = first + cfg.freeze_at
             end = start + cfg.freeze_for
             if start <= now < end:
                 delay = max(delay, end - now)
+        if outage:
+            return "outage", delay
         if f.error_rate and rng.random() < f.error_rate:
             return "error", delay
         if f.drop_rate and rng.random() < f.drop_rate:

@@ -204,6 +204,17 @@ def test_a_scenarios_outage_leaves_the_freeze_clock_and_the_faults_alone() -> No
         assert ms.get_json(ms.connect(mock.url), "/_admin/faults") == before
 
 
+def test_an_outage_answers_with_the_mocks_latency() -> None:
+    """A collector down still takes its time to say so. Before: the outage's 503s came back at
+    once, the 300 ms the mock was set to take gone for as long as the outage lasted."""
+    with MockServer(faults=FaultConfig.from_flags(latency=["300ms"])) as mock:
+        conn = ms.connect(mock.url)
+        runner._Outage(mock.url, 0.0, 5.0, 503)._begin()
+        t = time.perf_counter()
+        assert ms.post(conn, "/webhook/s", EVENT)[0] == 503
+        assert time.perf_counter() - t >= 0.29
+
+
 def test_an_outage_ends_by_itself_when_whoever_asked_for_it_is_gone(mock: MockServer) -> None:
     """A harness killed mid-outage never sends its end: a standalone mock answered 503 for good."""
     conn = ms.connect(mock.url)
@@ -237,5 +248,6 @@ def test_an_outage_request_that_makes_no_sense_is_a_400_naming_the_field(
     conn.request("POST", "/_admin/outage", body=body, headers=ms.HEADERS)
     resp = conn.getresponse()
     message = orjson.loads(resp.read())["validation_error"]["error_message"]
-    assert resp.status == 400 and named in message, message
+    said = message.split("; send ")[0]  # every message ends with the usage text, which names both fields
+    assert resp.status == 400 and named in said, message
     assert ms.post(conn, "/webhook/s", EVENT)[0] == 200  # nothing started
