@@ -24,6 +24,7 @@ from simulator.contract import ENDPOINT_NAMES
 
 __all__ = [
     "ERROR_STATUSES",
+    "MAX_REFUSE_S",
     "EndpointFaults",
     "FaultConfig",
     "FaultError",
@@ -34,6 +35,8 @@ __all__ = [
 ERROR_STATUSES = (429, 500, 502, 503, 504)
 #: The longest injected delay, freeze or Retry-After: a typo must not stall the mock for a year.
 MAX_DELAY_S = 3600.0
+#: The longest outage or refusal one call may ask for: a typo should not take the mock down for a day.
+MAX_REFUSE_S = 3600.0
 #: The latest start of a freeze, in seconds after the configuration is applied.
 MAX_FREEZE_AT_S = 7 * 86400.0
 # z of the 99th percentile of a standard normal: sigma = ln(p99 / median) / Z99.

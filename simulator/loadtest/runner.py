@@ -30,6 +30,7 @@ import orjson
 from simulator import locustfiles
 from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, HarnessError, not_started
+from simulator.faultspec import MAX_REFUSE_S
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
@@ -265,27 +266,36 @@ class _Outage:
             status if status == "refuse" else int(status),
         )
 
-    def _send(self, method: str, path: str, body: bytes) -> None:
+    def _send(self, path: str, body: bytes) -> bool:
         req = urllib.request.Request(
             f"{self.admin}{path}",
             data=body,
-            method=method,
+            method="POST",
             headers={"Content-Type": "application/json", **admin_headers()},
         )
         try:
             urllib.request.urlopen(req, timeout=5).close()
         except OSError as e:
-            print(f"loadsim: could not start or end the outage through the mock's {path}: {e}", file=sys.stderr)
+            print(
+                f"loadsim: WARNING: the scenario's outage did not play: the mock's {path} answered {e}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return False
+        return True
 
-    def _begin(self) -> None:
+    def _begin(self) -> bool:
         # One call either way: the mock ends the outage itself, so a harness stopped or killed
         # mid-outage cannot leave it down, and the mock's own faults (a freeze's clock) stay as set.
         if self.status == "refuse":
-            self._send("POST", "/_admin/refuse", orjson.dumps({"for": self.length}))
-            print(f"loadsim: outage: the mock refuses connections for {self.length:g} s", file=sys.stderr, flush=True)
-            return
-        self._send("POST", "/_admin/outage", orjson.dumps({"for": self.length, "status": self.status}))
-        print(f"loadsim: outage: the mock answers {self.status} for {self.length:g} s", file=sys.stderr, flush=True)
+            played = self._send("/_admin/refuse", orjson.dumps({"for": self.length}))
+            what = "refuses connections"
+        else:
+            played = self._send("/_admin/outage", orjson.dumps({"for": self.length, "status": self.status}))
+            what = f"answers {self.status}"
+        if played:
+            print(f"loadsim: outage: the mock {what} for {self.length:g} s", file=sys.stderr, flush=True)
+        return played
 
     def _end(self) -> None:
         print("loadsim: outage over: the mock is back", file=sys.stderr, flush=True)
@@ -307,8 +317,7 @@ class _Outage:
                 return
         if self._stop.wait(self.at):
             return
-        self._begin()
-        if not self._stop.wait(self.length):
+        if self._begin() and not self._stop.wait(self.length):
             self._end()
 
     def schedule(self) -> None:
@@ -611,6 +620,12 @@ def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
             f"the open model needs a target rate: {scenario.name} sets no load.rate (nor stage rates); pass --rate R"
         )
     # An outage after the end is the scenario's own error (scenario.rules): the stretch keeps it inside.
+    outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
+    if outage is not None and outage.length > MAX_REFUSE_S:
+        raise HarnessError(
+            f"--run-time {opts.run_time} stretches {scenario.name}'s outage (target.mock.outage_for) to "
+            f"{outage.length:g} s, past the {MAX_REFUSE_S:g} s the mock plays one: give a shorter --run-time"
+        )
     return profile
 
 

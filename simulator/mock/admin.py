@@ -24,6 +24,7 @@ import orjson
 
 from simulator import contract
 from simulator.duration import parse_duration
+from simulator.faultspec import MAX_REFUSE_S
 from simulator.mock.faults import ERROR_STATUSES, FaultConfig, FaultError, FaultInjector
 from simulator.mock.state import CollectorState
 from simulator.mock.store import Store
@@ -65,8 +66,6 @@ ADMIN_TOKEN_FILE_ENV = "LOADSIM_ADMIN_TOKEN_FILE"
 
 Answer = tuple[int, bytes, bytes]
 MAX_EVENTS_LIMIT = 10_000
-#: The longest refusal one call may ask for: a typo should not take the mock down for a day.
-MAX_REFUSE_S = 3600.0
 #: The schema of a refusal's or an outage's ``for``.
 _SECONDS = {
     "description": f"Seconds (a number, or a duration such as '20s'), at most {MAX_REFUSE_S:g}",

@@ -9,7 +9,7 @@ from typing import Any
 
 from simulator.contract import FORMATS
 from simulator.duration import parse_duration
-from simulator.faultspec import FaultConfig, FaultError
+from simulator.faultspec import MAX_REFUSE_S, FaultConfig, FaultError
 from simulator.population.config import AppConfig, PopulationConfig
 from simulator.scenario.model import (
     ACTIONS,
@@ -290,9 +290,12 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
             r.unknown("target.mock", key, allowed)
         elif key in ("outage_at", "outage_for"):
             try:
-                parse_duration(value)
+                seconds = parse_duration(value)
             except ValueError as e:
                 r.err(path, f"{e}, got {_show(value)}")
+            else:
+                if key == "outage_for" and seconds > MAX_REFUSE_S:  # the mock would refuse it mid-run
+                    r.err(path, f"an outage lasts at most {MAX_REFUSE_S:g} s (the mock's limit), got {_show(value)}")
         elif key == "outage_status" and (isinstance(value, bool) or value not in OUTAGE_STATUSES):
             r.err(path, f'expected 429, 500, 502, 503 or "refuse" (connections refused), got {_show(value)}')
         elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):

@@ -46,6 +46,8 @@ def _loadsim(tmp_path: Path, *args: str) -> tuple[int, str]:
         (["run", "smoke", "--rate-cap", "inf"], "--rate-cap"),
         (["run", "smoke", "--", "-u", "0"], "--users"),
         (["run", "smoke", "--", "-t", "0s"], "--run-time"),
+        # Before: the mock refused the stretched outage (3,840 s) mid-run, and loadsim said it played.
+        (["run", "outage", "--run-time", "4h"], "outage_for"),
     ],
     ids=[
         "run-time",
@@ -63,6 +65,7 @@ def _loadsim(tmp_path: Path, *args: str) -> tuple[int, str]:
         "rate-cap-inf",
         "locust-users-0",
         "locust-run-time-0",
+        "outage-stretched-too-long",
     ],
 )
 def test_a_usage_error_starts_nothing_and_leaves_nothing(tmp_path: Path, args: list[str], names: str) -> None:

@@ -370,8 +370,21 @@ def test_the_annotated_example_in_the_readme_is_a_valid_scenario() -> None:
             MINIMAL + "[load]\nrun_time = '1m'\n[target.mock]\noutage_at = '90s'\noutage_for = '10s'",
             "bad.toml: target.mock.outage_at: 90s is at or after the end of the 60s run ([load]): move it into the run",
         ),
+        (
+            # Before: accepted, then the mock refused the outage mid-run and the run went on without it.
+            MINIMAL + "[load]\nrun_time = '3h'\n[target.mock]\noutage_at = '90s'\noutage_for = '2h'",
+            'bad.toml: target.mock.outage_for: an outage lasts at most 3600 s (the mock\'s limit), got "2h"',
+        ),
     ],
-    ids=["no-devices", "negative-devices", "unknown-step", "misspelt-step", "identify-never-sent", "outage-after-end"],
+    ids=[
+        "no-devices",
+        "negative-devices",
+        "unknown-step",
+        "misspelt-step",
+        "identify-never-sent",
+        "outage-after-end",
+        "outage-too-long",
+    ],
 )
 def test_a_scenario_that_cannot_be_measured_is_refused(text: str, want: str) -> None:
     """Before: accepted by loadsim validate and run alike; no device means no traffic, and an SLO
