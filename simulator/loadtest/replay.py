@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sys
 import time
 from collections import OrderedDict
@@ -36,18 +37,19 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from simulator import payloads
-from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary
+from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary, time_span
 from simulator.loadtest import hooks as _hooks  # the harness's listeners first: ours run after theirs
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import harness_state
 from simulator.loadtest.user import TrackingUser
+from simulator.report.format import duration
 from simulator.report.slo import Verdict
 from simulator.report.summary import reach
 from simulator.scenario import JourneyConfig, ScenarioError, load_scenario
 
-__all__ = ["ONE_PROCESS", "ReplayOutcome", "ReplaySource", "ReplayUser"]
+__all__ = ["LONGEST_REPLAY_S", "ONE_PROCESS", "ReplayOutcome", "ReplaySource", "ReplayUser", "check_speed"]
 
 log = logging.getLogger("loadsim")
 del _hooks
@@ -65,6 +67,33 @@ ONE_PROCESS = (
     "a replay runs in one process: --processes, --master and --worker are not supported "
     "(each device's requests go in order from one sender); raise --users for more concurrent senders"
 )
+
+
+#: The longest a replay may take at its --speed. A speed is simulated seconds per real second: one that
+#: would take longer is a slip (0.001 for 1000), whose waits run to years, or to forever where the
+#: stretch overflows (a day at --speed 1e-320 is 8.6e324 s: inf). Real time (--speed 1) fits any dataset
+#: of up to a year.
+LONGEST_REPLAY_S = 365 * 86400.0
+
+
+def check_speed(speed: float, directory: Path) -> None:
+    """ValueError naming --speed, its value and the bound when playing the dataset in ``directory`` at
+    ``speed`` would take longer than ``LONGEST_REPLAY_S``; the bound is the slowest speed that does not,
+    rounded up to 3 digits, as the message gives it. 0 sends without pacing: any dataset passes."""
+    if speed == 0:
+        return
+    span = time_span(directory)  # a pass over the table: cheap next to a paced replay, which lasts span / speed
+    if span == 0:
+        return
+    least = span / LONGEST_REPLAY_S
+    scale = 10.0 ** (2 - math.floor(math.log10(least)))
+    slowest = math.ceil(least * scale) / scale
+    if speed < slowest:
+        raise ValueError(
+            f"--speed {speed!r}: the dataset {directory} spans {duration(span)} of requests, which would take "
+            f"more than {LONGEST_REPLAY_S / 86400:g} days to play at that speed; give --speed {slowest:g} or more "
+            "(or 0, as fast as the target answers)"
+        )
 
 
 @dataclass(slots=True)
@@ -325,6 +354,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
         raise SystemExit(2) from None
     except ScenarioError as e:
         sys.stderr.write(f"loadsim: the dataset's scenario ({ref}) cannot be read:\n{e}\n")
+        raise SystemExit(2) from None
+    try:  # loadsim replay checked it before the mock started; locust -f replay.py did not
+        check_speed(opts.speed, Path(opts.dataset))
+    except (ValueError, DatasetError) as e:
+        sys.stderr.write(f"loadsim: {e}\n")
         raise SystemExit(2) from None
     # The bodies are the dataset's: the scenario names the report, its SLOs and client settings.
     # A replay is always the closed model (users are lanes, the dataset sets the pace).

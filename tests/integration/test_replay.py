@@ -314,19 +314,25 @@ def test_a_replay_cut_short_by_run_time_names_what_it_sent_beside_the_verdict(tm
     assert report["timing"]["duration_s"] >= 2.8, report["timing"]
 
 
-def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
-    """Before: `loadsim replay DIR -- --processes 2` sent about half the dataset and then hung."""
-    data = tmp_path / "dataset"
-    generate("smoke", out=data, users=6, days=1, seed=5)
-    # A hang is killed whole (loadsim, its mock and Locust's processes, each in a session of its own), then fails.
-    proc = start_loadsim(tmp_path, "replay", str(data), "--report-dir", "report", "--", "--processes", "2")
+def output_or_fail(proc: subprocess.Popen[str], what: str, timeout: float = 60) -> str:
+    """``proc``'s output once it ends; a hang is killed whole (loadsim, its mock and Locust's processes,
+    each in a session of its own) and fails the test after ``timeout`` seconds."""
     try:
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         for child in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
             child.kill()
         proc.communicate()
-        pytest.fail("loadsim replay -- --processes 2 hung for 60 s")
+        pytest.fail(f"{what} hung for {timeout:g} s")
+    return out
+
+
+def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
+    """Before: `loadsim replay DIR -- --processes 2` sent about half the dataset and then hung."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    proc = start_loadsim(tmp_path, "replay", str(data), "--report-dir", "report", "--", "--processes", "2")
+    out = output_or_fail(proc, "loadsim replay -- --processes 2")
     assert proc.returncode == 2, out[-3000:]
     assert len([line for line in out.splitlines() if "--processes" in line]) == 1, out
     assert "mock collector at" not in out and not (tmp_path / "report").exists(), out
@@ -384,3 +390,49 @@ def test_a_replay_stopped_mid_flight_reconciles_what_was_cut_off(tmp_path: Path,
     assert 0 < report["replay"]["sent"] < total, report["replay"]
     assert code == 3, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("args", "value"),
+    [
+        (["--speed", "1e-320"], "1e-320"),
+        (["--speed", "5e-324"], "5e-324"),
+        (["--speed", "0.001"], "0.001"),
+        (["--", "--speed", "1e-320"], "1e-320"),
+        (["--", "--speed=1e-09"], "1e-09"),
+    ],
+    ids=["overflow", "smallest-float", "years", "after-dashes", "after-dashes-centuries"],
+)
+def test_a_speed_that_would_take_longer_than_a_year_is_refused_before_anything_starts(
+    tmp_path: Path, args: list[str], value: str
+) -> None:
+    """A speed is simulated seconds per real second: this dataset's day at 1e-320 is 8.6e324 seconds
+    (past the largest float: inf), at 0.001 nearly three years. Before: each was taken, a request or
+    two sent, and the replay then waited for the next one (forever; only a signal ended it)."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    span = records[-1].time - records[0].time
+    assert 3600 < span <= 2 * 86400
+    proc = start_loadsim(tmp_path, "replay", str(data), "--report-dir", "report", *args)
+    out = output_or_fail(proc, f"loadsim replay {' '.join(args)}")
+    assert proc.returncode == 2, out[-3000:]
+    said = [line for line in out.splitlines() if f"--speed {value}:" in line]
+    assert len(said) == 1, out[-3000:]
+    assert "more than 365 days" in said[0], said[0]
+    slowest = float(said[0].split("give --speed ", 1)[1].split()[0])  # the dataset's span in a year, rounded up
+    assert span / (365 * 86400) <= slowest <= span / (365 * 86400) * 1.01, said[0]
+    assert "Traceback" not in out and "mock collector at" not in out, out[-3000:]
+    assert not (tmp_path / "report").exists()
+
+
+def test_the_slowest_speed_a_refusal_names_is_taken(tmp_path: Path) -> None:
+    """The bound is no slower than it says: the speed the refusal gives is accepted (and paced: a request
+    or two in 2 s of --run-time)."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    refused = output_or_fail(start_loadsim(tmp_path, "replay", str(data), "--speed", "1e-9"), "--speed 1e-9")
+    slowest = refused.split("give --speed ", 1)[1].split()[0]
+    done = loadsim(tmp_path, "replay", str(data), "--speed", slowest, "--run-time", "2s", "--report-dir", "report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "--run-time ended the replay after" in done.stdout, done.stdout[-3000:]
