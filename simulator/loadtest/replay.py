@@ -11,6 +11,7 @@ A replay is judged on the dataset as well: "sent N of M" is a verdict row (``dat
 full``) unless ``--run-time`` or a signal cut the replay short, which is then named beside the
 verdict; a damaged line found mid-run ends the reading, fails the run with the line named and
 makes the exit code 2 (the dataset is at fault, not the target), the report covering what was sent.
+A request the stop cuts off in flight counts as sent (the mock may have stored it) and as cut off.
 
 Sending, judging (a 400 to a faulty-SDK body is an expected rejection), stats, reconciliation
 against the mock and the report at the end are the harness's own (``simulator.loadtest.hooks``
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from gevent import GreenletExit
 from gevent.queue import Queue
 from locust import events, task
 from locust.env import Environment
@@ -123,9 +125,12 @@ def session_horizon(journey: JourneyConfig) -> float:
 class ReplayOutcome:
     """How much of the dataset a replay sent, and why it ended: the report's ``replay`` section."""
 
-    #: The dataset's requests (summary.json) and those the users sent (answered or not).
+    #: The dataset's requests (summary.json) and those the users sent: answered (whatever the answer),
+    #: or cut off by the stop before their outcome was known.
     dataset_requests: int
     sent: int
+    #: Of ``sent``, those cut off (in flight, or between retries): the target may have stored them.
+    cut_off: int
     #: Every lane played out: the reader reached the end of the dataset, or stopped at a problem.
     played_out: bool
     #: What stopped the reader before the end (a damaged line, named), if anything did.
@@ -139,6 +144,7 @@ class ReplayOutcome:
         return {
             "dataset_requests": self.dataset_requests,
             "sent": self.sent,
+            "cut_off": self.cut_off,
             "played_out": self.played_out,
             "problem": self.problem,
             "note": self.note,
@@ -177,8 +183,11 @@ class ReplaySource:
         self.sessions: list[OrderedDict[int, OpenSession]] = [OrderedDict() for _ in range(self.lanes)]
         self.horizon = session_horizon(ctx.scenario.journey)
         self.read = 0
-        #: Requests the users sent (whatever the answer): the "N" of "sent N of M".
+        #: Requests the users sent (whatever the answer, or none yet): the "N" of "sent N of M".
         self.sent = 0
+        #: Of those, the ones the stop cut off before their outcome was known: counted as sent, since
+        #: the target may have stored them (reconciliation counts what the mock stored).
+        self.cut_off = 0
         self.done = False
         #: The reader got to the end of the dataset (not stopped, not failed).
         self.read_all = False
@@ -191,19 +200,23 @@ class ReplaySource:
 
     def outcome(self, *, interrupted: bool, elapsed: float) -> ReplayOutcome:
         """What the report says of the dataset. A replay that ended short by itself (its reader
-        stopped, users died, anything but --run-time or a signal) fails "dataset replayed in full"."""
-        sent, total = self.sent, self.total
+        stopped, users died, anything but --run-time or a signal) fails "dataset replayed in full". In
+        full is every request answered: one cut off at the stop was sent, but its outcome is unknown."""
+        sent, total, cut_off = self.sent, self.total, self.cut_off
+        answered = sent - cut_off
         note: str | None = None
         row: Verdict | None = Verdict(
-            f"dataset replayed in full ({total} requests)", total, sent, sent >= total, "requests"
+            f"dataset replayed in full ({total} requests)", total, answered, answered >= total, "requests"
         )
-        if sent < total and not self.played_out and self.problem is None:
-            of = f"after {sent} of the dataset's {total} requests"
+        if answered < total and not self.played_out and self.problem is None:
+            of = f"after {sent} of the dataset's {total} requests" + (
+                f", {cut_off} of them cut off at the stop" if cut_off else ""
+            )
             if interrupted:  # INTERRUPTED already: a failed row would turn it into FAILED
                 note, row = f"the replay was interrupted {of}", None
             elif self.run_time is not None and elapsed >= self.run_time - 1.0:
                 note, row = f"--run-time ended the replay {of}", None
-        return ReplayOutcome(total, sent, self.played_out, self.problem, note, row)
+        return ReplayOutcome(total, sent, cut_off, self.played_out, self.problem, note, row)
 
     def claim(self) -> int:
         """The lane of a starting user (one user per lane; extra users share lanes in turn)."""
@@ -300,7 +313,14 @@ class ReplayUser(TrackingUser):
         else:
             data = rec.data
         session = self._session(rec)
-        result = self.deliver(req, data, due, began)
+        attempts = self.attempts
+        try:
+            result = self.deliver(req, data, due, began)
+        except GreenletExit:  # the stop killed this user: sent if an attempt left, and the mock may store it
+            if self.attempts > attempts:
+                source.sent += 1
+                source.cut_off += 1
+            raise
         source.sent += 1
         if result is not None and result.outcome == "ok" and req.step in self.ctx.stage_of:
             # Counted as reached, not when the session ends: a session forgotten or cut off by the stop

@@ -23,9 +23,9 @@ from tests.conftest import loadsim, start_loadsim, subprocess_env
 pytestmark = pytest.mark.integration
 
 
-def start_mock(store: Path) -> tuple[subprocess.Popen[str], str]:
+def start_mock(store: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
     mock = subprocess.Popen(
-        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0", "--store", str(store)],
+        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0", "--store", str(store), *flags],
         stdout=subprocess.PIPE,
         text=True,
         env=subprocess_env(),
@@ -388,6 +388,8 @@ def test_a_replay_stopped_mid_flight_reconciles_what_was_cut_off(tmp_path: Path,
     assert report["result"] == "INTERRUPTED", report["reason"]
     assert report["reconciliation"]["ok"], report["reconciliation"]["differences"]
     assert 0 < report["replay"]["sent"] < total, report["replay"]
+    assert_the_figures_add_up(report, report["replay"]["note"])
+    assert report["replay"]["note"] in out, out[-3000:]
     assert code == 3, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
 
@@ -436,3 +438,43 @@ def test_the_slowest_speed_a_refusal_names_is_taken(tmp_path: Path) -> None:
     done = loadsim(tmp_path, "replay", str(data), "--speed", slowest, "--run-time", "2s", "--report-dir", "report")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "--run-time ended the replay after" in done.stdout, done.stdout[-3000:]
+
+
+def assert_the_figures_add_up(report: dict[str, Any], said: str) -> None:
+    """A stopped replay's summary.json: what the mock stored was sent; sent = answered + cut off; the cut
+    off are those reconciliation allowed for (in flight at the stop), and ``said`` counts them."""
+    endpoints = report["reconciliation"]["endpoints"].values()
+    answered = sum(e["acknowledged"] for e in endpoints)  # every request of these datasets is answered 200
+    stored_rows = sum(e["stored"] for e in endpoints)
+    in_flight = sum(e["interrupted"] for e in endpoints)
+    sent, cut_off = report["replay"]["sent"], report["replay"].get("cut_off", 0)
+    assert answered <= stored_rows <= sent, report["replay"] | {"answered": answered, "stored": stored_rows}
+    assert sent == answered + cut_off and cut_off == in_flight, report["replay"] | {"in_flight": in_flight}
+    assert f"{sent} of the dataset's" in said, said
+    assert (f"{cut_off} of them cut off at the stop" in said) if cut_off else ("cut off" not in said), said
+
+
+def test_a_replay_run_time_ends_counts_the_requests_in_flight_as_sent_and_cut_off(tmp_path: Path) -> None:
+    """--run-time ends a replay of 50 users against a mock that stores each request, then answers it
+    50 to 150 ms later: many are in flight at the end, stored. Before: those were not "sent":
+    "--run-time ended the replay after 803 of the dataset's 26112 requests", with 832 stored (29 cut
+    off, every one stored), and no word of a cut off."""
+    data = tmp_path / "dataset"
+    total = generate("ecommerce", out=data, users=1500, days=7, seed=3)["requests"]["total"]
+    mock, url = start_mock(tmp_path / "mock.sqlite3", "--latency", "uniform:50ms-150ms")
+    try:
+        done = loadsim(
+            tmp_path, "replay", str(data), "--host", url, "--users", "50", "--run-time", "2s", "--report-dir", "report"
+        )
+    finally:
+        stop(mock)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["reconciliation"]["ok"], report["reconciliation"]["differences"]
+    assert report["replay"]["sent"] < total, report["replay"]
+    note = next(w for w in report["warnings"] if w.startswith("--run-time ended the replay"))
+    assert_the_figures_add_up(report, note)
+    assert report["replay"]["cut_off"] > 0, report["replay"]  # users waiting 50 to 150 ms for each answer
+    assert f"WARNING: {note}" in done.stdout, done.stdout[-3000:]
+    assert note in (tmp_path / "report" / "summary.md").read_text()
+    assert escape(note) in (tmp_path / "report" / "report.html").read_text()
