@@ -56,7 +56,7 @@ from simulator.dataset.layout import (
     TABLE_COLUMNS,
     DatasetError,
 )
-from simulator.dataset.reader import DatasetRecord, check_dataset, read_dataset, read_summary
+from simulator.dataset.reader import DatasetRecord, check_dataset, read_dataset, read_summary, time_span
 
 if TYPE_CHECKING:
     from simulator.dataset.writer import generate
@@ -73,6 +73,7 @@ __all__ = [
     "generate",
     "read_dataset",
     "read_summary",
+    "time_span",
 ]
 
 

@@ -11,6 +11,7 @@ A replay is judged on the dataset as well: "sent N of M" is a verdict row (``dat
 full``) unless ``--run-time`` or a signal cut the replay short, which is then named beside the
 verdict; a damaged line found mid-run ends the reading, fails the run with the line named and
 makes the exit code 2 (the dataset is at fault, not the target), the report covering what was sent.
+A request the stop cuts off in flight counts as sent (the mock may have stored it) and as cut off.
 
 Sending, judging (a 400 to a faulty-SDK body is an expected rejection), stats, reconciliation
 against the mock and the report at the end are the harness's own (``simulator.loadtest.hooks``
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sys
 import time
 from collections import OrderedDict
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from gevent import GreenletExit
 from gevent.queue import Queue
 from locust import events, task
 from locust.env import Environment
@@ -36,18 +39,19 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from simulator import payloads
-from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary
+from simulator.dataset import DatasetError, DatasetRecord, read_dataset, read_summary, time_span
 from simulator.loadtest import hooks as _hooks  # the harness's listeners first: ours run after theirs
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import harness_state
 from simulator.loadtest.user import TrackingUser
+from simulator.report.format import duration
 from simulator.report.slo import Verdict
 from simulator.report.summary import reach
 from simulator.scenario import JourneyConfig, ScenarioError, load_scenario
 
-__all__ = ["ONE_PROCESS", "ReplayOutcome", "ReplaySource", "ReplayUser"]
+__all__ = ["LONGEST_REPLAY_S", "ONE_PROCESS", "ReplayOutcome", "ReplaySource", "ReplayUser", "check_speed"]
 
 log = logging.getLogger("loadsim")
 del _hooks
@@ -65,6 +69,33 @@ ONE_PROCESS = (
     "a replay runs in one process: --processes, --master and --worker are not supported "
     "(each device's requests go in order from one sender); raise --users for more concurrent senders"
 )
+
+
+#: The longest a replay may take at its --speed. A speed is simulated seconds per real second: one that
+#: would take longer is a slip (0.001 for 1000), whose waits run to years, or to forever where the
+#: stretch overflows (a day at --speed 1e-320 is 8.6e324 s: inf). Real time (--speed 1) fits any dataset
+#: of up to a year.
+LONGEST_REPLAY_S = 365 * 86400.0
+
+
+def check_speed(speed: float, directory: Path) -> None:
+    """ValueError naming --speed, its value and the bound when playing the dataset in ``directory`` at
+    ``speed`` would take longer than ``LONGEST_REPLAY_S``; the bound is the slowest speed that does not,
+    rounded up to 3 digits, as the message gives it. 0 sends without pacing: any dataset passes."""
+    if speed == 0:
+        return
+    span = time_span(directory)  # a pass over the table: cheap next to a paced replay, which lasts span / speed
+    if span == 0:
+        return
+    least = span / LONGEST_REPLAY_S
+    scale = 10.0 ** (2 - math.floor(math.log10(least)))
+    slowest = math.ceil(least * scale) / scale
+    if speed < slowest:
+        raise ValueError(
+            f"--speed {speed!r}: the dataset {directory} spans {duration(span)} of requests, which would take "
+            f"more than {LONGEST_REPLAY_S / 86400:g} days to play at that speed; give --speed {slowest:g} or more "
+            "(or 0, as fast as the target answers)"
+        )
 
 
 @dataclass(slots=True)
@@ -94,9 +125,12 @@ def session_horizon(journey: JourneyConfig) -> float:
 class ReplayOutcome:
     """How much of the dataset a replay sent, and why it ended: the report's ``replay`` section."""
 
-    #: The dataset's requests (summary.json) and those the users sent (answered or not).
+    #: The dataset's requests (summary.json) and those the users sent: answered (whatever the answer),
+    #: or cut off by the stop before their outcome was known.
     dataset_requests: int
     sent: int
+    #: Of ``sent``, those cut off (in flight, or between retries): the target may have stored them.
+    cut_off: int
     #: Every lane played out: the reader reached the end of the dataset, or stopped at a problem.
     played_out: bool
     #: What stopped the reader before the end (a damaged line, named), if anything did.
@@ -110,6 +144,7 @@ class ReplayOutcome:
         return {
             "dataset_requests": self.dataset_requests,
             "sent": self.sent,
+            "cut_off": self.cut_off,
             "played_out": self.played_out,
             "problem": self.problem,
             "note": self.note,
@@ -148,8 +183,11 @@ class ReplaySource:
         self.sessions: list[OrderedDict[int, OpenSession]] = [OrderedDict() for _ in range(self.lanes)]
         self.horizon = session_horizon(ctx.scenario.journey)
         self.read = 0
-        #: Requests the users sent (whatever the answer): the "N" of "sent N of M".
+        #: Requests the users sent (whatever the answer, or none yet): the "N" of "sent N of M".
         self.sent = 0
+        #: Of those, the ones the stop cut off before their outcome was known: counted as sent, since
+        #: the target may have stored them (reconciliation counts what the mock stored).
+        self.cut_off = 0
         self.done = False
         #: The reader got to the end of the dataset (not stopped, not failed).
         self.read_all = False
@@ -162,19 +200,23 @@ class ReplaySource:
 
     def outcome(self, *, interrupted: bool, elapsed: float) -> ReplayOutcome:
         """What the report says of the dataset. A replay that ended short by itself (its reader
-        stopped, users died, anything but --run-time or a signal) fails "dataset replayed in full"."""
-        sent, total = self.sent, self.total
+        stopped, users died, anything but --run-time or a signal) fails "dataset replayed in full". In
+        full is every request answered: one cut off at the stop was sent, but its outcome is unknown."""
+        sent, total, cut_off = self.sent, self.total, self.cut_off
+        answered = sent - cut_off
         note: str | None = None
         row: Verdict | None = Verdict(
-            f"dataset replayed in full ({total} requests)", total, sent, sent >= total, "requests"
+            f"dataset replayed in full ({total} requests)", total, answered, answered >= total, "requests"
         )
-        if sent < total and not self.played_out and self.problem is None:
-            of = f"after {sent} of the dataset's {total} requests"
+        if answered < total and not self.played_out and self.problem is None:
+            of = f"after {sent} of the dataset's {total} requests" + (
+                f", {cut_off} of them cut off at the stop" if cut_off else ""
+            )
             if interrupted:  # INTERRUPTED already: a failed row would turn it into FAILED
                 note, row = f"the replay was interrupted {of}", None
             elif self.run_time is not None and elapsed >= self.run_time - 1.0:
                 note, row = f"--run-time ended the replay {of}", None
-        return ReplayOutcome(total, sent, self.played_out, self.problem, note, row)
+        return ReplayOutcome(total, sent, cut_off, self.played_out, self.problem, note, row)
 
     def claim(self) -> int:
         """The lane of a starting user (one user per lane; extra users share lanes in turn)."""
@@ -271,7 +313,14 @@ class ReplayUser(TrackingUser):
         else:
             data = rec.data
         session = self._session(rec)
-        result = self.deliver(req, data, due, began)
+        attempts = self.attempts
+        try:
+            result = self.deliver(req, data, due, began)
+        except GreenletExit:  # the stop killed this user: sent if an attempt left, and the mock may store it
+            if self.attempts > attempts:
+                source.sent += 1
+                source.cut_off += 1
+            raise
         source.sent += 1
         if result is not None and result.outcome == "ok" and req.step in self.ctx.stage_of:
             # Counted as reached, not when the session ends: a session forgotten or cut off by the stop
@@ -325,6 +374,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
         raise SystemExit(2) from None
     except ScenarioError as e:
         sys.stderr.write(f"loadsim: the dataset's scenario ({ref}) cannot be read:\n{e}\n")
+        raise SystemExit(2) from None
+    try:  # loadsim replay checked it before the mock started; locust -f replay.py did not
+        check_speed(opts.speed, Path(opts.dataset))
+    except (ValueError, DatasetError) as e:
+        sys.stderr.write(f"loadsim: {e}\n")
         raise SystemExit(2) from None
     # The bodies are the dataset's: the scenario names the report, its SLOs and client settings.
     # A replay is always the closed model (users are lanes, the dataset sets the pace).

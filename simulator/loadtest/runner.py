@@ -452,6 +452,22 @@ def check_run_options(opts: RunOptions) -> None:
         from simulator.loadtest.replay import ONE_PROCESS  # Locust's arguments import it too (below)
 
         raise HarnessError(ONE_PROCESS)
+    if opts.locustfile == "replay":
+        _check_speed(args)
+
+
+def _check_speed(args: Sequence[str]) -> None:
+    """A replay's --speed against its dataset's span, as Locust will take them (a flag after -- wins)."""
+    from simulator.dataset import DatasetError
+    from simulator.loadtest.replay import check_speed
+
+    given = given_to_locust(args)
+    if given.get("dataset") is None:
+        return  # the locustfile says so itself
+    try:
+        check_speed(given.get("speed", 0.0), Path(given["dataset"]))
+    except (ValueError, DatasetError) as exc:
+        raise HarnessError(str(exc)) from None
 
 
 def _check_load(opts: RunOptions) -> None:

@@ -163,6 +163,9 @@ class TrackingUser(FastHttpUser):
     abstract = True
     wait_time = constant(0)  # think times come from the journeys; Locust's own waits would add to them
     ctx: RunContext
+    #: Attempts this user put on the wire: a request killed after one left may be stored (not before:
+    #: the rate cap's wait sends nothing).
+    attempts = 0
 
     def __init__(self, environment: Any) -> None:
         state = harness_state(environment)
@@ -197,6 +200,7 @@ class TrackingUser(FastHttpUser):
         t0 = time.perf_counter()
         status, content, error = 0, b"", None
         ctx.in_flight += 1
+        self.attempts += 1
         try:
             resp = client.request("POST", uri, body=data, headers=req.headers)
             try:

@@ -22,7 +22,15 @@ from simulator.report.assets import CSS, SCRIPT
 from simulator.report.chart import TOTAL, Line
 from simulator.report.chart import Ids as _Ids
 from simulator.report.histogram import sparse_percentile
-from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of, stage_span
+from simulator.report.outcome import (
+    interruption,
+    mock_caps,
+    mock_warnings,
+    replay_line,
+    replay_short,
+    result_of,
+    stage_span,
+)
 from simulator.report.slo import Verdict, verdict_word
 from simulator.report.stats import RunStats, merge_slice
 
@@ -159,7 +167,7 @@ def _banners(summary: Mapping[str, Any]) -> str:
             "before its planned run time. Its figures cover only the part that ran; it is not a pass.</div>"
         )
     replayed = summary.get("replay")
-    if replayed and (replayed["sent"] < replayed["dataset_requests"] or replayed.get("problem")):
+    if replayed and (replay_short(replayed) or replayed.get("problem")):
         # Red when the replay failed to send it all; amber when --run-time or a signal cut it short.
         bad = replayed.get("problem") or not replayed.get("note")
         out.append(
@@ -229,7 +237,12 @@ def _tiles(summary: Mapping[str, Any]) -> str:
             f"{_pct(rate, 2)} of requests; {_num(total['expected_rejections'])} expected 400s",
         ),
         (
-            ("replayed", _num(replayed["sent"]), f"of the dataset's {_num(replayed['dataset_requests'])} requests")
+            (
+                "replayed",
+                _num(replayed["sent"]),
+                f"of the dataset's {_num(replayed['dataset_requests'])} requests"
+                + (f"; {_num(replayed['cut_off'])} cut off at the stop" if replayed.get("cut_off") else ""),
+            )
             if replayed
             else (
                 "dropped arrivals",
@@ -247,7 +260,7 @@ def _tiles(summary: Mapping[str, Any]) -> str:
     bad = {
         "failures": bool(total["failures"]),
         "dropped arrivals": bool(arrivals.get("dropped")),
-        "replayed": replayed is not None and replayed["sent"] < replayed["dataset_requests"],
+        "replayed": replayed is not None and replay_short(replayed),
         "reconciliation": rec is not None and not rec.get("ok"),
         "generator CPU": bool((summary.get("generator") or {}).get("saturated")),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MOCK_WARNINGS", "interruption", "mock_caps", "mock_warnings", "replay_line", "result_of"]
+__all__ = ["MOCK_WARNINGS", "interruption", "mock_caps", "mock_warnings", "replay_line", "replay_short", "result_of"]
 
 
 def interruption(summary: Mapping[str, Any]) -> str:
@@ -69,9 +69,16 @@ def replay_line(replayed: Mapping[str, Any]) -> str:
     if replayed.get("note"):
         return str(replayed["note"])
     line = f"sent {replayed['sent']} of the dataset's {replayed['dataset_requests']} requests"
+    if replayed.get("cut_off"):
+        line += f", {replayed['cut_off']} of them cut off at the stop"
     if replayed.get("problem"):
         line += f"; the reader stopped: {replayed['problem']}"
     return line
+
+
+def replay_short(replayed: Mapping[str, Any]) -> bool:
+    """A replay that did not get every request of its dataset answered (sent short, or cut off at the stop)."""
+    return int(replayed["sent"]) - int(replayed.get("cut_off") or 0) < int(replayed["dataset_requests"])
 
 
 def stage_span(row: Mapping[str, Any]) -> str:

@@ -23,9 +23,9 @@ from tests.conftest import loadsim, start_loadsim, subprocess_env
 pytestmark = pytest.mark.integration
 
 
-def start_mock(store: Path) -> tuple[subprocess.Popen[str], str]:
+def start_mock(store: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
     mock = subprocess.Popen(
-        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0", "--store", str(store)],
+        [sys.executable, "-m", "simulator.mock", "--host", "127.0.0.1", "--port", "0", "--store", str(store), *flags],
         stdout=subprocess.PIPE,
         text=True,
         env=subprocess_env(),
@@ -314,19 +314,25 @@ def test_a_replay_cut_short_by_run_time_names_what_it_sent_beside_the_verdict(tm
     assert report["timing"]["duration_s"] >= 2.8, report["timing"]
 
 
-def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
-    """Before: `loadsim replay DIR -- --processes 2` sent about half the dataset and then hung."""
-    data = tmp_path / "dataset"
-    generate("smoke", out=data, users=6, days=1, seed=5)
-    # A hang is killed whole (loadsim, its mock and Locust's processes, each in a session of its own), then fails.
-    proc = start_loadsim(tmp_path, "replay", str(data), "--report-dir", "report", "--", "--processes", "2")
+def output_or_fail(proc: subprocess.Popen[str], what: str, timeout: float = 60) -> str:
+    """``proc``'s output once it ends; a hang is killed whole (loadsim, its mock and Locust's processes,
+    each in a session of its own) and fails the test after ``timeout`` seconds."""
     try:
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         for child in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
             child.kill()
         proc.communicate()
-        pytest.fail("loadsim replay -- --processes 2 hung for 60 s")
+        pytest.fail(f"{what} hung for {timeout:g} s")
+    return out
+
+
+def test_processes_is_refused_up_front_not_a_hang(tmp_path: Path) -> None:
+    """Before: `loadsim replay DIR -- --processes 2` sent about half the dataset and then hung."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    proc = start_loadsim(tmp_path, "replay", str(data), "--report-dir", "report", "--", "--processes", "2")
+    out = output_or_fail(proc, "loadsim replay -- --processes 2")
     assert proc.returncode == 2, out[-3000:]
     assert len([line for line in out.splitlines() if "--processes" in line]) == 1, out
     assert "mock collector at" not in out and not (tmp_path / "report").exists(), out
@@ -382,5 +388,93 @@ def test_a_replay_stopped_mid_flight_reconciles_what_was_cut_off(tmp_path: Path,
     assert report["result"] == "INTERRUPTED", report["reason"]
     assert report["reconciliation"]["ok"], report["reconciliation"]["differences"]
     assert 0 < report["replay"]["sent"] < total, report["replay"]
+    assert_the_figures_add_up(report, report["replay"]["note"])
+    assert report["replay"]["note"] in out, out[-3000:]
     assert code == 3, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("args", "value"),
+    [
+        (["--speed", "1e-320"], "1e-320"),
+        (["--speed", "5e-324"], "5e-324"),
+        (["--speed", "0.001"], "0.001"),
+        (["--", "--speed", "1e-320"], "1e-320"),
+        (["--", "--speed=1e-09"], "1e-09"),
+    ],
+    ids=["overflow", "smallest-float", "years", "after-dashes", "after-dashes-centuries"],
+)
+def test_a_speed_that_would_take_longer_than_a_year_is_refused_before_anything_starts(
+    tmp_path: Path, args: list[str], value: str
+) -> None:
+    """A speed is simulated seconds per real second: this dataset's day at 1e-320 is 8.6e324 seconds
+    (past the largest float: inf), at 0.001 nearly three years. Before: each was taken, a request or
+    two sent, and the replay then waited for the next one (forever; only a signal ended it)."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    records = list(read_dataset(data))
+    span = records[-1].time - records[0].time
+    assert 3600 < span <= 2 * 86400
+    proc = start_loadsim(tmp_path, "replay", str(data), "--report-dir", "report", *args)
+    out = output_or_fail(proc, f"loadsim replay {' '.join(args)}")
+    assert proc.returncode == 2, out[-3000:]
+    said = [line for line in out.splitlines() if f"--speed {value}:" in line]
+    assert len(said) == 1, out[-3000:]
+    assert "more than 365 days" in said[0], said[0]
+    slowest = float(said[0].split("give --speed ", 1)[1].split()[0])  # the dataset's span in a year, rounded up
+    assert span / (365 * 86400) <= slowest <= span / (365 * 86400) * 1.01, said[0]
+    assert "Traceback" not in out and "mock collector at" not in out, out[-3000:]
+    assert not (tmp_path / "report").exists()
+
+
+def test_the_slowest_speed_a_refusal_names_is_taken(tmp_path: Path) -> None:
+    """The bound is no slower than it says: the speed the refusal gives is accepted (and paced: a request
+    or two in 2 s of --run-time)."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=6, days=1, seed=5)
+    refused = output_or_fail(start_loadsim(tmp_path, "replay", str(data), "--speed", "1e-9"), "--speed 1e-9")
+    slowest = refused.split("give --speed ", 1)[1].split()[0]
+    done = loadsim(tmp_path, "replay", str(data), "--speed", slowest, "--run-time", "2s", "--report-dir", "report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "--run-time ended the replay after" in done.stdout, done.stdout[-3000:]
+
+
+def assert_the_figures_add_up(report: dict[str, Any], said: str) -> None:
+    """A stopped replay's summary.json: what the mock stored was sent; sent = answered + cut off; the cut
+    off are those reconciliation allowed for (in flight at the stop), and ``said`` counts them."""
+    endpoints = report["reconciliation"]["endpoints"].values()
+    answered = sum(e["acknowledged"] for e in endpoints)  # every request of these datasets is answered 200
+    stored_rows = sum(e["stored"] for e in endpoints)
+    in_flight = sum(e["interrupted"] for e in endpoints)
+    sent, cut_off = report["replay"]["sent"], report["replay"].get("cut_off", 0)
+    assert answered <= stored_rows <= sent, report["replay"] | {"answered": answered, "stored": stored_rows}
+    assert sent == answered + cut_off and cut_off == in_flight, report["replay"] | {"in_flight": in_flight}
+    assert f"{sent} of the dataset's" in said, said
+    assert (f"{cut_off} of them cut off at the stop" in said) if cut_off else ("cut off" not in said), said
+
+
+def test_a_replay_run_time_ends_counts_the_requests_in_flight_as_sent_and_cut_off(tmp_path: Path) -> None:
+    """--run-time ends a replay of 50 users against a mock that stores each request, then answers it
+    50 to 150 ms later: many are in flight at the end, stored. Before: those were not "sent":
+    "--run-time ended the replay after 803 of the dataset's 26112 requests", with 832 stored (29 cut
+    off, every one stored), and no word of a cut off."""
+    data = tmp_path / "dataset"
+    total = generate("ecommerce", out=data, users=1500, days=7, seed=3)["requests"]["total"]
+    mock, url = start_mock(tmp_path / "mock.sqlite3", "--latency", "uniform:50ms-150ms")
+    try:
+        done = loadsim(
+            tmp_path, "replay", str(data), "--host", url, "--users", "50", "--run-time", "2s", "--report-dir", "report"
+        )
+    finally:
+        stop(mock)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["reconciliation"]["ok"], report["reconciliation"]["differences"]
+    assert report["replay"]["sent"] < total, report["replay"]
+    note = next(w for w in report["warnings"] if w.startswith("--run-time ended the replay"))
+    assert_the_figures_add_up(report, note)
+    assert report["replay"]["cut_off"] > 0, report["replay"]  # users waiting 50 to 150 ms for each answer
+    assert f"WARNING: {note}" in done.stdout, done.stdout[-3000:]
+    assert note in (tmp_path / "report" / "summary.md").read_text()
+    assert escape(note) in (tmp_path / "report" / "report.html").read_text()
