@@ -45,7 +45,7 @@ from simulator.dataset.shards import (
     write_shard,
 )
 from simulator.dataset.stats import Stats, conversion_table
-from simulator.scenario import Scenario, check_seed, load_scenario
+from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario
 
 __all__ = ["finish_dataset", "generate", "merge"]
 
@@ -155,6 +155,12 @@ def generate(
         raise OptionError(
             f"--days {n_days:,} with time.install_growth {growth!r} grows a day's installs "
             f"{1 + growth:g}^{n_days - 1:,}-fold, past what a float holds: at most {limit:,} days at that growth"
+        )
+    if n_days > MAX_DAYS:
+        # The scenario's own days passed its check (the same limit): --days asks for more.
+        raise OptionError(
+            f"--days {n_days:,} is past the {MAX_DAYS:,} days (100 years) a dataset spans: its calendar holds "
+            "every hour's UTC offset in each time zone, about 1 KB a zone a day"
         )
     late = [c for c in config.campaigns if c.day > n_days]
     if late:

@@ -17,6 +17,7 @@ from simulator.scenario.model import (
     FAULT_KINDS,
     HTTP_URL_RE,
     MAX_CAMPAIGN_INSTALLS,
+    MAX_DAYS,
     MAX_RATE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
@@ -347,6 +348,8 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
                 r.err(f"time.{key}[{i}]", f"expected a weight of at least 0, got {_show(x)}")
         if curve and not any(x > 0 for x in curve):
             r.err(f"time.{key}", "expected at least one weight above 0")
+    if t.days > MAX_DAYS:
+        r.err("time.days", f"expected at most {MAX_DAYS:,} days (100 years) a dataset spans, got {t.days:,}")
     if not t.install_growth > -1:
         r.err(
             "time.install_growth",

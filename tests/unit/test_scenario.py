@@ -236,6 +236,11 @@ kind = "customerlabs"
             "must stay a float), got 1e+308",
         ),
         (MINIMAL + "[time]\ninstall_growth = 1e200", "time.install_growth: 1e+200 a day over time.days 7 grows"),
+        # Before: accepted; generate ran out of memory (a UTC offset per hour per zone, every day).
+        (
+            MINIMAL + "[time]\ndays = 2900000\ninstall_growth = 0.0",
+            "time.days: expected at most 36,525 days (100 years) a dataset spans, got 2,900,000",
+        ),
         ("journey = 3", "journey: expected a table, got 3"),
         ("[journey\n", "not valid TOML"),
         ("extends = 'ecommerc'\n", "extends: no such scenario file or bundled name; did you mean 'ecommerce'?"),
