@@ -17,6 +17,7 @@ from simulator.scenario.model import (
     FAULT_KINDS,
     HTTP_URL_RE,
     MAX_CAMPAIGN_INSTALLS,
+    MAX_CAMPAIGN_SESSIONS,
     MAX_DAYS,
     MAX_RATE,
     MOCK_FLAGS,
@@ -357,6 +358,12 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
         )
     huge = False
     for i, c in enumerate(t.campaigns):
+        if c.sessions > MAX_CAMPAIGN_SESSIONS:
+            r.err(
+                f"time.campaigns[{i}].sessions",
+                f"expected a factor of at most {MAX_CAMPAIGN_SESSIONS:,.0f} (each returning session costs about "
+                f"that many draws), got {_show(c.sessions)}",
+            )
         if c.installs > MAX_CAMPAIGN_INSTALLS:
             huge = True
             r.err(

@@ -129,6 +129,16 @@ def test_a_scenario_whose_installs_grow_past_a_float_is_refused(tmp_path: Path, 
     assert not (tmp_path / "d").exists(), "refused before anything is written"
 
 
+def test_a_campaign_factor_that_would_never_end_is_refused(tmp_path: Path) -> None:
+    """Before: generate hung (killed here by the timeout), the --out folder claimed."""
+    sale = 'extends = "smoke"\n[[time.campaigns]]\nday = 2\nname = "s"\nsessions = 1e308\n'
+    (tmp_path / "sale.toml").write_text(sale)
+    done = loadsim(tmp_path, "generate", "sale.toml", "--out", "d", "--users", "10", timeout=30)
+    said = "sale.toml: time.campaigns[0].sessions: expected a factor of at most 1,000"
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "d").exists(), "refused before anything is written"
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_sigterm_mid_generate_leaves_no_temporary_runs_and_no_finished_look(tmp_path: Path, jobs: str) -> None:
     """kill (or a Job's pod stopped) used to leave the sorted runs, about the dataset's size, in a

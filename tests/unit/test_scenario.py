@@ -236,6 +236,12 @@ kind = "customerlabs"
             "must stay a float), got 1e+308",
         ),
         (MINIMAL + "[time]\ninstall_growth = 1e200", "time.install_growth: 1e+200 a day over time.days 7 grows"),
+        # Before: accepted; generate never ended (each thinning draw too small a step to move the clock).
+        (
+            MINIMAL + "[[time.campaigns]]\nday = 1\nname = 's'\nsessions = 1e308",
+            "time.campaigns[0].sessions: expected a factor of at most 1,000 (each returning session costs "
+            "about that many draws), got 1e+308",
+        ),
         # Before: accepted; generate ran out of memory (a UTC offset per hour per zone, every day).
         (
             MINIMAL + "[time]\ndays = 2900000\ninstall_growth = 0.0",
