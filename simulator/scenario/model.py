@@ -544,6 +544,12 @@ class TimeConfig:
     def start_date(self) -> datetime.date:
         return datetime.date.fromisoformat(self.start)
 
+    @staticmethod
+    def days_before_year_10000(first: datetime.date) -> int:
+        """The most days a dataset from ``first`` spans: its last local day, and the UTC day after
+        it, must be dates (year 9999 at most)."""
+        return max(0, (datetime.date.max - first).days - 1)
+
     def max_days(self) -> int | None:
         """The most days over which a day's install weight, (1 + install_growth) ** day times the
         weekday's and a campaign's, stays a float (and so does their sum); None: no limit."""

@@ -337,9 +337,17 @@ def _check_client(r: _Reader, client: ClientConfig) -> None:
 
 def _check_time(r: _Reader, t: TimeConfig) -> None:
     try:
-        t.start_date()
+        first = t.start_date()
     except ValueError:
         r.err("time.start", f'expected an ISO date such as "2026-01-05", got {_show(t.start)}')
+    else:
+        most = t.days_before_year_10000(first)
+        if t.days > most:
+            r.err(
+                "time.days",
+                f"{t.days:,} days from time.start {first} run past the year 9999: "
+                f"at most {most:,} days from that start",
+            )
     for key, curve, size in (("daily", t.daily, 24), ("weekly", t.weekly, 7)):
         if len(curve) != size:
             what = "one per local hour, 0 to 23" if size == 24 else "one per weekday, Monday first"

@@ -129,6 +129,41 @@ def test_a_scenario_whose_installs_grow_past_a_float_is_refused(tmp_path: Path, 
     assert not (tmp_path / "d").exists(), "refused before anything is written"
 
 
+@pytest.mark.parametrize(
+    ("time_table", "args", "said"),
+    [
+        (
+            'start = "9999-12-01"\ndays = 60',
+            [],
+            "late.toml: time.days: 60 days from time.start 9999-12-01 run past the year 9999: "
+            "at most 29 days from that start",
+        ),
+        (
+            'start = "9999-12-01"\ndays = 20',
+            ["--days", "60"],
+            "time.start 9999-12-01 (in late.toml) and --days 60 run past the year 9999: "
+            "at most 29 days from 9999-12-01",
+        ),
+        (
+            "days = 60",
+            ["--start", "9999-12-01"],
+            "--start 9999-12-01 and time.days 60 (in late.toml) run past the year 9999: "
+            "at most 29 days from 9999-12-01",
+        ),
+    ],
+    ids=["scenario", "scenario-start-flag-days", "flag-start-scenario-days"],
+)
+def test_a_run_past_the_year_9999_names_where_each_value_came_from(
+    tmp_path: Path, time_table: str, args: list[str], said: str
+) -> None:
+    """Before: "--start 9999-12-01 and --days 60 run past the year 9999" whichever was given, flags or not."""
+    (tmp_path / "late.toml").write_text(f'extends = "smoke"\n[time]\ninstall_growth = 0.0\n{time_table}\n')
+    done = loadsim(tmp_path, "generate", "late.toml", "--out", "d", "--users", "10", *args, timeout=60)
+    refused_before_writing(done, said, tmp_path / "d")
+    given = {a for a in args if a.startswith("--")}
+    assert given == {f for f in ("--start", "--days") if f in done.stderr}, "only the flags given are named"
+
+
 def test_a_campaign_factor_that_would_never_end_is_refused(tmp_path: Path) -> None:
     """Before: generate hung (killed here by the timeout), the --out folder claimed."""
     sale = 'extends = "smoke"\n[[time.campaigns]]\nday = 2\nname = "s"\nsessions = 1e308\n'

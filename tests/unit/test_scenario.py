@@ -236,6 +236,11 @@ kind = "customerlabs"
             "must stay a float), got 1e+308",
         ),
         (MINIMAL + "[time]\ninstall_growth = 1e200", "time.install_growth: 1e+200 a day over time.days 7 grows"),
+        # Before: accepted; generate said "--start 9999-12-01 and --days 60", flags never given.
+        (
+            MINIMAL + "[time]\nstart = '9999-12-01'\ndays = 60",
+            "time.days: 60 days from time.start 9999-12-01 run past the year 9999: at most 29 days from that start",
+        ),
         # Before: accepted; generate never ended (each thinning draw too small a step to move the clock).
         (
             MINIMAL + "[[time.campaigns]]\nday = 1\nname = 's'\nsessions = 1e308",
