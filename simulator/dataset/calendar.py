@@ -6,6 +6,7 @@ import bisect
 import datetime
 import math
 import random
+import sys
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,21 @@ def _normalised(xs: Iterable[float]) -> list[float]:
         total = sum(xs)
     mean = total / len(xs)
     return [x / mean for x in xs]
+
+
+def _shape_in_logs(growth: float, weekly: list[float], installs: list[float]) -> list[float]:
+    """Each day's install weight, (1 + growth) ** day x weekday x campaign, over the largest, in logs: when
+    even the largest is below the smallest normal float (tiny factors), the shape survives. Only
+    then, so usual weights give the same bytes; a day with a weekday weight of 0 stays 0."""
+    step = math.log1p(growth)
+    logs = [
+        d * step + math.log(w) + math.log(i) if w > 0 else -math.inf
+        for d, (w, i) in enumerate(zip(weekly, installs, strict=True))
+    ]
+    top = max(logs)
+    if top == -math.inf:
+        return [0.0] * len(logs)  # no day has a weekday weight: nothing to keep
+    return [math.exp(x - top) for x in logs]
 
 
 class Calendar:
@@ -56,10 +72,14 @@ class Calendar:
         self.shape_max = max(self.shape) or 1.0
         self.rate_max = self.shape_max / mean_gap  # returning sessions per second at the busiest hour
         growth = 1.0 + config.install_growth
+        installs = [campaigns[d].installs if d in campaigns else 1.0 for d in range(days)]
+        weights = [growth**d * weekly[weekday[d]] * installs[d] for d in range(days)]
+        if max(weights) < sys.float_info.min:
+            weights = _shape_in_logs(config.install_growth, [weekly[w] for w in weekday], installs)
         acc = 0.0
         self.install_cum: list[float] = []
-        for d in range(days):
-            acc += growth**d * weekly[weekday[d]] * (campaigns[d].installs if d in campaigns else 1.0)
+        for w in weights:
+            acc += w
             self.install_cum.append(acc)
         acc = 0.0
         self.hour_cum: list[float] = []

@@ -45,7 +45,7 @@ from simulator.dataset.shards import (
     write_shard,
 )
 from simulator.dataset.stats import Stats, conversion_table
-from simulator.scenario import Scenario, check_seed, load_scenario
+from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario
 
 __all__ = ["finish_dataset", "generate", "merge"]
 
@@ -144,10 +144,14 @@ def generate(
         )
     except ValueError:
         raise OptionError(f"--start must be an ISO date such as 2026-01-05, got {start!r}") from None
-    try:
-        first + datetime.timedelta(days=n_days + 1)  # the last local day, and the UTC day after it
-    except OverflowError:
-        raise OptionError(f"--start {first} and --days {n_days:,} run past the year 9999") from None
+    most = config.days_before_year_10000(first)
+    if n_days > most:
+        # Each value is named where it came from: the flag, or the scenario's field (whose own
+        # start and days passed its check, so at least one is a flag).
+        named = f" (in {scenario if not isinstance(scenario, Scenario) else ref})"
+        start_is = f"--start {first}" if start else f"time.start {first}{named}"
+        days_is = f"--days {n_days:,}" if days is not None else f"time.days {n_days:,}{named}"
+        raise OptionError(f"{start_is} and {days_is} run past the year 9999: at most {most:,} days from {first}")
     limit = config.max_days()
     if limit is not None and n_days > limit:
         # The scenario's own days passed its check: --days asks for more than the growth allows.
@@ -155,6 +159,12 @@ def generate(
         raise OptionError(
             f"--days {n_days:,} with time.install_growth {growth!r} grows a day's installs "
             f"{1 + growth:g}^{n_days - 1:,}-fold, past what a float holds: at most {limit:,} days at that growth"
+        )
+    if n_days > MAX_DAYS:
+        # The scenario's own days passed its check (the same limit): --days asks for more.
+        raise OptionError(
+            f"--days {n_days:,} is past the {MAX_DAYS:,} days (100 years) a dataset spans: its calendar holds "
+            "every hour's UTC offset in each time zone, about 1 KB a zone a day"
         )
     late = [c for c in config.campaigns if c.day > n_days]
     if late:

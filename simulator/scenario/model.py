@@ -495,6 +495,13 @@ LOG_FLOAT_MAX = math.log(sys.float_info.max)
 INSTALL_HEADROOM = 7.0 * 2.0**22
 #: The largest campaign installs factor whose day's weight stays a float.
 MAX_CAMPAIGN_INSTALLS = sys.float_info.max / INSTALL_HEADROOM
+#: The most simulated days a dataset spans, 100 years: the calendar holds each time zone's UTC
+#: offset for every hour of them, about 1 KB a zone a day (22 zones: ~0.9 GB a process at this).
+MAX_DAYS = 36_525
+#: The largest campaign sessions factor: returning sessions are drawn at the busiest hour's rate and
+#: thinned, so a session costs draws in proportion to it (1,000 about doubles a dataset's time; 1e308
+#: never ends: each draw is too small a step to move the clock).
+MAX_CAMPAIGN_SESSIONS = 1_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,6 +543,12 @@ class TimeConfig:
 
     def start_date(self) -> datetime.date:
         return datetime.date.fromisoformat(self.start)
+
+    @staticmethod
+    def days_before_year_10000(first: datetime.date) -> int:
+        """The most days a dataset from ``first`` spans: its last local day, and the UTC day after
+        it, must be dates (year 9999 at most)."""
+        return max(0, (datetime.date.max - first).days - 1)
 
     def max_days(self) -> int | None:
         """The most days over which a day's install weight, (1 + install_growth) ** day times the

@@ -17,6 +17,8 @@ from simulator.scenario.model import (
     FAULT_KINDS,
     HTTP_URL_RE,
     MAX_CAMPAIGN_INSTALLS,
+    MAX_CAMPAIGN_SESSIONS,
+    MAX_DAYS,
     MAX_RATE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
@@ -338,9 +340,17 @@ def _check_client(r: _Reader, client: ClientConfig) -> None:
 
 def _check_time(r: _Reader, t: TimeConfig) -> None:
     try:
-        t.start_date()
+        first = t.start_date()
     except ValueError:
         r.err("time.start", f'expected an ISO date such as "2026-01-05", got {_show(t.start)}')
+    else:
+        most = t.days_before_year_10000(first)
+        if t.days > most:
+            r.err(
+                "time.days",
+                f"{t.days:,} days from time.start {first} run past the year 9999: "
+                f"at most {most:,} days from that start",
+            )
     for key, curve, size in (("daily", t.daily, 24), ("weekly", t.weekly, 7)):
         if len(curve) != size:
             what = "one per local hour, 0 to 23" if size == 24 else "one per weekday, Monday first"
@@ -350,6 +360,8 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
                 r.err(f"time.{key}[{i}]", f"expected a weight of at least 0, got {_show(x)}")
         if curve and not any(x > 0 for x in curve):
             r.err(f"time.{key}", "expected at least one weight above 0")
+    if t.days > MAX_DAYS:
+        r.err("time.days", f"expected at most {MAX_DAYS:,} days (100 years) a dataset spans, got {t.days:,}")
     if not t.install_growth > -1:
         r.err(
             "time.install_growth",
@@ -357,6 +369,12 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
         )
     huge = False
     for i, c in enumerate(t.campaigns):
+        if c.sessions > MAX_CAMPAIGN_SESSIONS:
+            r.err(
+                f"time.campaigns[{i}].sessions",
+                f"expected a factor of at most {MAX_CAMPAIGN_SESSIONS:,.0f} (each returning session costs about "
+                f"that many draws), got {_show(c.sessions)}",
+            )
         if c.installs > MAX_CAMPAIGN_INSTALLS:
             huge = True
             r.err(

@@ -152,6 +152,32 @@ def test_only_the_shape_of_the_curves_counts_however_large_their_weights(tmp_pat
     assert files(tmp_path / "a")["events.csv"] == files(tmp_path / "b")["events.csv"]
 
 
+def test_installs_shrinking_near_minus_1_a_day_all_come_on_the_first_day(tmp_path: Path) -> None:
+    """(1 - 0.999999) ** day underflows to 0 from day 54: harmless, as it is the shape (a day gets a
+    millionth of the day before's installs; 200 devices, none after the first day)."""
+    text = "[population]\ndevices = 200\n[time]\ndays = 60\ninstall_growth = -0.999999\n"
+    s = generate(scenario_file(tmp_path, text), out=tmp_path / "d")
+    assert [d["installs"] for d in s["daily"]] == [200] + [0] * 59
+
+
+def test_installs_keep_their_shape_when_every_day_s_weight_underflows(tmp_path: Path) -> None:
+    """Only the shape of the install weights counts: factors of 5e-324 (the smallest float) on every
+    day make each day's weight, growth ** day x weekday x campaign, 0 or all but 0, yet the days
+    must share the installs as with factors of 1. Before: every weight was 0 and every install fell
+    on the last day (200 of 200, where ~80 % belong on the first)."""
+    base = (
+        "[population]\ndevices = 200\n[time]\nstart = '2026-01-05'\ndays = 2\ninstall_growth = -0.9\n"
+        f"weekly = {[0.4] + [1] * 6}\n"
+    )
+    runs = {}
+    for name, factor in (("ones", "1.0"), ("tiny", "5e-324")):
+        campaigns = "".join(f"[[time.campaigns]]\nday = {d}\nname = 'c{d}'\ninstalls = {factor}\n" for d in (1, 2))
+        runs[name] = generate(scenario_file(tmp_path, base + campaigns, name), out=tmp_path / name)
+    installs = [d["installs"] for d in runs["tiny"]["daily"]]
+    assert installs == [d["installs"] for d in runs["ones"]["daily"]] and installs[0] > 2 * installs[1], installs
+    assert files(tmp_path / "ones")["events.csv"] == files(tmp_path / "tiny")["events.csv"]
+
+
 def test_summary_adds_up(tmp_path: Path) -> None:
     s = generate("ecommerce", out=tmp_path, users=120, days=3)
     rows = table(tmp_path)

@@ -236,6 +236,22 @@ kind = "customerlabs"
             "must stay a float), got 1e+308",
         ),
         (MINIMAL + "[time]\ninstall_growth = 1e200", "time.install_growth: 1e+200 a day over time.days 7 grows"),
+        # Before: accepted; generate said "--start 9999-12-01 and --days 60", flags never given.
+        (
+            MINIMAL + "[time]\nstart = '9999-12-01'\ndays = 60",
+            "time.days: 60 days from time.start 9999-12-01 run past the year 9999: at most 29 days from that start",
+        ),
+        # Before: accepted; generate never ended (each thinning draw too small a step to move the clock).
+        (
+            MINIMAL + "[[time.campaigns]]\nday = 1\nname = 's'\nsessions = 1e308",
+            "time.campaigns[0].sessions: expected a factor of at most 1,000 (each returning session costs "
+            "about that many draws), got 1e+308",
+        ),
+        # Before: accepted; generate ran out of memory (a UTC offset per hour per zone, every day).
+        (
+            MINIMAL + "[time]\ndays = 2900000\ninstall_growth = 0.0",
+            "time.days: expected at most 36,525 days (100 years) a dataset spans, got 2,900,000",
+        ),
         ("journey = 3", "journey: expected a table, got 3"),
         ("[journey\n", "not valid TOML"),
         ("extends = 'ecommerc'\n", "extends: no such scenario file or bundled name; did you mean 'ecommerce'?"),
