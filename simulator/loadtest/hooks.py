@@ -191,9 +191,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
 #: scenario says".
 FORM_NUMBERS: dict[str, Any] = {
     "seed": options.seed,
-    "rate": float,
+    "rate": options.rate,
     "think_scale": options.think_scale,
-    "rate_cap": float,
+    "rate_cap": options.rate_cap,
 }
 FORM_TEXTS = ("target", "webhook_url", "app_id", "load_model", "report_dir", "mock_admin")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.contract import ENDPOINT_NAMES, FORMATS
-from simulator.scenario import bundled_scenarios, check_seed
+from simulator.scenario import MAX_RATE, bundled_scenarios, check_seed
 
 __all__ = ["ScenarioChoices", "add_arguments", "app_id", "seed", "speed", "think_scale"]
 
@@ -38,6 +38,30 @@ def think_scale(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a value of at least 0, got {text}")
+    return value
+
+
+def rate(text: str) -> float:
+    """``--rate`` as the open model's scheduler can keep it (a scenario's load.rate is held the same)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= MAX_RATE:  # nan too
+        raise argparse.ArgumentTypeError(
+            f"expected a number above 0 and at most {MAX_RATE:,.0f} arrivals/s, got {text}"
+        )
+    return value
+
+
+def rate_cap(text: str) -> float:
+    """``--rate-cap``: the most requests per second against a real target; inf would be no cap at all."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
     return value
 
 
@@ -113,7 +137,7 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument(
         "--rate",
-        type=float,
+        type=rate,
         default=None,
         help="open model: target sessions/s (or requests/s, as the scenario's rate_unit says)",
     )
@@ -124,7 +148,7 @@ def add_arguments(parser: Any) -> None:
         help="multiply think times by this, 0 or more (0 = no think time; default: the scenario's)",
     )
     group.add_argument(
-        "--rate-cap", type=float, default=None, help="refuse to exceed this many requests/s against a real target"
+        "--rate-cap", type=rate_cap, default=None, help="refuse to exceed this many requests/s against a real target"
     )
     group.add_argument(
         "--confirm-real-target",

@@ -8,10 +8,10 @@ read its counters.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import itertools
-import math
 import os
 import signal
 import socket
@@ -32,6 +32,8 @@ from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
+from simulator.loadtest.options import rate as rate_option
+from simulator.loadtest.options import rate_cap as rate_cap_option
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
 from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration
@@ -479,9 +481,12 @@ def _check_load(opts: RunOptions) -> None:
         raise HarnessError(
             f"--processes must be at least 1 (or -1: one per CPU this process may use), got {opts.processes}"
         )
-    for flag, value in (("--rate", opts.rate), ("--rate-cap", opts.rate_cap)):
-        if value is not None and not 0 < float(value) < math.inf:
-            raise HarnessError(f"{flag} must be a finite number above 0, got {value}")
+    for flag, value, kind in (("--rate", opts.rate, rate_option), ("--rate-cap", opts.rate_cap, rate_cap_option)):
+        if value is not None:
+            try:
+                kind(str(value))
+            except argparse.ArgumentTypeError as exc:
+                raise HarnessError(f"{flag}: {exc}") from None
     if opts.run_time is not None:
         try:
             seconds = parse_duration(opts.run_time)

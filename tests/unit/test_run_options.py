@@ -12,6 +12,14 @@ from simulator.loadtest import webui
     [
         ({"seed": "-1"}, "seed: must be from 0 to 2147483647, got -1"),
         ({"seed": "99999999999"}, "seed: must be from 0 to 2147483647, got 99999999999"),
+        # Before: a plain float(): 0, -5, nan and inf were taken, and a rate past MAX_RATE failed in
+        # the load profile at the test's start, which logged "keeping" and started the test anyway.
+        ({"rate": "0"}, "rate: expected a number above 0 and at most 1,000,000 arrivals/s, got 0"),
+        ({"rate": "-5"}, "rate: expected a number above 0 and at most 1,000,000 arrivals/s, got -5"),
+        ({"rate": "nan"}, "rate: expected a number above 0 and at most 1,000,000 arrivals/s, got nan"),
+        ({"rate": "2e6"}, "rate: expected a number above 0 and at most 1,000,000 arrivals/s, got 2e6"),
+        ({"rate_cap": "inf"}, "rate cap: expected a finite number above 0, got inf"),
+        ({"rate_cap": "0"}, "rate cap: expected a finite number above 0, got 0"),
     ],
 )
 def test_the_start_form_refuses_an_option_out_of_range(form: dict[str, str], says: str) -> None:
