@@ -528,7 +528,6 @@ def _parse_locust(args: Sequence[str], *, settings: bool = True) -> tuple[Any, d
     came from (configargparse's sources); ``HarnessError`` names a bad value (``-- --run-time abc``) or an
     unknown flag. With ``settings`` it reads what Locust reads itself beneath the command line (its config
     files, ``LOCUST_*`` variables); without, Locust's defaults only."""
-    import contextlib
     import io
 
     from locust.argument_parser import get_parser

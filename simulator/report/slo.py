@@ -15,7 +15,17 @@ if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): typ
     from simulator.report.stats import RunStats, Series
     from simulator.scenario import SLOConfig
 
-__all__ = ["Plan", "Verdict", "completion", "evaluate", "junit_xml", "longest_wait", "unmeasured", "verdict_word"]
+__all__ = [
+    "Plan",
+    "Verdict",
+    "completion",
+    "evaluate",
+    "failed",
+    "junit_xml",
+    "longest_wait",
+    "unmeasured",
+    "verdict_word",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +82,16 @@ def unmeasured(v: Verdict) -> bool:
     return v.actual is None and not v.passed
 
 
+def failed(v: Verdict, *, interrupted: bool) -> bool:
+    """The SLO fails the run: it did not hold, and was measured or the run ran its time."""
+    return not v.passed and not (interrupted and unmeasured(v))
+
+
 def verdict_word(v: Verdict, summary: Mapping[str, Any]) -> str:
     """An SLO's verdict in the report: pass, FAIL, or, in an interrupted run, not measured (``unmeasured``)."""
     if v.passed:
         return "pass"
-    return "not measured" if summary.get("interrupted") and unmeasured(v) else "**FAIL**"
+    return "**FAIL**" if failed(v, interrupted=bool(summary.get("interrupted"))) else "not measured"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +206,13 @@ def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float, interru
     An interrupted run (``interrupted`` says how: "INTERRUPTED after 10 s of 60 s planned") adds a
     ``run completed its planned time`` case in error, so a CI system never shows it as a full pass.
     """
-    failures = sum(not v.passed and not (interrupted and unmeasured(v)) for v in verdicts)
+    failures = sum(failed(v, interrupted=bool(interrupted)) for v in verdicts)
+    skipped = sum(not v.passed for v in verdicts) - failures
     errors = 1 if interrupted else 0
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<testsuites><testsuite name={quoteattr("loadsim " + suite)} tests="{len(verdicts) + errors}" '
-        f'failures="{failures}" errors="{errors}" time="{duration_s:.3f}">',
+        f'failures="{failures}" errors="{errors}" skipped="{skipped}" time="{duration_s:.3f}">',
     ]
     if interrupted:
         case = f'  <testcase classname={quoteattr("loadsim.run." + suite)} name="run completed its planned time"'
@@ -205,8 +221,8 @@ def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float, interru
         case = f"  <testcase classname={quoteattr('loadsim.slo.' + suite)} name={quoteattr(v.name)}"
         if v.passed:
             lines.append(case + "/>")
-        elif interrupted and unmeasured(v):
-            lines.append(f'{case}><skipped message="not measured: interrupted before any answer"/></testcase>')
+        elif not failed(v, interrupted=bool(interrupted)):
+            lines.append(f'{case}><skipped message="not measured: interrupted, nothing to judge by"/></testcase>')
         else:
             message = f"actual {v.show(v.actual)} against threshold {v.show(v.threshold)}"
             lines.append(f"{case}><failure message={quoteattr(message)}>{escape(str(v))}</failure></testcase>")

@@ -17,7 +17,7 @@ import orjson
 from simulator.errors import HarnessError
 from simulator.report.format import num
 from simulator.report.outcome import interruption, mock_caps, mock_warnings, replay_line, result_of, stage_span
-from simulator.report.slo import Verdict, junit_xml, unmeasured, verdict_word
+from simulator.report.slo import Verdict, failed, junit_xml, verdict_word
 from simulator.scenario import DEFAULT_EVENT_NAMES
 
 if TYPE_CHECKING:  # simulator.loadtest imports this module (through hooks): types only, no cycle
@@ -342,7 +342,7 @@ def verdict_line(
     differences = list((reconciliation or {}).get("differences") or [])
     # Completion first: a target that stopped answering explains the SLOs that measured nothing.
     for v in sorted(verdicts, key=lambda v: not is_completion(v)):
-        if v.passed or (interrupted and unmeasured(v)):
+        if not failed(v, interrupted=interrupted):
             continue
         if v.name.startswith("reconciliation") and differences:
             reasons.append("reconciliation: " + differences[0])
