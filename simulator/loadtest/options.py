@@ -30,12 +30,16 @@ def seed(text: str) -> int:
     return value
 
 
-def think_scale(text: str) -> float:
-    """``--think-scale`` as a scenario's ``think_time_scale`` may be (a negative wait is no wait)."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def think_scale(text: str) -> float:
+    """``--think-scale`` as a scenario's ``think_time_scale`` may be (a negative wait is no wait)."""
+    value = _number(text)
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a value of at least 0, got {text}")
     return value
@@ -43,10 +47,7 @@ def think_scale(text: str) -> float:
 
 def rate(text: str) -> float:
     """``--rate`` as the open model's scheduler can keep it (a scenario's load.rate is held the same)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not 0 < value <= MAX_RATE:  # nan too
         raise argparse.ArgumentTypeError(
             f"expected a number above 0 and at most {MAX_RATE:,.0f} arrivals/s, got {text}"
@@ -56,10 +57,7 @@ def rate(text: str) -> float:
 
 def rate_cap(text: str) -> float:
     """``--rate-cap``: the most requests per second against a real target; inf would be no cap at all."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
     return value
@@ -77,10 +75,7 @@ def app_id(text: str) -> str:
 def speed(text: str) -> float:
     """Replay's ``--speed``: 0 sends as fast as the target answers, else simulated seconds per real
     second. nan and inf are no speed (both were taken as 0); a negative one runs time backwards."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(
             "expected 0 (as fast as the target answers) or simulated seconds per real second, "
