@@ -248,7 +248,7 @@ def claim_folder(out_dir: Path, flag: str) -> None:
     if out_dir.is_dir():
         # .runs-* are the generator's own temporary runs (a killed run's are removed by _runs_folder).
         names = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith(".runs-"))
-        if names and not {DATASET_MARK, "summary.json", SHARD_MANIFEST} & set(names):
+        if names and not (DATASET_MARK in names or _written_before_the_mark(out_dir)):
             shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
             raise OptionError(
                 f"{flag} {out_dir} holds files and is not a dataset folder ({shown}): generate into a new or "
@@ -256,6 +256,19 @@ def claim_folder(out_dir: Path, flag: str) -> None:
             )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / DATASET_MARK).write_text("A folder loadsim generate writes into (and may overwrite).\n")
+
+
+def _written_before_the_mark(out_dir: Path) -> bool:
+    """A dataset's summary.json or a shard's shard.json from before the mark: not any summary.json (a
+    load test's report folder has one)."""
+    for name, key in (("summary.json", "dataset"), (SHARD_MANIFEST, "kind")):
+        try:
+            document = orjson.loads((out_dir / name).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if isinstance(document, dict) and key in document:
+            return True
+    return False
 
 
 def _runs_folder(out_dir: Path) -> Path:

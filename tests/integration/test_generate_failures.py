@@ -310,3 +310,17 @@ def test_a_dataset_folder_is_written_again_and_keeps_what_the_user_added(tmp_pat
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "data" / "summary.json").is_file()
     assert (tmp_path / "data" / "notes.txt").read_text() == "kept\n"
+
+
+def test_a_load_test_report_folder_is_not_taken_for_a_dataset(tmp_path: Path) -> None:
+    """A run's report folder has a summary.json too (its verdict). Before: ``generate --out
+    reports/<run>`` took it for an old dataset's, wrote over its README-less folder and deleted the
+    report's summary.json, exit 0."""
+    report = tmp_path / "reports" / "20261203-101500-smoke"
+    report.mkdir(parents=True)
+    files = {"summary.json": '{"schema_version": 1, "result": "PASSED"}\n', "junit.xml": "<testsuites/>\n"}
+    for name, text in files.items():
+        (report / name).write_text(text)
+    done = loadsim(tmp_path, "generate", "smoke", "--out", str(report), "--users", "8", "--days", "1")
+    assert done.returncode == 2 and "holds files and is not a dataset folder" in done.stderr, done.stderr
+    assert {p.name: p.read_text() for p in report.iterdir()} == files, "nothing written, nothing removed"
