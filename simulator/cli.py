@@ -499,7 +499,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     try:
         return _generate_or_merge(args)
     except KeyboardInterrupt:
-        sys.stderr.write("\nloadsim: interrupted: no dataset was written (summary.json is absent)\n")
+        sys.stderr.write(f"\nloadsim: interrupted: {_NOTHING_WRITTEN}\n")
         raise
 
 
@@ -598,7 +598,11 @@ def _dataset_failed(problem: str) -> int:
 def _os_problem(exc: OSError, out: Path | None) -> str:
     """A file system's refusal (full disk, read-only, a file where a folder should be), naming the path."""
     where = exc.filename if exc.filename is not None else out
-    return f"cannot write {where}: {exc.strerror or exc}; no dataset was written (summary.json is absent)"
+    return f"cannot write {where}: {exc.strerror or exc}; {_NOTHING_WRITTEN}"
+
+
+#: A generate or --merge that failed or was stopped: its files were staged and never moved in (writer.publish).
+_NOTHING_WRITTEN = "no dataset was written (a dataset already in the folder is as it was)"
 
 
 def _wrote(out: Path, summary: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import gzip
+import os
 import shutil
 import sys
 import tempfile
@@ -47,7 +48,7 @@ from simulator.dataset.shards import (
 from simulator.dataset.stats import Stats, conversion_table
 from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario
 
-__all__ = ["finish_dataset", "generate", "merge"]
+__all__ = ["finish_dataset", "generate", "merge", "publish"]
 
 
 class _GzipOut(gzip.GzipFile):
@@ -185,10 +186,6 @@ def generate(
     n = len(gen.population)
     low, high = (0, n) if shard is None else shard_range(n, *shard)
     head = _head(gen, sc, ref=ref, start=first, days=n_days, table_format=table_format, suffix=suffix)
-    # summary.json marks a finished dataset (read_summary), shard.json a finished shard: one from an
-    # earlier run must not vouch for files this run may leave half-written if it fails.
-    (out_dir / "summary.json").unlink(missing_ok=True)
-    (out_dir / SHARD_MANIFEST).unlink(missing_ok=True)
     workers = max(1, min(jobs or usable_cpus(), high - low))
     tmp = _runs_folder(out_dir)
     try:
@@ -217,8 +214,10 @@ def generate(
         bar.close()
         if shard is not None:
             # A shard keeps its records sorted (one run) and its devices' rows for --merge to finish.
+            staging = tmp / "out"
+            staging.mkdir()
             write_shard(
-                out_dir,
+                staging,
                 runs,
                 parts,
                 head=head,
@@ -230,8 +229,9 @@ def generate(
                 devices=n,
                 fingerprint=scenario_fingerprint(sc),
             )
+            publish(staging, out_dir, last=SHARD_MANIFEST)
             return {**head, "shard": {"index": shard[0], "count": shard[1], "low": low, "high": high}}
-        return finish_dataset(out_dir, runs, parts, head=head, stats=gen.stats, progress=bar)
+        return finish_dataset(out_dir, tmp, runs, parts, head=head, stats=gen.stats, progress=bar)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -281,25 +281,26 @@ def _runs_folder(out_dir: Path) -> Path:
 
 
 def finish_dataset(
-    out_dir: Path, runs: Runs, parts: list[Path], *, head: dict[str, Any], stats: Stats, progress: Progress
+    out_dir: Path,
+    tmp: Path,
+    runs: Runs,
+    parts: list[Path],
+    *,
+    head: dict[str, Any],
+    stats: Stats,
+    progress: Progress,
 ) -> dict[str, Any]:
     """The dataset's files from its sorted runs and its devices' rows (``parts``, in device order):
-    what one run, ``--jobs`` and ``--merge`` all end with, so they write the same bytes."""
-    try:
-        return _finish_dataset(out_dir, runs, parts, head=head, stats=stats, progress=progress)
-    except BaseException:
-        # A full disk, a damaged shard, Ctrl-C: the half-written files go (they would keep the disk
-        # full), and summary.json is already absent, so nothing is left looking like a dataset.
-        files = head["dataset"]["files"]
-        for name in (
-            files["devices_table"],
-            files["events_table"],
-            *files["requests"].values(),
-            ".devices.csv",
-            ".events.csv",
-        ):
-            (out_dir / name).unlink(missing_ok=True)
-        raise
+    what one run, ``--jobs`` and ``--merge`` all end with, so they write the same bytes.
+
+    Written in ``tmp`` (the run's temporary folder, which its caller removes), then moved into
+    ``out_dir``: a full disk, a damaged shard or Ctrl-C on the way leaves a dataset already there
+    whole, and nothing half-written beside it."""
+    staging = tmp / "out"
+    staging.mkdir()
+    summary = _finish_dataset(staging, runs, parts, head=head, stats=stats, progress=progress)
+    publish(staging, out_dir, last="summary.json")
+    return summary
 
 
 #: Every file a dataset of any format writes, by name (its README and summary.json aside).
@@ -310,18 +311,28 @@ _LAYOUT_FILES = frozenset(
 ) | frozenset(f"requests/{ep}.jsonl{gz}" for ep in ENDPOINT_NAMES for gz in ("", ".gz"))
 
 
+def publish(staging: Path, out_dir: Path, *, last: str) -> None:
+    """Move what ``staging`` holds into ``out_dir``, ``last`` (the file that says it is finished) last.
+
+    Renames on one disk, so this takes a moment, whatever the size. Before the first, the markers of
+    what the folder held (summary.json, shard.json) go, so that a crash in that moment leaves no file
+    vouching for a mix; and the tables of another format go, where a reader (DuckDB's
+    read_csv('events.csv')) would take them for this dataset's."""
+    new = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+    for name in ("summary.json", SHARD_MANIFEST, *(_LAYOUT_FILES - new)):
+        (out_dir / name).unlink(missing_ok=True)
+    for name in [*sorted(new - {last}), last]:
+        (out_dir / name).parent.mkdir(exist_ok=True)
+        os.replace(staging / name, out_dir / name)
+
+
 def _finish_dataset(
     out_dir: Path, runs: Runs, parts: list[Path], *, head: dict[str, Any], stats: Stats, progress: Progress
 ) -> dict[str, Any]:
     d = head["dataset"]
     table_format, gzip_output = d["table_format"], d["gzip"]
     suffix = ".gz" if gzip_output else ""
-    (out_dir / "summary.json").unlink(missing_ok=True)
-    # A dataset written here before in another --format or --gzip: its tables must not sit beside
-    # these, where a reader (DuckDB's read_csv('events.csv')) would take them for this one's.
-    for name in _LAYOUT_FILES:
-        (out_dir / name).unlink(missing_ok=True)
-    (out_dir / "requests").mkdir(exist_ok=True)
+    (out_dir / "requests").mkdir()
     # Devices are played (and written) as CSV; Parquet and JSONL datasets get theirs converted.
     devices_path = out_dir / (f"devices.csv{suffix}" if table_format == "csv" else ".devices.csv")
     with open_out(devices_path, gzip_output and table_format == "csv") as dev_out:
@@ -363,7 +374,6 @@ def merge(
         )
     bar = Progress((sys.stderr.isatty() if progress is None else progress) and not quiet)
     claim_folder(out_dir, "--merge")
-    (out_dir / "summary.json").unlink(missing_ok=True)
     stats = Stats(int(head["dataset"]["days"]))
     for shard in checked:
         stats.merge(shard.stats)
@@ -373,12 +383,13 @@ def merge(
         runs.files = [s.records for s in checked]
         runs.keep = set(runs.files)  # the shards' own files: read, never deleted
         try:
-            return finish_dataset(out_dir, runs, [s.device_rows for s in checked], head=head, stats=stats, progress=bar)
+            parts = [s.device_rows for s in checked]
+            return finish_dataset(out_dir, tmp, runs, parts, head=head, stats=stats, progress=bar)
         except RunError as exc:
-            # Sizes matched, contents did not: summary.json was removed first, so no dataset looks finished.
+            # Sizes matched, contents did not: found while writing the staged files, before any was moved.
             raise DatasetError(
-                f"--merge: a shard's {SHARD_RECORDS} cannot be read ({exc}); no dataset "
-                "was written: copy the shard folders again, or generate the shards again"
+                f"--merge: a shard's {SHARD_RECORDS} cannot be read ({exc}); nothing was written to "
+                f"{out_dir}: copy the shard folders again, or generate the shards again"
             ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from simulator.dataset import check_dataset
 from simulator.dataset.writer import DATASET_MARK
 from tests.conftest import loadsim, subprocess_env
 from tests.integration.faults import small_disk
@@ -324,3 +325,57 @@ def test_a_load_test_report_folder_is_not_taken_for_a_dataset(tmp_path: Path) ->
     done = loadsim(tmp_path, "generate", "smoke", "--out", str(report), "--users", "8", "--days", "1")
     assert done.returncode == 2 and "holds files and is not a dataset folder" in done.stderr, done.stderr
     assert {p.name: p.read_text() for p in report.iterdir()} == files, "nothing written, nothing removed"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("how", ["generate", "merge"])
+def test_a_stop_while_writing_over_a_dataset_leaves_it_whole(tmp_path: Path, how: str) -> None:
+    """Regenerating is how a dataset is remade, so a stop midway (Ctrl-C, a Job's pod stopped) must
+    not cost the one already there. Before: its summary.json went at the start, so the folder no
+    longer read as a dataset, and the message said none was written; one stopped while writing
+    lost its tables too."""
+    out = tmp_path / "d"
+    small = ["smoke", "--users", "20", "--days", "1", "--quiet"]
+    assert loadsim(tmp_path, "generate", *small, "--out", str(out)).returncode == 0
+    before = _files(out)
+    big = ["ecommerce", "--users", "20000", "--days", "14", "--quiet"]
+    if how == "merge":
+        shard = tmp_path / "shard"
+        assert loadsim(tmp_path, "generate", *big, "--shard", "0/1", "--out", str(shard)).returncode == 0
+        command = ["generate", "--merge", str(out), str(shard), "--quiet"]
+    else:
+        command = ["generate", *big, "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", *command],
+        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    # Into the writing of the new files (a merge goes there at once; a run after its devices), or
+    # past the moment a stop would cost the old dataset its summary.json.
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(out.glob(".runs-*/out/requests/*")) or not (out / "summary.json").exists():
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "finished before the signal: make the dataset bigger"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "a dataset already in the folder is as it was" in err and "Traceback" not in err, err
+    assert _files(out) == before
+    check_dataset(out)  # still a whole dataset, as replay reads it
+
+
+def test_a_full_disk_while_writing_over_a_dataset_leaves_it_whole(disk: Path) -> None:
+    """The new dataset is written beside the old one, so a disk that cannot hold both refuses the new
+    one. Before: the old one's summary.json and tables were deleted, and the disk left without either."""
+    out = disk / "d"
+    small = ["smoke", "--users", "20", "--days", "1", "--quiet"]
+    assert loadsim(disk.parent, "generate", *small, "--out", str(out)).returncode == 0
+    before = _files(out)
+    done = loadsim(disk.parent, "generate", "ecommerce", "--out", str(out), "--users", "2000", "--days", "3", "--quiet")
+    one_line_error(done, "No space left on device", "a dataset already in the folder is as it was")
+    assert _files(out) == before
+    assert not list(out.glob(".runs-*")), "the staged files keep the disk full"
