@@ -130,11 +130,14 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_auth",
         "_body",
+        "_chunks",
         "_clen",
         "_conn",
         "_ct",
         "_declined",
+        "_done",
         "_expect",
+        "_framing",
         "_head",
         "_head_began",
         "_headbuf",
@@ -183,6 +186,12 @@ class HttpProtocol(asyncio.Protocol):
         self._ua: bytes | None = None
         self._body: list[bytes] = []
         self._size = 0
+        #: The current body's chunks so far, and its bytes received after the packet of its head:
+        #: what is not data (chunk sizes, extensions, trailers) is bounded by them (see ``_framing_check``).
+        self._chunks = 0
+        self._framing = 0
+        #: Requests read whole on this connection (tells whether a packet held the end of one).
+        self._done = 0
         self._clen = -1
         self._expect = False
         #: A Connection header was seen; the answer must say keep-alive (an HTTP/1.0 keep-alive request).
@@ -231,10 +240,13 @@ class HttpProtocol(asyncio.Protocol):
             if ready is None:
                 return
             data = ready
+        in_body, done = self._in_body, self._done
         # Bounded: each declined upgrade consumes its head from ``data`` (see ``_decline_upgrade``).
         while True:
             try:
                 self.parser.feed_data(data)
+                if in_body and self._in_body and done == self._done:
+                    self._framing_check(len(data))
             except httptools.HttpParserCallbackError as exc:
                 refusal = exc.__context__
                 if isinstance(refusal, _Refuse):
@@ -326,6 +338,10 @@ class HttpProtocol(asyncio.Protocol):
             )
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_body:
+            # A trailer field: never merged into the header section (RFC 9110 §6.5.1), so a trailing
+            # CL-User-Agent or Content-Type does not stand in for the header; bounded by _framing_check.
+            return
         n = name.lower()
         if n == b"content-type":
             self._ct = value
@@ -360,6 +376,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._expect and not self._queue and not self.closed:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
             self._expect = False  # once: a declined upgrade's head is parsed twice
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -396,6 +415,8 @@ class HttpProtocol(asyncio.Protocol):
             -1,
             False,
         )
+        self._done += 1
+        self._chunks = self._framing = 0
         self.app.handle(self, method, url, ct, ua, body)
         # After handling: the admin API reads them during ``handle``; the rare ones only when sent.
         self._host = None
@@ -420,6 +441,23 @@ class HttpProtocol(asyncio.Protocol):
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
     # --- limits and timeouts ----------------------------------------------------------------
+
+    def _framing_check(self, received: int) -> None:
+        """Count a packet read wholly inside a body: past ``max_header_bytes`` of bytes that are not
+        data (chunk extensions, zero-padded sizes, trailers) beyond 32 a chunk, a 431. Without it, a
+        chunked body's framing is read without end: only its data counts towards ``max_body``. The
+        packet of the head is not counted (where its head ends is not known here): one read at most."""
+        self._framing += received
+        limits = self.app.limits
+        if self._framing - self._size > limits.max_header_bytes + 32 * self._chunks:
+            self._refuse(
+                _Refuse(
+                    431,
+                    "headers_too_large",
+                    f"chunked framing (chunk extensions, trailer section) larger than {limits.max_header_bytes} "
+                    "bytes (loadsim mock --max-header-bytes)",
+                )
+            )
 
     def _head_too_large(self, head: bytes | bytearray) -> None:
         limits = self.app.limits

@@ -1,0 +1,98 @@
+"""The mock's HTTP/1.1 framing against hostile shapes (RFC 9110/9112), over raw sockets on loopback."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from simulator.mock import MockServer
+from simulator.mock.limits import Limits
+from tests.integration import mock_support as ms
+
+pytestmark = pytest.mark.integration
+
+#: A small head limit, so that a trailer section past it is cheap to send.
+HEAD_LIMIT = 4096
+EVENT = orjson.dumps(ms.event(who=1))
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockServer]:
+    with MockServer(seed=1, limits=Limits(max_header_bytes=HEAD_LIMIT)) as server:
+        yield server
+
+
+def _chunked(headers: dict[str, str], trailer: bytes = b"") -> bytes:
+    """A chunked POST of one event to the events endpoint; ``trailer`` is its trailer section's lines."""
+    head = ms.raw_request("POST", ms.PATHS["events"], {**headers, "Transfer-Encoding": "chunked"}, content_length=False)
+    return head + b"%x\r\n%s\r\n0\r\n%s\r\n" % (len(EVENT), EVENT, trailer)
+
+
+def _streamed(mock: MockServer, first: bytes, rest: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``first``, then ``rest`` in packets of its own (as a client streaming it); the answer."""
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        sock.sendall(first)
+        time.sleep(0.2)  # the mock reads the first packet alone (the head's packet is not counted)
+        for i in range(0, len(rest), 1024):
+            sock.sendall(rest[i : i + 1024])
+        return ms.read_response(sock.makefile("rb"))
+
+
+def _message(payload: bytes) -> str:
+    message: str = orjson.loads(payload)["validation_error"]["error_message"]
+    return message
+
+
+def test_a_trailer_field_stands_in_for_no_header(mock: MockServer) -> None:
+    # RFC 9110 §6.5.1: a trailer field is not merged into the header section. Before, a
+    # CL-User-Agent sent only as a trailer was taken as the header (a 200 for a request a
+    # collector refuses), and a trailing Content-Type replaced the one in the head (a 415).
+    before = mock.stats()["accepted"]["events"]
+    no_ua = {"Content-Type": "application/json"}
+    [(status, _, payload)] = ms.exchange(mock.url, _chunked(no_ua, b"CL-User-Agent: " + ms.UA.encode() + b"\r\n"))
+    assert status == 400 and "missing CL-User-Agent" in _message(payload)
+    [(status, _, payload)] = ms.exchange(mock.url, _chunked(ms.HEADERS, b"Content-Type: text/plain\r\n"))
+    assert status == 200, payload
+    assert mock.stats()["accepted"]["events"] == before + 1
+
+
+def test_a_trailer_section_past_the_header_limit_gets_431_and_nothing_is_stored(mock: MockServer) -> None:
+    # Before: trailers were not counted at all; 16 MiB of them got a 200 (and a stream of them
+    # kept the connection, unsheddable, for as long as the client liked).
+    before = mock.stats()
+    request = _chunked(ms.HEADERS, b"X-Pad: %s\r\n" % (b"a" * 100) * (4 * HEAD_LIMIT // 100))
+    head, end, trailers = request.partition(b"\r\n0\r\n")
+    status, headers, payload = _streamed(mock, head + end, trailers)
+    assert status == 431 and headers["connection"] == "close"
+    assert "trailer section" in _message(payload) and f"larger than {HEAD_LIMIT} bytes" in _message(payload)
+    after = mock.stats()
+    assert after["accepted"]["events"] == before["accepted"]["events"]
+    assert (
+        after["rejections_by_reason"]["headers_too_large"]
+        == before["rejections_by_reason"].get("headers_too_large", 0) + 1
+    )
+    # A trailer section within the limit is fine, and so is the connection after it.
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        sock.sendall(_chunked(ms.HEADERS, b"X-Checksum: 1\r\n") * 2)
+        f = sock.makefile("rb")
+        assert [ms.read_response(f)[0] for _ in range(2)] == [200, 200]
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"1;ext=" + b"a" * (4 * HEAD_LIMIT) + b"\r\nx\r\n", b"0" * (4 * HEAD_LIMIT) + b"1\r\nx\r\n"],
+    ids=["chunk-extension", "zeros-in-a-chunk-size"],
+)
+def test_chunk_framing_past_the_header_limit_gets_431(mock: MockServer, framing: bytes) -> None:
+    # Before: only a chunk's data counted towards a limit; framing around it (extensions, a size
+    # padded with zeros) was read without end, a 400 only once the client chose to stop.
+    head = ms.raw_request(
+        "POST", ms.PATHS["events"], {**ms.HEADERS, "Transfer-Encoding": "chunked"}, content_length=False
+    )
+    status, _, payload = _streamed(mock, head, framing)
+    assert status == 431, payload
+    assert f"larger than {HEAD_LIMIT} bytes" in _message(payload)
