@@ -353,6 +353,8 @@ class HttpProtocol(asyncio.Protocol):
             except ValueError:  # httptools itself refuses a malformed one (a try is cheaper than suppress())
                 self._clen = -1
         elif n == b"host":
+            if self._host is not None:  # RFC 9112 §3.2; which one would a proxy in front have read?
+                raise _Refuse(400, "malformed_http", "malformed HTTP request: more than one Host header")
             self._host = value
         elif n == b"expect" and value.lower() == b"100-continue":
             self._expect = True
@@ -370,6 +372,10 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_body = True
         self._head_began = None
+        if self._host is None and self.parser.get_http_version() not in ("1.0", "0.9"):
+            raise _Refuse(
+                400, "malformed_http", "malformed HTTP request: missing Host header (every HTTP/1.1 request has one)"
+            )
         if self._clen > self.app.max_body:
             limit = self.app.max_body
             raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")

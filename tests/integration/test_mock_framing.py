@@ -96,3 +96,43 @@ def test_chunk_framing_past_the_header_limit_gets_431(mock: MockServer, framing:
     status, _, payload = _streamed(mock, head, framing)
     assert status == 431, payload
     assert f"larger than {HEAD_LIMIT} bytes" in _message(payload)
+
+
+def _event_request(host_lines: bytes, version: bytes = b"1.1") -> bytes:
+    request = ms.raw_request("POST", ms.PATHS["events"], None, EVENT)
+    request = request.replace(b"Host: 127.0.0.1\r\n", host_lines, 1)
+    return request.replace(b" HTTP/1.1\r\n", b" HTTP/" + version + b"\r\n", 1)
+
+
+@pytest.mark.parametrize(
+    ("host_lines", "says"),
+    [(b"", "missing Host header"), (b"Host: 127.0.0.1\r\nHost: example.com\r\n", "more than one Host header")],
+    ids=["no-host", "two-hosts"],
+)
+def test_an_http11_request_without_exactly_one_host_gets_400_naming_it(
+    mock: MockServer, host_lines: bytes, says: str
+) -> None:
+    # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header or
+    # with more than one (two are a request-smuggling shape: proxies disagree on which wins).
+    # Before: both got a 200 and were stored, where a real collector's front end refuses them.
+    before = mock.stats()
+    [(status, headers, payload)] = ms.exchange(mock.url, _event_request(host_lines))
+    assert status == 400, payload
+    assert says in _message(payload) and headers["connection"] == "close"
+    after = mock.stats()
+    assert after["accepted"]["events"] == before["accepted"]["events"]
+    assert after["rejected"]["events"] == before["rejected"]["events"] + 1
+
+
+def test_two_hosts_do_not_pass_the_admin_apis_host_check(mock: MockServer) -> None:
+    # Before: the last Host was the one checked, so a foreign first one was served.
+    request = b"GET /_admin/stats HTTP/1.1\r\nHost: rebound.example\r\nHost: 127.0.0.1\r\n\r\n"
+    [(status, _, payload)] = ms.exchange(mock.url, request)
+    assert status == 400 and "more than one Host header" in _message(payload)
+
+
+def test_an_http10_request_needs_no_host(mock: MockServer) -> None:
+    before = mock.stats()["accepted"]["events"]
+    [(status, _, payload)] = ms.exchange(mock.url, _event_request(b"", b"1.0"))
+    assert status == 200, payload
+    assert mock.stats()["accepted"]["events"] == before + 1
