@@ -51,6 +51,7 @@ _REASONS = {
     429: b"Too Many Requests",
     431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
+    501: b"Not Implemented",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
     504: b"Gateway Timeout",
@@ -375,6 +376,16 @@ class HttpProtocol(asyncio.Protocol):
         if self._host is None and self.parser.get_http_version() not in ("1.0", "0.9"):
             raise _Refuse(
                 400, "malformed_http", "malformed HTTP request: missing Host header (every HTTP/1.1 request has one)"
+            )
+        te = self._te
+        if te is not None and te.strip().lower() != b"chunked":
+            # httptools takes "gzip, chunked" for chunked and would hand over the still-gzipped
+            # bytes as the body; RFC 9112 §6.1: a coding the server does not decode gets a 501.
+            shown = te.decode("latin-1")[:100]
+            raise _Refuse(
+                501,
+                "unsupported_transfer_coding",
+                f"Transfer-Encoding {shown!r} is not supported: send the body with chunked alone or a Content-Length",
             )
         if self._clen > self.app.max_body:
             limit = self.app.max_body

@@ -136,3 +136,31 @@ def test_an_http10_request_needs_no_host(mock: MockServer) -> None:
     [(status, _, payload)] = ms.exchange(mock.url, _event_request(b"", b"1.0"))
     assert status == 200, payload
     assert mock.stats()["accepted"]["events"] == before + 1
+
+
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate,chunked", "x-custom ,  chunked"])
+def test_a_transfer_coding_it_cannot_decode_gets_501_naming_it_and_nothing_is_stored(
+    mock: MockServer, coding: str
+) -> None:
+    # RFC 9112 §6.1: a coding the server does not understand gets a 501. Before: the coded bytes
+    # were read as if they were the body, so plain JSON labelled gzip was stored with a 200 (and
+    # real gzip got a 400 saying the body is "not valid UTF-8").
+    before = mock.stats()
+    request = _chunked(ms.HEADERS).replace(b"Transfer-Encoding: chunked", f"Transfer-Encoding: {coding}".encode())
+    [(status, headers, payload)] = ms.exchange(mock.url, request)
+    assert status == 501, payload
+    message = _message(payload)
+    assert f"Transfer-Encoding {coding!r}" in message and "chunked alone or a Content-Length" in message
+    assert headers["connection"] == "close"
+    after = mock.stats()
+    assert after["accepted"]["events"] == before["accepted"]["events"]
+    assert after["rejected"]["events"] == before["rejected"]["events"] + 1
+    assert after["rejections_by_reason"]["unsupported_transfer_coding"] == (
+        before["rejections_by_reason"].get("unsupported_transfer_coding", 0) + 1
+    )
+
+
+def test_chunked_alone_in_any_case_is_served(mock: MockServer) -> None:
+    request = _chunked(ms.HEADERS).replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: Chunked")
+    [(status, _, payload)] = ms.exchange(mock.url, request)
+    assert status == 200, payload
