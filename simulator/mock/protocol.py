@@ -55,7 +55,10 @@ _REASONS = {
     502: b"Bad Gateway",
     503: b"Service Unavailable",
     504: b"Gateway Timeout",
+    505: b"HTTP Version Not Supported",
 }
+#: The answer to HTTP/2 (a request line, or the preface of a client with prior knowledge).
+_HTTP2 = ("http_version_not_supported", "HTTP/2 is not spoken here: the loadsim mock speaks HTTP/1.1 (and 1.0)")
 
 
 def response(
@@ -269,7 +272,10 @@ class HttpProtocol(asyncio.Protocol):
                 if not self._queue:
                     self._close()
             except httptools.HttpParserError as exc:
-                self._bad_request(f"malformed HTTP request: {exc}")
+                if self.parser.get_method() == b"PRI":  # the HTTP/2 preface: "PRI * HTTP/2.0"
+                    self._refuse(_Refuse(505, *_HTTP2))
+                else:
+                    self._bad_request(f"malformed HTTP request: {exc}")
             return
 
     def _decline_upgrade(self, data: bytes, offset: int) -> bytes | None:
@@ -373,7 +379,10 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_body = True
         self._head_began = None
-        if self._host is None and self.parser.get_http_version() not in ("1.0", "0.9"):
+        version = self.parser.get_http_version()
+        if version != "1.1" and version != "1.0" and version != "0.9":  # httptools lets "2.0" through
+            raise _Refuse(505, *_HTTP2)
+        if self._host is None and version == "1.1":
             raise _Refuse(
                 400, "malformed_http", "malformed HTTP request: missing Host header (every HTTP/1.1 request has one)"
             )

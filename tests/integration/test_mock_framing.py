@@ -164,3 +164,22 @@ def test_chunked_alone_in_any_case_is_served(mock: MockServer) -> None:
     request = _chunked(ms.HEADERS).replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: Chunked")
     [(status, _, payload)] = ms.exchange(mock.url, request)
     assert status == 200, payload
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        _event_request(b"Host: 127.0.0.1\r\n", b"2.0"),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",  # HTTP/2 with prior knowledge (OkHttp's H2_PRIOR_KNOWLEDGE)
+    ],
+    ids=["http2-request-line", "http2-preface"],
+)
+def test_http2_gets_505_saying_the_mock_speaks_http11(mock: MockServer, request_bytes: bytes) -> None:
+    # RFC 9110 §15.6.6: a major version the server does not support gets a 505. Before: an
+    # "HTTP/2.0" request line was served (and its event stored) as if it were HTTP/1.x, and the
+    # HTTP/2 preface got a 400 "malformed HTTP request: Pause on PRI/Upgrade".
+    before = mock.stats()["accepted"]["events"]
+    [(status, headers, payload)] = ms.exchange(mock.url, request_bytes)
+    assert status == 505, payload
+    assert "speaks HTTP/1.1" in _message(payload) and headers["connection"] == "close"
+    assert mock.stats()["accepted"]["events"] == before
