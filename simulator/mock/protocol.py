@@ -399,7 +399,8 @@ class HttpProtocol(asyncio.Protocol):
         if self._clen > self.app.max_body:
             limit = self.app.max_body
             raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
-        if self._expect and not self._queue and not self.closed:
+        # An HTTP/1.0 client knows no 1xx: its expectation is ignored (RFC 9110 §10.1.1).
+        if self._expect and version == "1.1" and not self._queue and not self.closed:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
             self._expect = False  # once: a declined upgrade's head is parsed twice
 

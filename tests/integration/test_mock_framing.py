@@ -183,3 +183,13 @@ def test_http2_gets_505_saying_the_mock_speaks_http11(mock: MockServer, request_
     assert status == 505, payload
     assert "speaks HTTP/1.1" in _message(payload) and headers["connection"] == "close"
     assert mock.stats()["accepted"]["events"] == before
+
+
+def test_an_http10_request_gets_no_100_continue(mock: MockServer) -> None:
+    # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored (an
+    # HTTP/1.0 client knows no 1xx and takes the first answer for the final one). Before: it got
+    # "HTTP/1.1 100 Continue" first, then the 200.
+    request = _event_request(b"Host: 127.0.0.1\r\nExpect: 100-continue\r\n", b"1.0")
+    head, _, body = request.partition(b"\r\n\r\n")
+    status, _, payload = _streamed(mock, head + b"\r\n\r\n", body)
+    assert status == 200, payload
