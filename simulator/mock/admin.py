@@ -467,6 +467,15 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
     if route == "/events":
         return _events(app, query)
     if route == "/reset":
+        # The one call that cannot be undone: a body it cannot read is a request gone wrong, not a reset.
+        if body.strip():
+            usage = "POST /_admin/reset takes no parameters: send no body, or {}"
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                return _problem(400, f"body is not valid JSON: {exc}; {usage}")
+            if data != {}:
+                return _problem(400, f"{usage}; got {body[:100].decode('utf-8', 'replace')!r}")
         app.reset()
         return _json(200, {"reset": True})
     if route == "/refuse":

@@ -51,10 +51,14 @@ _REASONS = {
     429: b"Too Many Requests",
     431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
+    501: b"Not Implemented",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
     504: b"Gateway Timeout",
+    505: b"HTTP Version Not Supported",
 }
+#: The answer to HTTP/2 (a request line, or the preface of a client with prior knowledge).
+_HTTP2 = ("http_version_not_supported", "HTTP/2 is not spoken here: the loadsim mock speaks HTTP/1.1 (and 1.0)")
 
 
 def response(
@@ -130,11 +134,14 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_auth",
         "_body",
+        "_chunks",
         "_clen",
         "_conn",
         "_ct",
         "_declined",
+        "_done",
         "_expect",
+        "_framing",
         "_head",
         "_head_began",
         "_headbuf",
@@ -183,6 +190,12 @@ class HttpProtocol(asyncio.Protocol):
         self._ua: bytes | None = None
         self._body: list[bytes] = []
         self._size = 0
+        #: The current body's chunks so far, and its bytes received after the packet of its head:
+        #: what is not data (chunk sizes, extensions, trailers) is bounded by them (see ``_framing_check``).
+        self._chunks = 0
+        self._framing = 0
+        #: Requests read whole on this connection (tells whether a packet held the end of one).
+        self._done = 0
         self._clen = -1
         self._expect = False
         #: A Connection header was seen; the answer must say keep-alive (an HTTP/1.0 keep-alive request).
@@ -231,10 +244,13 @@ class HttpProtocol(asyncio.Protocol):
             if ready is None:
                 return
             data = ready
+        in_body, done = self._in_body, self._done
         # Bounded: each declined upgrade consumes its head from ``data`` (see ``_decline_upgrade``).
         while True:
             try:
                 self.parser.feed_data(data)
+                if in_body and self._in_body and done == self._done:
+                    self._framing_check(len(data))
             except httptools.HttpParserCallbackError as exc:
                 refusal = exc.__context__
                 if isinstance(refusal, _Refuse):
@@ -256,7 +272,10 @@ class HttpProtocol(asyncio.Protocol):
                 if not self._queue:
                     self._close()
             except httptools.HttpParserError as exc:
-                self._bad_request(f"malformed HTTP request: {exc}")
+                if self.parser.get_method() == b"PRI":  # the HTTP/2 preface: "PRI * HTTP/2.0"
+                    self._refuse(_Refuse(505, *_HTTP2))
+                else:
+                    self._bad_request(f"malformed HTTP request: {exc}")
             return
 
     def _decline_upgrade(self, data: bytes, offset: int) -> bytes | None:
@@ -326,6 +345,10 @@ class HttpProtocol(asyncio.Protocol):
             )
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_body:
+            # A trailer field: never merged into the header section (RFC 9110 §6.5.1), so a trailing
+            # CL-User-Agent or Content-Type does not stand in for the header; bounded by _framing_check.
+            return
         n = name.lower()
         if n == b"content-type":
             self._ct = value
@@ -337,6 +360,8 @@ class HttpProtocol(asyncio.Protocol):
             except ValueError:  # httptools itself refuses a malformed one (a try is cheaper than suppress())
                 self._clen = -1
         elif n == b"host":
+            if self._host is not None:  # RFC 9112 §3.2; which one would a proxy in front have read?
+                raise _Refuse(400, "malformed_http", "malformed HTTP request: more than one Host header")
             self._host = value
         elif n == b"expect" and value.lower() == b"100-continue":
             self._expect = True
@@ -354,12 +379,33 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_body = True
         self._head_began = None
+        version = self.parser.get_http_version()
+        if version != "1.1" and version != "1.0" and version != "0.9":  # httptools lets "2.0" through
+            raise _Refuse(505, *_HTTP2)
+        if self._host is None and version == "1.1":
+            raise _Refuse(
+                400, "malformed_http", "malformed HTTP request: missing Host header (every HTTP/1.1 request has one)"
+            )
+        te = self._te
+        if te is not None and te.strip().lower() != b"chunked":
+            # httptools takes "gzip, chunked" for chunked and would hand over the still-gzipped
+            # bytes as the body; RFC 9112 §6.1: a coding the server does not decode gets a 501.
+            shown = te.decode("latin-1")[:100]
+            raise _Refuse(
+                501,
+                "unsupported_transfer_coding",
+                f"Transfer-Encoding {shown!r} is not supported: send the body with chunked alone or a Content-Length",
+            )
         if self._clen > self.app.max_body:
             limit = self.app.max_body
             raise _Refuse(413, "body_too_large", f"body larger than {limit} bytes; send one event per request")
-        if self._expect and not self._queue and not self.closed:
+        # An HTTP/1.0 client knows no 1xx: its expectation is ignored (RFC 9110 §10.1.1).
+        if self._expect and version == "1.1" and not self._queue and not self.closed:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
             self._expect = False  # once: a declined upgrade's head is parsed twice
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -396,6 +442,8 @@ class HttpProtocol(asyncio.Protocol):
             -1,
             False,
         )
+        self._done += 1
+        self._chunks = self._framing = 0
         self.app.handle(self, method, url, ct, ua, body)
         # After handling: the admin API reads them during ``handle``; the rare ones only when sent.
         self._host = None
@@ -420,6 +468,23 @@ class HttpProtocol(asyncio.Protocol):
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
     # --- limits and timeouts ----------------------------------------------------------------
+
+    def _framing_check(self, received: int) -> None:
+        """Count a packet read wholly inside a body: past ``max_header_bytes`` of bytes that are not
+        data (chunk extensions, zero-padded sizes, trailers) beyond 32 a chunk, a 431. Without it, a
+        chunked body's framing is read without end: only its data counts towards ``max_body``. The
+        packet of the head is not counted (where its head ends is not known here): one read at most."""
+        self._framing += received
+        limits = self.app.limits
+        if self._framing - self._size > limits.max_header_bytes + 32 * self._chunks:
+            self._refuse(
+                _Refuse(
+                    431,
+                    "headers_too_large",
+                    f"chunked framing (chunk extensions, trailer section) larger than {limits.max_header_bytes} "
+                    "bytes (loadsim mock --max-header-bytes)",
+                )
+            )
 
     def _head_too_large(self, head: bytes | bytearray) -> None:
         limits = self.app.limits

@@ -150,3 +150,25 @@ def test_an_events_query_it_cannot_honour_is_refused(mock: MockServer, query: st
     assert ms.post(ms.connect(mock.url), ms.PATHS["events"], ms.event(1))[0] == 200
     status, answer = call(mock.url, "GET", f"/_admin/events?{query}")
     assert (status, answer["validation_error"]["error_message"]) == (400, says), answer
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"garbage", "body is not valid JSON"),
+        (b'{"keep": true}', "takes no parameters"),
+        (b"[]", "takes no parameters"),
+    ],
+)
+def test_a_reset_with_a_malformed_body_forgets_nothing(mock: MockServer, body: bytes, says: str) -> None:
+    # Before: /_admin/reset never read its body: "garbage" (a script's request gone wrong) got a
+    # 200 and wiped every counter and stored row, the one admin call that cannot be undone.
+    assert ms.post(ms.connect(mock.url), ms.PATHS["events"], ms.event(1))[0] == 200
+    kept = mock.stats()["accepted"]["events"]
+    status, answer = call(mock.url, "POST", "/_admin/reset", body, JSON)
+    assert status == 400, answer
+    assert says in answer["validation_error"]["error_message"]
+    assert mock.stats()["accepted"]["events"] == kept
+    # An empty body and {} still reset, as the harness sends them.
+    for ok in (b"", b"{}"):
+        assert call(mock.url, "POST", "/_admin/reset", ok, JSON) == (200, {"reset": True})
