@@ -496,20 +496,51 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 def _cmd_generate(args: argparse.Namespace) -> int:
     # kill, a Job's pod stopped: the same as Ctrl-C, so the temporary runs go and nothing looks finished.
     signal.signal(signal.SIGTERM, _raise_terminated)
+    out = args.merge[0] if args.merge else args.out
+    before = _finished_mark(out)
     try:
-        return _generate_or_merge(args)
+        return _generate_or_merge(args, before)
     except KeyboardInterrupt:
-        sys.stderr.write(f"\nloadsim: interrupted: {_NOTHING_WRITTEN}\n")
+        sys.stderr.write(f"\nloadsim: interrupted: {_what_is_left(out, before)}\n")
         raise
 
 
-def _generate_or_merge(args: argparse.Namespace) -> int:
+def _finished_mark(out: Path | None) -> tuple[str, int, int] | None:
+    """The summary.json or shard.json that says ``out`` holds a finished dataset or shard (name, inode,
+    mtime): the same one after a failure means what was there is there still (writer.publish renames
+    a new one in, a new inode)."""
+    from simulator.dataset.shards import SHARD_MANIFEST
+
+    for name in ("summary.json", SHARD_MANIFEST):
+        try:
+            st = (out / name).stat() if out is not None else None
+        except OSError:
+            continue
+        if st is not None:
+            return name, st.st_ino, st.st_mtime_ns
+    return None
+
+
+def _what_is_left(out: Path | None, before: tuple[str, int, int] | None) -> str:
+    """What a generate or --merge that failed or was stopped left in ``out``, for its last line."""
+    now = _finished_mark(out)
+    if now is None and before is not None:  # stopped between publish's first and last rename
+        return f"no dataset was written, and the one in {out} was partly replaced: generate it again"
+    if now is None:
+        return _NOTHING_WRITTEN
+    kind = "dataset" if now[0] == "summary.json" else "shard"
+    if now == before:
+        return f"the {kind} already in {out} is unchanged"
+    return f"the new {kind} in {out} was finished before that"  # the stop came after publish's last rename
+
+
+def _generate_or_merge(args: argparse.Namespace, before: tuple[str, int, int] | None) -> int:
     from simulator.dataset import DatasetError, generate
     from simulator.dataset.layout import OptionError
     from simulator.dataset.shards import parse_shard
 
     if args.merge is not None:
-        return _cmd_merge(args)
+        return _cmd_merge(args, before)
     if args.scenario is None or args.out is None:
         raise UsageError("loadsim generate needs a SCENARIO and --out DIR (or --merge OUT SHARD_DIR... to join shards)")
     try:
@@ -533,9 +564,9 @@ def _generate_or_merge(args: argparse.Namespace) -> int:
     except OptionError as exc:
         raise UsageError(str(exc)) from None
     except DatasetError as exc:
-        return _dataset_failed(str(exc))
+        return _dataset_failed(str(exc), args.out, before)
     except OSError as exc:
-        return _dataset_failed(_os_problem(exc, args.out))
+        return _dataset_failed(_os_problem(exc, args.out), args.out, before)
     if shard is not None:
         part = summary["shard"]
         sys.stdout.write(
@@ -547,7 +578,7 @@ def _generate_or_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_merge(args: argparse.Namespace) -> int:
+def _cmd_merge(args: argparse.Namespace, before: tuple[str, int, int] | None) -> int:
     from simulator.dataset import DatasetError
     from simulator.dataset.layout import OptionError
     from simulator.dataset.writer import merge
@@ -582,15 +613,21 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     except OptionError as exc:
         raise UsageError(str(exc)) from None
     except DatasetError as exc:
-        return _dataset_failed(str(exc))
+        return _dataset_failed(str(exc), out, before)
     except OSError as exc:
-        return _dataset_failed(_os_problem(exc, out))
+        return _dataset_failed(_os_problem(exc, out), out, before)
     _wrote(out, summary)
     return EXIT_OK
 
 
-def _dataset_failed(problem: str) -> int:
-    """A dataset that could not be written: one line, no usage text (the command line may be fine)."""
+def _dataset_failed(problem: str, out: Path | None = None, before: tuple[str, int, int] | None = None) -> int:
+    """A dataset that could not be written: one line, no usage text (the command line may be fine).
+    Given the output folder, it says what that holds now: the library says what went wrong, only
+    here is it known whether a dataset was there before."""
+    if out is not None:
+        said = _what_is_left(out, before)
+        nothing = "no dataset was written"
+        problem = problem.replace(nothing, said, 1) if nothing in problem else f"{problem}; {said}"
     sys.stderr.write(f"loadsim: {problem}\n")
     return EXIT_ERROR
 
@@ -598,11 +635,12 @@ def _dataset_failed(problem: str) -> int:
 def _os_problem(exc: OSError, out: Path | None) -> str:
     """A file system's refusal (full disk, read-only, a file where a folder should be), naming the path."""
     where = exc.filename if exc.filename is not None else out
-    return f"cannot write {where}: {exc.strerror or exc}; {_NOTHING_WRITTEN}"
+    return f"cannot write {where}: {exc.strerror or exc}"
 
 
-#: A generate or --merge that failed or was stopped: its files were staged and never moved in (writer.publish).
-_NOTHING_WRITTEN = "no dataset was written (a dataset already in the folder is as it was)"
+#: A generate or --merge that failed or was stopped where no dataset was before: its files were
+#: staged and never moved in (writer.publish).
+_NOTHING_WRITTEN = "no dataset was written (summary.json is absent)"
 
 
 def _wrote(out: Path, summary: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from simulator.dataset import check_dataset
+from simulator.dataset.shards import SHARD_RECORDS
 from simulator.dataset.writer import DATASET_MARK
 from tests.conftest import loadsim, subprocess_env
 from tests.integration.faults import small_disk
@@ -363,7 +364,7 @@ def test_a_stop_while_writing_over_a_dataset_leaves_it_whole(tmp_path: Path, how
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (proc.returncode, err)
-    assert "a dataset already in the folder is as it was" in err and "Traceback" not in err, err
+    assert f"interrupted: the dataset already in {out} is unchanged" in err and "Traceback" not in err, err
     assert _files(out) == before
     check_dataset(out)  # still a whole dataset, as replay reads it
 
@@ -376,6 +377,66 @@ def test_a_full_disk_while_writing_over_a_dataset_leaves_it_whole(disk: Path) ->
     assert loadsim(disk.parent, "generate", *small, "--out", str(out)).returncode == 0
     before = _files(out)
     done = loadsim(disk.parent, "generate", "ecommerce", "--out", str(out), "--users", "2000", "--days", "3", "--quiet")
-    one_line_error(done, "No space left on device", "a dataset already in the folder is as it was")
+    one_line_error(done, "No space left on device", f"the dataset already in {out} is unchanged")
     assert _files(out) == before
     assert not list(out.glob(".runs-*")), "the staged files keep the disk full"
+
+
+@pytest.mark.parametrize(("how", "jobs"), [("generate", "2"), ("shard", "1")])
+def test_a_regenerate_stopped_midway_leaves_the_old_dataset_whole(tmp_path: Path, how: str, jobs: str) -> None:
+    """Stopped while its devices are played, with --jobs 2, or regenerating a shard: the old dataset or
+    shard stays, byte for byte, and the message says so naming the folder. Before (dec61f2 kept the
+    files): "interrupted: no dataset was written (a dataset already in the folder is as it was)",
+    for a shard too."""
+    out = tmp_path / "d"
+    shard = ["--shard", "0/2"] if how == "shard" else []
+    done = loadsim(tmp_path, "generate", "ecommerce", "--out", str(out), "--users", "60", "--days", "2", *shard)
+    assert done.returncode == 0, done.stderr
+    before = _files(out)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "generate", "ecommerce", "--out", str(out), "--users", "20000",
+         "--days", "14", "--seed", "5", "--quiet", "--jobs", jobs, "--format", "jsonl", *shard],
+        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".runs-*/*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(1.0)  # well into the devices
+    assert proc.poll() is None, "finished before the signal: make the dataset bigger"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (proc.returncode, err)
+    what = "shard" if how == "shard" else "dataset"
+    assert f"interrupted: the {what} already in {out} is unchanged" in err and "Traceback" not in err, err
+    assert _files(out) == before, "the old dataset is byte for byte as it was"
+    assert not list(out.glob(".runs-*")), "no temporary folder left"
+    if how == "generate":
+        check_dataset(out)  # reads as a dataset, every line
+    else:
+        other = tmp_path / "s1"
+        done = loadsim(tmp_path, "generate", "ecommerce", "--out", str(other), "--users", "60", "--days", "2",
+                       "--shard", "1/2")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        done = loadsim(tmp_path, "generate", "--merge", str(tmp_path / "m"), str(out), str(other))
+        assert done.returncode == 0, done.stderr
+        check_dataset(tmp_path / "m")
+
+
+def test_a_merge_that_fails_over_a_dataset_leaves_it_whole(tmp_path: Path) -> None:
+    """A damaged shard refused: the message says the dataset in the output folder is untouched.
+    Before: it named the shard only, and a user could not tell what became of the old dataset."""
+    shard = tmp_path / "s"
+    done = loadsim(tmp_path, "generate", "smoke", "--out", str(shard), "--users", "20", "--days", "1",
+                   "--shard", "0/1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "m"
+    done = loadsim(tmp_path, "generate", "--merge", str(out), str(shard))
+    assert done.returncode == 0, done.stderr
+    before = _files(out)
+    records = shard / SHARD_RECORDS
+    data = records.read_bytes()
+    records.write_bytes(data[: len(data) // 2] + b"\xff" * (len(data) - len(data) // 2))  # same size, damaged
+    done = loadsim(tmp_path, "generate", "--merge", str(out), str(shard))
+    assert done.returncode == 2 and "cannot be read" in done.stderr, done.stderr
+    assert f"the dataset already in {out} is unchanged" in done.stderr, done.stderr
+    assert _files(out) == before, "the old dataset is byte for byte as it was"
