@@ -7,6 +7,7 @@ import datetime
 import math
 import random
 import sys
+from array import array
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,11 +81,17 @@ class Calendar:
         ]
         self.dates = [(start + datetime.timedelta(days=d)).isoformat() for d in range(days)]
         weekday = [(start + datetime.timedelta(days=d)).weekday() for d in range(days)]
-        # Session-start intensity per local hour of the period (shape only; mean 1 over a week).
-        self.shape = [
-            daily[h % 24] * weekly[weekday[h // 24]] * (campaigns[h // 24].sessions if h // 24 in campaigns else 1.0)
-            for h in range(self.hours)
-        ]
+        # Session-start intensity per local hour of the period (shape only; mean 1 over a week). An
+        # array of doubles: 8 bytes an hour where a list of floats took 32 (20 MB over 100 years).
+        self.shape = array(
+            "d",
+            (
+                daily[h % 24]
+                * weekly[weekday[h // 24]]
+                * (campaigns[h // 24].sessions if h // 24 in campaigns else 1.0)
+                for h in range(self.hours)
+            ),
+        )
         self.shape_max = max(self.shape) or 1.0
         self.rate_max = self.shape_max / mean_gap  # returning sessions per second at the busiest hour
         growth = 1.0 + config.install_growth
