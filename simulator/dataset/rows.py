@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import operator
 import random
@@ -13,7 +14,7 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
-from simulator.dataset.calendar import Calendar
+from simulator.dataset.calendar import Calendar, Offsets
 from simulator.dataset.fragments import Fragments, Props
 from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
@@ -306,6 +307,7 @@ class Generator:
         cal, stats, engine, frag = self.calendar, self.stats, self.engine, self.frag
         install, end_utc, off, tz = life.install, life.end_utc, life.off, life.tz
         start_naive, base_utc = cal.start_naive, cal.base_utc
+        off_changes, off_values, bisect_right = off.changes, off.values, bisect.bisect_right
         jsonl = self.jsonl_table
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         key_base = gi << DEVICE_SHIFT
@@ -397,13 +399,13 @@ class Generator:
             if t >= end_utc:
                 break
             # 2. The two clocks, inline (a call per request costs more than the rest of the row): the
-            # hour's prefixes change rarely. Within the period, so inside the offsets table: no clamping.
+            # hour's prefixes, and the zone's offset, change rarely.
             sec = int(t)
             hr = sec // 3600
             if hr != utc_hour:
                 utc_hour = hr
                 utc_prefix = prefix_of(hr)
-                loff = off[(sec - base_utc) // 3600]
+                loff = off_values[bisect_right(off_changes, (sec - base_utc) // 3600)]
             lsec = sec + loff
             lh = lsec // 3600
             if lh != local_hour:
@@ -502,7 +504,7 @@ class Generator:
             return ",,,,0,"
         return _commerce_columns(props, products, False, self._usd_text)
 
-    def _open_session(self, off: list[int], begin: float) -> str:
+    def _open_session(self, off: Offsets, begin: float) -> str:
         """A session opened at ``begin``: counted on its local day and hour, its day's conversion set;
         the campaign of that day ("" for none)."""
         cal, stats = self.calendar, self.stats
