@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,24 +177,44 @@ def test_a_campaign_factor_that_would_never_end_is_refused(tmp_path: Path) -> No
     assert not (tmp_path / "d").exists(), "refused before anything is written"
 
 
+def _stopped(tmp_path: Path, args: list[str], ready: Callable[[], bool], sig: int = signal.SIGINT) -> tuple[int, str]:
+    """``loadsim ARGS`` sent ``sig`` once ``ready()`` (polled for at most 60 s); its exit code and stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 60
+    while not ready() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "finished before the signal: make the dataset bigger"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err
+
+
+def _playing(out: Path) -> Callable[[], bool]:
+    """Well into the devices: a second after the temporary runs began."""
+    began: list[float] = []
+
+    def ready() -> bool:
+        if not began and list(out.glob(".runs-*/*")):
+            began.append(time.monotonic())
+        return bool(began) and time.monotonic() - began[0] > 1.0
+
+    return ready
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_sigterm_mid_generate_leaves_no_temporary_runs_and_no_finished_look(tmp_path: Path, jobs: str) -> None:
     """kill (or a Job's pod stopped) used to leave the sorted runs, about the dataset's size, in a
     hidden folder that no later run removed."""
     out = tmp_path / "d"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "generate", "ecommerce", "--out", str(out), "--users", "20000",
-         "--days", "14", "--quiet", "--jobs", jobs],
-        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not list(out.glob(".runs-*/*")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    time.sleep(1.0)  # well into the devices
-    assert proc.poll() is None, "finished before the signal: make the dataset bigger"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 143, (proc.returncode, err)
+    args = ["generate", "ecommerce", "--out", str(out), "--users", "20000", "--days", "14", "--quiet", "--jobs", jobs]
+    code, err = _stopped(tmp_path, args, _playing(out), signal.SIGTERM)
+    assert code == 143, (code, err)
     assert "interrupted: no dataset was written" in err and "Traceback" not in err, err
     assert not list(out.glob(".runs-*")), "the temporary runs were left behind"
     assert not (out / "summary.json").exists()
@@ -349,21 +370,14 @@ def test_a_stop_while_writing_over_a_dataset_leaves_it_whole(tmp_path: Path, how
         command = ["generate", "--merge", str(out), str(shard), "--quiet"]
     else:
         command = ["generate", *big, "--out", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", *command],
-        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
     # Into the writing of the new files (a merge goes there at once; a run after its devices), or
     # past the moment a stop would cost the old dataset its summary.json.
-    while time.monotonic() < deadline and proc.poll() is None:
-        if list(out.glob(".runs-*/out/requests/*")) or not (out / "summary.json").exists():
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "finished before the signal: make the dataset bigger"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, (proc.returncode, err)
+    code, err = _stopped(
+        tmp_path,
+        command,
+        lambda: bool(list(out.glob(".runs-*/out/requests/*"))) or not (out / "summary.json").exists(),
+    )
+    assert code == 130, (code, err)
     assert f"interrupted: the dataset already in {out} is unchanged" in err and "Traceback" not in err, err
     assert _files(out) == before
     check_dataset(out)  # still a whole dataset, as replay reads it
@@ -393,19 +407,9 @@ def test_a_regenerate_stopped_midway_leaves_the_old_dataset_whole(tmp_path: Path
     done = loadsim(tmp_path, "generate", "ecommerce", "--out", str(out), "--users", "60", "--days", "2", *shard)
     assert done.returncode == 0, done.stderr
     before = _files(out)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "generate", "ecommerce", "--out", str(out), "--users", "20000",
-         "--days", "14", "--seed", "5", "--quiet", "--jobs", jobs, "--format", "jsonl", *shard],
-        stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not list(out.glob(".runs-*/*")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    time.sleep(1.0)  # well into the devices
-    assert proc.poll() is None, "finished before the signal: make the dataset bigger"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, (proc.returncode, err)
+    args = ["generate", "ecommerce", "--out", str(out), "--users", "20000", "--days", "14", "--seed", "5"]
+    code, err = _stopped(tmp_path, [*args, "--quiet", "--jobs", jobs, "--format", "jsonl", *shard], _playing(out))
+    assert code == 130, (code, err)
     what = "shard" if how == "shard" else "dataset"
     assert f"interrupted: the {what} already in {out} is unchanged" in err and "Traceback" not in err, err
     assert _files(out) == before, "the old dataset is byte for byte as it was"
