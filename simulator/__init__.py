@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> str:  # not typing.Any: every import here comes before `loadsim` holds Ctrl-C
     # importlib.metadata (email, zipfile, csv...) costs more than a whole `loadsim sample`: only for --version.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version

@@ -1,5 +1,14 @@
-"""``python -m simulator`` is ``loadsim``."""
+"""``python -m simulator`` is ``loadsim``; ``main`` is the ``loadsim`` command's entry point too."""
 
-from simulator.cli import main
+from simulator import held
 
-raise SystemExit(main())
+
+def main() -> int:
+    held.hold()  # before the CLI's imports (simulator.held says why)
+    from simulator.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 import simulator
+from simulator import held
 from simulator.errors import HarnessError, ScenarioError, not_started
 
 EXIT_OK = 0
@@ -789,13 +790,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # never for generate or sample. Bare `loadsim --help` needs neither ("" is no command).
     command = next((a for a in argv if not a.startswith("-")), "")
     runs = command in _RUNS
-    if runs:  # SIGTERM as Ctrl-C until the run takes both (runner.run): a stop before the test, in one line
-        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         parser = build_parser(only=command)  # imports Locust for the commands that run it: a second or so
-        if runs:
-            # Importing the Locust glue took SIGINT for a Locust process (hooks): this process is loadsim's.
+        stop = held.release()  # the `loadsim` command held Ctrl-C and SIGTERM through those imports
+        if runs:  # SIGTERM as Ctrl-C until the run takes both (runner.run): a stop before the test, in one line
+            signal.signal(signal.SIGTERM, _raise_terminated)
+            # Importing the Locust glue took SIGINT for a Locust process (hooks) unless held: this one is loadsim's.
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        if stop is not None:
+            raise _Terminated if stop == signal.SIGTERM else KeyboardInterrupt
         # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).
         passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
         args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])

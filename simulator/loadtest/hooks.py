@@ -32,6 +32,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import STATE_INIT, MasterRunner, Runner, WorkerRunner
 
+from simulator import held
 from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, HarnessError
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
@@ -109,7 +110,8 @@ def _raise_owed() -> None:
 # through exec: Locust then never sees the SIGINT that `loadsim run` (or a worker's master) sends
 # to stop it, and runs to its full run time. A stop asked for must stop, so take SIGINT back,
 # and note it: by the time Locust fires "quitting" it has already stopped the users.
-signal.signal(signal.SIGINT, _on_sigint)
+if not held.holding():  # in loadsim's own process (its options import this) the CLI answers SIGINT
+    signal.signal(signal.SIGINT, _on_sigint)
 if _ready_fd is not None:  # loadsim waits for this before it sends a stop (a SIGINT earlier is a traceback)
     with contextlib.suppress(OSError, ValueError):
         os.write(int(_ready_fd), b"1")
