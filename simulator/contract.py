@@ -16,6 +16,7 @@ across fields included: a null advertising id or identify_by value is not one se
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import orjson
 
@@ -43,6 +45,7 @@ __all__ = [
     "hour_prefix",
     "iso_utc",
     "openapi",
+    "repeated_keys",
     "validate",
     "validate_response",
 ]
@@ -425,9 +428,13 @@ def endpoint_for_path(path: str) -> str | None:
         if path == ENDPOINTS[name].path:
             return name
     prefix = ENDPOINTS["events"].path.removesuffix("{source}")
-    if path.startswith(prefix) and len(path) > len(prefix):
-        return "events"
-    return None
+    if not path.startswith(prefix) or len(path) == len(prefix):
+        return None
+    # A "." or ".." segment (percent-encoded too) is one a client or proxy resolves (RFC 3986 5.2.4),
+    # and an empty one some collapse: a path with one names no source of its own.
+    if any(unquote(segment) in ("", ".", "..") for segment in path[len(prefix) :].split("/")):
+        return None
+    return "events"
 
 
 def error_body(problems: list[Problem] | str) -> dict[str, Any]:
@@ -596,6 +603,38 @@ def _check_members(fields: tuple[Field, ...], obj: dict[str, Any], path: str, ou
 
 
 _MISSING = object()
+
+
+class _Members(list[tuple[str, Any]]):
+    """A JSON object as the members it was sent with, in order, a repeated key kept."""
+
+
+def repeated_keys(body: bytes) -> list[Problem]:
+    """A problem for each key given more than once in one object of ``body`` (valid JSON).
+
+    RFC 8259 leaves such an object's meaning to its reader: orjson, and so ``validate``, keeps the
+    last value, while a reader of the stored body may keep the first.
+    """
+    try:
+        tree = json.loads(body, object_pairs_hook=_Members)
+    except RecursionError:  # orjson reads 1,024 levels, this parser about 1,000
+        return [Problem("body", "nested too deeply to read")]
+    out: list[Problem] = []
+    todo: list[tuple[str, Any]] = [("", tree)]  # a stack, not recursion: as deep as the body
+    while todo:
+        path, node = todo.pop()
+        if isinstance(node, _Members):
+            seen: set[str] = set()
+            for key, _ in node:
+                if key in seen:
+                    problem = Problem(_join(path, key), "given more than once in one object; send each key once")
+                    if problem not in out:
+                        out.append(problem)
+                seen.add(key)
+            todo.extend((_join(path, key), value) for key, value in reversed(node))
+        elif isinstance(node, list):
+            todo.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(node))))
+    return out
 
 
 def validate(endpoint: str, body: Any) -> list[Problem]:

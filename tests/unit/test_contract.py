@@ -384,6 +384,13 @@ def test_responses_of_the_reference_shape() -> None:
         ("/app/identify", "identify"),
         ("/webhook/src-1", "events"),
         ("/webhook/", None),
+        ("/webhook/a/b", "events"),
+        # A segment a client or proxy resolves is no source (before: stored as the source "../_admin/stats").
+        ("/webhook/../_admin/stats", None),
+        ("/webhook/./src-1", None),
+        ("/webhook/src-1/..", None),
+        ("/webhook/%2e%2E/x", None),
+        ("/webhook/src-1//x", None),
         ("/app/externalids", None),
         ("/", None),
     ],
