@@ -145,14 +145,21 @@ def generate(
         )
     except ValueError:
         raise OptionError(f"--start must be an ISO date such as 2026-01-05, got {start!r}") from None
+    # Each value is named where it came from: the flag, or the scenario's field (whose own start and
+    # days passed its check, so at least one is a flag).
+    named = f" (in {scenario if not isinstance(scenario, Scenario) else ref})"
+    start_is = f"--start {first}" if start else f"time.start {first}{named}"
+    days_is = f"--days {n_days:,}" if days is not None else f"time.days {n_days:,}{named}"
     most = config.days_before_year_10000(first)
     if n_days > most:
-        # Each value is named where it came from: the flag, or the scenario's field (whose own
-        # start and days passed its check, so at least one is a flag).
-        named = f" (in {scenario if not isinstance(scenario, Scenario) else ref})"
-        start_is = f"--start {first}" if start else f"time.start {first}{named}"
-        days_is = f"--days {n_days:,}" if days is not None else f"time.days {n_days:,}{named}"
         raise OptionError(f"{start_is} and {days_is} run past the year 9999: at most {most:,} days from {first}")
+    idle = config.idle_weekdays(first, n_days)
+    if idle:
+        weights = "time.weekly weights" + (named if start and days is not None else "")  # else named already
+        raise OptionError(
+            f"{start_is} and {days_is} span {', '.join(idle)} only, whose {weights} are all 0: "
+            "no device could install or come back"
+        )
     limit = config.max_days()
     if limit is not None and n_days > limit:
         # The scenario's own days passed its check: --days asks for more than the growth allows.

@@ -498,6 +498,8 @@ MAX_CAMPAIGN_INSTALLS = sys.float_info.max / INSTALL_HEADROOM
 #: The most simulated days a dataset spans, 100 years: the calendar holds each time zone's UTC
 #: offset for every hour of them, about 1 KB a zone a day (22 zones: ~0.9 GB a process at this).
 MAX_DAYS = 36_525
+#: time.weekly's order (not the locale's names: messages are in English).
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 #: The largest campaign sessions factor: returning sessions are drawn at the busiest hour's rate and
 #: thinned, so a session costs draws in proportion to it (1,000 about doubles a dataset's time; 1e308
 #: never ends: each draw is too small a step to move the clock).
@@ -549,6 +551,14 @@ class TimeConfig:
         """The most days a dataset from ``first`` spans: its last local day, and the UTC day after
         it, must be dates (year 9999 at most)."""
         return max(0, (datetime.date.max - first).days - 1)
+
+    def idle_weekdays(self, first: datetime.date, days: int) -> list[str]:
+        """The weekdays a period of ``days`` from ``first`` spans, if all of them have a weekly weight
+        of 0 (no device could install or come back in it); empty if any has a weight."""
+        spanned = [(first + datetime.timedelta(days=d)).weekday() for d in range(min(days, 7))]
+        if len(self.weekly) != 7 or any(self.weekly[w] > 0 for w in spanned):
+            return []
+        return [WEEKDAYS[w] for w in spanned]
 
     def max_days(self) -> int | None:
         """The most days over which a day's install weight, (1 + install_growth) ** day times the

@@ -351,6 +351,16 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
                 f"{t.days:,} days from time.start {first} run past the year 9999: "
                 f"at most {most:,} days from that start",
             )
+        idle = t.idle_weekdays(first, t.days)
+        if idle:
+            spanned = f"{t.days} days from time.start {first} ({', '.join(idle)}) all have"
+            if t.days == 1:
+                spanned = f"1 day from time.start {first} ({idle[0]}) has"
+            r.err(
+                "time.weekly",
+                f"the {spanned} a weight of 0: no device could install or come back; give one of them a "
+                "weight above 0, or span more days",
+            )
     for key, curve, size in (("daily", t.daily, 24), ("weekly", t.weekly, 7)):
         if len(curve) != size:
             what = "one per local hour, 0 to 23" if size == 24 else "one per weekday, Monday first"

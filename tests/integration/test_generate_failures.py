@@ -167,6 +167,33 @@ def test_a_run_past_the_year_9999_names_where_each_value_came_from(
     assert given == {f for f in ("--start", "--days") if f in done.stderr}, "only the flags given are named"
 
 
+@pytest.mark.parametrize(
+    ("time_table", "args", "said"),
+    [
+        (
+            "days = 7",
+            ["--start", "2026-01-03", "--days", "2"],
+            "--start 2026-01-03 and --days 2 span Saturday, Sunday only, whose time.weekly weights (in "
+            "weekend.toml) are all 0: no device could install or come back",
+        ),
+        (
+            'start = "2026-01-03"\ndays = 7',
+            ["--days", "1"],
+            "time.start 2026-01-03 (in weekend.toml) and --days 1 span Saturday only",
+        ),
+    ],
+    ids=["flags", "scenario-start-flag-days"],
+)
+def test_a_period_of_weekdays_weighted_0_is_refused(
+    tmp_path: Path, time_table: str, args: list[str], said: str
+) -> None:
+    """Before: a dataset whose devices all installed on the last day, with one session each, exit 0."""
+    weekly = "weekly = [1, 1, 1, 1, 1, 0, 0]"
+    (tmp_path / "weekend.toml").write_text(f'extends = "smoke"\n[time]\n{weekly}\n{time_table}\n')
+    done = loadsim(tmp_path, "generate", "weekend.toml", "--out", "d", "--users", "10", *args, timeout=60)
+    refused_before_writing(done, said, tmp_path / "d")
+
+
 def test_a_campaign_factor_that_would_never_end_is_refused(tmp_path: Path) -> None:
     """Before: generate hung (killed here by the timeout), the --out folder claimed."""
     sale = 'extends = "smoke"\n[[time.campaigns]]\nday = 2\nname = "s"\nsessions = 1e308\n'

@@ -247,6 +247,12 @@ kind = "customerlabs"
             "time.campaigns[0].sessions: expected a factor of at most 1,000 (each returning session costs "
             "about that many draws), got 1e+308",
         ),
+        # Before: accepted; every device installed on the last day and none came back.
+        (
+            MINIMAL + "[time]\nstart = '2026-01-03'\ndays = 2\nweekly = [1, 1, 1, 1, 1, 0, 0]",
+            "time.weekly: the 2 days from time.start 2026-01-03 (Saturday, Sunday) all have a weight of 0: "
+            "no device could install or come back; give one of them a weight above 0, or span more days",
+        ),
         # Before: accepted; generate ran out of memory (a UTC offset per hour per zone, every day).
         (
             MINIMAL + "[time]\ndays = 2900000\ninstall_growth = 0.0",
