@@ -18,7 +18,7 @@ import hmac
 import ipaddress
 import sqlite3
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
@@ -349,27 +349,36 @@ def openapi(*, server: str = "http://127.0.0.1:8080") -> dict[str, Any]:
 EVENTS_PARAMS = ("limit", "user_id")
 
 
-def _events(app: App, query: bytes) -> Answer:
+def _params(method: str, path: str, query: bytes, known: tuple[str, ...]) -> dict[str, str] | Answer:
+    """The query's parameters, each given once, or the 400 naming one the route cannot honour: a
+    filter ignored, or one of two taken, would answer as if the request had been read."""
     try:
-        params = parse_qs(query.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        pairs = parse_qsl(query.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:
         return _problem(400, "query string is not valid UTF-8")
-    # A filter it does not know, ignored, would answer with every user's events as if filtered.
-    unknown = sorted(set(params) - set(EVENTS_PARAMS))
+    names = [name for name, _ in pairs]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        names = ", ".join(repr(name[:40]) for name in unknown[:5])
-        return _problem(
-            400,
-            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {names}; expected {', '.join(EVENTS_PARAMS)}",
-        )
-    limit_s = params.get("limit", ["100"])[-1]
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        if not known:
+            return _problem(400, f"{method} {path[:200]} takes no query parameters; got {shown}")
+        s = "s" if len(unknown) > 1 else ""
+        return _problem(400, f"unknown query parameter{s} {shown}; expected {', '.join(known)}")
+    for name in known:
+        if names.count(name) > 1:
+            return _problem(400, f"{name!r} given {names.count(name)} times; give it once")
+    return dict(pairs)
+
+
+def _events(app: App, params: dict[str, str]) -> Answer:
+    limit_s = params.get("limit", "100")
     try:
         limit = int(limit_s)
     except ValueError:
         return _problem(400, f"limit must be an integer between 1 and {MAX_EVENTS_LIMIT}, got {limit_s[:40]!r}")
     if not 1 <= limit <= MAX_EVENTS_LIMIT:
         return _problem(400, f"limit must be between 1 and {MAX_EVENTS_LIMIT}, got {limit}")
-    user_id = params.get("user_id", [None])[-1]
+    user_id = params.get("user_id")
     if user_id is not None and not user_id.strip():
         return _problem(400, "user_id is empty: give a user id, or leave it out for every user's events")
     sql = "SELECT uid, sid, source, received_at, profile_id, body FROM accepted WHERE endpoint = 'events'"
@@ -438,6 +447,9 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
     if route.startswith("/profiles/"):
         if method != "GET":
             return _method(method, path, "GET")
+        unread = _params(method, path, query, ())
+        if not isinstance(unread, dict):
+            return unread
         uid = unquote(route[len("/profiles/") :])
         p = app.state.profile(uid)
         if p is None:
@@ -457,6 +469,9 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
         return _problem(404, f"no admin endpoint at {path[:200]}; see GET /_admin/openapi.json")
     if method not in allowed.split(", "):
         return _method(method, path, allowed)
+    params = _params(method, path, query, EVENTS_PARAMS if route == "/events" else ())
+    if not isinstance(params, dict):
+        return params
     not_json = _needs_json(method, route, content_type)
     if not_json is not None:
         return not_json
@@ -465,7 +480,7 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
     if route == "/stats":
         return _json(200, app.stats())
     if route == "/events":
-        return _events(app, query)
+        return _events(app, params)
     if route == "/reset":
         # The one call that cannot be undone: a body it cannot read is a request gone wrong, not a reset.
         if body.strip():

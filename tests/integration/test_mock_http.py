@@ -433,6 +433,36 @@ def test_admin_api(mock: MockServer) -> None:
     assert resp.status == 400 and b"limit must be" in resp.read()
 
 
+@pytest.mark.parametrize(
+    ("method", "target", "says"),
+    [
+        # Before: the last of each was taken (the events of the second user, as if filtered by both).
+        ("GET", "/_admin/events?limit=1&limit=2", "'limit' given 2 times; give it once"),
+        ("GET", f"/_admin/events?user_id={ms.uid(2)}&user_id={ms.uid(1)}", "'user_id' given 2 times; give it once"),
+        # Before: every counter, as if filtered; a health check with a parameter it never read.
+        ("GET", "/_admin/stats?endpoint=events", "GET /_admin/stats takes no query parameters; got 'endpoint'"),
+        ("GET", "/_admin/health?deep=1", "GET /_admin/health takes no query parameters; got 'deep'"),
+        ("GET", "/_admin/faults?x", "GET /_admin/faults takes no query parameters; got 'x'"),
+        ("GET", f"/_admin/profiles/{ms.uid(1)}?merged=0", f"GET /_admin/profiles/{ms.uid(1)} takes no query"),
+        # Before: everything stored was wiped, whatever the query asked.
+        ("POST", "/_admin/reset?dry_run=1", "POST /_admin/reset takes no query parameters; got 'dry_run'"),
+    ],
+)
+def test_an_admin_query_it_cannot_honour_is_a_400_naming_it(method: str, target: str, says: str) -> None:
+    with MockServer(seed=1) as mock:
+        conn = ms.connect(mock.url)
+        assert ms.post(conn, ms.PATHS["externalIds"], BODIES["externalIds"])[0] == 200
+        assert ms.post(conn, ms.PATHS["events"], BODIES["events"])[0] == 200
+        if method == "POST":
+            conn.request(method, target, body=b"", headers={"Content-Type": "application/json"})
+        else:
+            conn.request(method, target)
+        resp = conn.getresponse()
+        message = orjson.loads(resp.read())["validation_error"]["error_message"]
+        assert resp.status == 400 and message.startswith(says), message
+        assert mock.stats()["accepted"] == {"externalIds": 1, "identify": 0, "events": 1}, "nothing forgotten"
+
+
 def test_reset_forgets_everything_and_digest_matches_client_side() -> None:
     with MockServer() as mock:
         conn = ms.connect(mock.url)
