@@ -791,7 +791,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), "")
     runs = command in _RUNS
     try:
-        parser = build_parser(only=command)  # imports Locust for the commands that run it: a second or so
+        parser = build_parser(only=command)  # imports Locust for `run`'s options: a second or so
+        if runs:  # and for replay and ui (their handlers import the runner, which imports the Locust glue)
+            import simulator.loadtest.runner  # noqa: F401
         stop = held.release()  # the `loadsim` command held Ctrl-C and SIGTERM through those imports
         if runs:  # SIGTERM as Ctrl-C until the run takes both (runner.run): a stop before the test, in one line
             signal.signal(signal.SIGTERM, _raise_terminated)

@@ -378,25 +378,33 @@ def _signal_at_import(tmp_path: Path, module: str, sig: int, *args: str) -> subp
 
 
 @pytest.mark.parametrize(
-    ("module", "sig"),
+    ("command", "module", "sig"),
     [
-        ("datetime", signal.SIGINT),  # first imported by orjson's module init
-        ("datetime", signal.SIGTERM),
+        ("run", "datetime", signal.SIGINT),  # first imported by orjson's module init
+        ("run", "datetime", signal.SIGTERM),
+        # Where Locust's import patches threading: replay and ui import it in their handlers, after
+        # the hold ended. Before: "RuntimeError: cannot release un-acquired lock", five tracebacks.
+        ("replay", "gevent.threading", signal.SIGINT),
+        ("ui", "gevent.threading", signal.SIGINT),
         # Held there too now, and answered once the imports are done:
-        ("gevent", signal.SIGINT),  # Locust's import patches threading, sockets and signals
-        ("simulator.loadtest.hooks", signal.SIGINT),  # the glue that takes SIGINT in a Locust process
+        ("run", "gevent.threading", signal.SIGINT),
+        ("run", "simulator.loadtest.hooks", signal.SIGINT),  # the glue that takes SIGINT in a Locust process
     ],
     ids=lambda v: v if isinstance(v, str) else signal.Signals(v).name,
 )
-def test_a_stop_inside_loadsims_imports_is_an_interruption(tmp_path: Path, module: str, sig: int) -> None:
-    """Before: a segmentation fault for Ctrl-C in orjson's init, a death with no word for SIGTERM (and,
-    landing by chance in gevent's patching, "cannot release un-acquired lock" or the stop lost)."""
+def test_a_stop_inside_loadsims_imports_is_an_interruption(tmp_path: Path, command: str, module: str, sig: int) -> None:
+    """Before: a segmentation fault for Ctrl-C in orjson's init, a death with no word for SIGTERM, a
+    traceback inside gevent's patching (and, landing there by chance in a run, the stop lost)."""
     scenario = tmp_path / "calm.toml"
     scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')
     report = tmp_path / "report"
-    done = _signal_at_import(
-        tmp_path, module, sig, "run", str(scenario), "--run-time", "60s", "--report-dir", str(report)
-    )
+    args = {"run": ["run", str(scenario), "--run-time", "60s"], "ui": ["ui", str(scenario), "--web-port", "0"]}
+    if command == "replay":
+        from simulator.dataset import generate
+
+        generate("smoke", out=tmp_path / "dataset", users=6, days=1, seed=5)
+        args["replay"] = ["replay", str(tmp_path / "dataset"), "--speed", "1"]
+    done = _signal_at_import(tmp_path, module, sig, *args[command], "--report-dir", str(report))
     out = done.stdout + done.stderr
     assert "Fatal Python error" not in out, out[-3000:]
     assert not report.exists(), out[-3000:]
