@@ -71,8 +71,54 @@ _ready_fd = os.environ.pop("LOADSIM_READY_FD", None)
 _owed = False
 
 
+def _waiting_for_workers() -> bool:
+    """A headless master still in Locust's wait for its workers, before the test's start."""
+    env = _process_env
+    if env is None:
+        return False
+    state, runner = harness_state(env), env.runner
+    return (
+        state is not None
+        and not state.started
+        and isinstance(runner, MasterRunner)
+        and runner.state == STATE_INIT
+        and bool(getattr(state.opts, "headless", False))
+    )
+
+
+def _stop_waiting() -> None:
+    """Stop a headless master waiting for its workers. Locust stops neither there (a TODO of its own):
+    Ctrl-C was a traceback or, come in a greenlet, lost; SIGTERM killed it before its handler was in
+    place; either way the workers already connected ran on. They quit now, and the process exits as
+    one stopped before its test."""
+    assert _process_env is not None and _process_env.runner is not None  # _waiting_for_workers said so
+    _process_env.runner.quit()  # tells each connected worker to quit
+    raise SystemExit(_not_started())  # gevent hands it to the main greenlet, in the wait
+
+
+def _not_started() -> int:
+    """Say a stop came before any test began (loadsim says it for a process it started); the exit code."""
+    if _ready_fd is None:
+        log.warning(NOT_STARTED.removeprefix("loadsim: "))
+        return 3
+    return NOT_STARTED_EXIT
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _waiting_for_workers():
+        _signalled.append("SIGTERM")
+        gevent.spawn(_stop_waiting)
+        return
+    # Locust's own handler (a gevent watcher, in place from the test's start) takes SIGTERM from then on.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _on_sigint(signum: int, frame: Any) -> None:
     _signalled.append("SIGINT")
+    if _waiting_for_workers():
+        gevent.spawn(_stop_waiting)  # a greenlet: telling the workers to quit waits on the network
+        return
     hub = gevent.get_hub()
     current = gevent.getcurrent()
     if current is hub or (current is hub.parent and _ready_fd is None and _process_env is None):
@@ -94,8 +140,8 @@ def _raise_interrupt() -> None:
         and env.runner.state == STATE_INIT
         and getattr(env.parsed_options, "headless", False)
     ):
-        # A headless master waiting for its workers does so outside Locust's handling of Ctrl-C (a
-        # traceback, the workers left running): the test's start raises it (_on_test_start).
+        # The wait for workers is over (_on_sigint stops that) but the test's start is still firing,
+        # outside Locust's handling of Ctrl-C: its listeners raise it once done (_on_test_start).
         _owed = True
         return
     raise KeyboardInterrupt
@@ -181,6 +227,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
         runner.register_message(FINAL_MESSAGE, _on_final_report)
+        if getattr(opts, "headless", False):  # its wait for workers comes before Locust's SIGTERM handler
+            signal.signal(signal.SIGTERM, _on_sigterm)
     else:
         events.report_to_master.add_listener(_on_report_to_master)
     # gevent's loop caches its clock, and it has not run since Locust started up (imports, this set-up).
@@ -600,9 +648,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
             # Stopped before any test began: nothing was sent, there is nothing to report; an
             # interruption all the same, not the pass Locust's exit code 0 would say. Started by
             # loadsim, its own code tells loadsim so (which says it): a stale summary.json cannot.
-            if _ready_fd is None:
-                log.warning(NOT_STARTED.removeprefix("loadsim: "))
-            environment.process_exit_code = 3 if _ready_fd is None else NOT_STARTED_EXIT
+            environment.process_exit_code = _not_started()
         return
     # Locust's run-time limit, a shape that ends and an SLO abort all stop the test before the
     # process quits; a quit that finds the test still running came from a signal (Ctrl-C, SIGTERM).

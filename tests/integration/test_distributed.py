@@ -175,3 +175,67 @@ def test_the_master_merges_what_the_mock_stored(run: dict[str, Any]) -> None:
         locust_rows = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(f)}
     assert locust_rows.pop("Aggregated") == summary["total"]["count"]
     assert locust_rows == {step: s["count"] for step, s in summary["steps"].items()}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_master_stopped_while_it_waits_for_its_workers_stops_those_connected(tmp_path: Path, sig: int) -> None:
+    """Before: Locust's master (its own TODO says so) left its connected workers running, after a
+    KeyboardInterrupt traceback for Ctrl-C, or no word at all for SIGTERM (its handler comes later)."""
+    from simulator.errors import NOT_STARTED
+
+    scenario = tmp_path / "distributed.toml"
+    scenario.write_text(SCENARIO)
+    port = free_port()
+    master = subprocess.Popen(
+        [
+            *LOCUST,
+            "--headless",
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "60",
+            "--host",
+            "http://127.0.0.1:9",  # never sent to: the test does not start
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--scenario",
+            str(scenario),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    worker = subprocess.Popen(
+        [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    try:
+        assert master.stdout is not None
+        lines = []
+        for line in master.stdout:  # bounded: the master gives up after 60 s
+            lines.append(line)
+            if "1 of 2 connected" in line:
+                break
+        master.send_signal(sig)
+        out = "".join(lines) + master.communicate(timeout=30)[0]
+        worker_code = worker.wait(30)
+    finally:
+        for p in (master, worker):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert "1 of 2 connected" in out, out
+    assert master.returncode == 3 and "Traceback" not in out, out
+    assert NOT_STARTED.removeprefix("loadsim: ") in out, out
+    assert worker_code == 0, "the connected worker was told to quit"
+    assert not (tmp_path / "report").exists(), "nothing was sent: no report"
