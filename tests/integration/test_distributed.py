@@ -32,6 +32,22 @@ LOCUST = [sys.executable, "-m", "locust", "-f", str(locustfile())]
 SCENARIO = 'extends = "smoke"\nname = "distributed"\n[population]\ndevices = 2000\n[slo]\nlatency = []\n'
 
 
+def master_command(port: int, *args: str) -> list[str]:
+    """A headless master on loopback ``port`` that waits up to 60 s for two workers, then ``args``."""
+    waits = ["--expect-workers", "2", "--expect-workers-max-wait", "60"]
+    return [
+        *LOCUST,
+        "--headless",
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        *waits,
+        *args,
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,18 +92,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         procs.append(
             subprocess.Popen(
-                [
-                    *LOCUST,
-                    "--headless",
-                    "--master",
-                    "--master-bind-host",
-                    "127.0.0.1",
-                    "--master-bind-port",
-                    str(port),
-                    "--expect-workers",
-                    "2",
-                    "--expect-workers-max-wait",
-                    "60",
+                master_command(
+                    port,
                     "--host",
                     url,
                     "--run-time",
@@ -97,7 +103,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                     "--csv",
                     str(report / "locust"),
                     *common,
-                ],
+                ),
                 stdout=logs[0],
                 stderr=subprocess.STDOUT,
                 env=subprocess_env(),
@@ -187,25 +193,10 @@ def test_a_master_stopped_while_it_waits_for_its_workers_stops_those_connected(t
     scenario.write_text(SCENARIO)
     port = free_port()
     master = subprocess.Popen(
-        [
-            *LOCUST,
-            "--headless",
-            "--master",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(port),
-            "--expect-workers",
-            "2",
-            "--expect-workers-max-wait",
-            "60",
-            "--host",
-            "http://127.0.0.1:9",  # never sent to: the test does not start
-            "--report-dir",
-            str(tmp_path / "report"),
-            "--scenario",
-            str(scenario),
-        ],
+        # The host is never sent to: the test does not start.
+        master_command(
+            port, "--host", "http://127.0.0.1:9", "--report-dir", str(tmp_path / "report"), "--scenario", str(scenario)
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
