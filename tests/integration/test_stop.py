@@ -176,9 +176,13 @@ def _a_web_ui_running_a_test(tmp_path: Path, processes: int, args: list[str]) ->
     started = False
     while not started and time.monotonic() < deadline:
         with contextlib.suppress(OSError):
+            # Locust starts a test once one worker is in: the report would count one (a loaded host).
+            with urllib.request.urlopen(url + "/worker-count", timeout=5) as r:
+                ready = orjson.loads(r.read())["worker_count"] >= (processes if processes > 1 else 0)
             form = urllib.parse.urlencode({"user_count": 3, "spawn_rate": 3, "run_time": "120s"}).encode()
-            with urllib.request.urlopen(url + "/swarm", data=form, timeout=5) as r:
-                started = bool(orjson.loads(r.read())["success"])  # refused until the workers connect
+            if ready:
+                with urllib.request.urlopen(url + "/swarm", data=form, timeout=5) as r:
+                    started = bool(orjson.loads(r.read())["success"])  # refused until the workers connect
         time.sleep(0.3)
     assert started, (tmp_path / "out.log").read_text()
     time.sleep(5)  # sending for a while
