@@ -104,18 +104,10 @@ def _not_started() -> int:
     return NOT_STARTED_EXIT
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    if _waiting_for_workers():
-        _signalled.append("SIGTERM")
-        gevent.spawn(_stop_waiting)
-        return
-    # Locust's own handler (a gevent watcher, in place from the test's start) takes SIGTERM from then on.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _on_sigint(signum: int, frame: Any) -> None:
-    _signalled.append("SIGINT")
+    """SIGINT, and SIGTERM in a headless master: Locust's own SIGTERM handler never runs there (it
+    died of SIGTERM with no report, its workers left running), so a CI cancel stops it as Ctrl-C does."""
+    _signalled.append(signal.Signals(signum).name)
     if _waiting_for_workers():
         gevent.spawn(_stop_waiting)  # a greenlet: telling the workers to quit waits on the network
         return
@@ -227,8 +219,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
         runner.register_message(FINAL_MESSAGE, _on_final_report)
-        if getattr(opts, "headless", False):  # its wait for workers comes before Locust's SIGTERM handler
-            signal.signal(signal.SIGTERM, _on_sigterm)
+        if getattr(opts, "headless", False):
+            signal.signal(signal.SIGTERM, _on_sigint)
     else:
         events.report_to_master.add_listener(_on_report_to_master)
     # gevent's loop caches its clock, and it has not run since Locust started up (imports, this set-up).

@@ -230,3 +230,53 @@ def test_a_master_stopped_while_it_waits_for_its_workers_stops_those_connected(t
     assert NOT_STARTED.removeprefix("loadsim: ") in out, out
     assert worker_code == 0, "the connected worker was told to quit"
     assert not (tmp_path / "report").exists(), "nothing was sent: no report"
+
+
+def test_sigterm_to_a_master_mid_test_writes_the_interrupted_report(tmp_path: Path) -> None:
+    """A CI job cancelled during a run across machines. Before: the master died of it (exit -15), with
+    no report at all: Locust's own SIGTERM handler never ran in a headless master."""
+    scenario = tmp_path / "distributed.toml"
+    scenario.write_text(SCENARIO)
+    mock, url = start_mock(tmp_path / "mock.sqlite3")
+    port, report = free_port(), tmp_path / "report"
+    command = master_command(port, "--host", url, "--run-time", "60s", "--report-dir", str(report))
+    master = subprocess.Popen(
+        [*command, "--scenario", str(scenario)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    workers = [
+        subprocess.Popen(
+            [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=subprocess_env(),
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    ]
+    try:
+        assert master.stdout is not None
+        lines = []
+        for line in master.stdout:  # bounded: a 60 s run
+            lines.append(line)
+            if "All users spawned" in line:
+                break
+        master.send_signal(signal.SIGTERM)
+        out = "".join(lines) + master.communicate(timeout=60)[0]
+        worker_codes = [w.wait(30) for w in workers]
+    finally:
+        for p in (master, *workers):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        mock.send_signal(signal.SIGTERM)
+        mock.wait(15)
+    assert master.returncode == 3, out[-3000:]
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["result"] == "INTERRUPTED", summary["reason"]
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
+    assert worker_codes == [0, 0]
