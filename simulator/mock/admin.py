@@ -485,10 +485,9 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
         # The one call that cannot be undone: a body it cannot read is a request gone wrong, not a reset.
         if body.strip():
             usage = "POST /_admin/reset takes no parameters: send no body, or {}"
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                return _problem(400, f"body is not valid JSON: {exc}; {usage}")
+            data = _read(body, usage)
+            if isinstance(data, tuple):
+                return data
             if data != {}:
                 return _problem(400, f"{usage}; got {body[:100].decode('utf-8', 'replace')!r}")
         app.reset()
@@ -503,22 +502,38 @@ def _handle(app: App, method: str, path: str, query: bytes, body: bytes, content
     # /faults
     if method == "GET":
         return _json(200, app.injector.config.to_dict())
+    data = _read(body, "see GET /_admin/openapi.json")
+    if isinstance(data, tuple):
+        return data
     try:
-        config = FaultConfig.from_dict(orjson.loads(body))
-    except orjson.JSONDecodeError as exc:
-        return _problem(400, f"body is not valid JSON: {exc}")
+        config = FaultConfig.from_dict(data)
     except (FaultError, TypeError) as exc:
         return _problem(400, str(exc))
     app.set_faults(config)
     return _json(200, config.to_dict())
 
 
-def _timed(body: bytes, keys: tuple[str, ...], usage: str) -> dict[str, Any] | Answer:
-    """The object of ``keys`` (``for`` among them, read as seconds) in the body, or the 400 naming what is wrong."""
+def _read(body: bytes, usage: str) -> Any:
+    """The JSON value of an admin body, or the 400 naming what is wrong (a tuple: JSON never reads as one).
+
+    A key given twice is refused as on the tracking endpoints: orjson keeps the last value, while
+    whoever wrote it twice may have meant the first (an error rate, how long to refuse).
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return _problem(400, f"body is not valid JSON: {exc}; {usage}")
+    repeated = [] if orjson.dumps(data) == body else contract.repeated_keys(body)
+    if repeated:
+        return _problem(400, f"{repeated[0]}; {usage}")
+    return data
+
+
+def _timed(body: bytes, keys: tuple[str, ...], usage: str) -> dict[str, Any] | Answer:
+    """The object of ``keys`` (``for`` among them, read as seconds) in the body, or the 400 naming what is wrong."""
+    data = _read(body, usage)
+    if isinstance(data, tuple):
+        return data
     if not isinstance(data, dict):
         return _problem(400, f"expected an object with the keys {', '.join(map(repr, keys))}; {usage}")
     unknown = sorted(data.keys() - set(keys))

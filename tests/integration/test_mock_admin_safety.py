@@ -172,3 +172,23 @@ def test_a_reset_with_a_malformed_body_forgets_nothing(mock: MockServer, body: b
     # An empty body and {} still reset, as the harness sends them.
     for ok in (b"", b"{}"):
         assert call(mock.url, "POST", "/_admin/reset", ok, JSON) == (200, {"reset": True})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        ("/_admin/faults", b'{"default": {"error_rate": 1, "error_rate": 0}}', "default.error_rate: given more"),
+        ("/_admin/refuse", b'{"for": 600, "for": 1}', "for: given more than once"),
+        ("/_admin/outage", b'{"for": 5, "status": 503, "status": 500}', "status: given more than once"),
+    ],
+    ids=["faults", "refuse", "outage"],
+)
+def test_an_admin_body_with_a_repeated_key_changes_nothing(mock: MockServer, path: str, body: bytes, says: str) -> None:
+    """Before: each was taken last-wins (200: no errors, refusing for 1 s, an outage of 500s), while
+    whoever wrote the key twice, or a reader that keeps the first, meant the other value."""
+    faults = call(mock.url, "GET", "/_admin/faults")[1]
+    status, answer = call(mock.url, "PUT" if path.endswith("faults") else "POST", path, body, JSON)
+    assert status == 400, answer
+    assert says in answer["validation_error"]["error_message"]
+    assert call(mock.url, "GET", "/_admin/faults")[1] == faults
+    assert ms.post(ms.connect(mock.url), ms.PATHS["events"], ms.event(1))[0] == 200  # neither refusing nor out
