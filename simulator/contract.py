@@ -609,32 +609,40 @@ class _Members(list[tuple[str, Any]]):
     """A JSON object as the members it was sent with, in order, a repeated key kept."""
 
 
-def repeated_keys(body: bytes) -> list[Problem]:
-    """A problem for each key given more than once in one object of ``body`` (valid JSON).
+#: The repeated keys a 400 names; past them, one line says there are more (and the search stops).
+REPEATS_NAMED = 10
+
+
+def repeated_keys(body: bytes, value: Any) -> list[Problem]:
+    """A problem for each key given more than once in one object of ``body``, the valid JSON that
+    orjson read as ``value`` (the first REPEATS_NAMED of them).
 
     RFC 8259 leaves such an object's meaning to its reader: orjson, and so ``validate``, keeps the
     last value, while a reader of the stored body may keep the first.
     """
+    if orjson.dumps(value) == body:  # what orjson writes has no repeats: most bodies end here
+        return []
     try:
         tree = json.loads(body, object_pairs_hook=_Members)
     except RecursionError:  # orjson reads 1,024 levels, this parser about 1,000
         return [Problem("body", "nested too deeply to read")]
-    out: list[Problem] = []
+    out: dict[str, Problem] = {}  # by path: a key given three times is named once
     todo: list[tuple[str, Any]] = [("", tree)]  # a stack, not recursion: as deep as the body
     while todo:
         path, node = todo.pop()
         if isinstance(node, _Members):
             seen: set[str] = set()
             for key, _ in node:
-                if key in seen:
-                    problem = Problem(_join(path, key), "given more than once in one object; send each key once")
-                    if problem not in out:
-                        out.append(problem)
+                where = _join(path, key)
+                if key in seen and where not in out:
+                    if len(out) == REPEATS_NAMED:
+                        return [*out.values(), Problem("body", "and more keys given more than once")]
+                    out[where] = Problem(where, "given more than once in one object; send each key once")
                 seen.add(key)
-            todo.extend((_join(path, key), value) for key, value in reversed(node))
+            todo.extend((_join(path, key), member) for key, member in reversed(node))
         elif isinstance(node, list):
             todo.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(node))))
-    return out
+    return list(out.values())
 
 
 def validate(endpoint: str, body: Any) -> list[Problem]:

@@ -523,7 +523,7 @@ def _read(body: bytes, usage: str) -> Any:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return _problem(400, f"body is not valid JSON: {exc}; {usage}")
-    repeated = [] if orjson.dumps(data) == body else contract.repeated_keys(body)
+    repeated = contract.repeated_keys(body, data)
     if repeated:
         return _problem(400, f"{repeated[0]}; {usage}")
     return data

@@ -466,8 +466,7 @@ class App:
                 message = "body is not valid UTF-8; send UTF-8 encoded JSON"
             self._reject(conn, endpoint, 400, "invalid_json", message, path, body, fields=("body",), now=now)
             return
-        # orjson drops a repeated key, so a body that is not what it would write back may have one.
-        problems = [] if orjson.dumps(obj) == body else contract.repeated_keys(body)
+        problems = contract.repeated_keys(body, obj)
         if problems or not self.fast[endpoint](obj):
             problems += contract.validate(endpoint, obj)
             if problems:
