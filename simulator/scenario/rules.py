@@ -351,7 +351,8 @@ def _check_time(r: _Reader, t: TimeConfig) -> None:
                 f"{t.days:,} days from time.start {first} run past the year 9999: "
                 f"at most {most:,} days from that start",
             )
-        idle = t.idle_weekdays(first, t.days)
+        # A week of zeros is its own problem (below), which no span of days can help.
+        idle = t.idle_weekdays(first, t.days) if any(x > 0 for x in t.weekly) else []
         if idle:
             spanned = f"{t.days} days from time.start {first} ({', '.join(idle)}) all have"
             if t.days == 1:

@@ -269,6 +269,12 @@ def test_each_mistake_names_its_field(text: str, want: str) -> None:
     assert all(line.startswith("bad.toml: ") for line in found)
 
 
+def test_a_week_of_zero_weights_is_one_problem() -> None:
+    """Before: also "the 7 days ... all have a weight of 0 ... or span more days", advice that cannot help."""
+    found = problems(MINIMAL + "[time]\nweekly = [0, 0, 0, 0, 0, 0, 0]")
+    assert found == ["bad.toml: time.weekly: expected at least one weight above 0"]
+
+
 def test_the_file_is_named_by_load_scenario(tmp_path: Path) -> None:
     p = tmp_path / "typo.toml"
     p.write_text(MINIMAL + "[population]\ndevics = 1\n")
