@@ -794,11 +794,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(only=command)  # imports Locust for `run`'s options: a second or so
         if runs:  # and for replay and ui (their handlers import the runner, which imports the Locust glue)
             import simulator.loadtest.runner  # noqa: F401
-        stop = held.release()  # the `loadsim` command held Ctrl-C and SIGTERM through those imports
-        if runs:  # SIGTERM as Ctrl-C until the run takes both (runner.run): a stop before the test, in one line
-            signal.signal(signal.SIGTERM, _raise_terminated)
-            # Importing the Locust glue took SIGINT for a Locust process (hooks) unless held: this one is loadsim's.
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        # The `loadsim` command held Ctrl-C and SIGTERM through those imports. A run takes both: SIGTERM
+        # as Ctrl-C until runner.run takes them (a stop before the test, in one line), and SIGINT even
+        # if ignored (`loadsim run &` in a script stops on kill -INT), which importing the Locust glue
+        # took for a Locust process (hooks) unless held.
+        takes: dict[int, object] = {signal.SIGTERM: _raise_terminated, signal.SIGINT: signal.default_int_handler}
+        stop = held.release(takes if runs else None)
         if stop is not None:
             raise _Terminated if stop == signal.SIGTERM else KeyboardInterrupt
         # Everything after `--` goes to Locust untouched (loadsim run smoke -- --loglevel DEBUG).

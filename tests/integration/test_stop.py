@@ -368,7 +368,11 @@ runpy.run_module("simulator", run_name="__main__", alter_sys=True)
 """
 
 
-def _signal_at_import(tmp_path: Path, module: str, sig: int, *args: str) -> subprocess.CompletedProcess[str]:
+def _signal_at_import(
+    tmp_path: Path, module: str, sig: int, *args: str, sigint_ignored: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``loadsim ARGS`` sent ``sig`` when it first imports ``module``; ``sigint_ignored``: started with
+    SIGINT ignored, as bash starts a script's background job (and exec keeps)."""
     script = tmp_path / "signal_at_import.py"
     script.write_text(_SIGNAL_AT_IMPORT)
     return subprocess.run(
@@ -378,6 +382,7 @@ def _signal_at_import(tmp_path: Path, module: str, sig: int, *args: str) -> subp
         timeout=120,
         env=subprocess_env(),
         cwd=tmp_path,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
     )
 
 
@@ -411,6 +416,20 @@ def test_a_stop_inside_loadsims_imports_is_an_interruption(tmp_path: Path, comma
     done = _signal_at_import(tmp_path, module, sig, *args[command], "--report-dir", str(report))
     out = done.stdout + done.stderr
     assert "Fatal Python error" not in out, out[-3000:]
+    assert not report.exists(), out[-3000:]
+    _assert_interrupted(done.returncode, out, report)
+
+
+def test_a_background_run_stopped_while_it_starts_is_interrupted(tmp_path: Path) -> None:
+    """`loadsim run ... &` in a script starts with SIGINT ignored, and `kill -INT $!` still stops the
+    run (README). Before: a SIGINT that came while loadsim imported was held, then dropped as
+    ignored, and the run went on for its full run time, PASSED."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')
+    report = tmp_path / "report"
+    args = ["run", str(scenario), "--run-time", "30s", "--report-dir", str(report)]
+    done = _signal_at_import(tmp_path, "datetime", signal.SIGINT, *args, sigint_ignored=True)
+    out = done.stdout + done.stderr
     assert not report.exists(), out[-3000:]
     _assert_interrupted(done.returncode, out, report)
 

@@ -40,3 +40,18 @@ def test_a_signal_ignored_before_stays_ignored() -> None:
     os.kill(os.getpid(), signal.SIGINT)
     assert held.release() is None
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_what_the_cli_takes_is_in_place_at_once_and_an_ignored_signal_then_counts() -> None:
+    """A run takes SIGINT back (a background `loadsim run &` stops on kill -INT): the SIGINT that came
+    while held is then its. Before: dropped as ignored, and the run went on for its full run time."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    held.hold()
+    os.kill(os.getpid(), signal.SIGINT)
+    takes = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_IGN}
+    assert held.release(takes) == signal.SIGINT
+    assert {sig: signal.getsignal(sig) for sig in takes} == takes
+    # Not held (the CLI called in-process): the handlers still go in, and nothing came.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    assert held.release(takes) is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
