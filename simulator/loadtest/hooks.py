@@ -105,8 +105,9 @@ def _not_started() -> int:
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
-    """SIGINT, and SIGTERM in a headless master: Locust's own SIGTERM handler never runs there (it
-    died of SIGTERM with no report, its workers left running), so a CI cancel stops it as Ctrl-C does."""
+    """SIGINT, and SIGTERM in a headless master or single process: Locust's own SIGTERM handler never
+    runs during the test (it died of SIGTERM with no report, a master's workers left running), so a
+    CI cancel stops it as Ctrl-C does."""
     _signalled.append(signal.Signals(signum).name)
     if _waiting_for_workers():
         gevent.spawn(_stop_waiting)  # a greenlet: telling the workers to quit waits on the network
@@ -216,11 +217,13 @@ def _on_init(environment: Environment, **_: Any) -> None:
         # Quitting listeners fire last-registered first, so this runs before Locust's own, which
         # tells the master "quit": a worker stopped by its own Ctrl-C ships its figures first.
         events.quitting.add_listener(_stop_before_quitting)
+    if getattr(opts, "headless", False) and not isinstance(runner, WorkerRunner):
+        # Locust puts in its SIGTERM handler only once the load shape's run is over: until then a
+        # SIGTERM (a CI job cancelled) killed it with no report, and a master's workers ran on.
+        signal.signal(signal.SIGTERM, _on_sigint)
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
         runner.register_message(FINAL_MESSAGE, _on_final_report)
-        if getattr(opts, "headless", False):
-            signal.signal(signal.SIGTERM, _on_sigint)
     else:
         events.report_to_master.add_listener(_on_report_to_master)
     # gevent's loop caches its clock, and it has not run since Locust started up (imports, this set-up).

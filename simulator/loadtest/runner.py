@@ -227,8 +227,8 @@ class _Stop:
         print(
             "\nloadsim: stopping; writing the report of what was sent (again to kill)...", file=sys.stderr, flush=True
         )
-        # SIGINT: the harness answers it in every Locust process (SIGTERM only in a headless master,
-        # where Locust's own handler never runs: it died of it, its workers left running).
+        # SIGINT: the harness answers it in every Locust process (SIGTERM only in a headless one,
+        # where Locust's own handler is not in place during the test).
         locust.send_signal(signal.SIGINT)
 
     def _harness_ready(self) -> bool:

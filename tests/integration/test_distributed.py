@@ -280,3 +280,41 @@ def test_sigterm_to_a_master_mid_test_writes_the_interrupted_report(tmp_path: Pa
     assert summary["result"] == "INTERRUPTED", summary["reason"]
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
     assert worker_codes == [0, 0]
+
+
+def test_sigterm_to_plain_headless_locust_mid_test_writes_the_interrupted_report(tmp_path: Path) -> None:
+    """The README's `locust -f "$(loadsim locustfile)" --headless`, one process, cancelled by CI.
+    Before: killed by it (exit -15), no report: Locust installs its own SIGTERM handler only after
+    the load shape's run, and a SIGTERM before that is Python's default."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text(SCENARIO)
+    mock, url = start_mock(tmp_path / "mock.sqlite3")
+    report = tmp_path / "report"
+    args = ["--headless", "--host", url, "--run-time", "60s", "--report-dir", str(report), "--scenario", str(scenario)]
+    locust = subprocess.Popen(
+        [*LOCUST, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    try:
+        assert locust.stdout is not None
+        lines = []
+        for line in locust.stdout:  # bounded: a 60 s run
+            lines.append(line)
+            if "All users spawned" in line:
+                break
+        locust.send_signal(signal.SIGTERM)
+        out = "".join(lines) + locust.communicate(timeout=60)[0]
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
+        mock.send_signal(signal.SIGTERM)
+        mock.wait(15)
+    assert locust.returncode == 3, out[-3000:]
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["result"] == "INTERRUPTED", summary["reason"]
+    assert summary["reconciliation"]["ok"], summary["reconciliation"]
