@@ -67,7 +67,7 @@ _signalled: list[str] = []
 
 #: The pipe ``loadsim run`` gave this Locust process (runner.READY_FD), written to once SIGINT is ours.
 _ready_fd = os.environ.pop("LOADSIM_READY_FD", None)
-#: A KeyboardInterrupt is owed: the signal came while a headless master waited for its workers.
+#: A KeyboardInterrupt is owed: the signal came while a headless master's test start was firing.
 _owed = False
 
 
@@ -354,7 +354,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             except (OSError, ValueError) as e:
                 log.warning("cannot read the mock's stats at %s (%s): reconciliation will fail", admin, e)
         gevent.spawn(_status_loop, environment, state)
-    if _owed and not isinstance(runner, WorkerRunner):  # stopped while its workers connected: stop now
+    if _owed and not isinstance(runner, WorkerRunner):  # stopped while the start fired: stop now
         _owed = False
         gevent.get_hub().loop.run_callback(_raise_owed)
     if isinstance(runner, MasterRunner):
