@@ -131,8 +131,7 @@ def evaluate(
             out.append(Verdict(name, lat.max_ms, None, False, "ms"))  # no requests: nothing was shown to hold
             continue
         hist = series.latency if lat.metric == "latency" else series.service
-        actual = round(hist.percentile(lat.percentile) * 1000, 3)
-        out.append(Verdict(name, lat.max_ms, actual, actual <= lat.max_ms, "ms"))
+        out.append(_judged(name, lat.max_ms, hist.percentile(lat.percentile) * 1000, 3, at_most=True, unit="ms"))
     for err in slo.error_rate:
         where = err.step or err.endpoint
         series = _series(stats, err.endpoint, err.step)
@@ -144,12 +143,9 @@ def evaluate(
         rate = series.failures / series.count
         out.append(Verdict(name, most, round(rate * 100, 4), rate <= err.max, "%"))
     if slo.min_rate is not None:
-        rate = round(stats.total.count / duration_s, 3) if duration_s > 0 else 0.0
-        out.append(
-            Verdict(
-                f"achieved rate >= {slo.min_rate:g} requests/s", slo.min_rate, rate, rate >= slo.min_rate, "requests/s"
-            )
-        )
+        rate = stats.total.count / duration_s if duration_s > 0 else 0.0
+        name = f"achieved rate >= {slo.min_rate:g} requests/s"
+        out.append(_judged(name, slo.min_rate, rate, 3, at_most=False, unit="requests/s"))
     if slo.max_dropped is not None:
         out.append(
             Verdict(
@@ -182,22 +178,27 @@ def completion(slo: SLOConfig, *, stats: RunStats, plan: Plan) -> list[Verdict]:
     - open model: the arrivals handed to users reached ``min_rate_share`` of the plan, and those
       dropped for want of a free user stayed under ``max_dropped_share``.
     """
-    wait = round(longest_wait(stats), 3)
-    out = [
-        Verdict(
-            f"no request unanswered for more than {slo.max_wait:g} s", slo.max_wait, wait, wait <= slo.max_wait, "s"
-        )
-    ]
+    name = f"no request unanswered for more than {slo.max_wait:g} s"
+    out = [_judged(name, slo.max_wait, longest_wait(stats), 3, at_most=True, unit="s")]
     if plan.arrivals is not None and plan.arrivals > 0:
         handed = stats.total.count if plan.rate_unit == "requests" else stats.arrivals - stats.dropped
-        share = round(min(handed / plan.arrivals, 1.0) * 100, 1)
-        want = round(slo.min_rate_share * 100, 1)
-        out.append(Verdict(f"achieved rate >= {want:g}% of the planned rate", want, share, share >= want, "%"))
+        share, want = min(handed / plan.arrivals, 1.0) * 100, round(slo.min_rate_share * 100, 1)
+        out.append(_judged(f"achieved rate >= {want:g}% of the planned rate", want, share, 1, at_most=False, unit="%"))
     if stats.arrivals:
-        dropped = round(stats.dropped / stats.arrivals * 100, 2)
-        most = round(slo.max_dropped_share * 100, 2)
-        out.append(Verdict(f"dropped arrivals <= {most:g}% of arrivals", most, dropped, dropped <= most, "%"))
+        dropped, most = stats.dropped / stats.arrivals * 100, round(slo.max_dropped_share * 100, 2)
+        out.append(_judged(f"dropped arrivals <= {most:g}% of arrivals", most, dropped, 2, at_most=True, unit="%"))
     return out
+
+
+def _judged(name: str, bound: float, exact: float, digits: int, *, at_most: bool, unit: str) -> Verdict:
+    """An SLO judged on the measurement as it is, shown rounded to ``digits``; unrounded where the
+    rounding would read as the other verdict (89.96% shown as 90% failing ">= 90%")."""
+
+    def holds(value: float) -> bool:
+        return value <= bound if at_most else value >= bound
+
+    shown = round(exact, digits)
+    return Verdict(name, bound, shown if holds(shown) == holds(exact) else exact, holds(exact), unit)
 
 
 def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float, interrupted: str = "") -> str:

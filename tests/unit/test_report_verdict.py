@@ -8,7 +8,7 @@ from simulator.loadtest.shape import LoadProfile
 from simulator.report.slo import Plan, Verdict, evaluate, junit_xml, verdict_word
 from simulator.report.stats import RunStats
 from simulator.report.summary import stall, unfinished, verdict_line
-from simulator.scenario import LoadConfig, SLOConfig, Stage
+from simulator.scenario import LatencySLO, LoadConfig, SLOConfig, Stage
 
 
 def _stats(n: int = 10) -> RunStats:
@@ -133,3 +133,30 @@ def test_a_reconciliation_difference_fails_the_run_and_shows_as_a_failed_slo_eve
     )
     forced = evaluate(SLOConfig(reconciliation=True), stats=_stats(), duration_s=20, reconciliation=None)
     assert verdict_line(forced, None)[0] == "FAILED"
+
+
+def test_a_measurement_just_past_its_bound_fails_however_the_report_rounds_it() -> None:
+    # Each measurement is past its bound by less than the report's rounding: shown rounded, it would
+    # read as the bound itself, and the SLO passed.
+    s = _stats()
+    s.waited("events", 5.0004)  # max_wait 5 s; shown to the ms
+    for i in range(30_000):
+        s.arrive(1000.0 + i / 1000, dropped=i == 0)  # one arrival of 30,000 dropped: 0.0033%
+    slo = SLOConfig(min_rate=0.5, max_dropped_share=0.0, min_rate_share=0.9)
+    plan = Plan(arrivals=(30_000 - 1) / 0.8996)  # 89.96% of the plan handed to users
+    # 10 requests over 20.0008 s: 0.49998/s, shown to 0.001 as 0.5.
+    verdicts = {v.name: v for v in evaluate(slo, stats=s, duration_s=20.0008, reconciliation=None, plan=plan)}
+    for name in (
+        "no request unanswered for more than 5 s",
+        "dropped arrivals <= 0% of arrivals",
+        "achieved rate >= 90% of the planned rate",
+        "achieved rate >= 0.5 requests/s",
+    ):
+        v = verdicts[name]
+        assert not v.passed, v
+        assert v.show(v.actual) != v.show(v.threshold), v  # the report does not show the bound as the actual
+    latency = SLOConfig(latency=(LatencySLO(endpoint="events", percentile=50, max_ms=10.0),), completion=False)
+    s = RunStats()
+    s.record(endpoint="events", step="event:X", latency=0.0100004, service=0.01, outcome="ok", at=1000.0)
+    (v,) = (v for v in evaluate(latency, stats=s, duration_s=20, reconciliation=None) if v.unit == "ms")
+    assert not v.passed and v.show(v.actual) != "10 ms", v
