@@ -672,7 +672,9 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         reconciliation = try_reconcile(stats, admin, state.mock_baseline) if admin else None
         profile = state.profile
         assert profile is not None  # set at init, or the process exited
-        ended = time.time()
+        # The load ran until the stop; a master then waits for its workers' last figures, and the
+        # mock is reconciled: seconds no load ran, that the achieved rate must not divide by.
+        ended = state.stopped_at or time.time()
         plan = _plan(state, profile, stats, ended)
         slo = state.scenario.slo
         verdicts = evaluate(

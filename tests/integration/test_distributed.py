@@ -183,6 +183,13 @@ def test_the_master_merges_what_the_mock_stored(run: dict[str, Any]) -> None:
     assert locust_rows == {step: s["count"] for step, s in summary["steps"].items()}
 
 
+def test_the_runs_duration_is_the_time_its_load_ran(run: dict[str, Any]) -> None:
+    # After the stop the master waits for its workers' last figures and reconciles: no load ran
+    # then, and the achieved rate (a min_rate SLO's measure) divides by the duration.
+    timing = run["summary"]["timing"]
+    assert timing["planned_s"] == 10 and 10 <= timing["duration_s"] < 10.75, timing
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_master_stopped_while_it_waits_for_its_workers_stops_those_connected(tmp_path: Path, sig: int) -> None:
     """Before: Locust's master (its own TODO says so) left its connected workers running, after a
