@@ -21,22 +21,28 @@ def interruption(summary: Mapping[str, Any]) -> str:
 
 
 #: The mock's warnings (``stats()["warnings"]``) in words: what each means for the traffic sent.
+#: Each counts requests (``{s}``: the plural's "s").
 MOCK_WARNINGS: dict[str, str] = {
-    "unknown_session": "events for a session the mock never saw start (no externalIds with that sid)",
-    "shared_session": "a session id used by two different user ids",
-    "unknown_identity": "events identifying by an email or phone no identify ever named",
-    "added_at_future": "added_at more than five minutes in the future",
-    "added_at_stale": "added_at more than two days in the past",
+    "unknown_session": (
+        "identify or event request{s} for a session the mock never saw start (no externalIds with that sid)"
+    ),
+    "shared_session": "request{s} with a session id another user id had sent",
+    "unknown_identity": "event{s} identifying by an email or phone no identify ever named",
+    "added_at_future": "request{s} with added_at more than five minutes in the future",
+    "added_at_stale": "request{s} with added_at more than two days in the past",
 }
 
 
 def mock_warnings(reconciliation: Mapping[str, Any] | None) -> list[str]:
-    """The mock's warnings as sentences with their counts, e.g. "35 events for a session the mock never saw start"."""
+    """The mock's warnings as sentences with their counts, e.g. "35 identify or event requests for a
+    session the mock never saw start"."""
     raw = ((reconciliation or {}).get("mock") or {}).get("warnings") or {}
     if not isinstance(raw, Mapping):
         return []
     return [
-        f"{n} {MOCK_WARNINGS.get(k, k.replace('_', ' '))}" for k, n in sorted(raw.items(), key=lambda kv: -kv[1]) if n
+        f"{n} " + MOCK_WARNINGS.get(k, k.replace("_", " ")).replace("{s}", "" if n == 1 else "s")
+        for k, n in sorted(raw.items(), key=lambda kv: -kv[1])
+        if n
     ]
 
 

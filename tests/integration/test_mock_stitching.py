@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,3 +163,14 @@ def test_an_optional_null_never_overwrites_what_the_profile_knows(mock: MockServ
     assert status == 200, payload
     assert {k: p["external_ids"].get(k) for k in known_ext} == known_ext, p["external_ids"]
     assert {k: p["additional_info"].get(k) for k in known_info} == known_info, p["additional_info"]
+
+
+def test_an_identify_of_a_session_never_started_is_told_as_one(mock: MockServer) -> None:
+    # `loadsim run smoke --endpoint identify` sends identifies only: the report said "16938 events
+    # for a session the mock never saw start" of a run that sent no event.
+    from simulator.payloads import iso_utc
+    from simulator.report.outcome import mock_warnings
+
+    _send(mock, ("identify", ms.identify(7, added_at=iso_utc(time.time()))))
+    (said,) = mock_warnings({"mock": mock.stats()})
+    assert said.startswith("1 identify or event request for a session the mock never saw start"), said

@@ -110,7 +110,10 @@ def test_the_mocks_warnings_are_named_in_words() -> None:
     from simulator.report.outcome import mock_warnings
 
     said = mock_warnings({"mock": {"warnings": {"unknown_session": 35, "added_at_stale": 0, "new_kind": 2}}})
-    assert said == ["35 events for a session the mock never saw start (no externalIds with that sid)", "2 new kind"]
+    assert said == [
+        "35 identify or event requests for a session the mock never saw start (no externalIds with that sid)",
+        "2 new kind",
+    ]
 
 
 def test_a_reconciliation_difference_fails_the_run_and_shows_as_a_failed_slo_everywhere() -> None:
