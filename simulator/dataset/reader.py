@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import io
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,18 +26,29 @@ def open_in(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # type: ignore[return-value]
 
 
+#: A table or request file missing, unreadable, or a gzip stream cut short (EOFError) or damaged
+#: inside (zlib.error); and what a row cut mid-way or damaged raises when read (TypeError: a csv
+#: row short of columns).
+_UNREADABLE = (OSError, EOFError, zlib.error)
+_DAMAGED = (*_UNREADABLE, ValueError, KeyError, TypeError, IndexError)
+
+
 def read_summary(directory: str | Path) -> dict[str, Any]:
     """A dataset's ``summary.json``; DatasetError says what is wrong with the directory."""
     path = Path(directory) / "summary.json"
+    make = "make one with loadsim generate SCENARIO --out DIR"
     try:
-        summary: dict[str, Any] = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise DatasetError(
-            f"{directory} is not a loadsim dataset (no summary.json): make one with loadsim generate SCENARIO --out DIR"
-        ) from None
+        summary = orjson.loads(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise DatasetError(f"{directory} is not a loadsim dataset (no summary.json file): {make}") from None
+    except OSError as e:
+        raise DatasetError(f"{path} cannot be read ({e.strerror})") from None
     except orjson.JSONDecodeError as e:
         raise DatasetError(f"{path} is not valid JSON ({e}): generate the dataset again") from None
-    version = summary.get("dataset", {}).get("format_version")
+    if not isinstance(summary, dict) or not isinstance(summary.get("dataset"), dict):
+        # A load test's report folder has a summary.json too.
+        raise DatasetError(f"{directory} is not a loadsim dataset (its summary.json is not a dataset's): {make}")
+    version = summary["dataset"].get("format_version")
     if version != FORMAT_VERSION:
         raise DatasetError(
             f"{directory}: dataset format {version!r}, this loadsim reads {FORMAT_VERSION}: generate it again"
@@ -95,6 +107,16 @@ def _epoch(iso: str | float) -> float:
     return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
+def _row_epoch(value: Any, table: Path, row: int) -> float:
+    """The events table's ``time`` of ``row`` as an epoch; DatasetError names the table and the row."""
+    try:
+        return _epoch(value)
+    except (ValueError, TypeError, AttributeError):
+        raise DatasetError(
+            f"{table} row {row}: its time {value!r} is not an ISO 8601 time: the dataset is damaged; generate it again"
+        ) from None
+
+
 def _user_agents(path: Path) -> Iterator[tuple[int, str]]:
     """(device, user agent) of each row of the devices table, whatever its format."""
     name = path.name
@@ -146,7 +168,7 @@ def check_dataset(directory: str | Path) -> dict[str, Any]:
                 n = 0
                 for n, line in enumerate(f, 1):
                     _body(line.rstrip(b"\n"), f"{path} line {n}")
-        except (OSError, EOFError) as e:  # missing, unreadable, or a gzip stream cut short (EOFError)
+        except _UNREADABLE as e:
             raise DatasetError(f"{path}: cannot be read ({e}): the dataset is damaged; generate it again") from None
         expected = summary["requests"][ep]
         if n != expected:
@@ -157,9 +179,15 @@ def check_dataset(directory: str | Path) -> dict[str, Any]:
     # The replay walks the events table to pace and label the lines: a table cut short would stop it early.
     table_file = summary["dataset"]["files"]["events_table"]
     table = directory / table_file
+    rows: Counter[str] = Counter()
+    last: Any = None
     try:
-        rows = Counter(row["endpoint"] for row in _table_rows(directory, table_file))
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:  # TypeError: a csv row cut mid-way
+        for n, row in enumerate(_table_rows(directory, table_file), 1):
+            rows[row["endpoint"]] += 1
+            if row["time"] != last:  # the replay paces the lines by it (read once per distinct time, as it does)
+                last = row["time"]
+                _row_epoch(last, table, n)
+    except _DAMAGED as e:
         raise DatasetError(f"{table}: cannot be read ({e!r}): the dataset is damaged; generate it again") from None
     for ep in ENDPOINT_NAMES:
         if rows[ep] != summary["requests"][ep]:
@@ -172,7 +200,7 @@ def check_dataset(directory: str | Path) -> dict[str, Any]:
     devices = directory / summary["dataset"]["files"]["devices_table"]
     try:
         n = sum(1 for _ in _user_agents(devices))
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+    except _DAMAGED as e:
         raise DatasetError(f"{devices}: cannot be read ({e!r}): the dataset is damaged; generate it again") from None
     if n != summary["devices"]["total"]:
         raise DatasetError(
@@ -214,7 +242,7 @@ def time_span(directory: str | Path) -> float:
             else:
                 times = [orjson.loads(first)["time"], orjson.loads(last)["time"]]
         return _epoch(times[-1]) - _epoch(times[0]) if times else 0.0
-    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError) as e:
+    except _DAMAGED as e:
         raise DatasetError(f"{path}: cannot be read ({e!r}): the dataset is damaged; generate it again") from None
 
 
@@ -237,8 +265,9 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
     index = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
     last_time = ""
     last_epoch = 0.0
+    table = directory / files["events_table"]
     try:
-        for row in _table_rows(directory, files["events_table"]):
+        for n, row in enumerate(_table_rows(directory, files["events_table"]), 1):
             ep = row["endpoint"]
             k = index[ep]
             line = streams[k].readline()
@@ -252,7 +281,7 @@ def read_dataset(directory: str | Path, *, devices: Callable[[int], bool] | None
             if devices is not None and not devices(device):
                 continue
             if row["time"] != last_time:
-                last_time, last_epoch = row["time"], _epoch(row["time"])
+                last_time, last_epoch = row["time"], _row_epoch(row["time"], table, n)
             data = line.rstrip(b"\n")
             body = _body(data, f"{paths[k]} line {lines[k]}")
             info = body.get("additional_info") if ep == "externalIds" else None

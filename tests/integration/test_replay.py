@@ -224,6 +224,66 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     refused_before_sending(tmp_path, data, named)
 
 
+def misdate(data: Path) -> None:
+    """Row 10 of the events table with a time that is no time (the request files whole)."""
+    table = data / "events.csv"
+    lines = table.read_bytes().splitlines(keepends=True)
+    lines[10] = b"20X6" + lines[10][4:]  # the year of 2026-01-01T...
+    table.write_bytes(b"".join(lines))
+
+
+def test_a_damaged_time_in_the_events_table_is_named_before_anything_is_sent(tmp_path: Path) -> None:
+    """Before: the check passed it; the replay sent 9 requests, then FAILED with "the dataset reader failed
+    after 9 requests: ValueError('Invalid isoformat string: ...')", naming neither the file nor the row."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=50, days=1, seed=1)
+    misdate(data)
+    refused_before_sending(tmp_path, data, "events.csv row 10: its time")
+
+
+def test_a_gzip_stream_damaged_inside_is_named_before_anything_is_sent(tmp_path: Path) -> None:
+    """Before: a byte flipped inside devices.csv.gz's deflate stream: a zlib.error traceback, exit 1."""
+    import gzip
+    import zlib
+
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=50, days=1, seed=1, gzip_output=True)
+    path = data / "devices.csv.gz"
+    whole = path.read_bytes()
+    for at in range(len(whole) // 2, len(whole) - 8):  # the first flip zlib itself finds (the bytes are seeded)
+        spoiled = bytearray(whole)
+        spoiled[at] ^= 0x55
+        try:
+            gzip.decompress(bytes(spoiled))
+        except zlib.error:
+            break
+        except (OSError, EOFError):
+            continue
+    else:
+        pytest.fail("no flip of devices.csv.gz damages its deflate stream")
+    path.write_bytes(bytes(spoiled))
+    refused_before_sending(tmp_path, data, "devices.csv.gz: cannot be read")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: d.write_text("x\n"),
+        lambda d: (d.mkdir(), (d / "summary.json").write_text("[1]")),
+        lambda d: (d.mkdir(), (d / "summary.json").write_text('{"dataset": 5}')),
+        lambda d: (d.mkdir(), (d / "summary.json").mkdir()),
+        lambda d: (d.mkdir(), (d / "summary.json").write_text('{"result": "PASSED", "total": {"count": 3}}')),
+    ],
+    ids=["a-file", "summary-a-list", "dataset-a-number", "summary-a-folder", "a-load-tests-report"],
+)
+def test_a_folder_that_is_no_dataset_is_named_in_one_line(tmp_path: Path, make: Callable[[Path], Any]) -> None:
+    """Before: NotADirectoryError, AttributeError ('list' object has no attribute 'get'), IsADirectoryError
+    tracebacks, exit 1; a load test's report folder: "dataset format None, this loadsim reads 1"."""
+    data = tmp_path / "dataset"
+    make(data)
+    refused_before_sending(tmp_path, data, "is not a loadsim dataset")
+
+
 def refused_before_sending(tmp_path: Path, data: Path, named: str) -> None:
     """``loadsim replay`` of ``data`` exits 2 saying ``named`` (with the dataset's path) in one line, before
     a mock or Locust starts."""
