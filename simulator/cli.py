@@ -686,6 +686,12 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--run-time", metavar="T", help="stop after this long even if the dataset is not played out")
     p.add_argument("--report-dir", type=Path, metavar="DIR", help="where the report goes (default reports/<run id>)")
+    p.add_argument(
+        "--mock-admin",
+        metavar="URL",
+        help="the mock's admin API for reconciliation (default: --host); none: --host is a collector of your own, "
+        "nothing is reconciled",
+    )
     p.set_defaults(handler=_cmd_replay)
 
 
@@ -707,6 +713,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     extra = ["--dataset", str(args.dataset.resolve()), "--speed", str(args.speed), "--spawn-rate", str(args.users)]
     if args.restamp:
         extra.append("--restamp")
+    if args.mock_admin:
+        extra += ["--mock-admin", args.mock_admin]
     return run(
         RunOptions(
             scenario=summary["dataset"]["scenario_ref"],

@@ -36,7 +36,7 @@ from simulator import held
 from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, HarnessError
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
-from simulator.loadtest.reconcile import fetch_mock_stats, try_reconcile
+from simulator.loadtest.reconcile import NO_MOCK_ADMIN, fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, attach_state, harness_state
 from simulator.loadtest.user import OpenArrivals
@@ -323,8 +323,9 @@ def _target(state: HarnessState, environment: Environment) -> Target:
 
 
 def _mock_admin(state: HarnessState, environment: Environment) -> str | None:
-    """The mock's base URL for reconciliation, or None when the target is not the mock."""
-    if (state.opts.target or state.scenario.target.kind) != "mock":
+    """The mock's base URL for reconciliation, or None when the target is not the mock (``--mock-admin
+    none``: a collector of the user's own)."""
+    if (state.opts.target or state.scenario.target.kind) != "mock" or state.opts.mock_admin == NO_MOCK_ADMIN:
         return None
     return state.opts.mock_admin or environment.host or state.scenario.target.host or None
 
@@ -677,6 +678,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         ended = state.stopped_at or time.time()
         plan = _plan(state, profile, stats, ended)
         slo = state.scenario.slo
+        if state.opts.mock_admin == NO_MOCK_ADMIN:  # the user's word: a collector with nothing to reconcile
+            slo = dataclasses.replace(slo, reconciliation=False)
         verdicts = evaluate(
             slo, stats=stats, duration_s=ended - state.started, reconciliation=reconciliation, plan=plan
         )

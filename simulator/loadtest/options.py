@@ -163,5 +163,6 @@ def add_arguments(parser: Any) -> None:
         "--mock-admin",
         default=None,
         include_in_web_ui=False,
-        help="URL of the mock's admin API for reconciliation (default: --host when the target is the mock)",
+        help="URL of the mock's admin API for reconciliation (default: --host when the target is the mock); "
+        "none: the target is a collector of your own, nothing is reconciled",
     )

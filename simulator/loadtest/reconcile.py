@@ -65,6 +65,11 @@ def _written(stats: dict[str, Any]) -> int | None:
     return None
 
 
+#: ``--mock-admin none``: the target is a collector of the user's own, with no mock admin API to
+#: reconcile against.
+NO_MOCK_ADMIN = "none"
+
+
 def fetch_mock_stats(admin_url: str, *, timeout: float = 10.0) -> dict[str, Any]:
     """``GET /_admin/stats`` of the mock at ``admin_url`` (its base URL)."""
     req = urllib.request.Request(f"{admin_url.rstrip('/')}/_admin/stats", headers=admin_headers())
@@ -218,6 +223,11 @@ def try_reconcile(stats: RunStats, admin_url: str, baseline: dict[str, Any] | No
     except (OSError, urllib.error.URLError, ValueError) as e:
         if isinstance(getattr(e, "reason", e), ConnectionRefusedError):  # nothing listens there any more
             said = f"the mock at {admin_url} is gone (connection refused): what it stored cannot be read"
+        elif isinstance(e, urllib.error.HTTPError) and e.code == 404:  # something answers, with no admin API
+            said = (
+                f"{admin_url} has no mock admin API ({e}): not a loadsim mock? For a collector of your own, "
+                f"--mock-admin {NO_MOCK_ADMIN} (nothing is reconciled)"
+            )
         else:
             said = f"could not read the mock's stats at {admin_url}: {e}"
         return {"ok": False, "differences": [said], "endpoints": {}}

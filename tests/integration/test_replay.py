@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -222,6 +224,53 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     generate("smoke", out=data, users=50, days=1, seed=1)
     spoil(data)
     refused_before_sending(tmp_path, data, named)
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """A collector of the user's own: every request answered as the reference says, no admin API."""
+
+    def do_POST(self) -> None:
+        body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        answer = (
+            b""
+            if self.path.startswith("/webhook/")
+            else orjson.dumps(
+                {"user_id": body.get("uid", ""), "external_ids": {}, "additional_info": {}, "user_traits": {}}
+            )
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def do_GET(self) -> None:
+        self.send_error(404)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_a_replay_to_a_collector_of_your_own_is_reconciled_only_if_asked(tmp_path: Path) -> None:
+    """Before: every request answered 200 and every SLO held, yet FAILED "reconciliation: could not read
+    the mock's stats at http://127.0.0.1:...: HTTP Error 404", exit 1, with no way to say it is no mock."""
+    data = tmp_path / "dataset"
+    generate("smoke", out=data, users=20, days=1, seed=1)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        unsaid, _ = replay(data, url, tmp_path / "unsaid")
+        said, _ = replay(data, url, tmp_path / "said", "--mock-admin", "none")
+    finally:
+        server.shutdown()
+    # Taken for the mock (the dataset's target), it fails, and says how to say it is not one.
+    assert unsaid.returncode == 1, unsaid.stderr[-3000:]
+    assert "--mock-admin none" in orjson.loads((tmp_path / "unsaid" / "summary.json").read_bytes())["reason"]
+    assert said.returncode == 0, said.stderr[-3000:]
+    report = orjson.loads((tmp_path / "said" / "summary.json").read_bytes())
+    assert report["result"] == "PASSED" and report["reconciliation"] is None, report["reason"]
+    assert report["replay"]["sent"] == report["replay"]["dataset_requests"] > 0
 
 
 def misdate(data: Path) -> None:
