@@ -570,8 +570,11 @@ def _generate_or_merge(args: argparse.Namespace, before: tuple[str, int, int] | 
         return _dataset_failed(_os_problem(exc, args.out), args.out, before)
     if shard is not None:
         part = summary["shard"]
+        low, high = part["low"], part["high"]
+        # More shards than devices leaves some empty: still a shard the merge needs.
+        held = {0: "no device", 1: f"device {low}"}.get(high - low, f"devices {low} to {high - 1}")
         sys.stdout.write(
-            f"loadsim: wrote shard {part['index']}/{part['count']} (devices {part['low']} to {part['high'] - 1}) "
+            f"loadsim: wrote shard {part['index']}/{part['count']} ({held}) "
             f"to {args.out}/; join the shards with loadsim generate --merge OUT SHARD_DIR...\n"
         )
         return EXIT_OK

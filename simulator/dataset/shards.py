@@ -224,15 +224,17 @@ def read_shards(directories: list[Path]) -> tuple[dict[str, Any], list[Shard]]:
         diff = _differences(first, m)
         if diff:
             raise DatasetError(
-                f"--merge: {d} and {first_dir} are shards of different datasets ({'; '.join(diff)}): "
+                f"--merge: {first_dir} and {d} are shards of different datasets ({'; '.join(diff)}): "
                 "generate every shard with the same scenario, --seed, --users, --days, --start, --format, "
                 "--gzip and N"
             )
     count = int(first["count"])
     seen: dict[int, Path] = {}
     shards: list[Shard] = []
+    heads: dict[int, dict[str, Any]] = {}
     for d, m in manifests:
         index = int(m["index"])
+        heads[index] = m["head"]
         if index in seen:
             raise DatasetError(f"--merge: {seen[index]} and {d} are both shard {index}/{count}: give each shard once")
         seen[index] = d
@@ -288,4 +290,6 @@ def read_shards(directories: list[Path]) -> tuple[dict[str, Any], list[Shard]]:
                 f"--merge: {s.directory / SHARD_MANIFEST} says devices {s.low} to {s.high}, "
                 f"not shard {s.index}/{count}'s: run that shard again"
             )
-    return first["head"], shards
+    # Shard 0's head, whatever order the folders came in: the heads differ at most in scenario_ref (a
+    # checkout per host), which the dataset records, so the merge is the same bytes either way.
+    return heads[0], shards

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,8 +132,29 @@ def test_merge_refuses_shards_of_different_datasets(
 ) -> None:
     other = tmp_path / "other"
     generate("smoke", out=other, **{"users": 30, "days": 1, **options}, shard=(1, 2))
-    with pytest.raises(DatasetError, match=f"different datasets .*({named})"):
+    # The folders in the order of their values (before: "other and shard-0 ... (seed 1 vs 99)").
+    said = f"{re.escape(str(two[0]))} and {re.escape(str(other))} are shards of different datasets .*({named})"
+    with pytest.raises(DatasetError, match=said):
         merge(tmp_path / "out", [two[0], other])
+
+
+def test_the_merge_is_the_same_whatever_order_the_shards_are_given_in(tmp_path: Path) -> None:
+    """Two hosts' checkouts hold the same scenario at different paths, which the merge allows. Before: the
+    dataset's scenario_ref (summary.json, README.md) was the first folder's given, so --merge A B and
+    --merge B A wrote different bytes."""
+    text = (ROOT / "simulator" / "scenarios" / "smoke.toml").read_text()
+    dirs = []
+    for i, host in enumerate(("host-a", "host-b")):
+        scenario = tmp_path / host / "smoke.toml"
+        scenario.parent.mkdir()
+        scenario.write_text(text)
+        dirs.append(tmp_path / f"shard-{i}")
+        generate(scenario, out=dirs[-1], users=30, days=1, shard=(i, 2))
+    merge(tmp_path / "in-order", dirs)
+    merge(tmp_path / "reversed", dirs[::-1])
+    assert files(tmp_path / "in-order") == files(tmp_path / "reversed")
+    summary = orjson.loads((tmp_path / "reversed" / "summary.json").read_bytes())
+    assert summary["dataset"]["scenario_ref"] == str(tmp_path / "host-a" / "smoke.toml")  # shard 0's
 
 
 def test_merge_refuses_shards_of_a_different_count(tmp_path: Path, two: list[Path]) -> None:
@@ -283,3 +305,19 @@ def test_shards_through_the_real_cli_merge_to_the_single_run(tmp_path: Path) -> 
         assert f"shard {i}/4" in loadsim(*common, "--out", f"s{i}", "--shard", f"{i}/4")
     assert "wrote merged/" in loadsim("--merge", "merged", "s0", "s1", "s2", "s3", "--quiet")
     assert files(tmp_path / "merged") == files(tmp_path / "one")
+
+
+def test_an_empty_shard_says_it_holds_no_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: 3 devices in 5 shards: "wrote shard 0/5 (devices 0 to -1)", shard 1/5 "(devices 0 to 0)"."""
+    monkeypatch.chdir(tmp_path)
+    said = []
+    for i in range(5):
+        assert (
+            main(["generate", "smoke", "--users", "3", "--days", "1", "--quiet", "--out", f"s{i}", "--shard", f"{i}/5"])
+            == 0
+        )
+        said.append(capsys.readouterr().out)
+    shown = [line.split("(")[1].split(")")[0] for line in said]
+    assert shown == ["no device", "device 0", "no device", "device 1", "device 2"], said
