@@ -186,10 +186,13 @@ def generate(
     show = (sys.stderr.isatty() if progress is None else progress) and not quiet
     bar = Progress(show)
 
+    try:  # before the folder is claimed: a --start the catalogue has no devices for is a usage error
+        gen = Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
+    except DatasetError as e:
+        raise OptionError(f"{start_is}: {e}") from None
     out_dir = Path(out)
     claim_folder(out_dir, "--out")
     suffix = ".gz" if gzip_output else ""
-    gen = Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
     n = len(gen.population)
     low, high = (0, n) if shard is None else shard_range(n, *shard)
     head = _head(gen, sc, ref=ref, start=first, days=n_days, table_format=table_format, suffix=suffix)

@@ -229,15 +229,20 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
             row[1::2] = im.weight * share
             rows.append(row)
             storage_rows.append(storage_row(im.storage_gb, im.identifier))
-    for platform, name in ((ANDROID, "Android"), (IOS, "iOS")):
-        if not any(v.platform == platform for v in variants):
-            first = min(
-                [r.released for r in cat.ios_releases] if platform == IOS else [m.launched for m in cat.android_models]
-            )
-            raise ValueError(
-                f"the catalogue has no {name} device on {on.isoformat()} (its {name} rows start {first}): "
-                "simulate a later date (loadsim generate --start) or add older rows to simulator/catalog"
-            )
+    firsts = {
+        "Android": min(m.launched for m in cat.android_models),
+        "iOS": min(r.released for r in cat.ios_releases),
+    }
+    platforms = {v.platform for v in variants}
+    missing = [name for platform, name in ((ANDROID, "Android"), (IOS, "iOS")) if platform not in platforms]
+    if missing:
+        # Both named at once, with the first date that has both: a retry from one platform's first
+        # date would only be refused for the other's.
+        starts = ", ".join(f"its {name} rows start {firsts[name]}" for name in missing)
+        raise ValueError(
+            f"the catalogue has no {' or '.join(missing)} device on {on.isoformat()} ({starts}): simulate "
+            f"{max(firsts.values())} or later (loadsim generate --start) or add older rows to simulator/catalog"
+        )
     total_cg = np.array(totals, dtype=np.int64)  # (variant, capacity)
 
     def by_country(items: Sequence[Any], key: str) -> tuple[tuple[str, ...], np.ndarray]:

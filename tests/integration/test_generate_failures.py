@@ -81,6 +81,12 @@ def test_an_out_that_is_a_file_or_empty_is_refused_in_one_line(tmp_path: Path) -
             "past what a float holds: at most 23,",
         ),
         (["--days", "2900000"], "--days 2,900,000 with time.install_growth 0.03 grows a day's installs"),
+        # Before: the folder claimed, then only Android named; a retry from its date refused for iOS.
+        (
+            ["--start", "2020-06-30"],
+            "--start 2020-06-30: the catalogue has no Android or iOS device on 2020-06-30 (its Android rows start "
+            "2020-07-01, its iOS rows start 2024-05-20): simulate 2024-05-20 or later",
+        ),
     ],
 )
 def test_options_past_what_a_dataset_holds_are_usage_errors(tmp_path: Path, args: list[str], said: str) -> None:
