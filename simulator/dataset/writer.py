@@ -256,8 +256,8 @@ def claim_folder(out_dir: Path, flag: str) -> None:
     """Make ``out_dir`` a dataset's folder: refused (OptionError, nothing changed) if it holds files
     and is not one already (marked, or a summary.json or shard.json from before the mark)."""
     if out_dir.is_dir():
-        # .runs-* are the generator's own temporary runs (a killed run's are removed by _runs_folder).
-        names = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith(".runs-"))
+        # The generator's own temporary runs (a killed run's are removed by _runs_folder) are not files.
+        names = sorted(p.name for p in out_dir.iterdir() if not _own_runs(p))
         if names and not (DATASET_MARK in names or _written_before_the_mark(out_dir)):
             shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
             raise OptionError(
@@ -281,13 +281,25 @@ def _written_before_the_mark(out_dir: Path) -> bool:
     return False
 
 
+#: Written first into each temporary folder of runs: the folder is the generator's, to remove (a
+#: ``.runs-`` name alone could be the user's).
+RUNS_MARK = ".loadsim-runs"
+
+
+def _own_runs(path: Path) -> bool:
+    return path.name.startswith(".runs-") and (path / RUNS_MARK).is_file()
+
+
 def _runs_folder(out_dir: Path) -> Path:
     """A fresh folder for the sorted runs, in ``out_dir`` (same disk: the runs are about the dataset's size).
 
     One an earlier run left (killed: SIGKILL, a lost node) is removed first, or it would stay forever."""
     for stale in out_dir.glob(".runs-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+        if _own_runs(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
+    (tmp / RUNS_MARK).write_bytes(b"")
+    return tmp
 
 
 def finish_dataset(

@@ -22,7 +22,7 @@ import pytest
 
 from simulator.dataset import check_dataset
 from simulator.dataset.shards import SHARD_RECORDS
-from simulator.dataset.writer import DATASET_MARK
+from simulator.dataset.writer import DATASET_MARK, RUNS_MARK
 from tests.conftest import loadsim, subprocess_env
 from tests.integration.faults import small_disk
 
@@ -257,10 +257,25 @@ def test_a_run_killed_hard_leaves_runs_the_next_one_removes(tmp_path: Path) -> N
     out = tmp_path / "d"
     stale = out / ".runs-abcd1234"
     stale.mkdir(parents=True)
-    (stale / "run-000000.run").write_bytes(b"x" * 1000)  # what a SIGKILL leaves
+    (stale / RUNS_MARK).write_text("")  # what a SIGKILL leaves: the folder as the generator marks it
+    (stale / "run-000000.run").write_bytes(b"x" * 1000)
     done = loadsim(tmp_path, "generate", "smoke", "--out", str(out), "--users", "20", "--days", "1")
     assert done.returncode == 0, done.stderr
     assert not stale.exists()
+
+
+def test_a_runs_folder_of_the_users_own_is_never_removed(tmp_path: Path) -> None:
+    """Before: a folder the user named .runs-mine was taken for a killed run's and deleted, with what it
+    held, exit 0; in a folder holding nothing else it was not even counted as the user's."""
+    out = tmp_path / "d"
+    (out / ".runs-mine").mkdir(parents=True)
+    (out / ".runs-mine" / "file").write_text("precious\n")
+    done = loadsim(tmp_path, "generate", "smoke", "--out", str(out), "--users", "8", "--days", "1")
+    assert done.returncode == 2 and "d holds files and is not a dataset folder (.runs-mine)" in done.stderr, done.stderr
+    (out / DATASET_MARK).write_text("")  # a dataset's folder: generated into, the user's folder beside it stays
+    done = loadsim(tmp_path, "generate", "smoke", "--out", str(out), "--users", "8", "--days", "1")
+    assert done.returncode == 0, done.stderr
+    assert (out / ".runs-mine" / "file").read_text() == "precious\n"
 
 
 def test_the_readme_says_how_to_make_the_same_dataset_again(tmp_path: Path) -> None:
