@@ -328,6 +328,53 @@ def test_a_body_of_many_repeated_keys_gets_a_short_answer(mock: MockServer) -> N
     assert len(payload) < 4096
 
 
+def _deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def _with_member(body: bytes, member: bytes, after: bytes = b"{") -> bytes:
+    """``body`` with ``"x": member`` first in the object that begins at ``after``."""
+    return body.replace(after, after + b'"x":' + member + b",", 1)
+
+
+_EVENT, _SESSION = orjson.dumps(BODIES["events"]), orjson.dumps(BODIES["externalIds"])
+#: Bodies orjson reads (up to 1,024 levels) but cannot write back (past 254): what the mock answers
+#: with (an echo, a profile, a stored body) would be such a value.
+TOO_DEEP = [
+    ("events-254-arrays", "POST", ms.PATHS["events"], _with_member(_EVENT, _deep(254))),
+    ("events-1000-arrays", "POST", ms.PATHS["events"], _with_member(_EVENT, _deep(1000))),
+    (
+        "externalIds-echoed-member",
+        "POST",
+        ms.PATHS["externalIds"],
+        _with_member(_SESSION, _deep(300), b'"additional_info":{'),
+    ),
+    ("admin-faults", "PUT", "/_admin/faults", b'{"x":' + _deep(300) + b"}"),
+    ("admin-refuse", "POST", "/_admin/refuse", b'{"for":1,"x":' + _deep(300) + b"}"),
+    ("admin-reset", "POST", "/_admin/reset", b'{"x":' + _deep(300) + b"}"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [c[1:] for c in TOO_DEEP], ids=[c[0] for c in TOO_DEEP])
+def test_a_body_nested_deeper_than_the_mock_writes_gets_a_400_naming_it(
+    mock: MockServer, method: str, path: str, body: bytes
+) -> None:
+    """Before: a 500 "internal error" (orjson.dumps in the repeated-key check stops at 255 levels)."""
+    before = mock.stats()
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request(method, path, None, body))
+    assert status == 400, payload
+    assert orjson.loads(payload)["validation_error"]["error_message"].startswith("body: nested too deeply")
+    after = mock.stats()
+    kept = ("accepted", "faults", "profiles")  # nothing stored, refused or reset
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+
+
+def test_a_body_as_deep_as_the_mock_writes_is_accepted(mock: MockServer) -> None:
+    body = _with_member(_EVENT, _deep(253))  # 254 levels with the body's own object
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request("POST", ms.PATHS["events"], None, body))
+    assert (status, payload) == (200, b"")
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_request_gets_its_status_and_message_and_is_counted(mock: MockServer, case: Case) -> None:
     _, endpoint, method, path, headers, body, status, reason, fragment = case
