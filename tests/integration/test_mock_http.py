@@ -375,6 +375,19 @@ def test_a_body_as_deep_as_the_mock_writes_is_accepted(mock: MockServer) -> None
     assert (status, payload) == (200, b"")
 
 
+def test_a_stored_body_as_deep_as_the_mock_writes_is_served_by_the_admin_api_byte_for_byte(mock: MockServer) -> None:
+    """Before: GET /_admin/events answered 500 until a reset once such a body was stored (251
+    levels and more): it parsed each body again and wrote it 3 levels deeper, past orjson's 254."""
+    body = _with_member(_EVENT, _deep(253)).replace(b"{", b"{ ", 1)  # not as orjson writes it
+    [(status, _, _)] = ms.exchange(mock.url, ms.raw_request("POST", "/webhook/deep", None, body))
+    assert status == 200
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request("GET", "/_admin/events?limit=1", {}))
+    assert status == 200, payload
+    assert body in payload
+    [event] = orjson.loads(payload)["events"]
+    assert (event["source"], event["body"]) == ("deep", orjson.loads(body))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_request_gets_its_status_and_message_and_is_counted(mock: MockServer, case: Case) -> None:
     _, endpoint, method, path, headers, body, status, reason, fragment = case
