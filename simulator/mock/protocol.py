@@ -374,7 +374,8 @@ class HttpProtocol(asyncio.Protocol):
         elif n == b"upgrade":
             self._upgrade = True
         elif n == b"transfer-encoding":
-            self._te = value
+            # Lines of their own mean their values joined (RFC 9110 §5.3): "gzip" then "chunked" is "gzip, chunked".
+            self._te = value if self._te is None else self._te + b", " + value
 
     def on_headers_complete(self) -> None:
         self._in_body = True
