@@ -84,7 +84,8 @@ FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("app_id", APP_ID_RE, "an app id (1-64 letters, digits, '_', '.', '-')"),
-        Format("user_id", f"{APP_ID_RE}{UUID4_RE}", "the app id followed by a UUIDv4"),
+        # The "_" outside the app id's 64 characters, so that a 64-character app id may have it too.
+        Format("user_id", f"{APP_ID_RE}_?{UUID4_RE}", "the app id followed by a UUIDv4"),
         Format("session_id", f"CL-{UUID4_RE}", "'CL-' followed by a UUIDv4"),
         Format("uuid", UUID_RE, "a UUID such as 00000000-0000-0000-0000-000000000000"),
         Format(

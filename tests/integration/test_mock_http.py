@@ -409,6 +409,20 @@ def test_bad_request_gets_its_status_and_message_and_is_counted(mock: MockServer
     assert mock.stats()["accepted"]["events"] == before["accepted"]["events"] + 1
 
 
+@pytest.mark.parametrize("app_length", [1, 63, 64])
+@pytest.mark.parametrize("separator", ["", "_"], ids=["joined", "underscore"])
+def test_a_uid_of_any_valid_app_id_is_accepted_with_either_separator(
+    mock: MockServer, app_length: int, separator: str
+) -> None:
+    # DESIGN.md: the mock accepts uid = app id + UUIDv4 with or without "_". Before: a 64-character
+    # app id with "_" got 400 "uid: expected the app id followed by a UUIDv4" (65 characters before
+    # the UUID, where the app id's pattern allows 64).
+    app = "a" * app_length
+    body = _with(_with(BODIES["events"], "id", app), "uid", app + separator + ms.uid(1)[len(ms.APP) :])
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request("POST", ms.PATHS["events"], None, orjson.dumps(body)))
+    assert (status, payload) == (200, b"")
+
+
 def test_malformed_http_gets_400_and_the_connection_closes(mock: MockServer) -> None:
     [(status, headers, payload)] = ms.exchange(mock.url, b"HELLO /x\x00 HTTP/9\r\n\r\n")
     assert status == 400
