@@ -84,7 +84,8 @@ FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("app_id", APP_ID_RE, "an app id (1-64 letters, digits, '_', '.', '-')"),
-        Format("user_id", f"{APP_ID_RE}{UUID4_RE}", "the app id followed by a UUIDv4"),
+        # The "_" outside the app id's 64 characters, so that a 64-character app id may have it too.
+        Format("user_id", f"{APP_ID_RE}_?{UUID4_RE}", "the app id followed by a UUIDv4"),
         Format("session_id", f"CL-{UUID4_RE}", "'CL-' followed by a UUIDv4"),
         Format("uuid", UUID_RE, "a UUID such as 00000000-0000-0000-0000-000000000000"),
         Format(
@@ -609,19 +610,26 @@ class _Members(list[tuple[str, Any]]):
     """A JSON object as the members it was sent with, in order, a repeated key kept."""
 
 
+#: The deepest nesting orjson writes (it reads 1,024 levels): a body deeper is refused (``repeated_keys``).
+MAX_DEPTH = 254
 #: The repeated keys a 400 names; past them, one line says there are more (and the search stops).
 REPEATS_NAMED = 10
 
 
 def repeated_keys(body: bytes, value: Any) -> list[Problem]:
     """A problem for each key given more than once in one object of ``body``, the valid JSON that
-    orjson read as ``value`` (the first REPEATS_NAMED of them).
+    orjson read as ``value`` (the first REPEATS_NAMED of them), or one naming a body deeper than MAX_DEPTH.
 
     RFC 8259 leaves such an object's meaning to its reader: orjson, and so ``validate``, keeps the
     last value, while a reader of the stored body may keep the first.
     """
-    if orjson.dumps(value) == body:  # what orjson writes has no repeats: most bodies end here
-        return []
+    try:
+        if orjson.dumps(value) == body:  # what orjson writes has no repeats: most bodies end here
+            return []
+    except orjson.JSONEncodeError:
+        # orjson reads 1,024 levels but writes MAX_DEPTH: accepted, such a body could not be answered
+        # (an echo of its additional_info, the traits of its profile).
+        return [Problem("body", f"nested too deeply (more than {MAX_DEPTH} levels of arrays and objects)")]
     try:
         tree = json.loads(body, object_pairs_hook=_Members)
     except RecursionError:  # orjson reads 1,024 levels, this parser about 1,000

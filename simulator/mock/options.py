@@ -196,6 +196,13 @@ def serve_from_args(args: argparse.Namespace) -> int:
                 "give a token, or drop --admin-token to run without one"
             )
         token = args.admin_token or admin_token_from_env(args.admin_token_file, refuse_empty=True)
+        if token is not None and token != token.strip():
+            # HTTP trims a header value's edges: no Authorization header could carry it, every call a 401.
+            named = "--admin-token" if args.admin_token else f"${ADMIN_TOKEN_ENV}"  # a token file is stripped
+            raise ValueError(
+                f"{named} begins or ends with whitespace, which no Authorization header can carry; "
+                "give the token without it"
+            )
     except (FaultError, ValueError) as exc:
         print(f"loadsim mock: {exc}", file=sys.stderr)
         return 2

@@ -338,7 +338,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        if len(self._url) > self.app.max_request_line:
+        # The request line, as --max-request-line says: "METHOD URL HTTP/x.y", the version (8 bytes, after
+        # the URL) and one space each side counted ahead (extra spaces the parser allows are not).
+        if len(self._url) + len(self.parser.get_method()) + 10 > self.app.max_request_line:
             limit = self.app.max_request_line
             raise _Refuse(
                 414, "uri_too_long", f"request line longer than {limit} bytes (loadsim mock --max-request-line)"
@@ -374,7 +376,8 @@ class HttpProtocol(asyncio.Protocol):
         elif n == b"upgrade":
             self._upgrade = True
         elif n == b"transfer-encoding":
-            self._te = value
+            # Lines of their own mean their values joined (RFC 9110 §5.3): "gzip" then "chunked" is "gzip, chunked".
+            self._te = value if self._te is None else self._te + b", " + value
 
     def on_headers_complete(self) -> None:
         self._in_body = True

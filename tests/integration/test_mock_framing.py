@@ -163,6 +163,19 @@ def test_a_transfer_coding_it_cannot_decode_gets_501_naming_it_and_nothing_is_st
     )
 
 
+def test_a_transfer_coding_on_a_line_of_its_own_gets_501_as_on_one_line(mock: MockServer) -> None:
+    # RFC 9110 §5.3: two Transfer-Encoding lines mean their values joined with a comma. Before: only
+    # the last line was read, so "gzip" then "chunked" got a 200 and the coded bytes were stored.
+    before = mock.stats()
+    request = _chunked(ms.HEADERS).replace(
+        b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked"
+    )
+    [(status, headers, payload)] = ms.exchange(mock.url, request)
+    assert status == 501, payload
+    assert "Transfer-Encoding 'gzip, chunked'" in _message(payload) and headers["connection"] == "close"
+    assert mock.stats()["accepted"]["events"] == before["accepted"]["events"]
+
+
 def test_chunked_alone_in_any_case_is_served(mock: MockServer) -> None:
     request = _chunked(ms.HEADERS).replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: Chunked")
     [(status, _, payload)] = ms.exchange(mock.url, request)

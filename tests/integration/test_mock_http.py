@@ -328,6 +328,66 @@ def test_a_body_of_many_repeated_keys_gets_a_short_answer(mock: MockServer) -> N
     assert len(payload) < 4096
 
 
+def _deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def _with_member(body: bytes, member: bytes, after: bytes = b"{") -> bytes:
+    """``body`` with ``"x": member`` first in the object that begins at ``after``."""
+    return body.replace(after, after + b'"x":' + member + b",", 1)
+
+
+_EVENT, _SESSION = orjson.dumps(BODIES["events"]), orjson.dumps(BODIES["externalIds"])
+#: Bodies orjson reads (up to 1,024 levels) but cannot write back (past 254): what the mock answers
+#: with (an echo, a profile, a stored body) would be such a value.
+TOO_DEEP = [
+    ("events-254-arrays", "POST", ms.PATHS["events"], _with_member(_EVENT, _deep(254))),
+    ("events-1000-arrays", "POST", ms.PATHS["events"], _with_member(_EVENT, _deep(1000))),
+    (
+        "externalIds-echoed-member",
+        "POST",
+        ms.PATHS["externalIds"],
+        _with_member(_SESSION, _deep(300), b'"additional_info":{'),
+    ),
+    ("admin-faults", "PUT", "/_admin/faults", b'{"x":' + _deep(300) + b"}"),
+    ("admin-refuse", "POST", "/_admin/refuse", b'{"for":1,"x":' + _deep(300) + b"}"),
+    ("admin-reset", "POST", "/_admin/reset", b'{"x":' + _deep(300) + b"}"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [c[1:] for c in TOO_DEEP], ids=[c[0] for c in TOO_DEEP])
+def test_a_body_nested_deeper_than_the_mock_writes_gets_a_400_naming_it(
+    mock: MockServer, method: str, path: str, body: bytes
+) -> None:
+    """Before: a 500 "internal error" (orjson.dumps in the repeated-key check stops at 255 levels)."""
+    before = mock.stats()
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request(method, path, None, body))
+    assert status == 400, payload
+    assert orjson.loads(payload)["validation_error"]["error_message"].startswith("body: nested too deeply")
+    after = mock.stats()
+    kept = ("accepted", "faults", "profiles")  # nothing stored, refused or reset
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+
+
+def test_a_body_as_deep_as_the_mock_writes_is_accepted(mock: MockServer) -> None:
+    body = _with_member(_EVENT, _deep(253))  # 254 levels with the body's own object
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request("POST", ms.PATHS["events"], None, body))
+    assert (status, payload) == (200, b"")
+
+
+def test_a_stored_body_as_deep_as_the_mock_writes_is_served_by_the_admin_api_byte_for_byte(mock: MockServer) -> None:
+    """Before: GET /_admin/events answered 500 until a reset once such a body was stored (251
+    levels and more): it parsed each body again and wrote it 3 levels deeper, past orjson's 254."""
+    body = _with_member(_EVENT, _deep(253)).replace(b"{", b"{ ", 1)  # not as orjson writes it
+    [(status, _, _)] = ms.exchange(mock.url, ms.raw_request("POST", "/webhook/deep", None, body))
+    assert status == 200
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request("GET", "/_admin/events?limit=1", {}))
+    assert status == 200, payload
+    assert body in payload
+    [event] = orjson.loads(payload)["events"]
+    assert (event["source"], event["body"]) == ("deep", orjson.loads(body))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_request_gets_its_status_and_message_and_is_counted(mock: MockServer, case: Case) -> None:
     _, endpoint, method, path, headers, body, status, reason, fragment = case
@@ -347,6 +407,20 @@ def test_bad_request_gets_its_status_and_message_and_is_counted(mock: MockServer
     conn = ms.connect(mock.url)
     assert ms.post(conn, ms.PATHS["events"], BODIES["events"])[0] == 200
     assert mock.stats()["accepted"]["events"] == before["accepted"]["events"] + 1
+
+
+@pytest.mark.parametrize("app_length", [1, 63, 64])
+@pytest.mark.parametrize("separator", ["", "_"], ids=["joined", "underscore"])
+def test_a_uid_of_any_valid_app_id_is_accepted_with_either_separator(
+    mock: MockServer, app_length: int, separator: str
+) -> None:
+    # DESIGN.md: the mock accepts uid = app id + UUIDv4 with or without "_". Before: a 64-character
+    # app id with "_" got 400 "uid: expected the app id followed by a UUIDv4" (65 characters before
+    # the UUID, where the app id's pattern allows 64).
+    app = "a" * app_length
+    body = _with(_with(BODIES["events"], "id", app), "uid", app + separator + ms.uid(1)[len(ms.APP) :])
+    [(status, _, payload)] = ms.exchange(mock.url, ms.raw_request("POST", ms.PATHS["events"], None, orjson.dumps(body)))
+    assert (status, payload) == (200, b"")
 
 
 def test_malformed_http_gets_400_and_the_connection_closes(mock: MockServer) -> None:

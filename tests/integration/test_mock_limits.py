@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from simulator.mock import LISTENING_PREFIX, MockServer
+from simulator.mock.limits import Limits
 from tests.integration import mock_support as ms
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,18 @@ def test_a_long_request_line_gets_414(mock: MockServer) -> None:
     assert status == 414 and headers["connection"] == "close"  # was 200 (accepted, path kept whole)
     assert "--max-request-line" in orjson.loads(body)["validation_error"]["error_message"]
     assert mock.stats()["rejections_by_reason"]["uri_too_long"] >= 1
+
+
+def test_the_request_line_limit_counts_the_method_and_version_too(mock: MockServer) -> None:
+    # README and --help: "a request line over 8 KiB gets 414". Before: only the URL was counted, so
+    # a request line of 8,206 bytes (its URL 8,192) got a 200.
+    limit = Limits().max_request_line  # the fixture's, the default
+    for extra, expected in ((0, 200), (1, 414), (14, 414)):
+        source = "a" * (limit - len("POST /webhook/ HTTP/1.1") + extra)
+        request = ms.raw_request("POST", f"/webhook/{source}", None, BODY)
+        assert request.index(b"\r\n") == limit + extra
+        [(status, _, body)] = ms.exchange(mock.url, request)
+        assert status == expected, (extra, body)
 
 
 def test_a_1_mib_header_gets_431(mock: MockServer) -> None:
