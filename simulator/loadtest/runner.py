@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from simulator import locustfiles
+from simulator.contract import ENDPOINT_NAMES
 from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S
@@ -615,6 +616,27 @@ def with_locust_overrides(opts: RunOptions) -> RunOptions:
     return dataclasses.replace(opts, **changes) if changes else opts
 
 
+def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
+    """``--endpoint E`` (the endpoint locustfile) sends E's requests alone: an SLO on another endpoint,
+    or on a step of one, would have none to judge, and fail every run (as ``validate`` refuses an SLO
+    on a step the journey never sends)."""
+    if opts.locustfile != "endpoint":
+        return
+    endpoint = given_to_locust(opts.locust_args).get("endpoint") or "events"
+    slo = scenario.slo
+    for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
+        for i, e in enumerate(entries):
+            judged = e.endpoint if e.step is None else e.step if e.step in ENDPOINT_NAMES else "events"
+            if judged not in ("total", endpoint):
+                what = f"{e.metric} p{e.percentile:g}" if kind == "latency" else "error rate"
+                raise HarnessError(
+                    f"--endpoint {endpoint} sends {endpoint} requests alone: slo.{kind}[{i}] ({what} of "
+                    f"{e.step or e.endpoint}) in {scenario.path or scenario.name} would have none to judge, and fail "
+                    f"every run; run the journeys (no --endpoint), or a scenario whose SLOs are on {endpoint} or "
+                    f'total (extends = "{scenario.name}" with an [slo] of its own)'
+                )
+
+
 def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
     """The load profile the scenario and the flags make, checked before anything starts (the same
     ``LoadProfile`` Locust's process will build): a run time too short for the stages, an open model
@@ -717,6 +739,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
             "target, or else the mock)"
         )
     profile = check_profile(scenario, opts)
+    check_endpoint_slos(scenario, opts)
     stretch = profile.stretch if profile is not None else 1.0
     if target == "customerlabs":
         webhook = opts.webhook_url or scenario.target.resolved_webhook_url()

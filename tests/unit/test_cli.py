@@ -150,14 +150,31 @@ def test_sample_at_sets_the_clock(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_every_harness_option_is_accepted_without_double_dash(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(
-        capsys, "run", "smoke", "--app-id", "my-app", "--think-scale", "0.5", "--endpoint", "identify", "--dry-run"
+        capsys, "run", "smoke", "--app-id", "my-app", "--think-scale", "0.5", "--endpoint", "events", "--dry-run"
     )
     assert code == 0, out
     command = out.strip().splitlines()[-1].split()
-    for flag, value in (("--app-id", "my-app"), ("--think-scale", "0.5"), ("--endpoint", "identify")):
+    for flag, value in (("--app-id", "my-app"), ("--think-scale", "0.5"), ("--endpoint", "events")):
         assert command[command.index(flag) + 1] == value
     code, out = run(capsys, "run", "smoke", "--endpoint", "nosuch", "--dry-run")
     assert code == 2 and "--endpoint" in out and "nosuch" in out
+
+
+def test_an_slo_an_endpoint_run_never_sends_to_is_refused_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: `loadsim run smoke --endpoint identify` ran, every identify answered, and FAILED "latency p99
+    of events <= 500 ms: actual no requests to measure", exit 1: as every such run would."""
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--endpoint", "identify")
+    assert code == 2, out
+    assert "--endpoint identify sends identify requests alone: slo.latency[1] (latency p99 of events" in out, out
+    assert "fail every run" in out and "dry run" not in out, out
+    step = tmp_path / "step.toml"  # a step's SLO is its endpoint's
+    step.write_text('extends = "smoke"\n[slo]\nlatency = [{ step = "externalIds", percentile = 99, max_ms = 900 }]\n')
+    code, out = run(capsys, "run", str(step), "--dry-run", "--endpoint", "events")
+    assert code == 2 and "slo.latency[0] (latency p99 of externalIds" in out, out
+    code, out = run(capsys, "run", str(step), "--dry-run", "--endpoint", "externalIds")
+    assert code == 0, out
 
 
 def test_run_help_lists_the_harness_options(capsys: pytest.CaptureFixture[str]) -> None:
