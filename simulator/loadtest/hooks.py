@@ -711,6 +711,8 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             workers=state.workers,
             reconciliation=reconciliation,
             target_rate=plan.rate,  # over the arrival window, as the achieved rate is
+            achieved_rate=plan.achieved,
+            rate_unit=plan.rate_unit,
             planned_arrivals=plan.arrivals,
             stages=_stage_rows(state, profile, stats, ended),
             min_rate_share=slo.min_rate_share if slo.completion else None,
@@ -822,10 +824,13 @@ def _plan(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: flo
     if window is None:
         return Plan(rate_unit=load.rate_unit)
     rate = profile.planned_rate(0.0, window)
+    # Handed over the same window as planned, in the same unit: achieved is to target as handed to planned.
+    handed = stats.total.count if load.rate_unit == "requests" else stats.arrivals - stats.dropped
     return Plan(
         arrivals=round(profile.planned_arrivals(0.0, window), 1),
         rate_unit=load.rate_unit,
         rate=None if rate is None else round(rate, 3),
+        achieved=round(handed / window, 3) if window > 0 else None,
     )
 
 

@@ -104,6 +104,8 @@ class Plan:
     rate_unit: str = "sessions"
     #: Open model: the planned arrivals per second over the same window (the report's target rate).
     rate: float | None = None
+    #: Open model: the arrivals handed to users (in ``rate_unit``) per second over the same window.
+    achieved: float | None = None
 
 
 def _series(stats: RunStats, endpoint: str, step: str | None) -> Series | None:

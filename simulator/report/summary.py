@@ -207,6 +207,8 @@ def build_summary(
     workers: int,
     reconciliation: Mapping[str, Any] | None,
     target_rate: float | None = None,
+    achieved_rate: float | None = None,
+    rate_unit: str = "sessions",
     planned_arrivals: float | None = None,
     stages: Sequence[Mapping[str, Any]] = (),
     min_rate_share: float | None = None,
@@ -283,8 +285,9 @@ def build_summary(
             "planned": planned_arrivals,
             "scheduled": stats.arrivals,
             "dropped": stats.dropped,
+            "unit": rate_unit,
             "target_rate": target_rate,
-            "achieved_rate": None if stats.achieved_rate is None else round(stats.achieved_rate, 3),
+            "achieved_rate": achieved_rate,
             "stages": [dict(row) for row in stages],
         },
         "retries": _retries(stats),
@@ -428,12 +431,12 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         lines += ["", f"Replay: {replay_line(replayed)}"]
     arrivals = summary.get("arrivals") or {}
     if arrivals.get("scheduled"):
-        planned_n = arrivals.get("planned")
+        planned_n, unit = arrivals.get("planned"), arrivals.get("unit", "sessions")
         lines += [
             "",
-            f"Arrivals: {'' if planned_n is None else f'{planned_n:g} planned, '}{arrivals['scheduled']} scheduled, "
-            f"{arrivals['dropped']} dropped "
-            f"(target {arrivals['target_rate']}/s, achieved {arrivals['achieved_rate']}/s)",
+            f"Arrivals: {'' if planned_n is None else f'{planned_n:g} {unit} planned, '}"
+            f"{arrivals['scheduled']} sessions scheduled, {arrivals['dropped']} dropped "
+            f"(target {arrivals['target_rate']} {unit}/s, achieved {arrivals['achieved_rate']} {unit}/s)",
         ]
         if arrivals.get("stages"):
             lines += [

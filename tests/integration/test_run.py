@@ -248,12 +248,35 @@ def test_a_staged_open_model_reports_the_rate_it_planned_over_the_run(tmp_path: 
     arrivals = summary["arrivals"]
     assert arrivals["target_rate"] == pytest.approx((2 * 3 + 2 * 30 + 2 * 3) / 6, rel=0.1), arrivals
     assert arrivals["achieved_rate"] == pytest.approx(arrivals["target_rate"], rel=0.15), arrivals
-    assert f"target {arrivals['target_rate']}/s" in (tmp_path / "report" / "summary.md").read_text()
+    # Over one window: achieved is to target as handed is to planned (it read 5.335/s achieved of a
+    # 4.641/s target with fewer arrivals scheduled than planned: first to last arrival, against the window).
+    handed = arrivals["scheduled"] - arrivals["dropped"]
+    assert arrivals["achieved_rate"] / arrivals["target_rate"] == pytest.approx(handed / arrivals["planned"], rel=0.01)
+    assert f"target {arrivals['target_rate']} sessions/s" in (tmp_path / "report" / "summary.md").read_text()
     stages = arrivals["stages"]  # each stage on its own, on the scheduler's clock
     assert [(r["stage"], r["target_rate"]) for r in stages] == [(1, 3), (2, 30), (3, 3)], stages
     assert [r["to_s"] for r in stages[:2]] == [2, 4] and stages[2]["to_s"] >= 5.5, stages
     assert stages[1]["achieved_rate"] == pytest.approx(30, rel=0.2), stages
     assert sum(r["scheduled"] for r in stages) == arrivals["scheduled"] and not summary["warnings"], summary
+
+
+def test_an_open_model_in_requests_reports_its_rates_in_requests(tmp_path: Path) -> None:
+    """Before: rate_unit = "requests", rate 30: "Arrivals: 229.5 planned, 31 scheduled, 0 dropped (target
+    30.0/s, achieved 3.974/s)": planned and target in requests, achieved in sessions, unnamed."""
+    scenario = tmp_path / "requests.toml"
+    scenario.write_text('extends = "smoke"\n[load]\nmodel = "open"\nrate = 30\nrate_unit = "requests"\nusers = 20\n')
+    code, out, summary = loadsim_run(tmp_path, str(scenario), "--run-time", "6s")
+    assert code == 0, out
+    arrivals = summary["arrivals"]
+    assert arrivals["unit"] == "requests" and arrivals["target_rate"] == 30, arrivals
+    ratio = arrivals["achieved_rate"] / arrivals["target_rate"]
+    assert ratio == pytest.approx(summary["total"]["count"] / arrivals["planned"], rel=0.01), (
+        arrivals,
+        summary["total"],
+    )
+    line = next(x for x in (tmp_path / "report" / "summary.md").read_text().splitlines() if x.startswith("Arrivals:"))
+    assert f"{arrivals['planned']:g} requests planned" in line and "achieved" in line, line
+    assert f"target {arrivals['target_rate']} requests/s, achieved {arrivals['achieved_rate']} requests/s" in line, line
 
 
 def test_workers_play_the_stages_as_run_time_scaled_them(tmp_path: Path) -> None:
