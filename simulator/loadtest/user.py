@@ -155,6 +155,9 @@ class Queued:
     data: bytes = field(compare=False)
     #: When the app first meant to send it: its latency, once sent, counts from here.
     intended: float = field(compare=False)
+    #: The funnel stages its session reached (and counted) so far: shared by the session's requests,
+    #: so one sent late still counts its stage once (``DeviceUser.flush``).
+    reached: set[str] = field(default_factory=set, compare=False)
 
 
 class TrackingUser(FastHttpUser):
@@ -322,7 +325,7 @@ class DeviceUser(TrackingUser):
             self.ctx.queued -= len(self.queue)
             self.queue.clear()
 
-    def hold(self, req: Request, data: bytes, intended: float, due: float) -> None:
+    def hold(self, req: Request, data: bytes, intended: float, due: float, reached: set[str]) -> None:
         ctx = self.ctx
         if len(self.queue) >= ctx.queue_limit:  # full: the oldest goes, as SDK queues do
             oldest = min(self.queue, key=lambda q: q.intended)
@@ -331,7 +334,7 @@ class DeviceUser(TrackingUser):
             ctx.stats.client_dropped += 1
             ctx.queued -= 1
         self._seq += 1
-        heapq.heappush(self.queue, Queued(due, self._seq, req, data, intended))
+        heapq.heappush(self.queue, Queued(due, self._seq, req, data, intended, reached))
         ctx.queued += 1
 
     def flush(self) -> None:
@@ -340,10 +343,17 @@ class DeviceUser(TrackingUser):
         while self.queue and self.queue[0].due <= time.time():
             q = heapq.heappop(self.queue)
             ctx.queued -= 1
-            if self.deliver(q.req, q.data, q.intended, time.time(), may_hold=True) is None:
+            result = self.deliver(q.req, q.data, q.intended, time.time(), may_hold=True)
+            if result is None:
                 self.ctx.stats.requeued += 1
-                self.hold(q.req, q.data, q.intended, time.time() + ctx.scenario.client.offline.requeue_after)
+                self.hold(q.req, q.data, q.intended, time.time() + ctx.scenario.client.offline.requeue_after, q.reached)
                 return  # still down: try the rest later
+            # Its session has ended (a flush runs between sessions): a stage it reaches now counts now.
+            stage = ctx.stage_of.get(q.req.step) if result.outcome == "ok" else None
+            if stage is not None and stage not in q.reached:
+                reach(q.reached, stage)
+                if stage in q.reached:
+                    ctx.stats.count(stage)
 
     @task
     def play(self) -> None:
@@ -384,10 +394,11 @@ class DeviceUser(TrackingUser):
             # time it happened, and sends them all when it is back.
             back = start + ctx.scenario.client.offline.duration.sample(self.rng)
             past = start - (session[-1].offset - base) * scale
+            stages: set[str] = set()  # the session's funnel stages, reached as its requests get through
             for req in session:
                 at = past + (req.offset - base) * scale
                 req.stamp(at)
-                self.hold(req, payloads.dumps(req.body), at, back)
+                self.hold(req, payloads.dumps(req.body), at, back, stages)
             ctx.stats.offline_sessions += 1
             return
         reached: set[str] = set()  # funnel stages this session got to
@@ -424,7 +435,7 @@ class DeviceUser(TrackingUser):
         result = self.deliver(req, data, intended if open_model else None, time.time(), may_hold=True)
         if result is None:
             ctx.stats.requeued += 1
-            self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after)
+            self.hold(req, data, intended, time.time() + ctx.scenario.client.offline.requeue_after, reached)
         elif result.outcome == "ok" and req.step in ctx.stage_of:
             reach(reached, ctx.stage_of[req.step])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,36 @@ outage_status = 503
     assert queue["max_depth"] > 0 and queue["unsent"] == 0, queue
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
     assert summary["total"]["failures"] == 0  # every request got through once the mock was back
+    assert_the_funnel_counts_every_session_started(summary)
+
+
+def assert_the_funnel_counts_every_session_started(summary: dict[str, Any]) -> None:
+    """Each session's one externalIds answered 200 is a session of the funnel, however late it got
+    through (retried, requeued, flushed from the offline queue)."""
+    started = summary["endpoints"]["externalIds"]
+    answered = started["count"] - started["failures"] - started["expected_rejections"]
+    stages = {st["stage"]: st["count"] for st in summary["funnel"]["stages"]}
+    assert stages["sessions"] == answered > 0, (stages, started)
+
+
+def test_sessions_sent_from_the_offline_queue_count_in_the_funnel(tmp_path: Path) -> None:
+    """Before (`loadsim run outage`): 87 externalIds answered 200, a funnel of 80 sessions: the
+    stages of a session played offline, or of a request requeued, were never counted."""
+    s = scenario(
+        tmp_path,
+        """extends = "smoke"
+[load]
+users = 20
+run_time = "8s"
+[client.offline]
+share = 0.4
+duration = "1s"
+""",
+    )
+    code, out, summary = loadsim_run(tmp_path, s, timeout=120)
+    assert code in (0, 1), out
+    assert summary["offline_queue"]["offline_sessions"] > 0, summary["offline_queue"]
+    assert_the_funnel_counts_every_session_started(summary)
 
 
 def test_a_shortened_run_scales_its_outage_with_it(tmp_path: Path) -> None:
