@@ -302,16 +302,27 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
             r.err(path, f'expected 429, 500, 502, 503 or "refuse" (connections refused), got {_show(value)}')
         elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):
             r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
-    if ("outage_at" in options) != ("outage_for" in options):
-        r.err("target.mock", "an outage needs both outage_at and outage_for")
+    for pair in (("outage_at", "outage_for"), ("freeze_at", "freeze_for")):
+        if (pair[0] in options) != (pair[1] in options):
+            r.err(
+                "target.mock",
+                f"{'an outage' if pair[0] == 'outage_at' else 'a freeze'} needs both {' and '.join(pair)}",
+            )
     flags: dict[str, Any] = {
-        k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in options.items() if k in MOCK_FLAGS
+        k: [str(x) for x in v] if isinstance(v, list) else str(v)
+        for k, v in options.items()
+        if k in MOCK_FLAGS and not isinstance(v, bool) and isinstance(v, str | int | float | list)
     }
-    if flags and not r.problems:
+    # The mock's own reading of each flag (a freeze's two with a stand-in for the other, which the
+    # pair's own check above asks for), so every bad value is named by its key.
+    for key, value in flags.items():
+        one = (
+            {"freeze_at": "0s", "freeze_for": "0s", key: value} if key in ("freeze_at", "freeze_for") else {key: value}
+        )
         try:
-            FaultConfig.from_flags(**flags)  # the mock's own reading of its flags
+            FaultConfig.from_flags(**one)
         except FaultError as e:
-            r.err("target.mock", str(e))
+            r.err(f"target.mock.{key}", str(e))
 
 
 def _check_outage_in_run(r: _Reader, load: LoadConfig, options: Mapping[str, Any]) -> None:

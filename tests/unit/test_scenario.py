@@ -440,3 +440,19 @@ def test_validate_names_the_file_the_field_and_the_value(tmp_path: Path, capsys:
     out = capsys.readouterr().out
     assert f"{tmp_path / 'zero.toml'}: population.devices: expected a value greater than 0, got 0" in out, out
     assert f'{tmp_path / "nope.toml"}: slo.latency[0].step: unknown step "event:Nope"' in out, out
+
+
+def test_every_problem_of_the_mock_table_names_its_key_and_value() -> None:
+    """Before: "bad.toml: target.mock: cannot read error rate 'abc' ...", the first problem alone, no key;
+    freeze_at alone: "target.mock: a freeze needs both --freeze-at T and --freeze-for T", flags the
+    scenario does not have; and none of them at all beside any other problem of the file."""
+    said = problems(
+        MINIMAL
+        + "[population]\ndevices = 0\n"
+        + '[target.mock]\nlatency = "fast"\nerror_rate = "abc"\nhold_rate = 2\nfreeze_at = "soon"\n'
+    )
+    text = "\n".join(said)
+    assert any(line.startswith("bad.toml: population.devices:") for line in said), text
+    for key, value in (("latency", "fast"), ("error_rate", "abc"), ("hold_rate", "2"), ("freeze_at", "soon")):
+        assert any(line.startswith(f"bad.toml: target.mock.{key}:") and value in line for line in said), (key, text)
+    assert "bad.toml: target.mock: a freeze needs both freeze_at and freeze_for" in said, text
