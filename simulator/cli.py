@@ -695,12 +695,18 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="the mock's admin API for reconciliation (default: --host); none: --host is a collector of your own, "
         "nothing is reconciled",
     )
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="the scenario the dataset was generated with, where it is now (default: the one summary.json names)",
+    )
     p.set_defaults(handler=_cmd_replay)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from simulator.dataset import DatasetError, check_dataset, read_summary
     from simulator.loadtest.runner import RunOptions, run
+    from simulator.scenario import load_scenario
 
     if args.users < 1:
         raise UsageError("--users must be at least 1")
@@ -709,6 +715,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         summary = read_summary(args.dataset)
     except DatasetError as exc:
         raise UsageError(str(exc)) from None  # not a dataset at all: the command line names the wrong folder
+    scenario = args.scenario or summary["dataset"]["scenario_ref"]
+    try:
+        load_scenario(scenario)  # before anything starts (the replay's Locust reads it again)
+    except ScenarioError as exc:
+        if args.scenario:
+            raise
+        # A dataset copied to another machine, or its scenario file moved.
+        raise UsageError(
+            f"{args.dataset}: the scenario it was generated with, {scenario} (summary.json's scenario_ref), "
+            f"cannot be read ({exc.problems[0].message}): give it with --scenario FILE"
+        ) from None
     try:
         check_dataset(args.dataset)  # a damaged line found now sends nothing; mid-run it would fail the run
     except DatasetError as exc:
@@ -716,11 +733,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     extra = ["--dataset", str(args.dataset.resolve()), "--speed", str(args.speed), "--spawn-rate", str(args.users)]
     if args.restamp:
         extra.append("--restamp")
+    if args.scenario:
+        extra += [
+            "--dataset-scenario",
+            str(Path(args.scenario).resolve()) if Path(args.scenario).is_file() else args.scenario,
+        ]
     if args.mock_admin:
         extra += ["--mock-admin", args.mock_admin]
     return run(
         RunOptions(
-            scenario=summary["dataset"]["scenario_ref"],
+            scenario=scenario,
             host=args.host,
             users=args.users,
             run_time=run_time,

@@ -46,7 +46,7 @@ from simulator.dataset.shards import (
     write_shard,
 )
 from simulator.dataset.stats import Stats, conversion_table
-from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario
+from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, scenario_dir
 
 __all__ = ["finish_dataset", "generate", "merge", "publish"]
 
@@ -109,12 +109,8 @@ def generate(
                 "--format parquet needs pyarrow: pip install 'loadsim[parquet]' "
                 "(or pip install pyarrow), or use --format csv"
             ) from None
-    if isinstance(scenario, Scenario):
-        sc = scenario
-        ref = str(sc.path) if sc.path else sc.name
-    else:
-        sc = load_scenario(scenario)
-        ref = str(scenario) if not str(scenario).endswith(".toml") else str(Path(scenario).resolve())
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    ref = _scenario_ref(sc)
     changes: dict[str, Any] = {}
     if seed is not None:
         try:
@@ -244,6 +240,14 @@ def generate(
         return finish_dataset(out_dir, tmp, runs, parts, head=head, stats=gen.stats, progress=bar)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scenario_ref(sc: Scenario) -> str:
+    """What replay loads the scenario by: a bundled one's name (the same in any install), else its
+    file's whole path (a name relative to where generate ran is another file, or none, elsewhere)."""
+    if sc.path is None:
+        return sc.name
+    return sc.path.stem if sc.path.parent == scenario_dir() else str(sc.path.resolve())
 
 
 #: Written first into every folder a dataset or a shard is generated into: the folder is the

@@ -353,6 +353,13 @@ def _add_arguments(parser: Any) -> None:
         default=False,
         help="replay: move added_at to the send time (default: send the bodies as written)",
     )
+    parser.add_argument(
+        "--dataset-scenario",
+        default=None,
+        metavar="FILE",
+        help="replay: the scenario the dataset was generated with, where it is now (default: the one its "
+        "summary.json names)",
+    )
 
 
 @events.init.add_listener
@@ -367,7 +374,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         raise SystemExit(2)
     try:
         summary = read_summary(opts.dataset)
-        ref = summary["dataset"]["scenario_ref"]
+        ref = getattr(opts, "dataset_scenario", None) or summary["dataset"]["scenario_ref"]
         scenario = load_scenario(ref)
     except DatasetError as e:
         sys.stderr.write(f"loadsim: {e}\n")

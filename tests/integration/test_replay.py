@@ -24,6 +24,8 @@ from tests.conftest import loadsim, start_loadsim, subprocess_env
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def start_mock(store: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
     mock = subprocess.Popen(
@@ -271,6 +273,26 @@ def test_a_replay_to_a_collector_of_your_own_is_reconciled_only_if_asked(tmp_pat
     report = orjson.loads((tmp_path / "said" / "summary.json").read_bytes())
     assert report["result"] == "PASSED" and report["reconciliation"] is None, report["reason"]
     assert report["replay"]["sent"] == report["replay"]["dataset_requests"] > 0
+
+
+def test_a_dataset_whose_scenario_file_moved_is_replayed_with_scenario(tmp_path: Path) -> None:
+    """Before: a dataset generated from ./shop (a scenario file named without .toml) recorded its scenario as
+    "shop", relative to where generate ran; and a dataset whose scenario file moved (copied to another
+    machine for a demo) could not be replayed at all: "loadsim: .../shop.toml: no such scenario file or
+    bundled name", naming neither summary.json nor a way out."""
+    (tmp_path / "shop").write_text((ROOT / "simulator" / "scenarios" / "smoke.toml").read_text())
+    done = loadsim(tmp_path, "generate", "shop", "--out", "data", "--users", "20", "--days", "1", "--quiet")
+    assert done.returncode == 0, done.stderr
+    summary = orjson.loads((tmp_path / "data" / "summary.json").read_bytes())
+    assert summary["dataset"]["scenario_ref"] == str(tmp_path / "shop"), summary["dataset"]  # where it was
+    (tmp_path / "shop").rename(tmp_path / "moved.toml")
+    done = loadsim(tmp_path, "replay", "data", "--report-dir", str(tmp_path / "report"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = done.stderr.strip().splitlines()[-1]
+    assert f"the scenario it was generated with, {tmp_path / 'shop'} (summary.json's scenario_ref)" in said, said
+    assert "--scenario FILE" in said and not (tmp_path / "report").exists(), said
+    done = loadsim(tmp_path, "replay", "data", "--scenario", "moved.toml", "--report-dir", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
 def misdate(data: Path) -> None:
