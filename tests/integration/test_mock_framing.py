@@ -101,6 +101,23 @@ def test_chunk_framing_past_the_header_limit_gets_431(mock: MockServer, framing:
     assert f"larger than {HEAD_LIMIT} bytes" in _message(payload)
 
 
+def test_a_head_past_the_limit_gets_431_however_its_packets_are_cut(mock: MockServer) -> None:
+    # README: "a header block over 64 KiB [gets] 431". Before, the packet a head began in went
+    # to the parser uncounted: two headers of 3/4 of the limit, one a packet, got a 200; and so
+    # did a head trickled in packets each beginning with "\r\n" (5 times the limit, never counted).
+    big = HEAD_LIMIT * 3 // 4
+    request = ms.raw_request("POST", ms.PATHS["events"], {**ms.HEADERS, "X-A": "a" * big, "X-B": "b" * big}, EVENT)
+    cut = request.index(b"X-B: ")
+    status, headers, payload = ms.trickle(mock.url, request[:cut], [request[cut:]], pause=0.2)
+    assert status == 431 and headers["connection"] == "close", payload
+    assert f"larger than {HEAD_LIMIT} bytes" in _message(payload)
+    head, blank, body = ms.raw_request("POST", ms.PATHS["events"], None, EVENT).partition(b"\r\n\r\n")
+    lines = [b"\r\nX-%d: %s" % (i, b"v" * 200) for i in range(5 * HEAD_LIMIT // 200)]
+    status, _, payload = ms.trickle(mock.url, head, [*lines, blank + body], pause=0.002)
+    assert status == 431, payload
+    assert "--max-header-bytes" in _message(payload)
+
+
 def _event_request(host_lines: bytes, version: bytes = b"1.1") -> bytes:
     request = ms.raw_request("POST", ms.PATHS["events"], None, EVENT)
     request = request.replace(b"Host: 127.0.0.1\r\n", host_lines, 1)
