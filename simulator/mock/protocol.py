@@ -370,6 +370,10 @@ class HttpProtocol(asyncio.Protocol):
             raise _headers_too_large(self.app.max_header_bytes)
         n = name.lower()
         if n == b"content-type":
+            if self._ct is not None and self._ct != value:  # which one counts would decide a 415 or a 200
+                raise _Refuse(
+                    400, "malformed_http", "malformed HTTP request: more than one Content-Type header, differing"
+                )
             self._ct = value
         elif n == b"cl-user-agent":
             self._ua = value.strip()
