@@ -412,6 +412,14 @@ class HttpProtocol(asyncio.Protocol):
                 400, "malformed_http", "malformed HTTP request: missing Host header (every HTTP/1.1 request has one)"
             )
         te = self._te
+        if te is not None and version != "1.1":
+            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing (a 1.0 hop reads
+            # no chunks), answered and closed: _Refuse does both.
+            raise _Refuse(
+                400,
+                "malformed_http",
+                f"malformed HTTP request: Transfer-Encoding in an HTTP/{version} request; send a Content-Length",
+            )
         if te is not None and te.strip().lower() != b"chunked":
             # httptools takes "gzip, chunked" for chunked and would hand over the still-gzipped
             # bytes as the body; RFC 9112 §6.1: a coding the server does not decode gets a 501.

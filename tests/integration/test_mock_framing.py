@@ -214,6 +214,22 @@ def test_a_transfer_coding_on_a_line_of_its_own_gets_501_as_on_one_line(mock: Mo
     assert mock.stats()["accepted"]["events"] == before["accepted"]["events"]
 
 
+def test_an_http10_request_with_transfer_encoding_gets_400_and_the_connection_closes(mock: MockServer) -> None:
+    # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message MUST be treated as faulty framing,
+    # and the connection closed after the answer (an HTTP/1.0 hop in front would read the body
+    # otherwise). Before: a 200, the event stored, and the keep-alive connection kept.
+    before = mock.stats()["accepted"]["events"]
+    request = _chunked({**ms.HEADERS, "Connection": "keep-alive"}).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        sock.sendall(request)
+        f = sock.makefile("rb")
+        status, headers, payload = ms.read_response(f)
+        assert status == 400, payload
+        assert "Transfer-Encoding" in _message(payload) and headers["connection"] == "close"
+        assert f.read() == b""  # closed by the server
+    assert mock.stats()["accepted"]["events"] == before
+
+
 def test_chunked_alone_in_any_case_is_served(mock: MockServer) -> None:
     request = _chunked(ms.HEADERS).replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: Chunked")
     [(status, _, payload)] = ms.exchange(mock.url, request)
