@@ -39,6 +39,8 @@ MAX_DELAY_S = 3600.0
 MAX_REFUSE_S = 3600.0
 #: The latest start of a freeze, in seconds after the configuration is applied.
 MAX_FREEZE_AT_S = 7 * 86400.0
+#: What the admin API says to a freeze given half (the command line names its flags instead).
+_FREEZE_PAIR = 'a freeze needs both freeze_at and freeze_for (e.g. "10s" and "5s")'
 # z of the 99th percentile of a standard normal: sigma = ln(p99 / median) / Z99.
 _Z99 = 2.3263478740408408
 
@@ -309,14 +311,19 @@ class FaultConfig:
             raise FaultError(f"endpoints must be an object keyed by {', '.join(ENDPOINT_NAMES)}")
         endpoints = {ep: EndpointFaults.from_dict(_object(eps, ep, "endpoints."), base=default) for ep in eps}
         freeze_at, freeze_for = data.get("freeze_at"), data.get("freeze_for")
-        freeze_for = 0.0 if freeze_for is None else freeze_for
         if isinstance(freeze_at, bool) or isinstance(freeze_for, bool):
             raise FaultError("freeze_at and freeze_for are seconds (numbers) or durations ('5s')")
         try:
             fa = None if freeze_at is None else _seconds(freeze_at)
-            ff = _seconds(freeze_for)
+            ff = 0.0 if freeze_for is None else _seconds(freeze_for)
         except FaultError:
             raise
         except (TypeError, KeyError):
             raise FaultError("freeze_at and freeze_for are seconds (numbers) or durations ('5s')") from None
+        # As from_flags refuses one without the other: alone, either is a freeze that never comes, said
+        # nowhere. A freeze_for of 0 without freeze_at is what GET answers for no freeze: it reads back.
+        if fa is not None and freeze_for is None:
+            raise FaultError(f"{_FREEZE_PAIR}: no freeze_for")
+        if fa is None and ff > 0:
+            raise FaultError(f"{_FREEZE_PAIR}: no freeze_at")
         return cls(default=default, endpoints=endpoints, freeze_at=fa, freeze_for=ff)

@@ -120,6 +120,12 @@ class _Refuse(Exception):
         self.status, self.reason, self.message = status, reason, message
 
 
+def _headers_too_large(limit: int) -> _Refuse:
+    return _Refuse(
+        431, "headers_too_large", f"request header block larger than {limit} bytes (loadsim mock --max-header-bytes)"
+    )
+
+
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parses with httptools and answers in order.
 
@@ -144,6 +150,7 @@ class HttpProtocol(asyncio.Protocol):
         "_framing",
         "_head",
         "_head_began",
+        "_head_bytes",
         "_headbuf",
         "_host",
         "_in_body",
@@ -212,6 +219,8 @@ class HttpProtocol(asyncio.Protocol):
         self._headbuf = bytearray()
         #: ``time.monotonic()`` of the first byte of the request whose head is arriving (None: none is).
         self._head_began: float | None = None
+        #: The current head's header lines parsed so far, in bytes: the limit, whichever way its packets came.
+        self._head_bytes = 0
         #: ``time.monotonic()`` of the last bytes received (or of the connection).
         self._last = time.monotonic()
         #: Discarding input until the close of an answered-and-refused request (see ``_refuse``).
@@ -251,6 +260,9 @@ class HttpProtocol(asyncio.Protocol):
                 self.parser.feed_data(data)
                 if in_body and self._in_body and done == self._done:
                     self._framing_check(len(data))
+                elif self._url and not self._in_body and self._head_began is None:
+                    # A head begun in a packet fed whole: timed from this packet, as a buffered one is.
+                    self._head_began = self._last
             except httptools.HttpParserCallbackError as exc:
                 refusal = exc.__context__
                 if isinstance(refusal, _Refuse):
@@ -351,8 +363,17 @@ class HttpProtocol(asyncio.Protocol):
             # A trailer field: never merged into the header section (RFC 9110 §6.5.1), so a trailing
             # CL-User-Agent or Content-Type does not stand in for the header; bounded by _framing_check.
             return
+        # Counted here, not only in the buffer: the packet a head began in, and packets beginning with
+        # the end of a header line, reach the parser unbuffered. 3: the colon and CRLF a line has at least.
+        self._head_bytes += len(name) + len(value) + 3
+        if self._head_bytes + len(self._url) > self.app.max_header_bytes:
+            raise _headers_too_large(self.app.max_header_bytes)
         n = name.lower()
         if n == b"content-type":
+            if self._ct is not None and self._ct != value:  # which one counts would decide a 415 or a 200
+                raise _Refuse(
+                    400, "malformed_http", "malformed HTTP request: more than one Content-Type header, differing"
+                )
             self._ct = value
         elif n == b"cl-user-agent":
             self._ua = value.strip()
@@ -382,6 +403,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_body = True
         self._head_began = None
+        self._head_bytes = 0
         version = self.parser.get_http_version()
         if version != "1.1" and version != "1.0" and version != "0.9":  # httptools lets "2.0" through
             raise _Refuse(505, *_HTTP2)
@@ -390,6 +412,14 @@ class HttpProtocol(asyncio.Protocol):
                 400, "malformed_http", "malformed HTTP request: missing Host header (every HTTP/1.1 request has one)"
             )
         te = self._te
+        if te is not None and version != "1.1":
+            # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing (a 1.0 hop reads
+            # no chunks), answered and closed: _Refuse does both.
+            raise _Refuse(
+                400,
+                "malformed_http",
+                f"malformed HTTP request: Transfer-Encoding in an HTTP/{version} request; send a Content-Length",
+            )
         if te is not None and te.strip().lower() != b"chunked":
             # httptools takes "gzip, chunked" for chunked and would hand over the still-gzipped
             # bytes as the body; RFC 9112 §6.1: a coding the server does not decode gets a 501.
@@ -505,13 +535,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         if not self._url:
             self._url = bytes(head[:line_end]).split(b" ")[1] if head.count(b" ", 0, line_end) >= 2 else b""
-        self._refuse(
-            _Refuse(
-                431,
-                "headers_too_large",
-                f"request header block larger than {limits.max_header_bytes} bytes (loadsim mock --max-header-bytes)",
-            )
-        )
+        self._refuse(_headers_too_large(limits.max_header_bytes))
 
     def _refuse(self, refusal: _Refuse) -> None:
         """Answer a request refused before its end (too long, too slow), then close after a lingering read."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
+import threading
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -149,6 +152,34 @@ def exchange(url: str, data: bytes, *, count: int = 1, timeout: float = 10) -> l
                 status, headers, body = read_response(f)
             out.append((status, headers, body))
         return out
+
+
+def trickle(
+    url: str, first: bytes, packets: Sequence[bytes], *, pause: float, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
+    """Send ``first``, then each of ``packets`` alone, ``pause`` s apart, while reading the answer: the answer.
+
+    The sending stops at the answer (or when the server closes): at most ``len(packets)`` packets.
+    """
+    with socket.create_connection(address(url), timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one packet a send, as a slow client's
+        answered = threading.Event()
+
+        def send() -> None:
+            with contextlib.suppress(OSError):  # the server answered and closed before the end: what we test
+                sock.sendall(first)
+                for packet in packets:
+                    if answered.wait(pause):
+                        return
+                    sock.sendall(packet)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        try:
+            return read_response(sock.makefile("rb"))
+        finally:
+            answered.set()
+            sender.join(timeout=timeout)
 
 
 def post(

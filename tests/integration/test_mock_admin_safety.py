@@ -106,6 +106,10 @@ def test_an_admin_port_leaves_the_tracking_port_without_admin() -> None:
         ({"default": {"latency": "lognormal:median=1s,p99=100000s"}}, "between 0 and 3600 s"),
         ({"freeze_at": 0, "freeze_for": "9" * 400}, "freeze_for must be between 0 and 3600"),
         ({"default": {"retry_after": 1e300}}, "retry_after must be a number of seconds between 0 and 3600"),
+        # As --freeze-at without --freeze-for is refused: before, a 200 and a freeze that never came.
+        ({"freeze_at": "1s"}, 'a freeze needs both freeze_at and freeze_for (e.g. "10s" and "5s"): no freeze_for'),
+        ({"freeze_at": 1, "freeze_for": None}, "no freeze_for"),
+        ({"freeze_for": "5s"}, 'a freeze needs both freeze_at and freeze_for (e.g. "10s" and "5s"): no freeze_at'),
     ],
 )
 def test_admin_inputs_are_validated(mock: MockServer, document: dict[str, Any], fragment: str) -> None:

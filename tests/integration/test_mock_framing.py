@@ -101,6 +101,23 @@ def test_chunk_framing_past_the_header_limit_gets_431(mock: MockServer, framing:
     assert f"larger than {HEAD_LIMIT} bytes" in _message(payload)
 
 
+def test_a_head_past_the_limit_gets_431_however_its_packets_are_cut(mock: MockServer) -> None:
+    # README: "a header block over 64 KiB [gets] 431". Before, the packet a head began in went
+    # to the parser uncounted: two headers of 3/4 of the limit, one a packet, got a 200; and so
+    # did a head trickled in packets each beginning with "\r\n" (5 times the limit, never counted).
+    big = HEAD_LIMIT * 3 // 4
+    request = ms.raw_request("POST", ms.PATHS["events"], {**ms.HEADERS, "X-A": "a" * big, "X-B": "b" * big}, EVENT)
+    cut = request.index(b"X-B: ")
+    status, headers, payload = ms.trickle(mock.url, request[:cut], [request[cut:]], pause=0.2)
+    assert status == 431 and headers["connection"] == "close", payload
+    assert f"larger than {HEAD_LIMIT} bytes" in _message(payload)
+    head, blank, body = ms.raw_request("POST", ms.PATHS["events"], None, EVENT).partition(b"\r\n\r\n")
+    lines = [b"\r\nX-%d: %s" % (i, b"v" * 200) for i in range(5 * HEAD_LIMIT // 200)]
+    status, _, payload = ms.trickle(mock.url, head, [*lines, blank + body], pause=0.002)
+    assert status == 431, payload
+    assert "--max-header-bytes" in _message(payload)
+
+
 def _event_request(host_lines: bytes, version: bytes = b"1.1") -> bytes:
     request = ms.raw_request("POST", ms.PATHS["events"], None, EVENT)
     request = request.replace(b"Host: 127.0.0.1\r\n", host_lines, 1)
@@ -132,6 +149,27 @@ def test_two_hosts_do_not_pass_the_admin_apis_host_check(mock: MockServer) -> No
     request = b"GET /_admin/stats HTTP/1.1\r\nHost: rebound.example\r\nHost: 127.0.0.1\r\n\r\n"
     [(status, _, payload)] = ms.exchange(mock.url, request)
     assert status == 400 and "more than one Host header" in _message(payload)
+
+
+@pytest.mark.parametrize("types", [("text/plain", "application/json"), ("application/json", "text/plain")])
+def test_two_different_content_types_get_400_naming_the_header(mock: MockServer, types: tuple[str, str]) -> None:
+    # One reading of every body: which Content-Type counts decides a 415 or a 200. Before, the
+    # last one won: text/plain then application/json got a 200 (and was stored), the reverse a 415.
+    before = mock.stats()
+    two = b"Content-Type: %s\r\nContent-Type: %s\r\n" % (types[0].encode(), types[1].encode())
+    request = _event_request(b"Host: 127.0.0.1\r\n").replace(b"Content-Type: application/json\r\n", two, 1)
+    assert request.count(b"Content-Type: ") == 2
+    [(status, headers, payload)] = ms.exchange(mock.url, request)
+    assert status == 400, payload
+    assert "more than one Content-Type header" in _message(payload) and headers["connection"] == "close"
+    assert mock.stats()["accepted"]["events"] == before["accepted"]["events"]
+
+
+def test_the_same_content_type_twice_is_one_reading_and_served(mock: MockServer) -> None:
+    [(status, _, payload)] = ms.exchange(
+        mock.url, _event_request(b"Host: 127.0.0.1\r\nContent-Type: application/json\r\n")
+    )
+    assert status == 200, payload
 
 
 def test_an_http10_request_needs_no_host(mock: MockServer) -> None:
@@ -174,6 +212,22 @@ def test_a_transfer_coding_on_a_line_of_its_own_gets_501_as_on_one_line(mock: Mo
     assert status == 501, payload
     assert "Transfer-Encoding 'gzip, chunked'" in _message(payload) and headers["connection"] == "close"
     assert mock.stats()["accepted"]["events"] == before["accepted"]["events"]
+
+
+def test_an_http10_request_with_transfer_encoding_gets_400_and_the_connection_closes(mock: MockServer) -> None:
+    # RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message MUST be treated as faulty framing,
+    # and the connection closed after the answer (an HTTP/1.0 hop in front would read the body
+    # otherwise). Before: a 200, the event stored, and the keep-alive connection kept.
+    before = mock.stats()["accepted"]["events"]
+    request = _chunked({**ms.HEADERS, "Connection": "keep-alive"}).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+    with socket.create_connection(ms.address(mock.url), timeout=10) as sock:
+        sock.sendall(request)
+        f = sock.makefile("rb")
+        status, headers, payload = ms.read_response(f)
+        assert status == 400, payload
+        assert "Transfer-Encoding" in _message(payload) and headers["connection"] == "close"
+        assert f.read() == b""  # closed by the server
+    assert mock.stats()["accepted"]["events"] == before
 
 
 def test_chunked_alone_in_any_case_is_served(mock: MockServer) -> None:

@@ -167,6 +167,20 @@ def test_a_head_that_never_ends_gets_408_and_the_connection_closes() -> None:
         assert stats["rejections_by_reason"]["body_timeout"] == 1
 
 
+def test_a_head_trickled_line_by_line_gets_408_too() -> None:
+    # README: "headers must arrive within 10 s (408)". Before, a head whose packets each began
+    # with "\r\n" (the end of the header before) was never timed: "\r\nX-i: a" every 0.4 s for
+    # 3.3 s got a 200 with --header-timeout 1s. The mock checks about once a second: 20 packets
+    # (8 s) leave it time enough on a loaded host, and the answer stops them.
+    with MockServer(limits=Limits(header_timeout=1.0)) as mock:
+        head, blank, body = ms.raw_request("POST", ms.PATHS["events"], None, BODY).partition(b"\r\n\r\n")
+        lines = [b"\r\nX-%d: a" % i for i in range(20)]
+        status, headers, payload = ms.trickle(mock.url, head, [*lines, blank + body], pause=0.4)
+        assert status == 408 and headers["connection"] == "close", payload
+        assert "--header-timeout" in orjson.loads(payload)["validation_error"]["error_message"]
+        assert mock.stats()["accepted"]["events"] == 0
+
+
 def _start(tmp_path: Path, *args: str, nofile: int | None = None) -> tuple[subprocess.Popen[str], str]:
     def limit() -> None:
         if nofile is not None:
