@@ -38,6 +38,7 @@ from simulator.dataset.progress import Progress
 from simulator.dataset.rows import Generator, csv_line
 from simulator.dataset.runs import CHUNK_RECORDS, LIMITS, Batch, RunError, Runs
 from simulator.dataset.shards import (
+    SHARD_DEVICES,
     SHARD_MANIFEST,
     SHARD_RECORDS,
     read_shards,
@@ -329,12 +330,17 @@ def finish_dataset(
     return summary
 
 
-#: Every file a dataset of any format writes, by name (its README and summary.json aside).
-_LAYOUT_FILES = frozenset(
-    name
-    for table in ("events", "devices")
-    for name in (f"{table}.csv", f"{table}.csv.gz", f"{table}.jsonl", f"{table}.jsonl.gz", f"{table}.parquet")
-) | frozenset(f"requests/{ep}.jsonl{gz}" for ep in ENDPOINT_NAMES for gz in ("", ".gz"))
+#: Every file a dataset of any format or a shard writes, by name (summary.json and shard.json aside):
+#: the generator's own, in a folder it claimed, so what the new one does not write goes.
+_LAYOUT_FILES = (
+    frozenset(
+        name
+        for table in ("events", "devices")
+        for name in (f"{table}.csv", f"{table}.csv.gz", f"{table}.jsonl", f"{table}.jsonl.gz", f"{table}.parquet")
+    )
+    | frozenset(f"requests/{ep}.jsonl{gz}" for ep in ENDPOINT_NAMES for gz in ("", ".gz"))
+    | {SHARD_RECORDS, SHARD_DEVICES}
+)
 
 
 def publish(staging: Path, out_dir: Path, *, last: str) -> None:
@@ -345,8 +351,13 @@ def publish(staging: Path, out_dir: Path, *, last: str) -> None:
     vouching for a mix; and the tables of another format go, where a reader (DuckDB's
     read_csv('events.csv')) would take them for this dataset's."""
     new = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
-    for name in ("summary.json", SHARD_MANIFEST, *(_LAYOUT_FILES - new)):
+    # A README.md is a dataset's own only where a dataset was (a shard's folder may hold the user's).
+    readme = {"README.md"} if (out_dir / "summary.json").is_file() else set()
+    for name in ("summary.json", SHARD_MANIFEST, *((_LAYOUT_FILES | readme) - new)):
         (out_dir / name).unlink(missing_ok=True)
+    requests = out_dir / "requests"
+    if requests.is_dir() and not any(requests.iterdir()):  # a dataset's, where a shard now is
+        requests.rmdir()
     for name in [*sorted(new - {last}), last]:
         (out_dir / name).parent.mkdir(exist_ok=True)
         os.replace(staging / name, out_dir / name)

@@ -326,6 +326,24 @@ def test_shards_of_one_scenario_file_kept_at_two_paths_merge(tmp_path: Path) -> 
     assert os.path.isdir(tmp_path / "m") and not (tmp_path / "m2" / "summary.json").exists()
 
 
+def test_a_shard_and_a_dataset_in_turn_in_one_folder_leave_none_of_the_others_files(tmp_path: Path) -> None:
+    """Before: a dataset generated where a shard was kept the shard's records.run (bigger than the new
+    events.csv) and devices.part.csv; a shard generated where a dataset was kept its README.md, which
+    described files no longer there, and an empty requests/."""
+    out = tmp_path / "d"
+    common = ["generate", "smoke", "--out", str(out), "--users", "20", "--days", "1", "--quiet"]
+
+    def generated(*extra: str) -> list[str]:
+        done = loadsim(tmp_path, *common, *extra)
+        assert done.returncode == 0, done.stderr
+        return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.name != DATASET_MARK)
+
+    alone = generated("--shard", "0/2")
+    dataset = generated()
+    assert not {SHARD_RECORDS, "devices.part.csv", "shard.json"} & set(dataset), dataset
+    assert generated("--shard", "0/2") == alone
+
+
 def test_regenerating_in_another_format_leaves_no_tables_of_the_first(tmp_path: Path) -> None:
     out = tmp_path / "d"
     for extra in ([], ["--format", "jsonl", "--gzip"]):
