@@ -148,6 +148,12 @@ def generate(
     start_is = f"--start {first}" if start else f"time.start {first}{named}"
     days_is = f"--days {n_days:,}" if days is not None else f"time.days {n_days:,}{named}"
     most = config.days_before_year_10000(first)
+    if most == 0:
+        latest = datetime.date.max - datetime.timedelta(days=2)
+        raise OptionError(
+            f"{start_is} leaves no day before the year 9999 ends: a dataset's last local day, and the UTC day "
+            f"after it, are dates; start by {latest}"
+        )
     if n_days > most:
         raise OptionError(f"{start_is} and {days_is} run past the year 9999: at most {most:,} days from {first}")
     idle = config.idle_weekdays(first, n_days)

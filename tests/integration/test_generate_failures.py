@@ -70,7 +70,13 @@ def test_an_out_that_is_a_file_or_empty_is_refused_in_one_line(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["--start", "9999-12-30", "--days", "3"], "run past the year 9999"),
+        (["--start", "9999-12-25", "--days", "10"], "run past the year 9999: at most 5 days from 9999-12-25"),
+        # Before: "--start 9999-12-31 and --days 1 run past the year 9999: at most 0 days from 9999-12-31".
+        (
+            ["--start", "9999-12-31", "--days", "1"],
+            "--start 9999-12-31 leaves no day before the year 9999 ends: a dataset's last local day, and the UTC "
+            "day after it, are dates; start by 9999-12-29",
+        ),
         (["--days", "99999999"], "run past the year 9999"),
         (["--users", "2000000000"], "past the 268,435,456 devices a dataset holds"),
         # Before: an OverflowError traceback from the install weights (growth**day), after the
