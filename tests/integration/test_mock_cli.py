@@ -173,28 +173,12 @@ def test_an_empty_admin_token_refuses_to_start(tmp_path: Path, args: list[str], 
     secret.write_text(" \n\t\n")
     if env_file:
         env["LOADSIM_ADMIN_TOKEN_FILE"] = str(secret)
-    done = subprocess.run(
-        [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:"]
-        + [a.format(secret=secret) for a in args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
-    assert done.returncode == 2, done.stderr
-    assert done.stdout == ""  # never listened
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("loadsim mock: "), done.stderr
-    assert "empty" in done.stderr and flag in done.stderr, done.stderr
+    said = refused_to_start([a.format(secret=secret) for a in args], env)
+    assert "empty" in said and flag in said, said
 
 
-@pytest.mark.parametrize("from_env", [False, True], ids=["flag", "environment"])
-def test_an_admin_token_with_whitespace_around_it_refuses_to_start(from_env: bool) -> None:
-    # HTTP trims a header value's edges, and the admin API compared what was left with the token as
-    # given. Before: the mock started, and every admin call but /health got 401.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADSIM_ADMIN_TOKEN")}
-    args = ["--admin-token", " s3cret "]
-    if from_env:
-        env["LOADSIM_ADMIN_TOKEN"], args = " s3cret ", []
+def refused_to_start(args: list[str], env: dict[str, str]) -> str:
+    """``loadsim mock ARGS`` exits 2 before it listens, saying why in one line: that line."""
     done = subprocess.run(
         [sys.executable, "-m", "simulator", "mock", "--port", "0", "--store", ":memory:", *args],
         capture_output=True,
@@ -205,5 +189,17 @@ def test_an_admin_token_with_whitespace_around_it_refuses_to_start(from_env: boo
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""  # never listened
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("loadsim mock: "), done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize("from_env", [False, True], ids=["flag", "environment"])
+def test_an_admin_token_with_whitespace_around_it_refuses_to_start(from_env: bool) -> None:
+    # HTTP trims a header value's edges, and the admin API compared what was left with the token as
+    # given. Before: the mock started, and every admin call but /health got 401.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADSIM_ADMIN_TOKEN")}
+    args = ["--admin-token", " s3cret "]
+    if from_env:
+        env["LOADSIM_ADMIN_TOKEN"], args = " s3cret ", []
+    said = refused_to_start(args, env)
     flag = "$LOADSIM_ADMIN_TOKEN" if from_env else "--admin-token"
-    assert f"{flag} begins or ends with whitespace" in done.stderr and "s3cret" not in done.stderr
+    assert f"{flag} begins or ends with whitespace" in said and "s3cret" not in said
