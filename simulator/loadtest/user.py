@@ -157,7 +157,7 @@ class Queued:
     intended: float = field(compare=False)
     #: The funnel stages its session reached (and counted) so far: shared by the session's requests,
     #: so one sent late still counts its stage once (``DeviceUser.flush``).
-    reached: set[str] = field(default_factory=set, compare=False)
+    reached: set[str] = field(compare=False)
 
 
 class TrackingUser(FastHttpUser):
