@@ -806,9 +806,12 @@ def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
 _RUNS = ("run", "replay", "ui")
 
 
-def _interrupted(command: str, exc: KeyboardInterrupt) -> int:
+def _interrupted(command: str, exc: KeyboardInterrupt, *, began: bool) -> int:
+    """The exit code of a stop, ``began`` (the command's handler ran) or while loadsim started."""
     if command in _RUNS:  # a stop once the test is under way is the run's (runner.run): here none began
         return not_started()
+    if command == "generate" and not began:  # once begun, _cmd_generate names what --out holds
+        sys.stderr.write("loadsim: interrupted before it began: nothing was written\n")
     return 143 if isinstance(exc, _Terminated) else 130
 
 
@@ -839,7 +842,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
         args = parser.parse_args(argv[: len(argv) - len(passthrough) - (1 if "--" in argv else 0)])
     except KeyboardInterrupt as exc:
-        return _interrupted(command, exc)
+        return _interrupted(command, exc, began=False)
     args.passthrough = passthrough
     handler: Handler = args.handler
     try:
@@ -850,7 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"loadsim: {exc}\n")
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
-        return _interrupted(command, exc)
+        return _interrupted(command, exc, began=True)
     except BrokenPipeError:
         # `loadsim sample | head` closes the pipe early: not an error.
         sys.stderr.close()

@@ -435,13 +435,15 @@ def test_a_background_run_stopped_while_it_starts_is_interrupted(tmp_path: Path)
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
-def test_a_stop_inside_the_imports_of_generate_exits_quietly(tmp_path: Path, sig: int, code: int) -> None:
+def test_a_stop_inside_the_imports_of_generate_says_nothing_was_written(tmp_path: Path, sig: int, code: int) -> None:
     """A command that runs no test stops as a shell expects, 128 + the signal, with no traceback and no
-    dataset. Before: a segmentation fault for SIGINT (orjson's init), a silent SIGTERM death."""
+    dataset, its last line saying so as a stop later does (README). Before: a segmentation fault for
+    SIGINT (orjson's init), a silent SIGTERM death; then 143 with no word."""
     out_dir = tmp_path / "dataset"
     done = _signal_at_import(
         tmp_path, "datetime", sig, "generate", "smoke", "--users", "3", "--days", "1", "--out", str(out_dir)
     )
     assert done.returncode == code, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "Fatal Python error" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1:] == ["loadsim: interrupted before it began: nothing was written"]
     assert not out_dir.exists()
