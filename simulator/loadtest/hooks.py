@@ -626,11 +626,19 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
         gevent.spawn(_report_after_finals, environment, state)
 
 
+#: Seconds before its planned end a web UI test may stop and still have run its time (the shape
+#: ends it on a tick of its own).
+_UI_END_SLACK = 1.0
+
+
 def _report_after_finals(environment: Environment, state: HarnessState) -> None:
     _await_finals(state)  # at once where there are no workers (only a master has any)
     # A signal's stop reaches a master's test_stop before our quitting listener: Locust's own, which
     # quits the workers, is registered later and so runs first. The stop is still the signal's.
-    state.interrupted = state.interrupted or bool(_signalled)
+    # Stop pressed before the planned time ends a test that covers part of its plan: not a pass.
+    planned = state.profile.duration if state.profile is not None else 0.0
+    early = bool(state.stopped_at) and state.stopped_at - state.started < planned - _UI_END_SLACK
+    state.interrupted = state.interrupted or bool(_signalled) or early
     write_report(environment, state)
 
 

@@ -158,8 +158,9 @@ def test_a_signal_stops_an_idle_web_ui_without_a_traceback(tmp_path: Path, sig: 
     assert "stopping" in log and "Traceback" not in log, log
 
 
-def _a_web_ui_running_a_test(tmp_path: Path, processes: int, args: list[str]) -> tuple[subprocess.Popen[str], int]:
-    """``loadsim ui`` in the background, a test started in it over /swarm and sending for 5 s."""
+def _a_web_ui_running_a_test(tmp_path: Path, processes: int, args: list[str]) -> tuple[subprocess.Popen[str], int, str]:
+    """``loadsim ui`` in the background, a test started in it over /swarm and sending for 5 s: the
+    shell, loadsim's pid and the UI's URL."""
     import socket
     import urllib.parse
     import urllib.request
@@ -186,12 +187,12 @@ def _a_web_ui_running_a_test(tmp_path: Path, processes: int, args: list[str]) ->
         time.sleep(0.3)
     assert started, (tmp_path / "out.log").read_text()
     time.sleep(5)  # sending for a while
-    return shell, pid
+    return shell, pid, url
 
 
 def test_a_second_sigterm_to_a_web_ui_stops_it_at_once_as_an_interruption(tmp_path: Path) -> None:
     """Asked twice, loadsim kills Locust and says so: exit 3, as the README says. Before: exit 2."""
-    shell, pid = _a_web_ui_running_a_test(tmp_path, 1, ["--report-dir", str(tmp_path / "report")])
+    shell, pid, _ = _a_web_ui_running_a_test(tmp_path, 1, ["--report-dir", str(tmp_path / "report")])
     code, _ = _stop(shell, pid, tmp_path, within=30, twice=True)
     log = (tmp_path / "out.log").read_text()
     assert "loadsim: INTERRUPTED: stopped at once (asked twice), no report" in log, log
@@ -211,7 +212,7 @@ def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(
     each test's report has a folder of its own (reports/<time>-<scenario>), and loadsim said
     "nothing was sent, no report" after it had written one."""
     report = tmp_path / "report"
-    shell, pid = _a_web_ui_running_a_test(tmp_path, processes, ["--report-dir", str(report)] if given else [])
+    shell, pid, _ = _a_web_ui_running_a_test(tmp_path, processes, ["--report-dir", str(report)] if given else [])
     code, _ = _stop(shell, pid, tmp_path, within=30)
     log = (tmp_path / "out.log").read_text()
     if not given:  # the test's own folder, beside the session's (reports/<time>-ui-calm)
@@ -223,6 +224,26 @@ def test_sigterm_to_a_web_ui_with_a_test_running_writes_the_interrupted_report(
     assert code == 3, log
     assert "nothing was sent" not in log, log
     assert "Traceback" not in log, log
+
+
+def test_a_web_ui_test_stopped_before_its_run_time_is_interrupted_not_passed(tmp_path: Path) -> None:
+    """Before: Stop pressed 5 s into a test of 120 s: PASSED, "interrupted": false, no "run completed its
+    planned time" case in junit.xml, the tab's "interrupted" row "no": a partial run read as a pass."""
+    import urllib.request
+
+    report = tmp_path / "report"
+    shell, pid, url = _a_web_ui_running_a_test(tmp_path, 1, ["--report-dir", str(report)])
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + "/stop", method="POST"), timeout=10) as r:
+            assert r.status == 200
+        _wait_for(report / "summary.json")
+        summary = orjson.loads((report / "summary.json").read_bytes())
+    finally:
+        code, _ = _stop(shell, pid, tmp_path, within=30)
+    assert summary["result"] == "INTERRUPTED" and summary["interrupted"], summary["reason"]
+    assert "of 120 s planned" in summary["reason"] and summary["total"]["count"] > 0, summary["reason"]
+    assert "run completed its planned time" in (report / "junit.xml").read_text()
+    assert code == 3, (tmp_path / "out.log").read_text()  # a web UI exits with its last test's verdict
 
 
 def _strays(marker: str) -> list[psutil.Process]:
