@@ -64,6 +64,10 @@ def sample_requests(
     return out
 
 
+_EARLIEST = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC).timestamp()
+_LATEST = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC).timestamp()
+
+
 def parse_at(text: str) -> float:
     """``--at``: ``now`` (the wall clock) or an ISO 8601 date or time (UTC unless it names an offset)."""
     if text == "now":
@@ -74,7 +78,14 @@ def parse_at(text: str) -> float:
         raise ValueError(
             f"--at {text!r} is not a time: give an ISO 8601 date or time (2026-03-01, 2026-03-01T09:30:00Z) or now"
         ) from None
-    return (at if at.tzinfo else at.replace(tzinfo=datetime.UTC)).timestamp()
+    epoch = (at if at.tzinfo else at.replace(tzinfo=datetime.UTC)).timestamp()
+    if not _EARLIEST <= epoch < _LATEST:
+        # A device's sessions run on for days or weeks after --at: stamps past the year 9999 (or before
+        # year 1) are not the contract's timestamps, and the mock would refuse bodies sent as healthy.
+        raise ValueError(
+            f"--at {text!r} is not a time a sample can start at: give one from 0001-01-01 to 9998-12-31 (UTC)"
+        )
+    return epoch
 
 
 def as_json_line(r: dict[str, Any]) -> str:

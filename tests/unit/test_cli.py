@@ -146,6 +146,11 @@ def test_sample_at_sets_the_clock(capsys: pytest.CaptureFixture[str]) -> None:
     assert abs(at - time.time()) < 3600 and abs(int(ga) - time.time()) < 3600
     code, out = run(capsys, "sample", "--at", "yesterday")
     assert code == 2 and "--at" in out and "yesterday" in out
+    # Before: bodies stamped 10000-01-01T00:05:08Z and 0000-12-31T10:00:00Z, not marked faulty, that the
+    # contract (and so the mock) refuses: a sample's lives run on for days after --at.
+    for at in ("9999-12-31T23:59:59Z", "9999-06-01", "0001-01-01T00:00:00+14:00"):
+        code, out = run(capsys, "sample", "--at", at)
+        assert code == 2 and f"--at {at!r}" in out and "0001-01-01 to 9998-12-31" in out, (at, out)
 
 
 def test_every_harness_option_is_accepted_without_double_dash(capsys: pytest.CaptureFixture[str]) -> None:
