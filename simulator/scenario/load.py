@@ -79,6 +79,9 @@ def _resolve(name_or_path: str | Path) -> Path:
             return bundled
     if p.is_file():
         return p
+    if p.exists():  # there, but nothing a scenario is read from
+        what = "is a folder, not a scenario file" if p.is_dir() else "is not a scenario file"
+        raise ScenarioError([ScenarioProblem(str(name_or_path), "", f"{what} (a TOML file, or a bundled name)")])
     names = [n for n, _ in bundled_scenarios()]
     close = hint(name_or_path, names, f"bundled scenarios are {', '.join(names)}")
     raise ScenarioError([ScenarioProblem(str(name_or_path), "", f"no such scenario file or bundled name; {close}")])

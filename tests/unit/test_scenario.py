@@ -338,6 +338,17 @@ def test_loadsim_validate_reports_every_problem_and_exits_1(tmp_path: Path, caps
     assert "no-such-scenario: no such scenario file or bundled name" in out
 
 
+def test_a_scenario_path_that_is_no_file_is_named_as_what_it_is(tmp_path: Path) -> None:
+    """Before: a folder (or /dev/null) given as a scenario was "no such scenario file or bundled name",
+    though it is there."""
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    for path, said in ((folder, "is a folder, not a scenario file"), (Path("/dev/null"), "is not a scenario file")):
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(str(path))
+        assert str(info.value) == f"{path}: {said} (a TOML file, or a bundled name)", str(info.value)
+
+
 def test_loadsim_validate_plays_the_scenario_against_the_population_and_contract(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
