@@ -33,6 +33,7 @@ from locust.env import Environment
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from simulator.contract import ENDPOINT_NAMES
+from simulator.errors import HarnessError
 from simulator.loadtest import hooks, options
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import LoadProfile
@@ -98,6 +99,23 @@ def check_form(form: Mapping[str, str]) -> str | None:
             load_scenario(scenario)
         except ScenarioError as e:
             return f"the scenario has problems: {e}"
+    return None
+
+
+def real_target_problem(opts: Any, scenario: Scenario) -> str | None:
+    """Why the form cannot start the real target, or None. The form has no confirmation field: the
+    check that refuses the command line exited the whole UI from inside the test's start."""
+    if (opts.target or scenario.target.kind) != "customerlabs":
+        return None
+    if not (opts.confirm_real_target or scenario.target.confirm):
+        return (
+            "target customerlabs: the start form cannot confirm real traffic; run it from the command line: "
+            "loadsim run SCENARIO --target customerlabs --confirm-real-target --rate-cap R --webhook-url URL"
+        )
+    try:
+        hooks.check_target(opts, scenario)
+    except HarnessError as e:
+        return str(e)
     return None
 
 
@@ -506,8 +524,10 @@ def register(environment: Environment) -> None:
             return None
         problem = check_form(request.form) or _no_workers(environment)
         if problem is None:
-            try:  # the load the form asks for, checked before anything starts (open model: a rate)
-                form_load(environment, request.form, defaults, form_options(environment, request.form))
+            try:  # the load and target the form asks for, checked before anything starts (open model: a rate)
+                opts = form_options(environment, request.form)
+                scenario, _, _ = form_load(environment, request.form, defaults, opts)
+                problem = real_target_problem(opts, scenario)
             except (ScenarioError, ValueError) as e:
                 problem = str(e)
         if problem is None and "host" in request.form and not request.form["host"].strip():

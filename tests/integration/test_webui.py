@@ -96,6 +96,36 @@ def mock_url(log_path: Path) -> str:
     )
 
 
+#: The harness's fields of the start form: the browser posts every one, '' when empty.
+HARNESS_FIELDS = (
+    "target",
+    "app_id",
+    "seed",
+    "load_model",
+    "rate",
+    "think_scale",
+    "rate_cap",
+    "report_dir",
+    "webhook_url",
+)
+
+
+def swarm(url: str, **fields: str) -> dict[str, Any]:
+    """Start a test as the browser's start form does (smoke, 1 user; every harness field, '' unless in
+    ``fields``): Locust's answer."""
+    form = {"user_count": "1", "spawn_rate": "1", "run_time": "", "scenario": "smoke"}
+    form |= dict.fromkeys(HARNESS_FIELDS, "") | fields
+    request = urllib.request.Request(url + "/swarm", data=urllib.parse.urlencode(form).encode())
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return dict(orjson.loads(r.read()))
+
+
+def loadsim_stats(url: str) -> dict[str, Any]:
+    """The Harness tab's JSON (``GET /loadsim/stats``)."""
+    with urllib.request.urlopen(url + "/loadsim/stats", timeout=10) as r:
+        return dict(orjson.loads(r.read()))
+
+
 def read_table(page: Any) -> list[dict[str, str]]:
     """The visible table's rows as {column title: cell text}."""
     return page.evaluate("""() => {
@@ -228,6 +258,17 @@ def test_the_start_form_refuses_bad_harness_values(ui: Any) -> None:
     assert answer["success"] is False and "host" in answer["message"] and "http://127.0.0.1:" in answer["message"]
     with urllib.request.urlopen(url + "/loadsim/stats", timeout=10) as r:
         assert orjson.loads(r.read())["state"] == "ready"  # nothing started
+
+
+def test_a_form_for_the_real_target_is_refused_and_the_ui_stays_up(ui: Any) -> None:
+    """Before: /swarm said success, then the test's start found no --confirm-real-target and
+    exited the whole UI (exit 2)."""
+    url, report, proc = ui
+    answer = swarm(url, host=mock_url(report.parent / "ui.log"), target="customerlabs")
+    assert answer["success"] is False, answer
+    assert "--confirm-real-target" in answer["message"] and "\n" not in answer["message"], answer
+    assert loadsim_stats(url)["state"] == "ready"  # nothing started, and the UI still answers
+    assert proc.poll() is None
 
 
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
