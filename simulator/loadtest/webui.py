@@ -533,6 +533,12 @@ def register(environment: Environment) -> None:
         if problem is None and "host" in request.form and not request.form["host"].strip():
             problem = f"host: empty; give the target's base URL (this UI's is {environment.host or 'not set'})"
         if problem is None:
+            # Locust's /swarm converts a field to its option's current type, type(old)(text): a number
+            # the last test set made an emptied field a 500 with half the form applied. As text, each
+            # is taken as sent and typed after (coerce_form_options), '' as the scenario's.
+            for name in hooks.FORM_NUMBERS:
+                if name in request.form:
+                    setattr(environment.parsed_options, name, request.form[name])
             return None
         log.error("web UI: not starting: %s", problem)
         return jsonify({"success": False, "message": problem, "host": environment.host})

@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from simulator.mock.admin import admin_headers
+from simulator.scenario import load_scenario
 from tests.conftest import subprocess_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -269,6 +270,35 @@ def test_a_form_for_the_real_target_is_refused_and_the_ui_stays_up(ui: Any) -> N
     assert "--confirm-real-target" in answer["message"] and "\n" not in answer["message"], answer
     assert loadsim_stats(url)["state"] == "ready"  # nothing started, and the UI still answers
     assert proc.poll() is None
+
+
+def test_an_emptied_number_field_means_the_scenarios_in_every_later_test(ui: Any) -> None:
+    """Before: once a test ran with a seed (think scale, rate, rate cap), a later form that cleared
+    the field got a 500 ("invalid literal for int() with base 10: ''") and half its fields applied."""
+    url, report, _ = ui
+    host = mock_url(report.parent / "ui.log")
+    numbers = {"seed": "7", "think_scale": "0.05", "rate": "5", "rate_cap": "50"}
+
+    def read_summary() -> dict[str, Any] | None:
+        """The stopped test's report, where the tab says it is (the form's empty report dir: its own folder)."""
+        where = [r["detail"] for r in loadsim_stats(url)["rows"] if r["kind"] == "report"]
+        return dict(orjson.loads((Path(where[0]) / "summary.json").read_bytes())) if where else None
+
+    def stop() -> None:
+        urllib.request.urlopen(urllib.request.Request(url + "/stop", method="POST"), timeout=10).close()
+        wait_for(lambda: loadsim_stats(url)["state"] == "stopped", 30, "the test to stop")
+
+    assert swarm(url, host=host, **numbers)["success"]
+    stop()
+    for name in numbers:  # each field cleared in turn, the others set again
+        answer = swarm(url, host=host, scenario="bad-clients", **(numbers | {name: ""}))
+        assert answer["success"], (name, answer)
+        assert loadsim_stats(url)["scenario"] == "bad-clients", name
+        stop()
+        summary = wait_for(lambda: (s := read_summary()) and s["scenario"] == "bad-clients" and s, 30, "the report")
+        assert summary["seed"] == (7 if name != "seed" else load_scenario("bad-clients").seed), name
+        assert swarm(url, host=host, **numbers)["success"], name
+        stop()
 
 
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
