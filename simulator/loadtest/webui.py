@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,7 +100,38 @@ def check_form(form: Mapping[str, str]) -> str | None:
             load_scenario(scenario)
         except ScenarioError as e:
             return f"the scenario has problems: {e}"
+    for name, choices in (("target", options.TARGETS), ("load_model", options.LOAD_MODELS)):
+        value = form.get(name, "")
+        if value and value not in choices:  # Locust's /swarm takes any text for an option
+            return f"{name.replace('_', ' ')}: expected {' or '.join(choices)} (empty: the scenario's), got {value!r}"
+    try:
+        _check_as_the_command_line(form)
+    except HarnessError as e:
+        return str(e)
     return None
+
+
+def _check_as_the_command_line(form: Mapping[str, str]) -> None:
+    """The form's users, ramp-up, run time and report folder, refused as the command line refuses
+    them (``HarnessError``): Locust's /swarm ran them, to a crashed greenlet, a 0-user pass, the
+    scenario's run time for 0s, or a report that could not be written."""
+    from simulator.loadtest.runner import RunOptions, check_report_dir, check_run_options
+
+    try:
+        users: int | None = int(form.get("user_count", ""))
+    except ValueError:
+        users = None  # Locust itself refuses a start without a number
+    run_time = form.get("run_time", "").strip() or None
+    check_run_options(RunOptions(scenario=form.get("scenario") or "smoke", users=users, run_time=run_time))
+    try:
+        spawn = float(form.get("spawn_rate", ""))
+    except ValueError:
+        spawn = math.nan  # as above
+    if spawn <= 0:  # nan is not below 0: Locust's own message
+        raise HarnessError(f"spawn rate must be above 0 users a second, got {form['spawn_rate']}")
+    report_dir = form.get("report_dir", "").strip()
+    if report_dir:
+        check_report_dir(Path(report_dir))
 
 
 def real_target_problem(opts: Any, scenario: Scenario) -> str | None:

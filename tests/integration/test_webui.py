@@ -301,6 +301,33 @@ def test_an_emptied_number_field_means_the_scenarios_in_every_later_test(ui: Any
         stop()
 
 
+#: Start forms the command line refuses (as its flags), and what the refusal says.
+REFUSED_FORMS = (
+    ({"user_count": "-1"}, "users must be at least 1"),
+    ({"user_count": "0"}, "users must be at least 1"),
+    ({"spawn_rate": "0"}, "spawn rate"),
+    ({"spawn_rate": "-1"}, "spawn rate"),
+    ({"run_time": "0s"}, "a run lasts at least 1s"),
+    ({"report_dir": "/proc/nope"}, "/proc/nope: cannot write a report there"),
+    ({"load_model": "bogus"}, "'bogus'"),
+    ({"target": "bogus"}, "'bogus'"),
+)
+
+
+def test_the_form_refuses_what_the_command_line_refuses_before_anything_starts(ui: Any) -> None:
+    """Before: each of these ran (users -1 or spawn rate 0 crashed a greenlet; 0 users passed; run
+    time 0s ran the scenario's 30 s; an unwritable report folder lost the report; load model and
+    target "bogus" ran as such)."""
+    url, report, proc = ui
+    host = mock_url(report.parent / "ui.log")
+    for fields, says in REFUSED_FORMS:
+        answer = swarm(url, host=host, **fields)
+        assert answer["success"] is False and says in answer["message"], (fields, answer)
+        assert "\n" not in answer["message"], answer
+        assert loadsim_stats(url)["state"] == "ready", fields  # nothing started
+    assert proc.poll() is None
+
+
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "smoke"\n[load]\nusres = 3\n')
