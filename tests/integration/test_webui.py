@@ -344,6 +344,27 @@ def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "reports").exists()  # no mock was started
 
 
+def test_ui_on_a_web_port_in_use_starts_nothing(tmp_path: Path) -> None:
+    """Before: the mock started and reports/...-ui-smoke/ was made, "web UI at" was printed, then
+    gevent's traceback "OSError: [Errno 98] Address already in use"."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = subprocess.run(
+            [sys.executable, "-m", "simulator", "ui", "--web-port", port, "smoke"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=subprocess_env(),
+            cwd=tmp_path,
+        )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and f"--web-port {port}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "web UI at" not in proc.stdout
+    assert not (tmp_path / "reports").exists()  # no mock was started
+
+
 def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp_path: Path) -> None:
     """A test running in the UI on two worker processes, then Ctrl-C: the report holds the workers'
     last figures (their test_stop can reach the master before them) and reconciles."""
