@@ -305,21 +305,33 @@ def _explicit(opts: Any, name: str) -> Any:
     return value if value not in (None, 0) else None
 
 
+def _webhook_url(opts: Any, scenario: Scenario) -> str:
+    t = scenario.target
+    return str(opts.webhook_url or (t.resolved_webhook_url() if (opts.target or t.kind) == "customerlabs" else ""))
+
+
+def check_target(opts: Any, scenario: Scenario) -> None:
+    """The real target only as ``check_real_target`` allows it, the options over the scenario's target
+    table; ``HarnessError`` says what is missing. The mock needs nothing."""
+    t = scenario.target
+    if (opts.target or t.kind) == "customerlabs":
+        check_real_target(
+            confirmed=bool(opts.confirm_real_target or t.confirm),
+            rate_cap=opts.rate_cap or t.rate_cap,
+            webhook_url=_webhook_url(opts, scenario),
+        )
+
+
 def _target(state: HarnessState, environment: Environment) -> Target:
     opts, t = state.opts, state.scenario.target
-    kind = opts.target or t.kind
-    webhook = opts.webhook_url or (t.resolved_webhook_url() if kind == "customerlabs" else "")
-    if kind == "customerlabs":
-        try:
-            check_real_target(
-                confirmed=opts.confirm_real_target or t.confirm,
-                rate_cap=opts.rate_cap or t.rate_cap,
-                webhook_url=webhook,
-            )
-        except HarnessError as e:
-            sys.stderr.write(f"loadsim: {e}\n")
-            raise SystemExit(2) from None
-    return Target.of(kind=kind, host=environment.host or t.host, webhook_url=webhook)
+    try:
+        check_target(opts, state.scenario)
+    except HarnessError as e:
+        sys.stderr.write(f"loadsim: {e}\n")
+        raise SystemExit(2) from None
+    return Target.of(
+        kind=opts.target or t.kind, host=environment.host or t.host, webhook_url=_webhook_url(opts, state.scenario)
+    )
 
 
 def _mock_admin(state: HarnessState, environment: Environment) -> str | None:

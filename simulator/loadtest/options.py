@@ -14,7 +14,12 @@ from typing import Any
 from simulator.contract import ENDPOINT_NAMES, FORMATS
 from simulator.scenario import MAX_RATE, bundled_scenarios, check_seed
 
-__all__ = ["ScenarioChoices", "add_arguments", "app_id", "seed", "speed", "think_scale"]
+__all__ = ["LOAD_MODELS", "TARGETS", "ScenarioChoices", "add_arguments", "app_id", "seed", "speed", "think_scale"]
+
+#: ``--target``'s choices; the web UI's form checks its field against them too.
+TARGETS = ("mock", "customerlabs")
+#: ``--load-model``'s choices, likewise.
+LOAD_MODELS = ("closed", "open")
 
 
 def seed(text: str) -> int:
@@ -110,7 +115,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument(
         "--target",
         default=None,
-        choices=["", "mock", "customerlabs"],
+        choices=["", *TARGETS],
         help="mock (the bundled collector at --host) or customerlabs (the real API; needs "
         "--webhook-url, --confirm-real-target and --rate-cap). Default: the scenario's",
     )
@@ -127,7 +132,7 @@ def add_arguments(parser: Any) -> None:
     group.add_argument(
         "--load-model",
         default=None,
-        choices=["", "closed", "open"],
+        choices=["", *LOAD_MODELS],
         help="closed: users with think times; open: a target arrival rate (default: the scenario's)",
     )
     group.add_argument(

@@ -413,6 +413,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def check_web_port(port: int) -> None:
+    """That Locust can listen on the web UI's port, before anything starts: a port in use was
+    gevent's traceback, after the mock had started and the session's folder was made."""
+    with socket.socket() as s:
+        # As gevent binds it: a port a UI just quit (TIME_WAIT) is free, one listened on is not.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise HarnessError(
+                f"--web-port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}; another loadsim ui?): "
+                "give a free port"
+            ) from None
+
+
 def _master_flags(user_args: Sequence[str]) -> list[str]:
     """Where the master that ``--processes`` starts listens, and where its forked workers find it.
 
@@ -767,6 +782,8 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
         return 0
     if stop.requested():
         return not_started()
+    if opts.web_port is not None:
+        check_web_port(opts.web_port)
     report_dir.mkdir(parents=True, exist_ok=True)
     earlier = _stamp(report_dir / "summary.json")
     outage = None

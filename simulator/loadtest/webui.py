@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,7 @@ from locust.env import Environment
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from simulator.contract import ENDPOINT_NAMES
+from simulator.errors import HarnessError
 from simulator.loadtest import hooks, options
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import LoadProfile
@@ -98,6 +100,54 @@ def check_form(form: Mapping[str, str]) -> str | None:
             load_scenario(scenario)
         except ScenarioError as e:
             return f"the scenario has problems: {e}"
+    for name, choices in (("target", options.TARGETS), ("load_model", options.LOAD_MODELS)):
+        value = form.get(name, "")
+        if value and value not in choices:  # Locust's /swarm takes any text for an option
+            return f"{name.replace('_', ' ')}: expected {' or '.join(choices)} (empty: the scenario's), got {value!r}"
+    try:
+        _check_as_the_command_line(form)
+    except HarnessError as e:
+        return str(e)
+    return None
+
+
+def _check_as_the_command_line(form: Mapping[str, str]) -> None:
+    """The form's users, ramp-up, run time and report folder, refused as the command line refuses
+    them (``HarnessError``): Locust's /swarm ran them, to a crashed greenlet, a 0-user pass, the
+    scenario's run time for 0s, or a report that could not be written."""
+    from simulator.loadtest.runner import RunOptions, check_report_dir, check_run_options
+
+    try:
+        users: int | None = int(form.get("user_count", ""))
+    except ValueError:
+        users = None  # Locust itself refuses a start without a number
+    run_time = form.get("run_time", "").strip() or None
+    check_run_options(RunOptions(scenario=form.get("scenario") or "smoke", users=users, run_time=run_time))
+    try:
+        spawn = float(form.get("spawn_rate", ""))
+    except ValueError:
+        spawn = math.nan  # as above
+    if spawn <= 0:  # nan is not below 0: Locust's own message
+        raise HarnessError(f"spawn rate must be above 0 users a second, got {form['spawn_rate']}")
+    report_dir = form.get("report_dir", "").strip()
+    if report_dir:
+        check_report_dir(Path(report_dir))
+
+
+def real_target_problem(opts: Any, scenario: Scenario) -> str | None:
+    """Why the form cannot start the real target, or None. The form has no confirmation field: the
+    check that refuses the command line exited the whole UI from inside the test's start."""
+    if (opts.target or scenario.target.kind) != "customerlabs":
+        return None
+    if not (opts.confirm_real_target or scenario.target.confirm):
+        return (
+            "target customerlabs: the start form cannot confirm real traffic; run it from the command line: "
+            "loadsim run SCENARIO --target customerlabs --confirm-real-target --rate-cap R --webhook-url URL"
+        )
+    try:
+        hooks.check_target(opts, scenario)
+    except HarnessError as e:
+        return str(e)
     return None
 
 
@@ -506,13 +556,21 @@ def register(environment: Environment) -> None:
             return None
         problem = check_form(request.form) or _no_workers(environment)
         if problem is None:
-            try:  # the load the form asks for, checked before anything starts (open model: a rate)
-                form_load(environment, request.form, defaults, form_options(environment, request.form))
+            try:  # the load and target the form asks for, checked before anything starts (open model: a rate)
+                opts = form_options(environment, request.form)
+                scenario, _, _ = form_load(environment, request.form, defaults, opts)
+                problem = real_target_problem(opts, scenario)
             except (ScenarioError, ValueError) as e:
                 problem = str(e)
         if problem is None and "host" in request.form and not request.form["host"].strip():
             problem = f"host: empty; give the target's base URL (this UI's is {environment.host or 'not set'})"
         if problem is None:
+            # Locust's /swarm converts a field to its option's current type, type(old)(text): a number
+            # the last test set made an emptied field a 500 with half the form applied. As text, each
+            # is taken as sent and typed after (coerce_form_options), '' as the scenario's.
+            for name in hooks.FORM_NUMBERS:
+                if name in request.form:
+                    setattr(environment.parsed_options, name, request.form[name])
             return None
         log.error("web UI: not starting: %s", problem)
         return jsonify({"success": False, "message": problem, "host": environment.host})

@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from simulator.mock.admin import admin_headers
+from simulator.scenario import load_scenario
 from tests.conftest import subprocess_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -94,6 +95,36 @@ def mock_url(log_path: Path) -> str:
     return next(
         line.split(" at ", 1)[1].split()[0] for line in log_path.read_text().splitlines() if "mock collector at" in line
     )
+
+
+#: The harness's fields of the start form: the browser posts every one, '' when empty.
+HARNESS_FIELDS = (
+    "target",
+    "app_id",
+    "seed",
+    "load_model",
+    "rate",
+    "think_scale",
+    "rate_cap",
+    "report_dir",
+    "webhook_url",
+)
+
+
+def swarm(url: str, **fields: str) -> dict[str, Any]:
+    """Start a test as the browser's start form does (smoke, 1 user; every harness field, '' unless in
+    ``fields``): Locust's answer."""
+    form = {"user_count": "1", "spawn_rate": "1", "run_time": "", "scenario": "smoke"}
+    form |= dict.fromkeys(HARNESS_FIELDS, "") | fields
+    request = urllib.request.Request(url + "/swarm", data=urllib.parse.urlencode(form).encode())
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return dict(orjson.loads(r.read()))
+
+
+def loadsim_stats(url: str) -> dict[str, Any]:
+    """The Harness tab's JSON (``GET /loadsim/stats``)."""
+    with urllib.request.urlopen(url + "/loadsim/stats", timeout=10) as r:
+        return dict(orjson.loads(r.read()))
 
 
 def read_table(page: Any) -> list[dict[str, str]]:
@@ -230,6 +261,73 @@ def test_the_start_form_refuses_bad_harness_values(ui: Any) -> None:
         assert orjson.loads(r.read())["state"] == "ready"  # nothing started
 
 
+def test_a_form_for_the_real_target_is_refused_and_the_ui_stays_up(ui: Any) -> None:
+    """Before: /swarm said success, then the test's start found no --confirm-real-target and
+    exited the whole UI (exit 2)."""
+    url, report, proc = ui
+    answer = swarm(url, host=mock_url(report.parent / "ui.log"), target="customerlabs")
+    assert answer["success"] is False, answer
+    assert "--confirm-real-target" in answer["message"] and "\n" not in answer["message"], answer
+    assert loadsim_stats(url)["state"] == "ready"  # nothing started, and the UI still answers
+    assert proc.poll() is None
+
+
+def test_an_emptied_number_field_means_the_scenarios_in_every_later_test(ui: Any) -> None:
+    """Before: once a test ran with a seed (think scale, rate, rate cap), a later form that cleared
+    the field got a 500 ("invalid literal for int() with base 10: ''") and half its fields applied."""
+    url, report, _ = ui
+    host = mock_url(report.parent / "ui.log")
+    numbers = {"seed": "7", "think_scale": "0.05", "rate": "5", "rate_cap": "50"}
+
+    def read_summary() -> dict[str, Any] | None:
+        """The stopped test's report, where the tab says it is (the form's empty report dir: its own folder)."""
+        where = [r["detail"] for r in loadsim_stats(url)["rows"] if r["kind"] == "report"]
+        return dict(orjson.loads((Path(where[0]) / "summary.json").read_bytes())) if where else None
+
+    def stop() -> None:
+        urllib.request.urlopen(urllib.request.Request(url + "/stop", method="POST"), timeout=10).close()
+        wait_for(lambda: loadsim_stats(url)["state"] == "stopped", 30, "the test to stop")
+
+    assert swarm(url, host=host, **numbers)["success"]
+    stop()
+    for name in numbers:  # each field cleared in turn, the others set again
+        answer = swarm(url, host=host, scenario="bad-clients", **(numbers | {name: ""}))
+        assert answer["success"], (name, answer)
+        assert loadsim_stats(url)["scenario"] == "bad-clients", name
+        stop()
+        summary = wait_for(lambda: (s := read_summary()) and s["scenario"] == "bad-clients" and s, 30, "the report")
+        assert summary["seed"] == (7 if name != "seed" else load_scenario("bad-clients").seed), name
+        assert swarm(url, host=host, **numbers)["success"], name
+        stop()
+
+
+#: Start forms the command line refuses (as its flags), and what the refusal says.
+REFUSED_FORMS = (
+    ({"user_count": "-1"}, "users must be at least 1"),
+    ({"user_count": "0"}, "users must be at least 1"),
+    ({"spawn_rate": "0"}, "spawn rate"),
+    ({"spawn_rate": "-1"}, "spawn rate"),
+    ({"run_time": "0s"}, "a run lasts at least 1s"),
+    ({"report_dir": "/proc/nope"}, "/proc/nope: cannot write a report there"),
+    ({"load_model": "bogus"}, "'bogus'"),
+    ({"target": "bogus"}, "'bogus'"),
+)
+
+
+def test_the_form_refuses_what_the_command_line_refuses_before_anything_starts(ui: Any) -> None:
+    """Before: each of these ran (users -1 or spawn rate 0 crashed a greenlet; 0 users passed; run
+    time 0s ran the scenario's 30 s; an unwritable report folder lost the report; load model and
+    target "bogus" ran as such)."""
+    url, report, proc = ui
+    host = mock_url(report.parent / "ui.log")
+    for fields, says in REFUSED_FORMS:
+        answer = swarm(url, host=host, **fields)
+        assert answer["success"] is False and says in answer["message"], (fields, answer)
+        assert "\n" not in answer["message"], answer
+        assert loadsim_stats(url)["state"] == "ready", fields  # nothing started
+    assert proc.poll() is None
+
+
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "smoke"\n[load]\nusres = 3\n')
@@ -243,6 +341,27 @@ def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "load.usres" in proc.stderr and "users" in proc.stderr
+    assert not (tmp_path / "reports").exists()  # no mock was started
+
+
+def test_ui_on_a_web_port_in_use_starts_nothing(tmp_path: Path) -> None:
+    """Before: the mock started and reports/...-ui-smoke/ was made, "web UI at" was printed, then
+    gevent's traceback "OSError: [Errno 98] Address already in use"."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = subprocess.run(
+            [sys.executable, "-m", "simulator", "ui", "--web-port", port, "smoke"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=subprocess_env(),
+            cwd=tmp_path,
+        )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and f"--web-port {port}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "web UI at" not in proc.stdout
     assert not (tmp_path / "reports").exists()  # no mock was started
 
 
