@@ -21,6 +21,7 @@ __all__ = [
     "completion",
     "evaluate",
     "failed",
+    "handed",
     "junit_xml",
     "longest_wait",
     "unmeasured",
@@ -59,6 +60,9 @@ class Verdict:
         if isinstance(value, bool):
             return "yes" if value else "no"
         number = f"{value:g}"
+        bound = self.threshold
+        if value != bound and not isinstance(bound, bool) and number == f"{bound:g}":
+            number = repr(float(value))  # 250.0004 against 250: as measured, never as the bound
         if not self.unit:
             return number
         return f"{number}{self.unit}" if self.unit == "%" else f"{number} {self.unit}"
@@ -143,7 +147,8 @@ def evaluate(
             out.append(Verdict(name, most, None, False, "%"))  # nothing sent: nothing was shown to hold
             continue
         rate = series.failures / series.count
-        out.append(Verdict(name, most, round(rate * 100, 4), rate <= err.max, "%"))
+        # Judged in shares (0.07 * 100 is not 7 in floats), shown in percent.
+        out.append(_judged(name, most, rate * 100, 4, at_most=True, unit="%", passed=rate <= err.max))
     if slo.min_rate is not None:
         rate = stats.total.count / duration_s if duration_s > 0 else 0.0
         name = f"achieved rate >= {slo.min_rate:g} requests/s"
@@ -183,8 +188,7 @@ def completion(slo: SLOConfig, *, stats: RunStats, plan: Plan) -> list[Verdict]:
     name = f"no request unanswered for more than {slo.max_wait:g} s"
     out = [_judged(name, slo.max_wait, longest_wait(stats), 3, at_most=True, unit="s")]
     if plan.arrivals is not None and plan.arrivals > 0:
-        handed = stats.total.count if plan.rate_unit == "requests" else stats.arrivals - stats.dropped
-        share, want = min(handed / plan.arrivals, 1.0) * 100, round(slo.min_rate_share * 100, 1)
+        share, want = min(handed(stats, plan.rate_unit) / plan.arrivals, 1.0) * 100, round(slo.min_rate_share * 100, 1)
         out.append(_judged(f"achieved rate >= {want:g}% of the planned rate", want, share, 1, at_most=False, unit="%"))
     if stats.arrivals:
         dropped, most = stats.dropped / stats.arrivals * 100, round(slo.max_dropped_share * 100, 2)
@@ -192,15 +196,24 @@ def completion(slo: SLOConfig, *, stats: RunStats, plan: Plan) -> list[Verdict]:
     return out
 
 
-def _judged(name: str, bound: float, exact: float, digits: int, *, at_most: bool, unit: str) -> Verdict:
-    """An SLO judged on the measurement as it is, shown rounded to ``digits``; unrounded where the
-    rounding would read as the other verdict (89.96% shown as 90% failing ">= 90%")."""
+def handed(stats: RunStats, rate_unit: str) -> int:
+    """Open model: what was handed to users, in the plan's unit: requests sent, or sessions not dropped."""
+    return stats.total.count if rate_unit == "requests" else stats.arrivals - stats.dropped
+
+
+def _judged(
+    name: str, bound: float, exact: float, digits: int, *, at_most: bool, unit: str, passed: bool | None = None
+) -> Verdict:
+    """An SLO judged on the measurement as it is (or ``passed``, judged by the caller), shown rounded
+    to ``digits``; unrounded where the rounding would read as the other verdict (89.96% shown as 90%
+    failing ">= 90%")."""
 
     def holds(value: float) -> bool:
         return value <= bound if at_most else value >= bound
 
+    held = holds(exact) if passed is None else passed
     shown = round(exact, digits)
-    return Verdict(name, bound, shown if holds(shown) == holds(exact) else exact, holds(exact), unit)
+    return Verdict(name, bound, shown if holds(shown) == held else exact, held, unit)
 
 
 def junit_xml(verdicts: list[Verdict], *, suite: str, duration_s: float, interrupted: str = "") -> str:

@@ -8,7 +8,7 @@ from simulator.loadtest.shape import LoadProfile
 from simulator.report.slo import Plan, Verdict, evaluate, junit_xml, verdict_word
 from simulator.report.stats import RunStats
 from simulator.report.summary import stall, unfinished, verdict_line
-from simulator.scenario import LatencySLO, LoadConfig, SLOConfig, Stage
+from simulator.scenario import ErrorRateSLO, LatencySLO, LoadConfig, SLOConfig, Stage
 
 
 def _stats(n: int = 10) -> RunStats:
@@ -158,8 +158,16 @@ def test_a_measurement_just_past_its_bound_fails_however_the_report_rounds_it() 
         v = verdicts[name]
         assert not v.passed, v
         assert v.show(v.actual) != v.show(v.threshold), v  # the report does not show the bound as the actual
-    latency = SLOConfig(latency=(LatencySLO(endpoint="events", percentile=50, max_ms=10.0),), completion=False)
+    for bound, seconds in ((10.0, 0.0100004), (250.0, 0.2500004)):  # past 6 digits too (250.0004 ms)
+        latency = SLOConfig(latency=(LatencySLO(endpoint="events", percentile=50, max_ms=bound),), completion=False)
+        s = RunStats()
+        s.record(endpoint="events", step="event:X", latency=seconds, service=0.01, outcome="ok", at=1000.0)
+        (v,) = (v for v in evaluate(latency, stats=s, duration_s=20, reconciliation=None) if v.unit == "ms")
+        assert not v.passed and v.show(v.actual) != v.show(v.threshold), v
+    # An error rate just past its bound: 100,001 failures of 10,000,000 against 1%.
     s = RunStats()
-    s.record(endpoint="events", step="event:X", latency=0.0100004, service=0.01, outcome="ok", at=1000.0)
-    (v,) = (v for v in evaluate(latency, stats=s, duration_s=20, reconciliation=None) if v.unit == "ms")
-    assert not v.passed and v.show(v.actual) != "10 ms", v
+    s.endpoints["events"] = s.total
+    s.total.count, s.total.failures = 10_000_000, 100_001
+    errors = SLOConfig(error_rate=(ErrorRateSLO(endpoint="total", max=0.01),), completion=False)
+    (v,) = evaluate(errors, stats=s, duration_s=20, reconciliation=None)
+    assert not v.passed and v.show(v.actual) != v.show(v.threshold), v
