@@ -41,7 +41,7 @@ from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, attach_state, harness_state
 from simulator.loadtest.user import OpenArrivals
 from simulator.report.outcome import interruption
-from simulator.report.slo import Plan, Verdict, evaluate, junit_xml
+from simulator.report.slo import Plan, Verdict, evaluate, handed, junit_xml
 from simulator.report.stats import RunStats
 from simulator.report.summary import (
     build_summary,
@@ -356,6 +356,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     # The web UI runs test after test in one process: each starts afresh.
     state.stats, state.exhausted = RunStats(), False
     state.reporting = state.reported = state.interrupted = False
+    state.aborted = None  # an SLO's abort of the last test is not this one's
     state.stopped_at = 0.0
     state.report_dir = None
     runner = environment.runner
@@ -649,7 +650,8 @@ def _report_after_finals(environment: Environment, state: HarnessState) -> None:
     # quits the workers, is registered later and so runs first. The stop is still the signal's.
     # Stop pressed before the planned time ends a test that covers part of its plan: not a pass.
     planned = state.profile.duration if state.profile is not None else 0.0
-    early = bool(state.stopped_at) and state.stopped_at - state.started < planned - _UI_END_SLACK
+    # (An SLO's abort stopped it early too: FAILED, as a headless abort is, not interrupted.)
+    early = bool(state.stopped_at) and state.stopped_at - state.started < planned - _UI_END_SLACK and not state.aborted
     state.interrupted = state.interrupted or bool(_signalled) or early
     write_report(environment, state)
 
@@ -845,12 +847,12 @@ def _plan(state: HarnessState, profile: LoadProfile, stats: RunStats, ended: flo
         return Plan(rate_unit=load.rate_unit)
     rate = profile.planned_rate(0.0, window)
     # Handed over the same window as planned, in the same unit: achieved is to target as handed to planned.
-    handed = stats.total.count if load.rate_unit == "requests" else stats.arrivals - stats.dropped
+    given = handed(stats, load.rate_unit)
     return Plan(
         arrivals=round(profile.planned_arrivals(0.0, window), 1),
         rate_unit=load.rate_unit,
         rate=None if rate is None else round(rate, 3),
-        achieved=round(handed / window, 3) if window > 0 else None,
+        achieved=round(given / window, 3) if window > 0 else None,
     )
 
 
