@@ -619,11 +619,12 @@ def _details(summary: Mapping[str, Any]) -> str:
         "target": summary.get("target") or {},
     }
     if arrivals.get("scheduled"):
+        per = f"{arrivals.get('unit', 'sessions')}/s"  # the rates' unit: the load's rate_unit
         d["arrivals"] = {
             "scheduled": arrivals["scheduled"],
             "dropped": arrivals["dropped"],
-            "target rate": arrivals.get("target_rate"),
-            "achieved rate": arrivals.get("achieved_rate"),
+            f"target rate ({per})": arrivals.get("target_rate"),
+            f"achieved rate ({per})": arrivals.get("achieved_rate"),
         }
     retries = summary.get("retries") or {}
     if retries.get("total"):
