@@ -16,11 +16,11 @@ import orjson
 from simulator.contract import MMSS_Z, hour_prefix, iso_utc
 from simulator.dataset.calendar import Calendar, Offsets
 from simulator.dataset.fragments import Fragments, Props
-from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError
+from simulator.dataset.layout import ENDPOINT_NAMES, TABLE_COLUMNS, DatasetError, OptionError
 from simulator.dataset.runs import DEVICE_SHIFT, LEN_MASK, LEN_SHIFT, LIMITS, SEQ_SHIFT, TIME_SHIFT, Record
 from simulator.dataset.stats import COMMERCE, Stats
 from simulator.journey import JourneyEngine, Request
-from simulator.population import Population
+from simulator.population import NoDevicesOn, Population
 from simulator.scenario import USD_RATES, Scenario, TimeConfig
 
 _CALENDAR_STREAM = 0x7105_DA7A
@@ -229,7 +229,9 @@ class Generator:
             self.population = Population.build(
                 config=scenario.population, app=scenario.app, seed=scenario.seed, on=start
             )
-        except ValueError as e:  # e.g. a --start before the catalogue's first devices
+        except NoDevicesOn as e:  # a --start before the catalogue's first devices: the option's problem
+            raise OptionError(str(e)) from None
+        except ValueError as e:
             raise DatasetError(str(e)) from None
         self._devices = _SharedDevices(self.population)
         # _SharedDevices stands in for the Population: the engine asks it only for devices and people.

@@ -191,7 +191,7 @@ def generate(
 
     try:  # before the folder is claimed: a --start the catalogue has no devices for is a usage error
         gen = Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
-    except DatasetError as e:
+    except OptionError as e:
         raise OptionError(f"{start_is}: {e}") from None
     out_dir = Path(out)
     claim_folder(out_dir, "--out")

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from simulator.population.config import PLATFORMS, AppConfig, PopulationConfig, Release
 from simulator.population.model import Population
+from simulator.population.tables import NoDevicesOn
 
 __all__ = [
     "PLATFORMS",
     "AppConfig",
+    "NoDevicesOn",
     "Population",
     "PopulationConfig",
     "Release",

@@ -27,6 +27,10 @@ _IOS_UA = (
 _IPAD_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 
 
+class NoDevicesOn(ValueError):
+    """A date the catalogue has no device of a platform on (before its first rows)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Variant:
     """One (model, OS build) combination: everything a device's model fixes."""
@@ -239,7 +243,7 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         # Both named at once, with the first date that has both: a retry from one platform's first
         # date would only be refused for the other's.
         starts = ", ".join(f"its {name} rows start {firsts[name]}" for name in missing)
-        raise ValueError(
+        raise NoDevicesOn(
             f"the catalogue has no {' or '.join(missing)} device on {on.isoformat()} ({starts}): simulate "
             f"{max(firsts.values())} or later (loadsim generate --start) or add older rows to simulator/catalog"
         )
