@@ -719,7 +719,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         load_scenario(scenario)  # before anything starts (the replay's Locust reads it again)
     except ScenarioError as exc:
-        if args.scenario:
+        if args.scenario or Path(scenario).exists():  # given, or there with problems: said as they are
             raise
         # A dataset copied to another machine, or its scenario file moved.
         raise UsageError(
