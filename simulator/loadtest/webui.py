@@ -31,7 +31,15 @@ import gevent
 import orjson
 from locust import events
 from locust.env import Environment
-from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_CLEANUP,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    STATE_STOPPED,
+    STATE_STOPPING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from simulator.contract import ENDPOINT_NAMES
 from simulator.errors import HarnessError
@@ -554,7 +562,13 @@ def register(environment: Environment) -> None:
     def _check_start_form() -> Response | None:
         if request.method != "POST" or not request.path.endswith("/swarm"):
             return None
-        problem = check_form(request.form) or _no_workers(environment)
+        runner = environment.runner
+        if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            # Locust takes the form's options, then ignores the start ("Editing is disabled" for a load
+            # shape, which every harness test has): the running test would end and report as the form said.
+            problem: str | None = "a test is running: stop it first, then start the next (a running test is not edited)"
+        else:
+            problem = check_form(request.form) or _no_workers(environment)
         if problem is None:
             try:  # the load and target the form asks for, checked before anything starts (open model: a rate)
                 opts = form_options(environment, request.form)
@@ -577,7 +591,8 @@ def register(environment: Environment) -> None:
 
     @app.after_request
     def _extend(response: Response) -> Response:
-        if request.method == "POST" and request.path.endswith("/swarm") and response.status_code == 200:
+        started = request.method == "POST" and request.path.endswith("/swarm") and response.status_code == 200
+        if started and (response.get_json(silent=True) or {}).get("success"):  # a refused form changes nothing
             try:
                 hooks.resolve_options(environment)
                 apply_form_load(environment, request.form, defaults)

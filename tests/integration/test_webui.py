@@ -142,6 +142,22 @@ def harness_rows(page: Any) -> dict[tuple[str, str], dict[str, str]]:
     return {(r["Kind"], r["Name"]): r for r in read_table(page) if "Kind" in r}
 
 
+def test_a_start_form_sent_while_a_test_runs_leaves_that_test_alone(tmp_path: Path) -> None:
+    """Before: a form (ecommerce, 3 s, report folder second/) sent 2 s into a smoke test of 8 s into
+    first/ was answered success and ignored by Locust ("Editing is disabled"), yet the running test
+    stopped at 3 s and was reported as ecommerce in second/; first/ was never made."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    with web_ui(tmp_path, "smoke") as (url, _, _):
+        assert swarm(url, user_count="2", spawn_rate="2", run_time="8s", report_dir=str(first))["success"]
+        wait_for(lambda: loadsim_stats(url)["state"] in ("spawning", "running"), 20, "the test to start")
+        answer = swarm(url, scenario="ecommerce", user_count="4", run_time="3s", report_dir=str(second))
+        assert not answer["success"] and "a test is running" in answer["message"], answer
+        wait_for(lambda: (first / "summary.json").is_file(), 60, "the first test's report")
+    summary = orjson.loads((first / "summary.json").read_bytes())
+    assert summary["scenario"] == "smoke" and summary["timing"]["planned_s"] == 8, summary["timing"]
+    assert not second.exists()
+
+
 @pytest.fixture
 def ui(tmp_path: Path) -> Any:
     report = tmp_path / "report"
