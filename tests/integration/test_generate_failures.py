@@ -100,6 +100,16 @@ def test_options_past_what_a_dataset_holds_are_usage_errors(tmp_path: Path, args
     refused_before_writing(done, said, tmp_path / "d")
 
 
+def test_a_population_problem_is_the_scenarios_not_the_start_dates(tmp_path: Path) -> None:
+    """Before (f578231's parent): "time.start 2026-01-01 (in bad.toml): population: unknown country 'XX'",
+    with argparse's usage line: every population problem was blamed on the start date."""
+    (tmp_path / "bad.toml").write_text('extends = "smoke"\n[population]\ncountries = { XX = 1.0 }\n')
+    done = loadsim(tmp_path, "generate", "bad.toml", "--out", "d", "--users", "5", "--days", "1")
+    one_line_error(done, "population: unknown country 'XX'")
+    assert "time.start" not in done.stderr and "--start" not in done.stderr, done.stderr
+    assert not (tmp_path / "d").exists(), "found before --out is claimed"
+
+
 def refused_before_writing(done: subprocess.CompletedProcess[str], said: str, out: Path) -> None:
     """Exit 2 and one line (beside argparse's usage line) that says ``said``; ``out`` not made."""
     assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr

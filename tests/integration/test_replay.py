@@ -293,6 +293,13 @@ def test_a_dataset_whose_scenario_file_moved_is_replayed_with_scenario(tmp_path:
     assert "--scenario FILE" in said and not (tmp_path / "report").exists(), said
     done = loadsim(tmp_path, "replay", "data", "--scenario", "moved.toml", "--report-dir", str(tmp_path / "report"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # A scenario file still there but edited since is its own problems, every one, not "moved" (2d1cd9a).
+    (tmp_path / "moved.toml").rename(tmp_path / "shop")
+    with (tmp_path / "shop").open("a") as f:
+        f.write("\n[populaton]\ndevices = 3\n")
+    done = loadsim(tmp_path, "replay", "data", "--report-dir", str(tmp_path / "again"))
+    assert done.returncode == 2 and "populaton: unknown key" in done.stderr, done.stderr
+    assert "--scenario FILE" not in done.stderr and not (tmp_path / "again").exists(), done.stderr
 
 
 def misdate(data: Path) -> None:
