@@ -158,6 +158,31 @@ def test_a_start_form_sent_while_a_test_runs_leaves_that_test_alone(tmp_path: Pa
     assert not second.exists()
 
 
+def test_a_web_ui_test_an_slo_aborted_is_failed_and_the_next_test_is_not_aborted(tmp_path: Path) -> None:
+    """Before (c33eb72's parent): the aborted test was also reported "interrupted after 5 s of 60 s
+    planned, figures partial", and every later test of the session "stopped early by slo.abort_on_fail"."""
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        'extends = "smoke"\n[slo]\nabort_on_fail = true\ngrace = "2s"\n'
+        "[[slo.latency]]\npercentile = 50\nmax_ms = 0.001\n"
+    )
+    first, second = tmp_path / "first", tmp_path / "second"
+    with web_ui(tmp_path, str(strict)) as (url, _, _):
+        assert swarm(url, scenario=str(strict), user_count="2", spawn_rate="2", run_time="60s", report_dir=str(first))[
+            "success"
+        ]
+        wait_for(lambda: (first / "summary.json").is_file(), 60, "the aborted test's report")
+        wait_for(lambda: loadsim_stats(url)["state"] in ("stopped", "ready"), 30, "the test to stop")
+        assert swarm(url, scenario="smoke", user_count="2", spawn_rate="2", run_time="3s", report_dir=str(second))[
+            "success"
+        ]
+        wait_for(lambda: (second / "summary.json").is_file(), 60, "the second test's report")
+    aborted = orjson.loads((first / "summary.json").read_bytes())
+    assert aborted["result"] == "FAILED" and not aborted["interrupted"], aborted["reason"]
+    assert aborted["reason"].startswith("stopped early by slo.abort_on_fail"), aborted["reason"]
+    assert "abort_on_fail" not in orjson.loads((second / "summary.json").read_bytes())["reason"]
+
+
 @pytest.fixture
 def ui(tmp_path: Path) -> Any:
     report = tmp_path / "report"
