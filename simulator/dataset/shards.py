@@ -231,10 +231,8 @@ def read_shards(directories: list[Path]) -> tuple[dict[str, Any], list[Shard]]:
     count = int(first["count"])
     seen: dict[int, Path] = {}
     shards: list[Shard] = []
-    heads: dict[int, dict[str, Any]] = {}
     for d, m in manifests:
         index = int(m["index"])
-        heads[index] = m["head"]
         if index in seen:
             raise DatasetError(f"--merge: {seen[index]} and {d} are both shard {index}/{count}: give each shard once")
         seen[index] = d
@@ -292,4 +290,4 @@ def read_shards(directories: list[Path]) -> tuple[dict[str, Any], list[Shard]]:
             )
     # Shard 0's head, whatever order the folders came in: the heads differ at most in scenario_ref (a
     # checkout per host), which the dataset records, so the merge is the same bytes either way.
-    return heads[0], shards
+    return next(m["head"] for _, m in manifests if int(m["index"]) == 0), shards

@@ -305,33 +305,28 @@ def _explicit(opts: Any, name: str) -> Any:
     return value if value not in (None, 0) else None
 
 
-def _webhook_url(opts: Any, scenario: Scenario) -> str:
-    t = scenario.target
-    return str(opts.webhook_url or (t.resolved_webhook_url() if (opts.target or t.kind) == "customerlabs" else ""))
-
-
-def check_target(opts: Any, scenario: Scenario) -> None:
+def check_target(opts: Any, scenario: Scenario) -> str:
     """The real target only as ``check_real_target`` allows it, the options over the scenario's target
-    table; ``HarnessError`` says what is missing. The mock needs nothing."""
+    table; ``HarnessError`` says what is missing. The mock needs nothing. Returns the events webhook
+    URL ("" for the mock without one)."""
     t = scenario.target
-    if (opts.target or t.kind) == "customerlabs":
-        check_real_target(
-            confirmed=bool(opts.confirm_real_target or t.confirm),
-            rate_cap=opts.rate_cap or t.rate_cap,
-            webhook_url=_webhook_url(opts, scenario),
-        )
+    if (opts.target or t.kind) != "customerlabs":
+        return str(opts.webhook_url or "")
+    webhook = str(opts.webhook_url or t.resolved_webhook_url())
+    check_real_target(
+        confirmed=bool(opts.confirm_real_target or t.confirm), rate_cap=opts.rate_cap or t.rate_cap, webhook_url=webhook
+    )
+    return webhook
 
 
 def _target(state: HarnessState, environment: Environment) -> Target:
     opts, t = state.opts, state.scenario.target
     try:
-        check_target(opts, state.scenario)
+        webhook = check_target(opts, state.scenario)
     except HarnessError as e:
         sys.stderr.write(f"loadsim: {e}\n")
         raise SystemExit(2) from None
-    return Target.of(
-        kind=opts.target or t.kind, host=environment.host or t.host, webhook_url=_webhook_url(opts, state.scenario)
-    )
+    return Target.of(kind=opts.target or t.kind, host=environment.host or t.host, webhook_url=webhook)
 
 
 def _mock_admin(state: HarnessState, environment: Environment) -> str | None:

@@ -284,6 +284,11 @@ def _check_target(r: _Reader, target: TargetConfig) -> None:
     _check_mock(r, target.mock)
 
 
+def _flag_value(value: Any) -> bool:
+    """A value the mock's command-line flag takes (text, a number, a list of them), as TOML gives it."""
+    return not isinstance(value, bool) and isinstance(value, str | int | float | list)
+
+
 def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
     allowed = (*MOCK_FLAGS, *MOCK_OUTAGE)
     for key, value in options.items():
@@ -300,18 +305,15 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
                     r.err(path, f"an outage lasts at most {MAX_REFUSE_S:g} s (the mock's limit), got {_show(value)}")
         elif key == "outage_status" and (isinstance(value, bool) or value not in OUTAGE_STATUSES):
             r.err(path, f'expected 429, 500, 502, 503 or "refuse" (connections refused), got {_show(value)}')
-        elif key in MOCK_FLAGS and (isinstance(value, bool) or not isinstance(value, str | int | float | list)):
+        elif key in MOCK_FLAGS and not _flag_value(value):
             r.err(path, f"expected a value as the mock's --{key.replace('_', '-')} flag takes it, got {_show(value)}")
-    for pair in (("outage_at", "outage_for"), ("freeze_at", "freeze_for")):
-        if (pair[0] in options) != (pair[1] in options):
-            r.err(
-                "target.mock",
-                f"{'an outage' if pair[0] == 'outage_at' else 'a freeze'} needs both {' and '.join(pair)}",
-            )
+    for what, first, second in (("an outage", "outage_at", "outage_for"), ("a freeze", "freeze_at", "freeze_for")):
+        if (first in options) != (second in options):
+            r.err("target.mock", f"{what} needs both {first} and {second}")
     flags: dict[str, Any] = {
         k: [str(x) for x in v] if isinstance(v, list) else str(v)
         for k, v in options.items()
-        if k in MOCK_FLAGS and not isinstance(v, bool) and isinstance(v, str | int | float | list)
+        if k in MOCK_FLAGS and _flag_value(v)  # a value of another type is named above
     }
     # The mock's own reading of each flag (a freeze's two with a stand-in for the other, which the
     # pair's own check above asks for), so every bad value is named by its key.
