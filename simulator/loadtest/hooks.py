@@ -369,7 +369,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         clients = sorted(runner.clients.all, key=lambda c: c.id)
         state.workers = len(clients)
-        state.worker_ids, state.finals = {c.id for c in clients}, set()
+        state.worker_ids, state.finals, state.lost_workers = {c.id for c in clients}, set(), []
         shape = state.profile
         assert shape is not None  # set at init, or the process exited
         profile = {"stages": [list(stage) for stage in shape.stages], "stretch": shape.stretch}
@@ -577,6 +577,8 @@ def _on_final_report(environment: Environment, msg: Any, **_: Any) -> None:
 
 #: Seconds a master's report waits for workers' last figures when the process is asked to quit.
 FINAL_WAIT = 15.0
+#: The verdict of a test whose master heard no last figures from some worker (killed mid-test).
+LOST_WORKERS = "no worker lost mid-test (workers whose last figures never came)"
 
 
 def _stop_the_test(environment: Environment, state: HarnessState) -> None:
@@ -608,12 +610,12 @@ def _await_finals(state: HarnessState) -> None:
     deadline = time.time() + FINAL_WAIT
     while state.worker_ids - state.finals and time.time() < deadline:
         gevent.sleep(0.1)
-    missing = state.worker_ids - state.finals
-    if missing:
+    state.lost_workers = sorted(state.worker_ids - state.finals)
+    if state.lost_workers:
         log.warning(
             "no last figures from %d worker(s) (%s): the report misses what they sent since their last periodic report",
-            len(missing),
-            ", ".join(sorted(missing)),
+            len(state.lost_workers),
+            ", ".join(state.lost_workers),
         )
 
 
@@ -705,6 +707,10 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
         )
         if replay is not None and replay.verdict is not None:
             verdicts.append(replay.verdict)
+        if state.lost_workers:
+            # Their figures since their last periodic report are missing: whatever the SLOs say of
+            # the rest, the report is not the whole run's.
+            verdicts.append(Verdict(LOST_WORKERS, 0, len(state.lost_workers), False))
         samples = cpu_samples(stats)
         if slo.generator_saturation == "fail":
             busiest = round(max(samples, default=0.0), 1)
@@ -743,6 +749,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             saturated_at=slo.max_generator_cpu,
             journey=state.scenario.journey,
             replay=replay.to_dict() if replay is not None else None,
+            lost_workers=state.lost_workers,
         )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
         junit = junit_xml(

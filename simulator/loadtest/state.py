@@ -65,6 +65,8 @@ class HarnessState:
         #: On a master: the workers of this test, and those whose last figures have arrived.
         self.worker_ids: set[str] = set()
         self.finals: set[str] = set()
+        #: Those that sent no last figures before the report (killed mid-test), by id.
+        self.lost_workers: list[str] = []
         #: The load the shape plays: the scenario's stages, or the command line's or start form's load.
         self.profile: LoadProfile | None = None
         #: This process's population, journeys, target and stats, once its test (or shard) starts.

@@ -221,6 +221,7 @@ def build_summary(
     saturated_at: float = 90.0,
     journey: JourneyConfig | None = None,
     replay: Mapping[str, Any] | None = None,
+    lost_workers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The run's verdict: ``passed`` is false when an SLO failed or reconciliation found a difference.
 
@@ -229,6 +230,7 @@ def build_summary(
     problem fails the run, named first; its note (a replay cut short on purpose) is a warning.
     ``stages`` (open model): each stage's target and achieved rate; one that fell short of
     ``min_rate_share`` of its target is a warning, even where the run's share held.
+    ``lost_workers``: the workers (ids) whose last figures never reached the master, named in a warning.
     """
     seconds = max(ended - started, 1e-9)
     reconciled = reconciliation is None or bool(reconciliation.get("ok"))
@@ -237,6 +239,11 @@ def build_summary(
         warnings.append(
             f"the load generator was saturated (CPU up to {max(cpu_samples):.0f}%, threshold {saturated_at:g}%): "
             "latency figures include its own queueing; add --processes or workers"
+        )
+    if lost_workers:
+        warnings.append(
+            f"{len(lost_workers)} of {workers} workers sent no last figures ({', '.join(lost_workers)}; killed?): "
+            "the report misses what they sent since their last periodic report"
         )
     if replay is not None and replay.get("note"):
         warnings.append(str(replay["note"]))
