@@ -195,6 +195,19 @@ def test_a_row_one_run_lacks_is_named_beside_the_verdict() -> None:
     assert "warning: identify is missing from B: not compared" in out
 
 
+def test_an_interrupted_run_is_named_beside_the_verdict() -> None:
+    """Before: `compare base stopped` said "no regression" of a run SIGTERM stopped 4 s into its
+    20 s, not a word of it: figures of part of a plan compared as a whole run's."""
+    stopped = summary()
+    stopped.update(result="INTERRUPTED", interrupted=True)
+    stopped["timing"] = {"started": 0.0, "ended": 4.213, "duration_s": 4.213, "planned_s": 20.0}
+    for base, new, who in ((summary(), stopped, "B"), (stopped, summary(), "A")):
+        out = format_comparison(compare(base, new, max_regression=0.1, base_name="A", new_name="B"))
+        assert f"warning: {who} was interrupted after 4.213 s of 20 s planned" in out, out
+    out = format_comparison(compare(summary(), summary(), max_regression=0.1))
+    assert "interrupted" not in out
+
+
 def test_a_run_that_sent_no_requests_cannot_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Before: `compare base empty` printed 'no regression' and exited 0."""
     write_run(tmp_path / "base", seed=1)
