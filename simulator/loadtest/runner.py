@@ -94,6 +94,15 @@ def mock_flags(options: Mapping[str, Any], *, stretch: float = 1.0) -> list[str]
     return out
 
 
+def _freeze(options: Mapping[str, Any], *, stretch: float = 1.0) -> tuple[float, float] | None:
+    """The freeze the mock plays (start and length in seconds, from its first request), read from the
+    flags ``mock_flags`` gives it; None without one (a freeze of 0 s stalls nothing)."""
+    flags = mock_flags({k: options[k] for k in TIMED_MOCK_FLAGS if k in options}, stretch=stretch)
+    given = {flags[i]: parse_duration(flags[i + 1]) for i in range(0, len(flags), 2)}
+    at, length = given.get("--freeze-at"), given.get("--freeze-for")
+    return (at, length) if at is not None and length else None
+
+
 def _start_mock(
     report_dir: Path, flags: Sequence[str] = (), *, timeout: float = 30.0
 ) -> tuple[subprocess.Popen[str], str]:
@@ -714,6 +723,9 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
     if outage is not None:
         parts.append(f"outage ({outage.status}) at {outage.at:.3g}s for {outage.length:.3g}s")
+    freeze = _freeze(scenario.target.mock, stretch=profile.stretch)
+    if freeze is not None:
+        parts.append(f"freeze at {freeze[0]:.3g}s for {freeze[1]:.3g}s")
     return ", ".join(parts)
 
 

@@ -309,3 +309,20 @@ def test_a_locust_setting_is_checked_as_the_flag_is(
     (tmp_path / "pyproject.toml").write_text('[tool.locust]\nload-model = "open"\n', encoding="utf-8")
     code, out = run(capsys, "run", "smoke", "--dry-run")
     assert code == 2 and "the open model needs a target rate" in out, out
+
+
+def test_the_dry_run_plan_shows_the_freeze_the_mock_will_play_scaled_as_the_outage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: `--run-time 60s` (smoke's 30 s doubled) planned the outage at 10s for 4s and said nothing of the
+    freeze the mock was given, at 20s for 8s."""
+    scenario = tmp_path / "freeze.toml"
+    scenario.write_text(
+        'extends = "smoke"\n[target.mock]\nfreeze_at = "10s"\nfreeze_for = "4s"\noutage_at = "5s"\noutage_for = "2s"\n'
+    )
+    code, out = run(capsys, "run", str(scenario), "--run-time", "60s", "--dry-run")
+    assert code == 0, out
+    plan = out.split("dry run")[0]
+    assert "outage (503) at 10s for 4s, freeze at 20s for 8s" in plan, plan
+    code, out = run(capsys, "run", str(scenario), "--dry-run")
+    assert code == 0 and "freeze at 10s for 4s" in out.split("dry run")[0], out
