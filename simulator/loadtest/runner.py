@@ -637,7 +637,19 @@ def with_locust_overrides(opts: RunOptions) -> RunOptions:
             value = given.get(dest)
         if value is not None:
             changes[name] = f"{value}s" if name == "run_time" else Path(value) if name == "report_dir" else value
+    # --endpoint after -- asks for what `loadsim run --endpoint E` runs: the journeys' locustfile ignores it.
+    if opts.locustfile == "tracking" and opts.web_port is None and _sets_endpoint(opts.locust_args):
+        changes["locustfile"] = "endpoint"
     return dataclasses.replace(opts, **changes) if changes else opts
+
+
+def _sets_endpoint(args: Sequence[str]) -> bool:
+    """Whether ``args`` give ``--endpoint``, in any spelling Locust's parser takes (``--endp``), its default too."""
+    # Locust's default, events, given or not reads the same: put another value first, which a flag in args overrides.
+    return any(
+        _parse_locust([f"--endpoint={other}", *args], settings=False)[0].endpoint != other
+        for other in ("identify", "externalIds")
+    )
 
 
 def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
