@@ -295,6 +295,9 @@ def _written_before_the_mark(out_dir: Path) -> bool:
 #: Written first into each temporary folder of runs: the folder is the generator's, to remove (a
 #: ``.runs-`` name alone could be the user's).
 RUNS_MARK = ".loadsim-runs"
+#: A folder of runs being made: marked under this name, then renamed to its ``.runs-`` name, so that
+#: no moment (a SIGKILL can come at any) shows a ``.runs-`` folder without its mark.
+RUNS_MAKING = ".loadsim-making-runs-"
 
 
 def _own_runs(path: Path) -> bool:
@@ -308,9 +311,19 @@ def _runs_folder(out_dir: Path) -> Path:
     for stale in out_dir.glob(".runs-*"):
         if _own_runs(stale):
             shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".runs-", dir=out_dir))
-    (tmp / RUNS_MARK).write_bytes(b"")
-    return tmp
+    for stale in out_dir.glob(RUNS_MAKING + "*"):
+        # Killed while made, it holds its mark at most: anything else in it is not the generator's.
+        if {p.name for p in stale.iterdir()} <= {RUNS_MARK}:
+            shutil.rmtree(stale, ignore_errors=True)
+    for _ in range(100):  # as mkdtemp tries names: bounded
+        making = Path(tempfile.mkdtemp(prefix=RUNS_MAKING, dir=out_dir))
+        (making / RUNS_MARK).write_bytes(b"")
+        tmp = out_dir / (".runs-" + making.name.removeprefix(RUNS_MAKING))
+        if not tmp.exists():  # a rename onto an empty folder of the user's would replace it
+            making.rename(tmp)
+            return tmp
+        shutil.rmtree(making)
+    raise FileExistsError(f"no free name for the temporary runs in {out_dir}")
 
 
 def finish_dataset(

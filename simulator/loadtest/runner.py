@@ -94,6 +94,15 @@ def mock_flags(options: Mapping[str, Any], *, stretch: float = 1.0) -> list[str]
     return out
 
 
+def _freeze(options: Mapping[str, Any], *, stretch: float = 1.0) -> tuple[float, float] | None:
+    """The freeze the mock plays (start and length in seconds, from its first request), read from the
+    flags ``mock_flags`` gives it; None without one (a freeze of 0 s stalls nothing)."""
+    flags = mock_flags({k: options[k] for k in TIMED_MOCK_FLAGS if k in options}, stretch=stretch)
+    given = {flags[i]: parse_duration(flags[i + 1]) for i in range(0, len(flags), 2)}
+    at, length = given.get("--freeze-at"), given.get("--freeze-for")
+    return (at, length) if at is not None and length else None
+
+
 def _start_mock(
     report_dir: Path, flags: Sequence[str] = (), *, timeout: float = 30.0
 ) -> tuple[subprocess.Popen[str], str]:
@@ -628,7 +637,19 @@ def with_locust_overrides(opts: RunOptions) -> RunOptions:
             value = given.get(dest)
         if value is not None:
             changes[name] = f"{value}s" if name == "run_time" else Path(value) if name == "report_dir" else value
+    # --endpoint after -- asks for what `loadsim run --endpoint E` runs: the journeys' locustfile ignores it.
+    if opts.locustfile == "tracking" and opts.web_port is None and _sets_endpoint(opts.locust_args):
+        changes["locustfile"] = "endpoint"
     return dataclasses.replace(opts, **changes) if changes else opts
+
+
+def _sets_endpoint(args: Sequence[str]) -> bool:
+    """Whether ``args`` give ``--endpoint``, in any spelling Locust's parser takes (``--endp``), its default too."""
+    # Locust's default, events, given or not reads the same: put another value first, which a flag in args overrides.
+    return any(
+        _parse_locust([f"--endpoint={other}", *args], settings=False)[0].endpoint != other
+        for other in ("identify", "externalIds")
+    )
 
 
 def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
@@ -714,6 +735,9 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
     if outage is not None:
         parts.append(f"outage ({outage.status}) at {outage.at:.3g}s for {outage.length:.3g}s")
+    freeze = _freeze(scenario.target.mock, stretch=profile.stretch)
+    if freeze is not None:
+        parts.append(f"freeze at {freeze[0]:.3g}s for {freeze[1]:.3g}s")
     return ", ".join(parts)
 
 

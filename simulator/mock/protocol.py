@@ -370,10 +370,10 @@ class HttpProtocol(asyncio.Protocol):
             raise _headers_too_large(self.app.max_header_bytes)
         n = name.lower()
         if n == b"content-type":
-            if self._ct is not None and self._ct != value:  # which one counts would decide a 415 or a 200
-                raise _Refuse(
-                    400, "malformed_http", "malformed HTTP request: more than one Content-Type header, differing"
-                )
+            # A singleton field (RFC 9110 §5.3): which one counts would decide a 415 or a 200, so two lines are
+            # malformed, the same value or not, as two Hosts are (and two Content-Lengths, by httptools).
+            if self._ct is not None:
+                raise _Refuse(400, "malformed_http", "malformed HTTP request: more than one Content-Type header")
             self._ct = value
         elif n == b"cl-user-agent":
             self._ua = value.strip()

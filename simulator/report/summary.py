@@ -553,11 +553,13 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], RunStats]:
     summary = load_summary(run_dir)
     path = run_dir / "stats.json"
     try:
-        stats = RunStats.from_dict(orjson.loads(path.read_bytes()))
+        data = orjson.loads(path.read_bytes())
+        stats = RunStats.from_dict(data)
     except FileNotFoundError:
         raise NotARunReport(f"{run_dir} has a summary.json but no stats.json: it cannot be rendered again") from None
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise NotARunReport(f"{path} is not the stats of a loadsim run ({type(exc).__name__}: {exc})") from None
+    _check_stats(path, data)
     return summary, stats
 
 
@@ -614,18 +616,49 @@ def _check_rows(path: Path, summary: Mapping[str, Any]) -> None:
         for k in ROW_FIGURES:
             if isinstance(r[k], bool) or not isinstance(r[k], int | float):
                 raise NotARunReport(f"{path}: {where}.{k} is {r[k]!r}, not a number: not a loadsim summary")
+        _check_counts(path, where, {k: r[k] for k in ("count", "failures")})
+
+
+def _check_counts(path: Path, where: str, counts: Mapping[str, Any]) -> None:
+    """Counts (``count`` and ``failures`` among them) as a run makes them: none negative, no more failures
+    than requests. A hand-edited file that says otherwise is bad input, never a verdict computed from it."""
+    for k, v in counts.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise NotARunReport(f"{path}: {where}.{k} is {v!r}, not a number: not what a loadsim run writes")
+        if v < 0:
+            raise NotARunReport(f"{path}: {where}.{k} is {v!r}, a negative count: not what a loadsim run writes")
+    if counts["failures"] > counts["count"]:
+        raise NotARunReport(
+            f"{path}: {where}.failures is {counts['failures']!r}, more than its {counts['count']!r} requests: "
+            "not what a loadsim run writes"
+        )
+
+
+def _check_stats(path: Path, data: Mapping[str, Any]) -> None:
+    """Each series' counts (total, an endpoint, a step) and its histograms' counts, as ``stats.json`` has them."""
+    series = [("total", data["total"])]
+    series += [(f"{table}.{name}", s) for table in ("endpoints", "steps") for name, s in data[table].items()]
+    for where, s in series:
+        counts = {"count": s["count"], "failures": s["failures"]}
+        for h in ("latency", "service"):
+            counts[f"{h}.count"] = s[h]["count"]
+            counts.update({f"{h}.buckets.{i}": n for i, n in s[h]["buckets"].items()})
+        _check_counts(path, where, counts)
 
 
 def load_run_stats(run: Path) -> RunStats | None:
     """A run's ``stats.json`` (the histograms) if it has one that reads, else None: a summary alone
-    still compares, without confidence intervals."""
+    still compares, without confidence intervals. Counts no run can have are ``NotARunReport``."""
     from simulator.report.stats import RunStats
 
     path = (run if run.is_dir() else run.parent) / "stats.json"
     try:
-        return RunStats.from_dict(orjson.loads(path.read_bytes()))
+        data = orjson.loads(path.read_bytes())
+        stats = RunStats.from_dict(data)
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
+    _check_stats(path, data)
+    return stats
 
 
 #: The differences that only say the mock's stats could not be read (a later, better one replaces them).

@@ -280,6 +280,75 @@ def test_a_run_killed_hard_leaves_runs_the_next_one_removes(tmp_path: Path) -> N
     assert not stale.exists()
 
 
+class _Killed(BaseException):
+    """Stands for a SIGKILL: nothing of the generator's own cleans up after it."""
+
+
+def test_no_moment_of_making_the_runs_folder_leaves_one_no_later_run_removes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a SIGKILL between mkdtemp and its mark left an empty, unmarked .runs-* folder, which
+    _own_runs takes for the user's: no later run removed it. A kill cannot be aimed at that window from
+    outside, so the property is tested in-process: an audit hook sees each filesystem step of the
+    folder's making before it happens, checks that no .runs-* folder is unmarked, and stops the making
+    at each step in turn (a kill there); the next run then leaves nothing but the dataset's files."""
+    import threading
+
+    from simulator.dataset import generate, writer
+
+    out = tmp_path / "d"
+    args: dict[str, Any] = {"out": out, "users": 4, "days": 1, "quiet": True}
+    generate("smoke", **args)
+    seen: list[str] = []
+    unmarked: list[str] = []
+    watch: dict[str, Any] = {"on": False, "kill_at": None, "thread": threading.get_ident()}
+
+    def check() -> None:
+        unmarked.extend(p.name for p in out.glob(".runs-*") if p.is_dir() and not (p / RUNS_MARK).exists())
+
+    def hook(event: str, _: tuple[Any, ...]) -> None:
+        if not watch["on"] or threading.get_ident() != watch["thread"] or event.split(".")[0] not in ("os", "open"):
+            return
+        watch["on"] = False  # the check's own scandir is not a step
+        try:
+            check()
+        finally:
+            watch["on"] = True
+        seen.append(event)
+        if len(seen) == watch["kill_at"]:
+            raise _Killed(event)
+
+    def watched(out_dir: Path) -> Path:
+        watch["on"] = True
+        try:
+            made: Path = made_by(out_dir)
+        finally:
+            watch["on"] = False
+        check()
+        return made
+
+    made_by = writer._runs_folder
+    sys.addaudithook(hook)  # for the process's life: inert but inside ``watched``
+    monkeypatch.setattr(writer, "_runs_folder", watched)
+    generate("smoke", **args)
+    steps = len(seen)
+    assert steps >= 2 and not unmarked, (seen, unmarked)
+    for k in range(1, steps + 1):
+        seen.clear()
+        watch["kill_at"] = k
+        with pytest.raises(_Killed):
+            generate("smoke", **args)
+        watch["kill_at"] = None
+        generate("smoke", **args)
+        left = sorted(p.name for p in out.iterdir() if p.name.startswith(".") and p.name != DATASET_MARK)
+        assert not unmarked and not left, (k, seen, unmarked, left)
+    mine = out / f"{writer.RUNS_MAKING}mine"  # the name of a folder being made, holding what it never does
+    mine.mkdir()
+    (mine / "file").write_text("precious\n")
+    generate("smoke", **args)
+    assert (mine / "file").read_text() == "precious\n"
+
+
 def test_a_runs_folder_of_the_users_own_is_never_removed(tmp_path: Path) -> None:
     """Before: a folder the user named .runs-mine was taken for a killed run's and deleted, with what it
     held, exit 0; in a folder holding nothing else it was not even counted as the user's."""

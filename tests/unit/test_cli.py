@@ -309,3 +309,49 @@ def test_a_locust_setting_is_checked_as_the_flag_is(
     (tmp_path / "pyproject.toml").write_text('[tool.locust]\nload-model = "open"\n', encoding="utf-8")
     code, out = run(capsys, "run", "smoke", "--dry-run")
     assert code == 2 and "the open model needs a target rate" in out, out
+
+
+def test_the_dry_run_plan_shows_the_freeze_the_mock_will_play_scaled_as_the_outage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: `--run-time 60s` (smoke's 30 s doubled) planned the outage at 10s for 4s and said nothing of the
+    freeze the mock was given, at 20s for 8s."""
+    scenario = tmp_path / "freeze.toml"
+    scenario.write_text(
+        'extends = "smoke"\n[target.mock]\nfreeze_at = "10s"\nfreeze_for = "4s"\noutage_at = "5s"\noutage_for = "2s"\n'
+    )
+    code, out = run(capsys, "run", str(scenario), "--run-time", "60s", "--dry-run")
+    assert code == 0, out
+    plan = out.split("dry run")[0]
+    assert "outage (503) at 10s for 4s, freeze at 20s for 8s" in plan, plan
+    code, out = run(capsys, "run", str(scenario), "--dry-run")
+    assert code == 0 and "freeze at 10s for 4s" in out.split("dry run")[0], out
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [["--endpoint", "identify"], ["--endpoint=identify"], ["--endp", "identify"]],
+    ids=["flag", "equals", "abbreviated"],
+)
+def test_an_endpoint_after_double_dash_is_the_endpoint_run_and_its_slos_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spelling: list[str]
+) -> None:
+    """Before: `loadsim run smoke -- --endpoint identify` handed it to the tracking locustfile, which ignores
+    it: the journeys played, smoke's SLOs on events were judged, and the run PASSED as an identify run."""
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--", *spelling)
+    assert code == 2, out
+    assert "--endpoint identify sends identify requests alone: slo.latency[1] (latency p99 of events" in out, out
+    step = tmp_path / "step.toml"
+    step.write_text('extends = "smoke"\n[slo]\nlatency = [{ step = "identify", percentile = 99, max_ms = 900 }]\n')
+    code, out = run(capsys, "run", str(step), "--dry-run", "--", *spelling)
+    assert code == 0, out
+    assert "locustfiles/endpoint.py" in out.strip().splitlines()[-1], out
+
+
+def test_the_default_endpoint_after_double_dash_is_an_endpoint_run_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """`-- --endpoint events` is Locust's default value, given: the endpoint locustfile, not the journeys."""
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--", "--endpoint", "events")
+    assert code == 0, out
+    assert "locustfiles/endpoint.py" in out.strip().splitlines()[-1], out
+    code, out = run(capsys, "run", "smoke", "--dry-run", "--", "--app-id", "x")
+    assert code == 0 and "locustfiles/tracking.py" in out.strip().splitlines()[-1], out

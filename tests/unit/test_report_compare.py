@@ -234,3 +234,42 @@ def test_a_row_without_its_figures_is_bad_input_not_a_traceback(
     code, out = cli(capsys, "compare", str(tmp_path / "run"), str(tmp_path / "broken.json"))
     assert code == 2, out
     assert f"{tmp_path / 'broken.json'}: endpoints.events lacks p50_ms: not a complete loadsim summary" in out, out
+
+
+@pytest.mark.parametrize(
+    ("file", "where", "value", "says"),
+    [
+        ("summary.json", ["total", "count"], -5, "total.count is -5, a negative count"),
+        ("summary.json", ["endpoints", "events", "failures"], -1, "endpoints.events.failures is -1, a negative count"),
+        (
+            "summary.json",
+            ["endpoints", "events", "failures"],
+            10**9,
+            "endpoints.events.failures is 1000000000, more than",
+        ),
+        ("stats.json", ["total", "count"], -5, "total.count is -5, a negative count"),
+        ("stats.json", ["total", "failures"], 10**9, "total.failures is 1000000000, more than"),
+        ("stats.json", ["endpoints", "events", "latency", "count"], -7, "endpoints.events.latency.count is -7, a neg"),
+    ],
+    ids=["summary-count", "summary-failures", "summary-more-failures", "stats-count", "stats-failures", "stats-hist"],
+)
+def test_counts_no_run_writes_are_bad_input_and_nothing_is_computed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], file: str, where: list[str], value: int, says: str
+) -> None:
+    """Before: a count of -5 compared as "no regression" (exit 0), and 10**9 failures of fewer requests as a
+    regression of +99 pp (exit 1): verdicts from figures no run can have."""
+    write_run(tmp_path / "base", seed=1)
+    write_run(tmp_path / "bad", seed=1)
+    path = tmp_path / "bad" / file
+    data = orjson.loads(path.read_bytes())
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    path.write_bytes(orjson.dumps(data))
+    for args in ((tmp_path / "base", tmp_path / "bad"), (tmp_path / "bad", tmp_path / "base")):
+        code, out = cli(capsys, "compare", *map(str, args))
+        assert code == 2, out
+        lines = out.strip().splitlines()
+        assert len(lines) == 1 and f"{path}: {says}" in lines[0], out
+        assert "compare:" not in out, out
