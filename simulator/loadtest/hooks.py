@@ -745,6 +745,9 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             replay=replay.to_dict() if replay is not None else None,
         )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
+        web_ui = environment.web_ui is not None and not getattr(state.opts, "headless", False)
+        if web_ui:
+            summary["warnings"].append(NO_STATS_HISTORY)
         junit = junit_xml(
             verdicts, suite=state.scenario.name, duration_s=ended - state.started, interrupted=interruption(summary)
         )
@@ -762,7 +765,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             )
             return None
         state.report_dir = report_dir
-        # After ours: Locust's own page is the extra (the web UI writes it with each test's report).
+        # After ours: Locust's own page is the extra (in the web UI, with its CSV files: below).
         page, page_missing = _locust_html_path(state, report_dir), False
         if page is not None:
             try:
@@ -774,6 +777,11 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
                     summary["harness_problems"] = [f"--html {page} was not written ({exc.strerror or exc})"]
                     with contextlib.suppress(OSError):  # the disk that refused the page: logged above
                         write_summary_json(report_dir, summary)
+        if web_ui:  # here, not after: a test stopped by quitting the UI has no "after" in this process
+            try:
+                write_locust_files(environment, report_dir)
+            except OSError as exc:
+                log.error("loadsim: could not write Locust's files in %s (%s)", report_dir, exc.strerror or exc)
     except Exception:  # a report that cannot be made is a harness error, never a silent pass
         log.exception("loadsim: could not write the report")
         return None
@@ -792,7 +800,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
 
 def _locust_html_path(state: HarnessState, report_dir: Path) -> Path | None:
     """Where a headless run's Locust page goes: ``--html F`` (Locust's ``{u}``, ``{r}``, ``{t}`` filled
-    in, as Locust would), else ``locust.html`` beside the report; None in the web UI (it writes its own)."""
+    in, as Locust would), else ``locust.html`` beside the report; None in the web UI (``write_locust_files``)."""
     if not getattr(state.opts, "headless", False):
         return None
     if state.locust_html is None:
@@ -803,6 +811,31 @@ def _locust_html_path(state: HarnessState, report_dir: Path) -> Path | None:
     named.html_file = state.locust_html
     process_html_filename(named)
     return Path(named.html_file)
+
+
+#: Said in a web UI test's report: the one file of a headless run's it cannot hold.
+NO_STATS_HISTORY = (
+    "no locust_stats_history.csv: Locust keeps that per-second history only for a run started with --csv "
+    "(a headless loadsim run), never in its web UI; stats.json holds the harness's own timeline"
+)
+
+
+def write_locust_files(environment: Environment, report_dir: Path) -> None:
+    """A web UI test's Locust files, as a headless ``loadsim run`` has them (its ``--csv`` and page):
+    ``locust.html`` and ``locust_stats.csv``, ``locust_failures.csv``, ``locust_exceptions.csv``."""
+    import csv
+
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    write_locust_html(environment, report_dir / "locust.html")
+    tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for name, write in (
+        ("stats", tables.requests_csv),
+        ("failures", tables.failures_csv),
+        ("exceptions", tables.exceptions_csv),
+    ):
+        with (report_dir / f"locust_{name}.csv").open("w", newline="", encoding="utf-8") as f:
+            write(csv.writer(f))
 
 
 def write_locust_html(environment: Environment, page: Path) -> None:

@@ -6,8 +6,8 @@ each poll of ``/stats/requests`` carries the rows under ``extended_stats``. The 
 harness's own percentiles per endpoint, per journey step and in total (from the log
 histograms, not Locust's rounded buckets), the journey funnel, open-model arrivals and drops,
 expected rejections, and reconciliation against the mock. ``GET /loadsim/stats`` answers the
-same rows as JSON for scripts. When a test stops, Locust's own HTML and CSV files join the
-harness's report, as in a headless run.
+same rows as JSON for scripts. When a test stops, however it stops, Locust's own HTML and CSV
+files join the harness's report, as in a headless run (``hooks.write_report``).
 
 The start form also gets a check: the harness's options arrive from the form as text, so a
 scenario that does not load or a seed that is not a number is refused with a message before
@@ -51,7 +51,7 @@ from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
 from simulator.scenario import Scenario, ScenarioError, check_base_url
 
-__all__ = ["COLUMNS", "TAB_KEY", "register", "rows", "write_locust_files"]
+__all__ = ["COLUMNS", "TAB_KEY", "register", "rows"]
 
 log = logging.getLogger("loadsim")
 
@@ -622,29 +622,10 @@ def register(environment: Environment) -> None:
         )
 
 
-#: Seconds to wait for the harness's report after a stop: before writing Locust's files beside it,
-#: and before the page's last stats answer.
+#: Seconds to wait for the harness's report after a stop, before the page's last stats answer.
 REPORT_WAIT_S = 30.0
 #: The runner's states once a stop has begun.
 STOPPING_STATES = frozenset((STATE_STOPPING, STATE_CLEANUP, STATE_STOPPED))
-
-
-def write_locust_files(environment: Environment, report_dir: Path) -> None:
-    """Locust's own report files of the test just stopped, as a headless ``loadsim run`` writes them."""
-    import csv
-
-    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
-
-    report_dir.mkdir(parents=True, exist_ok=True)
-    hooks.write_locust_html(environment, report_dir / "locust.html")
-    tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for name, write in (
-        ("stats", tables.requests_csv),
-        ("failures", tables.failures_csv),
-        ("exceptions", tables.exceptions_csv),
-    ):
-        with (report_dir / f"locust_{name}.csv").open("w", newline="", encoding="utf-8") as f:
-            write(csv.writer(f))
 
 
 def _no_workers(environment: Environment) -> str | None:
@@ -667,27 +648,6 @@ def _await_report(state: Any) -> None:
     deadline = time.monotonic() + REPORT_WAIT_S
     while not state.reported and time.monotonic() < deadline:
         gevent.sleep(0.05)
-
-
-def _after_report(environment: Environment, state: Any) -> None:
-    _await_report(state)
-    # The harness's report directory: where write_report put it, or the one the options name.
-    where = getattr(state, "report_dir", None) or getattr(state.opts, "report_dir", None)
-    if not state.reported or not where:
-        return
-    try:
-        write_locust_files(environment, Path(where))
-    except OSError as e:
-        log.error("web UI: cannot write Locust's report files to %s: %s", where, e)
-
-
-@events.test_stop.add_listener
-def _on_test_stop(environment: Environment, **_: Any) -> None:
-    state = harness_state(environment)
-    if environment.web_ui is None or state is None or isinstance(environment.runner, WorkerRunner):
-        return
-    if state.started and not getattr(state.opts, "headless", False):
-        gevent.spawn(_after_report, environment, state)
 
 
 @events.init.add_listener

@@ -429,6 +429,32 @@ def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
 
 
+#: What a headless ``loadsim run`` writes beside its report: Locust's page and its CSV files.
+LOCUST_FILES = ("locust.html", "locust_stats.csv", "locust_failures.csv", "locust_exceptions.csv")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_web_ui_test_stopped_by_a_signal_has_locusts_files_beside_its_report(tmp_path: Path, sig: int) -> None:
+    """Before: SIGTERM or Ctrl-C to the UI mid-test wrote the INTERRUPTED report with neither
+    locust.html nor the locust_*.csv files a headless run writes beside it."""
+    report = tmp_path / "report"
+    with web_ui(tmp_path, "smoke", "--report-dir", str(report)) as (url, log_path, proc):
+        form = {"user_count": "2", "spawn_rate": "2", "run_time": "60s", "report_dir": str(report)}
+        assert swarm(url, host=mock_url(log_path), **form)["success"]
+        wait_for(lambda: any(r["count"] for r in loadsim_stats(url)["rows"] if r["kind"] == "total"), 30, "requests")
+        os.killpg(proc.pid, sig)
+        proc.wait(60)
+    said = log_path.read_text()
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["result"] == "INTERRUPTED", summary["reason"]
+    missing = [name for name in LOCUST_FILES if not (report / name).is_file()]
+    assert not missing, f"{missing} not in {sorted(p.name for p in report.iterdir())}: {said[-2000:]}"
+    assert "externalIds" in (report / "locust_stats.csv").read_text()
+    # Locust keeps no per-second history in its web UI (only with --csv, headless): the report says so.
+    assert any("locust_stats_history.csv" in w for w in summary["warnings"]), summary["warnings"]
+    assert "locust_stats_history.csv" in (report / "summary.md").read_text()
+
+
 def test_the_first_stats_answer_after_a_stop_carries_the_verdict_and_the_report(ui: Any) -> None:
     """Locust's page polls ``/stats/requests`` only while the test spawns or runs: the first answer
     that says otherwise is the last the Harness tab ever shows. It must hold the verdict and the
