@@ -33,7 +33,7 @@ from locust.env import Environment
 from locust.runners import STATE_INIT, MasterRunner, Runner, WorkerRunner
 
 from simulator import held
-from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, HarnessError
+from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, QUITTING_IDLE, STOPPING, HarnessError
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import NO_MOCK_ADMIN, fetch_mock_stats, try_reconcile
@@ -96,6 +96,11 @@ def _stop_waiting() -> None:
     raise SystemExit(_not_started())  # gevent hands it to the main greenlet, in the wait
 
 
+def _in_web_ui(environment: Environment, state: HarnessState) -> bool:
+    """The web UI's process (not a headless one, nor a worker): test after test, each reported as it stops."""
+    return environment.web_ui is not None and not getattr(state.opts, "headless", False)
+
+
 def _not_started() -> int:
     """Say a stop came before any test began (loadsim says it for a process it started); the exit code."""
     if _ready_fd is None:
@@ -109,6 +114,12 @@ def _on_sigint(signum: int, frame: Any) -> None:
     runs during the test (it died of SIGTERM with no report, a master's workers left running), so a
     CI cancel stops it as Ctrl-C does."""
     _signalled.append(signal.Signals(signum).name)
+    env = _process_env
+    state = harness_state(env)
+    if env is not None and state is not None and len(_signalled) == 1 and _in_web_ui(env, state):
+        # loadsim leaves this to the web UI's process: only here is it known whether a test is under way.
+        running = bool(state.started) and not state.reporting
+        print(f"\n{STOPPING if running else QUITTING_IDLE}", file=sys.stderr, flush=True)
     if _waiting_for_workers():
         gevent.spawn(_stop_waiting)  # a greenlet: telling the workers to quit waits on the network
         return
@@ -745,7 +756,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             replay=replay.to_dict() if replay is not None else None,
         )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
-        web_ui = environment.web_ui is not None and not getattr(state.opts, "headless", False)
+        web_ui = _in_web_ui(environment, state)
         if web_ui:
             summary["warnings"].append(NO_STATS_HISTORY)
         junit = junit_xml(

@@ -30,7 +30,7 @@ import orjson
 from simulator import locustfiles
 from simulator.contract import ENDPOINT_NAMES
 from simulator.cpus import usable_cpus
-from simulator.errors import NOT_STARTED_EXIT, HarnessError, not_started
+from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
 from simulator.loadtest.options import rate as rate_option
@@ -178,7 +178,9 @@ class _Stop:
     (a byte on the ``READY_FD`` pipe) Locust has sent nothing, so a stop then kills it outright.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ui: bool = False) -> None:
+        #: The web UI: whether a test runs there is known in Locust's process alone, which says what a stop does.
+        self.ui = ui
         self.asked = 0
         self.locust: subprocess.Popen[bytes] | None = None
         self.ready: int | None = None  # the pipe's read end
@@ -225,9 +227,8 @@ class _Stop:
             self._kill()
             return
         self.forwarded = True
-        print(
-            "\nloadsim: stopping; writing the report of what was sent (again to kill)...", file=sys.stderr, flush=True
-        )
+        if not self.ui:
+            print(f"\n{STOPPING}", file=sys.stderr, flush=True)
         # SIGINT: the harness answers it in every Locust process (SIGTERM only in a headless one,
         # where Locust's own handler is not in place during the test).
         locust.send_signal(signal.SIGINT)
@@ -720,7 +721,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error, 3 interrupted (SIGINT or SIGTERM)."""
-    stop = _Stop()
+    stop = _Stop(ui=opts.web_port is not None)
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run(opts, stop)

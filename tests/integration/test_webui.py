@@ -445,6 +445,7 @@ def test_a_web_ui_test_stopped_by_a_signal_has_locusts_files_beside_its_report(t
         os.killpg(proc.pid, sig)
         proc.wait(60)
     said = log_path.read_text()
+    assert "stopping; writing the report of what was sent" in said, said[-2000:]
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["result"] == "INTERRUPTED", summary["reason"]
     missing = [name for name in LOCUST_FILES if not (report / name).is_file()]
@@ -453,6 +454,24 @@ def test_a_web_ui_test_stopped_by_a_signal_has_locusts_files_beside_its_report(t
     # Locust keeps no per-second history in its web UI (only with --csv, headless): the report says so.
     assert any("locust_stats_history.csv" in w for w in summary["warnings"]), summary["warnings"]
     assert "locust_stats_history.csv" in (report / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(("sig", "tests"), [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGTERM, 1)])
+def test_an_idle_web_ui_told_to_quit_says_it_has_no_test_to_report(tmp_path: Path, sig: int, tests: int) -> None:
+    """Before: a UI with no test running (none started, or one stopped and reported) said "stopping;
+    writing the report of what was sent" when told to quit, and wrote nothing."""
+    report = tmp_path / "report"
+    with web_ui(tmp_path, "smoke") as (url, log_path, proc):
+        for _ in range(tests):
+            assert swarm(url, host=mock_url(log_path), run_time="2s", report_dir=str(report))["success"]
+            wait_for(lambda: (report / "summary.json").is_file(), 30, "the test's report")
+            wait_for(lambda: loadsim_stats(url)["state"] == "stopped", 30, "the test to stop")
+        reports = sorted(tmp_path.rglob("summary.json"))
+        os.killpg(proc.pid, sig)
+        proc.wait(60)
+    said = log_path.read_text()
+    assert "writing the report" not in said and "no test running, nothing to report" in said, said[-2000:]
+    assert sorted(tmp_path.rglob("summary.json")) == reports  # and nothing is
 
 
 def test_the_first_stats_answer_after_a_stop_carries_the_verdict_and_the_report(ui: Any) -> None:
