@@ -47,6 +47,7 @@ from simulator.loadtest import hooks, options
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, harness_state
+from simulator.report.slo import Verdict, verdict_word
 from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
 from simulator.scenario import Scenario, ScenarioError, check_base_url
@@ -400,16 +401,9 @@ def _verdict_rows(state: Any) -> list[dict[str, Any]]:
             "stopped before its planned run time: figures are partial" if interrupted else "",
         ),
     ]
-    for slo in summary.get("slo") or []:
-        unit = f" {slo['unit']}" if slo.get("unit") else ""
-        out.append(
-            _plain(
-                "slo",
-                str(slo.get("name", "")),
-                "pass" if slo.get("passed") else "FAIL",
-                f"actual {slo.get('actual')}{unit}, threshold {slo.get('threshold')}{unit}",
-            )
-        )
+    for slo in summary.get("slo") or []:  # as summary.md, which the command line prints, has them
+        v = Verdict.from_dict(slo)
+        out.append(_plain("slo", v.name, verdict_word(v, summary, markdown=False), v.measured))
     out.append(_plain("report", "report", "", str(Path(where).resolve())))
     return out
 

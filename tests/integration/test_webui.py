@@ -474,6 +474,27 @@ def test_an_idle_web_ui_told_to_quit_says_it_has_no_test_to_report(tmp_path: Pat
     assert sorted(tmp_path.rglob("summary.json")) == reports  # and nothing is
 
 
+def test_the_tabs_slo_rows_read_as_the_command_lines_report(ui: Any) -> None:
+    """Before: the tab's SLO rows showed the summary's raw values ("actual True, threshold True",
+    "actual 0.0 %") where summary.md, which the command line prints, says "yes" and "0%"."""
+    url, report, _ = ui
+    assert swarm(url, host=mock_url(report.parent / "ui.log"), run_time="2s", report_dir=str(report))["success"]
+    wait_for(lambda: any(r["kind"] == "report" for r in loadsim_stats(url)["rows"]), 30, "the report in the tab")
+    tab = {r["label"]: r for r in loadsim_stats(url)["rows"] if r["kind"] == "slo"}
+    md = (report / "summary.md").read_text()
+    table = md[md.index("| SLO | threshold | actual | verdict |") :].split("\n\n", 1)[0].splitlines()[2:]
+    cli = {
+        name: (threshold, actual, verdict)
+        for name, threshold, actual, verdict in (
+            [cell.strip() for cell in line.strip("|").split(" | ")] for line in table
+        )
+    }
+    assert set(tab) == set(cli) and "reconciliation: nothing lost or duplicated" in cli, (tab, cli)
+    for name, (threshold, actual, verdict) in cli.items():
+        assert tab[name]["count"] == verdict.strip("*"), (name, tab[name], cli[name])
+        assert tab[name]["detail"] == f"actual {actual}, threshold {threshold}", (name, tab[name], cli[name])
+
+
 def test_the_first_stats_answer_after_a_stop_carries_the_verdict_and_the_report(ui: Any) -> None:
     """Locust's page polls ``/stats/requests`` only while the test spawns or runs: the first answer
     that says otherwise is the last the Harness tab ever shows. It must hold the verdict and the
