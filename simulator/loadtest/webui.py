@@ -116,8 +116,20 @@ def check_form(form: Mapping[str, str]) -> str | None:
     try:
         _check_as_the_command_line(form)
     except HarnessError as e:
-        return str(e)
+        return _as_the_form_names_it(str(e))
     return None
+
+
+#: The command line's flags whose checks the form reuses (``_check_as_the_command_line``), and the
+#: labels of the form's fields they check, as Locust's page shows them.
+FORM_FIELDS = {"--users": "Number of users", "--run-time": "Run time", "--report-dir": "Report Dir"}
+
+
+def _as_the_form_names_it(message: str) -> str:
+    """A command-line check's message, its leading flag named as the start form's field: the page's
+    user typed no flags."""
+    flag, _, rest = message.partition(" ")
+    return f"{FORM_FIELDS[flag]} {rest}" if flag in FORM_FIELDS else message
 
 
 def _check_as_the_command_line(form: Mapping[str, str]) -> None:

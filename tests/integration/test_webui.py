@@ -369,6 +369,27 @@ def test_the_form_refuses_what_the_command_line_refuses_before_anything_starts(u
     assert proc.poll() is None
 
 
+#: Start forms refused by the command line's own checks, and the form's field each refusal names.
+FIELD_REFUSALS = (
+    ({"user_count": "0"}, "Number of users must be at least 1, got 0"),
+    ({"run_time": "0s"}, "Run time '0s': a run lasts at least 1s"),
+    ({"run_time": "soon"}, "Run time 'soon': "),
+    ({"report_dir": "/proc/nope"}, "Report Dir /proc/nope: cannot write a report there"),
+)
+
+
+def test_a_refused_form_names_the_forms_field_not_the_command_lines_flag(ui: Any) -> None:
+    """Before: "--users must be at least 1, got 0", "--run-time '0s': ...", "--report-dir /proc/nope:
+    ...": flags of a command line the user of the page never typed."""
+    url, report, _ = ui
+    host = mock_url(report.parent / "ui.log")
+    for fields, says in FIELD_REFUSALS:
+        answer = swarm(url, host=host, **fields)
+        assert answer["success"] is False and answer["message"].startswith(says), (fields, answer)
+        assert "--" not in answer["message"], answer
+    assert loadsim_stats(url)["state"] == "ready"  # nothing started
+
+
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "smoke"\n[load]\nusres = 3\n')
