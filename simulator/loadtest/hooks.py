@@ -319,10 +319,10 @@ def _explicit(opts: Any, name: str) -> Any:
 def check_target(opts: Any, scenario: Scenario) -> str:
     """The real target only as ``check_real_target`` allows it, the options over the scenario's target
     table; ``HarnessError`` says what is missing. The mock needs nothing. Returns the events webhook
-    URL ("" for the mock without one)."""
+    URL ("" for the mock, whose events go to its own: see ``Target.of``)."""
     t = scenario.target
     if (opts.target or t.kind) != "customerlabs":
-        return str(opts.webhook_url or "")
+        return ""
     webhook = str(opts.webhook_url or t.resolved_webhook_url())
     check_real_target(
         confirmed=bool(opts.confirm_real_target or t.confirm), rate_cap=opts.rate_cap or t.rate_cap, webhook_url=webhook

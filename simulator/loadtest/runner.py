@@ -32,7 +32,7 @@ from simulator.contract import ENDPOINT_NAMES
 from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S
-from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
+from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target, is_customerlabs
 from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
 from simulator.mock import LISTENING_PREFIX, admin_headers
@@ -735,7 +735,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
     target = opts.target or scenario.target.kind
-    if target == "customerlabs" and opts.host and "customerlabs" not in opts.host:
+    if target == "customerlabs" and opts.host and not is_customerlabs(opts.host):
         raise HarnessError("--target customerlabs sends to CustomerLabs; drop --host or use --target mock")
     ui = opts.web_port is not None
     # With the web UI this folder keeps the mock's store and log for the session; reports go per test.

@@ -44,6 +44,7 @@ from locust.runners import (
 from simulator.contract import ENDPOINT_NAMES
 from simulator.errors import HarnessError
 from simulator.loadtest import hooks, options
+from simulator.loadtest.context import CUSTOMERLABS_URL, is_customerlabs
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, harness_state
@@ -155,15 +156,25 @@ def _check_as_the_command_line(form: Mapping[str, str]) -> None:
         check_report_dir(Path(report_dir))
 
 
-def real_target_problem(opts: Any, scenario: Scenario) -> str | None:
-    """Why the form cannot start the real target, or None. The form has no confirmation field: the
-    check that refuses the command line exited the whole UI from inside the test's start."""
+def target_problem(opts: Any, scenario: Scenario, host: str) -> str | None:
+    """Why the form cannot start its target at ``host`` (the Host field), or None. A test's requests all
+    go to one collector: the real target's host is CustomerLabs' (its events to the source's webhook),
+    the mock's is not (its events to the mock, whatever the webhook field says). The form has no
+    confirmation field: the check that refuses the command line exited the whole UI from inside the
+    test's start."""
     if (opts.target or scenario.target.kind) != "customerlabs":
+        if is_customerlabs(host):
+            return f"target mock: Host {host} is CustomerLabs': give the mock's base URL as the Host"
         return None
     if not (opts.confirm_real_target or scenario.target.confirm):
         return (
             "target customerlabs: the start form cannot confirm real traffic; run it from the command line: "
             "loadsim run SCENARIO --target customerlabs --confirm-real-target --rate-cap R --webhook-url URL"
+        )
+    if not is_customerlabs(host):
+        return (
+            f"target customerlabs: Host {host} is not CustomerLabs' (the mock's?), and a test sends all its "
+            f"requests to one target: give {CUSTOMERLABS_URL} as the Host, or choose target mock"
         )
     try:
         hooks.check_target(opts, scenario)
@@ -579,7 +590,7 @@ def register(environment: Environment) -> None:
             try:  # the load and target the form asks for, checked before anything starts (open model: a rate)
                 opts = form_options(environment, request.form)
                 scenario, _, _ = form_load(environment, request.form, defaults, opts)
-                problem = real_target_problem(opts, scenario)
+                problem = target_problem(opts, scenario, request.form.get("host", "").strip() or environment.host or "")
             except (ScenarioError, ValueError) as e:
                 problem = str(e)
         if problem is None and "host" in request.form and not request.form["host"].strip():

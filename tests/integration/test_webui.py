@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pytest
 from simulator.mock.admin import admin_headers
 from simulator.scenario import load_scenario
 from tests.conftest import subprocess_env
+from tests.integration.mock_support import start_mock
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -388,6 +389,63 @@ def test_a_refused_form_names_the_forms_field_not_the_command_lines_flag(ui: Any
         assert answer["success"] is False and answer["message"].startswith(says), (fields, answer)
         assert "--" not in answer["message"], answer
     assert loadsim_stats(url)["state"] == "ready"  # nothing started
+
+
+@contextlib.contextmanager
+def stand_in_webhook() -> Iterator[tuple[str, Callable[[], int]]]:
+    """A second mock on loopback in the place of a real CustomerLabs source's events webhook (real
+    endpoints never get a test's traffic): (its webhook URL, how many requests it has had)."""
+    proc, base = start_mock("--host", "127.0.0.1", "--store", ":memory:")
+
+    def received() -> int:
+        request = urllib.request.Request(base + "/_admin/stats", headers=admin_headers())
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return int(orjson.loads(r.read())["requests"])
+
+    try:
+        yield base + "/webhook/real-source", received
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_test_against_the_mock_sends_its_events_to_the_mock_whatever_the_webhook_field(tmp_path: Path) -> None:
+    """Before: in a UI given a webhook URL (which the page's secret field then posts with every form),
+    a test against the mock sent externalIds and identify to the mock and its events to the webhook."""
+    report = tmp_path / "report"
+    with stand_in_webhook() as (webhook, received):
+        with web_ui(tmp_path, "smoke", "--", "--webhook-url", webhook) as (url, log_path, _):
+            form = {"run_time": "3s", "report_dir": str(report), "webhook_url": webhook}
+            assert swarm(url, host=mock_url(log_path), **form)["success"]
+            wait_for(lambda: (report / "summary.json").is_file(), 60, "the test's report")
+        assert received() == 0
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["target"]["kind"] == "mock" and summary["target"]["events"] == "/webhook/loadsim", summary["target"]
+    assert summary["endpoints"]["events"]["count"] > 0 and summary["reconciliation"]["ok"], summary["reconciliation"]
+
+
+def test_a_form_whose_host_is_not_its_targets_is_refused(tmp_path: Path) -> None:
+    """Before: in a UI started with the real target's safeguards (--confirm-real-target, --rate-cap,
+    --webhook-url) and the mock as its host, a form choosing target customerlabs started a test that
+    sent externalIds and identify to the mock and its events to the real webhook; one choosing the
+    mock on CustomerLabs' host started too."""
+    with stand_in_webhook() as (webhook, received):
+        real = ("--confirm-real-target", "--rate-cap", "50", "--webhook-url", webhook)
+        with web_ui(tmp_path, "smoke", "--", *real) as (url, log_path, proc):
+            mock = mock_url(log_path)
+            # As the page posts it: its fields filled with the options the UI was started with.
+            form = {"run_time": "3s", "report_dir": str(tmp_path / "report"), "webhook_url": webhook, "rate_cap": "50"}
+            answer = swarm(url, host=mock, target="customerlabs", **form)
+            assert answer["success"] is False, answer
+            assert "customerlabs" in answer["message"] and mock in answer["message"], answer
+            assert "\n" not in answer["message"], answer
+            # The reverse: the mock as the target of a host that is CustomerLabs' (here on loopback: one
+            # that names it, as loadsim tells them apart) would send it everything.
+            answer = swarm(url, host=f"{mock}/customerlabs", **form)
+            assert answer["success"] is False and answer["message"].startswith("target mock: "), answer
+            time.sleep(1)  # a test started regardless would have sent by now
+            assert loadsim_stats(url)["state"] == "ready" and proc.poll() is None
+        assert received() == 0
 
 
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
