@@ -6,13 +6,26 @@ from dataclasses import dataclass
 
 # The scenario's errors live here, not in simulator.scenario, so the CLI can catch them without
 # importing the scenario model (numpy, the catalogue): `loadsim --help` or `contract` never need it.
-__all__ = ["NOT_STARTED", "NOT_STARTED_EXIT", "HarnessError", "ScenarioError", "ScenarioProblem", "not_started"]
+__all__ = [
+    "NOT_STARTED",
+    "NOT_STARTED_EXIT",
+    "QUITTING_IDLE",
+    "STOPPING",
+    "HarnessError",
+    "ScenarioError",
+    "ScenarioProblem",
+    "not_started",
+]
 
 #: What a run, a replay or the web UI says when a stop (Ctrl-C, SIGTERM) came before its test began.
 NOT_STARTED = "loadsim: INTERRUPTED before the test started: nothing was sent, no report"
 #: The exit code a Locust process started by loadsim ends with when stopped before its test began
 #: (the hooks say so; a plain ``locust`` exits 3): loadsim says NOT_STARTED and exits 3.
 NOT_STARTED_EXIT = 4
+#: What a stop (Ctrl-C, SIGTERM) says once a test is under way; a second one kills it.
+STOPPING = "loadsim: stopping; writing the report of what was sent (again to kill)..."
+#: ... and what it says to a web UI with no test running: none started, or the last one reported.
+QUITTING_IDLE = "loadsim: quitting the web UI: no test running, nothing to report"
 
 
 def not_started() -> int:

@@ -29,7 +29,7 @@ from simulator.report.stats import RunStats
 from simulator.report.summary import funnel_steps
 from simulator.scenario import Scenario
 
-__all__ = ["CUSTOMERLABS_URL", "RunContext", "Target", "check_real_target", "redact_url"]
+__all__ = ["CUSTOMERLABS_URL", "RunContext", "Target", "check_real_target", "is_customerlabs", "redact_url"]
 
 log = logging.getLogger("loadsim")
 
@@ -46,6 +46,11 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     path = re.sub(r"(?=[^/]*\d)[^/]{8,}", lambda m: m.group(0)[:2] + "…", parts.path)
     return f"{parts.scheme}://{parts.netloc}{path}" + ("?…" if parts.query else "")
+
+
+def is_customerlabs(host: str) -> bool:
+    """Whether a base URL is CustomerLabs' (it names it), the real target's host; any other is a mock's."""
+    return "customerlabs" in host
 
 
 def check_real_target(*, confirmed: bool, rate_cap: float | None, webhook_url: str) -> None:
@@ -77,6 +82,8 @@ class Target:
 
     @classmethod
     def of(cls, *, kind: str, host: str, webhook_url: str = "") -> Target:
+        """Every endpoint on one collector: CustomerLabs' host and the source's ``webhook_url``, or the mock
+        at ``host`` (its own webhook; ``webhook_url`` is the real target's alone)."""
         if kind == "customerlabs":
             if not webhook_url:
                 raise ValueError(
@@ -84,7 +91,9 @@ class Target:
                     "source: pass --webhook-url or set target.webhook_url in the scenario"
                 )
             return cls(kind, host or CUSTOMERLABS_URL, {**ENDPOINT_PATHS, "events": webhook_url})
-        return cls(kind, host, {**ENDPOINT_PATHS, "events": webhook_url or ENDPOINT_PATHS["events"]})
+        # The mock's events go to its own webhook: a webhook URL (the real source's) would split one
+        # test between two collectors, and send the real one traffic meant for a mock.
+        return cls(kind, host, dict(ENDPOINT_PATHS))
 
     def absolute(self, endpoint: str) -> str:
         """The absolute URL an endpoint's requests go to."""

@@ -33,7 +33,7 @@ from locust.env import Environment
 from locust.runners import STATE_INIT, MasterRunner, Runner, WorkerRunner
 
 from simulator import held
-from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, HarnessError
+from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, QUITTING_IDLE, STOPPING, HarnessError
 from simulator.loadtest import options
 from simulator.loadtest.context import RunContext, Target, check_real_target
 from simulator.loadtest.reconcile import NO_MOCK_ADMIN, fetch_mock_stats, try_reconcile
@@ -96,6 +96,11 @@ def _stop_waiting() -> None:
     raise SystemExit(_not_started())  # gevent hands it to the main greenlet, in the wait
 
 
+def _in_web_ui(environment: Environment, state: HarnessState) -> bool:
+    """The web UI's process (not a headless one, nor a worker): test after test, each reported as it stops."""
+    return environment.web_ui is not None and not getattr(state.opts, "headless", False)
+
+
 def _not_started() -> int:
     """Say a stop came before any test began (loadsim says it for a process it started); the exit code."""
     if _ready_fd is None:
@@ -109,6 +114,12 @@ def _on_sigint(signum: int, frame: Any) -> None:
     runs during the test (it died of SIGTERM with no report, a master's workers left running), so a
     CI cancel stops it as Ctrl-C does."""
     _signalled.append(signal.Signals(signum).name)
+    env = _process_env
+    state = harness_state(env)
+    if env is not None and state is not None and len(_signalled) == 1 and _in_web_ui(env, state):
+        # loadsim leaves this to the web UI's process: only here is it known whether a test is under way.
+        running = bool(state.started) and not state.reporting
+        print(f"\n{STOPPING if running else QUITTING_IDLE}", file=sys.stderr, flush=True)
     if _waiting_for_workers():
         gevent.spawn(_stop_waiting)  # a greenlet: telling the workers to quit waits on the network
         return
@@ -308,10 +319,10 @@ def _explicit(opts: Any, name: str) -> Any:
 def check_target(opts: Any, scenario: Scenario) -> str:
     """The real target only as ``check_real_target`` allows it, the options over the scenario's target
     table; ``HarnessError`` says what is missing. The mock needs nothing. Returns the events webhook
-    URL ("" for the mock without one)."""
+    URL ("" for the mock, whose events go to its own: see ``Target.of``)."""
     t = scenario.target
     if (opts.target or t.kind) != "customerlabs":
-        return str(opts.webhook_url or "")
+        return ""
     webhook = str(opts.webhook_url or t.resolved_webhook_url())
     check_real_target(
         confirmed=bool(opts.confirm_real_target or t.confirm), rate_cap=opts.rate_cap or t.rate_cap, webhook_url=webhook
@@ -752,6 +763,9 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             lost_workers=state.lost_workers,
         )
         report_dir = Path(state.opts.report_dir or default_report_dir(state.scenario.name, state.started))
+        web_ui = _in_web_ui(environment, state)
+        if web_ui:
+            summary["warnings"].append(NO_STATS_HISTORY)
         junit = junit_xml(
             verdicts, suite=state.scenario.name, duration_s=ended - state.started, interrupted=interruption(summary)
         )
@@ -769,7 +783,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
             )
             return None
         state.report_dir = report_dir
-        # After ours: Locust's own page is the extra (the web UI writes it with each test's report).
+        # After ours: Locust's own page is the extra (in the web UI, with its CSV files: below).
         page, page_missing = _locust_html_path(state, report_dir), False
         if page is not None:
             try:
@@ -781,6 +795,11 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
                     summary["harness_problems"] = [f"--html {page} was not written ({exc.strerror or exc})"]
                     with contextlib.suppress(OSError):  # the disk that refused the page: logged above
                         write_summary_json(report_dir, summary)
+        if web_ui:  # here, not after: a test stopped by quitting the UI has no "after" in this process
+            try:
+                write_locust_files(environment, report_dir)
+            except OSError as exc:
+                log.error("loadsim: could not write Locust's files in %s (%s)", report_dir, exc.strerror or exc)
     except Exception:  # a report that cannot be made is a harness error, never a silent pass
         log.exception("loadsim: could not write the report")
         return None
@@ -799,7 +818,7 @@ def write_report(environment: Environment, state: HarnessState) -> Path | None:
 
 def _locust_html_path(state: HarnessState, report_dir: Path) -> Path | None:
     """Where a headless run's Locust page goes: ``--html F`` (Locust's ``{u}``, ``{r}``, ``{t}`` filled
-    in, as Locust would), else ``locust.html`` beside the report; None in the web UI (it writes its own)."""
+    in, as Locust would), else ``locust.html`` beside the report; None in the web UI (``write_locust_files``)."""
     if not getattr(state.opts, "headless", False):
         return None
     if state.locust_html is None:
@@ -810,6 +829,31 @@ def _locust_html_path(state: HarnessState, report_dir: Path) -> Path | None:
     named.html_file = state.locust_html
     process_html_filename(named)
     return Path(named.html_file)
+
+
+#: Said in a web UI test's report: the one file of a headless run's it cannot hold.
+NO_STATS_HISTORY = (
+    "no locust_stats_history.csv: Locust keeps that per-second history only for a run started with --csv "
+    "(a headless loadsim run), never in its web UI; stats.json holds the harness's own timeline"
+)
+
+
+def write_locust_files(environment: Environment, report_dir: Path) -> None:
+    """A web UI test's Locust files, as a headless ``loadsim run`` has them (its ``--csv`` and page):
+    ``locust.html`` and ``locust_stats.csv``, ``locust_failures.csv``, ``locust_exceptions.csv``."""
+    import csv
+
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    write_locust_html(environment, report_dir / "locust.html")
+    tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for name, write in (
+        ("stats", tables.requests_csv),
+        ("failures", tables.failures_csv),
+        ("exceptions", tables.exceptions_csv),
+    ):
+        with (report_dir / f"locust_{name}.csv").open("w", newline="", encoding="utf-8") as f:
+            write(csv.writer(f))
 
 
 def write_locust_html(environment: Environment, page: Path) -> None:

@@ -30,9 +30,9 @@ import orjson
 from simulator import locustfiles
 from simulator.contract import ENDPOINT_NAMES
 from simulator.cpus import usable_cpus
-from simulator.errors import NOT_STARTED_EXIT, HarnessError, not_started
+from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S
-from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target
+from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target, is_customerlabs
 from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
 from simulator.mock import LISTENING_PREFIX, admin_headers
@@ -187,7 +187,9 @@ class _Stop:
     (a byte on the ``READY_FD`` pipe) Locust has sent nothing, so a stop then kills it outright.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ui: bool = False) -> None:
+        #: The web UI: whether a test runs there is known in Locust's process alone, which says what a stop does.
+        self.ui = ui
         self.asked = 0
         self.locust: subprocess.Popen[bytes] | None = None
         self.ready: int | None = None  # the pipe's read end
@@ -234,9 +236,8 @@ class _Stop:
             self._kill()
             return
         self.forwarded = True
-        print(
-            "\nloadsim: stopping; writing the report of what was sent (again to kill)...", file=sys.stderr, flush=True
-        )
+        if not self.ui:
+            print(f"\n{STOPPING}", file=sys.stderr, flush=True)
         # SIGINT: the harness answers it in every Locust process (SIGTERM only in a headless one,
         # where Locust's own handler is not in place during the test).
         locust.send_signal(signal.SIGINT)
@@ -744,7 +745,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
 def run(opts: RunOptions) -> int:
     """Run the test (headless, or Locust's web UI with ``web_port``); exit code 0 passed, 1 failed,
     2 harness or configuration error, 3 interrupted (SIGINT or SIGTERM)."""
-    stop = _Stop()
+    stop = _Stop(ui=opts.web_port is not None)
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run(opts, stop)
@@ -758,7 +759,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
     target = opts.target or scenario.target.kind
-    if target == "customerlabs" and opts.host and "customerlabs" not in opts.host:
+    if target == "customerlabs" and opts.host and not is_customerlabs(opts.host):
         raise HarnessError("--target customerlabs sends to CustomerLabs; drop --host or use --target mock")
     ui = opts.web_port is not None
     # With the web UI this folder keeps the mock's store and log for the session; reports go per test.

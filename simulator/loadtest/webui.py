@@ -6,8 +6,8 @@ each poll of ``/stats/requests`` carries the rows under ``extended_stats``. The 
 harness's own percentiles per endpoint, per journey step and in total (from the log
 histograms, not Locust's rounded buckets), the journey funnel, open-model arrivals and drops,
 expected rejections, and reconciliation against the mock. ``GET /loadsim/stats`` answers the
-same rows as JSON for scripts. When a test stops, Locust's own HTML and CSV files join the
-harness's report, as in a headless run.
+same rows as JSON for scripts. When a test stops, however it stops, Locust's own HTML and CSV
+files join the harness's report, as in a headless run (``hooks.write_report``).
 
 The start form also gets a check: the harness's options arrive from the form as text, so a
 scenario that does not load or a seed that is not a number is refused with a message before
@@ -44,14 +44,16 @@ from locust.runners import (
 from simulator.contract import ENDPOINT_NAMES
 from simulator.errors import HarnessError
 from simulator.loadtest import hooks, options
+from simulator.loadtest.context import CUSTOMERLABS_URL, is_customerlabs
 from simulator.loadtest.reconcile import fetch_mock_stats, reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, harness_state
+from simulator.report.slo import Verdict, verdict_word
 from simulator.report.stats import RunStats, Series
 from simulator.report.summary import funnel, funnel_steps
 from simulator.scenario import Scenario, ScenarioError, check_base_url
 
-__all__ = ["COLUMNS", "TAB_KEY", "register", "rows", "write_locust_files"]
+__all__ = ["COLUMNS", "TAB_KEY", "register", "rows"]
 
 log = logging.getLogger("loadsim")
 
@@ -115,8 +117,20 @@ def check_form(form: Mapping[str, str]) -> str | None:
     try:
         _check_as_the_command_line(form)
     except HarnessError as e:
-        return str(e)
+        return _as_the_form_names_it(str(e))
     return None
+
+
+#: The command line's flags whose checks the form reuses (``_check_as_the_command_line``), and the
+#: labels of the form's fields they check, as Locust's page shows them.
+FORM_FIELDS = {"--users": "Number of users", "--run-time": "Run time", "--report-dir": "Report Dir"}
+
+
+def _as_the_form_names_it(message: str) -> str:
+    """A command-line check's message, its leading flag named as the start form's field: the page's
+    user typed no flags."""
+    flag, _, rest = message.partition(" ")
+    return f"{FORM_FIELDS[flag]} {rest}" if flag in FORM_FIELDS else message
 
 
 def _check_as_the_command_line(form: Mapping[str, str]) -> None:
@@ -142,15 +156,25 @@ def _check_as_the_command_line(form: Mapping[str, str]) -> None:
         check_report_dir(Path(report_dir))
 
 
-def real_target_problem(opts: Any, scenario: Scenario) -> str | None:
-    """Why the form cannot start the real target, or None. The form has no confirmation field: the
-    check that refuses the command line exited the whole UI from inside the test's start."""
+def target_problem(opts: Any, scenario: Scenario, host: str) -> str | None:
+    """Why the form cannot start its target at ``host`` (the Host field), or None. A test's requests all
+    go to one collector: the real target's host is CustomerLabs' (its events to the source's webhook),
+    the mock's is not (its events to the mock, whatever the webhook field says). The form has no
+    confirmation field: the check that refuses the command line exited the whole UI from inside the
+    test's start."""
     if (opts.target or scenario.target.kind) != "customerlabs":
+        if is_customerlabs(host):
+            return f"target mock: Host {host} is CustomerLabs': give the mock's base URL as the Host"
         return None
     if not (opts.confirm_real_target or scenario.target.confirm):
         return (
             "target customerlabs: the start form cannot confirm real traffic; run it from the command line: "
             "loadsim run SCENARIO --target customerlabs --confirm-real-target --rate-cap R --webhook-url URL"
+        )
+    if not is_customerlabs(host):
+        return (
+            f"target customerlabs: Host {host} is not CustomerLabs' (the mock's?), and a test sends all its "
+            f"requests to one target: give {CUSTOMERLABS_URL} as the Host, or choose target mock"
         )
     try:
         hooks.check_target(opts, scenario)
@@ -400,16 +424,9 @@ def _verdict_rows(state: Any) -> list[dict[str, Any]]:
             "stopped before its planned run time: figures are partial" if interrupted else "",
         ),
     ]
-    for slo in summary.get("slo") or []:
-        unit = f" {slo['unit']}" if slo.get("unit") else ""
-        out.append(
-            _plain(
-                "slo",
-                str(slo.get("name", "")),
-                "pass" if slo.get("passed") else "FAIL",
-                f"actual {slo.get('actual')}{unit}, threshold {slo.get('threshold')}{unit}",
-            )
-        )
+    for slo in summary.get("slo") or []:  # as summary.md, which the command line prints, has them
+        v = Verdict.from_dict(slo)
+        out.append(_plain("slo", v.name, verdict_word(v, summary, markdown=False), v.measured))
     out.append(_plain("report", "report", "", str(Path(where).resolve())))
     return out
 
@@ -573,7 +590,7 @@ def register(environment: Environment) -> None:
             try:  # the load and target the form asks for, checked before anything starts (open model: a rate)
                 opts = form_options(environment, request.form)
                 scenario, _, _ = form_load(environment, request.form, defaults, opts)
-                problem = real_target_problem(opts, scenario)
+                problem = target_problem(opts, scenario, request.form.get("host", "").strip() or environment.host or "")
             except (ScenarioError, ValueError) as e:
                 problem = str(e)
         if problem is None and "host" in request.form and not request.form["host"].strip():
@@ -622,29 +639,10 @@ def register(environment: Environment) -> None:
         )
 
 
-#: Seconds to wait for the harness's report after a stop: before writing Locust's files beside it,
-#: and before the page's last stats answer.
+#: Seconds to wait for the harness's report after a stop, before the page's last stats answer.
 REPORT_WAIT_S = 30.0
 #: The runner's states once a stop has begun.
 STOPPING_STATES = frozenset((STATE_STOPPING, STATE_CLEANUP, STATE_STOPPED))
-
-
-def write_locust_files(environment: Environment, report_dir: Path) -> None:
-    """Locust's own report files of the test just stopped, as a headless ``loadsim run`` writes them."""
-    import csv
-
-    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
-
-    report_dir.mkdir(parents=True, exist_ok=True)
-    hooks.write_locust_html(environment, report_dir / "locust.html")
-    tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for name, write in (
-        ("stats", tables.requests_csv),
-        ("failures", tables.failures_csv),
-        ("exceptions", tables.exceptions_csv),
-    ):
-        with (report_dir / f"locust_{name}.csv").open("w", newline="", encoding="utf-8") as f:
-            write(csv.writer(f))
 
 
 def _no_workers(environment: Environment) -> str | None:
@@ -667,27 +665,6 @@ def _await_report(state: Any) -> None:
     deadline = time.monotonic() + REPORT_WAIT_S
     while not state.reported and time.monotonic() < deadline:
         gevent.sleep(0.05)
-
-
-def _after_report(environment: Environment, state: Any) -> None:
-    _await_report(state)
-    # The harness's report directory: where write_report put it, or the one the options name.
-    where = getattr(state, "report_dir", None) or getattr(state.opts, "report_dir", None)
-    if not state.reported or not where:
-        return
-    try:
-        write_locust_files(environment, Path(where))
-    except OSError as e:
-        log.error("web UI: cannot write Locust's report files to %s: %s", where, e)
-
-
-@events.test_stop.add_listener
-def _on_test_stop(environment: Environment, **_: Any) -> None:
-    state = harness_state(environment)
-    if environment.web_ui is None or state is None or isinstance(environment.runner, WorkerRunner):
-        return
-    if state.started and not getattr(state.opts, "headless", False):
-        gevent.spawn(_after_report, environment, state)
 
 
 @events.init.add_listener

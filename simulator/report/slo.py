@@ -72,11 +72,13 @@ class Verdict:
         """One line: the SLO and what the run measured."""
         return f"{self.name}: actual {self.show(self.actual)}"
 
+    @property
+    def measured(self) -> str:
+        """What the run measured against the bound: ``actual 2.5 ms, threshold 250 ms``."""
+        return f"actual {self.show(self.actual)}, threshold {self.show(self.threshold)}"
+
     def __str__(self) -> str:
-        return (
-            f"{'PASS' if self.passed else 'FAIL'} {self.name}: actual {self.show(self.actual)}, "
-            f"threshold {self.show(self.threshold)}"
-        )
+        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.measured}"
 
 
 def unmeasured(v: Verdict) -> bool:
@@ -91,11 +93,14 @@ def failed(v: Verdict, *, interrupted: bool) -> bool:
     return not v.passed and not (interrupted and unmeasured(v))
 
 
-def verdict_word(v: Verdict, summary: Mapping[str, Any]) -> str:
-    """An SLO's verdict in the report: pass, FAIL, or, in an interrupted run, not measured (``unmeasured``)."""
+def verdict_word(v: Verdict, summary: Mapping[str, Any], *, markdown: bool = True) -> str:
+    """An SLO's verdict in the report: pass, FAIL (in bold, as ``markdown``), or, in an interrupted run,
+    not measured (``unmeasured``)."""
     if v.passed:
         return "pass"
-    return "**FAIL**" if failed(v, interrupted=bool(summary.get("interrupted"))) else "not measured"
+    if failed(v, interrupted=bool(summary.get("interrupted"))):
+        return "**FAIL**" if markdown else "FAIL"
+    return "not measured"
 
 
 @dataclass(frozen=True, slots=True)

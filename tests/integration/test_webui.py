@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pytest
 from simulator.mock.admin import admin_headers
 from simulator.scenario import load_scenario
 from tests.conftest import subprocess_env
+from tests.integration.mock_support import start_mock
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -369,6 +370,84 @@ def test_the_form_refuses_what_the_command_line_refuses_before_anything_starts(u
     assert proc.poll() is None
 
 
+#: Start forms refused by the command line's own checks, and the form's field each refusal names.
+FIELD_REFUSALS = (
+    ({"user_count": "0"}, "Number of users must be at least 1, got 0"),
+    ({"run_time": "0s"}, "Run time '0s': a run lasts at least 1s"),
+    ({"run_time": "soon"}, "Run time 'soon': "),
+    ({"report_dir": "/proc/nope"}, "Report Dir /proc/nope: cannot write a report there"),
+)
+
+
+def test_a_refused_form_names_the_forms_field_not_the_command_lines_flag(ui: Any) -> None:
+    """Before: "--users must be at least 1, got 0", "--run-time '0s': ...", "--report-dir /proc/nope:
+    ...": flags of a command line the user of the page never typed."""
+    url, report, _ = ui
+    host = mock_url(report.parent / "ui.log")
+    for fields, says in FIELD_REFUSALS:
+        answer = swarm(url, host=host, **fields)
+        assert answer["success"] is False and answer["message"].startswith(says), (fields, answer)
+        assert "--" not in answer["message"], answer
+    assert loadsim_stats(url)["state"] == "ready"  # nothing started
+
+
+@contextlib.contextmanager
+def stand_in_webhook() -> Iterator[tuple[str, Callable[[], int]]]:
+    """A second mock on loopback in the place of a real CustomerLabs source's events webhook (real
+    endpoints never get a test's traffic): (its webhook URL, how many requests it has had)."""
+    proc, base = start_mock("--host", "127.0.0.1", "--store", ":memory:")
+
+    def received() -> int:
+        request = urllib.request.Request(base + "/_admin/stats", headers=admin_headers())
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return int(orjson.loads(r.read())["requests"])
+
+    try:
+        yield base + "/webhook/real-source", received
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_test_against_the_mock_sends_its_events_to_the_mock_whatever_the_webhook_field(tmp_path: Path) -> None:
+    """Before: in a UI given a webhook URL (which the page's secret field then posts with every form),
+    a test against the mock sent externalIds and identify to the mock and its events to the webhook."""
+    report = tmp_path / "report"
+    with stand_in_webhook() as (webhook, received):
+        with web_ui(tmp_path, "smoke", "--", "--webhook-url", webhook) as (url, log_path, _):
+            form = {"run_time": "3s", "report_dir": str(report), "webhook_url": webhook}
+            assert swarm(url, host=mock_url(log_path), **form)["success"]
+            wait_for(lambda: (report / "summary.json").is_file(), 60, "the test's report")
+        assert received() == 0
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["target"]["kind"] == "mock" and summary["target"]["events"] == "/webhook/loadsim", summary["target"]
+    assert summary["endpoints"]["events"]["count"] > 0 and summary["reconciliation"]["ok"], summary["reconciliation"]
+
+
+def test_a_form_whose_host_is_not_its_targets_is_refused(tmp_path: Path) -> None:
+    """Before: in a UI started with the real target's safeguards (--confirm-real-target, --rate-cap,
+    --webhook-url) and the mock as its host, a form choosing target customerlabs started a test that
+    sent externalIds and identify to the mock and its events to the real webhook; one choosing the
+    mock on CustomerLabs' host started too."""
+    with stand_in_webhook() as (webhook, received):
+        real = ("--confirm-real-target", "--rate-cap", "50", "--webhook-url", webhook)
+        with web_ui(tmp_path, "smoke", "--", *real) as (url, log_path, proc):
+            mock = mock_url(log_path)
+            # As the page posts it: its fields filled with the options the UI was started with.
+            form = {"run_time": "3s", "report_dir": str(tmp_path / "report"), "webhook_url": webhook, "rate_cap": "50"}
+            answer = swarm(url, host=mock, target="customerlabs", **form)
+            assert answer["success"] is False, answer
+            assert "customerlabs" in answer["message"] and mock in answer["message"], answer
+            assert "\n" not in answer["message"], answer
+            # The reverse: the mock as the target of a host that is CustomerLabs' (here on loopback: one
+            # that names it, as loadsim tells them apart) would send it everything.
+            answer = swarm(url, host=f"{mock}/customerlabs", **form)
+            assert answer["success"] is False and answer["message"].startswith("target mock: "), answer
+            time.sleep(1)  # a test started regardless would have sent by now
+            assert loadsim_stats(url)["state"] == "ready" and proc.poll() is None
+        assert received() == 0
+
+
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "smoke"\n[load]\nusres = 3\n')
@@ -427,6 +506,72 @@ def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["workers"] == 2 and summary["total"]["count"] > 0, log_path.read_text()[-3000:]
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
+
+
+#: What a headless ``loadsim run`` writes beside its report: Locust's page and its CSV files.
+LOCUST_FILES = ("locust.html", "locust_stats.csv", "locust_failures.csv", "locust_exceptions.csv")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_web_ui_test_stopped_by_a_signal_has_locusts_files_beside_its_report(tmp_path: Path, sig: int) -> None:
+    """Before: SIGTERM or Ctrl-C to the UI mid-test wrote the INTERRUPTED report with neither
+    locust.html nor the locust_*.csv files a headless run writes beside it."""
+    report = tmp_path / "report"
+    with web_ui(tmp_path, "smoke", "--report-dir", str(report)) as (url, log_path, proc):
+        form = {"user_count": "2", "spawn_rate": "2", "run_time": "60s", "report_dir": str(report)}
+        assert swarm(url, host=mock_url(log_path), **form)["success"]
+        wait_for(lambda: any(r["count"] for r in loadsim_stats(url)["rows"] if r["kind"] == "total"), 30, "requests")
+        os.killpg(proc.pid, sig)
+        proc.wait(60)
+    said = log_path.read_text()
+    assert "stopping; writing the report of what was sent" in said, said[-2000:]
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["result"] == "INTERRUPTED", summary["reason"]
+    missing = [name for name in LOCUST_FILES if not (report / name).is_file()]
+    assert not missing, f"{missing} not in {sorted(p.name for p in report.iterdir())}: {said[-2000:]}"
+    assert "externalIds" in (report / "locust_stats.csv").read_text()
+    # Locust keeps no per-second history in its web UI (only with --csv, headless): the report says so.
+    assert any("locust_stats_history.csv" in w for w in summary["warnings"]), summary["warnings"]
+    assert "locust_stats_history.csv" in (report / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(("sig", "tests"), [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGTERM, 1)])
+def test_an_idle_web_ui_told_to_quit_says_it_has_no_test_to_report(tmp_path: Path, sig: int, tests: int) -> None:
+    """Before: a UI with no test running (none started, or one stopped and reported) said "stopping;
+    writing the report of what was sent" when told to quit, and wrote nothing."""
+    report = tmp_path / "report"
+    with web_ui(tmp_path, "smoke") as (url, log_path, proc):
+        for _ in range(tests):
+            assert swarm(url, host=mock_url(log_path), run_time="2s", report_dir=str(report))["success"]
+            wait_for(lambda: (report / "summary.json").is_file(), 30, "the test's report")
+            wait_for(lambda: loadsim_stats(url)["state"] == "stopped", 30, "the test to stop")
+        reports = sorted(tmp_path.rglob("summary.json"))
+        os.killpg(proc.pid, sig)
+        proc.wait(60)
+    said = log_path.read_text()
+    assert "writing the report" not in said and "no test running, nothing to report" in said, said[-2000:]
+    assert sorted(tmp_path.rglob("summary.json")) == reports  # and nothing is
+
+
+def test_the_tabs_slo_rows_read_as_the_command_lines_report(ui: Any) -> None:
+    """Before: the tab's SLO rows showed the summary's raw values ("actual True, threshold True",
+    "actual 0.0 %") where summary.md, which the command line prints, says "yes" and "0%"."""
+    url, report, _ = ui
+    assert swarm(url, host=mock_url(report.parent / "ui.log"), run_time="2s", report_dir=str(report))["success"]
+    wait_for(lambda: any(r["kind"] == "report" for r in loadsim_stats(url)["rows"]), 30, "the report in the tab")
+    tab = {r["label"]: r for r in loadsim_stats(url)["rows"] if r["kind"] == "slo"}
+    md = (report / "summary.md").read_text()
+    table = md[md.index("| SLO | threshold | actual | verdict |") :].split("\n\n", 1)[0].splitlines()[2:]
+    cli = {
+        name: (threshold, actual, verdict)
+        for name, threshold, actual, verdict in (
+            [cell.strip() for cell in line.strip("|").split(" | ")] for line in table
+        )
+    }
+    assert set(tab) == set(cli) and "reconciliation: nothing lost or duplicated" in cli, (tab, cli)
+    for name, (threshold, actual, verdict) in cli.items():
+        assert tab[name]["count"] == verdict.strip("*"), (name, tab[name], cli[name])
+        assert tab[name]["detail"] == f"actual {actual}, threshold {threshold}", (name, tab[name], cli[name])
 
 
 def test_the_first_stats_answer_after_a_stop_carries_the_verdict_and_the_report(ui: Any) -> None:
