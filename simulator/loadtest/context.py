@@ -49,8 +49,8 @@ def redact_url(url: str) -> str:
 
 
 def is_customerlabs(host: str) -> bool:
-    """Whether a base URL is CustomerLabs' (it names it), the real target's host; any other is a mock's."""
-    return "customerlabs" in host
+    """Whether a base URL is CustomerLabs' (its host names it), the real target's; any other is a mock's."""
+    return "customerlabs" in (urlsplit(host).hostname or "")
 
 
 def check_real_target(*, confirmed: bool, rate_cap: float | None, webhook_url: str) -> None:

@@ -767,6 +767,14 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     check_report_dir(report_dir, given=opts.report_dir is not None)
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
+    if target != "customerlabs" and host and is_customerlabs(host):
+        # The mock target has none of the real one's safeguards: no confirmation, no rate cap.
+        given = f"--host {host}" if opts.host else f"target.host {host} (in {opts.scenario})"
+        raise HarnessError(
+            f"{given} is CustomerLabs': the mock target would send it real traffic, unconfirmed and uncapped; "
+            "for real traffic: --target customerlabs --confirm-real-target --rate-cap R --webhook-url URL, "
+            "else give a mock's base URL"
+        )
     check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
     # Beneath the command line the harness would have passed without them: what Locust's settings changed.
     settings = locust_settings(locust_command(asked, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])

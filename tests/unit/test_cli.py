@@ -63,6 +63,30 @@ def test_real_target_needs_every_safeguard(capsys: pytest.CaptureFixture[str]) -
     assert "--confirm-real-target" in out and "--rate-cap" in out and "--webhook-url" in out
 
 
+@pytest.mark.parametrize("command", ["run", "replay"])
+def test_a_customerlabs_host_for_the_mock_target_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """The mock target has none of the real one's safeguards (confirmation, rate cap). Before:
+    `loadsim run smoke --host https://api.customerlabs.co` planned "target mock at ..." and would
+    have sent it the whole load, unconfirmed and uncapped (replay did: 47 requests, cut short only
+    by the name not resolving here). A .invalid name never resolves (RFC 6761), whatever the code does."""
+    if command == "replay":
+        from simulator.dataset import generate
+
+        generate("smoke", out=tmp_path / "ds", users=3, days=1, quiet=True)
+        code, out = run(capsys, "replay", str(tmp_path / "ds"), "--host", "https://api.customerlabs.invalid")
+    else:
+        code, out = run(capsys, "run", "smoke", "--host", "https://api.customerlabs.invalid", "--dry-run")
+    assert code == 2, out
+    assert "--host https://api.customerlabs.invalid is CustomerLabs'" in out and "--confirm-real-target" in out, out
+    if command == "run":  # the scenario's own host, named by its field and file
+        sc = tmp_path / "s.toml"
+        sc.write_text('extends = "smoke"\nname = "s"\n[target]\nhost = "https://api.customerlabs.invalid"\n')
+        code, out = run(capsys, "run", str(sc), "--dry-run")
+        assert code == 2 and f"target.host https://api.customerlabs.invalid (in {sc}) is CustomerLabs'" in out, out
+
+
 def test_real_target_plan_never_shows_the_webhook_secret(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(
         capsys,
