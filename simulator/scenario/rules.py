@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simulator import catalog
 from simulator.contract import FORMATS
 from simulator.duration import parse_duration
 from simulator.faultspec import MAX_REFUSE_S, FaultConfig, FaultError
-from simulator.population.config import AppConfig, PopulationConfig
+from simulator.population.config import AppConfig, PopulationConfig, config_problems
 from simulator.scenario.model import (
     ACTIONS,
     DEFAULT_EVENT_NAMES,
@@ -127,6 +128,11 @@ def _state(r: _Reader, name: str, spec: Any) -> JourneyState | None:
     if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
         r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
         return None
+    known = catalog.product_categories()
+    for i, c in enumerate(cats):
+        if c not in known:
+            close = hint(c, known, f"the catalogue has {', '.join(known)}")
+            r.err(f"{p}.categories[{i}]", f"unknown category {_show(c)}; {close}")
     return None if bad else JourneyState(name, action, event, props, tuple(cats))
 
 
@@ -443,6 +449,10 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     if app is not _SKIP and isinstance(app.app_id, str) and not FORMATS["app_id"].compiled().match(app.app_id):
         r.err("app.app_id", f"expected {FORMATS['app_id'].expected}, got {_show(app.app_id)}")
     population = _dataclass(r, PopulationConfig, data.get("population", {}), "population")
+    if app is not _SKIP and population is not _SKIP:
+        countries = tuple(c.code for c in catalog.load().countries)
+        for field_path, message in config_problems(population, app, countries):
+            r.err(field_path, message)
     journey = _journey(r, data["journey"]) if "journey" in data else None
     if "journey" not in data:
         r.err("journey", "required: the states and transitions of a session (see simulator/scenarios/README.md)")

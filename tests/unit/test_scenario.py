@@ -467,3 +467,55 @@ def test_every_problem_of_the_mock_table_names_its_key_and_value() -> None:
     for key, value in (("latency", "fast"), ("error_rate", "abc"), ("hold_rate", "2"), ("freeze_at", "soon")):
         assert any(line.startswith(f"bad.toml: target.mock.{key}:") and value in line for line in said), (key, text)
     assert "bad.toml: target.mock: a freeze needs both freeze_at and freeze_for" in said, text
+
+
+# One thing changed in the bundled ecommerce scenario: what every command that loads it says.
+BROKEN: list[tuple[str, str, str]] = [
+    # Before: only validate (and partly generate) checked [population] and [app]: run --dry-run passed,
+    # sample died of a ValueError traceback, run started the mock and Locust and FAILED on no requests.
+    (
+        "release-decay-0",
+        "[population]\nrelease_decay = 0",
+        "bad.toml: population.release_decay: expected a value in (0, 1] (each release is installed this many "
+        "times as often as the next newer one), got 0.0",
+    ),
+    (
+        "countries-zero",
+        "[population]\ncountries = {US = 0}",
+        "bad.toml: population.countries: expected at least one weight above 0",
+    ),
+    (
+        "country-lower-case",
+        "[population]\ncountries = {us = 1}",
+        "bad.toml: population.countries.us: unknown country \"us\"; did you mean 'US'? (codes are upper case)",
+    ),
+    (
+        "country-unknown",
+        "[population]\ncountries = {US = 1, XX = 2}",
+        'bad.toml: population.countries.XX: unknown country "XX"; the catalogue has IN, US, BR, GB, DE, JP, CA, '
+        "AU, SE, IE (add it to simulator/catalog/*.csv)",
+    ),
+    (
+        "ios-share-country-unknown",
+        "[population]\nios_share = {ZZ = 0.5}",
+        'bad.toml: population.ios_share.ZZ: unknown country "ZZ"; the catalogue has',
+    ),
+    ("no-releases", "[app]\nreleases = []", "bad.toml: app.releases: expected at least one release, oldest first"),
+    (
+        "release-date",
+        '[app]\nreleases = [{version = "1.0", build = 1, released = "2025-13-01"}]',
+        'bad.toml: app.releases[0].released: expected an ISO date such as "2025-11-17", got "2025-13-01"',
+    ),
+    # Before: validate said so; run, generate and sample drew from every product instead.
+    (
+        "category-unknown",
+        '[journey.states.search]\ncategories = ["shoez"]',
+        "bad.toml: journey.states.search.categories[0]: unknown category \"shoez\"; did you mean 'shoes'?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "said"), [(c, s) for _, c, s in BROKEN], ids=[i for i, _, _ in BROKEN])
+def test_a_broken_scenario_is_refused_as_it_loads_with_file_field_and_value(change: str, said: str) -> None:
+    found = problems(f'extends = "ecommerce"\n{change}\n')
+    assert any(line.startswith(said) for line in found), "\n".join(found)
