@@ -62,6 +62,8 @@ FAULT_KINDS: tuple[str, ...] = (
 USD_RATES: dict[str, float] = catalog.usd_rates()
 #: What an SLO's ``endpoint`` may name: an endpoint of the contract, or all of them together.
 SLO_ENDPOINTS: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
+#: The most of one product a cart line may hold: the API's limit on ``product_quantity``.
+MAX_QUANTITY = int(next(f.maximum or 0 for f in contract.PRODUCT.fields if f.name == "product_quantity"))
 #: The largest seed. numpy refuses a negative one (mid-run, in every user), and one range
 #: everywhere (scenario files, --seed of run, sample and generate) keeps a seed portable.
 SEED_MAX = 2**31 - 1
@@ -241,6 +243,7 @@ class CommerceConfig:
     coupon_share: float = field(default=0.2, metadata=_meta("probability"))
     coupons: Mapping[str, float] = field(default_factory=lambda: {"SAVE10": 0.10, "WELCOME15": 0.15, "VIP20": 0.20})
     affiliation: str = "In-App Store"
+    #: A cart line's quantity is 1 to this (at most ``MAX_QUANTITY``, the API's limit).
     max_quantity: int = field(default=3, metadata=_meta("positive"))
     #: Local currency units per USD; a currency not listed is priced 1:1.
     usd_rates: Mapping[str, float] = field(default_factory=lambda: dict(USD_RATES))

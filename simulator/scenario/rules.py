@@ -20,6 +20,7 @@ from simulator.scenario.model import (
     MAX_CAMPAIGN_INSTALLS,
     MAX_CAMPAIGN_SESSIONS,
     MAX_DAYS,
+    MAX_QUANTITY,
     MAX_RATE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
@@ -222,6 +223,12 @@ def _check_journey_tables(r: _Reader, base: JourneyConfig) -> None:
         r.err("journey.attribution.campaigns", "expected at least one campaign name")
     if not base.commerce.coupons and base.commerce.coupon_share > 0:
         r.err("journey.commerce.coupons", "expected at least one coupon when coupon_share is above 0")
+    if base.commerce.max_quantity > MAX_QUANTITY:  # every cart line past it would be a 400
+        r.err(
+            "journey.commerce.max_quantity",
+            f"expected at most {MAX_QUANTITY:,} (the API's limit on a product's product_quantity), "
+            f"got {_show(base.commerce.max_quantity)}",
+        )
     for code, share in base.commerce.coupons.items():
         if not 0 <= share < 1:
             r.err(f"journey.commerce.coupons.{code}", f"expected a discount share in [0, 1), got {share:g}")

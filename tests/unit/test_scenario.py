@@ -506,6 +506,14 @@ BROKEN: list[tuple[str, str, str]] = [
         '[app]\nreleases = [{version = "1.0", build = 1, released = "2025-13-01"}]',
         'bad.toml: app.releases[0].released: expected an ISO date such as "2025-11-17", got "2025-13-01"',
     ),
+    # Before: validate said so; run --dry-run and sample passed, and generate wrote bodies with
+    # "product_quantity":64672807998 counted healthy.
+    (
+        "max-quantity-past-the-api",
+        "[journey.commerce]\nmax_quantity = 100000000000",
+        "bad.toml: journey.commerce.max_quantity: expected at most 100,000 (the API's limit on a product's "
+        "product_quantity), got 100000000000",
+    ),
     # Before: validate said so; run, generate and sample drew from every product instead.
     (
         "category-unknown",
