@@ -64,6 +64,11 @@ USD_RATES: dict[str, float] = catalog.usd_rates()
 SLO_ENDPOINTS: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
 #: The most of one product a cart line may hold: the API's limit on ``product_quantity``.
 MAX_QUANTITY = int(next(f.maximum or 0 for f in contract.PRODUCT.fields if f.name == "product_quantity"))
+#: The most devices a scenario's ``[population]`` has. Every Locust process of a run builds the
+#: whole population (a worker plays its shard of it): about 200 bytes a device at the build's peak,
+#: measured 1.9 GB and half a minute for 10 million, past what a load test needs and short of a
+#: process that cannot be built. ``loadsim generate --users`` may ask for more (its own limit).
+MAX_DEVICES = 10_000_000
 #: The largest seed. numpy refuses a negative one (mid-run, in every user), and one range
 #: everywhere (scenario files, --seed of run, sample and generate) keeps a seed portable.
 SEED_MAX = 2**31 - 1

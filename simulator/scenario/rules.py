@@ -20,6 +20,7 @@ from simulator.scenario.model import (
     MAX_CAMPAIGN_INSTALLS,
     MAX_CAMPAIGN_SESSIONS,
     MAX_DAYS,
+    MAX_DEVICES,
     MAX_QUANTITY,
     MAX_RATE,
     MOCK_FLAGS,
@@ -456,6 +457,12 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     if app is not _SKIP and isinstance(app.app_id, str) and not FORMATS["app_id"].compiled().match(app.app_id):
         r.err("app.app_id", f"expected {FORMATS['app_id'].expected}, got {_show(app.app_id)}")
     population = _dataclass(r, PopulationConfig, data.get("population", {}), "population")
+    if population is not _SKIP and population.devices > MAX_DEVICES:
+        r.err(
+            "population.devices",
+            f"expected at most {MAX_DEVICES:,} devices (each load-test process builds them all, about 200 bytes "
+            f"a device), got {_show(population.devices)}",
+        )
     if app is not _SKIP and population is not _SKIP:
         countries = tuple(c.code for c in catalog.load().countries)
         for field_path, message in config_problems(population, app, countries):

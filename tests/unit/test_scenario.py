@@ -514,6 +514,14 @@ BROKEN: list[tuple[str, str, str]] = [
         "bad.toml: journey.commerce.max_quantity: expected at most 100,000 (the API's limit on a product's "
         "product_quantity), got 100000000000",
     ),
+    # Before: validate and run --dry-run exit 0; run died of numpy's "Unable to allocate 710. GiB",
+    # FAILED exit 1; generate named --users, a flag never passed.
+    (
+        "devices-past-what-a-run-builds",
+        "[population]\ndevices = 100000000000",
+        "bad.toml: population.devices: expected at most 10,000,000 devices (each load-test process builds "
+        "them all, about 200 bytes a device), got 100000000000",
+    ),
     # Before: validate said so; run, generate and sample drew from every product instead.
     (
         "category-unknown",
@@ -527,3 +535,20 @@ BROKEN: list[tuple[str, str, str]] = [
 def test_a_broken_scenario_is_refused_as_it_loads_with_file_field_and_value(change: str, said: str) -> None:
     found = problems(f'extends = "ecommerce"\n{change}\n')
     assert any(line.startswith(said) for line in found), "\n".join(found)
+
+
+def test_generate_names_the_scenarios_devices_by_their_field_not_by_a_flag(tmp_path: Path) -> None:
+    """Before: "--users 268,435,457 is past the 268,435,456 devices a dataset holds", though no --users
+    was given: the value was the scenario's."""
+    from simulator.dataset import generate
+    from simulator.dataset.layout import OptionError
+
+    base = load_scenario("smoke")
+    huge = dataclasses.replace(base, population=dataclasses.replace(base.population, devices=2**28 + 1))
+    with pytest.raises(OptionError) as info:
+        generate(huge, out=tmp_path / "d", days=1, quiet=True)
+    assert str(info.value).startswith(
+        "population.devices 268,435,457 (in smoke) is past the 268,435,456 devices a dataset holds"
+    ), info.value
+    assert "--users" not in str(info.value).split(":")[0]
+    assert not (tmp_path / "d").exists()
