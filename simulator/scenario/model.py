@@ -110,6 +110,15 @@ def normal_table() -> tuple[float, ...]:
 
 
 DistKind = Literal["constant", "exponential", "lognormal", "uniform", "geometric"]
+#: The largest normal quantile of ``normal_table`` (4.3): a lognormal draws at most median * e^(sigma * this).
+_Z_TOP = statistics.NormalDist().inv_cdf((65535 + 0.5) / 65536)
+#: An exponential or geometric draw at most mean * this: -log of the smallest random() above 0, 2**-53.
+_EXP_TOP = 53 * math.log(2)
+#: The longest a duration distribution (a think time, a session gap, an offline spell) may draw: 100
+#: years, a dataset's longest span. Past it a device's clock soon leaves the dates a timestamp holds.
+MAX_DURATION_S = 36_525 * 86_400.0
+#: The largest count a count distribution (``journey.sessions``) may draw: each is a session played.
+MAX_COUNT = 100_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +170,23 @@ class Distribution:
             return lambda rnd: c
         log, log_q = math.log, math.log(1.0 - p)
         return lambda rnd: min(max(float(1 + int(log(1.0 - rnd.random()) / log_q)), lo), hi)
+
+    @property
+    def largest(self) -> float:
+        """The largest draw ``sampler()`` makes (inf when past a float): the clamp ``high``, or the tail
+        of the kind (a lognormal's table ends at 4.3 sigma, an exponential's at -log(2**-53) means)."""
+        if self.kind == "constant":
+            return min(max(self.value, self.low), self.high)
+        if self.kind == "uniform":
+            return self.high
+        if self.kind == "lognormal":
+            if self.value <= 0:
+                return min(max(0.0, self.low), self.high)
+            log_top = math.log(self.value) + self.sigma * _Z_TOP
+            top = math.exp(log_top) if log_top < LOG_FLOAT_MAX else math.inf
+        else:
+            top = self.value * _EXP_TOP
+        return min(top, self.high)
 
     @property
     def mean(self) -> float:
@@ -265,8 +291,8 @@ class JourneyConfig:
     start: str = ""
     states: Mapping[str, JourneyState] = field(default_factory=dict)
     transitions: tuple[Transition, ...] = ()
-    #: Sessions in a device's life (at least 1).
-    sessions: Distribution = Distribution("geometric", 3.0)
+    #: Sessions in a device's life (a count: at least 1, no unit).
+    sessions: Distribution = field(default=Distribution("geometric", 3.0), metadata=_meta("count"))
     #: Time between sessions, from the last request of one to the first of the next; a gap
     #: shorter than ``session_timeout`` is stretched to it.
     session_gap: Distribution = Distribution("lognormal", 6 * 3600.0, 1.2)

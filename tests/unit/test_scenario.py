@@ -522,6 +522,61 @@ BROKEN: list[tuple[str, str, str]] = [
         "bad.toml: population.devices: expected at most 10,000,000 devices (each load-test process builds "
         "them all, about 200 bytes a device), got 100000000000",
     ),
+    # Before: the table form reached the engine: OverflowError tracebacks (validate, generate, sample);
+    # the text form "lognormal(30s, 1e300)" was "expected a number", though 1e300 is one.
+    (
+        "sigma-huge-table",
+        '[journey]\nthink = {dist = "lognormal", median = "30s", sigma = 1e300}',
+        "bad.toml: journey.think: lognormal(30s, 1e+300) draws up to more than a float holds; a duration is at "
+        "most 36,525 days (100 years): make it smaller, or clamp it with max",
+    ),
+    (
+        "sigma-huge-text",
+        '[journey]\nthink = "lognormal(30s, 1e300)"',
+        "bad.toml: journey.think: lognormal(30s, 1e+300) draws up to more than a float holds; a duration is at "
+        "most 36,525 days (100 years)",
+    ),
+    (
+        "constant-huge",
+        '[journey]\nthink = {dist = "constant", value = 1e308}',
+        "bad.toml: journey.think: constant(1e+308s) draws up to 1.16e+303 days; a duration is at most 36,525 days",
+    ),
+    (
+        "gap-huge",
+        "[journey]\nsession_gap = 1e308",
+        "bad.toml: journey.session_gap: constant(1e+308s) draws up to 1.16e+303 days; a duration is at most",
+    ),
+    # Before: 'expected a number or a duration such as 2s, got "-0.8"': it is a number, of the wrong sign.
+    (
+        "sigma-negative",
+        '[journey]\nthink = "lognormal(30s, -0.8)"',
+        "bad.toml: journey.think.sigma: expected a sigma of at least 0, got -0.8",
+    ),
+    # Before: "journey.think.value: expected a number or a duration", a path the file does not have.
+    (
+        "unclosed",
+        '[journey]\nthink = "lognormal(30s, 0.8"',
+        'bad.toml: journey.think: "lognormal(30s, 0.8" is not closed: expected ")" at its end',
+    ),
+    # Before: accepted as 1 session a device (max(1, ...)).
+    (
+        "sessions-zero",
+        '[journey]\nsessions = "constant(0)"',
+        "bad.toml: journey.sessions.value: expected a count of at least 1, got 0",
+    ),
+    # Before: accepted, a median of 10,800 sessions.
+    (
+        "sessions-with-a-unit",
+        '[journey]\nsessions = "lognormal(3h, 1.7)"',
+        'bad.toml: journey.sessions.median: a count takes no unit: expected a number such as 3, got "3h"',
+    ),
+    # Before: "expected a number", though 1e12 is one.
+    (
+        "sessions-huge",
+        '[journey]\nsessions = "constant(1e12)"',
+        "bad.toml: journey.sessions: constant(1e+12) draws up to 1,000,000,000,000; a count is at most 100,000: "
+        "make it smaller, or clamp it with max",
+    ),
     # Before: validate said so; run, generate and sample drew from every product instead.
     (
         "category-unknown",
