@@ -277,7 +277,7 @@ class CommerceConfig:
     #: A cart line's quantity is 1 to this (at most ``MAX_QUANTITY``, the API's limit).
     max_quantity: int = field(default=3, metadata=_meta("positive"))
     #: Local currency units per USD; a currency not listed is priced 1:1.
-    usd_rates: Mapping[str, float] = field(default_factory=lambda: dict(USD_RATES))
+    usd_rates: Mapping[str, float] = field(default_factory=lambda: dict(USD_RATES), metadata=_meta("rate"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,11 +126,10 @@ def _convert(r: _Reader, value: Any, tp: Any, path: str, meta: Mapping[str, Any]
             return _SKIP
         val_tp = args[1] if len(args) == 2 else Any
         out = {}
+        # Each value takes the field's check (a probability, an exchange rate); without one, a number is a weight.
+        each = meta if meta.get("check") in ("probability", "rate") else {"check": "weight"}
         for k, v in table.items():
-            if val_tp is float and isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
-                r.err(_join(path, k), f"expected a weight of at least 0, got {_show(v)}")
-                continue
-            c = _convert(r, v, val_tp, _join(path, k), meta if meta.get("check") == "probability" else {})
+            c = _convert(r, v, val_tp, _join(path, k), each)
             if c is not _SKIP:
                 out[k] = c
         return out
@@ -149,6 +148,10 @@ def _check_number(r: _Reader, x: float, path: str, meta: Mapping[str, Any]) -> A
         bad = "expected a value greater than 0"
     elif check == "nonnegative" and not x >= 0:
         bad = "expected a value of at least 0"
+    elif check == "weight" and not x >= 0:
+        bad = "expected a weight of at least 0"
+    elif check == "rate" and not x > 0:
+        bad = "expected an exchange rate above 0 (local currency units per US dollar)"
     elif check == "percentile" and not 0.0 < x <= 100.0:
         bad = "expected a percentile in (0, 100], such as 99 or 99.9"
     if bad:

@@ -577,6 +577,20 @@ BROKEN: list[tuple[str, str, str]] = [
         "bad.toml: journey.sessions: constant(1e+12) draws up to 1,000,000,000,000; a count is at most 100,000: "
         "make it smaller, or clamp it with max",
     ),
+    # Before: accepted everywhere: a price of 0 units a dollar.
+    (
+        "usd-rate-zero",
+        "[journey.commerce]\nusd_rates = {EUR = 0}",
+        "bad.toml: journey.commerce.usd_rates.EUR: expected an exchange rate above 0 (local currency units per "
+        "US dollar), got 0.0",
+    ),
+    # Before: "expected a weight of at least 0": it is an exchange rate, not a weight.
+    (
+        "usd-rate-negative",
+        "[journey.commerce]\nusd_rates = {EUR = -1}",
+        "bad.toml: journey.commerce.usd_rates.EUR: expected an exchange rate above 0 (local currency units per "
+        "US dollar), got -1.0",
+    ),
     # Before: validate said so; run, generate and sample drew from every product instead.
     (
         "category-unknown",
