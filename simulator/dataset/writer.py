@@ -47,7 +47,7 @@ from simulator.dataset.shards import (
     write_shard,
 )
 from simulator.dataset.stats import Stats, conversion_table
-from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, scenario_dir
+from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, say_warnings, scenario_dir
 
 __all__ = ["finish_dataset", "generate", "merge", "publish"]
 
@@ -111,6 +111,7 @@ def generate(
                 "(or pip install pyarrow), or use --format csv"
             ) from None
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    say_warnings(sc)  # as its notes: on stderr whether quiet or not
     ref = _scenario_ref(sc)
     changes: dict[str, Any] = {}
     if seed is not None:

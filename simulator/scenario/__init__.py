@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from simulator.duration import parse_duration
 from simulator.errors import ScenarioError, ScenarioProblem
-from simulator.scenario.load import bundled_scenarios, load_scenario, parse_scenario, scenario_dir
+from simulator.scenario.load import bundled_scenarios, load_scenario, parse_scenario, say_warnings, scenario_dir
 from simulator.scenario.model import (
     ACTIONS,
     DEFAULT_EVENT_NAMES,
@@ -100,5 +100,6 @@ __all__ = [
     "normal_table",
     "parse_duration",
     "parse_scenario",
+    "say_warnings",
     "scenario_dir",
 ]

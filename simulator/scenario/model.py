@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simulator import catalog, contract
+from simulator.errors import ScenarioProblem
 from simulator.population.config import AppConfig, PopulationConfig
 
 #: What entering a journey state sends. ``none`` is a screen that sends nothing.
@@ -622,6 +623,9 @@ class Scenario:
     client: ClientConfig = ClientConfig()
     #: The file it came from (None when parsed from a string).
     path: Path | None = None
+    #: What the file has that is legal but likely not meant (a state nothing leads to), each named
+    #: by file and field: ``loadsim validate`` and every command that loads the file say them.
+    warnings: tuple[ScenarioProblem, ...] = ()
 
 
 #: Keys of ``[target.mock]``: the embedded mock's flags (``error_rate`` is ``--error-rate``), and

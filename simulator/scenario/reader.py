@@ -37,9 +37,14 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[ScenarioProblem] = []
+        #: What is legal but likely not meant (a state that never plays): said, never refused.
+        self.warnings: list[ScenarioProblem] = []
 
     def err(self, path: str, message: str) -> None:
         self.problems.append(ScenarioProblem(self.file, path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(ScenarioProblem(self.file, path, f"warning: {message}"))
 
     def unknown(self, path: str, key: str, allowed: typing.Iterable[str]) -> None:
         self.err(_join(path, key), f"unknown key; {hint(key, allowed)}")

@@ -77,6 +77,8 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
         r.err("journey.start", f"unknown state {_show(start)}; {hint(start, known, states_are)}")
     if base in (_SKIP, None):
         return None
+    if isinstance(start, str) and start in states:
+        _warn_unreachable(r, start, states, transitions)
     _check_journey_tables(r, base)
     names = dict(DEFAULT_EVENT_NAMES)
     names.update(base.event_names)
@@ -194,6 +196,27 @@ def _transition(
     if ok and prob is not _SKIP and think is not _SKIP:
         return Transition(ends[0], ends[1], prob, think)
     return None
+
+
+def _warn_unreachable(
+    r: _Reader, start: str, states: Mapping[str, JourneyState], transitions: list[Transition]
+) -> None:
+    """A state no transition (with p above 0) leads to from the start never plays: a warning, as a
+    scenario that extends another cannot delete its states, only set their transitions' p to 0."""
+    seen, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        for tr in transitions:
+            if tr.source == here and tr.p > 0 and tr.target not in seen:
+                seen.add(tr.target)
+                todo.append(tr.target)
+    for name in states:
+        if name not in seen:
+            r.warn(
+                f"journey.states.{name}",
+                f"unreachable: no transition with p above 0 leads to it from the start state {_show(start)}, "
+                "so it never plays",
+            )
 
 
 def _check_sums(r: _Reader, transitions: list[Transition]) -> None:
@@ -497,5 +520,6 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
         population=population,
         journey=journey,
         path=path,
+        warnings=tuple(r.warnings),
         **tables,
     )

@@ -621,3 +621,23 @@ def test_generate_names_the_scenarios_devices_by_their_field_not_by_a_flag(tmp_p
     ), info.value
     assert "--users" not in str(info.value).split(":")[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_a_state_nothing_leads_to_is_a_warning_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: accepted in silence by every command: the state never plays. A warning, not an error: a
+    scenario that extends another cannot delete the parent's states (tables merge), only set a
+    transition's p to 0, which leaves the state behind."""
+    from simulator.cli import main
+
+    p = tmp_path / "orphan.toml"
+    p.write_text('extends = "ecommerce"\n[journey.states.orphan]\naction = "event"\nevent = "Orphan"\n')
+    said = (
+        f"{p}: journey.states.orphan: warning: unreachable: no transition with p above 0 leads to it from the "
+        'start state "launch", so it never plays'
+    )
+    assert [str(w) for w in load_scenario(p).warnings] == [said]
+    assert main(["validate", str(p)]) == 0
+    assert said in capsys.readouterr().out
+    assert main(["sample", "--scenario", str(p)]) == 0
+    assert f"loadsim: {said}" in capsys.readouterr().err
+    assert load_scenario("ecommerce").warnings == ()
