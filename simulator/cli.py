@@ -236,6 +236,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             failed = True
             sys.stdout.write(f"{exc}\n")
             continue
+        for w in s.warnings:
+            sys.stdout.write(f"{w}\n")
         sys.stdout.write(f"ok: {s.path or name} ({s.name}: {s.description or 'no description'})\n")
     return EXIT_FAILED if failed else EXIT_OK
 

@@ -13,7 +13,7 @@ from simulator.contract import ENDPOINT_PATHS
 from simulator.errors import HarnessError
 from simulator.journey import JourneyEngine
 from simulator.population import Population
-from simulator.scenario import check_seed, load_scenario
+from simulator.scenario import check_seed, load_scenario, say_warnings
 
 __all__ = ["as_json_line", "as_text", "parse_at", "sample_requests"]
 #: Devices drawn to find the requests asked for; a sample never needs the scenario's millions.
@@ -35,6 +35,7 @@ def sample_requests(
         except ValueError as exc:
             raise HarnessError(f"--seed {exc}") from None
     sc = load_scenario(scenario)
+    say_warnings(sc)
     if seed is not None:
         sc = dataclasses.replace(sc, seed=seed)
     if now is None:

@@ -9,10 +9,10 @@ import dataclasses
 from pathlib import Path
 
 from simulator import contract
-from simulator.journey import JourneyEngine, load_products
+from simulator.journey import JourneyEngine
 from simulator.population import Population
 from simulator.scenario import Scenario, ScenarioError, load_scenario, scenario_dir
-from simulator.scenario.reader import _Reader, _show, hint
+from simulator.scenario.reader import _Reader
 
 __all__ = ["validate_scenario"]
 
@@ -23,23 +23,9 @@ def validate_scenario(name_or_path: str | Path, *, devices: int = 20) -> Scenari
     scenario = load_scenario(name_or_path)
     file = scenario.path.name if scenario.path and scenario.path.parent == scenario_dir() else str(scenario.path)
     r = _Reader(file)
-    categories = {p.category for p in load_products()}
-    for name, state in scenario.journey.states.items():
-        for i, c in enumerate(state.categories):
-            if c not in categories:
-                known = sorted(categories)
-                close = hint(c, known, f"the catalogue has {', '.join(known)}")
-                r.err(f"journey.states.{name}.categories[{i}]", f"unknown category {_show(c)}; {close}")
-    try:
-        config = dataclasses.replace(scenario.population, devices=min(devices, scenario.population.devices))
-        population = Population.build(config=config, app=scenario.app, seed=scenario.seed)
-    except ValueError as e:
-        # population/ names the field first ("population.att_opt_in must be ..."): use it as the path.
-        text = str(e)
-        head = text.split(" ", 1)[0].rstrip(":")
-        path = head if head.split(".")[0] in ("population", "app") else "population"
-        r.err(path, text[len(head) :].lstrip(": ") if path == head else text)
-        raise ScenarioError(r.problems) from None
+    # load_scenario checked [population] and [app] as it read them: the build cannot refuse them.
+    config = dataclasses.replace(scenario.population, devices=min(devices, scenario.population.devices))
+    population = Population.build(config=config, app=scenario.app, seed=scenario.seed)
     engine = JourneyEngine(scenario=scenario, population=population)
     for i in range(len(population)):
         for req in engine.device_life(i):

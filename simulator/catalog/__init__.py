@@ -257,6 +257,13 @@ def load() -> Catalog:
 
 
 @functools.cache
+def product_categories() -> tuple[str, ...]:
+    """The product catalogue's categories (``products.csv``), sorted: what a journey state's
+    ``categories`` may name."""
+    return tuple(sorted({row["category"] for row in read_table("products")}))
+
+
+@functools.cache
 def usd_rates() -> dict[str, float]:
     """Local currency units per US dollar (``usd_rates.csv``, whose header says where they come from)."""
     out: dict[str, float] = {}

@@ -47,7 +47,7 @@ from simulator.dataset.shards import (
     write_shard,
 )
 from simulator.dataset.stats import Stats, conversion_table
-from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, scenario_dir
+from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, say_warnings, scenario_dir
 
 __all__ = ["finish_dataset", "generate", "merge", "publish"]
 
@@ -111,6 +111,7 @@ def generate(
                 "(or pip install pyarrow), or use --format csv"
             ) from None
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    say_warnings(sc)  # as its notes: on stderr whether quiet or not
     ref = _scenario_ref(sc)
     changes: dict[str, Any] = {}
     if seed is not None:
@@ -125,10 +126,13 @@ def generate(
         changes["population"] = dataclasses.replace(sc.population, devices=users)
     if changes:
         sc = dataclasses.replace(sc, **changes)
+    # Each value is named where it came from: the flag, or the scenario's field.
+    named = f" (in {scenario if not isinstance(scenario, Scenario) else ref})"
     if sc.population.devices > LIMITS["device"]:
+        devices_is = "--users" if users is not None else "population.devices"
         raise OptionError(
-            f"--users {sc.population.devices:,} is past the {LIMITS['device']:,} devices a dataset holds: "
-            "generate fewer, or several datasets with different --seed"
+            f"{devices_is} {sc.population.devices:,}{'' if users is not None else named} is past the "
+            f"{LIMITS['device']:,} devices a dataset holds: generate fewer, or several datasets with different --seed"
         )
     config = sc.time
     n_days = config.days if days is None else days
@@ -142,9 +146,7 @@ def generate(
         )
     except ValueError:
         raise OptionError(f"--start must be an ISO date such as 2026-01-05, got {start!r}") from None
-    # Each value is named where it came from: the flag, or the scenario's field (whose own start and
-    # days passed its check, so at least one is a flag).
-    named = f" (in {scenario if not isinstance(scenario, Scenario) else ref})"
+    # The scenario's own start and days passed its check: at least one of them is a flag.
     start_is = f"--start {first}" if start else f"time.start {first}{named}"
     days_is = f"--days {n_days:,}" if days is not None else f"time.days {n_days:,}{named}"
     most = config.days_before_year_10000(first)

@@ -37,7 +37,7 @@ from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
-from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration
+from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration, say_warnings
 
 if TYPE_CHECKING:  # shape imports Locust, which this process never needs
     from simulator.loadtest.shape import LoadProfile
@@ -758,6 +758,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     asked, opts = opts, with_locust_overrides(opts)
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
+    say_warnings(scenario)
     target = opts.target or scenario.target.kind
     if target == "customerlabs" and opts.host and not is_customerlabs(opts.host):
         raise HarnessError("--target customerlabs sends to CustomerLabs; drop --host or use --target mock")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,3 +63,49 @@ class PopulationConfig:
     two_device_people: float = 0.05
     #: Each release is installed this many times as often as the next newer one (0 < decay <= 1).
     release_decay: float = 0.5
+
+
+def config_problems(config: PopulationConfig, app: AppConfig, countries: Sequence[str]) -> list[tuple[str, str]]:
+    """What is wrong with ``[population]`` and ``[app]`` given the catalogue's ``countries``, as (field
+    path, message) pairs: the scenario's rules report each (file, path, value) when the file loads, and
+    ``Population.build`` refuses a configuration built in Python with the first."""
+    out: list[tuple[str, str]] = []
+    for name in ("att_opt_in", "android_limit_ad_tracking", "two_device_people"):
+        x = getattr(config, name)
+        if not 0.0 <= x <= 1.0:
+            out.append((f"population.{name}", f"expected a probability between 0 and 1, got {x!r}"))
+    if not 0.0 < config.release_decay <= 1.0:
+        out.append(
+            (
+                "population.release_decay",
+                "expected a value in (0, 1] (each release is installed this many times as often as the next "
+                f"newer one), got {config.release_decay!r}",
+            )
+        )
+    if not app.releases:
+        out.append(("app.releases", "expected at least one release, oldest first"))
+    for k, rel in enumerate(app.releases):
+        try:
+            if rel.released:
+                datetime.date.fromisoformat(rel.released)
+        except ValueError:
+            out.append(
+                (f"app.releases[{k}].released", f'expected an ISO date such as "2025-11-17", got "{rel.released}"')
+            )
+    for table in ("countries", "ios_share"):
+        for key, x in getattr(config, table).items():
+            path = f"population.{table}.{key}"
+            if key not in countries:
+                close = (
+                    f"did you mean '{key.upper()}'? (codes are upper case)"
+                    if key.upper() in countries
+                    else f"the catalogue has {', '.join(countries)} (add it to simulator/catalog/*.csv)"
+                )
+                out.append((path, f'unknown country "{key}"; {close}'))
+            elif table == "ios_share" and not 0.0 <= x <= 1.0:
+                out.append((path, f"expected a probability between 0 and 1, got {x!r}"))
+            elif table == "countries" and not x >= 0:
+                out.append((path, f"expected a weight of at least 0, got {x!r}"))
+    if config.countries and not any(x > 0 for x in config.countries.values()):
+        out.append(("population.countries", "expected at least one weight above 0"))
+    return out

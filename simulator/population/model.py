@@ -16,7 +16,7 @@ import numpy as np
 from simulator import identity
 from simulator.identity import ZERO_AD_ID
 from simulator.payloads import Device, Person
-from simulator.population.config import GENDERS, IOS, PLATFORMS, AppConfig, PopulationConfig
+from simulator.population.config import GENDERS, IOS, PLATFORMS, AppConfig, PopulationConfig, config_problems
 from simulator.population.people import (
     _EMAIL_STYLES,
     _PERSON_DTYPE,
@@ -514,37 +514,13 @@ def _check(config: PopulationConfig, app: AppConfig, t: _Tables) -> tuple[np.nda
     """Country weights and iOS shares as arrays; a ValueError naming the field for anything wrong."""
     if not isinstance(config.devices, int) or config.devices < 0:
         raise ValueError(f"population.devices must be a whole number >= 0, got {config.devices!r}")
-    for name in ("att_opt_in", "android_limit_ad_tracking", "two_device_people"):
-        x = getattr(config, name)
-        if not 0.0 <= x <= 1.0:
-            raise ValueError(f"population.{name} must be a share between 0 and 1, got {x!r}")
-    if not 0.0 < config.release_decay <= 1.0:
-        raise ValueError(f"population.release_decay must be in (0, 1], got {config.release_decay!r}")
-    if not app.releases:
-        raise ValueError("app.releases is empty: list at least one release, oldest first")
-    for k, rel in enumerate(app.releases):
-        try:
-            if rel.released:
-                datetime.date.fromisoformat(rel.released)
-        except ValueError:
-            raise ValueError(
-                f'app.releases[{k}].released must be an ISO date such as "2025-11-17", got {rel.released!r}'
-            ) from None
-    known = ", ".join(t.countries)
-    for key in (*config.countries, *config.ios_share):
-        if key not in t.countries:
-            raise ValueError(
-                f"population: unknown country {key!r}; the catalogue has {known} (add it to simulator/catalog/*.csv)"
-            )
+    problems = config_problems(config, app, t.countries)
+    if problems:
+        path, message = problems[0]
+        raise ValueError(f"{path}: {message}")
     if config.countries:
         country_w = np.array([float(config.countries.get(c, 0.0)) for c in t.countries])
     else:
         country_w = np.array([c.weight for c in t.cat.countries])
-    if (country_w < 0).any() or country_w.sum() <= 0:
-        raise ValueError(
-            f"population.countries needs non-negative weights with a positive sum, got {dict(config.countries)!r}"
-        )
     ios = np.array([float(config.ios_share.get(c.code, c.ios_share)) for c in t.cat.countries])
-    if ((ios < 0) | (ios > 1)).any():
-        raise ValueError(f"population.ios_share values must be shares between 0 and 1, got {dict(config.ios_share)!r}")
     return country_w, ios

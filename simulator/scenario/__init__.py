@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from simulator.duration import parse_duration
 from simulator.errors import ScenarioError, ScenarioProblem
-from simulator.scenario.load import bundled_scenarios, load_scenario, parse_scenario, scenario_dir
+from simulator.scenario.load import bundled_scenarios, load_scenario, parse_scenario, say_warnings, scenario_dir
 from simulator.scenario.model import (
     ACTIONS,
     DEFAULT_EVENT_NAMES,
     FAULT_KINDS,
     MAX_DAYS,
+    MAX_DEVICES,
+    MAX_QUANTITY,
     MAX_RATE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
@@ -58,6 +60,8 @@ __all__ = [
     "DEFAULT_EVENT_NAMES",
     "FAULT_KINDS",
     "MAX_DAYS",
+    "MAX_DEVICES",
+    "MAX_QUANTITY",
     "MAX_RATE",
     "MOCK_FLAGS",
     "MOCK_OUTAGE",
@@ -96,5 +100,6 @@ __all__ = [
     "normal_table",
     "parse_duration",
     "parse_scenario",
+    "say_warnings",
     "scenario_dir",
 ]

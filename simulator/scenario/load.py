@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -96,6 +97,12 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raise ScenarioError([ScenarioProblem(str(path), "", f"cannot read: {e}")]) from None
     shown = path.name if path.parent == scenario_dir() else str(path)
     return parse_scenario(text, file=shown, path=path)
+
+
+def say_warnings(scenario: Scenario) -> None:
+    """The scenario's warnings on stderr, a line each: what a command that plays it says before it starts."""
+    for w in scenario.warnings:
+        sys.stderr.write(f"loadsim: {w}\n")
 
 
 def bundled_scenarios() -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simulator import catalog, contract
+from simulator.errors import ScenarioProblem
 from simulator.population.config import AppConfig, PopulationConfig
 
 #: What entering a journey state sends. ``none`` is a screen that sends nothing.
@@ -62,6 +63,13 @@ FAULT_KINDS: tuple[str, ...] = (
 USD_RATES: dict[str, float] = catalog.usd_rates()
 #: What an SLO's ``endpoint`` may name: an endpoint of the contract, or all of them together.
 SLO_ENDPOINTS: tuple[str, ...] = (*contract.ENDPOINT_NAMES, "total")
+#: The most of one product a cart line may hold: the API's limit on ``product_quantity``.
+MAX_QUANTITY = int(next(f.maximum or 0 for f in contract.PRODUCT.fields if f.name == "product_quantity"))
+#: The most devices a scenario's ``[population]`` has. Every Locust process of a run builds the
+#: whole population (a worker plays its shard of it): about 200 bytes a device at the build's peak,
+#: measured 1.9 GB and half a minute for 10 million, past what a load test needs and short of a
+#: process that cannot be built. ``loadsim generate --users`` may ask for more (its own limit).
+MAX_DEVICES = 10_000_000
 #: The largest seed. numpy refuses a negative one (mid-run, in every user), and one range
 #: everywhere (scenario files, --seed of run, sample and generate) keeps a seed portable.
 SEED_MAX = 2**31 - 1
@@ -103,6 +111,15 @@ def normal_table() -> tuple[float, ...]:
 
 
 DistKind = Literal["constant", "exponential", "lognormal", "uniform", "geometric"]
+#: The largest normal quantile of ``normal_table`` (4.3): a lognormal draws at most median * e^(sigma * this).
+_Z_TOP = statistics.NormalDist().inv_cdf((65535 + 0.5) / 65536)
+#: An exponential or geometric draw at most mean * this: -log of the smallest random() above 0, 2**-53.
+_EXP_TOP = 53 * math.log(2)
+#: The longest a duration distribution (a think time, a session gap, an offline spell) may draw: 100
+#: years, a dataset's longest span. Past it a device's clock soon leaves the dates a timestamp holds.
+MAX_DURATION_S = 36_525 * 86_400.0
+#: The largest count a count distribution (``journey.sessions``) may draw: each is a session played.
+MAX_COUNT = 100_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +171,23 @@ class Distribution:
             return lambda rnd: c
         log, log_q = math.log, math.log(1.0 - p)
         return lambda rnd: min(max(float(1 + int(log(1.0 - rnd.random()) / log_q)), lo), hi)
+
+    @property
+    def largest(self) -> float:
+        """The largest draw ``sampler()`` makes (inf when past a float): the clamp ``high``, or the tail
+        of the kind (a lognormal's table ends at 4.3 sigma, an exponential's at -log(2**-53) means)."""
+        if self.kind == "constant":
+            return min(max(self.value, self.low), self.high)
+        if self.kind == "uniform":
+            return self.high
+        if self.kind == "lognormal":
+            if self.value <= 0:
+                return min(max(0.0, self.low), self.high)
+            log_top = math.log(self.value) + self.sigma * _Z_TOP
+            top = math.exp(log_top) if log_top < LOG_FLOAT_MAX else math.inf
+        else:
+            top = self.value * _EXP_TOP
+        return min(top, self.high)
 
     @property
     def mean(self) -> float:
@@ -241,9 +275,10 @@ class CommerceConfig:
     coupon_share: float = field(default=0.2, metadata=_meta("probability"))
     coupons: Mapping[str, float] = field(default_factory=lambda: {"SAVE10": 0.10, "WELCOME15": 0.15, "VIP20": 0.20})
     affiliation: str = "In-App Store"
+    #: A cart line's quantity is 1 to this (at most ``MAX_QUANTITY``, the API's limit).
     max_quantity: int = field(default=3, metadata=_meta("positive"))
     #: Local currency units per USD; a currency not listed is priced 1:1.
-    usd_rates: Mapping[str, float] = field(default_factory=lambda: dict(USD_RATES))
+    usd_rates: Mapping[str, float] = field(default_factory=lambda: dict(USD_RATES), metadata=_meta("rate"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +292,8 @@ class JourneyConfig:
     start: str = ""
     states: Mapping[str, JourneyState] = field(default_factory=dict)
     transitions: tuple[Transition, ...] = ()
-    #: Sessions in a device's life (at least 1).
-    sessions: Distribution = Distribution("geometric", 3.0)
+    #: Sessions in a device's life (a count: at least 1, no unit).
+    sessions: Distribution = field(default=Distribution("geometric", 3.0), metadata=_meta("count"))
     #: Time between sessions, from the last request of one to the first of the next; a gap
     #: shorter than ``session_timeout`` is stretched to it.
     session_gap: Distribution = Distribution("lognormal", 6 * 3600.0, 1.2)
@@ -588,6 +623,9 @@ class Scenario:
     client: ClientConfig = ClientConfig()
     #: The file it came from (None when parsed from a string).
     path: Path | None = None
+    #: What the file has that is legal but likely not meant (a state nothing leads to), each named
+    #: by file and field: ``loadsim validate`` and every command that loads the file say them.
+    warnings: tuple[ScenarioProblem, ...] = ()
 
 
 #: Keys of ``[target.mock]``: the embedded mock's flags (``error_rate`` is ``--error-rate``), and

@@ -14,12 +14,12 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from simulator.duration import parse_duration
 from simulator.errors import ScenarioProblem
-from simulator.scenario.model import Distribution
+from simulator.scenario.model import MAX_COUNT, MAX_DURATION_S, Distribution
 
 
 def _show(value: Any) -> str:
@@ -37,9 +37,14 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[ScenarioProblem] = []
+        #: What is legal but likely not meant (a state that never plays): said, never refused.
+        self.warnings: list[ScenarioProblem] = []
 
     def err(self, path: str, message: str) -> None:
         self.problems.append(ScenarioProblem(self.file, path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(ScenarioProblem(self.file, path, f"warning: {message}"))
 
     def unknown(self, path: str, key: str, allowed: typing.Iterable[str]) -> None:
         self.err(_join(path, key), f"unknown key; {hint(key, allowed)}")
@@ -112,7 +117,7 @@ def _convert(r: _Reader, value: Any, tp: Any, path: str, meta: Mapping[str, Any]
             return _SKIP
         return value
     if tp is Distribution:
-        return _distribution(r, value, path)
+        return _distribution(r, value, path, count=meta.get("check") == "count")
     if origin in (tuple, list):
         if not isinstance(value, list):
             r.err(path, f"expected an array, got {_show(value)}")
@@ -126,11 +131,10 @@ def _convert(r: _Reader, value: Any, tp: Any, path: str, meta: Mapping[str, Any]
             return _SKIP
         val_tp = args[1] if len(args) == 2 else Any
         out = {}
+        # Each value takes the field's check (a probability, an exchange rate); without one, a number is a weight.
+        each = meta if meta.get("check") in ("probability", "rate") else {"check": "weight"}
         for k, v in table.items():
-            if val_tp is float and isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
-                r.err(_join(path, k), f"expected a weight of at least 0, got {_show(v)}")
-                continue
-            c = _convert(r, v, val_tp, _join(path, k), meta if meta.get("check") == "probability" else {})
+            c = _convert(r, v, val_tp, _join(path, k), each)
             if c is not _SKIP:
                 out[k] = c
         return out
@@ -149,6 +153,10 @@ def _check_number(r: _Reader, x: float, path: str, meta: Mapping[str, Any]) -> A
         bad = "expected a value greater than 0"
     elif check == "nonnegative" and not x >= 0:
         bad = "expected a value of at least 0"
+    elif check == "weight" and not x >= 0:
+        bad = "expected a weight of at least 0"
+    elif check == "rate" and not x > 0:
+        bad = "expected an exchange rate above 0 (local currency units per US dollar)"
     elif check == "percentile" and not 0.0 < x <= 100.0:
         bad = "expected a percentile in (0, 100], such as 99 or 99.9"
     if bad:
@@ -213,6 +221,9 @@ def _dataclass(r: _Reader, cls: type, value: Any, path: str, *, skip: tuple[str,
 
 
 _DIST_CALL = re.compile(r"\s*(\w+)\s*\((.*)\)\s*\Z")
+_DIST_OPEN = re.compile(r"\s*\w+\s*\(")
+#: A number as text, exponent notation too ("0.8", "1e3", "-2"): a distribution's argument.
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*\Z")
 _DIST_ARGS: dict[str, tuple[str, ...]] = {
     "constant": ("value",),
     "exponential": ("mean",),
@@ -224,8 +235,41 @@ _DIST_ARGS: dict[str, tuple[str, ...]] = {
 _DIST_KEYS = ("dist", "value", "mean", "median", "sigma", "min", "max")
 
 
-def _distribution(r: _Reader, value: Any, path: str) -> Any:
-    """A Distribution from ``"lognormal(2s, 0.8)"``-style text, a bare duration or a table."""
+def _field_alone(path: str, key: str) -> str:
+    """A bare value's argument path: the file has the field alone (``think = "2s"``), no ``value`` key."""
+    return path
+
+
+def _dist_number(r: _Reader, v: Any, path: str, *, count: bool, sigma: bool) -> float | None:
+    """One argument of a distribution: a number (``1e3`` too) or, for a duration, text such as ``2s``;
+    a value below 0 is refused here, as its sign is the problem. None when reported."""
+    if (isinstance(v, int | float) and not isinstance(v, bool)) or (isinstance(v, str) and _NUMBER.match(v)):
+        x = float(v)
+    elif count or sigma:
+        what = "a count takes no unit" if count else "a sigma takes no unit (it is the spread of the log)"
+        r.err(path, f"{what}: expected a number such as {'3' if count else '0.8'}, got {_show(v)}")
+        return None
+    else:
+        try:
+            x = parse_duration(v)
+        except ValueError:
+            r.err(path, f"expected a number or a duration such as 2s, got {_show(v)}")
+            return None
+    if not math.isfinite(x):
+        r.err(path, f"expected a finite number, got {_show(v)}")
+        return None
+    if x < 0:
+        what = "a sigma" if sigma else "a count" if count else "a duration"
+        r.err(path, f"expected {what} of at least 0, got {x:g}")
+        return None
+    return x
+
+
+def _distribution(r: _Reader, value: Any, path: str, *, count: bool = False) -> Any:
+    """A Distribution from ``"lognormal(2s, 0.8)"``-style text, a bare duration or a table. ``count``:
+    a number of things (sessions), whose arguments take no unit and are at least 1. Either form gets
+    the same bounds: its largest draw at most ``MAX_DURATION_S`` (a count: ``MAX_COUNT``)."""
+    where: Callable[[str, str], str] = _join  # an argument's path: field.argument, or the field for a bare value
     if isinstance(value, str) and (m := _DIST_CALL.match(value)):
         kind = m.group(1)
         if kind not in _DIST_ARGS:
@@ -238,8 +282,12 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
             r.err(path, f"{kind}() takes {len(names)} argument(s) ({', '.join(names)}), got {_show(value)}")
             return _SKIP
         table: dict[str, Any] = {"dist": kind, **dict(zip(names, parts, strict=True))}
+    elif isinstance(value, str) and _DIST_OPEN.match(value) and not value.rstrip().endswith(")"):
+        r.err(path, f'{_show(value)} is not closed: expected ")" at its end')
+        return _SKIP
     elif isinstance(value, str | int | float) and not isinstance(value, bool):
         table = {"dist": "constant", "value": value}
+        where = _field_alone
     elif isinstance(value, dict):
         table = value
     else:
@@ -260,11 +308,19 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
             r.unknown(path, k, allowed)
             ok = False
             continue
-        try:
-            nums[k] = parse_duration(v)
-        except ValueError:
-            r.err(_join(path, k), f"expected a number or a duration such as 2s, got {_show(v)}")
+        x = _dist_number(r, v, where(path, k), count=count, sigma=k == "sigma")
+        if x is None:
             ok = False
+        elif (
+            count
+            and kind != "geometric"
+            and k in ("value", "mean", "median", "min" if kind == "uniform" else "")
+            and x < 1
+        ):
+            r.err(where(path, k), f"expected a count of at least 1, got {x:g}")
+            ok = False
+        else:
+            nums[k] = x
     for k in _DIST_ARGS[kind]:
         if k not in nums and k not in table:
             r.err(_join(path, k), f"required by a {kind} distribution")
@@ -275,18 +331,44 @@ def _distribution(r: _Reader, value: Any, path: str) -> Any:
     if low > high:
         r.err(path, f"min {low:g} is greater than max {high:g}")
         return _SKIP
-    if kind == "constant":
-        return Distribution("constant", nums["value"], low=low, high=high)
-    if kind == "exponential":
-        return Distribution("exponential", nums["mean"], low=low, high=high)
-    if kind == "geometric":
-        if nums["mean"] < 1:
-            r.err(_join(path, "mean"), f"a geometric count has a mean of at least 1, got {nums['mean']:g}")
-            return _SKIP
-        return Distribution("geometric", nums["mean"], low=low, high=high)
-    if kind == "uniform":
-        return Distribution("uniform", (low + high) / 2, low=low, high=high)
-    return Distribution("lognormal", nums["median"], nums["sigma"], low=low, high=high)
+    if kind == "geometric" and nums["mean"] < 1:
+        r.err(_join(path, "mean"), f"a geometric count has a mean of at least 1, got {nums['mean']:g}")
+        return _SKIP
+    if kind == "lognormal":
+        dist = Distribution("lognormal", nums["median"], nums["sigma"], low=low, high=high)
+    elif kind == "uniform":
+        dist = Distribution("uniform", (low + high) / 2, low=low, high=high)
+    elif kind == "constant":
+        dist = Distribution("constant", nums["value"], low=low, high=high)
+    else:
+        dist = Distribution("geometric" if kind == "geometric" else "exponential", nums["mean"], low=low, high=high)
+    return dist if _check_largest(r, dist, path, count=count) else _SKIP
+
+
+def _check_largest(r: _Reader, d: Distribution, path: str, *, count: bool) -> bool:
+    """Past a float, or a day count no timestamp holds, a draw is a traceback mid-run: refuse it here."""
+    top, most = d.largest, MAX_COUNT if count else MAX_DURATION_S
+    if top <= most:
+        return True
+    unit = "" if count else "s"
+    args = {
+        "constant": (d.value,),
+        "exponential": (d.value,),
+        "geometric": (d.value,),
+        "uniform": (d.low, d.high),
+        "lognormal": (d.value, d.sigma),
+    }[d.kind]
+    shown = ", ".join(f"{x:g}{unit if i == 0 or d.kind == 'uniform' else ''}" for i, x in enumerate(args))
+    if math.isinf(top):
+        reach = "more than a float holds"
+    elif count:
+        reach = f"{top:,.0f}" if top < 1e15 else f"{top:.3g}"
+    else:
+        days = top / 86_400
+        reach = f"{days:,.0f} days" if days < 1e9 else f"{days:.3g} days"
+    limit = f"a count is at most {MAX_COUNT:,.0f}" if count else "a duration is at most 36,525 days (100 years)"
+    r.err(path, f"{d.kind}({shown}) draws up to {reach}; {limit}: make it smaller, or clamp it with max")
+    return False
 
 
 # --- sections ------------------------------------------------------------------------------------

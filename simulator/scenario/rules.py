@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simulator import catalog
 from simulator.contract import FORMATS
 from simulator.duration import parse_duration
 from simulator.faultspec import MAX_REFUSE_S, FaultConfig, FaultError
-from simulator.population.config import AppConfig, PopulationConfig
+from simulator.population.config import AppConfig, PopulationConfig, config_problems
 from simulator.scenario.model import (
     ACTIONS,
     DEFAULT_EVENT_NAMES,
@@ -19,6 +20,8 @@ from simulator.scenario.model import (
     MAX_CAMPAIGN_INSTALLS,
     MAX_CAMPAIGN_SESSIONS,
     MAX_DAYS,
+    MAX_DEVICES,
+    MAX_QUANTITY,
     MAX_RATE,
     MOCK_FLAGS,
     MOCK_OUTAGE,
@@ -74,6 +77,8 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
         r.err("journey.start", f"unknown state {_show(start)}; {hint(start, known, states_are)}")
     if base in (_SKIP, None):
         return None
+    if isinstance(start, str) and start in states:
+        _warn_unreachable(r, start, states, transitions)
     _check_journey_tables(r, base)
     names = dict(DEFAULT_EVENT_NAMES)
     names.update(base.event_names)
@@ -127,6 +132,11 @@ def _state(r: _Reader, name: str, spec: Any) -> JourneyState | None:
     if not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
         r.err(f"{p}.categories", f"expected an array of category names, got {_show(cats)}")
         return None
+    known = catalog.product_categories()
+    for i, c in enumerate(cats):
+        if c not in known:
+            close = hint(c, known, f"the catalogue has {', '.join(known)}")
+            r.err(f"{p}.categories[{i}]", f"unknown category {_show(c)}; {close}")
     return None if bad else JourneyState(name, action, event, props, tuple(cats))
 
 
@@ -188,6 +198,27 @@ def _transition(
     return None
 
 
+def _warn_unreachable(
+    r: _Reader, start: str, states: Mapping[str, JourneyState], transitions: list[Transition]
+) -> None:
+    """A state no transition (with p above 0) leads to from the start never plays: a warning, as a
+    scenario that extends another cannot delete its states, only set their transitions' p to 0."""
+    seen, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        for tr in transitions:
+            if tr.source == here and tr.p > 0 and tr.target not in seen:
+                seen.add(tr.target)
+                todo.append(tr.target)
+    for name in states:
+        if name not in seen:
+            r.warn(
+                f"journey.states.{name}",
+                f"unreachable: no transition with p above 0 leads to it from the start state {_show(start)}, "
+                "so it never plays",
+            )
+
+
 def _check_sums(r: _Reader, transitions: list[Transition]) -> None:
     sums: dict[str, float] = {}
     for tr in transitions:
@@ -216,6 +247,12 @@ def _check_journey_tables(r: _Reader, base: JourneyConfig) -> None:
         r.err("journey.attribution.campaigns", "expected at least one campaign name")
     if not base.commerce.coupons and base.commerce.coupon_share > 0:
         r.err("journey.commerce.coupons", "expected at least one coupon when coupon_share is above 0")
+    if base.commerce.max_quantity > MAX_QUANTITY:  # every cart line past it would be a 400
+        r.err(
+            "journey.commerce.max_quantity",
+            f"expected at most {MAX_QUANTITY:,} (the API's limit on a product's product_quantity), "
+            f"got {_show(base.commerce.max_quantity)}",
+        )
     for code, share in base.commerce.coupons.items():
         if not 0 <= share < 1:
             r.err(f"journey.commerce.coupons.{code}", f"expected a discount share in [0, 1), got {share:g}")
@@ -443,6 +480,16 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
     if app is not _SKIP and isinstance(app.app_id, str) and not FORMATS["app_id"].compiled().match(app.app_id):
         r.err("app.app_id", f"expected {FORMATS['app_id'].expected}, got {_show(app.app_id)}")
     population = _dataclass(r, PopulationConfig, data.get("population", {}), "population")
+    if population is not _SKIP and population.devices > MAX_DEVICES:
+        r.err(
+            "population.devices",
+            f"expected at most {MAX_DEVICES:,} devices (each load-test process builds them all, about 200 bytes "
+            f"a device), got {_show(population.devices)}",
+        )
+    if app is not _SKIP and population is not _SKIP:
+        countries = tuple(c.code for c in catalog.load().countries)
+        for field_path, message in config_problems(population, app, countries):
+            r.err(field_path, message)
     journey = _journey(r, data["journey"]) if "journey" in data else None
     if "journey" not in data:
         r.err("journey", "required: the states and transitions of a session (see simulator/scenarios/README.md)")
@@ -473,5 +520,6 @@ def _read(r: _Reader, data: dict[str, Any], default_name: str, path: Path | None
         population=population,
         journey=journey,
         path=path,
+        warnings=tuple(r.warnings),
         **tables,
     )

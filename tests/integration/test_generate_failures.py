@@ -105,7 +105,7 @@ def test_a_population_problem_is_the_scenarios_not_the_start_dates(tmp_path: Pat
     with argparse's usage line: every population problem was blamed on the start date."""
     (tmp_path / "bad.toml").write_text('extends = "smoke"\n[population]\ncountries = { XX = 1.0 }\n')
     done = loadsim(tmp_path, "generate", "bad.toml", "--out", "d", "--users", "5", "--days", "1")
-    one_line_error(done, "population: unknown country 'XX'")
+    one_line_error(done, 'bad.toml: population.countries.XX: unknown country "XX"')
     assert "time.start" not in done.stderr and "--start" not in done.stderr, done.stderr
     assert not (tmp_path / "d").exists(), "found before --out is claimed"
 

@@ -246,3 +246,36 @@ def test_processes_minus_1_counts_the_cpus_this_process_may_use(tmp_path: Path, 
     # The would-run line, word by word: a report folder's timestamp (20261203-115002) holds "-1" too.
     words = command.split("would run:")[1].replace("=", " ").split()
     assert "--processes 1 " in command and "-1" not in words, command
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("[population]\nrelease_decay = 0", "bad.toml: population.release_decay: expected a value in (0, 1]"),
+        ('[journey.states.search]\ncategories = ["shoez"]', "bad.toml: journey.states.search.categories[0]"),
+    ],
+    ids=["population", "category"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "bad.toml", "--run-time", "3s", "--users", "1"],
+        ["run", "bad.toml", "--dry-run"],
+        ["sample", "--scenario", "bad.toml"],
+        ["generate", "bad.toml", "--out", "data", "--users", "3", "--days", "1"],
+        ["validate", "bad.toml"],
+    ],
+    ids=["run", "dry-run", "sample", "generate", "validate"],
+)
+def test_every_command_refuses_a_broken_scenario_as_validate_does(
+    tmp_path: Path, command: list[str], change: str, said: str
+) -> None:
+    """Before: only validate checked the population and the categories: run --dry-run passed, sample died
+    of a traceback, generate named no file, run started the mock and Locust and FAILED on no requests;
+    an unknown category was silently all products."""
+    (tmp_path / "bad.toml").write_text(f'extends = "ecommerce"\n{change}\n')
+    code, out = _loadsim(tmp_path, *command)
+    assert code == (1 if command[0] == "validate" else 2), out
+    assert said in out, out
+    assert "Traceback" not in out and "mock collector at" not in out and "dry run" not in out, out
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "data").exists()

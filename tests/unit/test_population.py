@@ -411,11 +411,11 @@ def test_statistics_columns_match_the_devices(pop, devices):
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (PopulationConfig(countries={"XX": 1.0}), "unknown country 'XX'"),
+        (PopulationConfig(countries={"XX": 1.0}), 'population.countries.XX: unknown country "XX"'),
         (PopulationConfig(ios_share={"US": 1.5}), "ios_share"),
         (PopulationConfig(att_opt_in=-0.1), "att_opt_in"),
         (PopulationConfig(two_device_people=2.0), "two_device_people"),
-        (PopulationConfig(countries={"US": 0.0}), "positive sum"),
+        (PopulationConfig(countries={"US": 0.0}), "population.countries: expected at least one weight above 0"),
         (PopulationConfig(devices=-1), "devices"),
     ],
 )

@@ -467,3 +467,177 @@ def test_every_problem_of_the_mock_table_names_its_key_and_value() -> None:
     for key, value in (("latency", "fast"), ("error_rate", "abc"), ("hold_rate", "2"), ("freeze_at", "soon")):
         assert any(line.startswith(f"bad.toml: target.mock.{key}:") and value in line for line in said), (key, text)
     assert "bad.toml: target.mock: a freeze needs both freeze_at and freeze_for" in said, text
+
+
+# One thing changed in the bundled ecommerce scenario: what every command that loads it says.
+BROKEN: list[tuple[str, str, str]] = [
+    # Before: only validate (and partly generate) checked [population] and [app]: run --dry-run passed,
+    # sample died of a ValueError traceback, run started the mock and Locust and FAILED on no requests.
+    (
+        "release-decay-0",
+        "[population]\nrelease_decay = 0",
+        "bad.toml: population.release_decay: expected a value in (0, 1] (each release is installed this many "
+        "times as often as the next newer one), got 0.0",
+    ),
+    (
+        "countries-zero",
+        "[population]\ncountries = {US = 0}",
+        "bad.toml: population.countries: expected at least one weight above 0",
+    ),
+    (
+        "country-lower-case",
+        "[population]\ncountries = {us = 1}",
+        "bad.toml: population.countries.us: unknown country \"us\"; did you mean 'US'? (codes are upper case)",
+    ),
+    (
+        "country-unknown",
+        "[population]\ncountries = {US = 1, XX = 2}",
+        'bad.toml: population.countries.XX: unknown country "XX"; the catalogue has IN, US, BR, GB, DE, JP, CA, '
+        "AU, SE, IE (add it to simulator/catalog/*.csv)",
+    ),
+    (
+        "ios-share-country-unknown",
+        "[population]\nios_share = {ZZ = 0.5}",
+        'bad.toml: population.ios_share.ZZ: unknown country "ZZ"; the catalogue has',
+    ),
+    ("no-releases", "[app]\nreleases = []", "bad.toml: app.releases: expected at least one release, oldest first"),
+    (
+        "release-date",
+        '[app]\nreleases = [{version = "1.0", build = 1, released = "2025-13-01"}]',
+        'bad.toml: app.releases[0].released: expected an ISO date such as "2025-11-17", got "2025-13-01"',
+    ),
+    # Before: validate said so; run --dry-run and sample passed, and generate wrote bodies with
+    # "product_quantity":64672807998 counted healthy.
+    (
+        "max-quantity-past-the-api",
+        "[journey.commerce]\nmax_quantity = 100000000000",
+        "bad.toml: journey.commerce.max_quantity: expected at most 100,000 (the API's limit on a product's "
+        "product_quantity), got 100000000000",
+    ),
+    # Before: validate and run --dry-run exit 0; run died of numpy's "Unable to allocate 710. GiB",
+    # FAILED exit 1; generate named --users, a flag never passed.
+    (
+        "devices-past-what-a-run-builds",
+        "[population]\ndevices = 100000000000",
+        "bad.toml: population.devices: expected at most 10,000,000 devices (each load-test process builds "
+        "them all, about 200 bytes a device), got 100000000000",
+    ),
+    # Before: the table form reached the engine: OverflowError tracebacks (validate, generate, sample);
+    # the text form "lognormal(30s, 1e300)" was "expected a number", though 1e300 is one.
+    (
+        "sigma-huge-table",
+        '[journey]\nthink = {dist = "lognormal", median = "30s", sigma = 1e300}',
+        "bad.toml: journey.think: lognormal(30s, 1e+300) draws up to more than a float holds; a duration is at "
+        "most 36,525 days (100 years): make it smaller, or clamp it with max",
+    ),
+    (
+        "sigma-huge-text",
+        '[journey]\nthink = "lognormal(30s, 1e300)"',
+        "bad.toml: journey.think: lognormal(30s, 1e+300) draws up to more than a float holds; a duration is at "
+        "most 36,525 days (100 years)",
+    ),
+    (
+        "constant-huge",
+        '[journey]\nthink = {dist = "constant", value = 1e308}',
+        "bad.toml: journey.think: constant(1e+308s) draws up to 1.16e+303 days; a duration is at most 36,525 days",
+    ),
+    (
+        "gap-huge",
+        "[journey]\nsession_gap = 1e308",
+        "bad.toml: journey.session_gap: constant(1e+308s) draws up to 1.16e+303 days; a duration is at most",
+    ),
+    # Before: 'expected a number or a duration such as 2s, got "-0.8"': it is a number, of the wrong sign.
+    (
+        "sigma-negative",
+        '[journey]\nthink = "lognormal(30s, -0.8)"',
+        "bad.toml: journey.think.sigma: expected a sigma of at least 0, got -0.8",
+    ),
+    # Before: "journey.think.value: expected a number or a duration", a path the file does not have.
+    (
+        "unclosed",
+        '[journey]\nthink = "lognormal(30s, 0.8"',
+        'bad.toml: journey.think: "lognormal(30s, 0.8" is not closed: expected ")" at its end',
+    ),
+    # Before: accepted as 1 session a device (max(1, ...)).
+    (
+        "sessions-zero",
+        '[journey]\nsessions = "constant(0)"',
+        "bad.toml: journey.sessions.value: expected a count of at least 1, got 0",
+    ),
+    # Before: accepted, a median of 10,800 sessions.
+    (
+        "sessions-with-a-unit",
+        '[journey]\nsessions = "lognormal(3h, 1.7)"',
+        'bad.toml: journey.sessions.median: a count takes no unit: expected a number such as 3, got "3h"',
+    ),
+    # Before: "expected a number", though 1e12 is one.
+    (
+        "sessions-huge",
+        '[journey]\nsessions = "constant(1e12)"',
+        "bad.toml: journey.sessions: constant(1e+12) draws up to 1,000,000,000,000; a count is at most 100,000: "
+        "make it smaller, or clamp it with max",
+    ),
+    # Before: accepted everywhere: a price of 0 units a dollar.
+    (
+        "usd-rate-zero",
+        "[journey.commerce]\nusd_rates = {EUR = 0}",
+        "bad.toml: journey.commerce.usd_rates.EUR: expected an exchange rate above 0 (local currency units per "
+        "US dollar), got 0.0",
+    ),
+    # Before: "expected a weight of at least 0": it is an exchange rate, not a weight.
+    (
+        "usd-rate-negative",
+        "[journey.commerce]\nusd_rates = {EUR = -1}",
+        "bad.toml: journey.commerce.usd_rates.EUR: expected an exchange rate above 0 (local currency units per "
+        "US dollar), got -1.0",
+    ),
+    # Before: validate said so; run, generate and sample drew from every product instead.
+    (
+        "category-unknown",
+        '[journey.states.search]\ncategories = ["shoez"]',
+        "bad.toml: journey.states.search.categories[0]: unknown category \"shoez\"; did you mean 'shoes'?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "said"), [(c, s) for _, c, s in BROKEN], ids=[i for i, _, _ in BROKEN])
+def test_a_broken_scenario_is_refused_as_it_loads_with_file_field_and_value(change: str, said: str) -> None:
+    found = problems(f'extends = "ecommerce"\n{change}\n')
+    assert any(line.startswith(said) for line in found), "\n".join(found)
+
+
+def test_generate_names_the_scenarios_devices_by_their_field_not_by_a_flag(tmp_path: Path) -> None:
+    """Before: "--users 268,435,457 is past the 268,435,456 devices a dataset holds", though no --users
+    was given: the value was the scenario's."""
+    from simulator.dataset import generate
+    from simulator.dataset.layout import OptionError
+
+    base = load_scenario("smoke")
+    huge = dataclasses.replace(base, population=dataclasses.replace(base.population, devices=2**28 + 1))
+    with pytest.raises(OptionError) as info:
+        generate(huge, out=tmp_path / "d", days=1, quiet=True)
+    assert str(info.value).startswith(
+        "population.devices 268,435,457 (in smoke) is past the 268,435,456 devices a dataset holds"
+    ), info.value
+    assert "--users" not in str(info.value).split(":")[0]
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_state_nothing_leads_to_is_a_warning_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: accepted in silence by every command: the state never plays. A warning, not an error: a
+    scenario that extends another cannot delete the parent's states (tables merge), only set a
+    transition's p to 0, which leaves the state behind."""
+    from simulator.cli import main
+
+    p = tmp_path / "orphan.toml"
+    p.write_text('extends = "ecommerce"\n[journey.states.orphan]\naction = "event"\nevent = "Orphan"\n')
+    said = (
+        f"{p}: journey.states.orphan: warning: unreachable: no transition with p above 0 leads to it from the "
+        'start state "launch", so it never plays'
+    )
+    assert [str(w) for w in load_scenario(p).warnings] == [said]
+    assert main(["validate", str(p)]) == 0
+    assert said in capsys.readouterr().out
+    assert main(["sample", "--scenario", str(p)]) == 0
+    assert f"loadsim: {said}" in capsys.readouterr().err
+    assert load_scenario("ecommerce").warnings == ()
