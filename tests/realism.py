@@ -25,7 +25,18 @@ ANDROID_RELEASED: dict[int, tuple[int, int]] = {
 #: Build-id letter (the first letter of Build.ID) -> release, for the AOSP trains that name it so.
 _BUILD_LETTER = {"Q": 10, "R": 11, "S": 12, "T": 13, "U": 14}
 #: Pixel/AOSP build-id branch prefixes of the 2024- trains (source.android.com "build numbers").
-_BUILD_BRANCH = {"AP1A": 14, "AP2A": 14, "AP3A": 15, "AP4A": 15, "BP1A": 15, "BP2A": 16, "BP3A": 16}
+_BUILD_BRANCH = {
+    "AP1A": 14,
+    "AP2A": 14,
+    "AD1A": 14,  # Pixel 9 series' own Android 14 builds
+    "AP3A": 15,
+    "AP4A": 15,
+    "BP1A": 15,
+    "BD4A": 15,  # Pixel 9a's own Android 15 builds
+    "BP2A": 16,
+    "BP3A": 16,
+    "BD3A": 16,  # Pixel 10 series' own Android 16 builds
+}
 #: Release -> the letter OEMs (Xiaomi, Motorola, OnePlus/OPPO/realme) put in their build names.
 _RELEASE_LETTER = {10: "Q", 11: "R", 12: "S", 13: "T", 14: "U", 15: "V", 16: "W"}
 _FINGERPRINT = re.compile(r"([^/]+)/([^/]+)/([^:]+):(\d+)/([A-Z0-9]+\.[0-9.]+)/([^:]+):user/release-keys")
@@ -33,6 +44,36 @@ _FINGERPRINT = re.compile(r"([^/]+)/([^/]+)/([^:]+):(\d+)/([A-Z0-9]+\.[0-9.]+)/(
 _SAMSUNG = re.compile(
     r"^(?P<model>[A-Z0-9]+?)(?P<csc>[A-Z]{2,3})(?P<kind>[SU])(?P<bl>[0-9A-Z])(?P<os>[A-Z])(?P<year>[A-Z])(?P<month>[A-L])(?P<n>[0-9A-Z])$"
 )
+
+#: Pixel -> the month it went on sale (Google's launch announcements, the Google Store).
+PIXEL_LAUNCHED: dict[str, tuple[int, int]] = {
+    "Pixel 4a": (2020, 8),
+    "Pixel 5": (2020, 10),
+    "Pixel 6": (2021, 10),
+    "Pixel 6 Pro": (2021, 10),
+    "Pixel 6a": (2022, 7),
+    "Pixel 7": (2022, 10),
+    "Pixel 7 Pro": (2022, 10),
+    "Pixel 7a": (2023, 5),
+    "Pixel 8": (2023, 10),
+    "Pixel 9": (2024, 8),
+    "Pixel 9a": (2025, 4),
+    "Pixel 10": (2025, 8),
+}
+#: Pixel build id -> the month Google published it (developers.google.com/android/images): a Pixel
+#: launched after a build was published shipped a newer one of its own, and never ran that one.
+PIXEL_BUILD_PUBLISHED: dict[str, tuple[int, int]] = {
+    "QQ3A.200805.001": (2020, 8),
+    "RQ3A.211001.001": (2021, 10),
+    "SQ3A.220705.004": (2022, 7),
+    "TQ3A.230901.001": (2023, 9),
+    "AP1A.240505.004": (2024, 5),
+    "AD1A.240530.047": (2024, 8),
+    "AP4A.250105.002": (2025, 1),
+    "BD4A.250405.003": (2025, 4),
+    "BP2A.250605.031": (2025, 6),
+    "BD3A.250721.001": (2025, 8),
+}
 
 #: iPhone identifier -> the last iOS major it received (Apple's supported-device lists per release).
 IOS_MAX_MAJOR: dict[str, int] = {
@@ -83,6 +124,13 @@ def android_problems(info: dict[str, Any], *, on: datetime.date | None = None) -
             out.append(f"build id {build} dated {ym} predates Android {r}")
         if on is not None and ym > (on.year, on.month):
             out.append(f"build id {build} dated {ym} is after the simulated date {on}")
+    if brand == "google":
+        model = str(info.get("deviceModelName", ""))
+        launched, published = PIXEL_LAUNCHED.get(model), PIXEL_BUILD_PUBLISHED.get(build)
+        if launched is None or published is None:
+            out.append(f"{model} on {build}: not a Pixel or a Pixel build these rules know (add it)")
+        elif published < launched:
+            out.append(f"{model} (on sale {launched}) on {build}, published {published}: before the phone existed")
     if brand == "samsung":
         sm = _SAMSUNG.match(inc)
         if not sm:

@@ -150,9 +150,17 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         return datetime.date.fromisoformat(date) <= on
 
     releases = {r.release: r for r in cat.android_releases if not r.brand}
-    by_brand = {(r.brand, r.release): r for r in cat.android_releases if r.brand}
     for mi, m in enumerate(cat.android_models):
-        allowed = [r for r in range(m.min_release, m.max_release + 1) if _ramp(releases[r].released, on) > 0]
+        builds: dict[int, _catalog.AndroidRelease] = {}
+        for r in range(m.min_release, m.max_release + 1):
+            own = cat.own_build(m, r)
+            # A maker's own build (a Pixel's) runs on a phone only once published and not before the
+            # phone went on sale: one published earlier never shipped to it.
+            if own is not None and not (m.launched <= own.released and launched(own.released)):
+                continue
+            if _ramp(releases[r].released, on) > 0:
+                builds[r] = own or releases[r]
+        allowed = list(builds)
         if not allowed or not launched(m.launched):
             continue
         shares = np.array([releases[r].share * _ramp(releases[r].released, on) for r in allowed])
@@ -160,7 +168,7 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         brand_w = np.array([cat.android_brand_shares[m.manufacturer][c] for c in countries])
         for r, share in zip(allowed, shares, strict=True):
             generic = releases[r]
-            rel = by_brand.get((m.brand, r), generic)
+            rel = builds[r]
             n = int(share * 1000) % 9 + 1  # a stable update number per (model, release)
             incremental = m.incremental.format(
                 n=n,
