@@ -87,6 +87,67 @@ IOS_MAX_MAJOR: dict[str, int] = {
 }
 #: The first major of models not listed above is at most the newest (they all run iOS 26).
 IOS_NEWEST_MAJOR = 26
+#: iOS version -> the day Apple released it (support.apple.com/100100).
+IOS_RELEASED: dict[str, datetime.date] = {
+    v: datetime.date.fromisoformat(d)
+    for v, d in (
+        ("15.8.3", "2024-07-29"),
+        ("16.7.10", "2024-08-07"),
+        ("17.5.1", "2024-05-20"),
+        ("17.6.1", "2024-08-07"),
+        ("18.1.1", "2024-11-19"),
+        ("18.3.1", "2025-02-10"),
+        ("18.3.2", "2025-03-10"),
+        ("18.5", "2025-05-12"),
+        ("18.6.2", "2025-08-20"),
+        ("26.0", "2025-09-15"),
+        ("26.0.1", "2025-09-29"),
+        ("26.1", "2025-11-03"),
+    )
+}
+#: iPhone/iPad identifier -> the day it went on sale (Apple Newsroom announcements).
+IOS_LAUNCHED: dict[str, datetime.date] = {
+    k: datetime.date.fromisoformat(d)
+    for k, d in (
+        ("iPhone9,3", "2016-09-16"),
+        ("iPhone10,4", "2017-09-22"),
+        ("iPhone10,6", "2017-11-03"),
+        ("iPhone11,2", "2018-09-21"),
+        ("iPhone11,8", "2018-10-26"),
+        ("iPhone12,1", "2019-09-20"),
+        ("iPhone12,3", "2019-09-20"),
+        ("iPhone12,5", "2019-09-20"),
+        ("iPhone12,8", "2020-04-24"),
+        ("iPhone13,2", "2020-10-23"),
+        ("iPhone13,3", "2020-10-23"),
+        ("iPhone13,4", "2020-11-13"),
+        ("iPhone14,5", "2021-09-24"),
+        ("iPhone14,2", "2021-09-24"),
+        ("iPhone14,3", "2021-09-24"),
+        ("iPhone14,6", "2022-03-18"),
+        ("iPhone14,7", "2022-09-16"),
+        ("iPhone14,8", "2022-10-07"),
+        ("iPhone15,2", "2022-09-16"),
+        ("iPhone15,3", "2022-09-16"),
+        ("iPhone15,4", "2023-09-22"),
+        ("iPhone15,5", "2023-09-22"),
+        ("iPhone16,1", "2023-09-22"),
+        ("iPhone16,2", "2023-09-22"),
+        ("iPhone17,1", "2024-09-20"),
+        ("iPhone17,2", "2024-09-20"),
+        ("iPhone17,3", "2024-09-20"),
+        ("iPhone17,4", "2024-09-20"),
+        ("iPhone17,5", "2025-02-28"),
+        ("iPhone18,1", "2025-09-19"),
+        ("iPhone18,2", "2025-09-19"),
+        ("iPhone18,3", "2025-09-19"),
+        ("iPad12,1", "2021-09-24"),
+        ("iPad13,18", "2022-10-26"),
+        ("iPad14,1", "2021-09-24"),
+        ("iPad14,8", "2024-05-15"),
+        ("iPad16,3", "2024-05-15"),
+    )
+}
 #: Security trains Apple ships only to models left on that major (e.g. 15.8.x for iPhone 6s/7).
 IOS_LEGACY_TRAINS = {(15, 8): 15, (16, 7): 16}
 
@@ -163,6 +224,17 @@ def ios_problems(info: dict[str, Any]) -> list[str]:
     if v[0] > top:
         out.append(f"{model} never received iOS {v[0]} (its last is {top})")
     train = IOS_LEGACY_TRAINS.get(v[:2])
+    launched, released = IOS_LAUNCHED.get(model), IOS_RELEASED.get(str(info["osVersion"]))
+    if launched is None or released is None:
+        out.append(f"{model} on {info['osVersion']}: a model or version these rules do not know (add it)")
+    else:
+        # A model ships with the newest release out when it goes on sale, never an older one.
+        shipped = max(
+            (d for k, d in IOS_RELEASED.items() if d <= launched and version(k)[:2] not in IOS_LEGACY_TRAINS),
+            default=None,
+        )
+        if shipped is not None and released < shipped:
+            out.append(f"{model} (on sale {launched}) on {info['osVersion']} ({released}): older than it shipped with")
     if train is not None and top != train:
         out.append(f"{'.'.join(map(str, v))} shipped only to models left on iOS {train}, not {model} (iOS {top})")
     if v >= (16, 4) and info.get("carrier") != "--":

@@ -209,7 +209,10 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         rows[k] /= maker_total[cat.android_models[v.model_index].manufacturer]
     offset = len(cat.android_models)
     for mi, im in enumerate(cat.ios_models):
-        allowed_ios = [r for r in cat.ios_releases if r.runs_on(im) and _ramp(r.released, on) > 0]
+        runs = [r for r in cat.ios_releases if r.runs_on(im)]
+        # It ships with the newest release out the day it goes on sale: no older one ever runs on it.
+        shipped = max((r.released for r in runs if r.released <= im.launched), default="")
+        allowed_ios = [r for r in runs if r.released >= shipped and _ramp(r.released, on) > 0]
         if not allowed_ios or not launched(im.launched):
             continue
         weights = [r.share * _ramp(r.released, on) for r in allowed_ios]
