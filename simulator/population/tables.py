@@ -28,7 +28,9 @@ _IPAD_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15
 
 
 class NoDevicesOn(ValueError):
-    """A date the catalogue has no device of a platform on (before its first rows)."""
+    """A simulated date with no device to draw: before the catalogue's first rows of a platform, or
+    before the app's first release (a ValueError, so a caller that knows where the date came from
+    can name that: generate's --start or time.start)."""
 
 
 @dataclass(frozen=True, slots=True)

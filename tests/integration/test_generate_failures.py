@@ -93,6 +93,12 @@ def test_an_out_that_is_a_file_or_empty_is_refused_in_one_line(tmp_path: Path) -
             "--start 2020-06-30: the catalogue has no Android or iOS device on 2020-06-30 (its Android rows start "
             "2020-07-01, its iOS rows start 2024-05-20): simulate 2024-05-20 or later",
         ),
+        # Before: a dataset whose devices all ran app 3.1.0, released 2025-05-12.
+        (
+            ["--start", "2024-06-15"],
+            "--start 2024-06-15: app.releases: the app's first release, 3.1.0, came out 2025-05-12, after "
+            "2024-06-15: simulate 2025-05-12 or later",
+        ),
     ],
 )
 def test_options_past_what_a_dataset_holds_are_usage_errors(tmp_path: Path, args: list[str], said: str) -> None:
