@@ -10,7 +10,7 @@ from pathlib import Path
 
 from simulator import contract
 from simulator.journey import JourneyEngine, load_products
-from simulator.population import Population
+from simulator.population import NoDevicesOn, Population
 from simulator.scenario import Scenario, ScenarioError, load_scenario, scenario_dir
 from simulator.scenario.reader import _Reader, _show, hint
 
@@ -32,7 +32,13 @@ def validate_scenario(name_or_path: str | Path, *, devices: int = 20) -> Scenari
                 r.err(f"journey.states.{name}.categories[{i}]", f"unknown category {_show(c)}; {close}")
     try:
         config = dataclasses.replace(scenario.population, devices=min(devices, scenario.population.devices))
-        population = Population.build(config=config, app=scenario.app, seed=scenario.seed)
+        # As generate builds it: devices and app releases out by the scenario's first day.
+        population = Population.build(
+            config=config, app=scenario.app, seed=scenario.seed, on=scenario.time.start_date()
+        )
+    except NoDevicesOn as e:
+        r.err("time.start", str(e))
+        raise ScenarioError(r.problems) from None
     except ValueError as e:
         # population/ names the field first ("population.att_opt_in must be ..."): use it as the path.
         text = str(e)

@@ -258,7 +258,7 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         starts = ", ".join(f"its {name} rows start {firsts[name]}" for name in missing)
         raise NoDevicesOn(
             f"the catalogue has no {' or '.join(missing)} device on {on.isoformat()} ({starts}): simulate "
-            f"{max(firsts.values())} or later (loadsim generate --start) or add older rows to simulator/catalog"
+            f"{max(firsts.values())} or later or add older rows to simulator/catalog"
         )
     total_cg = np.array(totals, dtype=np.int64)  # (variant, capacity)
 

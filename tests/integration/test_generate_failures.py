@@ -116,6 +116,35 @@ def test_a_population_problem_is_the_scenarios_not_the_start_dates(tmp_path: Pat
     assert not (tmp_path / "d").exists(), "found before --out is claimed"
 
 
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        (
+            '[time]\nstart = "2019-01-01"\n',
+            "old.toml: time.start: the catalogue has no Android or iOS device on 2019-01-01 (its Android rows "
+            "start 2020-07-01, its iOS rows start 2024-05-20): simulate 2024-05-20 or later",
+        ),
+        (
+            '[app]\nreleases = [{version = "9.0", build = 900, released = "2027-06-01"}]\n',
+            "old.toml: time.start: app.releases: the app's first release, 9.0, came out 2027-06-01, after "
+            "2026-01-01: simulate 2027-06-01 or later",
+        ),
+    ],
+    ids=["before-the-catalogue", "before-the-first-release"],
+)
+def test_a_time_start_with_no_device_is_the_scenarios_problem_in_generate_and_validate(
+    tmp_path: Path, toml: str, said: str
+) -> None:
+    """Before: validate said ok; generate printed argparse's usage line above the problem, as if the
+    command line were wrong, for a date the scenario file chose."""
+    (tmp_path / "old.toml").write_text(f'extends = "smoke"\n{toml}')
+    done = loadsim(tmp_path, "generate", "old.toml", "--out", "d", "--users", "5", "--days", "1")
+    one_line_error(done, said)
+    assert not (tmp_path / "d").exists(), "refused before --out is claimed"
+    checked = loadsim(tmp_path, "validate", "old.toml")
+    assert checked.returncode == 1 and said in checked.stdout, (checked.returncode, checked.stdout, checked.stderr)
+
+
 def refused_before_writing(done: subprocess.CompletedProcess[str], said: str, out: Path) -> None:
     """Exit 2 and one line (beside argparse's usage line) that says ``said``; ``out`` not made."""
     assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
