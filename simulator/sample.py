@@ -10,10 +10,11 @@ from typing import Any
 import orjson
 
 from simulator.contract import ENDPOINT_PATHS
-from simulator.errors import HarnessError
+from simulator.errors import HarnessError, ScenarioError, ScenarioProblem
 from simulator.journey import JourneyEngine
-from simulator.population import Population
+from simulator.population import NoDevicesOn, Population
 from simulator.scenario import check_seed, load_scenario, say_warnings
+from simulator.scenario.load import shown_file
 
 __all__ = ["as_json_line", "as_text", "parse_at", "sample_requests"]
 #: Devices drawn to find the requests asked for; a sample never needs the scenario's millions.
@@ -26,8 +27,10 @@ def sample_requests(
     """Up to ``count`` requests of each endpoint, in the order the devices send them.
 
     The clock starts at ``now`` (epoch seconds), by default at midnight UTC of the scenario's
-    ``[time] start``: never the wall clock, so a seed gives the same bytes on any day.
-    Raises ``HarnessError`` for a seed out of range.
+    ``[time] start``: never the wall clock, so a seed gives the same bytes on any day. Devices are
+    those of the clock's UTC day (``Population.build(on=...)``).
+    Raises ``HarnessError`` for a seed out of range or a ``now`` with no device to draw (``--at``),
+    ``ScenarioError`` for a ``[time] start`` with none.
     """
     if seed is not None:
         try:
@@ -38,11 +41,20 @@ def sample_requests(
     say_warnings(sc)
     if seed is not None:
         sc = dataclasses.replace(sc, seed=seed)
+    at = now
     if now is None:
         day = datetime.date.fromisoformat(sc.time.start)
         now = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp()
+    # Devices as they were on the clock's day: models, OS builds, WebViews and app releases out by then.
+    on = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
     config = dataclasses.replace(sc.population, devices=min(sc.population.devices, SAMPLE_DEVICES))
-    population = Population.build(config=config, app=sc.app, seed=sc.seed)
+    try:
+        population = Population.build(config=config, app=sc.app, seed=sc.seed, on=on)
+    except NoDevicesOn as e:  # named where the day came from: --at, or the scenario's time.start
+        if at is not None:
+            raise HarnessError(f"--at {on}: {e}") from None
+        file = shown_file(sc.path) if sc.path else sc.name
+        raise ScenarioError([ScenarioProblem(file, "time.start", str(e))]) from None
     engine = JourneyEngine(scenario=sc, population=population, start_time=now)
     left = dict.fromkeys(ENDPOINT_PATHS, count)
     out: list[dict[str, Any]] = []

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from simulator import contract
 from simulator.journey import JourneyEngine
-from simulator.population import Population
-from simulator.scenario import Scenario, ScenarioError, load_scenario, scenario_dir
+from simulator.population import NoDevicesOn, Population
+from simulator.scenario import Scenario, ScenarioError, load_scenario
+from simulator.scenario.load import shown_file
 from simulator.scenario.reader import _Reader
 
 __all__ = ["validate_scenario"]
@@ -21,11 +22,18 @@ def validate_scenario(name_or_path: str | Path, *, devices: int = 20) -> Scenari
     """``load_scenario`` and then play it: build the population, walk ``devices`` device lives and
     check every healthy body against the contract. What ``loadsim validate`` runs."""
     scenario = load_scenario(name_or_path)
-    file = scenario.path.name if scenario.path and scenario.path.parent == scenario_dir() else str(scenario.path)
+    file = shown_file(scenario.path) if scenario.path else scenario.name
     r = _Reader(file)
-    # load_scenario checked [population] and [app] as it read them: the build cannot refuse them.
+    # load_scenario checked [population] and [app] as it read them; what the build can still refuse is
+    # the day: as generate builds it, devices and app releases out by the scenario's first day.
     config = dataclasses.replace(scenario.population, devices=min(devices, scenario.population.devices))
-    population = Population.build(config=config, app=scenario.app, seed=scenario.seed)
+    try:
+        population = Population.build(
+            config=config, app=scenario.app, seed=scenario.seed, on=scenario.time.start_date()
+        )
+    except NoDevicesOn as e:
+        r.err("time.start", str(e))
+        raise ScenarioError(r.problems) from None
     engine = JourneyEngine(scenario=scenario, population=population)
     for i in range(len(population)):
         for req in engine.device_life(i):

@@ -25,7 +25,18 @@ ANDROID_RELEASED: dict[int, tuple[int, int]] = {
 #: Build-id letter (the first letter of Build.ID) -> release, for the AOSP trains that name it so.
 _BUILD_LETTER = {"Q": 10, "R": 11, "S": 12, "T": 13, "U": 14}
 #: Pixel/AOSP build-id branch prefixes of the 2024- trains (source.android.com "build numbers").
-_BUILD_BRANCH = {"AP1A": 14, "AP2A": 14, "AP3A": 15, "AP4A": 15, "BP1A": 15, "BP2A": 16, "BP3A": 16}
+_BUILD_BRANCH = {
+    "AP1A": 14,
+    "AP2A": 14,
+    "AD1A": 14,  # Pixel 9 series' own Android 14 builds
+    "AP3A": 15,
+    "AP4A": 15,
+    "BP1A": 15,
+    "BD4A": 15,  # Pixel 9a's own Android 15 builds
+    "BP2A": 16,
+    "BP3A": 16,
+    "BD3A": 16,  # Pixel 10 series' own Android 16 builds
+}
 #: Release -> the letter OEMs (Xiaomi, Motorola, OnePlus/OPPO/realme) put in their build names.
 _RELEASE_LETTER = {10: "Q", 11: "R", 12: "S", 13: "T", 14: "U", 15: "V", 16: "W"}
 _FINGERPRINT = re.compile(r"([^/]+)/([^/]+)/([^:]+):(\d+)/([A-Z0-9]+\.[0-9.]+)/([^:]+):user/release-keys")
@@ -33,6 +44,36 @@ _FINGERPRINT = re.compile(r"([^/]+)/([^/]+)/([^:]+):(\d+)/([A-Z0-9]+\.[0-9.]+)/(
 _SAMSUNG = re.compile(
     r"^(?P<model>[A-Z0-9]+?)(?P<csc>[A-Z]{2,3})(?P<kind>[SU])(?P<bl>[0-9A-Z])(?P<os>[A-Z])(?P<year>[A-Z])(?P<month>[A-L])(?P<n>[0-9A-Z])$"
 )
+
+#: Pixel -> the month it went on sale (Google's launch announcements, the Google Store).
+PIXEL_LAUNCHED: dict[str, tuple[int, int]] = {
+    "Pixel 4a": (2020, 8),
+    "Pixel 5": (2020, 10),
+    "Pixel 6": (2021, 10),
+    "Pixel 6 Pro": (2021, 10),
+    "Pixel 6a": (2022, 7),
+    "Pixel 7": (2022, 10),
+    "Pixel 7 Pro": (2022, 10),
+    "Pixel 7a": (2023, 5),
+    "Pixel 8": (2023, 10),
+    "Pixel 9": (2024, 8),
+    "Pixel 9a": (2025, 4),
+    "Pixel 10": (2025, 8),
+}
+#: Pixel build id -> the month Google published it (developers.google.com/android/images): a Pixel
+#: launched after a build was published shipped a newer one of its own, and never ran that one.
+PIXEL_BUILD_PUBLISHED: dict[str, tuple[int, int]] = {
+    "QQ3A.200805.001": (2020, 8),
+    "RQ3A.211001.001": (2021, 10),
+    "SQ3A.220705.004": (2022, 7),
+    "TQ3A.230901.001": (2023, 9),
+    "AP1A.240505.004": (2024, 5),
+    "AD1A.240530.047": (2024, 8),
+    "AP4A.250105.002": (2025, 1),
+    "BD4A.250405.003": (2025, 4),
+    "BP2A.250605.031": (2025, 6),
+    "BD3A.250721.001": (2025, 8),
+}
 
 #: iPhone identifier -> the last iOS major it received (Apple's supported-device lists per release).
 IOS_MAX_MAJOR: dict[str, int] = {
@@ -46,6 +87,67 @@ IOS_MAX_MAJOR: dict[str, int] = {
 }
 #: The first major of models not listed above is at most the newest (they all run iOS 26).
 IOS_NEWEST_MAJOR = 26
+#: iOS version -> the day Apple released it (support.apple.com/100100).
+IOS_RELEASED: dict[str, datetime.date] = {
+    v: datetime.date.fromisoformat(d)
+    for v, d in (
+        ("15.8.3", "2024-07-29"),
+        ("16.7.10", "2024-08-07"),
+        ("17.5.1", "2024-05-20"),
+        ("17.6.1", "2024-08-07"),
+        ("18.1.1", "2024-11-19"),
+        ("18.3.1", "2025-02-10"),
+        ("18.3.2", "2025-03-10"),
+        ("18.5", "2025-05-12"),
+        ("18.6.2", "2025-08-20"),
+        ("26.0", "2025-09-15"),
+        ("26.0.1", "2025-09-29"),
+        ("26.1", "2025-11-03"),
+    )
+}
+#: iPhone/iPad identifier -> the day it went on sale (Apple Newsroom announcements).
+IOS_LAUNCHED: dict[str, datetime.date] = {
+    k: datetime.date.fromisoformat(d)
+    for k, d in (
+        ("iPhone9,3", "2016-09-16"),
+        ("iPhone10,4", "2017-09-22"),
+        ("iPhone10,6", "2017-11-03"),
+        ("iPhone11,2", "2018-09-21"),
+        ("iPhone11,8", "2018-10-26"),
+        ("iPhone12,1", "2019-09-20"),
+        ("iPhone12,3", "2019-09-20"),
+        ("iPhone12,5", "2019-09-20"),
+        ("iPhone12,8", "2020-04-24"),
+        ("iPhone13,2", "2020-10-23"),
+        ("iPhone13,3", "2020-10-23"),
+        ("iPhone13,4", "2020-11-13"),
+        ("iPhone14,5", "2021-09-24"),
+        ("iPhone14,2", "2021-09-24"),
+        ("iPhone14,3", "2021-09-24"),
+        ("iPhone14,6", "2022-03-18"),
+        ("iPhone14,7", "2022-09-16"),
+        ("iPhone14,8", "2022-10-07"),
+        ("iPhone15,2", "2022-09-16"),
+        ("iPhone15,3", "2022-09-16"),
+        ("iPhone15,4", "2023-09-22"),
+        ("iPhone15,5", "2023-09-22"),
+        ("iPhone16,1", "2023-09-22"),
+        ("iPhone16,2", "2023-09-22"),
+        ("iPhone17,1", "2024-09-20"),
+        ("iPhone17,2", "2024-09-20"),
+        ("iPhone17,3", "2024-09-20"),
+        ("iPhone17,4", "2024-09-20"),
+        ("iPhone17,5", "2025-02-28"),
+        ("iPhone18,1", "2025-09-19"),
+        ("iPhone18,2", "2025-09-19"),
+        ("iPhone18,3", "2025-09-19"),
+        ("iPad12,1", "2021-09-24"),
+        ("iPad13,18", "2022-10-26"),
+        ("iPad14,1", "2021-09-24"),
+        ("iPad14,8", "2024-05-15"),
+        ("iPad16,3", "2024-05-15"),
+    )
+}
 #: Security trains Apple ships only to models left on that major (e.g. 15.8.x for iPhone 6s/7).
 IOS_LEGACY_TRAINS = {(15, 8): 15, (16, 7): 16}
 
@@ -83,6 +185,13 @@ def android_problems(info: dict[str, Any], *, on: datetime.date | None = None) -
             out.append(f"build id {build} dated {ym} predates Android {r}")
         if on is not None and ym > (on.year, on.month):
             out.append(f"build id {build} dated {ym} is after the simulated date {on}")
+    if brand == "google":
+        model = str(info.get("deviceModelName", ""))
+        launched, published = PIXEL_LAUNCHED.get(model), PIXEL_BUILD_PUBLISHED.get(build)
+        if launched is None or published is None:
+            out.append(f"{model} on {build}: not a Pixel or a Pixel build these rules know (add it)")
+        elif published < launched:
+            out.append(f"{model} (on sale {launched}) on {build}, published {published}: before the phone existed")
     if brand == "samsung":
         sm = _SAMSUNG.match(inc)
         if not sm:
@@ -115,6 +224,17 @@ def ios_problems(info: dict[str, Any]) -> list[str]:
     if v[0] > top:
         out.append(f"{model} never received iOS {v[0]} (its last is {top})")
     train = IOS_LEGACY_TRAINS.get(v[:2])
+    launched, released = IOS_LAUNCHED.get(model), IOS_RELEASED.get(str(info["osVersion"]))
+    if launched is None or released is None:
+        out.append(f"{model} on {info['osVersion']}: a model or version these rules do not know (add it)")
+    else:
+        # A model ships with the newest release out when it goes on sale, never an older one.
+        shipped = max(
+            (d for k, d in IOS_RELEASED.items() if d <= launched and version(k)[:2] not in IOS_LEGACY_TRAINS),
+            default=None,
+        )
+        if shipped is not None and released < shipped:
+            out.append(f"{model} (on sale {launched}) on {info['osVersion']} ({released}): older than it shipped with")
     if train is not None and top != train:
         out.append(f"{'.'.join(map(str, v))} shipped only to models left on iOS {train}, not {model} (iOS {top})")
     if v >= (16, 4) and info.get("carrier") != "--":

@@ -128,6 +128,8 @@ class AndroidRelease:
     release: int
     sdk: int
     brand: str
+    #: Build.DEVICE of the one Pixel this build is for ("" = every device of the brand, or any brand).
+    device: str
     build_id: str
     share: float
     #: ISO date this build first shipped.
@@ -196,6 +198,14 @@ class Catalog:
     webviews: tuple[WebView, ...]
     ios_models: tuple[IOSModel, ...]
     ios_releases: tuple[IOSRelease, ...]
+
+    def own_build(self, model: AndroidModel, release: int) -> AndroidRelease | None:
+        """The maker's own build of ``release`` for ``model`` (a Pixel's: its device's row, else its
+        brand's), or None where the maker ships the AOSP build id (every brand but Google)."""
+        rows = [r for r in self.android_releases if r.release == release and r.brand == model.brand]
+        return next((r for r in rows if r.device == model.device), None) or next(
+            (r for r in rows if not r.device), None
+        )
 
     def country(self, code: str) -> Country:
         for c in self.countries:
@@ -308,6 +318,12 @@ def check(cat: Catalog | None = None) -> list[str]:
         missing = set(range(am.min_release, am.max_release + 1)) - releases
         if missing:
             problems.append(f"android_releases.csv lacks release(s) {sorted(missing)} needed by {am.model}")
+        own = cat.own_build(am, am.min_release)
+        if own is not None and own.released < am.launched:
+            problems.append(
+                f"android_releases.csv: {am.model} went on sale {am.launched} on Android {am.min_release}, after "
+                f"{own.build_id} ({own.released}): add the build it shipped with (a row for device {am.device})"
+            )
     for im in cat.ios_models:
         if not any(r.runs_on(im) for r in cat.ios_releases):
             problems.append(f"ios_releases.csv has no release {im.min_ios}..{im.max_ios} for {im.name}")

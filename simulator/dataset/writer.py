@@ -47,7 +47,9 @@ from simulator.dataset.shards import (
     write_shard,
 )
 from simulator.dataset.stats import Stats, conversion_table
+from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, say_warnings, scenario_dir
+from simulator.scenario.load import shown_file
 
 __all__ = ["finish_dataset", "generate", "merge", "publish"]
 
@@ -194,7 +196,11 @@ def generate(
     try:  # before the folder is claimed: a --start the catalogue has no devices for is a usage error
         gen = Generator(sc, config=config, start=first, days=n_days, table_format=table_format)
     except OptionError as e:
-        raise OptionError(f"{start_is}: {e}") from None
+        if start:
+            raise OptionError(f"{start_is}: {e}") from None
+        # The scenario's own date: its problem, as validate names it (the command line is fine).
+        file = shown_file(sc.path) if sc.path else sc.name
+        raise ScenarioError([ScenarioProblem(file, "time.start", str(e))]) from None
     out_dir = Path(out)
     claim_folder(out_dir, "--out")
     suffix = ".gz" if gzip_output else ""

@@ -145,7 +145,11 @@ class RunContext:
         self.engine: JourneyEngine | None = None
         self.shard_index = 0
         self.shard_count = 1
-        self._full = Population.build(config=scenario.population, app=scenario.app, seed=scenario.seed)
+        # Devices of the scenario's first day (what validate checks), not of the run's: bodies are stamped
+        # at send time, but every worker must build the same devices, on any day (a seed, the same run).
+        self._full = Population.build(
+            config=scenario.population, app=scenario.app, seed=scenario.seed, on=scenario.time.start_date()
+        )
         self._start_time = start_time
         self._ready = Event()
         self._next_device = 0

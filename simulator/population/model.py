@@ -28,7 +28,7 @@ from simulator.population.people import (
     _Vocabulary,
     _vocabulary,
 )
-from simulator.population.tables import DEFAULT_DATE, _Tables, _tables
+from simulator.population.tables import DEFAULT_DATE, NoDevicesOn, _Tables, _tables
 
 # One device is one row of ROW_BYTES bytes: 64 random bytes (advertising id, GA app instance id,
 # Firebase installation id, first user UUID), then CODES little-endian uint16 codes. One row read
@@ -199,10 +199,12 @@ class Population:
         """Draw ``config.devices`` devices and the people behind them from ``seed``.
 
         ``on`` is the simulated date (default ``DEFAULT_DATE``): only models, OS releases and WebView
-        versions that had shipped by then appear, recent releases on the rise (an adoption ramp)."""
+        versions that had shipped by then appear, recent releases on the rise (an adoption ramp).
+        Raises ``NoDevicesOn`` for a date before the catalogue's first devices or the app's first release."""
         on = on or DEFAULT_DATE
         t = _tables(on)
         country_w, ios_share = _check(config, app, t)
+        out = _released_by(app, on)  # before any draw: a date with no release out is refused at once
         n = config.devices
         rng = np.random.default_rng(seed)
         vocab = tuple(_vocabulary(c.faker_locale, c.street_source, seed) for c in t.cat.countries)
@@ -246,8 +248,6 @@ class Population:
         codes[:, _C_LOCALE] = _choose(rng, country, t.locale_w, n)
         codes[:, _C_CARRIER] = _choose(rng, country, t.carrier_w, n)
         # Only releases out by the simulated date; among those, newer ones more often.
-        out = [j for j, r in enumerate(app.releases) if not r.released or datetime.date.fromisoformat(r.released) <= on]
-        out = out or [0]
         k = len(out)
         release_w = np.zeros((1, len(app.releases)))
         for rank, j in enumerate(out):
@@ -337,8 +337,7 @@ class Population:
     @property
     def store_release(self) -> tuple[str, str]:
         """(version, build) of the newest app release out by the simulated date: what a reinstall gets."""
-        out = [r for r in self._app.releases if not r.released or datetime.date.fromisoformat(r.released) <= self._on]
-        r = (out or list(self._app.releases[:1]))[-1]
+        r = self._app.releases[_released_by(self._app, self._on)[-1]]
         return r.version, str(r.build)
 
     def os_update(self, i: int) -> dict[str, Any] | None:
@@ -508,6 +507,19 @@ def _trim_heap() -> None:
     """
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         _libc().malloc_trim(0)
+
+
+def _released_by(app: AppConfig, on: datetime.date) -> list[int]:
+    """Indices of the app releases out by ``on`` (an undated one always is); NoDevicesOn when none is:
+    a device cannot run an app that was not out yet."""
+    out = [j for j, r in enumerate(app.releases) if not r.released or datetime.date.fromisoformat(r.released) <= on]
+    if not out:
+        first = min(app.releases, key=lambda r: r.released)
+        raise NoDevicesOn(
+            f"app.releases: the app's first release, {first.version}, came out {first.released}, after "
+            f"{on.isoformat()}: simulate {first.released} or later, or list a release out by then"
+        )
+    return out
 
 
 def _check(config: PopulationConfig, app: AppConfig, t: _Tables) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,9 @@ _IPAD_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15
 
 
 class NoDevicesOn(ValueError):
-    """A date the catalogue has no device of a platform on (before its first rows)."""
+    """A simulated date with no device to draw: before the catalogue's first rows of a platform, or
+    before the app's first release (a ValueError, so a caller that knows where the date came from
+    can name that: generate's --start or time.start)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +152,17 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         return datetime.date.fromisoformat(date) <= on
 
     releases = {r.release: r for r in cat.android_releases if not r.brand}
-    by_brand = {(r.brand, r.release): r for r in cat.android_releases if r.brand}
     for mi, m in enumerate(cat.android_models):
-        allowed = [r for r in range(m.min_release, m.max_release + 1) if _ramp(releases[r].released, on) > 0]
+        builds: dict[int, _catalog.AndroidRelease] = {}
+        for r in range(m.min_release, m.max_release + 1):
+            own = cat.own_build(m, r)
+            # A maker's own build (a Pixel's) runs on a phone only once published and not before the
+            # phone went on sale: one published earlier never shipped to it.
+            if own is not None and not (m.launched <= own.released and launched(own.released)):
+                continue
+            if _ramp(releases[r].released, on) > 0:
+                builds[r] = own or releases[r]
+        allowed = list(builds)
         if not allowed or not launched(m.launched):
             continue
         shares = np.array([releases[r].share * _ramp(releases[r].released, on) for r in allowed])
@@ -160,7 +170,7 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         brand_w = np.array([cat.android_brand_shares[m.manufacturer][c] for c in countries])
         for r, share in zip(allowed, shares, strict=True):
             generic = releases[r]
-            rel = by_brand.get((m.brand, r), generic)
+            rel = builds[r]
             n = int(share * 1000) % 9 + 1  # a stable update number per (model, release)
             incremental = m.incremental.format(
                 n=n,
@@ -201,7 +211,10 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         rows[k] /= maker_total[cat.android_models[v.model_index].manufacturer]
     offset = len(cat.android_models)
     for mi, im in enumerate(cat.ios_models):
-        allowed_ios = [r for r in cat.ios_releases if r.runs_on(im) and _ramp(r.released, on) > 0]
+        runs = [r for r in cat.ios_releases if r.runs_on(im)]
+        # It ships with the newest release out the day it goes on sale: no older one ever runs on it.
+        shipped = max((r.released for r in runs if r.released <= im.launched), default="")
+        allowed_ios = [r for r in runs if r.released >= shipped and _ramp(r.released, on) > 0]
         if not allowed_ios or not launched(im.launched):
             continue
         weights = [r.share * _ramp(r.released, on) for r in allowed_ios]
@@ -245,7 +258,7 @@ def _tables(on: datetime.date = DEFAULT_DATE) -> _Tables:
         starts = ", ".join(f"its {name} rows start {firsts[name]}" for name in missing)
         raise NoDevicesOn(
             f"the catalogue has no {' or '.join(missing)} device on {on.isoformat()} ({starts}): simulate "
-            f"{max(firsts.values())} or later (loadsim generate --start) or add older rows to simulator/catalog"
+            f"{max(firsts.values())} or later or add older rows to simulator/catalog"
         )
     total_cg = np.array(totals, dtype=np.int64)  # (variant, capacity)
 

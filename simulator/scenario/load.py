@@ -19,6 +19,11 @@ def scenario_dir() -> Path:
     return Path(str(resources.files("simulator") / "scenarios"))
 
 
+def shown_file(path: Path) -> str:
+    """How problems name a scenario file: a bundled one by its file name, any other by its path."""
+    return path.name if path.parent == scenario_dir() else str(path)
+
+
 # --- problems ------------------------------------------------------------------------------------
 
 
@@ -95,8 +100,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError([ScenarioProblem(str(path), "", f"cannot read: {e}")]) from None
-    shown = path.name if path.parent == scenario_dir() else str(path)
-    return parse_scenario(text, file=shown, path=path)
+    return parse_scenario(text, file=shown_file(path), path=path)
 
 
 def say_warnings(scenario: Scenario) -> None:

@@ -93,6 +93,12 @@ def test_an_out_that_is_a_file_or_empty_is_refused_in_one_line(tmp_path: Path) -
             "--start 2020-06-30: the catalogue has no Android or iOS device on 2020-06-30 (its Android rows start "
             "2020-07-01, its iOS rows start 2024-05-20): simulate 2024-05-20 or later",
         ),
+        # Before: a dataset whose devices all ran app 3.1.0, released 2025-05-12.
+        (
+            ["--start", "2024-06-15"],
+            "--start 2024-06-15: app.releases: the app's first release, 3.1.0, came out 2025-05-12, after "
+            "2024-06-15: simulate 2025-05-12 or later",
+        ),
     ],
 )
 def test_options_past_what_a_dataset_holds_are_usage_errors(tmp_path: Path, args: list[str], said: str) -> None:
@@ -108,6 +114,35 @@ def test_a_population_problem_is_the_scenarios_not_the_start_dates(tmp_path: Pat
     one_line_error(done, 'bad.toml: population.countries.XX: unknown country "XX"')
     assert "time.start" not in done.stderr and "--start" not in done.stderr, done.stderr
     assert not (tmp_path / "d").exists(), "found before --out is claimed"
+
+
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        (
+            '[time]\nstart = "2019-01-01"\n',
+            "old.toml: time.start: the catalogue has no Android or iOS device on 2019-01-01 (its Android rows "
+            "start 2020-07-01, its iOS rows start 2024-05-20): simulate 2024-05-20 or later",
+        ),
+        (
+            '[app]\nreleases = [{version = "9.0", build = 900, released = "2027-06-01"}]\n',
+            "old.toml: time.start: app.releases: the app's first release, 9.0, came out 2027-06-01, after "
+            "2026-01-01: simulate 2027-06-01 or later",
+        ),
+    ],
+    ids=["before-the-catalogue", "before-the-first-release"],
+)
+def test_a_time_start_with_no_device_is_the_scenarios_problem_in_generate_and_validate(
+    tmp_path: Path, toml: str, said: str
+) -> None:
+    """Before: validate said ok; generate printed argparse's usage line above the problem, as if the
+    command line were wrong, for a date the scenario file chose."""
+    (tmp_path / "old.toml").write_text(f'extends = "smoke"\n{toml}')
+    done = loadsim(tmp_path, "generate", "old.toml", "--out", "d", "--users", "5", "--days", "1")
+    one_line_error(done, said)
+    assert not (tmp_path / "d").exists(), "refused before --out is claimed"
+    checked = loadsim(tmp_path, "validate", "old.toml")
+    assert checked.returncode == 1 and said in checked.stdout, (checked.returncode, checked.stdout, checked.stderr)
 
 
 def refused_before_writing(done: subprocess.CompletedProcess[str], said: str, out: Path) -> None:

@@ -136,3 +136,14 @@ def test_the_catalogue_is_never_more_than_a_year_behind_the_simulated_dates() ->
     # And the check can fail: two years on, every dated table is behind.
     later = max(catalog.newest().values()) + datetime.timedelta(days=731)
     assert len(catalog.staleness(later)) == len(catalog.newest())
+
+
+def test_a_pixel_on_sale_after_its_releases_google_build_needs_a_row_of_its_own() -> None:
+    import dataclasses
+
+    without = tuple(r for r in CAT.android_releases if r.device != "tokay")
+    problems = catalog.check(dataclasses.replace(CAT, android_releases=without))
+    assert problems == [
+        "android_releases.csv: Pixel 9 went on sale 2024-08-01 on Android 14, after AP1A.240505.004 (2024-05-05): "
+        "add the build it shipped with (a row for device tokay)"
+    ]

@@ -379,3 +379,29 @@ def test_the_default_endpoint_after_double_dash_is_an_endpoint_run_too(capsys: p
     assert "locustfiles/endpoint.py" in out.strip().splitlines()[-1], out
     code, out = run(capsys, "run", "smoke", "--dry-run", "--", "--app-id", "x")
     assert code == 0 and "locustfiles/tracking.py" in out.strip().splitlines()[-1], out
+
+
+def test_sample_devices_are_those_of_its_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: `sample --at 2024-03-01` sent 2026 devices stamped 2024-03-01 (an SM-S921B on Android 16,
+    Chrome/141, app 3.3.0); devices are now built as of the clock's UTC day."""
+    import datetime
+
+    from tests import realism
+
+    code, out = run(capsys, "sample", "--at", "2024-03-01", "--count", "3", "--json", "--scenario", "ecommerce")
+    assert code == 2 and "Traceback" not in out and "usage:" not in out, out
+    assert "--at 2024-03-01: the catalogue has no iOS device on 2024-03-01 (its iOS rows start 2024-05-20)" in out
+    code, out = run(
+        capsys, "sample", "--at", "2025-06-01T08:00:00Z", "--count", "30", "--json", "--scenario", "ecommerce"
+    )
+    starts = [
+        r["body"]["additional_info"] for r in map(orjson.loads, out.splitlines()) if r["endpoint"] == "externalIds"
+    ]
+    assert code == 0 and len(starts) == 30
+    for info in starts:
+        assert info["app_version_name"] == "3.1.0", info  # 3.2.0 came out 2025-07-07
+        assert realism.device_problems(info, on=datetime.date(2025, 6, 1)) == [], info
+        if info["extInfoVersion"] == "a2":  # Android 16 came 2025-06-10, Chrome 138 2025-06-24
+            assert int(info["osVersion"]) <= 15 and int(info["user_agent"].split("Chrome/")[1].split(".")[0]) <= 137
+        else:
+            assert realism.version(info["osVersion"]) < (18, 6), info  # 18.6.2 came 2025-08-20

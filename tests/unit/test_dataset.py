@@ -261,7 +261,8 @@ def test_progress_goes_to_stderr_only_when_asked(tmp_path: Path, capsys: pytest.
 
 
 def test_a_start_before_the_catalogues_devices_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(dataset.DatasetError, match=r"no iOS device on 2023-01-01.*--start"):
+    # The flag first, as every generate error names where its value came from.
+    with pytest.raises(dataset.DatasetError, match=r"^--start 2023-01-01: the catalogue has no iOS device on 2023-01"):
         generate("smoke", out=tmp_path, users=10, days=1, start="2023-01-01")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from simulator.loadtest.context import Target, redact_url
@@ -18,3 +20,22 @@ def test_webhook_secret_is_never_shown() -> None:
 def test_real_target_needs_a_webhook_url() -> None:
     with pytest.raises(ValueError, match="--webhook-url"):
         Target.of(kind="customerlabs", host="", webhook_url="")
+
+
+def test_a_runs_devices_are_those_of_the_scenarios_first_day(tmp_path: Path) -> None:
+    """Before: a load test built 2026-01-01 devices whatever the scenario, so one whose app releases all
+    came after that (and before its time.start: validate and generate accept it) failed at Locust's
+    test start. Devices are those of time.start, the same on every worker and every day."""
+    from simulator.loadtest.context import RunContext
+    from simulator.scenario import load_scenario
+
+    path = tmp_path / "later.toml"
+    path.write_text(
+        'extends = "smoke"\n[app]\nreleases = [{version = "9.0", build = 900, released = "2027-06-01"}]\n'
+        '[time]\nstart = "2027-06-01"\n',
+        encoding="utf-8",
+    )
+    ctx = RunContext(scenario=load_scenario(path), target=Target.of(kind="mock", host="http://127.0.0.1:9"))
+    ctx.assign_shard(0, 1)
+    assert ctx.population is not None
+    assert {ctx.population.device(i)["info"]["app_version_name"] for i in range(len(ctx.population))} == {"9.0"}

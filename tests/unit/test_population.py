@@ -12,7 +12,7 @@ import pytest
 
 from simulator import catalog, contract, payloads
 from simulator.identity import ZERO_AD_ID
-from simulator.population import PLATFORMS, AppConfig, Population, PopulationConfig, Release
+from simulator.population import PLATFORMS, AppConfig, NoDevicesOn, Population, PopulationConfig, Release
 
 CAT = catalog.load()
 N = 6000
@@ -518,3 +518,19 @@ def test_vocabulary_faker_draws_what_a_seeded_faker_of_its_locale_draws(country:
         full.seed_instance(seed)
         draws = [getattr(full, country.street_source)() for _ in range(300)]
         assert [getattr(fake, country.street_source)() for _ in range(300)] == draws
+
+
+def test_a_date_before_the_apps_first_release_is_refused_naming_it() -> None:
+    """Before: every device installed the first release, out or not (3.1.0 of 2025-05-12 on 2024-06-15)."""
+    with pytest.raises(NoDevicesOn) as e:
+        Population.build(config=PopulationConfig(devices=5), app=APP, seed=1, on=datetime.date(2024, 6, 15))
+    assert str(e.value) == (
+        "app.releases: the app's first release, 3.1.0, came out 2025-05-12, after 2024-06-15: "
+        "simulate 2025-05-12 or later, or list a release out by then"
+    )
+    # A release with no date is always available; the day of the first release is enough.
+    undated = AppConfig(releases=(Release("1.0", 1), Release("9.0", 900, "2027-06-01")))
+    pop = Population.build(config=PopulationConfig(devices=20), app=undated, seed=1)
+    assert {pop.device(i)["info"]["app_version_name"] for i in range(20)} == {"1.0"}
+    first = Population.build(config=PopulationConfig(devices=5), app=APP, seed=1, on=datetime.date(2025, 5, 12))
+    assert {first.device(i)["info"]["longVersion"] for i in range(5)} == {"310"}

@@ -81,6 +81,27 @@ def test_device_internals_follow_the_platform_rules(identity: Path) -> None:
     assert not problems, {k: (c, example[k]) for k, c in problems.most_common(12)}
 
 
+@pytest.mark.parametrize("on", ["2024-09-30", "2025-03-31", "2025-04-30", "2025-09-30", "2026-01-01"])
+def test_no_model_runs_an_os_release_or_build_from_before_it_went_on_sale(on: str) -> None:
+    """Every (model, OS build) the population can draw from, on dates just after launches: the rules
+    above for each, the OS it shipped with (the newest out at its launch) or a later one included."""
+    from simulator.population.tables import _tables
+
+    day = datetime.date.fromisoformat(on)
+    problems = []
+    for v in _tables(day).variants:
+        info = {
+            "extInfoVersion": v.ext,
+            "deviceModelName": v.model,
+            "osVersion": v.os_version,
+            "fingerprint": v.fingerprint,
+            "user_agent": v.user_agents[-1],
+            "carrier": v.carrier or "Vodafone",
+        }
+        problems += realism.device_problems(info, on=day)
+    assert not problems, problems
+
+
 def test_purchases_hold_what_the_cart_holds_after_a_checkout(identity: Path, ecommerce: Path) -> None:
     for directory in (identity, ecommerce):
         by_session: dict[str, list[dict[str, Any]]] = defaultdict(list)
