@@ -12,7 +12,7 @@ files join the harness's report, as in a headless run (``hooks.write_report``).
 The start form also gets a check: the harness's options arrive from the form as text, so a
 scenario that does not load or a seed that is not a number is refused with a message before
 anything starts, and the chosen scenario (and seed, app id, load model, rate...) replaces the
-one the process started with.
+one the process started with. With ``--processes N`` a start waits for all N workers to connect.
 """
 
 from __future__ import annotations
@@ -585,7 +585,7 @@ def register(environment: Environment) -> None:
             # shape, which every harness test has): the running test would end and report as the form said.
             problem: str | None = "a test is running: stop it first, then start the next (a running test is not edited)"
         else:
-            problem = check_form(request.form) or _no_workers(environment)
+            problem = check_form(request.form) or _missing_workers(environment)
         if problem is None:
             try:  # the load and target the form asks for, checked before anything starts (open model: a rate)
                 opts = form_options(environment, request.form)
@@ -645,14 +645,27 @@ REPORT_WAIT_S = 30.0
 STOPPING_STATES = frozenset((STATE_STOPPING, STATE_CLEANUP, STATE_STOPPED))
 
 
-def _no_workers(environment: Environment) -> str | None:
-    """With ``--processes`` a start before any worker connected would start nothing, and say nothing."""
+def _missing_workers(environment: Environment) -> str | None:
+    """Why a start must wait for workers, or None. A master starts a test on the workers connected at
+    that moment, and with ``--processes N`` a form sent once the first had connected ran on fewer than
+    asked for (half the load capacity, ``workers`` 1 in its report). The master knows how many it is
+    to have: ``--processes N`` makes its ``expect_workers`` N, as ``--master --expect-workers N`` does
+    (1 by default), which Locust waits for only headless. A missing worker (one that stopped sending
+    heartbeats) is not counted."""
     runner = environment.runner
-    if isinstance(runner, MasterRunner) and not (
-        runner.clients.ready or runner.clients.running or runner.clients.spawning
-    ):
-        return "no worker process has connected yet: start again in a moment"
-    return None
+    if not isinstance(runner, MasterRunner):
+        return None
+    opts = environment.parsed_options
+    expected = max(1, int(getattr(opts, "expect_workers", None) or 1))
+    connected = int(runner.worker_count)
+    if connected >= expected:
+        return None
+    if getattr(opts, "processes", None):
+        asked = f" (--processes {expected})"
+    else:
+        asked = f" (--expect-workers {expected})" if expected > 1 else ""
+    workers = "worker" if expected == 1 else "workers"
+    return f"{connected} of {expected} {workers} connected{asked}: wait until all have, then start again"
 
 
 def _report_pending(environment: Environment) -> bool:

@@ -179,7 +179,7 @@ def _a_web_ui_running_a_test(tmp_path: Path, processes: int, args: list[str]) ->
     started = False
     while not started and time.monotonic() < deadline:
         with contextlib.suppress(OSError):
-            # Locust starts a test once one worker is in: the report would count one (a loaded host).
+            # The form is refused until every worker is in (test_webui): no start sent before.
             with urllib.request.urlopen(url + "/worker-count", timeout=5) as r:
                 ready = orjson.loads(r.read())["worker_count"] >= (processes if processes > 1 else 0)
             form = urllib.parse.urlencode({"user_count": 3, "spawn_rate": 3, "run_time": "120s"}).encode()

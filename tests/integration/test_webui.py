@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pytest
 
 from simulator.mock.admin import admin_headers
@@ -485,21 +486,50 @@ def test_ui_on_a_web_port_in_use_starts_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "reports").exists()  # no mock was started
 
 
+def worker_count(url: str) -> int:
+    """The workers Locust's master counts as connected (``GET /worker-count``: not the missing)."""
+    with urllib.request.urlopen(url + "/worker-count", timeout=10) as r:
+        return int(orjson.loads(r.read())["worker_count"])
+
+
+def locust_workers(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The worker processes ``--processes`` forked: children of the master with its own command line."""
+    family = psutil.Process(proc.pid).children(recursive=True)
+    return [p for p in family if p.parent() in family and p.cmdline() == p.parent().cmdline()]
+
+
+def test_a_start_form_with_fewer_workers_than_processes_asked_for_is_refused(tmp_path: Path) -> None:
+    """``-- --processes 2`` with one worker connected (the other not yet, or gone): the form is refused,
+    saying how many of the 2 are in, until both are. Before: it started, on one worker (its report
+    said workers 1), whenever a start came after the first worker's connection and before the second's."""
+    with web_ui(tmp_path, "smoke", "--", "--processes", "2") as (url, log_path, proc):
+        wait_for(lambda: worker_count(url) == 2, 60, "both workers")
+        workers = locust_workers(proc)
+        assert len(workers) == 2, workers
+        workers[0].suspend()  # it sends no heartbeat: the master counts it missing within seconds
+        try:
+            wait_for(lambda: worker_count(url) == 1, 30, "the master to miss a worker")
+            answer = swarm(url, host=mock_url(log_path))
+            assert not answer["success"] and "1 of 2 workers" in answer["message"], answer
+            assert len(answer["message"].splitlines()) == 1, answer
+            assert loadsim_stats(url)["state"] == "ready"  # nothing started
+        finally:
+            workers[0].resume()
+        wait_for(lambda: worker_count(url) == 2, 30, "the worker back")
+        assert swarm(url, host=mock_url(log_path))["success"]
+
+
 def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp_path: Path) -> None:
     """A test running in the UI on two worker processes, then Ctrl-C: the report holds the workers'
     last figures (their test_stop can reach the master before them) and reconciles."""
     report = tmp_path / "report"
     with web_ui(tmp_path, "smoke", "--report-dir", str(report), "--", "--processes", "2") as (url, log_path, proc):
         form = urllib.parse.urlencode({"user_count": 4, "spawn_rate": 4, "host": mock_url(log_path)}).encode()
-
-        def swarm() -> dict[str, Any]:
-            with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
-                answer = dict(orjson.loads(r.read()))
-            # Before a worker connects a start would start nothing: it is refused, saying why.
-            assert answer["success"] or "no worker" in answer["message"], answer
-            return answer
-
-        wait_for(lambda: swarm()["success"], 30, "a start the workers accept")
+        # Started once both are in, as the form now requires (a start before is refused: test above).
+        wait_for(lambda: worker_count(url) == 2, 60, "both workers")
+        with urllib.request.urlopen(url + "/swarm", data=form, timeout=10) as r:
+            answer = orjson.loads(r.read())
+        assert answer["success"], answer
         time.sleep(6)  # both workers send for a while
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         proc.wait(60)
