@@ -122,6 +122,20 @@ def test_the_funnel_is_the_datasets_whatever_the_number_of_users(tmp_path: Path,
     assert expected[-1] > 0  # purchases to count: a funnel of zeros would prove nothing
 
 
+@pytest.mark.parametrize("users", [1, 8])
+def test_the_devices_started_are_the_devices_whose_requests_were_sent(tmp_path: Path, users: int) -> None:
+    """Before: every request of the 200 devices was sent and stored, and the report said "devices started 0"
+    (summary.json, the funnel, the page): only a run's users counted a device as they began its life."""
+    data = tmp_path / "dataset"
+    dataset = generate("ecommerce", out=data, users=200, days=2, seed=3)
+    done = loadsim(tmp_path, "replay", str(data), "--users", str(users), "--report-dir", "report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["replay"]["sent"] == dataset["requests"]["total"]
+    assert report["devices_started"] == report["funnel"]["devices"] == dataset["devices"]["active"] == 200
+    assert "<dt>devices started</dt><dd>200</dd>" in (tmp_path / "report" / "report.html").read_text()
+
+
 def test_speed_plays_simulated_time_scaled_and_restamp_moves_added_at_to_now(tmp_path: Path) -> None:
     data = tmp_path / "dataset"
     generate("smoke", out=data, users=6, days=1, seed=5)
