@@ -140,8 +140,8 @@ def _start_mock(
     raise HarnessError("the mock collector did not start:\n" + "".join(seen[-20:]))
 
 
-#: The files a run writes in its report folder (the harness's, Locust's): an earlier run's are
-#: removed before this one writes anything there.
+#: The files a run writes in its report folder (the harness's, Locust's, the embedded mock's): an
+#: earlier run's are removed before this one writes anything there.
 RUN_FILES = (
     "summary.json",
     "junit.xml",
@@ -150,13 +150,16 @@ RUN_FILES = (
     "stats.json",
     "locust.html",
     *(f"locust_{name}.csv" for name in ("stats", "stats_history", "failures", "exceptions")),
+    *(f"mock.sqlite3{tail}" for tail in ("", "-wal", "-shm", "-journal")),
+    "mock.log",
 )
 
 
 def clear_report_dir(report_dir: Path) -> None:
     """Make ``report_dir`` and remove what an earlier run left there, its verdict first: a run
     stopped before it writes its own report (or before it reaches it) leaves no earlier verdict
-    beside its files. Other files are left as they are."""
+    beside its files, and the embedded mock starts on an empty store, so ``mock.sqlite3`` is this
+    run's. Other files are left as they are."""
     report_dir.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES:
         path = report_dir / name
