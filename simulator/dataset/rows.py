@@ -77,8 +77,11 @@ _MMSS_LOCAL = [x[:-1] for x in MMSS_Z]
 _NOTHING = object()
 _EP_INDEX = {ep: k for k, ep in enumerate(ENDPOINT_NAMES)}
 _QUANTITY = operator.itemgetter("product_quantity")
+#: The funnel bit of a session whose start (externalIds) is a healthy request: the funnel's first stage,
+#: as in a run's report (a faulty SDK's malformed start, answered 400, starts no session of the funnel).
+_STARTED = 1 << len(COMMERCE)
 #: The funnel steps (indices into COMMERCE) a session's funnel bits name, per value of the bits.
-_FUNNEL_STEPS = [tuple(k for k in range(len(COMMERCE)) if bits >> k & 1) for bits in range(1 << len(COMMERCE))]
+_FUNNEL_STEPS = [tuple(k for k in range(len(COMMERCE)) if bits >> k & 1) for bits in range(_STARTED << 1)]
 #: Steps a well-behaved SDK's body is rendered for from fragments (``fragments.Fragments``).
 _FAST_ACTIONS = frozenset({"event", "view_item", "search", "add_to_cart"})
 
@@ -257,9 +260,11 @@ class Generator:
         self.funnel_names = [names.get(a, a) for a in COMMERCE]
         self.funnel_present = sorted(set(step_of.values()))
         # An ordered funnel: a session reaches a step only after the step before it (of those the
-        # journey has), so "of previous" never passes 100%. Bit -> the bit that must be set first.
+        # journey has; the first after a healthy start), so "of previous" never passes 100%. Bit ->
+        # the bit that must be set first.
         present = self.funnel_present
-        self.funnel_need = {1 << k: (1 << present[i - 1]) if i else 0 for i, k in enumerate(present)}
+        self.funnel_need = {1 << k: (1 << present[i - 1]) if i else _STARTED for i, k in enumerate(present)}
+        self.funnel_need[_STARTED] = 0
         self.step_of = step_of
         self.purchase_names = purchase
         self.stats = Stats(days)
@@ -562,7 +567,7 @@ class Generator:
             f"{endpoint},{ESCAPED[step]},{ESCAPED[name]}",
             name,
             _EP_INDEX[endpoint],
-            0 if k is None else 1 << k,
+            _STARTED if endpoint == "externalIds" else 0 if k is None else 1 << k,
             name in self.purchase_names,
         )
         return part
@@ -643,6 +648,8 @@ class Generator:
         )
 
     def _close_session(self, funnel: int) -> None:
-        f = self.stats.funnel
+        stats = self.stats
+        stats.accepted_sessions += funnel >= _STARTED
+        f = stats.funnel
         for k in _FUNNEL_STEPS[funnel]:
             f[k] += 1

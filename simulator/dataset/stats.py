@@ -27,6 +27,8 @@ class Stats:
     faulty_devices: int = 0
     churned: int = 0
     sessions: int = 0
+    #: Of ``sessions``, those whose start (externalIds) is a healthy request: the funnel's first stage.
+    accepted_sessions: int = 0
     requests: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(ENDPOINT_NAMES, 0))
     faulty_requests: int = 0
     events_by_name: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -41,7 +43,15 @@ class Stats:
     local_hour_starts: list[int] = dataclasses.field(default_factory=lambda: [0] * 24)
 
     #: How ``merge`` adds each field up (a test checks that every field is named here).
-    SUMS = ("devices", "active_devices", "faulty_devices", "churned", "sessions", "faulty_requests")
+    SUMS = (
+        "devices",
+        "active_devices",
+        "faulty_devices",
+        "churned",
+        "sessions",
+        "accepted_sessions",
+        "faulty_requests",
+    )
     LISTS = (
         "funnel",
         "daily_active",

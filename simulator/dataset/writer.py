@@ -607,9 +607,10 @@ def _summary(head: dict[str, Any], s: Stats) -> dict[str, Any]:
             "churned": s.churned,
         },
         "sessions": s.sessions,
+        "accepted_sessions": s.accepted_sessions,
         "requests": {**s.requests, "total": sum(s.requests.values()), "faulty": s.faulty_requests},
         "events_by_name": dict(sorted(s.events_by_name.items())),
-        "funnel": conversion_table(head["funnel_names"], head["funnel_present"], s.funnel, s.sessions),
+        "funnel": conversion_table(head["funnel_names"], head["funnel_present"], s.funnel, s.accepted_sessions),
         "revenue_by_currency": {
             c: {"orders": int(v[0]), "revenue": round(float(v[1]), 2)} for c, v in sorted(s.revenue.items())
         },
@@ -720,7 +721,8 @@ def _readme(summary: dict[str, Any]) -> str:
         f"| `{files['events_table']}` | one flat row per request, the same order (columns below) |",
         f"| `{files['devices_table']}` | one row per device: platform, country, time zone, model, install "
         "time, sessions, requests, purchases, WebView user agent |",
-        "| `summary.json` | counts: devices, sessions, events by name, funnel conversion, revenue by currency, "
+        "| `summary.json` | counts: devices, sessions (`accepted_sessions`: those whose start is a healthy request, "
+        "the funnel's first stage), events by name, funnel conversion, revenue by currency, "
         "daily active devices, session starts by local hour |",
         "",
         "## The events table",

@@ -107,6 +107,8 @@ class OpenSession:
     #: Dataset time of its last request, so a session long silent can be forgotten.
     last: float
     reached: set[str] = field(default_factory=set)
+    #: A request of it was sent: the first of a device's first session starts the device.
+    sent: bool = False
 
 
 def session_horizon(journey: JourneyConfig) -> float:
@@ -292,6 +294,15 @@ class ReplayUser(TrackingUser):
             sessions.popitem(last=False)
         return session
 
+    def _sent(self, session: OpenSession) -> None:
+        """A request of ``session`` was sent. Its device starts with its first (the dataset's first
+        session of a device is number 0): a device counts once, whatever the lane keeps of it."""
+        self.source.sent += 1
+        if not session.sent:
+            session.sent = True
+            if session.number == 0:
+                self.ctx.stats.count("devices")
+
     @task
     def play(self) -> None:
         source = self.source
@@ -318,10 +329,10 @@ class ReplayUser(TrackingUser):
             result = self.deliver(req, data, due, began)
         except GreenletExit:  # the stop killed this user: sent if an attempt left, and the mock may store it
             if self.attempts > attempts:
-                source.sent += 1
+                self._sent(session)
                 source.cut_off += 1
             raise
-        source.sent += 1
+        self._sent(session)
         if result is not None and result.outcome == "ok" and req.step in self.ctx.stage_of:
             # Counted as reached, not when the session ends: a session forgotten or cut off by the stop
             # keeps its stages, and none is counted twice.

@@ -140,6 +140,39 @@ def _start_mock(
     raise HarnessError("the mock collector did not start:\n" + "".join(seen[-20:]))
 
 
+#: The files a run writes in its report folder (the harness's, Locust's, the embedded mock's): an
+#: earlier run's are removed before this one writes anything there.
+RUN_FILES = (
+    "summary.json",
+    "junit.xml",
+    "summary.md",
+    "report.html",
+    "stats.json",
+    "locust.html",
+    *(f"locust_{name}.csv" for name in ("stats", "stats_history", "failures", "exceptions")),
+    *(f"mock.sqlite3{tail}" for tail in ("", "-wal", "-shm", "-journal")),
+    "mock.log",
+)
+
+
+def clear_report_dir(report_dir: Path) -> None:
+    """Make ``report_dir`` and remove what an earlier run left there, its verdict first: a run
+    stopped before it writes its own report (or before it reaches it) leaves no earlier verdict
+    beside its files, and the embedded mock starts on an empty store, so ``mock.sqlite3`` is this
+    run's. Other files are left as they are."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        path = report_dir / name
+        try:
+            path.unlink(missing_ok=True)
+        except IsADirectoryError:
+            raise HarnessError(f"--report-dir {report_dir}: {path} is a folder where the run writes a file") from None
+        except OSError as e:
+            raise HarnessError(
+                f"--report-dir {report_dir}: the earlier run's {path} cannot be removed ({e.strerror})"
+            ) from None
+
+
 def _drain(stream: IO[str], log_path: Path) -> None:
     """Keep reading the mock's output into a log file so its pipe never fills and blocks it."""
 
@@ -818,7 +851,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
         return not_started()
     if opts.web_port is not None:
         check_web_port(opts.web_port)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    clear_report_dir(report_dir)
     earlier = _stamp(report_dir / "summary.json")
     outage = None
     locust: subprocess.Popen[bytes] | None = None

@@ -122,6 +122,40 @@ def test_the_funnel_is_the_datasets_whatever_the_number_of_users(tmp_path: Path,
     assert expected[-1] > 0  # purchases to count: a funnel of zeros would prove nothing
 
 
+def test_a_faulty_sdks_funnel_is_the_same_in_the_dataset_and_in_its_replay(tmp_path: Path) -> None:
+    """Before: bad-clients, 100 devices over a day: the dataset's funnel put its 13 carts over 119 sessions
+    (0.1092), its replay over 108 (12.0%): the 11 session starts a faulty SDK malformed, answered 400, were
+    sessions of the dataset's funnel only."""
+    data = tmp_path / "dataset"
+    dataset = generate("bad-clients", out=data, users=100, days=1)
+    starts = [r.request.faulty for r in read_dataset(data) if r.request.endpoint == "externalIds"]
+    assert dataset["sessions"] == len(starts) > starts.count(False) > 0  # every session, faulty starts too
+    done = loadsim(tmp_path, "replay", str(data), "--report-dir", "report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    stages = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())["funnel"]["stages"]
+    of_dataset = {f"event:{row['step']}": row for row in dataset["funnel"]}
+    got = [(st["count"], st["conversion"]) for st in stages[1:]]
+    assert got == [
+        (of_dataset[st["steps"][0]]["sessions"], of_dataset[st["steps"][0]]["of_sessions"]) for st in stages[1:]
+    ]
+    assert got[0][0] > 0  # carts to count
+    assert stages[0]["count"] == dataset["accepted_sessions"] == starts.count(False)
+
+
+@pytest.mark.parametrize("users", [1, 8])
+def test_the_devices_started_are_the_devices_whose_requests_were_sent(tmp_path: Path, users: int) -> None:
+    """Before: every request of the 200 devices was sent and stored, and the report said "devices started 0"
+    (summary.json, the funnel, the page): only a run's users counted a device as they began its life."""
+    data = tmp_path / "dataset"
+    dataset = generate("ecommerce", out=data, users=200, days=2, seed=3)
+    done = loadsim(tmp_path, "replay", str(data), "--users", str(users), "--report-dir", "report")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    assert report["replay"]["sent"] == dataset["requests"]["total"]
+    assert report["devices_started"] == report["funnel"]["devices"] == dataset["devices"]["active"] == 200
+    assert "<dt>devices started</dt><dd>200</dd>" in (tmp_path / "report" / "report.html").read_text()
+
+
 def test_speed_plays_simulated_time_scaled_and_restamp_moves_added_at_to_now(tmp_path: Path) -> None:
     data = tmp_path / "dataset"
     generate("smoke", out=data, users=6, days=1, seed=5)

@@ -58,6 +58,22 @@ def test_smoke_run_passes_and_writes_its_report(tmp_path: Path) -> None:
     assert "Reconciliation: OK" in (report / "summary.md").read_text()
 
 
+def test_a_run_in_the_folder_of_an_earlier_one_stores_only_its_own_requests(tmp_path: Path) -> None:
+    """Before: the embedded mock appended to the mock.sqlite3 an earlier run left in --report-dir: 815 rows
+    for a run that got 285 requests stored."""
+    import sqlite3
+
+    store = tmp_path / "report" / "mock.sqlite3"
+    for _ in range(2):
+        code, out, summary = loadsim_run(tmp_path, "smoke", "--run-time", "3s")
+        assert code == 0, out
+        with sqlite3.connect(store) as db:
+            rows = db.execute("SELECT count(*) FROM accepted").fetchone()[0]
+        stored = sum(e["stored"] for e in summary["reconciliation"]["endpoints"].values())
+        assert rows == stored > 0, summary["reconciliation"]
+    assert (tmp_path / "report" / "mock.log").read_text().count("loadsim mock stopped") == 1  # its log, too
+
+
 @pytest.mark.parametrize(
     "args",
     [["--endpoint", "identify", "--run-time", "3s"], ["--run-time", "3s", "--", "--endpoint", "identify"]],

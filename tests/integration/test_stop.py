@@ -342,6 +342,31 @@ def test_ctrl_c_while_a_run_starts_up_is_an_interruption(tmp_path: Path, after: 
     _assert_interrupted(code, out, report)
 
 
+#: What a run's report holds that a CI job reads as its verdict.
+_VERDICT_FILES = ("summary.json", "summary.md", "junit.xml", "report.html", "stats.json", "locust_stats.csv")
+
+
+@pytest.mark.parametrize("after", ["mock collector at", "Starting Locust"], ids=str)
+def test_a_run_stopped_as_it_starts_leaves_no_earlier_runs_verdict_in_its_folder(tmp_path: Path, after: str) -> None:
+    """Before: stopped once its mock had started, a run in the folder of an earlier one left that run's
+    summary.json and junit.xml (PASSED) beside its own mock.log: a CI junit publisher showed the old pass."""
+    scenario = tmp_path / "calm.toml"
+    scenario.write_text('extends = "smoke"\n[slo]\nlatency = []\n')
+    first = subprocess.run(
+        [sys.executable, "-m", "simulator", "run", str(scenario), "--run-time", "2s", "--report-dir", "report"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    code, out, report = _signal_while_starting(tmp_path, ["run", str(scenario), "--run-time", "60s"], after=after)
+    _assert_interrupted(code, out, report)
+    if "before the test started" in out:
+        assert [name for name in _VERDICT_FILES if (report / name).exists()] == [], out[-3000:]
+
+
 @pytest.mark.parametrize("after", _STARTING, ids=str)
 def test_ctrl_c_while_a_replay_starts_up_is_an_interruption(tmp_path: Path, after: float | str) -> None:
     from simulator.dataset import generate
