@@ -28,7 +28,6 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from simulator import locustfiles
-from simulator.contract import ENDPOINT_NAMES
 from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S
@@ -37,7 +36,15 @@ from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
-from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration, say_warnings
+from simulator.scenario import (
+    MOCK_FLAGS,
+    check_base_url,
+    check_seed,
+    load_scenario,
+    parse_duration,
+    say_warnings,
+    step_endpoint,
+)
 
 if TYPE_CHECKING:  # shape imports Locust, which this process never needs
     from simulator.loadtest.shape import LoadProfile
@@ -663,7 +670,7 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
     slo = scenario.slo
     for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
         for i, e in enumerate(entries):
-            judged = e.endpoint if e.step is None else e.step if e.step in ENDPOINT_NAMES else "events"
+            judged = e.endpoint if e.step is None else step_endpoint(e.step)
             if judged not in ("total", endpoint):
                 what = f"{e.metric} p{e.percentile:g}" if kind == "latency" else "error rate"
                 raise HarnessError(

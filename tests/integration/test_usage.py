@@ -253,8 +253,13 @@ def test_processes_minus_1_counts_the_cpus_this_process_may_use(tmp_path: Path, 
     [
         ("[population]\nrelease_decay = 0", "bad.toml: population.release_decay: expected a value in (0, 1]"),
         ('[journey.states.search]\ncategories = ["shoez"]', "bad.toml: journey.states.search.categories[0]"),
+        (
+            "[journey.states.checkout.next]\npurchase = 0\n[journey.states.login.next]\npurchase = 0\n"
+            '[[slo.latency]]\nstep = "event:Purchase"\npercentile = 95\nmax_ms = 500',
+            'bad.toml: slo.latency[0].step: "event:Purchase" is sent only by unreachable state purchase',
+        ),
     ],
-    ids=["population", "category"],
+    ids=["population", "category", "slo-unreachable"],
 )
 @pytest.mark.parametrize(
     "command",
