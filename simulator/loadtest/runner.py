@@ -45,6 +45,7 @@ from simulator.scenario import (
     say_warnings,
     step_endpoint,
 )
+from simulator.scenario_check import check_start_day
 
 if TYPE_CHECKING:  # shape imports Locust, which this process never needs
     from simulator.loadtest.shape import LoadProfile
@@ -765,6 +766,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     asked, opts = opts, with_locust_overrides(opts)
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
+    check_start_day(scenario)  # Locust's process builds the population: a day with no device failed there
     say_warnings(scenario)
     target = opts.target or scenario.target.kind
     if target == "customerlabs" and opts.host and not is_customerlabs(opts.host):

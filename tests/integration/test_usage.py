@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -258,8 +259,17 @@ def test_processes_minus_1_counts_the_cpus_this_process_may_use(tmp_path: Path, 
             '[[slo.latency]]\nstep = "event:Purchase"\npercentile = 95\nmax_ms = 500',
             'bad.toml: slo.latency[0].step: "event:Purchase" is sent only by unreachable state purchase',
         ),
+        (
+            '[time]\nstart = "2019-01-01"',
+            "bad.toml: time.start: the catalogue has no Android or iOS device on 2019-01-01 (its Android rows start ",
+        ),
+        (
+            '[time]\nstart = "2025-01-01"\n'
+            '[app]\nreleases = [{version = "2.0.0", build = 200, released = "2025-06-01"}]',
+            "bad.toml: time.start: app.releases: the app's first release, 2.0.0, came out 2025-06-01, after 2025-01-01",
+        ),
     ],
-    ids=["population", "category", "slo-unreachable"],
+    ids=["population", "category", "slo-unreachable", "start-before-devices", "start-before-app"],
 )
 @pytest.mark.parametrize(
     "command",
@@ -284,3 +294,17 @@ def test_every_command_refuses_a_broken_scenario_as_validate_does(
     assert said in out, out
     assert "Traceback" not in out and "mock collector at" not in out and "dry run" not in out, out
     assert not (tmp_path / "reports").exists() and not (tmp_path / "data").exists()
+
+
+def test_ui_refuses_a_start_day_with_no_devices_as_validate_does(tmp_path: Path) -> None:
+    """Before: `loadsim ui` started the mock and the web UI, and each test started there died in Locust
+    of NoDevicesOn: the scenario's population was first built inside Locust."""
+    (tmp_path / "bad.toml").write_text('extends = "smoke"\n[time]\nstart = "2019-01-01"\n')
+    with socket.socket() as busy:  # unchecked, the UI stops at its port in use: it never starts here
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, out = _loadsim(tmp_path, "ui", "bad.toml", "--web-port", str(busy.getsockname()[1]))
+    assert code == 2, out
+    assert "bad.toml: time.start: the catalogue has no Android or iOS device on 2019-01-01" in out, out
+    assert "Traceback" not in out and "mock collector at" not in out and "web UI at" not in out, out
+    assert not (tmp_path / "reports").exists()
