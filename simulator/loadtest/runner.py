@@ -30,7 +30,7 @@ import orjson
 from simulator import locustfiles
 from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
-from simulator.faultspec import MAX_REFUSE_S
+from simulator.faultspec import MAX_REFUSE_S, FaultConfig, FaultError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target, is_customerlabs
 from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
@@ -103,12 +103,12 @@ def mock_flags(options: Mapping[str, Any], *, stretch: float = 1.0) -> list[str]
 
 
 def _freeze(options: Mapping[str, Any], *, stretch: float = 1.0) -> tuple[float, float] | None:
-    """The freeze the mock plays (start and length in seconds, from its first request), read from the
-    flags ``mock_flags`` gives it; None without one (a freeze of 0 s stalls nothing)."""
+    """The freeze the mock is given (start and length in seconds, from its first request), read from
+    the flags ``mock_flags`` gives it; None without one."""
     flags = mock_flags({k: options[k] for k in TIMED_MOCK_FLAGS if k in options}, stretch=stretch)
     given = {flags[i]: parse_duration(flags[i + 1]) for i in range(0, len(flags), 2)}
     at, length = given.get("--freeze-at"), given.get("--freeze-for")
-    return (at, length) if at is not None and length else None
+    return (at, length) if at is not None and length is not None else None
 
 
 def _start_mock(
@@ -682,10 +682,11 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
                 )
 
 
-def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
+def check_profile(scenario: Any, opts: RunOptions, *, mock: bool = True) -> LoadProfile | None:
     """The load profile the scenario and the flags make, checked before anything starts (the same
     ``LoadProfile`` Locust's process will build): a run time too short for the stages, an open model
-    without a rate. None for a replay or the web UI, whose run time is not known here."""
+    without a rate; with ``mock`` (the run starts one, which plays ``[target.mock]``), the mock's timed
+    faults as the profile stretches them. None for a replay or the web UI, whose run time is not known here."""
     if opts.locustfile == "replay" or opts.web_port is not None:
         return None
     from simulator.loadtest.shape import LoadProfile
@@ -706,6 +707,8 @@ def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
         raise HarnessError(
             f"the open model needs a target rate: {scenario.name} sets no load.rate (nor stage rates); pass --rate R"
         )
+    if not mock:  # no mock plays them
+        return profile
     # An outage after the end is the scenario's own error (scenario.rules): the stretch keeps it inside.
     outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
     if outage is not None and outage.length > MAX_REFUSE_S:
@@ -713,6 +716,18 @@ def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
             f"--run-time {opts.run_time} stretches {scenario.name}'s outage (target.mock.outage_for) to "
             f"{outage.length:g} s, past the {MAX_REFUSE_S:g} s the mock plays one: give a shorter --run-time"
         )
+    # The freeze as the mock will read its flags: past its limits it would refuse to start, mid-run.
+    freeze = _freeze(scenario.target.mock, stretch=profile.stretch)
+    if freeze is not None:
+        try:
+            FaultConfig(freeze_at=freeze[0], freeze_for=freeze[1])
+        except FaultError as exc:
+            given = scenario.target.mock
+            raise HarnessError(
+                f"--run-time {opts.run_time} stretches {scenario.name}'s freeze (target.mock.freeze_at "
+                f"{given['freeze_at']}, target.mock.freeze_for {given['freeze_for']}) x{profile.stretch:g} to "
+                f"{freeze[0]:g} s for {freeze[1]:g} s, past the mock's limits ({exc}): give a shorter --run-time"
+            ) from None
     return profile
 
 
@@ -745,7 +760,7 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     if outage is not None:
         parts.append(f"outage ({outage.status}) at {outage.at:.3g}s for {outage.length:.3g}s")
     freeze = _freeze(scenario.target.mock, stretch=profile.stretch)
-    if freeze is not None:
+    if freeze is not None and freeze[1]:  # a freeze of 0 s stalls nothing
         parts.append(f"freeze at {freeze[0]:.3g}s for {freeze[1]:.3g}s")
     return ", ".join(parts)
 
@@ -796,7 +811,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
             f"loadsim: Locust's settings give host {setting_host}: not used (the target is --host, the scenario's "
             "target, or else the mock)"
         )
-    profile = check_profile(scenario, opts)
+    profile = check_profile(scenario, opts, mock=not host and target != "customerlabs")
     check_endpoint_slos(scenario, opts)
     stretch = profile.stretch if profile is not None else 1.0
     if target == "customerlabs":

@@ -308,3 +308,37 @@ def test_ui_refuses_a_start_day_with_no_devices_as_validate_does(tmp_path: Path)
     assert "bad.toml: time.start: the catalogue has no Android or iOS device on 2019-01-01" in out, out
     assert "Traceback" not in out and "mock collector at" not in out and "web UI at" not in out, out
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("freeze", "run_time", "said"),
+    [
+        (
+            'freeze_at = "10s"\nfreeze_for = "300s"',
+            "4h",
+            "--run-time 14400s stretches bad's freeze (target.mock.freeze_at 10s, target.mock.freeze_for 300s) x480 "
+            "to 4800 s for 144000 s, past the mock's limits (freeze_for must be between 0 and 3600 s, got 144000.0): "
+            "give a shorter --run-time",
+        ),
+        (
+            'freeze_at = "20s"\nfreeze_for = "1s"',
+            "400h",
+            "--run-time 1440000s stretches bad's freeze (target.mock.freeze_at 20s, target.mock.freeze_for 1s) "
+            "x48000 to 960000 s for 48000 s, past the mock's limits (freeze_at must be between 0 and 604800 s, "
+            "got 960000.0)",
+        ),
+    ],
+    ids=["freeze-for", "freeze-at"],
+)
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+def test_a_freeze_stretched_past_the_mocks_limits_is_refused_before_anything_starts(
+    tmp_path: Path, freeze: str, run_time: str, said: str, dry_run: bool
+) -> None:
+    """Before: only the outage's stretch was checked; the dry run passed, and the real run's mock refused
+    to start ("freeze_for must be between 0 and 3600 s, got 144000.0"), leaving a report folder behind."""
+    (tmp_path / "bad.toml").write_text(f'extends = "smoke"\n[target.mock]\n{freeze}\n')
+    code, out = _loadsim(tmp_path, "run", "bad.toml", "--run-time", run_time, *(["--dry-run"] if dry_run else []))
+    assert code == 2, out
+    assert f"loadsim: {said}" in out, out
+    assert "mock collector" not in out and "dry run" not in out and "plan:" not in out, out
+    assert not (tmp_path / "reports").exists()
