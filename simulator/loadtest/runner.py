@@ -731,8 +731,18 @@ def check_profile(scenario: Any, opts: RunOptions, *, mock: bool = True) -> Load
     return profile
 
 
-def _load_plan(opts: RunOptions, scenario: Any) -> str:
-    """What the run will send, as the flags and the scenario make it: app id, model, users, rates, run time."""
+def _unplayed(options: Mapping[str, Any]) -> str | None:
+    """What a run that starts no mock says of the scenario's ``[target.mock]``, which only the mock it
+    starts plays (the outage through its admin API); None when the table is empty."""
+    names = dict.fromkeys(k.split("_", 1)[0] if k.startswith(("outage_", "freeze_")) else k for k in options)
+    if not names:
+        return None
+    return f"no mock is started: the scenario's [target.mock] ({', '.join(names)}) does not play"
+
+
+def _load_plan(opts: RunOptions, scenario: Any, *, mock: bool) -> str:
+    """What the run will send, as the flags and the scenario make it: app id, model, users, rates, run
+    time; with ``mock`` (the run starts it) the mock's outage and freeze, else that they do not play."""
     from simulator.loadtest.shape import LoadProfile
 
     given = given_to_locust(opts.locust_args)  # harness options handed to Locust (--app-id x, or after --)
@@ -756,6 +766,10 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     parts.append(
         f"run time {profile.duration:g}s" + (f" in {len(profile.stages)} stages" if len(profile.stages) > 1 else "")
     )
+    unplayed = None if mock else _unplayed(scenario.target.mock)
+    if unplayed is not None:
+        parts.append(unplayed)
+        return ", ".join(parts)
     outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
     if outage is not None:
         parts.append(f"outage ({outage.status}) at {outage.at:.3g}s for {outage.length:.3g}s")
@@ -811,7 +825,8 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
             f"loadsim: Locust's settings give host {setting_host}: not used (the target is --host, the scenario's "
             "target, or else the mock)"
         )
-    profile = check_profile(scenario, opts, mock=not host and target != "customerlabs")
+    starts_mock = not host and target != "customerlabs"
+    profile = check_profile(scenario, opts, mock=starts_mock)
     check_endpoint_slos(scenario, opts)
     stretch = profile.stretch if profile is not None else 1.0
     if target == "customerlabs":
@@ -827,11 +842,15 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
             "loadsim: REAL TARGET, CustomerLabs. Plan:\n"
             f"  externalIds -> {host}{urls['externalIds']}\n  identify    -> {host}{urls['identify']}\n"
             f"  events      -> {urls['events']}\n"
-            f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, {_load_plan(opts, scenario)}",
+            f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, "
+            f"{_load_plan(opts, scenario, mock=False)}",
             flush=True,
         )
     elif opts.dry_run:
-        print(f"loadsim: plan: target mock at {host or 'a free loopback port'}, {_load_plan(opts, scenario)}")
+        plan = _load_plan(opts, scenario, mock=starts_mock)
+        print(f"loadsim: plan: target mock at {host or 'a free loopback port'}, {plan}")
+    elif not starts_mock and _unplayed(scenario.target.mock):  # a run against --host: said before it starts
+        print(f"loadsim: {_unplayed(scenario.target.mock)}", flush=True)
     if opts.dry_run:
         print(
             "loadsim: dry run; would run:\n  "
