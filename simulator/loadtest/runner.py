@@ -28,16 +28,24 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from simulator import locustfiles
-from simulator.contract import ENDPOINT_NAMES
 from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
-from simulator.faultspec import MAX_REFUSE_S
+from simulator.faultspec import MAX_REFUSE_S, FaultConfig, FaultError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target, is_customerlabs
 from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
-from simulator.scenario import MOCK_FLAGS, check_base_url, check_seed, load_scenario, parse_duration, say_warnings
+from simulator.scenario import (
+    MOCK_FLAGS,
+    check_base_url,
+    check_seed,
+    load_scenario,
+    parse_duration,
+    say_warnings,
+    step_endpoint,
+)
+from simulator.scenario_check import check_start_day
 
 if TYPE_CHECKING:  # shape imports Locust, which this process never needs
     from simulator.loadtest.shape import LoadProfile
@@ -95,12 +103,12 @@ def mock_flags(options: Mapping[str, Any], *, stretch: float = 1.0) -> list[str]
 
 
 def _freeze(options: Mapping[str, Any], *, stretch: float = 1.0) -> tuple[float, float] | None:
-    """The freeze the mock plays (start and length in seconds, from its first request), read from the
-    flags ``mock_flags`` gives it; None without one (a freeze of 0 s stalls nothing)."""
+    """The freeze the mock is given (start and length in seconds, from its first request), read from
+    the flags ``mock_flags`` gives it; None without one."""
     flags = mock_flags({k: options[k] for k in TIMED_MOCK_FLAGS if k in options}, stretch=stretch)
     given = {flags[i]: parse_duration(flags[i + 1]) for i in range(0, len(flags), 2)}
     at, length = given.get("--freeze-at"), given.get("--freeze-for")
-    return (at, length) if at is not None and length else None
+    return (at, length) if at is not None and length is not None else None
 
 
 def _start_mock(
@@ -696,7 +704,7 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
     slo = scenario.slo
     for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
         for i, e in enumerate(entries):
-            judged = e.endpoint if e.step is None else e.step if e.step in ENDPOINT_NAMES else "events"
+            judged = e.endpoint if e.step is None else step_endpoint(e.step)
             if judged not in ("total", endpoint):
                 what = f"{e.metric} p{e.percentile:g}" if kind == "latency" else "error rate"
                 raise HarnessError(
@@ -707,10 +715,11 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
                 )
 
 
-def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
+def check_profile(scenario: Any, opts: RunOptions, *, mock: bool = True) -> LoadProfile | None:
     """The load profile the scenario and the flags make, checked before anything starts (the same
     ``LoadProfile`` Locust's process will build): a run time too short for the stages, an open model
-    without a rate. None for a replay or the web UI, whose run time is not known here."""
+    without a rate; with ``mock`` (the run starts one, which plays ``[target.mock]``), the mock's timed
+    faults as the profile stretches them. None for a replay or the web UI, whose run time is not known here."""
     if opts.locustfile == "replay" or opts.web_port is not None:
         return None
     from simulator.loadtest.shape import LoadProfile
@@ -731,6 +740,8 @@ def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
         raise HarnessError(
             f"the open model needs a target rate: {scenario.name} sets no load.rate (nor stage rates); pass --rate R"
         )
+    if not mock:  # no mock plays them
+        return profile
     # An outage after the end is the scenario's own error (scenario.rules): the stretch keeps it inside.
     outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
     if outage is not None and outage.length > MAX_REFUSE_S:
@@ -738,11 +749,33 @@ def check_profile(scenario: Any, opts: RunOptions) -> LoadProfile | None:
             f"--run-time {opts.run_time} stretches {scenario.name}'s outage (target.mock.outage_for) to "
             f"{outage.length:g} s, past the {MAX_REFUSE_S:g} s the mock plays one: give a shorter --run-time"
         )
+    # The freeze as the mock will read its flags: past its limits it would refuse to start, mid-run.
+    freeze = _freeze(scenario.target.mock, stretch=profile.stretch)
+    if freeze is not None:
+        try:
+            FaultConfig(freeze_at=freeze[0], freeze_for=freeze[1])
+        except FaultError as exc:
+            given = scenario.target.mock
+            raise HarnessError(
+                f"--run-time {opts.run_time} stretches {scenario.name}'s freeze (target.mock.freeze_at "
+                f"{given['freeze_at']}, target.mock.freeze_for {given['freeze_for']}) x{profile.stretch:g} to "
+                f"{freeze[0]:g} s for {freeze[1]:g} s, past the mock's limits ({exc}): give a shorter --run-time"
+            ) from None
     return profile
 
 
-def _load_plan(opts: RunOptions, scenario: Any) -> str:
-    """What the run will send, as the flags and the scenario make it: app id, model, users, rates, run time."""
+def _unplayed(options: Mapping[str, Any]) -> str | None:
+    """What a run that starts no mock says of the scenario's ``[target.mock]``, which only the mock it
+    starts plays (the outage through its admin API); None when the table is empty."""
+    names = dict.fromkeys(k.split("_", 1)[0] if k.startswith(("outage_", "freeze_")) else k for k in options)
+    if not names:
+        return None
+    return f"no mock is started: the scenario's [target.mock] ({', '.join(names)}) does not play"
+
+
+def _load_plan(opts: RunOptions, scenario: Any, *, mock: bool) -> str:
+    """What the run will send, as the flags and the scenario make it: app id, model, users, rates, run
+    time; with ``mock`` (the run starts it) the mock's outage and freeze, else that they do not play."""
     from simulator.loadtest.shape import LoadProfile
 
     given = given_to_locust(opts.locust_args)  # harness options handed to Locust (--app-id x, or after --)
@@ -766,11 +799,15 @@ def _load_plan(opts: RunOptions, scenario: Any) -> str:
     parts.append(
         f"run time {profile.duration:g}s" + (f" in {len(profile.stages)} stages" if len(profile.stages) > 1 else "")
     )
+    unplayed = None if mock else _unplayed(scenario.target.mock)
+    if unplayed is not None:
+        parts.append(unplayed)
+        return ", ".join(parts)
     outage = _Outage.of(scenario.target.mock, "", stretch=profile.stretch)
     if outage is not None:
         parts.append(f"outage ({outage.status}) at {outage.at:.3g}s for {outage.length:.3g}s")
     freeze = _freeze(scenario.target.mock, stretch=profile.stretch)
-    if freeze is not None:
+    if freeze is not None and freeze[1]:  # a freeze of 0 s stalls nothing
         parts.append(f"freeze at {freeze[0]:.3g}s for {freeze[1]:.3g}s")
     return ", ".join(parts)
 
@@ -791,6 +828,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     asked, opts = opts, with_locust_overrides(opts)
     check_run_options(opts)
     scenario = load_scenario(opts.scenario)  # ScenarioError lists every problem before anything starts
+    check_start_day(scenario)  # Locust's process builds the population: a day with no device failed there
     say_warnings(scenario)
     target = opts.target or scenario.target.kind
     if target == "customerlabs" and opts.host and not is_customerlabs(opts.host):
@@ -820,7 +858,8 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
             f"loadsim: Locust's settings give host {setting_host}: not used (the target is --host, the scenario's "
             "target, or else the mock)"
         )
-    profile = check_profile(scenario, opts)
+    starts_mock = not host and target != "customerlabs"
+    profile = check_profile(scenario, opts, mock=starts_mock)
     check_endpoint_slos(scenario, opts)
     stretch = profile.stretch if profile is not None else 1.0
     if target == "customerlabs":
@@ -836,11 +875,15 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
             "loadsim: REAL TARGET, CustomerLabs. Plan:\n"
             f"  externalIds -> {host}{urls['externalIds']}\n  identify    -> {host}{urls['identify']}\n"
             f"  events      -> {urls['events']}\n"
-            f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, {_load_plan(opts, scenario)}",
+            f"  at most {opts.rate_cap or scenario.target.rate_cap:g} requests/s, "
+            f"{_load_plan(opts, scenario, mock=False)}",
             flush=True,
         )
     elif opts.dry_run:
-        print(f"loadsim: plan: target mock at {host or 'a free loopback port'}, {_load_plan(opts, scenario)}")
+        plan = _load_plan(opts, scenario, mock=starts_mock)
+        print(f"loadsim: plan: target mock at {host or 'a free loopback port'}, {plan}")
+    elif not starts_mock and _unplayed(scenario.target.mock):  # a run against --host: said before it starts
+        print(f"loadsim: {_unplayed(scenario.target.mock)}", flush=True)
     if opts.dry_run:
         print(
             "loadsim: dry run; would run:\n  "

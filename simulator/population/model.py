@@ -192,6 +192,14 @@ class Population:
 
     # --- building ----------------------------------------------------------------------------
 
+    @staticmethod
+    def check_day(app: AppConfig, on: datetime.date) -> None:
+        """``NoDevicesOn`` where ``build`` would raise it for ``on`` (no device of a platform in the
+        catalogue yet, no release of the app out), drawing nothing: the catalogue's tables of the day
+        (a few milliseconds, and the ones a build of that day then uses) and the app's releases."""
+        _tables(on)
+        _released_by(app, on)
+
     @classmethod
     def build(
         cls, *, config: PopulationConfig, app: AppConfig, seed: int, on: datetime.date | None = None

@@ -53,6 +53,7 @@ from simulator.scenario.model import (
     check_base_url,
     check_seed,
     normal_table,
+    step_endpoint,
 )
 
 __all__ = [
@@ -102,4 +103,5 @@ __all__ = [
     "parse_scenario",
     "say_warnings",
     "scenario_dir",
+    "step_endpoint",
 ]

@@ -326,6 +326,23 @@ class JourneyConfig:
         named = (self.step(st) for st in self.states.values())
         return tuple(dict.fromkeys(("externalIds", *(s for s in named if s))))
 
+    def reachable(self) -> tuple[str, ...]:
+        """The states a session can enter, in the order they are written: the start, and every state a
+        transition with p above 0 leads to from one of those (the others never play)."""
+        seen, todo = {self.start}, [self.start]
+        while todo:
+            here = todo.pop()
+            for tr in self.transitions:
+                if tr.source == here and tr.p > 0 and tr.target not in seen:
+                    seen.add(tr.target)
+                    todo.append(tr.target)
+        return tuple(name for name in self.states if name in seen)
+
+
+def step_endpoint(step: str) -> str:
+    """The endpoint a step's requests go to: ``externalIds`` and ``identify`` their own, ``event:<name>`` events."""
+    return step if step in contract.ENDPOINT_NAMES else "events"
+
 
 @dataclass(frozen=True, slots=True)
 class Stage:

@@ -42,6 +42,7 @@ from simulator.scenario.model import (
     TimeConfig,
     Transition,
     check_base_url,
+    step_endpoint,
 )
 from simulator.scenario.reader import _SKIP, _convert, _dataclass, _distribution, _Reader, _show, hint
 
@@ -77,14 +78,14 @@ def _journey(r: _Reader, raw: Any) -> JourneyConfig | None:
         r.err("journey.start", f"unknown state {_show(start)}; {hint(start, known, states_are)}")
     if base in (_SKIP, None):
         return None
-    if isinstance(start, str) and start in states:
-        _warn_unreachable(r, start, states, transitions)
     _check_journey_tables(r, base)
     names = dict(DEFAULT_EVENT_NAMES)
     names.update(base.event_names)
     journey: JourneyConfig = dataclasses.replace(
         base, start=start, states=states, transitions=tuple(transitions), event_names=names
     )
+    if isinstance(start, str) and start in states:
+        _warn_unreachable(r, journey)
     return journey
 
 
@@ -198,25 +199,17 @@ def _transition(
     return None
 
 
-def _warn_unreachable(
-    r: _Reader, start: str, states: Mapping[str, JourneyState], transitions: list[Transition]
-) -> None:
+def _warn_unreachable(r: _Reader, journey: JourneyConfig) -> None:
     """A state no transition (with p above 0) leads to from the start never plays: a warning, as a
     scenario that extends another cannot delete its states, only set their transitions' p to 0."""
-    seen, todo = {start}, [start]
-    while todo:
-        here = todo.pop()
-        for tr in transitions:
-            if tr.source == here and tr.p > 0 and tr.target not in seen:
-                seen.add(tr.target)
-                todo.append(tr.target)
-    for name in states:
-        if name not in seen:
-            r.warn(
-                f"journey.states.{name}",
-                f"unreachable: no transition with p above 0 leads to it from the start state {_show(start)}, "
-                "so it never plays",
-            )
+    reachable = journey.reachable()
+    for name in journey.states:
+        if name not in reachable:
+            r.warn(f"journey.states.{name}", f"unreachable: {_unreached(journey, 'it')}, so it never plays")
+
+
+def _unreached(journey: JourneyConfig, them: str) -> str:
+    return f"no transition with p above 0 leads to {them} from the start state {_show(journey.start)}"
 
 
 def _check_sums(r: _Reader, transitions: list[Transition]) -> None:
@@ -288,8 +281,10 @@ def _check_slo(r: _Reader, slo: SLOConfig) -> None:
 
 
 def _check_slo_steps(r: _Reader, slo: SLOConfig, journey: JourneyConfig) -> None:
-    """An SLO on a step the journey never sends has no request to judge: every run would fail it."""
+    """An SLO on a step the journey never sends, or that only states no session enters send (or on an
+    endpoint only those send), has no request to judge: every run would fail it."""
     steps = journey.steps()
+    reachable = journey.reachable() if journey.start in journey.states else tuple(journey.states)
     tables: list[tuple[str, tuple[LatencySLO | ErrorRateSLO, ...]]] = [
         ("latency", slo.latency),
         ("error_rate", slo.error_rate),
@@ -299,6 +294,24 @@ def _check_slo_steps(r: _Reader, slo: SLOConfig, journey: JourneyConfig) -> None
             if e.step is not None and e.step not in steps:
                 sends = f"the journey sends {', '.join(steps)}"
                 r.err(f"slo.{kind}[{i}].step", f"unknown step {_show(e.step)}; {hint(e.step, steps, sends)}")
+                continue
+            key, judged = ("step", e.step) if e.step is not None else ("endpoint", e.endpoint)
+            if judged in ("total", "externalIds"):  # every session starts with an externalIds request
+                continue
+            sent = {name: journey.step(state) for name, state in journey.states.items() if journey.step(state)}
+            senders = [n for n, step in sent.items() if (step if e.step is not None else step_endpoint(step)) == judged]
+            if any(name in reachable for name in senders):
+                continue
+            if senders:
+                them = "them" if len(senders) > 1 else "it"
+                plural = "s" if len(senders) > 1 else ""
+                why = f" is sent only by unreachable state{plural} {', '.join(senders)} ({_unreached(journey, them)})"
+            else:
+                why = ": no state of the journey sends it"
+            r.err(
+                f"slo.{kind}[{i}].{key}",
+                f"{_show(judged)}{why}: the SLO would have no request to judge, and fail every run",
+            )
 
 
 def _check_target(r: _Reader, target: TargetConfig) -> None:

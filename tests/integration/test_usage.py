@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -253,8 +254,22 @@ def test_processes_minus_1_counts_the_cpus_this_process_may_use(tmp_path: Path, 
     [
         ("[population]\nrelease_decay = 0", "bad.toml: population.release_decay: expected a value in (0, 1]"),
         ('[journey.states.search]\ncategories = ["shoez"]', "bad.toml: journey.states.search.categories[0]"),
+        (
+            "[journey.states.checkout.next]\npurchase = 0\n[journey.states.login.next]\npurchase = 0\n"
+            '[[slo.latency]]\nstep = "event:Purchase"\npercentile = 95\nmax_ms = 500',
+            'bad.toml: slo.latency[0].step: "event:Purchase" is sent only by unreachable state purchase',
+        ),
+        (
+            '[time]\nstart = "2019-01-01"',
+            "bad.toml: time.start: the catalogue has no Android or iOS device on 2019-01-01 (its Android rows start ",
+        ),
+        (
+            '[time]\nstart = "2025-01-01"\n'
+            '[app]\nreleases = [{version = "2.0.0", build = 200, released = "2025-06-01"}]',
+            "bad.toml: time.start: app.releases: the app's first release, 2.0.0, came out 2025-06-01, after 2025-01-01",
+        ),
     ],
-    ids=["population", "category"],
+    ids=["population", "category", "slo-unreachable", "start-before-devices", "start-before-app"],
 )
 @pytest.mark.parametrize(
     "command",
@@ -279,3 +294,51 @@ def test_every_command_refuses_a_broken_scenario_as_validate_does(
     assert said in out, out
     assert "Traceback" not in out and "mock collector at" not in out and "dry run" not in out, out
     assert not (tmp_path / "reports").exists() and not (tmp_path / "data").exists()
+
+
+def test_ui_refuses_a_start_day_with_no_devices_as_validate_does(tmp_path: Path) -> None:
+    """Before: `loadsim ui` started the mock and the web UI, and each test started there died in Locust
+    of NoDevicesOn: the scenario's population was first built inside Locust."""
+    (tmp_path / "bad.toml").write_text('extends = "smoke"\n[time]\nstart = "2019-01-01"\n')
+    with socket.socket() as busy:  # unchecked, the UI stops at its port in use: it never starts here
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, out = _loadsim(tmp_path, "ui", "bad.toml", "--web-port", str(busy.getsockname()[1]))
+    assert code == 2, out
+    assert "bad.toml: time.start: the catalogue has no Android or iOS device on 2019-01-01" in out, out
+    assert "Traceback" not in out and "mock collector at" not in out and "web UI at" not in out, out
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("freeze", "run_time", "said"),
+    [
+        (
+            'freeze_at = "10s"\nfreeze_for = "300s"',
+            "4h",
+            "--run-time 14400s stretches bad's freeze (target.mock.freeze_at 10s, target.mock.freeze_for 300s) x480 "
+            "to 4800 s for 144000 s, past the mock's limits (freeze_for must be between 0 and 3600 s, got 144000.0): "
+            "give a shorter --run-time",
+        ),
+        (
+            'freeze_at = "20s"\nfreeze_for = "1s"',
+            "400h",
+            "--run-time 1440000s stretches bad's freeze (target.mock.freeze_at 20s, target.mock.freeze_for 1s) "
+            "x48000 to 960000 s for 48000 s, past the mock's limits (freeze_at must be between 0 and 604800 s, "
+            "got 960000.0)",
+        ),
+    ],
+    ids=["freeze-for", "freeze-at"],
+)
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+def test_a_freeze_stretched_past_the_mocks_limits_is_refused_before_anything_starts(
+    tmp_path: Path, freeze: str, run_time: str, said: str, dry_run: bool
+) -> None:
+    """Before: only the outage's stretch was checked; the dry run passed, and the real run's mock refused
+    to start ("freeze_for must be between 0 and 3600 s, got 144000.0"), leaving a report folder behind."""
+    (tmp_path / "bad.toml").write_text(f'extends = "smoke"\n[target.mock]\n{freeze}\n')
+    code, out = _loadsim(tmp_path, "run", "bad.toml", "--run-time", run_time, *(["--dry-run"] if dry_run else []))
+    assert code == 2, out
+    assert f"loadsim: {said}" in out, out
+    assert "mock collector" not in out and "dry run" not in out and "plan:" not in out, out
+    assert not (tmp_path / "reports").exists()

@@ -405,3 +405,47 @@ def test_sample_devices_are_those_of_its_clock(capsys: pytest.CaptureFixture[str
             assert int(info["osVersion"]) <= 15 and int(info["user_agent"].split("Chrome/")[1].split(".")[0]) <= 137
         else:
             assert realism.version(info["osVersion"]) < (18, 6), info  # 18.6.2 came 2025-08-20
+
+
+def test_run_checks_the_start_day_before_anything_starts_without_building_the_population(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `run --dry-run` passed a time.start before the catalogue's first devices, and the real run
+    died in Locust of NoDevicesOn (the population was built there first). Checked as validate words it,
+    from the catalogue and the app's releases: the whole population is never built here."""
+    from simulator.population import Population
+
+    def never(*args: object, **kwargs: object) -> Population:
+        raise AssertionError("the run built a population to check its start day")
+
+    monkeypatch.setattr(Population, "build", never)
+    early = tmp_path / "early.toml"
+    early.write_text('extends = "smoke"\n[time]\nstart = "2019-01-01"\n')
+    code, out = run(capsys, "run", str(early), "--dry-run")
+    assert code == 2, out
+    assert out.startswith(f"loadsim: {early}: time.start: the catalogue has no Android or iOS device on 2019-01-01"), (
+        out
+    )
+    assert "dry run" not in out and "plan:" not in out, out
+    code, out = run(capsys, "run", "smoke", "--dry-run")
+    assert code == 0 and "dry run" in out, out
+
+
+def test_the_plan_says_the_mocks_faults_do_not_play_when_no_mock_is_started(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: with --host, and in the real target's plan, the plan showed "outage (503) at 20s for 20s, freeze
+    at 10s for 4s", which no mock was started to play."""
+    scenario = tmp_path / "faults.toml"
+    scenario.write_text('extends = "outage"\n[target.mock]\nfreeze_at = "10s"\nfreeze_for = "4s"\nlatency = "5ms"\n')
+    said = "no mock is started: the scenario's [target.mock] (outage, freeze, latency) does not play"
+    real = ["--target", "customerlabs", "--webhook-url", SECRET_URL, "--confirm-real-target", "--rate-cap", "5"]
+    for flags in (["--host", "http://127.0.0.1:9"], real):
+        code, out = run(capsys, "run", str(scenario), *flags, "--dry-run")
+        assert code == 0, out
+        plan = out.split("dry run")[0]
+        assert said in plan, plan
+        assert "outage (503) at" not in plan and "freeze at" not in plan, plan
+    code, out = run(capsys, "run", str(scenario), "--dry-run")  # the mock it starts plays them
+    plan = out.split("dry run")[0]
+    assert code == 0 and "outage (503) at 20s for 20s, freeze at 10s for 4s" in plan and said not in plan, plan

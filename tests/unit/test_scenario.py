@@ -433,11 +433,13 @@ def test_a_scenario_that_cannot_be_measured_is_refused(text: str, want: str) -> 
 
 def test_the_slo_may_name_every_step_the_journey_sends() -> None:
     text = MINIMAL.replace(
-        "home = {", "login = { action = 'identify' }\nbuy = { action = 'purchase', event = 'Buy' }\nhome = {"
+        "home = {",
+        "login = { action = 'identify', next = { buy = 0.5 } }\n"
+        "buy = { action = 'purchase', event = 'Buy', next = { home = 0.5 } }\nhome = {",
     )
     text += "[[slo.latency]]\nstep = 'event:Buy'\npercentile = 95\nmax_ms = 300\n"
     text += "[[slo.error_rate]]\nstep = 'identify'\nmax = 0.1\n[[slo.error_rate]]\nstep = 'externalIds'\nmax = 0.1\n"
-    parse_scenario(text, file="good.toml")
+    assert parse_scenario(text, file="good.toml").warnings == ()
 
 
 def test_validate_names_the_file_the_field_and_the_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -641,3 +643,68 @@ def test_a_state_nothing_leads_to_is_a_warning_naming_it(tmp_path: Path, capsys:
     assert main(["sample", "--scenario", str(p)]) == 0
     assert f"loadsim: {said}" in capsys.readouterr().err
     assert load_scenario("ecommerce").warnings == ()
+
+
+#: ecommerce with no way into purchase (checkout's and login's transitions to it at p 0).
+_NO_PURCHASE = "[journey.states.checkout.next]\npurchase = 0\n[journey.states.login.next]\npurchase = 0\n"
+#: ecommerce with no way into login (home's and checkout's transitions to it at p 0).
+_NO_LOGIN = "[journey.states.home.next]\nlogin = 0\n[journey.states.checkout.next]\nlogin = 0\n"
+_UNREACHED = 'no transition with p above 0 leads to it from the start state "launch"'
+_NOTHING = "the SLO would have no request to judge, and fail every run"
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            _NO_PURCHASE + '[[slo.latency]]\nstep = "event:Purchase"\npercentile = 95\nmax_ms = 500',
+            f'bad.toml: slo.latency[0].step: "event:Purchase" is sent only by unreachable state purchase '
+            f"({_UNREACHED}): {_NOTHING}",
+        ),
+        (
+            _NO_PURCHASE + '[[slo.error_rate]]\nstep = "event:Purchase"\nmax = 0.01',
+            f'bad.toml: slo.error_rate[0].step: "event:Purchase" is sent only by unreachable state purchase '
+            f"({_UNREACHED}): {_NOTHING}",
+        ),
+        (
+            _NO_LOGIN + '[[slo.error_rate]]\nendpoint = "identify"\nmax = 0.01',
+            f'bad.toml: slo.error_rate[0].endpoint: "identify" is sent only by unreachable state login '
+            f"({_UNREACHED}): {_NOTHING}",
+        ),
+        (
+            _NO_LOGIN + '[[slo.latency]]\nendpoint = "identify"\npercentile = 99\nmax_ms = 900',
+            f'bad.toml: slo.latency[0].endpoint: "identify" is sent only by unreachable state login '
+            f"({_UNREACHED}): {_NOTHING}",
+        ),
+    ],
+    ids=["latency-step", "error-rate-step", "error-rate-endpoint", "latency-endpoint"],
+)
+def test_an_slo_only_an_unreachable_state_would_feed_is_refused(change: str, said: str) -> None:
+    """Before: accepted with a warning on the state alone; every run then failed the SLO on
+    "no requests to measure" (`loadsim run --endpoint E` refused an SLO on another endpoint; this had no check)."""
+    found = problems(f'extends = "smoke"\n{change}\n')
+    assert said in found, "\n".join(found)
+
+
+def test_an_slo_on_an_endpoint_no_state_sends_is_refused() -> None:
+    text = MINIMAL + "[[slo.latency]]\nendpoint = 'identify'\npercentile = 95\nmax_ms = 300\n"
+    text += (
+        "[[slo.error_rate]]\nendpoint = 'events'\nmax = 0.1\n[[slo.error_rate]]\nendpoint = 'externalIds'\nmax = 0.1\n"
+    )
+    assert problems(text) == [
+        f'bad.toml: slo.latency[0].endpoint: "identify": no state of the journey sends it: {_NOTHING}'
+    ]
+    idle = (
+        MINIMAL.replace('action = "event"', 'action = "none"') + "[[slo.error_rate]]\nendpoint = 'events'\nmax = 0.1\n"
+    )
+    assert problems(idle) == [
+        f'bad.toml: slo.error_rate[0].endpoint: "events": no state of the journey sends it: {_NOTHING}'
+    ]
+
+
+def test_an_slo_on_what_a_reachable_state_sends_is_taken() -> None:
+    ok = (
+        _NO_PURCHASE
+        + '[[slo.error_rate]]\nendpoint = "identify"\nmax = 0.01\n[[slo.error_rate]]\nstep = "identify"\nmax = 0.01'
+    )
+    parse_scenario(f'extends = "smoke"\n{ok}\n', file="good.toml")
