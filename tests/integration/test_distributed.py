@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,14 +240,17 @@ def test_a_master_stopped_while_it_waits_for_its_workers_stops_those_connected(t
     assert not (tmp_path / "report").exists(), "nothing was sent: no report"
 
 
-def test_sigterm_to_a_master_mid_test_writes_the_interrupted_report(tmp_path: Path) -> None:
-    """A CI job cancelled during a run across machines. Before: the master died of it (exit -15), with
-    no report at all: Locust's own SIGTERM handler never ran in a headless master."""
+def play_distributed(
+    tmp_path: Path, scenario_text: str, run_time: str, act: Callable[[subprocess.Popen[str], list[Any]], None]
+) -> tuple[int, str, list[int], Path]:
+    """A headless master and two workers on loopback against a mock subprocess; once every user is
+    spawned, ``act(master, workers)``. (The master's exit code, its output, the workers' exit codes,
+    the report folder.)"""
     scenario = tmp_path / "distributed.toml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(scenario_text)
     mock, url = start_mock(tmp_path / "mock.sqlite3")
     port, report = free_port(), tmp_path / "report"
-    command = master_command(port, "--host", url, "--run-time", "60s", "--report-dir", str(report))
+    command = master_command(port, "--host", url, "--run-time", run_time, "--report-dir", str(report))
     master = subprocess.Popen(
         [*command, "--scenario", str(scenario)],
         stdout=subprocess.PIPE,
@@ -268,12 +272,12 @@ def test_sigterm_to_a_master_mid_test_writes_the_interrupted_report(tmp_path: Pa
     try:
         assert master.stdout is not None
         lines = []
-        for line in master.stdout:  # bounded: a 60 s run
+        for line in master.stdout:  # bounded: the run time
             lines.append(line)
             if "All users spawned" in line:
                 break
-        master.send_signal(signal.SIGTERM)
-        out = "".join(lines) + master.communicate(timeout=60)[0]
+        act(master, workers)
+        out = "".join(lines) + master.communicate(timeout=90)[0]
         worker_codes = [w.wait(30) for w in workers]
     finally:
         for p in (master, *workers):
@@ -282,7 +286,16 @@ def test_sigterm_to_a_master_mid_test_writes_the_interrupted_report(tmp_path: Pa
                 p.wait()
         mock.send_signal(signal.SIGTERM)
         mock.wait(15)
-    assert master.returncode == 3, out[-3000:]
+    return master.returncode, out, worker_codes, report
+
+
+def test_sigterm_to_a_master_mid_test_writes_the_interrupted_report(tmp_path: Path) -> None:
+    """A CI job cancelled during a run across machines. Before: the master died of it (exit -15), with
+    no report at all: Locust's own SIGTERM handler never ran in a headless master."""
+    code, out, worker_codes, report = play_distributed(
+        tmp_path, SCENARIO, "60s", lambda master, _: master.send_signal(signal.SIGTERM)
+    )
+    assert code == 3, out[-3000:]
     summary = orjson.loads((report / "summary.json").read_bytes())
     assert summary["result"] == "INTERRUPTED", summary["reason"]
     assert summary["reconciliation"]["ok"], summary["reconciliation"]
@@ -332,53 +345,18 @@ def test_a_worker_killed_mid_test_fails_the_run_and_is_named(tmp_path: Path) -> 
     master's report misses what it sent since its last periodic report. Before: with reconciliation
     off the run PASSED (exit 0, no warning, junit green) with a tenth of the requests missing, the
     loss said only in a log line; with it on, the reason blamed the collector."""
-    scenario = tmp_path / "distributed.toml"
-    scenario.write_text(SCENARIO + "reconciliation = false\n")
-    mock, url = start_mock(tmp_path / "mock.sqlite3")
-    port, report = free_port(), tmp_path / "report"
-    command = master_command(port, "--host", url, "--run-time", "8s", "--report-dir", str(report))
-    master = subprocess.Popen(
-        [*command, "--scenario", str(scenario)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=subprocess_env(),
-        cwd=tmp_path,
-    )
-    workers = [
-        subprocess.Popen(
-            [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=subprocess_env(),
-            cwd=tmp_path,
-        )
-        for _ in range(2)
-    ]
-    try:
-        assert master.stdout is not None
-        lines = []
-        for line in master.stdout:  # bounded: an 8 s run
-            lines.append(line)
-            if "All users spawned" in line:
-                break
+
+    def kill_one(_: subprocess.Popen[str], workers: list[Any]) -> None:
         workers[0].kill()
         workers[0].wait(10)
-        out = "".join(lines) + master.communicate(timeout=90)[0]
-        survivor = workers[1].wait(30)
-    finally:
-        for p in (master, *workers):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        mock.send_signal(signal.SIGTERM)
-        mock.wait(15)
+
+    code, out, worker_codes, report = play_distributed(tmp_path, SCENARIO + "reconciliation = false\n", "8s", kill_one)
     summary = orjson.loads((report / "summary.json").read_bytes())
-    assert master.returncode == 1 and summary["result"] == "FAILED", out[-3000:]
+    assert code == 1 and summary["result"] == "FAILED", out[-3000:]
     assert "worker" in summary["reason"], summary["reason"]
     (lost,) = [v for v in summary["slo"] if not v["passed"]]
     assert "worker" in lost["name"] and lost["actual"] == 1, lost
     assert any("1 of 2 workers" in w for w in summary["warnings"]), summary["warnings"]
     assert "worker" in (report / "junit.xml").read_text()
     assert "worker" in (report / "summary.md").read_text()
-    assert survivor == 0
+    assert worker_codes[1] == 0, "the other worker stopped as it should"
