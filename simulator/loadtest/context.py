@@ -29,7 +29,15 @@ from simulator.report.stats import RunStats
 from simulator.report.summary import funnel_steps
 from simulator.scenario import Scenario
 
-__all__ = ["CUSTOMERLABS_URL", "RunContext", "Target", "check_real_target", "is_customerlabs", "redact_url"]
+__all__ = [
+    "CUSTOMERLABS_URL",
+    "RunContext",
+    "Target",
+    "check_host",
+    "check_real_target",
+    "is_customerlabs",
+    "redact_url",
+]
 
 log = logging.getLogger("loadsim")
 
@@ -51,6 +59,25 @@ def redact_url(url: str) -> str:
 def is_customerlabs(host: str) -> bool:
     """Whether a base URL is CustomerLabs' (its host names it), the real target's; any other is a mock's."""
     return "customerlabs" in (urlsplit(host).hostname or "")
+
+
+def check_host(kind: str, host: str, *, given: str) -> None:
+    """A test's requests all go to one collector, with the safeguards of its kind: the real target's
+    host is CustomerLabs' (its events to the source's webhook), the mock's is not (the mock target has
+    no confirmation and no rate cap). ``given`` names where ``host`` came from (``--host URL``)."""
+    if not host:
+        return
+    if kind == "customerlabs" and not is_customerlabs(host):
+        raise HarnessError(
+            f"--target customerlabs sends to CustomerLabs; {given} is not CustomerLabs' (a mock's?): its "
+            "externalIds and identify would go there and its events to the real webhook: drop it, or use --target mock"
+        )
+    if kind != "customerlabs" and is_customerlabs(host):
+        raise HarnessError(
+            f"{given} is CustomerLabs': the mock target would send it real traffic, unconfirmed and uncapped; "
+            "for real traffic: --target customerlabs --confirm-real-target --rate-cap R --webhook-url URL, "
+            "else give a mock's base URL"
+        )
 
 
 def check_real_target(*, confirmed: bool, rate_cap: float | None, webhook_url: str) -> None:

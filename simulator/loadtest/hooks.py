@@ -35,7 +35,7 @@ from locust.runners import STATE_INIT, MasterRunner, Runner, WorkerRunner
 from simulator import held
 from simulator.errors import NOT_STARTED, NOT_STARTED_EXIT, QUITTING_IDLE, STOPPING, HarnessError
 from simulator.loadtest import options
-from simulator.loadtest.context import RunContext, Target, check_real_target
+from simulator.loadtest.context import RunContext, Target, check_host, check_real_target
 from simulator.loadtest.reconcile import NO_MOCK_ADMIN, fetch_mock_stats, try_reconcile
 from simulator.loadtest.shape import LoadProfile
 from simulator.loadtest.state import HarnessState, attach_state, harness_state
@@ -316,12 +316,15 @@ def _explicit(opts: Any, name: str) -> Any:
     return value if value not in (None, 0) else None
 
 
-def check_target(opts: Any, scenario: Scenario) -> str:
+def check_target(opts: Any, scenario: Scenario, host: str = "") -> str:
     """The real target only as ``check_real_target`` allows it, the options over the scenario's target
-    table; ``HarnessError`` says what is missing. The mock needs nothing. Returns the events webhook
-    URL ("" for the mock, whose events go to its own: see ``Target.of``)."""
+    table, and ``host`` (Locust's ``--host``) a collector of the target's kind (``check_host``: plain
+    Locust comes here without loadsim's checks); ``HarnessError`` says what is wrong. Returns the
+    events webhook URL ("" for the mock, whose events go to its own: see ``Target.of``)."""
     t = scenario.target
-    if (opts.target or t.kind) != "customerlabs":
+    kind = opts.target or t.kind
+    check_host(kind, host, given=f"--host {host}")
+    if kind != "customerlabs":
         return ""
     webhook = str(opts.webhook_url or t.resolved_webhook_url())
     check_real_target(
@@ -333,7 +336,7 @@ def check_target(opts: Any, scenario: Scenario) -> str:
 def _target(state: HarnessState, environment: Environment) -> Target:
     opts, t = state.opts, state.scenario.target
     try:
-        webhook = check_target(opts, state.scenario)
+        webhook = check_target(opts, state.scenario, environment.host or "")
     except HarnessError as e:
         sys.stderr.write(f"loadsim: {e}\n")
         raise SystemExit(2) from None

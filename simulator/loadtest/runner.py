@@ -31,7 +31,7 @@ from simulator import locustfiles
 from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S, FaultConfig, FaultError
-from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_real_target, is_customerlabs
+from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_host, check_real_target
 from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
 from simulator.mock import LISTENING_PREFIX, admin_headers
@@ -148,6 +148,8 @@ def _start_mock(
     raise HarnessError("the mock collector did not start:\n" + "".join(seen[-20:]))
 
 
+#: The embedded mock's files in a run's report folder: its store and log.
+MOCK_FILES = (*(f"mock.sqlite3{tail}" for tail in ("", "-wal", "-shm", "-journal")), "mock.log")
 #: The files a run writes in its report folder (the harness's, Locust's, the embedded mock's): an
 #: earlier run's are removed before this one writes anything there.
 RUN_FILES = (
@@ -158,18 +160,18 @@ RUN_FILES = (
     "stats.json",
     "locust.html",
     *(f"locust_{name}.csv" for name in ("stats", "stats_history", "failures", "exceptions")),
-    *(f"mock.sqlite3{tail}" for tail in ("", "-wal", "-shm", "-journal")),
-    "mock.log",
+    *MOCK_FILES,
 )
 
 
-def clear_report_dir(report_dir: Path) -> None:
+def clear_report_dir(report_dir: Path, *, mock: bool) -> None:
     """Make ``report_dir`` and remove what an earlier run left there, its verdict first: a run
     stopped before it writes its own report (or before it reaches it) leaves no earlier verdict
-    beside its files, and the embedded mock starts on an empty store, so ``mock.sqlite3`` is this
-    run's. Other files are left as they are."""
+    beside its files. With ``mock`` (this run starts the embedded mock) the mock's files go too, so
+    ``mock.sqlite3`` is this run's; without, they may be a mock's the user started (``loadsim mock
+    --store``), live. Other files are left as they are."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
+    for name in RUN_FILES if mock else RUN_FILES[: -len(MOCK_FILES)]:
         path = report_dir / name
         try:
             path.unlink(missing_ok=True)
@@ -831,22 +833,13 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     check_start_day(scenario)  # Locust's process builds the population: a day with no device failed there
     say_warnings(scenario)
     target = opts.target or scenario.target.kind
-    if target == "customerlabs" and opts.host and not is_customerlabs(opts.host):
-        raise HarnessError("--target customerlabs sends to CustomerLabs; drop --host or use --target mock")
     ui = opts.web_port is not None
     # With the web UI this folder keeps the mock's store and log for the session; reports go per test.
     report_dir = opts.report_dir or default_report_dir(f"ui-{scenario.name}" if ui else scenario.name)
     check_report_dir(report_dir, given=opts.report_dir is not None)
     mock: subprocess.Popen[str] | None = None
     host = opts.host or scenario.target.host
-    if target != "customerlabs" and host and is_customerlabs(host):
-        # The mock target has none of the real one's safeguards: no confirmation, no rate cap.
-        given = f"--host {host}" if opts.host else f"target.host {host} (in {opts.scenario})"
-        raise HarnessError(
-            f"{given} is CustomerLabs': the mock target would send it real traffic, unconfirmed and uncapped; "
-            "for real traffic: --target customerlabs --confirm-real-target --rate-cap R --webhook-url URL, "
-            "else give a mock's base URL"
-        )
+    check_host(target, host, given=f"--host {host}" if opts.host else f"target.host {host} (in {opts.scenario})")
     check_locust_arguments(locust_command(opts, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
     # Beneath the command line the harness would have passed without them: what Locust's settings changed.
     settings = locust_settings(locust_command(asked, host=host or "http://127.0.0.1:1", report_dir=report_dir)[3:])
@@ -894,8 +887,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
         return not_started()
     if opts.web_port is not None:
         check_web_port(opts.web_port)
-    clear_report_dir(report_dir)
-    earlier = _stamp(report_dir / "summary.json")
+    clear_report_dir(report_dir, mock=not host)
     outage = None
     locust: subprocess.Popen[bytes] | None = None
     ready, ready_w = os.pipe()
@@ -957,8 +949,7 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
     if stop.early or code == NOT_STARTED_EXIT:  # killed before its harness took SIGINT, or it said so
         return not_started()
     summary = report_dir / "summary.json"
-    # Not a summary.json an earlier run left in a --report-dir given again: it would speak for this one.
-    written = not ui and _stamp(summary) not in (None, earlier)
+    written = not ui and summary.is_file()  # clear_report_dir removed an earlier run's
     if stop.killed and not written:
         print("loadsim: INTERRUPTED: stopped at once (asked twice), no report", flush=True)
         return 3
@@ -992,15 +983,6 @@ def _run(opts: RunOptions, stop: _Stop) -> int:
 #: Exit codes that carry a verdict: 0 passed, 1 failed, 3 interrupted (stopped before its planned
 #: run time with nothing failed so far: not a pass). Anything else from Locust is a harness error.
 VERDICT_CODES = (0, 1, 3)
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """Which file is at ``path`` (inode, size, modification time), if any: a rewrite changes it."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _read_summary(path: Path) -> dict[str, Any]:

@@ -58,6 +58,22 @@ def test_smoke_run_passes_and_writes_its_report(tmp_path: Path) -> None:
     assert "Reconciliation: OK" in (report / "summary.md").read_text()
 
 
+def test_plain_locust_refuses_a_customerlabs_host_for_the_mock_target(tmp_path: Path) -> None:
+    """The README's `locust -f "$(loadsim locustfile)" --host URL` with the mock target. Before: a
+    CustomerLabs host got the whole load, unconfirmed and uncapped (loadsim run refused it; plain
+    Locust did not). A .invalid name never resolves (RFC 6761): nothing can leave the machine."""
+    from simulator.loadtest.runner import locustfile
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(locustfile()), "--headless", "-u", "1", "-t", "3s",
+         "--host", "https://api.customerlabs.invalid", "--scenario", "smoke", "--report-dir", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=120, env=subprocess_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--host https://api.customerlabs.invalid is CustomerLabs'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "r" / "summary.json").exists()
+
+
 def test_a_run_in_the_folder_of_an_earlier_one_stores_only_its_own_requests(tmp_path: Path) -> None:
     """Before: the embedded mock appended to the mock.sqlite3 an earlier run left in --report-dir: 815 rows
     for a run that got 285 requests stored."""

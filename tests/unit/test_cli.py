@@ -87,6 +87,36 @@ def test_a_customerlabs_host_for_the_mock_target_is_refused(
         assert code == 2 and f"target.host https://api.customerlabs.invalid (in {sc}) is CustomerLabs'" in out, out
 
 
+def test_the_real_target_with_the_scenarios_mock_host_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Before: --target customerlabs with a scenario whose target.host is a mock planned externalIds
+    and identify to the mock and events to the real webhook: one test, two collectors."""
+    sc = tmp_path / "s.toml"
+    sc.write_text('extends = "smoke"\nname = "s"\n[target]\nhost = "http://127.0.0.1:9"\n')
+    code, out = run(
+        capsys, "run", str(sc), "--target", "customerlabs", "--confirm-real-target", "--rate-cap", "5",
+        "--webhook-url", SECRET_URL, "--dry-run",
+    )  # fmt: skip
+    assert code == 2, out
+    assert f"target.host http://127.0.0.1:9 (in {sc}) is not CustomerLabs'" in out and "REAL TARGET" not in out, out
+
+
+def test_a_new_run_clears_an_earlier_report_but_not_a_mock_store_it_did_not_start(tmp_path: Path) -> None:
+    """The README's way to keep every run's rows: `loadsim mock --store FILE` and `run --host`. Before:
+    a --host run whose --report-dir held that store deleted it, and its -wal and -shm, under the live mock."""
+    from simulator.loadtest.runner import clear_report_dir
+
+    names = ("summary.json", "junit.xml", "mock.sqlite3", "mock.sqlite3-wal", "mock.log", "notes.txt")
+    for mock in (False, True):
+        for name in names:
+            (tmp_path / name).write_text("x")
+        clear_report_dir(tmp_path, mock=mock)
+        left = sorted(p.name for p in tmp_path.iterdir())
+        mine = ["notes.txt"]
+        assert left == (mine if mock else sorted(["mock.log", "mock.sqlite3", "mock.sqlite3-wal", *mine])), left
+
+
 def test_real_target_plan_never_shows_the_webhook_secret(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(
         capsys,
