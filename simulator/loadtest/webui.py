@@ -105,9 +105,10 @@ def check_form(form: Mapping[str, str]) -> str | None:
     scenario = form.get("scenario")
     if scenario:
         from simulator.scenario import load_scenario
+        from simulator.scenario_check import check_start_day
 
         try:
-            load_scenario(scenario)
+            check_start_day(load_scenario(scenario))  # its population is built at the test's start
         except ScenarioError as e:
             return f"the scenario has problems: {e}"
     for name, choices in (("target", options.TARGETS), ("load_model", options.LOAD_MODELS)):

@@ -449,6 +449,18 @@ def test_a_form_whose_host_is_not_its_targets_is_refused(tmp_path: Path) -> None
         assert received() == 0
 
 
+def test_a_form_whose_scenario_starts_on_a_day_with_no_devices_is_refused(tmp_path: Path) -> None:
+    """Before: the UI checked its own scenario's first day as it started, not a form's (each start
+    loads the form's file again): the test started and every user died of NoDevicesOn."""
+    old = tmp_path / "old.toml"
+    old.write_text('extends = "smoke"\nname = "old"\n[time]\nstart = "2019-01-01"\n')
+    with web_ui(tmp_path, "smoke") as (url, _, proc):
+        answer = swarm(url, scenario=str(old), run_time="3s", report_dir=str(tmp_path / "report"))
+        assert answer["success"] is False and "time.start" in answer["message"], answer
+        time.sleep(1)  # a test started regardless would be running by now
+        assert loadsim_stats(url)["state"] == "ready" and proc.poll() is None
+
+
 def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "smoke"\n[load]\nusres = 3\n')
