@@ -195,10 +195,11 @@ def compare(
     for name, summary in ((base_name, base), (new_name, new)):
         if summary.get("interrupted"):
             timing = summary.get("timing") or {}
-            planned = timing.get("planned_s")
-            of = f" of {planned:g} s planned" if isinstance(planned, (int, float)) else ""
-            ran = timing.get("duration_s", 0)
-            out.warnings.append(f"{name} was interrupted after {ran:g} s{of}: its figures cover part of its plan")
+            ran, planned = timing.get("duration_s"), timing.get("planned_s")
+            after = f" after {ran:g} s" if isinstance(ran, (int, float)) else ""
+            if after and isinstance(planned, (int, float)):
+                after += f" of {planned:g} s planned"
+            out.warnings.append(f"{name} was interrupted{after}: its figures cover part of its plan")
         if (summary.get("generator") or {}).get("saturated"):
             out.warnings.append(
                 f"the load generator of {name} was saturated: its latency figures include its own queueing"

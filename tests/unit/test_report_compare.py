@@ -206,6 +206,9 @@ def test_an_interrupted_run_is_named_beside_the_verdict() -> None:
         assert f"warning: {who} was interrupted after 4.213 s of 20 s planned" in out, out
     out = format_comparison(compare(summary(), summary(), max_regression=0.1))
     assert "interrupted" not in out
+    stopped["timing"] = {"duration_s": None}  # a hand-edited file: named all the same, no traceback
+    out = format_comparison(compare(summary(), stopped, max_regression=0.1, new_name="B"))
+    assert "warning: B was interrupted: its figures cover part of its plan" in out, out
 
 
 def test_a_run_that_sent_no_requests_cannot_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
