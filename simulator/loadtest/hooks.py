@@ -381,7 +381,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         _owed = False
         gevent.get_hub().loop.run_callback(_raise_owed)
     if isinstance(runner, MasterRunner):
-        clients = sorted(runner.clients.all, key=lambda c: c.id)
+        # The workers the test starts on, as Locust spawns on them: one missing (no heartbeat) is still
+        # listed, but would get a shard nobody plays and be reported lost mid-test.
+        c = runner.clients
+        clients = sorted(c.ready + c.spawning + c.running, key=lambda w: w.id)
         state.workers = len(clients)
         state.worker_ids, state.finals, state.lost_workers = {c.id for c in clients}, set(), []
         shape = state.profile

@@ -531,6 +531,51 @@ def test_a_start_form_with_fewer_workers_than_processes_asked_for_is_refused(tmp
         assert swarm(url, host=mock_url(log_path))["success"]
 
 
+def test_a_worker_missing_at_the_start_gets_no_shard_and_is_not_reported_lost(tmp_path: Path) -> None:
+    """Plain Locust's web UI master (``--expect-workers`` 1) with two workers, one of them missing (no
+    heartbeat) when the test starts. Before: the harness counted every worker Locust still listed,
+    so the missing one was given a shard nobody played (half the devices) and the report failed it
+    as "lost mid-test" though it was gone before the test began."""
+    from simulator.loadtest.runner import locustfile
+
+    mock, mock_at = start_mock("--store", ":memory:")
+    port, web, report = free_port(), free_port(), tmp_path / "report"
+    locust = [sys.executable, "-m", "locust", "-f", str(locustfile())]
+    common = {"env": subprocess_env(), "cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    master = subprocess.Popen(
+        [*locust, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--web-host", "127.0.0.1", "--web-port", str(web), "--host", mock_at, "--scenario", "smoke",
+         "--report-dir", str(report)],
+        **common,
+    )  # fmt: skip
+    workers = [
+        subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)], **common)
+        for _ in range(2)
+    ]
+    url = f"http://127.0.0.1:{web}"
+    gone = psutil.Process(workers[0].pid)
+    try:
+        wait_for(lambda: answers(url), 60, "the web UI")
+        wait_for(lambda: worker_count(url) == 2, 60, "both workers")
+        gone.suspend()  # no heartbeat: the master counts it missing within seconds, and still lists it
+        wait_for(lambda: worker_count(url) == 1, 30, "the master to miss a worker")
+        form = {"user_count": "2", "spawn_rate": "2", "run_time": "4s", "host": mock_at}
+        request = urllib.request.Request(url + "/swarm", data=urllib.parse.urlencode(form).encode())
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert orjson.loads(r.read())["success"]
+        wait_for(lambda: (report / "summary.json").is_file(), 60, "the test's report")
+    finally:
+        gone.resume()
+        for p in (master, *workers):
+            p.kill()
+            p.wait()
+        mock.kill()
+        mock.wait()
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["workers"] == 1, summary["workers"]
+    assert not [v for v in summary["slo"] if "worker" in v["name"]], summary["slo"]
+
+
 def test_ctrl_c_in_the_web_ui_with_processes_writes_a_report_that_reconciles(tmp_path: Path) -> None:
     """A test running in the UI on two worker processes, then Ctrl-C: the report holds the workers'
     last figures (their test_stop can reach the master before them) and reconciles."""
