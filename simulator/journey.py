@@ -14,9 +14,12 @@ The engine knows nothing of HTTP or Locust: a ``Request`` is an endpoint name, a
 dict and the intended time offset. The load runner maps endpoints to URLs and may re-stamp
 ``added_at`` at send time (``Request.stamp``); the dataset writer keeps simulated time.
 
-Determinism: all randomness of device ``k`` comes from one ``random.Random`` seeded by (scenario
-seed, global device index ``k``), so device ``k``'s life is the same whichever shard plays it,
-in whatever order. Bodies share read-only parts (device info, traits, identify_by, products):
+Determinism: all randomness of device ``k`` comes from (scenario seed, global device index ``k``),
+so device ``k``'s life is the same whichever shard plays it, in whatever order: what a session
+decides as it walks (each transition, think time, product and quantity) is a hash of the seed,
+the device, the session and the step (``simulator.draws``: a block of sessions can be walked at once),
+the rest (sessions, gaps, ids, clicks, aging, reinstalls, faults) comes from one ``random.Random``.
+Bodies share read-only parts (device info, traits, identify_by, products):
 change only ``added_at``, or copy.
 
 Two hooks let a caller put lives on a calendar (``simulator.dataset`` does): ``device_life(...,
@@ -36,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from simulator import identity, payloads
+from simulator import draws, identity, payloads
 from simulator.commerce import (
     ZERO_DECIMAL,
     Prices,
@@ -183,6 +186,8 @@ class LifeState:
     total: float = 0.0
     #: Whether the device installed its OS update yet (it updates once, to the newest release).
     updated: bool = False
+    #: The current step's counter-based bits (``draws.step_bits``): its product and quantity draw from them.
+    bits: int = 0
 
 
 #: A step of ``JourneyEngine.walk``: ``(None, request)`` or ``(node entered, its added_at)``. Any,
@@ -434,7 +439,9 @@ class JourneyEngine:
         app_id = self._app_id
         base = life.base
         random_ = rnd.random
-        getrandbits = rnd.getrandbits
+        device_seed = self.rng_seed(life.gi)
+        session_key, unit, z_mask = draws.session_key, draws.UNIT, draws.Z_MASK
+        golden, m1, m2, mask = draws.GOLDEN, draws.M1, draws.M2, draws.MASK
         bisect_right = bisect.bisect_right
         exp = math.exp
         z = normal_table()
@@ -465,7 +472,14 @@ class JourneyEngine:
             # read it for their requests) and the loop never disagree.
             node = start
             steps = 0
+            counter = session_key(device_seed, s)
             while True:
+                # draws.step_bits(key, steps), inline (a call per step costs a third of the hash)
+                counter += golden
+                x = counter & mask
+                x = ((x ^ (x >> 30)) * m1) & mask
+                x = ((x ^ (x >> 27)) * m2) & mask
+                life.bits = bits = x ^ (x >> 31)
                 if node.action != "none":
                     # added_at, inline: the hour's prefix changes rarely (iso_utc_fast without a call)
                     sec = int(base + life.t)
@@ -478,14 +492,14 @@ class JourneyEngine:
                 if steps >= max_steps:
                     break
                 cum = node.cum
-                k = bisect_right(cum, random_())
+                k = bisect_right(cum, (bits >> 16) * unit)
                 if k == len(cum):
                     break  # the leftover probability ends the session
                 target, median, sigma, sampler = node.edges[k]
                 if sampler is None:
-                    dt = median * exp(sigma * z[getrandbits(16)]) if sigma else median
+                    dt = median * exp(sigma * z[bits & z_mask]) if sigma else median
                 else:
-                    dt = sampler(rnd)
+                    dt = sampler(_StepSource(bits))
                 life.t += dt
                 if dt > timeout:
                     # The phone lay idle longer than the session timeout: the app opens a new session.
@@ -610,7 +624,7 @@ class JourneyEngine:
 
     def _pick(self, life: LifeState, node: Node) -> int:
         products = node.products
-        return products[int(life.rnd.random() * len(products))]
+        return products[int(draws.fraction(draws.derived(life.bits, draws.PICK)) * len(products))]
 
     # The product steps in two halves, decision then body: the dataset takes the decisions (the
     # draws) and renders the bodies as bytes itself (``search_props`` and the others give it the parts).
@@ -640,7 +654,7 @@ class JourneyEngine:
     def add_to_cart(self, life: LifeState, node: Node) -> tuple[int, int]:
         """The product (the one viewed, else one of the state's) and quantity added to the cart."""
         k = life.viewed if life.viewed >= 0 else self._pick(life, node)
-        qty = self._quantity(life.rnd)
+        qty = self._quantity(life.bits)
         life.cart[k] = life.cart.get(k, 0) + qty
         life.checked_out = False  # the cart changed: checkout shows it again
         return k, qty
@@ -678,9 +692,12 @@ class JourneyEngine:
         found = rates.get((country, person.get("state", ""))) or rates.get((country, ""))
         return found if found is not None else (self._j.commerce.tax_rate, False)
 
-    def _quantity(self, rnd: Any) -> int:
+    def _quantity(self, bits: int) -> int:
+        """One unit three times in four, else 2 to ``max_quantity`` alike (a step's ``QUANTITY`` draw:
+        its low 16 bits for the first choice, its fraction for the second)."""
         m = self._j.commerce.max_quantity
-        return 1 if m == 1 or rnd.random() < 0.75 else rnd.randint(2, m)
+        q = draws.derived(bits, draws.QUANTITY)
+        return 1 if m == 1 or q & 0xFFFF < 49152 else 2 + int(draws.fraction(q) * (m - 1))
 
     def _purchase(self, life: LifeState, node: Node, stamp: str) -> Request | None:
         # A purchase buys the cart a checkout showed: without both, the app has nothing to buy.
@@ -727,6 +744,27 @@ class JourneyEngine:
         life.cart = {}
         life.checked_out = False
         return self._emit(life, node, stamp, props, products)
+
+
+class _StepSource:
+    """The random source a think time's sampler (``Distribution.sampler``) draws from at one step:
+    counter-based like the step (a lognormal's quantile is the step's, any fraction its ``THINK`` draw)."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self, bits: int) -> None:
+        self._bits = bits
+
+    def random(self) -> float:
+        return draws.fraction(draws.derived(self._bits, draws.THINK))
+
+    def getrandbits(self, k: int) -> int:
+        if k != 16:
+            raise ValueError(f"a step's think time draws 16 bits, not {k}")
+        return self._bits & draws.Z_MASK
+
+    def expovariate(self, lambd: float) -> float:
+        return -math.log(1.0 - self.random()) / lambd  # as random.Random.expovariate
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
