@@ -15,6 +15,9 @@ shared: wall time would measure the neighbours):
   no Python generator of this kind beats it. Beside it, the same into one file rewritten in place
   (what this bench measured before: its pages are in the page cache from the pass before, which
   no new dataset's are, so it reads about 1.3x faster);
+- "in-session walk, columnar": the first piece of the columnar engine (``dataset.columnar``): the
+  states, clocks and draws of each session's steps, the engine's own (tests/unit/test_columnar.py),
+  decided a block of 8,192 sessions at a time, per step sent; not yet what generate() runs;
 - end to end as a share of the floor: issue #19's target is 25%, its aim 40%;
 - "end to end, --jobs N": ``generate()`` with one worker process per core, in WALL-clock
   requests/s (the only fair clock for several processes), next to one process's wall-clock rate.
@@ -40,9 +43,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
-from simulator import dataset
+from simulator import dataset, draws
+from simulator.dataset.columnar import BlockWalk
 from simulator.dataset.rows import _FAST_ACTIONS, Generator, _Life
 from simulator.scenario import load_scenario
 
@@ -114,6 +119,22 @@ def _decisions(n: int) -> float:
     return count / (time.process_time() - started)
 
 
+def _columnar_walk(n: int) -> float:
+    """Steps sent per second of the columnar in-session walk: four sessions of each of ``n`` devices
+    (their keys as the engine makes them), from the start state, a block of 8,192 at a time."""
+    gen = _generator(n)
+    block = BlockWalk(gen.engine)
+    seeds = [gen.engine.rng_seed(gen.population.device_index(i)) & draws.MASK for i in range(n)]
+    keys = draws.session_keys(np.repeat(np.array(seeds, np.uint64), 4), np.tile(np.arange(4, dtype=np.uint64), n))
+    started = time.process_time()
+    steps = 0
+    for k in range(0, len(keys), 8192):
+        part = keys[k : k + 8192]
+        zeros = np.zeros(len(part), np.int64)
+        steps += len(block.walk(part, zeros + block.start, zeros, np.zeros(len(part))).node)
+    return steps / (time.process_time() - started)
+
+
 def _floor(out: Path) -> tuple[float, float]:
     """Requests/s of the dataset's bodies (parsed back into dicts) serialised and written, one write
     each: (into a new file each pass, as generate() writes its files; into one file rewritten in
@@ -177,6 +198,7 @@ def main() -> dict[str, Any]:
         whole, whole_net, count, whole_wall = _end_to_end(DEVICES, Path(tmp))
         floor, floor_rewritten = _floor(Path(tmp))
     decisions = _decisions(DEVICES)
+    walk = _columnar_walk(DEVICES)
     # The cores this process may use (what --jobs 0 takes on an unpinned run: os.cpu_count()).
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     parallel_wall = _end_to_end_jobs(DEVICES, cores)
@@ -186,6 +208,7 @@ def main() -> dict[str, Any]:
         ("end to end (generate)", whole),
         ("end to end, without start-up", whole_net),
         ("engine decisions alone (no bodies)", decisions),
+        ("in-session walk, columnar (per step)", walk),
         ("floor: orjson + write of its bodies", floor),
         ("floor, one file rewritten in place", floor_rewritten),
     ):
@@ -220,6 +243,7 @@ def main() -> dict[str, Any]:
         "end_to_end_jobs": cores,
         "end_to_end_jobs_wall_rps": round(parallel_wall),
         "engine_decisions_rps": round(decisions),
+        "columnar_walk_steps_per_s": round(walk),
         "floor_rps": round(floor),
         "floor_rewritten_rps": round(floor_rewritten),
         "end_to_end_of_floor": round(share, 4),
