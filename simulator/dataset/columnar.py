@@ -11,7 +11,7 @@ holds the two together.
 What the walk cannot decide alone it stops at, as the engine would stop to ask: the end of the
 session, ``max_steps``, or a think time past the session timeout (the engine then opens a new session,
 whose start the calendar may move). The caller opens that session and walks on from where it
-stopped (``Walked.resume``).
+stopped (``Walked.next_node``, ``next_step``, with the new session's clock).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class BlockWalk:
         self._sigma_row = np.zeros(shape, np.int64)
         self._sends = np.array([n.action != "none" for n in nodes])
         sigmas: dict[float, int] = {0.0: 0}
-        #: Think times drawn by a sampler (not a lognormal or constant): the engine's, per step.
+        #: False when a think time is drawn by a sampler (an exponential, uniform or geometric one, or a
+        #: clamped lognormal), which the block does not walk yet.
         self.supported = True
         for a, node in enumerate(nodes):
             for k, (_, median, sigma, sampler) in enumerate(node.edges):
@@ -84,11 +85,11 @@ class BlockWalk:
         self._max_steps, self._timeout = j.max_steps, j.session_timeout
         self.start = engine._start
 
-    def walk(self, keys: npt.NDArray[np.uint64], node: I64, step: I64, t: F64, cum: F64 | None = None) -> Walked:
+    def walk(self, keys: npt.NDArray[np.uint64], node: I64, step: I64, t: F64) -> Walked:
         """Walk sessions ``keys`` (``draws.session_key``) from state ``node`` at step number ``step``
-        and clock ``t`` until each stops. ``cum``: the transition table to walk by (an engine's
-        ``scale_conversion`` swaps its tables; this block's padded as ``BlockWalk``'s), else the scenario's."""
-        table = self._cum if cum is None else cum
+        and clock ``t`` until each stops, by the scenario's transition probabilities (a calendar day's
+        ``scale_conversion`` is the next piece)."""
+        table = self._cum
         n = len(keys)
         stop = np.full(n, ENDED, np.int64)
         next_node = np.full(n, -1, np.int64)
@@ -130,13 +131,6 @@ class BlockWalk:
             next_step,
             next_t,
         )
-
-    def padded(self, cum: list[list[float]]) -> F64:
-        """An engine's transition table (``JourneyEngine._cum_tables``' values) padded as this block's."""
-        out = np.full(self._cum.shape, 2.0)
-        for a, row in enumerate(cum):
-            out[a, : len(row)] = row
-        return out
 
 
 def picks(bits: npt.NDArray[np.uint64], products: I64, counts: I64) -> I64:
