@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_START",
+    "ENGINE_VERSION",
     "JourneyEngine",
     "LifeState",
     "Node",
@@ -66,6 +67,11 @@ __all__ = [
     "Step",
     "load_products",
 ]
+
+#: The lives a seed gives: raised whenever the same scenario and seed give other lives (2: the draws
+#: inside a session's walk are counter-based, ``simulator.draws``). A shard records it (``--merge``
+#: joins only shards of one), and so does a dataset's summary.json.
+ENGINE_VERSION = 2
 
 #: ``added_at`` of a device's first request unless the caller gives a start (2026-01-01T00:00:00Z):
 #: fixed, so a seed reproduces bodies byte for byte.

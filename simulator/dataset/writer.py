@@ -48,6 +48,7 @@ from simulator.dataset.shards import (
 )
 from simulator.dataset.stats import Stats, conversion_table
 from simulator.errors import ScenarioError, ScenarioProblem
+from simulator.journey import ENGINE_VERSION
 from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, say_warnings, scenario_dir
 from simulator.scenario.load import shown_file
 
@@ -570,6 +571,7 @@ def _head(
     return {
         "dataset": {
             "format_version": FORMAT_VERSION,
+            "engine_version": ENGINE_VERSION,
             "scenario": sc.name,
             "scenario_ref": ref,
             "seed": sc.seed,

@@ -256,6 +256,19 @@ def test_a_shard_is_read_as_numbers_and_bytes_never_unpickled(tmp_path: Path, tw
         merge(tmp_path / "out", two)
 
 
+def test_a_shard_of_a_loadsim_whose_journeys_differ_is_refused(tmp_path: Path, two: list[Path]) -> None:
+    """A shard written before the in-session draws became counter-based (its manifest has no
+    engine_version) holds other lives for the same seed: merged with today's shards, the dataset
+    would be neither run's, with every other check passing."""
+    manifest_path = two[1] / SHARD_MANIFEST
+    manifest = orjson.loads(manifest_path.read_bytes())
+    manifest.pop("engine_version", None)
+    manifest_path.write_bytes(orjson.dumps(sealed(manifest)))
+    with pytest.raises(DatasetError, match=r"journeys differ \(engine version 1, this loadsim's is 2"):
+        merge(tmp_path / "out", two)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
 def test_merge_into_a_shard_folder_is_refused(two: list[Path]) -> None:
     with pytest.raises(DatasetError, match="is one of the shard folders"):
         merge(two[0], two)
