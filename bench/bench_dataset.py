@@ -15,6 +15,9 @@ shared: wall time would measure the neighbours):
   no Python generator of this kind beats it. Beside it, the same into one file rewritten in place
   (what this bench measured before: its pages are in the page cache from the pass before, which
   no new dataset's are, so it reads about 1.3x faster);
+- "writer path alone": the same records (played first, untimed) gathered in chunks, each sorted
+  and spilled to a run, merged and written into the files, as generate() does: what is left of the
+  end to end once playing the devices costs nothing;
 - "in-session walk, columnar": the first piece of the columnar engine (``dataset.columnar``): the
   states, clocks and draws of each session's steps, the engine's own (tests/unit/test_columnar.py),
   decided a block of 8,192 sessions at a time, per step sent; not yet what generate() runs;
@@ -33,6 +36,7 @@ unpinned (``.venv/bin/python -m bench dataset``) to see what several cores bring
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import random
 import resource
@@ -48,7 +52,10 @@ import orjson
 
 from simulator import dataset, draws
 from simulator.dataset.columnar import BlockWalk
+from simulator.dataset.progress import Progress
 from simulator.dataset.rows import _FAST_ACTIONS, Generator, _Life
+from simulator.dataset.runs import CHUNK_RECORDS, Record, Runs
+from simulator.dataset.writer import write_files
 from simulator.scenario import load_scenario
 
 TARGET_OF_FLOOR = 0.25
@@ -117,6 +124,29 @@ def _decisions(n: int) -> float:
             life.last_t = t
             count += 1
     return count / (time.process_time() - started)
+
+
+def _writer_path(n: int) -> float:
+    """Requests/s of the writer path alone over the dataset's records, best of three: every chunk but
+    the last spilled as a sorted run, then merged with the last (held in memory) into new files."""
+    gen = _generator(n)
+    records: list[Record] = []
+    for i in range(n):
+        gen.device(i, records, io.BytesIO())
+    best = 0.0
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            (out / "requests").mkdir()
+            started = time.process_time()
+            runs = Runs(out)
+            for k in range(0, len(records), CHUNK_RECORDS):
+                runs.buffer = records[k : k + CHUNK_RECORDS]
+                if k + CHUNK_RECORDS < len(records):
+                    runs.spill()
+            write_files(out, runs.merged(), table_format="csv", suffix="", gz=False, progress=Progress(False))
+            best = max(best, len(records) / (time.process_time() - started))
+    return best
 
 
 def _columnar_walk(n: int) -> float:
@@ -199,6 +229,7 @@ def main() -> dict[str, Any]:
         floor, floor_rewritten = _floor(Path(tmp))
     decisions = _decisions(DEVICES)
     walk = _columnar_walk(DEVICES)
+    writer = _writer_path(DEVICES)
     # The cores this process may use (what --jobs 0 takes on an unpinned run: os.cpu_count()).
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     parallel_wall = _end_to_end_jobs(DEVICES, cores)
@@ -208,6 +239,7 @@ def main() -> dict[str, Any]:
         ("end to end (generate)", whole),
         ("end to end, without start-up", whole_net),
         ("engine decisions alone (no bodies)", decisions),
+        ("writer path alone (runs, merge, files)", writer),
         ("in-session walk, columnar (per step)", walk),
         ("floor: orjson + write of its bodies", floor),
         ("floor, one file rewritten in place", floor_rewritten),
@@ -244,6 +276,7 @@ def main() -> dict[str, Any]:
         "end_to_end_jobs_wall_rps": round(parallel_wall),
         "engine_decisions_rps": round(decisions),
         "columnar_walk_steps_per_s": round(walk),
+        "writer_path_rps": round(writer),
         "floor_rps": round(floor),
         "floor_rewritten_rps": round(floor_rewritten),
         "end_to_end_of_floor": round(share, 4),
