@@ -38,7 +38,8 @@ joins N such folders exactly as the parent joins ``--jobs`` workers: the same by
 
 The package along its seams: ``layout`` (files, columns, format version), ``calendar``, ``runs``
 (sorted runs and their merge), ``rows`` (a device's requests as records and rows), ``fragments``
-(the bodies' cached parts), ``stats``,
+(the bodies' cached parts), ``columnar`` (the in-session walk of a block of sessions in numpy,
+held to the engine's by tests, not yet what ``generate`` plays), ``stats``,
 ``parallel`` (``--jobs``), ``shards`` (``--shard``, ``--merge``'s checks), ``writer`` (``generate``,
 ``merge``) and ``reader`` (``read_dataset``). Reading a
 dataset does not load the writer: ``generate`` is imported from ``writer`` on first use.
