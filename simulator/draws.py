@@ -10,7 +10,8 @@ once as numpy arrays (``block_bits``: the dataset's columnar walk), so the two w
 The hash is splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
 OOPSLA 2014): its finaliser avalanches every input bit, and its outputs at consecutive counters pass
 BigCrush. What the per-session decisions draw (a session's ids, its ad click, the phone's aging, a
-reinstall, a faulty SDK's mistakes) stays on the device's stream.
+reinstall) stays on the device's stream, as do the draws of the rarer steps, made as their requests
+are built (an identify's email and phone, a checkout's coupon, a faulty SDK's mistakes).
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ def mix(x: int) -> int:
 
 
 def session_key(device_seed: int, session: int) -> int:
-    """The key of a device's ``session``-th session of its life (``device_seed``: the engine's ``rng_seed``)."""
+    """The key of a device's ``session``-th planned session (``device_seed``: the engine's ``rng_seed``).
+
+    The count is of the sessions the journey plans (its ``sessions`` draw), not of those the device
+    opens: a session the app opens after an idle past the timeout walks on under the same key, its
+    step numbers counting on."""
     return mix(mix(device_seed & MASK) ^ session)
 
 

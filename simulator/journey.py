@@ -18,7 +18,9 @@ Determinism: all randomness of device ``k`` comes from (scenario seed, global de
 so device ``k``'s life is the same whichever shard plays it, in whatever order: what a session
 decides as it walks (each transition, think time, product and quantity) is a hash of the seed,
 the device, the session and the step (``simulator.draws``: a block of sessions can be walked at once),
-the rest (sessions, gaps, ids, clicks, aging, reinstalls, faults) comes from one ``random.Random``.
+the rest comes from one ``random.Random``: sessions, gaps, ids, clicks, aging, reinstalls, and the
+draws of the rarer steps (an identify's email and phone, a checkout's coupon, a faulty SDK's
+mistakes), taken as the requests are built, in order.
 Bodies share read-only parts (device info, traits, identify_by, products):
 change only ``added_at``, or copy.
 

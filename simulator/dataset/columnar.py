@@ -35,11 +35,11 @@ ENDED, MAX_STEPS, TIMED_OUT = 0, 1, 2
 
 @dataclass(frozen=True, slots=True)
 class Walked:
-    """The steps a block walked, in rounds (all the sessions' first steps, then their second ...):
-    for each step its session (an index into the block), step number, state and clock (the engine's
-    ``life.t`` as it entered the state) and bits (``draws.step_bits``); and for each session why it
-    stopped, and where it would go on after a timeout (the state entered next, its step number and
-    the clock before the new session's start moves it)."""
+    """The steps of a block's walk that send a request, in rounds (all the sessions' first steps,
+    then their second ...): for each step its session (an index into the block), step number, state
+    and clock (the engine's ``life.t`` as it entered the state) and bits (``draws.step_bits``); and
+    for each session why it stopped, and where it would go on after a timeout (the state entered
+    next, its step number and the clock before the new session's start moves it)."""
 
     session: I64
     step: I64
@@ -61,7 +61,10 @@ class BlockWalk:
         nodes = engine._nodes
         width = max((len(n.cum) for n in nodes), default=0) + 1
         shape = (len(nodes), width)
+        # Past a state's edges, a cumulative probability no draw reaches; and each state's count of
+        # edges, which a draw past them all reaches (its leftover probability ends the session).
         self._cum = np.full(shape, 2.0)
+        self._edges = np.array([len(n.cum) for n in nodes], np.int64)
         self._target = np.zeros(shape, np.int64)
         self._median = np.zeros(shape)
         self._sigma_row = np.zeros(shape, np.int64)
@@ -70,11 +73,11 @@ class BlockWalk:
         #: False when a think time is drawn by a sampler (an exponential, uniform or geometric one, or a
         #: clamped lognormal), which the block does not walk yet.
         self.supported = True
-        for a, node in enumerate(nodes):
+        for a, (node, cum) in enumerate(zip(nodes, engine._base_cum, strict=True)):  # not a day's scaled ones
             for k, (_, median, sigma, sampler) in enumerate(node.edges):
                 if sampler is not None:
                     self.supported = False
-                self._cum[a, k] = node.cum[k]
+                self._cum[a, k] = cum[k]
                 self._target[a, k] = node.targets[k]
                 self._median[a, k] = median
                 self._sigma_row[a, k] = sigmas.setdefault(sigma, len(sigmas))
@@ -89,7 +92,8 @@ class BlockWalk:
         """Walk sessions ``keys`` (``draws.session_key``) from state ``node`` at step number ``step``
         and clock ``t`` until each stops, by the scenario's transition probabilities (a calendar day's
         ``scale_conversion`` is the next piece)."""
-        table = self._cum
+        if not self.supported:
+            raise ValueError("the block walk draws no think time from a sampler yet: walk this journey with the engine")
         n = len(keys)
         stop = np.full(n, ENDED, np.int64)
         next_node = np.full(n, -1, np.int64)
@@ -104,8 +108,8 @@ class BlockWalk:
             out.append((alive[sends], step[sends], node[sends], t[sends], bits[sends]))
             step = step + 1
             full = step >= self._max_steps
-            k = (table[node] <= draws.fractions(bits)[:, None]).sum(axis=1)
-            ended = table[node, k] > 1.0  # the padding: the leftover probability ends the session
+            k = (self._cum[node] <= draws.fractions(bits)[:, None]).sum(axis=1)  # bisect_right, as the engine
+            ended = k == self._edges[node]  # past every edge: the leftover probability ends the session
             k = np.where(ended, 0, k)
             dt = self._median[node, k] * self._exp[self._sigma_row[node, k], (bits & np.uint64(draws.Z_MASK))]
             target = self._target[node, k]
@@ -133,6 +137,12 @@ class BlockWalk:
         )
 
 
+def device_seeds(engine: JourneyEngine, devices: range) -> npt.NDArray[np.uint64]:
+    """The seeds of the engine's devices ``devices`` (local indices), as ``draws.session_keys`` takes them."""
+    index, seed = engine.population.device_index, engine.rng_seed
+    return np.array([seed(index(i)) & draws.MASK for i in devices], np.uint64)
+
+
 def picks(bits: npt.NDArray[np.uint64], products: I64, counts: I64) -> I64:
     """The product each step picks (``JourneyEngine._pick``): ``products`` the offset of each step's
     state's products in one array of them all, ``counts`` how many it has."""
@@ -142,8 +152,8 @@ def picks(bits: npt.NDArray[np.uint64], products: I64, counts: I64) -> I64:
 
 def quantities(bits: npt.NDArray[np.uint64], max_quantity: int) -> I64:
     """The quantity each step adds to the cart (``JourneyEngine._quantity``)."""
-    q = draws.derived_array(bits, draws.QUANTITY)
     if max_quantity == 1:
         return np.ones(len(bits), np.int64)
+    q = draws.derived_array(bits, draws.QUANTITY)
     more = 2 + (draws.fractions(q) * (max_quantity - 1)).astype(np.int64)
     return np.where((q & np.uint64(0xFFFF)) < 49152, 1, more)

@@ -191,12 +191,21 @@ def damage(data: Path) -> None:
     path.write_bytes(b"\n".join(lines))
 
 
+#: The rows of the events table a cut copy keeps.
+CUT = 300
+
+
+def first_rows_endpoints(data: Path, rows: int) -> Counter[str]:
+    """The requests per endpoint among the first ``rows`` rows of the events table (its endpoint column)."""
+    body = (data / "events.csv").read_bytes().splitlines()[1 : rows + 1]
+    return Counter(line.split(b",")[3].decode() for line in body)
+
+
 def cut_short(data: Path, rows: int) -> None:
     """A copy that stopped early: only the first ``rows`` rows of the table and their request lines, whole."""
+    kept = first_rows_endpoints(data, rows)
     table = data / "events.csv"
-    head, *body = table.read_bytes().splitlines(keepends=True)
-    table.write_bytes(head + b"".join(body[:rows]))
-    kept = Counter(line.split(b",")[3].decode() for line in body[:rows])  # the endpoint column
+    table.write_bytes(b"".join(table.read_bytes().splitlines(keepends=True)[: rows + 1]))
     for ep in ENDPOINT_NAMES:
         path = data / "requests" / f"{ep}.jsonl"
         path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[: kept[ep]]))
@@ -246,8 +255,8 @@ def locust_replay_spoiled(
     ("spoil", "named"),
     [
         (damage, "requests/events.jsonl line 6: not valid JSON"),
-        (lambda data: cut_short(data, 300), "requests/externalIds.jsonl holds {kept} lines, summary.json says {total}"),
-        (lambda data: cut_table(data, 300), "events.csv has {kept} externalIds rows, summary.json says {total}"),
+        (lambda data: cut_short(data, CUT), "requests/externalIds.jsonl holds {kept} lines, summary.json says {total}"),
+        (lambda data: cut_table(data, CUT), "events.csv has {kept} externalIds rows, summary.json says {total}"),
     ],
     ids=["damaged-line", "cut-short", "table-cut-short"],
 )
@@ -255,11 +264,11 @@ def test_a_damaged_dataset_is_named_in_one_line_before_anything_is_sent(
     tmp_path: Path, spoil: Callable[[Path], None], named: str
 ) -> None:
     """Before: `loadsim replay` of this dataset sent 7 of its 463 requests and printed PASSED, exit 0; with
-    only its table cut short, it sent 300 before failing on the lines the table no longer named."""
+    only its table cut short, it sent its first 300 rows' requests before failing on the lines the
+    table no longer named."""
     data = tmp_path / "dataset"
     total = generate("smoke", out=data, users=50, days=1, seed=1)["requests"]["externalIds"]
-    # The session starts among the 300 rows a cut keeps (the seed's lives decide how many).
-    kept = sum(row.split(b",")[3] == b"externalIds" for row in (data / "events.csv").read_bytes().splitlines()[1:301])
+    kept = first_rows_endpoints(data, CUT)["externalIds"]  # the seed's lives decide how many
     assert 0 < kept < total
     spoil(data)
     refused_before_sending(tmp_path, data, named.format(kept=kept, total=total))

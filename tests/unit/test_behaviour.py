@@ -100,8 +100,9 @@ def test_retention_follows_the_benchmark_curve(shop: Sessions) -> None:
     d1, d7, d30 = (shop.retention(k, 35) for k in (1, 7, 30))
     assert 0.20 <= d1 <= 0.30, d1
     assert 0.05 <= d7 <= 0.20, d7
-    # E-commerce app D30 ~4% (Business of Apps, 2023). Its cohort (installs of the first 5 days) is
-    # about 600 devices, so one standard error is about 0.45 points: the band's floor sits 2 below.
+    # E-commerce app D30 ~4% (Business of Apps, 2023); this model's is about 1% (0.98% at this seed,
+    # issue #19's note). Its cohort (installs of the first 5 days) is about 600 devices: one standard
+    # error is about 0.4 points at 1% (0.8 at 4%), so the floor sits 1.5 below today's figure.
     assert 0.004 <= d30 <= 0.08, d30
     assert d1 > d7 > d30
 

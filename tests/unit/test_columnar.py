@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from simulator import draws
-from simulator.dataset.columnar import ENDED, MAX_STEPS, TIMED_OUT, BlockWalk, picks, quantities
+from simulator.dataset.columnar import ENDED, MAX_STEPS, TIMED_OUT, BlockWalk, device_seeds, picks, quantities
 from simulator.journey import JourneyEngine
 from simulator.population import Population
 from simulator.scenario import Scenario, load_scenario, parse_scenario
@@ -32,6 +32,22 @@ a = { event = "A", next = { b = 0.6, c = 0.3 } }
 b = { action = "none", next = { c = 0.5, a = { p = 0.45, think = "3s" } } }
 c = { event = "C", next = { a = { p = 0.9, think = "lognormal(40s, 0.5)" } } }
 """
+
+#: Probabilities that add up to 1 in decimal but whose running sum in floats ends just past it
+#: (0.33 + 0.56 + 0.11 = 1.0000000000000002): the last state is still reached, nothing is left over.
+PAST_ONE = """
+seed = 9
+[journey]
+start = "a"
+max_steps = 20
+[journey.states]
+a = { event = "A", next = { b = 0.33, c = 0.56, d = 0.11 } }
+b = { event = "B", next = { a = 0.5 } }
+c = { event = "C", next = { a = 0.5 } }
+d = { event = "D", next = { a = 0.5 } }
+"""
+
+SCENARIOS = {"pauses": PAUSES, "past-one": PAST_ONE}
 
 
 def _engine(s: Scenario, devices: int) -> JourneyEngine:
@@ -63,9 +79,7 @@ def _block_segments(engine: JourneyEngine, devices: int) -> tuple[list[Any], Cou
     block = BlockWalk(engine)
     assert block.supported
     lives = [_python_segments(engine, i) for i in range(devices)]
-    seeds = np.array(
-        [engine.rng_seed(engine.population.device_index(i)) & draws.MASK for i in range(devices)], np.uint64
-    )
+    seeds = device_seeds(engine, range(devices))
     session = np.zeros(devices, np.int64)
     node = np.full(devices, block.start, np.int64)
     step = np.zeros(devices, np.int64)
@@ -95,15 +109,17 @@ def _block_segments(engine: JourneyEngine, devices: int) -> tuple[list[Any], Cou
     return [lives, walked], stops
 
 
-@pytest.mark.parametrize("name", ["pauses", "ecommerce"])
+@pytest.mark.parametrize("name", ["pauses", "past-one", "ecommerce"])
 def test_the_block_walk_takes_the_engines_steps_clocks_and_draws(name: str) -> None:
-    s = parse_scenario(PAUSES) if name == "pauses" else load_scenario("ecommerce")
+    s = parse_scenario(SCENARIOS[name]) if name in SCENARIOS else load_scenario("ecommerce")
     engine = _engine(s, 1500)
     (lives, walked), stops = _block_segments(engine, 1500)
     assert walked == lives  # floats compared exactly: the same additions in the same order
     if name == "pauses":  # every way a walk stops, many times
         assert min(stops[ENDED], stops[MAX_STEPS], stops[TIMED_OUT]) > 100, stops
     assert sum(len(steps) for life in lives for _, steps in life) > 5000
+    if name == "past-one":  # the state after the running sum's last addition is walked to
+        assert sum(k == 3 for life in walked for _, steps in life for k, _, _ in steps) > 100
 
 
 def test_splitmix64_gives_its_published_outputs_in_python_and_numpy() -> None:
@@ -150,3 +166,26 @@ def test_the_block_picks_and_quantities_are_the_engines(max_quantity: int) -> No
     if max_quantity > 1:  # three in four add one, the rest 2 .. max alike
         ones = sum(engine._quantity(b) == 1 for b in bits) / len(bits)
         assert abs(ones - 0.75) < 0.03, ones
+
+
+def test_a_block_built_on_a_scaled_day_walks_the_scenarios_probabilities() -> None:
+    """The engine's tables of the moment may be a campaign day's (``scale_conversion``): the block
+    takes the scenario's own, so it walks the same whenever it is built."""
+    engine = _engine(load_scenario("ecommerce"), 400)
+    base = BlockWalk(engine)
+    engine.scale_conversion(3.0)
+    scaled_day = BlockWalk(engine)
+    engine.scale_conversion(1.0)
+    keys = draws.session_keys(device_seeds(engine, range(400)), np.zeros(400, np.uint64))
+    zeros = np.zeros(400, np.int64)
+    a, b = (w.walk(keys, zeros + w.start, zeros, np.zeros(400)) for w in (base, scaled_day))
+    assert a.node.tolist() == b.node.tolist() and len(a.node) > 1000
+
+
+def test_a_journey_with_sampled_think_times_is_refused_not_walked_wrong() -> None:
+    s = parse_scenario(PAUSES.replace('think = "lognormal(20m, 1.2)"', 'think = "exponential(20m)"'))
+    block = BlockWalk(_engine(s, 10))
+    assert not block.supported
+    zeros = np.zeros(1, np.int64)
+    with pytest.raises(ValueError, match="walk this journey with the engine"):
+        block.walk(np.zeros(1, np.uint64), zeros, zeros, np.zeros(1))

@@ -17,6 +17,7 @@ from simulator.dataset import DatasetError, generate, runs
 from simulator.dataset import shards as shards_module
 from simulator.dataset.shards import SHARD_MANIFEST, SHARD_RECORDS, parse_shard
 from simulator.dataset.writer import DATASET_MARK, merge
+from simulator.journey import ENGINE_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,6 +59,7 @@ def test_four_shards_merged_are_the_single_run_byte_for_byte(
     # Given in any order: the shards' indices decide.
     merged = merge(tmp_path / "merged", [dirs[2], dirs[0], dirs[3], dirs[1]])
     assert merged == one
+    assert one["dataset"]["engine_version"] == ENGINE_VERSION  # what a later --merge checks
     assert files(tmp_path / "merged") == files(tmp_path / "one")
     assert {d: files(d) for d in dirs} == before, "the shards are read, never changed"
     assert not list((tmp_path / "merged").glob(".runs-*")), "temporary runs are removed"
@@ -264,7 +266,7 @@ def test_a_shard_of_a_loadsim_whose_journeys_differ_is_refused(tmp_path: Path, t
     manifest = orjson.loads(manifest_path.read_bytes())
     manifest.pop("engine_version", None)
     manifest_path.write_bytes(orjson.dumps(sealed(manifest)))
-    with pytest.raises(DatasetError, match=r"journeys differ \(engine version 1, this loadsim's is 2"):
+    with pytest.raises(DatasetError, match=rf"journeys differ \(engine version 1, this loadsim's is {ENGINE_VERSION}"):
         merge(tmp_path / "out", two)
     assert not (tmp_path / "out" / "summary.json").exists()
 
