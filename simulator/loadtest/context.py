@@ -10,7 +10,6 @@ not waited in real time: the load test compresses it (a dataset keeps it).
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -48,12 +47,17 @@ CUSTOMERLABS_URL = "https://io.v2.customerlabs.co"
 def redact_url(url: str) -> str:
     """A webhook URL with its secret part (path tokens and query) masked, for logs and reports.
 
-    A path segment of 8 or more characters with a digit in it is a token: only its first two
-    characters are kept.
+    Every path segment but a first one followed by others (``/webhook/…``) may be the token, whatever
+    it looks like (``/hook/secret`` has no digit): each shows its first two characters at most.
     """
     parts = urlsplit(url)
-    path = re.sub(r"(?=[^/]*\d)[^/]{8,}", lambda m: m.group(0)[:2] + "…", parts.path)
-    return f"{parts.scheme}://{parts.netloc}{path}" + ("?…" if parts.query else "")
+    segments = parts.path.split("/")
+    first = next((k for k, seg in enumerate(segments) if seg), len(segments))
+    shown = [
+        seg if not seg or (k == first and any(segments[k + 1 :])) else (seg[:2] if len(seg) >= 6 else "") + "…"
+        for k, seg in enumerate(segments)
+    ]
+    return f"{parts.scheme}://{parts.netloc}{'/'.join(shown)}" + ("?…" if parts.query else "")
 
 
 def is_customerlabs(host: str) -> bool:

@@ -17,6 +17,19 @@ def test_webhook_secret_is_never_shown() -> None:
     assert "s3cr3t" not in str(target.describe()) and target.urls["events"] == url
 
 
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("https://example.test/hook/secret", "secret"),  # no digit: shown in full before
+        ("https://example.test/abcdefghij", "abcdefghij"),
+        ("https://example.test/hook/a1/b2c3", "b2c3"),
+    ],
+)
+def test_a_webhook_path_is_masked_past_its_first_segment_whatever_it_looks_like(url: str, secret: str) -> None:
+    shown = redact_url(url)
+    assert secret not in shown and shown.startswith("https://example.test/"), shown
+
+
 def test_real_target_needs_a_webhook_url() -> None:
     with pytest.raises(ValueError, match="--webhook-url"):
         Target.of(kind="customerlabs", host="", webhook_url="")
