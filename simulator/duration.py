@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 __all__ = ["parse_duration"]
 
 _PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|m|h|d)?\s*")
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _EXPECTED = "expected a duration such as 250ms, 30s, 1m30s or 2h"
+#: What looks like a duration but is not one of ours, said by name: a sign, or an exponent.
+_SIGNED = re.compile(r"\s*([+-])\s*(.*?)\s*$")
+_EXPONENT = re.compile(r"\s*((?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+)\s*(us|ms|s|m|h|d)?\s*$")
 
 
 def parse_duration(value: str | float, *, bare: str | None = "s") -> float:
@@ -36,6 +40,7 @@ def parse_duration(value: str | float, *, bare: str | None = "s") -> float:
         return float(value) * _UNITS[bare]
     if not isinstance(value, str) or not value.strip():
         raise ValueError(_EXPECTED)
+    _refuse_sign_or_exponent(value, bare)
     total, pos = 0.0, 0
     while pos < len(value):
         m = _PART.match(value, pos)
@@ -51,3 +56,16 @@ def parse_duration(value: str | float, *, bare: str | None = "s") -> float:
         total += float(m.group(1)) * _UNITS[unit]
         pos = m.end()
     return total
+
+
+def _refuse_sign_or_exponent(value: str, bare: str | None) -> None:
+    if signed := _SIGNED.match(value):
+        sign, rest = signed.groups()
+        if sign == "-":
+            raise ValueError("expected a duration of at least 0 seconds")  # callers name the value
+        raise ValueError(f"a duration is written without the sign: {rest}")
+    if exponent := _EXPONENT.match(value):
+        number, unit = exponent.groups()
+        plain = format(Decimal(number).normalize(), "f")
+        example = f", as {plain}{unit or bare or 's'}" if len(plain) <= 24 else ""  # not 1e999999's million digits
+        raise ValueError(f"a duration takes no exponent: write the number out{example}")

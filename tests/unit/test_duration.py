@@ -3,6 +3,8 @@ unless the caller says a unit is required (a latency spec)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from simulator.duration import parse_duration
@@ -32,6 +34,23 @@ def test_durations_in_every_unit(text: str | float, seconds: float) -> None:
 @pytest.mark.parametrize("bad", ["", "1x", "m", "ms", "-5s", "-5ms", "1m 30", "fast", "1e3ms", True, -1, float("nan")])
 def test_bad_durations_say_what_is_expected(bad: str | float) -> None:
     with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        ("-5s", "expected a duration of at least 0 seconds"),
+        ("- 250ms", "expected a duration of at least 0 seconds"),
+        ("+5s", "without the sign: 5s"),
+        ("1e3ms", "no exponent: write the number out, as 1000ms"),
+        ("2.5E1s", "no exponent: write the number out, as 25s"),
+    ],
+)
+def test_a_sign_or_an_exponent_is_named_not_only_refused(bad: str, said: str) -> None:
+    """Before, each got the generic "expected a duration such as 250ms ...", which a -5s or 1e3ms
+    already looks like: the message says what is wrong with it."""
+    with pytest.raises(ValueError, match=re.escape(said)):
         parse_duration(bad)
 
 
