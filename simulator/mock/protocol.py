@@ -376,6 +376,10 @@ class HttpProtocol(asyncio.Protocol):
                 raise _Refuse(400, "malformed_http", "malformed HTTP request: more than one Content-Type header")
             self._ct = value
         elif n == b"cl-user-agent":
+            # One device's WebView user agent (commas in it: two lines cannot be joined as a list, and
+            # whichever won would decide a 400 or a 200), so two are malformed, as two Content-Types are.
+            if self._ua is not None:
+                raise _Refuse(400, "malformed_http", "malformed HTTP request: more than one CL-User-Agent header")
             self._ua = value.strip()
         elif n == b"content-length":
             try:

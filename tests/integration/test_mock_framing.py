@@ -171,6 +171,24 @@ def test_two_content_types_get_400_naming_the_header(mock: MockServer, types: tu
     assert mock.stats()["accepted"]["events"] == before["accepted"]["events"]
 
 
+@pytest.mark.parametrize(
+    "second", ["", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"], ids=["empty", "another"]
+)
+def test_two_cl_user_agents_get_400_naming_the_header(mock: MockServer, second: str) -> None:
+    # Which device sent the event is read from its one CL-User-Agent (a WebView user agent, commas in
+    # it: two lines cannot be joined as a list). Before, the last line won: an empty one after a
+    # device's got the 400 for a missing header, a device's after an empty one a 200, stored.
+    before = mock.stats()
+    request = _event_request(b"Host: 127.0.0.1\r\n")
+    line = b"CL-User-Agent: " + ms.UA.encode() + b"\r\n"
+    assert request.count(line) == 1
+    request = request.replace(line, line + b"CL-User-Agent: " + second.encode() + b"\r\n", 1)
+    [(status, headers, payload)] = ms.exchange(mock.url, request)
+    assert status == 400, payload
+    assert "more than one CL-User-Agent header" in _message(payload) and headers["connection"] == "close"
+    assert mock.stats()["accepted"]["events"] == before["accepted"]["events"]
+
+
 def test_an_http10_request_needs_no_host(mock: MockServer) -> None:
     before = mock.stats()["accepted"]["events"]
     [(status, _, payload)] = ms.exchange(mock.url, _event_request(b"", b"1.0"))
