@@ -378,16 +378,17 @@ def _check_mock(r: _Reader, options: Mapping[str, Any]) -> None:
 
 
 def _check_outage_in_run(r: _Reader, load: LoadConfig, options: Mapping[str, Any]) -> None:
-    """An outage the run ends before never happens, while the report reads as a run that went
-    through it. --run-time scales the window with the run, so the scenario's own run decides."""
-    try:
-        at = parse_duration(options["outage_at"])
-    except (KeyError, ValueError):  # no outage, or a bad value reported by _check_mock
-        return
+    """An outage or a freeze the run ends before never happens, while the report reads as a run that
+    went through it. --run-time scales the windows with the run, so the scenario's own run decides."""
     end = load.planned_s
-    if at >= end:
-        where = f"{at:g}s is at or after the end of the {end:g}s run ([load])"
-        r.err("target.mock.outage_at", f"{where}: move it into the run")
+    for key in ("outage_at", "freeze_at"):
+        try:
+            at = parse_duration(options[key])
+        except (KeyError, ValueError):  # none, or a bad value reported by _check_mock
+            continue
+        if at >= end:
+            where = f"{at:g}s is at or after the end of the {end:g}s run ([load])"
+            r.err(f"target.mock.{key}", f"{where}: move it into the run")
 
 
 def _check_client(r: _Reader, client: ClientConfig) -> None:

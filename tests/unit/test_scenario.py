@@ -410,6 +410,11 @@ def test_the_annotated_example_in_the_readme_is_a_valid_scenario() -> None:
             "bad.toml: target.mock.outage_at: 90s is at or after the end of the 60s run ([load]): move it into the run",
         ),
         (
+            # Before: accepted, and the run's report read as one that went through a freeze it never met.
+            MINIMAL + "[load]\nrun_time = '1m'\n[target.mock]\nfreeze_at = '60s'\nfreeze_for = '5s'",
+            "bad.toml: target.mock.freeze_at: 60s is at or after the end of the 60s run ([load]): move it into the run",
+        ),
+        (
             # Before: accepted, then the mock refused the outage mid-run and the run went on without it.
             MINIMAL + "[load]\nrun_time = '3h'\n[target.mock]\noutage_at = '90s'\noutage_for = '2h'",
             'bad.toml: target.mock.outage_for: an outage lasts at most 3600 s (the mock\'s limit), got "2h"',
@@ -422,6 +427,7 @@ def test_the_annotated_example_in_the_readme_is_a_valid_scenario() -> None:
         "misspelt-step",
         "identify-never-sent",
         "outage-after-end",
+        "freeze-after-end",
         "outage-too-long",
     ],
 )
