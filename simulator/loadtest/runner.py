@@ -688,11 +688,20 @@ def with_locust_overrides(opts: RunOptions) -> RunOptions:
 
 
 def _sets_endpoint(args: Sequence[str]) -> bool:
-    """Whether ``args`` give ``--endpoint``, in any spelling Locust's parser takes (``--endp``), its default too."""
+    """Whether ``args`` give ``--endpoint``, in any spelling Locust's parser takes (``--endp``), its default
+    too, or Locust's settings do (``endpoint = identify`` in ``locust.conf``: the run says it applies)."""
     # Locust's default, events, given or not reads the same: put another value first, which a flag in args overrides.
-    return any(
+    if any(
         _parse_locust([f"--endpoint={other}", *args], settings=False)[0].endpoint != other
         for other in ("identify", "externalIds")
+    ):
+        return True
+    sources = _parse_locust(args)[1]
+    return any(
+        getattr(action, "dest", None) == "endpoint"
+        for source, found in sources.items()
+        if source.startswith("config_file|")
+        for action, _ in found.values()
     )
 
 

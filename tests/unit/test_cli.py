@@ -411,6 +411,26 @@ def test_the_default_endpoint_after_double_dash_is_an_endpoint_run_too(capsys: p
     assert code == 0 and "locustfiles/tracking.py" in out.strip().splitlines()[-1], out
 
 
+@pytest.mark.parametrize("where", ["locust.conf", "pyproject.toml"])
+def test_an_endpoint_in_locusts_settings_is_the_endpoint_run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
+) -> None:
+    """Before: with `endpoint = identify` in locust.conf (or [tool.locust]), `loadsim run smoke` said
+    "Locust's settings apply to this run: endpoint = identify (locust.conf)" and played the journeys, PASSED."""
+    monkeypatch.chdir(tmp_path)
+    if where == "locust.conf":
+        (tmp_path / "locust.conf").write_text("endpoint = identify\n", encoding="utf-8")
+    else:
+        (tmp_path / "pyproject.toml").write_text('[tool.locust]\nendpoint = "identify"\n', encoding="utf-8")
+    code, out = run(capsys, "run", "smoke", "--dry-run")
+    assert code == 2, out  # smoke's SLOs on events would have no identify request to judge
+    assert "--endpoint identify sends identify requests alone" in out, out
+    step = tmp_path / "step.toml"
+    step.write_text('extends = "smoke"\n[slo]\nlatency = [{ step = "identify", percentile = 99, max_ms = 900 }]\n')
+    code, out = run(capsys, "run", str(step), "--dry-run")
+    assert code == 0 and "locustfiles/endpoint.py" in out.strip().splitlines()[-1], out
+
+
 def test_sample_devices_are_those_of_its_clock(capsys: pytest.CaptureFixture[str]) -> None:
     """Before: `sample --at 2024-03-01` sent 2026 devices stamped 2024-03-01 (an SM-S921B on Android 16,
     Chrome/141, app 3.3.0); devices are now built as of the clock's UTC day."""
