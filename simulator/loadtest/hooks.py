@@ -51,7 +51,7 @@ from simulator.report.summary import (
     write_summary,
     write_summary_json,
 )
-from simulator.scenario import Scenario, ScenarioError, load_scenario
+from simulator.scenario import Scenario, ScenarioError, load_scenario, say_warnings
 
 log = logging.getLogger("loadsim")
 
@@ -205,6 +205,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     except ScenarioError as e:
         sys.stderr.write(f"loadsim: the scenario has problems:\n{e}\n")
         raise SystemExit(2) from None
+    if _ready_fd is None and not isinstance(environment.runner, WorkerRunner):
+        say_warnings(scenario)  # plain Locust (loadsim run said them before it started this process)
     global _process_env
     _process_env = environment  # report_to_master and worker_report listeners get no environment
     state = HarnessState(scenario, opts)

@@ -74,6 +74,29 @@ def test_plain_locust_refuses_a_customerlabs_host_for_the_mock_target(tmp_path: 
     assert not (tmp_path / "r" / "summary.json").exists()
 
 
+def test_plain_locust_says_the_scenarios_warnings_as_loadsim_run_does_once(tmp_path: Path) -> None:
+    """Before: `locust -f tracking.py --scenario S` played a scenario with an unreachable state and said
+    nothing of it; `loadsim run` says it (once: its Locust process does not say it again)."""
+    from simulator.loadtest.runner import locustfile
+
+    scenario = tmp_path / "warn.toml"
+    scenario.write_text('extends = "smoke"\n[journey.states]\norphan = { event = "Orphan" }\n', encoding="utf-8")
+    warning = "journey.states.orphan: warning: unreachable: no transition with p above 0 leads to it"
+    mock, url = start_mock()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(locustfile()), "--headless", "-u", "1", "-t", "2s",
+             "--host", url, "--scenario", str(scenario), "--report-dir", str(tmp_path / "r"), "--only-summary"],
+            capture_output=True, text=True, timeout=120, env=subprocess_env(), cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        stop(mock)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count(warning) == 1, proc.stderr[-2000:]
+    code, out, _ = loadsim_run(tmp_path, str(scenario), "--run-time", "2s")
+    assert code == 0 and out.count(warning) == 1, out
+
+
 def test_a_run_in_the_folder_of_an_earlier_one_stores_only_its_own_requests(tmp_path: Path) -> None:
     """Before: the embedded mock appended to the mock.sqlite3 an earlier run left in --report-dir: 815 rows
     for a run that got 285 requests stored."""
