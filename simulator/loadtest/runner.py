@@ -481,14 +481,22 @@ def check_web_port(port: int) -> None:
             ) from None
 
 
+#: How long a headless master of ``--processes`` waits for its forked workers to connect (they do in
+#: a second or two: the population is built after, for the shard each is given).
+WORKERS_MAX_WAIT_S = 120
+
+
 def _master_flags(user_args: Sequence[str]) -> list[str]:
     """Where the master that ``--processes`` starts listens, and where its forked workers find it.
 
     Locust's default is every interface, port 5557: a second run on the host then fails ("Address
     already in use") or its workers join the first run's master. So: loopback (its workers are
-    local) and a free port, unless the user gave them (``-- --master-bind-port P``).
+    local) and a free port, unless the user gave them (``-- --master-bind-port P``). And a bound on
+    the wait for them: Locust's default waits forever for a worker that died before it connected.
     """
     out: list[str] = []
+    if _given(user_args, "--expect-workers-max-wait") is None:
+        out += ["--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S)]
     if _given(user_args, "--master-bind-host") is None:
         out += ["--master-bind-host", "127.0.0.1"]
     bind, port = _given(user_args, "--master-bind-port"), _given(user_args, "--master-port")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.loadtest.runner import RunOptions, locust_command
+from simulator.loadtest.runner import WORKERS_MAX_WAIT_S, RunOptions, locust_command
 
 
 def flags(*locust_args: str, processes: int | None = 2) -> dict[str, list[str]]:
@@ -14,7 +14,7 @@ def flags(*locust_args: str, processes: int | None = 2) -> dict[str, list[str]]:
     )
     out: dict[str, list[str]] = {}
     for i, arg in enumerate(cmd):
-        if arg.startswith("--master"):
+        if arg.startswith(("--master", "--expect-workers")):
             name, _, value = arg.partition("=")
             out.setdefault(name, []).append(value or cmd[i + 1])
     return out
@@ -32,6 +32,7 @@ def test_a_master_port_or_host_the_user_gives_is_kept() -> None:
         "--master-bind-host": ["127.0.0.1"],
         "--master-port": ["6001"],
         "--master-bind-port": ["6001"],
+        "--expect-workers-max-wait": [str(WORKERS_MAX_WAIT_S)],
     }
     assert flags("--master-port=6002")["--master-bind-port"] == ["6002"]
     assert flags("--master-bind-host", "0.0.0.0")["--master-bind-host"] == ["0.0.0.0"]
@@ -44,3 +45,12 @@ def test_processes_given_after_dashes_as_loadsim_ui_does_get_their_port_too() ->
 
 def test_no_master_flags_without_processes() -> None:
     assert flags(processes=None) == {}
+
+
+def test_a_headless_master_of_processes_gives_up_on_a_worker_that_never_connects() -> None:
+    """Before: a forked worker that died before it connected (killed, out of memory) left the headless
+    master waiting forever (Locust's default: no limit), a CI job hung to its own timeout. Locust then
+    ends with no report, and loadsim run exits 2 saying so."""
+    assert flags()["--expect-workers-max-wait"] == [str(WORKERS_MAX_WAIT_S)]
+    assert flags("--expect-workers-max-wait", "30")["--expect-workers-max-wait"] == ["30"]  # the user's, alone
+    assert "--expect-workers-max-wait" not in flags(processes=None)
