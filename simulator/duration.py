@@ -59,13 +59,22 @@ def parse_duration(value: str | float, *, bare: str | None = "s") -> float:
 
 
 def _refuse_sign_or_exponent(value: str, bare: str | None) -> None:
+    """A sign before a duration (``-5s``, ``+5s``), or a number with an exponent (``1e3ms``), named."""
     if signed := _SIGNED.match(value):
         sign, rest = signed.groups()
+        try:
+            parse_duration(rest, bare=bare)
+        except ValueError:
+            return  # "-abc": not a duration with a sign, the generic message says what one is
         if sign == "-":
             raise ValueError("expected a duration of at least 0 seconds")  # callers name the value
         raise ValueError(f"a duration is written without the sign: {rest}")
     if exponent := _EXPONENT.match(value):
         number, unit = exponent.groups()
-        plain = format(Decimal(number).normalize(), "f")
-        example = f", as {plain}{unit or bare or 's'}" if len(plain) <= 24 else ""  # not 1e999999's million digits
+        exact = Decimal(number)
+        example = ""
+        if abs(exact.adjusted()) <= 18:  # not 1e999999's million digits (nor Decimal's overflow past them)
+            plain = format(exact.normalize(), "f")
+            units = [unit] if unit else [bare] if bare else ["ms", "s"]  # a latency's bare number has no unit
+            example = ", as " + " or ".join(plain + u for u in units)
         raise ValueError(f"a duration takes no exponent: write the number out{example}")

@@ -10,6 +10,7 @@ not waited in real time: the load test compresses it (a dataset keeps it).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -45,19 +46,30 @@ CUSTOMERLABS_URL = "https://io.v2.customerlabs.co"
 
 
 def redact_url(url: str) -> str:
-    """A webhook URL with its secret part (path tokens and query) masked, for logs and reports.
+    """A webhook URL with its secret parts (userinfo, path tokens, query) masked, for logs and reports.
 
-    Every path segment but a first one followed by others (``/webhook/…``) may be the token, whatever
-    it looks like (``/hook/secret`` has no digit): each shows its first two characters at most.
+    Every path segment may be the token, whatever it looks like (``/hook/secret`` has no digit), but
+    a first one followed by others that is no token itself (``/webhook/…``, not 8 or more characters
+    with a digit): each shows its first two characters at most.
     """
     parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:  # https://user:password@host/...
+        netloc = "…@" + netloc.rsplit("@", 1)[1]
     segments = parts.path.split("/")
     first = next((k for k, seg in enumerate(segments) if seg), len(segments))
-    shown = [
-        seg if not seg or (k == first and any(segments[k + 1 :])) else (seg[:2] if len(seg) >= 6 else "") + "…"
-        for k, seg in enumerate(segments)
-    ]
-    return f"{parts.scheme}://{parts.netloc}{'/'.join(shown)}" + ("?…" if parts.query else "")
+
+    def shown(k: int, seg: str) -> str:
+        if not seg or (k == first and any(segments[k + 1 :]) and not _TOKEN.fullmatch(seg)):
+            return seg
+        return (seg[:2] if len(seg) >= 6 else "") + "…"
+
+    path = "/".join(shown(k, seg) for k, seg in enumerate(segments))
+    return f"{parts.scheme}://{netloc}{path}" + ("?…" if parts.query else "")
+
+
+#: A path segment that looks like a token wherever it stands.
+_TOKEN = re.compile(r"(?=.*\d).{8,}")
 
 
 def is_customerlabs(host: str) -> bool:

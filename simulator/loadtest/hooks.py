@@ -205,8 +205,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
     except ScenarioError as e:
         sys.stderr.write(f"loadsim: the scenario has problems:\n{e}\n")
         raise SystemExit(2) from None
-    if _ready_fd is None and not isinstance(environment.runner, WorkerRunner):
-        say_warnings(scenario)  # plain Locust (loadsim run said them before it started this process)
+    # Plain Locust (loadsim run said them before it started this process); a replay plays its dataset's
+    # scenario, not --scenario's.
+    if _ready_fd is None and not isinstance(environment.runner, WorkerRunner) and not getattr(opts, "dataset", None):
+        say_warnings(scenario)
     global _process_env
     _process_env = environment  # report_to_master and worker_report listeners get no environment
     state = HarnessState(scenario, opts)

@@ -495,7 +495,9 @@ def _master_flags(user_args: Sequence[str]) -> list[str]:
     the wait for them: Locust's default waits forever for a worker that died before it connected.
     """
     out: list[str] = []
-    if _given(user_args, "--expect-workers-max-wait") is None:
+    if _given(user_args, "--expect-workers-max-wait") is None and not _in_settings(
+        user_args, "expect_workers_max_wait"
+    ):
         out += ["--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S)]
     if _given(user_args, "--master-bind-host") is None:
         out += ["--master-bind-host", "127.0.0.1"]
@@ -704,11 +706,15 @@ def _sets_endpoint(args: Sequence[str]) -> bool:
         for other in ("identify", "externalIds")
     ):
         return True
-    sources = _parse_locust(args)[1]
+    return _in_settings(args, "endpoint")
+
+
+def _in_settings(args: Sequence[str], dest: str) -> bool:
+    """Whether Locust's settings beneath ``args`` (its config files, ``LOCUST_*``) set ``dest``."""
     return any(
-        getattr(action, "dest", None) == "endpoint"
-        for source, found in sources.items()
-        if source.startswith("config_file|")
+        getattr(action, "dest", None) == dest
+        for source, found in _parse_locust(args)[1].items()
+        if source.startswith("config_file|") or source == "environment_variables"
         for action, _ in found.values()
     )
 
@@ -720,6 +726,12 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
     if opts.locustfile != "endpoint":
         return
     endpoint = given_to_locust(opts.locust_args).get("endpoint") or "events"
+    asked = (
+        f"endpoint = {endpoint} in Locust's settings"
+        if _in_settings(opts.locust_args, "endpoint")
+        and "endpoint" not in given_to_locust(opts.locust_args, settings=False)
+        else f"--endpoint {endpoint}"
+    )
     slo = scenario.slo
     for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
         for i, e in enumerate(entries):
@@ -727,7 +739,7 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
             if judged not in ("total", endpoint):
                 what = f"{e.metric} p{e.percentile:g}" if kind == "latency" else "error rate"
                 raise HarnessError(
-                    f"--endpoint {endpoint} sends {endpoint} requests alone: slo.{kind}[{i}] ({what} of "
+                    f"{asked} sends {endpoint} requests alone: slo.{kind}[{i}] ({what} of "
                     f"{e.step or e.endpoint}) in {scenario.path or scenario.name} would have none to judge, and fail "
                     f"every run; run the journeys (no --endpoint), or a scenario whose SLOs are on {endpoint} or "
                     f'total (extends = "{scenario.name}" with an [slo] of its own)'

@@ -381,12 +381,12 @@ def _check_outage_in_run(r: _Reader, load: LoadConfig, options: Mapping[str, Any
     """An outage or a freeze the run ends before never happens, while the report reads as a run that
     went through it. --run-time scales the windows with the run, so the scenario's own run decides."""
     end = load.planned_s
-    for key in ("outage_at", "freeze_at"):
+    for key, length in (("outage_at", "outage_for"), ("freeze_at", "freeze_for")):
         try:
-            at = parse_duration(options[key])
-        except (KeyError, ValueError):  # none, or a bad value reported by _check_mock
+            at, lasts = parse_duration(options[key]), parse_duration(options[length])
+        except (KeyError, ValueError):  # none, half of one, or a bad value: reported by _check_mock
             continue
-        if at >= end:
+        if at >= end and lasts > 0:  # one of no length plays nowhere, in the run or after it
             where = f"{at:g}s is at or after the end of the {end:g}s run ([load])"
             r.err(f"target.mock.{key}", f"{where}: move it into the run")
 

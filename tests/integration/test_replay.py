@@ -204,8 +204,7 @@ def first_rows_endpoints(data: Path, rows: int) -> Counter[str]:
 def cut_short(data: Path, rows: int) -> None:
     """A copy that stopped early: only the first ``rows`` rows of the table and their request lines, whole."""
     kept = first_rows_endpoints(data, rows)
-    table = data / "events.csv"
-    table.write_bytes(b"".join(table.read_bytes().splitlines(keepends=True)[: rows + 1]))
+    cut_table(data, rows)
     for ep in ENDPOINT_NAMES:
         path = data / "requests" / f"{ep}.jsonl"
         path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[: kept[ep]]))

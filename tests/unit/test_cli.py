@@ -424,7 +424,7 @@ def test_an_endpoint_in_locusts_settings_is_the_endpoint_run(
         (tmp_path / "pyproject.toml").write_text('[tool.locust]\nendpoint = "identify"\n', encoding="utf-8")
     code, out = run(capsys, "run", "smoke", "--dry-run")
     assert code == 2, out  # smoke's SLOs on events would have no identify request to judge
-    assert "--endpoint identify sends identify requests alone" in out, out
+    assert "endpoint = identify in Locust's settings sends identify requests alone" in out, out
     step = tmp_path / "step.toml"
     step.write_text('extends = "smoke"\n[slo]\nlatency = [{ step = "identify", percentile = 99, max_ms = 900 }]\n')
     code, out = run(capsys, "run", str(step), "--dry-run")

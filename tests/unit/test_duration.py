@@ -45,6 +45,10 @@ def test_bad_durations_say_what_is_expected(bad: str | float) -> None:
         ("+5s", "without the sign: 5s"),
         ("1e3ms", "no exponent: write the number out, as 1000ms"),
         ("2.5E1s", "no exponent: write the number out, as 25s"),
+        ("1e1000000s", "no exponent: write the number out"),  # no million digits, and no Decimal overflow
+        ("1e-99999999999s", "no exponent: write the number out"),
+        ("-abc", "expected a duration such as 250ms"),  # no duration with a sign: what one is
+        ("+", "expected a duration such as 250ms"),
     ],
 )
 def test_a_sign_or_an_exponent_is_named_not_only_refused(bad: str, said: str) -> None:
@@ -52,6 +56,11 @@ def test_a_sign_or_an_exponent_is_named_not_only_refused(bad: str, said: str) ->
     already looks like: the message says what is wrong with it."""
     with pytest.raises(ValueError, match=re.escape(said)):
         parse_duration(bad)
+
+
+def test_an_exponent_where_a_unit_is_required_suggests_both_units() -> None:
+    with pytest.raises(ValueError, match=re.escape("as 1000ms or 1000s")):
+        parse_duration("1e3", bare=None)
 
 
 def test_a_bare_number_is_seconds_unless_a_unit_is_required() -> None:

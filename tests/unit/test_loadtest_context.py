@@ -23,11 +23,13 @@ def test_webhook_secret_is_never_shown() -> None:
         ("https://example.test/hook/secret", "secret"),  # no digit: shown in full before
         ("https://example.test/abcdefghij", "abcdefghij"),
         ("https://example.test/hook/a1/b2c3", "b2c3"),
+        ("https://example.test/SECRETTOKEN123/events", "SECRETTOKEN123"),  # a token first
+        ("https://user:hunter2@example.test/hook/x", "hunter2"),  # userinfo
     ],
 )
 def test_a_webhook_path_is_masked_past_its_first_segment_whatever_it_looks_like(url: str, secret: str) -> None:
     shown = redact_url(url)
-    assert secret not in shown and shown.startswith("https://example.test/"), shown
+    assert secret not in shown and "example.test/" in shown, shown
 
 
 def test_real_target_needs_a_webhook_url() -> None:

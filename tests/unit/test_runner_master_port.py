@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from simulator.loadtest.runner import WORKERS_MAX_WAIT_S, RunOptions, locust_command
 
 
@@ -47,10 +49,19 @@ def test_no_master_flags_without_processes() -> None:
     assert flags(processes=None) == {}
 
 
-def test_a_headless_master_of_processes_gives_up_on_a_worker_that_never_connects() -> None:
+def test_a_headless_master_of_processes_gives_up_on_a_worker_that_never_connects(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Before: a forked worker that died before it connected (killed, out of memory) left the headless
     master waiting forever (Locust's default: no limit), a CI job hung to its own timeout. Locust then
     ends with no report, and loadsim run exits 2 saying so."""
     assert flags()["--expect-workers-max-wait"] == [str(WORKERS_MAX_WAIT_S)]
     assert flags("--expect-workers-max-wait", "30")["--expect-workers-max-wait"] == ["30"]  # the user's, alone
     assert "--expect-workers-max-wait" not in flags(processes=None)
+    # One in Locust's settings is the user's too: Locust reads it, beneath the flags.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locust.conf").write_text("expect-workers-max-wait = 600\n", encoding="utf-8")
+    assert "--expect-workers-max-wait" not in flags()
+    (tmp_path / "locust.conf").unlink()
+    monkeypatch.setenv("LOCUST_EXPECT_WORKERS_MAX_WAIT", "0")  # wait forever, as asked
+    assert "--expect-workers-max-wait" not in flags()

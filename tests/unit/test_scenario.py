@@ -437,6 +437,11 @@ def test_a_scenario_that_cannot_be_measured_is_refused(text: str, want: str) -> 
     assert any(line.startswith(want) for line in problems(text)), "\n".join(problems(text))
 
 
+def test_a_freeze_of_no_length_after_the_run_is_no_freeze_and_is_accepted() -> None:
+    text = MINIMAL + "[load]\nrun_time = '1m'\n[target.mock]\nfreeze_at = '90s'\nfreeze_for = '0s'"
+    assert parse_scenario(text, file="good.toml").target.mock["freeze_at"] == "90s"
+
+
 def test_the_slo_may_name_every_step_the_journey_sends() -> None:
     text = MINIMAL.replace(
         "home = {",
