@@ -62,6 +62,8 @@ def _refuse_sign_or_exponent(value: str, bare: str | None) -> None:
     """A sign before a duration (``-5s``, ``+5s``), or a number with an exponent (``1e3ms``), named."""
     if signed := _SIGNED.match(value):
         sign, rest = signed.groups()
+        if rest[:1] in "+-":  # "--5s", "+" (and no recursion a sign deep: 5,000 of them raised RecursionError)
+            return
         try:
             parse_duration(rest, bare=bare)
         except ValueError:

@@ -58,6 +58,11 @@ def test_a_sign_or_an_exponent_is_named_not_only_refused(bad: str, said: str) ->
         parse_duration(bad)
 
 
+def test_thousands_of_signs_are_a_bad_duration_not_a_recursion_error() -> None:
+    with pytest.raises(ValueError, match="expected a duration such as 250ms"):  # RecursionError before
+        parse_duration("-" * 5000 + "5s")
+
+
 def test_an_exponent_where_a_unit_is_required_suggests_both_units() -> None:
     with pytest.raises(ValueError, match=re.escape("as 1000ms or 1000s")):
         parse_duration("1e3", bare=None)
