@@ -45,6 +45,10 @@ log = logging.getLogger("loadsim")
 CUSTOMERLABS_URL = "https://io.v2.customerlabs.co"
 
 
+#: A path segment that looks like a token wherever it stands.
+_TOKEN = re.compile(r"(?=.*\d).{8,}")
+
+
 def redact_url(url: str) -> str:
     """A webhook URL with its secret parts (userinfo, path tokens, query) masked, for logs and reports.
 
@@ -66,10 +70,6 @@ def redact_url(url: str) -> str:
 
     path = "/".join(shown(k, seg) for k, seg in enumerate(segments))
     return f"{parts.scheme}://{netloc}{path}" + ("?…" if parts.query else "")
-
-
-#: A path segment that looks like a token wherever it stands.
-_TOKEN = re.compile(r"(?=.*\d).{8,}")
 
 
 def is_customerlabs(host: str) -> bool:

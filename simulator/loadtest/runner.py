@@ -698,15 +698,18 @@ def with_locust_overrides(opts: RunOptions) -> RunOptions:
 
 
 def _sets_endpoint(args: Sequence[str]) -> bool:
-    """Whether ``args`` give ``--endpoint``, in any spelling Locust's parser takes (``--endp``), its default
-    too, or Locust's settings do (``endpoint = identify`` in ``locust.conf``: the run says it applies)."""
+    """Whether ``args`` give ``--endpoint`` (``_endpoint_flag``), or Locust's settings do (``endpoint =
+    identify`` in ``locust.conf``: the run says it applies)."""
+    return _endpoint_flag(args) or _in_settings(args, "endpoint")
+
+
+def _endpoint_flag(args: Sequence[str]) -> bool:
+    """Whether ``args`` give ``--endpoint``, in any spelling Locust's parser takes (``--endp``), its default too."""
     # Locust's default, events, given or not reads the same: put another value first, which a flag in args overrides.
-    if any(
+    return any(
         _parse_locust([f"--endpoint={other}", *args], settings=False)[0].endpoint != other
         for other in ("identify", "externalIds")
-    ):
-        return True
-    return _in_settings(args, "endpoint")
+    )
 
 
 def _in_settings(args: Sequence[str], dest: str) -> bool:
@@ -727,10 +730,7 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
         return
     endpoint = given_to_locust(opts.locust_args).get("endpoint") or "events"
     asked = (
-        f"endpoint = {endpoint} in Locust's settings"
-        if _in_settings(opts.locust_args, "endpoint")
-        and "endpoint" not in given_to_locust(opts.locust_args, settings=False)
-        else f"--endpoint {endpoint}"
+        f"--endpoint {endpoint}" if _endpoint_flag(opts.locust_args) else f"endpoint = {endpoint} in Locust's settings"
     )
     slo = scenario.slo
     for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):

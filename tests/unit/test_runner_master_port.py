@@ -53,8 +53,9 @@ def test_a_headless_master_of_processes_gives_up_on_a_worker_that_never_connects
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Before: a forked worker that died before it connected (killed, out of memory) left the headless
-    master waiting forever (Locust's default: no limit), a CI job hung to its own timeout. Locust then
-    ends with no report, and loadsim run exits 2 saying so."""
+    master waiting forever (Locust's default: no limit), a CI job hung to its own timeout. This holds
+    the flag on the master's command line; what Locust does with it (it gives up, with no report, and
+    loadsim run exits 2) was seen by hand, with -- --master --expect-workers 2 --expect-workers-max-wait 3."""
     assert flags()["--expect-workers-max-wait"] == [str(WORKERS_MAX_WAIT_S)]
     assert flags("--expect-workers-max-wait", "30")["--expect-workers-max-wait"] == ["30"]  # the user's, alone
     assert "--expect-workers-max-wait" not in flags(processes=None)
