@@ -535,6 +535,12 @@ def check_run_options(opts: RunOptions) -> None:
         raise HarnessError(ONE_PROCESS)
     if opts.locustfile == "replay":
         _check_speed(args)
+    if opts.web_port is not None and _sets_endpoint(args):
+        endpoint = _endpoint_asked(args)
+        raise HarnessError(
+            f"{_asking(args, endpoint)} loads one endpoint, which runs headless: loadsim run {opts.scenario} "
+            f"--endpoint {endpoint}; the web UI plays the scenario's journeys"
+        )
 
 
 def _check_speed(args: Sequence[str]) -> None:
@@ -712,6 +718,15 @@ def _endpoint_flag(args: Sequence[str]) -> bool:
     )
 
 
+def _endpoint_asked(args: Sequence[str]) -> str:
+    return str(given_to_locust(args).get("endpoint") or "events")
+
+
+def _asking(args: Sequence[str], endpoint: str) -> str:
+    """Where ``endpoint`` was asked for, as a message names it: the flag, or Locust's settings."""
+    return f"--endpoint {endpoint}" if _endpoint_flag(args) else f"endpoint = {endpoint} in Locust's settings"
+
+
 def _in_settings(args: Sequence[str], dest: str) -> bool:
     """Whether Locust's settings beneath ``args`` (its config files, ``LOCUST_*``) set ``dest``."""
     return any(
@@ -728,10 +743,8 @@ def check_endpoint_slos(scenario: Any, opts: RunOptions) -> None:
     on a step the journey never sends)."""
     if opts.locustfile != "endpoint":
         return
-    endpoint = given_to_locust(opts.locust_args).get("endpoint") or "events"
-    asked = (
-        f"--endpoint {endpoint}" if _endpoint_flag(opts.locust_args) else f"endpoint = {endpoint} in Locust's settings"
-    )
+    endpoint = _endpoint_asked(opts.locust_args)
+    asked = _asking(opts.locust_args, endpoint)
     slo = scenario.slo
     for kind, entries in (("latency", slo.latency), ("error_rate", slo.error_rate)):
         for i, e in enumerate(entries):

@@ -477,6 +477,30 @@ def test_ui_with_a_bad_scenario_starts_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "reports").exists()  # no mock was started
 
 
+@pytest.mark.parametrize("where", ["flag", "locust.conf"])
+def test_ui_asked_for_one_endpoint_starts_nothing_and_says_where_that_runs(tmp_path: Path, where: str) -> None:
+    """Before: the mock and the UI started, and every test of the session played the journeys: the
+    endpoint locustfile runs headless only, and ``--endpoint identify`` was silently ignored."""
+    args = ["--", "--endpoint", "identify"] if where == "flag" else []
+    if where == "locust.conf":
+        (tmp_path / "locust.conf").write_text("endpoint = identify\n")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(free_port()), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=subprocess_env(),
+            cwd=tmp_path,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the web UI started, and would play the journeys")
+    asked = "--endpoint identify" if where == "flag" else "endpoint = identify in Locust's settings"
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert asked in proc.stderr and "loadsim run smoke --endpoint identify" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "reports").exists()  # no mock was started
+
+
 def test_ui_on_a_web_port_in_use_starts_nothing(tmp_path: Path) -> None:
     """Before: the mock started and reports/...-ui-smoke/ was made, "web UI at" was printed, then
     gevent's traceback "OSError: [Errno 98] Address already in use"."""
