@@ -151,7 +151,8 @@ def _check_as_the_command_line(form: Mapping[str, str]) -> None:
     except ValueError:
         spawn = math.nan  # as above
     if spawn <= 0:  # nan is not below 0: Locust's own message
-        raise HarnessError(f"spawn rate must be above 0 users a second, got {form['spawn_rate']}")
+        # Locust's form labels the field "Ramp up" (its command line: --spawn-rate)
+        raise HarnessError(f"Ramp up (users started/second) must be above 0, got {form['spawn_rate']}")
     report_dir = form.get("report_dir", "").strip()
     if report_dir:
         check_report_dir(Path(report_dir))

@@ -348,8 +348,8 @@ def test_an_emptied_number_field_means_the_scenarios_in_every_later_test(ui: Any
 REFUSED_FORMS = (
     ({"user_count": "-1"}, "users must be at least 1"),
     ({"user_count": "0"}, "users must be at least 1"),
-    ({"spawn_rate": "0"}, "spawn rate"),
-    ({"spawn_rate": "-1"}, "spawn rate"),
+    ({"spawn_rate": "0"}, "Ramp up"),
+    ({"spawn_rate": "-1"}, "Ramp up"),
     ({"run_time": "0s"}, "a run lasts at least 1s"),
     ({"report_dir": "/proc/nope"}, "/proc/nope: cannot write a report there"),
     ({"load_model": "bogus"}, "'bogus'"),
@@ -377,12 +377,14 @@ FIELD_REFUSALS = (
     ({"run_time": "0s"}, "Run time '0s': a run lasts at least 1s"),
     ({"run_time": "soon"}, "Run time 'soon': "),
     ({"report_dir": "/proc/nope"}, "Report Dir /proc/nope: cannot write a report there"),
+    ({"spawn_rate": "0"}, "Ramp up (users started/second) must be above 0, got 0"),
 )
 
 
 def test_a_refused_form_names_the_forms_field_not_the_command_lines_flag(ui: Any) -> None:
     """Before: "--users must be at least 1, got 0", "--run-time '0s': ...", "--report-dir /proc/nope:
-    ...": flags of a command line the user of the page never typed."""
+    ...": flags of a command line the user of the page never typed; and "spawn rate" for the field
+    Locust's form labels "Ramp up"."""
     url, report, _ = ui
     host = mock_url(report.parent / "ui.log")
     for fields, says in FIELD_REFUSALS:
