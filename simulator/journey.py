@@ -75,6 +75,11 @@ __all__ = [
 #: joins only shards of one), and so does a dataset's summary.json.
 ENGINE_VERSION = 2
 
+#: The first hour an ``added_at`` cannot write (10000-01-01T00: ISO 8601 years have four digits), in
+#: hours since the epoch: a life whose clock reaches it ends there (its gaps and think times are each
+#: at most 100 years, but a life of many of them is not).
+_YEAR_10000_HOUR = 70_389_528
+
 #: ``added_at`` of a device's first request unless the caller gives a start (2026-01-01T00:00:00Z):
 #: fixed, so a seed reproduces bodies byte for byte.
 DEFAULT_START = 1_767_225_600.0
@@ -493,6 +498,8 @@ class JourneyEngine:
                     sec = int(base + life.t)
                     h = sec // 3600
                     if h != hour:
+                        if h >= _YEAR_10000_HOUR:
+                            return
                         hour = h
                         prefix = payloads.hour_prefix(h)
                     yield node, prefix + mmss[sec - h * 3600]
@@ -519,13 +526,15 @@ class JourneyEngine:
 
     def _open(self, life: LifeState) -> Request | None:
         """A new session: fresh sid, GA session id, maybe an ad click; the externalIds request
-        (None: the schedule ended the life)."""
+        (None: the schedule ended the life, or its clock reached the year 10000)."""
         now = life.base + life.t
         if life.schedule is not None and life.session >= 0:
             begin = life.schedule(now)
             if begin is None:
                 return None
             life.t, now = begin - life.base, begin
+        if now >= _YEAR_10000_HOUR * 3600:
+            return None
         rnd = life.rnd
         if life.session >= 0:
             self._age(life, (now - life.opened) / 86400.0)

@@ -343,6 +343,27 @@ def test_a_pause_longer_than_the_session_timeout_starts_a_new_session() -> None:
         assert len({b[0].body["sid"] for b in batches}) == len(batches)
 
 
+@pytest.mark.parametrize("spans", ["session_gap", "think"])
+def test_a_life_ends_before_the_year_10000_an_added_at_cannot_write(spans: str) -> None:
+    """Before: 5,000 sessions 82 years apart (each draw within its bounds) stamped added_at
+    "10078-07-23T15:19:07Z" from about the 100th session on, a body the contract and the mock
+    refuse; 500 steps as far apart did the same."""
+    long = "lognormal(30000d, 0.01)"
+    if spans == "session_gap":
+        text = FUNNEL.replace('sessions = "constant(1)"', f'sessions = "constant(5000)"\nsession_gap = "{long}"')
+    else:  # one planned session of 500 steps, each after that span (each then opens a session: a timeout)
+        text = f'seed = 5\n[journey]\nstart = "a"\nthink = "{long}"\nmax_steps = 500\nsessions = "constant(1)"\n'
+        text += '[journey.states]\na = { event = "A", next = { a = 1.0 } }\n'
+    s = parse_scenario(text)
+    engine = JourneyEngine(scenario=s, population=make_population(s, 3))
+    for i in range(3):
+        life = list(engine.device_life(i))
+        assert len(life) > 100, i  # it lived until then
+        for r in life:
+            assert contract.validate(r.endpoint, wire(r.body)) == [], r.body
+        assert life[-1].body["added_at"] < "9999-12-31T23:59:59Z"  # an ISO 8601 year has 4 digits
+
+
 def test_returning_sessions_come_after_at_least_the_session_timeout() -> None:
     s = load_scenario("ecommerce")
     engine = JourneyEngine(scenario=s, population=make_population(s, 200))
