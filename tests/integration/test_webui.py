@@ -486,21 +486,30 @@ def test_ui_asked_for_one_endpoint_starts_nothing_and_says_where_that_runs(tmp_p
     args = ["--", "--endpoint", "identify"] if where == "flag" else []
     if where == "locust.conf":
         (tmp_path / "locust.conf").write_text("endpoint = identify\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(free_port()), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        cwd=tmp_path,
+    )
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "simulator", "ui", "smoke", "--web-port", str(free_port()), *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=subprocess_env(),
-            cwd=tmp_path,
-        )
+        out, err = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
+        # Ctrl-C, as web_ui ends a UI: it stops its mock and Locust (each in a session of its own,
+        # which a kill of the UI alone would leave running).
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
         pytest.fail("the web UI started, and would play the journeys")
     asked = "--endpoint identify" if where == "flag" else "endpoint = identify in Locust's settings"
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert asked in proc.stderr and "loadsim run smoke --endpoint identify" in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "reports").exists()  # no mock was started
+    assert proc.returncode == 2, out + err
+    assert asked in err and "loadsim run smoke --endpoint identify" in err, err
+    assert "Traceback" not in err and not (tmp_path / "reports").exists()  # no mock was started
 
 
 def test_ui_on_a_web_port_in_use_starts_nothing(tmp_path: Path) -> None:
