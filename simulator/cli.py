@@ -570,6 +570,8 @@ def _generate_or_merge(args: argparse.Namespace, before: tuple[str, int, int] | 
         return _dataset_failed(str(exc), args.out, before)
     except OSError as exc:
         return _dataset_failed(_os_problem(exc, args.out), args.out, before)
+    except MemoryError:  # past the check of writer.generate: the machine's memory went to something else too
+        return _dataset_failed(_OUT_OF_MEMORY, args.out, before)
     if shard is not None:
         part = summary["shard"]
         low, high = part["low"], part["high"]
@@ -643,6 +645,10 @@ def _os_problem(exc: OSError, out: Path | None) -> str:
     where = exc.filename if exc.filename is not None else out
     return f"cannot write {where}: {exc.strerror or exc}"
 
+
+_OUT_OF_MEMORY = (
+    "ran out of memory: generate fewer devices (--users) or use fewer --jobs, or generate where there is more memory"
+)
 
 #: A generate or --merge that failed or was stopped where no dataset was before: its files were
 #: staged and never moved in (writer.publish).

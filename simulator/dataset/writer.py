@@ -49,6 +49,8 @@ from simulator.dataset.shards import (
 from simulator.dataset.stats import Stats, conversion_table
 from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.journey import ENGINE_VERSION
+from simulator.memory import headroom
+from simulator.population import BUILD_BYTES_PER_DEVICE
 from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, say_warnings, scenario_dir
 from simulator.scenario.load import shown_file
 
@@ -191,6 +193,9 @@ def generate(
     for problem in catalog.staleness(first + datetime.timedelta(days=n_days - 1)):
         # Devices would be drawn from a catalogue that stops before the simulated days: say so.
         sys.stderr.write(f"loadsim: note: {problem}\n")
+    _check_memory(
+        sc.population.devices, "--users" if users is not None else "population.devices", named * (users is None)
+    )
     show = (sys.stderr.isatty() if progress is None else progress) and not quiet
     bar = Progress(show)
 
@@ -256,6 +261,24 @@ def generate(
         return finish_dataset(out_dir, tmp, runs, parts, head=head, stats=gen.stats, progress=bar)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_memory(devices: int, devices_is: str, where: str) -> None:
+    """Refuse a population this process cannot hold before building it: past the machine's memory the
+    OOM killer ends the build minutes in, with no word."""
+    room = headroom()
+    need = devices * BUILD_BYTES_PER_DEVICE
+    if room is not None and need > room.free:
+        raise OptionError(
+            f"{devices_is} {devices:,}{where} needs about {_gib(need)} to build its population "
+            f"({BUILD_BYTES_PER_DEVICE} bytes a device, in each --shard too: a shard builds all of it), "
+            f"and {room.limit} leaves this process about {_gib(room.free)}: "
+            "generate fewer devices, or where there is more memory"
+        )
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB"
 
 
 def _scenario_ref(sc: Scenario) -> str:

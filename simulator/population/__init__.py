@@ -22,10 +22,11 @@ and weight tables), ``people`` (vocabularies, alias sampling, person records) an
 from __future__ import annotations
 
 from simulator.population.config import PLATFORMS, AppConfig, PopulationConfig, Release
-from simulator.population.model import Population
+from simulator.population.model import BUILD_BYTES_PER_DEVICE, Population
 from simulator.population.tables import NoDevicesOn
 
 __all__ = [
+    "BUILD_BYTES_PER_DEVICE",
     "PLATFORMS",
     "AppConfig",
     "NoDevicesOn",

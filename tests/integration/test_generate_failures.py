@@ -630,3 +630,41 @@ def test_a_merge_that_fails_over_a_dataset_leaves_it_whole(tmp_path: Path) -> No
     assert done.returncode == 2 and "cannot be read" in done.stderr, done.stderr
     assert f"the dataset already in {out} is unchanged" in done.stderr, done.stderr
     assert _files(out) == before, "the old dataset is byte for byte as it was"
+
+
+def _address_space(limit: int) -> Callable[[], None]:
+    """A child's ``ulimit -v``: the limit the memory check of generate reads, the same on any host."""
+
+    def limit_it() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return limit_it
+
+
+@pytest.mark.parametrize(
+    ("scenario", "args", "said"),
+    [
+        ("ecommerce", ["--users", "20000000"], "--users 20,000,000 needs about 4.2 GiB"),
+        ("big.toml", [], "population.devices 8,000,000 (in big.toml) needs about 1.7 GiB"),
+    ],
+    ids=["--users", "population.devices"],
+)
+def test_a_population_past_the_memory_left_is_refused_before_it_is_built(
+    tmp_path: Path, scenario: str, args: list[str], said: str
+) -> None:
+    """Before: a numpy _ArrayMemoryError traceback seconds into the build (under ulimit -v 1.5 GB); without
+    a limit, minutes of building until the OOM killer ends the process with no word."""
+    (tmp_path / "big.toml").write_text('extends = "ecommerce"\n[population]\ndevices = 8_000_000\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "generate", scenario, "--out", "d", "--days", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        cwd=tmp_path,
+        preexec_fn=_address_space(3 << 29),
+    )
+    refused_before_writing(done, said, tmp_path / "d")
+    assert "the address-space limit (ulimit -v) leaves this process about" in done.stderr, done.stderr

@@ -499,3 +499,24 @@ def test_the_plan_says_the_mocks_faults_do_not_play_when_no_mock_is_started(
     code, out = run(capsys, "run", str(scenario), "--dry-run")  # the mock it starts plays them
     plan = out.split("dry run")[0]
     assert code == 0 and "outage (503) at 20s for 20s, freeze at 10s for 4s" in plan and said not in plan, plan
+
+
+def test_memory_running_out_mid_generate_is_one_line_and_leaves_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Past generate's check (another process took the memory since): before, numpy's _ArrayMemoryError
+    traceback; the staged runs go either way (writer.generate's finally)."""
+    from simulator.dataset import rows
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(rows.Generator, "device", no_memory)
+    code = main(["generate", "smoke", "--out", str(tmp_path / "d"), "--users", "5", "--days", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err  # as a full disk: the command line may be fine
+    assert err == (
+        "loadsim: ran out of memory: generate fewer devices (--users) or use fewer --jobs, or generate where "
+        "there is more memory; no dataset was written (summary.json is absent)\n"
+    )
+    assert [p.name for p in (tmp_path / "d").iterdir() if not p.name.startswith(".")] == []
