@@ -16,7 +16,6 @@ from typing import IO, Any, cast
 import orjson
 
 from simulator import catalog
-from simulator.cpus import usable_cpus
 from simulator.dataset.layout import (
     BOOL_COLUMNS,
     CATEGORY_COLUMNS,
@@ -49,7 +48,7 @@ from simulator.dataset.shards import (
 from simulator.dataset.stats import Stats, conversion_table
 from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.journey import ENGINE_VERSION
-from simulator.memory import headroom
+from simulator.machine import headroom, usable_cpus
 from simulator.population import BUILD_BYTES_PER_DEVICE
 from simulator.scenario import MAX_DAYS, Scenario, check_seed, load_scenario, say_warnings, scenario_dir
 from simulator.scenario.load import shown_file
@@ -98,7 +97,7 @@ def generate(
 
     ``users``, ``days``, ``start`` and ``seed`` override the scenario's population size, ``[time]``
     days and start date, and seed. ``progress`` defaults to "stderr is a terminal and not quiet".
-    ``jobs`` processes play the devices (0: one per usable CPU, ``cpus.usable_cpus``); the same files
+    ``jobs`` processes play the devices (0: one per usable CPU, ``machine.usable_cpus``); the same files
     for any ``jobs``.
     ``shard=(i, n)`` plays only shard ``i`` of ``n`` (contiguous devices) and leaves it in ``out`` for
     ``merge`` (simulator.dataset.shards) to join with the others into the dataset one run writes.

@@ -28,12 +28,12 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from simulator import locustfiles
-from simulator.cpus import usable_cpus
 from simulator.errors import NOT_STARTED_EXIT, STOPPING, HarnessError, not_started
 from simulator.faultspec import MAX_REFUSE_S, FaultConfig, FaultError
 from simulator.loadtest.context import CUSTOMERLABS_URL, Target, check_host, check_real_target
 from simulator.loadtest.options import rate as rate_option
 from simulator.loadtest.options import rate_cap as rate_cap_option
+from simulator.machine import usable_cpus
 from simulator.mock import LISTENING_PREFIX, admin_headers
 from simulator.report.summary import default_report_dir, fail_reconciliation
 from simulator.scenario import (

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from simulator import cpus
+from simulator import machine
 from simulator.cli import main
 from simulator.dataset import DatasetError, generate, parallel
 from simulator.dataset.rows import Generator
@@ -269,13 +269,13 @@ def test_the_sort_key_orders_by_time_device_sequence_and_refuses_what_would_over
 _ONE_CPU = """
 import os, sys
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-from simulator import cpus
+from simulator import machine
 from simulator.dataset import writer
 def refuse(*args, **kwargs):
     raise SystemExit("play_parallel was called: --jobs 0 counted CPUs this process may not run on")
 writer.play_parallel = refuse
 writer.generate("smoke", out=sys.argv[1], users=40, days=1, quiet=True, jobs=0)
-print(cpus.usable_cpus())
+print(machine.usable_cpus())
 """
 
 
@@ -313,5 +313,5 @@ def test_a_cgroup_cpu_quota_bounds_the_cpus(tmp_path: Path, files: dict[str, str
         if text is not None:
             (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / "fs" / name).write_text(text + "\n")
-    got = cpus.cgroup_cpu_limit(tmp_path / "self-cgroup", tmp_path / "fs")
+    got = machine.cgroup_cpu_limit(tmp_path / "self-cgroup", tmp_path / "fs")
     assert min(64, got or 64) == expected

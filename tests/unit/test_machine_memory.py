@@ -1,4 +1,4 @@
-"""What ``loadsim generate`` believes it may take before it builds a population (simulator.memory), and
+"""What ``loadsim generate`` believes it may take before it builds a population (simulator.machine), and
 the per-device figure it multiplies (``BUILD_BYTES_PER_DEVICE``) held to a real build."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator import memory
+from simulator import machine
 from simulator.population import BUILD_BYTES_PER_DEVICE
 
 _GIB = 1 << 30
@@ -51,15 +51,15 @@ def test_headroom_is_the_tightest_of_the_machine_and_the_cgroup(
         if text is not None:
             (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / "fs" / name).write_text(text + "\n")
-    got = memory.headroom(tmp_path / "meminfo", tmp_path / "status", tmp_path / "self-cgroup", tmp_path / "fs")
+    got = machine.headroom(tmp_path / "meminfo", tmp_path / "status", tmp_path / "self-cgroup", tmp_path / "fs")
     assert got is not None and got.free == free and limit in got.limit, got
 
 
 def test_no_limit_readable_refuses_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "none"
-    if memory.resource.getrlimit(memory.resource.RLIMIT_AS)[0] != memory.resource.RLIM_INFINITY:
+    if machine.resource.getrlimit(machine.resource.RLIMIT_AS)[0] != machine.resource.RLIM_INFINITY:
         pytest.skip("this process runs under ulimit -v")
-    assert memory.headroom(missing, missing, missing, missing) is None
+    assert machine.headroom(missing, missing, missing, missing) is None
 
 
 _BUILD = """
