@@ -70,10 +70,11 @@ __all__ = [
     "load_products",
 ]
 
-#: The lives a seed gives: raised whenever the same scenario and seed give other lives (2: the draws
-#: inside a session's walk are counter-based, ``simulator.draws``). A shard records it (``--merge``
-#: joins only shards of one), and so does a dataset's summary.json.
-ENGINE_VERSION = 2
+#: The lives a seed gives: raised whenever the same scenario and seed give other lives or devices (2:
+#: the draws inside a session's walk are counter-based, ``simulator.draws``; 3: FCM token bodies drawn
+#: per device). A shard records it (``--merge`` joins only shards of one), and so does a dataset's
+#: summary.json.
+ENGINE_VERSION = 3
 
 #: The first hour an ``added_at`` cannot write (10000-01-01T00: ISO 8601 years have four digits), in
 #: hours since the epoch: a life whose clock reaches it ends there (its gaps and think times are each

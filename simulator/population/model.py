@@ -9,6 +9,7 @@ import functools
 import math
 import struct
 from binascii import b2a_base64
+from hashlib import shake_128
 from typing import Any, cast
 
 import numpy as np
@@ -57,15 +58,6 @@ ROW_BYTES = _RAW_BYTES + 2 * _CODES
 #: it to a real build.
 BUILD_BYTES_PER_DEVICE = 225
 _UNPACK_CODES = struct.Struct(f"<{_CODES}H").unpack_from
-# The FCM token's tail: six 22-character chunks picked by the installation id's last six bytes
-# from fixed tables (a hash per device would cost more than the rest of the device). Tokens stay
-# distinct because they begin with the installation id.
-_FCM_CHUNKS = tuple(
-    tuple(
-        b2a_base64(row.tobytes(), newline=False)[:22].translate(bytes.maketrans(b"+/", b"-_")).decode() for row in table
-    )
-    for table in np.random.default_rng(0xFC).integers(0, 256, size=(6, 256, 16), dtype=np.uint8)
-)
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _CENTS = tuple(f"{k:02d}" for k in range(100))  # a format spec costs more than the rest of the field
 
@@ -306,7 +298,6 @@ class Population:
             b, _RAW_BYTES
         )
         version, build = releases[release]
-        c = _FCM_CHUNKS
         info = templates[vi * nchrome + chrome].copy()
         if lat:
             info["limitAdTracking"] = True
@@ -316,17 +307,11 @@ class Population:
             ad_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
             if platform == IOS:
                 ad_id = ad_id.upper()
-        info["fcmToken"] = "".join(
-            (
-                b2a_base64(b[32:48], newline=False)[:22].translate(_URLSAFE).decode(),
-                ":APA91b",
-                c[0][b[42]],
-                c[1][b[43]],
-                c[2][b[44]],
-                c[3][b[45]],
-                c[4][b[46]],
-                c[5][b[47]],
-            )
+        # The token's body: 99 opaque bytes (132 characters), from all of the device's random bytes.
+        info["fcmToken"] = (
+            b2a_base64(b[32:48], newline=False)[:22].translate(_URLSAFE).decode()
+            + ":APA91b"
+            + b2a_base64(shake_128(b[:_RAW_BYTES]).digest(99), newline=False).translate(_URLSAFE).decode()
         )
         info["app_version_name"] = info["shortVersion"] = version
         if not info["carrier"]:  # "--": the OS reports no carrier name

@@ -97,6 +97,18 @@ def test_ids_are_unique_per_device(pop, devices):
     assert len(set(ad)) == len(ad)
 
 
+def test_no_two_fcm_tokens_share_a_stretch_of_their_body(devices):
+    """A token's body after ``:APA91b`` is opaque random bytes: no 22 characters (132 bits) of it recur
+    between devices. Before: six chunks, each one of 256 fixed strings, so with 3,000 devices every
+    chunk recurred a dozen times, plain to anyone who sorts the column."""
+    seen: dict[str, int] = {}
+    for k, d in enumerate(devices):
+        body = d["info"]["fcmToken"].split(":APA91b", 1)[1]
+        for at in range(0, len(body) - 21, 22):
+            other = seen.setdefault(body[at : at + 22], k)
+            assert other == k, f"devices {other} and {k} share {body[at : at + 22]!r}"
+
+
 # --- consistency rules --------------------------------------------------------------------------
 
 
