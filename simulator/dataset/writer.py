@@ -683,8 +683,9 @@ def _duckdb_section(summary: dict[str, Any]) -> list[str]:
         "## Questions, in one line",
         "",
         "With [DuckDB](https://duckdb.org) (`pip install duckdb`, or `pip install 'loadsim[duckdb]'`), from this "
-        "folder. Revenue by day (the devices' local calendar day, in US dollars), then the funnel by platform "
-        "(sessions that reached each step):",
+        "folder. Revenue by day (the devices' local calendar day, in US dollars), then by platform the sessions "
+        "with each funnel step's event, in any order (`summary.json`'s funnel counts a step only after the "
+        "step before it, so where a faulty SDK spoiled a step these counts are the higher):",
         "",
         "```sh",
         f'duckdb -c "{revenue}"',
