@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 from pathlib import Path
 from typing import NamedTuple
+
+try:
+    import resource
+except ImportError:  # Windows: no ulimit -v to read
+    resource = None  # type: ignore[assignment]
 
 __all__ = ["Headroom", "cgroup_cpu_limit", "cgroup_dirs", "headroom", "usable_cpus"]
 
@@ -119,9 +123,9 @@ def headroom(
     machine = _kib_fields(meminfo, ("MemAvailable", "SwapFree"))
     if machine is not None:
         known.append(Headroom(sum(machine), "the machine's available memory and swap"))
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS) if resource else (-1, -1)
     mapped = _kib_fields(status, ("VmSize",))
-    if soft != resource.RLIM_INFINITY and mapped is not None:
+    if resource and soft != resource.RLIM_INFINITY and mapped is not None:
         known.append(Headroom(max(0, soft - mapped[0]), "the address-space limit (ulimit -v)"))
     group = _cgroup_free(self_cgroup, root)
     if group is not None:

@@ -192,9 +192,8 @@ def generate(
     for problem in catalog.staleness(first + datetime.timedelta(days=n_days - 1)):
         # Devices would be drawn from a catalogue that stops before the simulated days: say so.
         sys.stderr.write(f"loadsim: note: {problem}\n")
-    _check_memory(
-        sc.population.devices, "--users" if users is not None else "population.devices", named * (users is None)
-    )
+    devices_at = ("--users", "") if users is not None else ("population.devices", named)
+    _check_memory(sc.population.devices, *devices_at)
     show = (sys.stderr.isatty() if progress is None else progress) and not quiet
     bar = Progress(show)
 
