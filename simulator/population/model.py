@@ -54,8 +54,8 @@ _CODES = 12
 ROW_BYTES = _RAW_BYTES + 2 * _CODES
 #: Peak memory of ``Population.build`` a device: the rows, the people and the device-to-person map it
 #: keeps (about 120 bytes) and the draws' arrays while they live. Measured at 205-214 bytes for 1-4 M
-#: devices, with a margin: a check that says "fits" must not be wrong. tests/unit/test_machine_memory.py holds
-#: it to a real build.
+#: devices, with a margin: a check that says "fits" must not be wrong.
+#: tests/unit/test_machine_memory.py holds it to a real build.
 BUILD_BYTES_PER_DEVICE = 225
 _UNPACK_CODES = struct.Struct(f"<{_CODES}H").unpack_from
 _URLSAFE = bytes.maketrans(b"+/", b"-_")

@@ -99,8 +99,8 @@ def test_ids_are_unique_per_device(pop, devices):
 
 def test_no_two_fcm_tokens_share_a_stretch_of_their_body(devices):
     """A token's body after ``:APA91b`` is opaque random bytes: no 22 characters (132 bits) of it recur
-    between devices. Before: six chunks, each one of 256 fixed strings, so with 3,000 devices every
-    chunk recurred a dozen times, plain to anyone who sorts the column."""
+    between devices. Before: six chunks, each one of 256 fixed strings, so among these 6,000 devices
+    each chunk recurred about 23 times, plain to anyone who sorts the column."""
     seen: dict[str, int] = {}
     for k, d in enumerate(devices):
         body = d["info"]["fcmToken"].split(":APA91b", 1)[1]
